@@ -1,0 +1,1 @@
+-- Enter migration here (idempotent while it is current.sql)

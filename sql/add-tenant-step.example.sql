@@ -1,0 +1,15 @@
+-- How a migration changes the tenant tables (copy into migrations/current.sql).
+--
+-- A tenant DDL step is appended once and never edited: tenant_template gets it at once, and
+-- `npm run migrate` (or the next `npm start`) applies it to every client_<id> schema in batches
+-- of TENANT_MIGRATION_BATCH, each tenant recording the step it reached. New tenants replay all
+-- steps. Write {schema} wherever the schema name goes; grant the new columns to the API roles
+-- and comment them, or the structure check and the API will miss them.
+select app_private.add_tenant_ddl_step('products.gtin', $step$
+  alter table {schema}.products add column gtin varchar(14) check (gtin ~ '^[0-9]{8,14}$');
+  comment on column {schema}.products.gtin is 'Global trade item number (barcode).';
+  grant insert (gtin), update (gtin) on {schema}.products to stoflow_user;
+$step$);
+
+-- After the tenants caught up, this returns no row:
+-- select * from app_private.tenant_structure_drift();

@@ -1,0 +1,109 @@
+import pg from "pg";
+import type { DatabaseConfig } from "../config.ts";
+import { loadDevSecrets } from "./dev-secrets.ts";
+import { postgresUrl } from "./urls.ts";
+import { applyMigrations, type LogLine } from "./migrations.ts";
+import { applyPendingTenantSteps } from "./tenant-migrations.ts";
+
+/** The connections a running server uses, and how to let go of them. */
+export interface PreparedDatabase {
+  /** Server connection, as stoflow_authenticator. */
+  appUrl: string;
+  /** Owner connection (migrations, tenant catch-up, operator tasks), when known. */
+  ownerUrl: string | undefined;
+  /** Superuser connection to the maintenance database, when known (embedded: always). */
+  rootUrl: string | undefined;
+  /** Stops what prepareDatabase started (the embedded cluster). */
+  stop(): Promise<void>;
+}
+
+export const OWNER_ROLE = "stoflow_owner";
+export const AUTHENTICATOR_ROLE = "stoflow_authenticator";
+
+/**
+ * Makes the database ready to serve. With DATABASE_URL it uses that server (and migrates it when
+ * DATABASE_OWNER_URL is given); without, it boots the embedded cluster, creates the owner and the
+ * database, migrates, and gives stoflow_authenticator its generated password.
+ */
+export async function prepareDatabase(
+  config: DatabaseConfig,
+  log: LogLine,
+  { migrate = true } = {},
+): Promise<PreparedDatabase> {
+  if (config.appUrl) {
+    if (config.ownerUrl && migrate) {
+      await migrateAll(config.ownerUrl, config.tenantMigrationBatch, log);
+      await setLoginPasswordFromUrl(config.ownerUrl, config.appUrl);
+    }
+    return { appUrl: config.appUrl, ownerUrl: config.ownerUrl, rootUrl: config.rootUrl, stop: async () => {} };
+  }
+  const secrets = await loadDevSecrets(config.dataDir);
+  // Loaded only here: a production image leaves the embedded binaries out.
+  const { startEmbeddedCluster } = await import("./embedded.ts");
+  const cluster = await startEmbeddedCluster(config.dataDir, config.embeddedPort, secrets.superuserPassword);
+  try {
+    const rootUrl = cluster.superuserUrl("postgres");
+    await ensureOwnedDatabase(rootUrl, config.databaseName, secrets.ownerPassword);
+    const ownerUrl = postgresUrl(OWNER_ROLE, secrets.ownerPassword, cluster.port, config.databaseName);
+    if (migrate) {
+      await migrateAll(ownerUrl, config.tenantMigrationBatch, log);
+      await setLoginPassword(rootUrl, AUTHENTICATOR_ROLE, secrets.authenticatorPassword);
+    }
+    const appUrl = postgresUrl(AUTHENTICATOR_ROLE, secrets.authenticatorPassword, cluster.port, config.databaseName);
+    return { appUrl, ownerUrl, rootUrl, stop: () => cluster.stop() };
+  } catch (error) {
+    await cluster.stop();
+    throw error;
+  }
+}
+
+/** Committed migrations, then every tenant schema brought up to the last tenant DDL step. */
+export async function migrateAll(ownerUrl: string, batchSize: number, log: LogLine): Promise<void> {
+  await applyMigrations(ownerUrl, log);
+  const pool = new pg.Pool({ connectionString: ownerUrl, max: 1 });
+  try {
+    const migrated = await applyPendingTenantSteps(pool, batchSize, (n) => log(`tenant schemas migrated: ${n}`));
+    if (migrated > 0) log(`tenant schemas up to date (${migrated} migrated)`);
+  } finally {
+    await pool.end();
+  }
+}
+
+/** Creates the owner role (it creates the API roles in the first migration) and its database. */
+export async function ensureOwnedDatabase(rootUrl: string, database: string, ownerPassword: string): Promise<void> {
+  await withClient(rootUrl, async (client) => {
+    const role = await client.query("select 1 from pg_roles where rolname = $1", [OWNER_ROLE]);
+    const verb = role.rowCount ? "alter" : "create";
+    await client.query(`${verb} role ${OWNER_ROLE} with login createrole password ${literal(client, ownerPassword)}`);
+    const exists = await client.query("select 1 from pg_database where datname = $1", [database]);
+    if (!exists.rowCount) await client.query(`create database ${client.escapeIdentifier(database)} owner ${OWNER_ROLE}`);
+  });
+}
+
+export async function setLoginPassword(rootUrl: string, role: string, password: string): Promise<void> {
+  await withClient(rootUrl, (client) =>
+    client.query(`alter role ${client.escapeIdentifier(role)} with login password ${literal(client, password)}`),
+  );
+}
+
+/** Gives stoflow_authenticator the password that DATABASE_URL carries, so one variable says it. */
+async function setLoginPasswordFromUrl(ownerUrl: string, appUrl: string): Promise<void> {
+  const { username, password } = new URL(appUrl);
+  if (decodeURIComponent(username) === AUTHENTICATOR_ROLE && password) {
+    await setLoginPassword(ownerUrl, AUTHENTICATOR_ROLE, decodeURIComponent(password));
+  }
+}
+
+export async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+function literal(client: pg.Client, value: string): string {
+  return client.escapeLiteral(value);
+}

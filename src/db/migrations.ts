@@ -1,0 +1,41 @@
+import { migrate, type Settings } from "graphile-migrate";
+// graphile-migrate keeps its pools 200 ms after use and exits the process if one of them sees the
+// server go away; closing them right after use keeps a stop of the database from killing us.
+import { clearAllPools } from "graphile-migrate/dist/pgReal.js";
+import { Logger } from "@graphile/logger";
+import JSON5 from "json5";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+export type LogLine = (line: string) => void;
+
+export interface MigrationUrls {
+  ownerUrl: string;
+  rootUrl?: string | undefined;
+  shadowUrl?: string | undefined;
+}
+
+/** The settings of `.gmrc` completed with the connection strings of this run. */
+export async function migrationSettings(urls: MigrationUrls, log: LogLine = console.log): Promise<Settings> {
+  const gmrc = JSON5.parse(await fs.readFile(path.join(PROJECT_ROOT, ".gmrc"), "utf8")) as Settings;
+  return {
+    ...gmrc,
+    migrationsFolder: path.resolve(PROJECT_ROOT, gmrc.migrationsFolder ?? "migrations"),
+    logger: new Logger(() => (_level, message) => log(message)),
+    connectionString: urls.ownerUrl,
+    ...(urls.rootUrl ? { rootConnectionString: urls.rootUrl } : {}),
+    ...(urls.shadowUrl ? { shadowConnectionString: urls.shadowUrl } : {}),
+  };
+}
+
+/** Applies the committed migrations that the database does not have yet. */
+export async function applyMigrations(ownerUrl: string, log: LogLine): Promise<void> {
+  try {
+    await migrate(await migrationSettings({ ownerUrl }, log));
+  } finally {
+    clearAllPools();
+  }
+}

@@ -1,0 +1,83 @@
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import pg from "pg";
+import { afterAll, describe, expect, it } from "vitest";
+import { readDatabaseConfig } from "../../src/config.ts";
+import { prepareDatabase, type PreparedDatabase } from "../../src/db/database.ts";
+import { registerTenant } from "../helpers/db.ts";
+import { freePort } from "../helpers/ports.ts";
+
+const folders: string[] = [];
+afterAll(() => Promise.all(folders.map((f) => fs.rm(f, { recursive: true, force: true }))));
+
+async function embeddedConfig() {
+  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "stoflow-embedded-"));
+  await fs.chmod(dataDir, 0o755);
+  folders.push(dataDir);
+  return readDatabaseConfig({ STOFLOW_DATA_DIR: dataDir, STOFLOW_PG_PORT: String(await freePort()) });
+}
+
+async function withAppPool<T>(database: PreparedDatabase, work: (pool: pg.Pool) => Promise<T>): Promise<T> {
+  const pool = new pg.Pool({ connectionString: database.appUrl });
+  try {
+    return await work(pool);
+  } finally {
+    await pool.end();
+  }
+}
+
+describe("embedded PostgreSQL", () => {
+  it("is created, migrated and served on first start, and keeps its data across a restart", async () => {
+    const config = await embeddedConfig();
+    const first = await prepareDatabase(config, () => {});
+    await withAppPool(first, (pool) => registerTenant(pool, "Persistent Shop", "persist@embedded.test"));
+    await first.stop();
+
+    const second = await prepareDatabase(config, () => {});
+    try {
+      const owner = new pg.Client({ connectionString: second.ownerUrl });
+      await owner.connect();
+      const { rows } = await owner.query("select name, schema_name from tenants");
+      await owner.end();
+      expect(rows).toEqual([{ name: "Persistent Shop", schema_name: expect.stringMatching(/^client_\d+$/) }]);
+      const secrets = await fs.stat(path.join(config.dataDir, "secrets.json"));
+      expect(secrets.mode & 0o077).toBe(0);
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it("runs a second server on another data folder and port beside the first", async () => {
+    const [configA, configB] = [await embeddedConfig(), await embeddedConfig()];
+    const [a, b] = [await prepareDatabase(configA, () => {}), await prepareDatabase(configB, () => {})];
+    try {
+      await withAppPool(a, (pool) => registerTenant(pool, "Shop A", "a@embedded.test"));
+      await withAppPool(b, (pool) => registerTenant(pool, "Shop B", "b@embedded.test"));
+      expect(a.appUrl).not.toBe(b.appUrl);
+      for (const [db, name] of [[a, "Shop A"], [b, "Shop B"]] as const) {
+        const pool = new pg.Pool({ connectionString: db.ownerUrl });
+        expect((await pool.query("select name from tenants")).rows).toEqual([{ name }]);
+        await pool.end();
+      }
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  });
+
+  it("says clearly when the port is taken", async () => {
+    const config = await embeddedConfig();
+    const running = await prepareDatabase(config, () => {});
+    try {
+      const clash = { ...(await embeddedConfig()), embeddedPort: config.embeddedPort };
+      await expect(prepareDatabase(clash, () => {})).rejects.toThrow(/did not start on port \d+.*in use/s);
+    } finally {
+      await running.stop();
+    }
+  });
+});
+
+it("runs on the Node.js the libraries require (22 or later)", () => {
+  expect(Number(process.versions.node.split(".")[0])).toBeGreaterThanOrEqual(22);
+});
+

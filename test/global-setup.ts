@@ -1,0 +1,58 @@
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type { TestProject } from "vitest/node";
+import { AUTHENTICATOR_ROLE, ensureOwnedDatabase, migrateAll, setLoginPassword } from "../src/db/database.ts";
+import { startEmbeddedCluster } from "../src/db/embedded.ts";
+import { freePort } from "./helpers/ports.ts";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    /** Superuser connection to the maintenance database of the test cluster. */
+    rootUrl: string;
+    /** A migrated database that each test file copies. */
+    templateDatabase: string;
+    ownerPassword: string;
+    authenticatorPassword: string;
+  }
+}
+
+const TEMPLATE = "stoflow_test_template";
+const OWNER_PASSWORD = "owner-test-password";
+const AUTHENTICATOR_PASSWORD = "authenticator-test-password";
+
+/**
+ * One PostgreSQL for the whole run: TEST_ROOT_DATABASE_URL (a superuser URL) when given, else an
+ * embedded cluster in a temporary folder. The template database is migrated once.
+ */
+export default async function setup(project: TestProject) {
+  const { rootUrl, stop } = await startTestCluster();
+  await ensureOwnedDatabase(rootUrl, TEMPLATE, OWNER_PASSWORD);
+  const ownerUrl = new URL(rootUrl);
+  ownerUrl.username = "stoflow_owner";
+  ownerUrl.password = OWNER_PASSWORD;
+  ownerUrl.pathname = `/${TEMPLATE}`;
+  await migrateAll(ownerUrl.toString(), 50, () => {});
+  await setLoginPassword(rootUrl, AUTHENTICATOR_ROLE, AUTHENTICATOR_PASSWORD);
+  project.provide("rootUrl", rootUrl);
+  project.provide("templateDatabase", TEMPLATE);
+  project.provide("ownerPassword", OWNER_PASSWORD);
+  project.provide("authenticatorPassword", AUTHENTICATOR_PASSWORD);
+  return stop;
+}
+
+async function startTestCluster(): Promise<{ rootUrl: string; stop: () => Promise<void> }> {
+  const given = process.env.TEST_ROOT_DATABASE_URL;
+  if (given) return { rootUrl: given, stop: async () => {} };
+  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "stoflow-test-"));
+  await fs.chmod(dataDir, 0o755);
+  const cluster = await startEmbeddedCluster(dataDir, await freePort(), "superuser-test-password");
+  return {
+    rootUrl: cluster.superuserUrl("postgres"),
+    stop: async () => {
+      await cluster.stop();
+      await fs.rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+

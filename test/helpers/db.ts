@@ -1,0 +1,121 @@
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { expect, inject } from "vitest";
+
+/** A database of its own for one test file, copied from the migrated template. */
+export interface TestDatabase {
+  name: string;
+  ownerUrl: string;
+  appUrl: string;
+  /** Connections as stoflow_owner (migrations, inspection). */
+  owner: pg.Pool;
+  /** Connections as stoflow_authenticator, the server's login role. */
+  app: pg.Pool;
+  close(): Promise<void>;
+}
+
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const rootUrl = inject("rootUrl");
+  const name = `test_${randomBytes(6).toString("hex")}`;
+  const root = new pg.Client({ connectionString: rootUrl });
+  await root.connect();
+  await root.query(`create database ${name} template ${inject("templateDatabase")} owner stoflow_owner`);
+  await root.end();
+  const ownerUrl = databaseUrl(rootUrl, name, "stoflow_owner", inject("ownerPassword"));
+  const appUrl = databaseUrl(rootUrl, name, "stoflow_authenticator", inject("authenticatorPassword"));
+  const owner = new pg.Pool({ connectionString: ownerUrl, max: 4 });
+  const app = new pg.Pool({ connectionString: appUrl, max: 25 });
+  return {
+    name,
+    ownerUrl,
+    appUrl,
+    owner,
+    app,
+    async close() {
+      await Promise.all([owner.end(), app.end()]);
+      const client = new pg.Client({ connectionString: rootUrl });
+      await client.connect();
+      await client.query(`drop database if exists ${name} with (force)`);
+      await client.end();
+    },
+  };
+}
+
+function databaseUrl(rootUrl: string, database: string, user: string, password: string): string {
+  const url = new URL(rootUrl);
+  url.username = user;
+  url.password = password;
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+export type ApiRole = "stoflow_anonymous" | "stoflow_viewer" | "stoflow_user" | "stoflow_admin";
+
+/** What the gateway sets for a request: its role and claims, and its tenant's search_path. */
+export interface Session {
+  role: ApiRole | "stoflow_auth";
+  tenantId?: number;
+  userId?: number;
+}
+
+/** Runs `work` in one transaction under `session`, as PostGraphile runs a request; commits. */
+export async function asSession<T>(pool: pg.Pool, session: Session, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query("begin");
+    await client.query(
+      `select set_config('role', $1, true), set_config('jwt.claims.tenant_id', $2, true),
+              set_config('jwt.claims.user_id', $3, true), set_config('search_path', $4, true)`,
+      [
+        session.role,
+        session.tenantId?.toString() ?? "",
+        session.userId?.toString() ?? "",
+        session.tenantId ? `client_${session.tenantId}, public` : "public",
+      ],
+    );
+    const result = await work(client);
+    await client.query("commit");
+    return result;
+  } catch (error) {
+    await client.query("rollback");
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+/** A bcrypt-shaped hash: the SQL side stores hashes and never checks passwords. */
+export const FAKE_HASH = "$2b$04$abcdefghijklmnopqrstuuJ7Wv0Q9S1mQ3bJm3vKx7s5d6Jc9eBTq";
+
+export interface Claims {
+  sub: number;
+  tenant_id: number;
+  role: "admin" | "user" | "viewer";
+}
+
+/** Registers a tenant as the server's auth code does (role stoflow_auth). */
+export async function registerTenant(pool: pg.Pool, name: string, email: string, tier = "starter"): Promise<Claims> {
+  return asSession(pool, { role: "stoflow_auth" }, async (client) => {
+    const { rows } = await client.query(
+      "select (c).* from app_private.register_tenant($1, $2, $3, $4) as c",
+      [name, email, FAKE_HASH, tier],
+    );
+    return rows[0] as Claims;
+  });
+}
+
+/** The session a tenant's user gets. */
+export function sessionOf(claims: Claims, role: ApiRole = `stoflow_${claims.role}`): Session {
+  return { role, tenantId: claims.tenant_id, userId: claims.sub };
+}
+
+/** Asserts that `promise` fails with PostgreSQL error `code` (and a message matching `message`). */
+export async function expectPgError(promise: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error, `expected PostgreSQL error ${code}`).toBeInstanceOf(Error);
+  expect((error as { code?: string }).code).toBe(code);
+  if (message) expect((error as Error).message).toMatch(message);
+}
