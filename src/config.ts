@@ -47,3 +47,59 @@ export function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, 
   }
   return value;
 }
+
+/** How the HTTP server runs and signs its tokens. */
+export interface ServerConfig {
+  port: number;
+  /** Origins allowed to call the API from a browser; empty means no CORS headers. */
+  corsOrigins: string[];
+  /** Connections the server keeps to PostgreSQL. */
+  poolSize: number;
+  bcryptCost: number;
+  jwt: JwtConfig;
+}
+
+export interface JwtConfig {
+  algorithm: "HS256" | "RS256" | "ES256";
+  /** HS256: the secret; RS256/ES256: the PEM private key. */
+  signingKey: string;
+  /** HS256: the secret; RS256/ES256: the PEM public key. */
+  verifyingKey: string;
+  issuer: string;
+  audience: string;
+  accessTtlSeconds: number;
+  refreshTtlSeconds: number;
+}
+
+/**
+ * Reads the server settings. Without JWT_SECRET (or a key pair), `generatedSecret` is used: in
+ * development it is generated once and kept in the data folder; production refuses to start.
+ */
+export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generatedSecret?: string): ServerConfig {
+  return {
+    port: integer(env, "PORT", 3000, 0, 65535),
+    corsOrigins: (env.CORS_ORIGINS ?? "").split(",").map((o) => o.trim()).filter(Boolean),
+    poolSize: integer(env, "DATABASE_POOL_SIZE", 10, 1, 500),
+    bcryptCost: integer(env, "BCRYPT_COST", 12, 4, 15),
+    jwt: readJwtConfig(env, generatedSecret),
+  };
+}
+
+function readJwtConfig(env: NodeJS.ProcessEnv, generatedSecret: string | undefined): JwtConfig {
+  const common = {
+    issuer: env.JWT_ISSUER || "stoflow",
+    audience: env.JWT_AUDIENCE || "stoflow-api",
+    accessTtlSeconds: integer(env, "ACCESS_TOKEN_TTL", 900, 30, 86_400),
+    refreshTtlSeconds: integer(env, "REFRESH_TOKEN_TTL", 30 * 86_400, 60, 365 * 86_400),
+  };
+  if (env.JWT_PRIVATE_KEY || env.JWT_PUBLIC_KEY) {
+    const algorithm = env.JWT_ALGORITHM === "ES256" ? "ES256" : "RS256";
+    if (!env.JWT_PRIVATE_KEY || !env.JWT_PUBLIC_KEY) throw new Error("JWT_PRIVATE_KEY and JWT_PUBLIC_KEY go together");
+    return { ...common, algorithm, signingKey: env.JWT_PRIVATE_KEY, verifyingKey: env.JWT_PUBLIC_KEY };
+  }
+  const secret = env.JWT_SECRET || (env.NODE_ENV === "production" ? undefined : generatedSecret);
+  if (!secret || secret.length < 32) {
+    throw new Error("JWT_SECRET must be set to at least 32 characters (or JWT_PRIVATE_KEY/JWT_PUBLIC_KEY)");
+  }
+  return { ...common, algorithm: "HS256", signingKey: secret, verifyingKey: secret };
+}

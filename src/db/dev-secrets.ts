@@ -2,14 +2,16 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 
-/** Passwords the embedded cluster needs, generated on first start and kept in the data folder. */
+/** Secrets of a development install (embedded cluster passwords, JWT secret), generated on first start and kept in the data folder. */
 export interface DevSecrets {
   superuserPassword: string;
   ownerPassword: string;
   authenticatorPassword: string;
+  /** HS256 secret of development servers that set no JWT_SECRET. */
+  jwtSecret: string;
 }
 
-const SECRET_NAMES = ["superuserPassword", "ownerPassword", "authenticatorPassword"] as const;
+const SECRET_NAMES = ["superuserPassword", "ownerPassword", "authenticatorPassword", "jwtSecret"] as const;
 
 /** Reads `<dataDir>/secrets.json` (mode 0600), adding any secret it lacks. */
 export async function loadDevSecrets(dataDir: string): Promise<DevSecrets> {

@@ -1,0 +1,74 @@
+import jwt from "jsonwebtoken";
+import { createHash, randomBytes } from "node:crypto";
+import type { JwtConfig } from "../config.ts";
+import { invalidToken } from "./errors.ts";
+
+export const APP_ROLES = ["admin", "user", "viewer"] as const;
+export type AppRole = (typeof APP_ROLES)[number];
+
+/** Who a verified access token speaks for. */
+export interface SessionClaims {
+  userId: number;
+  tenantId: number;
+  role: AppRole;
+  sessionId: string;
+}
+
+/** Tokens larger than this are refused before any parsing. */
+const MAX_TOKEN_LENGTH = 4096;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const MAX_INT4 = 2_147_483_647;
+
+export function signAccessToken(config: JwtConfig, claims: SessionClaims): string {
+  return jwt.sign(
+    { tenant_id: claims.tenantId, role: claims.role, sid: claims.sessionId },
+    config.signingKey,
+    {
+      algorithm: config.algorithm,
+      subject: String(claims.userId),
+      issuer: config.issuer,
+      audience: config.audience,
+      expiresIn: config.accessTtlSeconds,
+    },
+  );
+}
+
+/**
+ * Verifies signature (algorithm pinned), expiry (required), not-before, issuer and audience, then
+ * the shape of every claim. Throws INVALID_TOKEN for anything else.
+ */
+export function verifyAccessToken(config: JwtConfig, token: string): SessionClaims {
+  if (token.length > MAX_TOKEN_LENGTH) throw invalidToken();
+  let payload: jwt.JwtPayload | string;
+  try {
+    payload = jwt.verify(token, config.verifyingKey, {
+      algorithms: [config.algorithm],
+      issuer: config.issuer,
+      audience: config.audience,
+    });
+  } catch {
+    throw invalidToken();
+  }
+  return claimsOf(payload);
+}
+
+function claimsOf(payload: jwt.JwtPayload | string): SessionClaims {
+  if (typeof payload !== "object" || typeof payload.exp !== "number") throw invalidToken();
+  const userId = Number(payload.sub);
+  const { tenant_id: tenantId, role, sid } = payload as Record<string, unknown>;
+  const validId = (n: unknown): n is number => Number.isInteger(n) && (n as number) > 0 && (n as number) <= MAX_INT4;
+  if (typeof payload.sub !== "string" || !/^[1-9][0-9]*$/.test(payload.sub) || !validId(userId)) throw invalidToken();
+  if (!validId(tenantId) || !APP_ROLES.includes(role as AppRole)) throw invalidToken();
+  if (typeof sid !== "string" || !UUID.test(sid)) throw invalidToken();
+  return { userId, tenantId, role: role as AppRole, sessionId: sid };
+}
+
+/** A new opaque refresh token (256 random bits) and the hash the database keeps. */
+export function newRefreshToken(): { token: string; hash: Buffer } {
+  const token = randomBytes(32).toString("base64url");
+  return { token, hash: hashRefreshToken(token) };
+}
+
+export function hashRefreshToken(token: string): Buffer {
+  return createHash("sha256").update(token).digest();
+}

@@ -1,0 +1,35 @@
+import fs from "node:fs/promises";
+import pg from "pg";
+import { postgraphile } from "postgraphile";
+import { lexicographicSortSchema, printSchema } from "postgraphile/graphql";
+import { createAuthService } from "../auth/service.ts";
+import { readDatabaseConfig, readServerConfig } from "../config.ts";
+import { prepareDatabase } from "../db/database.ts";
+import { makePreset } from "../graphql/preset.ts";
+
+/**
+ * `npm run schema:export`: writes the API's GraphQL schema to schema.graphql (committed, so a
+ * frontend can generate its client and every change shows in review; a test fails when stale).
+ */
+export async function printApiSchema(appUrl: string): Promise<string> {
+  const pool = new pg.Pool({ connectionString: appUrl, max: 2 });
+  const config = readServerConfig({}, "schema-export-needs-no-real-secret-0000");
+  const pgl = postgraphile(makePreset(pool, createAuthService({ pool, jwt: config.jwt, bcryptCost: 4 })));
+  try {
+    const { schema } = await pgl.getSchemaResult();
+    return printSchema(lexicographicSortSchema(schema)) + "\n";
+  } finally {
+    await pgl.release();
+    await pool.end();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const database = await prepareDatabase(readDatabaseConfig(), () => {});
+  try {
+    await fs.writeFile("schema.graphql", await printApiSchema(database.appUrl));
+    console.log("schema.graphql written");
+  } finally {
+    await database.stop();
+  }
+}

@@ -1,0 +1,31 @@
+import type { SessionClaims } from "../auth/tokens.ts";
+
+declare global {
+  namespace Grafast {
+    interface Context {
+      /** The verified session of the request; absent for anonymous requests. */
+      session?: SessionClaims;
+      /** The client address, for login throttling. */
+      clientIp: string;
+    }
+  }
+}
+
+const PG_ROLES = { admin: "stoflow_admin", user: "stoflow_user", viewer: "stoflow_viewer" } as const;
+
+/**
+ * What PostgreSQL is told for a request, in one set_config statement after BEGIN: the role that
+ * matches the verified role claim, the claims policies read, and the tenant's schema first on the
+ * search_path (PostGraphile emits unqualified table names). Anonymous requests get the empty
+ * template, whose policies answer "no tenant context".
+ */
+export function pgSettingsFor(session: SessionClaims | undefined): Record<string, string> {
+  if (!session) return { role: "stoflow_anonymous", search_path: "tenant_template, public" };
+  return {
+    role: PG_ROLES[session.role],
+    "jwt.claims.user_id": String(session.userId),
+    "jwt.claims.tenant_id": String(session.tenantId),
+    "jwt.claims.role": session.role,
+    search_path: `client_${session.tenantId}, public`,
+  };
+}

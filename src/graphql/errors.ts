@@ -1,0 +1,47 @@
+import { GraphQLError } from "postgraphile/graphql";
+import { defaultMaskError } from "postgraphile/grafserv";
+import { AuthError } from "../auth/errors.ts";
+import { isDatabaseUnavailable } from "../db/unavailable.ts";
+
+/** PostgreSQL error codes a client can act on, with the stable code it gets in `extensions`. */
+const ACTIONABLE: Record<string, string> = {
+  "23505": "DUPLICATE", // unique_violation
+  "23503": "INVALID_INPUT", // foreign_key_violation
+  "23502": "INVALID_INPUT", // not_null_violation
+  "23514": "INVALID_INPUT", // check_violation
+  "22001": "INVALID_INPUT", // string_data_right_truncation
+  "22003": "INVALID_INPUT", // numeric_value_out_of_range
+  "22007": "INVALID_INPUT", // invalid_datetime_format
+  "22008": "INVALID_INPUT", // datetime_field_overflow
+  "22P02": "INVALID_INPUT", // invalid_text_representation
+  "22023": "INVALID_INPUT", // invalid_parameter_value
+  "42501": "FORBIDDEN", // insufficient_privilege, row-level security
+  SFNTC: "NO_TENANT_CONTEXT", // raised by tenant-table policies for anonymous requests
+};
+
+/**
+ * Errors people can act on keep their message and get a stable `extensions.code`; the rest is
+ * masked by grafserv (logged with a hash and an id). PostgreSQL's `detail` (which can hold row
+ * values) never leaves the server.
+ */
+export function maskError(error: GraphQLError): GraphQLError {
+  const original = error.originalError as (Error & { code?: string; retryAfterSeconds?: number }) | undefined;
+  if (original instanceof AuthError) {
+    const retry = original.retryAfterSeconds ? { retryAfter: original.retryAfterSeconds } : {};
+    return withCode(error, original.message, original.code, retry);
+  }
+  if (original && isDatabaseUnavailable(original)) return withCode(error, "Database unavailable", "UNAVAILABLE");
+  const code = original?.code && Object.hasOwn(ACTIONABLE, original.code) ? ACTIONABLE[original.code] : undefined;
+  if (code && original) return withCode(error, original.message, code);
+  return defaultMaskError(error);
+}
+
+function withCode(error: GraphQLError, message: string, code: string, extra: Record<string, unknown> = {}): GraphQLError {
+  return new GraphQLError(message, {
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    path: error.path,
+    extensions: { code, ...extra },
+  });
+}

@@ -1,0 +1,47 @@
+import { PgAggregatesPreset } from "@graphile/pg-aggregates";
+import { PgSimplifyInflectionPreset } from "@graphile/simplify-inflection";
+import type pg from "pg";
+import { makePgService } from "postgraphile/adaptors/pg";
+import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
+import { PostGraphileConnectionFilterPreset } from "postgraphile-plugin-connection-filter";
+import type { AuthService } from "../auth/service.ts";
+import { authPlugin } from "./auth-plugin.ts";
+import { pgSettingsFor } from "./context.ts";
+import { maskError } from "./errors.ts";
+import { NoSchemaPrefixPlugin } from "./inflection.ts";
+import type {} from "postgraphile/grafserv/express/v4";
+
+/**
+ * One GraphQL schema for every tenant, built once from `public` and the empty `tenant_template`.
+ * Identifiers are emitted unqualified, so each request's search_path (client_<id>, public) picks
+ * its tenant's tables. Introspection runs as stoflow_authenticator, so the API offers exactly what
+ * the API roles are granted.
+ */
+export function makePreset(pool: pg.Pool, auth: AuthService): GraphileConfig.Preset {
+  return {
+    extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset, PgAggregatesPreset, PostGraphileConnectionFilterPreset],
+    plugins: [NoSchemaPrefixPlugin, authPlugin(auth)],
+    pgServices: [makePgService({ pool, schemas: ["public", "tenant_template"] })],
+    gather: { pgIdentifiers: "unqualified" },
+    schema: {
+      connectionFilterAllowNullInput: false,
+      connectionFilterAllowEmptyObjectInput: false,
+    },
+    grafast: {
+      explain: false,
+      context(requestContext) {
+        const res = requestContext.expressv4?.res;
+        const session = res?.locals.session;
+        return { session, clientIp: requestContext.expressv4?.req.ip ?? "unknown", pgSettings: pgSettingsFor(session) };
+      },
+    },
+    grafserv: {
+      graphqlPath: "/graphql",
+      graphiql: true,
+      graphiqlPath: "/graphiql",
+      graphiqlOnGraphQLGET: false,
+      watch: false,
+      maskError,
+    },
+  };
+}

@@ -1,0 +1,35 @@
+import type { NextFunction, Request, Response } from "express";
+import type { AuthService } from "../auth/service.ts";
+import { invalidToken, notAuthenticated } from "../auth/errors.ts";
+import type { SessionClaims } from "../auth/tokens.ts";
+
+/**
+ * Verifies `Authorization: Bearer …` on every route. No header: the request goes on anonymous.
+ * A header that is present but not a valid, live token: 401, never a silent anonymous request.
+ */
+export function bearerAuthentication(auth: AuthService) {
+  return async (req: Request, res: Response, next: NextFunction) => {
+    const header = req.headers.authorization;
+    if (header === undefined) return next();
+    try {
+      const match = /^Bearer ([A-Za-z0-9_\-.]+)$/.exec(header.trim());
+      if (!match) throw invalidToken();
+      res.locals.session = await auth.authorize(match[1]!);
+      next();
+    } catch (error) {
+      next(error);
+    }
+  };
+}
+
+/** The verified session of a request, if any. */
+export function sessionOf(res: Response): SessionClaims | undefined {
+  return res.locals.session as SessionClaims | undefined;
+}
+
+/** The verified session of a request that needs one. */
+export function requireSession(res: Response): SessionClaims {
+  const session = sessionOf(res);
+  if (!session) throw notAuthenticated();
+  return session;
+}

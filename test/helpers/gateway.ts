@@ -1,0 +1,67 @@
+import { readServerConfig, type ServerConfig } from "../../src/config.ts";
+import { startGateway, type Gateway } from "../../src/server.ts";
+import { createTestDatabase, type TestDatabase } from "./db.ts";
+
+export const TEST_JWT_SECRET = "test-secret-that-is-at-least-32-characters-long";
+
+/** A real HTTP server on a free port, over a database of its own. */
+export interface TestGateway extends Gateway {
+  db: TestDatabase;
+  config: ServerConfig;
+}
+
+export async function startTestGateway(env: NodeJS.ProcessEnv = {}): Promise<TestGateway> {
+  const db = await createTestDatabase();
+  const config = readServerConfig({ PORT: "0", BCRYPT_COST: "4", JWT_SECRET: TEST_JWT_SECRET, ...env });
+  const gateway = await startGateway(db.appUrl, config);
+  return {
+    ...gateway,
+    db,
+    config,
+    async close() {
+      await gateway.close();
+      await db.close();
+    },
+  };
+}
+
+export interface HttpResult<T = any> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+/** A JSON request to the gateway. */
+export async function http<T = any>(
+  url: string, method: string, path: string, options: { body?: unknown; token?: string; headers?: Record<string, string> } = {},
+): Promise<HttpResult<T>> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.body !== undefined) headers["content-type"] ??= "application/json";
+  if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
+  const response = await fetch(url + path, {
+    method,
+    headers,
+    body: options.body === undefined ? undefined : typeof options.body === "string" ? options.body : JSON.stringify(options.body),
+  });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined };
+}
+
+/** A GraphQL operation; returns the HTTP status and the `{ data, errors }` body. */
+export function graphql<T = any>(url: string, query: string, variables: Record<string, unknown> = {}, token?: string) {
+  return http<{ data?: T; errors?: { message: string; extensions?: { code?: string } }[] }>(url, "POST", "/graphql", {
+    body: { query, variables },
+    ...(token === undefined ? {} : { token }),
+  });
+}
+
+let counter = 0;
+/** Registers a tenant through REST; returns the whole response (tokens, user, tenant). */
+export async function signUp(url: string, name = `Shop ${++counter}`, tier?: string) {
+  const email = `${name.toLowerCase().replace(/\W+/g, "-")}-${process.pid}-${++counter}@example.test`;
+  const result = await http(url, "POST", "/api/auth/register", {
+    body: { name, email, password: "correct horse battery", ...(tier ? { subscription_tier: tier } : {}) },
+  });
+  if (result.status !== 201) throw new Error(`sign-up failed: ${result.status} ${JSON.stringify(result.body)}`);
+  return { ...result.body, email, password: "correct horse battery" };
+}
