@@ -16,11 +16,11 @@ const PG_ROLES = { admin: "stoflow_admin", user: "stoflow_user", viewer: "stoflo
 /**
  * What PostgreSQL is told for a request, in one set_config statement after BEGIN: the role that
  * matches the verified role claim, the claims policies read, and the tenant's schema first on the
- * search_path (PostGraphile emits unqualified table names). Anonymous requests get the empty
- * template, whose policies answer "no tenant context".
+ * search_path (PostGraphile emits unqualified table names). Anonymous requests get `public`
+ * alone, so tenant tables do not resolve at all (reported as NO_TENANT_CONTEXT).
  */
 export function pgSettingsFor(session: SessionClaims | undefined): Record<string, string> {
-  if (!session) return { role: "stoflow_anonymous", search_path: "tenant_template, public" };
+  if (!session) return { role: "stoflow_anonymous", search_path: "public" };
   return {
     role: PG_ROLES[session.role],
     "jwt.claims.user_id": String(session.userId),

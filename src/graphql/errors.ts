@@ -16,8 +16,11 @@ const ACTIONABLE: Record<string, string> = {
   "22P02": "INVALID_INPUT", // invalid_text_representation
   "22023": "INVALID_INPUT", // invalid_parameter_value
   "42501": "FORBIDDEN", // insufficient_privilege, row-level security
-  SFNTC: "NO_TENANT_CONTEXT", // raised by tenant-table policies for anonymous requests
 };
+
+/** A tenant table that does not resolve: the request has no tenant schema on its search_path. */
+const UNDEFINED_TABLE = "42P01";
+const NO_TENANT_CONTEXT = "No tenant context: sign in with a tenant account to reach tenant data";
 
 /**
  * Errors people can act on keep their message and get a stable `extensions.code`; the rest is
@@ -31,6 +34,7 @@ export function maskError(error: GraphQLError): GraphQLError {
     return withCode(error, original.message, original.code, retry);
   }
   if (original && isDatabaseUnavailable(original)) return withCode(error, "Database unavailable", "UNAVAILABLE");
+  if (original?.code === UNDEFINED_TABLE) return withCode(error, NO_TENANT_CONTEXT, "NO_TENANT_CONTEXT");
   const code = original?.code && Object.hasOwn(ACTIONABLE, original.code) ? ACTIONABLE[original.code] : undefined;
   if (code && original) return withCode(error, original.message, code);
   return defaultMaskError(error);

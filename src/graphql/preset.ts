@@ -21,6 +21,9 @@ export function makePreset(pool: pg.Pool, auth: AuthService): GraphileConfig.Pre
   return {
     extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset, PgAggregatesPreset, PostGraphileConnectionFilterPreset],
     plugins: [NoSchemaPrefixPlugin, authPlugin(auth)],
+    // Filter and order by any column, not only indexed ones: a tenant's tables are small, and
+    // sellers filter by price, brand or category.
+    disablePlugins: ["PgIndexBehaviorsPlugin"],
     pgServices: [makePgService({ pool, schemas: ["public", "tenant_template"] })],
     gather: { pgIdentifiers: "unqualified" },
     schema: {

@@ -1,6 +1,6 @@
 --! Previous: sha1:63a9bef0e71c828c4f8a1932200bd56332c73e88
---! Hash: sha1:36d50c41e95b033ffa34fb786720a23a8b39a899
---! Message: sessions, refresh tokens, login throttling, no-tenant-context error
+--! Hash: sha1:18006792f80490e476370c47dc72ca4eec8b9fab
+--! Message: sessions, refresh tokens, login throttling
 
 drop table if exists app_private.refresh_tokens, app_private.sessions, app_private.login_failures cascade;
 drop function if exists app_private.open_session(int, bytea, interval) cascade;
@@ -213,61 +213,13 @@ grant execute on function app_private.open_session(int, bytea, interval),
   app_private.set_password(int, text, uuid), app_private.login_retry_after(text, text),
   app_private.record_login_failure(text, text), app_private.clear_login_failures(text) to stoflow_auth;
 
-------------------------------------------------------------------------------------------------
--- Tenant rows without a tenant: a clear error rather than an empty or missing table. Anonymous
--- requests run with search_path tenant_template, public; the template's policy raises.
-------------------------------------------------------------------------------------------------
-create or replace function app_private.tenant_rows_visible(table_schema text) returns boolean
-  language plpgsql stable
-  set search_path = pg_catalog, pg_temp
-  as $$
-begin
-  if app_private.current_tenant_id() is null then
-    raise exception 'No tenant context: sign in with a tenant account to reach tenant data'
-      using errcode = 'SFNTC';
-  end if;
-  return app_private.current_tenant_schema() = table_schema;
-end;
-$$;
-comment on function app_private.tenant_rows_visible(text) is
-  'Row-level security of tenant tables: true when the table''s schema is the request''s tenant schema; raises SFNTC when the request has no tenant.';
-grant execute on function app_private.tenant_rows_visible(text) to stoflow_anonymous;
-grant usage on schema tenant_template to stoflow_anonymous;
-grant select on all tables in schema tenant_template to stoflow_anonymous;
-
-select app_private.add_tenant_ddl_step('policies raise without a tenant', $step$
-alter policy own_tenant on {schema}.products
-  using ((select app_private.tenant_rows_visible('{schema}'))) with check ((select app_private.tenant_rows_visible('{schema}')));
-alter policy own_tenant on {schema}.vinted_products
-  using ((select app_private.tenant_rows_visible('{schema}'))) with check ((select app_private.tenant_rows_visible('{schema}')));
-alter policy own_tenant on {schema}.publications_history
-  using ((select app_private.tenant_rows_visible('{schema}'))) with check ((select app_private.tenant_rows_visible('{schema}')));
-alter policy own_tenant on {schema}.ai_generations_log
-  using ((select app_private.tenant_rows_visible('{schema}'))) with check ((select app_private.tenant_rows_visible('{schema}')));
-$step$);
-
--- The template alone lets anonymous in (to raise SFNTC); the structure check leaves that out.
-create or replace function app_private.tenant_structure_drift()
-  returns table (schema_name text, difference text, object text)
-  language sql stable
-  set search_path = pg_catalog, public, pg_temp
-  as $$
-  with template as (select line from app_private.tenant_schema_signature('tenant_template') as line
-                     where line !~ '^grant \S+ on .* to stoflow_anonymous$'),
-  tenants as (select ts.schema_name, ts.version from app_private.tenant_schemas ts where ts.tenant_id is not null)
-  select t.schema_name, 'missing', m.line
-    from tenants t, lateral (select line from template
-                             except select app_private.tenant_schema_signature(t.schema_name)) m
-  union all
-  select t.schema_name, 'unexpected', u.line
-    from tenants t, lateral (select app_private.tenant_schema_signature(t.schema_name) as line
-                             except select line from template) u
-  union all
-  select t.schema_name, 'version', format('at step %s, template at step %s', t.version, tpl.version)
-    from tenants t, app_private.tenant_schemas tpl
-   where tpl.schema_name = 'tenant_template' and t.version <> tpl.version
-  order by 1, 2, 3
-$$;
-
 -- "Subscription" is GraphQL's root type for subscriptions: the API calls these rows periods.
 comment on table public.subscriptions is E'@name subscription_period\nHistory of a tenant''s subscriptions; the row with no end date is the current one.';
+
+-- Relations read naturally in the API: product.publicationsHistories, product.aiGenerationsLogs.
+select app_private.add_tenant_ddl_step('relation names', $step$
+comment on constraint publications_history_sku_fkey on {schema}.publications_history is
+  E'@foreignFieldName publicationsHistories\nThe product this attempt concerns.';
+comment on constraint ai_generations_log_sku_fkey on {schema}.ai_generations_log is
+  E'@foreignFieldName aiGenerationsLogs\nThe product this text describes.';
+$step$);
