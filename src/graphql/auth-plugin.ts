@@ -1,4 +1,4 @@
-import { context, sideEffect, type FieldArgs, type Step } from "postgraphile/grafast";
+import { access, context, sideEffect, type FieldArgs, type Step } from "postgraphile/grafast";
 import { extendSchema, gql } from "postgraphile/utils";
 import { notAuthenticated } from "../auth/errors.ts";
 import type { AuthResponse, AuthService, SessionView } from "../auth/service.ts";
@@ -33,6 +33,15 @@ const typeDefs = gql`
     tenant: SessionTenant!
   }
   type SuccessPayload { success: Boolean! }
+  input AddTeamMemberInput {
+    email: String!
+    fullName: String
+    "admin, user (default) or viewer"
+    role: String
+    "The first password; the new member signs in with it."
+    password: String!
+  }
+  type AddTeamMemberPayload { user: User }
 
   extend type Query {
     "The signed-in user and tenant; null for anonymous requests."
@@ -49,13 +58,18 @@ const typeDefs = gql`
     logout: SuccessPayload
     "Changes the password and ends every other session of the user."
     changePassword(input: ChangePasswordInput!): SuccessPayload
+    "Adds a user to the signed-in admin's tenant (admins only)."
+    addTeamMember(input: AddTeamMemberInput!): AddTeamMemberPayload
   }
 `;
 
-/** register, login, refreshToken, logout, changePassword and currentSession over the auth service. */
+/**
+ * register, login, refreshToken, logout, changePassword, addTeamMember and currentSession over
+ * the auth service (the same code as the REST routes).
+ */
 export function authPlugin(auth: AuthService) {
   const signedIn = (session: SessionClaims | undefined) => session ?? Promise.reject(notAuthenticated());
-  return extendSchema(() => ({
+  return extendSchema((build) => ({
     typeDefs,
     plans: {
       Query: {
@@ -89,6 +103,15 @@ export function authPlugin(auth: AuthService) {
             await auth.changePassword(await signedIn(session), { current_password: currentPassword, new_password: newPassword });
             return { success: true };
           });
+        },
+        addTeamMember(_: unknown, args: FieldArgs) {
+          return sideEffect([context().get("session"), inputOf(args)], async ([session, input]) =>
+            auth.addTeamMember(await signedIn(session), { ...input, full_name: input.fullName }));
+        },
+      },
+      AddTeamMemberPayload: {
+        user($payload: Step) {
+          return build.input.pgRegistry.pgResources.users!.get({ id: access($payload, "id") });
         },
       },
     },

@@ -16,6 +16,10 @@ const ACTIONABLE: Record<string, string> = {
   "22P02": "INVALID_INPUT", // invalid_text_representation
   "22023": "INVALID_INPUT", // invalid_parameter_value
   "42501": "FORBIDDEN", // insufficient_privilege, row-level security
+  SFLIM: "LIMIT_REACHED", // a tier limit (products, platforms, AI credits)
+  SFSUS: "SUBSCRIPTION_INACTIVE", // the tenant is suspended or cancelled
+  SFTRN: "INVALID_TRANSITION", // a status change the rules refuse
+  SFADM: "LAST_ADMIN", // the last active admin of a tenant
 };
 
 /** A tenant table that does not resolve: the request has no tenant schema on its search_path. */
@@ -35,6 +39,10 @@ export function maskError(error: GraphQLError): GraphQLError {
   }
   if (original && isDatabaseUnavailable(original)) return withCode(error, "Database unavailable", "UNAVAILABLE");
   if (original?.code === UNDEFINED_TABLE) return withCode(error, NO_TENANT_CONTEXT, "NO_TENANT_CONTEXT");
+  // PostGraphile's answer when an update or delete matched no row the request may see.
+  if (original && /^No values were (updated|deleted) in collection/.test(original.message)) {
+    return withCode(error, "No such row, or not yours to change", "NOT_FOUND");
+  }
   const code = original?.code && Object.hasOwn(ACTIONABLE, original.code) ? ACTIONABLE[original.code] : undefined;
   if (code && original) return withCode(error, original.message, code);
   return defaultMaskError(error);

@@ -6,7 +6,7 @@ import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
 import { PostGraphileConnectionFilterPreset } from "postgraphile-plugin-connection-filter";
 import type { AuthService } from "../auth/service.ts";
 import { authPlugin } from "./auth-plugin.ts";
-import { pgSettingsFor } from "./context.ts";
+import { pgSettingsFor } from "../auth/pg-settings.ts";
 import { maskError } from "./errors.ts";
 import { NoSchemaPrefixPlugin } from "./inflection.ts";
 import type {} from "postgraphile/grafserv/express/v4";

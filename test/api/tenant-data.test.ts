@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { graphql, http, signUp, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { graphql, graphqlOk, http, signUp, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 
 let gw: TestGateway;
 let a: Awaited<ReturnType<typeof signUp>>;
@@ -19,11 +19,7 @@ const READ = "query($sku: String!) { product(sku: $sku) { sku title } }";
 const UPDATE = `mutation($sku: String!, $title: String!) { updateProduct(input: { sku: $sku, patch: { title: $title } }) { product { sku title } } }`;
 const DELETE = "mutation($sku: String!) { deleteProduct(input: { sku: $sku }) { product { sku } } }";
 
-const ok = async (promise: ReturnType<typeof graphql>): Promise<any> => {
-  const res = await promise;
-  expect(res.body.errors, JSON.stringify(res.body.errors)).toBeUndefined();
-  return res.body.data;
-};
+const ok = (query: string, variables: Record<string, unknown> = {}, token?: string) => graphqlOk(gw.url, query, variables, token);
 
 describe("two tenants, one SKU", () => {
   it("each creates, lists, reads, updates and deletes only its own, over interleaved concurrent requests", async () => {
@@ -31,25 +27,25 @@ describe("two tenants, one SKU", () => {
     const skus = Array.from({ length: 10 }, (_, i) => `SKU-${i}`);
     // Every SKU exists in both tenants; requests of A and B alternate and run concurrently.
     await Promise.all(skus.flatMap((sku) => tenants.map((t) =>
-      ok(graphql(gw.url, CREATE, { p: { sku, title: `${t.name} ${sku}`, price: "10.00" } }, t.token)))));
+      ok(CREATE, { p: { sku, title: `${t.name} ${sku}`, price: "10.00" } }, t.token))));
 
     const rounds = await Promise.all(Array.from({ length: 30 }, (_, i) => {
       const t = tenants[i % 2]!;
-      return ok(graphql(gw.url, LIST, {}, t.token)).then((data) => ({ t, data }));
+      return ok(LIST, {}, t.token).then((data) => ({ t, data }));
     }));
     for (const { t, data } of rounds) {
       expect(data.products.totalCount).toBe(10);
       expect(data.products.nodes.every((n: { title: string }) => n.title.startsWith(`${t.name} `))).toBe(true);
     }
 
-    await Promise.all(tenants.map((t) => ok(graphql(gw.url, UPDATE, { sku: "SKU-3", title: `${t.name} renamed` }, t.token))));
-    await ok(graphql(gw.url, DELETE, { sku: "SKU-4" }, a.access_token));
+    await Promise.all(tenants.map((t) => ok(UPDATE, { sku: "SKU-3", title: `${t.name} renamed` }, t.token)));
+    await ok(DELETE, { sku: "SKU-4" }, a.access_token);
 
-    const [readA, readB] = await Promise.all(tenants.map((t) => ok(graphql(gw.url, READ, { sku: "SKU-3" }, t.token))));
+    const [readA, readB] = await Promise.all(tenants.map((t) => ok(READ, { sku: "SKU-3" }, t.token)));
     expect(readA.product).toEqual({ sku: "SKU-3", title: "A renamed" });
     expect(readB.product).toEqual({ sku: "SKU-3", title: "B renamed" });
-    expect((await ok(graphql(gw.url, READ, { sku: "SKU-4" }, a.access_token))).product).toBeNull();
-    expect((await ok(graphql(gw.url, READ, { sku: "SKU-4" }, b.access_token))).product).toEqual({ sku: "SKU-4", title: "B SKU-4" });
+    expect((await ok(READ, { sku: "SKU-4" }, a.access_token)).product).toBeNull();
+    expect((await ok(READ, { sku: "SKU-4" }, b.access_token)).product).toEqual({ sku: "SKU-4", title: "B SKU-4" });
 
     const { rows } = await gw.db.owner.query(
       `select (select count(*) from client_${a.tenant.id}.products)::int as a, (select count(*) from client_${b.tenant.id}.products)::int as b`);
@@ -65,38 +61,38 @@ describe("two tenants, one SKU", () => {
 
 describe("relations, filters and aggregates", () => {
   it("follows product to its Vinted row, history and AI log", async () => {
-    await ok(graphql(gw.url, `mutation {
+    await ok(`mutation {
       createVintedProduct(input: { vintedProduct: { sku: "SKU-1", status: published, priceVinted: "12.00" } }) { vintedProduct { sku } }
       createPublicationsHistory(input: { publicationsHistory: { sku: "SKU-1", platform: "vinted", action: create, status: success } }) { publicationsHistory { rowId } }
       createAiGenerationsLog(input: { aiGenerationsLog: { sku: "SKU-1", platform: "vinted", model: "gpt-4-turbo", generatedText: "Lovely shirt" } }) { aiGenerationsLog { rowId } }
-    }`, {}, a.access_token));
-    const data = await ok(graphql(gw.url, `{ product(sku: "SKU-1") {
+    }`, {}, a.access_token);
+    const data = await ok(`{ product(sku: "SKU-1") {
       vintedProduct { status priceVinted }
       publicationsHistories { totalCount nodes { platform action status } }
       aiGenerationsLogs { nodes { model generatedText wasCached } }
-    } }`, {}, a.access_token));
+    } }`, {}, a.access_token);
     expect(data.product).toEqual({
       vintedProduct: { status: "published", priceVinted: "12.00" },
       publicationsHistories: { totalCount: 1, nodes: [{ platform: "vinted", action: "create", status: "success" }] },
       aiGenerationsLogs: { nodes: [{ model: "gpt-4-turbo", generatedText: "Lovely shirt", wasCached: false }] },
     });
-    const other = await ok(graphql(gw.url, `{ vintedProducts { totalCount } publicationsHistories { totalCount } }`, {}, b.access_token));
+    const other = await ok(`{ vintedProducts { totalCount } publicationsHistories { totalCount } }`, {}, b.access_token);
     expect(other).toEqual({ vintedProducts: { totalCount: 0 }, publicationsHistories: { totalCount: 0 } });
   });
 
   it("filters, paginates and aggregates a tenant's products", async () => {
-    await ok(graphql(gw.url, `mutation { updateProduct(input: { sku: "SKU-5", patch: { price: "99.50", brand: "Nike" } }) { product { sku } } }`, {}, a.access_token));
-    const data = await ok(graphql(gw.url, `{
+    await ok(`mutation { updateProduct(input: { sku: "SKU-5", patch: { price: "99.50", brand: "Nike" } }) { product { sku } } }`, {}, a.access_token);
+    const data = await ok(`{
       cheap: products(filter: { price: { lessThan: "50" } }) { totalCount }
       nike: products(filter: { brand: { equalTo: "Nike" } }) { nodes { sku price } }
       page: products(first: 3, orderBy: SKU_ASC) { totalCount pageInfo { hasNextPage endCursor } nodes { sku } }
       stats: products { aggregates { sum { price } max { price } distinctCount { brand } } }
-    }`, {}, a.access_token));
+    }`, {}, a.access_token);
     expect(data.cheap.totalCount).toBe(8);
     expect(data.nike.nodes).toEqual([{ sku: "SKU-5", price: "99.50" }]);
     expect(data.page).toMatchObject({ totalCount: 9, pageInfo: { hasNextPage: true }, nodes: [{ sku: "SKU-0" }, { sku: "SKU-1" }, { sku: "SKU-2" }] });
     expect(data.stats.aggregates).toEqual({ sum: { price: "179.50" }, max: { price: "99.50" }, distinctCount: { brand: "1" } });
-    const next = await ok(graphql(gw.url, "query($c: Cursor) { products(first: 3, after: $c, orderBy: SKU_ASC) { nodes { sku } } }", { c: data.page.pageInfo.endCursor }, a.access_token));
+    const next = await ok("query($c: Cursor) { products(first: 3, after: $c, orderBy: SKU_ASC) { nodes { sku } } }", { c: data.page.pageInfo.endCursor }, a.access_token);
     expect(next.products.nodes).toEqual([{ sku: "SKU-3" }, { sku: "SKU-5" }, { sku: "SKU-6" }]);
   });
 });
@@ -109,7 +105,7 @@ describe("roles and context", () => {
       (await import("bcrypt")).default.hashSync("viewer password", 4)]);
     const login = await http(gw.url, "POST", "/api/auth/login", { body: { email: "viewer-a@example.test", password: "viewer password" } });
     const viewer = login.body.access_token;
-    expect((await ok(graphql(gw.url, LIST, {}, viewer))).products.totalCount).toBe(9);
+    expect((await ok(LIST, {}, viewer)).products.totalCount).toBe(9);
     const write = await graphql(gw.url, CREATE, { p: { sku: "V-1", title: "viewer", price: "1" } }, viewer);
     expect(write.body.errors?.[0]?.extensions?.code).toBe("FORBIDDEN");
   });
@@ -122,9 +118,9 @@ describe("roles and context", () => {
   });
 
   it("shows a tenant only its own tenant, users and subscription periods, and tiers to everyone", async () => {
-    const data = await ok(graphql(gw.url, "{ tenants { nodes { name } } users { nodes { email } } subscriptionPeriods { nodes { tier } } }", {}, b.access_token));
+    const data = await ok("{ tenants { nodes { name } } users { nodes { email } } subscriptionPeriods { nodes { tier } } }", {}, b.access_token);
     expect(data).toEqual({ tenants: { nodes: [{ name: "Tenant B" }] }, users: { nodes: [{ email: b.email }] }, subscriptionPeriods: { nodes: [{ tier: "standard" }] } });
-    const tiers = await ok(graphql(gw.url, "{ tiers(orderBy: RANK_ASC) { nodes { rowId maxProducts } } }"));
+    const tiers = await ok("{ tiers(orderBy: RANK_ASC) { nodes { rowId maxProducts } } }");
     expect(tiers.tiers.nodes.map((t: { rowId: string }) => t.rowId)).toEqual(["starter", "standard", "premium", "business", "enterprise"]);
   });
 

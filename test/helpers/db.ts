@@ -11,6 +11,8 @@ export interface TestDatabase {
   owner: pg.Pool;
   /** Connections as stoflow_authenticator, the server's login role. */
   app: pg.Pool;
+  /** Superuser connection string to this database (to act as roles nobody logs in as). */
+  superuserUrl: string;
   close(): Promise<void>;
 }
 
@@ -27,6 +29,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const app = new pg.Pool({ connectionString: appUrl, max: 25 });
   return {
     name,
+    superuserUrl: databaseUrl(rootUrl, name, new URL(rootUrl).username, decodeURIComponent(new URL(rootUrl).password)),
     ownerUrl,
     appUrl,
     owner,

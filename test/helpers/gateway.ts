@@ -1,3 +1,4 @@
+import { expect } from "vitest";
 import { readServerConfig, type ServerConfig } from "../../src/config.ts";
 import { startGateway, type Gateway } from "../../src/server.ts";
 import { createTestDatabase, type TestDatabase } from "./db.ts";
@@ -53,6 +54,19 @@ export function graphql<T = any>(url: string, query: string, variables: Record<s
     body: { query, variables },
     ...(token === undefined ? {} : { token }),
   });
+}
+
+/** A GraphQL operation that must succeed; returns its data. */
+export async function graphqlOk(url: string, query: string, variables: Record<string, unknown> = {}, token?: string): Promise<any> {
+  const res = await graphql(url, query, variables, token);
+  expect(res.body.errors, JSON.stringify(res.body.errors)).toBeUndefined();
+  return res.body.data;
+}
+
+/** The `extensions.code` of the first error of a GraphQL operation (undefined when it succeeded). */
+export async function graphqlErrorCode(url: string, query: string, variables: Record<string, unknown> = {}, token?: string) {
+  const res = await graphql(url, query, variables, token);
+  return res.body.errors?.[0]?.extensions?.code;
 }
 
 let counter = 0;

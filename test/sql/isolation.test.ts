@@ -151,3 +151,18 @@ describe("privileges in the catalog", () => {
     expect(rows.map((r) => Object.values(r)[0])).toEqual([]);
   });
 });
+
+describe("reference data", () => {
+  it("loads the Vinted platform mappings, idempotently", async () => {
+    const { loadSqlFiles } = await import("../../src/cli/load-sql.ts");
+    await loadSqlFiles(db.ownerUrl, ["sql/platform-mappings.vinted.sql", "sql/platform-mappings.vinted.sql"]);
+    const { rows } = await db.owner.query(
+      "select mapping_type, count(*)::int as n from platform_mappings where platform = 'vinted' group by 1 order by 1");
+    expect(rows).toEqual([
+      { mapping_type: "brand", n: 10 }, { mapping_type: "category", n: 8 }, { mapping_type: "color", n: 10 },
+      { mapping_type: "condition", n: 5 }, { mapping_type: "material", n: 4 }, { mapping_type: "size", n: 5 },
+    ]);
+    const signedIn = await asSession(db.app, sessionOf(a), (c) => c.query("select count(*)::int as n from platform_mappings"));
+    expect(signedIn.rows[0].n).toBe(42);
+  });
+});

@@ -1,4 +1,4 @@
-import type { SessionClaims } from "../auth/tokens.ts";
+import type { SessionClaims } from "./tokens.ts";
 
 declare global {
   namespace Grafast {
