@@ -4,6 +4,7 @@ import path from "node:path";
 import type { TestProject } from "vitest/node";
 import { AUTHENTICATOR_ROLE, ensureOwnedDatabase, migrateAll, setLoginPassword } from "../src/db/database.ts";
 import { startEmbeddedCluster } from "../src/db/embedded.ts";
+import { writeSecurityReport } from "./attacks/report.ts";
 import { freePort } from "./helpers/ports.ts";
 
 declare module "vitest" {
@@ -14,6 +15,8 @@ declare module "vitest" {
     templateDatabase: string;
     ownerPassword: string;
     authenticatorPassword: string;
+    /** Where attack tests log what they tried (see test/attacks/recorder.ts). */
+    attackLogDir: string;
   }
 }
 
@@ -38,7 +41,14 @@ export default async function setup(project: TestProject) {
   project.provide("templateDatabase", TEMPLATE);
   project.provide("ownerPassword", OWNER_PASSWORD);
   project.provide("authenticatorPassword", AUTHENTICATOR_PASSWORD);
-  return stop;
+  const attackLogDir = await fs.mkdtemp(path.join(os.tmpdir(), "stoflow-attacks-"));
+  project.provide("attackLogDir", attackLogDir);
+  return async () => {
+    await stop();
+    const attackFiles = (await fs.readdir("test/attacks")).filter((f) => f.endsWith(".test.ts"));
+    writeSecurityReport(attackLogDir, attackFiles, "docs/security.md");
+    await fs.rm(attackLogDir, { recursive: true, force: true });
+  };
 }
 
 async function startTestCluster(): Promise<{ rootUrl: string; stop: () => Promise<void> }> {

@@ -11,6 +11,7 @@ export function acceptablePassword(password: unknown, field = "password"): strin
   if (typeof password !== "string") throw invalidInput(`${field} is required`);
   if ([...password].length < MIN_LENGTH) throw invalidInput(`${field} must be at least ${MIN_LENGTH} characters`);
   if (Buffer.byteLength(password, "utf8") > MAX_BYTES) throw invalidInput(`${field} must be at most ${MAX_BYTES} bytes`);
+  if (password.includes("\u0000")) throw invalidInput(`${field} must not contain NUL characters`);
   return password;
 }
 

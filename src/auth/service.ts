@@ -224,6 +224,8 @@ function refreshRefused(outcome: string | undefined): AuthError {
 function requiredText(value: unknown, field: string, maxLength: number): string {
   if (typeof value !== "string" || value.trim() === "") throw invalidInput(`${field} is required`);
   if (value.length > maxLength) throw invalidInput(`${field} must be at most ${maxLength} characters`);
+  // PostgreSQL text cannot hold NUL, and bcrypt would stop reading at it.
+  if (value.includes("\u0000")) throw invalidInput(`${field} must not contain NUL characters`);
   return value;
 }
 

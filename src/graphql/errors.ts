@@ -15,6 +15,8 @@ const ACTIONABLE: Record<string, string> = {
   "22008": "INVALID_INPUT", // datetime_field_overflow
   "22P02": "INVALID_INPUT", // invalid_text_representation
   "22023": "INVALID_INPUT", // invalid_parameter_value
+  "22021": "INVALID_INPUT", // character_not_in_repertoire (a NUL in text)
+  "22P05": "INVALID_INPUT", // untranslatable_character
   "42501": "FORBIDDEN", // insufficient_privilege, row-level security
   SFLIM: "LIMIT_REACHED", // a tier limit (products, platforms, AI credits)
   SFSUS: "SUBSCRIPTION_INACTIVE", // the tenant is suspended or cancelled
@@ -39,6 +41,9 @@ export function maskError(error: GraphQLError): GraphQLError {
   }
   if (original && isDatabaseUnavailable(original)) return withCode(error, "Database unavailable", "UNAVAILABLE");
   if (original?.code === UNDEFINED_TABLE) return withCode(error, NO_TENANT_CONTEXT, "NO_TENANT_CONTEXT");
+  if (/^Invalid ('(after|before)' )?cursor/.test(error.message)) {
+    return withCode(error, error.message.replace(/ digest .*/, ""), "INVALID_INPUT");
+  }
   // PostGraphile's answer when an update or delete matched no row the request may see.
   if (original && /^No values were (updated|deleted) in collection/.test(original.message)) {
     return withCode(error, "No such row, or not yours to change", "NOT_FOUND");

@@ -9,6 +9,7 @@ import { authPlugin } from "./auth-plugin.ts";
 import { pgSettingsFor } from "../auth/pg-settings.ts";
 import { maskError } from "./errors.ts";
 import { NoSchemaPrefixPlugin } from "./inflection.ts";
+import { queryLimitsPlugin } from "./limits.ts";
 import type {} from "postgraphile/grafserv/express/v4";
 
 /**
@@ -20,7 +21,7 @@ import type {} from "postgraphile/grafserv/express/v4";
 export function makePreset(pool: pg.Pool, auth: AuthService): GraphileConfig.Preset {
   return {
     extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset, PgAggregatesPreset, PostGraphileConnectionFilterPreset],
-    plugins: [NoSchemaPrefixPlugin, authPlugin(auth)],
+    plugins: [NoSchemaPrefixPlugin, authPlugin(auth), queryLimitsPlugin()],
     // Filter and order by any column, not only indexed ones: a tenant's tables are small, and
     // sellers filter by price, brand or category.
     disablePlugins: ["PgIndexBehaviorsPlugin"],
@@ -44,6 +45,7 @@ export function makePreset(pool: pg.Pool, auth: AuthService): GraphileConfig.Pre
       graphiqlPath: "/graphiql",
       graphiqlOnGraphQLGET: false,
       watch: false,
+      maxRequestLength: 100_000,
       maskError,
     },
   };

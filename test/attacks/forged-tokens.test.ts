@@ -2,6 +2,9 @@ import jwt from "jsonwebtoken";
 import { generateKeyPairSync } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { graphql, http, signUp, startTestGateway, TEST_JWT_SECRET, type TestGateway } from "../helpers/gateway.ts";
+import { recordAttack } from "./recorder.ts";
+
+const record = (attack: string, attempts: number, result: string) => recordAttack(import.meta.filename, "tokens", attack, attempts, result);
 
 let gw: TestGateway;
 let victim: Awaited<ReturnType<typeof signUp>>;
@@ -82,6 +85,7 @@ describe("forged tokens are refused with 401 on every route", () => {
       const res = await graphql(gw.url, "{ products { totalCount } }", {}, token);
       expect(res.status).toBe(401);
       expect(res.body.data).toBeUndefined();
+      record(`forged token: ${attack}`, 5, "401 on 4 REST routes and on GraphQL");
     });
   }
 
@@ -90,6 +94,7 @@ describe("forged tokens are refused with 401 on every route", () => {
       const res = await http(gw.url, "GET", "/api/auth/session", { headers: { authorization: header } });
       expect(res.status, header).toBe(401);
     }
+    record("other authorization schemes and malformed headers", 5, "401");
   });
 
   it("refuses a token of a deleted user and of a deleted tenant", async () => {
@@ -99,6 +104,7 @@ describe("forged tokens are refused with 401 on every route", () => {
     const goneTenant = await signUp(gw.url);
     await gw.db.owner.query("delete from tenants where id = $1", [goneTenant.tenant.id]);
     expect((await graphql(gw.url, "{ products { totalCount } }", {}, goneTenant.access_token)).status).toBe(401);
+    record("token of a deleted user, of a deleted tenant", 2, "401");
   });
 });
 
@@ -121,6 +127,7 @@ describe("asymmetric keys (RS256)", () => {
       const signature = createHmac("sha256", publicKey).update(`${header}.${body}`).digest("base64url");
       expect(payload).toBeTruthy();
       expect((await http(rs.url, "GET", "/api/auth/session", { token: `${header}.${body}.${signature}` })).status).toBe(401);
+      record("algorithm confusion: HS256 signed with the RS256 public key", 1, "401");
     } finally {
       await rs.close();
     }

@@ -27,6 +27,8 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const appUrl = databaseUrl(rootUrl, name, "stoflow_authenticator", inject("authenticatorPassword"));
   const owner = new pg.Pool({ connectionString: ownerUrl, max: 4 });
   const app = new pg.Pool({ connectionString: appUrl, max: 25 });
+  // Closing drops the database with force, which ends connections still winding down.
+  for (const pool of [owner, app]) pool.on("error", () => {});
   return {
     name,
     superuserUrl: databaseUrl(rootUrl, name, new URL(rootUrl).username, decodeURIComponent(new URL(rootUrl).password)),
