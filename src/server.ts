@@ -20,8 +20,10 @@ export interface Gateway {
 /** Builds the GraphQL schema once, then serves HTTP on `config.port` (0: any free port). */
 export async function startGateway(appUrl: string, config: ServerConfig): Promise<Gateway> {
   const pool = new pg.Pool({ connectionString: appUrl, max: config.poolSize });
-  // An idle client losing its connection (database restart) must not crash the process.
+  // A connection lost while idle (pool) or checked out (a request in flight) must not crash the
+  // process: the request in flight fails on its own and gets a 503.
   pool.on("error", (error) => console.error("idle database connection lost:", error.message));
+  pool.on("connect", (client) => client.on("error", (error) => console.error("database connection lost:", error.message)));
   const auth = createAuthService({ pool, jwt: config.jwt, bcryptCost: config.bcryptCost });
   const app = createApp({ pool, auth, corsOrigins: config.corsOrigins, version: VERSION });
   const server = http.createServer(app);
@@ -35,8 +37,9 @@ export async function startGateway(appUrl: string, config: ServerConfig): Promis
     url: `http://localhost:${port}`,
     pool,
     async close() {
-      await new Promise((resolve) => server.close(resolve));
-      server.closeAllConnections();
+      const closed = new Promise((resolve) => server.close(resolve));
+      server.closeIdleConnections();
+      await closed;
       await pgl.release();
       await pool.end();
     },
