@@ -55,6 +55,11 @@ export interface ServerConfig {
   corsOrigins: string[];
   /** Connections the server keeps to PostgreSQL. */
   poolSize: number;
+  /**
+   * Seconds a pooled connection lives before it is replaced: each PostgreSQL backend caches the
+   * catalog of every tenant schema it touched, so recycling bounds that memory.
+   */
+  poolMaxLifetimeSeconds: number;
   bcryptCost: number;
   jwt: JwtConfig;
 }
@@ -80,6 +85,7 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
     port: integer(env, "PORT", 3000, 0, 65535),
     corsOrigins: (env.CORS_ORIGINS ?? "").split(",").map((o) => o.trim()).filter(Boolean),
     poolSize: integer(env, "DATABASE_POOL_SIZE", 10, 1, 500),
+    poolMaxLifetimeSeconds: integer(env, "DATABASE_POOL_MAX_LIFETIME", 300, 0, 86_400),
     bcryptCost: integer(env, "BCRYPT_COST", 12, 4, 15),
     jwt: readJwtConfig(env, generatedSecret),
   };

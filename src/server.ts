@@ -5,6 +5,7 @@ import { postgraphile } from "postgraphile";
 import { grafserv } from "postgraphile/grafserv/express/v4";
 import { createAuthService } from "./auth/service.ts";
 import type { ServerConfig } from "./config.ts";
+import { introspectWithoutTenantSchemas } from "./graphql/introspection.ts";
 import { makePreset } from "./graphql/preset.ts";
 import { createApp } from "./http/app.ts";
 import { errorResponder } from "./http/errors.ts";
@@ -19,11 +20,12 @@ export interface Gateway {
 
 /** Builds the GraphQL schema once, then serves HTTP on `config.port` (0: any free port). */
 export async function startGateway(appUrl: string, config: ServerConfig): Promise<Gateway> {
-  const pool = new pg.Pool({ connectionString: appUrl, max: config.poolSize });
+  const pool = new pg.Pool({ connectionString: appUrl, max: config.poolSize, maxLifetimeSeconds: config.poolMaxLifetimeSeconds });
   // A connection lost while idle (pool) or checked out (a request in flight) must not crash the
   // process: the request in flight fails on its own and gets a 503.
   pool.on("error", (error) => console.error("idle database connection lost:", error.message));
   pool.on("connect", (client) => client.on("error", (error) => console.error("database connection lost:", error.message)));
+  introspectWithoutTenantSchemas(pool);
   const auth = createAuthService({ pool, jwt: config.jwt, bcryptCost: config.bcryptCost });
   const app = createApp({ pool, auth, corsOrigins: config.corsOrigins, version: VERSION });
   const server = http.createServer(app);

@@ -152,10 +152,12 @@ export function createAuthService({ pool, jwt, bcryptCost }: AuthDependencies) {
      */
     async authorize(token: string): Promise<SessionClaims> {
       const claims = verifyAccessToken(jwt, token);
-      const live = await asAuth((query) =>
-        query.row<{ tenant_id: number; role: string }>("select * from app_private.session_role($1, $2)", [
-          claims.userId, claims.sessionId,
-        ]));
+      // One prepared statement as the login role itself: no checkout of a transaction.
+      const { rows } = await pool.query<{ tenant_id: number; role: string }>(
+        { name: "stoflow_session_role", text: "select * from app_private.session_role($1, $2)" },
+        [claims.userId, claims.sessionId],
+      );
+      const live = rows[0];
       if (!live) throw invalidToken("Session ended or account inactive");
       if (live.tenant_id !== claims.tenantId || live.role !== claims.role) throw invalidToken("Token outdated; refresh it");
       return claims;

@@ -38,6 +38,23 @@ export function signAccessToken(config: JwtConfig, claims: SessionClaims): strin
  * the shape of every claim. Throws INVALID_TOKEN for anything else.
  */
 export function verifyAccessToken(config: JwtConfig, token: string): SessionClaims {
+  const cached = verifiedTokens.get(token);
+  if (cached && cached.config === config && cached.expiresAt > Date.now() / 1000) return cached.claims;
+  const claims = verifySignedToken(config, token);
+  if (verifiedTokens.size >= MAX_CACHED_TOKENS) verifiedTokens.delete(verifiedTokens.keys().next().value!);
+  verifiedTokens.set(token, { config, claims, expiresAt: (jwt.decode(token) as jwt.JwtPayload).exp! });
+  return claims;
+}
+
+/**
+ * Tokens whose signature and claims were verified, until they expire: a signature stays valid,
+ * so a client's next request skips the crypto. (Whether the session is still live is checked on
+ * every request all the same.) Oldest entries go first beyond MAX_CACHED_TOKENS.
+ */
+const verifiedTokens = new Map<string, { config: JwtConfig; claims: SessionClaims; expiresAt: number }>();
+const MAX_CACHED_TOKENS = 10_000;
+
+function verifySignedToken(config: JwtConfig, token: string): SessionClaims {
   if (token.length > MAX_TOKEN_LENGTH) throw invalidToken();
   let payload: jwt.JwtPayload | string;
   try {

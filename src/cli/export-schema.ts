@@ -5,6 +5,7 @@ import { lexicographicSortSchema, printSchema } from "postgraphile/graphql";
 import { createAuthService } from "../auth/service.ts";
 import { readDatabaseConfig, readServerConfig } from "../config.ts";
 import { prepareDatabase } from "../db/database.ts";
+import { introspectWithoutTenantSchemas } from "../graphql/introspection.ts";
 import { makePreset } from "../graphql/preset.ts";
 
 /**
@@ -13,6 +14,7 @@ import { makePreset } from "../graphql/preset.ts";
  */
 export async function printApiSchema(appUrl: string): Promise<string> {
   const pool = new pg.Pool({ connectionString: appUrl, max: 2 });
+  introspectWithoutTenantSchemas(pool);
   const config = readServerConfig({}, "schema-export-needs-no-real-secret-0000");
   const pgl = postgraphile(makePreset(pool, createAuthService({ pool, jwt: config.jwt, bcryptCost: 4 })));
   try {

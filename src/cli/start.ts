@@ -1,23 +1,75 @@
-import { readDatabaseConfig, readServerConfig } from "../config.ts";
-import { prepareDatabase } from "../db/database.ts";
+import cluster from "node:cluster";
+import { integer, readDatabaseConfig, readServerConfig } from "../config.ts";
+import { prepareDatabase, type PreparedDatabase } from "../db/database.ts";
 import { loadDevSecrets } from "../db/dev-secrets.ts";
-import { startGateway } from "../server.ts";
+import { startGateway, type Gateway } from "../server.ts";
 
-/** `npm start`: prepares the database (embedded unless DATABASE_URL is set) and serves the API. */
-const databaseConfig = readDatabaseConfig();
-const generatedSecret = process.env.NODE_ENV === "production" ? undefined : (await loadDevSecrets(databaseConfig.dataDir)).jwtSecret;
-const serverConfig = readServerConfig(process.env, generatedSecret);
-const database = await prepareDatabase(databaseConfig, (line) => console.log(line));
-const gateway = await startGateway(database.appUrl, serverConfig).catch(async (error) => {
-  await database.stop();
-  throw error;
-});
-console.log(`Stoflow API on ${gateway.url} (GraphQL ${gateway.url}/graphql, explorer ${gateway.url}/graphiql)`);
+/**
+ * `npm start`: prepares the database (embedded unless DATABASE_URL is set), then serves the API,
+ * in this process or, with WEB_CONCURRENCY > 1, in that many worker processes sharing the port.
+ * The primary alone owns the database preparation (and the embedded cluster).
+ */
+const workers = integer(process.env, "WEB_CONCURRENCY", 1, 1, 64);
 
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, async () => {
+if (cluster.isPrimary) {
+  const databaseConfig = readDatabaseConfig();
+  const generatedSecret = process.env.NODE_ENV === "production" ? undefined : (await loadDevSecrets(databaseConfig.dataDir)).jwtSecret;
+  const serverConfig = readServerConfig(process.env, generatedSecret); // fails early on a bad setting
+  const database = await prepareDatabase(databaseConfig, (line) => console.log(line));
+  if (workers === 1) {
+    const gateway = await startGateway(database.appUrl, serverConfig).catch(stopAndThrow(database));
+    announce(gateway);
+    onShutdown(() => gateway.close(), database);
+  } else {
+    forkWorkers(database, serverConfig.jwt.signingKey === generatedSecret ? generatedSecret : undefined);
+    onShutdown(() => stopWorkers(), database);
+  }
+} else {
+  const gateway = await startGateway(process.env.DATABASE_URL!, readServerConfig(process.env));
+  if (cluster.worker?.id === 1) announce(gateway);
+  process.once("SIGTERM", async () => {
     await gateway.close();
-    await database.stop();
     process.exit(0);
   });
+}
+
+function forkWorkers(database: PreparedDatabase, generatedSecret: string | undefined) {
+  const env = { DATABASE_URL: database.appUrl, ...(generatedSecret ? { JWT_SECRET: generatedSecret } : {}) };
+  for (let i = 0; i < workers; i++) cluster.fork(env);
+  cluster.on("exit", (worker, code, signal) => {
+    if (shuttingDown) return;
+    console.error(`worker ${worker.process.pid} exited (${signal ?? code}); starting another`);
+    cluster.fork(env);
+  });
+}
+
+let shuttingDown = false;
+function onShutdown(stopServing: () => Promise<unknown>, database: PreparedDatabase) {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, async () => {
+      shuttingDown = true;
+      await stopServing();
+      await database.stop();
+      process.exit(0);
+    });
+  }
+}
+
+function stopWorkers(): Promise<unknown> {
+  return Promise.all(Object.values(cluster.workers ?? {}).map((worker) => new Promise((resolve) => {
+    worker!.once("exit", resolve);
+    worker!.kill("SIGTERM");
+  })));
+}
+
+function announce(gateway: Gateway) {
+  console.log(`Stoflow API on ${gateway.url} (GraphQL ${gateway.url}/graphql, explorer ${gateway.url}/graphiql)`
+    + (workers > 1 ? `, ${workers} worker processes` : ""));
+}
+
+function stopAndThrow(database: PreparedDatabase) {
+  return async (error: unknown): Promise<never> => {
+    await database.stop();
+    throw error;
+  };
 }

@@ -1,7 +1,9 @@
 import fs from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { printApiSchema } from "../../src/cli/export-schema.ts";
-import { createTestDatabase, type TestDatabase } from "../helpers/db.ts";
+import { makeIntrospectionQuery } from "postgraphile/graphile-build-pg/pg-introspection";
+import { TENANT_FREE_INTROSPECTION_QUERY } from "../../src/graphql/introspection.ts";
+import { createTestDatabase, registerTenant, type TestDatabase } from "../helpers/db.ts";
 
 let db: TestDatabase;
 let printed: string;
@@ -14,6 +16,21 @@ afterAll(() => db.close());
 describe("the GraphQL schema", () => {
   it("matches the committed schema.graphql (run `npm run schema:export` after a change)", async () => {
     expect(printed).toBe(await fs.readFile("schema.graphql", "utf8"));
+  });
+
+  it("is built from an introspection that leaves tenant schemas out, so startup does not grow with tenants", async () => {
+    await registerTenant(db.app, "Introspected Shop", "intro@schema.test");
+    const namespaces = async (text: string) => {
+      const { rows } = await db.app.query(text);
+      const result = JSON.parse(rows[0].introspection);
+      return { names: result.namespaces.map((n: { nspname: string }) => n.nspname) as string[], classes: result.classes.length as number };
+    };
+    const full = await namespaces(makeIntrospectionQuery());
+    const tenantFree = await namespaces(TENANT_FREE_INTROSPECTION_QUERY);
+    expect(full.names.some((n) => n.startsWith("client_"))).toBe(true);
+    expect(tenantFree.names.filter((n) => n.startsWith("client_"))).toEqual([]);
+    expect(tenantFree.names).toEqual(expect.arrayContaining(["public", "tenant_template", "app_private"]));
+    expect(tenantFree.classes).toBeLessThan(full.classes);
   });
 
   it("exposes no password or hash field", () => {

@@ -109,6 +109,11 @@ describe("tenant isolation", () => {
   it("lets the authenticator do nothing without switching role", async () => {
     await expectPgError(db.app.query("select * from public.tenants"), "42501");
     await expectPgError(db.app.query(`select * from ${schemaOf(a)}.products`), "42501");
+    // Its one privilege: checking a session it holds the id of (one round trip per request).
+    await expectPgError(db.app.query("select * from app_private.login_candidate('a@iso.test')"), "42501");
+    await expectPgError(db.app.query("select * from app_private.user_secrets"), "42501");
+    const unknown = await db.app.query("select * from app_private.session_role($1, gen_random_uuid())", [a.sub]);
+    expect(unknown.rows).toEqual([]);
   });
 });
 
