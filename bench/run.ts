@@ -165,7 +165,8 @@ comes from the same run as its baseline; on 2 shared cores, absolute numbers mov
 the ratios much less. See the end of this page for what was changed and what is not met.
 
 ${lines.join("\n")}
-`);
+
+${await fs.readFile("bench/analysis.md", "utf8")}`);
 
 async function tenantTransaction(client: pg.PoolClient, n: number, work: (c: pg.PoolClient) => Promise<unknown>) {
   const tenant = (n % HOT_TENANTS) + 1;
