@@ -21,23 +21,30 @@ export interface LoadSpec {
 
 /** Runs autocannon against a server in another process, after a 2 s warm-up that is not counted. */
 export async function load(spec: LoadSpec): Promise<LoadResult> {
-  await run({ ...spec, seconds: 2 });
-  return run(spec);
+  const counter = { n: 0 }; // shared by warm-up and run: every request stays unique (e.g. new SKUs)
+  await run({ ...spec, seconds: 2 }, counter);
+  return run(spec, counter);
 }
 
-async function run(spec: LoadSpec): Promise<LoadResult> {
-  let n = 0;
+async function run(spec: LoadSpec, counter: { n: number }): Promise<LoadResult> {
+  let graphqlErrors = 0;
   const result = await autocannon({
     url: spec.url,
     connections: spec.connections,
     duration: spec.seconds,
-    requests: [{ setupRequest: (req) => ({ ...req, ...spec.request(n++) }) }],
+    requests: [{
+      setupRequest: (req) => ({ ...req, ...spec.request(counter.n++) }),
+      // GraphQL reports errors with HTTP 200: count them too.
+      onResponse: (_status, body) => {
+        if (body.includes('"errors"')) graphqlErrors++;
+      },
+    }],
   });
   return {
     rps: Math.round(result.requests.average),
     p50: result.latency.p50,
     p99: result.latency.p99,
-    errors: result.errors + result.non2xx,
+    errors: result.errors + result.non2xx + graphqlErrors,
   };
 }
 
