@@ -1,3 +1,4 @@
+import "./env.ts";
 import * as gm from "graphile-migrate";
 import { readDatabaseConfig } from "../config.ts";
 import { prepareDatabase } from "../db/database.ts";

@@ -1,3 +1,4 @@
+import "./env.ts";
 import fs from "node:fs/promises";
 import pg from "pg";
 import { postgraphile } from "postgraphile";

@@ -1,3 +1,4 @@
+import "./env.ts";
 import fs from "node:fs/promises";
 import { readDatabaseConfig } from "../config.ts";
 import { prepareDatabase, withClient } from "../db/database.ts";

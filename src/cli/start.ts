@@ -1,3 +1,4 @@
+import "./env.ts";
 import cluster from "node:cluster";
 import { integer, readDatabaseConfig, readServerConfig } from "../config.ts";
 import { prepareDatabase, type PreparedDatabase } from "../db/database.ts";
