@@ -61,6 +61,8 @@ export interface ServerConfig {
    */
   poolMaxLifetimeSeconds: number;
   bcryptCost: number;
+  /** Serve the Ruru explorer at /graphiql: on by default, off in production unless ENABLE_GRAPHIQL=true. */
+  explorer: boolean;
   jwt: JwtConfig;
 }
 
@@ -87,6 +89,7 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
     poolSize: integer(env, "DATABASE_POOL_SIZE", 10, 1, 500),
     poolMaxLifetimeSeconds: integer(env, "DATABASE_POOL_MAX_LIFETIME", 300, 0, 86_400),
     bcryptCost: integer(env, "BCRYPT_COST", 12, 4, 15),
+    explorer: env.ENABLE_GRAPHIQL ? env.ENABLE_GRAPHIQL === "true" : env.NODE_ENV !== "production",
     jwt: readJwtConfig(env, generatedSecret),
   };
 }

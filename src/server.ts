@@ -1,4 +1,7 @@
+import fs from "node:fs";
 import http from "node:http";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import type { AddressInfo } from "node:net";
 import pg from "pg";
 import { postgraphile } from "postgraphile";
@@ -9,8 +12,24 @@ import { introspectWithoutTenantSchemas } from "./graphql/introspection.ts";
 import { makePreset } from "./graphql/preset.ts";
 import { createApp } from "./http/app.ts";
 import { errorResponder } from "./http/errors.ts";
+import { createMetrics } from "./http/metrics.ts";
+import { serverStatus } from "./http/status-routes.ts";
 
 export const VERSION = "0.1.0";
+
+/** Resolves once listening; rejects with a clear message when the port is taken. */
+function listen(server: http.Server, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", (error: NodeJS.ErrnoException) => reject(
+      error.code === "EADDRINUSE" ? new Error(`Port ${port} is already in use: stop the other server or set PORT`) : error));
+    server.listen(port, resolve);
+  });
+}
+
+function countCommittedMigrations(): number {
+  const folder = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../migrations/committed");
+  return fs.readdirSync(folder).filter((file) => file.endsWith(".sql")).length;
+}
 
 export interface Gateway {
   url: string;
@@ -27,13 +46,18 @@ export async function startGateway(appUrl: string, config: ServerConfig): Promis
   pool.on("connect", (client) => client.on("error", (error) => console.error("database connection lost:", error.message)));
   introspectWithoutTenantSchemas(pool);
   const auth = createAuthService({ pool, jwt: config.jwt, bcryptCost: config.bcryptCost });
-  const app = createApp({ pool, auth, corsOrigins: config.corsOrigins, version: VERSION });
+  const metrics = createMetrics(pool, async () => (await serverStatus(pool)).tenants);
+  const app = createApp({ pool, auth, corsOrigins: config.corsOrigins, version: VERSION, metrics, committedMigrations: countCommittedMigrations() });
   const server = http.createServer(app);
-  const pgl = postgraphile(makePreset(pool, auth));
+  const pgl = postgraphile(makePreset(pool, auth, { explorer: config.explorer }));
   await pgl.createServ(grafserv).addTo(app, server);
   app.use((_req, res) => res.status(404).json({ detail: "Not found", code: "NOT_FOUND" }));
-  app.use(errorResponder);
-  await new Promise<void>((resolve) => server.listen(config.port, resolve));
+  app.use(errorResponder(metrics));
+  await listen(server, config.port).catch(async (error) => {
+    await pgl.release();
+    await pool.end();
+    throw error;
+  });
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://localhost:${port}`,

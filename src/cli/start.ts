@@ -13,6 +13,21 @@ import { startGateway, type Gateway } from "../server.ts";
 const workers = integer(process.env, "WEB_CONCURRENCY", 1, 1, 64);
 
 if (cluster.isPrimary) {
+  await servePrimary().catch((error: Error) => {
+    // A startup problem (port or data folder taken, bad setting) is one clear line, not a stack.
+    console.error(`Stoflow could not start: ${error.message}`);
+    process.exit(1);
+  });
+} else {
+  const gateway = await startGateway(process.env.DATABASE_URL!, readServerConfig(process.env));
+  if (cluster.worker?.id === 1) announce(gateway);
+  process.once("SIGTERM", async () => {
+    await gateway.close();
+    process.exit(0);
+  });
+}
+
+async function servePrimary() {
   const databaseConfig = readDatabaseConfig();
   const generatedSecret = process.env.NODE_ENV === "production" ? undefined : (await loadDevSecrets(databaseConfig.dataDir)).jwtSecret;
   const serverConfig = readServerConfig(process.env, generatedSecret); // fails early on a bad setting
@@ -25,13 +40,6 @@ if (cluster.isPrimary) {
     forkWorkers(database, serverConfig.jwt.signingKey === generatedSecret ? generatedSecret : undefined);
     onShutdown(() => stopWorkers(), database);
   }
-} else {
-  const gateway = await startGateway(process.env.DATABASE_URL!, readServerConfig(process.env));
-  if (cluster.worker?.id === 1) announce(gateway);
-  process.once("SIGTERM", async () => {
-    await gateway.close();
-    process.exit(0);
-  });
 }
 
 function forkWorkers(database: PreparedDatabase, generatedSecret: string | undefined) {

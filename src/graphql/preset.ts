@@ -18,7 +18,7 @@ import type {} from "postgraphile/grafserv/express/v4";
  * its tenant's tables. Introspection runs as stoflow_authenticator, so the API offers exactly what
  * the API roles are granted.
  */
-export function makePreset(pool: pg.Pool, auth: AuthService): GraphileConfig.Preset {
+export function makePreset(pool: pg.Pool, auth: AuthService, { explorer = true } = {}): GraphileConfig.Preset {
   return {
     extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset, PgAggregatesPreset, PostGraphileConnectionFilterPreset],
     plugins: [NoSchemaPrefixPlugin, authPlugin(auth), queryLimitsPlugin()],
@@ -41,7 +41,7 @@ export function makePreset(pool: pg.Pool, auth: AuthService): GraphileConfig.Pre
     },
     grafserv: {
       graphqlPath: "/graphql",
-      graphiql: true,
+      graphiql: explorer,
       graphiqlPath: "/graphiql",
       graphiqlOnGraphQLGET: false,
       watch: false,

@@ -2,12 +2,20 @@ import type { NextFunction, Request, Response } from "express";
 import { randomUUID } from "node:crypto";
 import { AuthError } from "../auth/errors.ts";
 import { isDatabaseUnavailable } from "../db/unavailable.ts";
+import type { Metrics } from "./metrics.ts";
 
 /**
  * Last middleware: an AuthError becomes its status and `{ detail, code }` (the seed's `detail`);
  * a bad JSON body a 400; a database that is down a 503; anything else a 500 with an id, logged here, never a stack trace.
  */
-export function errorResponder(error: unknown, _req: Request, res: Response, _next: NextFunction) {
+export function errorResponder(metrics: Metrics) {
+  return (error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    if (error instanceof AuthError && (error.status === 401 || error.status === 429)) metrics.authFailures.inc({ code: error.code });
+    return respond(error, res);
+  };
+}
+
+function respond(error: unknown, res: Response) {
   if (error instanceof AuthError) {
     if (error.status === 401) res.setHeader("WWW-Authenticate", "Bearer");
     if (error.retryAfterSeconds) res.setHeader("Retry-After", String(error.retryAfterSeconds));

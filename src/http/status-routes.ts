@@ -22,3 +22,30 @@ export function healthRoute(pool: pg.Pool) {
     });
   };
 }
+
+/** What the readiness check reads from the database (app_private.server_status). */
+export interface ServerStatus {
+  applied_migrations: number;
+  tenant_schemas_behind: number;
+  tenants: number;
+}
+
+export async function serverStatus(pool: pg.Pool): Promise<ServerStatus> {
+  const { rows } = await pool.query<ServerStatus>({ name: "stoflow_server_status", text: "select * from app_private.server_status()" });
+  return rows[0]!;
+}
+
+/**
+ * GET /ready — 200 when the database answers, every committed migration is applied and no tenant
+ * schema misses a DDL step; 503 with the reason otherwise (a load balancer keeps traffic away).
+ */
+export function readyRoute(pool: pg.Pool, committedMigrations: number) {
+  return async (_req: Request, res: Response) => {
+    const status = await serverStatus(pool).catch(() => undefined);
+    const reason = !status ? "database unreachable"
+      : status.applied_migrations < committedMigrations ? `${committedMigrations - status.applied_migrations} migrations pending`
+      : status.tenant_schemas_behind > 0 ? `${status.tenant_schemas_behind} tenant schemas behind`
+      : undefined;
+    res.status(reason ? 503 : 200).json({ status: reason ? "not ready" : "ready", ...(reason ? { reason } : {}) });
+  };
+}

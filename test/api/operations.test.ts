@@ -1,0 +1,58 @@
+import parsePrometheus from "parse-prometheus-text-format";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readServerConfig } from "../../src/config.ts";
+import { startGateway } from "../../src/server.ts";
+import { http, signUp, startTestGateway, TEST_JWT_SECRET, type TestGateway } from "../helpers/gateway.ts";
+
+let gw: TestGateway;
+beforeAll(async () => {
+  gw = await startTestGateway();
+});
+afterAll(() => gw.close());
+
+describe("operations endpoints", () => {
+  it("/ready is 200 when migrated and 503 while tenant schemas miss a DDL step", async () => {
+    await signUp(gw.url, "Ready Shop");
+    expect(await http(gw.url, "GET", "/ready")).toMatchObject({ status: 200, body: { status: "ready" } });
+    await gw.db.owner.query("select app_private.add_tenant_ddl_step('ready test', 'comment on table {schema}.products is ''Products.''')");
+    expect(await http(gw.url, "GET", "/ready")).toMatchObject({ status: 503, body: { status: "not ready", reason: "1 tenant schemas behind" } });
+    const { applyPendingTenantSteps } = await import("../../src/db/tenant-migrations.ts");
+    await applyPendingTenantSteps(gw.db.owner, 10);
+    expect((await http(gw.url, "GET", "/ready")).status).toBe(200);
+  });
+
+  it("/metrics is Prometheus text with requests, latency, pool use, auth failures and tenants", async () => {
+    await http(gw.url, "GET", "/api/auth/session", { token: "not-a-token" });
+    await http(gw.url, "GET", "/health");
+    const response = await fetch(`${gw.url}/metrics`);
+    expect(response.headers.get("content-type")).toMatch(/^text\/plain/);
+    const families = parsePrometheus(await response.text());
+    const family = (name: string) => families.find((f) => f.name === name);
+    expect(family("stoflow_http_requests_total")?.metrics).toContainEqual(
+      expect.objectContaining({ labels: { route: "/health", method: "GET", status: "200" } }));
+    expect(family("stoflow_http_request_duration_seconds")?.type).toBe("HISTOGRAM");
+    expect(family("stoflow_db_pool_connections")?.metrics.map((m) => m.labels?.state).sort()).toEqual(["idle", "total", "waiting"]);
+    expect(family("stoflow_auth_failures_total")?.metrics).toContainEqual(expect.objectContaining({ labels: { code: "INVALID_TOKEN" } }));
+    const { rows } = await gw.db.owner.query("select count(*)::int as n from tenants");
+    expect(Number(family("stoflow_tenants")?.metrics[0]?.value)).toBe(rows[0].n);
+    expect(family("stoflow_http_requests_total")?.metrics.every((m) => ["/graphql", "/health", "/ready", "/metrics", "/", "other"].includes(m.labels!.route!) || m.labels!.route!.startsWith("/api/auth/"))).toBe(true);
+  });
+
+  it("refuses a port that is taken with a clear message", async () => {
+    const port = Number(new URL(gw.url).port);
+    await expect(startGateway(gw.db.appUrl, readServerConfig({ PORT: String(port), JWT_SECRET: TEST_JWT_SECRET })))
+      .rejects.toThrow(`Port ${port} is already in use: stop the other server or set PORT`);
+  });
+
+  it("turns the explorer off in production unless asked for", async () => {
+    const prod = await startGateway(gw.db.appUrl, readServerConfig({ PORT: "0", NODE_ENV: "production", JWT_SECRET: TEST_JWT_SECRET }));
+    try {
+      expect((await fetch(`${prod.url}/graphiql`, { headers: { accept: "text/html" } })).status).toBe(404);
+    } finally {
+      await prod.close();
+    }
+    expect(() => readServerConfig({ NODE_ENV: "production" })).toThrow(/JWT_SECRET must be set/);
+    expect(() => readServerConfig({ NODE_ENV: "production", JWT_SECRET: "short" })).toThrow(/at least 32 characters/);
+    expect(() => readServerConfig({ PORT: "http" })).toThrow(/PORT must be a whole number from 0 to 65535/);
+  });
+});
