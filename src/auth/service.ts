@@ -2,6 +2,7 @@ import type pg from "pg";
 import type { JwtConfig } from "../config.ts";
 import { AuthError, emailTaken, invalidInput, invalidToken, tooManyAttempts, wrongCredentials } from "./errors.ts";
 import { acceptablePassword, hashPassword, passwordMatches } from "./passwords.ts";
+import { statement } from "../db/statements.ts";
 import { pgSettingsFor } from "./pg-settings.ts";
 import {
   APP_ROLES, hashRefreshToken, newRefreshToken, signAccessToken, verifyAccessToken, type AppRole, type SessionClaims,
@@ -154,8 +155,7 @@ export function createAuthService({ pool, jwt, bcryptCost }: AuthDependencies) {
       const claims = verifyAccessToken(jwt, token);
       // One prepared statement as the login role itself: no checkout of a transaction.
       const { rows } = await pool.query<{ tenant_id: number; role: string }>(
-        { name: "stoflow_session_role", text: "select * from app_private.session_role($1, $2)" },
-        [claims.userId, claims.sessionId],
+        { ...statement("stoflow_session_role", "select * from app_private.session_role($1, $2)"), values: [claims.userId, claims.sessionId] },
       );
       const live = rows[0];
       if (!live) throw invalidToken("Session ended or account inactive");

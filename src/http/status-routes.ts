@@ -1,5 +1,6 @@
 import type { Request, Response } from "express";
 import type pg from "pg";
+import { statement } from "../db/statements.ts";
 
 /** GET / — what this is and where to go. */
 export function rootRoute(version: string) {
@@ -31,7 +32,7 @@ export interface ServerStatus {
 }
 
 export async function serverStatus(pool: pg.Pool): Promise<ServerStatus> {
-  const { rows } = await pool.query<ServerStatus>({ name: "stoflow_server_status", text: "select * from app_private.server_status()" });
+  const { rows } = await pool.query<ServerStatus>(statement("stoflow_server_status", "select * from app_private.server_status()"));
   return rows[0]!;
 }
 

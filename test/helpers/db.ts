@@ -23,8 +23,11 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   await root.connect();
   await root.query(`create database ${name} template ${inject("templateDatabase")} owner stoflow_owner`);
   await root.end();
-  const ownerUrl = databaseUrl(rootUrl, name, "stoflow_owner", inject("ownerPassword"));
-  const appUrl = databaseUrl(rootUrl, name, "stoflow_authenticator", inject("authenticatorPassword"));
+  // With TEST_PGBOUNCER_URL (npm run test:pgbouncer) the server's and the owner's connections go
+  // through PgBouncer in transaction mode; administration (create, drop) stays direct.
+  const via = process.env.TEST_PGBOUNCER_URL;
+  const ownerUrl = databaseUrl(rootUrl, name, "stoflow_owner", inject("ownerPassword"), via);
+  const appUrl = databaseUrl(rootUrl, name, "stoflow_authenticator", inject("authenticatorPassword"), via);
   const owner = new pg.Pool({ connectionString: ownerUrl, max: 4 });
   const app = new pg.Pool({ connectionString: appUrl, max: 25 });
   // Closing drops the database with force, which ends connections still winding down.
@@ -46,8 +49,9 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   };
 }
 
-function databaseUrl(rootUrl: string, database: string, user: string, password: string): string {
+function databaseUrl(rootUrl: string, database: string, user: string, password: string, via?: string): string {
   const url = new URL(rootUrl);
+  if (via) url.host = new URL(via).host;
   url.username = user;
   url.password = password;
   url.pathname = `/${database}`;

@@ -1,0 +1,69 @@
+import { execFileSync, spawn } from "node:child_process";
+import net from "node:net";
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { startEmbeddedCluster } from "../src/db/embedded.ts";
+import { freePort } from "./helpers/ports.ts";
+
+/**
+ * `npm run test:pgbouncer`: the whole test suite again, with the server's and the owner's
+ * connections going through PgBouncer in transaction pooling mode (Debian's `pgbouncer` package,
+ * 1.18: it cannot keep prepared statements, so they are turned off for this run).
+ */
+const SUPERUSER_PASSWORD = "superuser-test-password";
+const dir = await fs.mkdtemp(path.join(os.tmpdir(), "stoflow-pgbouncer-"));
+await fs.chmod(dir, 0o755);
+const cluster = await startEmbeddedCluster(dir, await freePort(), SUPERUSER_PASSWORD);
+const bouncerPort = await freePort();
+await fs.writeFile(path.join(dir, "userlist.txt"), [
+  ["postgres", SUPERUSER_PASSWORD], ["stoflow_owner", "owner-test-password"], ["stoflow_authenticator", "authenticator-test-password"],
+].map(([user, password]) => `"${user}" "${password}"`).join("\n") + "\n");
+await fs.writeFile(path.join(dir, "pgbouncer.ini"), `[databases]
+* = host=127.0.0.1 port=${cluster.port}
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = ${bouncerPort}
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = ${path.join(dir, "userlist.txt")}
+pool_mode = transaction
+max_client_conn = 1000
+default_pool_size = 40
+server_reset_query =
+ignore_startup_parameters = extra_float_digits
+`);
+await fs.chmod(path.join(dir, "userlist.txt"), 0o644);
+// PgBouncer refuses to run as root: run it as the cluster's system user when we are root.
+const asUser = process.getuid?.() === 0 ? { uid: Number(execFileSync("id", ["-u", "postgres"]).toString()), gid: Number(execFileSync("id", ["-g", "postgres"]).toString()) } : {};
+const bouncer = spawn("pgbouncer", ["-q", path.join(dir, "pgbouncer.ini")], { ...asUser, stdio: "inherit" });
+await untilListening(bouncerPort);
+
+const vitest = spawn(process.execPath, ["node_modules/vitest/vitest.mjs", "run", ...process.argv.slice(2)], {
+  stdio: "inherit",
+  env: {
+    ...process.env,
+    TEST_ROOT_DATABASE_URL: cluster.superuserUrl("postgres"),
+    TEST_PGBOUNCER_URL: `postgres://127.0.0.1:${bouncerPort}`,
+    DATABASE_PREPARED_STATEMENTS: "false",
+    DATAPLAN_PG_PREPARED_STATEMENT_CACHE_SIZE: "0",
+  },
+});
+const code = await new Promise<number>((resolve) => vitest.on("exit", (status) => resolve(status ?? 1)));
+bouncer.kill("SIGTERM");
+await cluster.stop();
+await fs.rm(dir, { recursive: true, force: true });
+process.exitCode = code;
+
+async function untilListening(port: number): Promise<void> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, "127.0.0.1", () => socket.end(() => resolve(true)));
+      socket.on("error", () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`PgBouncer did not listen on port ${port}`);
+}
