@@ -7,5 +7,7 @@ export default defineConfig({
     pool: "forks",
     testTimeout: 60_000,
     hookTimeout: 120_000,
+    // Servers started by tests log nothing unless a test gives them a logger of its own.
+    env: { LOG_LEVEL: "silent" },
   },
 });

@@ -4,6 +4,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { AddressInfo } from "node:net";
 import pg from "pg";
+import type { Logger } from "pino";
 import { postgraphile } from "postgraphile";
 import { grafserv } from "postgraphile/grafserv/express/v4";
 import { createAuthService } from "./auth/service.ts";
@@ -12,6 +13,7 @@ import { introspectWithoutTenantSchemas } from "./graphql/introspection.ts";
 import { makePreset } from "./graphql/preset.ts";
 import { createApp } from "./http/app.ts";
 import { errorResponder } from "./http/errors.ts";
+import { createLogger } from "./http/logging.ts";
 import { createMetrics } from "./http/metrics.ts";
 import { serverStatus } from "./http/status-routes.ts";
 
@@ -34,22 +36,23 @@ function countCommittedMigrations(): number {
 export interface Gateway {
   url: string;
   pool: pg.Pool;
+  logger: Logger;
   close(): Promise<void>;
 }
 
 /** Builds the GraphQL schema once, then serves HTTP on `config.port` (0: any free port). */
-export async function startGateway(appUrl: string, config: ServerConfig): Promise<Gateway> {
+export async function startGateway(appUrl: string, config: ServerConfig, { logger = createLogger() }: { logger?: Logger } = {}): Promise<Gateway> {
   const pool = new pg.Pool({ connectionString: appUrl, max: config.poolSize, maxLifetimeSeconds: config.poolMaxLifetimeSeconds });
   // A connection lost while idle (pool) or checked out (a request in flight) must not crash the
   // process: the request in flight fails on its own and gets a 503.
-  pool.on("error", (error) => console.error("idle database connection lost:", error.message));
-  pool.on("connect", (client) => client.on("error", (error) => console.error("database connection lost:", error.message)));
+  pool.on("error", (error) => logger.warn({ err: error }, "idle database connection lost"));
+  pool.on("connect", (client) => client.on("error", (error) => logger.warn({ err: error }, "database connection lost")));
   introspectWithoutTenantSchemas(pool);
   const auth = createAuthService({ pool, jwt: config.jwt, bcryptCost: config.bcryptCost });
   const metrics = createMetrics(pool, async () => (await serverStatus(pool)).tenants);
-  const app = createApp({ pool, auth, corsOrigins: config.corsOrigins, version: VERSION, metrics, committedMigrations: countCommittedMigrations() });
+  const app = createApp({ pool, auth, corsOrigins: config.corsOrigins, version: VERSION, metrics, logger, committedMigrations: countCommittedMigrations() });
   const server = http.createServer(app);
-  const pgl = postgraphile(makePreset(pool, auth, { explorer: config.explorer }));
+  const pgl = postgraphile(makePreset(pool, auth, { explorer: config.explorer, logger }));
   await pgl.createServ(grafserv).addTo(app, server);
   app.use((_req, res) => res.status(404).json({ detail: "Not found", code: "NOT_FOUND" }));
   app.use(errorResponder(metrics));
@@ -62,6 +65,7 @@ export async function startGateway(appUrl: string, config: ServerConfig): Promis
   return {
     url: `http://localhost:${port}`,
     pool,
+    logger,
     async close() {
       const closed = new Promise((resolve) => server.close(resolve));
       server.closeIdleConnections();

@@ -72,8 +72,8 @@ function stopWorkers(): Promise<unknown> {
 }
 
 function announce(gateway: Gateway) {
-  console.log(`Stoflow API on ${gateway.url} (GraphQL ${gateway.url}/graphql, explorer ${gateway.url}/graphiql)`
-    + (workers > 1 ? `, ${workers} worker processes` : ""));
+  gateway.logger.info({ url: gateway.url, graphql: `${gateway.url}/graphql`, explorer: `${gateway.url}/graphiql`, workers },
+    `Stoflow API on ${gateway.url}`);
 }
 
 function stopAndThrow(database: PreparedDatabase) {

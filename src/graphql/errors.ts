@@ -1,4 +1,7 @@
 import { GraphQLError } from "postgraphile/graphql";
+import { randomUUID } from "node:crypto";
+import type { Logger } from "pino";
+import { isSafeError } from "postgraphile/grafast";
 import { defaultMaskError } from "postgraphile/grafserv";
 import { AuthError } from "../auth/errors.ts";
 import { isDatabaseUnavailable } from "../db/unavailable.ts";
@@ -30,10 +33,14 @@ const NO_TENANT_CONTEXT = "No tenant context: sign in with a tenant account to r
 
 /**
  * Errors people can act on keep their message and get a stable `extensions.code`; the rest is
- * masked by grafserv (logged with a hash and an id). PostgreSQL's `detail` (which can hold row
+ * masked (logged as JSON with an id the client is given). PostgreSQL's `detail` (which can hold row
  * values) never leaves the server.
  */
-export function maskError(error: GraphQLError): GraphQLError {
+export function maskErrorWith(logger: Logger) {
+  return (error: GraphQLError): GraphQLError => maskError(error, logger);
+}
+
+function maskError(error: GraphQLError, logger: Logger): GraphQLError {
   const original = error.originalError as (Error & { code?: string; retryAfterSeconds?: number }) | undefined;
   if (original instanceof AuthError) {
     const retry = original.retryAfterSeconds ? { retryAfter: original.retryAfterSeconds } : {};
@@ -50,7 +57,11 @@ export function maskError(error: GraphQLError): GraphQLError {
   }
   const code = original?.code && Object.hasOwn(ACTIONABLE, original.code) ? ACTIONABLE[original.code] : undefined;
   if (code && original) return withCode(error, original.message, code);
-  return defaultMaskError(error);
+  if (!original || original instanceof GraphQLError || isSafeError(original)) return defaultMaskError(error);
+  // Anything else stays masked: logged here, with an id the client can quote.
+  const errorId = randomUUID();
+  logger.error({ err: original, errorId, path: error.path }, "masked GraphQL error");
+  return withCode(error, `An error occurred (logged with id ${errorId})`, "INTERNAL");
 }
 
 function withCode(error: GraphQLError, message: string, code: string, extra: Record<string, unknown> = {}): GraphQLError {

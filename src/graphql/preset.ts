@@ -7,7 +7,9 @@ import { PostGraphileConnectionFilterPreset } from "postgraphile-plugin-connecti
 import type { AuthService } from "../auth/service.ts";
 import { authPlugin } from "./auth-plugin.ts";
 import { pgSettingsFor } from "../auth/pg-settings.ts";
-import { maskError } from "./errors.ts";
+import type { Logger } from "pino";
+import { createLogger } from "../http/logging.ts";
+import { maskErrorWith } from "./errors.ts";
 import { NoSchemaPrefixPlugin } from "./inflection.ts";
 import { queryLimitsPlugin } from "./limits.ts";
 import type {} from "postgraphile/grafserv/express/v4";
@@ -18,7 +20,9 @@ import type {} from "postgraphile/grafserv/express/v4";
  * its tenant's tables. Introspection runs as stoflow_authenticator, so the API offers exactly what
  * the API roles are granted.
  */
-export function makePreset(pool: pg.Pool, auth: AuthService, { explorer = true } = {}): GraphileConfig.Preset {
+export function makePreset(
+  pool: pg.Pool, auth: AuthService, { explorer = true, logger = createLogger() }: { explorer?: boolean; logger?: Logger } = {},
+): GraphileConfig.Preset {
   return {
     extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset, PgAggregatesPreset, PostGraphileConnectionFilterPreset],
     plugins: [NoSchemaPrefixPlugin, authPlugin(auth), queryLimitsPlugin()],
@@ -46,7 +50,7 @@ export function makePreset(pool: pg.Pool, auth: AuthService, { explorer = true }
       graphiqlOnGraphQLGET: false,
       watch: false,
       maxRequestLength: 100_000,
-      maskError,
+      maskError: maskErrorWith(logger),
     },
   };
 }

@@ -4,6 +4,8 @@ import type pg from "pg";
 import type { AuthService } from "../auth/service.ts";
 import { authRoutes } from "./auth-routes.ts";
 import { bearerAuthentication } from "./bearer.ts";
+import type { Logger } from "pino";
+import { requestLogging } from "./logging.ts";
 import type { Metrics } from "./metrics.ts";
 import { healthRoute, readyRoute, rootRoute } from "./status-routes.ts";
 
@@ -13,6 +15,7 @@ export interface AppOptions {
   corsOrigins: string[];
   version: string;
   metrics: Metrics;
+  logger: Logger;
   committedMigrations: number;
 }
 
@@ -20,9 +23,10 @@ export interface AppOptions {
  * The Express app before PostGraphile is added: CORS, bearer verification on every route, the
  * status and REST routes. The server adds grafserv, then the 404 and error responders.
  */
-export function createApp({ pool, auth, corsOrigins, version, metrics, committedMigrations }: AppOptions): Express {
+export function createApp({ pool, auth, corsOrigins, version, metrics, logger, committedMigrations }: AppOptions): Express {
   const app = express();
   app.disable("x-powered-by");
+  app.use(requestLogging(logger));
   app.use(metrics.middleware);
   app.set("trust proxy", process.env.TRUST_PROXY ?? false);
   if (corsOrigins.length > 0) app.use(cors({ origin: corsOrigins, maxAge: 600 }));

@@ -9,13 +9,13 @@ import type { Metrics } from "./metrics.ts";
  * a bad JSON body a 400; a database that is down a 503; anything else a 500 with an id, logged here, never a stack trace.
  */
 export function errorResponder(metrics: Metrics) {
-  return (error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+  return (error: unknown, req: Request, res: Response, _next: NextFunction) => {
     if (error instanceof AuthError && (error.status === 401 || error.status === 429)) metrics.authFailures.inc({ code: error.code });
-    return respond(error, res);
+    return respond(error, req, res);
   };
 }
 
-function respond(error: unknown, res: Response) {
+function respond(error: unknown, req: Request, res: Response) {
   if (error instanceof AuthError) {
     if (error.status === 401) res.setHeader("WWW-Authenticate", "Bearer");
     if (error.retryAfterSeconds) res.setHeader("Retry-After", String(error.retryAfterSeconds));
@@ -30,6 +30,6 @@ function respond(error: unknown, res: Response) {
     return res.status(503).json({ detail: "Database unavailable", code: "UNAVAILABLE" });
   }
   const id = randomUUID();
-  console.error(`request failed (id ${id}):`, error);
+  req.log.error({ err: error, errorId: id }, "request failed");
   return res.status(500).json({ detail: "Internal server error", code: "INTERNAL", id });
 }
