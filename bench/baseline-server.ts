@@ -3,6 +3,7 @@ import pg from "pg";
 import { pgSettingsFor } from "../src/auth/pg-settings.ts";
 import { verifyAccessToken } from "../src/auth/tokens.ts";
 import { readServerConfig } from "../src/config.ts";
+import { withSettings } from "../src/db/transaction.ts";
 
 /**
  * The hand-written baseline: Express + pg doing what the gateway does for one tenant read or
@@ -10,25 +11,9 @@ import { readServerConfig } from "../src/config.ts";
  */
 const config = readServerConfig();
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: config.poolSize });
-const SETTINGS_SQL = "select set_config('role', $1, true), set_config('jwt.claims.user_id', $2, true), "
-  + "set_config('jwt.claims.tenant_id', $3, true), set_config('jwt.claims.role', $4, true), set_config('search_path', $5, true)";
-
-async function asTenant<T>(authorization: string | undefined, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+function asTenant<T>(authorization: string | undefined, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const session = verifyAccessToken(config.jwt, (authorization ?? "").replace(/^Bearer /, ""));
-  const settings = pgSettingsFor(session);
-  const client = await pool.connect();
-  try {
-    await client.query("begin");
-    await client.query(SETTINGS_SQL, [settings.role, settings["jwt.claims.user_id"], settings["jwt.claims.tenant_id"], settings["jwt.claims.role"], settings.search_path]);
-    const result = await work(client);
-    await client.query("commit");
-    return result;
-  } catch (error) {
-    await client.query("rollback");
-    throw error;
-  } finally {
-    client.release();
-  }
+  return withSettings(pool, pgSettingsFor(session), work);
 }
 
 const app = express();

@@ -3,6 +3,7 @@ import type { JwtConfig } from "../config.ts";
 import { AuthError, emailTaken, invalidInput, invalidToken, tooManyAttempts, wrongCredentials } from "./errors.ts";
 import { acceptablePassword, hashPassword, passwordMatches } from "./passwords.ts";
 import { statement } from "../db/statements.ts";
+import { withSettings } from "../db/transaction.ts";
 import { pgSettingsFor } from "./pg-settings.ts";
 import {
   APP_ROLES, hashRefreshToken, newRefreshToken, signAccessToken, verifyAccessToken, type AppRole, type SessionClaims,
@@ -32,7 +33,7 @@ const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 
 /** Sign-up, sign-in and sessions, shared by the REST routes and the GraphQL mutations. */
 export function createAuthService({ pool, jwt, bcryptCost }: AuthDependencies) {
-  const asAuth = <T>(work: (query: Query) => Promise<T>) => inTransaction(pool, AUTH_SETTINGS, work);
+  const asAuth = <T>(work: (query: Query) => Promise<T>) => inTransaction(pool, { role: "stoflow_auth" }, work);
 
   /** Opens a session for verified claims and answers with tokens and the session view. */
   async function issueTokens(query: Query, userId: number): Promise<AuthResponse> {
@@ -174,32 +175,14 @@ interface Query {
   run(sql: string, params?: unknown[]): Promise<void>;
 }
 
-const AUTH_SETTINGS = { role: "stoflow_auth" };
 
-/** One transaction with `settings` applied as PostGraphile applies pgSettings (local to it). */
-async function inTransaction<T>(pool: pg.Pool, settings: Record<string, string>, work: (query: Query) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  const query: Query = {
+/** A transaction as role stoflow_auth (or a session's role), with thin query helpers. */
+function inTransaction<T>(pool: pg.Pool, settings: Record<string, string>, work: (query: Query) => Promise<T>): Promise<T> {
+  return withSettings(pool, settings, (client) => work({
     value: async (sql, params) => Object.values((await client.query(sql, params)).rows[0] ?? {})[0] as never,
     row: async (sql, params) => (await client.query(sql, params)).rows[0],
     run: async (sql, params) => void (await client.query(sql, params)),
-  };
-  try {
-    await client.query("begin");
-    const pairs = Object.entries(settings).flat();
-    const calls = Object.keys(settings).map((_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, true)`);
-    await client.query(`select ${calls.join(", ")}`, pairs);
-    const result = await work(query);
-    await client.query("commit");
-    return result;
-  } catch (error) {
-    // An AuthError is a decision, not a failure: what led to it (a failure count, a revoked token
-    // family) is kept. After an SQL error the commit is a rollback.
-    await client.query(error instanceof AuthError ? "commit" : "rollback").catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
+  }), (error) => error instanceof AuthError); // an AuthError is a decision: what led to it (a failure count, a revoked family) is kept
 }
 
 function registrationError(error: { code?: string; message?: string }): never {

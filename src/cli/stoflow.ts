@@ -5,6 +5,7 @@ import { hashPassword } from "../auth/passwords.ts";
 import { integer, readDatabaseConfig } from "../config.ts";
 import { migrateAll, prepareDatabase } from "../db/database.ts";
 import { applyPendingTenantSteps } from "../db/tenant-migrations.ts";
+import { withSettings } from "../db/transaction.ts";
 
 /**
  * `npm run stoflow -- <command>`: operator commands, run as the database owner (the embedded
@@ -104,24 +105,12 @@ const COMMANDS: Record<string, Command> = {
 };
 
 /** Runs `work` in a transaction carrying the tenant's claim, as the tenant-scoped SQL functions expect. */
-async function asTenant(owner: pg.Pool, id: string | undefined, work: (client: pg.PoolClient) => Promise<number>): Promise<number> {
+function asTenant(owner: pg.Pool, id: string | undefined, work: (client: pg.PoolClient) => Promise<number>): Promise<number> {
   if (!id || !/^[1-9][0-9]*$/.test(id)) {
     console.error("a numeric tenant id is required");
-    return 2;
+    return Promise.resolve(2);
   }
-  const client = await owner.connect();
-  try {
-    await client.query("begin");
-    await client.query("select set_config('jwt.claims.tenant_id', $1, true)", [id]);
-    const code = await work(client);
-    await client.query(code === 0 ? "commit" : "rollback");
-    return code;
-  } catch (error) {
-    await client.query("rollback");
-    throw error;
-  } finally {
-    client.release();
-  }
+  return withSettings(owner, { "jwt.claims.tenant_id": id }, work);
 }
 
 function usage(name?: string): number {

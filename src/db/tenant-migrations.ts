@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { withSettings } from "./transaction.ts";
 
 export type Progress = (migratedSoFar: number) => void;
 
@@ -21,10 +22,8 @@ export async function applyPendingTenantSteps(
   }
 }
 
-async function migrateOneBatch(pool: pg.Pool, batchSize: number): Promise<number> {
-  const client = await pool.connect();
-  try {
-    await client.query("begin");
+function migrateOneBatch(pool: pg.Pool, batchSize: number): Promise<number> {
+  return withSettings(pool, {}, async (client) => {
     const { rows } = await client.query<{ schema_name: string }>(
       "select schema_name from app_private.pending_tenant_schemas($1) as schema_name",
       [batchSize],
@@ -32,12 +31,6 @@ async function migrateOneBatch(pool: pg.Pool, batchSize: number): Promise<number
     for (const { schema_name } of rows) {
       await client.query("select app_private.apply_tenant_ddl($1)", [schema_name]);
     }
-    await client.query("commit");
     return rows.length;
-  } catch (error) {
-    await client.query("rollback");
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
 }

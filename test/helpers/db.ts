@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { expect, inject } from "vitest";
+import { withSettings } from "../../src/db/transaction.ts";
 
 /** A database of its own for one test file, copied from the migrated template. */
 export interface TestDatabase {
@@ -68,29 +69,13 @@ export interface Session {
 }
 
 /** Runs `work` in one transaction under `session`, as PostGraphile runs a request; commits. */
-export async function asSession<T>(pool: pg.Pool, session: Session, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query("begin");
-    await client.query(
-      `select set_config('role', $1, true), set_config('jwt.claims.tenant_id', $2, true),
-              set_config('jwt.claims.user_id', $3, true), set_config('search_path', $4, true)`,
-      [
-        session.role,
-        session.tenantId?.toString() ?? "",
-        session.userId?.toString() ?? "",
-        session.tenantId ? `client_${session.tenantId}, public` : "public",
-      ],
-    );
-    const result = await work(client);
-    await client.query("commit");
-    return result;
-  } catch (error) {
-    await client.query("rollback");
-    throw error;
-  } finally {
-    client.release();
-  }
+export function asSession<T>(pool: pg.Pool, session: Session, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  return withSettings(pool, {
+    role: session.role,
+    "jwt.claims.tenant_id": session.tenantId?.toString() ?? "",
+    "jwt.claims.user_id": session.userId?.toString() ?? "",
+    search_path: session.tenantId ? `client_${session.tenantId}, public` : "public",
+  }, work);
 }
 
 /** A bcrypt-shaped hash: the SQL side stores hashes and never checks passwords. */
