@@ -1,17 +1,16 @@
 import fs from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
 import pg from "pg";
 import { readDatabaseConfig } from "../src/config.ts";
 import { prepareDatabase } from "../src/db/database.ts";
+import { temporaryDataDir } from "../src/db/embedded.ts";
 import { load, startServer } from "./measure.ts";
 
 /**
  * `npm run bench:profile`: where the gateway spends its CPU on the tenant read of the bench.
  * Runs the gateway under --cpu-prof for 10 s of reads, then sums self time by package.
  */
-const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "stoflow-profile-"));
-await fs.chmod(dataDir, 0o755);
+const dataDir = await temporaryDataDir("stoflow-profile-");
 const profileDir = path.join(dataDir, "profile");
 const database = await prepareDatabase(readDatabaseConfig({ STOFLOW_DATA_DIR: dataDir, STOFLOW_PG_PORT: "54397" }), () => {});
 const env = { DATABASE_URL: database.appUrl, JWT_SECRET: "profile-secret-that-is-at-least-32-chars", BCRYPT_COST: "4", DATABASE_POOL_SIZE: "16", GRAPHILE_ENV: "production",

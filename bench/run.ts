@@ -1,10 +1,10 @@
 import fs from "node:fs/promises";
 import os from "node:os";
-import path from "node:path";
 import bcrypt from "bcrypt";
 import pg from "pg";
 import { readDatabaseConfig } from "../src/config.ts";
 import { prepareDatabase } from "../src/db/database.ts";
+import { temporaryDataDir } from "../src/db/embedded.ts";
 import { applyPendingTenantSteps } from "../src/db/tenant-migrations.ts";
 import { load, memoryMb, percentiles, pgLoop, startServer, type LoadResult } from "./measure.ts";
 
@@ -21,8 +21,7 @@ const HOT_TENANTS = 50;
 const JWT_SECRET = "bench-secret-that-is-at-least-32-characters";
 const READ_QUERY = JSON.stringify({ query: "{ products(first: 20, orderBy: SKU_ASC) { nodes { sku title price } } }" });
 
-const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "stoflow-bench-"));
-await fs.chmod(dataDir, 0o755);
+const dataDir = await temporaryDataDir("stoflow-bench-");
 const database = await prepareDatabase(readDatabaseConfig({ STOFLOW_DATA_DIR: dataDir, STOFLOW_PG_PORT: process.env.BENCH_PG_PORT ?? "54398" }), () => {});
 const owner = new pg.Pool({ connectionString: database.ownerUrl, max: 4 });
 const serverEnv = { DATABASE_URL: database.appUrl, JWT_SECRET, BCRYPT_COST: "4", DATABASE_POOL_SIZE: String(POOL), GRAPHILE_ENV: "production", STOFLOW_DATA_DIR: dataDir };

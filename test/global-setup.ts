@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
 import { AUTHENTICATOR_ROLE, ensureOwnedDatabase, migrateAll, setLoginPassword } from "../src/db/database.ts";
-import { startEmbeddedCluster } from "../src/db/embedded.ts";
+import { startEmbeddedCluster, temporaryDataDir } from "../src/db/embedded.ts";
 import { writeSecurityReport } from "./attacks/report.ts";
 import { freePort } from "./helpers/ports.ts";
 
@@ -54,8 +54,7 @@ export default async function setup(project: TestProject) {
 async function startTestCluster(): Promise<{ rootUrl: string; stop: () => Promise<void> }> {
   const given = process.env.TEST_ROOT_DATABASE_URL;
   if (given) return { rootUrl: given, stop: async () => {} };
-  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "stoflow-test-"));
-  await fs.chmod(dataDir, 0o755);
+  const dataDir = await temporaryDataDir("stoflow-test-");
   const cluster = await startEmbeddedCluster(dataDir, await freePort(), "superuser-test-password");
   return {
     rootUrl: cluster.superuserUrl("postgres"),

@@ -1,9 +1,8 @@
 import { execFileSync, spawn } from "node:child_process";
 import net from "node:net";
 import fs from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
-import { startEmbeddedCluster } from "../src/db/embedded.ts";
+import { startEmbeddedCluster, temporaryDataDir } from "../src/db/embedded.ts";
 import { freePort } from "./helpers/ports.ts";
 
 /**
@@ -12,8 +11,7 @@ import { freePort } from "./helpers/ports.ts";
  * 1.18: it cannot keep prepared statements, so they are turned off for this run).
  */
 const SUPERUSER_PASSWORD = "superuser-test-password";
-const dir = await fs.mkdtemp(path.join(os.tmpdir(), "stoflow-pgbouncer-"));
-await fs.chmod(dir, 0o755);
+const dir = await temporaryDataDir("stoflow-pgbouncer-");
 const cluster = await startEmbeddedCluster(dir, await freePort(), SUPERUSER_PASSWORD);
 const bouncerPort = await freePort();
 await fs.writeFile(path.join(dir, "userlist.txt"), [

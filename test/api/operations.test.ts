@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readServerConfig } from "../../src/config.ts";
 import { createLogger } from "../../src/http/logging.ts";
 import { startGateway } from "../../src/server.ts";
-import { http, signUp, startTestGateway, TEST_JWT_SECRET, type TestGateway } from "../helpers/gateway.ts";
+import { http, signUp, startTestGateway, TEST_JWT_SECRET, testServerConfig, type TestGateway } from "../helpers/gateway.ts";
 
 let gw: TestGateway;
 beforeAll(async () => {
@@ -15,7 +15,7 @@ describe("structured logs", () => {
   it("write one JSON line per request with its request id, and never a credential", async () => {
     const lines: string[] = [];
     const logger = createLogger({ write: (line: string) => lines.push(line) }, "info");
-    const logged = await startGateway(gw.db.appUrl, readServerConfig({ PORT: "0", BCRYPT_COST: "4", JWT_SECRET: TEST_JWT_SECRET }), { logger });
+    const logged = await startGateway(gw.db.appUrl, testServerConfig(), { logger });
     try {
       const user = await signUp(logged.url, "Logged Shop");
       await http(logged.url, "POST", "/api/auth/login", { body: { email: user.email, password: user.password } });
@@ -75,7 +75,7 @@ describe("operations endpoints", () => {
   });
 
   it("turns the explorer off in production unless asked for", async () => {
-    const prod = await startGateway(gw.db.appUrl, readServerConfig({ PORT: "0", NODE_ENV: "production", JWT_SECRET: TEST_JWT_SECRET }));
+    const prod = await startGateway(gw.db.appUrl, testServerConfig({ NODE_ENV: "production" }));
     try {
       expect((await fetch(`${prod.url}/graphiql`, { headers: { accept: "text/html" } })).status).toBe(404);
     } finally {

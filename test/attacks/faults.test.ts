@@ -1,13 +1,11 @@
 import { spawn } from "node:child_process";
-import fs from "node:fs/promises";
 import os from "node:os";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readDatabaseConfig, readServerConfig } from "../../src/config.ts";
 import { prepareDatabase } from "../../src/db/database.ts";
 import { startGateway } from "../../src/server.ts";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.ts";
-import { graphql, http, signUp, startTestGateway, TEST_JWT_SECRET } from "../helpers/gateway.ts";
+import { ownEmbeddedConfig, removeOwnClusters } from "../helpers/embedded.ts";
+import { graphql, http, signUp, startTestGateway, TEST_JWT_SECRET, testServerConfig } from "../helpers/gateway.ts";
 import { freePort } from "../helpers/ports.ts";
 import { recordAttack } from "./recorder.ts";
 
@@ -79,16 +77,12 @@ describe("faults", () => {
 });
 
 describe("PostgreSQL stopped under load", () => {
-  const folders: string[] = [];
-  afterAll(() => Promise.all(folders.map((f) => fs.rm(f, { recursive: true, force: true }))));
+  afterAll(removeOwnClusters);
 
   it("fails requests fast with 503 while it is down, and recovers without a restart", async () => {
-    const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "stoflow-fault-"));
-    await fs.chmod(dataDir, 0o755);
-    folders.push(dataDir);
-    const dbConfig = readDatabaseConfig({ STOFLOW_DATA_DIR: dataDir, STOFLOW_PG_PORT: String(await freePort()) });
+    const dbConfig = await ownEmbeddedConfig();
     let database = await prepareDatabase(dbConfig, () => {});
-    const gateway = await startGateway(database.appUrl, readServerConfig({ PORT: "0", BCRYPT_COST: "4", JWT_SECRET: TEST_JWT_SECRET }));
+    const gateway = await startGateway(database.appUrl, testServerConfig());
     try {
       const user = await signUp(gateway.url);
       const read = async () => {

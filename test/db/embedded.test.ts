@@ -1,23 +1,14 @@
 import { spawnSync } from "node:child_process";
 import fs from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
-import { readDatabaseConfig } from "../../src/config.ts";
 import { prepareDatabase, type PreparedDatabase } from "../../src/db/database.ts";
 import { registerTenant } from "../helpers/db.ts";
-import { freePort } from "../helpers/ports.ts";
+import { ownEmbeddedConfig, removeOwnClusters } from "../helpers/embedded.ts";
 
-const folders: string[] = [];
-afterAll(() => Promise.all(folders.map((f) => fs.rm(f, { recursive: true, force: true }))));
-
-async function embeddedConfig() {
-  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "stoflow-embedded-"));
-  await fs.chmod(dataDir, 0o755);
-  folders.push(dataDir);
-  return readDatabaseConfig({ STOFLOW_DATA_DIR: dataDir, STOFLOW_PG_PORT: String(await freePort()) });
-}
+afterAll(removeOwnClusters);
+const embeddedConfig = ownEmbeddedConfig;
 
 async function withAppPool<T>(database: PreparedDatabase, work: (pool: pg.Pool) => Promise<T>): Promise<T> {
   const pool = new pg.Pool({ connectionString: database.appUrl });

@@ -11,9 +11,14 @@ export interface TestGateway extends Gateway {
   config: ServerConfig;
 }
 
+/** Server settings for tests: any free port, fast bcrypt, a fixed secret; `env` adds or overrides. */
+export function testServerConfig(env: NodeJS.ProcessEnv = {}): ServerConfig {
+  return readServerConfig({ PORT: "0", BCRYPT_COST: "4", JWT_SECRET: TEST_JWT_SECRET, ...env });
+}
+
 export async function startTestGateway(env: NodeJS.ProcessEnv = {}): Promise<TestGateway> {
   const db = await createTestDatabase();
-  const config = readServerConfig({ PORT: "0", BCRYPT_COST: "4", JWT_SECRET: TEST_JWT_SECRET, ...env });
+  const config = testServerConfig(env);
   const gateway = await startGateway(db.appUrl, config);
   return {
     ...gateway,
