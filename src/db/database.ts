@@ -74,7 +74,7 @@ export async function ensureOwnedDatabase(rootUrl: string, database: string, own
   await withClient(rootUrl, async (client) => {
     const role = await client.query("select 1 from pg_roles where rolname = $1", [OWNER_ROLE]);
     const verb = role.rowCount ? "alter" : "create";
-    await client.query(`${verb} role ${OWNER_ROLE} with login createrole password ${literal(client, ownerPassword)}`);
+    await client.query(`${verb} role ${OWNER_ROLE} with login createrole password ${client.escapeLiteral(ownerPassword)}`);
     const exists = await client.query("select 1 from pg_database where datname = $1", [database]);
     if (!exists.rowCount) await client.query(`create database ${client.escapeIdentifier(database)} owner ${OWNER_ROLE}`);
   });
@@ -82,7 +82,7 @@ export async function ensureOwnedDatabase(rootUrl: string, database: string, own
 
 export async function setLoginPassword(rootUrl: string, role: string, password: string): Promise<void> {
   await withClient(rootUrl, (client) =>
-    client.query(`alter role ${client.escapeIdentifier(role)} with login password ${literal(client, password)}`),
+    client.query(`alter role ${client.escapeIdentifier(role)} with login password ${client.escapeLiteral(password)}`),
   );
 }
 
@@ -102,8 +102,4 @@ export async function withClient<T>(url: string, work: (client: pg.Client) => Pr
   } finally {
     await client.end();
   }
-}
-
-function literal(client: pg.Client, value: string): string {
-  return client.escapeLiteral(value);
 }

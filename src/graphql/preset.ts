@@ -7,6 +7,7 @@ import { PostGraphileConnectionFilterPreset } from "postgraphile-plugin-connecti
 import type { AuthService } from "../auth/service.ts";
 import { authPlugin } from "./auth-plugin.ts";
 import { pgSettingsFor } from "../auth/pg-settings.ts";
+import { sessionOf } from "../http/bearer.ts";
 import type { Logger } from "pino";
 import { createLogger } from "../http/logging.ts";
 import { maskErrorWith } from "./errors.ts";
@@ -39,7 +40,7 @@ export function makePreset(
       explain: false,
       context(requestContext) {
         const res = requestContext.expressv4?.res;
-        const session = res?.locals.session;
+        const session = res ? sessionOf(res) : undefined;
         return { session, clientIp: requestContext.expressv4?.req.ip ?? "unknown", pgSettings: pgSettingsFor(session) };
       },
     },
