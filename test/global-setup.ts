@@ -35,7 +35,9 @@ export default async function setup(project: TestProject) {
   ownerUrl.username = "stoflow_owner";
   ownerUrl.password = OWNER_PASSWORD;
   ownerUrl.pathname = `/${TEMPLATE}`;
-  await migrateAll(ownerUrl.toString(), 50, () => {});
+  // Committed migrations and the work in progress in migrations/current.sql: a change can be
+  // tested before it is committed.
+  await migrateAll(ownerUrl.toString(), 50, () => {}, { current: true });
   await setLoginPassword(rootUrl, AUTHENTICATOR_ROLE, AUTHENTICATOR_PASSWORD);
   project.provide("rootUrl", rootUrl);
   project.provide("templateDatabase", TEMPLATE);

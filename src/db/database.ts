@@ -2,7 +2,7 @@ import pg from "pg";
 import type { DatabaseConfig } from "../config.ts";
 import { loadDevSecrets } from "./dev-secrets.ts";
 import { postgresUrl } from "./urls.ts";
-import { applyMigrations, type LogLine } from "./migrations.ts";
+import { applyCurrentMigration, applyMigrations, type LogLine } from "./migrations.ts";
 import { applyPendingTenantSteps } from "./tenant-migrations.ts";
 
 /** The connections a running server uses, and how to let go of them. */
@@ -57,9 +57,12 @@ export async function prepareDatabase(
   }
 }
 
-/** Committed migrations, then every tenant schema brought up to the last tenant DDL step. */
-export async function migrateAll(ownerUrl: string, batchSize: number, log: LogLine): Promise<void> {
-  await applyMigrations(ownerUrl, log);
+/**
+ * Committed migrations (and, with `current`, migrations/current.sql), then every tenant schema
+ * brought up to the last tenant DDL step.
+ */
+export async function migrateAll(ownerUrl: string, batchSize: number, log: LogLine, { current = false } = {}): Promise<void> {
+  await (current ? applyCurrentMigration : applyMigrations)(ownerUrl, log);
   const pool = new pg.Pool({ connectionString: ownerUrl, max: 1 });
   try {
     const migrated = await applyPendingTenantSteps(pool, batchSize, (n) => log(`tenant schemas migrated: ${n}`));

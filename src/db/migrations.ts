@@ -1,4 +1,4 @@
-import { migrate, type Settings } from "graphile-migrate";
+import { migrate, watch, type Settings } from "graphile-migrate";
 // graphile-migrate keeps its pools 200 ms after use and exits the process if one of them sees the
 // server go away; closing them right after use keeps a stop of the database from killing us.
 import { clearAllPools } from "graphile-migrate/dist/pgReal.js";
@@ -35,6 +35,18 @@ export async function migrationSettings(urls: MigrationUrls, log: LogLine = cons
 export async function applyMigrations(ownerUrl: string, log: LogLine): Promise<void> {
   try {
     await migrate(await migrationSettings({ ownerUrl }, log));
+  } finally {
+    clearAllPools();
+  }
+}
+
+/**
+ * Applies migrations/current.sql once on top of the committed migrations (graphile-migrate's
+ * `watch --once`): the work in progress, so that tests can run before it is committed.
+ */
+export async function applyCurrentMigration(ownerUrl: string, log: LogLine): Promise<void> {
+  try {
+    await watch(await migrationSettings({ ownerUrl }, log), true);
   } finally {
     clearAllPools();
   }
