@@ -1,4 +1,5 @@
 import path from "node:path";
+import type { DocumentLimits } from "./graphql/document-limits.ts";
 
 /** Where the server finds PostgreSQL, read once from the environment. */
 export interface DatabaseConfig {
@@ -64,6 +65,47 @@ export interface ServerConfig {
   /** Serve the Ruru explorer at /graphiql: on by default, off in production unless ENABLE_GRAPHIQL=true. */
   explorer: boolean;
   jwt: JwtConfig;
+  graphql: GraphqlConfig;
+  /**
+   * Who may read /metrics: with METRICS_TOKEN, requests bearing it; without, everyone in
+   * development and nobody in production (tenant counts and auth failures are not public data).
+   */
+  metrics: { token: string | undefined; open: boolean };
+  /** Requests of one client address in progress at once, and waiting their turn (beyond: 429). */
+  clientConcurrency: { active: number; waiting: number };
+}
+
+/** What one GraphQL request may ask for, and how much memory documents may hold. */
+export interface GraphqlConfig extends DocumentLimits {
+  /** Largest request body on /graphql, in bytes. */
+  maxBodyBytes: number;
+  /** Memory the cache of admitted documents may hold, in bytes. */
+  documentCacheBytes: number;
+  /** Plans grafast keeps (one per operation; a plan holds its document). */
+  planCacheSize: number;
+  /** New documents (and introspections) waiting to be planned one at a time; beyond, 503 BUSY. */
+  planningQueue: number;
+}
+
+function readGraphqlConfig(env: NodeJS.ProcessEnv): GraphqlConfig {
+  const maxPageSize = integer(env, "GRAPHQL_MAX_PAGE_SIZE", 100, 1, 10_000);
+  const production = env.NODE_ENV === "production";
+  return {
+    maxBodyBytes: integer(env, "GRAPHQL_MAX_BODY_BYTES", 100_000, 1_000, 10_000_000),
+    maxTokens: integer(env, "GRAPHQL_MAX_TOKENS", 2_000, 100, 100_000),
+    maxFields: integer(env, "GRAPHQL_MAX_FIELDS", 2_000, 10, 1_000_000),
+    maxDepth: integer(env, "GRAPHQL_MAX_DEPTH", 12, 2, 100),
+    maxAliases: integer(env, "GRAPHQL_MAX_ALIASES", 30, 0, 10_000),
+    maxRootFields: integer(env, "GRAPHQL_MAX_ROOT_FIELDS", 20, 1, 1_000),
+    maxPageSize,
+    defaultPageSize: integer(env, "GRAPHQL_DEFAULT_PAGE_SIZE", Math.min(100, maxPageSize), 1, maxPageSize),
+    maxCost: integer(env, "GRAPHQL_MAX_COST", 50_000, 1, 100_000_000),
+    maxInputDepth: integer(env, "GRAPHQL_MAX_INPUT_DEPTH", 16, 2, 100),
+    introspection: env.GRAPHQL_INTROSPECTION ? env.GRAPHQL_INTROSPECTION === "true" : !production,
+    documentCacheBytes: integer(env, "GRAPHQL_DOCUMENT_CACHE_MB", 32, 1, 4_096) * 1024 * 1024,
+    planCacheSize: integer(env, "GRAPHQL_PLAN_CACHE_SIZE", 100, 1, 100_000),
+    planningQueue: integer(env, "GRAPHQL_PLANNING_QUEUE", 50, 1, 100_000),
+  };
 }
 
 export interface JwtConfig {
@@ -91,6 +133,12 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
     bcryptCost: integer(env, "BCRYPT_COST", 12, 4, 15),
     explorer: env.ENABLE_GRAPHIQL ? env.ENABLE_GRAPHIQL === "true" : env.NODE_ENV !== "production",
     jwt: readJwtConfig(env, generatedSecret),
+    graphql: readGraphqlConfig(env),
+    metrics: { token: nonEmpty(env.METRICS_TOKEN), open: env.NODE_ENV !== "production" },
+    clientConcurrency: {
+      active: integer(env, "HTTP_CLIENT_CONCURRENCY", 16, 1, 100_000),
+      waiting: integer(env, "HTTP_CLIENT_QUEUE", 256, 0, 1_000_000),
+    },
   };
 }
 

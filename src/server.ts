@@ -10,7 +10,7 @@ import { grafserv } from "postgraphile/grafserv/express/v4";
 import { createAuthService } from "./auth/service.ts";
 import type { ServerConfig } from "./config.ts";
 import { introspectWithoutTenantSchemas } from "./graphql/introspection.ts";
-import { makePreset } from "./graphql/preset.ts";
+import { graphqlGuards, makePreset } from "./graphql/preset.ts";
 import { createApp } from "./http/app.ts";
 import { errorResponder } from "./http/errors.ts";
 import { createLogger } from "./http/logging.ts";
@@ -48,17 +48,25 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
   pool.on("error", (error) => logger.warn({ err: error }, "idle database connection lost"));
   pool.on("connect", (client) => client.on("error", (error) => logger.warn({ err: error }, "database connection lost")));
   introspectWithoutTenantSchemas(pool);
+  // /health, /ready and /metrics have a connection of their own: they say whether the database
+  // answers, not how long the queue for the request pool is.
+  const probePool = new pg.Pool({ connectionString: appUrl, max: 1, maxLifetimeSeconds: config.poolMaxLifetimeSeconds });
+  probePool.on("error", (error) => logger.warn({ err: error }, "idle probe connection lost"));
   const auth = createAuthService({ pool, jwt: config.jwt, bcryptCost: config.bcryptCost });
-  const metrics = createMetrics(pool, async () => (await serverStatus(pool)).tenants);
-  const app = createApp({ pool, auth, corsOrigins: config.corsOrigins, version: VERSION, metrics, logger, committedMigrations: countCommittedMigrations() });
+  const guards = graphqlGuards(config.graphql);
+  const metrics = createMetrics(pool, async () => (await serverStatus(probePool)).tenants, () => guards.gate.cacheSize);
+  const app = createApp({
+    pool: probePool, auth, corsOrigins: config.corsOrigins, version: VERSION, metrics, logger,
+    committedMigrations: countCommittedMigrations(), metricsAccess: config.metrics, clientLimits: config.clientConcurrency,
+  });
   const server = http.createServer(app);
-  const pgl = postgraphile(makePreset(pool, auth, { explorer: config.explorer, logger }));
+  const pgl = postgraphile(makePreset(pool, auth, config.graphql, { explorer: config.explorer, logger, guards }));
   await pgl.createServ(grafserv).addTo(app, server);
   app.use((_req, res) => res.status(404).json({ detail: "Not found", code: "NOT_FOUND" }));
   app.use(errorResponder(metrics));
   await listen(server, config.port).catch(async (error) => {
     await pgl.release();
-    await pool.end();
+    await Promise.all([pool.end(), probePool.end()]);
     throw error;
   });
   const { port } = server.address() as AddressInfo;
@@ -71,7 +79,7 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
       server.closeIdleConnections();
       await closed;
       await pgl.release();
-      await pool.end();
+      await Promise.all([pool.end(), probePool.end()]);
     },
   };
 }

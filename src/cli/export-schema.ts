@@ -17,7 +17,7 @@ export async function printApiSchema(appUrl: string): Promise<string> {
   const pool = new pg.Pool({ connectionString: appUrl, max: 2 });
   introspectWithoutTenantSchemas(pool);
   const config = readServerConfig({}, "schema-export-needs-no-real-secret-0000");
-  const pgl = postgraphile(makePreset(pool, createAuthService({ pool, jwt: config.jwt, bcryptCost: 4 })));
+  const pgl = postgraphile(makePreset(pool, createAuthService({ pool, jwt: config.jwt, bcryptCost: 4 }), config.graphql));
   try {
     const { schema } = await pgl.getSchemaResult();
     return printSchema(lexicographicSortSchema(schema)) + "\n";

@@ -63,6 +63,9 @@ const typeDefs = gql`
   }
 `;
 
+/** The mutations that hash or check a password: at most one per request (see document-limits.ts). */
+export const PASSWORD_MUTATIONS: ReadonlySet<string> = new Set(["register", "login", "changePassword", "addTeamMember"]);
+
 /**
  * register, login, refreshToken, logout, changePassword, addTeamMember and currentSession over
  * the auth service (the same code as the REST routes).

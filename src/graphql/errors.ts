@@ -27,6 +27,15 @@ const ACTIONABLE: Record<string, string> = {
   SFADM: "LAST_ADMIN", // the last active admin of a tenant
 };
 
+/**
+ * The stable code of a SQLSTATE: the table above, then class 22 (data exception: a bad LIKE
+ * pattern, a number out of range…), which is always about the client's input.
+ */
+function codeOf(sqlstate: string): string | undefined {
+  if (Object.hasOwn(ACTIONABLE, sqlstate)) return ACTIONABLE[sqlstate];
+  return sqlstate.startsWith("22") ? "INVALID_INPUT" : undefined;
+}
+
 /** A tenant table that does not resolve: the request has no tenant schema on its search_path. */
 const UNDEFINED_TABLE = "42P01";
 const NO_TENANT_CONTEXT = "No tenant context: sign in with a tenant account to reach tenant data";
@@ -55,7 +64,7 @@ function maskError(error: GraphQLError, logger: Logger): GraphQLError {
   if (original && /^No values were (updated|deleted) in collection/.test(original.message)) {
     return withCode(error, "No such row, or not yours to change", "NOT_FOUND");
   }
-  const code = original?.code && Object.hasOwn(ACTIONABLE, original.code) ? ACTIONABLE[original.code] : undefined;
+  const code = original?.code ? codeOf(original.code) : undefined;
   if (code && original) return withCode(error, original.message, code);
   if (!original || original instanceof GraphQLError || isSafeError(original)) return defaultMaskError(error);
   // Anything else stays masked: logged here, with an id the client can quote.

@@ -5,14 +5,17 @@ import { makePgService } from "postgraphile/adaptors/pg";
 import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
 import { PostGraphileConnectionFilterPreset } from "postgraphile-plugin-connection-filter";
 import type { AuthService } from "../auth/service.ts";
-import { authPlugin } from "./auth-plugin.ts";
+import { authPlugin, PASSWORD_MUTATIONS } from "./auth-plugin.ts";
 import { pgSettingsFor } from "../auth/pg-settings.ts";
 import { sessionOf } from "../http/bearer.ts";
 import type { Logger } from "pino";
 import { createLogger } from "../http/logging.ts";
 import { maskErrorWith } from "./errors.ts";
 import { NoSchemaPrefixPlugin } from "./inflection.ts";
-import { queryLimitsPlugin } from "./limits.ts";
+import type { GraphqlConfig } from "../config.ts";
+import { DocumentGate, documentGatePlugin } from "./document-gate.ts";
+import { pageSizePlugin } from "./page-size-plugin.ts";
+import { SerialLane } from "./serial-lane.ts";
 import type {} from "postgraphile/grafserv/express/v4";
 
 /**
@@ -22,11 +25,12 @@ import type {} from "postgraphile/grafserv/express/v4";
  * the API roles are granted.
  */
 export function makePreset(
-  pool: pg.Pool, auth: AuthService, { explorer = true, logger = createLogger() }: { explorer?: boolean; logger?: Logger } = {},
+  pool: pg.Pool, auth: AuthService, graphql: GraphqlConfig,
+  { explorer = true, logger = createLogger(), guards = graphqlGuards(graphql) }: { explorer?: boolean; logger?: Logger; guards?: GraphqlGuards } = {},
 ): GraphileConfig.Preset {
   return {
     extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset, PgAggregatesPreset, PostGraphileConnectionFilterPreset],
-    plugins: [NoSchemaPrefixPlugin, authPlugin(auth), queryLimitsPlugin()],
+    plugins: [NoSchemaPrefixPlugin, authPlugin(auth), documentGatePlugin(guards.gate, guards.lane, graphql.planCacheSize), pageSizePlugin(graphql.defaultPageSize)],
     // Filter and order by any column, not only indexed ones: a tenant's tables are small, and
     // sellers filter by price, brand or category.
     disablePlugins: ["PgIndexBehaviorsPlugin"],
@@ -50,8 +54,20 @@ export function makePreset(
       graphiqlPath: "/graphiql",
       graphiqlOnGraphQLGET: false,
       watch: false,
-      maxRequestLength: 100_000,
+      maxRequestLength: graphql.maxBodyBytes,
+      // grafast writes `data` as JSON text directly (faster), and cached introspection answers are kept as text.
+      outputDataAsString: true,
       maskError: maskErrorWith(logger),
     },
   };
+}
+
+/** The gate every GraphQL document passes, and the lane new documents are planned in (see document-gate.ts). */
+export interface GraphqlGuards {
+  gate: DocumentGate;
+  lane: SerialLane;
+}
+
+export function graphqlGuards(graphql: GraphqlConfig): GraphqlGuards {
+  return { gate: new DocumentGate(graphql, PASSWORD_MUTATIONS, graphql.documentCacheBytes), lane: new SerialLane(graphql.planningQueue) };
 }

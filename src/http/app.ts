@@ -2,14 +2,17 @@ import cors from "cors";
 import express, { type Express } from "express";
 import type pg from "pg";
 import type { AuthService } from "../auth/service.ts";
+import type { ServerConfig } from "../config.ts";
 import { authRoutes } from "./auth-routes.ts";
 import { bearerAuthentication } from "./bearer.ts";
+import { clientConcurrency } from "./client-concurrency.ts";
 import type { Logger } from "pino";
 import { requestLogging } from "./logging.ts";
-import type { Metrics } from "./metrics.ts";
+import { metricsRoute, type Metrics } from "./metrics.ts";
 import { healthRoute, readyRoute, rootRoute } from "./status-routes.ts";
 
 export interface AppOptions {
+  /** The probes' own connection (health and readiness checks). */
   pool: pg.Pool;
   auth: AuthService;
   corsOrigins: string[];
@@ -17,26 +20,29 @@ export interface AppOptions {
   metrics: Metrics;
   logger: Logger;
   committedMigrations: number;
+  metricsAccess: ServerConfig["metrics"];
+  clientLimits: ServerConfig["clientConcurrency"];
 }
 
 /**
  * The Express app before PostGraphile is added: CORS, bearer verification on every route, the
  * status and REST routes. The server adds grafserv, then the 404 and error responders.
  */
-export function createApp({ pool, auth, corsOrigins, version, metrics, logger, committedMigrations }: AppOptions): Express {
+export function createApp({ pool, auth, corsOrigins, version, metrics, logger, committedMigrations, metricsAccess, clientLimits }: AppOptions): Express {
   const app = express();
   app.disable("x-powered-by");
   app.use(requestLogging(logger));
   app.use(metrics.middleware);
   app.set("trust proxy", process.env.TRUST_PROXY ?? false);
   if (corsOrigins.length > 0) app.use(cors({ origin: corsOrigins, maxAge: 600 }));
-  app.use(bearerAuthentication(auth));
-  app.get("/", rootRoute(version));
+  // Probes and metrics first: they take no token (the metrics token is no user's) and do not
+  // wait behind a client's requests.
   app.get("/health", healthRoute(pool));
   app.get("/ready", readyRoute(pool, committedMigrations));
-  app.get("/metrics", async (_req, res) => {
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-  });
+  app.get("/metrics", metricsRoute(metrics, metricsAccess));
+  app.use(clientConcurrency(clientLimits));
+  app.use(bearerAuthentication(auth));
+  app.get("/", rootRoute(version));
   app.use("/api/auth", authRoutes(auth));
   return app;
 }

@@ -1,4 +1,5 @@
 import type { NextFunction, Request, Response } from "express";
+import { createHash, timingSafeEqual } from "node:crypto";
 import type pg from "pg";
 import client from "prom-client";
 
@@ -9,14 +10,22 @@ export interface Metrics {
   middleware: (req: Request, res: Response, next: NextFunction) => void;
 }
 
-/** Route labels are fixed strings, so that no client can grow the number of series. */
-function routeOf(path: string): string {
-  if (path === "/graphql" || path === "/health" || path === "/ready" || path === "/metrics" || path === "/") return path;
-  if (path.startsWith("/api/auth/")) return path.split("/").slice(0, 4).join("/");
-  return "other";
+/** Paths served by middleware rather than Express routes. */
+const MIDDLEWARE_PATHS = new Set(["/graphql", "/graphiql"]);
+
+/**
+ * The route a request matched (its pattern, never the raw path), read once the response is sent;
+ * anything else is "unmatched": no client can grow the number of series.
+ */
+function routeOf(req: Request): string {
+  if (req.route?.path) return `${req.baseUrl}${String(req.route.path)}`;
+  return MIDDLEWARE_PATHS.has(req.path) ? req.path : "unmatched";
 }
 
-export function createMetrics(pool: pg.Pool, tenantCount: () => Promise<number>): Metrics {
+/** Documents the GraphQL gate keeps parsed, and the memory they hold. */
+export type DocumentCacheSize = () => { documents: number; bytes: number };
+
+export function createMetrics(pool: pg.Pool, tenantCount: () => Promise<number>, documentCache: DocumentCacheSize): Metrics {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: "stoflow_process_" });
   const requests = new client.Counter({ name: "stoflow_http_requests_total", help: "HTTP requests answered.", labelNames: ["route", "method", "status"], registers: [registry] });
@@ -39,17 +48,48 @@ export function createMetrics(pool: pg.Pool, tenantCount: () => Promise<number>)
       this.set(await tenantCount().catch(() => NaN));
     },
   });
+  new client.Gauge({
+    name: "stoflow_graphql_document_cache", help: "GraphQL documents kept parsed (documents) and the memory they hold (bytes).",
+    labelNames: ["unit"], registers: [registry],
+    collect() {
+      const { documents, bytes } = documentCache();
+      this.set({ unit: "documents" }, documents);
+      this.set({ unit: "bytes" }, bytes);
+    },
+  });
   return {
     registry,
     authFailures,
     middleware(req, res, next) {
-      const route = routeOf(req.path);
-      const stop = latency.startTimer({ route });
+      const stop = latency.startTimer();
       res.on("finish", () => {
-        stop();
+        const route = routeOf(req);
+        stop({ route });
         requests.inc({ route, method: req.method, status: String(res.statusCode) });
       });
       next();
     },
   };
+}
+
+/** GET /metrics: with a token configured, only for requests bearing it; else open, or absent (404) in production. */
+export function metricsRoute(metrics: Metrics, access: { token: string | undefined; open: boolean }) {
+  const expected = access.token === undefined ? undefined : digest(access.token);
+  return async (req: Request, res: Response) => {
+    if (expected) {
+      const given = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1];
+      if (!given || !timingSafeEqual(digest(given), expected)) {
+        res.setHeader("WWW-Authenticate", "Bearer");
+        return res.status(401).json({ detail: "The metrics token is required", code: "UNAUTHENTICATED" });
+      }
+    } else if (!access.open) {
+      return res.status(404).json({ detail: "Not found", code: "NOT_FOUND" });
+    }
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  };
+}
+
+/** Equal-length digests, so comparing them takes the same time whatever the token. */
+function digest(token: string): Buffer {
+  return createHash("sha256").update(token).digest();
 }

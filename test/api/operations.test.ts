@@ -65,7 +65,7 @@ describe("operations endpoints", () => {
     expect(family("stoflow_auth_failures_total")?.metrics).toContainEqual(expect.objectContaining({ labels: { code: "INVALID_TOKEN" } }));
     const { rows } = await gw.db.owner.query("select count(*)::int as n from tenants");
     expect(Number(family("stoflow_tenants")?.metrics[0]?.value)).toBe(rows[0].n);
-    expect(family("stoflow_http_requests_total")?.metrics.every((m) => ["/graphql", "/health", "/ready", "/metrics", "/", "other"].includes(m.labels!.route!) || m.labels!.route!.startsWith("/api/auth/"))).toBe(true);
+    expect(family("stoflow_http_requests_total")?.metrics.every((m) => ["/graphql", "/health", "/ready", "/metrics", "/", "unmatched"].includes(m.labels!.route!) || m.labels!.route!.startsWith("/api/auth/"))).toBe(true);
   });
 
   it("refuses a port that is taken with a clear message", async () => {

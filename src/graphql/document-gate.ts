@@ -1,0 +1,232 @@
+import { isPromiseLike, type GrafastExecutionArgs } from "postgraphile/grafast";
+import type { ExecutionConfig } from "postgraphile/grafserv";
+import {
+  execute as graphqlExecute, GraphQLError, parse, print, Source, specifiedRules, validate,
+  type DocumentNode, type ExecutionResult, type GraphQLSchema,
+} from "postgraphile/graphql";
+import { LaneFullError, type SerialLane } from "./serial-lane.ts";
+import { checkVariables, compileDocument, refuse, type CompiledOperation, type DocumentLimits } from "./document-limits.ts";
+
+/** Memory a cached document holds, per character of its text (syntax tree and compiled limits; measured ≈ 31×). */
+const BYTES_PER_CHARACTER = 40;
+
+interface AdmittedDocument {
+  document: DocumentNode;
+  operations: CompiledOperation[];
+  bytes: number;
+  /** graphql-js validation, run once per document. */
+  errors?: readonly GraphQLError[];
+  /** Whether grafast planned it once already (its plan is cached unless evicted). */
+  planned: boolean;
+}
+
+type ParseAndValidateResult = { document: DocumentNode; errors?: undefined } | { document?: undefined; errors: readonly GraphQLError[] };
+
+/**
+ * Every GraphQL document passes here before it is parsed into a cache or planned: parsed with a
+ * token limit, compiled against the schema (static limits), checked against each request's
+ * variables (page sizes, cost), then validated. Only documents that pass every check are kept,
+ * in an LRU bounded by the memory they hold; a refused document leaves nothing behind.
+ *
+ * GraphQL Armor's rules (max-tokens, -aliases, -depth, cost-limit) were the first choice; they do
+ * not know connections' page sizes, variables or their defaults, so the token limit is graphql-js's
+ * own (`maxTokens`, what Armor's max-tokens uses) and the rest is one pass of ours.
+ */
+export class DocumentGate {
+  private readonly limits: DocumentLimits;
+  private readonly passwordMutations: ReadonlySet<string>;
+  private readonly maxCacheBytes: number;
+  private readonly admitted = new Map<string, AdmittedDocument>();
+  private readonly byDocument = new WeakMap<DocumentNode, AdmittedDocument>();
+  private cachedBytes = 0;
+  private schema: GraphQLSchema | undefined;
+  private readonly schemaReady: Promise<void>;
+  private resolveSchemaReady!: () => void;
+  /** The last document that failed to parse, so grafserv's own parse step does not parse it again. */
+  private lastSyntaxError: { query: string; error: GraphQLError } | undefined;
+
+  constructor(limits: DocumentLimits, passwordMutations: ReadonlySet<string>, maxCacheBytes: number) {
+    this.limits = limits;
+    this.passwordMutations = passwordMutations;
+    this.maxCacheBytes = maxCacheBytes;
+    this.schemaReady = new Promise((resolve) => {
+      this.resolveSchemaReady = resolve;
+    });
+  }
+
+  /** Documents kept, and the memory they are estimated to hold (for /metrics). */
+  get cacheSize(): { documents: number; bytes: number } {
+    return { documents: this.admitted.size, bytes: this.cachedBytes };
+  }
+
+  useSchema(schema: GraphQLSchema): void {
+    if (schema === this.schema) return;
+    this.schema = schema;
+    this.admitted.clear();
+    this.cachedBytes = 0;
+    this.resolveSchemaReady();
+  }
+
+  /** Refuses (SafeError, HTTP 400) a request whose document or variables break a limit. */
+  admit(query: string, variables: Record<string, unknown>, operationName: string | undefined): void | Promise<void> {
+    if (!this.schema) return this.schemaReady.then(() => this.admit(query, variables, operationName));
+    const entry = this.admitted.get(query) ?? this.compile(query);
+    if (!entry) return; // a syntax error, reported by parseAndValidate
+    const operations = operationName ? entry.operations.filter((o) => o.operation.name?.value === operationName) : entry.operations;
+    for (const operation of operations) checkVariables(operation, variables, this.limits);
+    this.touch(query, entry);
+  }
+
+  /** What the gate knows of a document it admitted (undefined for any other). */
+  entryOf(document: DocumentNode): AdmittedDocument | undefined {
+    return this.byDocument.get(document);
+  }
+
+  /** Replaces grafserv's parse-and-validate step (and its cache of every document, refused ones included). */
+  readonly parseAndValidate = (query: string): ParseAndValidateResult => {
+    if (this.lastSyntaxError?.query === query) return { errors: [this.lastSyntaxError.error] };
+    const entry = this.admitted.get(query) ?? this.compile(query);
+    if (!entry) return { errors: [this.lastSyntaxError!.error] };
+    entry.errors ??= validate(this.schema!, entry.document, specifiedRules);
+    if (entry.errors.length === 0) return { document: entry.document };
+    this.forget(query);
+    return { errors: entry.errors };
+  };
+
+  /** Parses (token limit first) and compiles; throws a refusal, or returns undefined on a syntax error. */
+  private compile(query: string): AdmittedDocument | undefined {
+    let document: DocumentNode;
+    try {
+      document = parse(new Source(query, "GraphQL request"), { maxTokens: this.limits.maxTokens });
+    } catch (error) {
+      if (/\d+ tokens\. Parsing aborted/.test((error as Error).message)) {
+        refuse("QUERY_TOO_LARGE", `A document may have at most ${this.limits.maxTokens} tokens`);
+      }
+      this.lastSyntaxError = { query, error: error as GraphQLError };
+      return undefined;
+    }
+    const operations = compileDocument(this.schema!, document, this.limits, this.passwordMutations);
+    const entry = { document, operations, bytes: query.length * BYTES_PER_CHARACTER, planned: false };
+    this.byDocument.set(document, entry);
+    return entry;
+  }
+
+  /** Most recently used last; the oldest go first once the cache holds more than its budget. */
+  private touch(query: string, entry: AdmittedDocument): void {
+    if (this.admitted.delete(query)) this.cachedBytes -= entry.bytes;
+    if (entry.bytes > this.maxCacheBytes) return;
+    this.admitted.set(query, entry);
+    this.cachedBytes += entry.bytes;
+    for (const [oldest, old] of this.admitted) {
+      if (this.cachedBytes <= this.maxCacheBytes) break;
+      this.admitted.delete(oldest);
+      this.cachedBytes -= old.bytes;
+    }
+  }
+
+  private forget(query: string): void {
+    const entry = this.admitted.get(query);
+    if (entry && this.admitted.delete(query)) this.cachedBytes -= entry.bytes;
+  }
+}
+
+/** Answers to introspection-only operations, by document text, operation and variables (GraphiQL and codegen send the same text). */
+const INTROSPECTION_ANSWERS = 8;
+
+/**
+ * Puts the gate in front of grafserv and grafast:
+ * - `processGraphQLRequestBody` admits the document with the request's variables before anything else;
+ * - `setPreset` makes grafserv use the gate's parse-and-validate (the documents it admitted);
+ * - `execute` plans documents the server has not seen yet one at a time, in the serial lane, and
+ *   answers introspection-only operations from the schema (graphql-js), in the lane too, keeping
+ *   the last few answers: an anonymous client cannot make the event loop plan or introspect for
+ *   everyone at once. When too much waits: 503 BUSY with Retry-After.
+ */
+export function documentGatePlugin(gate: DocumentGate, lane: SerialLane, planCacheSize: number): GraphileConfig.Plugin {
+  const introspectionAnswers = new Map<string, ExecutionResult>();
+  const introspect = (args: GrafastExecutionArgs, key: string): Promise<ExecutionResult> | ExecutionResult => {
+    const known = introspectionAnswers.get(key);
+    if (known) return known;
+    return lane.run(() => {
+      const { schema, document, operationName, variableValues } = args;
+      // Introspection resolves synchronously, from the schema alone; kept serialized (grafserv's
+      // outputDataAsString sends a string `data` as it is), so a repeat costs no JSON work.
+      const result = graphqlExecute({ schema, document, operationName, variableValues }) as ExecutionResult;
+      const answer = { ...result, data: JSON.stringify(result.data) } as unknown as ExecutionResult;
+      introspectionAnswers.set(key, answer);
+      if (introspectionAnswers.size > INTROSPECTION_ANSWERS) introspectionAnswers.delete(introspectionAnswers.keys().next().value!);
+      return answer;
+    });
+  };
+  return {
+    name: "StoflowDocumentGatePlugin",
+    version: "1.0.0",
+    description: "Limits on GraphQL documents before they are parsed into a cache or planned; new documents planned one at a time",
+    schema: {
+      hooks: {
+        finalize(schema) {
+          // grafast keeps a plan per operation (500 by default), each holding its document: bounded here.
+          const grafast = ((schema.extensions as { grafast?: Record<string, unknown> }).grafast ??= {});
+          grafast.operationsCacheMaxLength = planCacheSize;
+          gate.useSchema(schema);
+          return schema;
+        },
+      },
+    },
+    grafast: {
+      middleware: {
+        execute(next, { args }) {
+          const entry = gate.entryOf(args.document);
+          if (!entry) return next();
+          const operationName = args.operationName ?? undefined;
+          const operation = entry.operations.find((o) => !operationName || o.operation.name?.value === operationName);
+          const work = operation?.introspectionOnly
+            ? introspect(args, JSON.stringify([print(args.document), operationName, args.variableValues ?? {}]))
+            : entry.planned ? next() : lane.run(() => {
+              const result = next(); // planning is synchronous: it is done when next() returns
+              entry.planned = true;
+              return result;
+            });
+          return isPromiseLike(work) ? Promise.resolve(work).catch(busy) : work;
+        },
+      },
+    },
+    grafserv: {
+      middleware: {
+        processGraphQLRequestBody(next, event) {
+          const { query, variableValues, operationName } = event.body as { query?: unknown; variableValues?: unknown; operationName?: unknown };
+          if (typeof query !== "string") return next();
+          const variables = variableValues && typeof variableValues === "object" ? (variableValues as Record<string, unknown>) : {};
+          const admitted = gate.admit(query, variables, typeof operationName === "string" ? operationName : undefined);
+          return isPromiseLike(admitted) ? admitted.then(next) : next();
+        },
+        setPreset(next, event) {
+          const getExecutionConfig = event.getExecutionConfig;
+          event.getExecutionConfig = function (this: unknown, ctx) {
+            const config = getExecutionConfig.call(this as never, ctx);
+            const gated = (c: ExecutionConfig): ExecutionConfig => ({ ...c, parseAndValidate: gate.parseAndValidate });
+            return isPromiseLike(config) ? config.then(gated) : gated(config);
+          };
+          return next();
+        },
+        async processRequest(next) {
+          const result = await next();
+          const code = result && "payload" in result ? (result.payload as ExecutionResult)?.errors?.[0]?.extensions?.code : undefined;
+          if (result && code === BUSY_CODE) {
+            result.statusCode = 503;
+            result.headers = { ...result.headers, "retry-after": "1" };
+          }
+          return result;
+        },
+      },
+    },
+  };
+}
+
+const BUSY_CODE = "BUSY";
+
+/** The lane is full: the answer is a 503 with Retry-After (see processRequest above). */
+function busy(error: unknown): ExecutionResult {
+  if (!(error instanceof LaneFullError)) throw error;
+  return { errors: [new GraphQLError("The server is busy with new queries; retry in a second", { extensions: { code: BUSY_CODE } })] };
+}

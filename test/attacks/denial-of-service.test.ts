@@ -1,0 +1,88 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import os from "node:os";
+import { Worker } from "node:worker_threads";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestDatabase, type TestDatabase } from "../helpers/db.ts";
+import { signUp, TEST_JWT_SECRET } from "../helpers/gateway.ts";
+import { freePort } from "../helpers/ports.ts";
+import { recordAttack } from "./recorder.ts";
+
+const record = (attack: string, attempts: number, result: string) => recordAttack(import.meta.filename, "denial of service", attack, attempts, result);
+
+const ATTACK_MS = 8_000;
+const ATTACKERS = Number(process.env.DOS_ATTACKERS ?? 12);
+/** The server runs with this heap: unbounded growth would kill it, and the test would see it dead. */
+const HEAP_LIMIT_MB = 192;
+
+let db: TestDatabase;
+let server: ChildProcess;
+let url: string;
+let token: string;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  const port = await freePort();
+  url = `http://localhost:${port}`;
+  // A server process of its own, as in production: its heap and event loop are what we measure.
+  server = spawn(process.execPath, ["src/cli/start.ts"], {
+    env: {
+      ...process.env, DATABASE_URL: db.appUrl, PORT: String(port), JWT_SECRET: TEST_JWT_SECRET, BCRYPT_COST: "4",
+      LOG_LEVEL: "silent", STOFLOW_DATA_DIR: os.tmpdir(), NODE_OPTIONS: `--max-old-space-size=${HEAP_LIMIT_MB}`,
+    },
+    stdio: "ignore",
+  });
+  const deadline = Date.now() + 60_000;
+  while ((await fetch(`${url}/health`).catch(() => undefined))?.status !== 200) {
+    if (Date.now() > deadline) throw new Error("the server did not start");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  token = (await signUp(url, "Besieged Shop", "standard")).access_token;
+});
+afterAll(async () => {
+  server.kill("SIGKILL");
+  await db.close();
+});
+
+/** A gauge of the server process, read from its /metrics. */
+async function serverGauge(name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return Number(new RegExp(`^stoflow_process_${name} ([0-9.e+-]+)`, "m").exec(text)![1]);
+}
+const serverHeap = () => serverGauge("nodejs_heap_size_used_bytes");
+
+describe("hostile traffic against a running server", () => {
+  it("keeps /health fast, the heap bounded and the process alive under every shape at once", async () => {
+    const heapBefore = await serverHeap();
+    const durationMs = ATTACK_MS;
+    const worker = new Worker(new URL("./dos-attackers.ts", import.meta.url), {
+      workerData: { url, token, attackers: ATTACKERS, durationMs, shapes: process.env.DOS_SHAPES },
+    });
+    const attacked = new Promise<Record<string, number[]>>((resolve, reject) => {
+      worker.once("message", resolve);
+      worker.once("error", reject);
+    });
+    const health: number[] = [];
+    const stopAt = Date.now() + durationMs;
+    while (Date.now() < stopAt) {
+      const started = performance.now();
+      await (await fetch(`${url}/health`)).arrayBuffer();
+      health.push(performance.now() - started);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const statuses = await attacked;
+    await worker.terminate();
+    health.sort((a, b) => a - b);
+    const p99 = health[Math.floor(health.length * 0.99)]!;
+    const heapAfter = await serverHeap();
+    const counts = Object.fromEntries(Object.entries(statuses).map(([name, list]) => [name, `${list.length} × ${[...new Set(list)].join("/")}`]));
+    const lag = await serverGauge("nodejs_eventloop_lag_p99_seconds");
+    console.log(`DoS: /health p99 ${p99.toFixed(0)} ms over ${health.length} probes, server event loop lag p99 ${(lag * 1000).toFixed(0)} ms, heap ${(heapBefore / 2 ** 20).toFixed(0)} → ${(heapAfter / 2 ** 20).toFixed(0)} MB`, counts);
+    expect(server.exitCode).toBeNull();
+    expect(p99).toBeLessThan(250);
+    expect(heapAfter).toBeLessThan(HEAP_LIMIT_MB * 2 ** 20);
+    for (const [name, list] of Object.entries(statuses)) expect(list.every((c) => c > 0 && c < 500 || c === 503), `${name}: ${[...new Set(list)]}`).toBe(true);
+    expect((await fetch(`${url}/health`)).status).toBe(200);
+    record(`every shape of the issue at once from ${ATTACKERS} parallel anonymous and signed-in clients, each request distinct`, Object.keys(statuses).length,
+      `/health p99 under 250 ms, the server alive in a ${HEAP_LIMIT_MB} MB heap, no 5xx but 503 BUSY`);
+  });
+});

@@ -1,0 +1,64 @@
+import { getIntrospectionQuery } from "postgraphile/graphql";
+import { parentPort, workerData } from "node:worker_threads";
+
+/**
+ * The attackers of test/attacks/denial-of-service.test.ts, in a worker thread of their own, so
+ * that building and reading hostile requests does not slow the test's /health probes.
+ */
+interface Orders {
+  url: string;
+  token: string;
+  attackers: number;
+  durationMs: number;
+  shapes: string | undefined;
+}
+
+let serial = 0;
+/** The hostile shapes of the issue, each request distinct so that no cache can help. */
+export const SHAPES: Record<string, () => { query: string; variablesJson?: string; auth?: boolean }> = {
+  "95 kB document refused for its root fields": () => ({
+    query: `{ ${Array.from({ length: 25 }, (_, i) => `t${i}: tiers { totalCount }`).join(" ")} } # ${serial++} ${"x".repeat(95_000)}`,
+  }),
+  "100 kB document of aliases": () => ({ query: `{ ${Array.from({ length: 5_000 }, (_, i) => `a${i}_${serial}: __typename`).join(" ")} }` }),
+  "aliases under query": () => ({ query: `{ query { ${Array.from({ length: 1_000 }, (_, i) => `a${i}: tiers { totalCount }`).join(" ")} } } # ${serial++}` }),
+  "doubling fragments, 27 levels": () => {
+    const fragments = ["fragment F0 on Query { tiers { totalCount } }"];
+    for (let i = 1; i <= 27; i++) fragments.push(`fragment F${i} on Query { ...F${i - 1} ...F${i - 1} }`);
+    return { query: `{ ...F27 } # ${serial++}\n${fragments.join("\n")}` };
+  },
+  "first from a variable default": () => ({ query: `query($n: Int = 100000) { products(first: $n) { nodes { sku } } } # ${serial++}`, auth: true }),
+  "filter nested 5,000 deep in variables": () => ({
+    query: `query($f: ProductFilter) { products(filter: $f) { totalCount } } # ${serial++}`,
+    // Written out: JSON.stringify itself recurses too deep for this.
+    variablesJson: `{"f": ${'{"and": ['.repeat(5_000)}{"sku": {"equalTo": "x"}}${"]}".repeat(5_000)}}`,
+    auth: true,
+  }),
+  "20 aliased logins": () => ({
+    query: `mutation { ${Array.from({ length: 20 }, (_, i) => `l${i}: login(input: { email: "v${serial++}@x.test", password: "guess ${i}" }) { accessToken }`).join(" ")} }`,
+  }),
+  "distinct valid documents": () => ({ query: `{ t${serial++}: tiers(first: 3) { nodes { id maxProducts } } }` }),
+  "distinct introspection documents": () => ({ query: `${getIntrospectionQuery({ descriptions: true })} # ${serial++}` }),
+};
+
+async function attack({ url, token, attackers, durationMs, shapes: only }: Orders) {
+  const shapes = Object.entries(SHAPES).filter(([name]) => !only || name.includes(only));
+  const stopAt = Date.now() + durationMs;
+  const statuses: Record<string, number[]> = {};
+  const attacker = async (offset: number) => {
+    for (let i = offset; Date.now() < stopAt; i++) {
+      const [name, make] = shapes[i % shapes.length]!;
+      const { query, variablesJson = "{}", auth } = make();
+      const res = await fetch(`${url}/graphql`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...(auth ? { authorization: `Bearer ${token}` } : {}) },
+        body: `{"query": ${JSON.stringify(query)}, "variables": ${variablesJson}}`,
+      }).catch(() => undefined);
+      await res?.arrayBuffer();
+      (statuses[name] ??= []).push(res?.status ?? 0);
+    }
+  };
+  await Promise.all(Array.from({ length: attackers }, (_, i) => attacker(i)));
+  return statuses;
+}
+
+if (parentPort) parentPort.postMessage(await attack(workerData as Orders));
