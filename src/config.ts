@@ -73,6 +73,8 @@ export interface ServerConfig {
   metrics: { token: string | undefined; open: boolean };
   /** Requests of one client address in progress at once, and waiting their turn (beyond: 429). */
   clientConcurrency: { active: number; waiting: number };
+  /** Milliseconds a client has to send its headers, and its whole request (slow clients hold sockets). */
+  httpTimeouts: { headersMs: number; requestMs: number };
 }
 
 /** What one GraphQL request may ask for, and how much memory documents may hold. */
@@ -104,7 +106,7 @@ function readGraphqlConfig(env: NodeJS.ProcessEnv): GraphqlConfig {
     introspection: env.GRAPHQL_INTROSPECTION ? env.GRAPHQL_INTROSPECTION === "true" : !production,
     documentCacheBytes: integer(env, "GRAPHQL_DOCUMENT_CACHE_MB", 32, 1, 4_096) * 1024 * 1024,
     planCacheSize: integer(env, "GRAPHQL_PLAN_CACHE_SIZE", 100, 1, 100_000),
-    planningQueue: integer(env, "GRAPHQL_PLANNING_QUEUE", 50, 1, 100_000),
+    planningQueue: integer(env, "GRAPHQL_PLANNING_QUEUE", 50, 0, 100_000),
   };
 }
 
@@ -138,6 +140,10 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
     clientConcurrency: {
       active: integer(env, "HTTP_CLIENT_CONCURRENCY", 16, 1, 100_000),
       waiting: integer(env, "HTTP_CLIENT_QUEUE", 256, 0, 1_000_000),
+    },
+    httpTimeouts: {
+      headersMs: integer(env, "HTTP_HEADERS_TIMEOUT_MS", 10_000, 100, 600_000),
+      requestMs: integer(env, "HTTP_REQUEST_TIMEOUT_MS", 30_000, 100, 3_600_000),
     },
   };
 }

@@ -59,7 +59,11 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
     pool: probePool, auth, corsOrigins: config.corsOrigins, version: VERSION, metrics, logger,
     committedMigrations: countCommittedMigrations(), metricsAccess: config.metrics, clientLimits: config.clientConcurrency,
   });
-  const server = http.createServer(app);
+  // A client that sends its request slowly (slowloris) loses its socket after these delays.
+  const { headersMs, requestMs } = config.httpTimeouts;
+  const server = http.createServer({
+    headersTimeout: headersMs, requestTimeout: Math.max(requestMs, headersMs), connectionsCheckingInterval: Math.min(1_000, headersMs),
+  }, app);
   const pgl = postgraphile(makePreset(pool, auth, config.graphql, { explorer: config.explorer, logger, guards }));
   await pgl.createServ(grafserv).addTo(app, server);
   app.use((_req, res) => res.status(404).json({ detail: "Not found", code: "NOT_FOUND" }));

@@ -4,6 +4,7 @@ import {
   execute as graphqlExecute, GraphQLError, parse, print, Source, specifiedRules, validate,
   type DocumentNode, type ExecutionResult, type GraphQLSchema,
 } from "postgraphile/graphql";
+import { answerWith } from "./answer-status.ts";
 import { LaneFullError, type SerialLane } from "./serial-lane.ts";
 import { checkVariables, compileDocument, refuse, type CompiledOperation, type DocumentLimits } from "./document-limits.ts";
 
@@ -187,7 +188,7 @@ export function documentGatePlugin(gate: DocumentGate, lane: SerialLane, planCac
               entry.planned = true;
               return result;
             });
-          return isPromiseLike(work) ? Promise.resolve(work).catch(busy) : work;
+          return isPromiseLike(work) ? Promise.resolve(work).catch((error) => busy(error, args)) : work;
         },
       },
     },
@@ -209,24 +210,14 @@ export function documentGatePlugin(gate: DocumentGate, lane: SerialLane, planCac
           };
           return next();
         },
-        async processRequest(next) {
-          const result = await next();
-          const code = result && "payload" in result ? (result.payload as ExecutionResult)?.errors?.[0]?.extensions?.code : undefined;
-          if (result && code === BUSY_CODE) {
-            result.statusCode = 503;
-            result.headers = { ...result.headers, "retry-after": "1" };
-          }
-          return result;
-        },
       },
     },
   };
 }
 
-const BUSY_CODE = "BUSY";
-
-/** The lane is full: the answer is a 503 with Retry-After (see processRequest above). */
-function busy(error: unknown): ExecutionResult {
+/** The lane is full: a 503 with Retry-After. */
+function busy(error: unknown, args: GrafastExecutionArgs): ExecutionResult {
   if (!(error instanceof LaneFullError)) throw error;
-  return { errors: [new GraphQLError("The server is busy with new queries; retry in a second", { extensions: { code: BUSY_CODE } })] };
+  answerWith(args, 503, 1);
+  return { errors: [new GraphQLError("The server is busy with new queries; retry in a second", { extensions: { code: "BUSY" } })] };
 }

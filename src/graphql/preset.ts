@@ -16,6 +16,7 @@ import type { GraphqlConfig } from "../config.ts";
 import { DocumentGate, documentGatePlugin } from "./document-gate.ts";
 import { pageSizePlugin } from "./page-size-plugin.ts";
 import { SerialLane } from "./serial-lane.ts";
+import { AnswerStatusPlugin } from "./answer-status.ts";
 import type {} from "postgraphile/grafserv/express/v4";
 
 /**
@@ -30,7 +31,8 @@ export function makePreset(
 ): GraphileConfig.Preset {
   return {
     extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset, PgAggregatesPreset, PostGraphileConnectionFilterPreset],
-    plugins: [NoSchemaPrefixPlugin, authPlugin(auth), documentGatePlugin(guards.gate, guards.lane, graphql.planCacheSize), pageSizePlugin(graphql.defaultPageSize)],
+    plugins: [NoSchemaPrefixPlugin, authPlugin(auth), documentGatePlugin(guards.gate, guards.lane, graphql.planCacheSize), pageSizePlugin(graphql.defaultPageSize),
+      AnswerStatusPlugin],
     // Filter and order by any column, not only indexed ones: a tenant's tables are small, and
     // sellers filter by price, brand or category.
     disablePlugins: ["PgIndexBehaviorsPlugin"],

@@ -1,0 +1,119 @@
+import net from "node:net";
+import { getIntrospectionQuery } from "postgraphile/graphql";
+import parsePrometheus from "parse-prometheus-text-format";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startGateway } from "../../src/server.ts";
+import { graphql, http, signUp, startTestGateway, testServerConfig, type TestGateway } from "../helpers/gateway.ts";
+import { recordAttack } from "./recorder.ts";
+
+const record = (attack: string, attempts: number, result: string) => recordAttack(import.meta.filename, "floods", attack, attempts, result);
+
+let gw: TestGateway;
+beforeAll(async () => {
+  gw = await startTestGateway();
+});
+afterAll(() => gw.close());
+
+/** A server over the same database with other settings, closed after `work`. */
+async function withServer<T>(env: NodeJS.ProcessEnv, work: (url: string) => Promise<T>): Promise<T> {
+  const other = await startGateway(gw.db.appUrl, testServerConfig(env));
+  try {
+    return await work(other.url);
+  } finally {
+    await other.close();
+  }
+}
+
+describe("floods from one client", () => {
+  it("closes the sockets of clients that send their headers too slowly", async () => {
+    await withServer({ HTTP_HEADERS_TIMEOUT_MS: "300", HTTP_REQUEST_TIMEOUT_MS: "300" }, async (url) => {
+      const { port } = new URL(url);
+      const sockets = Array.from({ length: 20 }, () => net.connect(Number(port), "127.0.0.1"));
+      const closed = sockets.map((socket) => new Promise<string>((resolve) => {
+        let answer = "";
+        socket.on("data", (chunk) => (answer += chunk.toString()));
+        socket.on("close", () => resolve(answer));
+        socket.write("POST /graphql HTTP/1.1\r\nHost: x\r\n");
+        const drip = setInterval(() => socket.writable && socket.write("X-Slow: 1\r\n"), 100);
+        socket.on("close", () => clearInterval(drip));
+      }));
+      const answers = await Promise.all(closed);
+      expect(answers.every((a) => a === "" || a.startsWith("HTTP/1.1 408"))).toBe(true);
+      expect((await http(url, "GET", "/health")).status).toBe(200);
+    });
+    record("20 slowloris sockets dripping headers", 20, "closed after the headers timeout (408), the server still serves");
+  });
+
+  it("works on a few requests per address at a time and refuses a flood beyond its queue with 429", async () => {
+    await withServer({ HTTP_CLIENT_CONCURRENCY: "2", HTTP_CLIENT_QUEUE: "3", BCRYPT_COST: "8" }, async (url) => {
+      const flood = Array.from({ length: 30 }, (_, i) => http(url, "POST", "/api/auth/login", { body: { email: `flood${i}@x.test`, password: "wrong password" } }));
+      const health = await http(url, "GET", "/health");
+      const answers = await Promise.all(flood);
+      expect(health.status).toBe(200);
+      const refused = answers.filter((a) => a.status === 429);
+      expect(refused.length).toBeGreaterThanOrEqual(20);
+      expect(refused.every((a) => a.body.code === "TOO_MANY_REQUESTS" && a.headers.get("retry-after") === "1")).toBe(true);
+      expect(answers.filter((a) => a.status !== 429).every((a) => a.status === 401)).toBe(true);
+      expect(answers.filter((a) => a.status === 401).length).toBeGreaterThanOrEqual(5);
+      // Once the flood drained, the address is served again.
+      expect((await http(url, "POST", "/api/auth/login", { body: { email: "after@x.test", password: "wrong password" } })).status).toBe(401);
+    });
+    record("30 parallel logins from one address (2 at a time, 3 waiting)", 30, "5 served in turn, the rest 429 TOO_MANY_REQUESTS with Retry-After; /health unaffected");
+  });
+
+  it("computes introspection one document at a time and answers 503 BUSY when too many wait", async () => {
+    await withServer({ GRAPHQL_PLANNING_QUEUE: "1" }, async (url) => {
+      // Distinct documents (an alias each), so that no cached answer serves them: each is computed.
+      const distinct = (i: number) => getIntrospectionQuery({ descriptions: true }).replace("__schema {", `t${i}: __typename __schema {`);
+      const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => graphql(url, distinct(i))));
+      const busy = answers.filter((a) => a.status === 503);
+      expect(busy.length).toBeGreaterThan(0);
+      expect(busy.every((a) => a.body.errors?.[0]?.extensions?.code === "BUSY" && a.headers.get("retry-after") === "1")).toBe(true);
+      expect(answers.filter((a) => a.status !== 503).every((a) => a.status === 200 && a.body.data?.__schema)).toBe(true);
+      // An answer computed once is served from the cache, without waiting in the lane.
+      const served = answers.findIndex((a) => a.status === 200);
+      const again = await Promise.all(Array.from({ length: 10 }, () => graphql(url, distinct(served))));
+      expect(again.every((a) => a.status === 200)).toBe(true);
+    });
+    record("12 distinct full introspection documents at once, with room for 1 waiting", 12,
+      "computed one at a time; the overflow 503 BUSY with Retry-After; a computed answer served again from the cache");
+  });
+
+  it("answers introspection only where it is enabled", async () => {
+    await withServer({ GRAPHQL_INTROSPECTION: "false" }, async (url) => {
+      const res = await graphql(url, "{ __schema { queryType { name } } }");
+      expect(res.status).toBe(400);
+      expect(res.body.errors?.[0]?.extensions?.code).toBe("INTROSPECTION_DISABLED");
+      expect((await graphql(url, "{ tiers { totalCount } }")).status).toBe(200);
+    });
+    record("introspection against a server that disables it (GRAPHQL_INTROSPECTION=false, the production default)", 1, "400 INTROSPECTION_DISABLED");
+  });
+});
+
+describe("/metrics", () => {
+  it("keeps one series for every path nobody routes, so a scanner cannot grow memory", async () => {
+    await Promise.all(Array.from({ length: 100 }, (_, i) => http(gw.url, "POST", `/api/auth/scan-${i}`, { body: {} })));
+    await Promise.all(Array.from({ length: 50 }, (_, i) => http(gw.url, "GET", `/random/${i}/path`)));
+    const families = parsePrometheus(await (await fetch(`${gw.url}/metrics`)).text());
+    const routes = new Set(families.find((f) => f.name === "stoflow_http_requests_total")!.metrics.map((m) => m.labels!.route));
+    expect([...routes].filter((r) => r!.includes("scan") || r!.includes("random"))).toEqual([]);
+    expect(routes.has("unmatched")).toBe(true);
+    record("150 requests to distinct unknown paths", 150, "one \"unmatched\" series");
+  });
+
+  it("is not public in production: a token, or nothing", async () => {
+    await withServer({ NODE_ENV: "production" }, async (url) => {
+      expect((await http(url, "GET", "/metrics")).status).toBe(404);
+    });
+    await withServer({ NODE_ENV: "production", METRICS_TOKEN: "scrape-token-that-is-long-enough" }, async (url) => {
+      expect((await fetch(`${url}/metrics`)).status).toBe(401);
+      expect((await fetch(`${url}/metrics`, { headers: { authorization: "Bearer wrong-token" } })).status).toBe(401);
+      const user = await signUp(url, "Metrics Snooper");
+      expect((await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${user.access_token}` } })).status).toBe(401);
+      const scraped = await fetch(`${url}/metrics`, { headers: { authorization: "Bearer scrape-token-that-is-long-enough" } });
+      expect(scraped.status).toBe(200);
+      expect(await scraped.text()).toContain("stoflow_tenants");
+    });
+    record("/metrics in production without a token, with a wrong one, with a user's access token", 4, "404 without METRICS_TOKEN; 401 but for the metrics token");
+  });
+});
