@@ -87,6 +87,12 @@ export interface GraphqlConfig extends DocumentLimits {
   planCacheSize: number;
   /** New documents (and introspections) waiting to be planned one at a time; beyond, 503 BUSY. */
   planningQueue: number;
+  /**
+   * Trusted documents: a JSON file of `{ "<hash>": "<document>" }` (GraphQL Codegen's
+   * persisted-documents.json, Relay's persisted queries) or a folder of `<hash>.graphql` files.
+   * When set, only these documents run, requested by hash.
+   */
+  trustedDocuments: string | undefined;
 }
 
 function readGraphqlConfig(env: NodeJS.ProcessEnv): GraphqlConfig {
@@ -107,6 +113,7 @@ function readGraphqlConfig(env: NodeJS.ProcessEnv): GraphqlConfig {
     documentCacheBytes: integer(env, "GRAPHQL_DOCUMENT_CACHE_MB", 32, 1, 4_096) * 1024 * 1024,
     planCacheSize: integer(env, "GRAPHQL_PLAN_CACHE_SIZE", 100, 1, 100_000),
     planningQueue: integer(env, "GRAPHQL_PLANNING_QUEUE", 50, 0, 100_000),
+    trustedDocuments: nonEmpty(env.GRAPHQL_TRUSTED_DOCUMENTS),
   };
 }
 

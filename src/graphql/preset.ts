@@ -17,6 +17,7 @@ import { DocumentGate, documentGatePlugin } from "./document-gate.ts";
 import { pageSizePlugin } from "./page-size-plugin.ts";
 import { SerialLane } from "./serial-lane.ts";
 import { AnswerStatusPlugin } from "./answer-status.ts";
+import { trustedDocumentsPreset } from "./trusted-documents.ts";
 import type {} from "postgraphile/grafserv/express/v4";
 
 /**
@@ -30,7 +31,11 @@ export function makePreset(
   { explorer = true, logger = createLogger(), guards = graphqlGuards(graphql) }: { explorer?: boolean; logger?: Logger; guards?: GraphqlGuards } = {},
 ): GraphileConfig.Preset {
   return {
-    extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset, PgAggregatesPreset, PostGraphileConnectionFilterPreset],
+    extends: [
+      PostGraphileAmberPreset, PgSimplifyInflectionPreset, PgAggregatesPreset, PostGraphileConnectionFilterPreset,
+      // Before the gate: it swaps the hash for the trusted document, which the gate then measures.
+      ...(graphql.trustedDocuments ? [trustedDocumentsPreset(graphql.trustedDocuments)] : []),
+    ],
     plugins: [NoSchemaPrefixPlugin, authPlugin(auth), documentGatePlugin(guards.gate, guards.lane, graphql.planCacheSize), pageSizePlugin(graphql.defaultPageSize),
       AnswerStatusPlugin],
     // Filter and order by any column, not only indexed ones: a tenant's tables are small, and

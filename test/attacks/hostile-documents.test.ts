@@ -1,6 +1,11 @@
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { getIntrospectionQuery } from "postgraphile/graphql";
+import { startGateway } from "../../src/server.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { graphql, graphqlOk, signUp, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { graphql, graphqlOk, http, signUp, startTestGateway, testServerConfig, type TestGateway } from "../helpers/gateway.ts";
 import { recordAttack } from "./recorder.ts";
 
 const record = (attack: string, attempts: number, result: string) => recordAttack(import.meta.filename, "hostile documents", attack, attempts, result);
@@ -184,5 +189,32 @@ describe("client mistakes are answered as such", () => {
     expect(await answer(two, {}, token, "Big")).toMatchObject({ status: 400, code: "PAGE_SIZE_TOO_LARGE" });
     expect((await answer(two, {}, token)).status).toBe(400);
     record("a costly operation beside a cheap one, with and without operationName", 3, "the costly one refused");
+  });
+});
+
+describe("trusted documents (production option)", () => {
+  it("runs only the documents of the app's build, by hash", async () => {
+    const trusted = "query Tiers { tiers(orderBy: PRIMARY_KEY_ASC) { nodes { rowId } } }";
+    const hash = createHash("sha256").update(trusted).digest("hex");
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "stoflow-trusted-")), "persisted-documents.json");
+    fs.writeFileSync(file, JSON.stringify({ [hash]: trusted }));
+    const server = await startGateway(gw.db.appUrl, testServerConfig({ GRAPHQL_TRUSTED_DOCUMENTS: file }));
+    try {
+      const byHash = await http(server.url, "POST", "/graphql", { body: { documentId: hash } });
+      expect(byHash.status, JSON.stringify(byHash.body)).toBe(200);
+      expect(byHash.body.data.tiers.nodes[0]).toEqual({ rowId: "business" });
+      const apollo = await http(server.url, "POST", "/graphql", { body: { extensions: { persistedQuery: { version: 1, sha256Hash: hash } } } });
+      expect(apollo.status).toBe(200);
+      const refused = await Promise.all([
+        http(server.url, "POST", "/graphql", { body: { query: trusted } }),
+        http(server.url, "POST", "/graphql", { body: { query: "{ __schema { types { name } } }" } }),
+        http(server.url, "POST", "/graphql", { body: { documentId: "0".repeat(64) } }),
+        http(server.url, "POST", "/graphql", { body: { documentId: "../../etc/passwd" } }),
+      ]);
+      for (const res of refused) expect(res.status).toBe(400);
+    } finally {
+      await server.close();
+    }
+    record("documents sent as text, introspection, unknown and path-like hashes to a server with trusted documents only", 4, "400; the trusted document by hash 200");
   });
 });
