@@ -13,6 +13,7 @@ import { createLogger } from "../http/logging.ts";
 import { maskErrorWith } from "./errors.ts";
 import { NoSchemaPrefixPlugin } from "./inflection.ts";
 import { queryLimitsPlugin } from "./limits.ts";
+import { DatabaseUnavailablePlugin } from "./unavailable.ts";
 import type {} from "postgraphile/grafserv/express/v4";
 
 /**
@@ -26,7 +27,7 @@ export function makePreset(
 ): GraphileConfig.Preset {
   return {
     extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset, PgAggregatesPreset, PostGraphileConnectionFilterPreset],
-    plugins: [NoSchemaPrefixPlugin, authPlugin(auth), queryLimitsPlugin()],
+    plugins: [NoSchemaPrefixPlugin, authPlugin(auth), queryLimitsPlugin(), DatabaseUnavailablePlugin],
     // Filter and order by any column, not only indexed ones: a tenant's tables are small, and
     // sellers filter by price, brand or category.
     disablePlugins: ["PgIndexBehaviorsPlugin"],
