@@ -97,7 +97,7 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
     corsOrigins: (env.CORS_ORIGINS ?? "").split(",").map((o) => o.trim()).filter(Boolean),
     poolSize: integer(env, "DATABASE_POOL_SIZE", 10, 1, 500),
     poolMaxLifetimeSeconds: integer(env, "DATABASE_POOL_MAX_LIFETIME", 300, 0, 86_400),
-    connectTimeoutSeconds: integer(env, "DATABASE_CONNECT_TIMEOUT", 5, 1, 600),
+    connectTimeoutSeconds: integer(env, "DATABASE_CONNECT_TIMEOUT", 10, 1, 600),
     queryTimeoutSeconds: integer(env, "DATABASE_QUERY_TIMEOUT", 30, 0, 86_400),
     keepAliveSeconds: integer(env, "DATABASE_KEEPALIVE", 10, 0, 7_200),
     bcryptCost: integer(env, "BCRYPT_COST", 12, 4, 15),

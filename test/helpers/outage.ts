@@ -6,8 +6,8 @@ import { http, signUp, testServerConfig, type HttpResult } from "./gateway.ts";
 import { silentProxy, type SilentProxy } from "./proxy.ts";
 import { until } from "./until.ts";
 
-/** Short limits, so that a silent network is noticed within seconds. */
-export const OUTAGE_TIMEOUTS = { DATABASE_CONNECT_TIMEOUT: "2", DATABASE_QUERY_TIMEOUT: "3" };
+/** Short limits, so that a silent network is noticed within seconds (with room for a busy machine). */
+export const OUTAGE_TIMEOUTS = { DATABASE_CONNECT_TIMEOUT: "5", DATABASE_QUERY_TIMEOUT: "5" };
 
 type User = Awaited<ReturnType<typeof signUp>>;
 
@@ -106,8 +106,12 @@ export async function takePostgresAway(cluster: OwnCluster, name: string, logger
     const locked = LOCKED(user.tenant.id);
     lock = await lockTables(superuserUrl.toString(), Object.values(locked));
     const scene = { cluster, proxy, lock };
-    const inFlight = Promise.all(Object.keys(locked).map((path) => ask(gateway.url, user, path)));
-    await until("a request of each locked path waiting inside PostgreSQL", async () => (await lock!.waiting()).length >= Object.keys(locked).length);
+    const early: Answer[] = [];
+    const inFlight = Promise.all(Object.keys(locked).map((path) => ask(gateway.url, user, path).then((answer) => (early.push(answer), answer))));
+    await until("a request of each locked path waiting inside PostgreSQL", async () => {
+      if (early.length > 0) throw new Error(`answered before PostgreSQL went away, instead of waiting inside it: ${JSON.stringify(early)}`);
+      return (await lock!.waiting()).length >= Object.keys(locked).length;
+    });
     const load = Promise.all(Array.from({ length: 5 }, async (_, round) => {
       await new Promise((resolve) => setTimeout(resolve, round * 100));
       return askAll(gateway.url, user);
