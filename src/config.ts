@@ -61,6 +61,15 @@ export interface ServerConfig {
    * catalog of every tenant schema it touched, so recycling bounds that memory.
    */
   poolMaxLifetimeSeconds: number;
+  /** Seconds to open a connection, or to wait for a free one in the pool, before giving up. */
+  connectTimeoutSeconds: number;
+  /**
+   * Seconds a query may wait for its answer: when PostgreSQL goes silent (network gone, host
+   * frozen), nothing else ends the wait. 0: no limit.
+   */
+  queryTimeoutSeconds: number;
+  /** Seconds a connection stays idle before TCP keepalive probes check the peer. 0: no probes. */
+  keepAliveSeconds: number;
   bcryptCost: number;
   /** Serve the Ruru explorer at /graphiql: on by default, off in production unless ENABLE_GRAPHIQL=true. */
   explorer: boolean;
@@ -139,6 +148,9 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
     corsOrigins: (env.CORS_ORIGINS ?? "").split(",").map((o) => o.trim()).filter(Boolean),
     poolSize: integer(env, "DATABASE_POOL_SIZE", 10, 1, 500),
     poolMaxLifetimeSeconds: integer(env, "DATABASE_POOL_MAX_LIFETIME", 300, 0, 86_400),
+    connectTimeoutSeconds: integer(env, "DATABASE_CONNECT_TIMEOUT", 10, 1, 600),
+    queryTimeoutSeconds: integer(env, "DATABASE_QUERY_TIMEOUT", 30, 0, 86_400),
+    keepAliveSeconds: integer(env, "DATABASE_KEEPALIVE", 10, 0, 7_200),
     bcryptCost: integer(env, "BCRYPT_COST", 12, 4, 15),
     explorer: env.ENABLE_GRAPHIQL ? env.ENABLE_GRAPHIQL === "true" : env.NODE_ENV !== "production",
     jwt: readJwtConfig(env, generatedSecret),

@@ -3,12 +3,13 @@ import http from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { AddressInfo } from "node:net";
-import pg from "pg";
+import type pg from "pg";
 import type { Logger } from "pino";
 import { postgraphile } from "postgraphile";
 import { grafserv } from "postgraphile/grafserv/express/v4";
 import { createAuthService } from "./auth/service.ts";
 import type { ServerConfig } from "./config.ts";
+import { createPool } from "./db/pool.ts";
 import { introspectWithoutTenantSchemas } from "./graphql/introspection.ts";
 import { graphqlGuards, makePreset } from "./graphql/preset.ts";
 import { createApp } from "./http/app.ts";
@@ -42,16 +43,11 @@ export interface Gateway {
 
 /** Builds the GraphQL schema once, then serves HTTP on `config.port` (0: any free port). */
 export async function startGateway(appUrl: string, config: ServerConfig, { logger = createLogger() }: { logger?: Logger } = {}): Promise<Gateway> {
-  const pool = new pg.Pool({ connectionString: appUrl, max: config.poolSize, maxLifetimeSeconds: config.poolMaxLifetimeSeconds });
-  // A connection lost while idle (pool) or checked out (a request in flight) must not crash the
-  // process: the request in flight fails on its own and gets a 503.
-  pool.on("error", (error) => logger.warn({ err: error }, "idle database connection lost"));
-  pool.on("connect", (client) => client.on("error", (error) => logger.warn({ err: error }, "database connection lost")));
+  const pool = createPool(appUrl, config, logger);
   introspectWithoutTenantSchemas(pool);
   // /health, /ready and /metrics have a connection of their own: they say whether the database
   // answers, not how long the queue for the request pool is.
-  const probePool = new pg.Pool({ connectionString: appUrl, max: 1, maxLifetimeSeconds: config.poolMaxLifetimeSeconds });
-  probePool.on("error", (error) => logger.warn({ err: error }, "idle probe connection lost"));
+  const probePool = createPool(appUrl, { ...config, poolSize: 1 }, logger);
   const auth = createAuthService({ pool, jwt: config.jwt, bcryptCost: config.bcryptCost });
   const guards = graphqlGuards(config.graphql);
   const metrics = createMetrics(pool, async () => (await serverStatus(probePool)).tenants, () => guards.gate.cacheSize);

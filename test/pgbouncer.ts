@@ -1,9 +1,9 @@
 import { execFileSync, spawn } from "node:child_process";
-import net from "node:net";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { startEmbeddedCluster, temporaryDataDir } from "../src/db/embedded.ts";
-import { freePort } from "./helpers/ports.ts";
+import { freePort, listening } from "./helpers/ports.ts";
+import { until } from "./helpers/until.ts";
 
 /**
  * `npm run test:pgbouncer`: the whole test suite again, with the server's and the owner's
@@ -36,7 +36,7 @@ await fs.chmod(path.join(dir, "userlist.txt"), 0o644);
 // PgBouncer refuses to run as root: run it as the cluster's system user when we are root.
 const asUser = process.getuid?.() === 0 ? { uid: Number(execFileSync("id", ["-u", "postgres"]).toString()), gid: Number(execFileSync("id", ["-g", "postgres"]).toString()) } : {};
 const bouncer = spawn("pgbouncer", ["-q", path.join(dir, "pgbouncer.ini")], { ...asUser, stdio: "inherit" });
-await untilListening(bouncerPort);
+await until("PgBouncer listening", () => listening(bouncerPort), 5_000);
 
 const vitest = spawn(process.execPath, ["node_modules/vitest/vitest.mjs", "run", ...process.argv.slice(2)], {
   stdio: "inherit",
@@ -54,14 +54,3 @@ await cluster.stop();
 await fs.rm(dir, { recursive: true, force: true });
 process.exitCode = code;
 
-async function untilListening(port: number): Promise<void> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, "127.0.0.1", () => socket.end(() => resolve(true)));
-      socket.on("error", () => resolve(false));
-    });
-    if (open) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`PgBouncer did not listen on port ${port}`);
-}

@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import { isSafeError } from "postgraphile/grafast";
 import { defaultMaskError } from "postgraphile/grafserv";
 import { AuthError } from "../auth/errors.ts";
-import { isDatabaseUnavailable } from "../db/unavailable.ts";
+import { isDatabaseUnavailable, UNAVAILABLE } from "../db/unavailable.ts";
 
 /** PostgreSQL error codes a client can act on, with the stable code it gets in `extensions`. */
 const ACTIONABLE: Record<string, string> = {
@@ -55,7 +55,7 @@ function maskError(error: GraphQLError, logger: Logger): GraphQLError {
     const retry = original.retryAfterSeconds ? { retryAfter: original.retryAfterSeconds } : {};
     return withCode(error, original.message, original.code, retry);
   }
-  if (original && isDatabaseUnavailable(original)) return withCode(error, "Database unavailable", "UNAVAILABLE");
+  if (original && isDatabaseUnavailable(original)) return withCode(error, UNAVAILABLE.message, UNAVAILABLE.code);
   if (original?.code === UNDEFINED_TABLE) return withCode(error, NO_TENANT_CONTEXT, "NO_TENANT_CONTEXT");
   if (/^Invalid ('(after|before)' )?cursor/.test(error.message)) {
     return withCode(error, error.message.replace(/ digest .*/, ""), "INVALID_INPUT");

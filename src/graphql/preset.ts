@@ -18,6 +18,7 @@ import { pageSizePlugin } from "./page-size-plugin.ts";
 import { SerialLane } from "./serial-lane.ts";
 import { AnswerStatusPlugin } from "./answer-status.ts";
 import { trustedDocumentsPreset } from "./trusted-documents.ts";
+import { DatabaseUnavailablePlugin } from "./unavailable.ts";
 import type {} from "postgraphile/grafserv/express/v4";
 
 /**
@@ -36,8 +37,10 @@ export function makePreset(
       // Before the gate: it swaps the hash for the trusted document, which the gate then measures.
       ...(graphql.trustedDocuments ? [trustedDocumentsPreset(graphql.trustedDocuments)] : []),
     ],
-    plugins: [NoSchemaPrefixPlugin, authPlugin(auth), documentGatePlugin(guards.gate, guards.lane, graphql.planCacheSize), pageSizePlugin(graphql.defaultPageSize),
-      AnswerStatusPlugin],
+    plugins: [
+      NoSchemaPrefixPlugin, authPlugin(auth), documentGatePlugin(guards.gate, guards.lane, graphql.planCacheSize),
+      pageSizePlugin(graphql.defaultPageSize), DatabaseUnavailablePlugin, AnswerStatusPlugin,
+    ],
     // Filter and order by any column, not only indexed ones: a tenant's tables are small, and
     // sellers filter by price, brand or category.
     disablePlugins: ["PgIndexBehaviorsPlugin"],

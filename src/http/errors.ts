@@ -1,35 +1,52 @@
 import type { NextFunction, Request, Response } from "express";
 import { randomUUID } from "node:crypto";
 import { AuthError } from "../auth/errors.ts";
-import { isDatabaseUnavailable } from "../db/unavailable.ts";
+import { isDatabaseUnavailable, UNAVAILABLE } from "../db/unavailable.ts";
 import type { Metrics } from "./metrics.ts";
 
+/** What a failed request is answered: status, stable code, message, and when to retry. */
+interface Answer {
+  status: number;
+  code: string;
+  message: string;
+  retryAfterSeconds?: number | undefined;
+  /** The id a masked error was logged with. */
+  id?: string;
+}
+
 /**
- * Last middleware: an AuthError becomes its status and `{ detail, code }` (the seed's `detail`);
- * a bad JSON body a 400; a database that is down a 503; anything else a 500 with an id, logged here, never a stack trace.
+ * Last middleware: an AuthError becomes its status and code; a bad JSON body a 400; a database
+ * that is down a 503 with Retry-After; anything else a 500 with an id, logged here, never a stack
+ * trace. REST routes get `{ detail, code }` (the seed's `detail`); /graphql gets GraphQL's shape,
+ * `{ errors: [{ message, extensions: { code } }] }`, with the same HTTP status.
  */
 export function errorResponder(metrics: Metrics) {
   return (error: unknown, req: Request, res: Response, _next: NextFunction) => {
     if (error instanceof AuthError && (error.status === 401 || error.status === 429)) metrics.authFailures.inc({ code: error.code });
-    return respond(error, req, res);
+    const answer = answerFor(error, req);
+    if (answer.status === 401) res.setHeader("WWW-Authenticate", "Bearer");
+    if (answer.retryAfterSeconds) res.setHeader("Retry-After", String(answer.retryAfterSeconds));
+    const { status, code, message, id } = answer;
+    res.status(status).json(req.path === "/graphql"
+      ? { errors: [{ message, extensions: { code, ...(id ? { id } : {}) } }] }
+      : { detail: message, code, ...(id ? { id } : {}) });
   };
 }
 
-function respond(error: unknown, req: Request, res: Response) {
+function answerFor(error: unknown, req: Request): Answer {
   if (error instanceof AuthError) {
-    if (error.status === 401) res.setHeader("WWW-Authenticate", "Bearer");
-    if (error.retryAfterSeconds) res.setHeader("Retry-After", String(error.retryAfterSeconds));
-    return res.status(error.status).json({ detail: error.message, code: error.code });
+    return { status: error.status, code: error.code, message: error.message, retryAfterSeconds: error.retryAfterSeconds };
   }
-  const status = (error as { status?: number; type?: string }).status;
+  const status = (error as { status?: number }).status;
   if (status && status >= 400 && status < 500) {
-    const detail = (error as { type?: string }).type === "entity.too.large" ? "Request body too large" : "Malformed request body";
-    return res.status(status).json({ detail, code: "BAD_REQUEST" });
+    const message = (error as { type?: string }).type === "entity.too.large" ? "Request body too large" : "Malformed request body";
+    return { status, code: "BAD_REQUEST", message };
   }
   if (isDatabaseUnavailable(error)) {
-    return res.status(503).json({ detail: "Database unavailable", code: "UNAVAILABLE" });
+    req.log.warn({ err: error }, "database unavailable");
+    return UNAVAILABLE;
   }
   const id = randomUUID();
   req.log.error({ err: error, errorId: id }, "request failed");
-  return res.status(500).json({ detail: "Internal server error", code: "INTERNAL", id });
+  return { status: 500, code: "INTERNAL", message: "Internal server error", id };
 }

@@ -1,6 +1,7 @@
 import type { Request, Response } from "express";
 import type pg from "pg";
 import { statement } from "../db/statements.ts";
+import { UNAVAILABLE } from "../db/unavailable.ts";
 
 /** GET / — what this is and where to go. */
 export function rootRoute(version: string) {
@@ -9,18 +10,22 @@ export function rootRoute(version: string) {
   };
 }
 
+/** 200 with `body`, or 503 with Retry-After, like every other answer while the database is away. */
+function answer(res: Response, ok: boolean, body: Record<string, unknown>) {
+  if (!ok) res.setHeader("Retry-After", String(UNAVAILABLE.retryAfterSeconds));
+  res.status(ok ? 200 : UNAVAILABLE.status).json(body);
+}
+
 /** GET /health — 200 when the database answers within two seconds, 503 when it does not. */
 export function healthRoute(pool: pg.Pool) {
   return async (_req: Request, res: Response) => {
-    const database = await Promise.race([
-      pool.query("select 1").then(() => "ok", () => "unreachable"),
-      new Promise<string>((resolve) => setTimeout(resolve, 2000, "unreachable").unref()),
+    const ok = await Promise.race([
+      pool.query("select 1").then(() => true, () => false),
+      new Promise<boolean>((resolve) => setTimeout(resolve, 2000, false).unref()),
     ]);
-    res.status(database === "ok" ? 200 : 503).json({
-      status: database === "ok" ? "ok" : "unavailable",
-      service: "stoflow-api",
-      database,
-    });
+    answer(res, ok, ok
+      ? { status: "ok", service: "stoflow-api", database: "ok" }
+      : { status: "unavailable", service: "stoflow-api", database: "unreachable", code: UNAVAILABLE.code });
   };
 }
 
@@ -43,10 +48,10 @@ export async function serverStatus(pool: pg.Pool): Promise<ServerStatus> {
 export function readyRoute(pool: pg.Pool, committedMigrations: number) {
   return async (_req: Request, res: Response) => {
     const status = await serverStatus(pool).catch(() => undefined);
-    const reason = !status ? "database unreachable"
-      : status.applied_migrations < committedMigrations ? `${committedMigrations - status.applied_migrations} migrations pending`
+    if (!status) return answer(res, false, { status: "not ready", reason: "database unreachable", code: UNAVAILABLE.code });
+    const reason = status.applied_migrations < committedMigrations ? `${committedMigrations - status.applied_migrations} migrations pending`
       : status.tenant_schemas_behind > 0 ? `${status.tenant_schemas_behind} tenant schemas behind`
       : undefined;
-    res.status(reason ? 503 : 200).json({ status: reason ? "not ready" : "ready", ...(reason ? { reason } : {}) });
+    answer(res, !reason, reason ? { status: "not ready", reason, code: "NOT_READY" } : { status: "ready" });
   };
 }

@@ -53,7 +53,10 @@ describe("GraphQL auth (the seed's integration tests, as mutations)", () => {
     const { accessToken, refreshToken } = refreshed.body.data.refreshToken;
     const reuse = await graphql(gw.url, "mutation($t: String!) { refreshToken(input: { refreshToken: $t }) { accessToken } }", { t: session.refresh_token });
     expect(reuse.body.errors?.[0]?.extensions?.code).toBe("INVALID_REFRESH_TOKEN");
-    expect((await graphql(gw.url, SESSION, {}, accessToken)).status).toBe(401);
+    // Refused before GraphQL runs, and still answered in GraphQL's shape, with the HTTP status kept.
+    expect(await graphql(gw.url, SESSION, {}, accessToken)).toMatchObject({
+      status: 401, body: { errors: [{ message: "Session ended or account inactive", extensions: { code: "INVALID_TOKEN" } }] },
+    });
     expect(refreshToken).toEqual(expect.any(String));
 
     const other = await signUp(gw.url);

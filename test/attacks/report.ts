@@ -4,9 +4,9 @@ import type { AttackRecord } from "./recorder.ts";
 
 const THREAT_MODEL = `# Security: threat model and attacks tried
 
-This file is written by the test suite (\`npm test\`, from \`test/attacks/\`): the table below lists
-every attack the suite ran in its last complete run, how many times, and what happened. Do not edit
-it by hand.
+This file is written by \`npm run security:report\`, which runs the attack tests (\`test/attacks/\`):
+the table below lists every attack they try, how many times, and what happens. Do not edit it by
+hand: \`npm test\` fails while it differs from what the attack tests try.
 
 ## Threat model
 
@@ -37,21 +37,47 @@ sessions); the service's availability.
 ## Attacks tried
 `;
 
-/** Writes docs/security.md from the attack logs, when every attack file has reported. */
-export function writeSecurityReport(logDir: string, attackFiles: string[], target: string): boolean {
+export const REPORT = "docs/security.md";
+
+function cell(text: string | number): string {
+  return String(text).replace(/\|/g, "\\|");
+}
+
+/** One line of the table; the last column names the test file, so each file can check its own lines. */
+function rowOf(r: AttackRecord): string {
+  return `| ${cell(r.category)} | ${cell(r.attack)} | ${r.attempts} | ${cell(r.result)} | ${r.file} |`;
+}
+
+/** The whole report: the same records always give the same text (no timings, no run counts). */
+function renderReport(records: AttackRecord[]): string {
+  const rows = records.map(rowOf).sort();
+  return `${THREAT_MODEL}
+Every attack below was refused or neutralised as stated: nothing leaked, nothing lost.
+
+| category | attack | attempts | result | test |
+|---|---|---|---|---|
+${rows.join("\n")}
+`;
+}
+
+/** Writes the report from the attack logs of a run, when every attack file has reported. */
+export function writeSecurityReport(logDir: string, attackFiles: string[], target = REPORT): boolean {
   const logs = fs.existsSync(logDir) ? fs.readdirSync(logDir) : [];
   if (!attackFiles.every((file) => logs.includes(`${file}.jsonl`))) return false;
   const records = logs.flatMap((log) =>
     fs.readFileSync(path.join(logDir, log), "utf8").trim().split("\n").map((line) => JSON.parse(line) as AttackRecord));
-  records.sort((a, b) => a.category.localeCompare(b.category) || a.attack.localeCompare(b.attack));
-  const rows = records.map((r) => `| ${r.category} | ${r.attack.replace(/\|/g, "\\|")} | ${r.attempts} | ${r.result.replace(/\|/g, "\\|")} |`);
-  const total = records.reduce((sum, r) => sum + r.attempts, 0);
-  fs.writeFileSync(target, `${THREAT_MODEL}
-${records.length} attacks, ${total} attempts in all: every one refused or neutralised as stated, nothing leaked, nothing lost.
-
-| category | attack | attempts | result |
-|---|---|---|---|
-${rows.join("\n")}
-`);
+  fs.writeFileSync(target, renderReport(records));
   return true;
+}
+
+/** Why the committed report does not say what `file` tried (its records), or undefined when it does. */
+export function staleness(file: string, records: AttackRecord[], target = REPORT): string | undefined {
+  const text = fs.existsSync(target) ? fs.readFileSync(target, "utf8") : "";
+  if (!text.startsWith(THREAT_MODEL)) return `its threat model is not the one in test/attacks/report.ts`;
+  const listed = text.split("\n").filter((line) => line.endsWith(` | ${file} |`)).sort();
+  const tried = records.map(rowOf).sort();
+  const missing = tried.filter((row) => !listed.includes(row));
+  const gone = listed.filter((row) => !tried.includes(row));
+  if (missing.length === 0 && gone.length === 0) return undefined;
+  return [...missing.map((row) => `tried but not listed: ${row}`), ...gone.map((row) => `listed but not tried: ${row}`)].join("\n");
 }

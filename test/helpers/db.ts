@@ -113,3 +113,26 @@ export async function expectPgError(promise: Promise<unknown>, code: string, mes
   expect((error as { code?: string }).code).toBe(code);
   if (message) expect((error as Error).message).toMatch(message);
 }
+
+/**
+ * Holds ACCESS EXCLUSIVE locks on `tables` in a transaction of its own, until released: a request
+ * that reaches them waits inside PostgreSQL, so a test knows it is in flight. `url` is a superuser's
+ * (it sees the query text of every connection).
+ */
+export async function lockTables(url: string, tables: string[]) {
+  const client = new pg.Client({ connectionString: url });
+  client.on("error", () => {}); // it dies with PostgreSQL in some tests
+  await client.connect();
+  await client.query(`begin; lock table ${tables.join(", ")} in access exclusive mode`);
+  return {
+    /** Server connections (stoflow_authenticator) waiting on a lock, with their pid and query. */
+    async waiting(): Promise<{ pid: number; query: string }[]> {
+      await client.query("select pg_stat_clear_snapshot()"); // else the transaction keeps its first view of pg_stat_activity
+      const { rows } = await client.query(
+        "select pid, query from pg_stat_activity where usename = 'stoflow_authenticator' and wait_event_type = 'Lock' and datname = current_database()");
+      return rows;
+    },
+    client,
+    release: () => client.end().catch(() => {}),
+  };
+}

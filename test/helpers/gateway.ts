@@ -1,3 +1,6 @@
+import { spawn } from "node:child_process";
+import os from "node:os";
+import readline from "node:readline";
 import { expect } from "vitest";
 import { readServerConfig, type ServerConfig } from "../../src/config.ts";
 import { startGateway, type Gateway } from "../../src/server.ts";
@@ -11,9 +14,14 @@ export interface TestGateway extends Gateway {
   config: ServerConfig;
 }
 
-/** Server settings for tests: any free port, fast bcrypt, a fixed secret; `env` adds or overrides. */
+/**
+ * Server settings for tests: any free port, fast bcrypt, a fixed secret; `env` adds or overrides.
+ * Tests send bursts (50 racing registrations on 10 connections): on a busy machine their requests
+ * may queue for a pooled connection longer than the default limit, and be shed with 503, which is
+ * not what those tests are about; the outage tests set short limits of their own.
+ */
 export function testServerConfig(env: NodeJS.ProcessEnv = {}): ServerConfig {
-  return readServerConfig({ PORT: "0", BCRYPT_COST: "4", JWT_SECRET: TEST_JWT_SECRET, ...env });
+  return readServerConfig({ PORT: "0", BCRYPT_COST: "4", JWT_SECRET: TEST_JWT_SECRET, DATABASE_CONNECT_TIMEOUT: "60", ...env });
 }
 
 export async function startTestGateway(env: NodeJS.ProcessEnv = {}): Promise<TestGateway> {
@@ -84,3 +92,31 @@ export async function signUp(url: string, name = `Shop ${++counter}`, tier?: str
   if (result.status !== 201) throw new Error(`sign-up failed: ${result.status} ${JSON.stringify(result.body)}`);
   return { ...result.body, email, password: "correct horse battery" };
 }
+
+/**
+ * `npm start` in a child process over `appUrl`, on a port it picks itself; resolves once it
+ * listens and has built its GraphQL schema (which it does in the background, after listening).
+ */
+export async function spawnServer(appUrl: string, env: NodeJS.ProcessEnv = {}) {
+  const child = spawn(process.execPath, ["src/cli/start.ts"], {
+    env: {
+      ...process.env, DATABASE_URL: appUrl, PORT: "0", JWT_SECRET: TEST_JWT_SECRET, BCRYPT_COST: "4",
+      STOFLOW_DATA_DIR: os.tmpdir(), ENV_FILE: "/nonexistent", LOG_LEVEL: "info", ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  let stderr = "";
+  child.stderr.on("data", (chunk) => (stderr += chunk));
+  const url = await new Promise<string>((resolve, reject) => {
+    // Every line is read to the end, so that the server never blocks on a full pipe.
+    readline.createInterface({ input: child.stdout }).on("line", (line) => {
+      const announced = (JSON.parse(line) as { url?: string }).url;
+      if (announced) resolve(announced);
+    });
+    void exited.then((code) => reject(new Error(`server exited (${code}) before listening: ${stderr}`)));
+  });
+  expect((await graphql(url, "{ __typename }")).status).toBe(200);
+  return { url, port: Number(new URL(url).port), child, exited };
+}
+

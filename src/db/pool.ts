@@ -1,0 +1,57 @@
+import pg from "pg";
+import type { Logger } from "pino";
+import type { ServerConfig } from "../config.ts";
+import { QUERY_TIMEOUT_MESSAGE } from "./unavailable.ts";
+
+type PoolSettings = Pick<ServerConfig, "poolSize" | "poolMaxLifetimeSeconds" | "connectTimeoutSeconds" | "queryTimeoutSeconds" | "keepAliveSeconds">;
+
+/**
+ * The server's connections. Every wait on PostgreSQL is bounded (connecting, waiting for a free
+ * connection, each query), so that a request fails with 503 instead of hanging, and a connection
+ * that failed is dropped, so the pool heals by itself once PostgreSQL is back.
+ */
+export function createPool(url: string, settings: PoolSettings, logger: Logger): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: settings.poolSize,
+    maxLifetimeSeconds: settings.poolMaxLifetimeSeconds,
+    connectionTimeoutMillis: settings.connectTimeoutSeconds * 1000,
+    query_timeout: settings.queryTimeoutSeconds * 1000 || undefined,
+    keepAlive: settings.keepAliveSeconds > 0,
+    keepAliveInitialDelayMillis: settings.keepAliveSeconds * 1000,
+  });
+  // A connection lost while idle (pool) or checked out (a request in flight) must not crash the
+  // process: the request in flight fails on its own and gets a 503.
+  pool.on("error", (error) => logger.warn({ err: error }, "idle database connection lost"));
+  pool.on("connect", (client) => {
+    client.on("error", (error) => logger.warn({ err: error }, "database connection lost"));
+    endOnQueryTimeout(client);
+  });
+  return pool;
+}
+
+/**
+ * pg's query_timeout fails the query but keeps its connection, still waiting for the answer: the
+ * next query on it (the request's rollback, or the next request once the connection is back in the
+ * pool) would wait behind it on the same silence. Ending the client closes the socket at once, and
+ * the pool drops a client that is ending.
+ */
+function endOnQueryTimeout(client: pg.PoolClient): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  const endIfTimedOut = (error: unknown) => {
+    if ((error as Error | undefined)?.message === QUERY_TIMEOUT_MESSAGE) client.end().catch(() => {});
+  };
+  client.query = ((...args: unknown[]) => {
+    const callback = args.at(-1);
+    if (typeof callback === "function") {
+      args[args.length - 1] = (error: unknown, result: unknown) => {
+        endIfTimedOut(error);
+        callback(error, result);
+      };
+      return query(...args);
+    }
+    const result = query(...args);
+    if (result instanceof Promise) result.catch(endIfTimedOut);
+    return result;
+  }) as typeof client.query;
+}
