@@ -157,7 +157,7 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
     graphql: readGraphqlConfig(env),
     metrics: { token: nonEmpty(env.METRICS_TOKEN), open: env.NODE_ENV !== "production" },
     clientConcurrency: {
-      active: integer(env, "HTTP_CLIENT_CONCURRENCY", 16, 1, 100_000),
+      active: integer(env, "HTTP_CLIENT_CONCURRENCY", 8, 1, 100_000),
       waiting: integer(env, "HTTP_CLIENT_QUEUE", 256, 0, 1_000_000),
     },
     httpTimeouts: {

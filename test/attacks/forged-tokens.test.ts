@@ -77,7 +77,8 @@ describe("forged tokens are refused with 401 on every route", () => {
   for (const attack of ATTACKS) {
     it(`refuses ${attack}`, async () => {
       const token = forgeries()[attack];
-      for (const [method, path] of [["GET", "/api/auth/session"], ["GET", "/health"], ["GET", "/"], ["POST", "/api/auth/logout"]] as const) {
+      // Probes (/health, /ready) read no token: they answer for the server, not for a user.
+      for (const [method, path] of [["GET", "/api/auth/session"], ["POST", "/api/auth/change-password"], ["GET", "/"], ["POST", "/api/auth/logout"]] as const) {
         const res = await http(gw.url, method, path, { token });
         expect(res.status, `${method} ${path}`).toBe(401);
         expect(res.headers.get("www-authenticate")).toBe("Bearer");
