@@ -2,32 +2,44 @@ import type { IncomingMessage } from "node:http";
 import type { GrafastExecutionArgs } from "postgraphile/grafast";
 import type {} from "postgraphile/grafserv/node";
 
-/** HTTP statuses decided while a GraphQL request executed, applied when grafserv answers. */
-const decided = new WeakMap<IncomingMessage, { status: number; retryAfterSeconds: number }>();
+/** What execution decided about the HTTP answer: its status and Retry-After, or its whole body. */
+export interface AnswerOverride {
+  status?: number;
+  retryAfterSeconds?: number;
+  /** The complete JSON answer, already encoded (a cached introspection answer). */
+  body?: Buffer;
+}
+
+const decided = new WeakMap<IncomingMessage, AnswerOverride>();
 
 /**
- * Makes the answer to this GraphQL request carry `status` and Retry-After: grafserv answers 200
- * or 400 from the shape of the result alone, but "busy" or "unavailable" must reach clients (and
- * load balancers) as 503, as on every other path.
+ * Makes the HTTP answer to this GraphQL request carry `override`: grafserv answers 200 or 400 from
+ * the shape of the result alone, but "busy" or "unavailable" must reach clients (and load
+ * balancers) as 503 with Retry-After, as on every other path. Returns false when the execution
+ * has no HTTP request to answer (then nothing is overridden).
  */
-export function answerWith(args: GrafastExecutionArgs, status: number, retryAfterSeconds: number): void {
+export function answerWith(args: GrafastExecutionArgs, override: AnswerOverride): boolean {
   const request = args.requestContext?.node?.req;
-  if (request) decided.set(request, { status, retryAfterSeconds });
+  if (request) decided.set(request, override);
+  return request !== undefined;
 }
 
 export const AnswerStatusPlugin: GraphileConfig.Plugin = {
   name: "StoflowAnswerStatusPlugin",
   version: "1.0.0",
-  description: "The HTTP status decided during execution (503 and Retry-After) on GraphQL answers",
+  description: "What execution decided about the HTTP answer (503 and Retry-After, or a body encoded once)",
   grafserv: {
     middleware: {
       async processRequest(next, event) {
         const result = await next();
         const request = event.requestDigest.requestContext.node?.req;
-        const status = request && decided.get(request);
-        if (result && status) {
-          result.statusCode = status.status;
-          result.headers["retry-after"] = String(status.retryAfterSeconds);
+        const override = request && decided.get(request);
+        if (!result || !override) return result;
+        if (override.status) result.statusCode = override.status;
+        if (override.retryAfterSeconds) result.headers["retry-after"] = String(override.retryAfterSeconds);
+        if (override.body && result.type === "buffer") {
+          result.buffer = override.body;
+          result.headers["content-length"] = String(override.body.length);
         }
         return result;
       },

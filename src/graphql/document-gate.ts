@@ -131,7 +131,7 @@ export class DocumentGate {
   }
 }
 
-/** Answers to introspection-only operations, by document text, operation and variables (GraphiQL and codegen send the same text). */
+/** Answers to introspection-only operations, by document, operation and variables (GraphiQL and codegen send the same text). */
 const INTROSPECTION_ANSWERS = 8;
 
 /**
@@ -144,19 +144,21 @@ const INTROSPECTION_ANSWERS = 8;
  *   everyone at once. When too much waits: 503 BUSY with Retry-After.
  */
 export function documentGatePlugin(gate: DocumentGate, lane: SerialLane, planCacheSize: number): GraphileConfig.Plugin {
-  const introspectionAnswers = new Map<string, ExecutionResult>();
+  const introspectionAnswers = new Map<string, Buffer>();
+  /** Introspection resolves synchronously, from the schema alone: computed in the lane, kept encoded. */
   const introspect = (args: GrafastExecutionArgs, key: string): Promise<ExecutionResult> | ExecutionResult => {
     const known = introspectionAnswers.get(key);
-    if (known) return known;
+    // Sent as it is by AnswerStatusPlugin: no JSON work, no garbage, for a repeat.
+    if (known && answerWith(args, { body: known })) return { data: null };
     return lane.run(() => {
       const { schema, document, operationName, variableValues } = args;
-      // Introspection resolves synchronously, from the schema alone; kept serialized (grafserv's
-      // outputDataAsString sends a string `data` as it is), so a repeat costs no JSON work.
       const result = graphqlExecute({ schema, document, operationName, variableValues }) as ExecutionResult;
-      const answer = { ...result, data: JSON.stringify(result.data) } as unknown as ExecutionResult;
-      introspectionAnswers.set(key, answer);
-      if (introspectionAnswers.size > INTROSPECTION_ANSWERS) introspectionAnswers.delete(introspectionAnswers.keys().next().value!);
-      return answer;
+      if (!result.errors) {
+        introspectionAnswers.set(key, Buffer.from(JSON.stringify(result)));
+        if (introspectionAnswers.size > INTROSPECTION_ANSWERS) introspectionAnswers.delete(introspectionAnswers.keys().next().value!);
+      }
+      // grafserv sends a string `data` as it is (outputDataAsString).
+      return { ...result, data: JSON.stringify(result.data) } as unknown as ExecutionResult;
     });
   };
   return {
@@ -218,6 +220,6 @@ export function documentGatePlugin(gate: DocumentGate, lane: SerialLane, planCac
 /** The lane is full: a 503 with Retry-After. */
 function busy(error: unknown, args: GrafastExecutionArgs): ExecutionResult {
   if (!(error instanceof LaneFullError)) throw error;
-  answerWith(args, 503, 1);
+  answerWith(args, { status: 503, retryAfterSeconds: 1 });
   return { errors: [new GraphQLError("The server is busy with new queries; retry in a second", { extensions: { code: "BUSY" } })] };
 }

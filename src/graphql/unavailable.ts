@@ -28,7 +28,7 @@ export const DatabaseUnavailablePlugin: GraphileConfig.Plugin = {
         }
         const errors = (result as ExecutionResult).errors;
         if (!errors?.some(unavailable)) return result;
-        answerWith(event.args, UNAVAILABLE.status, UNAVAILABLE.retryAfterSeconds);
+        answerWith(event.args, { status: UNAVAILABLE.status, retryAfterSeconds: UNAVAILABLE.retryAfterSeconds });
         // The cause first, so that errors[0] says why the whole answer is a 503.
         return { ...result, errors: [...errors.filter(unavailable), ...errors.filter((error) => !unavailable(error))] };
       },

@@ -14,30 +14,34 @@ interface Orders {
 }
 
 let serial = 0;
+// Built once: the attackers share the machine with the server, and should spend their CPU sending.
+const PADDING = "x".repeat(95_000);
+const DEEP_FILTER = `{"f": ${'{"and": ['.repeat(5_000)}{"sku": {"equalTo": "x"}}${"]}".repeat(5_000)}}`;
+const ROOT_FIELDS = Array.from({ length: 25 }, (_, i) => `t${i}: tiers { totalCount }`).join(" ");
+const UNDER_QUERY = Array.from({ length: 1_000 }, (_, i) => `a${i}: tiers { totalCount }`).join(" ");
+const DOUBLING = ["fragment F0 on Query { tiers { totalCount } }",
+  ...Array.from({ length: 27 }, (_, i) => `fragment F${i + 1} on Query { ...F${i} ...F${i} }`)].join("\n");
+const INTROSPECTION = getIntrospectionQuery({ descriptions: true });
+
 /** The hostile shapes of the issue, each request distinct so that no cache can help. */
 export const SHAPES: Record<string, () => { query: string; variablesJson?: string; auth?: boolean }> = {
   "95 kB document refused for its root fields": () => ({
-    query: `{ ${Array.from({ length: 25 }, (_, i) => `t${i}: tiers { totalCount }`).join(" ")} } # ${serial++} ${"x".repeat(95_000)}`,
+    query: `{ ${ROOT_FIELDS} } # ${serial++} ${PADDING}`,
   }),
   "100 kB document of aliases": () => ({ query: `{ ${Array.from({ length: 5_000 }, (_, i) => `a${i}_${serial}: __typename`).join(" ")} }` }),
-  "aliases under query": () => ({ query: `{ query { ${Array.from({ length: 1_000 }, (_, i) => `a${i}: tiers { totalCount }`).join(" ")} } } # ${serial++}` }),
-  "doubling fragments, 27 levels": () => {
-    const fragments = ["fragment F0 on Query { tiers { totalCount } }"];
-    for (let i = 1; i <= 27; i++) fragments.push(`fragment F${i} on Query { ...F${i - 1} ...F${i - 1} }`);
-    return { query: `{ ...F27 } # ${serial++}\n${fragments.join("\n")}` };
-  },
+  "aliases under query": () => ({ query: `{ query { ${UNDER_QUERY} } } # ${serial++}` }),
+  "doubling fragments, 27 levels": () => ({ query: `{ ...F27 } # ${serial++}\n${DOUBLING}` }),
   "first from a variable default": () => ({ query: `query($n: Int = 100000) { products(first: $n) { nodes { sku } } } # ${serial++}`, auth: true }),
   "filter nested 5,000 deep in variables": () => ({
     query: `query($f: ProductFilter) { products(filter: $f) { totalCount } } # ${serial++}`,
-    // Written out: JSON.stringify itself recurses too deep for this.
-    variablesJson: `{"f": ${'{"and": ['.repeat(5_000)}{"sku": {"equalTo": "x"}}${"]}".repeat(5_000)}}`,
+    variablesJson: DEEP_FILTER, // written out: JSON.stringify itself recurses too deep for this
     auth: true,
   }),
   "20 aliased logins": () => ({
     query: `mutation { ${Array.from({ length: 20 }, (_, i) => `l${i}: login(input: { email: "v${serial++}@x.test", password: "guess ${i}" }) { accessToken }`).join(" ")} }`,
   }),
   "distinct valid documents": () => ({ query: `{ t${serial++}: tiers(first: 3) { nodes { id maxProducts } } }` }),
-  "distinct introspection documents": () => ({ query: `${getIntrospectionQuery({ descriptions: true })} # ${serial++}` }),
+  "distinct introspection documents": () => ({ query: `${INTROSPECTION} # ${serial++}` }),
 };
 
 async function attack({ url, token, attackers, durationMs, shapes: only }: Orders) {
