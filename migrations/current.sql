@@ -1,1 +1,333 @@
--- Enter migration here (idempotent while it is current.sql)
+-- Auth hardening: throttle slots reserved before bcrypt, sessions bound to the credential they were
+-- opened with, deactivation that revokes for good.
+-- Idempotent while it is current.sql: what it replaces is dropped first.
+
+drop function if exists app_private.login_retry_after(text, text);
+drop function if exists app_private.record_login_failure(text, text);
+drop function if exists app_private.clear_login_failures(text);
+drop table if exists app_private.login_failures;
+drop function if exists app_private.authenticate(int);
+drop function if exists app_private.open_session(int, bytea, interval);
+drop function if exists app_private.set_password(int, text, uuid);
+drop function if exists app_private.login_candidate(text);
+
+-- Credentials: a session is live only while it holds its user's current credential version,
+-- which a password change or a deactivation raises (see end_sessions, session_role).
+alter table app_private.user_secrets add column if not exists credential_version int not null default 1 check (credential_version > 0);
+comment on column app_private.user_secrets.credential_version is
+  'Raised when the password changes or the user (or tenant) is deactivated: sessions opened with an older version are dead for good.';
+alter table app_private.sessions add column if not exists credential_version int not null default 1;
+alter table app_private.sessions alter column credential_version drop default;
+comment on column app_private.sessions.credential_version is
+  'The credential version of the user when the password was checked for this session; the session is live only while it is the current one.';
+
+------------------------------------------------------------------------------------------------
+-- Throttling: a slot is reserved (checked and counted in one statement) before bcrypt runs, so
+-- parallel attempts cannot all pass a check that none of them has been counted in yet.
+------------------------------------------------------------------------------------------------
+drop table if exists app_private.attempt_counters;
+create table app_private.attempt_counters (
+  key text primary key,
+  window_ends_at timestamptz not null,
+  attempts int not null check (attempts >= 0)
+);
+create index attempt_counters_window_ends_at_idx on app_private.attempt_counters (window_ends_at);
+alter table app_private.attempt_counters enable row level security;
+comment on table app_private.attempt_counters is
+  'Attempts per throttled key in its current window (logins, password changes, registrations). Rows whose window ended are deleted as new attempts come.';
+comment on column app_private.attempt_counters.key is
+  '<scope>:<subject> from app_private.throttle_key, e.g. login-email:lou@example.com or registration-address:203.0.113.9.';
+comment on column app_private.attempt_counters.window_ends_at is 'When the current window ends; the next attempt after it starts a new window.';
+comment on column app_private.attempt_counters.attempts is 'Attempts reserved in the current window (refused attempts are not counted).';
+
+create or replace function app_private.throttle_key(scope text, subject text) returns text
+  language sql immutable parallel safe
+  as $$ select scope || ':' || lower(subject) $$;
+comment on function app_private.throttle_key(text, text) is
+  'The counter key of a throttled subject: lower-cased, so that every case variant of an e-mail shares one counter (the same lower() that finds the account).';
+
+create or replace function app_private.reserve_attempts(keys text[], max_attempts int[], window_seconds int) returns int
+  language plpgsql volatile
+  set search_path = pg_catalog, public, pg_temp
+  as $$
+declare
+  wait int;
+begin
+  -- Forget a few counters whose window ended (skipping rows another transaction holds), so the
+  -- table holds about the counters of the current windows and never grows without bound.
+  delete from app_private.attempt_counters
+   where key in (select c.key from app_private.attempt_counters c where c.window_ends_at <= now()
+                  order by c.window_ends_at limit 16 for update skip locked);
+  -- Check and count in one statement: the row lock makes parallel attempts on one key queue, and
+  -- each sees the count of the ones before it. Keys are taken in order, so callers cannot deadlock.
+  with wanted as (
+    select k.key, k.max_attempts from unnest(keys, max_attempts) as k(key, max_attempts)
+  ), counted as (
+    insert into app_private.attempt_counters as c (key, window_ends_at, attempts)
+    select w.key, now() + make_interval(secs => window_seconds), 1 from wanted w order by w.key
+    on conflict (key) do update set
+      window_ends_at = case when c.window_ends_at <= now() then excluded.window_ends_at else c.window_ends_at end,
+      attempts = case when c.window_ends_at <= now() then 1 else c.attempts + 1 end
+    returning c.key, c.window_ends_at, c.attempts
+  )
+  select max(ceil(extract(epoch from counted.window_ends_at - now())))::int into wait
+    from counted join wanted using (key)
+   where counted.attempts > wanted.max_attempts;
+  if wait is null then
+    return 0;
+  end if;
+  -- Refused: all or nothing, the attempt counts under none of its keys.
+  update app_private.attempt_counters set attempts = attempts - 1 where key = any(keys);
+  return greatest(wait, 1);
+end;
+$$;
+comment on function app_private.reserve_attempts(text[], int[], int) is
+  'Reserves one attempt under every key (keys[i] allows max_attempts[i] per window of window_seconds), atomically: returns 0 when reserved, else the seconds until the latest blocking window ends (and counts nothing). Cleans a few expired counters on the way.';
+
+create or replace function app_private.login_candidate(email text)
+  returns table (user_id int, password_hash text, credential_version int)
+  language sql stable security definer
+  set search_path = pg_catalog, public, pg_temp
+  as $$
+  select u.id, s.password_hash, s.credential_version
+    from public.users u join app_private.user_secrets s on s.user_id = u.id
+   where lower(u.email) = lower(login_candidate.email)
+$$;
+comment on function app_private.login_candidate(text) is
+  'The user, password hash and credential version for a login e-mail, so Node can check the password with bcrypt and open the session with the credential it checked.';
+
+create or replace function app_private.begin_login(
+  email text, client_address text, max_failures_per_email int, max_attempts_per_address int, window_seconds int
+) returns table (retry_after int, user_id int, password_hash text, credential_version int)
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, public, pg_temp
+  as $$
+begin
+  retry_after := app_private.reserve_attempts(
+    array[app_private.throttle_key('login-email', email), app_private.throttle_key('login-address', client_address)],
+    array[max_failures_per_email, max_attempts_per_address], window_seconds);
+  if retry_after = 0 then
+    select c.user_id, c.password_hash, c.credential_version into user_id, password_hash, credential_version
+      from app_private.login_candidate(email) c;
+  end if;
+  return next;
+end;
+$$;
+comment on function app_private.begin_login(text, text, int, int, int) is
+  'First step of a login, before bcrypt: reserves an attempt for the e-mail (max_failures_per_email) and for the client address (max_attempts_per_address) in the window, then returns the candidate (no user for an unknown e-mail). retry_after > 0: refused, nothing counted. Every attempt counts as a failure until finish_login proves it was not one.';
+
+create or replace function app_private.open_session(
+  user_id int, credential_version int, refresh_token_hash bytea, refresh_ttl interval
+) returns uuid
+  language sql volatile security definer
+  set search_path = pg_catalog, public, pg_temp
+  as $$
+  with s as (
+    insert into app_private.sessions (user_id, credential_version)
+    select u.id, sec.credential_version
+      from public.users u
+      join public.tenants t on t.id = u.tenant_id
+      join app_private.user_secrets sec on sec.user_id = u.id
+     where u.id = open_session.user_id and u.is_active and t.is_active
+       and sec.credential_version = open_session.credential_version
+    returning id
+  ), t as (
+    insert into app_private.refresh_tokens (token_hash, session_id, expires_at)
+    select refresh_token_hash, s.id, now() + refresh_ttl from s
+  )
+  select id from s
+$$;
+comment on function app_private.open_session(int, int, bytea, interval) is
+  'Starts a session with its first refresh token, bound to the credential version the password was checked against; NULL (no session) when the user or tenant is inactive or the password changed since. A session committed just before such a change is dead on arrival: session_role compares versions.';
+
+create or replace function app_private.finish_login(
+  user_id int, credential_version int, email text, client_address text, refresh_token_hash bytea, refresh_ttl interval
+) returns uuid
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, public, pg_temp
+  as $$
+declare
+  session_id uuid := app_private.open_session(finish_login.user_id, finish_login.credential_version, refresh_token_hash, refresh_ttl);
+begin
+  if session_id is null then
+    return null; -- inactive, or the password changed while bcrypt ran: a failure, and counted as one
+  end if;
+  update public.users u set last_login = now() where u.id = finish_login.user_id;
+  -- The right password: the e-mail's failures are forgiven, and the address gets its attempt back
+  -- (only this one: a success must not wipe the failures others made from the same address).
+  -- Both counters are locked in key order first, as reserve_attempts takes them: no deadlock.
+  perform 1 from app_private.attempt_counters c
+   where c.key in (app_private.throttle_key('login-email', email), app_private.throttle_key('login-address', client_address))
+   order by c.key for update;
+  delete from app_private.attempt_counters where key = app_private.throttle_key('login-email', email);
+  update app_private.attempt_counters set attempts = greatest(attempts - 1, 0)
+   where key = app_private.throttle_key('login-address', client_address);
+  return session_id;
+end;
+$$;
+comment on function app_private.finish_login(int, int, text, text, bytea, interval) is
+  'Last step of a login whose password bcrypt accepted: opens the session (see open_session), records last_login, clears the e-mail''s failure counter and refunds the address its one attempt. NULL when no session could open (the attempt stays counted as a failure).';
+
+create or replace function app_private.begin_registration(
+  email text, client_address text, max_per_address int, max_per_email int, window_seconds int
+) returns int
+  language sql volatile security definer
+  set search_path = pg_catalog, public, pg_temp
+  as $$
+  select app_private.reserve_attempts(
+    array[app_private.throttle_key('registration-address', client_address), app_private.throttle_key('registration-email', email)],
+    array[max_per_address, max_per_email], window_seconds)
+$$;
+comment on function app_private.begin_registration(text, text, int, int, int) is
+  'Before bcrypt, reserves a registration for the client address and for the e-mail in the window (each creates a schema, so every attempt counts, successful or not). Returns 0 when reserved, else the seconds to wait.';
+
+------------------------------------------------------------------------------------------------
+-- Sessions bound to the credential they were opened with.
+------------------------------------------------------------------------------------------------
+create or replace function app_private.end_sessions(user_ids int[], reason text, keep_session uuid default null) returns void
+  language sql volatile
+  set search_path = pg_catalog, public, pg_temp
+  as $$
+  update app_private.user_secrets set credential_version = credential_version + 1 where user_id = any(user_ids);
+  update app_private.sessions s set credential_version = sec.credential_version
+    from app_private.user_secrets sec where s.id = keep_session and sec.user_id = s.user_id;
+  update app_private.sessions set revoked_at = now(), revoked_reason = reason
+   where user_id = any(user_ids) and revoked_at is null and id is distinct from keep_session;
+$$;
+comment on function app_private.end_sessions(int[], text, uuid) is
+  'Ends every session of the users for good: raises their credential version (so even a session being opened right now is dead on arrival) and marks the open ones revoked with the reason; keep_session (the one that changed the password) moves to the new version.';
+
+create or replace function app_private.session_role(user_id int, session_id uuid)
+  returns table (tenant_id int, role public.user_role)
+  language sql stable security definer
+  set search_path = pg_catalog, public, pg_temp
+  as $$
+  select u.tenant_id, u.role
+    from app_private.sessions s
+    join public.users u on u.id = s.user_id
+    join public.tenants t on t.id = u.tenant_id
+    join app_private.user_secrets sec on sec.user_id = u.id
+   where s.id = session_role.session_id and s.user_id = session_role.user_id
+     and s.revoked_at is null and s.credential_version = sec.credential_version and u.is_active and t.is_active
+$$;
+comment on function app_private.session_role(int, uuid) is
+  'The tenant and role a session may act with now; no row when the session is revoked, was opened with a credential that has changed since, or the user or tenant is deactivated. Checked on every authenticated request, in one round trip.';
+
+create or replace function app_private.rotate_refresh_token(old_hash bytea, new_hash bytea, refresh_ttl interval)
+  returns app_private.refresh_result
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, public, pg_temp
+  as $$
+declare
+  token app_private.refresh_tokens;
+  session app_private.sessions;
+  account record;
+begin
+  select * into token from app_private.refresh_tokens where token_hash = old_hash for update;
+  if not found then
+    return ('invalid', null, null, null, null)::app_private.refresh_result;
+  end if;
+  select * into session from app_private.sessions where id = token.session_id for update;
+  if session.revoked_at is not null
+     or session.credential_version is distinct from (select s.credential_version from app_private.user_secrets s where s.user_id = session.user_id) then
+    return ('invalid', null, null, null, null)::app_private.refresh_result;
+  end if;
+  if token.used_at is not null then
+    update app_private.sessions set revoked_at = now(), revoked_reason = 'refresh token reused'
+      where id = session.id;
+    return ('reused', null, null, null, null)::app_private.refresh_result;
+  end if;
+  if token.expires_at <= now() then
+    return ('expired', null, null, null, null)::app_private.refresh_result;
+  end if;
+  select u.id, u.tenant_id, u.role into account
+    from public.users u join public.tenants t on t.id = u.tenant_id
+   where u.id = session.user_id and u.is_active and t.is_active;
+  if not found then
+    return ('inactive', null, null, null, null)::app_private.refresh_result;
+  end if;
+  update app_private.refresh_tokens set used_at = now() where token_hash = old_hash;
+  insert into app_private.refresh_tokens (token_hash, session_id, expires_at)
+    values (new_hash, session.id, now() + refresh_ttl);
+  update app_private.sessions set last_refreshed_at = now() where id = session.id;
+  return ('ok', account.id, account.tenant_id, account.role, session.id)::app_private.refresh_result;
+end;
+$$;
+comment on function app_private.rotate_refresh_token(bytea, bytea, interval) is
+  'Exchanges an unused refresh token for a new one in the same session. A token used twice revokes its whole session (theft detection); a session revoked or opened with an outdated credential refreshes nothing.';
+
+create or replace function app_private.begin_password_change(user_id int, max_failures int, window_seconds int)
+  returns table (retry_after int, password_hash text, credential_version int)
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, public, pg_temp
+  as $$
+begin
+  retry_after := app_private.reserve_attempts(
+    array[app_private.throttle_key('password-change', begin_password_change.user_id::text)], array[max_failures], window_seconds);
+  if retry_after = 0 then
+    select s.password_hash, s.credential_version into password_hash, credential_version
+      from app_private.user_secrets s where s.user_id = begin_password_change.user_id;
+  end if;
+  return next;
+end;
+$$;
+comment on function app_private.begin_password_change(int, int, int) is
+  'First step of a password change, before bcrypt checks the current password: reserves an attempt for the user (max_failures per window, so a stolen access token is not an unlimited password oracle) and returns the hash and credential version to check. retry_after > 0: refused.';
+
+create or replace function app_private.set_password(user_id int, password_hash text, session_id uuid, checked_version int) returns boolean
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, public, pg_temp
+  as $$
+begin
+  -- The row lock orders the changes of one user: a change that checked a password which is no
+  -- longer current, or comes from a session that ended meanwhile, loses (false) and changes nothing.
+  perform 1 from app_private.user_secrets s
+   where s.user_id = set_password.user_id and s.credential_version = checked_version for update;
+  if not found or not exists (
+    select 1 from app_private.sessions s
+     where s.id = set_password.session_id and s.user_id = set_password.user_id
+       and s.revoked_at is null and s.credential_version = checked_version
+  ) then
+    return false;
+  end if;
+  update app_private.user_secrets s set password_hash = set_password.password_hash, password_changed_at = now()
+   where s.user_id = set_password.user_id;
+  perform app_private.end_sessions(array[set_password.user_id], 'password changed', set_password.session_id);
+  delete from app_private.attempt_counters where key = app_private.throttle_key('password-change', set_password.user_id::text);
+  return true;
+end;
+$$;
+comment on function app_private.set_password(int, text, uuid, int) is
+  'Stores a new password hash (made in Node) if the password checked (checked_version) is still the current one and the session is live; ends every other session of the user for good (see end_sessions), keeps this one, clears the user''s password-change failures. False when it lost a race: nothing changed.';
+
+grant execute on function app_private.login_candidate(text), app_private.begin_login(text, text, int, int, int),
+  app_private.open_session(int, int, bytea, interval), app_private.finish_login(int, int, text, text, bytea, interval),
+  app_private.begin_registration(text, text, int, int, int), app_private.begin_password_change(int, int, int),
+  app_private.set_password(int, text, uuid, int) to stoflow_auth;
+
+------------------------------------------------------------------------------------------------
+-- Deactivation revokes for good: reactivating an account does not revive its old tokens.
+------------------------------------------------------------------------------------------------
+create or replace function app_private.tg__end_sessions_on_deactivation() returns trigger
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, public, pg_temp
+  as $$
+begin
+  if tg_table_name = 'users' then
+    perform app_private.end_sessions(array[new.id], 'user deactivated');
+  else
+    perform app_private.end_sessions(array(select u.id from public.users u where u.tenant_id = new.id), 'tenant deactivated');
+  end if;
+  return null;
+end;
+$$;
+comment on function app_private.tg__end_sessions_on_deactivation() is
+  'Trigger on users and tenants: deactivating a user ends their sessions, deactivating a tenant the sessions of all its users, for good (a later reactivation revives none of them).';
+drop trigger if exists _300_end_sessions_on_deactivation on public.users;
+create trigger _300_end_sessions_on_deactivation after update of is_active on public.users
+  for each row when (old.is_active and not new.is_active)
+  execute function app_private.tg__end_sessions_on_deactivation();
+drop trigger if exists _300_end_sessions_on_deactivation on public.tenants;
+create trigger _300_end_sessions_on_deactivation after update of is_active on public.tenants
+  for each row when (old.is_active and not new.is_active)
+  execute function app_private.tg__end_sessions_on_deactivation();

@@ -2,6 +2,7 @@ import { expect } from "vitest";
 import { readServerConfig, type ServerConfig } from "../../src/config.ts";
 import { startGateway, type Gateway } from "../../src/server.ts";
 import { createTestDatabase, type TestDatabase } from "./db.ts";
+import { GENEROUS_LIMITS } from "./limits.ts";
 
 export const TEST_JWT_SECRET = "test-secret-that-is-at-least-32-characters-long";
 
@@ -11,9 +12,9 @@ export interface TestGateway extends Gateway {
   config: ServerConfig;
 }
 
-/** Server settings for tests: any free port, fast bcrypt, a fixed secret; `env` adds or overrides. */
+/** Server settings for tests: any free port, fast bcrypt, a fixed secret, generous limits; `env` adds or overrides. */
 export function testServerConfig(env: NodeJS.ProcessEnv = {}): ServerConfig {
-  return readServerConfig({ PORT: "0", BCRYPT_COST: "4", JWT_SECRET: TEST_JWT_SECRET, ...env });
+  return readServerConfig({ PORT: "0", BCRYPT_COST: "4", JWT_SECRET: TEST_JWT_SECRET, ...GENEROUS_LIMITS, ...env });
 }
 
 export async function startTestGateway(env: NodeJS.ProcessEnv = {}): Promise<TestGateway> {
@@ -83,4 +84,23 @@ export async function signUp(url: string, name = `Shop ${++counter}`, tier?: str
   });
   if (result.status !== 201) throw new Error(`sign-up failed: ${result.status} ${JSON.stringify(result.body)}`);
   return { ...result.body, email, password: "correct horse battery" };
+}
+
+export const ADD_MEMBER = `mutation($i: AddTeamMemberInput!) { addTeamMember(input: $i) { user { rowId email role } } }`;
+
+/** An admin adds a team member through GraphQL; the member signs in. Returns their id, e-mail, password and tokens. */
+export async function addTeamMember(url: string, adminToken: string, role: string) {
+  const email = `${role}-${Math.random().toString(36).slice(2)}@team.test`;
+  const password = "member password";
+  const data = await graphqlOk(url, ADD_MEMBER, { i: { email, role, fullName: `A ${role}`, password } }, adminToken);
+  const login = await http(url, "POST", "/api/auth/login", { body: { email, password } });
+  expect(login.status).toBe(200);
+  return { id: data.addTeamMember.user.rowId as number, email, password, token: login.body.access_token as string, refreshToken: login.body.refresh_token as string };
+}
+
+/** How many times each value occurs: `{ "401": 5, "429": 20 }`. */
+export function tally(values: Array<string | number | undefined>): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const value of values) counts[String(value)] = (counts[String(value)] ?? 0) + 1;
+  return counts;
 }
