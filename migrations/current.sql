@@ -1,5 +1,5 @@
 -- Auth hardening: throttle slots reserved before bcrypt, sessions bound to the credential they were
--- opened with, deactivation that revokes for good.
+-- opened with, deactivation that revokes for good, the last admin under concurrency.
 -- Idempotent while it is current.sql: what it replaces is dropped first.
 
 drop function if exists app_private.login_retry_after(text, text);
@@ -331,3 +331,34 @@ drop trigger if exists _300_end_sessions_on_deactivation on public.tenants;
 create trigger _300_end_sessions_on_deactivation after update of is_active on public.tenants
   for each row when (old.is_active and not new.is_active)
   execute function app_private.tg__end_sessions_on_deactivation();
+
+------------------------------------------------------------------------------------------------
+-- Every tenant keeps an active admin, also when admins demote each other at the same moment.
+------------------------------------------------------------------------------------------------
+create or replace function app_private.tg_users__protect_admins() returns trigger
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, public, pg_temp
+  as $$
+begin
+  if tg_op = 'UPDATE' and new.role is distinct from old.role and old.id = app_private.current_user_id() then
+    raise exception 'Nobody changes their own role' using errcode = '42501';
+  end if;
+  -- Requests through the API always carry a tenant; operators working in SQL (no claims) may
+  -- still deactivate or remove any account.
+  if old.role = 'admin' and old.is_active and app_private.current_tenant_id() is not null
+     and (tg_op = 'DELETE' or new.role <> 'admin' or not new.is_active) then
+    -- Lock the tenant first, then count in a new statement: the count then sees every admin change
+    -- committed by whoever held the lock before (counting in the locking statement would use the
+    -- snapshot taken before the wait, and two admins demoting each other would both pass).
+    perform 1 from public.tenants where id = old.tenant_id for no key update;
+    if not found then
+      return coalesce(new, old); -- the tenant is being deleted: its users go with it
+    end if;
+    if not exists (select 1 from public.users u where u.tenant_id = old.tenant_id and u.id <> old.id
+                   and u.role = 'admin' and u.is_active) then
+      raise exception 'The last active admin of a tenant cannot be removed, deactivated or demoted' using errcode = 'SFADM';
+    end if;
+  end if;
+  return coalesce(new, old);
+end;
+$$;
