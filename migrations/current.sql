@@ -1,5 +1,6 @@
 -- Auth hardening: throttle slots reserved before bcrypt, sessions bound to the credential they were
--- opened with, deactivation that revokes for good, the last admin under concurrency.
+-- opened with, deactivation that revokes for good, the last admin under concurrency, usage that
+-- survives deletion.
 -- Idempotent while it is current.sql: what it replaces is dropped first.
 
 drop function if exists app_private.login_retry_after(text, text);
@@ -362,3 +363,200 @@ begin
   return coalesce(new, old);
 end;
 $$;
+
+------------------------------------------------------------------------------------------------
+-- Usage is history: what limits count (platforms published to, AI credits of the month) is kept
+-- in a ledger written by the insert triggers, so deleting a product (whose publication history and
+-- AI log go with it) gives nothing back. Active products stay a live count: archiving or deleting
+-- a product does free its slot.
+------------------------------------------------------------------------------------------------
+create table if not exists app_private.platform_usage (
+  tenant_id int not null references public.tenants on delete cascade,
+  platform varchar(50) not null,
+  first_used_at timestamptz not null default now(),
+  primary key (tenant_id, platform)
+);
+alter table app_private.platform_usage enable row level security;
+comment on table app_private.platform_usage is
+  'Usage ledger: every platform a tenant has published to (or tried to), kept when the products and their history are deleted. The platform limit counts these rows.';
+comment on column app_private.platform_usage.tenant_id is 'The tenant.';
+comment on column app_private.platform_usage.platform is 'The platform (vinted, ebay, …).';
+comment on column app_private.platform_usage.first_used_at is 'When the tenant first published to it.';
+
+create table if not exists app_private.ai_credit_usage (
+  tenant_id int not null references public.tenants on delete cascade,
+  month date not null check (extract(day from month) = 1),
+  credits_used int not null check (credits_used >= 0),
+  primary key (tenant_id, month)
+);
+alter table app_private.ai_credit_usage enable row level security;
+comment on table app_private.ai_credit_usage is
+  'Usage ledger: AI generations not served from cache, per tenant and calendar month (UTC), kept when the products and their AI log are deleted. The AI credit limit reads this count.';
+comment on column app_private.ai_credit_usage.tenant_id is 'The tenant.';
+comment on column app_private.ai_credit_usage.month is 'First day of the calendar month (UTC).';
+comment on column app_private.ai_credit_usage.credits_used is 'Credits used in that month.';
+
+create or replace function app_private.usage_month() returns date
+  language sql stable parallel safe
+  as $$ select date_trunc('month', now() at time zone 'UTC')::date $$;
+comment on function app_private.usage_month() is 'The calendar month (UTC) AI credits are counted in now, as its first day.';
+
+create or replace function app_private.tenant_usage(
+  tenant public.tenants, out active_products int, out platforms text[], out ai_credits_used int
+)
+  language sql stable
+  set search_path = pg_catalog, public, pg_temp
+  as $$
+  select app_private.count_in_tenant(tenant.schema_name, 'select count(*) from {schema}.products where is_active'),
+         coalesce((select array_agg(p.platform::text order by p.platform) from app_private.platform_usage p
+                    where p.tenant_id = tenant.id), '{}'),
+         coalesce((select a.credits_used from app_private.ai_credit_usage a
+                    where a.tenant_id = tenant.id and a.month = app_private.usage_month()), 0)
+$$;
+comment on function app_private.tenant_usage(public.tenants) is
+  'A tenant''s usage of its limits, the one source the limit triggers, current_tenant_usage and change_subscription_tier read: active products (live), platforms used and AI credits used this month (from the usage ledger). Limit checks call it after locking the tenant, in a new statement.';
+
+create or replace function app_private.tg_products__enforce_product_limit() returns trigger
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, public, pg_temp
+  as $$
+declare
+  t public.tenants := app_private.locked_tenant(tg_table_schema);
+  used record;
+begin
+  if t.id is null or t.max_products is null or (tg_op = 'UPDATE' and old.is_active) then
+    return new;
+  end if;
+  select * into used from app_private.tenant_usage(t);
+  if used.active_products >= t.max_products then
+    raise exception 'Product limit reached: the % tier allows % active products and % are in use',
+      t.subscription_tier, t.max_products, used.active_products using errcode = 'SFLIM';
+  end if;
+  return new;
+end;
+$$;
+
+create or replace function app_private.tg_publications_history__enforce_platform_limit() returns trigger
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, public, pg_temp
+  as $$
+declare
+  t public.tenants := app_private.locked_tenant(tg_table_schema);
+  used record;
+begin
+  if t.id is null then
+    return new;
+  end if;
+  if t.max_platforms is not null then
+    select * into used from app_private.tenant_usage(t);
+    if not (new.platform = any(used.platforms)) and cardinality(used.platforms) >= t.max_platforms then
+      raise exception 'Platform limit reached: the % tier allows % platforms and % are in use (%)',
+        t.subscription_tier, t.max_platforms, cardinality(used.platforms), array_to_string(used.platforms, ', ')
+        using errcode = 'SFLIM';
+    end if;
+  end if;
+  -- Recorded on every tier: a later downgrade must see it.
+  insert into app_private.platform_usage (tenant_id, platform) values (t.id, new.platform) on conflict do nothing;
+  return new;
+end;
+$$;
+comment on function app_private.tg_publications_history__enforce_platform_limit() is
+  'Trigger: refuses publishing to a new platform beyond the tenant''s max_platforms, and records the platform in the usage ledger (app_private.platform_usage).';
+
+create or replace function app_private.tg_ai_generations_log__enforce_ai_credits() returns trigger
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, public, pg_temp
+  as $$
+declare
+  t public.tenants := app_private.locked_tenant(tg_table_schema);
+  used record;
+begin
+  if t.id is null or new.was_cached then
+    return new;
+  end if;
+  select * into used from app_private.tenant_usage(t);
+  if used.ai_credits_used >= t.ai_credits_monthly then
+    raise exception 'AI credit limit reached: the % tier allows % generations a month and % are used this month',
+      t.subscription_tier, t.ai_credits_monthly, used.ai_credits_used using errcode = 'SFLIM';
+  end if;
+  insert into app_private.ai_credit_usage as a (tenant_id, month, credits_used)
+    values (t.id, app_private.usage_month(), 1)
+    on conflict (tenant_id, month) do update set credits_used = a.credits_used + 1;
+  return new;
+end;
+$$;
+comment on function app_private.tg_ai_generations_log__enforce_ai_credits() is
+  'Trigger: refuses an AI generation not served from cache beyond the month''s credits, and counts it in the usage ledger (app_private.ai_credit_usage).';
+
+create or replace function public.current_tenant_usage() returns public.tenant_usage
+  language plpgsql stable security definer
+  set search_path = pg_catalog, public, pg_temp
+  as $$
+declare
+  t public.tenants;
+  used record;
+begin
+  select * into t from public.tenants where id = app_private.current_tenant_id();
+  if not found then
+    return null;
+  end if;
+  select * into used from app_private.tenant_usage(t);
+  return (t.subscription_tier, used.active_products, t.max_products, cardinality(used.platforms), t.max_platforms,
+          used.ai_credits_used, t.ai_credits_monthly, greatest(t.ai_credits_monthly - used.ai_credits_used, 0))::public.tenant_usage;
+end;
+$$;
+comment on function public.current_tenant_usage() is
+  'Usage of the signed-in tenant against its limits: active products, platforms ever published to, AI credits used and remaining this month (UTC). Deleting products does not lower the platforms or credits used.';
+
+create or replace function public.change_subscription_tier(new_tier text) returns public.subscriptions
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, public, pg_temp
+  as $$
+declare
+  t public.tenants;
+  target public.tiers;
+  used record;
+  opened public.subscriptions;
+begin
+  select * into t from public.tenants where id = app_private.current_tenant_id() for update;
+  select * into target from public.tiers where id = new_tier;
+  if target.id is null then
+    raise exception 'Unknown subscription tier "%"', new_tier using errcode = '22023';
+  elsif target.id = t.subscription_tier then
+    raise exception 'The tenant is already on the % tier', target.id using errcode = '22023';
+  elsif t.subscription_status <> 'active' then
+    raise exception 'The tenant''s subscription is %: its tier cannot change', t.subscription_status using errcode = 'SFSUS';
+  end if;
+  select * into used from app_private.tenant_usage(t);
+  if used.active_products > target.max_products then
+    raise exception 'Cannot move to the % tier: it allows % active products and % are active; archive some first',
+      target.id, target.max_products, used.active_products using errcode = 'SFLIM';
+  elsif cardinality(used.platforms) > target.max_platforms then
+    raise exception 'Cannot move to the % tier: it allows % platforms and % are in use',
+      target.id, target.max_platforms, cardinality(used.platforms) using errcode = 'SFLIM';
+  end if;
+  update public.subscriptions set end_date = now(), status = 'expired' where tenant_id = t.id and end_date is null;
+  insert into public.subscriptions (tenant_id, tier, price_monthly) values (t.id, target.id, target.price_monthly)
+    returning * into opened;
+  update public.tenants set subscription_tier = target.id where id = t.id;
+  return opened;
+end;
+$$;
+
+-- Existing tenants: their ledger starts from the history they still have. A tenant DDL step, so
+-- that tenants are backfilled in batches (npm run migrate), never one transaction over every
+-- schema; re-running it never lowers a count. New tenants replay it on empty tables.
+select app_private.add_tenant_ddl_step('usage ledger backfill', $step$
+insert into app_private.platform_usage (tenant_id, platform, first_used_at)
+  select app_private.tenant_id_of_schema('{schema}'), h.platform, min(h.created_at)
+    from {schema}.publications_history h
+   where app_private.tenant_id_of_schema('{schema}') is not null
+   group by h.platform
+  on conflict do nothing;
+insert into app_private.ai_credit_usage as a (tenant_id, month, credits_used)
+  select app_private.tenant_id_of_schema('{schema}'), date_trunc('month', l.created_at at time zone 'UTC')::date, count(*)
+    from {schema}.ai_generations_log l
+   where not l.was_cached and app_private.tenant_id_of_schema('{schema}') is not null
+   group by 2
+  on conflict (tenant_id, month) do update set credits_used = greatest(a.credits_used, excluded.credits_used);
+$step$);
