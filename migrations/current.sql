@@ -1,6 +1,6 @@
 -- Auth hardening: throttle slots reserved before bcrypt, sessions bound to the credential they were
 -- opened with, deactivation that revokes for good, the last admin under concurrency, usage that
--- survives deletion.
+-- survives deletion, money that is a finite number.
 -- Idempotent while it is current.sql: what it replaces is dropped first.
 
 drop function if exists app_private.login_retry_after(text, text);
@@ -559,4 +559,40 @@ insert into app_private.ai_credit_usage as a (tenant_id, month, credits_used)
    where not l.was_cached and app_private.tenant_id_of_schema('{schema}') is not null
    group by 2
   on conflict (tenant_id, month) do update set credits_used = greatest(a.credits_used, excluded.credits_used);
+$step$);
+
+------------------------------------------------------------------------------------------------
+-- Money is a finite number: numeric accepts 'NaN', which passes `>= 0` (NaN sorts above every
+-- number) and turns every total into NaN. `< 'Infinity'` refuses NaN and +Infinity, `>= 0`
+-- refuses -Infinity (numeric(p, s) already refuses infinities; the check says it in one place).
+------------------------------------------------------------------------------------------------
+alter table public.tiers drop constraint if exists tiers_price_monthly_check,
+  add constraint tiers_price_monthly_check check (price_monthly >= 0 and price_monthly < 'Infinity');
+alter table public.subscriptions drop constraint if exists subscriptions_price_monthly_check,
+  add constraint subscriptions_price_monthly_check check (price_monthly >= 0 and price_monthly < 'Infinity');
+
+select app_private.add_tenant_ddl_step('money is a finite number', $step$
+-- NaN stored before this step carries no amount: an optional amount becomes unknown (NULL); a
+-- product's price cannot, so the product is archived at price 0 for the seller to price again.
+do $repair$
+begin
+  if exists (select 1 from {schema}.products where price = 'NaN' or cost_price = 'NaN') then
+    update {schema}.products set cost_price = null where cost_price = 'NaN';
+    update {schema}.products set price = 0, is_active = false where price = 'NaN';
+  end if;
+  if exists (select 1 from {schema}.vinted_products where price_vinted = 'NaN') then
+    update {schema}.vinted_products set price_vinted = null where price_vinted = 'NaN';
+  end if;
+  if exists (select 1 from {schema}.ai_generations_log where cost = 'NaN') then
+    update {schema}.ai_generations_log set cost = null where cost = 'NaN';
+  end if;
+end
+$repair$;
+alter table {schema}.products
+  drop constraint products_price_check, add constraint products_price_check check (price >= 0 and price < 'Infinity'),
+  drop constraint products_cost_price_check, add constraint products_cost_price_check check (cost_price >= 0 and cost_price < 'Infinity');
+alter table {schema}.vinted_products drop constraint vinted_products_price_vinted_check,
+  add constraint vinted_products_price_vinted_check check (price_vinted >= 0 and price_vinted < 'Infinity');
+alter table {schema}.ai_generations_log drop constraint ai_generations_log_cost_check,
+  add constraint ai_generations_log_cost_check check (cost >= 0 and cost < 'Infinity');
 $step$);

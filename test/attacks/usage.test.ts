@@ -81,3 +81,29 @@ describe("usage that cannot be erased", () => {
       "exactly 10 generations and 2 platforms; after the deletion still LIMIT_REACHED");
   });
 });
+
+describe("money that is not a number", () => {
+  it("refuses NaN and infinities in every money column with INVALID_INPUT, and totals stay numbers", async () => {
+    const shop = await signUp(gw.url, "Money Shop", "standard");
+    await createProduct(shop.access_token, "M1");
+    await graphqlOk(gw.url, `mutation { createVintedProduct(input: { vintedProduct: { sku: "M1" } }) { vintedProduct { sku } } }`, {}, shop.access_token);
+    const writes = (value: string) => [
+      [`mutation($v: BigFloat!) { createProduct(input: { product: { sku: "N", title: "N", price: $v } }) { product { sku } } }`],
+      [`mutation($v: BigFloat!) { updateProduct(input: { sku: "M1", patch: { price: $v } }) { product { sku } } }`],
+      [`mutation($v: BigFloat!) { updateProduct(input: { sku: "M1", patch: { costPrice: $v } }) { product { sku } } }`],
+      [`mutation($v: BigFloat!) { updateVintedProduct(input: { sku: "M1", patch: { priceVinted: $v } }) { vintedProduct { sku } } }`],
+      [`mutation($v: BigFloat!) { createAiGenerationsLog(input: { aiGenerationsLog: { sku: "M1", platform: "vinted", model: "m", generatedText: "t", cost: $v, wasCached: true } }) { aiGenerationsLog { rowId } } }`],
+    ].map(([query]) => graphql(gw.url, query!, { v: value }, shop.access_token));
+    const values = ["NaN", "nan", "Infinity", "-Infinity", "inf"];
+    const results = await Promise.all(values.flatMap(writes));
+    expect(results.map(codeOf)).toEqual(Array(results.length).fill("INVALID_INPUT"));
+    const totals = await graphqlOk(gw.url, "{ products { aggregates { sum { price costPrice } } } }", {}, shop.access_token);
+    expect(totals.products.aggregates.sum).toEqual({ price: "10.00", costPrice: "0" });
+
+    for (const sql of ["update tiers set price_monthly = 'NaN' where id = 'starter'", "update subscriptions set price_monthly = 'NaN'"]) {
+      await expect(gw.db.owner.query(sql)).rejects.toMatchObject({ code: "23514" });
+    }
+    record("NaN, Infinity and -Infinity as price, cost price, Vinted price and AI cost (create and update)", results.length,
+      "INVALID_INPUT every time; sums stay numbers; tier and subscription prices refuse NaN too");
+  });
+});

@@ -46,4 +46,27 @@ describe("the migration of existing tenants", () => {
     expect(await ledgerOf(shop.tenant_id)).toEqual({ platforms: ["ebay", "vinted"], credits: 2 });
     expect((await db.owner.query("select * from app_private.tenant_structure_drift()")).rows).toEqual([]);
   });
+
+  it("repairs NaN amounts stored before money had to be a finite number", async () => {
+    const { schema } = await newShop();
+    // The constraints as they were: NaN passed `>= 0`.
+    await db.owner.query(`
+      alter table ${schema}.products drop constraint products_price_check, add constraint products_price_check check (price >= 0),
+        drop constraint products_cost_price_check, add constraint products_cost_price_check check (cost_price >= 0);
+      alter table ${schema}.vinted_products drop constraint vinted_products_price_vinted_check, add constraint vinted_products_price_vinted_check check (price_vinted >= 0);
+      alter table ${schema}.ai_generations_log drop constraint ai_generations_log_cost_check, add constraint ai_generations_log_cost_check check (cost >= 0)`);
+    await db.owner.query(`insert into ${schema}.products (sku, title, price, cost_price) values ('NAN', 'n', 'NaN', 'NaN'), ('OK', 'o', 12, 'NaN')`);
+    await db.owner.query(`insert into ${schema}.vinted_products (sku, price_vinted) values ('OK', 'NaN')`);
+    await db.owner.query(`insert into ${schema}.ai_generations_log (sku, platform, model, generated_text, cost, was_cached) values ('OK', 'vinted', 'm', 't', 'NaN', true)`);
+
+    await replayFromStep(schema, "money is a finite number");
+    const { rows } = await db.owner.query(`select p.sku, p.price::text, p.cost_price, p.is_active, v.price_vinted, (select array_agg(cost) from ${schema}.ai_generations_log a where a.sku = p.sku) as costs
+      from ${schema}.products p left join ${schema}.vinted_products v using (sku) order by p.sku`);
+    expect(rows).toEqual([
+      { sku: "NAN", price: "0.00", cost_price: null, is_active: false, price_vinted: null, costs: null },
+      { sku: "OK", price: "12.00", cost_price: null, is_active: true, price_vinted: null, costs: [null] },
+    ]);
+    expect((await db.owner.query("select * from app_private.tenant_structure_drift()")).rows).toEqual([]);
+    await expect(db.owner.query(`update ${schema}.products set price = 'NaN' where sku = 'OK'`)).rejects.toMatchObject({ code: "23514" });
+  });
 });
