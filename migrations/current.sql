@@ -1,6 +1,6 @@
 -- Auth hardening: throttle slots reserved before bcrypt, sessions bound to the credential they were
 -- opened with, deactivation that revokes for good, the last admin under concurrency, usage that
--- survives deletion, money that is a finite number.
+-- survives deletion, money that is a finite number, tenant deletion that cannot deadlock writers.
 -- Idempotent while it is current.sql: what it replaces is dropped first.
 
 drop function if exists app_private.login_retry_after(text, text);
@@ -596,3 +596,55 @@ alter table {schema}.vinted_products drop constraint vinted_products_price_vinte
 alter table {schema}.ai_generations_log drop constraint ai_generations_log_cost_check,
   add constraint ai_generations_log_cost_check check (cost >= 0 and cost < 'Infinity');
 $step$);
+
+------------------------------------------------------------------------------------------------
+-- Tenant deletion cannot deadlock with the tenant's writers. Writers lock a table, then the
+-- tenant row (limit triggers), and their foreign keys lock tables in both directions (a child
+-- insert checks products, a product delete cascades to the children): no fixed order of the
+-- deleter fits them all. So the deleter never waits long while holding anything: each attempt
+-- takes the tables (children first), the users, then the tenant row, every wait bounded by
+-- lock_timeout (well under deadlock_timeout); a wait that times out undoes the attempt, which is
+-- retried after a short random pause. Writers are never the victim of a deadlock with it.
+------------------------------------------------------------------------------------------------
+create or replace function public.delete_tenant(confirm_name text) returns boolean
+  language plpgsql volatile security definer
+  set search_path = pg_catalog, public, pg_temp
+  set lock_timeout = '100ms'
+  as $$
+declare
+  t public.tenants;
+  attempts int := 0;
+begin
+  select * into t from public.tenants where id = app_private.current_tenant_id();
+  if not found then
+    raise exception 'No such tenant: it was deleted' using errcode = 'P0002';
+  elsif confirm_name is distinct from t.name then
+    raise exception 'To delete the tenant, confirm with its exact name' using errcode = '22023';
+  end if;
+  loop
+    begin
+      execute format('lock table %1$I.publications_history, %1$I.ai_generations_log, %1$I.vinted_products, %1$I.products in access exclusive mode',
+                     t.schema_name);
+      perform 1 from public.users where tenant_id = t.id order by id for update;
+      perform 1 from public.tenants where id = t.id for update;
+      if not found then
+        raise exception 'No such tenant: it was deleted' using errcode = 'P0002';
+      end if;
+      execute format('drop schema %I cascade', t.schema_name);
+      delete from public.tenants where id = t.id;
+      return true;
+    exception
+      when lock_not_available or deadlock_detected then
+        attempts := attempts + 1;
+        if attempts >= 50 then
+          raise exception 'The tenant is busy: retry its deletion' using errcode = '55P03';
+        end if;
+        perform pg_sleep(0.01 + random() * 0.05);
+      when undefined_table or invalid_schema_name then
+        raise exception 'No such tenant: it was deleted' using errcode = 'P0002';
+    end;
+  end loop;
+end;
+$$;
+comment on function public.delete_tenant(text) is
+  'Deletes the signed-in admin''s tenant in one transaction: its schema and every row, its users, sessions, subscriptions and usage. confirm_name must be the tenant''s name. It waits for the tenant''s writers without ever deadlocking them; after about five seconds of constant traffic it gives up with CONFLICT (retry).';
