@@ -13,7 +13,7 @@ import { load, startServer } from "./measure.ts";
  */
 const dataDir = await temporaryDataDir("stoflow-profile-");
 const profileDir = path.join(dataDir, "profile");
-const database = await prepareDatabase(readDatabaseConfig({ STOFLOW_DATA_DIR: dataDir, STOFLOW_PG_PORT: "54397" }), () => {});
+const database = await prepareDatabase({ ...readDatabaseConfig({ STOFLOW_DATA_DIR: dataDir, STOFLOW_PG_PORT: "54397" }), includeCurrentMigration: true }, () => {});
 const env = { DATABASE_URL: database.appUrl, JWT_SECRET: "profile-secret-that-is-at-least-32-chars", BCRYPT_COST: "4", DATABASE_POOL_SIZE: "16", GRAPHILE_ENV: "production", ...GENEROUS_LIMITS,
   NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` };
 const gateway = await startServer("src/cli/start.ts", env, 3905);

@@ -19,7 +19,7 @@ export interface DatabaseConfig {
   databaseName: string;
   /** How many tenant schemas one catch-up transaction migrates. */
   tenantMigrationBatch: number;
-  /** Also apply migrations/current.sql (work in progress; tests set it, never the environment). */
+  /** Also apply migrations/current.sql (work in progress: tests, soak and bench set it, never the environment). */
   includeCurrentMigration?: boolean;
 }
 
