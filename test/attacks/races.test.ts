@@ -33,7 +33,7 @@ describe("the last admin", () => {
     }
     expect([...seen].every((code) => ["ok", "LAST_ADMIN", "HTTP 401 INVALID_TOKEN"].includes(code)), [...seen].join()).toBe(true);
     record("5 admins demoting or deactivating each other at the same moment (3 rounds of 20 updateUser)", 60,
-      `exactly one active admin left every time; answers: ${[...seen].sort().join(", ")}`);
+      "exactly one active admin left every time; every answer a success, LAST_ADMIN or 401 (token outdated)");
   });
 });
 
@@ -58,7 +58,6 @@ describe("deleting a tenant", () => {
   }
 
   it("deletes while 20 writers run: no deadlock, every answer a success or a clear code, and nothing is left behind", async () => {
-    const seen = new Set<string>();
     for (let round = 0; round < 3; round++) {
       const shop = await signUp(gw.url, `Busy Shop ${round}`, "standard");
       const member = await addTeamMember(gw.url, shop.access_token, "user");
@@ -77,7 +76,6 @@ describe("deleting a tenant", () => {
       const writers = Array.from({ length: 20 }, (_, i) => outcome(graphql(gw.url, writes[i % writes.length]!(i), {}, tokens[i % 2])));
       const deletion = outcome(graphql(gw.url, `mutation($n: String!) { deleteTenant(input: { confirmName: $n }) { result } }`, { n: shop.tenant.name }, tokens[0]));
       const answers = await Promise.all([...writers, deletion]);
-      answers.forEach((code) => seen.add(code));
       expect(answers.filter((code) => !CLEAR_CODES.includes(code)), answers.join()).toEqual([]);
       // The deleter backs off instead of deadlocking: neither it nor any writer loses a race.
       expect(answers.filter((code) => code === "CONFLICT"), answers.join()).toEqual([]);
@@ -85,7 +83,7 @@ describe("deleting a tenant", () => {
       await expectGone(shop.tenant.id, [shop.user.id, member.id]);
     }
     record("deleteTenant while 20 writers (creates, updates, cascading deletes, limited inserts) run, 3 rounds", 63,
-      `answers: ${[...seen].sort().join(", ")}; no deadlock, never INTERNAL; no schema, row or session left`);
+      "no deadlock, never INTERNAL: successes, writers' own mistakes, NO_TENANT_CONTEXT or 401 once the tenant is gone; no schema, row or session left");
   });
 
   it("lets one of two simultaneous deletions of a tenant win; the other gets a clear answer", async () => {
@@ -95,6 +93,6 @@ describe("deleting a tenant", () => {
     expect(tally(answers).ok).toBe(1);
     expect(answers.filter((code) => code !== "ok").every((code) => ["NOT_FOUND", "HTTP 401 INVALID_TOKEN", "CONFLICT"].includes(code)), answers.join()).toBe(true);
     await expectGone(shop.tenant.id, [shop.user.id]);
-    record("3 simultaneous deleteTenant of one tenant", 3, `one deletion; the others ${answers.filter((c) => c !== "ok").join(", ")}`);
+    record("3 simultaneous deleteTenant of one tenant", 3, "one deletion; the others NOT_FOUND, 401 or CONFLICT");
   });
 });
