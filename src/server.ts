@@ -7,7 +7,7 @@ import type pg from "pg";
 import type { Logger } from "pino";
 import { postgraphile } from "postgraphile";
 import { grafserv } from "postgraphile/grafserv/express/v4";
-import { createAuthService } from "./auth/service.ts";
+import { authServiceFor } from "./auth/service.ts";
 import type { ServerConfig } from "./config.ts";
 import { createPool } from "./db/pool.ts";
 import { introspectWithoutTenantSchemas } from "./graphql/introspection.ts";
@@ -48,11 +48,11 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
   // /health, /ready and /metrics have a connection of their own: they say whether the database
   // answers, not how long the queue for the request pool is.
   const probePool = createPool(appUrl, { ...config, poolSize: 1 }, logger);
-  const auth = createAuthService({ pool, jwt: config.jwt, bcryptCost: config.bcryptCost });
+  const auth = authServiceFor(pool, config);
   const guards = graphqlGuards(config.graphql);
   const metrics = createMetrics(pool, async () => (await serverStatus(probePool)).tenants, () => guards.gate.cacheSize);
   const app = createApp({
-    pool: probePool, auth, corsOrigins: config.corsOrigins, version: VERSION, metrics, logger,
+    pool: probePool, auth, corsOrigins: config.corsOrigins, trustProxy: config.trustProxy, version: VERSION, metrics, logger,
     committedMigrations: countCommittedMigrations(), metricsAccess: config.metrics, clientLimits: config.clientConcurrency,
   });
   // A client that sends its request slowly (slowloris) loses its socket after these delays.

@@ -3,6 +3,7 @@ import { readDatabaseConfig, readServerConfig } from "../src/config.ts";
 import { prepareDatabase } from "../src/db/database.ts";
 import { temporaryDataDir } from "../src/db/embedded.ts";
 import { startGateway } from "../src/server.ts";
+import { GENEROUS_LIMITS } from "./helpers/limits.ts";
 
 /**
  * `npm run soak`: mixed traffic (reads, writes, sessions, logins, refreshes) across many tenants
@@ -16,8 +17,8 @@ const TENANTS = 40;
 const CONCURRENCY = 16;
 
 const dataDir = await temporaryDataDir("stoflow-soak-");
-const database = await prepareDatabase(readDatabaseConfig({ STOFLOW_DATA_DIR: dataDir, STOFLOW_PG_PORT: process.env.SOAK_PG_PORT ?? "54399" }), () => {});
-const gateway = await startGateway(database.appUrl, readServerConfig({ PORT: "0", BCRYPT_COST: "4", JWT_SECRET: "soak-secret-that-is-at-least-32-characters" }));
+const database = await prepareDatabase({ ...readDatabaseConfig({ STOFLOW_DATA_DIR: dataDir, STOFLOW_PG_PORT: process.env.SOAK_PG_PORT ?? "54399" }), includeCurrentMigration: true }, () => {});
+const gateway = await startGateway(database.appUrl, readServerConfig({ PORT: "0", BCRYPT_COST: "4", JWT_SECRET: "soak-secret-that-is-at-least-32-characters", ...GENEROUS_LIMITS }));
 
 async function call(method: string, route: string, body?: unknown, token?: string): Promise<any> {
   const response = await fetch(gateway.url + route, {

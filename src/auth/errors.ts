@@ -20,5 +20,10 @@ export const invalidToken = (message = "Could not validate credentials") => new 
 export const notAuthenticated = () => new AuthError("UNAUTHENTICATED", 401, "Not authenticated");
 export const wrongCredentials = () => new AuthError("INVALID_CREDENTIALS", 401, "Incorrect email or password");
 export const emailTaken = () => new AuthError("EMAIL_TAKEN", 400, "Email already registered");
-export const tooManyAttempts = (seconds: number) =>
-  new AuthError("TOO_MANY_ATTEMPTS", 429, `Too many failed logins; retry in ${seconds} seconds`, seconds);
+export const forbidden = (message: string) => new AuthError("FORBIDDEN", 403, message);
+export const tooManyAttempts = (seconds: number, what = "failed logins") =>
+  new AuthError("TOO_MANY_ATTEMPTS", 429, `Too many ${what}; retry in ${seconds} seconds`, seconds);
+/** Every place in bcrypt's line is taken: come back in a moment. */
+export const busy = () => new AuthError("BUSY", 503, "The server is busy; retry in 1 second", 1);
+/** The request lost a race with another change of the same data; retrying is safe. */
+export const conflict = (message = "The request conflicted with another change; retry it") => new AuthError("CONFLICT", 409, message);

@@ -1,29 +1,6 @@
 import bcrypt from "bcrypt";
 import { randomBytes } from "node:crypto";
-import os from "node:os";
-import { integer } from "../config.ts";
-import { invalidInput } from "./errors.ts";
-
-/**
- * bcrypt runs in libuv's thread pool, off the event loop, but a login storm on four pool threads
- * still takes every core from the requests of signed-in tenants. At most this many hashes run at
- * once (default: one less than the cores); the others wait their turn.
- */
-const BCRYPT_CONCURRENCY = integer(process.env, "BCRYPT_CONCURRENCY", Math.max(1, os.availableParallelism() - 1), 1, 64);
-let running = 0;
-const waiting: Array<() => void> = [];
-
-async function limited<T>(work: () => Promise<T>): Promise<T> {
-  if (running < BCRYPT_CONCURRENCY) running++;
-  else await new Promise<void>((resolve) => waiting.push(resolve)); // a finishing hash hands over its slot
-  try {
-    return await work();
-  } finally {
-    const next = waiting.shift();
-    if (next) next();
-    else running--;
-  }
-}
+import { busy, invalidInput } from "./errors.ts";
 
 const MIN_LENGTH = 8;
 /** bcrypt ignores every byte after the 72nd, so a longer password would not be what is checked. */
@@ -38,21 +15,77 @@ export function acceptablePassword(password: unknown, field = "password"): strin
   return password;
 }
 
-/** bcrypt in libuv's thread pool: the event loop keeps serving while it works. */
+/** One bcrypt hash, in libuv's thread pool: for operator tools, outside any request. */
 export function hashPassword(password: string, cost: number): Promise<string> {
-  return limited(() => bcrypt.hash(password, cost));
+  return bcrypt.hash(password, cost);
 }
 
-const dummyHashes = new Map<number, Promise<string>>();
+/** bcrypt for one request that holds a place in line. */
+export interface Bcrypt {
+  hash(password: string): Promise<string>;
+  /**
+   * Compares a password with a hash. With no hash (unknown e-mail) it compares with a dummy hash
+   * of the same cost, so an unknown e-mail costs the same time as a wrong password.
+   */
+  matches(password: string, hash: string | null | undefined): Promise<boolean>;
+}
+
+export interface PasswordHasherOptions {
+  cost: number;
+  /** Hashes running at once (in libuv's thread pool, never on the event loop). */
+  concurrency: number;
+  /** Requests that may wait beyond those running. */
+  queueLimit: number;
+}
 
 /**
- * Compares a password with a hash. With no hash (unknown e-mail) it compares with a dummy hash of
- * the same cost, so an unknown e-mail costs the same time as a wrong password.
+ * bcrypt with a bounded line: `concurrency` hashes run, `queueLimit` more requests wait, and any
+ * request beyond is refused at once with BUSY (503, Retry-After) before it does any other work.
  */
-export async function passwordMatches(password: string, hash: string | undefined, cost: number): Promise<boolean> {
-  if (hash) return limited(() => bcrypt.compare(password, hash));
-  if (!dummyHashes.has(cost)) dummyHashes.set(cost, hashPassword(randomBytes(16).toString("hex"), cost));
-  const dummy = await dummyHashes.get(cost)!;
-  await limited(() => bcrypt.compare(password, dummy));
-  return false;
+export function createPasswordHasher({ cost, concurrency, queueLimit }: PasswordHasherOptions) {
+  let inLine = 0;
+  let running = 0;
+  const waiting: Array<() => void> = [];
+  let dummyHash: Promise<string> | undefined;
+
+  async function slot<T>(work: () => Promise<T>): Promise<T> {
+    if (running < concurrency) running++;
+    else await new Promise<void>((resolve) => waiting.push(resolve)); // a finishing hash hands over its slot
+    try {
+      return await work();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else running--;
+    }
+  }
+
+  const bcryptInLine: Bcrypt = {
+    hash: (password) => slot(() => hashPassword(password, cost)),
+    async matches(password, hash) {
+      if (hash) return slot(() => bcrypt.compare(password, hash));
+      dummyHash ??= slot(() => hashPassword(randomBytes(16).toString("hex"), cost));
+      const dummy = await dummyHash;
+      await slot(() => bcrypt.compare(password, dummy));
+      return false;
+    },
+  };
+
+  return {
+    /**
+     * Runs `flow` (a request that will hash) holding a place in bcrypt's line from its first step:
+     * a request that would wait beyond the queue limit is refused before it touches the database.
+     */
+    async inLine<T>(flow: (bcrypt: Bcrypt) => Promise<T>): Promise<T> {
+      if (inLine >= concurrency + queueLimit) throw busy();
+      inLine++;
+      try {
+        return await flow(bcryptInLine);
+      } finally {
+        inLine--;
+      }
+    },
+  };
 }
+
+export type PasswordHasher = ReturnType<typeof createPasswordHasher>;

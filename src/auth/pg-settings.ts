@@ -5,7 +5,7 @@ declare global {
     interface Context {
       /** The verified session of the request; absent for anonymous requests. */
       session?: SessionClaims;
-      /** The client address, for login throttling. */
+      /** The client address, for login and registration throttling. */
       clientIp: string;
     }
   }

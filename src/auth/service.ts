@@ -1,7 +1,10 @@
 import type pg from "pg";
-import type { JwtConfig } from "../config.ts";
-import { AuthError, emailTaken, invalidInput, invalidToken, tooManyAttempts, wrongCredentials } from "./errors.ts";
-import { acceptablePassword, hashPassword, passwordMatches } from "./passwords.ts";
+import type { JwtConfig, ServerConfig, ThrottleConfig } from "../config.ts";
+import {
+  AuthError, conflict, emailTaken, forbidden, invalidInput, invalidToken, tooManyAttempts, wrongCredentials,
+} from "./errors.ts";
+import { acceptablePassword, createPasswordHasher, type PasswordHasher } from "./passwords.ts";
+import { isLostRace } from "../db/lost-race.ts";
 import { statement } from "../db/statements.ts";
 import { withSettings } from "../db/transaction.ts";
 import { pgSettingsFor } from "./pg-settings.ts";
@@ -13,7 +16,8 @@ export interface AuthDependencies {
   /** Connections as stoflow_authenticator; every query here runs as role stoflow_auth. */
   pool: pg.Pool;
   jwt: JwtConfig;
-  bcryptCost: number;
+  passwords: PasswordHasher;
+  throttle: ThrottleConfig;
 }
 
 /** The user and tenant of a session, in the seed's JSON shape. */
@@ -29,20 +33,25 @@ export interface AuthResponse extends SessionView {
   refresh_token: string;
 }
 
+/** What the first step of a password check returns (app_private.begin_login, begin_password_change). */
+interface PasswordCheck {
+  retry_after: number;
+  user_id?: number | null;
+  password_hash: string | null;
+  credential_version: number | null;
+}
+
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+const HOUR = 3600;
 
-/** Sign-up, sign-in and sessions, shared by the REST routes and the GraphQL mutations. */
-export function createAuthService({ pool, jwt, bcryptCost }: AuthDependencies) {
+/**
+ * Sign-up, sign-in and sessions, shared by the REST routes and the GraphQL mutations. Every flow
+ * that runs bcrypt takes its place in bcrypt's line first (BUSY when full), then reserves its
+ * throttle slot in PostgreSQL (TOO_MANY_ATTEMPTS when none is left), and only then hashes.
+ */
+export function createAuthService({ pool, jwt, passwords, throttle }: AuthDependencies) {
   const asAuth = <T>(work: (query: Query) => Promise<T>) => inTransaction(pool, { role: "stoflow_auth" }, work);
-
-  /** Opens a session for verified claims and answers with tokens and the session view. */
-  async function issueTokens(query: Query, userId: number): Promise<AuthResponse> {
-    const refresh = newRefreshToken();
-    const sessionId = await query.value<string>("select app_private.open_session($1, $2, $3)", [
-      userId, refresh.hash, `${jwt.refreshTtlSeconds} seconds`,
-    ]);
-    return tokensFor(query, userId, sessionId, refresh.token);
-  }
+  const ttl = `${jwt.refreshTtlSeconds} seconds`;
 
   async function tokensFor(query: Query, userId: number, sessionId: string, refreshToken: string): Promise<AuthResponse> {
     const view = await query.value<SessionView>("select app_private.session_json($1)", [userId]);
@@ -57,40 +66,48 @@ export function createAuthService({ pool, jwt, bcryptCost }: AuthDependencies) {
   }
 
   return {
-    async register(input: Record<string, unknown>): Promise<AuthResponse> {
+    async register(input: Record<string, unknown>, clientIp: string): Promise<AuthResponse> {
       const name = requiredText(input.name, "name", 255);
       const email = validEmail(input.email);
       const password = acceptablePassword(input.password);
       const tier = input.subscription_tier == null ? "starter" : requiredText(input.subscription_tier, "subscription_tier", 50);
-      const hash = await hashPassword(password, bcryptCost);
-      return asAuth(async (query) => {
-        const userId = await query
-          .value<number>("select (app_private.register_tenant($1, $2, $3, $4)).sub", [name, email, hash, tier])
-          .catch(registrationError);
-        return issueTokens(query, userId);
+      return passwords.inLine(async (bcrypt) => {
+        const wait = await asAuth((query) => query.value<number>("select app_private.begin_registration($1, $2, $3, $4, $5)", [
+          email, clientIp, throttle.registrationsPerAddressPerHour, throttle.registrationsPerEmailPerHour, HOUR,
+        ]));
+        if (wait > 0) throw tooManyAttempts(wait, "registrations");
+        const hash = await bcrypt.hash(password);
+        return asAuth(async (query) => {
+          const userId = await query
+            .value<number>("select (app_private.register_tenant($1, $2, $3, $4)).sub", [name, email, hash, tier])
+            .catch(registrationError);
+          const { credential_version } = (await query.row<PasswordCheck>("select * from app_private.login_candidate($1)", [email]))!;
+          const refresh = newRefreshToken();
+          const sessionId = await query.value<string>("select app_private.open_session($1, $2, $3, $4)", [
+            userId, credential_version, refresh.hash, ttl,
+          ]);
+          return tokensFor(query, userId, sessionId, refresh.token);
+        });
       });
     },
 
     async login(input: Record<string, unknown>, clientIp: string): Promise<AuthResponse> {
       const email = requiredText(input.email, "email", 255);
       const password = requiredText(input.password, "password", 1024);
-      const candidate = await asAuth(async (query) => {
-        const wait = await query.value<number>("select app_private.login_retry_after($1, $2)", [email, clientIp]);
-        if (wait > 0) throw tooManyAttempts(wait);
-        return query.row<{ user_id: number; password_hash: string }>(
-          "select * from app_private.login_candidate($1)", [email]);
-      });
-      const matches = await passwordMatches(password, candidate?.password_hash, bcryptCost);
-      return asAuth(async (query) => {
-        const userId = matches
-          ? await query.value<number | null>("select (app_private.authenticate($1)).sub", [candidate!.user_id])
-          : null;
-        if (userId === null) {
-          await query.run("select app_private.record_login_failure($1, $2)", [email, clientIp]);
-          throw wrongCredentials();
-        }
-        await query.run("select app_private.clear_login_failures($1)", [email]);
-        return issueTokens(query, userId);
+      return passwords.inLine(async (bcrypt) => {
+        const check = (await asAuth((query) => query.row<PasswordCheck>("select * from app_private.begin_login($1, $2, $3, $4, $5)", [
+          email, clientIp, throttle.loginFailuresPerEmail, throttle.loginAttemptsPerAddress, throttle.loginWindowSeconds,
+        ])))!;
+        if (check.retry_after > 0) throw tooManyAttempts(check.retry_after);
+        if (!(await bcrypt.matches(password, check.password_hash))) throw wrongCredentials();
+        return asAuth(async (query) => {
+          const refresh = newRefreshToken();
+          const sessionId = await query.value<string | null>("select app_private.finish_login($1, $2, $3, $4, $5, $6)", [
+            check.user_id, check.credential_version, email, clientIp, refresh.hash, ttl,
+          ]);
+          if (sessionId === null) throw wrongCredentials(); // inactive, or the password changed while bcrypt ran
+          return tokensFor(query, check.user_id!, sessionId, refresh.token);
+        });
       });
     },
 
@@ -99,8 +116,7 @@ export function createAuthService({ pool, jwt, bcryptCost }: AuthDependencies) {
       const next = newRefreshToken();
       return asAuth(async (query) => {
         const result = await query.row<{ outcome: string; sub: number; session_id: string }>(
-          "select * from app_private.rotate_refresh_token($1, $2, $3)",
-          [hashRefreshToken(oldToken), next.hash, `${jwt.refreshTtlSeconds} seconds`],
+          "select * from app_private.rotate_refresh_token($1, $2, $3)", [hashRefreshToken(oldToken), next.hash, ttl],
         );
         if (result?.outcome !== "ok") throw refreshRefused(result?.outcome);
         return tokensFor(query, result.sub, result.session_id, next.token);
@@ -114,14 +130,20 @@ export function createAuthService({ pool, jwt, bcryptCost }: AuthDependencies) {
     async changePassword(session: SessionClaims, input: Record<string, unknown>): Promise<void> {
       const current = requiredText(input.current_password, "current_password", 1024);
       const next = acceptablePassword(input.new_password, "new_password");
-      const view = await this.session(session);
-      const candidate = await asAuth((query) =>
-        query.row<{ password_hash: string }>("select * from app_private.login_candidate($1)", [view.user.email]));
-      if (!(await passwordMatches(current, candidate?.password_hash, bcryptCost))) {
-        throw new AuthError("INVALID_CREDENTIALS", 403, "Current password is incorrect");
-      }
-      const hash = await hashPassword(next, bcryptCost);
-      await asAuth((query) => query.run("select app_private.set_password($1, $2, $3)", [session.userId, hash, session.sessionId]));
+      await passwords.inLine(async (bcrypt) => {
+        const check = (await asAuth((query) => query.row<PasswordCheck>("select * from app_private.begin_password_change($1, $2, $3)", [
+          session.userId, throttle.passwordChangeFailuresPerUser, throttle.loginWindowSeconds,
+        ])))!;
+        if (check.retry_after > 0) throw tooManyAttempts(check.retry_after, "wrong passwords");
+        if (!(await bcrypt.matches(current, check.password_hash))) {
+          throw new AuthError("INVALID_CREDENTIALS", 403, "Current password is incorrect");
+        }
+        const hash = await bcrypt.hash(next);
+        const changed = await asAuth((query) => query.value<boolean>("select app_private.set_password($1, $2, $3, $4)", [
+          session.userId, hash, session.sessionId, check.credential_version,
+        ]));
+        if (!changed) throw conflict("The password or this session changed meanwhile; sign in again");
+      });
     },
 
     /**
@@ -133,8 +155,14 @@ export function createAuthService({ pool, jwt, bcryptCost }: AuthDependencies) {
       const role = input.role ?? "user";
       if (typeof role !== "string" || !APP_ROLES.includes(role as AppRole)) throw invalidInput("role must be admin, user or viewer");
       const fullName = input.full_name == null ? null : requiredText(input.full_name, "full_name", 255);
-      const hash = await hashPassword(acceptablePassword(input.password), bcryptCost);
-      return inTransaction(pool, pgSettingsFor(session), async (query) => {
+      const password = acceptablePassword(input.password);
+      const settings = pgSettingsFor(session);
+      // Authorization before any hashing: a refused caller must not get bcrypt to work for it.
+      const mayAdd = await inTransaction(pool, settings, (query) =>
+        query.value<boolean>("select has_any_column_privilege('public.users', 'INSERT')"));
+      if (!mayAdd) throw teamForbidden();
+      const hash = await passwords.inLine((bcrypt) => bcrypt.hash(password));
+      return inTransaction(pool, settings, async (query) => {
         const id = await query
           .value<number>("insert into public.users (email, full_name, role) values ($1, $2, $3) returning id", [email, fullName, role])
           .catch(teamError);
@@ -168,6 +196,12 @@ export function createAuthService({ pool, jwt, bcryptCost }: AuthDependencies) {
 
 export type AuthService = ReturnType<typeof createAuthService>;
 
+/** The auth service of a server with these settings (its own bcrypt line). */
+export function authServiceFor(pool: pg.Pool, config: ServerConfig): AuthService {
+  const passwords = createPasswordHasher({ cost: config.bcryptCost, concurrency: config.bcryptConcurrency, queueLimit: config.bcryptQueueLimit });
+  return createAuthService({ pool, jwt: config.jwt, passwords, throttle: config.throttle });
+}
+
 /** Thin query helpers over one client, inside one transaction. */
 interface Query {
   value<T>(sql: string, params?: unknown[]): Promise<T>;
@@ -176,13 +210,19 @@ interface Query {
 }
 
 
-/** A transaction as role stoflow_auth (or a session's role), with thin query helpers. */
+/**
+ * A transaction as role stoflow_auth (or a session's role), with thin query helpers. A transaction
+ * that lost a race (deadlock, serialization, lock timeout) is a CONFLICT the client may retry.
+ */
 function inTransaction<T>(pool: pg.Pool, settings: Record<string, string>, work: (query: Query) => Promise<T>): Promise<T> {
   return withSettings(pool, settings, (client) => work({
     value: async (sql, params) => Object.values((await client.query(sql, params)).rows[0] ?? {})[0] as never,
     row: async (sql, params) => (await client.query(sql, params)).rows[0],
     run: async (sql, params) => void (await client.query(sql, params)),
-  }), (error) => error instanceof AuthError); // an AuthError is a decision: what led to it (a failure count, a revoked family) is kept
+  }), (error) => error instanceof AuthError) // an AuthError is a decision: what led to it (a revoked family) is kept
+    .catch((error: unknown) => {
+      throw isLostRace(error) ? conflict() : error;
+    });
 }
 
 function registrationError(error: { code?: string; message?: string }): never {
@@ -191,9 +231,11 @@ function registrationError(error: { code?: string; message?: string }): never {
   throw error;
 }
 
+const teamForbidden = () => forbidden("Only a tenant admin adds users");
+
 function teamError(error: { code?: string }): never {
   if (error.code === "23505") throw emailTaken();
-  if (error.code === "42501") throw new AuthError("FORBIDDEN", 403, "Only a tenant admin adds users");
+  if (error.code === "42501") throw teamForbidden();
   throw error;
 }
 

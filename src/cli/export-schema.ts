@@ -3,7 +3,7 @@ import fs from "node:fs/promises";
 import pg from "pg";
 import { postgraphile } from "postgraphile";
 import { lexicographicSortSchema, printSchema } from "postgraphile/graphql";
-import { createAuthService } from "../auth/service.ts";
+import { authServiceFor } from "../auth/service.ts";
 import { readDatabaseConfig, readServerConfig } from "../config.ts";
 import { prepareDatabase } from "../db/database.ts";
 import { introspectWithoutTenantSchemas } from "../graphql/introspection.ts";
@@ -17,7 +17,7 @@ export async function printApiSchema(appUrl: string): Promise<string> {
   const pool = new pg.Pool({ connectionString: appUrl, max: 2 });
   introspectWithoutTenantSchemas(pool);
   const config = readServerConfig({}, "schema-export-needs-no-real-secret-0000");
-  const pgl = postgraphile(makePreset(pool, createAuthService({ pool, jwt: config.jwt, bcryptCost: 4 }), config.graphql));
+  const pgl = postgraphile(makePreset(pool, authServiceFor(pool, config), config.graphql));
   try {
     const { schema } = await pgl.getSchemaResult();
     return printSchema(lexicographicSortSchema(schema)) + "\n";

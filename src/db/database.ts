@@ -46,7 +46,7 @@ export async function prepareDatabase(
     await ensureOwnedDatabase(rootUrl, config.databaseName, secrets.ownerPassword);
     const ownerUrl = postgresUrl(OWNER_ROLE, secrets.ownerPassword, cluster.port, config.databaseName);
     if (migrate) {
-      await migrateAll(ownerUrl, config.tenantMigrationBatch, log);
+      await migrateAll(ownerUrl, config.tenantMigrationBatch, log, { current: config.includeCurrentMigration ?? false });
       await setLoginPassword(rootUrl, AUTHENTICATOR_ROLE, secrets.authenticatorPassword);
     }
     const appUrl = postgresUrl(AUTHENTICATOR_ROLE, secrets.authenticatorPassword, cluster.port, config.databaseName);

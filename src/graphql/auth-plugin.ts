@@ -83,8 +83,8 @@ export function authPlugin(auth: AuthService) {
       },
       Mutation: {
         register(_: unknown, args: FieldArgs) {
-          return sideEffect(inputOf(args), async (input) =>
-            responseToGraphQL(await auth.register({ ...input, subscription_tier: input.subscriptionTier })));
+          return sideEffect([inputOf(args), context().get("clientIp")], async ([input, ip]) =>
+            responseToGraphQL(await auth.register({ ...input, subscription_tier: input.subscriptionTier }, ip)));
         },
         login(_: unknown, args: FieldArgs) {
           return sideEffect([inputOf(args), context().get("clientIp")], async ([input, ip]) =>

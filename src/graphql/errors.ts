@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import { isSafeError } from "postgraphile/grafast";
 import { defaultMaskError } from "postgraphile/grafserv";
 import { AuthError } from "../auth/errors.ts";
+import { LOST_RACE_CODES } from "../db/lost-race.ts";
 import { isDatabaseUnavailable, UNAVAILABLE } from "../db/unavailable.ts";
 
 /** PostgreSQL error codes a client can act on, with the stable code it gets in `extensions`. */
@@ -21,6 +22,8 @@ const ACTIONABLE: Record<string, string> = {
   "22021": "INVALID_INPUT", // character_not_in_repertoire (a NUL in text)
   "22P05": "INVALID_INPUT", // untranslatable_character
   "42501": "FORBIDDEN", // insufficient_privilege, row-level security
+  P0002: "NOT_FOUND", // no_data_found: the row (a tenant being deleted) is gone
+  ...Object.fromEntries(LOST_RACE_CODES.map((code) => [code, "CONFLICT"])), // a lost race: retry
   SFLIM: "LIMIT_REACHED", // a tier limit (products, platforms, AI credits)
   SFSUS: "SUBSCRIPTION_INACTIVE", // the tenant is suspended or cancelled
   SFTRN: "INVALID_TRANSITION", // a status change the rules refuse

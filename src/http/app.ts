@@ -16,6 +16,8 @@ export interface AppOptions {
   pool: pg.Pool;
   auth: AuthService;
   corsOrigins: string[];
+  /** Express `trust proxy` (TRUST_PROXY): whose X-Forwarded-For gives the client address. */
+  trustProxy: boolean | number | string;
   version: string;
   metrics: Metrics;
   logger: Logger;
@@ -28,12 +30,12 @@ export interface AppOptions {
  * The Express app before PostGraphile is added: CORS, bearer verification on every route, the
  * status and REST routes. The server adds grafserv, then the 404 and error responders.
  */
-export function createApp({ pool, auth, corsOrigins, version, metrics, logger, committedMigrations, metricsAccess, clientLimits }: AppOptions): Express {
+export function createApp({ pool, auth, corsOrigins, trustProxy, version, metrics, logger, committedMigrations, metricsAccess, clientLimits }: AppOptions): Express {
   const app = express();
   app.disable("x-powered-by");
   app.use(requestLogging(logger));
   app.use(metrics.middleware);
-  app.set("trust proxy", process.env.TRUST_PROXY ?? false);
+  app.set("trust proxy", trustProxy);
   if (corsOrigins.length > 0) app.use(cors({ origin: corsOrigins, maxAge: 600 }));
   // Probes and metrics first: they take no token (the metrics token is no user's) and do not
   // wait behind a client's requests.

@@ -10,7 +10,7 @@ export function authRoutes(auth: AuthService): Router {
   const router = express.Router();
   router.use(express.json({ limit: "16kb" }));
   router.post("/register", async (req, res) => {
-    res.status(201).json(await auth.register(body(req)));
+    res.status(201).json(await auth.register(body(req), req.ip ?? "unknown"));
   });
   router.post("/login", async (req, res) => {
     res.json(await auth.login(body(req), req.ip ?? "unknown"));

@@ -1,6 +1,8 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { graphql, graphqlErrorCode, graphqlOk, http, signUp, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import {
+  ADD_MEMBER, addTeamMember, graphql, graphqlErrorCode, graphqlOk, http, signUp, startTestGateway, type TestGateway,
+} from "../helpers/gateway.ts";
 
 let gw: TestGateway;
 beforeAll(async () => {
@@ -11,15 +13,7 @@ afterAll(() => gw.close());
 const CREATE_PRODUCT = `mutation($p: ProductInput!) { createProduct(input: { product: $p }) { product { sku } } }`;
 const createProduct = (token: string, sku: string) =>
   graphql(gw.url, CREATE_PRODUCT, { p: { sku, title: `Item ${sku}`, price: "5.00" } }, token);
-const ADD_MEMBER = `mutation($i: AddTeamMemberInput!) { addTeamMember(input: $i) { user { rowId email role } } }`;
-
-async function addMember(adminToken: string, role: string) {
-  const email = `${role}-${Math.random().toString(36).slice(2)}@team.test`;
-  const data = await graphqlOk(gw.url, ADD_MEMBER, { i: { email, role, fullName: `A ${role}`, password: "member password" } }, adminToken);
-  const login = await http(gw.url, "POST", "/api/auth/login", { body: { email, password: "member password" } });
-  expect(login.status).toBe(200);
-  return { id: data.addTeamMember.user.rowId as number, token: login.body.access_token as string };
-}
+const addMember = (adminToken: string, role: string) => addTeamMember(gw.url, adminToken, role);
 
 async function countRows(sql: string, params: unknown[] = []): Promise<number> {
   return (await gw.db.owner.query(`select count(*)::int as n from (${sql}) x`, params)).rows[0].n;

@@ -85,4 +85,23 @@ describe("operations endpoints", () => {
     expect(() => readServerConfig({ NODE_ENV: "production", JWT_SECRET: "short" })).toThrow(/at least 32 characters/);
     expect(() => readServerConfig({ PORT: "http" })).toThrow(/PORT must be a whole number from 0 to 65535/);
   });
+
+  it("reads the throttles with safe defaults, and TRUST_PROXY=1 as one proxy hop (the address throttling sees)", async () => {
+    const defaults = readServerConfig({ JWT_SECRET: TEST_JWT_SECRET });
+    expect(defaults.throttle).toEqual({
+      loginFailuresPerEmail: 5, loginAttemptsPerAddress: 50, loginWindowSeconds: 900, passwordChangeFailuresPerUser: 5,
+      registrationsPerAddressPerHour: 10, registrationsPerEmailPerHour: 3,
+    });
+    expect(defaults).toMatchObject({ bcryptQueueLimit: 50, trustProxy: false });
+    expect(() => readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, LOGIN_MAX_FAILURES_PER_EMAIL: "0" })).toThrow(/LOGIN_MAX_FAILURES_PER_EMAIL must be a whole number/);
+
+    const behindProxy = await startGateway(gw.db.appUrl, testServerConfig({ TRUST_PROXY: "1" }));
+    try {
+      await http(behindProxy.url, "POST", "/api/auth/login", { body: { email: "nobody@proxy.test", password: "a guess" }, headers: { "x-forwarded-for": "203.0.113.50" } });
+      const { rows } = await gw.db.owner.query("select attempts from app_private.attempt_counters where key = 'login-address:203.0.113.50'");
+      expect(rows).toEqual([{ attempts: 1 }]);
+    } finally {
+      await behindProxy.close();
+    }
+  });
 });

@@ -189,13 +189,13 @@ describe("login throttling", () => {
     expect(blocked.status).toBe(429);
     expect(blocked.body.code).toBe("TOO_MANY_ATTEMPTS");
     expect(Number(blocked.headers.get("retry-after"))).toBeGreaterThan(800);
-    const { rows } = await gw.db.owner.query("select failures from app_private.login_failures where key = $1", [`email:${victim.email}`]);
-    expect(rows).toEqual([{ failures: 5 }]);
+    const { rows } = await gw.db.owner.query("select attempts from app_private.attempt_counters where key = $1", [`login-email:${victim.email}`]);
+    expect(rows).toEqual([{ attempts: 5 }]);
   });
 
-  it("throttles one client address across e-mails (50 failures)", async () => {
-    await gw.db.owner.query("insert into app_private.login_failures (key, failures) values ('ip:203.0.113.9', 50)");
-    const { rows } = await gw.db.owner.query("select app_private.login_retry_after('anyone@example.com', '203.0.113.9') as wait");
-    expect(rows[0].wait).toBeGreaterThan(800);
+  it("throttles one client address across e-mails (50 attempts)", async () => {
+    await gw.db.owner.query("insert into app_private.attempt_counters (key, window_ends_at, attempts) values ('login-address:203.0.113.9', now() + interval '15 minutes', 50)");
+    const { rows } = await gw.db.owner.query("select retry_after from app_private.begin_login('anyone@example.com', '203.0.113.9', 5, 50, 900)");
+    expect(rows[0].retry_after).toBeGreaterThan(800);
   });
 });

@@ -10,8 +10,18 @@ import { ownEmbeddedConfig, removeOwnClusters } from "../helpers/embedded.ts";
 afterAll(removeOwnClusters);
 const embeddedConfig = ownEmbeddedConfig;
 
+/**
+ * A pool whose connections may still be closing when the cluster stops: pool.end() resolves
+ * before their sockets close, and the FATAL a stopping server sends them must not be uncaught.
+ */
+function closablePool(url: string): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url });
+  pool.on("error", () => {});
+  return pool;
+}
+
 async function withAppPool<T>(database: PreparedDatabase, work: (pool: pg.Pool) => Promise<T>): Promise<T> {
-  const pool = new pg.Pool({ connectionString: database.appUrl });
+  const pool = closablePool(database.appUrl);
   try {
     return await work(pool);
   } finally {
@@ -48,7 +58,7 @@ describe("embedded PostgreSQL", () => {
       await withAppPool(b, (pool) => registerTenant(pool, "Shop B", "b@embedded.test"));
       expect(a.appUrl).not.toBe(b.appUrl);
       for (const [db, name] of [[a, "Shop A"], [b, "Shop B"]] as const) {
-        const pool = new pg.Pool({ connectionString: db.ownerUrl });
+        const pool = closablePool(db.ownerUrl!);
         expect((await pool.query("select name from tenants")).rows).toEqual([{ name }]);
         await pool.end();
       }

@@ -7,11 +7,14 @@ import { freePort } from "./ports.ts";
 
 const folders: string[] = [];
 
-/** Settings for an embedded cluster of a test's own: a new data folder and a free port. */
+/**
+ * Settings for an embedded cluster of a test's own: a new data folder and a free port, migrated
+ * like the suite's template (committed migrations and migrations/current.sql).
+ */
 export async function ownEmbeddedConfig(): Promise<DatabaseConfig> {
   const dataDir = await temporaryDataDir("stoflow-own-");
   folders.push(dataDir);
-  return readDatabaseConfig({ STOFLOW_DATA_DIR: dataDir, STOFLOW_PG_PORT: String(await freePort()) });
+  return { ...readDatabaseConfig({ STOFLOW_DATA_DIR: dataDir, STOFLOW_PG_PORT: String(await freePort()) }), includeCurrentMigration: true };
 }
 
 /** Removes the data folders ownEmbeddedConfig made (call after the clusters stopped). */

@@ -5,6 +5,7 @@ import { expect } from "vitest";
 import { readServerConfig, type ServerConfig } from "../../src/config.ts";
 import { startGateway, type Gateway } from "../../src/server.ts";
 import { createTestDatabase, type TestDatabase } from "./db.ts";
+import { GENEROUS_LIMITS } from "./limits.ts";
 
 export const TEST_JWT_SECRET = "test-secret-that-is-at-least-32-characters-long";
 
@@ -15,13 +16,13 @@ export interface TestGateway extends Gateway {
 }
 
 /**
- * Server settings for tests: any free port, fast bcrypt, a fixed secret; `env` adds or overrides.
+ * Server settings for tests: any free port, fast bcrypt, a fixed secret, generous limits; `env` adds or overrides.
  * Tests send bursts (50 racing registrations on 10 connections): on a busy machine their requests
  * may queue for a pooled connection longer than the default limit, and be shed with 503, which is
  * not what those tests are about; the outage tests set short limits of their own.
  */
 export function testServerConfig(env: NodeJS.ProcessEnv = {}): ServerConfig {
-  return readServerConfig({ PORT: "0", BCRYPT_COST: "4", JWT_SECRET: TEST_JWT_SECRET, DATABASE_CONNECT_TIMEOUT: "60", ...env });
+  return readServerConfig({ PORT: "0", BCRYPT_COST: "4", JWT_SECRET: TEST_JWT_SECRET, DATABASE_CONNECT_TIMEOUT: "60", ...GENEROUS_LIMITS, ...env });
 }
 
 export async function startTestGateway(env: NodeJS.ProcessEnv = {}): Promise<TestGateway> {
@@ -120,3 +121,21 @@ export async function spawnServer(appUrl: string, env: NodeJS.ProcessEnv = {}) {
   return { url, port: Number(new URL(url).port), child, exited };
 }
 
+export const ADD_MEMBER = `mutation($i: AddTeamMemberInput!) { addTeamMember(input: $i) { user { rowId email role } } }`;
+
+/** An admin adds a team member through GraphQL; the member signs in. Returns their id, e-mail, password and tokens. */
+export async function addTeamMember(url: string, adminToken: string, role: string) {
+  const email = `${role}-${Math.random().toString(36).slice(2)}@team.test`;
+  const password = "member password";
+  const data = await graphqlOk(url, ADD_MEMBER, { i: { email, role, fullName: `A ${role}`, password } }, adminToken);
+  const login = await http(url, "POST", "/api/auth/login", { body: { email, password } });
+  expect(login.status).toBe(200);
+  return { id: data.addTeamMember.user.rowId as number, email, password, token: login.body.access_token as string, refreshToken: login.body.refresh_token as string };
+}
+
+/** How many times each value occurs: `{ "401": 5, "429": 20 }`. */
+export function tally(values: Array<string | number | undefined>): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const value of values) counts[String(value)] = (counts[String(value)] ?? 0) + 1;
+  return counts;
+}
