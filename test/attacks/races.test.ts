@@ -13,7 +13,7 @@ afterAll(() => gw.close());
 /** The error code of a GraphQL answer, the HTTP status when it was refused before GraphQL, or "ok". */
 async function outcome(request: Promise<{ status: number; body: any }>): Promise<string> {
   const res = await request;
-  if (res.status !== 200) return `HTTP ${res.status} ${res.body?.code ?? ""}`.trim();
+  if (res.status !== 200) return `HTTP ${res.status} ${res.body?.code ?? res.body?.errors?.[0]?.extensions?.code ?? ""}`.trim();
   return res.body.errors?.[0]?.extensions?.code ?? "ok";
 }
 

@@ -35,7 +35,7 @@ const PATHS: Record<string, { call(url: string, user: User): Promise<HttpResult>
 
 /** The paths whose request waits inside PostgreSQL on these locks (GraphQL signed in: during execution). */
 const LOCKED = (tenantId: number): Record<string, string> => ({
-  "REST login": "app_private.login_failures",
+  "REST login": "app_private.attempt_counters",
   "GraphQL anonymous": "public.tiers",
   "GraphQL signed in": `client_${tenantId}.products`,
   "/ready": "app_private.tenant_schemas",
