@@ -5,6 +5,7 @@ import {
   type DocumentNode, type ExecutionResult, type GraphQLSchema,
 } from "postgraphile/graphql";
 import { answerWith } from "./answer-status.ts";
+import { coded } from "./errors.ts";
 import { LaneFullError, type SerialLane } from "./serial-lane.ts";
 import { checkVariables, compileDocument, refuse, type CompiledOperation, type DocumentLimits } from "./document-limits.ts";
 
@@ -88,7 +89,7 @@ export class DocumentGate {
     if (this.lastSyntaxError?.query === query) return { errors: [this.lastSyntaxError.error] };
     const entry = this.admitted.get(query) ?? this.compile(query);
     if (!entry) return { errors: [this.lastSyntaxError!.error] };
-    entry.errors ??= validate(this.schema!, entry.document, specifiedRules);
+    entry.errors ??= validate(this.schema!, entry.document, specifiedRules).map((error) => coded(error, "GRAPHQL_VALIDATION_FAILED"));
     if (entry.errors.length === 0) return { document: entry.document };
     this.forget(query);
     return { errors: entry.errors };
@@ -103,7 +104,7 @@ export class DocumentGate {
       if (/\d+ tokens\. Parsing aborted/.test((error as Error).message)) {
         refuse("QUERY_TOO_LARGE", `A document may have at most ${this.limits.maxTokens} tokens`);
       }
-      this.lastSyntaxError = { query, error: error as GraphQLError };
+      this.lastSyntaxError = { query, error: coded(error as GraphQLError, "GRAPHQL_PARSE_FAILED") };
       return undefined;
     }
     const operations = compileDocument(this.schema!, document, this.limits, this.passwordMutations);

@@ -76,6 +76,9 @@ function maskError(error: GraphQLError, logger: Logger): GraphQLError {
   return withCode(error, `An error occurred (logged with id ${errorId})`, "INTERNAL");
 }
 
+/** The error with a stable code in `extensions` (and its message kept). */
+export const coded = (error: GraphQLError, code: string) => withCode(error, error.message, code);
+
 function withCode(error: GraphQLError, message: string, code: string, extra: Record<string, unknown> = {}): GraphQLError {
   return new GraphQLError(message, {
     nodes: error.nodes,

@@ -17,6 +17,7 @@ import { DocumentGate, documentGatePlugin } from "./document-gate.ts";
 import { pageSizePlugin } from "./page-size-plugin.ts";
 import { SerialLane } from "./serial-lane.ts";
 import { AnswerStatusPlugin } from "./answer-status.ts";
+import { ErrorCodesPlugin } from "./error-codes.ts";
 import { trustedDocumentsPreset } from "./trusted-documents.ts";
 import { DatabaseUnavailablePlugin } from "./unavailable.ts";
 import type {} from "postgraphile/grafserv/express/v4";
@@ -39,7 +40,7 @@ export function makePreset(
     ],
     plugins: [
       NoSchemaPrefixPlugin, authPlugin(auth), documentGatePlugin(guards.gate, guards.lane, graphql.planCacheSize),
-      pageSizePlugin(graphql.defaultPageSize), DatabaseUnavailablePlugin, AnswerStatusPlugin,
+      pageSizePlugin(graphql.defaultPageSize), DatabaseUnavailablePlugin, AnswerStatusPlugin, ErrorCodesPlugin,
     ],
     // Filter and order by any column, not only indexed ones: a tenant's tables are small, and
     // sellers filter by price, brand or category.

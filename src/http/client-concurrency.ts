@@ -1,4 +1,9 @@
 import type { NextFunction, Request, Response } from "express";
+import { sendError } from "./errors.ts";
+
+const TOO_MANY_REQUESTS = {
+  status: 429, code: "TOO_MANY_REQUESTS", message: "Too many requests in progress from this address", retryAfterSeconds: 1,
+};
 
 /** How many requests of one client address the server works on at once, and how many may wait. */
 export interface ClientConcurrency {
@@ -39,8 +44,7 @@ export function clientConcurrency({ active, waiting }: ClientConcurrency) {
       return start();
     }
     if (client.waiting.length >= waiting) {
-      res.setHeader("Retry-After", "1");
-      return res.status(429).json({ detail: "Too many requests in progress from this address", code: "TOO_MANY_REQUESTS" });
+      return sendError(req, res, TOO_MANY_REQUESTS);
     }
     client.waiting.push(start);
   };

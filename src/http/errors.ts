@@ -5,7 +5,7 @@ import { isDatabaseUnavailable, UNAVAILABLE } from "../db/unavailable.ts";
 import type { Metrics } from "./metrics.ts";
 
 /** What a failed request is answered: status, stable code, message, and when to retry. */
-interface Answer {
+export interface Answer {
   status: number;
   code: string;
   message: string;
@@ -23,14 +23,17 @@ interface Answer {
 export function errorResponder(metrics: Metrics) {
   return (error: unknown, req: Request, res: Response, _next: NextFunction) => {
     if (error instanceof AuthError && (error.status === 401 || error.status === 429)) metrics.authFailures.inc({ code: error.code });
-    const answer = answerFor(error, req);
-    if (answer.status === 401) res.setHeader("WWW-Authenticate", "Bearer");
-    if (answer.retryAfterSeconds) res.setHeader("Retry-After", String(answer.retryAfterSeconds));
-    const { status, code, message, id } = answer;
-    res.status(status).json(req.path === "/graphql"
-      ? { errors: [{ message, extensions: { code, ...(id ? { id } : {}) } }] }
-      : { detail: message, code, ...(id ? { id } : {}) });
+    sendError(req, res, answerFor(error, req));
   };
+}
+
+/** Answers a refusal in the shape of its path: GraphQL's on /graphql, `{ detail, code }` elsewhere. */
+export function sendError(req: Request, res: Response, { status, code, message, retryAfterSeconds, id }: Answer): void {
+  if (status === 401) res.setHeader("WWW-Authenticate", "Bearer");
+  if (retryAfterSeconds) res.setHeader("Retry-After", String(retryAfterSeconds));
+  res.status(status).json(req.path === "/graphql"
+    ? { errors: [{ message, extensions: { code, ...(id ? { id } : {}) } }] }
+    : { detail: message, code, ...(id ? { id } : {}) });
 }
 
 function answerFor(error: unknown, req: Request): Answer {
