@@ -1,19 +1,6 @@
 import bcrypt from "bcrypt";
 import { randomBytes } from "node:crypto";
-import { busy, invalidInput } from "./errors.ts";
-
-const MIN_LENGTH = 8;
-/** bcrypt ignores every byte after the 72nd, so a longer password would not be what is checked. */
-const MAX_BYTES = 72;
-
-/** Returns the password when it meets the policy, or throws a clear INVALID_INPUT error. */
-export function acceptablePassword(password: unknown, field = "password"): string {
-  if (typeof password !== "string") throw invalidInput(`${field} is required`);
-  if ([...password].length < MIN_LENGTH) throw invalidInput(`${field} must be at least ${MIN_LENGTH} characters`);
-  if (Buffer.byteLength(password, "utf8") > MAX_BYTES) throw invalidInput(`${field} must be at most ${MAX_BYTES} bytes`);
-  if (password.includes("\u0000")) throw invalidInput(`${field} must not contain NUL characters`);
-  return password;
-}
+import { busy } from "./errors.ts";
 
 /** One bcrypt hash, in libuv's thread pool: for operator tools, outside any request. */
 export function hashPassword(password: string, cost: number): Promise<string> {

@@ -3,13 +3,14 @@ import type { JwtConfig, ServerConfig, ThrottleConfig } from "../config.ts";
 import {
   AuthError, conflict, emailTaken, forbidden, invalidInput, invalidToken, tooManyAttempts, wrongCredentials,
 } from "./errors.ts";
-import { acceptablePassword, createPasswordHasher, type PasswordHasher } from "./passwords.ts";
+import { ChangePasswordInput, LoginInput, parseInput, RefreshInput, RegisterInput, TeamMemberInput } from "./inputs.ts";
+import { createPasswordHasher, type PasswordHasher } from "./passwords.ts";
 import { isLostRace } from "../db/lost-race.ts";
 import { statement } from "../db/statements.ts";
 import { withSettings } from "../db/transaction.ts";
 import { pgSettingsFor } from "./pg-settings.ts";
 import {
-  APP_ROLES, hashRefreshToken, newRefreshToken, signAccessToken, verifyAccessToken, type AppRole, type SessionClaims,
+  hashRefreshToken, newRefreshToken, signAccessToken, verifyAccessToken, type SessionClaims,
 } from "./tokens.ts";
 
 export interface AuthDependencies {
@@ -41,7 +42,6 @@ interface PasswordCheck {
   credential_version: number | null;
 }
 
-const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 const HOUR = 3600;
 
 /**
@@ -67,10 +67,7 @@ export function createAuthService({ pool, jwt, passwords, throttle }: AuthDepend
 
   return {
     async register(input: Record<string, unknown>, clientIp: string): Promise<AuthResponse> {
-      const name = requiredText(input.name, "name", 255);
-      const email = validEmail(input.email);
-      const password = acceptablePassword(input.password);
-      const tier = input.subscription_tier == null ? "starter" : requiredText(input.subscription_tier, "subscription_tier", 50);
+      const { name, email, password, subscription_tier: tier = "starter" } = parseInput(RegisterInput, input);
       return passwords.inLine(async (bcrypt) => {
         const wait = await asAuth((query) => query.value<number>("select app_private.begin_registration($1, $2, $3, $4, $5)", [
           email, clientIp, throttle.registrationsPerAddressPerHour, throttle.registrationsPerEmailPerHour, HOUR,
@@ -92,8 +89,7 @@ export function createAuthService({ pool, jwt, passwords, throttle }: AuthDepend
     },
 
     async login(input: Record<string, unknown>, clientIp: string): Promise<AuthResponse> {
-      const email = requiredText(input.email, "email", 255);
-      const password = requiredText(input.password, "password", 1024);
+      const { email, password } = parseInput(LoginInput, input);
       return passwords.inLine(async (bcrypt) => {
         const check = (await asAuth((query) => query.row<PasswordCheck>("select * from app_private.begin_login($1, $2, $3, $4, $5)", [
           email, clientIp, throttle.loginFailuresPerEmail, throttle.loginAttemptsPerAddress, throttle.loginWindowSeconds,
@@ -112,7 +108,7 @@ export function createAuthService({ pool, jwt, passwords, throttle }: AuthDepend
     },
 
     async refresh(input: Record<string, unknown>): Promise<AuthResponse> {
-      const oldToken = requiredText(input.refresh_token, "refresh_token", 200);
+      const { refresh_token: oldToken } = parseInput(RefreshInput, input);
       const next = newRefreshToken();
       return asAuth(async (query) => {
         const result = await query.row<{ outcome: string; sub: number; session_id: string }>(
@@ -128,8 +124,7 @@ export function createAuthService({ pool, jwt, passwords, throttle }: AuthDepend
     },
 
     async changePassword(session: SessionClaims, input: Record<string, unknown>): Promise<void> {
-      const current = requiredText(input.current_password, "current_password", 1024);
-      const next = acceptablePassword(input.new_password, "new_password");
+      const { current_password: current, new_password: next } = parseInput(ChangePasswordInput, input);
       await passwords.inLine(async (bcrypt) => {
         const check = (await asAuth((query) => query.row<PasswordCheck>("select * from app_private.begin_password_change($1, $2, $3)", [
           session.userId, throttle.passwordChangeFailuresPerUser, throttle.loginWindowSeconds,
@@ -151,11 +146,7 @@ export function createAuthService({ pool, jwt, passwords, throttle }: AuthDepend
      * so grants and row-level security decide who may add whom; only the hashing happens here.
      */
     async addTeamMember(session: SessionClaims, input: Record<string, unknown>): Promise<{ id: number }> {
-      const email = validEmail(input.email);
-      const role = input.role ?? "user";
-      if (typeof role !== "string" || !APP_ROLES.includes(role as AppRole)) throw invalidInput("role must be admin, user or viewer");
-      const fullName = input.full_name == null ? null : requiredText(input.full_name, "full_name", 255);
-      const password = acceptablePassword(input.password);
+      const { email, role = "user", full_name: fullName = null, password } = parseInput(TeamMemberInput, input);
       const settings = pgSettingsFor(session);
       // Authorization before any hashing: a refused caller must not get bcrypt to work for it.
       const mayAdd = await inTransaction(pool, settings, (query) =>
@@ -246,18 +237,4 @@ function refreshRefused(outcome: string | undefined): AuthError {
     inactive: "Account inactive",
   };
   return new AuthError("INVALID_REFRESH_TOKEN", 401, messages[outcome ?? ""] ?? "Invalid refresh token");
-}
-
-function requiredText(value: unknown, field: string, maxLength: number): string {
-  if (typeof value !== "string" || value.trim() === "") throw invalidInput(`${field} is required`);
-  if (value.length > maxLength) throw invalidInput(`${field} must be at most ${maxLength} characters`);
-  // PostgreSQL text cannot hold NUL, and bcrypt would stop reading at it.
-  if (value.includes("\u0000")) throw invalidInput(`${field} must not contain NUL characters`);
-  return value;
-}
-
-function validEmail(value: unknown): string {
-  const email = requiredText(value, "email", 255).trim();
-  if (!EMAIL.test(email)) throw invalidInput("email is not a valid e-mail address");
-  return email;
 }

@@ -3,12 +3,14 @@ import express, { type Express } from "express";
 import type pg from "pg";
 import type { AuthService } from "../auth/service.ts";
 import type { ServerConfig } from "../config.ts";
+import swaggerUi from "swagger-ui-express";
 import { authRoutes } from "./auth-routes.ts";
 import { bearerAuthentication } from "./bearer.ts";
 import { clientConcurrency } from "./client-concurrency.ts";
 import type { Logger } from "pino";
 import { requestLogging } from "./logging.ts";
 import { metricsRoute, type Metrics } from "./metrics.ts";
+import { openApiDocument } from "./openapi.ts";
 import { healthRoute, readyRoute, rootRoute } from "./status-routes.ts";
 
 export interface AppOptions {
@@ -28,7 +30,7 @@ export interface AppOptions {
 
 /**
  * The Express app before PostGraphile is added: CORS, bearer verification on every route, the
- * status and REST routes. The server adds grafserv, then the 404 and error responders.
+ * status and REST routes, their OpenAPI document and its browser. The server adds grafserv, then the 404 and error responders.
  */
 export function createApp({ pool, auth, corsOrigins, trustProxy, version, metrics, logger, committedMigrations, metricsAccess, clientLimits }: AppOptions): Express {
   const app = express();
@@ -46,5 +48,9 @@ export function createApp({ pool, auth, corsOrigins, trustProxy, version, metric
   app.use(bearerAuthentication(auth));
   app.get("/", rootRoute(version));
   app.use("/api/auth", authRoutes(auth));
+  const openApi = openApiDocument(version);
+  app.get("/openapi.json", (_req, res) => res.json(openApi));
+  // Swagger UI from the swagger-ui-dist package, served here: no CDN, no online validator.
+  app.use("/docs", swaggerUi.serve, swaggerUi.setup(openApi, { customSiteTitle: "Stoflow REST API", swaggerOptions: { validatorUrl: null } }));
   return app;
 }

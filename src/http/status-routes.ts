@@ -6,7 +6,7 @@ import { UNAVAILABLE } from "../db/unavailable.ts";
 /** GET / — what this is and where to go. */
 export function rootRoute(version: string) {
   return (_req: Request, res: Response) => {
-    res.json({ message: "Stoflow API", version, graphql: "/graphql", graphiql: "/graphiql", health: "/health" });
+    res.json({ message: "Stoflow API", version, graphql: "/graphql", graphiql: "/graphiql", health: "/health", docs: "/docs", openapi: "/openapi.json" });
   };
 }
 

@@ -5,7 +5,6 @@ import { signUp, startTestGateway, type TestGateway } from "../helpers/gateway.t
 
 /** Debian's chromium (npm's browser downloads are not reachable here); CI installs it (.ci/run). */
 const CHROMIUM = "/usr/bin/chromium";
-const SCREENSHOT = "artifacts/explorer.png";
 const present = fs.existsSync(CHROMIUM);
 // In CI a missing browser fails the test (launch throws); elsewhere the test is skipped, and says why.
 const skip = !present && !process.env.CI;
@@ -21,6 +20,7 @@ beforeAll(async () => {
   if (skip) return;
   gw = await startTestGateway();
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+  fs.mkdirSync("artifacts", { recursive: true });
   page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   await page.route("**/*", (route) => {
     if (route.request().url().startsWith(gw.url)) return route.continue();
@@ -64,7 +64,15 @@ describe.skipIf(skip)("the explorer at /graphiql, in headless Chromium", () => {
       data: { currentSession: { tenant: { name: "Browser Shop" } }, products: { totalCount: 0 } },
     });
     expect(elsewhere).toEqual([]);
-    fs.mkdirSync("artifacts", { recursive: true });
-    await page.screenshot({ path: SCREENSHOT });
+    await page.screenshot({ path: "artifacts/explorer.png" });
+  });
+
+  it("shows the REST routes' OpenAPI document at /docs, offline", async () => {
+    await page.goto(`${gw.url}/docs/`);
+    await page.getByText("Stoflow REST API").first().waitFor();
+    await page.getByText("/api/auth/register").first().waitFor();
+    expect(await page.locator(".opblock").count()).toBe(9);
+    expect(elsewhere).toEqual([]);
+    await page.screenshot({ path: "artifacts/docs.png" });
   });
 });

@@ -1,0 +1,70 @@
+import { z } from "zod";
+import { invalidInput } from "./errors.ts";
+import { APP_ROLES } from "./tokens.ts";
+
+/**
+ * The bodies the auth flows accept, shared by the REST routes and the GraphQL mutations. The
+ * OpenAPI document is generated from these same schemas (src/http/openapi.ts), so what /docs says
+ * is what is checked. Each rule says what is wrong in its message; the first broken rule is the
+ * INVALID_INPUT answer.
+ */
+
+const MIN_PASSWORD_CHARACTERS = 8;
+/** bcrypt ignores every byte after the 72nd, so a longer password would not be what is checked. */
+const MAX_PASSWORD_BYTES = 72;
+const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+
+/** A string that is there: not empty nor only spaces, at most `max` characters, no NUL (PostgreSQL text cannot hold it, bcrypt stops at it). */
+const text = (field: string, max: number) => z.string({ error: `${field} is required` })
+  .regex(/\S/, `${field} is required`)
+  .max(max, `${field} must be at most ${max} characters`)
+  .regex(/^[^\u0000]*$/, `${field} must not contain NUL characters`);
+
+const email = z.string({ error: "email is required" }).trim()
+  .min(1, "email is required")
+  .max(255, "email must be at most 255 characters")
+  .regex(EMAIL, "email is not a valid e-mail address")
+  .meta({ format: "email", example: "lou@example.com" });
+
+/** A new password: 8 characters at least, 72 bytes at most (UTF-8). */
+const newPassword = (field: string) => z.string({ error: `${field} is required` })
+  .refine((value) => [...value].length >= MIN_PASSWORD_CHARACTERS, `${field} must be at least ${MIN_PASSWORD_CHARACTERS} characters`)
+  .refine((value) => Buffer.byteLength(value, "utf8") <= MAX_PASSWORD_BYTES, `${field} must be at most ${MAX_PASSWORD_BYTES} bytes`)
+  .regex(/^[^\u0000]*$/, `${field} must not contain NUL characters`)
+  .meta({ minLength: MIN_PASSWORD_CHARACTERS, description: `${MIN_PASSWORD_CHARACTERS} characters at least, ${MAX_PASSWORD_BYTES} bytes (UTF-8) at most` });
+
+export const RegisterInput = z.object({
+  name: text("name", 255).meta({ description: "The shop's name (the tenant), also its admin's full name", example: "Vintage Lou" }),
+  email,
+  password: newPassword("password"),
+  subscription_tier: text("subscription_tier", 50).nullish()
+    .meta({ description: "A tier's name (`starter` when absent)", example: "standard" }),
+}).meta({ id: "RegisterInput" });
+
+export const LoginInput = z.object({
+  email: text("email", 255).meta({ example: "lou@example.com" }),
+  password: text("password", 1024),
+}).meta({ id: "LoginInput" });
+
+export const RefreshInput = z.object({
+  refresh_token: text("refresh_token", 200).meta({ description: "The refresh token of the last pair (single use)" }),
+}).meta({ id: "RefreshInput" });
+
+export const ChangePasswordInput = z.object({
+  current_password: text("current_password", 1024),
+  new_password: newPassword("new_password"),
+}).meta({ id: "ChangePasswordInput" });
+
+export const TeamMemberInput = z.object({
+  email,
+  role: z.enum(APP_ROLES, { error: "role must be admin, user or viewer" }).nullish(),
+  full_name: text("full_name", 255).nullish(),
+  password: newPassword("password"),
+});
+
+/** The body as `schema` reads it, or INVALID_INPUT with the message of the first broken rule. */
+export function parseInput<T extends z.ZodType>(schema: T, body: unknown): z.output<T> {
+  const result = schema.safeParse(body);
+  if (!result.success) throw invalidInput(result.error.issues[0]!.message);
+  return result.data;
+}

@@ -1,0 +1,103 @@
+import { Ajv2020 } from "ajv/dist/2020.js";
+import addFormats from "ajv-formats";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { http, signUp, startTestGateway, type HttpResult, type TestGateway } from "../helpers/gateway.ts";
+
+let gw: TestGateway;
+let ajv: Ajv2020;
+let paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, unknown> }> }>>;
+/** Every documented route a test called, as `METHOD path` (each must be called at least once). */
+const called = new Set<string>();
+
+beforeAll(async () => {
+  gw = await startTestGateway();
+  const document = (await http(gw.url, "GET", "/openapi.json")).body;
+  expect(document.openapi).toBe("3.1.0");
+  paths = document.paths;
+  // OpenAPI 3.1 schemas are JSON Schema 2020-12: the whole document is added, and each answer is
+  // checked against its response's schema by pointer (the $refs resolve inside the document).
+  ajv = new Ajv2020({ strict: false, allErrors: true });
+  addFormats.default(ajv);
+  ajv.addSchema(document, "openapi");
+});
+afterAll(() => gw.close());
+
+const pointer = (...parts: string[]) => parts.map((p) => p.replaceAll("~", "~0").replaceAll("/", "~1")).join("/");
+
+/** The answer is one the document describes: its status is listed, and its body matches that response's schema. */
+function expectDocumented(method: string, path: string, res: HttpResult) {
+  called.add(`${method} ${path}`);
+  const response = paths[path]?.[method.toLowerCase()]?.responses[res.status];
+  expect(response, `${method} ${path} answered ${res.status}, which the document does not list`).toBeDefined();
+  if (!response!.content) return expect(res.body).toBeUndefined();
+  const validate = ajv.getSchema(`openapi#/paths/${pointer(path, method.toLowerCase(), "responses", String(res.status), "content", "application/json", "schema")}`)!;
+  expect(validate(res.body), `${method} ${path} ${res.status}: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(res.body)}`).toBe(true);
+}
+
+/** Calls the route for real and checks its answer against the document. */
+async function call(method: string, path: string, options: Parameters<typeof http>[3] = {}) {
+  const res = await http(gw.url, method, path, options);
+  expectDocumented(method, path, res);
+  return res;
+}
+
+describe("/openapi.json and /docs", () => {
+  it("serves the document and the Swagger UI (its scripts from this server)", async () => {
+    const page = await fetch(`${gw.url}/docs/`);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain("swagger-ui-bundle.js");
+    expect(html).not.toMatch(/src="https?:/);
+    expect((await fetch(`${gw.url}/docs/swagger-ui-bundle.js`)).status).toBe(200);
+  });
+});
+
+describe("every REST route answers as its OpenAPI document says", () => {
+  it("the probes and the root", async () => {
+    await call("GET", "/health");
+    await call("GET", "/ready");
+    await call("GET", "/");
+  });
+
+  it("register: 201, EMAIL_TAKEN, INVALID_INPUT, malformed JSON, too large", async () => {
+    const email = `openapi-${Date.now()}@example.test`;
+    const created = await call("POST", "/api/auth/register", { body: { name: "OpenAPI Shop", email, password: "a long password" } });
+    expect(created.status).toBe(201);
+    expect((await call("POST", "/api/auth/register", { body: { name: "Again", email, password: "a long password" } })).body.code).toBe("EMAIL_TAKEN");
+    const short = await call("POST", "/api/auth/register", { body: { name: "X", email: "x@example.test", password: "short" } });
+    expect(short.body).toEqual({ detail: "password must be at least 8 characters", code: "INVALID_INPUT" });
+    expect((await call("POST", "/api/auth/register", { body: "{bad" })).status).toBe(400);
+    expect((await call("POST", "/api/auth/register", { body: { name: "x".repeat(20_000) } })).status).toBe(413);
+  });
+
+  it("login, refresh and session: their answers and refusals", async () => {
+    const shop = await signUp(gw.url);
+    const login = await call("POST", "/api/auth/login", { body: { email: shop.email, password: shop.password } });
+    expect(login.status).toBe(200);
+    expect((await call("POST", "/api/auth/login", { body: { email: shop.email } })).status).toBe(422);
+    for (let i = 0; i < 5; i++) expect((await call("POST", "/api/auth/login", { body: { email: shop.email, password: "wrong password" } })).status).toBe(401);
+    expect((await call("POST", "/api/auth/login", { body: { email: shop.email, password: shop.password } })).status).toBe(429);
+
+    expect((await call("POST", "/api/auth/refresh", { body: { refresh_token: login.body.refresh_token } })).status).toBe(200);
+    expect((await call("POST", "/api/auth/refresh", { body: { refresh_token: login.body.refresh_token } })).status).toBe(401);
+    expect((await call("GET", "/api/auth/session", { token: shop.access_token })).status).toBe(200);
+    expect((await call("GET", "/api/auth/session")).status).toBe(401);
+    expect((await call("GET", "/api/auth/session", { token: "not.a.jwt" })).status).toBe(401);
+  });
+
+  it("change-password and logout", async () => {
+    const shop = await signUp(gw.url);
+    const change = (current: string, next: string) =>
+      call("POST", "/api/auth/change-password", { token: shop.access_token, body: { current_password: current, new_password: next } });
+    expect((await change("not my password", "another long password")).status).toBe(403);
+    expect((await change(shop.password, "short")).status).toBe(422);
+    expect((await change(shop.password, "another long password")).status).toBe(204);
+    expect((await call("POST", "/api/auth/logout", { token: shop.access_token })).status).toBe(204);
+    expect((await call("POST", "/api/auth/logout", { token: shop.access_token })).status).toBe(401);
+  });
+
+  it("called every documented route", () => {
+    const documented = Object.entries(paths).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`));
+    expect([...called].sort()).toEqual(documented.sort());
+  });
+});
