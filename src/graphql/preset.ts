@@ -48,6 +48,9 @@ export function makePreset(
     pgServices: [makePgService({ pool, schemas: ["public", "tenant_template"] })],
     gather: { pgIdentifiers: "unqualified" },
     schema: {
+      // A list's rows are never null (no set-returning function here yields a null row): clients
+      // get `nodes: [Product!]!`, not a list of maybe-products.
+      pgForbidSetofFunctionsToReturnNull: true,
       connectionFilterAllowNullInput: false,
       connectionFilterAllowEmptyObjectInput: false,
     },
