@@ -13,16 +13,18 @@ const MIN_PASSWORD_CHARACTERS = 8;
 /** bcrypt ignores every byte after the 72nd, so a longer password would not be what is checked. */
 const MAX_PASSWORD_BYTES = 72;
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+const NO_NUL = /^[^\u0000]*$/;
 
 /** A string that is there: not empty nor only spaces, at most `max` characters, no NUL (PostgreSQL text cannot hold it, bcrypt stops at it). */
 const text = (field: string, max: number) => z.string({ error: `${field} is required` })
   .regex(/\S/, `${field} is required`)
   .max(max, `${field} must be at most ${max} characters`)
-  .regex(/^[^\u0000]*$/, `${field} must not contain NUL characters`);
+  .regex(NO_NUL, `${field} must not contain NUL characters`);
 
 const email = z.string({ error: "email is required" }).trim()
   .min(1, "email is required")
   .max(255, "email must be at most 255 characters")
+  .regex(NO_NUL, "email must not contain NUL characters")
   .regex(EMAIL, "email is not a valid e-mail address")
   .meta({ format: "email", example: "lou@example.com" });
 
@@ -30,7 +32,7 @@ const email = z.string({ error: "email is required" }).trim()
 const newPassword = (field: string) => z.string({ error: `${field} is required` })
   .refine((value) => [...value].length >= MIN_PASSWORD_CHARACTERS, `${field} must be at least ${MIN_PASSWORD_CHARACTERS} characters`)
   .refine((value) => Buffer.byteLength(value, "utf8") <= MAX_PASSWORD_BYTES, `${field} must be at most ${MAX_PASSWORD_BYTES} bytes`)
-  .regex(/^[^\u0000]*$/, `${field} must not contain NUL characters`)
+  .regex(NO_NUL, `${field} must not contain NUL characters`)
   .meta({ minLength: MIN_PASSWORD_CHARACTERS, description: `${MIN_PASSWORD_CHARACTERS} characters at least, ${MAX_PASSWORD_BYTES} bytes (UTF-8) at most` });
 
 export const RegisterInput = z.object({

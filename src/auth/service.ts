@@ -67,7 +67,8 @@ export function createAuthService({ pool, jwt, passwords, throttle }: AuthDepend
 
   return {
     async register(input: Record<string, unknown>, clientIp: string): Promise<AuthResponse> {
-      const { name, email, password, subscription_tier: tier = "starter" } = parseInput(RegisterInput, input);
+      const { name, email, password, subscription_tier } = parseInput(RegisterInput, input);
+      const tier = subscription_tier ?? "starter";
       return passwords.inLine(async (bcrypt) => {
         const wait = await asAuth((query) => query.value<number>("select app_private.begin_registration($1, $2, $3, $4, $5)", [
           email, clientIp, throttle.registrationsPerAddressPerHour, throttle.registrationsPerEmailPerHour, HOUR,
@@ -146,7 +147,7 @@ export function createAuthService({ pool, jwt, passwords, throttle }: AuthDepend
      * so grants and row-level security decide who may add whom; only the hashing happens here.
      */
     async addTeamMember(session: SessionClaims, input: Record<string, unknown>): Promise<{ id: number }> {
-      const { email, role = "user", full_name: fullName = null, password } = parseInput(TeamMemberInput, input);
+      const { email, role, full_name: fullName, password } = parseInput(TeamMemberInput, input);
       const settings = pgSettingsFor(session);
       // Authorization before any hashing: a refused caller must not get bcrypt to work for it.
       const mayAdd = await inTransaction(pool, settings, (query) =>
@@ -155,7 +156,7 @@ export function createAuthService({ pool, jwt, passwords, throttle }: AuthDepend
       const hash = await passwords.inLine((bcrypt) => bcrypt.hash(password));
       return inTransaction(pool, settings, async (query) => {
         const id = await query
-          .value<number>("insert into public.users (email, full_name, role) values ($1, $2, $3) returning id", [email, fullName, role])
+          .value<number>("insert into public.users (email, full_name, role) values ($1, $2, $3) returning id", [email, fullName ?? null, role ?? "user"])
           .catch(teamError);
         await query.run("select app_private.set_initial_password($1, $2)", [id, hash]);
         return { id };
