@@ -50,7 +50,7 @@ const COMMANDS: Record<string, Command> = {
     help: "Register a tenant with its admin user (as POST /api/auth/register does).",
     run: async ({ owner }, _args, options) => {
       const { name, email, password, tier = "starter" } = options as Record<string, string>;
-      if (!name || !email || !password) return usage("tenants:create");
+      if (!name || !email || !password) return usage("tenants:create", 2);
       const hash = await hashPassword(password, integer(process.env, "BCRYPT_COST", 12, 4, 15));
       const { rows } = await owner.query("select (c).tenant_id, (c).sub as user_id from app_private.register_tenant($1, $2, $3, $4) c",
         [name, email, hash, tier]);
@@ -113,24 +113,37 @@ function asTenant(owner: pg.Pool, id: string | undefined, work: (client: pg.Pool
   return withSettings(owner, { "jwt.claims.tenant_id": id }, work);
 }
 
-function usage(name?: string): number {
+/** Prints the commands (or one command) to stderr; returns `code`: 0 when asked with --help, 2 on misuse. */
+function usage(name: string | undefined, code: number): number {
   const shown = name ? [name] : Object.keys(COMMANDS);
   console.error(`usage: npm run stoflow -- <command> [options]\n`);
   for (const key of shown) console.error(`  ${COMMANDS[key]!.usage}\n      ${COMMANDS[key]!.help}`);
-  return 2;
+  return code;
+}
+
+const OPTIONS = {
+  help: { type: "boolean", short: "h" }, json: { type: "boolean" }, yes: { type: "boolean" },
+  name: { type: "string" }, email: { type: "string" }, password: { type: "string" }, tier: { type: "string" }, batch: { type: "string" },
+} as const;
+
+/** Strict parsing: an unknown or malformed flag is one line on stderr, then null (exit 2). */
+function parse(argv: string[]) {
+  try {
+    return parseArgs({ args: argv, allowPositionals: true, strict: true, options: OPTIONS });
+  } catch (error) {
+    console.error((error as Error).message);
+    return null;
+  }
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({
-    args: argv, allowPositionals: true, strict: false,
-    options: {
-      help: { type: "boolean", short: "h" }, json: { type: "boolean" }, yes: { type: "boolean" },
-      name: { type: "string" }, email: { type: "string" }, password: { type: "string" }, tier: { type: "string" }, batch: { type: "string" },
-    },
-  });
+  const parsed = parse(argv);
+  if (!parsed) return 2;
+  const { positionals, values } = parsed;
   const [name, ...args] = positionals;
   const command = name ? COMMANDS[name] : undefined;
-  if (!command || values.help) return usage(command ? name : undefined);
+  if (values.help) return usage(command ? name : undefined, 0);
+  if (!command) return usage(undefined, 2);
   const database = await prepareDatabase(readDatabaseConfig(), (line) => console.error(line), { migrate: false });
   if (!database.ownerUrl) {
     console.error("DATABASE_OWNER_URL is required with DATABASE_URL");

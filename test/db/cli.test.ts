@@ -18,12 +18,13 @@ function stoflow(...args: string[]) {
 }
 
 describe("npm run stoflow", () => {
-  it("explains itself and exits 2 on wrong usage", () => {
+  it("explains itself: --help exits 0, wrong usage and unknown flags exit 2", () => {
     const none = stoflow();
     expect(none.code).toBe(2);
     expect(none.err).toMatch(/usage: npm run stoflow -- <command>/);
     expect(none.err).toMatch(/tenants:check/);
-    expect(stoflow("tenants:create", "--help")).toMatchObject({ code: 2, err: expect.stringMatching(/--name <name> --email <email>/) });
+    expect(stoflow("tenants:create", "--help")).toMatchObject({ code: 0, err: expect.stringMatching(/--name <name> --email <email>/) });
+    expect(stoflow("tenants:list", "--jsn")).toMatchObject({ code: 2, err: expect.stringMatching(/--jsn/) });
     expect(stoflow("tenants:export", "abc").code).toBe(2);
   });
 
