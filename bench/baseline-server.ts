@@ -3,6 +3,7 @@ import pg from "pg";
 import { pgSettingsFor } from "../src/auth/pg-settings.ts";
 import { verifyAccessToken } from "../src/auth/tokens.ts";
 import { readServerConfig } from "../src/config.ts";
+import { settingsStatement } from "../src/db/transaction.ts";
 
 /**
  * The hand-written baseline, as a competent developer would write it: verify the JWT, then ONE
@@ -12,15 +13,13 @@ import { readServerConfig } from "../src/config.ts";
  */
 const config = readServerConfig();
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: config.poolSize });
-const literal = (value: string) => pg.Client.prototype.escapeLiteral(value);
 
 async function asTenant<T>(authorization: string | undefined, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const claims = verifyAccessToken(config.jwt, (authorization ?? "").replace(/^Bearer /, ""));
-  const settings = Object.entries(pgSettingsFor(claims)).map(([k, v]) => `set_config(${literal(k)}, ${literal(v)}, true)`);
   const client = await pool.connect();
   try {
-    const opened = (await client.query(`begin; select * from app_private.session_role(${claims.userId}, ${literal(claims.sessionId)}); `
-      + `select ${settings.join(", ")}`)) as unknown as pg.QueryResult[];
+    const opened = (await client.query(`begin; select * from app_private.session_role(${claims.userId}, ${pg.escapeLiteral(claims.sessionId)}); `
+      + settingsStatement(pgSettingsFor(claims)))) as unknown as pg.QueryResult[];
     const live = opened[1]!.rows[0];
     if (!live || live.tenant_id !== claims.tenantId || live.role !== claims.role) throw new Error("session not live");
     const result = await work(client);
