@@ -85,14 +85,15 @@ const readLoop = await pgLoop(database.appUrl, SECONDS, CONNECTIONS, POOL, (c, n
 
 // 2. Tenant write: create then update a product.
 const runId = Date.now().toString(36);
+let written = 0; // across rounds: each load() restarts its own counter, every SKU must stay new
 const WRITE = "mutation($s: String!) { createProduct(input: { product: { sku: $s, title: \"Bench item\", price: \"10\" } }) { product { sku } } "
   + "updateProduct(input: { sku: $s, patch: { price: \"11\" } }) { product { price } } }";
 const writeCompare = await compareAlternately(
   () => loadWithCpu({ url: "http://localhost:3901", seconds: SECONDS, connections: CONNECTIONS,
     request: (n) => ({ method: "POST", path: "/graphql", headers: { "content-type": "application/json", authorization: auth(n) },
-      body: JSON.stringify({ query: WRITE, variables: { s: `G-${runId}-${n}` } }) }) }, gateway.process.pid!),
+      body: JSON.stringify({ query: WRITE, variables: { s: `G-${runId}-${written++}` } }) }) }, gateway.process.pid!),
   () => loadWithCpu({ url: "http://localhost:3902", seconds: SECONDS, connections: CONNECTIONS,
-    request: (n) => ({ method: "POST", path: "/products", headers: { "content-type": "application/json", authorization: auth(n) }, body: JSON.stringify({ sku: `B-${runId}-${n}` }) }) }, baseline.process.pid!),
+    request: (n) => ({ method: "POST", path: "/products", headers: { "content-type": "application/json", authorization: auth(n) }, body: JSON.stringify({ sku: `B-${runId}-${written++}` }) }) }, baseline.process.pid!),
   ROUNDS);
 const [writeGateway, writeBaseline] = writeCompare.last;
 const writeLoop = await pgLoop(database.appUrl, SECONDS, CONNECTIONS, POOL, (c, n) => tenantTransaction(c, n, async (t) => {
