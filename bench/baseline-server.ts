@@ -3,33 +3,58 @@ import pg from "pg";
 import { pgSettingsFor } from "../src/auth/pg-settings.ts";
 import { verifyAccessToken } from "../src/auth/tokens.ts";
 import { readServerConfig } from "../src/config.ts";
-import { withSettings } from "../src/db/transaction.ts";
+import { settingsStatement } from "../src/db/transaction.ts";
 
 /**
- * The hand-written baseline: Express + pg doing what the gateway does for one tenant read or
- * write (verify the JWT, BEGIN, the same set_config, the same SQL, COMMIT), and nothing else.
+ * The hand-written baseline, as a competent developer would write it: verify the JWT, then ONE
+ * simple-query round trip that opens the transaction, checks the session is still live (as the
+ * login role, before the role switch) and applies the same settings the gateway applies; then the
+ * SQL; then COMMIT. It does what the gateway's security does, so the comparison is fair.
  */
 const config = readServerConfig();
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: config.poolSize });
-function asTenant<T>(authorization: string | undefined, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const session = verifyAccessToken(config.jwt, (authorization ?? "").replace(/^Bearer /, ""));
-  return withSettings(pool, pgSettingsFor(session), work);
+
+async function asTenant<T>(authorization: string | undefined, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const claims = verifyAccessToken(config.jwt, (authorization ?? "").replace(/^Bearer /, ""));
+  const client = await pool.connect();
+  try {
+    const opened = (await client.query(`begin; select * from app_private.session_role(${claims.userId}, ${pg.escapeLiteral(claims.sessionId)}); `
+      + settingsStatement(pgSettingsFor(claims)))) as unknown as pg.QueryResult[];
+    const live = opened[1]!.rows[0];
+    if (!live || live.tenant_id !== claims.tenantId || live.role !== claims.role) throw new Error("session not live");
+    const result = await work(client);
+    await client.query("commit");
+    return result;
+  } catch (error) {
+    await client.query("rollback").catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
 }
 
 const app = express();
 app.use(express.json());
-app.get("/products", async (req, res) => {
-  const rows = await asTenant(req.headers.authorization, (c) =>
-    c.query({ name: "read", text: "select sku, title, price from products order by sku limit 20" }));
-  res.json({ data: { products: { nodes: rows.rows } } });
+app.get("/products", async (req, res, next) => {
+  try {
+    const rows = await asTenant(req.headers.authorization, (c) =>
+      c.query({ name: "read", text: "select sku, title, price from products order by sku limit 20" }));
+    res.json({ data: { products: { nodes: rows.rows } } });
+  } catch (error) {
+    next(error);
+  }
 });
-app.post("/products", async (req, res) => {
-  const sku = String(req.body.sku);
-  const row = await asTenant(req.headers.authorization, async (c) => {
-    await c.query({ name: "create", text: "insert into products (sku, title, price) values ($1, 'Bench item', 10)" }, [sku]);
-    return c.query({ name: "update", text: "update products set price = 11 where sku = $1 returning sku, price" }, [sku]);
-  });
-  res.json({ data: row.rows[0] });
+app.post("/products", async (req, res, next) => {
+  try {
+    const sku = String(req.body.sku);
+    const row = await asTenant(req.headers.authorization, async (c) => {
+      await c.query({ name: "create", text: "insert into products (sku, title, price) values ($1, 'Bench item', 10)" }, [sku]);
+      return c.query({ name: "update", text: "update products set price = 11 where sku = $1 returning sku, price" }, [sku]);
+    });
+    res.json({ data: row.rows[0] });
+  } catch (error) {
+    next(error);
+  }
 });
 app.use((error: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
   res.status(500).json({ error: error.message });

@@ -108,3 +108,66 @@ export function percentiles(ms: number[]): { p50: number; p99: number } {
   const at = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! * 10) / 10;
   return { p50: at(0.5), p99: at(0.99) };
 }
+
+/** CPU time (user + system) a process has used so far, in microseconds, from /proc/<pid>/stat. */
+export function cpuMicros(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
+  return (ticks * 1_000_000) / 100; // USER_HZ is 100 on Linux
+}
+
+/** One load run plus the CPU µs per request the server process `pid` spent on it. */
+export async function loadWithCpu(spec: LoadSpec, pid: number): Promise<Measured> {
+  const before = cpuMicros(pid);
+  const started = performance.now();
+  const result = await load(spec);
+  const seconds = (performance.now() - started) / 1000;
+  const requests = Math.max(1, result.rps * seconds);
+  return { ...result, cpuUsPerRequest: Math.round((cpuMicros(pid) - before) / requests) };
+}
+
+/** The median of a list of numbers. */
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+export interface Comparison {
+  /** Median over rounds of a.rps / b.rps, and of a's over b's CPU µs per request. */
+  rpsRatio: number;
+  cpuRatio: number;
+  /** (max − min) / median of the per-round rps ratios; above 0.10 the result is noisy. */
+  spread: number;
+  noisy: boolean;
+  a: { rps: number; cpuUsPerRequest: number };
+  b: { rps: number; cpuUsPerRequest: number };
+  /** The last round's full results, for latency percentiles. */
+  last: [Measured, Measured];
+}
+
+type Measured = LoadResult & { cpuUsPerRequest: number };
+
+/**
+ * Runs a, b, a, b … `rounds` times each and compares them round by round, so that load from
+ * other processes on a shared machine hits both sides alike. Medians of the ratios and their spread.
+ */
+export async function compareAlternately(
+  a: () => Promise<Measured>,
+  b: () => Promise<Measured>,
+  rounds: number,
+): Promise<Comparison> {
+  const pairs: [Measured, Measured][] = [];
+  for (let i = 0; i < rounds; i++) pairs.push([await a(), await b()]);
+  const ratios = pairs.map(([x, y]) => x.rps / Math.max(1, y.rps));
+  const rpsRatio = median(ratios);
+  const spread = (Math.max(...ratios) - Math.min(...ratios)) / rpsRatio;
+  const side = (k: 0 | 1) => ({ rps: Math.round(median(pairs.map((p) => p[k].rps))), cpuUsPerRequest: Math.round(median(pairs.map((p) => p[k].cpuUsPerRequest))) });
+  return {
+    rpsRatio, spread, noisy: spread > 0.1,
+    cpuRatio: median(pairs.map(([x, y]) => x.cpuUsPerRequest / Math.max(1, y.cpuUsPerRequest))),
+    a: side(0), b: side(1), last: pairs[pairs.length - 1]!,
+  };
+}

@@ -1,8 +1,8 @@
-import type pg from "pg";
+import pg from "pg";
 
 /**
- * Runs `work` in one transaction on one pooled connection, with `settings` applied first in one
- * statement, local to the transaction (as PostGraphile applies pgSettings: role, claims,
+ * Runs `work` in one transaction on one pooled connection, opened together with `settings` in one
+ * round trip (see openingStatement), local to the transaction (as PostGraphile applies pgSettings: role, claims,
  * search_path). Commits on success; on an error, commits when `commitOn(error)` says the error is
  * a decision whose cause must be kept, else rolls back.
  */
@@ -14,12 +14,7 @@ export async function withSettings<T>(
 ): Promise<T> {
   const client = await pool.connect();
   try {
-    await client.query("begin");
-    const names = Object.keys(settings);
-    if (names.length > 0) {
-      const calls = names.map((_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, true)`);
-      await client.query(`select ${calls.join(", ")}`, Object.entries(settings).flat());
-    }
+    await client.query(openingStatement(settings));
     const result = await work(client);
     await client.query("commit");
     return result;
@@ -30,4 +25,18 @@ export async function withSettings<T>(
   } finally {
     client.release();
   }
+}
+
+/**
+ * BEGIN and the transaction-local settings as one simple query: one round trip instead of two.
+ * A simple query cannot take parameters, so names and values are quoted with pg's escapeLiteral.
+ */
+export function openingStatement(settings: Record<string, string>): string {
+  return Object.keys(settings).length > 0 ? `begin; ${settingsStatement(settings)}` : "begin";
+}
+
+/** One `select set_config(…, true), …` applying `settings` to the current transaction, values quoted inline. */
+export function settingsStatement(settings: Record<string, string>): string {
+  const calls = Object.entries(settings).map(([name, value]) => `set_config(${pg.escapeLiteral(name)}, ${pg.escapeLiteral(value)}, true)`);
+  return `select ${calls.join(", ")}`;
 }

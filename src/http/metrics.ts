@@ -22,6 +22,20 @@ function routeOf(req: Request): string {
   return MIDDLEWARE_PATHS.has(req.path) ? req.path : "unmatched";
 }
 
+/** `make(labels…)` remembered per distinct label values (routes, methods and statuses are few). */
+function cachedChildren<T>(make: (...labels: string[]) => T): (...labels: string[]) => T {
+  const children = new Map<string, T>();
+  return (...labels) => {
+    const key = labels.join("\u0000");
+    let child = children.get(key);
+    if (child === undefined) {
+      child = make(...labels);
+      children.set(key, child);
+    }
+    return child;
+  };
+}
+
 /** Documents the GraphQL gate keeps parsed, and the memory they hold. */
 export type DocumentCacheSize = () => { documents: number; bytes: number };
 
@@ -57,15 +71,18 @@ export function createMetrics(pool: pg.Pool, tenantCount: () => Promise<number>,
       this.set({ unit: "bytes" }, bytes);
     },
   });
+  // Label children looked up once per series, not hashed from a label object on every request.
+  const latencyOf = cachedChildren((route) => latency.labels(route));
+  const requestsOf = cachedChildren((route, method, status) => requests.labels(route, method, status));
   return {
     registry,
     authFailures,
     middleware(req, res, next) {
-      const stop = latency.startTimer();
+      const started = performance.now();
       res.on("finish", () => {
         const route = routeOf(req);
-        stop({ route });
-        requests.inc({ route, method: req.method, status: String(res.statusCode) });
+        latencyOf(route).observe((performance.now() - started) / 1000);
+        requestsOf(route, req.method, String(res.statusCode)).inc();
       });
       next();
     },

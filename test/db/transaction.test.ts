@@ -1,0 +1,39 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { withSettings } from "../../src/db/transaction.ts";
+import { createTestDatabase, type TestDatabase } from "../helpers/db.ts";
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(() => db.close());
+
+describe("withSettings opens the transaction and applies settings in one round trip", () => {
+  it("keeps values with quotes and backslashes exactly, local to the transaction", async () => {
+    const tricky = "it's a \\ value'; select 1; --";
+    const seen = await withSettings(db.app, { "jwt.claims.note": tricky, role: "stoflow_anonymous" }, async (client) =>
+      (await client.query("select current_setting('jwt.claims.note') as note, current_user as who")).rows[0]);
+    expect(seen).toEqual({ note: tricky, who: "stoflow_anonymous" });
+    const after = await db.app.query("select current_setting('jwt.claims.note', true) as note, current_user as who");
+    expect(after.rows[0].note ?? "").toBe("");
+    expect(after.rows[0].who).toBe("stoflow_authenticator");
+  });
+
+  it("sends one statement before the work and one after it", async () => {
+    const sent: string[] = [];
+    const record = (client: import("pg").PoolClient) => {
+      const query = client.query.bind(client) as (text: string) => Promise<unknown>;
+      (client as unknown as { query: unknown }).query = (text: string) => {
+        sent.push(text);
+        return query(text);
+      };
+    };
+    db.app.once("acquire", record);
+    await withSettings(db.app, { search_path: "public", "jwt.claims.tenant_id": "7" }, (client) => client.query("select 1"));
+    expect(sent).toEqual([
+      "begin; select set_config('search_path', 'public', true), set_config('jwt.claims.tenant_id', '7', true)",
+      "select 1",
+      "commit",
+    ]);
+  });
+});
