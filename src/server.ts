@@ -55,6 +55,7 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
   const app = createApp({
     pool: probePool, auth, corsOrigins: config.corsOrigins, trustProxy: config.trustProxy, version: VERSION, metrics, logger,
     committedMigrations: countCommittedMigrations(), metricsAccess: config.metrics, clientLimits: config.clientConcurrency, serverLimits: config.serverConcurrency,
+    graphqlMaxBodyBytes: config.graphql.maxBodyBytes,
   });
   // A client that sends its request slowly (slowloris) loses its socket after these delays.
   const { headersMs, requestMs } = config.httpTimeouts;

@@ -5,10 +5,12 @@ import { requireSession } from "./bearer.ts";
 const body = (req: Request): Record<string, unknown> =>
   req.body && typeof req.body === "object" && !Array.isArray(req.body) ? req.body : {};
 
-/** The seed's REST routes under /api/auth, with its JSON shapes and status codes. */
+/** Largest JSON body of the REST routes (413 beyond). */
+export const REST_BODY_LIMIT = "16kb";
+
+/** The seed's REST routes under /api/auth, with its JSON shapes and status codes (the body is read by the app, see app.ts). */
 export function authRoutes(auth: AuthService): Router {
   const router = express.Router();
-  router.use(express.json({ limit: "16kb" }));
   router.post("/register", async (req, res) => {
     res.status(201).json(await auth.register(body(req), req.ip ?? "unknown"));
   });

@@ -101,6 +101,28 @@ describe("floods from one client", () => {
     record("30 parallel logins from 30 addresses (server line: 2 at a time, 3 waiting)", 30, "5 served in turn, the rest 503 BUSY with Retry-After; /health unaffected");
   });
 
+  it("keeps no server place for clients that send their bodies slowly: others are served at once", async () => {
+    await withServer({ HTTP_SERVER_CONCURRENCY: "2", HTTP_SERVER_QUEUE: "2" }, async (url) => {
+      const port = Number(new URL(url).port);
+      // 16 requests from 4 addresses announce 100 kB and send its first bytes only.
+      const slow = await Promise.all(Array.from({ length: 16 }, (_, i) => new Promise<net.Socket>((resolve) => {
+        const socket = net.connect({ port, host: "127.0.0.1", localAddress: `127.0.2.${(i % 4) + 1}` }, () => {
+          socket.write(`POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"query":"`);
+          resolve(socket);
+        });
+        socket.on("error", () => undefined);
+      })));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const started = Date.now();
+      const answers = await Promise.all(Array.from({ length: 4 }, () => graphql(url, "{ __typename }")));
+      expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200]);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      for (const socket of slow) socket.destroy();
+    });
+    record("16 requests from 4 addresses sending their bodies slowly, against a server line of 2 (+2 waiting)", 16,
+      "they hold no server place while their body arrives: other clients answered 200 at once");
+  });
+
   it("answers a renamed, re-spaced introspection from the answer computed once, without computing it again", async () => {
     await withServer({ GRAPHQL_PLANNING_QUEUE: "0" }, async (url) => {
       const standard = getIntrospectionQuery({ descriptions: true });
