@@ -4,7 +4,7 @@ import type pg from "pg";
 import type { AuthService } from "../auth/service.ts";
 import type { ServerConfig } from "../config.ts";
 import swaggerUi from "swagger-ui-express";
-import { authRoutes, REST_BODY_LIMIT } from "./auth-routes.ts";
+import { authRoutes, HASHING_ROUTES, REST_BODY_LIMIT } from "./auth-routes.ts";
 import { bearerAuthentication } from "./bearer.ts";
 import { clientConcurrency, serverConcurrency } from "./concurrency.ts";
 import type { Logger } from "pino";
@@ -53,7 +53,7 @@ export function createApp({ pool, auth, corsOrigins, trustProxy, version, metric
   app.use(clientConcurrency(clientLimits));
   app.use("/api/auth", express.json({ limit: REST_BODY_LIMIT }));
   app.use("/graphql", express.raw({ type: () => true, limit: graphqlMaxBodyBytes }));
-  app.use(serverConcurrency(serverLimits));
+  app.use(serverConcurrency(serverLimits, (req) => HASHING_ROUTES.has(req.path)));
   app.use(bearerAuthentication(auth));
   app.get("/", rootRoute(version));
   app.use("/api/auth", authRoutes(auth));

@@ -82,9 +82,10 @@ export function clientConcurrency(limits: Concurrency) {
  * Load shedding for the whole server: at most `active` requests in progress from all clients
  * together, `waiting` more in line; beyond, 503 BUSY with Retry-After at once, before the body is
  * read. Many addresses flooding together then cannot queue unbounded work in the event loop, and
- * the probes (not counted) keep answering in milliseconds.
+ * the probes (not counted) keep answering in milliseconds. Requests with a bounded line of their
+ * own (`hasOwnLine`: the routes that hash a password) skip this one.
  */
-export function serverConcurrency(limits: Concurrency) {
+export function serverConcurrency(limits: Concurrency, hasOwnLine: (req: Request) => boolean) {
   const turns = new Turns(limits);
-  return (req: Request, res: Response, next: NextFunction) => inTurn(turns, req, res, next, BUSY);
+  return (req: Request, res: Response, next: NextFunction) => (hasOwnLine(req) ? next() : inTurn(turns, req, res, next, BUSY));
 }
