@@ -54,7 +54,8 @@ function commandWith(env: NodeJS.ProcessEnv, script: string, ...args: string[]) 
 
 const stoflow = (...args: string[]) => command("src/cli/stoflow.ts", ...args);
 
-describe("npm run stoflow beside a running server", () => {
+// Each command is a process of its own (a few seconds each on a busy machine).
+describe("npm run stoflow beside a running server", { timeout: 180_000 }, () => {
   it("exits 2 on wrong usage, with one line saying what is wrong, and 0 for --help", () => {
     expect(stoflow()).toMatchObject({ code: 2, err: expect.stringMatching(/usage: npm run stoflow -- <command>[\s\S]*tenants:check/) });
     expect(stoflow("--help")).toMatchObject({ code: 0, err: expect.stringMatching(/tenants:migrate \[--batch 50\] \[--tenant <id>\] \[--dry-run/) });
