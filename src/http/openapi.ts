@@ -57,7 +57,7 @@ const REFUSALS: Record<number, string> = {
   422: "`INVALID_INPUT`: the message names the field and the rule",
   429: "`TOO_MANY_ATTEMPTS` or `TOO_MANY_REQUESTS`; retry after `Retry-After` seconds",
   500: "`INTERNAL`: logged with the `id` given",
-  503: "`UNAVAILABLE` (the database cannot serve) or `BUSY`; retry after `Retry-After` seconds",
+  503: "`UNAVAILABLE` (the database cannot serve), `BUSY`, or `TENANT_MAINTENANCE` (the token's tenant schema is being migrated); retry after `Retry-After` seconds",
 };
 /** Every route behind the bearer check and the per-address limit can answer these. */
 const ALWAYS = [401, 429, 500, 503];
