@@ -36,7 +36,7 @@ await runCommand(`db ${command ?? ""}`.trim(), async () => {
   try {
     if (!database.ownerUrl) throw new Error("DATABASE_OWNER_URL is required with DATABASE_URL");
     const shadowUrl = config.shadowUrl ?? (config.appUrl ? undefined : database.ownerUrl.replace(/\/[^/]*$/, `/${config.databaseName}_shadow`));
-    await run(await migrationSettings({ ownerUrl: database.ownerUrl, rootUrl: database.rootUrl, shadowUrl }));
+    await run(await migrationSettings({ ownerUrl: database.ownerUrl, rootUrl: database.rootUrl, shadowUrl }, console.log, { hooks: true }));
   } finally {
     clearAllPools(); // before the cluster stops, or graphile-migrate exits 1 on the closed connections
     if (!(command === "watch" && !rest.includes("--once"))) await database.stop();

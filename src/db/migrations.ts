@@ -7,7 +7,6 @@ import JSON5 from "json5";
 import fs from "node:fs/promises";
 import path from "node:path";
 
-
 export type LogLine = (line: string) => void;
 
 export interface MigrationUrls {
@@ -16,13 +15,18 @@ export interface MigrationUrls {
   shadowUrl?: string | undefined;
 }
 
-/** The settings of `.gmrc` completed with the connection strings of this run. */
-export async function migrationSettings(urls: MigrationUrls, log: LogLine = console.log): Promise<Settings> {
+/**
+ * The settings of `.gmrc` completed with the connection strings of this run. Its hooks (the dump
+ * of data/schema.sql after migrations) run for the developer's `npm run db` commands only
+ * (`hooks`), never when a server or a test database migrates.
+ */
+export async function migrationSettings(urls: MigrationUrls, log: LogLine = console.log, { hooks = false } = {}): Promise<Settings> {
   // Like graphile-migrate's own CLI, `.gmrc` is read in the folder the command runs in (npm run: the project's).
   const root = process.cwd();
-  const gmrc = JSON5.parse(await fs.readFile(path.join(root, ".gmrc"), "utf8")) as Settings;
+  const { afterAllMigrations, afterCurrent, ...gmrc } = JSON5.parse(await fs.readFile(path.join(root, ".gmrc"), "utf8")) as Settings;
   return {
     ...gmrc,
+    ...(hooks ? { afterAllMigrations, afterCurrent } : {}),
     migrationsFolder: path.resolve(root, gmrc.migrationsFolder ?? "migrations"),
     logger: new Logger(() => (_level, message) => log(message)),
     connectionString: urls.ownerUrl,

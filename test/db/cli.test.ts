@@ -2,11 +2,12 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs/promises";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { prepareDatabase } from "../../src/db/database.ts";
 import { loadDevSecrets } from "../../src/db/dev-secrets.ts";
 import { temporaryDataDir } from "../../src/db/embedded.ts";
 import { postgresUrl } from "../../src/db/urls.ts";
 import { spawnServer } from "../helpers/gateway.ts";
-import { freePort } from "../helpers/ports.ts";
+import { ownEmbeddedConfig, removeOwnClusters } from "../helpers/embedded.ts";
 
 /**
  * The operator commands run beside a running `npm start` on its embedded cluster, as an operator
@@ -19,10 +20,10 @@ let server: Awaited<ReturnType<typeof spawnServer>>;
 let owner: pg.Pool;
 
 beforeAll(async () => {
-  dataDir = await temporaryDataDir("stoflow-cli-");
-  clusterPort = await freePort();
-  // The work in progress first (npm start applies committed migrations only), as `db watch` does.
-  expect(commandWith({ STOFLOW_PG_PORT: String(clusterPort) }, "src/cli/db.ts", "watch", "--once")).toMatchObject({ code: 0 });
+  // A cluster with the work in progress too (npm start applies committed migrations only).
+  const config = await ownEmbeddedConfig();
+  await (await prepareDatabase(config, () => {})).stop();
+  [dataDir, clusterPort] = [config.dataDir, config.embeddedPort];
   server = await spawnServer("", { STOFLOW_DATA_DIR: dataDir, STOFLOW_PG_PORT: String(clusterPort) });
   const secrets = await loadDevSecrets(dataDir);
   owner = new pg.Pool({ connectionString: postgresUrl("stoflow_owner", secrets.ownerPassword, clusterPort, "stoflow"), max: 1 });
@@ -31,7 +32,7 @@ afterAll(async () => {
   await owner?.end();
   server?.child.kill("SIGTERM");
   await server?.exited;
-  await fs.rm(dataDir, { recursive: true, force: true });
+  await removeOwnClusters();
 });
 
 /** Runs one of src/cli's commands beside the server; stderr never holds a stack trace. */

@@ -32,7 +32,8 @@ it("walks the DBA loop with watch running: step added and edited, schema checked
   const work = await temporaryDataDir("stoflow-dba-");
   cleanups.push(() => fs.rm(work, { recursive: true, force: true }));
   await fs.cp(path.join(PROJECT, ".gmrc"), path.join(work, ".gmrc"));
-  await fs.cp(path.join(PROJECT, "migrations"), path.join(work, "migrations"), { recursive: true });
+  for (const folder of ["migrations", "data"]) await fs.cp(path.join(PROJECT, folder), path.join(work, folder), { recursive: true });
+  await fs.symlink(path.join(PROJECT, "src"), path.join(work, "src")); // .gmrc's hooks run src/cli/dump-schema.ts
   const current = path.join(work, "migrations", "current.sql");
   const env = { ...process.env, STOFLOW_DATA_DIR: path.join(work, ".data"), STOFLOW_PG_PORT: String(await freePort()), ENV_FILE: "/nonexistent" };
   const run = (script: string, ...args: string[]) => {
@@ -79,6 +80,7 @@ it("walks the DBA loop with watch running: step added and edited, schema checked
   expect(committed, committed.err + committed.out).toMatchObject({ code: 0 });
   const files = await fs.readdir(path.join(work, "migrations", "committed"));
   expect(await fs.readFile(path.join(work, "migrations", "committed", files.sort().at(-1)!), "utf8")).toContain("'Global trade item number.'");
+  expect(await fs.readFile(path.join(work, "data", "schema.sql"), "utf8")).toContain("gtin");
   expect(run("migrate.ts")).toMatchObject({ code: 0 });
   expect(run("stoflow.ts", "tenants:check")).toMatchObject({ code: 0 });
   await expect(owner.query(stepSql("Changed after the commit."))).rejects.toThrow(/"products.gtin" is committed and cannot change/);
