@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { applyPendingTenantSteps } from "../../src/db/tenant-migrations.ts";
+import { applyPendingTenantSteps, progressEverySecond, progressLine } from "../../src/db/tenant-migrations.ts";
 import { asSession, createTestDatabase, expectPgError, registerTenant, sessionOf, type Claims, type TestDatabase } from "../helpers/db.ts";
 
 let db: TestDatabase;
@@ -105,5 +105,13 @@ describe("tenant DDL steps", () => {
       tenant_id: tenants[3].tenant_id, schema_name: victim, version: baseVersion + 1, missing: ["broken for one"], failure: failures[0]!.failure,
     })]);
     await expectPgError(db.owner.query("select app_private.assert_tenant_available($1)", [tenants[3].tenant_id]), "SFMNT", /under maintenance/);
+  });
+
+  it("reports progress with a rate and an estimate, at most once a second and at the end", () => {
+    expect(progressLine({ done: 50, failed: 1, total: 200, elapsedMs: 2000 })).toBe("tenant schemas: 50/200 (1 failed), 25/s, about 6 s left");
+    const lines: string[] = [];
+    const report = progressEverySecond((line) => lines.push(line));
+    for (const [done, elapsedMs] of [[1, 10], [2, 500], [3, 1100], [4, 1200]]) report({ done: done!, failed: 0, total: 4, elapsedMs: elapsedMs! });
+    expect(lines.map((line) => line.split(",")[0])).toEqual(["tenant schemas: 1/4", "tenant schemas: 3/4", "tenant schemas: 4/4"]);
   });
 });
