@@ -131,7 +131,7 @@ await owner.query("select app_private.add_tenant_ddl_step('bench: products.gtin'
   ["alter table {schema}.products add column gtin varchar(14); grant insert (gtin), update (gtin) on {schema}.products to stoflow_user;"]);
 let migrated = 0;
 const migrationStarted = performance.now();
-await applyPendingTenantSteps(owner, 50, (n) => { migrated = n; });
+await applyPendingTenantSteps(owner, 50, { onProgress: (p) => { migrated = p.done; } });
 const migrationSeconds = (performance.now() - migrationStarted) / 1000;
 const drift = (await owner.query("select count(*)::int as n from app_private.tenant_structure_drift()")).rows[0].n;
 const maxLocks = (await owner.query("show max_locks_per_transaction")).rows[0].max_locks_per_transaction;

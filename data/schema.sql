@@ -140,6 +140,15 @@ create table app_private.tenant_ddl_steps (
   created_at timestamp with time zone default now() not null
 );
 
+create table app_private.tenant_migration_failures (
+  schema_name text not null,
+  step_version integer not null,
+  step_name text not null,
+  sqlstate text not null,
+  message text not null,
+  failed_at timestamp with time zone default now() not null
+);
+
 create table app_private.tenant_schemas (
   schema_name text not null,
   tenant_id integer,
@@ -347,6 +356,12 @@ alter table app_private.tenant_ddl_steps add constraint tenant_ddl_steps_pkey PR
 alter table app_private.tenant_ddl_steps add constraint tenant_ddl_steps_version_check CHECK ((version > 0));
 
 alter table app_private.tenant_ddl_steps enable row level security;
+
+alter table app_private.tenant_migration_failures add constraint tenant_migration_failures_pkey PRIMARY KEY (schema_name);
+
+alter table app_private.tenant_migration_failures add constraint tenant_migration_failures_schema_name_fkey FOREIGN KEY (schema_name) REFERENCES app_private.tenant_schemas(schema_name) ON DELETE CASCADE;
+
+alter table app_private.tenant_migration_failures enable row level security;
 
 alter table app_private.tenant_schemas add constraint tenant_schemas_check CHECK (((schema_name = 'tenant_template'::text) = (tenant_id IS NULL)));
 
@@ -604,13 +619,31 @@ AS $function$
 declare
   existing record;
   new_version int;
+  target text;
+  failure text;
 begin
-  select version, sql into existing from app_private.tenant_ddl_steps where name = step_name;
+  select version, sql, created_at into existing from app_private.tenant_ddl_steps where name = step_name;
   if found then
-    if existing.sql is distinct from step_sql then
-      raise exception 'Tenant DDL step "%" already exists with other SQL; add a new step instead', step_name
+    if existing.sql is not distinct from step_sql then
+      return existing.version;
+    end if;
+    -- A committed migration records itself in the transaction that adds its steps; a step added
+    -- later comes from current.sql (db watch) and may still change.
+    if existing.created_at <= (select max(date) from graphile_migrate.migrations) then
+      raise exception 'Tenant DDL step "%" is committed and cannot change; add a new step instead', step_name
         using errcode = '22023';
     end if;
+    update app_private.tenant_ddl_steps set sql = step_sql where version = existing.version;
+    for target in select schema_name from app_private.tenant_schemas where version >= existing.version
+                   order by tenant_id nulls first loop
+      begin
+        perform app_private.apply_tenant_ddl_step(target, existing.version);
+      exception when others then
+        get stacked diagnostics failure = message_text;
+        raise exception 'Tenant DDL step "%" changed, but its new SQL failed on %: %. An uncommitted step runs again on every change: write it so that it can run twice (if not exists, drop … if exists)',
+          step_name, target, failure using errcode = '22023';
+      end;
+    end loop;
     return existing.version;
   end if;
   lock table app_private.tenant_ddl_steps in exclusive mode;
@@ -648,6 +681,37 @@ begin
       where schema_name = target;
   end if;
   return applied;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.apply_tenant_ddl_step(target text, step_version integer)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+begin
+  perform 1 from app_private.tenant_schemas where schema_name = target for update;
+  execute replace((select sql from app_private.tenant_ddl_steps where version = step_version), '{schema}', target);
+  update app_private.tenant_schemas set version = greatest(version, step_version), migrated_at = now()
+   where schema_name = target;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.assert_tenant_available(tenant_id integer)
+ RETURNS integer
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+begin
+  if exists (select 1 from app_private.tenant_schemas ts, app_private.tenant_schemas tpl
+              where ts.tenant_id = assert_tenant_available.tenant_id and tpl.schema_name = 'tenant_template'
+                and ts.version < tpl.version) then
+    raise exception 'This tenant''s data is under maintenance; retry later' using errcode = 'SFMNT';
+  end if;
+  return tenant_id;
 end;
 $function$
 ;
@@ -777,6 +841,25 @@ end;
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.lagging_tenant_schemas()
+ RETURNS TABLE(tenant_id integer, schema_name text, version integer, latest integer, missing text[], failure text, failed_at timestamp with time zone)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+  select ts.tenant_id, ts.schema_name, ts.version, tpl.version,
+         array(select s.name from app_private.tenant_ddl_steps s where s.version > ts.version order by s.version),
+         case when f.schema_name is not null
+              then format('step %s "%s": %s [%s]', f.step_version, f.step_name, f.message, f.sqlstate) end,
+         f.failed_at
+    from app_private.tenant_schemas ts
+    join app_private.tenant_schemas tpl on tpl.schema_name = 'tenant_template'
+    left join app_private.tenant_migration_failures f on f.schema_name = ts.schema_name
+   where ts.tenant_id is not null and ts.version < tpl.version
+   order by ts.tenant_id
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.locked_tenant(schema_name text)
  RETURNS tenants
  LANGUAGE sql
@@ -795,6 +878,35 @@ AS $function$
   select u.id, s.password_hash, s.credential_version
     from public.users u join app_private.user_secrets s on s.user_id = u.id
    where lower(u.email) = lower(login_candidate.email)
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.migrate_tenant_schema(target text)
+ RETURNS text
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  step record;
+  error_state text;
+  error_message text;
+begin
+  for step in select s.version, s.name from app_private.tenant_ddl_steps s, app_private.tenant_schemas ts
+               where ts.schema_name = target and s.version > ts.version order by s.version loop
+    begin
+      perform app_private.apply_tenant_ddl_step(target, step.version);
+    exception when others then
+      get stacked diagnostics error_state = returned_sqlstate, error_message = message_text;
+      insert into app_private.tenant_migration_failures (schema_name, step_version, step_name, sqlstate, message)
+        values (target, step.version, step.name, error_state, error_message)
+        on conflict (schema_name) do update set step_version = excluded.step_version, step_name = excluded.step_name,
+          sqlstate = excluded.sqlstate, message = excluded.message, failed_at = excluded.failed_at;
+      return format('step %s "%s": %s [%s]', step.version, step.name, error_message, error_state);
+    end;
+  end loop;
+  delete from app_private.tenant_migration_failures where schema_name = target;
+  return null;
+end;
 $function$
 ;
 
@@ -821,15 +933,18 @@ AS $function$
 $function$
 ;
 
-CREATE OR REPLACE FUNCTION app_private.pending_tenant_schemas(max_rows integer)
+CREATE OR REPLACE FUNCTION app_private.pending_tenant_schemas(max_rows integer, failed_since timestamp with time zone, only_tenant integer DEFAULT NULL::integer)
  RETURNS SETOF text
  LANGUAGE sql
  STABLE
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
-  select schema_name from app_private.tenant_schemas
-   where version < (select coalesce(max(version), 0) from app_private.tenant_ddl_steps)
-   order by tenant_id nulls first
+  select ts.schema_name from app_private.tenant_schemas ts
+   where ts.version < (select coalesce(max(version), 0) from app_private.tenant_ddl_steps)
+     and (only_tenant is null or ts.tenant_id = only_tenant)
+     and not exists (select 1 from app_private.tenant_migration_failures f
+                      where f.schema_name = ts.schema_name and f.failed_at >= failed_since)
+   order by ts.tenant_id nulls first
    limit max_rows
 $function$
 ;
@@ -964,15 +1079,15 @@ $function$
 ;
 
 CREATE OR REPLACE FUNCTION app_private.server_status()
- RETURNS TABLE(applied_migrations integer, tenant_schemas_behind integer, tenants integer)
+ RETURNS TABLE(applied_migrations integer, tenant_schemas_behind integer, tenants integer, lagging_tenants integer[])
  LANGUAGE sql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
   select (select count(*)::int from graphile_migrate.migrations),
-         (select count(*)::int from app_private.tenant_schemas
-           where version < (select coalesce(max(version), 0) from app_private.tenant_ddl_steps)),
-         (select count(*)::int from public.tenants)
+         (select count(*)::int from app_private.lagging_tenant_schemas()),
+         (select count(*)::int from public.tenants),
+         array(select l.tenant_id from app_private.lagging_tenant_schemas() l limit 20)
 $function$
 ;
 
@@ -997,7 +1112,7 @@ CREATE OR REPLACE FUNCTION app_private.session_role(user_id integer, session_id 
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
-  select u.tenant_id, u.role
+  select app_private.assert_tenant_available(u.tenant_id), u.role
     from app_private.sessions s
     join public.users u on u.id = s.user_id
     join public.tenants t on t.id = u.tenant_id
@@ -1710,7 +1825,7 @@ grant select on table tenant_template.vinted_products to stoflow_viewer;
 
 comment on schema app_private is 'Secrets, tenant DDL steps and privileged functions; never exposed by the API.';
 
-comment on function app_private.add_tenant_ddl_step(text,text) is 'Appends a tenant DDL step (for migrations) and applies it to tenant_template at once; tenant schemas catch up in batches afterwards (npm run migrate). Idempotent for the same name and SQL.';
+comment on function app_private.add_tenant_ddl_step(text,text) is 'Appends a tenant DDL step (for migrations) and applies it to tenant_template at once; tenant schemas catch up in batches afterwards (npm run migrate). Idempotent for the same name and SQL. A step not yet committed (added by current.sql after the last committed migration) may change: its new SQL, which must be re-runnable, is run again on the template and on every schema that has it; a committed step never changes.';
 
 comment on table app_private.ai_credit_usage is 'Usage ledger: AI generations not served from cache, per tenant and calendar month (UTC), kept when the products and their AI log are deleted. The AI credit limit reads this count.';
 
@@ -1721,6 +1836,10 @@ comment on column app_private.ai_credit_usage.month is 'First day of the calenda
 comment on column app_private.ai_credit_usage.tenant_id is 'The tenant.';
 
 comment on function app_private.apply_tenant_ddl(text) is 'Applies to one tenant schema every DDL step it does not have yet, in order; returns how many. Locks that schema''s row so two runs never apply a step twice.';
+
+comment on function app_private.apply_tenant_ddl_step(text,integer) is 'Runs one tenant DDL step on one schema and records that the schema has it (also used to re-run an edited, uncommitted step).';
+
+comment on function app_private.assert_tenant_available(integer) is 'Returns tenant_id when its schema has every tenant DDL step of the template (the GraphQL schema is built from the template); raises SFMNT (503 TENANT_MAINTENANCE) while it lags, so its requests never meet a half-migrated schema.';
 
 comment on table app_private.attempt_counters is 'Attempts per throttled key in its current window (logins, password changes, registrations). Rows whose window ended are deleted as new attempts come.';
 
@@ -1750,13 +1869,17 @@ comment on function app_private.finish_login(integer,integer,text,text,bytea,int
 
 comment on type app_private.jwt_claims is 'The claim set of an access token: user (sub), tenant and role.';
 
+comment on function app_private.lagging_tenant_schemas() is 'Every tenant schema behind tenant_template: its version, the steps it lacks, and the last failure recorded for it (for tenants:check, tenants:migrate --dry-run).';
+
 comment on function app_private.locked_tenant(text) is 'The tenant owning a schema, row-locked until the transaction ends: limit checks of one tenant run one at a time, so racing inserts cannot overshoot a limit.';
 
 comment on function app_private.login_candidate(text) is 'The user, password hash and credential version for a login e-mail, so Node can check the password with bcrypt and open the session with the credential it checked.';
 
+comment on function app_private.migrate_tenant_schema(text) is 'Brings one tenant schema up to the last DDL step, each step in a subtransaction: at the first step that fails, the schema keeps the steps before it, the failure is recorded in tenant_migration_failures and returned as one line (step, PostgreSQL''s message and code); NULL when the schema is current.';
+
 comment on function app_private.open_session(integer,integer,bytea,interval) is 'Starts a session with its first refresh token, bound to the credential version the password was checked against; NULL (no session) when the user or tenant is inactive or the password changed since. A session committed just before such a change is dead on arrival: session_role compares versions.';
 
-comment on function app_private.pending_tenant_schemas(integer) is 'Up to max_rows schemas that miss at least one tenant DDL step, template first.';
+comment on function app_private.pending_tenant_schemas(integer,timestamp with time zone,integer) is 'Up to max_rows schemas that miss at least one tenant DDL step, template first, leaving out those that failed since failed_since (this run); only_tenant: that tenant''s schema alone.';
 
 comment on table app_private.platform_usage is 'Usage ledger: every platform a tenant has published to (or tried to), kept when the products and their history are deleted. The platform limit counts these rows.';
 
@@ -1788,11 +1911,11 @@ comment on function app_private.revoke_session(uuid,text) is 'Ends a session: it
 
 comment on function app_private.rotate_refresh_token(bytea,bytea,interval) is 'Exchanges an unused refresh token for a new one in the same session. A token used twice revokes its whole session (theft detection); a session revoked or opened with an outdated credential refreshes nothing.';
 
-comment on function app_private.server_status() is 'Applied migrations, tenant schemas missing a DDL step, and the number of tenants: for the readiness check and metrics.';
+comment on function app_private.server_status() is 'Applied migrations, tenant schemas missing a DDL step (and the first 20 of their tenant ids), and the number of tenants: for the readiness check and metrics.';
 
 comment on function app_private.session_json(integer) is 'The user and tenant of a session, in the JSON shape of the REST API.';
 
-comment on function app_private.session_role(integer,uuid) is 'The tenant and role a session may act with now; no row when the session is revoked, was opened with a credential that has changed since, or the user or tenant is deactivated. Checked on every authenticated request, in one round trip.';
+comment on function app_private.session_role(integer,uuid) is 'The tenant and role a session may act with now; no row when the session is revoked, was opened with a credential that has changed since, or the user or tenant is deactivated; SFMNT while the tenant''s schema lags behind the template. Checked on every authenticated request, in one round trip.';
 
 comment on table app_private.sessions is 'One row per sign-in. Access tokens name their session (sid); a revoked session refuses them at once.';
 
@@ -1825,6 +1948,20 @@ comment on column app_private.tenant_ddl_steps.sql is 'The DDL, with {schema} fo
 comment on column app_private.tenant_ddl_steps.version is 'Position of the step; a schema at version N has every step up to N.';
 
 comment on function app_private.tenant_id_of_schema(text) is 'The tenant id of a client_<id> schema; NULL for any other schema.';
+
+comment on table app_private.tenant_migration_failures is 'The last tenant DDL step that failed for a schema (kept until the schema migrates), so operators see which tenant lags and why.';
+
+comment on column app_private.tenant_migration_failures.failed_at is 'When the step failed (the start of its transaction).';
+
+comment on column app_private.tenant_migration_failures.message is 'PostgreSQL''s error message.';
+
+comment on column app_private.tenant_migration_failures.schema_name is 'The schema the step failed on.';
+
+comment on column app_private.tenant_migration_failures.sqlstate is 'PostgreSQL''s error code.';
+
+comment on column app_private.tenant_migration_failures.step_name is 'Name of the step that failed.';
+
+comment on column app_private.tenant_migration_failures.step_version is 'Version of the step that failed.';
 
 comment on function app_private.tenant_schema_signature(text) is 'One line per table, column, constraint, index, trigger, policy and grant of a schema, with the schema''s name replaced by {schema}.';
 

@@ -9,3 +9,193 @@ select app_private.add_tenant_ddl_step('bounded texts', $step$
   alter table {schema}.publications_history alter column error_message type varchar(2000);
   alter table {schema}.vinted_products alter column last_error type varchar(2000);
 $step$);
+
+
+-- operators2: one tenant's failed DDL step never stops the rest; uncommitted steps can be edited.
+create table if not exists app_private.tenant_migration_failures (
+  schema_name text primary key references app_private.tenant_schemas on delete cascade,
+  step_version int not null,
+  step_name text not null,
+  sqlstate text not null,
+  message text not null,
+  failed_at timestamptz not null default now()
+);
+comment on table app_private.tenant_migration_failures is
+  'The last tenant DDL step that failed for a schema (kept until the schema migrates), so operators see which tenant lags and why.';
+comment on column app_private.tenant_migration_failures.schema_name is 'The schema the step failed on.';
+comment on column app_private.tenant_migration_failures.step_version is 'Version of the step that failed.';
+comment on column app_private.tenant_migration_failures.step_name is 'Name of the step that failed.';
+comment on column app_private.tenant_migration_failures.sqlstate is 'PostgreSQL''s error code.';
+comment on column app_private.tenant_migration_failures.message is 'PostgreSQL''s error message.';
+comment on column app_private.tenant_migration_failures.failed_at is 'When the step failed (the start of its transaction).';
+alter table app_private.tenant_migration_failures enable row level security;
+
+create or replace function app_private.migrate_tenant_schema(target text) returns text
+  language plpgsql
+  set search_path = pg_catalog, public, pg_temp
+  as $$
+declare
+  step record;
+  error_state text;
+  error_message text;
+begin
+  for step in select s.version, s.name from app_private.tenant_ddl_steps s, app_private.tenant_schemas ts
+               where ts.schema_name = target and s.version > ts.version order by s.version loop
+    begin
+      perform app_private.apply_tenant_ddl_step(target, step.version);
+    exception when others then
+      get stacked diagnostics error_state = returned_sqlstate, error_message = message_text;
+      insert into app_private.tenant_migration_failures (schema_name, step_version, step_name, sqlstate, message)
+        values (target, step.version, step.name, error_state, error_message)
+        on conflict (schema_name) do update set step_version = excluded.step_version, step_name = excluded.step_name,
+          sqlstate = excluded.sqlstate, message = excluded.message, failed_at = excluded.failed_at;
+      return format('step %s "%s": %s [%s]', step.version, step.name, error_message, error_state);
+    end;
+  end loop;
+  delete from app_private.tenant_migration_failures where schema_name = target;
+  return null;
+end;
+$$;
+comment on function app_private.migrate_tenant_schema(text) is
+  'Brings one tenant schema up to the last DDL step, each step in a subtransaction: at the first step that fails, the schema keeps the steps before it, the failure is recorded in tenant_migration_failures and returned as one line (step, PostgreSQL''s message and code); NULL when the schema is current.';
+
+create or replace function app_private.apply_tenant_ddl_step(target text, step_version int) returns void
+  language plpgsql
+  set search_path = pg_catalog, public, pg_temp
+  as $$
+begin
+  perform 1 from app_private.tenant_schemas where schema_name = target for update;
+  execute replace((select sql from app_private.tenant_ddl_steps where version = step_version), '{schema}', target);
+  update app_private.tenant_schemas set version = greatest(version, step_version), migrated_at = now()
+   where schema_name = target;
+end;
+$$;
+comment on function app_private.apply_tenant_ddl_step(text, int) is
+  'Runs one tenant DDL step on one schema and records that the schema has it (also used to re-run an edited, uncommitted step).';
+
+drop function if exists app_private.pending_tenant_schemas(int);
+create or replace function app_private.pending_tenant_schemas(max_rows int, failed_since timestamptz, only_tenant int default null)
+  returns setof text
+  language sql stable
+  set search_path = pg_catalog, public, pg_temp
+  as $$
+  select ts.schema_name from app_private.tenant_schemas ts
+   where ts.version < (select coalesce(max(version), 0) from app_private.tenant_ddl_steps)
+     and (only_tenant is null or ts.tenant_id = only_tenant)
+     and not exists (select 1 from app_private.tenant_migration_failures f
+                      where f.schema_name = ts.schema_name and f.failed_at >= failed_since)
+   order by ts.tenant_id nulls first
+   limit max_rows
+$$;
+comment on function app_private.pending_tenant_schemas(int, timestamptz, int) is
+  'Up to max_rows schemas that miss at least one tenant DDL step, template first, leaving out those that failed since failed_since (this run); only_tenant: that tenant''s schema alone.';
+
+create or replace function app_private.lagging_tenant_schemas()
+  returns table (tenant_id int, schema_name text, version int, latest int, missing text[], failure text, failed_at timestamptz)
+  language sql stable
+  set search_path = pg_catalog, public, pg_temp
+  as $$
+  select ts.tenant_id, ts.schema_name, ts.version, tpl.version,
+         array(select s.name from app_private.tenant_ddl_steps s where s.version > ts.version order by s.version),
+         case when f.schema_name is not null
+              then format('step %s "%s": %s [%s]', f.step_version, f.step_name, f.message, f.sqlstate) end,
+         f.failed_at
+    from app_private.tenant_schemas ts
+    join app_private.tenant_schemas tpl on tpl.schema_name = 'tenant_template'
+    left join app_private.tenant_migration_failures f on f.schema_name = ts.schema_name
+   where ts.tenant_id is not null and ts.version < tpl.version
+   order by ts.tenant_id
+$$;
+comment on function app_private.lagging_tenant_schemas() is
+  'Every tenant schema behind tenant_template: its version, the steps it lacks, and the last failure recorded for it (for tenants:check, tenants:migrate --dry-run).';
+
+create or replace function app_private.assert_tenant_available(tenant_id int) returns int
+  language plpgsql stable security definer
+  set search_path = pg_catalog, public, pg_temp
+  as $$
+begin
+  if exists (select 1 from app_private.tenant_schemas ts, app_private.tenant_schemas tpl
+              where ts.tenant_id = assert_tenant_available.tenant_id and tpl.schema_name = 'tenant_template'
+                and ts.version < tpl.version) then
+    raise exception 'This tenant''s data is under maintenance; retry later' using errcode = 'SFMNT';
+  end if;
+  return tenant_id;
+end;
+$$;
+comment on function app_private.assert_tenant_available(int) is
+  'Returns tenant_id when its schema has every tenant DDL step of the template (the GraphQL schema is built from the template); raises SFMNT (503 TENANT_MAINTENANCE) while it lags, so its requests never meet a half-migrated schema.';
+
+create or replace function app_private.session_role(user_id int, session_id uuid)
+  returns table (tenant_id int, role public.user_role)
+  language sql stable security definer
+  set search_path = pg_catalog, public, pg_temp
+  as $$
+  select app_private.assert_tenant_available(u.tenant_id), u.role
+    from app_private.sessions s
+    join public.users u on u.id = s.user_id
+    join public.tenants t on t.id = u.tenant_id
+    join app_private.user_secrets sec on sec.user_id = u.id
+   where s.id = session_role.session_id and s.user_id = session_role.user_id
+     and s.revoked_at is null and s.credential_version = sec.credential_version and u.is_active and t.is_active
+$$;
+comment on function app_private.session_role(int, uuid) is
+  'The tenant and role a session may act with now; no row when the session is revoked, was opened with a credential that has changed since, or the user or tenant is deactivated; SFMNT while the tenant''s schema lags behind the template. Checked on every authenticated request, in one round trip.';
+
+drop function if exists app_private.server_status() cascade;
+create function app_private.server_status()
+  returns table (applied_migrations int, tenant_schemas_behind int, tenants int, lagging_tenants int[])
+  language sql stable security definer
+  set search_path = pg_catalog, public, pg_temp
+  as $$
+  select (select count(*)::int from graphile_migrate.migrations),
+         (select count(*)::int from app_private.lagging_tenant_schemas()),
+         (select count(*)::int from public.tenants),
+         array(select l.tenant_id from app_private.lagging_tenant_schemas() l limit 20)
+$$;
+comment on function app_private.server_status() is
+  'Applied migrations, tenant schemas missing a DDL step (and the first 20 of their tenant ids), and the number of tenants: for the readiness check and metrics.';
+grant execute on function app_private.server_status() to stoflow_authenticator;
+
+create or replace function app_private.add_tenant_ddl_step(step_name text, step_sql text) returns int
+  language plpgsql
+  set search_path = pg_catalog, public, pg_temp
+  as $$
+declare
+  existing record;
+  new_version int;
+  target text;
+  failure text;
+begin
+  select version, sql, created_at into existing from app_private.tenant_ddl_steps where name = step_name;
+  if found then
+    if existing.sql is not distinct from step_sql then
+      return existing.version;
+    end if;
+    -- A committed migration records itself in the transaction that adds its steps; a step added
+    -- later comes from current.sql (db watch) and may still change.
+    if existing.created_at <= (select max(date) from graphile_migrate.migrations) then
+      raise exception 'Tenant DDL step "%" is committed and cannot change; add a new step instead', step_name
+        using errcode = '22023';
+    end if;
+    update app_private.tenant_ddl_steps set sql = step_sql where version = existing.version;
+    for target in select schema_name from app_private.tenant_schemas where version >= existing.version
+                   order by tenant_id nulls first loop
+      begin
+        perform app_private.apply_tenant_ddl_step(target, existing.version);
+      exception when others then
+        get stacked diagnostics failure = message_text;
+        raise exception 'Tenant DDL step "%" changed, but its new SQL failed on %: %. An uncommitted step runs again on every change: write it so that it can run twice (if not exists, drop … if exists)',
+          step_name, target, failure using errcode = '22023';
+      end;
+    end loop;
+    return existing.version;
+  end if;
+  lock table app_private.tenant_ddl_steps in exclusive mode;
+  select coalesce(max(version), 0) + 1 into new_version from app_private.tenant_ddl_steps;
+  insert into app_private.tenant_ddl_steps (version, name, sql) values (new_version, step_name, step_sql);
+  perform app_private.apply_tenant_ddl('tenant_template');
+  return new_version;
+end;
+$$;
+comment on function app_private.add_tenant_ddl_step(text, text) is
+  'Appends a tenant DDL step (for migrations) and applies it to tenant_template at once; tenant schemas catch up in batches afterwards (npm run migrate). Idempotent for the same name and SQL. A step not yet committed (added by current.sql after the last committed migration) may change: its new SQL, which must be re-runnable, is run again on the template and on every schema that has it; a committed step never changes.';

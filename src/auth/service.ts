@@ -1,7 +1,8 @@
 import type pg from "pg";
 import type { JwtConfig, ServerConfig, ThrottleConfig } from "../config.ts";
 import {
-  AuthError, conflict, emailTaken, forbidden, invalidInput, invalidToken, tooManyAttempts, wrongCredentials,
+  AuthError, conflict, emailTaken, forbidden, invalidInput, invalidToken, TENANT_MAINTENANCE_SQLSTATE, tenantMaintenance,
+  tooManyAttempts, wrongCredentials,
 } from "./errors.ts";
 import { ChangePasswordInput, LoginInput, parseInput, RefreshInput, RegisterInput, TeamMemberInput } from "./inputs.ts";
 import { createPasswordHasher, type PasswordHasher } from "./passwords.ts";
@@ -67,8 +68,8 @@ export function createAuthService({ pool, jwt, passwords, throttle }: AuthDepend
 
   return {
     async register(input: Record<string, unknown>, clientIp: string): Promise<AuthResponse> {
-      const { name, email, password, subscription_tier } = parseInput(RegisterInput, input);
-      const tier = subscription_tier ?? "starter";
+      const registration = parseInput(RegisterInput, input);
+      const { email, password } = registration;
       return passwords.inLine(async (bcrypt) => {
         const wait = await asAuth((query) => query.value<number>("select app_private.begin_registration($1, $2, $3, $4, $5)", [
           email, clientIp, throttle.registrationsPerAddressPerHour, throttle.registrationsPerEmailPerHour, HOUR,
@@ -76,9 +77,7 @@ export function createAuthService({ pool, jwt, passwords, throttle }: AuthDepend
         if (wait > 0) throw tooManyAttempts(wait, "registrations");
         const hash = await bcrypt.hash(password);
         return asAuth(async (query) => {
-          const userId = await query
-            .value<number>("select (app_private.register_tenant($1, $2, $3, $4)).sub", [name, email, hash, tier])
-            .catch(registrationError);
+          const { user_id: userId } = await insertTenant(query, registration, hash);
           const { credential_version } = (await query.row<PasswordCheck>("select * from app_private.login_candidate($1)", [email]))!;
           const refresh = newRefreshToken();
           const sessionId = await query.value<string>("select app_private.open_session($1, $2, $3, $4)", [
@@ -163,6 +162,16 @@ export function createAuthService({ pool, jwt, passwords, throttle }: AuthDepend
       });
     },
 
+    /**
+     * Registers a tenant and its admin for an operator (`stoflow tenants:create`): the same input
+     * rules and SQL as register, without throttling, session or tokens.
+     */
+    async createTenant(input: Record<string, unknown>): Promise<{ tenant_id: number; user_id: number }> {
+      const registration = parseInput(RegisterInput, input);
+      const hash = await passwords.inLine((bcrypt) => bcrypt.hash(registration.password));
+      return asAuth((query) => insertTenant(query, registration, hash));
+    },
+
     session(session: SessionClaims): Promise<SessionView> {
       return asAuth((query) => query.value<SessionView>("select app_private.session_json($1)", [session.userId]));
     },
@@ -177,7 +186,7 @@ export function createAuthService({ pool, jwt, passwords, throttle }: AuthDepend
       // One prepared statement as the login role itself: no checkout of a transaction.
       const { rows } = await pool.query<{ tenant_id: number; role: string }>(
         { ...statement("stoflow_session_role", "select * from app_private.session_role($1, $2)"), values: [claims.userId, claims.sessionId] },
-      );
+      ).catch(maintenanceError);
       const live = rows[0];
       if (!live) throw invalidToken("Session ended or account inactive");
       if (live.tenant_id !== claims.tenantId || live.role !== claims.role) throw invalidToken("Token outdated; refresh it");
@@ -215,6 +224,21 @@ function inTransaction<T>(pool: pg.Pool, settings: Record<string, string>, work:
     .catch((error: unknown) => {
       throw isLostRace(error) ? conflict() : error;
     });
+}
+
+/** A tenant whose schema lags behind the template (app_private.assert_tenant_available) is under maintenance. */
+function maintenanceError(error: { code?: string }): never {
+  throw error.code === TENANT_MAINTENANCE_SQLSTATE ? tenantMaintenance() : error;
+}
+
+/** app_private.register_tenant: the tenant, its schema, its admin (refusals as INVALID_INPUT or EMAIL_TAKEN). */
+function insertTenant(
+  query: Query, { name, email, subscription_tier }: { name: string; email: string; subscription_tier?: string | null | undefined }, hash: string,
+): Promise<{ tenant_id: number; user_id: number }> {
+  return query.row<{ tenant_id: number; user_id: number }>(
+    "select (c).tenant_id, (c).sub as user_id from app_private.register_tenant($1, $2, $3, $4) c",
+    [name, email, hash, subscription_tier ?? "starter"],
+  ).then((row) => row!, registrationError);
 }
 
 function registrationError(error: { code?: string; message?: string }): never {

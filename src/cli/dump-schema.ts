@@ -4,6 +4,7 @@ import pg from "pg";
 import { readDatabaseConfig } from "../config.ts";
 import { prepareDatabase } from "../db/database.ts";
 import { dumpSchema, SCHEMA_DUMP_FILE } from "../db/schema-dump.ts";
+import { runCommand } from "./run.ts";
 
 /**
  * `npm run db:dump`: writes data/schema.sql from this project's database. graphile-migrate runs it
@@ -19,14 +20,16 @@ async function dumpFrom(url: string): Promise<void> {
   }
 }
 
-if (process.env.GM_DBURL) {
-  await dumpFrom(process.env.GM_DBURL);
-} else {
-  const database = await prepareDatabase(readDatabaseConfig(), () => {});
-  try {
-    await dumpFrom(database.ownerUrl ?? database.appUrl);
-  } finally {
-    await database.stop();
+await runCommand("db:dump", async () => {
+  if (process.env.GM_DBURL) {
+    await dumpFrom(process.env.GM_DBURL);
+  } else {
+    const database = await prepareDatabase(readDatabaseConfig(), () => {});
+    try {
+      await dumpFrom(database.ownerUrl ?? database.appUrl);
+    } finally {
+      await database.stop();
+    }
   }
-}
-console.log(`${SCHEMA_DUMP_FILE} written`);
+  console.log(`${SCHEMA_DUMP_FILE} written`);
+});

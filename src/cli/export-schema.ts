@@ -8,6 +8,7 @@ import { readDatabaseConfig, readServerConfig } from "../config.ts";
 import { prepareDatabase } from "../db/database.ts";
 import { introspectWithoutTenantSchemas } from "../graphql/introspection.ts";
 import { makePreset } from "../graphql/preset.ts";
+import { runCommand } from "./run.ts";
 
 /**
  * `npm run schema:export`: writes the API's GraphQL schema to schema.graphql (committed, so a
@@ -28,11 +29,13 @@ export async function printApiSchema(appUrl: string): Promise<string> {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const database = await prepareDatabase(readDatabaseConfig(), () => {});
-  try {
-    await fs.writeFile("schema.graphql", await printApiSchema(database.appUrl));
-    console.log("schema.graphql written");
-  } finally {
-    await database.stop();
-  }
+  await runCommand("schema:export", async () => {
+    const database = await prepareDatabase(readDatabaseConfig(), () => {});
+    try {
+      await fs.writeFile("schema.graphql", await printApiSchema(database.appUrl));
+      console.log("schema.graphql written");
+    } finally {
+      await database.stop();
+    }
+  });
 }

@@ -2,6 +2,7 @@ import "./env.ts";
 import fs from "node:fs/promises";
 import { readDatabaseConfig } from "../config.ts";
 import { prepareDatabase, withClient } from "../db/database.ts";
+import { runCommand } from "./run.ts";
 
 /**
  * `npm run db:load -- <file.sql>…`: runs SQL files (reference data such as
@@ -24,17 +25,19 @@ export async function loadSqlFiles(ownerUrl: string, files: string[]): Promise<v
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const files = process.argv.slice(2);
-  if (files.length === 0) {
-    console.error("usage: npm run db:load -- <file.sql> [more.sql…]");
-    process.exit(2);
-  }
-  const database = await prepareDatabase(readDatabaseConfig(), console.log);
-  try {
-    if (!database.ownerUrl) throw new Error("DATABASE_OWNER_URL is required");
-    await loadSqlFiles(database.ownerUrl, files);
-    console.log(`loaded ${files.join(", ")}`);
-  } finally {
-    await database.stop();
-  }
+  await runCommand("db:load", async () => {
+    const files = process.argv.slice(2);
+    if (files.length === 0) {
+      console.error("usage: npm run db:load -- <file.sql> [more.sql…]");
+      return 2;
+    }
+    const database = await prepareDatabase(readDatabaseConfig(), console.log);
+    try {
+      if (!database.ownerUrl) throw new Error("DATABASE_OWNER_URL is required");
+      await loadSqlFiles(database.ownerUrl, files);
+      console.log(`loaded ${files.join(", ")}`);
+    } finally {
+      await database.stop();
+    }
+  });
 }

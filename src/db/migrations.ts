@@ -6,9 +6,6 @@ import { Logger } from "@graphile/logger";
 import JSON5 from "json5";
 import fs from "node:fs/promises";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-
-const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
 export type LogLine = (line: string) => void;
 
@@ -24,11 +21,13 @@ export interface MigrationUrls {
  * (`hooks`), never when a server or a test database migrates.
  */
 export async function migrationSettings(urls: MigrationUrls, log: LogLine = console.log, { hooks = false } = {}): Promise<Settings> {
-  const { afterAllMigrations, afterCurrent, ...gmrc } = JSON5.parse(await fs.readFile(path.join(PROJECT_ROOT, ".gmrc"), "utf8")) as Settings;
+  // Like graphile-migrate's own CLI, `.gmrc` is read in the folder the command runs in (npm run: the project's).
+  const root = process.cwd();
+  const { afterAllMigrations, afterCurrent, ...gmrc } = JSON5.parse(await fs.readFile(path.join(root, ".gmrc"), "utf8")) as Settings;
   return {
     ...gmrc,
     ...(hooks ? { afterAllMigrations, afterCurrent } : {}),
-    migrationsFolder: path.resolve(PROJECT_ROOT, gmrc.migrationsFolder ?? "migrations"),
+    migrationsFolder: path.resolve(root, gmrc.migrationsFolder ?? "migrations"),
     logger: new Logger(() => (_level, message) => log(message)),
     connectionString: urls.ownerUrl,
     ...(urls.rootUrl ? { rootConnectionString: urls.rootUrl } : {}),

@@ -38,6 +38,9 @@ const Health = z.strictObject({
 
 const Readiness = z.strictObject({
   status: z.enum(["ready", "not ready"]), reason: z.string().optional(), code: z.enum(["UNAVAILABLE", "NOT_READY"]).optional(),
+  tenant_schemas_behind: z.int().optional()
+    .meta({ description: "Tenant schemas behind the template (their requests get 503 `TENANT_MAINTENANCE`); the server serves the others" }),
+  lagging_tenants: z.array(z.int()).optional().meta({ description: "The first 20 of their tenant ids" }),
 }).meta({ id: "Readiness" });
 
 const Root = z.strictObject({
@@ -54,7 +57,7 @@ const REFUSALS: Record<number, string> = {
   422: "`INVALID_INPUT`: the message names the field and the rule",
   429: "`TOO_MANY_ATTEMPTS` or `TOO_MANY_REQUESTS`; retry after `Retry-After` seconds",
   500: "`INTERNAL`: logged with the `id` given",
-  503: "`UNAVAILABLE` (the database cannot serve) or `BUSY`; retry after `Retry-After` seconds",
+  503: "`UNAVAILABLE` (the database cannot serve), `BUSY`, or `TENANT_MAINTENANCE` (the token's tenant schema is being migrated); retry after `Retry-After` seconds",
 };
 /** Every route behind the bearer check and the per-address limit can answer these. */
 const ALWAYS = [401, 429, 500, 503];
@@ -100,7 +103,7 @@ const ROUTES: RouteConfig[] = [
     responses: { 200: json(Health, "Up"), 503: json(Health, "The database does not answer; `Retry-After`") },
   },
   {
-    method: "get", path: "/ready", summary: "Readiness: database up, migrations and tenant steps applied",
+    method: "get", path: "/ready", summary: "Readiness: database up, migrations applied; lagging tenants listed",
     responses: { 200: json(Readiness, "Ready"), 503: json(Readiness, "Not ready, with the reason; `Retry-After`") },
   },
   {

@@ -34,6 +34,8 @@ export interface ServerStatus {
   applied_migrations: number;
   tenant_schemas_behind: number;
   tenants: number;
+  /** The first 20 tenant ids of the schemas behind. */
+  lagging_tenants: number[];
 }
 
 export async function serverStatus(pool: pg.Pool): Promise<ServerStatus> {
@@ -42,16 +44,19 @@ export async function serverStatus(pool: pg.Pool): Promise<ServerStatus> {
 }
 
 /**
- * GET /ready — 200 when the database answers, every committed migration is applied and no tenant
- * schema misses a DDL step; 503 with the reason otherwise (a load balancer keeps traffic away).
+ * GET /ready — 200 when the database answers and every committed migration is applied; 503 with
+ * the reason otherwise (a load balancer keeps traffic away). Tenant schemas that lag behind the
+ * template are listed, but do not make the server unready: it serves every other tenant, and the
+ * lagging ones get 503 TENANT_MAINTENANCE.
  */
 export function readyRoute(pool: pg.Pool, committedMigrations: number) {
   return async (_req: Request, res: Response) => {
     const status = await serverStatus(pool).catch(() => undefined);
     if (!status) return answer(res, false, { status: "not ready", reason: "database unreachable", code: UNAVAILABLE.code });
-    const reason = status.applied_migrations < committedMigrations ? `${committedMigrations - status.applied_migrations} migrations pending`
-      : status.tenant_schemas_behind > 0 ? `${status.tenant_schemas_behind} tenant schemas behind`
-      : undefined;
-    answer(res, !reason, reason ? { status: "not ready", reason, code: "NOT_READY" } : { status: "ready" });
+    const pending = committedMigrations - status.applied_migrations;
+    if (pending > 0) return answer(res, false, { status: "not ready", reason: `${pending} migrations pending`, code: "NOT_READY" });
+    const lagging = status.tenant_schemas_behind > 0
+      ? { tenant_schemas_behind: status.tenant_schemas_behind, lagging_tenants: status.lagging_tenants } : {};
+    answer(res, true, { status: "ready", ...lagging });
   };
 }

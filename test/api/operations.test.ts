@@ -41,14 +41,22 @@ async function graphqlAsUser(url: string, token: string) {
 }
 
 describe("operations endpoints", () => {
-  it("/ready is 200 when migrated and 503 while tenant schemas miss a DDL step", async () => {
-    await signUp(gw.url, "Ready Shop");
+  it("/ready is 200 when migrated and lists the tenants whose schema misses a DDL step; those get TENANT_MAINTENANCE", async () => {
+    const shop = await signUp(gw.url, "Ready Shop");
     expect(await http(gw.url, "GET", "/ready")).toMatchObject({ status: 200, body: { status: "ready" } });
     await gw.db.owner.query("select app_private.add_tenant_ddl_step('ready test', 'comment on table {schema}.products is ''Products.''')");
-    expect(await http(gw.url, "GET", "/ready")).toMatchObject({ status: 503, body: { status: "not ready", reason: expect.stringMatching(/^\d+ tenant schemas behind$/) } });
+    const ready = await http(gw.url, "GET", "/ready");
+    expect(ready).toMatchObject({ status: 200, body: { status: "ready", tenant_schemas_behind: expect.any(Number) } });
+    expect(ready.body.lagging_tenants).toContain(shop.tenant.id);
+    const lagging = await graphqlAsUser(gw.url, shop.access_token);
+    expect(lagging).toMatchObject({ status: 503, body: { errors: [{ extensions: { code: "TENANT_MAINTENANCE" } }] } });
+    expect(lagging.headers.get("retry-after")).toBe("60");
     const { applyPendingTenantSteps } = await import("../../src/db/tenant-migrations.ts");
     await applyPendingTenantSteps(gw.db.owner, 10);
-    expect((await http(gw.url, "GET", "/ready")).status).toBe(200);
+    const current = await http(gw.url, "GET", "/ready");
+    expect(current).toMatchObject({ status: 200, body: { status: "ready" } });
+    expect(current.body.lagging_tenants).toBeUndefined();
+    expect((await graphqlAsUser(gw.url, shop.access_token)).status).toBe(200);
   });
 
   it("/metrics is Prometheus text with requests, latency, pool use, auth failures and tenants", async () => {

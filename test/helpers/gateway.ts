@@ -112,7 +112,7 @@ export async function spawnServer(appUrl: string, env: NodeJS.ProcessEnv = {}) {
   const url = await new Promise<string>((resolve, reject) => {
     // Every line is read to the end, so that the server never blocks on a full pipe.
     readline.createInterface({ input: child.stdout }).on("line", (line) => {
-      const announced = (JSON.parse(line) as { url?: string }).url;
+      const announced = line.startsWith("{") ? (JSON.parse(line) as { url?: string }).url : undefined; // migration lines are plain text
       if (announced) resolve(announced);
     });
     void exited.then((code) => reject(new Error(`server exited (${code}) before listening: ${stderr}`)));
