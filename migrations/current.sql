@@ -1,16 +1,5 @@
 -- Enter migration here (idempotent while it is current.sql)
 
--- hostile traffic: every text a response can carry has a width, so the cost estimate of a query
--- can weigh what it returns (a description counts as what it can hold, not as one value). Longer
--- values already stored make the step fail for that tenant only: see README, "When a tenant step fails".
-select app_private.add_tenant_ddl_step('bounded texts', $step$
-  alter table {schema}.products alter column description type varchar(10000);
-  alter table {schema}.ai_generations_log alter column generated_text type varchar(10000);
-  alter table {schema}.publications_history alter column error_message type varchar(2000);
-  alter table {schema}.vinted_products alter column last_error type varchar(2000);
-$step$);
-
-
 -- operators2: one tenant's failed DDL step never stops the rest; uncommitted steps can be edited.
 create table if not exists app_private.tenant_migration_failures (
   schema_name text primary key references app_private.tenant_schemas on delete cascade,
@@ -199,3 +188,13 @@ end;
 $$;
 comment on function app_private.add_tenant_ddl_step(text, text) is
   'Appends a tenant DDL step (for migrations) and applies it to tenant_template at once; tenant schemas catch up in batches afterwards (npm run migrate). Idempotent for the same name and SQL. A step not yet committed (added by current.sql after the last committed migration) may change: its new SQL, which must be re-runnable, is run again on the template and on every schema that has it; a committed step never changes.';
+
+-- hostile traffic: every text a response can carry has a width, so the cost estimate of a query
+-- can weigh what it returns (a description counts as what it can hold, not as one value). Longer
+-- values already stored make the step fail for that tenant only: see README, "When a tenant step fails".
+select app_private.add_tenant_ddl_step('bounded texts', $step$
+  alter table {schema}.products alter column description type varchar(10000);
+  alter table {schema}.ai_generations_log alter column generated_text type varchar(10000);
+  alter table {schema}.publications_history alter column error_message type varchar(2000);
+  alter table {schema}.vinted_products alter column last_error type varchar(2000);
+$step$);
