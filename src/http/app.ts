@@ -5,7 +5,7 @@ import type { AuthService } from "../auth/service.ts";
 import type { ServerConfig } from "../config.ts";
 import swaggerUi from "swagger-ui-express";
 import { authRoutes } from "./auth-routes.ts";
-import { bearerAuthentication } from "./bearer.ts";
+import { bearerAuthentication, GRAPHQL_PATH } from "./bearer.ts";
 import { clientConcurrency } from "./client-concurrency.ts";
 import type { Logger } from "pino";
 import { requestLogging } from "./logging.ts";
@@ -45,7 +45,7 @@ export function createApp({ pool, auth, corsOrigins, trustProxy, version, metric
   app.get("/ready", readyRoute(pool, committedMigrations));
   app.get("/metrics", metricsRoute(metrics, metricsAccess));
   app.use(clientConcurrency(clientLimits));
-  app.use(bearerAuthentication(auth));
+  app.use(bearerAuthentication(auth, (req) => req.path === GRAPHQL_PATH));
   app.get("/", rootRoute(version));
   app.use("/api/auth", authRoutes(auth));
   const openApi = openApiDocument(version);
