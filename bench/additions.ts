@@ -3,6 +3,9 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { loadWithCpu, median, startServer, type LoadSpec } from "./measure.ts";
 
+/** The tenant read every comparison sends. */
+export const READ_DOCUMENT = "{ products(first: 20, orderBy: SKU_ASC) { nodes { sku title price } } }";
+
 /** What one server of the decomposition adds to vanilla PostGraphile (see variants-server.ts). */
 export interface Variant {
   adapter: "express" | "node";

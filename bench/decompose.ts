@@ -4,7 +4,7 @@ import { readDatabaseConfig } from "../src/config.ts";
 import { prepareDatabase } from "../src/db/database.ts";
 import { temporaryDataDir } from "../src/db/embedded.ts";
 import { GENEROUS_LIMITS } from "../test/helpers/limits.ts";
-import { contenders, decompose, decompositionTable, trustedDocument } from "./additions.ts";
+import { contenders, decompose, decompositionTable, READ_DOCUMENT, trustedDocument } from "./additions.ts";
 import { startServer } from "./measure.ts";
 
 /**
@@ -14,7 +14,6 @@ import { startServer } from "./measure.ts";
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const TENANTS = 50;
-export const READ = "{ products(first: 20, orderBy: SKU_ASC) { nodes { sku title price } } }";
 
 const dataDir = await temporaryDataDir("stoflow-decompose-");
 const database = await prepareDatabase({ ...readDatabaseConfig({ STOFLOW_DATA_DIR: dataDir, STOFLOW_PG_PORT: process.env.BENCH_PG_PORT ?? "54396" }), includeCurrentMigration: true }, () => {});
@@ -34,11 +33,11 @@ for (let t = 1; t <= TENANTS; t++) {
 }
 await owner.end();
 
-const trusted = await trustedDocument(dataDir, READ);
+const trusted = await trustedDocument(dataDir, READ_DOCUMENT);
 const results = await decompose(contenders(serverEnv, trusted.file, trusted.body), {
   seconds: SECONDS, connections: 32,
   request: (n) => ({ method: "POST", path: "/graphql", headers: { "content-type": "application/json", authorization: `Bearer ${tokens[n % tokens.length]}` } }),
-}, JSON.stringify({ query: READ }), ROUNDS);
+}, JSON.stringify({ query: READ_DOCUMENT }), ROUNDS);
 console.log(decompositionTable(results).join("\n"));
 await database.stop();
 await fs.rm(dataDir, { recursive: true, force: true });
