@@ -1,6 +1,7 @@
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { assertAdaptorOpening } from "../../src/db/transaction-opening.ts";
+import { EventEmitter } from "node:events";
+import { ADAPTOR_BEGIN, assertAdaptorOpening, openTransactionsInOneRoundTrip } from "../../src/db/transaction-opening.ts";
 import { graphql, http, signUp, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 
 let gw: TestGateway;
@@ -66,6 +67,18 @@ describe("a GraphQL request's transaction opens with its session check in one ro
       status: 401, body: { errors: [{ message: "Session ended or account inactive", extensions: { code: "INVALID_TOKEN" } }] },
     }));
     expect(wire.roundTrips).toBe(2); // the opening that failed, and its rollback
+  });
+
+  it("sends a held begin first, unchanged, when something else follows it", async () => {
+    const sent: unknown[] = [];
+    const pool = new EventEmitter() as unknown as pg.Pool;
+    const client = { query: async (config: unknown) => void sent.push(config) } as unknown as pg.PoolClient;
+    await openTransactionsInOneRoundTrip(pool);
+    pool.emit("connect", client);
+    await client.query({ text: ADAPTOR_BEGIN } as never);
+    expect(sent).toEqual([]);
+    await client.query({ text: "select 1" } as never);
+    expect(sent).toEqual(["begin", { text: "select 1" }]);
   });
 
   it("checks that @dataplan/pg's adaptor still opens transactions with the texts it merges", async () => {
