@@ -34,7 +34,7 @@ export const VARIANTS: Record<string, Variant> = {
   "+ document gate and limits": { ...VANILLA, session: "opening", guards: true },
   "+ request log": { ...VANILLA, session: "opening", guards: true, log: true },
   "+ metrics": { ...VANILLA, session: "opening", guards: true, log: true, metrics: true },
-  "+ client concurrency (= every addition)": { ...VANILLA, session: "opening", guards: true, log: true, metrics: true, concurrency: true },
+  "+ client and server concurrency (= every addition)": { ...VANILLA, session: "opening", guards: true, log: true, metrics: true, concurrency: true },
 };
 
 export function variantOf(name: string): Variant {

@@ -10,7 +10,7 @@ import { createPool } from "../src/db/pool.ts";
 import { openTransactionsInOneRoundTrip } from "../src/db/transaction-opening.ts";
 import { introspectWithoutTenantSchemas } from "../src/graphql/introspection.ts";
 import { graphqlGuards, makePreset } from "../src/graphql/preset.ts";
-import { clientConcurrency } from "../src/http/client-concurrency.ts";
+import { clientConcurrency, serverConcurrency } from "../src/http/concurrency.ts";
 import { createLogger, requestLogging } from "../src/http/logging.ts";
 import { createMetrics } from "../src/http/metrics.ts";
 import { GUARD_PLUGINS, variantOf } from "./additions.ts";
@@ -54,7 +54,7 @@ if (variant.adapter === "node") {
   app.disable("x-powered-by");
   if (variant.log) app.use(requestLogging(logger));
   if (variant.metrics) app.use(createMetrics(pool, async () => 0, () => guards.gate.cacheSize).middleware);
-  if (variant.concurrency) app.use(clientConcurrency(config.clientConcurrency));
+  if (variant.concurrency) app.use(clientConcurrency(config.clientConcurrency), serverConcurrency(config.serverConcurrency));
   app.get("/health", (_req, res) => res.json({ status: "ok" }));
   server = http.createServer(app);
   await pgl.createServ(expressGrafserv).addTo(app, server);

@@ -98,7 +98,12 @@ export interface ServerConfig {
    */
   metrics: { token: string | undefined; open: boolean };
   /** Requests of one client address in progress at once, and waiting their turn (beyond: 429). */
+  /** Requests of one client address worked on at once and waiting (429 beyond). */
   clientConcurrency: { active: number; waiting: number };
+  /** Requests of all clients together worked on at once and waiting (503 BUSY beyond); probes are not counted. */
+  serverConcurrency: { active: number; waiting: number };
+  /** Open sockets per client address (0: no limit, the default behind a proxy); beyond, closed at once. */
+  connectionsPerAddress: number;
   /** Milliseconds a client has to send its headers, and its whole request (slow clients hold sockets). */
   httpTimeouts: { headersMs: number; requestMs: number };
 }
@@ -200,8 +205,13 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
     metrics: { token: nonEmpty(env.METRICS_TOKEN), open: env.NODE_ENV !== "production" },
     clientConcurrency: {
       active: integer(env, "HTTP_CLIENT_CONCURRENCY", 8, 1, 100_000),
-      waiting: integer(env, "HTTP_CLIENT_QUEUE", 256, 0, 1_000_000),
+      waiting: integer(env, "HTTP_CLIENT_QUEUE", 128, 0, 1_000_000),
     },
+    serverConcurrency: {
+      active: integer(env, "HTTP_SERVER_CONCURRENCY", 16, 1, 100_000),
+      waiting: integer(env, "HTTP_SERVER_QUEUE", 256, 0, 1_000_000),
+    },
+    connectionsPerAddress: integer(env, "HTTP_CLIENT_CONNECTIONS", env.TRUST_PROXY ? 0 : 256, 0, 1_000_000),
     httpTimeouts: {
       headersMs: integer(env, "HTTP_HEADERS_TIMEOUT_MS", 10_000, 100, 600_000),
       requestMs: integer(env, "HTTP_REQUEST_TIMEOUT_MS", 30_000, 100, 3_600_000),

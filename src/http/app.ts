@@ -6,7 +6,7 @@ import type { ServerConfig } from "../config.ts";
 import swaggerUi from "swagger-ui-express";
 import { authRoutes } from "./auth-routes.ts";
 import { bearerAuthentication, GRAPHQL_PATH } from "./bearer.ts";
-import { clientConcurrency } from "./client-concurrency.ts";
+import { clientConcurrency, serverConcurrency } from "./concurrency.ts";
 import type { Logger } from "pino";
 import { requestLogging } from "./logging.ts";
 import { metricsRoute, type Metrics } from "./metrics.ts";
@@ -26,13 +26,14 @@ export interface AppOptions {
   committedMigrations: number;
   metricsAccess: ServerConfig["metrics"];
   clientLimits: ServerConfig["clientConcurrency"];
+  serverLimits: ServerConfig["serverConcurrency"];
 }
 
 /**
  * The Express app before PostGraphile is added: CORS, bearer verification on every route, the
  * status and REST routes, their OpenAPI document and its browser. The server adds grafserv, then the 404 and error responders.
  */
-export function createApp({ pool, auth, corsOrigins, trustProxy, version, metrics, logger, committedMigrations, metricsAccess, clientLimits }: AppOptions): Express {
+export function createApp({ pool, auth, corsOrigins, trustProxy, version, metrics, logger, committedMigrations, metricsAccess, clientLimits, serverLimits }: AppOptions): Express {
   const app = express();
   app.disable("x-powered-by");
   app.use(requestLogging(logger));
@@ -44,7 +45,9 @@ export function createApp({ pool, auth, corsOrigins, trustProxy, version, metric
   app.get("/health", healthRoute(pool));
   app.get("/ready", readyRoute(pool, committedMigrations));
   app.get("/metrics", metricsRoute(metrics, metricsAccess));
+  // A client's turn first (its own line), then the server's: one address holds at most its share.
   app.use(clientConcurrency(clientLimits));
+  app.use(serverConcurrency(serverLimits));
   app.use(bearerAuthentication(auth, (req) => req.path === GRAPHQL_PATH));
   app.get("/", rootRoute(version));
   app.use("/api/auth", authRoutes(auth));

@@ -1,3 +1,4 @@
+import nodeHttp from "node:http";
 import net from "node:net";
 import { getIntrospectionQuery } from "postgraphile/graphql";
 import parsePrometheus from "parse-prometheus-text-format";
@@ -59,6 +60,59 @@ describe("floods from one client", () => {
       expect((await http(url, "POST", "/api/auth/login", { body: { email: "after@x.test", password: "wrong password" } })).status).toBe(401);
     });
     record("30 parallel logins from one address (2 at a time, 3 waiting)", 30, "5 served in turn, the rest 429 TOO_MANY_REQUESTS with Retry-After; /health unaffected");
+  });
+
+  it("closes an address's sockets beyond HTTP_CLIENT_CONNECTIONS at once, before reading them; other addresses still connect", async () => {
+    await withServer({ HTTP_CLIENT_CONNECTIONS: "4" }, async (url) => {
+      const port = Number(new URL(url).port);
+      const connect = (localAddress: string) => new Promise<net.Socket>((resolve, reject) => {
+        const socket = net.connect({ port, host: "127.0.0.1", localAddress }, () => resolve(socket)).once("error", reject);
+      });
+      const sockets = await Promise.all(Array.from({ length: 12 }, () => connect("127.0.0.7")));
+      const closedSoon = (socket: net.Socket) => new Promise<boolean>((resolve) => {
+        const timer = setTimeout(resolve, 1_000, false);
+        socket.once("close", () => resolve(true)).once("error", () => undefined).once("close", () => clearTimeout(timer));
+      });
+      const closed = await Promise.all(sockets.map(closedSoon));
+      expect(closed.filter(Boolean).length).toBe(8);
+      const fromOther = await new Promise<number | undefined>((resolve) => {
+        nodeHttp.get({ port, host: "127.0.0.1", path: "/health", localAddress: "127.0.0.8" }, (res) => resolve(res.resume().statusCode)).once("error", () => resolve(undefined));
+      });
+      expect(fromOther).toBe(200);
+      for (const socket of sockets) socket.destroy();
+    });
+    record("12 idle sockets from one address, with room for 4 (HTTP_CLIENT_CONNECTIONS=4)", 12, "8 closed at once, 4 kept; another address still served");
+  });
+
+  it("sheds a flood from many addresses beyond the server's own line with 503 BUSY; the probes are not in it", async () => {
+    await withServer({ TRUST_PROXY: "loopback", HTTP_SERVER_CONCURRENCY: "2", HTTP_SERVER_QUEUE: "3", BCRYPT_COST: "8" }, async (url) => {
+      const flood = Array.from({ length: 30 }, (_, i) => http(url, "POST", "/api/auth/login", {
+        body: { email: `botnet${i}@x.test`, password: "wrong password" }, headers: { "x-forwarded-for": `203.0.113.${i + 1}` },
+      }));
+      const health = await http(url, "GET", "/health");
+      const answers = await Promise.all(flood);
+      expect(health.status).toBe(200);
+      const busy = answers.filter((a) => a.status === 503);
+      expect(busy.length).toBeGreaterThanOrEqual(20);
+      expect(busy.every((a) => a.body.code === "BUSY" && a.headers.get("retry-after") === "1")).toBe(true);
+      expect(answers.filter((a) => a.status !== 503).every((a) => a.status === 401)).toBe(true);
+      expect((await http(url, "POST", "/api/auth/login", { body: { email: "after@x.test", password: "wrong password" } })).status).toBe(401);
+    });
+    record("30 parallel logins from 30 addresses (server line: 2 at a time, 3 waiting)", 30, "5 served in turn, the rest 503 BUSY with Retry-After; /health unaffected");
+  });
+
+  it("answers a renamed, re-spaced introspection from the answer computed once, without computing it again", async () => {
+    await withServer({ GRAPHQL_PLANNING_QUEUE: "0" }, async (url) => {
+      const standard = getIntrospectionQuery({ descriptions: true });
+      expect((await graphql(url, standard)).status).toBe(200);
+      // With no room in the lane, any of these computed anew would be refused with 503 BUSY.
+      const variants = Array.from({ length: 20 }, (_, i) =>
+        `# variant ${i}\n${standard.replace("query IntrospectionQuery", `query Renamed${i}`).replaceAll("\n", "\n  ")}`);
+      const answers = await Promise.all(variants.map((variant) => graphql(url, variant)));
+      expect(answers.map((a) => a.status)).toEqual(variants.map(() => 200));
+      expect(answers.every((a) => a.body.data.__schema.types.length > 50)).toBe(true);
+    });
+    record("20 parallel copies of the standard introspection, each renamed and re-spaced", 20, "all 200 from the answer computed once (no lane needed)");
   });
 
   it("computes introspection one document at a time and answers 503 BUSY when too many wait", async () => {
