@@ -4,8 +4,8 @@
 -- The gateway opens each transaction with one simple query: BEGIN, the request's settings and
 -- `select app_private.require_live_session()`; a dead session fails that query with SQLSTATE SFSES
 -- (answered 401 INVALID_TOKEN). The four-argument form is the one place the check lives.
--- It replaces app_private.session_role (its query moves here, in PL/pgSQL: the plan is prepared once
--- per connection, where a SECURITY DEFINER SQL function is planned at every call).
+-- It replaces app_private.session_role: its query moves here (PL/pgSQL keeps the plan per connection),
+-- so that the check is one function, called the same way from every path.
 drop function if exists app_private.session_role(int, uuid);
 
 create or replace function app_private.require_live_session(user_id int, tenant_id int, app_role text, session_id uuid)
