@@ -3,13 +3,13 @@ import pg from "pg";
 import { pgSettingsFor } from "../src/auth/pg-settings.ts";
 import { verifyAccessToken } from "../src/auth/tokens.ts";
 import { readServerConfig } from "../src/config.ts";
-import { settingsStatement } from "../src/db/transaction.ts";
+import { openingStatement } from "../src/db/transaction.ts";
 
 /**
  * The hand-written baseline, as a competent developer would write it: verify the JWT, then ONE
- * simple-query round trip that opens the transaction, checks the session is still live (as the
- * login role, before the role switch) and applies the same settings the gateway applies; then the
- * SQL; then COMMIT. It does what the gateway's security does, so the comparison is fair.
+ * simple-query round trip that opens the transaction, applies the same settings the gateway
+ * applies and checks the session is still live (app_private.require_live_session, as the gateway
+ * does); then the SQL; then COMMIT. It does what the gateway's security does, so the comparison is fair.
  */
 const config = readServerConfig();
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: config.poolSize });
@@ -18,10 +18,7 @@ async function asTenant<T>(authorization: string | undefined, work: (client: pg.
   const claims = verifyAccessToken(config.jwt, (authorization ?? "").replace(/^Bearer /, ""));
   const client = await pool.connect();
   try {
-    const opened = (await client.query(`begin; select * from app_private.session_role(${claims.userId}, ${pg.escapeLiteral(claims.sessionId)}); `
-      + settingsStatement(pgSettingsFor(claims)))) as unknown as pg.QueryResult[];
-    const live = opened[1]!.rows[0];
-    if (!live || live.tenant_id !== claims.tenantId || live.role !== claims.role) throw new Error("session not live");
+    await client.query(openingStatement(pgSettingsFor(claims)));
     const result = await work(client);
     await client.query("commit");
     return result;

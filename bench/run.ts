@@ -7,6 +7,7 @@ import { prepareDatabase } from "../src/db/database.ts";
 import { temporaryDataDir } from "../src/db/embedded.ts";
 import { applyPendingTenantSteps } from "../src/db/tenant-migrations.ts";
 import { GENEROUS_LIMITS } from "../test/helpers/limits.ts";
+import { contenders, decompose, decompositionTable, READ_DOCUMENT, trustedDocument } from "./additions.ts";
 import { compareAlternately, load, loadWithCpu, memoryMb, percentiles, pgLoop, startServer, type Comparison, type LoadResult } from "./measure.ts";
 
 /**
@@ -21,7 +22,7 @@ const CONNECTIONS = 32;
 const POOL = 16;
 const HOT_TENANTS = 50;
 const JWT_SECRET = "bench-secret-that-is-at-least-32-characters";
-const READ_QUERY = JSON.stringify({ query: "{ products(first: 20, orderBy: SKU_ASC) { nodes { sku title price } } }" });
+const READ_QUERY = JSON.stringify({ query: READ_DOCUMENT });
 
 const dataDir = await temporaryDataDir("stoflow-bench-");
 const database = await prepareDatabase({ ...readDatabaseConfig({ STOFLOW_DATA_DIR: dataDir, STOFLOW_PG_PORT: process.env.BENCH_PG_PORT ?? "54398" }), includeCurrentMigration: true }, () => {});
@@ -102,6 +103,11 @@ const writeLoop = await pgLoop(database.appUrl, SECONDS, CONNECTIONS, POOL, (c, 
 }));
 await baseline.stop();
 
+// Decomposition: vanilla PostGraphile 5 with the same pgSettings, then each of our additions, in turn.
+const trusted = await trustedDocument(dataDir, READ_DOCUMENT);
+const decomposition = await decompose(contenders(serverEnv, trusted.file, trusted.body), { seconds: SECONDS, connections: CONNECTIONS,
+  request: (n) => ({ method: "POST", path: "/graphql", headers: { "content-type": "application/json", authorization: auth(n) } }) }, READ_QUERY, ROUNDS);
+
 // 6. Login storm: tenant reads while logins (bcrypt cost 12) run at full speed.
 await owner.query("update app_private.user_secrets set password_hash = $1 where user_id = 1", [await bcrypt.hash("bench password", 12)]);
 const storm = load({ url: "http://localhost:3901", seconds: SECONDS, connections: 8,
@@ -160,6 +166,11 @@ report(row("logins during the storm", logins));
 report("");
 report(compared("read", readCompare));
 report(compared("write", writeCompare));
+report("");
+report(`Decomposition of the read (${ROUNDS} rounds in turn, ${SECONDS} s each; CPU µs per request of each server process):`);
+report("");
+for (const line of decompositionTable(decomposition)) report(line);
+report("");
 report(`- Read p99 during the login storm: ${readDuringStorm.p99} ms vs ${readGateway.p99} ms without (${ratio(readDuringStorm.p99, readGateway.p99)}; target ≤ 2×).`);
 report(`- Registration through HTTP (bcrypt cost 4): first 100 p50 ${first.p50} ms / p99 ${first.p99} ms; last 100 p50 ${last.p50} ms / p99 ${last.p99} ms `
   + `(last/first p50 ${ratio(last.p50, first.p50)}; target ≤ 1.3×). \`register_tenant\` alone (SQL, no bcrypt): p50 ${sqlOnlyMs.p50} ms, p99 ${sqlOnlyMs.p99} ms.`);

@@ -10,6 +10,7 @@ import { grafserv } from "postgraphile/grafserv/express/v4";
 import { authServiceFor } from "./auth/service.ts";
 import type { ServerConfig } from "./config.ts";
 import { createPool } from "./db/pool.ts";
+import { openTransactionsInOneRoundTrip } from "./db/transaction-opening.ts";
 import { introspectWithoutTenantSchemas } from "./graphql/introspection.ts";
 import { graphqlGuards, makePreset } from "./graphql/preset.ts";
 import { createApp } from "./http/app.ts";
@@ -46,6 +47,7 @@ export interface Gateway {
 export async function startGateway(appUrl: string, config: ServerConfig, { logger = createLogger() }: { logger?: Logger } = {}): Promise<Gateway> {
   const pool = createPool(appUrl, config, logger);
   introspectWithoutTenantSchemas(pool);
+  await openTransactionsInOneRoundTrip(pool);
   // /health, /ready and /metrics have a connection of their own: they say whether the database
   // answers, not how long the queue for the request pool is.
   const probePool = createPool(appUrl, { ...config, poolSize: 1 }, logger);

@@ -21,11 +21,18 @@ const PG_ROLES = { admin: "stoflow_admin", user: "stoflow_user", viewer: "stoflo
  */
 export function pgSettingsFor(session: SessionClaims | undefined): Record<string, string> {
   if (!session) return { role: "stoflow_anonymous", search_path: "public" };
+  return { role: PG_ROLES[session.role], ...claimSettings(session), search_path: `client_${session.tenantId}, public` };
+}
+
+/**
+ * The verified claims as transaction settings. With `jwt.claims.session_id` among them, the
+ * transaction opens with app_private.require_live_session() (see openingStatement).
+ */
+export function claimSettings(session: SessionClaims): Record<string, string> {
   return {
-    role: PG_ROLES[session.role],
     "jwt.claims.user_id": String(session.userId),
     "jwt.claims.tenant_id": String(session.tenantId),
     "jwt.claims.role": session.role,
-    search_path: `client_${session.tenantId}, public`,
+    "jwt.claims.session_id": session.sessionId,
   };
 }

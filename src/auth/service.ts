@@ -8,8 +8,8 @@ import { ChangePasswordInput, LoginInput, parseInput, RefreshInput, RegisterInpu
 import { createPasswordHasher, type PasswordHasher } from "./passwords.ts";
 import { isLostRace } from "../db/lost-race.ts";
 import { statement } from "../db/statements.ts";
-import { withSettings } from "../db/transaction.ts";
-import { pgSettingsFor } from "./pg-settings.ts";
+import { isDeadSession, withSettings } from "../db/transaction.ts";
+import { claimSettings, pgSettingsFor } from "./pg-settings.ts";
 import {
   hashRefreshToken, newRefreshToken, signAccessToken, verifyAccessToken, type SessionClaims,
 } from "./tokens.ts";
@@ -52,6 +52,9 @@ const HOUR = 3600;
  */
 export function createAuthService({ pool, jwt, passwords, throttle }: AuthDependencies) {
   const asAuth = <T>(work: (query: Query) => Promise<T>) => inTransaction(pool, { role: "stoflow_auth" }, work);
+  // The same, for a signed-in user's request: the transaction opens with its session check.
+  const asSession = <T>(session: SessionClaims, work: (query: Query) => Promise<T>) =>
+    inTransaction(pool, { role: "stoflow_auth", ...claimSettings(session) }, work);
   const ttl = `${jwt.refreshTtlSeconds} seconds`;
 
   async function tokensFor(query: Query, userId: number, sessionId: string, refreshToken: string): Promise<AuthResponse> {
@@ -120,13 +123,13 @@ export function createAuthService({ pool, jwt, passwords, throttle }: AuthDepend
     },
 
     async logout(session: SessionClaims): Promise<void> {
-      await asAuth((query) => query.run("select app_private.revoke_session($1, 'logout')", [session.sessionId]));
+      await asSession(session, (query) => query.run("select app_private.revoke_session($1, 'logout')", [session.sessionId]));
     },
 
     async changePassword(session: SessionClaims, input: Record<string, unknown>): Promise<void> {
       const { current_password: current, new_password: next } = parseInput(ChangePasswordInput, input);
       await passwords.inLine(async (bcrypt) => {
-        const check = (await asAuth((query) => query.row<PasswordCheck>("select * from app_private.begin_password_change($1, $2, $3)", [
+        const check = (await asSession(session, (query) => query.row<PasswordCheck>("select * from app_private.begin_password_change($1, $2, $3)", [
           session.userId, throttle.passwordChangeFailuresPerUser, throttle.loginWindowSeconds,
         ])))!;
         if (check.retry_after > 0) throw tooManyAttempts(check.retry_after, "wrong passwords");
@@ -173,23 +176,26 @@ export function createAuthService({ pool, jwt, passwords, throttle }: AuthDepend
     },
 
     session(session: SessionClaims): Promise<SessionView> {
-      return asAuth((query) => query.value<SessionView>("select app_private.session_json($1)", [session.userId]));
+      return asSession(session, (query) => query.value<SessionView>("select app_private.session_json($1)", [session.userId]));
+    },
+
+    /** Verifies an access token's signature and claims only (its session is checked as a transaction opens). */
+    verify(token: string): SessionClaims {
+      return verifyAccessToken(jwt, token);
     },
 
     /**
      * Verifies an access token, then checks that its session is live and that the user and
-     * tenant are still active with the role the token claims: a deactivated user, a revoked
-     * session or a changed role is refused from the next request on.
+     * tenant are still active with the role the token claims (app_private.require_live_session):
+     * a deactivated user, a revoked session or a changed role is refused from the next request on.
      */
     async authorize(token: string): Promise<SessionClaims> {
       const claims = verifyAccessToken(jwt, token);
       // One prepared statement as the login role itself: no checkout of a transaction.
-      const { rows } = await pool.query<{ tenant_id: number; role: string }>(
-        { ...statement("stoflow_session_role", "select * from app_private.session_role($1, $2)"), values: [claims.userId, claims.sessionId] },
-      ).catch(maintenanceError);
-      const live = rows[0];
-      if (!live) throw invalidToken("Session ended or account inactive");
-      if (live.tenant_id !== claims.tenantId || live.role !== claims.role) throw invalidToken("Token outdated; refresh it");
+      await pool.query({
+        ...statement("stoflow_require_live_session", "select app_private.require_live_session($1, $2, $3, $4)"),
+        values: [claims.userId, claims.tenantId, claims.role, claims.sessionId],
+      }).catch(refusal);
       return claims;
     },
   };
@@ -221,14 +227,17 @@ function inTransaction<T>(pool: pg.Pool, settings: Record<string, string>, work:
     row: async (sql, params) => (await client.query(sql, params)).rows[0],
     run: async (sql, params) => void (await client.query(sql, params)),
   }), (error) => error instanceof AuthError) // an AuthError is a decision: what led to it (a revoked family) is kept
-    .catch((error: unknown) => {
-      throw isLostRace(error) ? conflict() : error;
-    });
+    .catch(refusal);
 }
 
-/** A tenant whose schema lags behind the template (app_private.assert_tenant_available) is under maintenance. */
-function maintenanceError(error: { code?: string }): never {
-  throw error.code === TENANT_MAINTENANCE_SQLSTATE ? tenantMaintenance() : error;
+/**
+ * A dead session (SFSES, app_private.require_live_session) is 401 INVALID_TOKEN, a tenant whose schema
+ * lags behind the template (SFMNT) 503 TENANT_MAINTENANCE, a lost race a CONFLICT; the rest is rethrown.
+ */
+function refusal(error: unknown): never {
+  if (isDeadSession(error)) throw invalidToken((error as Error).message);
+  if ((error as { code?: string } | null)?.code === TENANT_MAINTENANCE_SQLSTATE) throw tenantMaintenance();
+  throw isLostRace(error) ? conflict() : error;
 }
 
 /** app_private.register_tenant: the tenant, its schema, its admin (refusals as INVALID_INPUT or EMAIL_TAKEN). */

@@ -28,15 +28,28 @@ export async function withSettings<T>(
 }
 
 /**
- * BEGIN and the transaction-local settings as one simple query: one round trip instead of two.
- * A simple query cannot take parameters, so names and values are quoted with pg's escapeLiteral.
+ * BEGIN, the transaction-local settings and, for a request with a session, its liveness check, as
+ * one simple query: one round trip instead of three. A simple query cannot take parameters, so
+ * names and values are quoted with pg's escapeLiteral.
  */
 export function openingStatement(settings: Record<string, string>): string {
-  return Object.keys(settings).length > 0 ? `begin; ${settingsStatement(settings)}` : "begin";
+  if (Object.keys(settings).length === 0) return "begin";
+  const check = settings[SESSION_ID_SETTING] ? `; ${SESSION_CHECK}` : "";
+  return `begin; ${settingsStatement(settings)}${check}`;
 }
 
+/** The setting that names the request's session (see claimSettings). */
+export const SESSION_ID_SETTING = "jwt.claims.session_id";
+/** Raises SQLSTATE DEAD_SESSION when the session of the transaction's claims may not act now. */
+export const SESSION_CHECK = "select app_private.require_live_session()";
+/** The SQLSTATE of app_private.require_live_session: the session ended, or its token is outdated. */
+export const DEAD_SESSION = "SFSES";
+
+export const isDeadSession = (error: unknown): boolean =>
+  (error as { code?: unknown } | null)?.code === DEAD_SESSION;
+
 /** One `select set_config(…, true), …` applying `settings` to the current transaction, values quoted inline. */
-export function settingsStatement(settings: Record<string, string>): string {
+function settingsStatement(settings: Record<string, string>): string {
   const calls = Object.entries(settings).map(([name, value]) => `set_config(${pg.escapeLiteral(name)}, ${pg.escapeLiteral(value)}, true)`);
   return `select ${calls.join(", ")}`;
 }

@@ -5,6 +5,7 @@ import { isSafeError } from "postgraphile/grafast";
 import { defaultMaskError } from "postgraphile/grafserv";
 import { AuthError } from "../auth/errors.ts";
 import { LOST_RACE_CODES } from "../db/lost-race.ts";
+import { isDeadSession } from "../db/transaction.ts";
 import { isDatabaseUnavailable, UNAVAILABLE } from "../db/unavailable.ts";
 
 /** PostgreSQL error codes a client can act on, with the stable code it gets in `extensions`. */
@@ -58,6 +59,7 @@ function maskError(error: GraphQLError, logger: Logger): GraphQLError {
     const retry = original.retryAfterSeconds ? { retryAfter: original.retryAfterSeconds } : {};
     return withCode(error, original.message, original.code, retry);
   }
+  if (original && isDeadSession(original)) return withCode(error, original.message, "INVALID_TOKEN");
   if (original && isDatabaseUnavailable(original)) return withCode(error, UNAVAILABLE.message, UNAVAILABLE.code);
   if (original?.code === UNDEFINED_TABLE) return withCode(error, NO_TENANT_CONTEXT, "NO_TENANT_CONTEXT");
   if (/^Invalid ('(after|before)' )?cursor/.test(error.message)) {

@@ -7,7 +7,7 @@ import { PostGraphileConnectionFilterPreset } from "postgraphile-plugin-connecti
 import type { AuthService } from "../auth/service.ts";
 import { authPlugin, PASSWORD_MUTATIONS } from "./auth-plugin.ts";
 import { pgSettingsFor } from "../auth/pg-settings.ts";
-import { sessionOf } from "../http/bearer.ts";
+import { GRAPHQL_PATH, sessionOf } from "../http/bearer.ts";
 import type { Logger } from "pino";
 import { createLogger } from "../http/logging.ts";
 import { maskErrorWith } from "./errors.ts";
@@ -18,6 +18,7 @@ import { pageSizePlugin } from "./page-size-plugin.ts";
 import { SerialLane } from "./serial-lane.ts";
 import { ValueWeightPlugin } from "./value-weight-plugin.ts";
 import { AnswerStatusPlugin } from "./answer-status.ts";
+import { DeadSessionPlugin } from "./dead-session.ts";
 import { ErrorCodesPlugin } from "./error-codes.ts";
 import { trustedDocumentsPreset } from "./trusted-documents.ts";
 import { DatabaseUnavailablePlugin } from "./unavailable.ts";
@@ -41,7 +42,7 @@ export function makePreset(
     ],
     plugins: [
       NoSchemaPrefixPlugin, authPlugin(auth), documentGatePlugin(guards.gate, guards.lane, graphql.planCacheSize),
-      pageSizePlugin(graphql.defaultPageSize), ValueWeightPlugin, DatabaseUnavailablePlugin, AnswerStatusPlugin, ErrorCodesPlugin,
+      pageSizePlugin(graphql.defaultPageSize), ValueWeightPlugin, DatabaseUnavailablePlugin, DeadSessionPlugin, AnswerStatusPlugin, ErrorCodesPlugin,
     ],
     // Filter and order by any column, not only indexed ones: a tenant's tables are small, and
     // sellers filter by price, brand or category.
@@ -64,7 +65,7 @@ export function makePreset(
       },
     },
     grafserv: {
-      graphqlPath: "/graphql",
+      graphqlPath: GRAPHQL_PATH,
       graphiql: explorer,
       graphiqlPath: "/graphiql",
       graphiqlOnGraphQLGET: false,

@@ -5,7 +5,7 @@ import type { AuthService } from "../auth/service.ts";
 import type { ServerConfig } from "../config.ts";
 import swaggerUi from "swagger-ui-express";
 import { authRoutes, HASHING_ROUTES, REST_BODY_LIMIT } from "./auth-routes.ts";
-import { bearerAuthentication } from "./bearer.ts";
+import { bearerAuthentication, GRAPHQL_PATH } from "./bearer.ts";
 import { clientConcurrency, serverConcurrency } from "./concurrency.ts";
 import type { Logger } from "pino";
 import { requestLogging } from "./logging.ts";
@@ -52,9 +52,9 @@ export function createApp({ pool, auth, corsOrigins, trustProxy, version, metric
   // server's places (grafserv takes the received body as it is).
   app.use(clientConcurrency(clientLimits));
   app.use("/api/auth", express.json({ limit: REST_BODY_LIMIT }));
-  app.use("/graphql", express.raw({ type: () => true, limit: graphqlMaxBodyBytes }));
+  app.use(GRAPHQL_PATH, express.raw({ type: () => true, limit: graphqlMaxBodyBytes }));
   app.use(serverConcurrency(serverLimits, (req) => HASHING_ROUTES.has(req.path)));
-  app.use(bearerAuthentication(auth));
+  app.use(bearerAuthentication(auth, (req) => req.path === GRAPHQL_PATH));
   app.get("/", rootRoute(version));
   app.use("/api/auth", authRoutes(auth));
   const openApi = openApiDocument(version);

@@ -112,8 +112,7 @@ describe("tenant isolation", () => {
     // Its one privilege: checking a session it holds the id of (one round trip per request).
     await expectPgError(db.app.query("select * from app_private.login_candidate('a@iso.test')"), "42501");
     await expectPgError(db.app.query("select * from app_private.user_secrets"), "42501");
-    const unknown = await db.app.query("select * from app_private.session_role($1, gen_random_uuid())", [a.sub]);
-    expect(unknown.rows).toEqual([]);
+    await expectPgError(db.app.query("select app_private.require_live_session($1, $2, 'admin', gen_random_uuid())", [a.sub, a.tenant_id]), "SFSES");
   });
 });
 

@@ -1,0 +1,66 @@
+import express from "express";
+import http from "node:http";
+import { postgraphile } from "postgraphile";
+import { grafserv as expressGrafserv } from "postgraphile/grafserv/express/v4";
+import { grafserv as nodeGrafserv } from "postgraphile/grafserv/node";
+import { pgSettingsFor } from "../src/auth/pg-settings.ts";
+import { authServiceFor } from "../src/auth/service.ts";
+import { readServerConfig } from "../src/config.ts";
+import { createPool } from "../src/db/pool.ts";
+import { openTransactionsInOneRoundTrip } from "../src/db/transaction-opening.ts";
+import { introspectWithoutTenantSchemas } from "../src/graphql/introspection.ts";
+import { graphqlGuards, makePreset } from "../src/graphql/preset.ts";
+import { clientConcurrency, serverConcurrency } from "../src/http/concurrency.ts";
+import { createLogger, requestLogging } from "../src/http/logging.ts";
+import { createMetrics } from "../src/http/metrics.ts";
+import { GUARD_PLUGINS, variantOf } from "./additions.ts";
+
+/**
+ * One step of the decomposition (bench/additions.ts): PostGraphile 5 with the gateway's schema and
+ * the same pgSettings from a verified JWT, plus the additions BENCH_VARIANT names, on Express or on
+ * grafserv's own node adapter. Serves /graphql on PORT, and /health.
+ */
+const variant = variantOf(process.env.BENCH_VARIANT ?? "vanilla");
+const config = readServerConfig(process.env);
+const logger = createLogger();
+const pool = createPool(process.env.DATABASE_URL!, config, logger);
+introspectWithoutTenantSchemas(pool);
+if (variant.session === "opening") await openTransactionsInOneRoundTrip(pool);
+const auth = authServiceFor(pool, config);
+const guards = graphqlGuards(config.graphql);
+const preset = makePreset(pool, auth, config.graphql, { explorer: false, logger, guards });
+
+const tokenOf = (header: string | undefined) => (header?.startsWith("Bearer ") ? header.slice(7) : undefined);
+const pgl = postgraphile({
+  ...preset,
+  plugins: preset.plugins!.filter((plugin) => variant.guards || !GUARD_PLUGINS.includes(plugin.name)),
+  grafast: {
+    ...preset.grafast,
+    // The verified claims as pgSettings: `before` adds the session check as a round trip of its own.
+    async context(requestContext) {
+      const token = tokenOf(requestContext.node?.req.headers.authorization);
+      const session = token === undefined ? undefined : variant.session === "before" ? await auth.authorize(token) : auth.verify(token);
+      return { session, clientIp: "bench", pgSettings: pgSettingsFor(session) };
+    },
+  },
+});
+
+let server: http.Server;
+if (variant.adapter === "node") {
+  server = http.createServer();
+  await pgl.createServ(nodeGrafserv).addTo(server);
+} else {
+  const app = express();
+  app.disable("x-powered-by");
+  if (variant.log) app.use(requestLogging(logger));
+  if (variant.metrics) app.use(createMetrics(pool, async () => 0, () => guards.gate.cacheSize).middleware);
+  if (variant.concurrency) app.use(clientConcurrency(config.clientConcurrency), serverConcurrency(config.serverConcurrency, () => false));
+  app.get("/health", (_req, res) => res.json({ status: "ok" }));
+  server = http.createServer(app);
+  await pgl.createServ(expressGrafserv).addTo(app, server);
+}
+server.listen(Number(process.env.PORT));
+process.once("SIGTERM", () => {
+  server.close();
+  void Promise.resolve(pgl.release()).then(() => pool.end()).then(() => process.exit(0));
+});

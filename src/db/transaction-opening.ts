@@ -1,0 +1,65 @@
+import type pg from "pg";
+import { makePgAdaptorWithPgClient } from "postgraphile/adaptors/pg";
+import { openingStatement } from "./transaction.ts";
+
+/**
+ * What @dataplan/pg's node-postgres adaptor sends to open a transaction with pgSettings, as two
+ * round trips (node_modules/@dataplan/pg/dist/adaptors/pg.js). assertAdaptorOpening checks these
+ * texts at startup, so that an upgrade that changes them fails loudly instead of silently
+ * skipping the session check.
+ */
+export const ADAPTOR_BEGIN = "begin";
+export const ADAPTOR_SETTINGS = "select set_config(el->>0, el->>1, true) from json_array_elements($1::json) el";
+
+type QueryConfig = { text?: unknown; values?: unknown[] } | null | undefined;
+const HELD = Promise.resolve({ command: "BEGIN", rows: [], rowCount: null, fields: [] });
+
+/**
+ * Makes PostGraphile's transactions on `pool` open in one round trip, with the session check: the
+ * adaptor's `begin` is held, and sent with its following set_config as openingStatement (BEGIN,
+ * settings, app_private.require_live_session()) in one simple query. Any other query after a held
+ * `begin` gets the `begin` sent first, unchanged.
+ */
+export async function openTransactionsInOneRoundTrip(pool: pg.Pool): Promise<void> {
+  await assertAdaptorOpening();
+  pool.on("connect", (client) => {
+    const query = client.query.bind(client) as (config: unknown, ...rest: unknown[]) => unknown;
+    let held = false;
+    client.query = ((config: QueryConfig, ...rest: unknown[]) => {
+      const text = config?.text;
+      if (held) {
+        held = false;
+        if (text === ADAPTOR_SETTINGS && rest.length === 0) return query(openingStatement(settingsOf(config!)));
+        void (query(ADAPTOR_BEGIN) as Promise<unknown>).catch(() => {}); // the next query reports the failure
+      } else if (text === ADAPTOR_BEGIN && Object.keys(config!).length === 1 && rest.length === 0) {
+        held = true;
+        return HELD;
+      }
+      return query(config, ...rest);
+    }) as typeof client.query;
+  });
+}
+
+/** The settings the adaptor sends as `[[name, value], …]` JSON in its one parameter. */
+function settingsOf(config: NonNullable<QueryConfig>): Record<string, string> {
+  return Object.fromEntries(JSON.parse(String(config.values?.[0])) as Array<[string, string]>);
+}
+
+/** Runs the adaptor against a recording client: it must send exactly ADAPTOR_BEGIN, then ADAPTOR_SETTINGS. */
+export async function assertAdaptorOpening(): Promise<void> {
+  const sent: QueryConfig[] = [];
+  const client = {
+    query: async (config: QueryConfig | string) => {
+      sent.push(typeof config === "string" ? { text: config } : config);
+      return { rows: [], rowCount: 0 };
+    },
+    release() {},
+  };
+  const withPgClient = makePgAdaptorWithPgClient({ connect: async () => client } as unknown as pg.Pool);
+  await withPgClient({ probe: "1" }, async () => undefined);
+  const begin = sent.findIndex((config) => config?.text === ADAPTOR_BEGIN);
+  const next = sent[begin + 1];
+  if (begin < 0 || next?.text !== ADAPTOR_SETTINGS || next.values?.[0] !== JSON.stringify([["probe", "1"]])) {
+    throw new Error("@dataplan/pg's adaptor opens transactions differently now: update src/db/transaction-opening.ts");
+  }
+}

@@ -1,0 +1,87 @@
+import type pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EventEmitter } from "node:events";
+import { ADAPTOR_BEGIN, assertAdaptorOpening, openTransactionsInOneRoundTrip } from "../../src/db/transaction-opening.ts";
+import { graphql, http, signUp, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+
+let gw: TestGateway;
+beforeAll(async () => {
+  gw = await startTestGateway();
+});
+afterAll(() => gw.close());
+
+interface Wire {
+  /** Round trips: each ends with PostgreSQL's ReadyForQuery. */
+  roundTrips: number;
+  /** The statements as sent (simple queries and parsed ones). */
+  sent: string[];
+}
+
+let wire: Wire | undefined;
+const watched = new WeakSet<object>();
+
+/** Counts and records what a connection sends while a `wire` is being watched. */
+function watch(client: pg.PoolClient): void {
+  const connection = (client as unknown as { connection: Record<string, (arg: unknown) => unknown> & NodeJS.EventEmitter }).connection;
+  if (watched.has(connection)) return;
+  watched.add(connection);
+  connection.on("readyForQuery", () => wire && wire.roundTrips++);
+  for (const method of ["query", "parse"] as const) {
+    const send = connection[method]!.bind(connection);
+    connection[method] = (arg: unknown) => {
+      wire?.sent.push(typeof arg === "string" ? arg : (arg as { text: string }).text);
+      return send(arg);
+    };
+  }
+}
+
+/** What the pool's connections send to PostgreSQL while `work` runs. */
+async function onTheWire(pool: pg.Pool, work: () => Promise<unknown>): Promise<Wire> {
+  const watching: Wire = { roundTrips: 0, sent: [] };
+  wire = watching;
+  pool.on("acquire", watch);
+  try {
+    await work();
+  } finally {
+    wire = undefined;
+    pool.off("acquire", watch);
+  }
+  return watching;
+}
+
+describe("a GraphQL request's transaction opens with its session check in one round trip", () => {
+  it("sends BEGIN, the settings and the session check as one query: opening, query, commit", async () => {
+    const { access_token } = await signUp(gw.url);
+    const read = () => graphql(gw.url, "{ products(first: 1) { nodes { sku } } }", {}, access_token);
+    await read(); // the first use of a connection sets it up
+    const wire = await onTheWire(gw.pool, async () => expect((await read()).body).toEqual({ data: { products: { nodes: [] } } }));
+    expect(wire.roundTrips, wire.sent.join("\n")).toBe(3);
+    expect(wire.sent[0]).toMatch(/^begin; select set_config\('role', 'stoflow_admin', true\), .*set_config\('jwt\.claims\.session_id', '[0-9a-f-]{36}', true\).*; select app_private\.require_live_session\(\)$/);
+    expect(wire.sent.at(-1)).toBe("commit");
+  });
+
+  it("refuses a session that ended in that same round trip: 401 INVALID_TOKEN, no data", async () => {
+    const session = await signUp(gw.url);
+    expect((await http(gw.url, "POST", "/api/auth/logout", { token: session.access_token })).status).toBe(204);
+    const wire = await onTheWire(gw.pool, async () => expect(await graphql(gw.url, "{ products(first: 1) { nodes { sku } } }", {}, session.access_token)).toMatchObject({
+      status: 401, body: { errors: [{ message: "Session ended or account inactive", extensions: { code: "INVALID_TOKEN" } }] },
+    }));
+    expect(wire.roundTrips).toBe(2); // the opening that failed, and its rollback
+  });
+
+  it("sends a held begin first, unchanged, when something else follows it", async () => {
+    const sent: unknown[] = [];
+    const pool = new EventEmitter() as unknown as pg.Pool;
+    const client = { query: async (config: unknown) => void sent.push(config) } as unknown as pg.PoolClient;
+    await openTransactionsInOneRoundTrip(pool);
+    pool.emit("connect", client);
+    await client.query({ text: ADAPTOR_BEGIN } as never);
+    expect(sent).toEqual([]);
+    await client.query({ text: "select 1" } as never);
+    expect(sent).toEqual(["begin", { text: "select 1" }]);
+  });
+
+  it("checks that @dataplan/pg's adaptor still opens transactions with the texts it merges", async () => {
+    await expect(assertAdaptorOpening()).resolves.toBeUndefined();
+  });
+});
