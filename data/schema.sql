@@ -985,6 +985,52 @@ end;
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.require_live_session()
+ RETURNS void
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  session_id text := current_setting('jwt.claims.session_id', true);
+begin
+  if coalesce(session_id, '') = '' then
+    return; -- an anonymous request: nothing to check
+  end if;
+  perform app_private.require_live_session(
+    current_setting('jwt.claims.user_id')::int, current_setting('jwt.claims.tenant_id')::int,
+    current_setting('jwt.claims.role'), session_id::uuid);
+end
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.require_live_session(user_id integer, tenant_id integer, app_role text, session_id uuid)
+ RETURNS void
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  live record;
+begin
+  select u.tenant_id, u.role::text as role into live
+    from app_private.sessions s
+    join public.users u on u.id = s.user_id
+    join public.tenants t on t.id = u.tenant_id
+    join app_private.user_secrets sec on sec.user_id = u.id
+   where s.id = require_live_session.session_id and s.user_id = require_live_session.user_id
+     and s.revoked_at is null and s.credential_version = sec.credential_version and u.is_active and t.is_active;
+  if not found then
+    raise exception 'Session ended or account inactive' using errcode = 'SFSES';
+  end if;
+  if live.tenant_id is distinct from require_live_session.tenant_id or live.role is distinct from app_role then
+    raise exception 'Token outdated; refresh it' using errcode = 'SFSES';
+  end if;
+  perform app_private.assert_tenant_available(live.tenant_id); -- SFMNT while the tenant's schema lags
+end
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.reserve_attempts(keys text[], max_attempts integer[], window_seconds integer)
  RETURNS integer
  LANGUAGE plpgsql
@@ -1103,22 +1149,6 @@ AS $function$
                                  'schema_name', t.schema_name))
     from public.users u join public.tenants t on t.id = u.tenant_id
    where u.id = session_json.user_id
-$function$
-;
-
-CREATE OR REPLACE FUNCTION app_private.session_role(user_id integer, session_id uuid)
- RETURNS TABLE(tenant_id integer, role user_role)
- LANGUAGE sql
- STABLE SECURITY DEFINER
- SET search_path TO 'pg_catalog', 'public', 'pg_temp'
-AS $function$
-  select app_private.assert_tenant_available(u.tenant_id), u.role
-    from app_private.sessions s
-    join public.users u on u.id = s.user_id
-    join public.tenants t on t.id = u.tenant_id
-    join app_private.user_secrets sec on sec.user_id = u.id
-   where s.id = session_role.session_id and s.user_id = session_role.user_id
-     and s.revoked_at is null and s.credential_version = sec.credential_version and u.is_active and t.is_active
 $function$
 ;
 
@@ -1657,6 +1687,14 @@ grant execute on function app_private.open_session(integer,integer,bytea,interva
 
 grant execute on function app_private.register_tenant(text,text,text,text) to stoflow_auth;
 
+grant execute on function app_private.require_live_session() to stoflow_anonymous;
+
+grant execute on function app_private.require_live_session() to stoflow_auth;
+
+grant execute on function app_private.require_live_session() to stoflow_authenticator;
+
+grant execute on function app_private.require_live_session(integer,integer,text,uuid) to stoflow_authenticator;
+
 grant execute on function app_private.revoke_session(uuid,text) to stoflow_auth;
 
 grant execute on function app_private.rotate_refresh_token(bytea,bytea,interval) to stoflow_auth;
@@ -1664,10 +1702,6 @@ grant execute on function app_private.rotate_refresh_token(bytea,bytea,interval)
 grant execute on function app_private.server_status() to stoflow_authenticator;
 
 grant execute on function app_private.session_json(integer) to stoflow_auth;
-
-grant execute on function app_private.session_role(integer,uuid) to stoflow_auth;
-
-grant execute on function app_private.session_role(integer,uuid) to stoflow_authenticator;
 
 grant execute on function app_private.set_initial_password(integer,text) to stoflow_admin;
 
@@ -1905,6 +1939,10 @@ comment on column app_private.refresh_tokens.used_at is 'When it was exchanged f
 
 comment on function app_private.register_tenant(text,text,text,text) is 'Creates a tenant, its schema client_<id> with every tenant table, its admin user and first subscription, in one transaction; returns the admin''s claims. Any failure leaves nothing behind. The password arrives already hashed (bcrypt, in Node).';
 
+comment on function app_private.require_live_session() is 'The session check of the current transaction: reads jwt.claims.session_id, user_id, tenant_id and role (set with BEGIN, in the same round trip) and raises SFSES when that session may not act now; does nothing without a session id (anonymous).';
+
+comment on function app_private.require_live_session(integer,integer,text,uuid) is 'Raises SFSES unless the session may act now with this tenant and role: the session exists for this user, is not revoked, holds the user''s current credential version (a password change or deactivation raises it), the user and tenant are active, and the token''s tenant and role are still the user''s; raises SFMNT (503 TENANT_MAINTENANCE) while the tenant''s schema lags behind the template. The one place the per-request check lives.';
+
 comment on function app_private.reserve_attempts(text[],integer[],integer) is 'Reserves one attempt under every key (keys[i] allows max_attempts[i] per window of window_seconds), atomically: returns 0 when reserved, else the seconds until the latest blocking window ends (and counts nothing). Cleans a few expired counters on the way.';
 
 comment on function app_private.revoke_session(uuid,text) is 'Ends a session: its access and refresh tokens are refused from now on.';
@@ -1914,8 +1952,6 @@ comment on function app_private.rotate_refresh_token(bytea,bytea,interval) is 'E
 comment on function app_private.server_status() is 'Applied migrations, tenant schemas missing a DDL step (and the first 20 of their tenant ids), and the number of tenants: for the readiness check and metrics.';
 
 comment on function app_private.session_json(integer) is 'The user and tenant of a session, in the JSON shape of the REST API.';
-
-comment on function app_private.session_role(integer,uuid) is 'The tenant and role a session may act with now; no row when the session is revoked, was opened with a credential that has changed since, or the user or tenant is deactivated; SFMNT while the tenant''s schema lags behind the template. Checked on every authenticated request, in one round trip.';
 
 comment on table app_private.sessions is 'One row per sign-in. Access tokens name their session (sid); a revoked session refuses them at once.';
 
