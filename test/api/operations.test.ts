@@ -100,7 +100,12 @@ describe("operations endpoints", () => {
       loginFailuresPerEmail: 5, loginAttemptsPerAddress: 50, loginWindowSeconds: 900, passwordChangeFailuresPerUser: 5,
       registrationsPerAddressPerHour: 10, registrationsPerEmailPerHour: 3,
     });
-    expect(defaults).toMatchObject({ bcryptQueueLimit: 50, trustProxy: false });
+    expect(defaults).toMatchObject({
+      bcryptQueueLimit: 8, trustProxy: false, connectionsPerAddress: 256,
+      clientConcurrency: { active: 8, waiting: 128 }, serverConcurrency: { active: 16, waiting: 256 },
+    });
+    // Behind a proxy every socket is the proxy's: no cap on sockets per address by default.
+    expect(readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, TRUST_PROXY: "1" }).connectionsPerAddress).toBe(0);
     expect(() => readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, LOGIN_MAX_FAILURES_PER_EMAIL: "0" })).toThrow(/LOGIN_MAX_FAILURES_PER_EMAIL must be a whole number/);
 
     const behindProxy = await startGateway(gw.db.appUrl, testServerConfig({ TRUST_PROXY: "1" }));
