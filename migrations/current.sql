@@ -104,3 +104,28 @@ $$;
 comment on function app_private.constraint_messages() is
   'The field and message of every constraint of the API''s tables (and of every not-null column), loaded by the server at start to turn a constraint violation into an error a client can act on.';
 grant execute on function app_private.constraint_messages() to stoflow_authenticator;
+
+-- What each enum value means, for the API's docs: one `@value <label> <meaning>` smart tag per
+-- value (read by src/graphql/descriptions-plugin.ts), then the type's own description.
+comment on type public.vinted_status is E'@value draft Prepared, not yet listed on Vinted\n@value published Listed on Vinted, for sale\n@value sold Sold on Vinted (final)\n@value deleted Taken off Vinted (final)\n@value error The last sync with Vinted failed (see lastError); it can be retried\nLife cycle of a product''s listing on Vinted.';
+comment on type public.publication_status is E'@value pending Started, no outcome yet\n@value success Done on the platform\n@value error Failed on the platform (see errorCode and errorMessage)\nOutcome of a publication attempt.';
+comment on type public.publication_action is E'@value create List the product on the platform\n@value update Change the product''s listing on the platform\n@value delete Take the product''s listing off the platform\nWhat a publication attempt did on a platform.';
+comment on type public.subscription_status is E'@value active The period in force\n@value suspended Paused: the tenant reads but does not write\n@value cancelled Ended by the tenant or by staff\n@value expired Ended by a change of tier, or by its end date\nState of one subscription period.';
+comment on type public.tenant_status is E'@value active Reads and writes\n@value suspended Reads only, until reactivated\n@value cancelled Reads only: the subscription has ended\nState of a tenant''s subscription as a whole.';
+comment on type public.user_role is E'@value admin Manages users and the subscription, and writes products\n@value user Writes products and listings\n@value viewer Reads only\nWhat a user may do in their tenant: admin (manage users and subscription), user (write products), viewer (read).';
+
+comment on column public.tenant_usage.tier is 'The tier the tenant subscribes to.';
+comment on column public.tenant_usage.active_products is 'Active products now (inactive ones do not count).';
+comment on column public.tenant_usage.max_products is 'Active products the tier allows; null: unlimited.';
+comment on column public.tenant_usage.platforms_used is 'Distinct platforms ever published to (deleting products does not lower it).';
+comment on column public.tenant_usage.max_platforms is 'Distinct platforms the tier allows; null: unlimited.';
+comment on column public.tenant_usage.ai_credits_used is 'AI generations not served from cache this calendar month (UTC).';
+comment on column public.tenant_usage.ai_credits_monthly is 'AI generations the tier allows each month; null: unlimited.';
+comment on column public.tenant_usage.ai_credits_remaining is 'AI generations left this month; null: unlimited.';
+
+-- Each argument's meaning, for the API's docs: one `@arg <name> <meaning>` smart tag per
+-- argument (PostgreSQL has no comment on an argument), then the function's own description.
+comment on function public.change_subscription_tier(text) is
+  E'@arg new_tier The tier to move to: starter, standard, premium, business or enterprise\nMoves the signed-in admin''s tenant to another tier: the current period ends (expired), a new one opens, the limits follow at once. A downgrade below current usage is refused (LIMIT_REACHED): nothing is deleted behind the seller''s back.';
+comment on function public.delete_tenant(text) is
+  E'@arg confirm_name The tenant''s name, exactly: it confirms the deletion\nDeletes the signed-in admin''s tenant in one transaction: its schema and every row, its users, sessions, subscriptions and usage. confirm_name must be the tenant''s name. It waits for the tenant''s writers without ever deadlocking them; after about five seconds of constant traffic it gives up with CONFLICT (retry).';
