@@ -9,5 +9,12 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Servers started by tests log nothing unless a test gives them a logger of its own.
     env: { LOG_LEVEL: "silent" },
+    // Measured by `npm test` (--coverage.enabled), not when one file is run while working.
+    coverage: {
+      provider: "v8",
+      include: ["src/**/*.ts"],
+      reporter: ["text-summary", "json-summary"],
+      reportOnFailure: true,
+    },
   },
 });
