@@ -77,6 +77,9 @@ function maskError(error: GraphQLError, logger: Logger, messages: ConstraintMess
     logger.info({ constraint: original.constraint, table: original.table, column: original.column, path: error.path }, "constraint refused a write");
     return withCode(error, refused.message, code, { field: refused.field });
   }
+  // A data exception whose field was found (bad-value-plugin.ts) keeps that message and field.
+  const field = error.extensions?.field;
+  if (code && original && typeof field === "string") return withCode(error, error.message, code, { field });
   if (code && original) return withCode(error, original.message, code);
   if (!original || original instanceof GraphQLError || isSafeError(original)) return defaultMaskError(error);
   // Anything else stays masked: logged here, with an id the client can quote.

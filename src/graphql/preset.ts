@@ -15,6 +15,7 @@ import { maskErrorWith } from "./errors.ts";
 import { NoSchemaPrefixPlugin } from "./inflection.ts";
 import { NotFoundPlugin } from "./not-found-plugin.ts";
 import { DescriptionsPlugin } from "./descriptions-plugin.ts";
+import { BadValuePlugin } from "./bad-value-plugin.ts";
 import type { GraphqlConfig } from "../config.ts";
 import { DocumentGate, documentGatePlugin } from "./document-gate.ts";
 import { pageSizePlugin } from "./page-size-plugin.ts";
@@ -43,7 +44,7 @@ export function makePreset(
     ],
     plugins: [
       NoSchemaPrefixPlugin, authPlugin(auth), documentGatePlugin(guards.gate, guards.lane, graphql.planCacheSize),
-      pageSizePlugin(graphql.defaultPageSize), DatabaseUnavailablePlugin, AnswerStatusPlugin, ErrorCodesPlugin, NotFoundPlugin, DescriptionsPlugin,
+      pageSizePlugin(graphql.defaultPageSize), DatabaseUnavailablePlugin, AnswerStatusPlugin, ErrorCodesPlugin, NotFoundPlugin, DescriptionsPlugin, BadValuePlugin,
     ],
     // Filter and order by any column, not only indexed ones: a tenant's tables are small, and
     // sellers filter by price, brand or category.

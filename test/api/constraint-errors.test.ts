@@ -83,3 +83,24 @@ describe("every constraint of the API's tables has its message in the database",
     expect(rows.filter((row) => row.missing === ".").map((row) => row.stale), "messages of no constraint").toEqual([]);
   });
 });
+
+describe("a value PostgreSQL cannot take (class 22) names the field and says why", () => {
+  const BAD_VALUES: Array<[string, string, Record<string, unknown>, string, string]> = [
+    ["not a number", CREATE_PRODUCT, product({ price: "abc" }), "price", "price must be a number"],
+    ["too large for numeric(10,2)", CREATE_PRODUCT, product({ costPrice: "1e20" }), "costPrice", "costPrice must be less than 100,000,000"],
+    ["longer than varchar(500)", CREATE_PRODUCT, product({ title: "x".repeat(501) }), "title", "title must be at most 500 characters"],
+    ["not a 64-bit integer", UPDATE_VINTED, { v: { idVinted: "12abc" } }, "idVinted", "idVinted must be a number"],
+    ["not a date", CREATE_PUBLICATION, publication({ startedAt: "not a date" }), "startedAt", "startedAt must be a date and time (ISO 8601: 2026-11-25T10:00:00Z)"],
+    ["a 13th month", UPDATE_VINTED, { v: { publishedAt: "2026-13-45T00:00:00Z" } }, "publishedAt", "publishedAt must be a date and time (ISO 8601: 2026-11-25T10:00:00Z)"],
+  ];
+
+  it.each(BAD_VALUES)("%s", async (_what, document, variables, field, message) => {
+    const res = await graphql(gw.url, document, variables, token);
+    expect(res.body.errors?.[0], JSON.stringify(res.body)).toMatchObject({ message, extensions: { code: "INVALID_INPUT", field } });
+  });
+
+  it("also when the value is written in the document, under an alias", async () => {
+    const res = await graphql(gw.url, `mutation { mine: createVintedProduct(input: { vintedProduct: { sku: "KEEP-1", priceVinted: "1.2.3" } }) { vintedProduct { sku } } }`, {}, token);
+    expect(res.body.errors?.[0]).toMatchObject({ message: "priceVinted must be a number", extensions: { code: "INVALID_INPUT", field: "priceVinted" } });
+  });
+});
