@@ -15,6 +15,9 @@ export default defineConfig({
       include: ["src/**/*.ts"],
       reporter: ["text-summary", "json-summary"],
       reportOnFailure: true,
+      // The floor measured over src/ (CLI included, but not counted when run in child processes):
+      // lines 84.7 %, branches 78.4 %. The goal is 85 % of both; the floor only stops a fall.
+      thresholds: { lines: 84, branches: 78 },
     },
   },
 });

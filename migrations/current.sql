@@ -129,3 +129,6 @@ comment on function public.change_subscription_tier(text) is
   E'@arg new_tier The tier to move to: starter, standard, premium, business or enterprise\nMoves the signed-in admin''s tenant to another tier: the current period ends (expired), a new one opens, the limits follow at once. A downgrade below current usage is refused (LIMIT_REACHED): nothing is deleted behind the seller''s back.';
 comment on function public.delete_tenant(text) is
   E'@arg confirm_name The tenant''s name, exactly: it confirms the deletion\nDeletes the signed-in admin''s tenant in one transaction: its schema and every row, its users, sessions, subscriptions and usage. confirm_name must be the tenant''s name. It waits for the tenant''s writers without ever deadlocking them; after about five seconds of constant traffic it gives up with CONFLICT (retry).';
+
+-- Unused since the structure check reads the catalog once (000005): the SQL coverage report found it.
+drop function if exists app_private.tenant_schema_signature(text);

@@ -17,15 +17,18 @@ export async function recordExecutedFunctions(root: pg.Client, database: string,
 }
 
 /** Every function of `app_private` and `public` in the template, with how many test databases executed it. */
-export async function functionReport(template: pg.Client, dir: string): Promise<Array<{ name: string; databases: number }>> {
+export async function functionReport(template: pg.Client, dir: string): Promise<Array<{ name: string; inlined: boolean; databases: number }>> {
   const executed = fs.readdirSync(dir).flatMap((file) => JSON.parse(fs.readFileSync(path.join(dir, file), "utf8")) as string[]);
-  const { rows } = await template.query<{ name: string }>(`
-    select distinct p.pronamespace::regnamespace || '.' || p.proname as name
-      from pg_proc p
+  // A plain SQL function (no SECURITY DEFINER, no SET, one value) is inlined into the query that
+  // calls it: PostgreSQL never counts its calls, so it is reported apart, not as missed.
+  const { rows } = await template.query<{ name: string; inlined: boolean }>(`
+    select p.pronamespace::regnamespace || '.' || p.proname as name,
+           bool_and(l.lanname = 'sql' and not p.prosecdef and p.proconfig is null and not p.proretset and p.provolatile <> 'v') as inlined
+      from pg_proc p join pg_language l on l.oid = p.prolang
      where p.pronamespace in ${SCHEMAS} and p.prokind = 'f'
        and not exists (select 1 from pg_depend d where d.objid = p.oid and d.deptype = 'e')
-     order by 1`);
-  return rows.map(({ name }) => ({ name, databases: executed.filter((done) => done === name).length }));
+     group by 1 order by 1`);
+  return rows.map(({ name, inlined }) => ({ name, inlined, databases: executed.filter((done) => done === name).length }));
 }
 
 /** Prints the SQL-function report; returns an error naming every function never executed (undefined when none). */
@@ -33,7 +36,9 @@ export async function checkSqlCoverage(templateUrl: string, dir: string): Promis
   const template = new pg.Client({ connectionString: templateUrl });
   await template.connect();
   const report = await functionReport(template, dir).finally(() => template.end());
-  const never = report.filter((fn) => fn.databases === 0).map((fn) => fn.name);
-  console.log(`SQL functions: ${report.length - never.length} of ${report.length} executed by the tests (app_private, public)`);
+  const uncounted = report.filter((fn) => fn.databases === 0 && fn.inlined).map((fn) => fn.name);
+  const never = report.filter((fn) => fn.databases === 0 && !fn.inlined).map((fn) => fn.name);
+  console.log(`SQL functions (app_private, public): ${report.length - never.length - uncounted.length} of ${report.length} executed by the tests;`
+    + ` ${uncounted.length} inlined by the planner, so never counted (${uncounted.join(", ")}); ${never.length} never executed`);
   return never.length ? new Error(`SQL functions no test executed:\n  ${never.join("\n  ")}`) : undefined;
 }
