@@ -98,7 +98,12 @@ export interface ServerConfig {
    */
   metrics: { token: string | undefined; open: boolean };
   /** Requests of one client address in progress at once, and waiting their turn (beyond: 429). */
+  /** Requests of one client address worked on at once and waiting (429 beyond). */
   clientConcurrency: { active: number; waiting: number };
+  /** Requests of all clients together worked on at once and waiting (503 BUSY beyond); probes are not counted. */
+  serverConcurrency: { active: number; waiting: number };
+  /** Open sockets per client address (0: no limit, the default behind a proxy); beyond, closed at once. */
+  connectionsPerAddress: number;
   /** Milliseconds a client has to send its headers, and its whole request (slow clients hold sockets). */
   httpTimeouts: { headersMs: number; requestMs: number };
 }
@@ -184,7 +189,7 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
     keepAliveSeconds: integer(env, "DATABASE_KEEPALIVE", 10, 0, 7_200),
     bcryptCost: integer(env, "BCRYPT_COST", 12, 4, 15),
     bcryptConcurrency: integer(env, "BCRYPT_CONCURRENCY", Math.max(1, os.availableParallelism() - 1), 1, 64),
-    bcryptQueueLimit: integer(env, "BCRYPT_QUEUE_LIMIT", 50, 0, 100_000),
+    bcryptQueueLimit: integer(env, "BCRYPT_QUEUE_LIMIT", 8, 0, 100_000),
     throttle: {
       loginFailuresPerEmail: integer(env, "LOGIN_MAX_FAILURES_PER_EMAIL", 5, 1, 1_000_000),
       loginAttemptsPerAddress: integer(env, "LOGIN_MAX_ATTEMPTS_PER_ADDRESS", 50, 1, 1_000_000),
@@ -200,8 +205,13 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
     metrics: { token: nonEmpty(env.METRICS_TOKEN), open: env.NODE_ENV !== "production" },
     clientConcurrency: {
       active: integer(env, "HTTP_CLIENT_CONCURRENCY", 8, 1, 100_000),
-      waiting: integer(env, "HTTP_CLIENT_QUEUE", 256, 0, 1_000_000),
+      waiting: integer(env, "HTTP_CLIENT_QUEUE", 128, 0, 1_000_000),
     },
+    serverConcurrency: {
+      active: integer(env, "HTTP_SERVER_CONCURRENCY", 16, 1, 100_000),
+      waiting: integer(env, "HTTP_SERVER_QUEUE", 256, 0, 1_000_000),
+    },
+    connectionsPerAddress: integer(env, "HTTP_CLIENT_CONNECTIONS", env.TRUST_PROXY ? 0 : 256, 0, 1_000_000),
     httpTimeouts: {
       headersMs: integer(env, "HTTP_HEADERS_TIMEOUT_MS", 10_000, 100, 600_000),
       requestMs: integer(env, "HTTP_REQUEST_TIMEOUT_MS", 30_000, 100, 3_600_000),

@@ -14,6 +14,7 @@ import { createPool } from "./db/pool.ts";
 import { introspectWithoutTenantSchemas } from "./graphql/introspection.ts";
 import { graphqlGuards, makePreset } from "./graphql/preset.ts";
 import { createApp } from "./http/app.ts";
+import { limitConnectionsPerAddress } from "./http/connection-limit.ts";
 import { errorResponder } from "./http/errors.ts";
 import { createLogger } from "./http/logging.ts";
 import { createMetrics } from "./http/metrics.ts";
@@ -56,13 +57,15 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
   const metrics = createMetrics(pool, async () => (await serverStatus(probePool)).tenants, () => guards.gate.cacheSize);
   const app = createApp({
     pool: probePool, auth, corsOrigins: config.corsOrigins, trustProxy: config.trustProxy, version: VERSION, metrics, logger,
-    committedMigrations: countCommittedMigrations(), metricsAccess: config.metrics, clientLimits: config.clientConcurrency,
+    committedMigrations: countCommittedMigrations(), metricsAccess: config.metrics, clientLimits: config.clientConcurrency, serverLimits: config.serverConcurrency,
+    graphqlMaxBodyBytes: config.graphql.maxBodyBytes,
   });
   // A client that sends its request slowly (slowloris) loses its socket after these delays.
   const { headersMs, requestMs } = config.httpTimeouts;
   const server = http.createServer({
     headersTimeout: headersMs, requestTimeout: Math.max(requestMs, headersMs), connectionsCheckingInterval: Math.min(1_000, headersMs),
   }, app);
+  if (config.connectionsPerAddress > 0) limitConnectionsPerAddress(server, config.connectionsPerAddress);
   const pgl = postgraphile(makePreset(pool, auth, config.graphql, { explorer: config.explorer, logger, guards, messages }));
   await pgl.createServ(grafserv).addTo(app, server);
   app.use((_req, res) => res.status(404).json({ detail: "Not found", code: "NOT_FOUND" }));

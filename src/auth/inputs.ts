@@ -28,11 +28,18 @@ const email = z.string({ error: "email is required" }).trim()
   .regex(EMAIL, "email is not a valid e-mail address")
   .meta({ format: "email", example: "lou@example.com" });
 
-/** A new password: 8 characters at least, 72 bytes at most (UTF-8). */
-const newPassword = (field: string) => z.string({ error: `${field} is required` })
-  .refine((value) => [...value].length >= MIN_PASSWORD_CHARACTERS, `${field} must be at least ${MIN_PASSWORD_CHARACTERS} characters`)
+/**
+ * A password as bcrypt can check it: at most 72 bytes (UTF-8), no NUL. Refused before any hash is
+ * computed, for sign-in too: no stored password is longer, and bcrypt would compare only the first 72 bytes.
+ */
+const password = (field: string) => z.string({ error: `${field} is required` })
+  .regex(/./s, `${field} is required`)
   .refine((value) => Buffer.byteLength(value, "utf8") <= MAX_PASSWORD_BYTES, `${field} must be at most ${MAX_PASSWORD_BYTES} bytes`)
-  .regex(NO_NUL, `${field} must not contain NUL characters`)
+  .regex(NO_NUL, `${field} must not contain NUL characters`);
+
+/** A new password: 8 characters at least, 72 bytes at most (UTF-8). */
+const newPassword = (field: string) => password(field)
+  .refine((value) => [...value].length >= MIN_PASSWORD_CHARACTERS, `${field} must be at least ${MIN_PASSWORD_CHARACTERS} characters`)
   .meta({ minLength: MIN_PASSWORD_CHARACTERS, description: `${MIN_PASSWORD_CHARACTERS} characters at least, ${MAX_PASSWORD_BYTES} bytes (UTF-8) at most` });
 
 export const RegisterInput = z.object({
@@ -45,7 +52,7 @@ export const RegisterInput = z.object({
 
 export const LoginInput = z.object({
   email: text("email", 255).meta({ example: "lou@example.com" }),
-  password: text("password", 1024),
+  password: password("password"),
 }).meta({ id: "LoginInput" });
 
 export const RefreshInput = z.object({
@@ -53,7 +60,7 @@ export const RefreshInput = z.object({
 }).meta({ id: "RefreshInput" });
 
 export const ChangePasswordInput = z.object({
-  current_password: text("current_password", 1024),
+  current_password: password("current_password"),
   new_password: newPassword("new_password"),
 }).meta({ id: "ChangePasswordInput" });
 

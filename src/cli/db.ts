@@ -33,7 +33,7 @@ const database = await prepareDatabase(config, console.log, { migrate: false });
 const ownerUrl = database.ownerUrl ?? fail("DATABASE_OWNER_URL is required");
 const shadowUrl = config.shadowUrl ?? (config.appUrl ? undefined : ownerUrl.replace(/\/[^/]*$/, `/${config.databaseName}_shadow`));
 try {
-  await run(await migrationSettings({ ownerUrl, rootUrl: database.rootUrl, shadowUrl }));
+  await run(await migrationSettings({ ownerUrl, rootUrl: database.rootUrl, shadowUrl }, console.log, { hooks: true }));
 } finally {
   clearAllPools();
   if (!(command === "watch" && !rest.includes("--once"))) await database.stop();

@@ -18,11 +18,16 @@ export interface MigrationUrls {
   shadowUrl?: string | undefined;
 }
 
-/** The settings of `.gmrc` completed with the connection strings of this run. */
-export async function migrationSettings(urls: MigrationUrls, log: LogLine = console.log): Promise<Settings> {
-  const gmrc = JSON5.parse(await fs.readFile(path.join(PROJECT_ROOT, ".gmrc"), "utf8")) as Settings;
+/**
+ * The settings of `.gmrc` completed with the connection strings of this run. Its hooks (the dump
+ * of data/schema.sql after migrations) run for the developer's `npm run db` commands only
+ * (`hooks`), never when a server or a test database migrates.
+ */
+export async function migrationSettings(urls: MigrationUrls, log: LogLine = console.log, { hooks = false } = {}): Promise<Settings> {
+  const { afterAllMigrations, afterCurrent, ...gmrc } = JSON5.parse(await fs.readFile(path.join(PROJECT_ROOT, ".gmrc"), "utf8")) as Settings;
   return {
     ...gmrc,
+    ...(hooks ? { afterAllMigrations, afterCurrent } : {}),
     migrationsFolder: path.resolve(PROJECT_ROOT, gmrc.migrationsFolder ?? "migrations"),
     logger: new Logger(() => (_level, message) => log(message)),
     connectionString: urls.ownerUrl,

@@ -1,8 +1,8 @@
 import { isPromiseLike, type GrafastExecutionArgs } from "postgraphile/grafast";
 import type { ExecutionConfig } from "postgraphile/grafserv";
 import {
-  execute as graphqlExecute, GraphQLError, parse, print, Source, specifiedRules, validate,
-  type DocumentNode, type ExecutionResult, type GraphQLSchema,
+  execute as graphqlExecute, GraphQLError, Kind, parse, print, Source, specifiedRules, validate,
+  type DocumentNode, type ExecutionResult, type GraphQLSchema, type OperationDefinitionNode,
 } from "postgraphile/graphql";
 import { answerWith } from "./answer-status.ts";
 import { coded } from "./errors.ts";
@@ -185,7 +185,7 @@ export function documentGatePlugin(gate: DocumentGate, lane: SerialLane, planCac
           const operationName = args.operationName ?? undefined;
           const operation = entry.operations.find((o) => !operationName || o.operation.name?.value === operationName);
           const work = operation?.introspectionOnly
-            ? introspect(args, JSON.stringify([print(args.document), operationName, args.variableValues ?? {}]))
+            ? introspect(args, introspectionKey(args.document, operation.operation, args.variableValues))
             : entry.planned ? next() : lane.run(() => {
               const result = next(); // planning is synchronous: it is done when next() returns
               entry.planned = true;
@@ -216,6 +216,17 @@ export function documentGatePlugin(gate: DocumentGate, lane: SerialLane, planCac
       },
     },
   };
+}
+
+/**
+ * What an introspection answer depends on: the operation's selections, the fragments and the
+ * variables, printed (spaces and comments gone). Not the operation's name nor the other operations
+ * of its document: renaming `query IntrospectionQuery` finds the answer already computed.
+ */
+function introspectionKey(document: DocumentNode, operation: OperationDefinitionNode, variables: unknown): string {
+  const fragments = document.definitions.filter((definition) => definition.kind === Kind.FRAGMENT_DEFINITION);
+  const anonymous: OperationDefinitionNode = { ...operation, name: undefined };
+  return JSON.stringify([print({ kind: Kind.DOCUMENT, definitions: [anonymous, ...fragments] }), variables ?? {}]);
 }
 
 /** The lane is full: a 503 with Retry-After. */

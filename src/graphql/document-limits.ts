@@ -4,6 +4,7 @@ import {
   type DocumentNode, type FieldNode, type FragmentDefinitionNode, type GraphQLField,
   type GraphQLNamedType, type GraphQLSchema, type OperationDefinitionNode, type SelectionSetNode, type ValueNode,
 } from "postgraphile/graphql";
+import { CHARACTERS_PER_UNIT, WEIGHT_EXTENSION } from "./value-weight-plugin.ts";
 
 /** How much one GraphQL request may ask for (settings: README, "Configuration"). */
 export interface DocumentLimits {
@@ -46,6 +47,8 @@ interface CompiledField {
   page?: PageSize;
   /** Introspection: bounded by shape rules, not counted in the cost. */
   free: boolean;
+  /** What one value of the field counts for (its column's width, see value-weight-plugin.ts). */
+  weight: number;
   child?: CompiledSet;
 }
 
@@ -220,6 +223,7 @@ class DocumentCompiler {
       pageList,
       listSize: !pageList && definition && isListType(getNullableType(definition.type)) ? this.limits.defaultPageSize : 1,
       free: introspection,
+      weight: (definition?.extensions as Record<string, unknown> | undefined)?.[WEIGHT_EXTENSION] as number | undefined ?? 1,
       ...(definition?.args.some((a) => a.name === "first" || a.name === "last") ? { page: this.pageSize(node) } : {}),
     };
     if (introspection && INTROSPECTION_LISTS.has(name)) mergeKeys(set.introspectionLists, name, new Set([node.alias?.value ?? name]));
@@ -355,7 +359,7 @@ export function checkVariables(compiled: CompiledOperation, variables: Record<st
     : new CostEstimator(limits, value).operationCost(compiled.root);
   if (!sendsPageVariables) compiled.staticCost = cost;
   if (cost > limits.maxCost) {
-    refuse("QUERY_TOO_COSTLY", `This query could return about ${cost} values; the limit is ${limits.maxCost}. Ask for smaller pages.`);
+    refuse("QUERY_TOO_COSTLY", `This query could return about ${cost} values; the limit is ${limits.maxCost} (a long text counts as one value per ${CHARACTERS_PER_UNIT} characters it may hold). Ask for smaller pages or fewer long fields.`);
   }
 }
 
@@ -386,7 +390,7 @@ class CostEstimator {
       const child = field.child ? this.setCost(field.child) : { fixed: 0, perPage: 0 };
       // A connection reached without first/last (none here today) is taken as a default page.
       const page = field.page ? this.pageSizeOf(field.page) : this.limits.defaultPageSize;
-      const each = field.listSize * (1 + child.fixed + child.perPage * page);
+      const each = field.listSize * (field.weight + child.fixed + child.perPage * page);
       if (field.pageList) perPage += each;
       else fixed += each;
     }

@@ -5,6 +5,22 @@ interface PaginatedStep extends Step {
   setLast($last: Step): void;
 }
 
+/** pg-aggregates' field of a connection that returns one row per group (no first/last of its own). */
+const GROUPED_AGGREGATES = "groupedAggregates";
+
+/** groupedAggregates returns at most a page of groups, as the cost estimate assumes (one row per product otherwise). */
+function groupsAtMost<F extends { plan?: unknown; description?: string | null | undefined }>(field: F, plan: (...args: never[]) => unknown, groups: number): F {
+  return {
+    ...field,
+    description: `Grouped aggregates across the matching connection (ignoring before/after/first/last/offset): at most ${groups} groups.`,
+    plan(...planArgs: never[]) {
+      const $select = plan(...planArgs) as PaginatedStep;
+      $select.setFirst(constant(groups));
+      return $select;
+    },
+  };
+}
+
 /**
  * Every connection returns at most a page: without `first` or `last` (absent, null, or an unsent
  * variable) it returns `defaultPageSize` rows, so a list of lists can never return every row of
@@ -32,6 +48,7 @@ export function pageSizePlugin(defaultPageSize: number): GraphileConfig.Plugin {
         },
         GraphQLObjectType_fields_field(field, _build, context) {
           const plan = field.plan;
+          if (context.scope.fieldName === GROUPED_AGGREGATES && plan) return groupsAtMost(field, plan, defaultPageSize);
           if (!context.scope.isPgFieldConnection || !plan) return field;
           return {
             ...field,

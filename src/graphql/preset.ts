@@ -20,6 +20,7 @@ import type { GraphqlConfig } from "../config.ts";
 import { DocumentGate, documentGatePlugin } from "./document-gate.ts";
 import { pageSizePlugin } from "./page-size-plugin.ts";
 import { SerialLane } from "./serial-lane.ts";
+import { ValueWeightPlugin } from "./value-weight-plugin.ts";
 import { AnswerStatusPlugin } from "./answer-status.ts";
 import { ErrorCodesPlugin } from "./error-codes.ts";
 import { trustedDocumentsPreset } from "./trusted-documents.ts";
@@ -44,7 +45,8 @@ export function makePreset(
     ],
     plugins: [
       NoSchemaPrefixPlugin, authPlugin(auth), documentGatePlugin(guards.gate, guards.lane, graphql.planCacheSize),
-      pageSizePlugin(graphql.defaultPageSize), DatabaseUnavailablePlugin, AnswerStatusPlugin, ErrorCodesPlugin, NotFoundPlugin, DescriptionsPlugin, BadValuePlugin,
+      pageSizePlugin(graphql.defaultPageSize), ValueWeightPlugin, DatabaseUnavailablePlugin, AnswerStatusPlugin, ErrorCodesPlugin,
+      NotFoundPlugin, DescriptionsPlugin, BadValuePlugin,
     ],
     // Filter and order by any column, not only indexed ones: a tenant's tables are small, and
     // sellers filter by price, brand or category.

@@ -4,9 +4,9 @@ import type pg from "pg";
 import type { AuthService } from "../auth/service.ts";
 import type { ServerConfig } from "../config.ts";
 import swaggerUi from "swagger-ui-express";
-import { authRoutes } from "./auth-routes.ts";
+import { authRoutes, HASHING_ROUTES, REST_BODY_LIMIT } from "./auth-routes.ts";
 import { bearerAuthentication } from "./bearer.ts";
-import { clientConcurrency } from "./client-concurrency.ts";
+import { clientConcurrency, serverConcurrency } from "./concurrency.ts";
 import type { Logger } from "pino";
 import { requestLogging } from "./logging.ts";
 import { metricsRoute, type Metrics } from "./metrics.ts";
@@ -26,13 +26,16 @@ export interface AppOptions {
   committedMigrations: number;
   metricsAccess: ServerConfig["metrics"];
   clientLimits: ServerConfig["clientConcurrency"];
+  serverLimits: ServerConfig["serverConcurrency"];
+  /** Largest /graphql body (GRAPHQL_MAX_BODY_BYTES). */
+  graphqlMaxBodyBytes: number;
 }
 
 /**
  * The Express app before PostGraphile is added: CORS, bearer verification on every route, the
  * status and REST routes, their OpenAPI document and its browser. The server adds grafserv, then the 404 and error responders.
  */
-export function createApp({ pool, auth, corsOrigins, trustProxy, version, metrics, logger, committedMigrations, metricsAccess, clientLimits }: AppOptions): Express {
+export function createApp({ pool, auth, corsOrigins, trustProxy, version, metrics, logger, committedMigrations, metricsAccess, clientLimits, serverLimits, graphqlMaxBodyBytes }: AppOptions): Express {
   const app = express();
   app.disable("x-powered-by");
   app.use(requestLogging(logger));
@@ -44,7 +47,13 @@ export function createApp({ pool, auth, corsOrigins, trustProxy, version, metric
   app.get("/health", healthRoute(pool));
   app.get("/ready", readyRoute(pool, committedMigrations));
   app.get("/metrics", metricsRoute(metrics, metricsAccess));
+  // A client's turn first (its own line), then its body is received, then the server's turn: one
+  // address holds at most its share, and a client sending its body slowly holds none of the
+  // server's places (grafserv takes the received body as it is).
   app.use(clientConcurrency(clientLimits));
+  app.use("/api/auth", express.json({ limit: REST_BODY_LIMIT }));
+  app.use("/graphql", express.raw({ type: () => true, limit: graphqlMaxBodyBytes }));
+  app.use(serverConcurrency(serverLimits, (req) => HASHING_ROUTES.has(req.path)));
   app.use(bearerAuthentication(auth));
   app.get("/", rootRoute(version));
   app.use("/api/auth", authRoutes(auth));

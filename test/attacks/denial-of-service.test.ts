@@ -11,7 +11,7 @@ const record = (attack: string, attempts: number, result: string) => recordAttac
 
 const WARM_UP_MS = 2_000;
 const ATTACK_MS = 8_000;
-const ATTACKERS = 12;
+const ATTACKERS = 24;
 /** The server runs with this heap: unbounded growth would kill it, and the test would see it dead. */
 const HEAP_LIMIT_MB = 192;
 

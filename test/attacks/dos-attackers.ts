@@ -1,9 +1,12 @@
 import { getIntrospectionQuery } from "postgraphile/graphql";
+import http from "node:http";
 import { parentPort, workerData } from "node:worker_threads";
 
 /**
  * The attackers of test/attacks/denial-of-service.test.ts, in a worker thread of their own, so
- * that building and reading hostile requests does not slow the test's /health probes.
+ * that building and reading hostile requests does not slow the test's /health probes. Each
+ * attacker speaks from a loopback address of its own (127.0.1.n): a crowd of clients, which the
+ * per-address limits alone do not hold back.
  */
 interface Orders {
   url: string;
@@ -44,22 +47,33 @@ export const SHAPES: Record<string, () => { query: string; variablesJson?: strin
   "distinct introspection documents": () => ({ query: `${INTROSPECTION} # ${serial++}` }),
 };
 
+/** POSTs a body to /graphql over the attacker's own connection; the status, or 0 when the socket failed. */
+function post(url: URL, agent: http.Agent, body: string, token: string | undefined): Promise<number> {
+  return new Promise((resolve) => {
+    const headers = { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) };
+    const req = http.request({ host: url.hostname, port: url.port, path: "/graphql", method: "POST", agent, headers }, (res) => {
+      res.resume().once("end", () => resolve(res.statusCode ?? 0));
+    });
+    req.once("error", () => resolve(0));
+    req.end(body);
+  });
+}
+
 async function attack({ url, token, attackers, durationMs, shapes: only }: Orders) {
   const shapes = Object.entries(SHAPES).filter(([name]) => !only || name.includes(only));
   const stopAt = Date.now() + durationMs;
   const statuses: Record<string, number[]> = {};
+  const target = new URL(url);
+  target.hostname = "127.0.0.1";
   const attacker = async (offset: number) => {
+    const agent = new http.Agent({ keepAlive: true, localAddress: `127.0.1.${offset + 1}` } as http.AgentOptions);
     for (let i = offset; Date.now() < stopAt; i++) {
       const [name, make] = shapes[i % shapes.length]!;
       const { query, variablesJson = "{}", auth } = make();
-      const res = await fetch(`${url}/graphql`, {
-        method: "POST",
-        headers: { "content-type": "application/json", ...(auth ? { authorization: `Bearer ${token}` } : {}) },
-        body: `{"query": ${JSON.stringify(query)}, "variables": ${variablesJson}}`,
-      }).catch(() => undefined);
-      await res?.arrayBuffer();
-      (statuses[name] ??= []).push(res?.status ?? 0);
+      const status = await post(target, agent, `{"query": ${JSON.stringify(query)}, "variables": ${variablesJson}}`, auth ? token : undefined);
+      (statuses[name] ??= []).push(status);
     }
+    agent.destroy();
   };
   await Promise.all(Array.from({ length: attackers }, (_, i) => attacker(i)));
   return statuses;

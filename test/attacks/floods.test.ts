@@ -1,3 +1,4 @@
+import nodeHttp from "node:http";
 import net from "node:net";
 import { getIntrospectionQuery } from "postgraphile/graphql";
 import parsePrometheus from "parse-prometheus-text-format";
@@ -59,6 +60,106 @@ describe("floods from one client", () => {
       expect((await http(url, "POST", "/api/auth/login", { body: { email: "after@x.test", password: "wrong password" } })).status).toBe(401);
     });
     record("30 parallel logins from one address (2 at a time, 3 waiting)", 30, "5 served in turn, the rest 429 TOO_MANY_REQUESTS with Retry-After; /health unaffected");
+  });
+
+  it("closes an address's sockets beyond HTTP_CLIENT_CONNECTIONS at once, before reading them; other addresses still connect", async () => {
+    await withServer({ HTTP_CLIENT_CONNECTIONS: "4" }, async (url) => {
+      const port = Number(new URL(url).port);
+      const connect = (localAddress: string) => new Promise<net.Socket>((resolve, reject) => {
+        const socket = net.connect({ port, host: "127.0.0.1", localAddress }, () => resolve(socket)).once("error", reject);
+      });
+      const sockets = await Promise.all(Array.from({ length: 12 }, () => connect("127.0.0.7")));
+      const closedSoon = (socket: net.Socket) => new Promise<boolean>((resolve) => {
+        const timer = setTimeout(resolve, 1_000, false);
+        socket.once("close", () => resolve(true)).once("error", () => undefined).once("close", () => clearTimeout(timer));
+      });
+      const closed = await Promise.all(sockets.map(closedSoon));
+      expect(closed.filter(Boolean).length).toBe(8);
+      const fromOther = await new Promise<number | undefined>((resolve) => {
+        nodeHttp.get({ port, host: "127.0.0.1", path: "/health", localAddress: "127.0.0.8" }, (res) => resolve(res.resume().statusCode)).once("error", () => resolve(undefined));
+      });
+      expect(fromOther).toBe(200);
+      for (const socket of sockets) socket.destroy();
+    });
+    record("12 idle sockets from one address, with room for 4 (HTTP_CLIENT_CONNECTIONS=4)", 12, "8 closed at once, 4 kept; another address still served");
+  });
+
+  it("sheds a flood from many addresses beyond the server's own line with 503 BUSY; the probes are not in it", async () => {
+    await withServer({ TRUST_PROXY: "loopback", HTTP_SERVER_CONCURRENCY: "2", HTTP_SERVER_QUEUE: "3" }, async (url) => {
+      const query = "{ tiers(orderBy: RANK_ASC) { nodes { name maxProducts } } }";
+      expect((await graphql(url, query)).status).toBe(200);
+      const flood = Array.from({ length: 40 }, (_, i) => http(url, "POST", "/graphql", {
+        body: { query }, headers: { "x-forwarded-for": `203.0.113.${i + 1}` },
+      }));
+      const health = await http(url, "GET", "/health");
+      const answers = await Promise.all(flood);
+      expect(health.status).toBe(200);
+      const busy = answers.filter((a) => a.status === 503);
+      expect(busy.length).toBeGreaterThanOrEqual(20);
+      expect(busy.every((a) => a.body.errors?.[0]?.extensions?.code === "BUSY" && a.headers.get("retry-after") === "1")).toBe(true);
+      expect(answers.filter((a) => a.status !== 503).every((a) => a.status === 200 && a.body.data.tiers.nodes.length === 5)).toBe(true);
+      expect((await graphql(url, query)).status).toBe(200);
+    });
+    record("40 parallel GraphQL queries from 40 addresses (server line: 2 at a time, 3 waiting)", 40,
+      "5 served in turn, the rest 503 BUSY (GraphQL shape) with Retry-After; /health unaffected");
+  });
+
+  it("refuses a crowd of sign-ins beyond the bcrypt line at once, so it holds no place others need", async () => {
+    await withServer({ TRUST_PROXY: "loopback", BCRYPT_COST: "10", BCRYPT_CONCURRENCY: "1", BCRYPT_QUEUE_LIMIT: "8" }, async (url) => {
+      expect((await graphql(url, "{ __typename }")).status).toBe(200); // planned once, before the crowd
+      const crowd = Array.from({ length: 120 }, (_, i) => http(url, "POST", "/api/auth/login", {
+        body: { email: `crowd${i}@x.test`, password: "wrong password" }, headers: { "x-forwarded-for": `192.0.2.${(i % 40) + 1}` },
+      }));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const started = Date.now();
+      const others = await Promise.all(Array.from({ length: 3 }, () => graphql(url, "{ __typename }")));
+      const othersMs = Date.now() - started;
+      const answers = await Promise.all(crowd);
+      expect(others.map((a) => a.status)).toEqual([200, 200, 200]);
+      expect(othersMs).toBeLessThan(5_000); // behind the crowd, they would wait for its 120 hashes one by one
+      const busy = answers.filter((a) => a.status === 503);
+      expect(busy.length).toBeGreaterThanOrEqual(90);
+      expect(busy.every((a) => a.body.code === "BUSY" && a.headers.get("retry-after") === "1")).toBe(true);
+      expect(answers.filter((a) => a.status !== 503).every((a) => a.status === 401)).toBe(true);
+    });
+    record("120 wrong sign-ins in flight from 40 addresses (3 each, under every per-address limit)", 120,
+      "beyond the bcrypt line (1 running, 8 waiting) 503 BUSY at once; GraphQL from another address answered meanwhile");
+  });
+
+  it("keeps no server place for clients that send their bodies slowly: others are served at once", async () => {
+    await withServer({ HTTP_SERVER_CONCURRENCY: "2", HTTP_SERVER_QUEUE: "2" }, async (url) => {
+      const port = Number(new URL(url).port);
+      // 16 requests from 4 addresses announce 100 kB and send its first bytes only.
+      const slow = await Promise.all(Array.from({ length: 16 }, (_, i) => new Promise<net.Socket>((resolve) => {
+        const socket = net.connect({ port, host: "127.0.0.1", localAddress: `127.0.2.${(i % 4) + 1}` }, () => {
+          socket.write(`POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"query":"`);
+          resolve(socket);
+        });
+        socket.on("error", () => undefined);
+      })));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const started = Date.now();
+      const answers = await Promise.all(Array.from({ length: 4 }, () => graphql(url, "{ __typename }")));
+      expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200]);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      for (const socket of slow) socket.destroy();
+    });
+    record("16 requests from 4 addresses sending their bodies slowly, against a server line of 2 (+2 waiting)", 16,
+      "they hold no server place while their body arrives: other clients answered 200 at once");
+  });
+
+  it("answers a renamed, re-spaced introspection from the answer computed once, without computing it again", async () => {
+    await withServer({ GRAPHQL_PLANNING_QUEUE: "0" }, async (url) => {
+      const standard = getIntrospectionQuery({ descriptions: true });
+      expect((await graphql(url, standard)).status).toBe(200);
+      // With no room in the lane, any of these computed anew would be refused with 503 BUSY.
+      const variants = Array.from({ length: 20 }, (_, i) =>
+        `# variant ${i}\n${standard.replace("query IntrospectionQuery", `query Renamed${i}`).replaceAll("\n", "\n  ")}`);
+      const answers = await Promise.all(variants.map((variant) => graphql(url, variant)));
+      expect(answers.map((a) => a.status)).toEqual(variants.map(() => 200));
+      expect(answers.every((a) => a.body.data.__schema.types.length > 50)).toBe(true);
+    });
+    record("20 parallel copies of the standard introspection, each renamed and re-spaced", 20, "all 200 from the answer computed once (no lane needed)");
   });
 
   it("computes introspection one document at a time and answers 503 BUSY when too many wait", async () => {

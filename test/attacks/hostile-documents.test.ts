@@ -36,6 +36,29 @@ function doublingFragments(n: number, spread: (previous: string, i: number) => s
   return `{ ...F${n} }\n${fragments.join("\n")}`;
 }
 
+describe("responses bounded in bytes", () => {
+  it("weighs long texts in the cost, returns a page of groups at most, and refuses a description over 10,000 characters", async () => {
+    const shop = await signUp(gw.url, "Wide Texts Shop", "standard");
+    await gw.db.owner.query(`insert into client_${shop.tenant.id}.products (sku, title, price, description)
+      select 'SKU-' || i, 'Item ' || i, 1, repeat('d', 9000) from generate_series(1, 120) i`);
+    const descriptions = (aliases: number) =>
+      `{ ${Array.from({ length: aliases }, (_, i) => `a${i}: products(first: 100) { nodes { description } }`).join(" ")} }`;
+    const one = await answer(descriptions(1), {}, shop.access_token);
+    expect(one.status).toBe(200);
+    // Ten pages of descriptions (up to 10,000 characters each) weigh 10 × 100 × 100: refused, in parallel too.
+    const many = await Promise.all(Array.from({ length: 10 }, () => answer(descriptions(10), {}, shop.access_token)));
+    for (const res of many) expect(res).toMatchObject({ status: 400, code: "QUERY_TOO_COSTLY" });
+    const grouped = await answer("{ products { groupedAggregates(groupBy: [TITLE]) { keys } } }", {}, shop.access_token);
+    expect((grouped.data as { products: { groupedAggregates: unknown[] } }).products.groupedAggregates).toHaveLength(5);
+    const tooLong = await answer(`mutation($d: String) { createProduct(input: { product: { sku: "LONG", title: "Long", price: "1", description: $d } }) { product { sku } } }`,
+      { d: "x".repeat(10_001) }, shop.access_token);
+    expect(tooLong.code).toBe("INVALID_INPUT");
+    expect((await gw.db.owner.query(`select count(*)::int as n from client_${shop.tenant.id}.products where sku = 'LONG'`)).rows[0].n).toBe(0);
+    record("ten aliased pages of 9,000-character descriptions (10 in parallel); groupedAggregates over 120 products; a 10,001-character description", 12,
+      "the pages refused (QUERY_TOO_COSTLY: a long text weighs per 100 characters), 5 groups (a page), the description INVALID_INPUT");
+  });
+});
+
 describe("introspection", () => {
   it("answers the standard introspection query of graphql-js (GraphiQL, codegen) with 200", async () => {
     for (const options of [{ descriptions: true }, { descriptions: true, specifiedByUrl: true, directiveIsRepeatable: true, schemaDescription: true, inputValueDeprecation: true }]) {

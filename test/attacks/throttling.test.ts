@@ -117,6 +117,33 @@ it("ignores a spoofed X-Forwarded-For when no proxy is trusted: 60 logins with 6
   record("60 parallel logins, each with a forged X-Forwarded-For, to a server that trusts no proxy", 60, "one address: 50 checked, 10 × 429");
 });
 
+describe("bcrypt's 72-byte truncation", () => {
+  it("refuses a password longer than 72 bytes before hashing: the right 72 bytes plus anything never sign in", async () => {
+    const email = `truncated-${Math.random().toString(36).slice(2)}@throttle.test`;
+    const password = "p".repeat(72);
+    const address = newAddress();
+    expect((await http(gw.url, "POST", "/api/auth/register", { body: { name: "Truncated", email, password }, headers: from(address) })).status).toBe(201);
+    const padded = [`${password}x`, `${password}${"é".repeat(100)}`, `${password}${"y".repeat(900)}`];
+    const rest = await Promise.all(padded.map((guess) => login(email, guess, address)));
+    const gql = await Promise.all(padded.map((guess) => graphql(gw.url, `mutation($i: LoginInput!) { login(input: $i) { accessToken } }`, { i: { email, password: guess } })));
+    for (const res of rest) expect(res).toMatchObject({ status: 422, body: { code: "INVALID_INPUT", detail: "password must be at most 72 bytes" } });
+    for (const res of gql) {
+      expect(res.body.data?.login ?? null).toBeNull();
+      expect(res.body.errors?.[0]?.extensions?.code).toBe("INVALID_INPUT");
+    }
+    // Refused as input: no guess was counted, none hashed; the real password still signs in.
+    expect(await attemptsOf(`login-email:${email}`)).toBeUndefined();
+    const signedIn = await login(email, password, address);
+    expect(signedIn.status).toBe(200);
+    const change = await http(gw.url, "POST", "/api/auth/change-password", {
+      token: signedIn.body.access_token, body: { current_password: `${password}z`, new_password: "a new password" },
+    });
+    expect(change).toMatchObject({ status: 422, body: { code: "INVALID_INPUT", detail: "current_password must be at most 72 bytes" } });
+    record("sign-in and change-password with the right 72-byte password plus more bytes (REST and GraphQL, in parallel)", 7,
+      "422 INVALID_INPUT before bcrypt, no attempt counted: bcrypt never compares a truncated password");
+  });
+});
+
 describe("a stolen access token as a password oracle", () => {
   it("checks only 5 of 20 parallel change-password guesses; the right current password then gets 429", async () => {
     const victim = await newVictim();

@@ -1,0 +1,2240 @@
+-- Stoflow's database as the migrations leave it (committed ones, then migrations/current.sql):
+-- the shared schemas, the tenant template every client_<id> copies, roles, grants, policies and
+-- comments. Written by `npm run db:dump` and after every migration of `npm run db`; a test fails
+-- while it is stale. Read it; never edit it (change migrations/current.sql instead).
+
+-- Roles
+
+create role stoflow_admin nologin;
+
+grant stoflow_admin to stoflow_authenticator;
+
+grant stoflow_admin to stoflow_owner;
+
+create role stoflow_anonymous nologin;
+
+grant stoflow_anonymous to stoflow_authenticator;
+
+grant stoflow_anonymous to stoflow_owner;
+
+grant stoflow_anonymous to stoflow_viewer;
+
+create role stoflow_auth nologin;
+
+grant stoflow_auth to stoflow_authenticator;
+
+grant stoflow_auth to stoflow_owner;
+
+create role stoflow_authenticator login noinherit;
+
+grant stoflow_authenticator to stoflow_owner;
+
+create role stoflow_owner login;
+
+create role stoflow_platform_operator nologin;
+
+grant stoflow_platform_operator to stoflow_owner;
+
+create role stoflow_user nologin;
+
+grant stoflow_user to stoflow_admin;
+
+grant stoflow_user to stoflow_authenticator;
+
+grant stoflow_user to stoflow_owner;
+
+create role stoflow_viewer nologin;
+
+grant stoflow_viewer to stoflow_authenticator;
+
+grant stoflow_viewer to stoflow_owner;
+
+grant stoflow_viewer to stoflow_user;
+
+-- Schemas and extensions
+
+create schema app_private;
+
+grant usage on schema app_private to stoflow_anonymous;
+
+grant usage on schema app_private to stoflow_auth;
+
+grant usage on schema app_private to stoflow_authenticator;
+
+grant usage on schema app_private to stoflow_platform_operator;
+
+create schema public;
+
+grant usage on schema public to stoflow_anonymous;
+
+grant usage on schema public to stoflow_auth;
+
+grant usage on schema public to stoflow_platform_operator;
+
+create schema tenant_template;
+
+grant usage on schema tenant_template to stoflow_viewer;
+
+-- Types
+
+create type app_private.jwt_claims as (sub integer, tenant_id integer, role user_role);
+
+create type app_private.refresh_result as (outcome text, sub integer, tenant_id integer, role user_role, session_id uuid);
+
+create type public.publication_action as enum ('create', 'update', 'delete');
+
+create type public.publication_status as enum ('pending', 'success', 'error');
+
+create type public.subscription_status as enum ('active', 'cancelled', 'expired', 'suspended');
+
+create type public.tenant_status as enum ('active', 'suspended', 'cancelled');
+
+create type public.tenant_usage as (tier text, active_products integer, max_products integer, platforms_used integer, max_platforms integer, ai_credits_used integer, ai_credits_monthly integer, ai_credits_remaining integer);
+
+create type public.user_role as enum ('admin', 'user', 'viewer');
+
+create type public.vinted_status as enum ('draft', 'published', 'sold', 'deleted', 'error');
+
+-- Tables and views
+
+create table app_private.ai_credit_usage (
+  tenant_id integer not null,
+  month date not null,
+  credits_used integer not null
+);
+
+create table app_private.attempt_counters (
+  key text not null,
+  window_ends_at timestamp with time zone not null,
+  attempts integer not null
+);
+
+create table app_private.constraint_messages (
+  table_name text not null,
+  constraint_name text not null,
+  field text not null,
+  message text not null
+);
+
+create table app_private.platform_usage (
+  tenant_id integer not null,
+  platform character varying(50) not null,
+  first_used_at timestamp with time zone default now() not null
+);
+
+create table app_private.refresh_tokens (
+  token_hash bytea not null,
+  session_id uuid not null,
+  created_at timestamp with time zone default now() not null,
+  expires_at timestamp with time zone not null,
+  used_at timestamp with time zone
+);
+
+create table app_private.sessions (
+  id uuid default gen_random_uuid() not null,
+  user_id integer not null,
+  created_at timestamp with time zone default now() not null,
+  last_refreshed_at timestamp with time zone,
+  revoked_at timestamp with time zone,
+  revoked_reason text,
+  credential_version integer not null
+);
+
+create table app_private.tenant_ddl_steps (
+  version integer not null,
+  name text not null,
+  sql text not null,
+  created_at timestamp with time zone default now() not null
+);
+
+create table app_private.tenant_schemas (
+  schema_name text not null,
+  tenant_id integer,
+  version integer default 0 not null,
+  migrated_at timestamp with time zone
+);
+
+create table app_private.user_secrets (
+  user_id integer not null,
+  password_hash text not null,
+  password_changed_at timestamp with time zone default now() not null,
+  credential_version integer default 1 not null
+);
+
+create table public.platform_mappings (
+  id integer generated always as identity not null,
+  platform character varying(50) not null,
+  mapping_type character varying(50) not null,
+  our_value character varying(255) not null,
+  platform_value character varying(255) not null,
+  platform_id integer,
+  usage_count integer default 0 not null,
+  notes text,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null
+);
+
+create table public.subscriptions (
+  id integer generated always as identity not null,
+  tenant_id integer not null,
+  tier text not null,
+  price_monthly numeric(10,2) not null,
+  currency character(3) default 'EUR'::bpchar not null,
+  start_date timestamp with time zone default now() not null,
+  end_date timestamp with time zone,
+  status subscription_status default 'active'::subscription_status not null,
+  payment_method character varying(50),
+  last_payment_date timestamp with time zone,
+  next_billing_date timestamp with time zone,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null
+);
+
+create table public.tenants (
+  id integer generated always as identity not null,
+  name character varying(255) not null,
+  email character varying(255) not null,
+  subscription_tier text default 'starter'::text not null,
+  subscription_status tenant_status default 'active'::tenant_status not null,
+  max_products integer,
+  max_platforms integer,
+  ai_credits_monthly integer default 0 not null,
+  is_active boolean default true not null,
+  schema_name text generated always as (('client_'::text || id)) stored not null,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null
+);
+
+create table public.tiers (
+  id text not null,
+  name text not null,
+  rank integer not null,
+  price_monthly numeric(10,2) not null,
+  max_products integer,
+  max_platforms integer,
+  ai_credits_monthly integer not null
+);
+
+create table public.users (
+  id integer generated always as identity not null,
+  tenant_id integer default app_private.current_tenant_id() not null,
+  email character varying(255) not null,
+  full_name character varying(255),
+  phone character varying(50),
+  role user_role default 'user'::user_role not null,
+  is_active boolean default true not null,
+  is_verified boolean default false not null,
+  last_login timestamp with time zone,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null
+);
+
+create table public.vinted_status_transitions (
+  from_status vinted_status not null,
+  to_status vinted_status not null
+);
+
+create table tenant_template.ai_generations_log (
+  id integer generated always as identity not null,
+  sku character varying(100) not null,
+  platform character varying(50) not null,
+  model character varying(100) not null,
+  prompt_template character varying(100),
+  generated_text character varying(10000) not null,
+  tokens_used integer,
+  cost numeric(10,6),
+  was_cached boolean default false not null,
+  cache_key character varying(255),
+  generation_time_ms integer,
+  created_at timestamp with time zone default now() not null
+);
+
+create table tenant_template.products (
+  sku character varying(100) not null,
+  title character varying(500) not null,
+  description character varying(10000),
+  price numeric(10,2) not null,
+  cost_price numeric(10,2),
+  stock_quantity integer default 1 not null,
+  brand character varying(255),
+  category character varying(255),
+  size character varying(50),
+  color character varying(100),
+  material character varying(255),
+  condition character varying(50),
+  image_url_1 character varying(1000),
+  image_url_2 character varying(1000),
+  image_url_3 character varying(1000),
+  image_url_4 character varying(1000),
+  image_url_5 character varying(1000),
+  is_active boolean default true not null,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null
+);
+
+create table tenant_template.publications_history (
+  id integer generated always as identity not null,
+  sku character varying(100) not null,
+  platform character varying(50) not null,
+  action publication_action not null,
+  status publication_status default 'pending'::publication_status not null,
+  error_message character varying(2000),
+  error_code character varying(50),
+  job_id character varying(100),
+  started_at timestamp with time zone default now() not null,
+  completed_at timestamp with time zone,
+  duration_seconds integer,
+  created_at timestamp with time zone default now() not null
+);
+
+create table tenant_template.vinted_products (
+  sku character varying(100) not null,
+  id_vinted bigint,
+  url_vinted character varying(1000),
+  status vinted_status default 'draft'::vinted_status not null,
+  price_vinted numeric(10,2),
+  published_at timestamp with time zone,
+  last_synced_at timestamp with time zone,
+  views_count bigint default 0 not null,
+  favorites_count bigint default 0 not null,
+  last_error character varying(2000),
+  error_count bigint default 0 not null,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null
+);
+
+-- Constraints, indexes, row-level security, policies, triggers
+
+alter table app_private.ai_credit_usage add constraint ai_credit_usage_credits_used_check CHECK ((credits_used >= 0));
+
+alter table app_private.ai_credit_usage add constraint ai_credit_usage_month_check CHECK ((EXTRACT(day FROM month) = (1)::numeric));
+
+alter table app_private.ai_credit_usage add constraint ai_credit_usage_pkey PRIMARY KEY (tenant_id, month);
+
+alter table app_private.ai_credit_usage add constraint ai_credit_usage_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE;
+
+alter table app_private.ai_credit_usage enable row level security;
+
+alter table app_private.attempt_counters add constraint attempt_counters_attempts_check CHECK ((attempts >= 0));
+
+alter table app_private.attempt_counters add constraint attempt_counters_pkey PRIMARY KEY (key);
+
+CREATE INDEX attempt_counters_window_ends_at_idx ON app_private.attempt_counters USING btree (window_ends_at);
+
+alter table app_private.attempt_counters enable row level security;
+
+alter table app_private.constraint_messages add constraint constraint_messages_pkey PRIMARY KEY (table_name, constraint_name);
+
+alter table app_private.constraint_messages enable row level security;
+
+alter table app_private.platform_usage add constraint platform_usage_pkey PRIMARY KEY (tenant_id, platform);
+
+alter table app_private.platform_usage add constraint platform_usage_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE;
+
+alter table app_private.platform_usage enable row level security;
+
+alter table app_private.refresh_tokens add constraint refresh_tokens_pkey PRIMARY KEY (token_hash);
+
+alter table app_private.refresh_tokens add constraint refresh_tokens_session_id_fkey FOREIGN KEY (session_id) REFERENCES app_private.sessions(id) ON DELETE CASCADE;
+
+CREATE INDEX refresh_tokens_session_id_idx ON app_private.refresh_tokens USING btree (session_id);
+
+alter table app_private.refresh_tokens add constraint refresh_tokens_token_hash_check CHECK ((length(token_hash) = 32));
+
+alter table app_private.refresh_tokens enable row level security;
+
+alter table app_private.sessions add constraint sessions_pkey PRIMARY KEY (id);
+
+alter table app_private.sessions add constraint sessions_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE;
+
+CREATE INDEX sessions_user_id_idx ON app_private.sessions USING btree (user_id);
+
+alter table app_private.sessions enable row level security;
+
+alter table app_private.tenant_ddl_steps add constraint tenant_ddl_steps_name_key UNIQUE (name);
+
+alter table app_private.tenant_ddl_steps add constraint tenant_ddl_steps_pkey PRIMARY KEY (version);
+
+alter table app_private.tenant_ddl_steps add constraint tenant_ddl_steps_version_check CHECK ((version > 0));
+
+alter table app_private.tenant_ddl_steps enable row level security;
+
+alter table app_private.tenant_schemas add constraint tenant_schemas_check CHECK (((schema_name = 'tenant_template'::text) = (tenant_id IS NULL)));
+
+alter table app_private.tenant_schemas add constraint tenant_schemas_pkey PRIMARY KEY (schema_name);
+
+alter table app_private.tenant_schemas add constraint tenant_schemas_schema_name_check CHECK ((schema_name ~ '^(tenant_template|client_[1-9][0-9]*)$'::text));
+
+alter table app_private.tenant_schemas add constraint tenant_schemas_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE;
+
+alter table app_private.tenant_schemas add constraint tenant_schemas_tenant_id_key UNIQUE (tenant_id);
+
+alter table app_private.tenant_schemas enable row level security;
+
+alter table app_private.user_secrets add constraint user_secrets_credential_version_check CHECK ((credential_version > 0));
+
+alter table app_private.user_secrets add constraint user_secrets_password_hash_check CHECK ((password_hash ~ '^\$2[aby]\$\d\d\$'::text));
+
+alter table app_private.user_secrets add constraint user_secrets_pkey PRIMARY KEY (user_id);
+
+alter table app_private.user_secrets add constraint user_secrets_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE;
+
+alter table app_private.user_secrets enable row level security;
+
+alter table public.platform_mappings add constraint platform_mappings_mapping_type_check CHECK (((mapping_type)::text = ANY ((ARRAY['brand'::character varying, 'category'::character varying, 'color'::character varying, 'size'::character varying, 'condition'::character varying, 'material'::character varying])::text[])));
+
+alter table public.platform_mappings add constraint platform_mappings_our_value_check CHECK ((btrim((our_value)::text) <> ''::text));
+
+CREATE INDEX platform_mappings_our_value_idx ON public.platform_mappings USING btree (our_value);
+
+alter table public.platform_mappings add constraint platform_mappings_pkey PRIMARY KEY (id);
+
+alter table public.platform_mappings add constraint platform_mappings_platform_check CHECK (((platform)::text ~ '^[a-z][a-z0-9_]*$'::text));
+
+alter table public.platform_mappings add constraint platform_mappings_platform_mapping_type_our_value_key UNIQUE (platform, mapping_type, our_value);
+
+alter table public.platform_mappings add constraint platform_mappings_usage_count_check CHECK ((usage_count >= 0));
+
+create policy select_signed_in on public.platform_mappings as permissive for select to stoflow_viewer using (true);
+
+create policy write_by_operator on public.platform_mappings as permissive for all to stoflow_platform_operator using (true) with check (true);
+
+alter table public.platform_mappings enable row level security;
+
+CREATE TRIGGER _100_timestamps BEFORE UPDATE ON platform_mappings FOR EACH ROW EXECUTE FUNCTION app_private.tg__set_updated_at();
+
+alter table public.subscriptions add constraint subscriptions_check CHECK ((end_date >= start_date));
+
+alter table public.subscriptions add constraint subscriptions_currency_check CHECK ((currency ~ '^[A-Z]{3}$'::text));
+
+CREATE UNIQUE INDEX subscriptions_one_open_per_tenant ON public.subscriptions USING btree (tenant_id) WHERE (end_date IS NULL);
+
+alter table public.subscriptions add constraint subscriptions_pkey PRIMARY KEY (id);
+
+alter table public.subscriptions add constraint subscriptions_price_monthly_check CHECK (((price_monthly >= (0)::numeric) AND (price_monthly < 'Infinity'::numeric)));
+
+alter table public.subscriptions add constraint subscriptions_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE;
+
+CREATE INDEX subscriptions_tenant_id_idx ON public.subscriptions USING btree (tenant_id);
+
+alter table public.subscriptions add constraint subscriptions_tier_fkey FOREIGN KEY (tier) REFERENCES tiers(id) ON UPDATE CASCADE;
+
+create policy select_same_tenant on public.subscriptions as permissive for select to stoflow_viewer using ((tenant_id = ( SELECT app_private.current_tenant_id() AS current_tenant_id)));
+
+alter table public.subscriptions enable row level security;
+
+CREATE TRIGGER _100_timestamps BEFORE UPDATE ON subscriptions FOR EACH ROW EXECUTE FUNCTION app_private.tg__set_updated_at();
+
+alter table public.tenants add constraint tenants_ai_credits_monthly_check CHECK ((ai_credits_monthly >= 0));
+
+alter table public.tenants add constraint tenants_email_check CHECK (((email)::text ~ '^[^@\s]+@[^@\s]+\.[^@\s]+$'::text));
+
+CREATE UNIQUE INDEX tenants_email_key ON public.tenants USING btree (lower((email)::text));
+
+alter table public.tenants add constraint tenants_max_platforms_check CHECK ((max_platforms >= 0));
+
+alter table public.tenants add constraint tenants_max_products_check CHECK ((max_products >= 0));
+
+alter table public.tenants add constraint tenants_name_check CHECK ((btrim((name)::text) <> ''::text));
+
+alter table public.tenants add constraint tenants_pkey PRIMARY KEY (id);
+
+alter table public.tenants add constraint tenants_subscription_tier_fkey FOREIGN KEY (subscription_tier) REFERENCES tiers(id) ON UPDATE CASCADE;
+
+CREATE INDEX tenants_subscription_tier_idx ON public.tenants USING btree (subscription_tier);
+
+create policy select_own on public.tenants as permissive for select to stoflow_viewer using ((id = ( SELECT app_private.current_tenant_id() AS current_tenant_id)));
+
+alter table public.tenants enable row level security;
+
+CREATE TRIGGER _100_timestamps BEFORE UPDATE ON tenants FOR EACH ROW EXECUTE FUNCTION app_private.tg__set_updated_at();
+
+CREATE TRIGGER _200_copy_tier_limits BEFORE INSERT OR UPDATE OF subscription_tier ON tenants FOR EACH ROW EXECUTE FUNCTION app_private.tg_tenants__copy_tier_limits();
+
+CREATE TRIGGER _300_end_sessions_on_deactivation AFTER UPDATE OF is_active ON tenants FOR EACH ROW WHEN (old.is_active AND NOT new.is_active) EXECUTE FUNCTION app_private.tg__end_sessions_on_deactivation();
+
+alter table public.tiers add constraint tiers_ai_credits_monthly_check CHECK ((ai_credits_monthly >= 0));
+
+alter table public.tiers add constraint tiers_id_check CHECK ((id ~ '^[a-z][a-z0-9_]*$'::text));
+
+alter table public.tiers add constraint tiers_max_platforms_check CHECK ((max_platforms >= 0));
+
+alter table public.tiers add constraint tiers_max_products_check CHECK ((max_products >= 0));
+
+alter table public.tiers add constraint tiers_pkey PRIMARY KEY (id);
+
+alter table public.tiers add constraint tiers_price_monthly_check CHECK (((price_monthly >= (0)::numeric) AND (price_monthly < 'Infinity'::numeric)));
+
+alter table public.tiers add constraint tiers_rank_key UNIQUE (rank);
+
+create policy select_all on public.tiers as permissive for select to public using (true);
+
+alter table public.tiers enable row level security;
+
+alter table public.users add constraint users_email_check CHECK (((email)::text ~ '^[^@\s]+@[^@\s]+\.[^@\s]+$'::text));
+
+CREATE UNIQUE INDEX users_email_key ON public.users USING btree (lower((email)::text));
+
+alter table public.users add constraint users_pkey PRIMARY KEY (id);
+
+alter table public.users add constraint users_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE;
+
+CREATE INDEX users_tenant_id_idx ON public.users USING btree (tenant_id);
+
+create policy delete_by_admin on public.users as permissive for delete to stoflow_admin using ((tenant_id = ( SELECT app_private.current_tenant_id() AS current_tenant_id)));
+
+create policy insert_by_admin on public.users as permissive for insert to stoflow_admin with check ((tenant_id = ( SELECT app_private.current_tenant_id() AS current_tenant_id)));
+
+create policy select_same_tenant on public.users as permissive for select to stoflow_viewer using ((tenant_id = ( SELECT app_private.current_tenant_id() AS current_tenant_id)));
+
+create policy update_by_admin on public.users as permissive for update to stoflow_admin using ((tenant_id = ( SELECT app_private.current_tenant_id() AS current_tenant_id))) with check ((tenant_id = ( SELECT app_private.current_tenant_id() AS current_tenant_id)));
+
+create policy update_self on public.users as permissive for update to stoflow_viewer using ((id = ( SELECT app_private.current_user_id() AS current_user_id))) with check ((id = ( SELECT app_private.current_user_id() AS current_user_id)));
+
+alter table public.users enable row level security;
+
+CREATE TRIGGER _100_timestamps BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION app_private.tg__set_updated_at();
+
+CREATE TRIGGER _200_protect_admins BEFORE DELETE OR UPDATE ON users FOR EACH ROW EXECUTE FUNCTION app_private.tg_users__protect_admins();
+
+CREATE TRIGGER _300_end_sessions_on_deactivation AFTER UPDATE OF is_active ON users FOR EACH ROW WHEN (old.is_active AND NOT new.is_active) EXECUTE FUNCTION app_private.tg__end_sessions_on_deactivation();
+
+alter table public.vinted_status_transitions add constraint vinted_status_transitions_check CHECK ((from_status <> to_status));
+
+alter table public.vinted_status_transitions add constraint vinted_status_transitions_pkey PRIMARY KEY (from_status, to_status);
+
+create policy select_all on public.vinted_status_transitions as permissive for select to public using (true);
+
+alter table public.vinted_status_transitions enable row level security;
+
+CREATE INDEX ai_generations_log_cache_key_idx ON tenant_template.ai_generations_log USING btree (cache_key);
+
+alter table tenant_template.ai_generations_log add constraint ai_generations_log_cost_check CHECK (((cost >= (0)::numeric) AND (cost < 'Infinity'::numeric)));
+
+alter table tenant_template.ai_generations_log add constraint ai_generations_log_generation_time_ms_check CHECK ((generation_time_ms >= 0));
+
+alter table tenant_template.ai_generations_log add constraint ai_generations_log_pkey PRIMARY KEY (id);
+
+alter table tenant_template.ai_generations_log add constraint ai_generations_log_platform_check CHECK (((platform)::text ~ '^[a-z][a-z0-9_]*$'::text));
+
+alter table tenant_template.ai_generations_log add constraint ai_generations_log_sku_fkey FOREIGN KEY (sku) REFERENCES tenant_template.products(sku) ON UPDATE CASCADE ON DELETE CASCADE;
+
+CREATE INDEX ai_generations_log_sku_idx ON tenant_template.ai_generations_log USING btree (sku);
+
+alter table tenant_template.ai_generations_log add constraint ai_generations_log_tokens_used_check CHECK ((tokens_used >= 0));
+
+create policy own_tenant on tenant_template.ai_generations_log as permissive for all to public using ((( SELECT app_private.current_tenant_schema() AS current_tenant_schema) = 'tenant_template'::text)) with check ((( SELECT app_private.current_tenant_schema() AS current_tenant_schema) = 'tenant_template'::text));
+
+alter table tenant_template.ai_generations_log enable row level security;
+
+CREATE TRIGGER _100_require_active_tenant BEFORE INSERT OR DELETE OR UPDATE ON tenant_template.ai_generations_log FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_tenant_tables__require_active_tenant();
+
+CREATE TRIGGER _200_ai_credits BEFORE INSERT ON tenant_template.ai_generations_log FOR EACH ROW EXECUTE FUNCTION app_private.tg_ai_generations_log__enforce_ai_credits();
+
+alter table tenant_template.products add constraint products_cost_price_check CHECK (((cost_price >= (0)::numeric) AND (cost_price < 'Infinity'::numeric)));
+
+alter table tenant_template.products add constraint products_pkey PRIMARY KEY (sku);
+
+alter table tenant_template.products add constraint products_price_check CHECK (((price >= (0)::numeric) AND (price < 'Infinity'::numeric)));
+
+alter table tenant_template.products add constraint products_sku_check CHECK (((sku)::text ~ '^\S(.*\S)?$'::text));
+
+alter table tenant_template.products add constraint products_stock_quantity_check CHECK ((stock_quantity >= 0));
+
+alter table tenant_template.products add constraint products_title_check CHECK ((btrim((title)::text) <> ''::text));
+
+create policy own_tenant on tenant_template.products as permissive for all to public using ((( SELECT app_private.current_tenant_schema() AS current_tenant_schema) = 'tenant_template'::text)) with check ((( SELECT app_private.current_tenant_schema() AS current_tenant_schema) = 'tenant_template'::text));
+
+alter table tenant_template.products enable row level security;
+
+CREATE TRIGGER _100_require_active_tenant BEFORE INSERT OR DELETE OR UPDATE ON tenant_template.products FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_tenant_tables__require_active_tenant();
+
+CREATE TRIGGER _100_timestamps BEFORE UPDATE ON tenant_template.products FOR EACH ROW EXECUTE FUNCTION app_private.tg__set_updated_at();
+
+CREATE TRIGGER _200_product_limit BEFORE INSERT OR UPDATE OF is_active ON tenant_template.products FOR EACH ROW WHEN (new.is_active) EXECUTE FUNCTION app_private.tg_products__enforce_product_limit();
+
+alter table tenant_template.publications_history add constraint publications_history_check CHECK ((completed_at >= started_at));
+
+alter table tenant_template.publications_history add constraint publications_history_duration_seconds_check CHECK ((duration_seconds >= 0));
+
+CREATE INDEX publications_history_job_id_idx ON tenant_template.publications_history USING btree (job_id);
+
+alter table tenant_template.publications_history add constraint publications_history_pkey PRIMARY KEY (id);
+
+CREATE INDEX publications_history_platform_idx ON tenant_template.publications_history USING btree (platform);
+
+alter table tenant_template.publications_history add constraint publications_history_platform_check CHECK (((platform)::text ~ '^[a-z][a-z0-9_]*$'::text));
+
+alter table tenant_template.publications_history add constraint publications_history_sku_fkey FOREIGN KEY (sku) REFERENCES tenant_template.products(sku) ON UPDATE CASCADE ON DELETE CASCADE;
+
+CREATE INDEX publications_history_sku_idx ON tenant_template.publications_history USING btree (sku);
+
+create policy own_tenant on tenant_template.publications_history as permissive for all to public using ((( SELECT app_private.current_tenant_schema() AS current_tenant_schema) = 'tenant_template'::text)) with check ((( SELECT app_private.current_tenant_schema() AS current_tenant_schema) = 'tenant_template'::text));
+
+alter table tenant_template.publications_history enable row level security;
+
+CREATE TRIGGER _100_require_active_tenant BEFORE INSERT OR DELETE OR UPDATE ON tenant_template.publications_history FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_tenant_tables__require_active_tenant();
+
+CREATE TRIGGER _200_platform_limit BEFORE INSERT ON tenant_template.publications_history FOR EACH ROW EXECUTE FUNCTION app_private.tg_publications_history__enforce_platform_limit();
+
+CREATE TRIGGER _300_status_rules BEFORE INSERT OR UPDATE ON tenant_template.publications_history FOR EACH ROW EXECUTE FUNCTION app_private.tg_publications_history__status_rules();
+
+alter table tenant_template.vinted_products add constraint vinted_products_error_count_check CHECK ((error_count >= 0));
+
+alter table tenant_template.vinted_products add constraint vinted_products_favorites_count_check CHECK ((favorites_count >= 0));
+
+alter table tenant_template.vinted_products add constraint vinted_products_id_vinted_key UNIQUE (id_vinted);
+
+alter table tenant_template.vinted_products add constraint vinted_products_pkey PRIMARY KEY (sku);
+
+alter table tenant_template.vinted_products add constraint vinted_products_price_vinted_check CHECK (((price_vinted >= (0)::numeric) AND (price_vinted < 'Infinity'::numeric)));
+
+alter table tenant_template.vinted_products add constraint vinted_products_sku_fkey FOREIGN KEY (sku) REFERENCES tenant_template.products(sku) ON UPDATE CASCADE ON DELETE CASCADE;
+
+CREATE INDEX vinted_products_status_idx ON tenant_template.vinted_products USING btree (status);
+
+alter table tenant_template.vinted_products add constraint vinted_products_views_count_check CHECK ((views_count >= 0));
+
+create policy own_tenant on tenant_template.vinted_products as permissive for all to public using ((( SELECT app_private.current_tenant_schema() AS current_tenant_schema) = 'tenant_template'::text)) with check ((( SELECT app_private.current_tenant_schema() AS current_tenant_schema) = 'tenant_template'::text));
+
+alter table tenant_template.vinted_products enable row level security;
+
+CREATE TRIGGER _100_require_active_tenant BEFORE INSERT OR DELETE OR UPDATE ON tenant_template.vinted_products FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_tenant_tables__require_active_tenant();
+
+CREATE TRIGGER _100_timestamps BEFORE UPDATE ON tenant_template.vinted_products FOR EACH ROW EXECUTE FUNCTION app_private.tg__set_updated_at();
+
+CREATE TRIGGER _300_status_rules BEFORE INSERT OR UPDATE ON tenant_template.vinted_products FOR EACH ROW EXECUTE FUNCTION app_private.tg_vinted_products__status_rules();
+
+-- Functions
+
+CREATE OR REPLACE FUNCTION app_private.add_tenant_ddl_step(step_name text, step_sql text)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  existing record;
+  new_version int;
+begin
+  select version, sql into existing from app_private.tenant_ddl_steps where name = step_name;
+  if found then
+    if existing.sql is distinct from step_sql then
+      raise exception 'Tenant DDL step "%" already exists with other SQL; add a new step instead', step_name
+        using errcode = '22023';
+    end if;
+    return existing.version;
+  end if;
+  lock table app_private.tenant_ddl_steps in exclusive mode;
+  select coalesce(max(version), 0) + 1 into new_version from app_private.tenant_ddl_steps;
+  insert into app_private.tenant_ddl_steps (version, name, sql) values (new_version, step_name, step_sql);
+  perform app_private.apply_tenant_ddl('tenant_template');
+  return new_version;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.apply_tenant_ddl(target text)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  current_version int;
+  step record;
+  applied int := 0;
+begin
+  select version into current_version from app_private.tenant_schemas
+    where schema_name = target for update;
+  if not found then
+    raise exception 'Unknown tenant schema %', target using errcode = '22023';
+  end if;
+  for step in select version, sql from app_private.tenant_ddl_steps
+              where version > current_version order by version loop
+    execute replace(step.sql, '{schema}', target);
+    current_version := step.version;
+    applied := applied + 1;
+  end loop;
+  if applied > 0 then
+    update app_private.tenant_schemas set version = current_version, migrated_at = now()
+      where schema_name = target;
+  end if;
+  return applied;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.begin_login(email text, client_address text, max_failures_per_email integer, max_attempts_per_address integer, window_seconds integer)
+ RETURNS TABLE(retry_after integer, user_id integer, password_hash text, credential_version integer)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+begin
+  retry_after := app_private.reserve_attempts(
+    array[app_private.throttle_key('login-email', email), app_private.throttle_key('login-address', client_address)],
+    array[max_failures_per_email, max_attempts_per_address], window_seconds);
+  if retry_after = 0 then
+    select c.user_id, c.password_hash, c.credential_version into user_id, password_hash, credential_version
+      from app_private.login_candidate(email) c;
+  end if;
+  return next;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.begin_password_change(user_id integer, max_failures integer, window_seconds integer)
+ RETURNS TABLE(retry_after integer, password_hash text, credential_version integer)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+begin
+  retry_after := app_private.reserve_attempts(
+    array[app_private.throttle_key('password-change', begin_password_change.user_id::text)], array[max_failures], window_seconds);
+  if retry_after = 0 then
+    select s.password_hash, s.credential_version into password_hash, credential_version
+      from app_private.user_secrets s where s.user_id = begin_password_change.user_id;
+  end if;
+  return next;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.begin_registration(email text, client_address text, max_per_address integer, max_per_email integer, window_seconds integer)
+ RETURNS integer
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+  select app_private.reserve_attempts(
+    array[app_private.throttle_key('registration-address', client_address), app_private.throttle_key('registration-email', email)],
+    array[max_per_address, max_per_email], window_seconds)
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.constraint_messages()
+ RETURNS TABLE(table_name text, constraint_name text, column_name text, field text, message text)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select m.table_name, m.constraint_name, null, m.field, m.message from app_private.constraint_messages m
+  union all
+  select c.relname::text, null, a.attname::text, app_private.graphql_field_name(a.attname),
+         app_private.graphql_field_name(a.attname) || ' is required'
+    from pg_attribute a join pg_class c on c.oid = a.attrelid
+   where c.relnamespace in ('public'::regnamespace, 'tenant_template'::regnamespace)
+     and c.relkind = 'r' and a.attnum > 0 and a.attnotnull and not a.attisdropped
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.count_in_tenant(schema_name text, query text)
+ RETURNS integer
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  result int;
+begin
+  execute replace(query, '{schema}', quote_ident(schema_name)) into result;
+  return coalesce(result, 0);
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.current_tenant_id()
+ RETURNS integer
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$ select nullif(current_setting('jwt.claims.tenant_id', true), '')::int $function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.current_tenant_schema()
+ RETURNS text
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$ select 'client_' || app_private.current_tenant_id() $function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.current_user_id()
+ RETURNS integer
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$ select nullif(current_setting('jwt.claims.user_id', true), '')::int $function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.end_sessions(user_ids integer[], reason text, keep_session uuid DEFAULT NULL::uuid)
+ RETURNS void
+ LANGUAGE sql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+  update app_private.user_secrets set credential_version = credential_version + 1 where user_id = any(user_ids);
+  update app_private.sessions s set credential_version = sec.credential_version
+    from app_private.user_secrets sec where s.id = keep_session and sec.user_id = s.user_id;
+  update app_private.sessions set revoked_at = now(), revoked_reason = reason
+   where user_id = any(user_ids) and revoked_at is null and id is distinct from keep_session;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.finish_login(user_id integer, credential_version integer, email text, client_address text, refresh_token_hash bytea, refresh_ttl interval)
+ RETURNS uuid
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  session_id uuid := app_private.open_session(finish_login.user_id, finish_login.credential_version, refresh_token_hash, refresh_ttl);
+begin
+  if session_id is null then
+    return null; -- inactive, or the password changed while bcrypt ran: a failure, and counted as one
+  end if;
+  update public.users u set last_login = now() where u.id = finish_login.user_id;
+  -- The right password: the e-mail's failures are forgiven, and the address gets its attempt back
+  -- (only this one: a success must not wipe the failures others made from the same address).
+  -- Both counters are locked in key order first, as reserve_attempts takes them: no deadlock.
+  perform 1 from app_private.attempt_counters c
+   where c.key in (app_private.throttle_key('login-email', email), app_private.throttle_key('login-address', client_address))
+   order by c.key for update;
+  delete from app_private.attempt_counters where key = app_private.throttle_key('login-email', email);
+  update app_private.attempt_counters set attempts = greatest(attempts - 1, 0)
+   where key = app_private.throttle_key('login-address', client_address);
+  return session_id;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.graphql_field_name(column_name text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select string_agg(case when i = 1 then part else initcap(part) end, '' order by i)
+    from unnest(string_to_array(column_name, '_')) with ordinality as t(part, i)
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.locked_tenant(schema_name text)
+ RETURNS tenants
+ LANGUAGE sql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+  select * from public.tenants where id = app_private.tenant_id_of_schema(locked_tenant.schema_name) for no key update
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.login_candidate(email text)
+ RETURNS TABLE(user_id integer, password_hash text, credential_version integer)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+  select u.id, s.password_hash, s.credential_version
+    from public.users u join app_private.user_secrets s on s.user_id = u.id
+   where lower(u.email) = lower(login_candidate.email)
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.open_session(user_id integer, credential_version integer, refresh_token_hash bytea, refresh_ttl interval)
+ RETURNS uuid
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+  with s as (
+    insert into app_private.sessions (user_id, credential_version)
+    select u.id, sec.credential_version
+      from public.users u
+      join public.tenants t on t.id = u.tenant_id
+      join app_private.user_secrets sec on sec.user_id = u.id
+     where u.id = open_session.user_id and u.is_active and t.is_active
+       and sec.credential_version = open_session.credential_version
+    returning id
+  ), t as (
+    insert into app_private.refresh_tokens (token_hash, session_id, expires_at)
+    select refresh_token_hash, s.id, now() + refresh_ttl from s
+  )
+  select id from s
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.pending_tenant_schemas(max_rows integer)
+ RETURNS SETOF text
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+  select schema_name from app_private.tenant_schemas
+   where version < (select coalesce(max(version), 0) from app_private.tenant_ddl_steps)
+   order by tenant_id nulls first
+   limit max_rows
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.register_tenant(tenant_name text, email text, password_hash text, tier text DEFAULT 'starter'::text)
+ RETURNS app_private.jwt_claims
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  new_tenant public.tenants;
+  new_user_id int;
+  new_schema text;
+begin
+  if not exists (select 1 from public.tiers t where t.id = register_tenant.tier) then
+    raise exception 'Unknown subscription tier "%"', register_tenant.tier using errcode = '22023';
+  end if;
+  insert into public.tenants (name, email, subscription_tier)
+    values (tenant_name, register_tenant.email, register_tenant.tier)
+    returning * into new_tenant;
+  new_schema := new_tenant.schema_name;
+  execute format('create schema %I', new_schema);
+  execute format('comment on schema %I is %L', new_schema, 'Tables of tenant ' || new_tenant.id || '.');
+  insert into app_private.tenant_schemas (schema_name, tenant_id) values (new_schema, new_tenant.id);
+  perform app_private.apply_tenant_ddl(new_schema);
+  insert into public.users (tenant_id, email, full_name, role)
+    values (new_tenant.id, register_tenant.email, tenant_name, 'admin')
+    returning id into new_user_id;
+  insert into app_private.user_secrets (user_id, password_hash) values (new_user_id, register_tenant.password_hash);
+  insert into public.subscriptions (tenant_id, tier, price_monthly)
+    select new_tenant.id, t.id, t.price_monthly from public.tiers t where t.id = register_tenant.tier;
+  return (new_user_id, new_tenant.id, 'admin')::app_private.jwt_claims;
+exception
+  when unique_violation then
+    raise exception 'Email already registered' using errcode = '23505';
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.reserve_attempts(keys text[], max_attempts integer[], window_seconds integer)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  wait int;
+begin
+  -- Forget a few counters whose window ended (skipping rows another transaction holds), so the
+  -- table holds about the counters of the current windows and never grows without bound.
+  delete from app_private.attempt_counters
+   where key in (select c.key from app_private.attempt_counters c where c.window_ends_at <= now()
+                  order by c.window_ends_at limit 16 for update skip locked);
+  -- Check and count in one statement: the row lock makes parallel attempts on one key queue, and
+  -- each sees the count of the ones before it. Keys are taken in order, so callers cannot deadlock.
+  with wanted as (
+    select k.key, k.max_attempts from unnest(keys, max_attempts) as k(key, max_attempts)
+  ), counted as (
+    insert into app_private.attempt_counters as c (key, window_ends_at, attempts)
+    select w.key, now() + make_interval(secs => window_seconds), 1 from wanted w order by w.key
+    on conflict (key) do update set
+      window_ends_at = case when c.window_ends_at <= now() then excluded.window_ends_at else c.window_ends_at end,
+      attempts = case when c.window_ends_at <= now() then 1 else c.attempts + 1 end
+    returning c.key, c.window_ends_at, c.attempts
+  )
+  select max(ceil(extract(epoch from counted.window_ends_at - now())))::int into wait
+    from counted join wanted using (key)
+   where counted.attempts > wanted.max_attempts;
+  if wait is null then
+    return 0;
+  end if;
+  -- Refused: all or nothing, the attempt counts under none of its keys.
+  update app_private.attempt_counters set attempts = attempts - 1 where key = any(keys);
+  return greatest(wait, 1);
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.revoke_session(session_id uuid, reason text)
+ RETURNS boolean
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+  update app_private.sessions set revoked_at = now(), revoked_reason = reason
+   where id = revoke_session.session_id and revoked_at is null
+  returning true
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.rotate_refresh_token(old_hash bytea, new_hash bytea, refresh_ttl interval)
+ RETURNS app_private.refresh_result
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  token app_private.refresh_tokens;
+  session app_private.sessions;
+  account record;
+begin
+  select * into token from app_private.refresh_tokens where token_hash = old_hash for update;
+  if not found then
+    return ('invalid', null, null, null, null)::app_private.refresh_result;
+  end if;
+  select * into session from app_private.sessions where id = token.session_id for update;
+  if session.revoked_at is not null
+     or session.credential_version is distinct from (select s.credential_version from app_private.user_secrets s where s.user_id = session.user_id) then
+    return ('invalid', null, null, null, null)::app_private.refresh_result;
+  end if;
+  if token.used_at is not null then
+    update app_private.sessions set revoked_at = now(), revoked_reason = 'refresh token reused'
+      where id = session.id;
+    return ('reused', null, null, null, null)::app_private.refresh_result;
+  end if;
+  if token.expires_at <= now() then
+    return ('expired', null, null, null, null)::app_private.refresh_result;
+  end if;
+  select u.id, u.tenant_id, u.role into account
+    from public.users u join public.tenants t on t.id = u.tenant_id
+   where u.id = session.user_id and u.is_active and t.is_active;
+  if not found then
+    return ('inactive', null, null, null, null)::app_private.refresh_result;
+  end if;
+  update app_private.refresh_tokens set used_at = now() where token_hash = old_hash;
+  insert into app_private.refresh_tokens (token_hash, session_id, expires_at)
+    values (new_hash, session.id, now() + refresh_ttl);
+  update app_private.sessions set last_refreshed_at = now() where id = session.id;
+  return ('ok', account.id, account.tenant_id, account.role, session.id)::app_private.refresh_result;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.server_status()
+ RETURNS TABLE(applied_migrations integer, tenant_schemas_behind integer, tenants integer)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+  select (select count(*)::int from graphile_migrate.migrations),
+         (select count(*)::int from app_private.tenant_schemas
+           where version < (select coalesce(max(version), 0) from app_private.tenant_ddl_steps)),
+         (select count(*)::int from public.tenants)
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.session_json(user_id integer)
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+  select jsonb_build_object(
+    'user', jsonb_build_object('id', u.id, 'email', u.email, 'full_name', u.full_name, 'role', u.role),
+    'tenant', jsonb_build_object('id', t.id, 'name', t.name, 'subscription_tier', t.subscription_tier,
+                                 'schema_name', t.schema_name))
+    from public.users u join public.tenants t on t.id = u.tenant_id
+   where u.id = session_json.user_id
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.session_role(user_id integer, session_id uuid)
+ RETURNS TABLE(tenant_id integer, role user_role)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+  select u.tenant_id, u.role
+    from app_private.sessions s
+    join public.users u on u.id = s.user_id
+    join public.tenants t on t.id = u.tenant_id
+    join app_private.user_secrets sec on sec.user_id = u.id
+   where s.id = session_role.session_id and s.user_id = session_role.user_id
+     and s.revoked_at is null and s.credential_version = sec.credential_version and u.is_active and t.is_active
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.set_initial_password(user_id integer, password_hash text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+begin
+  if not exists (select 1 from public.users u where u.id = set_initial_password.user_id
+                 and u.tenant_id = app_private.current_tenant_id()) then
+    raise exception 'No such user in this tenant' using errcode = '42501';
+  end if;
+  insert into app_private.user_secrets (user_id, password_hash) values (set_initial_password.user_id, set_initial_password.password_hash);
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.set_password(user_id integer, password_hash text, session_id uuid, checked_version integer)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+begin
+  -- The row lock orders the changes of one user: a change that checked a password which is no
+  -- longer current, or comes from a session that ended meanwhile, loses (false) and changes nothing.
+  perform 1 from app_private.user_secrets s
+   where s.user_id = set_password.user_id and s.credential_version = checked_version for update;
+  if not found or not exists (
+    select 1 from app_private.sessions s
+     where s.id = set_password.session_id and s.user_id = set_password.user_id
+       and s.revoked_at is null and s.credential_version = checked_version
+  ) then
+    return false;
+  end if;
+  update app_private.user_secrets s set password_hash = set_password.password_hash, password_changed_at = now()
+   where s.user_id = set_password.user_id;
+  perform app_private.end_sessions(array[set_password.user_id], 'password changed', set_password.session_id);
+  delete from app_private.attempt_counters where key = app_private.throttle_key('password-change', set_password.user_id::text);
+  return true;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.tenant_id_of_schema(schema_name text)
+ RETURNS integer
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$ select substring(schema_name from '^client_([1-9][0-9]*)$')::int $function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.tenant_signatures(schema_names text[])
+ RETURNS TABLE(nsp text, sig text)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+  with spaces as (
+    select n.oid, n.nspname::text as nspname, n.nspacl from pg_namespace n where n.nspname = any(schema_names)
+  ), rels as (
+    select s.nspname, c.oid, c.relname, c.relkind, c.relrowsecurity, c.relacl
+      from pg_class c join spaces s on s.oid = c.relnamespace
+     where c.relkind in ('r', 'p', 'v', 'm', 'f')
+  ), lines(nspname, line) as (
+    select nspname, format('table %s (kind %s, row level security %s)', relname, relkind,
+                           case when relrowsecurity then 'on' else 'off' end)
+      from rels
+    union all
+    select r.nspname, format('column %s.%s %s%s%s%s', r.relname, a.attname, format_type(a.atttypid, a.atttypmod),
+                             case when a.attnotnull then ' not null' else '' end,
+                             case when a.attidentity <> '' then ' identity ' || a.attidentity::text else '' end,
+                             coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), ''))
+      from rels r join pg_attribute a on a.attrelid = r.oid and a.attnum > 0 and not a.attisdropped
+      left join pg_attrdef d on d.adrelid = r.oid and d.adnum = a.attnum
+    union all
+    select r.nspname, format('constraint %s.%s %s', r.relname, con.conname, pg_get_constraintdef(con.oid))
+      from rels r join pg_constraint con on con.conrelid = r.oid
+    union all
+    select r.nspname, format('index %s', pg_get_indexdef(i.indexrelid))
+      from rels r join pg_index i on i.indrelid = r.oid
+    union all
+    select r.nspname, format('trigger %s', pg_get_triggerdef(t.oid))
+      from rels r join pg_trigger t on t.tgrelid = r.oid and not t.tgisinternal
+    union all
+    select r.nspname, format('policy %s.%s %s to %s using (%s) check (%s)', r.relname, p.polname,
+                             case p.polcmd when 'r' then 'SELECT' when 'a' then 'INSERT' when 'w' then 'UPDATE'
+                                           when 'd' then 'DELETE' else 'ALL' end,
+                             (select coalesce(string_agg(coalesce(ro.rolname, 'public'), ',' order by ro.rolname), 'public')
+                                from unnest(p.polroles) as pr(oid) left join pg_roles ro on ro.oid = pr.oid),
+                             coalesce(pg_get_expr(p.polqual, p.polrelid), ''), coalesce(pg_get_expr(p.polwithcheck, p.polrelid), ''))
+      from rels r join pg_policy p on p.polrelid = r.oid
+    union all
+    select r.nspname, format('grant %s on %s to %s', acl.privilege_type, r.relname, acl.grantee::regrole)
+      from rels r, aclexplode(r.relacl) acl
+    union all
+    select r.nspname, format('grant %s (%s) on %s to %s', acl.privilege_type, a.attname, r.relname, acl.grantee::regrole)
+      from rels r join pg_attribute a on a.attrelid = r.oid and a.attnum > 0, aclexplode(a.attacl) acl
+    union all
+    select s.nspname, format('grant %s on schema to %s', acl.privilege_type, acl.grantee::regrole)
+      from spaces s, aclexplode(s.nspacl) acl
+  )
+  select l.nspname, regexp_replace(l.line, '\m' || l.nspname || '\M', '{schema}', 'g') from lines l
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.tenant_structure_drift()
+ RETURNS TABLE(schema_name text, difference text, object text)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+  with tenants as (
+    select ts.schema_name, ts.version from app_private.tenant_schemas ts where ts.tenant_id is not null
+  ), expected as (
+    select t.schema_name as nsp, tpl.sig from tenants t cross join app_private.tenant_signatures(array['tenant_template']) tpl
+  ), actual as (
+    select nsp, sig from app_private.tenant_signatures(array(select schema_name from tenants))
+  )
+  select coalesce(e.nsp, a.nsp), case when a.sig is null then 'missing' else 'unexpected' end, coalesce(e.sig, a.sig)
+    from expected e full join actual a on a.nsp = e.nsp and a.sig = e.sig
+   where a.sig is null or e.sig is null
+  union all
+  select t.schema_name, 'version', format('at step %s, template at step %s', t.version, tpl.version)
+    from tenants t, app_private.tenant_schemas tpl
+   where tpl.schema_name = 'tenant_template' and t.version <> tpl.version
+  order by 1, 2, 3
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.tenant_usage(tenant tenants, OUT active_products integer, OUT platforms text[], OUT ai_credits_used integer)
+ RETURNS record
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+  select app_private.count_in_tenant(tenant.schema_name, 'select count(*) from {schema}.products where is_active'),
+         coalesce((select array_agg(p.platform::text order by p.platform) from app_private.platform_usage p
+                    where p.tenant_id = tenant.id), '{}'),
+         coalesce((select a.credits_used from app_private.ai_credit_usage a
+                    where a.tenant_id = tenant.id and a.month = app_private.usage_month()), 0)
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.tg__end_sessions_on_deactivation()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+begin
+  if tg_table_name = 'users' then
+    perform app_private.end_sessions(array[new.id], 'user deactivated');
+  else
+    perform app_private.end_sessions(array(select u.id from public.users u where u.tenant_id = new.id), 'tenant deactivated');
+  end if;
+  return null;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.tg__set_updated_at()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  new.updated_at := now();
+  return new;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.tg_ai_generations_log__enforce_ai_credits()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  t public.tenants := app_private.locked_tenant(tg_table_schema);
+  used record;
+begin
+  if t.id is null or new.was_cached then
+    return new;
+  end if;
+  select * into used from app_private.tenant_usage(t);
+  if used.ai_credits_used >= t.ai_credits_monthly then
+    raise exception 'AI credit limit reached: the % tier allows % generations a month and % are used this month',
+      t.subscription_tier, t.ai_credits_monthly, used.ai_credits_used using errcode = 'SFLIM';
+  end if;
+  insert into app_private.ai_credit_usage as a (tenant_id, month, credits_used)
+    values (t.id, app_private.usage_month(), 1)
+    on conflict (tenant_id, month) do update set credits_used = a.credits_used + 1;
+  return new;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.tg_products__enforce_product_limit()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  t public.tenants := app_private.locked_tenant(tg_table_schema);
+  used record;
+begin
+  if t.id is null or t.max_products is null or (tg_op = 'UPDATE' and old.is_active) then
+    return new;
+  end if;
+  select * into used from app_private.tenant_usage(t);
+  if used.active_products >= t.max_products then
+    raise exception 'Product limit reached: the % tier allows % active products and % are in use',
+      t.subscription_tier, t.max_products, used.active_products using errcode = 'SFLIM';
+  end if;
+  return new;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.tg_publications_history__enforce_platform_limit()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  t public.tenants := app_private.locked_tenant(tg_table_schema);
+  used record;
+begin
+  if t.id is null then
+    return new;
+  end if;
+  if t.max_platforms is not null then
+    select * into used from app_private.tenant_usage(t);
+    if not (new.platform = any(used.platforms)) and cardinality(used.platforms) >= t.max_platforms then
+      raise exception 'Platform limit reached: the % tier allows % platforms and % are in use (%)',
+        t.subscription_tier, t.max_platforms, cardinality(used.platforms), array_to_string(used.platforms, ', ')
+        using errcode = 'SFLIM';
+    end if;
+  end if;
+  -- Recorded on every tier: a later downgrade must see it.
+  insert into app_private.platform_usage (tenant_id, platform) values (t.id, new.platform) on conflict do nothing;
+  return new;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.tg_publications_history__status_rules()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+begin
+  if tg_op = 'UPDATE' and old.status <> 'pending' and new.status is distinct from old.status then
+    raise exception 'A publication attempt that ended (%) cannot become %', old.status, new.status using errcode = 'SFTRN';
+  end if;
+  if new.status = 'pending' then
+    new.completed_at := null;
+    new.duration_seconds := null;
+  elsif tg_op = 'INSERT' or old.status = 'pending' then
+    new.completed_at := coalesce(new.completed_at, now());
+    new.duration_seconds := greatest(0, round(extract(epoch from new.completed_at - new.started_at)))::int;
+  end if;
+  return new;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.tg_tenant_tables__require_active_tenant()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  status public.tenant_status;
+begin
+  select subscription_status into status from public.tenants where id = app_private.tenant_id_of_schema(tg_table_schema);
+  if status is distinct from 'active' and status is not null then
+    raise exception 'The tenant''s subscription is %: changes are refused until it is active again', status
+      using errcode = 'SFSUS';
+  end if;
+  return null;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.tg_tenants__copy_tier_limits()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  select t.max_products, t.max_platforms, t.ai_credits_monthly
+    into new.max_products, new.max_platforms, new.ai_credits_monthly
+    from public.tiers t where t.id = new.subscription_tier;
+  return new;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.tg_users__protect_admins()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+begin
+  if tg_op = 'UPDATE' and new.role is distinct from old.role and old.id = app_private.current_user_id() then
+    raise exception 'Nobody changes their own role' using errcode = '42501';
+  end if;
+  -- Requests through the API always carry a tenant; operators working in SQL (no claims) may
+  -- still deactivate or remove any account.
+  if old.role = 'admin' and old.is_active and app_private.current_tenant_id() is not null
+     and (tg_op = 'DELETE' or new.role <> 'admin' or not new.is_active) then
+    -- Lock the tenant first, then count in a new statement: the count then sees every admin change
+    -- committed by whoever held the lock before (counting in the locking statement would use the
+    -- snapshot taken before the wait, and two admins demoting each other would both pass).
+    perform 1 from public.tenants where id = old.tenant_id for no key update;
+    if not found then
+      return coalesce(new, old); -- the tenant is being deleted: its users go with it
+    end if;
+    if not exists (select 1 from public.users u where u.tenant_id = old.tenant_id and u.id <> old.id
+                   and u.role = 'admin' and u.is_active) then
+      raise exception 'The last active admin of a tenant cannot be removed, deactivated or demoted' using errcode = 'SFADM';
+    end if;
+  end if;
+  return coalesce(new, old);
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.tg_vinted_products__status_rules()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+begin
+  if tg_op = 'INSERT' and new.status not in ('draft', 'published') then
+    raise exception 'A Vinted listing starts as draft or published, not %', new.status using errcode = 'SFTRN';
+  end if;
+  if tg_op = 'UPDATE' and new.status is distinct from old.status and not exists (
+    select 1 from public.vinted_status_transitions where from_status = old.status and to_status = new.status
+  ) then
+    raise exception 'Invalid Vinted status transition: % to %', old.status, new.status using errcode = 'SFTRN';
+  end if;
+  if new.status = 'error' and (tg_op = 'INSERT' or old.status <> 'error') then
+    if new.last_error is null then
+      raise exception 'The error status needs last_error' using errcode = 'SFTRN';
+    end if;
+    new.error_count := coalesce(old.error_count, 0) + 1;
+  end if;
+  if new.status = 'published' and new.published_at is null then
+    new.published_at := now();
+  end if;
+  return new;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.throttle_key(scope text, subject text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$ select scope || ':' || lower(subject) $function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.usage_month()
+ RETURNS date
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$ select date_trunc('month', now() at time zone 'UTC')::date $function$
+;
+
+CREATE OR REPLACE FUNCTION public.change_subscription_tier(new_tier text)
+ RETURNS subscriptions
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  t public.tenants;
+  target public.tiers;
+  used record;
+  opened public.subscriptions;
+begin
+  select * into t from public.tenants where id = app_private.current_tenant_id() for update;
+  select * into target from public.tiers where id = new_tier;
+  if target.id is null then
+    raise exception 'Unknown subscription tier "%"', new_tier using errcode = '22023';
+  elsif target.id = t.subscription_tier then
+    raise exception 'The tenant is already on the % tier', target.id using errcode = '22023';
+  elsif t.subscription_status <> 'active' then
+    raise exception 'The tenant''s subscription is %: its tier cannot change', t.subscription_status using errcode = 'SFSUS';
+  end if;
+  select * into used from app_private.tenant_usage(t);
+  if used.active_products > target.max_products then
+    raise exception 'Cannot move to the % tier: it allows % active products and % are active; archive some first',
+      target.id, target.max_products, used.active_products using errcode = 'SFLIM';
+  elsif cardinality(used.platforms) > target.max_platforms then
+    raise exception 'Cannot move to the % tier: it allows % platforms and % are in use',
+      target.id, target.max_platforms, cardinality(used.platforms) using errcode = 'SFLIM';
+  end if;
+  update public.subscriptions set end_date = now(), status = 'expired' where tenant_id = t.id and end_date is null;
+  insert into public.subscriptions (tenant_id, tier, price_monthly) values (t.id, target.id, target.price_monthly)
+    returning * into opened;
+  update public.tenants set subscription_tier = target.id where id = t.id;
+  return opened;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION public.current_tenant_usage()
+ RETURNS tenant_usage
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  t public.tenants;
+  used record;
+begin
+  select * into t from public.tenants where id = app_private.current_tenant_id();
+  if not found then
+    return null;
+  end if;
+  select * into used from app_private.tenant_usage(t);
+  return (t.subscription_tier, used.active_products, t.max_products, cardinality(used.platforms), t.max_platforms,
+          used.ai_credits_used, t.ai_credits_monthly, greatest(t.ai_credits_monthly - used.ai_credits_used, 0))::public.tenant_usage;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION public.delete_tenant(confirm_name text)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+ SET lock_timeout TO '100ms'
+AS $function$
+declare
+  t public.tenants;
+  attempts int := 0;
+begin
+  select * into t from public.tenants where id = app_private.current_tenant_id();
+  if not found then
+    raise exception 'No such tenant: it was deleted' using errcode = 'P0002';
+  elsif confirm_name is distinct from t.name then
+    raise exception 'To delete the tenant, confirm with its exact name' using errcode = '22023';
+  end if;
+  loop
+    begin
+      execute format('lock table %1$I.publications_history, %1$I.ai_generations_log, %1$I.vinted_products, %1$I.products in access exclusive mode',
+                     t.schema_name);
+      perform 1 from public.users where tenant_id = t.id order by id for update;
+      perform 1 from public.tenants where id = t.id for update;
+      if not found then
+        raise exception 'No such tenant: it was deleted' using errcode = 'P0002';
+      end if;
+      execute format('drop schema %I cascade', t.schema_name);
+      delete from public.tenants where id = t.id;
+      return true;
+    exception
+      when lock_not_available or deadlock_detected then
+        attempts := attempts + 1;
+        if attempts >= 50 then
+          raise exception 'The tenant is busy: retry its deletion' using errcode = '55P03';
+        end if;
+        perform pg_sleep(0.01 + random() * 0.05);
+      when undefined_table or invalid_schema_name then
+        raise exception 'No such tenant: it was deleted' using errcode = 'P0002';
+    end;
+  end loop;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION public.export_tenant_data()
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  t public.tenants;
+  tenant_rows jsonb := '{}';
+  table_name text;
+  rows jsonb;
+begin
+  select * into t from public.tenants where id = app_private.current_tenant_id();
+  foreach table_name in array array['products', 'vinted_products', 'publications_history', 'ai_generations_log'] loop
+    execute format('select coalesce(jsonb_agg(to_jsonb(x)), ''[]'') from %I.%I x', t.schema_name, table_name) into rows;
+    tenant_rows := tenant_rows || jsonb_build_object(table_name, rows);
+  end loop;
+  return jsonb_build_object(
+    'exported_at', now(),
+    'tenant', to_jsonb(t),
+    'users', (select coalesce(jsonb_agg(to_jsonb(u) order by u.id), '[]') from public.users u where u.tenant_id = t.id),
+    'subscriptions', (select coalesce(jsonb_agg(to_jsonb(s) order by s.id), '[]') from public.subscriptions s where s.tenant_id = t.id)
+  ) || tenant_rows;
+end;
+$function$
+;
+
+-- Privileges
+
+grant execute on function app_private.begin_login(text,text,integer,integer,integer) to stoflow_auth;
+
+grant execute on function app_private.begin_password_change(integer,integer,integer) to stoflow_auth;
+
+grant execute on function app_private.begin_registration(text,text,integer,integer,integer) to stoflow_auth;
+
+grant execute on function app_private.constraint_messages() to stoflow_authenticator;
+
+grant execute on function app_private.current_tenant_id() to stoflow_anonymous;
+
+grant execute on function app_private.current_tenant_id() to stoflow_platform_operator;
+
+grant execute on function app_private.current_tenant_schema() to stoflow_anonymous;
+
+grant execute on function app_private.current_user_id() to stoflow_anonymous;
+
+grant execute on function app_private.finish_login(integer,integer,text,text,bytea,interval) to stoflow_auth;
+
+grant execute on function app_private.login_candidate(text) to stoflow_auth;
+
+grant execute on function app_private.open_session(integer,integer,bytea,interval) to stoflow_auth;
+
+grant execute on function app_private.register_tenant(text,text,text,text) to stoflow_auth;
+
+grant execute on function app_private.revoke_session(uuid,text) to stoflow_auth;
+
+grant execute on function app_private.rotate_refresh_token(bytea,bytea,interval) to stoflow_auth;
+
+grant execute on function app_private.server_status() to stoflow_authenticator;
+
+grant execute on function app_private.session_json(integer) to stoflow_auth;
+
+grant execute on function app_private.session_role(integer,uuid) to stoflow_auth;
+
+grant execute on function app_private.session_role(integer,uuid) to stoflow_authenticator;
+
+grant execute on function app_private.set_initial_password(integer,text) to stoflow_admin;
+
+grant execute on function app_private.set_password(integer,text,uuid,integer) to stoflow_auth;
+
+grant execute on function change_subscription_tier(text) to stoflow_admin;
+
+grant execute on function current_tenant_usage() to stoflow_viewer;
+
+grant execute on function delete_tenant(text) to stoflow_admin;
+
+grant execute on function export_tenant_data() to stoflow_admin;
+
+grant delete, insert, select, update on table public.platform_mappings to stoflow_platform_operator;
+
+grant select on table public.platform_mappings to stoflow_viewer;
+
+grant select on table public.subscriptions to stoflow_viewer;
+
+grant select on table public.tenants to stoflow_viewer;
+
+grant select on table public.tiers to stoflow_anonymous;
+
+grant select on table public.tiers to stoflow_auth;
+
+grant delete on table public.users to stoflow_admin;
+
+grant insert (email) on table public.users to stoflow_admin;
+
+grant insert (full_name) on table public.users to stoflow_admin;
+
+grant update (is_active) on table public.users to stoflow_admin;
+
+grant insert (phone) on table public.users to stoflow_admin;
+
+grant insert, update (role) on table public.users to stoflow_admin;
+
+grant insert (tenant_id) on table public.users to stoflow_admin;
+
+grant select on table public.users to stoflow_viewer;
+
+grant update (full_name) on table public.users to stoflow_viewer;
+
+grant update (phone) on table public.users to stoflow_viewer;
+
+grant select on table public.vinted_status_transitions to stoflow_anonymous;
+
+grant insert (cache_key) on table tenant_template.ai_generations_log to stoflow_user;
+
+grant insert (cost) on table tenant_template.ai_generations_log to stoflow_user;
+
+grant insert (generated_text) on table tenant_template.ai_generations_log to stoflow_user;
+
+grant insert (generation_time_ms) on table tenant_template.ai_generations_log to stoflow_user;
+
+grant insert (model) on table tenant_template.ai_generations_log to stoflow_user;
+
+grant insert (platform) on table tenant_template.ai_generations_log to stoflow_user;
+
+grant insert (prompt_template) on table tenant_template.ai_generations_log to stoflow_user;
+
+grant insert (sku) on table tenant_template.ai_generations_log to stoflow_user;
+
+grant insert (tokens_used) on table tenant_template.ai_generations_log to stoflow_user;
+
+grant insert (was_cached) on table tenant_template.ai_generations_log to stoflow_user;
+
+grant select on table tenant_template.ai_generations_log to stoflow_viewer;
+
+grant delete on table tenant_template.products to stoflow_user;
+
+grant insert, update (brand) on table tenant_template.products to stoflow_user;
+
+grant insert, update (category) on table tenant_template.products to stoflow_user;
+
+grant insert, update (color) on table tenant_template.products to stoflow_user;
+
+grant insert, update (condition) on table tenant_template.products to stoflow_user;
+
+grant insert, update (cost_price) on table tenant_template.products to stoflow_user;
+
+grant insert, update (description) on table tenant_template.products to stoflow_user;
+
+grant insert, update (image_url_1) on table tenant_template.products to stoflow_user;
+
+grant insert, update (image_url_2) on table tenant_template.products to stoflow_user;
+
+grant insert, update (image_url_3) on table tenant_template.products to stoflow_user;
+
+grant insert, update (image_url_4) on table tenant_template.products to stoflow_user;
+
+grant insert, update (image_url_5) on table tenant_template.products to stoflow_user;
+
+grant insert, update (is_active) on table tenant_template.products to stoflow_user;
+
+grant insert, update (material) on table tenant_template.products to stoflow_user;
+
+grant insert, update (price) on table tenant_template.products to stoflow_user;
+
+grant insert, update (size) on table tenant_template.products to stoflow_user;
+
+grant insert, update (sku) on table tenant_template.products to stoflow_user;
+
+grant insert, update (stock_quantity) on table tenant_template.products to stoflow_user;
+
+grant insert, update (title) on table tenant_template.products to stoflow_user;
+
+grant select on table tenant_template.products to stoflow_viewer;
+
+grant insert (action) on table tenant_template.publications_history to stoflow_user;
+
+grant insert, update (completed_at) on table tenant_template.publications_history to stoflow_user;
+
+grant insert, update (error_code) on table tenant_template.publications_history to stoflow_user;
+
+grant insert, update (error_message) on table tenant_template.publications_history to stoflow_user;
+
+grant insert (job_id) on table tenant_template.publications_history to stoflow_user;
+
+grant insert (platform) on table tenant_template.publications_history to stoflow_user;
+
+grant insert (sku) on table tenant_template.publications_history to stoflow_user;
+
+grant insert (started_at) on table tenant_template.publications_history to stoflow_user;
+
+grant insert, update (status) on table tenant_template.publications_history to stoflow_user;
+
+grant select on table tenant_template.publications_history to stoflow_viewer;
+
+grant delete on table tenant_template.vinted_products to stoflow_user;
+
+grant insert, update (favorites_count) on table tenant_template.vinted_products to stoflow_user;
+
+grant insert, update (id_vinted) on table tenant_template.vinted_products to stoflow_user;
+
+grant insert, update (last_error) on table tenant_template.vinted_products to stoflow_user;
+
+grant insert, update (last_synced_at) on table tenant_template.vinted_products to stoflow_user;
+
+grant insert, update (price_vinted) on table tenant_template.vinted_products to stoflow_user;
+
+grant insert, update (published_at) on table tenant_template.vinted_products to stoflow_user;
+
+grant insert (sku) on table tenant_template.vinted_products to stoflow_user;
+
+grant insert, update (status) on table tenant_template.vinted_products to stoflow_user;
+
+grant insert, update (url_vinted) on table tenant_template.vinted_products to stoflow_user;
+
+grant insert, update (views_count) on table tenant_template.vinted_products to stoflow_user;
+
+grant select on table tenant_template.vinted_products to stoflow_viewer;
+
+-- Comments
+
+comment on schema app_private is 'Secrets, tenant DDL steps and privileged functions; never exposed by the API.';
+
+comment on function app_private.add_tenant_ddl_step(text,text) is 'Appends a tenant DDL step (for migrations) and applies it to tenant_template at once; tenant schemas catch up in batches afterwards (npm run migrate). Idempotent for the same name and SQL.';
+
+comment on table app_private.ai_credit_usage is 'Usage ledger: AI generations not served from cache, per tenant and calendar month (UTC), kept when the products and their AI log are deleted. The AI credit limit reads this count.';
+
+comment on column app_private.ai_credit_usage.credits_used is 'Credits used in that month.';
+
+comment on column app_private.ai_credit_usage.month is 'First day of the calendar month (UTC).';
+
+comment on column app_private.ai_credit_usage.tenant_id is 'The tenant.';
+
+comment on function app_private.apply_tenant_ddl(text) is 'Applies to one tenant schema every DDL step it does not have yet, in order; returns how many. Locks that schema''s row so two runs never apply a step twice.';
+
+comment on table app_private.attempt_counters is 'Attempts per throttled key in its current window (logins, password changes, registrations). Rows whose window ended are deleted as new attempts come.';
+
+comment on column app_private.attempt_counters.attempts is 'Attempts reserved in the current window (refused attempts are not counted).';
+
+comment on column app_private.attempt_counters.key is '<scope>:<subject> from app_private.throttle_key, e.g. login-email:lou@example.com or registration-address:203.0.113.9.';
+
+comment on column app_private.attempt_counters.window_ends_at is 'When the current window ends; the next attempt after it starts a new window.';
+
+comment on function app_private.begin_login(text,text,integer,integer,integer) is 'First step of a login, before bcrypt: reserves an attempt for the e-mail (max_failures_per_email) and for the client address (max_attempts_per_address) in the window, then returns the candidate (no user for an unknown e-mail). retry_after > 0: refused, nothing counted. Every attempt counts as a failure until finish_login proves it was not one.';
+
+comment on function app_private.begin_password_change(integer,integer,integer) is 'First step of a password change, before bcrypt checks the current password: reserves an attempt for the user (max_failures per window, so a stolen access token is not an unlimited password oracle) and returns the hash and credential version to check. retry_after > 0: refused.';
+
+comment on function app_private.begin_registration(text,text,integer,integer,integer) is 'Before bcrypt, reserves a registration for the client address and for the e-mail in the window (each creates a schema, so every attempt counts, successful or not). Returns 0 when reserved, else the seconds to wait.';
+
+comment on table app_private.constraint_messages is 'What a client is told when a write breaks a constraint: the GraphQL input field at fault and a sentence a seller''s app can show. The constraint name stays in the server log. Add a row beside every new check, foreign key or unique constraint (a test fails while one lacks it).';
+
+comment on column app_private.constraint_messages.constraint_name is 'The constraint (or unique index) name PostgreSQL reports.';
+
+comment on column app_private.constraint_messages.field is 'The GraphQL input field a client sent, as spelled in the schema (camelCase).';
+
+comment on column app_private.constraint_messages.message is 'The sentence the client gets, in words a seller understands.';
+
+comment on column app_private.constraint_messages.table_name is 'The table, without its schema (tenant tables: as in tenant_template, same in every client_<id>).';
+
+comment on function app_private.constraint_messages() is 'The field and message of every constraint of the API''s tables (and of every not-null column), loaded by the server at start to turn a constraint violation into an error a client can act on.';
+
+comment on function app_private.count_in_tenant(text,text) is 'Runs a counting query with {schema} replaced by a tenant schema.';
+
+comment on function app_private.current_tenant_id() is 'The tenant of the current request, from the jwt.claims.tenant_id setting; NULL when anonymous.';
+
+comment on function app_private.current_tenant_schema() is 'The schema (client_<id>) of the current request''s tenant; NULL when anonymous. Tenant-table policies compare it with their own schema.';
+
+comment on function app_private.current_user_id() is 'The user of the current request, from the jwt.claims.user_id setting; NULL when anonymous.';
+
+comment on function app_private.end_sessions(integer[],text,uuid) is 'Ends every session of the users for good: raises their credential version (so even a session being opened right now is dead on arrival) and marks the open ones revoked with the reason; keep_session (the one that changed the password) moves to the new version.';
+
+comment on function app_private.finish_login(integer,integer,text,text,bytea,interval) is 'Last step of a login whose password bcrypt accepted: opens the session (see open_session), records last_login, clears the e-mail''s failure counter and refunds the address its one attempt. NULL when no session could open (the attempt stays counted as a failure).';
+
+comment on function app_private.graphql_field_name(text) is 'A column name as PostGraphile spells its GraphQL field (cost_price → costPrice): the field a not-null refusal names.';
+
+comment on type app_private.jwt_claims is 'The claim set of an access token: user (sub), tenant and role.';
+
+comment on function app_private.locked_tenant(text) is 'The tenant owning a schema, row-locked until the transaction ends: limit checks of one tenant run one at a time, so racing inserts cannot overshoot a limit.';
+
+comment on function app_private.login_candidate(text) is 'The user, password hash and credential version for a login e-mail, so Node can check the password with bcrypt and open the session with the credential it checked.';
+
+comment on function app_private.open_session(integer,integer,bytea,interval) is 'Starts a session with its first refresh token, bound to the credential version the password was checked against; NULL (no session) when the user or tenant is inactive or the password changed since. A session committed just before such a change is dead on arrival: session_role compares versions.';
+
+comment on function app_private.pending_tenant_schemas(integer) is 'Up to max_rows schemas that miss at least one tenant DDL step, template first.';
+
+comment on table app_private.platform_usage is 'Usage ledger: every platform a tenant has published to (or tried to), kept when the products and their history are deleted. The platform limit counts these rows.';
+
+comment on column app_private.platform_usage.first_used_at is 'When the tenant first published to it.';
+
+comment on column app_private.platform_usage.platform is 'The platform (vinted, ebay, …).';
+
+comment on column app_private.platform_usage.tenant_id is 'The tenant.';
+
+comment on type app_private.refresh_result is 'Outcome of a refresh (ok, invalid, expired, reused, inactive) and, when ok, the new claims.';
+
+comment on table app_private.refresh_tokens is 'Opaque refresh tokens, stored as SHA-256 hashes. Each is used once; using a used one again revokes its session.';
+
+comment on column app_private.refresh_tokens.created_at is 'When it was issued.';
+
+comment on column app_private.refresh_tokens.expires_at is 'When it stops being accepted.';
+
+comment on column app_private.refresh_tokens.session_id is 'The session (token family) it belongs to.';
+
+comment on column app_private.refresh_tokens.token_hash is 'SHA-256 of the token (the token itself is never stored).';
+
+comment on column app_private.refresh_tokens.used_at is 'When it was exchanged for a new one; NULL while unused.';
+
+comment on function app_private.register_tenant(text,text,text,text) is 'Creates a tenant, its schema client_<id> with every tenant table, its admin user and first subscription, in one transaction; returns the admin''s claims. Any failure leaves nothing behind. The password arrives already hashed (bcrypt, in Node).';
+
+comment on function app_private.reserve_attempts(text[],integer[],integer) is 'Reserves one attempt under every key (keys[i] allows max_attempts[i] per window of window_seconds), atomically: returns 0 when reserved, else the seconds until the latest blocking window ends (and counts nothing). Cleans a few expired counters on the way.';
+
+comment on function app_private.revoke_session(uuid,text) is 'Ends a session: its access and refresh tokens are refused from now on.';
+
+comment on function app_private.rotate_refresh_token(bytea,bytea,interval) is 'Exchanges an unused refresh token for a new one in the same session. A token used twice revokes its whole session (theft detection); a session revoked or opened with an outdated credential refreshes nothing.';
+
+comment on function app_private.server_status() is 'Applied migrations, tenant schemas missing a DDL step, and the number of tenants: for the readiness check and metrics.';
+
+comment on function app_private.session_json(integer) is 'The user and tenant of a session, in the JSON shape of the REST API.';
+
+comment on function app_private.session_role(integer,uuid) is 'The tenant and role a session may act with now; no row when the session is revoked, was opened with a credential that has changed since, or the user or tenant is deactivated. Checked on every authenticated request, in one round trip.';
+
+comment on table app_private.sessions is 'One row per sign-in. Access tokens name their session (sid); a revoked session refuses them at once.';
+
+comment on column app_private.sessions.created_at is 'When the user signed in.';
+
+comment on column app_private.sessions.credential_version is 'The credential version of the user when the password was checked for this session; the session is live only while it is the current one.';
+
+comment on column app_private.sessions.id is 'Session id, the sid claim of its access tokens.';
+
+comment on column app_private.sessions.last_refreshed_at is 'When a refresh token of the session was last used.';
+
+comment on column app_private.sessions.revoked_at is 'When the session was ended (logout, password change, reuse of a refresh token).';
+
+comment on column app_private.sessions.revoked_reason is 'Why the session was ended.';
+
+comment on column app_private.sessions.user_id is 'The signed-in user.';
+
+comment on function app_private.set_initial_password(integer,text) is 'Stores the first password (hashed by the server) of a user an admin just added to their tenant.';
+
+comment on function app_private.set_password(integer,text,uuid,integer) is 'Stores a new password hash (made in Node) if the password checked (checked_version) is still the current one and the session is live; ends every other session of the user for good (see end_sessions), keeps this one, clears the user''s password-change failures. False when it lost a race: nothing changed.';
+
+comment on table app_private.tenant_ddl_steps is 'Ordered DDL steps that build a tenant schema; {schema} in sql is the schema being built.';
+
+comment on column app_private.tenant_ddl_steps.created_at is 'When the step was added.';
+
+comment on column app_private.tenant_ddl_steps.name is 'Unique name of the step.';
+
+comment on column app_private.tenant_ddl_steps.sql is 'The DDL, with {schema} for the schema name.';
+
+comment on column app_private.tenant_ddl_steps.version is 'Position of the step; a schema at version N has every step up to N.';
+
+comment on function app_private.tenant_id_of_schema(text) is 'The tenant id of a client_<id> schema; NULL for any other schema.';
+
+comment on table app_private.tenant_schemas is 'Every schema built from the tenant DDL steps, with the last step it has.';
+
+comment on column app_private.tenant_schemas.migrated_at is 'When a step was last applied.';
+
+comment on column app_private.tenant_schemas.schema_name is 'tenant_template or client_<tenant id>.';
+
+comment on column app_private.tenant_schemas.tenant_id is 'The tenant owning the schema; NULL for the template.';
+
+comment on column app_private.tenant_schemas.version is 'The last DDL step applied to this schema.';
+
+comment on function app_private.tenant_signatures(text[]) is 'One line per table, column, constraint, index, trigger, policy and grant of each given schema, with the schema''s name replaced by {schema}; reads the catalog once for all of them.';
+
+comment on function app_private.tenant_structure_drift() is 'Every difference between a tenant schema and tenant_template (missing or unexpected objects, step version). No row means every tenant has exactly the template''s structure.';
+
+comment on function app_private.tenant_usage(tenants) is 'A tenant''s usage of its limits, the one source the limit triggers, current_tenant_usage and change_subscription_tier read: active products (live), platforms used and AI credits used this month (from the usage ledger). Limit checks call it after locking the tenant, in a new statement.';
+
+comment on function app_private.tg__end_sessions_on_deactivation() is 'Trigger on users and tenants: deactivating a user ends their sessions, deactivating a tenant the sessions of all its users, for good (a later reactivation revives none of them).';
+
+comment on function app_private.tg__set_updated_at() is 'Trigger: keeps updated_at at the time of the last change.';
+
+comment on function app_private.tg_ai_generations_log__enforce_ai_credits() is 'Trigger: refuses an AI generation not served from cache beyond the month''s credits, and counts it in the usage ledger (app_private.ai_credit_usage).';
+
+comment on function app_private.tg_products__enforce_product_limit() is 'Trigger: refuses a new active product beyond the tenant''s max_products.';
+
+comment on function app_private.tg_publications_history__enforce_platform_limit() is 'Trigger: refuses publishing to a new platform beyond the tenant''s max_platforms, and records the platform in the usage ledger (app_private.platform_usage).';
+
+comment on function app_private.tg_publications_history__status_rules() is 'Trigger: an attempt goes from pending to success or error once; completed_at and duration_seconds are derived then.';
+
+comment on function app_private.tg_tenant_tables__require_active_tenant() is 'Statement trigger: a suspended or cancelled tenant reads its data but cannot change it.';
+
+comment on function app_private.tg_tenants__copy_tier_limits() is 'Trigger: a tenant''s limits follow its tier when it is created or changes tier.';
+
+comment on function app_private.tg_users__protect_admins() is 'Trigger: nobody changes their own role, and through the API every tenant keeps at least one active admin.';
+
+comment on function app_private.tg_vinted_products__status_rules() is 'Trigger: Vinted status changes follow vinted_status_transitions; entering error needs last_error and counts in error_count; publishing sets published_at.';
+
+comment on function app_private.throttle_key(text,text) is 'The counter key of a throttled subject: lower-cased, so that every case variant of an e-mail shares one counter (the same lower() that finds the account).';
+
+comment on function app_private.usage_month() is 'The calendar month (UTC) AI credits are counted in now, as its first day.';
+
+comment on table app_private.user_secrets is 'Password hashes (bcrypt, made in Node). Readable by no API role.';
+
+comment on column app_private.user_secrets.credential_version is 'Raised when the password changes or the user (or tenant) is deactivated: sessions opened with an older version are dead for good.';
+
+comment on column app_private.user_secrets.password_changed_at is 'When the password was last set.';
+
+comment on column app_private.user_secrets.password_hash is 'bcrypt hash of the password.';
+
+comment on column app_private.user_secrets.user_id is 'The user this secret belongs to.';
+
+comment on function change_subscription_tier(text) is '@arg new_tier The tier to move to: starter, standard, premium, business or enterprise
+Moves the signed-in admin''s tenant to another tier: the current period ends (expired), a new one opens, the limits follow at once. A downgrade below current usage is refused (LIMIT_REACHED): nothing is deleted behind the seller''s back.';
+
+comment on function current_tenant_usage() is 'Usage of the signed-in tenant against its limits: active products, platforms ever published to, AI credits used and remaining this month (UTC). Deleting products does not lower the platforms or credits used.';
+
+comment on function delete_tenant(text) is '@arg confirm_name The tenant''s name, exactly: it confirms the deletion
+Deletes the signed-in admin''s tenant in one transaction: its schema and every row, its users, sessions, subscriptions and usage. confirm_name must be the tenant''s name. It waits for the tenant''s writers without ever deadlocking them; after about five seconds of constant traffic it gives up with CONFLICT (retry).';
+
+comment on function export_tenant_data() is 'Everything of the signed-in admin''s tenant as one JSON document: tenant, users (no passwords), subscriptions and every tenant table.';
+
+comment on schema public is 'standard public schema';
+
+comment on table public.platform_mappings is 'How our standard values map to each platform''s (e.g. brand Nike to Vinted brand id 53).';
+
+comment on column public.platform_mappings.created_at is 'When the mapping was created.';
+
+comment on column public.platform_mappings.id is 'Identifier of the mapping.';
+
+comment on column public.platform_mappings.mapping_type is 'brand, category, color, size, condition or material.';
+
+comment on column public.platform_mappings.notes is 'Free notes.';
+
+comment on column public.platform_mappings.our_value is 'Our standardised value.';
+
+comment on column public.platform_mappings.platform is 'vinted, ebay, etsy, etc.';
+
+comment on column public.platform_mappings.platform_id is 'The platform''s id for the value, when it has one.';
+
+comment on column public.platform_mappings.platform_value is 'The value on the platform.';
+
+comment on column public.platform_mappings.updated_at is 'When the mapping was last changed.';
+
+comment on column public.platform_mappings.usage_count is 'How often the mapping was used (statistics).';
+
+comment on type public.publication_action is '@value create List the product on the platform
+@value update Change the product''s listing on the platform
+@value delete Take the product''s listing off the platform
+What a publication attempt did on a platform.';
+
+comment on type public.publication_status is '@value pending Started, no outcome yet
+@value success Done on the platform
+@value error Failed on the platform (see errorCode and errorMessage)
+Outcome of a publication attempt.';
+
+comment on type public.subscription_status is '@value active The period in force
+@value suspended Paused: the tenant reads but does not write
+@value cancelled Ended by the tenant or by staff
+@value expired Ended by a change of tier, or by its end date
+State of one subscription period.';
+
+comment on table public.subscriptions is '@name subscription_period
+History of a tenant''s subscriptions; the row with no end date is the current one.';
+
+comment on column public.subscriptions.created_at is 'When the row was created.';
+
+comment on column public.subscriptions.currency is 'ISO 4217 currency code.';
+
+comment on column public.subscriptions.end_date is 'When this period ended; NULL for the current subscription.';
+
+comment on column public.subscriptions.id is 'Identifier of the subscription period.';
+
+comment on column public.subscriptions.last_payment_date is 'When the last payment was received.';
+
+comment on column public.subscriptions.next_billing_date is 'When the next payment is due.';
+
+comment on column public.subscriptions.payment_method is 'stripe, paypal, etc.';
+
+comment on column public.subscriptions.price_monthly is 'Monthly price in the currency below, at subscription time.';
+
+comment on column public.subscriptions.start_date is 'When this period started.';
+
+comment on column public.subscriptions.status is 'active, cancelled, expired or suspended.';
+
+comment on column public.subscriptions.tenant_id is 'The subscribing tenant.';
+
+comment on column public.subscriptions.tier is 'The tier subscribed to.';
+
+comment on column public.subscriptions.updated_at is 'When the row was last changed.';
+
+comment on type public.tenant_status is '@value active Reads and writes
+@value suspended Reads only, until reactivated
+@value cancelled Reads only: the subscription has ended
+State of a tenant''s subscription as a whole.';
+
+comment on type public.tenant_usage is 'What the current tenant uses of its tier''s limits (NULL limit = unlimited).';
+
+comment on column public.tenant_usage.active_products is 'Active products now (inactive ones do not count).';
+
+comment on column public.tenant_usage.ai_credits_monthly is 'AI generations the tier allows each month; null: unlimited.';
+
+comment on column public.tenant_usage.ai_credits_remaining is 'AI generations left this month; null: unlimited.';
+
+comment on column public.tenant_usage.ai_credits_used is 'AI generations not served from cache this calendar month (UTC).';
+
+comment on column public.tenant_usage.max_platforms is 'Distinct platforms the tier allows; null: unlimited.';
+
+comment on column public.tenant_usage.max_products is 'Active products the tier allows; null: unlimited.';
+
+comment on column public.tenant_usage.platforms_used is 'Distinct platforms ever published to (deleting products does not lower it).';
+
+comment on column public.tenant_usage.tier is 'The tier the tenant subscribes to.';
+
+comment on table public.tenants is 'A customer of Stoflow (a company or a person). Each tenant has its own schema client_<id>.';
+
+comment on column public.tenants.ai_credits_monthly is 'AI credits per calendar month; copied from the tier.';
+
+comment on column public.tenants.created_at is 'When the tenant registered.';
+
+comment on column public.tenants.email is 'Main contact e-mail, unique case-insensitively.';
+
+comment on column public.tenants.id is 'Identifier of the tenant; its schema is client_<id>.';
+
+comment on column public.tenants.is_active is 'False when the tenant is deactivated: its users are refused.';
+
+comment on column public.tenants.max_platforms is 'Most distinct platforms; copied from the tier, NULL = unlimited.';
+
+comment on column public.tenants.max_products is 'Most active products; copied from the tier, NULL = unlimited.';
+
+comment on column public.tenants.name is 'Name of the customer.';
+
+comment on column public.tenants.schema_name is 'The PostgreSQL schema that holds this tenant''s tables.';
+
+comment on column public.tenants.subscription_status is 'active, suspended or cancelled.';
+
+comment on column public.tenants.subscription_tier is 'Current tier; the limits below follow it.';
+
+comment on column public.tenants.updated_at is 'When the tenant was last changed.';
+
+comment on table public.tiers is 'Subscription plans and the limits they grant. A NULL limit means unlimited.';
+
+comment on column public.tiers.ai_credits_monthly is 'AI generations (not served from cache) a tenant may log per calendar month.';
+
+comment on column public.tiers.id is 'Stable code of the tier (starter, standard, premium, business, enterprise).';
+
+comment on column public.tiers.max_platforms is 'Most distinct platforms a tenant may publish to; NULL = unlimited.';
+
+comment on column public.tiers.max_products is 'Most active products a tenant may hold; NULL = unlimited.';
+
+comment on column public.tiers.name is 'Display name of the tier.';
+
+comment on column public.tiers.price_monthly is 'Monthly price in euros.';
+
+comment on column public.tiers.rank is 'Order of the tiers, cheapest first.';
+
+comment on type public.user_role is '@value admin Manages users and the subscription, and writes products
+@value user Writes products and listings
+@value viewer Reads only
+What a user may do in their tenant: admin (manage users and subscription), user (write products), viewer (read).';
+
+comment on table public.users is '@behavior -insert
+A person who signs in to Stoflow. Each user belongs to one tenant. Admins add users with the addTeamMember mutation.';
+
+comment on column public.users.created_at is 'When the user was created.';
+
+comment on column public.users.email is 'Login e-mail, unique case-insensitively across all tenants.';
+
+comment on column public.users.full_name is 'Name shown in the application.';
+
+comment on column public.users.id is 'Identifier of the user.';
+
+comment on column public.users.is_active is 'False when the user is deactivated: they are refused.';
+
+comment on column public.users.is_verified is 'True once the e-mail address is verified.';
+
+comment on column public.users.last_login is 'When the user last signed in.';
+
+comment on column public.users.phone is 'Phone number, free form.';
+
+comment on column public.users.role is 'admin, user or viewer.';
+
+comment on column public.users.tenant_id is 'The tenant this user belongs to.';
+
+comment on column public.users.updated_at is 'When the user was last changed.';
+
+comment on type public.vinted_status is '@value draft Prepared, not yet listed on Vinted
+@value published Listed on Vinted, for sale
+@value sold Sold on Vinted (final)
+@value deleted Taken off Vinted (final)
+@value error The last sync with Vinted failed (see lastError); it can be retried
+Life cycle of a product''s listing on Vinted.';
+
+comment on table public.vinted_status_transitions is 'The status changes a Vinted listing may make; any other is refused.';
+
+comment on column public.vinted_status_transitions.from_status is 'Status before the change.';
+
+comment on column public.vinted_status_transitions.to_status is 'Status after the change.';
+
+comment on schema tenant_template is 'The tenant tables, always empty: new tenants replay its DDL steps and the GraphQL schema is built from it.';
+
+comment on table tenant_template.ai_generations_log is 'Every description generated by AI for a product.';
+
+comment on constraint ai_generations_log_sku_fkey on tenant_template.ai_generations_log is '@foreignFieldName aiGenerationsLogs
+The product this text describes.';
+
+comment on column tenant_template.ai_generations_log.cache_key is 'Key of the cached result.';
+
+comment on column tenant_template.ai_generations_log.cost is 'Cost in euros.';
+
+comment on column tenant_template.ai_generations_log.created_at is 'When the text was generated.';
+
+comment on column tenant_template.ai_generations_log.generated_text is 'The generated text.';
+
+comment on column tenant_template.ai_generations_log.generation_time_ms is 'Generation time in milliseconds.';
+
+comment on column tenant_template.ai_generations_log.id is 'Identifier of the generation.';
+
+comment on column tenant_template.ai_generations_log.model is 'The model used (gpt-4-turbo, claude-3, etc.).';
+
+comment on column tenant_template.ai_generations_log.platform is 'The platform the text is for.';
+
+comment on column tenant_template.ai_generations_log.prompt_template is 'The prompt template used.';
+
+comment on column tenant_template.ai_generations_log.sku is 'The product described.';
+
+comment on column tenant_template.ai_generations_log.tokens_used is 'Tokens used.';
+
+comment on column tenant_template.ai_generations_log.was_cached is 'True when the text came from the cache (it costs no credit).';
+
+comment on table tenant_template.products is 'A product of the tenant, identified by its SKU.';
+
+comment on column tenant_template.products.brand is 'Brand.';
+
+comment on column tenant_template.products.category is 'Category.';
+
+comment on column tenant_template.products.color is 'Colour.';
+
+comment on column tenant_template.products.condition is 'Condition: new, very good, good, etc.';
+
+comment on column tenant_template.products.cost_price is 'Purchase price or cost in euros.';
+
+comment on column tenant_template.products.created_at is 'When the product was created.';
+
+comment on column tenant_template.products.description is 'Description of the product.';
+
+comment on column tenant_template.products.image_url_1 is 'First image URL.';
+
+comment on column tenant_template.products.image_url_2 is 'Second image URL.';
+
+comment on column tenant_template.products.image_url_3 is 'Third image URL.';
+
+comment on column tenant_template.products.image_url_4 is 'Fourth image URL.';
+
+comment on column tenant_template.products.image_url_5 is 'Fifth image URL.';
+
+comment on column tenant_template.products.is_active is 'False when the product is archived; only active products count against the tier.';
+
+comment on column tenant_template.products.material is 'Material.';
+
+comment on column tenant_template.products.price is 'Selling price in euros.';
+
+comment on column tenant_template.products.size is 'Size.';
+
+comment on column tenant_template.products.sku is 'The tenant''s stock keeping unit, unique within the tenant.';
+
+comment on column tenant_template.products.stock_quantity is 'Units in stock.';
+
+comment on column tenant_template.products.title is 'Title of the product.';
+
+comment on column tenant_template.products.updated_at is 'When the product was last changed.';
+
+comment on table tenant_template.publications_history is 'Every attempt to publish, update or delete a product on a platform.';
+
+comment on column tenant_template.publications_history.action is 'create, update or delete.';
+
+comment on column tenant_template.publications_history.completed_at is 'When the attempt ended.';
+
+comment on column tenant_template.publications_history.created_at is 'When the row was created.';
+
+comment on column tenant_template.publications_history.duration_seconds is 'How long the attempt took.';
+
+comment on column tenant_template.publications_history.error_code is 'The platform''s error code, on error.';
+
+comment on column tenant_template.publications_history.error_message is 'The platform''s error message, on error.';
+
+comment on column tenant_template.publications_history.id is 'Identifier of the attempt.';
+
+comment on column tenant_template.publications_history.job_id is 'Id of the background job that ran the attempt.';
+
+comment on column tenant_template.publications_history.platform is 'vinted, ebay, etsy, etc.';
+
+comment on constraint publications_history_sku_fkey on tenant_template.publications_history is '@foreignFieldName publicationsHistories
+The product this attempt concerns.';
+
+comment on column tenant_template.publications_history.sku is 'The product concerned.';
+
+comment on column tenant_template.publications_history.started_at is 'When the attempt started.';
+
+comment on column tenant_template.publications_history.status is 'pending, success or error.';
+
+comment on table tenant_template.vinted_products is 'What is specific to a product''s listing on Vinted.';
+
+comment on column tenant_template.vinted_products.created_at is 'When the row was created.';
+
+comment on column tenant_template.vinted_products.error_count is 'How many errors Vinted returned.';
+
+comment on column tenant_template.vinted_products.favorites_count is 'Favourites on Vinted.';
+
+comment on column tenant_template.vinted_products.id_vinted is 'The listing''s id on Vinted.';
+
+comment on column tenant_template.vinted_products.last_error is 'The last error Vinted returned.';
+
+comment on column tenant_template.vinted_products.last_synced_at is 'When the listing was last synchronised with Vinted.';
+
+comment on column tenant_template.vinted_products.price_vinted is 'Price on Vinted, when it differs from the product''s.';
+
+comment on column tenant_template.vinted_products.published_at is 'When the listing was published.';
+
+comment on column tenant_template.vinted_products.sku is 'The product listed.';
+
+comment on column tenant_template.vinted_products.status is 'draft, published, sold, deleted or error.';
+
+comment on column tenant_template.vinted_products.updated_at is 'When the row was last changed.';
+
+comment on column tenant_template.vinted_products.url_vinted is 'The listing''s URL on Vinted.';
+
+comment on column tenant_template.vinted_products.views_count is 'Views on Vinted.';
