@@ -9,6 +9,7 @@ import { postgraphile } from "postgraphile";
 import { grafserv } from "postgraphile/grafserv/express/v4";
 import { authServiceFor } from "./auth/service.ts";
 import type { ServerConfig } from "./config.ts";
+import { ConstraintMessages } from "./db/constraint-messages.ts";
 import { createPool } from "./db/pool.ts";
 import { openTransactionsInOneRoundTrip } from "./db/transaction-opening.ts";
 import { introspectWithoutTenantSchemas } from "./graphql/introspection.ts";
@@ -53,6 +54,8 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
   const probePool = createPool(appUrl, { ...config, poolSize: 1 }, logger);
   const auth = authServiceFor(pool, config);
   const guards = graphqlGuards(config.graphql);
+  const messages = new ConstraintMessages(pool);
+  await messages.load();
   const metrics = createMetrics(pool, async () => (await serverStatus(probePool)).tenants, () => guards.gate.cacheSize);
   const app = createApp({
     pool: probePool, auth, corsOrigins: config.corsOrigins, trustProxy: config.trustProxy, version: VERSION, metrics, logger,
@@ -65,7 +68,7 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
     headersTimeout: headersMs, requestTimeout: Math.max(requestMs, headersMs), connectionsCheckingInterval: Math.min(1_000, headersMs),
   }, app);
   if (config.connectionsPerAddress > 0) limitConnectionsPerAddress(server, config.connectionsPerAddress);
-  const pgl = postgraphile(makePreset(pool, auth, config.graphql, { explorer: config.explorer, logger, guards }));
+  const pgl = postgraphile(makePreset(pool, auth, config.graphql, { explorer: config.explorer, logger, guards, messages }));
   await pgl.createServ(grafserv).addTo(app, server);
   app.use((_req, res) => res.status(404).json({ detail: "Not found", code: "NOT_FOUND" }));
   app.use(errorResponder(metrics));

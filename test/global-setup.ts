@@ -6,6 +6,7 @@ import { AUTHENTICATOR_ROLE, ensureOwnedDatabase, migrateAll, setLoginPassword }
 import { startEmbeddedCluster, temporaryDataDir } from "../src/db/embedded.ts";
 import { writeSecurityReport } from "./attacks/report.ts";
 import { freePort } from "./helpers/ports.ts";
+import { checkSqlCoverage } from "./helpers/sql-coverage.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -15,6 +16,8 @@ declare module "vitest" {
     templateDatabase: string;
     ownerPassword: string;
     authenticatorPassword: string;
+    /** Where each test database writes the SQL functions it executed (test/helpers/sql-coverage.ts). */
+    sqlCoverageDir: string;
     /** Where attack tests log what they tried (see test/attacks/recorder.ts), for `npm run security:report`. */
     attackLogDir: string;
   }
@@ -45,7 +48,12 @@ export default async function setup(project: TestProject) {
   project.provide("authenticatorPassword", AUTHENTICATOR_PASSWORD);
   const attackLogDir = await fs.mkdtemp(path.join(os.tmpdir(), "stoflow-attacks-"));
   project.provide("attackLogDir", attackLogDir);
+  const sqlCoverageDir = await fs.mkdtemp(path.join(os.tmpdir(), "stoflow-sql-coverage-"));
+  project.provide("sqlCoverageDir", sqlCoverageDir);
   return async () => {
+    // `npm test` (the whole suite) sets SQL_COVERAGE=check: a function no test executed fails the run.
+    const sqlCoverage = process.env.SQL_COVERAGE === "check" ? await checkSqlCoverage(ownerUrl.toString(), sqlCoverageDir) : undefined;
+    await fs.rm(sqlCoverageDir, { recursive: true, force: true });
     await stop();
     if (process.env.SECURITY_REPORT === "write") {
       const attackFiles = (await fs.readdir("test/attacks")).filter((f) => f.endsWith(".test.ts"));
@@ -54,6 +62,11 @@ export default async function setup(project: TestProject) {
         ? "docs/security.md written" : "docs/security.md not written: an attack file failed or did not run");
     }
     await fs.rm(attackLogDir, { recursive: true, force: true });
+    // vitest reports an error thrown here but keeps its exit code: the failure is set on the process.
+    if (sqlCoverage) {
+      console.error(sqlCoverage.message);
+      process.exitCode = 1;
+    }
   };
 }
 

@@ -5,43 +5,102 @@ import type { AuthResponse, AuthService, SessionView } from "../auth/service.ts"
 import type { SessionClaims } from "../auth/tokens.ts";
 
 const typeDefs = gql`
+  "What a new seller sends to open a shop: the tenant and its first admin."
   input RegisterInput {
+    "The shop's name (the tenant), also its admin's full name."
     name: String!
+    "The admin's e-mail address, used to sign in."
     email: String!
+    "8 characters at least, 72 bytes (UTF-8) at most."
     password: String!
     "starter (default), standard, premium, business or enterprise"
     subscriptionTier: String
   }
-  input LoginInput { email: String!, password: String! }
-  input RefreshTokenInput { refreshToken: String! }
-  input ChangePasswordInput { currentPassword: String!, newPassword: String! }
+  "What a user sends to sign in."
+  input LoginInput {
+    "The e-mail address the account was registered with (any case)."
+    email: String!
+    "The account's password."
+    password: String!
+  }
+  "The refresh token to exchange."
+  input RefreshTokenInput {
+    "The refresh token of the last pair (single use)."
+    refreshToken: String!
+  }
+  "A password change of the signed-in user."
+  input ChangePasswordInput {
+    "The password in use now."
+    currentPassword: String!
+    "The new password: 8 characters at least, 72 bytes (UTF-8) at most."
+    newPassword: String!
+  }
 
   "The signed-in user, as the REST session route returns it."
-  type SessionUser { id: Int!, email: String!, fullName: String, role: String! }
+  type SessionUser {
+    "The user's numeric id: the rowId of the User type (the REST routes call it id)."
+    rowId: Int!
+    "The e-mail address the user signs in with."
+    email: String!
+    "The user's name, when given."
+    fullName: String
+    "What the user may do in the tenant."
+    role: UserRole!
+  }
   "The tenant of the signed-in user."
-  type SessionTenant { id: Int!, name: String!, subscriptionTier: String!, schemaName: String! }
-  type CurrentSession { user: SessionUser!, tenant: SessionTenant! }
+  type SessionTenant {
+    "The tenant's numeric id: the rowId of the Tenant type (the REST routes call it id)."
+    rowId: Int!
+    "The shop's name."
+    name: String!
+    "The tier the tenant subscribes to, which sets its limits."
+    subscriptionTier: String!
+    "The PostgreSQL schema that holds the tenant's tables (client_<id>)."
+    schemaName: String!
+  }
+  "Who is signed in: the user and their tenant."
+  type CurrentSession {
+    "The signed-in user."
+    user: SessionUser!
+    "The signed-in user's tenant."
+    tenant: SessionTenant!
+  }
   "Tokens for a new or refreshed session: send accessToken as 'Authorization: Bearer …'."
   type AuthPayload {
+    "The access token (a JWT): send it as 'Authorization: Bearer …'."
     accessToken: String!
+    "Always 'bearer'."
     tokenType: String!
     "Seconds until the access token expires."
     expiresIn: Int!
     "Single use: exchange it with refreshToken for a new pair."
     refreshToken: String!
+    "The signed-in user."
     user: SessionUser!
+    "The signed-in user's tenant."
     tenant: SessionTenant!
   }
-  type SuccessPayload { success: Boolean! }
+  "The answer of a mutation that returns nothing else."
+  type SuccessPayload {
+    "Always true: a failure is an error."
+    success: Boolean!
+  }
+  "A user an admin adds to their tenant."
   input AddTeamMemberInput {
+    "The new member's e-mail address, used to sign in."
     email: String!
+    "The new member's name."
     fullName: String
-    "admin, user (default) or viewer"
-    role: String
+    "What the new member may do (user when absent)."
+    role: UserRole
     "The first password; the new member signs in with it."
     password: String!
   }
-  type AddTeamMemberPayload { user: User }
+  "The answer of addTeamMember."
+  type AddTeamMemberPayload {
+    "The user added."
+    user: User
+  }
 
   extend type Query {
     "The signed-in user and tenant; null for anonymous requests."
@@ -125,9 +184,9 @@ const inputOf = (args: FieldArgs) => args.getRaw("input") as Step<Record<string,
 
 function viewToGraphQL(view: SessionView) {
   return {
-    user: { id: view.user.id, email: view.user.email, fullName: view.user.full_name, role: view.user.role },
+    user: { rowId: view.user.id, email: view.user.email, fullName: view.user.full_name, role: view.user.role },
     tenant: {
-      id: view.tenant.id, name: view.tenant.name,
+      rowId: view.tenant.id, name: view.tenant.name,
       subscriptionTier: view.tenant.subscription_tier, schemaName: view.tenant.schema_name,
     },
   };

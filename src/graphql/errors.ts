@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import { isSafeError } from "postgraphile/grafast";
 import { defaultMaskError } from "postgraphile/grafserv";
 import { AuthError } from "../auth/errors.ts";
+import type { ConstraintMessages } from "../db/constraint-messages.ts";
 import { LOST_RACE_CODES } from "../db/lost-race.ts";
 import { isDeadSession } from "../db/transaction.ts";
 import { isDatabaseUnavailable, UNAVAILABLE } from "../db/unavailable.ts";
@@ -49,12 +50,14 @@ const NO_TENANT_CONTEXT = "No tenant context: sign in with a tenant account to r
  * masked (logged as JSON with an id the client is given). PostgreSQL's `detail` (which can hold row
  * values) never leaves the server.
  */
-export function maskErrorWith(logger: Logger) {
-  return (error: GraphQLError): GraphQLError => maskError(error, logger);
+export function maskErrorWith(logger: Logger, messages: ConstraintMessages) {
+  return (error: GraphQLError): GraphQLError => maskError(error, logger, messages);
 }
 
-function maskError(error: GraphQLError, logger: Logger): GraphQLError {
-  const original = error.originalError as (Error & { code?: string; retryAfterSeconds?: number }) | undefined;
+type OriginalError = Error & { code?: string; retryAfterSeconds?: number; table?: string; constraint?: string; column?: string };
+
+function maskError(error: GraphQLError, logger: Logger, messages: ConstraintMessages): GraphQLError {
+  const original = error.originalError as OriginalError | undefined;
   if (original instanceof AuthError) {
     const retry = original.retryAfterSeconds ? { retryAfter: original.retryAfterSeconds } : {};
     return withCode(error, original.message, original.code, retry);
@@ -70,6 +73,15 @@ function maskError(error: GraphQLError, logger: Logger): GraphQLError {
     return withCode(error, "No such row, or not yours to change", "NOT_FOUND");
   }
   const code = original?.code ? codeOf(original.code) : undefined;
+  const refused = original && messages.of(original);
+  if (code && refused) {
+    // The constraint's name and PostgreSQL's words stay here; the client gets the field and why.
+    logger.info({ constraint: original.constraint, table: original.table, column: original.column, path: error.path }, "constraint refused a write");
+    return withCode(error, refused.message, code, { field: refused.field });
+  }
+  // A data exception whose field was found (bad-value-plugin.ts) keeps that message and field.
+  const field = error.extensions?.field;
+  if (code && original && typeof field === "string") return withCode(error, error.message, code, { field });
   if (code && original) return withCode(error, original.message, code);
   if (!original || original instanceof GraphQLError || isSafeError(original)) return defaultMaskError(error);
   // Anything else stays masked: logged here, with an id the client can quote.

@@ -5,6 +5,7 @@ import { makePgService } from "postgraphile/adaptors/pg";
 import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
 import { PostGraphileConnectionFilterPreset } from "postgraphile-plugin-connection-filter";
 import type { AuthService } from "../auth/service.ts";
+import { ConstraintMessages } from "../db/constraint-messages.ts";
 import { authPlugin, PASSWORD_MUTATIONS } from "./auth-plugin.ts";
 import { pgSettingsFor } from "../auth/pg-settings.ts";
 import { GRAPHQL_PATH, sessionOf } from "../http/bearer.ts";
@@ -12,6 +13,9 @@ import type { Logger } from "pino";
 import { createLogger } from "../http/logging.ts";
 import { maskErrorWith } from "./errors.ts";
 import { NoSchemaPrefixPlugin } from "./inflection.ts";
+import { NotFoundPlugin } from "./not-found-plugin.ts";
+import { DescriptionsPlugin } from "./descriptions-plugin.ts";
+import { BadValuePlugin } from "./bad-value-plugin.ts";
 import type { GraphqlConfig } from "../config.ts";
 import { DocumentGate, documentGatePlugin } from "./document-gate.ts";
 import { pageSizePlugin } from "./page-size-plugin.ts";
@@ -32,7 +36,7 @@ import type {} from "postgraphile/grafserv/express/v4";
  */
 export function makePreset(
   pool: pg.Pool, auth: AuthService, graphql: GraphqlConfig,
-  { explorer = true, logger = createLogger(), guards = graphqlGuards(graphql) }: { explorer?: boolean; logger?: Logger; guards?: GraphqlGuards } = {},
+  { explorer = true, logger = createLogger(), guards = graphqlGuards(graphql), messages = new ConstraintMessages(pool) }: PresetOptions = {},
 ): GraphileConfig.Preset {
   return {
     extends: [
@@ -43,6 +47,7 @@ export function makePreset(
     plugins: [
       NoSchemaPrefixPlugin, authPlugin(auth), documentGatePlugin(guards.gate, guards.lane, graphql.planCacheSize),
       pageSizePlugin(graphql.defaultPageSize), ValueWeightPlugin, DatabaseUnavailablePlugin, DeadSessionPlugin, AnswerStatusPlugin, ErrorCodesPlugin,
+      NotFoundPlugin, DescriptionsPlugin, BadValuePlugin,
     ],
     // Filter and order by any column, not only indexed ones: a tenant's tables are small, and
     // sellers filter by price, brand or category.
@@ -73,9 +78,17 @@ export function makePreset(
       maxRequestLength: graphql.maxBodyBytes,
       // grafast writes `data` as JSON text directly (faster), and cached introspection answers are kept as text.
       outputDataAsString: true,
-      maskError: maskErrorWith(logger),
+      maskError: maskErrorWith(logger, messages),
     },
   };
+}
+
+interface PresetOptions {
+  explorer?: boolean;
+  logger?: Logger;
+  guards?: GraphqlGuards;
+  /** What a constraint violation tells the client (see src/db/constraint-messages.ts). */
+  messages?: ConstraintMessages;
 }
 
 /** The gate every GraphQL document passes, and the lane new documents are planned in (see document-gate.ts). */

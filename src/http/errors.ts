@@ -27,11 +27,14 @@ export function errorResponder(metrics: Metrics) {
   };
 }
 
+/** /graphql, also with a trailing slash (which the auth and size checks in front of it match too). */
+const GRAPHQL_PATH = /^\/graphql\/?$/;
+
 /** Answers a refusal in the shape of its path: GraphQL's on /graphql, `{ detail, code }` elsewhere. */
 export function sendError(req: Request, res: Response, { status, code, message, retryAfterSeconds, id }: Answer): void {
   if (status === 401) res.setHeader("WWW-Authenticate", "Bearer");
   if (retryAfterSeconds) res.setHeader("Retry-After", String(retryAfterSeconds));
-  res.status(status).json(req.path === "/graphql"
+  res.status(status).json(GRAPHQL_PATH.test(req.path)
     ? { errors: [{ message, extensions: { code, ...(id ? { id } : {}) } }] }
     : { detail: message, code, ...(id ? { id } : {}) });
 }

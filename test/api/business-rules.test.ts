@@ -141,7 +141,9 @@ describe("teams", () => {
     const own = await graphqlOk(gw.url, rename, { id: viewer.id, n: "Me Myself" }, viewer.token);
     expect(own.updateUser.user).toEqual({ fullName: "Me Myself", phone: "+33 6 00 00 00 00" });
     // Another user's row is invisible to the update: nothing matches, nothing changes.
-    expect((await graphql(gw.url, rename, { id: user.id, n: "Hacked" }, viewer.token)).body).toEqual({ data: { updateUser: { user: null } } });
+    expect((await graphql(gw.url, rename, { id: user.id, n: "Hacked" }, viewer.token)).body).toEqual({
+      data: { updateUser: null }, errors: [expect.objectContaining({ message: "No such row, or not yours to change", extensions: { code: "NOT_FOUND" } })],
+    });
     expect((await gw.db.owner.query("select full_name from users where id = $1", [user.id])).rows[0].full_name).toBe("A user");
   });
 
@@ -165,7 +167,7 @@ describe("teams", () => {
     const victim = await addMember(theirs.access_token, "user");
     const update = await graphql(gw.url, `mutation($id: Int!) { updateUser(input: { rowId: $id, patch: { role: viewer, isActive: false } }) { user { rowId } } }`,
       { id: victim.id }, mine.access_token);
-    expect(update.body).toEqual({ data: { updateUser: { user: null } } });
+    expect(update.body.errors?.[0]).toMatchObject({ message: "No such row, or not yours to change", extensions: { code: "NOT_FOUND" } });
     const remove = await graphql(gw.url, `mutation($id: Int!) { deleteUser(input: { rowId: $id }) { user { rowId } } }`, { id: victim.id }, mine.access_token);
     expect(remove.body.errors?.[0]).toMatchObject({ message: "No such row, or not yours to change", extensions: { code: "NOT_FOUND" } });
     const read = await graphqlOk(gw.url, `query($id: Int!) { user(rowId: $id) { email } }`, { id: victim.id }, mine.access_token);

@@ -7,7 +7,7 @@ beforeAll(async () => {
 });
 afterAll(() => gw.close());
 
-const AUTH_FIELDS = "accessToken tokenType expiresIn refreshToken user { id email fullName role } tenant { id name subscriptionTier schemaName }";
+const AUTH_FIELDS = "accessToken tokenType expiresIn refreshToken user { rowId email fullName role } tenant { rowId name subscriptionTier schemaName }";
 const REGISTER = `mutation($input: RegisterInput!) { register(input: $input) { ${AUTH_FIELDS} } }`;
 const LOGIN = `mutation($input: LoginInput!) { login(input: $input) { ${AUTH_FIELDS} } }`;
 const SESSION = "{ currentSession { user { email role } tenant { name schemaName } } }";

@@ -31,6 +31,11 @@ describe("every token failure on /graphql answers 401 in GraphQL's shape", () =>
     }
   });
 
+  it("also on /graphql/, with a trailing slash", async () => {
+    const res = await request(gw.url, "POST", "/graphql/", { body: { query: QUERY }, headers: { authorization: "Bearer not.a.jwt" } });
+    expectRefusal(res, 401, "INVALID_TOKEN");
+  });
+
   it("expired, wrongly signed and made-up tokens", async () => {
     const shop = await signUp(gw.url);
     const { sub, tenant_id, role, sid } = jwt.decode(shop.access_token) as Record<string, unknown>;

@@ -1,4 +1,5 @@
 import fs from "node:fs/promises";
+import { buildSchema, isEnumType, isInputObjectType, isInterfaceType, isObjectType, type GraphQLNamedType } from "postgraphile/graphql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { printApiSchema } from "../../src/cli/export-schema.ts";
 import { makeIntrospectionQuery } from "postgraphile/graphile-build-pg/pg-introspection";
@@ -46,4 +47,34 @@ describe("the GraphQL schema", () => {
       expect(mutations).toMatch(new RegExp(`\\b${allowed}\\(`));
     }
   });
+
+  it("describes every type, field, argument and enum value a person writes", () => {
+    const undescribed = Object.values(buildSchema(printed).getTypeMap())
+      .filter((type) => !type.name.startsWith("__") && !GENERATED_TYPE.test(type.name))
+      .flatMap(undescribedParts)
+      .filter((part) => !GENERATED_FIELD.test(part));
+    expect(undescribed).toEqual([]);
+  });
 });
+
+/**
+ * Allowed without a description, because PostGraphile generates them from what is described
+ * elsewhere: per-column aggregates (pg-aggregates), filters (connection-filter) and orderings of
+ * every table, whose parts are the table's columns, described on the table's type.
+ */
+const GENERATED_TYPE = /(Aggregates|AggregateFilter|Having\w*Input|GroupBy|OrderBy|Filter)$/;
+/** Mutation payload plumbing: the deleted row's node id, and a function mutation's return value (the function's own field is described). */
+const GENERATED_FIELD = /^field \w+Payload\.(deleted\w+Id|result)$/;
+
+/** "type T", "field T.f", "arg T.f(a)" and "value E.V" of `type` that have no description. */
+function undescribedParts(type: GraphQLNamedType): string[] {
+  const parts = type.description ? [] : [`type ${type.name}`];
+  if (isObjectType(type) || isInterfaceType(type) || isInputObjectType(type)) {
+    for (const field of Object.values(type.getFields())) {
+      if (!field.description) parts.push(`field ${type.name}.${field.name}`);
+      for (const arg of "args" in field ? field.args : []) if (!arg.description) parts.push(`arg ${type.name}.${field.name}(${arg.name})`);
+    }
+  }
+  if (isEnumType(type)) parts.push(...type.getValues().filter((value) => !value.description).map((value) => `value ${type.name}.${value.name}`));
+  return parts;
+}

@@ -54,7 +54,7 @@ describe("two tenants, one SKU", () => {
 
   it("refuses a duplicate SKU within a tenant with DUPLICATE", async () => {
     const res = await graphql(gw.url, CREATE, { p: { sku: "SKU-0", title: "again", price: "1" } }, a.access_token);
-    expect(res.body.errors?.[0]?.extensions).toEqual({ code: "DUPLICATE" });
+    expect(res.body.errors?.[0]?.extensions).toEqual({ code: "DUPLICATE", field: "sku" });
     expect(JSON.stringify(res.body)).not.toMatch(/Key \(|detail/);
   });
 });

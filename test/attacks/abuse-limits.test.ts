@@ -59,7 +59,7 @@ describe("abuse limits answer a clear 4xx, fast", () => {
     const aliases = Array.from({ length: 50 }, (_, i) => `p${i}: createProduct(input: { product: { sku: "B${i}", title: "x", price: "1" } }) { product { sku } }`);
     const res = await refused(`mutation { ${aliases.join("\n")} }`);
     expect(res).toMatchObject({ status: 400, message: "An operation may have at most 20 root fields" });
-    const { rows } = await gw.db.owner.query(`select count(*)::int as n from client_${(await graphql(gw.url, "{ currentSession { tenant { id } } }", {}, token)).body.data.currentSession.tenant.id}.products`);
+    const { rows } = await gw.db.owner.query(`select count(*)::int as n from client_${(await graphql(gw.url, "{ currentSession { tenant { rowId } } }", {}, token)).body.data.currentSession.tenant.rowId}.products`);
     expect(rows[0].n).toBe(0);
     const batch = await http(gw.url, "POST", "/graphql", { body: Array.from({ length: 100 }, () => ({ query: "{ tiers { totalCount } }" })), token });
     expect(batch.status).toBeGreaterThanOrEqual(400);

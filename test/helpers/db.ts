@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { expect, inject } from "vitest";
 import { withSettings } from "../../src/db/transaction.ts";
+import { recordExecutedFunctions } from "./sql-coverage.ts";
 
 /** A database of its own for one test file, copied from the migrated template. */
 export interface TestDatabase {
@@ -23,6 +24,8 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const root = new pg.Client({ connectionString: rootUrl });
   await root.connect();
   await root.query(`create database ${name} template ${inject("templateDatabase")} owner stoflow_owner`);
+  // Counts the calls of every function, for the SQL coverage report (test/helpers/sql-coverage.ts).
+  await root.query(`alter database ${name} set track_functions = 'all'`);
   await root.end();
   // With TEST_PGBOUNCER_URL (npm run test:pgbouncer) the server's and the owner's connections go
   // through PgBouncer in transaction mode; administration (create, drop) stays direct.
@@ -33,15 +36,19 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const app = new pg.Pool({ connectionString: appUrl, max: 25 });
   // Closing drops the database with force, which ends connections still winding down.
   for (const pool of [owner, app]) pool.on("error", () => {});
+  const superuserUrl = databaseUrl(rootUrl, name, new URL(rootUrl).username, decodeURIComponent(new URL(rootUrl).password));
   return {
     name,
-    superuserUrl: databaseUrl(rootUrl, name, new URL(rootUrl).username, decodeURIComponent(new URL(rootUrl).password)),
+    superuserUrl,
     ownerUrl,
     appUrl,
     owner,
     app,
     async close() {
       await Promise.all([owner.end(), app.end()]);
+      const inside = new pg.Client({ connectionString: superuserUrl });
+      await inside.connect();
+      await recordExecutedFunctions(inside, name, inject("sqlCoverageDir")).finally(() => inside.end());
       const client = new pg.Client({ connectionString: rootUrl });
       await client.connect();
       await client.query(`drop database if exists ${name} with (force)`);

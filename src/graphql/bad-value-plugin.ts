@@ -1,0 +1,82 @@
+import {
+  GraphQLError, Kind, valueFromASTUntyped, type ExecutionResult, type FieldNode, type OperationDefinitionNode,
+} from "postgraphile/graphql";
+import type { GrafastExecutionArgs } from "postgraphile/grafast";
+
+/** A value the client sent, with the input field it came in. */
+interface Sent {
+  field: string;
+  value: unknown;
+}
+
+type PgError = Error & { code?: string; detail?: string };
+
+/** Every leaf value of the arguments, with the name of the input field that holds it. */
+function leaves(value: unknown, field = ""): Sent[] {
+  if (Array.isArray(value)) return value.flatMap((item) => leaves(item, field));
+  if (value && typeof value === "object") return Object.entries(value).flatMap(([key, item]) => leaves(item, key));
+  return [{ field, value }];
+}
+
+/** What the client sent to the root field answered at `responseKey`, variables resolved. */
+function sentTo(args: GrafastExecutionArgs, responseKey: string): Sent[] {
+  const operation = args.document.definitions.find((definition): definition is OperationDefinitionNode =>
+    definition.kind === Kind.OPERATION_DEFINITION && (!args.operationName || definition.name?.value === args.operationName));
+  const field = operation?.selectionSet.selections.find((selection): selection is FieldNode =>
+    selection.kind === Kind.FIELD && (selection.alias ?? selection.name).value === responseKey);
+  const variables = (args.variableValues ?? {}) as Record<string, unknown>;
+  return (field?.arguments ?? []).flatMap((argument) => leaves(valueFromASTUntyped(argument.value, variables)));
+}
+
+/**
+ * PostgreSQL's data exceptions (class 22) name the type, not the column: the value at fault is
+ * found among what the client sent, and the error says which field and why.
+ */
+function explain(error: PgError, sent: Sent[]): { field: string; message: string } | undefined {
+  const quoted = /: "(.*)"$/.exec(error.message)?.[1] ?? /^value "(.*)" is out of range/.exec(error.message)?.[1];
+  if (quoted !== undefined) {
+    const culprit = sent.find(({ value }) => String(value) === quoted);
+    const kind = /timestamp|date|time/.test(error.message) ? "a date and time (ISO 8601: 2026-11-25T10:00:00Z)" : "a number";
+    return culprit && { field: culprit.field, message: `${culprit.field} must be ${kind}` };
+  }
+  const maxLength = /character varying\((\d+)\)/.exec(error.message)?.[1];
+  if (maxLength) {
+    const culprit = sent.find(({ value }) => typeof value === "string" && [...value].length > Number(maxLength));
+    return culprit && { field: culprit.field, message: `${culprit.field} must be at most ${maxLength} characters` };
+  }
+  const digits = /less than 10\^(\d+)/.exec(error.detail ?? "")?.[1];
+  if (digits) {
+    const culprit = sent.find(({ value }) => Math.abs(Number(value)) >= 10 ** Number(digits));
+    return culprit && { field: culprit.field, message: `${culprit.field} must be less than ${(10 ** Number(digits)).toLocaleString("en")}` };
+  }
+  return undefined;
+}
+
+/** The error naming its field in `extensions.field`, when the value at fault was found. */
+function withField(error: GraphQLError, args: GrafastExecutionArgs): GraphQLError {
+  const original = error.originalError as PgError | undefined;
+  const responseKey = error.path?.[0];
+  if (!original?.code?.startsWith("22") || typeof responseKey !== "string") return error;
+  const found = explain(original, sentTo(args, responseKey));
+  return found ? new GraphQLError(found.message, {
+    nodes: error.nodes, source: error.source, positions: error.positions, path: error.path, originalError: original,
+    extensions: { field: found.field },
+  }) : error;
+}
+
+/** A value PostgreSQL refuses as malformed, too long or too large names its field (maskError keeps the field and message). */
+export const BadValuePlugin: GraphileConfig.Plugin = {
+  name: "StoflowBadValuePlugin",
+  version: "1.0.0",
+  description: "extensions.field and a plain message for PostgreSQL's data exceptions",
+  grafast: {
+    middleware: {
+      async execute(next, event) {
+        const result = await next();
+        const errors = (result as ExecutionResult).errors;
+        if (!errors?.some((error) => (error.originalError as PgError | undefined)?.code?.startsWith("22"))) return result;
+        return { ...result, errors: errors.map((error) => withField(error, event.args)) };
+      },
+    },
+  },
+};
