@@ -109,6 +109,13 @@ create table app_private.attempt_counters (
   attempts integer not null
 );
 
+create table app_private.constraint_messages (
+  table_name text not null,
+  constraint_name text not null,
+  field text not null,
+  message text not null
+);
+
 create table app_private.platform_usage (
   tenant_id integer not null,
   platform character varying(50) not null,
@@ -324,6 +331,10 @@ alter table app_private.attempt_counters add constraint attempt_counters_pkey PR
 CREATE INDEX attempt_counters_window_ends_at_idx ON app_private.attempt_counters USING btree (window_ends_at);
 
 alter table app_private.attempt_counters enable row level security;
+
+alter table app_private.constraint_messages add constraint constraint_messages_pkey PRIMARY KEY (table_name, constraint_name);
+
+alter table app_private.constraint_messages enable row level security;
 
 alter table app_private.platform_usage add constraint platform_usage_pkey PRIMARY KEY (tenant_id, platform);
 
@@ -765,6 +776,22 @@ AS $function$
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.constraint_messages()
+ RETURNS TABLE(table_name text, constraint_name text, column_name text, field text, message text)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select m.table_name, m.constraint_name, null, m.field, m.message from app_private.constraint_messages m
+  union all
+  select c.relname::text, null, a.attname::text, app_private.graphql_field_name(a.attname),
+         app_private.graphql_field_name(a.attname) || ' is required'
+    from pg_attribute a join pg_class c on c.oid = a.attrelid
+   where c.relnamespace in ('public'::regnamespace, 'tenant_template'::regnamespace)
+     and c.relkind = 'r' and a.attnum > 0 and a.attnotnull and not a.attisdropped
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.count_in_tenant(schema_name text, query text)
  RETURNS integer
  LANGUAGE plpgsql
@@ -838,6 +865,17 @@ begin
    where key = app_private.throttle_key('login-address', client_address);
   return session_id;
 end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.graphql_field_name(column_name text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select string_agg(case when i = 1 then part else initcap(part) end, '' order by i)
+    from unnest(string_to_array(column_name, '_')) with ordinality as t(part, i)
 $function$
 ;
 
@@ -1200,14 +1238,6 @@ CREATE OR REPLACE FUNCTION app_private.tenant_id_of_schema(schema_name text)
  LANGUAGE sql
  IMMUTABLE PARALLEL SAFE
 AS $function$ select substring(schema_name from '^client_([1-9][0-9]*)$')::int $function$
-;
-
-CREATE OR REPLACE FUNCTION app_private.tenant_schema_signature(target text)
- RETURNS SETOF text
- LANGUAGE sql
- STABLE
- SET search_path TO 'pg_catalog', 'public', 'pg_temp'
-AS $function$ select sig from app_private.tenant_signatures(array[target]) $function$
 ;
 
 CREATE OR REPLACE FUNCTION app_private.tenant_signatures(schema_names text[])
@@ -1671,6 +1701,8 @@ grant execute on function app_private.begin_password_change(integer,integer,inte
 
 grant execute on function app_private.begin_registration(text,text,integer,integer,integer) to stoflow_auth;
 
+grant execute on function app_private.constraint_messages() to stoflow_authenticator;
+
 grant execute on function app_private.current_tenant_id() to stoflow_anonymous;
 
 grant execute on function app_private.current_tenant_id() to stoflow_platform_operator;
@@ -1889,6 +1921,18 @@ comment on function app_private.begin_password_change(integer,integer,integer) i
 
 comment on function app_private.begin_registration(text,text,integer,integer,integer) is 'Before bcrypt, reserves a registration for the client address and for the e-mail in the window (each creates a schema, so every attempt counts, successful or not). Returns 0 when reserved, else the seconds to wait.';
 
+comment on table app_private.constraint_messages is 'What a client is told when a write breaks a constraint: the GraphQL input field at fault and a sentence a seller''s app can show. The constraint name stays in the server log. Add a row beside every new check, foreign key or unique constraint (a test fails while one lacks it).';
+
+comment on column app_private.constraint_messages.constraint_name is 'The constraint (or unique index) name PostgreSQL reports.';
+
+comment on column app_private.constraint_messages.field is 'The GraphQL input field a client sent, as spelled in the schema (camelCase).';
+
+comment on column app_private.constraint_messages.message is 'The sentence the client gets, in words a seller understands.';
+
+comment on column app_private.constraint_messages.table_name is 'The table, without its schema (tenant tables: as in tenant_template, same in every client_<id>).';
+
+comment on function app_private.constraint_messages() is 'The field and message of every constraint of the API''s tables (and of every not-null column), loaded by the server at start to turn a constraint violation into an error a client can act on.';
+
 comment on function app_private.count_in_tenant(text,text) is 'Runs a counting query with {schema} replaced by a tenant schema.';
 
 comment on function app_private.current_tenant_id() is 'The tenant of the current request, from the jwt.claims.tenant_id setting; NULL when anonymous.';
@@ -1900,6 +1944,8 @@ comment on function app_private.current_user_id() is 'The user of the current re
 comment on function app_private.end_sessions(integer[],text,uuid) is 'Ends every session of the users for good: raises their credential version (so even a session being opened right now is dead on arrival) and marks the open ones revoked with the reason; keep_session (the one that changed the password) moves to the new version.';
 
 comment on function app_private.finish_login(integer,integer,text,text,bytea,interval) is 'Last step of a login whose password bcrypt accepted: opens the session (see open_session), records last_login, clears the e-mail''s failure counter and refunds the address its one attempt. NULL when no session could open (the attempt stays counted as a failure).';
+
+comment on function app_private.graphql_field_name(text) is 'A column name as PostGraphile spells its GraphQL field (cost_price → costPrice): the field a not-null refusal names.';
 
 comment on type app_private.jwt_claims is 'The claim set of an access token: user (sub), tenant and role.';
 
@@ -1999,8 +2045,6 @@ comment on column app_private.tenant_migration_failures.step_name is 'Name of th
 
 comment on column app_private.tenant_migration_failures.step_version is 'Version of the step that failed.';
 
-comment on function app_private.tenant_schema_signature(text) is 'One line per table, column, constraint, index, trigger, policy and grant of a schema, with the schema''s name replaced by {schema}.';
-
 comment on table app_private.tenant_schemas is 'Every schema built from the tenant DDL steps, with the last step it has.';
 
 comment on column app_private.tenant_schemas.migrated_at is 'When a step was last applied.';
@@ -2051,11 +2095,13 @@ comment on column app_private.user_secrets.password_hash is 'bcrypt hash of the 
 
 comment on column app_private.user_secrets.user_id is 'The user this secret belongs to.';
 
-comment on function change_subscription_tier(text) is 'Moves the signed-in admin''s tenant to another tier: the current period ends (expired), a new one opens, the limits follow at once. A downgrade below current usage is refused (LIMIT_REACHED): nothing is deleted behind the seller''s back.';
+comment on function change_subscription_tier(text) is '@arg new_tier The tier to move to: starter, standard, premium, business or enterprise
+Moves the signed-in admin''s tenant to another tier: the current period ends (expired), a new one opens, the limits follow at once. A downgrade below current usage is refused (LIMIT_REACHED): nothing is deleted behind the seller''s back.';
 
 comment on function current_tenant_usage() is 'Usage of the signed-in tenant against its limits: active products, platforms ever published to, AI credits used and remaining this month (UTC). Deleting products does not lower the platforms or credits used.';
 
-comment on function delete_tenant(text) is 'Deletes the signed-in admin''s tenant in one transaction: its schema and every row, its users, sessions, subscriptions and usage. confirm_name must be the tenant''s name. It waits for the tenant''s writers without ever deadlocking them; after about five seconds of constant traffic it gives up with CONFLICT (retry).';
+comment on function delete_tenant(text) is '@arg confirm_name The tenant''s name, exactly: it confirms the deletion
+Deletes the signed-in admin''s tenant in one transaction: its schema and every row, its users, sessions, subscriptions and usage. confirm_name must be the tenant''s name. It waits for the tenant''s writers without ever deadlocking them; after about five seconds of constant traffic it gives up with CONFLICT (retry).';
 
 comment on function export_tenant_data() is 'Everything of the signed-in admin''s tenant as one JSON document: tenant, users (no passwords), subscriptions and every tenant table.';
 
@@ -2083,11 +2129,21 @@ comment on column public.platform_mappings.updated_at is 'When the mapping was l
 
 comment on column public.platform_mappings.usage_count is 'How often the mapping was used (statistics).';
 
-comment on type public.publication_action is 'What a publication attempt did on a platform.';
+comment on type public.publication_action is '@value create List the product on the platform
+@value update Change the product''s listing on the platform
+@value delete Take the product''s listing off the platform
+What a publication attempt did on a platform.';
 
-comment on type public.publication_status is 'Outcome of a publication attempt.';
+comment on type public.publication_status is '@value pending Started, no outcome yet
+@value success Done on the platform
+@value error Failed on the platform (see errorCode and errorMessage)
+Outcome of a publication attempt.';
 
-comment on type public.subscription_status is 'State of one subscription period.';
+comment on type public.subscription_status is '@value active The period in force
+@value suspended Paused: the tenant reads but does not write
+@value cancelled Ended by the tenant or by staff
+@value expired Ended by a change of tier, or by its end date
+State of one subscription period.';
 
 comment on table public.subscriptions is '@name subscription_period
 History of a tenant''s subscriptions; the row with no end date is the current one.';
@@ -2118,9 +2174,28 @@ comment on column public.subscriptions.tier is 'The tier subscribed to.';
 
 comment on column public.subscriptions.updated_at is 'When the row was last changed.';
 
-comment on type public.tenant_status is 'State of a tenant''s subscription as a whole.';
+comment on type public.tenant_status is '@value active Reads and writes
+@value suspended Reads only, until reactivated
+@value cancelled Reads only: the subscription has ended
+State of a tenant''s subscription as a whole.';
 
 comment on type public.tenant_usage is 'What the current tenant uses of its tier''s limits (NULL limit = unlimited).';
+
+comment on column public.tenant_usage.active_products is 'Active products now (inactive ones do not count).';
+
+comment on column public.tenant_usage.ai_credits_monthly is 'AI generations the tier allows each month; null: unlimited.';
+
+comment on column public.tenant_usage.ai_credits_remaining is 'AI generations left this month; null: unlimited.';
+
+comment on column public.tenant_usage.ai_credits_used is 'AI generations not served from cache this calendar month (UTC).';
+
+comment on column public.tenant_usage.max_platforms is 'Distinct platforms the tier allows; null: unlimited.';
+
+comment on column public.tenant_usage.max_products is 'Active products the tier allows; null: unlimited.';
+
+comment on column public.tenant_usage.platforms_used is 'Distinct platforms ever published to (deleting products does not lower it).';
+
+comment on column public.tenant_usage.tier is 'The tier the tenant subscribes to.';
 
 comment on table public.tenants is 'A customer of Stoflow (a company or a person). Each tenant has its own schema client_<id>.';
 
@@ -2164,7 +2239,10 @@ comment on column public.tiers.price_monthly is 'Monthly price in euros.';
 
 comment on column public.tiers.rank is 'Order of the tiers, cheapest first.';
 
-comment on type public.user_role is 'What a user may do in their tenant: admin (manage users and subscription), user (write products), viewer (read).';
+comment on type public.user_role is '@value admin Manages users and the subscription, and writes products
+@value user Writes products and listings
+@value viewer Reads only
+What a user may do in their tenant: admin (manage users and subscription), user (write products), viewer (read).';
 
 comment on table public.users is '@behavior -insert
 A person who signs in to Stoflow. Each user belongs to one tenant. Admins add users with the addTeamMember mutation.';
@@ -2191,7 +2269,12 @@ comment on column public.users.tenant_id is 'The tenant this user belongs to.';
 
 comment on column public.users.updated_at is 'When the user was last changed.';
 
-comment on type public.vinted_status is 'Life cycle of a product''s listing on Vinted.';
+comment on type public.vinted_status is '@value draft Prepared, not yet listed on Vinted
+@value published Listed on Vinted, for sale
+@value sold Sold on Vinted (final)
+@value deleted Taken off Vinted (final)
+@value error The last sync with Vinted failed (see lastError); it can be retried
+Life cycle of a product''s listing on Vinted.';
 
 comment on table public.vinted_status_transitions is 'The status changes a Vinted listing may make; any other is refused.';
 

@@ -41,6 +41,12 @@ function codeOf(sqlstate: string): string | undefined {
   return sqlstate.startsWith("22") ? "INVALID_INPUT" : undefined;
 }
 
+/** A privilege or row-level security refused the request. */
+const INSUFFICIENT_PRIVILEGE = "42501";
+const NOT_ALLOWED = "Not allowed for your role or account";
+/** PostgreSQL's words for it (our own rules raise 42501 with a message meant for the client). */
+const POSTGRES_REFUSAL = /^(permission denied for|new row violates row-level security policy)/;
+
 /** A tenant table that does not resolve: the request has no tenant schema on its search_path. */
 const UNDEFINED_TABLE = "42P01";
 const NO_TENANT_CONTEXT = "No tenant context: sign in with a tenant account to reach tenant data";
@@ -82,6 +88,8 @@ function maskError(error: GraphQLError, logger: Logger, messages: ConstraintMess
   // A data exception whose field was found (bad-value-plugin.ts) keeps that message and field.
   const field = error.extensions?.field;
   if (code && original && typeof field === "string") return withCode(error, error.message, code, { field });
+  // PostgreSQL's own refusal names the function, table or policy: not the client's business.
+  if (original?.code === INSUFFICIENT_PRIVILEGE && POSTGRES_REFUSAL.test(original.message)) return withCode(error, NOT_ALLOWED, "FORBIDDEN");
   if (code && original) return withCode(error, original.message, code);
   if (!original || original instanceof GraphQLError || isSafeError(original)) return defaultMaskError(error);
   // Anything else stays masked: logged here, with an id the client can quote.

@@ -126,3 +126,11 @@ describe("too many requests of one address (429)", () => {
     }
   });
 });
+
+describe("PostgreSQL's refusals say nothing of the database", () => {
+  it("an anonymous call of a function only tenants may run: FORBIDDEN, without the function's name", async () => {
+    const res = await graphql(gw.url, "{ exportTenantData }");
+    expect(res.body.errors?.[0]).toEqual(expect.objectContaining({ message: "Not allowed for your role or account", extensions: { code: "FORBIDDEN" } }));
+    expect(JSON.stringify(res.body)).not.toMatch(/export_tenant_data|permission denied|function/);
+  });
+});
