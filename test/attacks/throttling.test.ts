@@ -224,9 +224,9 @@ describe("bcrypt as a lever", () => {
     const gqlCodes = tally(gql.map((r) => r.body.errors?.[0]?.extensions?.code));
     expect(Object.keys(gqlCodes).every((code) => code === "BUSY" || code === "INVALID_CREDENTIALS")).toBe(true);
     expect(gqlCodes.BUSY).toBeGreaterThan(0);
-    expect(healthMs).toBeLessThan(1000);
+    expect(healthMs).toBeLessThan(2000); // the flood's 60 hashes in line would take several seconds
     record("80 parallel anonymous logins (REST and GraphQL) against a bcrypt line of 1 running + 3 waiting", 80,
-      "beyond the line 503 BUSY with Retry-After: 1 at once (REST) or code BUSY (GraphQL), the rest checked (401); /health under 1 s");
+      "beyond the line 503 BUSY with Retry-After: 1 at once (REST) or code BUSY (GraphQL), the rest checked (401); /health under 2 s");
   });
 
   it("refuses a viewer's addTeamMember before hashing: 20 parallel attempts are all FORBIDDEN, none waits for bcrypt", async () => {
