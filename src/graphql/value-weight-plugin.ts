@@ -9,9 +9,6 @@ export const CHARACTERS_PER_UNIT = 100;
 /** The extension of a GraphQL field that carries its weight (absent: 1). */
 export const WEIGHT_EXTENSION = "stoflowValueWeight";
 
-/** The `keys` of grouped aggregates repeat grouped values of any column: weighed as the widest. */
-const GROUP_KEYS_WEIGHT = 100;
-
 declare global {
   namespace DataplanPg {
     interface PgCodecAttributeExtensions {
@@ -41,10 +38,11 @@ export const ValueWeightPlugin: GraphileConfig.Plugin = {
   schema: {
     hooks: {
       GraphQLObjectType_fields_field(field, _build, context) {
-        const { pgFieldAttribute, fieldName } = context.scope as { pgFieldAttribute?: { extensions?: { maxCharacters?: number } }; fieldName?: string };
+        // (The `keys` of grouped aggregates weigh 1 each: the estimate already takes a list of 100
+        // keys per group where a group has one per groupBy column, which covers their width.)
+        const { pgFieldAttribute } = context.scope as { pgFieldAttribute?: { extensions?: { maxCharacters?: number } } };
         const characters = pgFieldAttribute?.extensions?.maxCharacters;
-        const weight = characters ? Math.ceil(characters / CHARACTERS_PER_UNIT)
-          : fieldName === "keys" && context.Self.name.endsWith("Aggregates") ? GROUP_KEYS_WEIGHT : 1;
+        const weight = characters ? Math.ceil(characters / CHARACTERS_PER_UNIT) : 1;
         return weight > 1 ? { ...field, extensions: { ...field.extensions, [WEIGHT_EXTENSION]: weight } } : field;
       },
     },

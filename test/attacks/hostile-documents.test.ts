@@ -50,6 +50,15 @@ describe("responses bounded in bytes", () => {
     for (const res of many) expect(res).toMatchObject({ status: 400, code: "QUERY_TOO_COSTLY" });
     const grouped = await answer("{ products { groupedAggregates(groupBy: [TITLE]) { keys } } }", {}, shop.access_token);
     expect((grouped.data as { products: { groupedAggregates: unknown[] } }).products.groupedAggregates).toHaveLength(5);
+    // With the default page of 100 groups, grouping stays usable (keys are not weighed as texts).
+    const pageOf100 = await startGateway(gw.db.appUrl, testServerConfig());
+    try {
+      const res = await graphql(pageOf100.url, "{ products { groupedAggregates(groupBy: [STOCK_QUANTITY]) { keys } } }", {}, shop.access_token);
+      expect(res.status).toBe(200);
+      expect(res.body.data.products.groupedAggregates).toEqual([{ keys: ["1"] }]);
+    } finally {
+      await pageOf100.close();
+    }
     const tooLong = await answer(`mutation($d: String) { createProduct(input: { product: { sku: "LONG", title: "Long", price: "1", description: $d } }) { product { sku } } }`,
       { d: "x".repeat(10_001) }, shop.access_token);
     expect(tooLong.code).toBe("INVALID_INPUT");
