@@ -1,10 +1,12 @@
 import type { NextFunction, Request, Response } from "express";
+import { busy } from "../auth/errors.ts";
 import { sendError, type Answer } from "./errors.ts";
 
 const TOO_MANY_REQUESTS: Answer = {
   status: 429, code: "TOO_MANY_REQUESTS", message: "Too many requests in progress from this address", retryAfterSeconds: 1,
 };
-const BUSY: Answer = { status: 503, code: "BUSY", message: "The server is busy; retry in 1 second", retryAfterSeconds: 1 };
+/** The same refusal as bcrypt's full line (auth/errors.ts). */
+const BUSY: Answer = busy();
 
 /** How many requests are worked on at once, and how many may wait their turn. */
 export interface Concurrency {
