@@ -88,7 +88,7 @@ export function createAuthService({ pool, jwt, passwords, throttle }: AuthDepend
           ]);
           return tokensFor(query, userId, sessionId, refresh.token);
         });
-      });
+      }, clientIp);
     },
 
     async login(input: Record<string, unknown>, clientIp: string): Promise<AuthResponse> {
@@ -107,7 +107,7 @@ export function createAuthService({ pool, jwt, passwords, throttle }: AuthDepend
           if (sessionId === null) throw wrongCredentials(); // inactive, or the password changed while bcrypt ran
           return tokensFor(query, check.user_id!, sessionId, refresh.token);
         });
-      });
+      }, clientIp);
     },
 
     async refresh(input: Record<string, unknown>): Promise<AuthResponse> {
@@ -141,7 +141,7 @@ export function createAuthService({ pool, jwt, passwords, throttle }: AuthDepend
           session.userId, hash, session.sessionId, check.credential_version,
         ]));
         if (!changed) throw conflict("The password or this session changed meanwhile; sign in again");
-      });
+      }, `user ${session.userId}`);
     },
 
     /**
@@ -155,7 +155,7 @@ export function createAuthService({ pool, jwt, passwords, throttle }: AuthDepend
       const mayAdd = await inTransaction(pool, settings, (query) =>
         query.value<boolean>("select has_any_column_privilege('public.users', 'INSERT')"));
       if (!mayAdd) throw teamForbidden();
-      const hash = await passwords.inLine((bcrypt) => bcrypt.hash(password));
+      const hash = await passwords.inLine((bcrypt) => bcrypt.hash(password), `user ${session.userId}`);
       return inTransaction(pool, settings, async (query) => {
         const id = await query
           .value<number>("insert into public.users (email, full_name, role) values ($1, $2, $3) returning id", [email, fullName ?? null, role ?? "user"])
