@@ -4,6 +4,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { db as dbCommand } from "../../src/cli/db.ts";
 import { dumpSchemaFile } from "../../src/cli/dump-schema.ts";
+import { loadEnvFile } from "../../src/cli/env.ts";
 import { exportSchema } from "../../src/cli/export-schema.ts";
 import { loadSql } from "../../src/cli/load-sql.ts";
 import { migrate } from "../../src/cli/migrate.ts";
@@ -139,6 +140,18 @@ describe("npm run stoflow", () => {
 });
 
 describe("what every command needs", () => {
+  it("reads .env (or ENV_FILE) under the variables already set, which win", async () => {
+    const file = path.join(folder, "test.env");
+    await fs.writeFile(file, "# a comment\nPORT=4000\nLOG_LEVEL=debug\nJWT_SECRET='quoted secret'\n");
+    const env: NodeJS.ProcessEnv = { ENV_FILE: file, PORT: "5000" };
+    loadEnvFile(env);
+    expect(env).toEqual({ ENV_FILE: file, PORT: "5000", LOG_LEVEL: "debug", JWT_SECRET: "quoted secret" });
+    const without: NodeJS.ProcessEnv = { PORT: "5000" };
+    loadEnvFile(without, path.join(folder, "missing.env"));
+    expect(without).toEqual({ PORT: "5000" });
+  });
+
+
   it("says that an external database needs its owner's connection", async () => {
     const env = { DATABASE_URL: db.appUrl };
     expect(await runInProcess(stoflow, ["tenants:list"], env)).toEqual({ code: 2, out: "", err: "DATABASE_OWNER_URL is required with DATABASE_URL\n" });
