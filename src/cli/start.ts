@@ -8,11 +8,7 @@ import { startGateway, type Gateway } from "../server.ts";
 import { processIo, type Io } from "./io.ts";
 import { isScript } from "./run.ts";
 
-/**
- * `npm start`: prepares the database (embedded unless DATABASE_URL is set), then serves the API,
- * in this process or, with WEB_CONCURRENCY > 1, in that many worker processes sharing the port.
- * The primary alone owns the database preparation (and the embedded cluster).
- */
+/** The API being served by `serve`. */
 export interface Serving {
   /** Where the API listens (the port of PORT; with PORT=0 and workers, each worker's log says). */
   url: string;
@@ -20,6 +16,11 @@ export interface Serving {
   stop(): Promise<void>;
 }
 
+/**
+ * `npm start`: prepares the database (embedded unless DATABASE_URL is set), then serves the API,
+ * in this process or, with WEB_CONCURRENCY > 1, in that many worker processes sharing the port.
+ * The primary alone owns the database preparation (and the embedded cluster).
+ */
 export async function serve(io: Io): Promise<Serving> {
   const workers = integer(io.env, "WEB_CONCURRENCY", 1, 1, 64);
   const databaseConfig = readDatabaseConfig(io.env);
