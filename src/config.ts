@@ -1,6 +1,7 @@
 import os from "node:os";
 import path from "node:path";
 import type { DocumentLimits } from "./graphql/document-limits.ts";
+import { openFileLimit } from "./open-files.ts";
 
 /** Where the server finds PostgreSQL, read once from the environment. */
 export interface DatabaseConfig {
@@ -103,6 +104,12 @@ export interface ServerConfig {
   serverConcurrency: { active: number; waiting: number };
   /** Open sockets per client address (0: no limit, the default behind a proxy); beyond, closed at once. */
   connectionsPerAddress: number;
+  /**
+   * Open sockets of all clients together; beyond, a new connection is closed at once. Below the
+   * process's open-file limit, so that a crowd of sockets never leaves it without files for its
+   * database connections and its answers.
+   */
+  maxConnections: number;
   /**
    * Milliseconds a client has to send its headers, and its whole request; and a socket may stay
    * silent, neither sending nor taking its answer (slow clients hold sockets and buffered answers).
@@ -214,6 +221,7 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
       waiting: integer(env, "HTTP_SERVER_QUEUE", 256, 0, 1_000_000),
     },
     connectionsPerAddress: integer(env, "HTTP_CLIENT_CONNECTIONS", env.TRUST_PROXY ? 0 : 256, 0, 1_000_000),
+    maxConnections: integer(env, "HTTP_MAX_CONNECTIONS", Math.max(64, Math.floor(openFileLimit() * 0.75)), 1, 10_000_000),
     httpTimeouts: {
       headersMs: integer(env, "HTTP_HEADERS_TIMEOUT_MS", 10_000, 100, 600_000),
       requestMs: integer(env, "HTTP_REQUEST_TIMEOUT_MS", 30_000, 100, 3_600_000),

@@ -69,6 +69,7 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
     headersTimeout: headersMs, requestTimeout: Math.max(requestMs, headersMs), connectionsCheckingInterval: Math.min(1_000, headersMs),
   }, app);
   server.timeout = socketMs;
+  server.maxConnections = config.maxConnections; // beyond, Node closes a new socket at once
   if (config.connectionsPerAddress > 0) limitConnectionsPerAddress(server, config.connectionsPerAddress);
   const pgl = postgraphile(makePreset(pool, auth, config.graphql, { explorer: config.explorer, logger, guards, messages }));
   await pgl.createServ(grafserv).addTo(app, server);

@@ -152,7 +152,7 @@ class DocumentCompiler {
     if (root.passwordFields > 1) {
       refuse("TOO_MANY_OPERATIONS", `A request may carry at most one of ${[...this.passwordMutations].join(", ")}`);
     }
-    if (root.schemaReads > 0 && !limits.introspection) refuse("INTROSPECTION_DISABLED", "Introspection is disabled on this server");
+    if (root.schemaReads + root.typeReads > 0 && !limits.introspection) refuse("INTROSPECTION_DISABLED", "Introspection is disabled on this server");
     if (root.schemaReads > 1) refuse("QUERY_TOO_COSTLY", "An operation may read __schema once");
   }
 

@@ -3,6 +3,7 @@ import net from "node:net";
 import { getIntrospectionQuery } from "postgraphile/graphql";
 import parsePrometheus from "parse-prometheus-text-format";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { clientOfAddress } from "../../src/http/connection-limit.ts";
 import { startGateway } from "../../src/server.ts";
 import { graphql, http, signUp, spawnServer, startTestGateway, testServerConfig, type TestGateway } from "../helpers/gateway.ts";
 import { until } from "../helpers/until.ts";
@@ -83,6 +84,45 @@ describe("floods from one client", () => {
       for (const socket of sockets) socket.destroy();
     });
     record("12 idle sockets from one address, with room for 4 (HTTP_CLIENT_CONNECTIONS=4)", 12, "8 closed at once, 4 kept; another address still served");
+  });
+
+  it("closes sockets beyond HTTP_MAX_CONNECTIONS at once, whatever their addresses, and serves again once they go", async () => {
+    await withServer({ HTTP_MAX_CONNECTIONS: "20" }, async (url) => {
+      const port = Number(new URL(url).port);
+      // 40 idle sockets from 10 addresses, each under the per-address limit.
+      const sockets = await Promise.all(Array.from({ length: 40 }, (_, i) => new Promise<net.Socket>((resolve, reject) => {
+        const socket = net.connect({ port, host: "127.0.0.1", localAddress: `127.0.5.${(i % 10) + 1}` }, () => resolve(socket)).once("error", reject);
+      })));
+      const closed = await Promise.all(sockets.map((socket) => new Promise<boolean>((resolve) => {
+        const timer = setTimeout(resolve, 1_000, false);
+        socket.once("error", () => undefined).once("close", () => (clearTimeout(timer), resolve(true)));
+      })));
+      expect(closed.filter(Boolean).length).toBe(20);
+      for (const socket of sockets) socket.destroy();
+      await until("served again", async () => (await http(url, "GET", "/health").catch(() => ({ status: 0 }))).status === 200, 10_000);
+    });
+    record("40 idle sockets from 10 addresses (4 each, under the per-address limit) against HTTP_MAX_CONNECTIONS=20", 40,
+      "20 closed at once, before a byte is read (the process keeps files for its database and answers); served again once they go");
+  });
+
+  it("counts an IPv6 client by its /64 network, which one client holds whole", () => {
+    expect(clientOfAddress("2001:db8:0:0:ffff::2")).toBe(clientOfAddress("2001:db8::1"));
+    expect(clientOfAddress("2001:db8:0:1::1")).not.toBe(clientOfAddress("2001:db8::1"));
+    expect(clientOfAddress("203.0.113.7")).toBe("203.0.113.7");
+    expect(clientOfAddress("::ffff:203.0.113.7")).toBe("::ffff:203.0.113.7");
+  });
+
+  it("answers pipelined requests, each in turn", async () => {
+    const port = Number(new URL(gw.url).port);
+    const answer = await new Promise<string>((resolve, reject) => {
+      let text = "";
+      const socket = net.connect({ port, host: "127.0.0.1" }, () => {
+        socket.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n".repeat(2) + "GET /openapi.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+      });
+      socket.on("data", (chunk) => (text += chunk.toString())).once("close", () => resolve(text)).once("error", reject);
+    });
+    expect(answer.match(/HTTP\/1\.1 200 OK\r\n/g)?.length).toBe(3);
+    record("3 pipelined requests on one socket (HTTP/1.1)", 3, "each answered 200 in turn");
   });
 
   it("sheds a flood from many addresses beyond the server's own line with 503 BUSY; the probes are not in it", async () => {
@@ -260,12 +300,16 @@ describe("floods from one client", () => {
 
   it("answers introspection only where it is enabled", async () => {
     await withServer({ GRAPHQL_INTROSPECTION: "false" }, async (url) => {
-      const res = await graphql(url, "{ __schema { queryType { name } } }");
-      expect(res.status).toBe(400);
-      expect(res.body.errors?.[0]?.extensions?.code).toBe("INTROSPECTION_DISABLED");
-      expect((await graphql(url, "{ tiers { totalCount } }")).status).toBe(200);
+      const reads = ["{ __schema { queryType { name } } }", '{ t: __type(name: "Product") { fields { name } } }',
+        '{ ... on Query { __type(name: "Mutation") { name } } }', 'query Q { ...F } fragment F on Query { __type(name: "User") { name } }'];
+      for (const read of reads) {
+        const res = await graphql(url, read);
+        expect(res.status, read).toBe(400);
+        expect(res.body.errors?.[0]?.extensions?.code, read).toBe("INTROSPECTION_DISABLED");
+      }
+      expect((await graphql(url, "{ tiers { totalCount } __typename }")).status).toBe(200);
     });
-    record("introspection against a server that disables it (GRAPHQL_INTROSPECTION=false, the production default)", 1, "400 INTROSPECTION_DISABLED");
+    record("introspection against a server that disables it (GRAPHQL_INTROSPECTION=false, the production default): __schema, and __type aliased, in an inline fragment, in a fragment", 4, "400 INTROSPECTION_DISABLED");
   });
 });
 
