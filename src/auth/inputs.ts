@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { invalidInput } from "./errors.ts";
-import { APP_ROLES } from "./tokens.ts";
+import { APP_ROLES, APP_ROLES_IN_WORDS } from "./roles.ts";
 
 /**
  * The bodies the auth flows accept, shared by the REST routes and the GraphQL mutations. The
@@ -66,7 +66,7 @@ export const ChangePasswordInput = z.object({
 
 export const TeamMemberInput = z.object({
   email,
-  role: z.enum(APP_ROLES, { error: "role must be admin, user or viewer" }).nullish(),
+  role: z.enum(APP_ROLES, { error: `role must be ${APP_ROLES_IN_WORDS}` }).nullish(),
   full_name: text("full_name", 255).nullish(),
   password: newPassword("password"),
 });

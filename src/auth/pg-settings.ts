@@ -1,3 +1,4 @@
+import { ANONYMOUS_PG_ROLE, PG_ROLE_OF } from "./roles.ts";
 import type { SessionClaims } from "./tokens.ts";
 
 declare global {
@@ -11,8 +12,6 @@ declare global {
   }
 }
 
-const PG_ROLES = { admin: "stoflow_admin", user: "stoflow_user", viewer: "stoflow_viewer" } as const;
-
 /**
  * What PostgreSQL is told for a request, in one set_config statement after BEGIN: the role that
  * matches the verified role claim, the claims policies read, and the tenant's schema first on the
@@ -20,8 +19,8 @@ const PG_ROLES = { admin: "stoflow_admin", user: "stoflow_user", viewer: "stoflo
  * alone, so tenant tables do not resolve at all (reported as NO_TENANT_CONTEXT).
  */
 export function pgSettingsFor(session: SessionClaims | undefined): Record<string, string> {
-  if (!session) return { role: "stoflow_anonymous", search_path: "public" };
-  return { role: PG_ROLES[session.role], ...claimSettings(session), search_path: `client_${session.tenantId}, public` };
+  if (!session) return { role: ANONYMOUS_PG_ROLE, search_path: "public" };
+  return { role: PG_ROLE_OF[session.role], ...claimSettings(session), search_path: `client_${session.tenantId}, public` };
 }
 
 /**

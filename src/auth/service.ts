@@ -10,6 +10,7 @@ import { isLostRace } from "../db/lost-race.ts";
 import { statement } from "../db/statements.ts";
 import { isDeadSession, withSettings } from "../db/transaction.ts";
 import { claimSettings, pgSettingsFor } from "./pg-settings.ts";
+import { AUTH_PG_ROLE, type AppRole } from "./roles.ts";
 import {
   hashRefreshToken, newRefreshToken, signAccessToken, verifyAccessToken, type SessionClaims,
 } from "./tokens.ts";
@@ -51,15 +52,15 @@ const HOUR = 3600;
  * throttle slot in PostgreSQL (TOO_MANY_ATTEMPTS when none is left), and only then hashes.
  */
 export function createAuthService({ pool, jwt, passwords, throttle }: AuthDependencies) {
-  const asAuth = <T>(work: (query: Query) => Promise<T>) => inTransaction(pool, { role: "stoflow_auth" }, work);
+  const asAuth = <T>(work: (query: Query) => Promise<T>) => inTransaction(pool, { role: AUTH_PG_ROLE }, work);
   // The same, for a signed-in user's request: the transaction opens with its session check.
   const asSession = <T>(session: SessionClaims, work: (query: Query) => Promise<T>) =>
-    inTransaction(pool, { role: "stoflow_auth", ...claimSettings(session) }, work);
+    inTransaction(pool, { role: AUTH_PG_ROLE, ...claimSettings(session) }, work);
   const ttl = `${jwt.refreshTtlSeconds} seconds`;
 
   async function tokensFor(query: Query, userId: number, sessionId: string, refreshToken: string): Promise<AuthResponse> {
     const view = await query.value<SessionView>("select app_private.session_json($1)", [userId]);
-    const claims = { userId, tenantId: view.tenant.id, role: view.user.role as SessionClaims["role"], sessionId };
+    const claims = { userId, tenantId: view.tenant.id, role: view.user.role as AppRole, sessionId };
     return {
       access_token: signAccessToken(jwt, claims),
       token_type: "bearer",
@@ -157,9 +158,10 @@ export function createAuthService({ pool, jwt, passwords, throttle }: AuthDepend
       if (!mayAdd) throw teamForbidden();
       const hash = await passwords.inLine((bcrypt) => bcrypt.hash(password));
       return inTransaction(pool, settings, async (query) => {
-        const id = await query
-          .value<number>("insert into public.users (email, full_name, role) values ($1, $2, $3) returning id", [email, fullName ?? null, role ?? "user"])
-          .catch(teamError);
+        const id = await (role
+          ? query.value<number>(INSERT_MEMBER_WITH_ROLE, [email, fullName ?? null, role])
+          : query.value<number>(INSERT_MEMBER, [email, fullName ?? null])
+        ).catch(teamError);
         await query.run("select app_private.set_initial_password($1, $2)", [id, hash]);
         return { id };
       });
@@ -255,6 +257,10 @@ function registrationError(error: { code?: string; message?: string }): never {
   if (error.code === "22023") throw invalidInput(error.message ?? "Invalid input");
   throw error;
 }
+
+/** A new team member; without a role, the column's default (SQL) gives theirs. */
+const INSERT_MEMBER = "insert into public.users (email, full_name) values ($1, $2) returning id";
+const INSERT_MEMBER_WITH_ROLE = "insert into public.users (email, full_name, role) values ($1, $2, $3) returning id";
 
 const teamForbidden = () => forbidden("Only a tenant admin adds users");
 

@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import os from "node:os";
 import readline from "node:readline";
 import { expect } from "vitest";
+import type { AppRole } from "../../src/auth/roles.ts";
 import { readServerConfig, type ServerConfig } from "../../src/config.ts";
 import { startGateway, type Gateway } from "../../src/server.ts";
 import { createTestDatabase, type TestDatabase } from "./db.ts";
@@ -124,7 +125,7 @@ export async function spawnServer(appUrl: string, env: NodeJS.ProcessEnv = {}) {
 export const ADD_MEMBER = `mutation($i: AddTeamMemberInput!) { addTeamMember(input: $i) { user { rowId email role } } }`;
 
 /** An admin adds a team member through GraphQL; the member signs in. Returns their id, e-mail, password and tokens. */
-export async function addTeamMember(url: string, adminToken: string, role: string) {
+export async function addTeamMember(url: string, adminToken: string, role: AppRole) {
   const email = `${role}-${Math.random().toString(36).slice(2)}@team.test`;
   const password = "member password";
   const data = await graphqlOk(url, ADD_MEMBER, { i: { email, role, fullName: `A ${role}`, password } }, adminToken);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { applyPendingTenantSteps, progressEverySecond, progressLine } from "../../src/db/tenant-migrations.ts";
-import { asSession, createTestDatabase, expectPgError, registerTenant, sessionOf, type Claims, type TestDatabase } from "../helpers/db.ts";
+import { asSession, createTestDatabase, expectPgError, registerTenant, userSession, type Claims, type TestDatabase } from "../helpers/db.ts";
+import { PG_ROLE_OF } from "../../src/auth/roles.ts";
 
 let db: TestDatabase;
 let tenants: Claims[];
@@ -50,7 +51,7 @@ describe("tenant DDL steps", () => {
     expect(versions.rows).toEqual([{ version }]);
 
     const last = tenants[49];
-    await asSession(db.app, sessionOf(last, "stoflow_user"), (c) =>
+    await asSession(db.app, userSession(last, PG_ROLE_OF.user), (c) =>
       c.query("insert into products (sku, title, price, gtin) values ('G', 'Barcoded', 5, '12345678')"));
     expect((await applyPendingTenantSteps(db.owner, 7)).migrated).toBe(0);
   });
