@@ -27,8 +27,6 @@ export const tooManyAttempts = (seconds: number, what = "failed logins") =>
 export const busy = () => new AuthError("BUSY", 503, "The server is busy; retry in 1 second", 1);
 /** The request lost a race with another change of the same data; retrying is safe. */
 export const conflict = (message = "The request conflicted with another change; retry it") => new AuthError("CONFLICT", 409, message);
-/** SQLSTATE of app_private.assert_tenant_available: the tenant's schema lags behind the template. */
-export const TENANT_MAINTENANCE_SQLSTATE = "SFMNT";
 /** The tenant's schema is being migrated (or its migration failed): nothing else of the server is wrong. */
 export const tenantMaintenance = () =>
   new AuthError("TENANT_MAINTENANCE", 503, "This tenant's data is under maintenance; retry later", 60);

@@ -1,14 +1,13 @@
 import type pg from "pg";
 import type { JwtConfig, ServerConfig, ThrottleConfig } from "../config.ts";
 import {
-  AuthError, conflict, emailTaken, forbidden, invalidInput, invalidToken, TENANT_MAINTENANCE_SQLSTATE, tenantMaintenance,
-  tooManyAttempts, wrongCredentials,
+  AuthError, conflict, emailTaken, forbidden, invalidInput, invalidToken, tenantMaintenance, tooManyAttempts, wrongCredentials,
 } from "./errors.ts";
 import { ChangePasswordInput, LoginInput, parseInput, RefreshInput, RegisterInput, TeamMemberInput } from "./inputs.ts";
 import { createPasswordHasher, type PasswordHasher } from "./passwords.ts";
-import { isLostRace } from "../db/lost-race.ts";
+import { codeOfPgError } from "../db/error-codes.ts";
 import { statement } from "../db/statements.ts";
-import { isDeadSession, withSettings } from "../db/transaction.ts";
+import { withSettings } from "../db/transaction.ts";
 import { claimSettings, pgSettingsFor } from "./pg-settings.ts";
 import { AUTH_PG_ROLE, type AppRole } from "./roles.ts";
 import {
@@ -233,13 +232,14 @@ function inTransaction<T>(pool: pg.Pool, settings: Record<string, string>, work:
 }
 
 /**
- * A dead session (SFSES, app_private.require_live_session) is 401 INVALID_TOKEN, a tenant whose schema
- * lags behind the template (SFMNT) 503 TENANT_MAINTENANCE, a lost race a CONFLICT; the rest is rethrown.
+ * A dead session (app_private.require_live_session) is 401 INVALID_TOKEN, a tenant whose schema
+ * lags behind the template 503 TENANT_MAINTENANCE, a lost race a CONFLICT; the rest is rethrown.
  */
 function refusal(error: unknown): never {
-  if (isDeadSession(error)) throw invalidToken((error as Error).message);
-  if ((error as { code?: string } | null)?.code === TENANT_MAINTENANCE_SQLSTATE) throw tenantMaintenance();
-  throw isLostRace(error) ? conflict() : error;
+  const code = codeOfPgError(error);
+  if (code === "INVALID_TOKEN") throw invalidToken((error as Error).message);
+  if (code === "TENANT_MAINTENANCE") throw tenantMaintenance();
+  throw code === "CONFLICT" ? conflict() : error;
 }
 
 /** app_private.register_tenant: the tenant, its schema, its admin (refusals as INVALID_INPUT or EMAIL_TAKEN). */
@@ -252,9 +252,11 @@ function insertTenant(
   ).then((row) => row!, registrationError);
 }
 
-function registrationError(error: { code?: string; message?: string }): never {
-  if (error.code === "23505") throw emailTaken();
-  if (error.code === "22023") throw invalidInput(error.message ?? "Invalid input");
+/** The e-mail is the only unique value a registration or a new member brings. */
+function registrationError(error: Error): never {
+  const code = codeOfPgError(error);
+  if (code === "DUPLICATE") throw emailTaken();
+  if (code === "INVALID_INPUT") throw invalidInput(error.message);
   throw error;
 }
 
@@ -264,10 +266,9 @@ const INSERT_MEMBER_WITH_ROLE = "insert into public.users (email, full_name, rol
 
 const teamForbidden = () => forbidden("Only a tenant admin adds users");
 
-function teamError(error: { code?: string }): never {
-  if (error.code === "23505") throw emailTaken();
-  if (error.code === "42501") throw teamForbidden();
-  throw error;
+function teamError(error: Error): never {
+  if (codeOfPgError(error) === "FORBIDDEN") throw teamForbidden();
+  return registrationError(error);
 }
 
 function refreshRefused(outcome: string | undefined): AuthError {

@@ -40,14 +40,8 @@ export function openingStatement(settings: Record<string, string>): string {
 
 /** The setting that names the request's session (see claimSettings). */
 export const SESSION_ID_SETTING = "jwt.claims.session_id";
-/** Raises SQLSTATE DEAD_SESSION when the session of the transaction's claims may not act now. */
+/** Raises SQLSTATE SFSES (INVALID_TOKEN, see error-codes.ts) when the session of the transaction's claims may not act now. */
 export const SESSION_CHECK = "select app_private.require_live_session()";
-/** The SQLSTATE of app_private.require_live_session: the session ended, or its token is outdated. */
-export const DEAD_SESSION = "SFSES";
-
-export const isDeadSession = (error: unknown): boolean =>
-  (error as { code?: unknown } | null)?.code === DEAD_SESSION;
-
 /** One `select set_config(…, true), …` applying `settings` to the current transaction, values quoted inline. */
 function settingsStatement(settings: Record<string, string>): string {
   const calls = Object.entries(settings).map(([name, value]) => `set_config(${pg.escapeLiteral(name)}, ${pg.escapeLiteral(value)}, true)`);

@@ -1,7 +1,7 @@
 import type { ExecutionResult } from "postgraphile/graphql";
 import { GraphQLError } from "postgraphile/graphql";
-import { AuthError, TENANT_MAINTENANCE_SQLSTATE, tenantMaintenance } from "../auth/errors.ts";
-import { isDeadSession } from "../db/transaction.ts";
+import { AuthError, invalidToken, tenantMaintenance } from "../auth/errors.ts";
+import { codeOfPgError } from "../db/error-codes.ts";
 import { answerWith } from "./answer-status.ts";
 
 /**
@@ -12,8 +12,9 @@ import { answerWith } from "./answer-status.ts";
 function sessionRefusal(error: GraphQLError): AuthError | undefined {
   const original = error.originalError as (Error & { code?: string }) | undefined;
   if (original instanceof AuthError) return original.code === "INVALID_TOKEN" || original.code === "TENANT_MAINTENANCE" ? original : undefined;
-  if (isDeadSession(original)) return new AuthError("INVALID_TOKEN", 401, original!.message);
-  return original?.code === TENANT_MAINTENANCE_SQLSTATE ? tenantMaintenance() : undefined;
+  const code = codeOfPgError(original);
+  if (code === "INVALID_TOKEN") return invalidToken(original!.message);
+  return code === "TENANT_MAINTENANCE" ? tenantMaintenance() : undefined;
 }
 
 /**
