@@ -22,7 +22,7 @@ import { GUARD_PLUGINS, variantOf } from "./additions.ts";
  */
 const variant = variantOf(process.env.BENCH_VARIANT ?? "vanilla");
 const config = readServerConfig(process.env);
-const logger = createLogger();
+const logger = createLogger(undefined, config.logLevel);
 const pool = createPool(process.env.DATABASE_URL!, config, logger);
 introspectWithoutTenantSchemas(pool);
 if (variant.session === "opening") await openTransactionsInOneRoundTrip(pool);

@@ -45,7 +45,7 @@ export interface Gateway {
 }
 
 /** Builds the GraphQL schema once, then serves HTTP on `config.port` (0: any free port). */
-export async function startGateway(appUrl: string, config: ServerConfig, { logger = createLogger() }: { logger?: Logger } = {}): Promise<Gateway> {
+export async function startGateway(appUrl: string, config: ServerConfig, { logger = createLogger(undefined, config.logLevel) }: { logger?: Logger } = {}): Promise<Gateway> {
   const pool = createPool(appUrl, config, logger);
   introspectWithoutTenantSchemas(pool);
   await openTransactionsInOneRoundTrip(pool);
@@ -56,11 +56,11 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
   const guards = graphqlGuards(config.graphql);
   const messages = new ConstraintMessages(pool);
   await messages.load();
-  const metrics = createMetrics(pool, async () => (await serverStatus(probePool)).tenants, () => guards.gate.cacheSize);
+  const metrics = createMetrics(pool, async () => (await serverStatus(probePool, config.preparedStatements)).tenants, () => guards.gate.cacheSize);
   const app = createApp({
     pool: probePool, auth, corsOrigins: config.corsOrigins, trustProxy: config.trustProxy, version: VERSION, metrics, logger,
     committedMigrations: countCommittedMigrations(), metricsAccess: config.metrics, clientLimits: config.clientConcurrency, serverLimits: config.serverConcurrency,
-    graphqlMaxBodyBytes: config.graphql.maxBodyBytes,
+    graphqlMaxBodyBytes: config.graphql.maxBodyBytes, preparedStatements: config.preparedStatements,
   });
   // A client that sends its request slowly (slowloris) loses its socket after these delays.
   const { headersMs, requestMs } = config.httpTimeouts;

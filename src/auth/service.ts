@@ -20,6 +20,8 @@ export interface AuthDependencies {
   jwt: JwtConfig;
   passwords: PasswordHasher;
   throttle: ThrottleConfig;
+  /** Run the per-request session check as a named prepared statement (DATABASE_PREPARED_STATEMENTS). */
+  preparedStatements: boolean;
 }
 
 /** The user and tenant of a session, in the seed's JSON shape. */
@@ -50,7 +52,7 @@ const HOUR = 3600;
  * that runs bcrypt takes its place in bcrypt's line first (BUSY when full), then reserves its
  * throttle slot in PostgreSQL (TOO_MANY_ATTEMPTS when none is left), and only then hashes.
  */
-export function createAuthService({ pool, jwt, passwords, throttle }: AuthDependencies) {
+export function createAuthService({ pool, jwt, passwords, throttle, preparedStatements }: AuthDependencies) {
   const asAuth = <T>(work: (query: Query) => Promise<T>) => inTransaction(pool, { role: AUTH_PG_ROLE }, work);
   // The same, for a signed-in user's request: the transaction opens with its session check.
   const asSession = <T>(session: SessionClaims, work: (query: Query) => Promise<T>) =>
@@ -194,7 +196,7 @@ export function createAuthService({ pool, jwt, passwords, throttle }: AuthDepend
       const claims = verifyAccessToken(jwt, token);
       // One prepared statement as the login role itself: no checkout of a transaction.
       await pool.query({
-        ...statement("stoflow_require_live_session", "select app_private.require_live_session($1, $2, $3, $4)"),
+        ...statement("stoflow_require_live_session", "select app_private.require_live_session($1, $2, $3, $4)", preparedStatements),
         values: [claims.userId, claims.tenantId, claims.role, claims.sessionId],
       }).catch(refusal);
       return claims;
@@ -207,7 +209,7 @@ export type AuthService = ReturnType<typeof createAuthService>;
 /** The auth service of a server with these settings (its own bcrypt line). */
 export function authServiceFor(pool: pg.Pool, config: ServerConfig): AuthService {
   const passwords = createPasswordHasher({ cost: config.bcryptCost, concurrency: config.bcryptConcurrency, queueLimit: config.bcryptQueueLimit });
-  return createAuthService({ pool, jwt: config.jwt, passwords, throttle: config.throttle });
+  return createAuthService({ pool, jwt: config.jwt, passwords, throttle: config.throttle, preparedStatements: config.preparedStatements });
 }
 
 /** Thin query helpers over one client, inside one transaction. */

@@ -21,10 +21,11 @@ async function dumpFrom(url: string): Promise<void> {
 }
 
 await runCommand("db:dump", async () => {
-  if (process.env.GM_DBURL) {
-    await dumpFrom(process.env.GM_DBURL);
+  const config = readDatabaseConfig();
+  if (config.migrateHookUrl) {
+    await dumpFrom(config.migrateHookUrl);
   } else {
-    const database = await prepareDatabase(readDatabaseConfig(), () => {});
+    const database = await prepareDatabase(config, () => {});
     try {
       await dumpFrom(database.ownerUrl ?? database.appUrl);
     } finally {

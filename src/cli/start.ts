@@ -1,6 +1,6 @@
 import "./env.ts";
 import cluster from "node:cluster";
-import { integer, readDatabaseConfig, readServerConfig } from "../config.ts";
+import { isProduction, readDatabaseConfig, readServerConfig } from "../config.ts";
 import { prepareDatabase, type PreparedDatabase } from "../db/database.ts";
 import { loadDevSecrets } from "../db/dev-secrets.ts";
 import { startGateway, type Gateway } from "../server.ts";
@@ -10,8 +10,6 @@ import { startGateway, type Gateway } from "../server.ts";
  * in this process or, with WEB_CONCURRENCY > 1, in that many worker processes sharing the port.
  * The primary alone owns the database preparation (and the embedded cluster).
  */
-const workers = integer(process.env, "WEB_CONCURRENCY", 1, 1, 64);
-
 if (cluster.isPrimary) {
   await servePrimary().catch((error: Error) => {
     // A startup problem (port or data folder taken, bad setting) is one clear line, not a stack.
@@ -19,8 +17,10 @@ if (cluster.isPrimary) {
     process.exit(1);
   });
 } else {
-  const gateway = await startGateway(process.env.DATABASE_URL!, readServerConfig(process.env));
-  if (cluster.worker?.id === 1) announce(gateway);
+  // A worker is given DATABASE_URL (and a generated JWT_SECRET) by the primary.
+  const config = readServerConfig();
+  const gateway = await startGateway(readDatabaseConfig().appUrl!, config);
+  if (cluster.worker?.id === 1) announce(gateway, config.workers);
   process.once("SIGTERM", async () => {
     await gateway.close();
     process.exit(0);
@@ -29,20 +29,20 @@ if (cluster.isPrimary) {
 
 async function servePrimary() {
   const databaseConfig = readDatabaseConfig();
-  const generatedSecret = process.env.NODE_ENV === "production" ? undefined : (await loadDevSecrets(databaseConfig.dataDir)).jwtSecret;
-  const serverConfig = readServerConfig(process.env, generatedSecret); // fails early on a bad setting
+  const generatedSecret = isProduction() ? undefined : (await loadDevSecrets(databaseConfig.dataDir)).jwtSecret;
+  const serverConfig = readServerConfig(undefined, generatedSecret); // fails early on a bad setting
   const database = await prepareDatabase(databaseConfig, (line) => console.log(line));
-  if (workers === 1) {
+  if (serverConfig.workers === 1) {
     const gateway = await startGateway(database.appUrl, serverConfig).catch(stopAndThrow(database));
-    announce(gateway);
+    announce(gateway, 1);
     onShutdown(() => gateway.close(), database);
   } else {
-    forkWorkers(database, serverConfig.jwt.signingKey === generatedSecret ? generatedSecret : undefined);
+    forkWorkers(database, serverConfig.workers, serverConfig.jwt.signingKey === generatedSecret ? generatedSecret : undefined);
     onShutdown(() => stopWorkers(), database);
   }
 }
 
-function forkWorkers(database: PreparedDatabase, generatedSecret: string | undefined) {
+function forkWorkers(database: PreparedDatabase, workers: number, generatedSecret: string | undefined) {
   const env = { DATABASE_URL: database.appUrl, ...(generatedSecret ? { JWT_SECRET: generatedSecret } : {}) };
   for (let i = 0; i < workers; i++) cluster.fork(env);
   cluster.on("exit", (worker, code, signal) => {
@@ -71,7 +71,7 @@ function stopWorkers(): Promise<unknown> {
   })));
 }
 
-function announce(gateway: Gateway) {
+function announce(gateway: Gateway, workers: number) {
   gateway.logger.info({ url: gateway.url, graphql: `${gateway.url}/graphql`, explorer: `${gateway.url}/graphiql`, workers },
     `Stoflow API on ${gateway.url}`);
 }

@@ -4,7 +4,7 @@ import { parseArgs } from "node:util";
 import { AuthError } from "../auth/errors.ts";
 import { createPasswordHasher } from "../auth/passwords.ts";
 import { createAuthService } from "../auth/service.ts";
-import { integer, readDatabaseConfig, readServerConfig } from "../config.ts";
+import { integer, readDatabaseConfig, readOperatorConfig } from "../config.ts";
 import { migrateAll, prepareDatabase } from "../db/database.ts";
 import { applyPendingTenantSteps, failureLine, progressEverySecond } from "../db/tenant-migrations.ts";
 import { withSettings } from "../db/transaction.ts";
@@ -152,9 +152,9 @@ function print(rows: Record<string, unknown>[], options: Options) {
 
 /** The auth service for what operators do through it (tenants:create): no tokens, bcrypt as configured. */
 function operatorAuth(app: pg.Pool) {
-  const config = readServerConfig({ ...process.env, NODE_ENV: "development" }, "stoflow-cli-signs-no-tokens-000000000000");
+  const config = readOperatorConfig();
   const passwords = createPasswordHasher({ cost: config.bcryptCost, concurrency: 1, queueLimit: 0 });
-  return createAuthService({ pool: app, jwt: config.jwt, passwords, throttle: config.throttle });
+  return createAuthService({ pool: app, jwt: config.jwt, passwords, throttle: config.throttle, preparedStatements: config.preparedStatements });
 }
 
 /** A whole number option within bounds, or wrong usage. */

@@ -9,8 +9,8 @@ const REDACT = [
   "*.password", "*.new_password", "*.current_password", "*.access_token", "*.refresh_token", "*.password_hash",
 ];
 
-/** JSON lines on stdout (or `destination`), level from LOG_LEVEL (info by default). */
-export function createLogger(destination?: DestinationStream, level = process.env.LOG_LEVEL ?? "info"): Logger {
+/** JSON lines on stdout (or `destination`), at `level` (the server's: LOG_LEVEL). */
+export function createLogger(destination?: DestinationStream, level = "info"): Logger {
   return pino({ level, redact: { paths: REDACT, censor: "[redacted]" }, base: { service: "stoflow-api" } }, destination);
 }
 

@@ -16,6 +16,9 @@ export interface TestGateway extends Gateway {
   config: ServerConfig;
 }
 
+/** Settings the test run itself sets (vitest.config.ts, npm run test:pgbouncer), for every in-process server. */
+const RUN_SETTINGS = { LOG_LEVEL: process.env.LOG_LEVEL, DATABASE_PREPARED_STATEMENTS: process.env.DATABASE_PREPARED_STATEMENTS };
+
 /**
  * Server settings for tests: any free port, fast bcrypt, a fixed secret, generous limits; `env` adds or overrides.
  * Tests send bursts (50 racing registrations on 10 connections): on a busy machine their requests
@@ -23,7 +26,9 @@ export interface TestGateway extends Gateway {
  * not what those tests are about; the outage tests set short limits of their own.
  */
 export function testServerConfig(env: NodeJS.ProcessEnv = {}): ServerConfig {
-  return readServerConfig({ PORT: "0", BCRYPT_COST: "4", JWT_SECRET: TEST_JWT_SECRET, DATABASE_CONNECT_TIMEOUT: "60", ...GENEROUS_LIMITS, ...env });
+  return readServerConfig({
+    PORT: "0", BCRYPT_COST: "4", JWT_SECRET: TEST_JWT_SECRET, DATABASE_CONNECT_TIMEOUT: "60", ...RUN_SETTINGS, ...GENEROUS_LIMITS, ...env,
+  });
 }
 
 export async function startTestGateway(env: NodeJS.ProcessEnv = {}): Promise<TestGateway> {
