@@ -622,6 +622,13 @@ CREATE TRIGGER _300_status_rules BEFORE INSERT OR UPDATE ON tenant_template.vint
 
 -- Functions
 
+CREATE OR REPLACE FUNCTION app_private.account_may_act(account users, tenant tenants)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$ select account.is_active and tenant.is_active $function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.add_tenant_ddl_step(step_name text, step_sql text)
  RETURNS integer
  LANGUAGE plpgsql
@@ -960,7 +967,7 @@ AS $function$
       from public.users u
       join public.tenants t on t.id = u.tenant_id
       join app_private.user_secrets sec on sec.user_id = u.id
-     where u.id = open_session.user_id and u.is_active and t.is_active
+     where u.id = open_session.user_id and app_private.account_may_act(u, t)
        and sec.credential_version = open_session.credential_version
     returning id
   ), t as (
@@ -1057,7 +1064,7 @@ begin
     join public.tenants t on t.id = u.tenant_id
     join app_private.user_secrets sec on sec.user_id = u.id
    where s.id = require_live_session.session_id and s.user_id = require_live_session.user_id
-     and s.revoked_at is null and s.credential_version = sec.credential_version and u.is_active and t.is_active;
+     and s.revoked_at is null and s.credential_version = sec.credential_version and app_private.account_may_act(u, t);
   if not found then
     raise exception 'Session ended or account inactive' using errcode = 'SFSES';
   end if;
@@ -1149,7 +1156,7 @@ begin
   end if;
   select u.id, u.tenant_id, u.role into account
     from public.users u join public.tenants t on t.id = u.tenant_id
-   where u.id = session.user_id and u.is_active and t.is_active;
+   where u.id = session.user_id and app_private.account_may_act(u, t);
   if not found then
     return ('inactive', null, null, null, null)::app_private.refresh_result;
   end if;
@@ -1315,6 +1322,18 @@ AS $function$
     from tenants t, app_private.tenant_schemas tpl
    where tpl.schema_name = 'tenant_template' and t.version <> tpl.version
   order by 1, 2, 3
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.tenant_tables()
+ RETURNS SETOF text
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select c.relname::text from pg_class c
+   where c.relnamespace = 'tenant_template'::regnamespace and c.relkind = 'r'
+   order by c.relname
 $function$
 ;
 
@@ -1679,7 +1698,7 @@ declare
   rows jsonb;
 begin
   select * into t from public.tenants where id = app_private.current_tenant_id();
-  foreach table_name in array array['products', 'vinted_products', 'publications_history', 'ai_generations_log'] loop
+  for table_name in select app_private.tenant_tables() loop
     execute format('select coalesce(jsonb_agg(to_jsonb(x)), ''[]'') from %I.%I x', t.schema_name, table_name) into rows;
     tenant_rows := tenant_rows || jsonb_build_object(table_name, rows);
   end loop;
@@ -1891,6 +1910,8 @@ grant select on table tenant_template.vinted_products to stoflow_viewer;
 
 comment on schema app_private is 'Secrets, tenant DDL steps and privileged functions; never exposed by the API.';
 
+comment on function app_private.account_may_act(users,tenants) is 'Whether a user may act: the user and their tenant are both active. Opening a session, the per-request session check and refreshing tokens all ask this.';
+
 comment on function app_private.add_tenant_ddl_step(text,text) is 'Appends a tenant DDL step (for migrations) and applies it to tenant_template at once; tenant schemas catch up in batches afterwards (npm run migrate). Idempotent for the same name and SQL. A step not yet committed (added by current.sql after the last committed migration) may change: its new SQL, which must be re-runnable, is run again on the template and on every schema that has it; a committed step never changes.';
 
 comment on table app_private.ai_credit_usage is 'Usage ledger: AI generations not served from cache, per tenant and calendar month (UTC), kept when the products and their AI log are deleted. The AI credit limit reads this count.';
@@ -2058,6 +2079,8 @@ comment on column app_private.tenant_schemas.version is 'The last DDL step appli
 comment on function app_private.tenant_signatures(text[]) is 'One line per table, column, constraint, index, trigger, policy and grant of each given schema, with the schema''s name replaced by {schema}; reads the catalog once for all of them.';
 
 comment on function app_private.tenant_structure_drift() is 'Every difference between a tenant schema and tenant_template (missing or unexpected objects, step version). No row means every tenant has exactly the template''s structure.';
+
+comment on function app_private.tenant_tables() is 'The tables every tenant schema holds, as tenant_template holds them (read from the catalog): what an export writes out.';
 
 comment on function app_private.tenant_usage(tenants) is 'A tenant''s usage of its limits, the one source the limit triggers, current_tenant_usage and change_subscription_tier read: active products (live), platforms used and AI credits used this month (from the usage ledger). Limit checks call it after locking the tenant, in a new statement.';
 

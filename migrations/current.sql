@@ -1,1 +1,133 @@
 -- Enter migration here (idempotent while it is current.sql)
+
+-- design: every rule written once (issue 15).
+
+-- "The account may act": its user and its tenant are both active. One predicate for opening a
+-- session, checking it on every request and refreshing its tokens. Plain SQL without SET, so the
+-- planner inlines it into the queries that call it.
+create or replace function app_private.account_may_act(account public.users, tenant public.tenants) returns boolean
+  language sql immutable parallel safe
+  as $$ select account.is_active and tenant.is_active $$;
+comment on function app_private.account_may_act(public.users, public.tenants) is
+  'Whether a user may act: the user and their tenant are both active. Opening a session, the per-request session check and refreshing tokens all ask this.';
+
+create or replace function app_private.open_session(user_id integer, credential_version integer, refresh_token_hash bytea, refresh_ttl interval)
+  returns uuid language sql security definer
+  set search_path to 'pg_catalog', 'public', 'pg_temp'
+as $$
+  with s as (
+    insert into app_private.sessions (user_id, credential_version)
+    select u.id, sec.credential_version
+      from public.users u
+      join public.tenants t on t.id = u.tenant_id
+      join app_private.user_secrets sec on sec.user_id = u.id
+     where u.id = open_session.user_id and app_private.account_may_act(u, t)
+       and sec.credential_version = open_session.credential_version
+    returning id
+  ), t as (
+    insert into app_private.refresh_tokens (token_hash, session_id, expires_at)
+    select refresh_token_hash, s.id, now() + refresh_ttl from s
+  )
+  select id from s
+$$;
+
+create or replace function app_private.require_live_session(user_id integer, tenant_id integer, app_role text, session_id uuid)
+  returns void language plpgsql stable security definer
+  set search_path to 'pg_catalog', 'public', 'pg_temp'
+as $$
+declare
+  live record;
+begin
+  select u.tenant_id, u.role::text as role into live
+    from app_private.sessions s
+    join public.users u on u.id = s.user_id
+    join public.tenants t on t.id = u.tenant_id
+    join app_private.user_secrets sec on sec.user_id = u.id
+   where s.id = require_live_session.session_id and s.user_id = require_live_session.user_id
+     and s.revoked_at is null and s.credential_version = sec.credential_version and app_private.account_may_act(u, t);
+  if not found then
+    raise exception 'Session ended or account inactive' using errcode = 'SFSES';
+  end if;
+  if live.tenant_id is distinct from require_live_session.tenant_id or live.role is distinct from app_role then
+    raise exception 'Token outdated; refresh it' using errcode = 'SFSES';
+  end if;
+  perform app_private.assert_tenant_available(live.tenant_id); -- SFMNT while the tenant's schema lags
+end
+$$;
+
+create or replace function app_private.rotate_refresh_token(old_hash bytea, new_hash bytea, refresh_ttl interval)
+  returns app_private.refresh_result language plpgsql security definer
+  set search_path to 'pg_catalog', 'public', 'pg_temp'
+as $$
+declare
+  token app_private.refresh_tokens;
+  session app_private.sessions;
+  account record;
+begin
+  select * into token from app_private.refresh_tokens where token_hash = old_hash for update;
+  if not found then
+    return ('invalid', null, null, null, null)::app_private.refresh_result;
+  end if;
+  select * into session from app_private.sessions where id = token.session_id for update;
+  if session.revoked_at is not null
+     or session.credential_version is distinct from (select s.credential_version from app_private.user_secrets s where s.user_id = session.user_id) then
+    return ('invalid', null, null, null, null)::app_private.refresh_result;
+  end if;
+  if token.used_at is not null then
+    update app_private.sessions set revoked_at = now(), revoked_reason = 'refresh token reused'
+      where id = session.id;
+    return ('reused', null, null, null, null)::app_private.refresh_result;
+  end if;
+  if token.expires_at <= now() then
+    return ('expired', null, null, null, null)::app_private.refresh_result;
+  end if;
+  select u.id, u.tenant_id, u.role into account
+    from public.users u join public.tenants t on t.id = u.tenant_id
+   where u.id = session.user_id and app_private.account_may_act(u, t);
+  if not found then
+    return ('inactive', null, null, null, null)::app_private.refresh_result;
+  end if;
+  update app_private.refresh_tokens set used_at = now() where token_hash = old_hash;
+  insert into app_private.refresh_tokens (token_hash, session_id, expires_at)
+    values (new_hash, session.id, now() + refresh_ttl);
+  update app_private.sessions set last_refreshed_at = now() where id = session.id;
+  return ('ok', account.id, account.tenant_id, account.role, session.id)::app_private.refresh_result;
+end;
+$$;
+
+-- The tables a tenant owns: those of tenant_template, read from the catalog, so a table added by
+-- a tenant DDL step is exported without anyone listing it again.
+create or replace function app_private.tenant_tables() returns setof text
+  language sql stable parallel safe
+  set search_path to 'pg_catalog', 'pg_temp'
+as $$
+  select c.relname::text from pg_class c
+   where c.relnamespace = 'tenant_template'::regnamespace and c.relkind = 'r'
+   order by c.relname
+$$;
+comment on function app_private.tenant_tables() is
+  'The tables every tenant schema holds, as tenant_template holds them (read from the catalog): what an export writes out.';
+
+create or replace function public.export_tenant_data()
+  returns jsonb language plpgsql stable security definer
+  set search_path to 'pg_catalog', 'public', 'pg_temp'
+as $$
+declare
+  t public.tenants;
+  tenant_rows jsonb := '{}';
+  table_name text;
+  rows jsonb;
+begin
+  select * into t from public.tenants where id = app_private.current_tenant_id();
+  for table_name in select app_private.tenant_tables() loop
+    execute format('select coalesce(jsonb_agg(to_jsonb(x)), ''[]'') from %I.%I x', t.schema_name, table_name) into rows;
+    tenant_rows := tenant_rows || jsonb_build_object(table_name, rows);
+  end loop;
+  return jsonb_build_object(
+    'exported_at', now(),
+    'tenant', to_jsonb(t),
+    'users', (select coalesce(jsonb_agg(to_jsonb(u) order by u.id), '[]') from public.users u where u.tenant_id = t.id),
+    'subscriptions', (select coalesce(jsonb_agg(to_jsonb(s) order by s.id), '[]') from public.subscriptions s where s.tenant_id = t.id)
+  ) || tenant_rows;
+end;
+$$;
