@@ -3,7 +3,7 @@ import http from "node:http";
 import { postgraphile } from "postgraphile";
 import { grafserv as expressGrafserv } from "postgraphile/grafserv/express/v4";
 import { grafserv as nodeGrafserv } from "postgraphile/grafserv/node";
-import { pgSettingsFor } from "../src/auth/pg-settings.ts";
+import { pgSettingsFor } from "../src/graphql/context.ts";
 import { authServiceFor } from "../src/auth/service.ts";
 import { readServerConfig } from "../src/config.ts";
 import { createPool } from "../src/db/pool.ts";
@@ -11,7 +11,8 @@ import { openTransactionsInOneRoundTrip } from "../src/db/transaction-opening.ts
 import { introspectWithoutTenantSchemas } from "../src/graphql/introspection.ts";
 import { graphqlGuards, makePreset } from "../src/graphql/preset.ts";
 import { clientConcurrency, serverConcurrency } from "../src/http/concurrency.ts";
-import { createLogger, requestLogging } from "../src/http/logging.ts";
+import { requestLogging } from "../src/http/logging.ts";
+import { createLogger } from "../src/logger.ts";
 import { createMetrics } from "../src/http/metrics.ts";
 import { GUARD_PLUGINS, variantOf } from "./additions.ts";
 
@@ -28,7 +29,7 @@ introspectWithoutTenantSchemas(pool);
 if (variant.session === "opening") await openTransactionsInOneRoundTrip(pool);
 const auth = authServiceFor(pool, config);
 const guards = graphqlGuards(config.graphql);
-const preset = makePreset(pool, auth, config.graphql, { explorer: false, logger, guards });
+const preset = makePreset(pool, auth, config.graphql, { sessionOf: () => undefined, explorer: false, logger, guards });
 
 const tokenOf = (header: string | undefined) => (header?.startsWith("Bearer ") ? header.slice(7) : undefined);
 const pgl = postgraphile({

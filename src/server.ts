@@ -15,11 +15,12 @@ import { openTransactionsInOneRoundTrip } from "./db/transaction-opening.ts";
 import { introspectWithoutTenantSchemas } from "./graphql/introspection.ts";
 import { graphqlGuards, makePreset } from "./graphql/preset.ts";
 import { createApp } from "./http/app.ts";
+import { sessionOf } from "./http/bearer.ts";
 import { limitConnectionsPerAddress } from "./http/connection-limit.ts";
 import { errorResponder } from "./http/errors.ts";
-import { createLogger } from "./http/logging.ts";
 import { createMetrics } from "./http/metrics.ts";
 import { serverStatus } from "./http/status-routes.ts";
+import { createLogger } from "./logger.ts";
 
 export const VERSION = "0.1.0";
 
@@ -68,7 +69,7 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
     headersTimeout: headersMs, requestTimeout: Math.max(requestMs, headersMs), connectionsCheckingInterval: Math.min(1_000, headersMs),
   }, app);
   if (config.connectionsPerAddress > 0) limitConnectionsPerAddress(server, config.connectionsPerAddress);
-  const pgl = postgraphile(makePreset(pool, auth, config.graphql, { explorer: config.explorer, logger, guards, messages }));
+  const pgl = postgraphile(makePreset(pool, auth, config.graphql, { sessionOf, explorer: config.explorer, logger, guards, messages }));
   await pgl.createServ(grafserv).addTo(app, server);
   app.use((_req, res) => res.status(404).json({ detail: "Not found", code: "NOT_FOUND" }));
   app.use(errorResponder(metrics));

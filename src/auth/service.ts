@@ -8,7 +8,7 @@ import { createPasswordHasher, type PasswordHasher } from "./passwords.ts";
 import { codeOfPgError } from "../db/error-codes.ts";
 import { statement } from "../db/statements.ts";
 import { withSettings } from "../db/transaction.ts";
-import { claimSettings, pgSettingsFor } from "./pg-settings.ts";
+import { claimSettings } from "./claim-settings.ts";
 import { AUTH_PG_ROLE, type AppRole } from "./roles.ts";
 import {
   hashRefreshToken, newRefreshToken, signAccessToken, verifyAccessToken, type SessionClaims,
@@ -147,12 +147,12 @@ export function createAuthService({ pool, jwt, passwords, throttle, preparedStat
     },
 
     /**
-     * Adds a user to the admin's tenant. The insert runs with the caller's own role and claims,
-     * so grants and row-level security decide who may add whom; only the hashing happens here.
+     * Adds a user to the admin's tenant. The insert runs with the request's own settings (the
+     * caller's role, claims and search_path), so grants and row-level security decide who may add
+     * whom; only the hashing happens here.
      */
-    async addTeamMember(session: SessionClaims, input: Record<string, unknown>): Promise<{ id: number }> {
+    async addTeamMember(settings: Record<string, string>, input: Record<string, unknown>): Promise<{ id: number }> {
       const { email, role, full_name: fullName, password } = parseInput(TeamMemberInput, input);
-      const settings = pgSettingsFor(session);
       // Authorization before any hashing: a refused caller must not get bcrypt to work for it.
       const mayAdd = await inTransaction(pool, settings, (query) =>
         query.value<boolean>("select has_any_column_privilege('public.users', 'INSERT')"));

@@ -167,8 +167,11 @@ export function authPlugin(auth: AuthService) {
           });
         },
         addTeamMember(_: unknown, args: FieldArgs) {
-          return sideEffect([context().get("session"), inputOf(args)], async ([session, input]) =>
-            auth.addTeamMember(await signedIn(session), { ...input, full_name: input.fullName }));
+          return sideEffect([context().get("session"), context().get("pgSettings"), inputOf(args)], async ([session, settings, input]) => {
+            await signedIn(session);
+            // The request's own pgSettings (pgSettingsFor, context.ts: strings only).
+            return auth.addTeamMember(settings as Record<string, string>, { ...input, full_name: input.fullName });
+          });
         },
       },
       AddTeamMemberPayload: {

@@ -2,6 +2,7 @@ import type { NextFunction, Request, Response } from "express";
 import { randomUUID } from "node:crypto";
 import { AuthError } from "../auth/errors.ts";
 import { isDatabaseUnavailable, UNAVAILABLE } from "../db/unavailable.ts";
+import { GRAPHQL_PATH } from "../graphql/context.ts";
 import type { Metrics } from "./metrics.ts";
 
 /** What a failed request is answered: status, stable code, message, and when to retry. */
@@ -28,13 +29,13 @@ export function errorResponder(metrics: Metrics) {
 }
 
 /** /graphql, also with a trailing slash (which the auth and size checks in front of it match too). */
-const GRAPHQL_PATH = /^\/graphql\/?$/;
+const GRAPHQL_ROUTE = new RegExp(`^${GRAPHQL_PATH}/?$`);
 
 /** Answers a refusal in the shape of its path: GraphQL's on /graphql, `{ detail, code }` elsewhere. */
 export function sendError(req: Request, res: Response, { status, code, message, retryAfterSeconds, id }: Answer): void {
   if (status === 401) res.setHeader("WWW-Authenticate", "Bearer");
   if (retryAfterSeconds) res.setHeader("Retry-After", String(retryAfterSeconds));
-  res.status(status).json(GRAPHQL_PATH.test(req.path)
+  res.status(status).json(GRAPHQL_ROUTE.test(req.path)
     ? { errors: [{ message, extensions: { code, ...(id ? { id } : {}) } }] }
     : { detail: message, code, ...(id ? { id } : {}) });
 }

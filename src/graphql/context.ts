@@ -1,5 +1,6 @@
-import { ANONYMOUS_PG_ROLE, PG_ROLE_OF } from "./roles.ts";
-import type { SessionClaims } from "./tokens.ts";
+import { claimSettings } from "../auth/claim-settings.ts";
+import { ANONYMOUS_PG_ROLE, PG_ROLE_OF } from "../auth/roles.ts";
+import type { SessionClaims } from "../auth/tokens.ts";
 
 declare global {
   namespace Grafast {
@@ -12,6 +13,9 @@ declare global {
   }
 }
 
+/** Where grafserv answers GraphQL. */
+export const GRAPHQL_PATH = "/graphql";
+
 /**
  * What PostgreSQL is told for a request, in one set_config statement after BEGIN: the role that
  * matches the verified role claim, the claims policies read, and the tenant's schema first on the
@@ -21,17 +25,4 @@ declare global {
 export function pgSettingsFor(session: SessionClaims | undefined): Record<string, string> {
   if (!session) return { role: ANONYMOUS_PG_ROLE, search_path: "public" };
   return { role: PG_ROLE_OF[session.role], ...claimSettings(session), search_path: `client_${session.tenantId}, public` };
-}
-
-/**
- * The verified claims as transaction settings. With `jwt.claims.session_id` among them, the
- * transaction opens with app_private.require_live_session() (see openingStatement).
- */
-export function claimSettings(session: SessionClaims): Record<string, string> {
-  return {
-    "jwt.claims.user_id": String(session.userId),
-    "jwt.claims.tenant_id": String(session.tenantId),
-    "jwt.claims.role": session.role,
-    "jwt.claims.session_id": session.sessionId,
-  };
 }

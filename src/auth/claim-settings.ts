@@ -1,0 +1,15 @@
+import type { SessionClaims } from "./tokens.ts";
+
+/**
+ * The verified claims as transaction settings, which policies and SQL functions read. With
+ * `jwt.claims.session_id` among them, the transaction opens with app_private.require_live_session()
+ * (see openingStatement).
+ */
+export function claimSettings(session: SessionClaims): Record<string, string> {
+  return {
+    "jwt.claims.user_id": String(session.userId),
+    "jwt.claims.tenant_id": String(session.tenantId),
+    "jwt.claims.role": session.role,
+    "jwt.claims.session_id": session.sessionId,
+  };
+}
