@@ -1182,7 +1182,7 @@ AS $function$
 $function$
 ;
 
-CREATE OR REPLACE FUNCTION app_private.session_json(user_id integer)
+CREATE OR REPLACE FUNCTION app_private.session_user_and_tenant(user_id integer)
  RETURNS jsonb
  LANGUAGE sql
  STABLE SECURITY DEFINER
@@ -1193,7 +1193,7 @@ AS $function$
     'tenant', jsonb_build_object('id', t.id, 'name', t.name, 'subscription_tier', t.subscription_tier,
                                  'schema_name', t.schema_name))
     from public.users u join public.tenants t on t.id = u.tenant_id
-   where u.id = session_json.user_id
+   where u.id = session_user_and_tenant.user_id
 $function$
 ;
 
@@ -1752,7 +1752,7 @@ grant execute on function app_private.rotate_refresh_token(bytea,bytea,interval)
 
 grant execute on function app_private.server_status() to stoflow_authenticator;
 
-grant execute on function app_private.session_json(integer) to stoflow_auth;
+grant execute on function app_private.session_user_and_tenant(integer) to stoflow_auth;
 
 grant execute on function app_private.set_initial_password(integer,text) to stoflow_admin;
 
@@ -2018,7 +2018,7 @@ comment on function app_private.rotate_refresh_token(bytea,bytea,interval) is 'E
 
 comment on function app_private.server_status() is 'Applied migrations, tenant schemas missing a DDL step (and the first 20 of their tenant ids), and the number of tenants: for the readiness check and metrics.';
 
-comment on function app_private.session_json(integer) is 'The user and tenant of a session, in the JSON shape of the REST API.';
+comment on function app_private.session_user_and_tenant(integer) is 'The user and tenant of a session (what the auth routes and currentSession answer), in the JSON shape of the REST API.';
 
 comment on table app_private.sessions is 'One row per sign-in. Access tokens name their session (sid); a revoked session refuses them at once.';
 

@@ -131,3 +131,20 @@ begin
   ) || tenant_rows;
 end;
 $$;
+
+-- Named for what it returns, not its format (it replaces app_private.session_json).
+create or replace function app_private.session_user_and_tenant(user_id integer) returns jsonb
+  language sql stable security definer
+  set search_path to 'pg_catalog', 'public', 'pg_temp'
+as $$
+  select jsonb_build_object(
+    'user', jsonb_build_object('id', u.id, 'email', u.email, 'full_name', u.full_name, 'role', u.role),
+    'tenant', jsonb_build_object('id', t.id, 'name', t.name, 'subscription_tier', t.subscription_tier,
+                                 'schema_name', t.schema_name))
+    from public.users u join public.tenants t on t.id = u.tenant_id
+   where u.id = session_user_and_tenant.user_id
+$$;
+comment on function app_private.session_user_and_tenant(integer) is
+  'The user and tenant of a session (what the auth routes and currentSession answer), in the JSON shape of the REST API.';
+grant execute on function app_private.session_user_and_tenant(integer) to stoflow_auth;
+drop function if exists app_private.session_json(integer);

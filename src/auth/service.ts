@@ -60,7 +60,7 @@ export function createAuthService({ pool, jwt, passwords, throttle, preparedStat
   const ttl = `${jwt.refreshTtlSeconds} seconds`;
 
   async function tokensFor(query: Query, userId: number, sessionId: string, refreshToken: string): Promise<AuthResponse> {
-    const view = await query.value<SessionView>("select app_private.session_json($1)", [userId]);
+    const view = await query.value<SessionView>("select app_private.session_user_and_tenant($1)", [userId]);
     const claims = { userId, tenantId: view.tenant.id, role: view.user.role as AppRole, sessionId };
     return {
       access_token: signAccessToken(jwt, claims),
@@ -179,7 +179,7 @@ export function createAuthService({ pool, jwt, passwords, throttle, preparedStat
     },
 
     session(session: SessionClaims): Promise<SessionView> {
-      return asSession(session, (query) => query.value<SessionView>("select app_private.session_json($1)", [session.userId]));
+      return asSession(session, (query) => query.value<SessionView>("select app_private.session_user_and_tenant($1)", [session.userId]));
     },
 
     /** Verifies an access token's signature and claims only (its session is checked as a transaction opens). */
