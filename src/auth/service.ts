@@ -1,7 +1,7 @@
 import type pg from "pg";
 import type { JwtConfig, ServerConfig, ThrottleConfig } from "../config.ts";
 import {
-  AuthError, conflict, emailTaken, forbidden, invalidInput, invalidToken, tenantMaintenance, tooManyAttempts, wrongCredentials,
+  ClientError, conflict, emailTaken, forbidden, invalidInput, invalidToken, tenantMaintenance, tooManyAttempts, wrongCredentials,
 } from "./errors.ts";
 import { ChangePasswordInput, LoginInput, parseInput, RefreshInput, RegisterInput, TeamMemberInput } from "./inputs.ts";
 import { createPasswordHasher, type PasswordHasher } from "./passwords.ts";
@@ -136,7 +136,7 @@ export function createAuthService({ pool, jwt, passwords, throttle, preparedStat
         ])))!;
         if (check.retry_after > 0) throw tooManyAttempts(check.retry_after, "wrong passwords");
         if (!(await bcrypt.matches(current, check.password_hash))) {
-          throw new AuthError("INVALID_CREDENTIALS", 403, "Current password is incorrect");
+          throw new ClientError("INVALID_CREDENTIALS", 403, "Current password is incorrect");
         }
         const hash = await bcrypt.hash(next);
         const changed = await asAuth((query) => query.value<boolean>("select app_private.set_password($1, $2, $3, $4)", [
@@ -229,7 +229,7 @@ function inTransaction<T>(pool: pg.Pool, settings: Record<string, string>, work:
     value: async (sql, params) => Object.values((await client.query(sql, params)).rows[0] ?? {})[0] as never,
     row: async (sql, params) => (await client.query(sql, params)).rows[0],
     run: async (sql, params) => void (await client.query(sql, params)),
-  }), (error) => error instanceof AuthError) // an AuthError is a decision: what led to it (a revoked family) is kept
+  }), (error) => error instanceof ClientError) // a ClientError is a decision: what led to it (a revoked family) is kept
     .catch(refusal);
 }
 
@@ -273,11 +273,11 @@ function teamError(error: Error): never {
   return registrationError(error);
 }
 
-function refreshRefused(outcome: string | undefined): AuthError {
+function refreshRefused(outcome: string | undefined): ClientError {
   const messages: Record<string, string> = {
     reused: "Refresh token already used; the session is revoked",
     expired: "Refresh token expired",
     inactive: "Account inactive",
   };
-  return new AuthError("INVALID_REFRESH_TOKEN", 401, messages[outcome ?? ""] ?? "Invalid refresh token");
+  return new ClientError("INVALID_REFRESH_TOKEN", 401, messages[outcome ?? ""] ?? "Invalid refresh token");
 }

@@ -1,7 +1,7 @@
 import "./env.ts";
 import pg from "pg";
 import { parseArgs } from "node:util";
-import { AuthError } from "../auth/errors.ts";
+import { ClientError } from "../auth/errors.ts";
 import { createPasswordHasher } from "../auth/passwords.ts";
 import { createAuthService } from "../auth/service.ts";
 import { integer, readDatabaseConfig, readOperatorConfig } from "../config.ts";
@@ -218,7 +218,7 @@ async function main(argv: string[]): Promise<number> {
 /** Wrong usage (a flag, a number, input the API refuses) is one line and exit code 2. */
 function wrongUsage(error: unknown): number {
   const usageError = error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
-    || (error instanceof AuthError && error.code === "INVALID_INPUT");
+    || (error instanceof ClientError && error.code === "INVALID_INPUT");
   if (!usageError) throw error;
   console.error((error as Error).message);
   return 2;

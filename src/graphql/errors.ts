@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import { isSafeError } from "postgraphile/grafast";
 import { defaultMaskError } from "postgraphile/grafserv";
-import { AuthError } from "../auth/errors.ts";
+import { ClientError } from "../auth/errors.ts";
 import type { ConstraintMessages } from "../db/constraint-messages.ts";
 import { codeOfPgError, INSUFFICIENT_PRIVILEGE, UNDEFINED_TABLE } from "../db/error-codes.ts";
 import { isDatabaseUnavailable, UNAVAILABLE } from "../db/unavailable.ts";
@@ -29,7 +29,7 @@ type OriginalError = Error & { code?: string; retryAfterSeconds?: number; table?
 
 function maskError(error: GraphQLError, logger: Logger, messages: ConstraintMessages): GraphQLError {
   const original = error.originalError as OriginalError | undefined;
-  if (original instanceof AuthError) {
+  if (original instanceof ClientError) {
     const retry = original.retryAfterSeconds ? { retryAfter: original.retryAfterSeconds } : {};
     return withCode(error, original.message, original.code, retry);
   }

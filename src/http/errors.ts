@@ -1,6 +1,6 @@
 import type { NextFunction, Request, Response } from "express";
 import { randomUUID } from "node:crypto";
-import { AuthError } from "../auth/errors.ts";
+import { ClientError } from "../auth/errors.ts";
 import { isDatabaseUnavailable, UNAVAILABLE } from "../db/unavailable.ts";
 import { GRAPHQL_PATH } from "../graphql/context.ts";
 import type { Metrics } from "./metrics.ts";
@@ -16,14 +16,14 @@ export interface Answer {
 }
 
 /**
- * Last middleware: an AuthError becomes its status and code; a bad JSON body a 400; a database
+ * Last middleware: a ClientError becomes its status and code; a bad JSON body a 400; a database
  * that is down a 503 with Retry-After; anything else a 500 with an id, logged here, never a stack
  * trace. REST routes get `{ detail, code }` (the seed's `detail`); /graphql gets GraphQL's shape,
  * `{ errors: [{ message, extensions: { code } }] }`, with the same HTTP status.
  */
 export function errorResponder(metrics: Metrics) {
   return (error: unknown, req: Request, res: Response, _next: NextFunction) => {
-    if (error instanceof AuthError && (error.status === 401 || error.status === 429)) metrics.authFailures.inc({ code: error.code });
+    if (error instanceof ClientError && (error.status === 401 || error.status === 429)) metrics.authFailures.inc({ code: error.code });
     sendError(req, res, answerFor(error, req));
   };
 }
@@ -41,7 +41,7 @@ export function sendError(req: Request, res: Response, { status, code, message, 
 }
 
 function answerFor(error: unknown, req: Request): Answer {
-  if (error instanceof AuthError) {
+  if (error instanceof ClientError) {
     return { status: error.status, code: error.code, message: error.message, retryAfterSeconds: error.retryAfterSeconds };
   }
   const status = (error as { status?: number }).status;
