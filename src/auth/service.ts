@@ -60,7 +60,7 @@ export function createAuthService({ pool, jwt, passwords, throttle, preparedStat
   const ttl = `${jwt.refreshTtlSeconds} seconds`;
 
   async function tokensFor(query: Query, userId: number, sessionId: string, refreshToken: string): Promise<AuthResponse> {
-    const view = await query.value<SessionView>("select app_private.session_user_and_tenant($1)", [userId]);
+    const view = await sessionView(query, userId);
     const claims = { userId, tenantId: view.tenant.id, role: view.user.role as AppRole, sessionId };
     return {
       access_token: signAccessToken(jwt, claims),
@@ -172,14 +172,17 @@ export function createAuthService({ pool, jwt, passwords, throttle, preparedStat
      * Registers a tenant and its admin for an operator (`stoflow tenants:create`): the same input
      * rules and SQL as register, without throttling, session or tokens.
      */
-    async createTenant(input: Record<string, unknown>): Promise<{ tenant_id: number; user_id: number }> {
+    async createTenant(input: Record<string, unknown>): Promise<{ tenant_id: number; user_id: number; schema: string }> {
       const registration = parseInput(RegisterInput, input);
       const hash = await passwords.inLine((bcrypt) => bcrypt.hash(registration.password));
-      return asAuth((query) => insertTenant(query, registration, hash));
+      return asAuth(async (query) => {
+        const created = await insertTenant(query, registration, hash);
+        return { ...created, schema: (await sessionView(query, created.user_id)).tenant.schema_name };
+      });
     },
 
     session(session: SessionClaims): Promise<SessionView> {
-      return asSession(session, (query) => query.value<SessionView>("select app_private.session_user_and_tenant($1)", [session.userId]));
+      return asSession(session, (query) => sessionView(query, session.userId));
     },
 
     /** Verifies an access token's signature and claims only (its session is checked as a transaction opens). */
@@ -242,6 +245,11 @@ function refusal(error: unknown): never {
   if (code === "INVALID_TOKEN") throw invalidToken((error as Error).message);
   if (code === "TENANT_MAINTENANCE") throw tenantMaintenance();
   throw code === "CONFLICT" ? conflict() : error;
+}
+
+/** The user and tenant of a session, as SQL names them (the tenant's schema included). */
+function sessionView(query: Query, userId: number): Promise<SessionView> {
+  return query.value<SessionView>("select app_private.session_user_and_tenant($1)", [userId]);
 }
 
 /** app_private.register_tenant: the tenant, its schema, its admin (refusals as INVALID_INPUT or EMAIL_TAKEN). */

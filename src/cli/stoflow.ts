@@ -70,7 +70,7 @@ const COMMANDS: Record<string, Command> = {
       const app = new pg.Pool({ connectionString: appUrl, max: 1 });
       try {
         const created = await operatorAuth(app).createTenant({ name, email, password, subscription_tier: tier });
-        console.log(JSON.stringify({ ...created, schema: `client_${created.tenant_id}` }));
+        console.log(JSON.stringify(created));
         return 0;
       } finally {
         await app.end();
