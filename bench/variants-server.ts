@@ -41,7 +41,9 @@ const pgl = postgraphile({
     async context(requestContext) {
       const token = tokenOf(requestContext.node?.req.headers.authorization);
       const session = token === undefined ? undefined : variant.session === "before" ? await auth.authorize(token) : auth.verify(token);
-      return { session, clientIp: "bench", pgSettings: pgSettingsFor(session) };
+      // Without the opening statement (which enters the tenant's schema in SQL), the search_path is set here.
+      const searchPath = session && variant.session !== "opening" ? { search_path: `client_${session.tenantId}, public` } : {};
+      return { session, clientIp: "bench", pgSettings: { ...pgSettingsFor(session), ...searchPath } };
     },
   },
 });

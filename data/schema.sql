@@ -848,6 +848,12 @@ AS $function$
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.enter_tenant_schema()
+ RETURNS text
+ LANGUAGE sql
+AS $function$ select set_config('search_path', coalesce(quote_ident(app_private.current_tenant_schema()) || ', ', '') || 'public', true) $function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.finish_login(user_id integer, credential_version integer, email text, client_address text, refresh_token_hash bytea, refresh_ttl interval)
  RETURNS uuid
  LANGUAGE plpgsql
@@ -1724,11 +1730,19 @@ grant execute on function app_private.constraint_messages() to stoflow_authentic
 
 grant execute on function app_private.current_tenant_id() to stoflow_anonymous;
 
+grant execute on function app_private.current_tenant_id() to stoflow_auth;
+
 grant execute on function app_private.current_tenant_id() to stoflow_platform_operator;
 
 grant execute on function app_private.current_tenant_schema() to stoflow_anonymous;
 
+grant execute on function app_private.current_tenant_schema() to stoflow_auth;
+
 grant execute on function app_private.current_user_id() to stoflow_anonymous;
+
+grant execute on function app_private.enter_tenant_schema() to stoflow_anonymous;
+
+grant execute on function app_private.enter_tenant_schema() to stoflow_auth;
 
 grant execute on function app_private.finish_login(integer,integer,text,text,bytea,interval) to stoflow_auth;
 
@@ -1757,6 +1771,8 @@ grant execute on function app_private.session_user_and_tenant(integer) to stoflo
 grant execute on function app_private.set_initial_password(integer,text) to stoflow_admin;
 
 grant execute on function app_private.set_password(integer,text,uuid,integer) to stoflow_auth;
+
+grant execute on function app_private.tenant_id_of_schema(text) to stoflow_authenticator;
 
 grant execute on function change_subscription_tier(text) to stoflow_admin;
 
@@ -1963,6 +1979,8 @@ comment on function app_private.current_tenant_schema() is 'The schema (client_<
 comment on function app_private.current_user_id() is 'The user of the current request, from the jwt.claims.user_id setting; NULL when anonymous.';
 
 comment on function app_private.end_sessions(integer[],text,uuid) is 'Ends every session of the users for good: raises their credential version (so even a session being opened right now is dead on arrival) and marks the open ones revoked with the reason; keep_session (the one that changed the password) moves to the new version.';
+
+comment on function app_private.enter_tenant_schema() is 'Sets the transaction''s search_path to the tenant schema of its claims, then public (public alone without a tenant); returns it. Unqualified table names then reach that tenant''s tables.';
 
 comment on function app_private.finish_login(integer,integer,text,text,bytea,interval) is 'Last step of a login whose password bcrypt accepted: opens the session (see open_session), records last_login, clears the e-mail''s failure counter and refunds the address its one attempt. NULL when no session could open (the attempt stays counted as a failure).';
 

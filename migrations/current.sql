@@ -148,3 +148,19 @@ comment on function app_private.session_user_and_tenant(integer) is
   'The user and tenant of a session (what the auth routes and currentSession answer), in the JSON shape of the REST API.';
 grant execute on function app_private.session_user_and_tenant(integer) to stoflow_auth;
 drop function if exists app_private.session_json(integer);
+
+-- The request's tenant schema first on its search_path, named by SQL (tenants.schema_name is
+-- client_<id>, and current_tenant_schema says so): the gateway never builds a schema name. Called
+-- as a transaction opens (src/db/transaction.ts, openingStatement) after the claims are set. No SET
+-- clause: a function's own SET would undo the setting on return.
+create or replace function app_private.enter_tenant_schema() returns text
+  language sql volatile
+  as $$ select set_config('search_path', coalesce(quote_ident(app_private.current_tenant_schema()) || ', ', '') || 'public', true) $$;
+comment on function app_private.enter_tenant_schema() is
+  'Sets the transaction''s search_path to the tenant schema of its claims, then public (public alone without a tenant); returns it. Unqualified table names then reach that tenant''s tables.';
+grant execute on function app_private.enter_tenant_schema() to stoflow_anonymous, stoflow_auth;
+-- The auth service's transactions for a signed-in user carry the claims too (they enter the schema).
+grant execute on function app_private.current_tenant_schema(), app_private.current_tenant_id() to stoflow_auth;
+-- The gateway's introspection leaves tenant schemas out by asking SQL which schemas they are
+-- (src/graphql/introspection.ts), rather than matching their names itself.
+grant execute on function app_private.tenant_id_of_schema(text) to stoflow_authenticator;

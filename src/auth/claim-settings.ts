@@ -1,3 +1,4 @@
+import { SESSION_ID_SETTING, TENANT_ID_SETTING } from "../db/transaction.ts";
 import type { SessionClaims } from "./tokens.ts";
 
 /**
@@ -8,8 +9,8 @@ import type { SessionClaims } from "./tokens.ts";
 export function claimSettings(session: SessionClaims): Record<string, string> {
   return {
     "jwt.claims.user_id": String(session.userId),
-    "jwt.claims.tenant_id": String(session.tenantId),
+    [TENANT_ID_SETTING]: String(session.tenantId),
     "jwt.claims.role": session.role,
-    "jwt.claims.session_id": session.sessionId,
+    [SESSION_ID_SETTING]: session.sessionId,
   };
 }

@@ -18,11 +18,12 @@ export const GRAPHQL_PATH = "/graphql";
 
 /**
  * What PostgreSQL is told for a request, in one set_config statement after BEGIN: the role that
- * matches the verified role claim, the claims policies read, and the tenant's schema first on the
- * search_path (PostGraphile emits unqualified table names). Anonymous requests get `public`
+ * matches the verified role claim and the claims policies read. The transaction's opening then
+ * puts the tenant's schema first on the search_path (app_private.enter_tenant_schema, see
+ * openingStatement; PostGraphile emits unqualified table names). Anonymous requests get `public`
  * alone, so tenant tables do not resolve at all (reported as NO_TENANT_CONTEXT).
  */
 export function pgSettingsFor(session: SessionClaims | undefined): Record<string, string> {
   if (!session) return { role: ANONYMOUS_PG_ROLE, search_path: "public" };
-  return { role: PG_ROLE_OF[session.role], ...claimSettings(session), search_path: `client_${session.tenantId}, public` };
+  return { role: PG_ROLE_OF[session.role], ...claimSettings(session) };
 }

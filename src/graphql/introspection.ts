@@ -15,7 +15,7 @@ export const TENANT_FREE_INTROSPECTION_QUERY = (() => {
     throw new Error("PostGraphile's introspection query changed: update src/graphql/introspection.ts");
   }
   // A replacer function: in a replacement string, the "$'" of the pattern would be special.
-  return INTROSPECTION_QUERY.replace(NAMESPACE_FILTER, () => `${NAMESPACE_FILTER} and nspname !~ '^client_[0-9]+$'`);
+  return INTROSPECTION_QUERY.replace(NAMESPACE_FILTER, () => `${NAMESPACE_FILTER} and app_private.tenant_id_of_schema(nspname) is null`);
 })();
 
 /**

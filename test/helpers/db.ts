@@ -74,13 +74,13 @@ export interface Session {
   userId?: number;
 }
 
-/** Runs `work` in one transaction under `session`, as PostGraphile runs a request; commits. */
+/** Runs `work` in one transaction under `session`, as PostGraphile runs a request (its tenant's schema on the search_path); commits. */
 export function asSession<T>(pool: pg.Pool, session: Session, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   return withSettings(pool, {
     role: session.role,
     "jwt.claims.tenant_id": session.tenantId?.toString() ?? "",
     "jwt.claims.user_id": session.userId?.toString() ?? "",
-    search_path: session.tenantId ? `client_${session.tenantId}, public` : "public",
+    search_path: "public",
   }, work);
 }
 
