@@ -100,7 +100,7 @@ describe("tenant DDL steps", () => {
     ]);
     const { migrated, failures } = await applyPendingTenantSteps(db.owner, 100);
     expect(migrated).toBe(50); // 49 of the first 50 and the late shop
-    expect(failures).toEqual([{ schema: victim, failure: `step ${baseVersion + 2} "broken for one": boom [23514]` }]);
+    expect(failures).toEqual([{ schema: victim, tenantId: tenants[3].tenant_id, failure: `step ${baseVersion + 2} "broken for one": boom [23514]` }]);
     const lagging = (await db.owner.query("select * from app_private.lagging_tenant_schemas()")).rows;
     expect(lagging).toEqual([expect.objectContaining({
       tenant_id: tenants[3].tenant_id, schema_name: victim, version: baseVersion + 1, missing: ["broken for one"], failure: failures[0]!.failure,
