@@ -1,4 +1,5 @@
 import type pg from "pg";
+import type { z } from "zod";
 import type { JwtConfig, ServerConfig, ThrottleConfig } from "../config.ts";
 import {
   ClientError, conflict, emailTaken, forbidden, invalidInput, invalidToken, tenantMaintenance, tooManyAttempts, wrongCredentials,
@@ -147,25 +148,25 @@ export function createAuthService({ pool, jwt, passwords, throttle, preparedStat
     },
 
     /**
-     * Adds a user to the admin's tenant. The insert runs with the request's own settings (the
-     * caller's role, claims and search_path), so grants and row-level security decide who may add
-     * whom; only the hashing happens here.
+     * Adding a user to the admin's tenant, in stages the GraphQL plugin runs in the request's own
+     * transactions (the caller's role, claims and tenant schema), so grants and row-level security
+     * decide who may add whom. Authorization comes before any hashing (a refused caller gets no
+     * bcrypt work), and no transaction is open while bcrypt runs.
      */
-    async addTeamMember(settings: Record<string, string>, input: Record<string, unknown>): Promise<{ id: number }> {
-      const { email, role, full_name: fullName, password } = parseInput(TeamMemberInput, input);
-      // Authorization before any hashing: a refused caller must not get bcrypt to work for it.
-      const mayAdd = await inTransaction(pool, settings, (query) =>
-        query.value<boolean>("select has_any_column_privilege('public.users', 'INSERT')"));
-      if (!mayAdd) throw teamForbidden();
-      const hash = await passwords.inLine((bcrypt) => bcrypt.hash(password));
-      return inTransaction(pool, settings, async (query) => {
+    teamMembers: {
+      parse: (input: Record<string, unknown>): TeamMember => parseInput(TeamMemberInput, input),
+      async assertMayAdd(query: Query): Promise<void> {
+        if (!(await query.value<boolean>("select has_any_column_privilege('public.users', 'INSERT')"))) throw teamForbidden();
+      },
+      hash: (password: string): Promise<string> => passwords.inLine((bcrypt) => bcrypt.hash(password)),
+      async insert(query: Query, { email, role, full_name: fullName }: TeamMember, hash: string): Promise<{ id: number }> {
         const id = await (role
           ? query.value<number>(INSERT_MEMBER_WITH_ROLE, [email, fullName ?? null, role])
           : query.value<number>(INSERT_MEMBER, [email, fullName ?? null])
         ).catch(teamError);
         await query.run("select app_private.set_initial_password($1, $2)", [id, hash]);
         return { id };
-      });
+      },
     },
 
     /**
@@ -216,11 +217,23 @@ export function authServiceFor(pool: pg.Pool, config: ServerConfig): AuthService
 }
 
 /** Thin query helpers over one client, inside one transaction. */
-interface Query {
+export interface Query {
   value<T>(sql: string, params?: unknown[]): Promise<T>;
   row<T>(sql: string, params?: unknown[]): Promise<T | undefined>;
   run(sql: string, params?: unknown[]): Promise<void>;
 }
+
+/** The helpers over whatever runs one statement and gives its rows (a pooled client, a PostGraphile request's client). */
+export function queryOver(run: (sql: string, params?: unknown[]) => Promise<{ rows: readonly unknown[] }>): Query {
+  return {
+    value: async (sql, params) => Object.values(((await run(sql, params)).rows[0] ?? {}) as object)[0] as never,
+    row: async (sql, params) => (await run(sql, params)).rows[0] as never,
+    run: async (sql, params) => void (await run(sql, params)),
+  };
+}
+
+/** A team member as TeamMemberInput reads it. */
+type TeamMember = z.output<typeof TeamMemberInput>;
 
 
 /**
@@ -228,11 +241,7 @@ interface Query {
  * that lost a race (deadlock, serialization, lock timeout) is a CONFLICT the client may retry.
  */
 function inTransaction<T>(pool: pg.Pool, settings: Record<string, string>, work: (query: Query) => Promise<T>): Promise<T> {
-  return withSettings(pool, settings, (client) => work({
-    value: async (sql, params) => Object.values((await client.query(sql, params)).rows[0] ?? {})[0] as never,
-    row: async (sql, params) => (await client.query(sql, params)).rows[0],
-    run: async (sql, params) => void (await client.query(sql, params)),
-  }), (error) => error instanceof ClientError) // a ClientError is a decision: what led to it (a revoked family) is kept
+  return withSettings(pool, settings, (client) => work(queryOver((sql, params) => client.query(sql, params))), (error) => error instanceof ClientError) // a ClientError is a decision: what led to it (a revoked family) is kept
     .catch(refusal);
 }
 
