@@ -1000,7 +1000,7 @@ AS $function$
 $function$
 ;
 
-CREATE OR REPLACE FUNCTION app_private.register_tenant(tenant_name text, email text, password_hash text, tier text DEFAULT 'starter'::text)
+CREATE OR REPLACE FUNCTION app_private.register_tenant(tenant_name text, email text, password_hash text, tier text DEFAULT NULL::text)
  RETURNS app_private.jwt_claims
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -1011,12 +1011,15 @@ declare
   new_user_id int;
   new_schema text;
 begin
-  if not exists (select 1 from public.tiers t where t.id = register_tenant.tier) then
+  if tier is not null and not exists (select 1 from public.tiers t where t.id = register_tenant.tier) then
     raise exception 'Unknown subscription tier "%"', register_tenant.tier using errcode = '22023';
   end if;
-  insert into public.tenants (name, email, subscription_tier)
-    values (tenant_name, register_tenant.email, register_tenant.tier)
-    returning * into new_tenant;
+  if tier is null then
+    insert into public.tenants (name, email) values (tenant_name, register_tenant.email) returning * into new_tenant;
+  else
+    insert into public.tenants (name, email, subscription_tier) values (tenant_name, register_tenant.email, register_tenant.tier)
+      returning * into new_tenant;
+  end if;
   new_schema := new_tenant.schema_name;
   execute format('create schema %I', new_schema);
   execute format('comment on schema %I is %L', new_schema, 'Tables of tenant ' || new_tenant.id || '.');
@@ -1027,7 +1030,7 @@ begin
     returning id into new_user_id;
   insert into app_private.user_secrets (user_id, password_hash) values (new_user_id, register_tenant.password_hash);
   insert into public.subscriptions (tenant_id, tier, price_monthly)
-    select new_tenant.id, t.id, t.price_monthly from public.tiers t where t.id = register_tenant.tier;
+    select new_tenant.id, t.id, t.price_monthly from public.tiers t where t.id = new_tenant.subscription_tier;
   return (new_user_id, new_tenant.id, 'admin')::app_private.jwt_claims;
 exception
   when unique_violation then

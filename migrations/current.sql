@@ -164,3 +164,41 @@ grant execute on function app_private.current_tenant_schema(), app_private.curre
 -- The gateway's introspection leaves tenant schemas out by asking SQL which schemas they are
 -- (src/graphql/introspection.ts), rather than matching their names itself.
 grant execute on function app_private.tenant_id_of_schema(text) to stoflow_authenticator;
+
+-- The default tier written once, as the default of tenants.subscription_tier: a registration
+-- without a tier (null) takes the column's default, and the gateway no longer sends 'starter'.
+create or replace function app_private.register_tenant(tenant_name text, email text, password_hash text, tier text default null)
+  returns app_private.jwt_claims language plpgsql security definer
+  set search_path to 'pg_catalog', 'public', 'pg_temp'
+as $$
+declare
+  new_tenant public.tenants;
+  new_user_id int;
+  new_schema text;
+begin
+  if tier is not null and not exists (select 1 from public.tiers t where t.id = register_tenant.tier) then
+    raise exception 'Unknown subscription tier "%"', register_tenant.tier using errcode = '22023';
+  end if;
+  if tier is null then
+    insert into public.tenants (name, email) values (tenant_name, register_tenant.email) returning * into new_tenant;
+  else
+    insert into public.tenants (name, email, subscription_tier) values (tenant_name, register_tenant.email, register_tenant.tier)
+      returning * into new_tenant;
+  end if;
+  new_schema := new_tenant.schema_name;
+  execute format('create schema %I', new_schema);
+  execute format('comment on schema %I is %L', new_schema, 'Tables of tenant ' || new_tenant.id || '.');
+  insert into app_private.tenant_schemas (schema_name, tenant_id) values (new_schema, new_tenant.id);
+  perform app_private.apply_tenant_ddl(new_schema);
+  insert into public.users (tenant_id, email, full_name, role)
+    values (new_tenant.id, register_tenant.email, tenant_name, 'admin')
+    returning id into new_user_id;
+  insert into app_private.user_secrets (user_id, password_hash) values (new_user_id, register_tenant.password_hash);
+  insert into public.subscriptions (tenant_id, tier, price_monthly)
+    select new_tenant.id, t.id, t.price_monthly from public.tiers t where t.id = new_tenant.subscription_tier;
+  return (new_user_id, new_tenant.id, 'admin')::app_private.jwt_claims;
+exception
+  when unique_violation then
+    raise exception 'Email already registered' using errcode = '23505';
+end;
+$$;

@@ -267,7 +267,7 @@ function insertTenant(
 ): Promise<{ tenant_id: number; user_id: number }> {
   return query.row<{ tenant_id: number; user_id: number }>(
     "select (c).tenant_id, (c).sub as user_id from app_private.register_tenant($1, $2, $3, $4) c",
-    [name, email, hash, subscription_tier ?? "starter"],
+    [name, email, hash, subscription_tier ?? null],
   ).then((row) => row!, registrationError);
 }
 

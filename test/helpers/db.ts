@@ -93,8 +93,8 @@ export interface Claims {
   role: AppRole;
 }
 
-/** Registers a tenant as the server's auth code does (role stoflow_auth). */
-export async function registerTenant(pool: pg.Pool, name: string, email: string, tier = "starter"): Promise<Claims> {
+/** Registers a tenant as the server's auth code does (role stoflow_auth); without a tier, the default one. */
+export async function registerTenant(pool: pg.Pool, name: string, email: string, tier: string | null = null): Promise<Claims> {
   return asSession(pool, { role: AUTH_PG_ROLE }, async (client) => {
     const { rows } = await client.query(
       "select (c).* from app_private.register_tenant($1, $2, $3, $4) as c",
