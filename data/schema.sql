@@ -442,7 +442,7 @@ CREATE TRIGGER _100_timestamps BEFORE UPDATE ON subscriptions FOR EACH ROW EXECU
 
 alter table public.tenants add constraint tenants_ai_credits_monthly_check CHECK ((ai_credits_monthly >= 0));
 
-alter table public.tenants add constraint tenants_email_check CHECK (((email)::text ~ '^[^@\s]+@[^@\s]+\.[^@\s]+$'::text));
+alter table public.tenants add constraint tenants_email_check CHECK (app_private.is_email_address((email)::text));
 
 CREATE UNIQUE INDEX tenants_email_key ON public.tenants USING btree (lower((email)::text));
 
@@ -486,7 +486,7 @@ create policy select_all on public.tiers as permissive for select to public usin
 
 alter table public.tiers enable row level security;
 
-alter table public.users add constraint users_email_check CHECK (((email)::text ~ '^[^@\s]+@[^@\s]+\.[^@\s]+$'::text));
+alter table public.users add constraint users_email_check CHECK (app_private.is_email_address((email)::text));
 
 CREATE UNIQUE INDEX users_email_key ON public.users USING btree (lower((email)::text));
 
@@ -890,6 +890,13 @@ AS $function$
   select string_agg(case when i = 1 then part else initcap(part) end, '' order by i)
     from unnest(string_to_array(column_name, '_')) with ordinality as t(part, i)
 $function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.is_email_address(address text)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$ select address ~ '^[^@\s]+@[^@\s]+\.[^@\s]+$' $function$
 ;
 
 CREATE OR REPLACE FUNCTION app_private.lagging_tenant_schemas()
@@ -1749,6 +1756,10 @@ grant execute on function app_private.enter_tenant_schema() to stoflow_auth;
 
 grant execute on function app_private.finish_login(integer,integer,text,text,bytea,interval) to stoflow_auth;
 
+grant execute on function app_private.is_email_address(text) to stoflow_anonymous;
+
+grant execute on function app_private.is_email_address(text) to stoflow_auth;
+
 grant execute on function app_private.login_candidate(text) to stoflow_auth;
 
 grant execute on function app_private.open_session(integer,integer,bytea,interval) to stoflow_auth;
@@ -1988,6 +1999,8 @@ comment on function app_private.enter_tenant_schema() is 'Sets the transaction''
 comment on function app_private.finish_login(integer,integer,text,text,bytea,interval) is 'Last step of a login whose password bcrypt accepted: opens the session (see open_session), records last_login, clears the e-mail''s failure counter and refunds the address its one attempt. NULL when no session could open (the attempt stays counted as a failure).';
 
 comment on function app_private.graphql_field_name(text) is 'A column name as PostGraphile spells its GraphQL field (cost_price → costPrice): the field a not-null refusal names.';
+
+comment on function app_private.is_email_address(text) is 'Whether a text looks like an e-mail address: something, @, a domain with a dot, no spaces. The check of tenants.email and users.email.';
 
 comment on type app_private.jwt_claims is 'The claim set of an access token: user (sub), tenant and role.';
 

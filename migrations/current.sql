@@ -202,3 +202,16 @@ exception
     raise exception 'Email already registered' using errcode = '23505';
 end;
 $$;
+
+-- What an e-mail address looks like, written once for both tables that hold one (the gateway's
+-- input check, src/auth/inputs.ts, uses the same pattern; test/sql/email.test.ts compares them).
+create or replace function app_private.is_email_address(address text) returns boolean
+  language sql immutable parallel safe
+  as $$ select address ~ '^[^@\s]+@[^@\s]+\.[^@\s]+$' $$;
+comment on function app_private.is_email_address(text) is
+  'Whether a text looks like an e-mail address: something, @, a domain with a dot, no spaces. The check of tenants.email and users.email.';
+grant execute on function app_private.is_email_address(text) to stoflow_anonymous, stoflow_auth;
+alter table public.tenants drop constraint if exists tenants_email_check;
+alter table public.tenants add constraint tenants_email_check check (app_private.is_email_address(email));
+alter table public.users drop constraint if exists users_email_check;
+alter table public.users add constraint users_email_check check (app_private.is_email_address(email));

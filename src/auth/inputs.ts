@@ -12,7 +12,8 @@ import { APP_ROLES, APP_ROLES_IN_WORDS } from "./roles.ts";
 const MIN_PASSWORD_CHARACTERS = 8;
 /** bcrypt ignores every byte after the 72nd, so a longer password would not be what is checked. */
 const MAX_PASSWORD_BYTES = 72;
-const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+/** What an e-mail address looks like: the pattern of app_private.is_email_address (a test compares them). */
+export const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 const NO_NUL = /^[^\u0000]*$/;
 
 /** A string that is there: not empty nor only spaces, at most `max` characters, no NUL (PostgreSQL text cannot hold it, bcrypt stops at it). */
