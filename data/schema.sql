@@ -1349,7 +1349,7 @@ CREATE OR REPLACE FUNCTION app_private.tenant_tables()
 AS $function$
   select c.relname::text from pg_class c
    where c.relnamespace = 'tenant_template'::regnamespace and c.relkind = 'r'
-   order by c.relname
+   order by exists (select 1 from pg_constraint k where k.conrelid = c.oid and k.contype = 'f') desc, c.relname
 $function$
 ;
 
@@ -1667,6 +1667,7 @@ AS $function$
 declare
   t public.tenants;
   attempts int := 0;
+  tables text;
 begin
   select * into t from public.tenants where id = app_private.current_tenant_id();
   if not found then
@@ -1674,10 +1675,11 @@ begin
   elsif confirm_name is distinct from t.name then
     raise exception 'To delete the tenant, confirm with its exact name' using errcode = '22023';
   end if;
+  select string_agg(format('%I.%I', t.schema_name, name), ', ' order by n) into tables
+    from app_private.tenant_tables() with ordinality as x(name, n);
   loop
     begin
-      execute format('lock table %1$I.publications_history, %1$I.ai_generations_log, %1$I.vinted_products, %1$I.products in access exclusive mode',
-                     t.schema_name);
+      execute format('lock table %s in access exclusive mode', tables);
       perform 1 from public.users where tenant_id = t.id order by id for update;
       perform 1 from public.tenants where id = t.id for update;
       if not found then
@@ -2114,7 +2116,7 @@ comment on function app_private.tenant_signatures(text[]) is 'One line per table
 
 comment on function app_private.tenant_structure_drift() is 'Every difference between a tenant schema and tenant_template (missing or unexpected objects, step version). No row means every tenant has exactly the template''s structure.';
 
-comment on function app_private.tenant_tables() is 'The tables every tenant schema holds, as tenant_template holds them (read from the catalog): what an export writes out.';
+comment on function app_private.tenant_tables() is 'The tables every tenant schema holds, as tenant_template holds them (read from the catalog), those that reference another first: what an export writes out and a deletion locks.';
 
 comment on function app_private.tenant_usage(tenants) is 'A tenant''s usage of its limits, the one source the limit triggers, current_tenant_usage and change_subscription_tier read: active products (live), platforms used and AI credits used this month (from the usage ledger). Limit checks call it after locking the tenant, in a new statement.';
 

@@ -96,17 +96,18 @@ end;
 $$;
 
 -- The tables a tenant owns: those of tenant_template, read from the catalog, so a table added by
--- a tenant DDL step is exported without anyone listing it again.
+-- a tenant DDL step is exported and locked for deletion without anyone listing it again. Tables
+-- that reference another come first: the order delete_tenant locks them in (children first).
 create or replace function app_private.tenant_tables() returns setof text
   language sql stable parallel safe
   set search_path to 'pg_catalog', 'pg_temp'
 as $$
   select c.relname::text from pg_class c
    where c.relnamespace = 'tenant_template'::regnamespace and c.relkind = 'r'
-   order by c.relname
+   order by exists (select 1 from pg_constraint k where k.conrelid = c.oid and k.contype = 'f') desc, c.relname
 $$;
 comment on function app_private.tenant_tables() is
-  'The tables every tenant schema holds, as tenant_template holds them (read from the catalog): what an export writes out.';
+  'The tables every tenant schema holds, as tenant_template holds them (read from the catalog), those that reference another first: what an export writes out and a deletion locks.';
 
 create or replace function public.export_tenant_data()
   returns jsonb language plpgsql stable security definer
@@ -215,3 +216,47 @@ alter table public.tenants drop constraint if exists tenants_email_check;
 alter table public.tenants add constraint tenants_email_check check (app_private.is_email_address(email));
 alter table public.users drop constraint if exists users_email_check;
 alter table public.users add constraint users_email_check check (app_private.is_email_address(email));
+
+-- delete_tenant locks the tenant's tables as app_private.tenant_tables() lists them (was: by hand).
+create or replace function public.delete_tenant(confirm_name text) returns boolean
+  language plpgsql security definer
+  set search_path to 'pg_catalog', 'public', 'pg_temp'
+  set lock_timeout to '100ms'
+as $$
+declare
+  t public.tenants;
+  attempts int := 0;
+  tables text;
+begin
+  select * into t from public.tenants where id = app_private.current_tenant_id();
+  if not found then
+    raise exception 'No such tenant: it was deleted' using errcode = 'P0002';
+  elsif confirm_name is distinct from t.name then
+    raise exception 'To delete the tenant, confirm with its exact name' using errcode = '22023';
+  end if;
+  select string_agg(format('%I.%I', t.schema_name, name), ', ' order by n) into tables
+    from app_private.tenant_tables() with ordinality as x(name, n);
+  loop
+    begin
+      execute format('lock table %s in access exclusive mode', tables);
+      perform 1 from public.users where tenant_id = t.id order by id for update;
+      perform 1 from public.tenants where id = t.id for update;
+      if not found then
+        raise exception 'No such tenant: it was deleted' using errcode = 'P0002';
+      end if;
+      execute format('drop schema %I cascade', t.schema_name);
+      delete from public.tenants where id = t.id;
+      return true;
+    exception
+      when lock_not_available or deadlock_detected then
+        attempts := attempts + 1;
+        if attempts >= 50 then
+          raise exception 'The tenant is busy: retry its deletion' using errcode = '55P03';
+        end if;
+        perform pg_sleep(0.01 + random() * 0.05);
+      when undefined_table or invalid_schema_name then
+        raise exception 'No such tenant: it was deleted' using errcode = 'P0002';
+    end;
+  end loop;
+end;
+$$;
