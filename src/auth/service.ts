@@ -91,7 +91,7 @@ export function createAuthService({ pool, jwt, passwords, throttle, preparedStat
           ]);
           return tokensFor(query, userId, sessionId, refresh.token);
         });
-      });
+      }, clientIp);
     },
 
     async login(input: Record<string, unknown>, clientIp: string): Promise<AuthResponse> {
@@ -110,7 +110,7 @@ export function createAuthService({ pool, jwt, passwords, throttle, preparedStat
           if (sessionId === null) throw wrongCredentials(); // inactive, or the password changed while bcrypt ran
           return tokensFor(query, check.user_id!, sessionId, refresh.token);
         });
-      });
+      }, clientIp);
     },
 
     async refresh(input: Record<string, unknown>): Promise<AuthResponse> {
@@ -144,7 +144,7 @@ export function createAuthService({ pool, jwt, passwords, throttle, preparedStat
           session.userId, hash, session.sessionId, check.credential_version,
         ]));
         if (!changed) throw conflict("The password or this session changed meanwhile; sign in again");
-      });
+      }, `user ${session.userId}`);
     },
 
     /**
@@ -158,7 +158,8 @@ export function createAuthService({ pool, jwt, passwords, throttle, preparedStat
       async assertMayAdd(query: Query): Promise<void> {
         if (!(await query.value<boolean>("select has_any_column_privilege('public.users', 'INSERT')"))) throw teamForbidden();
       },
-      hash: (password: string): Promise<string> => passwords.inLine((bcrypt) => bcrypt.hash(password)),
+      /** `userId`: whose request it is, for a fair place in bcrypt's line. */
+      hash: (password: string, userId: number): Promise<string> => passwords.inLine((bcrypt) => bcrypt.hash(password), `user ${userId}`),
       async insert(query: Query, { email, role, full_name: fullName }: TeamMember, hash: string): Promise<{ id: number }> {
         const id = await (role
           ? query.value<number>(INSERT_MEMBER_WITH_ROLE, [email, fullName ?? null, role])

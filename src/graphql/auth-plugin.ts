@@ -170,8 +170,8 @@ export function authPlugin(auth: AuthService) {
         addTeamMember(_: unknown, args: FieldArgs) {
           const users = build.input.pgRegistry.pgResources.users!.executor;
           const $member = sideEffect([context().get("session"), inputOf(args)], async ([session, input]) => {
-            await signedIn(session);
-            return auth.teamMembers.parse({ ...input, full_name: input.fullName });
+            const { userId } = await signedIn(session);
+            return { ...auth.teamMembers.parse({ ...input, full_name: input.fullName }), by: userId };
           });
           // In the request's own transactions: who may add is checked before any hashing, and no
           // transaction stays open while bcrypt runs.
@@ -179,7 +179,7 @@ export function authPlugin(auth: AuthService) {
             await auth.teamMembers.assertMayAdd(queryOf(client));
             return member;
           });
-          const $hashed = sideEffect($allowed, async (member) => ({ member, hash: await auth.teamMembers.hash(member.password) }));
+          const $hashed = sideEffect($allowed, async (member) => ({ member, hash: await auth.teamMembers.hash(member.password, member.by) }));
           return sideEffectWithPgClientTransaction(users, $hashed, (client, { member, hash }) =>
             auth.teamMembers.insert(queryOf(client), member, hash));
         },
