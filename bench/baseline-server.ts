@@ -1,6 +1,6 @@
 import express from "express";
 import pg from "pg";
-import { pgSettingsFor } from "../src/auth/pg-settings.ts";
+import { pgSettingsFor } from "../src/graphql/context.ts";
 import { verifyAccessToken } from "../src/auth/tokens.ts";
 import { readServerConfig } from "../src/config.ts";
 import { openingStatement } from "../src/db/transaction.ts";

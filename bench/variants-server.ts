@@ -3,7 +3,7 @@ import http from "node:http";
 import { postgraphile } from "postgraphile";
 import { grafserv as expressGrafserv } from "postgraphile/grafserv/express/v4";
 import { grafserv as nodeGrafserv } from "postgraphile/grafserv/node";
-import { pgSettingsFor } from "../src/auth/pg-settings.ts";
+import { pgSettingsFor } from "../src/graphql/context.ts";
 import { authServiceFor } from "../src/auth/service.ts";
 import { readServerConfig } from "../src/config.ts";
 import { createPool } from "../src/db/pool.ts";
@@ -11,7 +11,8 @@ import { openTransactionsInOneRoundTrip } from "../src/db/transaction-opening.ts
 import { introspectWithoutTenantSchemas } from "../src/graphql/introspection.ts";
 import { graphqlGuards, makePreset } from "../src/graphql/preset.ts";
 import { clientConcurrency, serverConcurrency } from "../src/http/concurrency.ts";
-import { createLogger, requestLogging } from "../src/http/logging.ts";
+import { requestLogging } from "../src/http/logging.ts";
+import { createLogger } from "../src/logger.ts";
 import { createMetrics } from "../src/http/metrics.ts";
 import { GUARD_PLUGINS, variantOf } from "./additions.ts";
 
@@ -22,13 +23,13 @@ import { GUARD_PLUGINS, variantOf } from "./additions.ts";
  */
 const variant = variantOf(process.env.BENCH_VARIANT ?? "vanilla");
 const config = readServerConfig(process.env);
-const logger = createLogger();
+const logger = createLogger(undefined, config.logLevel);
 const pool = createPool(process.env.DATABASE_URL!, config, logger);
 introspectWithoutTenantSchemas(pool);
 if (variant.session === "opening") await openTransactionsInOneRoundTrip(pool);
 const auth = authServiceFor(pool, config);
 const guards = graphqlGuards(config.graphql);
-const preset = makePreset(pool, auth, config.graphql, { explorer: false, logger, guards });
+const preset = makePreset(pool, auth, config.graphql, { sessionOf: () => undefined, explorer: false, logger, guards });
 
 const tokenOf = (header: string | undefined) => (header?.startsWith("Bearer ") ? header.slice(7) : undefined);
 const pgl = postgraphile({
@@ -40,7 +41,9 @@ const pgl = postgraphile({
     async context(requestContext) {
       const token = tokenOf(requestContext.node?.req.headers.authorization);
       const session = token === undefined ? undefined : variant.session === "before" ? await auth.authorize(token) : auth.verify(token);
-      return { session, clientIp: "bench", pgSettings: pgSettingsFor(session) };
+      // Without the opening statement (which enters the tenant's schema in SQL), the search_path is set here.
+      const searchPath = session && variant.session !== "opening" ? { search_path: `client_${session.tenantId}, public` } : {};
+      return { session, clientIp: "bench", pgSettings: { ...pgSettingsFor(session), ...searchPath } };
     },
   },
 });

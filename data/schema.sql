@@ -442,7 +442,7 @@ CREATE TRIGGER _100_timestamps BEFORE UPDATE ON subscriptions FOR EACH ROW EXECU
 
 alter table public.tenants add constraint tenants_ai_credits_monthly_check CHECK ((ai_credits_monthly >= 0));
 
-alter table public.tenants add constraint tenants_email_check CHECK (((email)::text ~ '^[^@\s]+@[^@\s]+\.[^@\s]+$'::text));
+alter table public.tenants add constraint tenants_email_check CHECK (app_private.is_email_address((email)::text));
 
 CREATE UNIQUE INDEX tenants_email_key ON public.tenants USING btree (lower((email)::text));
 
@@ -486,7 +486,7 @@ create policy select_all on public.tiers as permissive for select to public usin
 
 alter table public.tiers enable row level security;
 
-alter table public.users add constraint users_email_check CHECK (((email)::text ~ '^[^@\s]+@[^@\s]+\.[^@\s]+$'::text));
+alter table public.users add constraint users_email_check CHECK (app_private.is_email_address((email)::text));
 
 CREATE UNIQUE INDEX users_email_key ON public.users USING btree (lower((email)::text));
 
@@ -621,6 +621,13 @@ CREATE TRIGGER _100_timestamps BEFORE UPDATE ON tenant_template.vinted_products 
 CREATE TRIGGER _300_status_rules BEFORE INSERT OR UPDATE ON tenant_template.vinted_products FOR EACH ROW EXECUTE FUNCTION app_private.tg_vinted_products__status_rules();
 
 -- Functions
+
+CREATE OR REPLACE FUNCTION app_private.account_may_act(account users, tenant tenants)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$ select account.is_active and tenant.is_active $function$
+;
 
 CREATE OR REPLACE FUNCTION app_private.add_tenant_ddl_step(step_name text, step_sql text)
  RETURNS integer
@@ -841,6 +848,12 @@ AS $function$
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.enter_tenant_schema()
+ RETURNS text
+ LANGUAGE sql
+AS $function$ select set_config('search_path', coalesce(quote_ident(app_private.current_tenant_schema()) || ', ', '') || 'public', true) $function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.finish_login(user_id integer, credential_version integer, email text, client_address text, refresh_token_hash bytea, refresh_ttl interval)
  RETURNS uuid
  LANGUAGE plpgsql
@@ -877,6 +890,13 @@ AS $function$
   select string_agg(case when i = 1 then part else initcap(part) end, '' order by i)
     from unnest(string_to_array(column_name, '_')) with ordinality as t(part, i)
 $function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.is_email_address(address text)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$ select address ~ '^[^@\s]+@[^@\s]+\.[^@\s]+$' $function$
 ;
 
 CREATE OR REPLACE FUNCTION app_private.lagging_tenant_schemas()
@@ -960,7 +980,7 @@ AS $function$
       from public.users u
       join public.tenants t on t.id = u.tenant_id
       join app_private.user_secrets sec on sec.user_id = u.id
-     where u.id = open_session.user_id and u.is_active and t.is_active
+     where u.id = open_session.user_id and app_private.account_may_act(u, t)
        and sec.credential_version = open_session.credential_version
     returning id
   ), t as (
@@ -987,7 +1007,7 @@ AS $function$
 $function$
 ;
 
-CREATE OR REPLACE FUNCTION app_private.register_tenant(tenant_name text, email text, password_hash text, tier text DEFAULT 'starter'::text)
+CREATE OR REPLACE FUNCTION app_private.register_tenant(tenant_name text, email text, password_hash text, tier text DEFAULT NULL::text)
  RETURNS app_private.jwt_claims
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -998,12 +1018,15 @@ declare
   new_user_id int;
   new_schema text;
 begin
-  if not exists (select 1 from public.tiers t where t.id = register_tenant.tier) then
+  if tier is not null and not exists (select 1 from public.tiers t where t.id = register_tenant.tier) then
     raise exception 'Unknown subscription tier "%"', register_tenant.tier using errcode = '22023';
   end if;
-  insert into public.tenants (name, email, subscription_tier)
-    values (tenant_name, register_tenant.email, register_tenant.tier)
-    returning * into new_tenant;
+  if tier is null then
+    insert into public.tenants (name, email) values (tenant_name, register_tenant.email) returning * into new_tenant;
+  else
+    insert into public.tenants (name, email, subscription_tier) values (tenant_name, register_tenant.email, register_tenant.tier)
+      returning * into new_tenant;
+  end if;
   new_schema := new_tenant.schema_name;
   execute format('create schema %I', new_schema);
   execute format('comment on schema %I is %L', new_schema, 'Tables of tenant ' || new_tenant.id || '.');
@@ -1014,7 +1037,7 @@ begin
     returning id into new_user_id;
   insert into app_private.user_secrets (user_id, password_hash) values (new_user_id, register_tenant.password_hash);
   insert into public.subscriptions (tenant_id, tier, price_monthly)
-    select new_tenant.id, t.id, t.price_monthly from public.tiers t where t.id = register_tenant.tier;
+    select new_tenant.id, t.id, t.price_monthly from public.tiers t where t.id = new_tenant.subscription_tier;
   return (new_user_id, new_tenant.id, 'admin')::app_private.jwt_claims;
 exception
   when unique_violation then
@@ -1057,7 +1080,7 @@ begin
     join public.tenants t on t.id = u.tenant_id
     join app_private.user_secrets sec on sec.user_id = u.id
    where s.id = require_live_session.session_id and s.user_id = require_live_session.user_id
-     and s.revoked_at is null and s.credential_version = sec.credential_version and u.is_active and t.is_active;
+     and s.revoked_at is null and s.credential_version = sec.credential_version and app_private.account_may_act(u, t);
   if not found then
     raise exception 'Session ended or account inactive' using errcode = 'SFSES';
   end if;
@@ -1149,7 +1172,7 @@ begin
   end if;
   select u.id, u.tenant_id, u.role into account
     from public.users u join public.tenants t on t.id = u.tenant_id
-   where u.id = session.user_id and u.is_active and t.is_active;
+   where u.id = session.user_id and app_private.account_may_act(u, t);
   if not found then
     return ('inactive', null, null, null, null)::app_private.refresh_result;
   end if;
@@ -1175,7 +1198,7 @@ AS $function$
 $function$
 ;
 
-CREATE OR REPLACE FUNCTION app_private.session_json(user_id integer)
+CREATE OR REPLACE FUNCTION app_private.session_user_and_tenant(user_id integer)
  RETURNS jsonb
  LANGUAGE sql
  STABLE SECURITY DEFINER
@@ -1186,7 +1209,7 @@ AS $function$
     'tenant', jsonb_build_object('id', t.id, 'name', t.name, 'subscription_tier', t.subscription_tier,
                                  'schema_name', t.schema_name))
     from public.users u join public.tenants t on t.id = u.tenant_id
-   where u.id = session_json.user_id
+   where u.id = session_user_and_tenant.user_id
 $function$
 ;
 
@@ -1315,6 +1338,18 @@ AS $function$
     from tenants t, app_private.tenant_schemas tpl
    where tpl.schema_name = 'tenant_template' and t.version <> tpl.version
   order by 1, 2, 3
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.tenant_tables()
+ RETURNS SETOF text
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select c.relname::text from pg_class c
+   where c.relnamespace = 'tenant_template'::regnamespace and c.relkind = 'r'
+   order by exists (select 1 from pg_constraint k where k.conrelid = c.oid and k.contype = 'f') desc, c.relname
 $function$
 ;
 
@@ -1632,6 +1667,7 @@ AS $function$
 declare
   t public.tenants;
   attempts int := 0;
+  tables text;
 begin
   select * into t from public.tenants where id = app_private.current_tenant_id();
   if not found then
@@ -1639,10 +1675,11 @@ begin
   elsif confirm_name is distinct from t.name then
     raise exception 'To delete the tenant, confirm with its exact name' using errcode = '22023';
   end if;
+  select string_agg(format('%I.%I', t.schema_name, name), ', ' order by n) into tables
+    from app_private.tenant_tables() with ordinality as x(name, n);
   loop
     begin
-      execute format('lock table %1$I.publications_history, %1$I.ai_generations_log, %1$I.vinted_products, %1$I.products in access exclusive mode',
-                     t.schema_name);
+      execute format('lock table %s in access exclusive mode', tables);
       perform 1 from public.users where tenant_id = t.id order by id for update;
       perform 1 from public.tenants where id = t.id for update;
       if not found then
@@ -1679,7 +1716,7 @@ declare
   rows jsonb;
 begin
   select * into t from public.tenants where id = app_private.current_tenant_id();
-  foreach table_name in array array['products', 'vinted_products', 'publications_history', 'ai_generations_log'] loop
+  for table_name in select app_private.tenant_tables() loop
     execute format('select coalesce(jsonb_agg(to_jsonb(x)), ''[]'') from %I.%I x', t.schema_name, table_name) into rows;
     tenant_rows := tenant_rows || jsonb_build_object(table_name, rows);
   end loop;
@@ -1705,13 +1742,25 @@ grant execute on function app_private.constraint_messages() to stoflow_authentic
 
 grant execute on function app_private.current_tenant_id() to stoflow_anonymous;
 
+grant execute on function app_private.current_tenant_id() to stoflow_auth;
+
 grant execute on function app_private.current_tenant_id() to stoflow_platform_operator;
 
 grant execute on function app_private.current_tenant_schema() to stoflow_anonymous;
 
+grant execute on function app_private.current_tenant_schema() to stoflow_auth;
+
 grant execute on function app_private.current_user_id() to stoflow_anonymous;
 
+grant execute on function app_private.enter_tenant_schema() to stoflow_anonymous;
+
+grant execute on function app_private.enter_tenant_schema() to stoflow_auth;
+
 grant execute on function app_private.finish_login(integer,integer,text,text,bytea,interval) to stoflow_auth;
+
+grant execute on function app_private.is_email_address(text) to stoflow_anonymous;
+
+grant execute on function app_private.is_email_address(text) to stoflow_auth;
 
 grant execute on function app_private.login_candidate(text) to stoflow_auth;
 
@@ -1733,11 +1782,13 @@ grant execute on function app_private.rotate_refresh_token(bytea,bytea,interval)
 
 grant execute on function app_private.server_status() to stoflow_authenticator;
 
-grant execute on function app_private.session_json(integer) to stoflow_auth;
+grant execute on function app_private.session_user_and_tenant(integer) to stoflow_auth;
 
 grant execute on function app_private.set_initial_password(integer,text) to stoflow_admin;
 
 grant execute on function app_private.set_password(integer,text,uuid,integer) to stoflow_auth;
+
+grant execute on function app_private.tenant_id_of_schema(text) to stoflow_authenticator;
 
 grant execute on function change_subscription_tier(text) to stoflow_admin;
 
@@ -1891,6 +1942,8 @@ grant select on table tenant_template.vinted_products to stoflow_viewer;
 
 comment on schema app_private is 'Secrets, tenant DDL steps and privileged functions; never exposed by the API.';
 
+comment on function app_private.account_may_act(users,tenants) is 'Whether a user may act: the user and their tenant are both active. Opening a session, the per-request session check and refreshing tokens all ask this.';
+
 comment on function app_private.add_tenant_ddl_step(text,text) is 'Appends a tenant DDL step (for migrations) and applies it to tenant_template at once; tenant schemas catch up in batches afterwards (npm run migrate). Idempotent for the same name and SQL. A step not yet committed (added by current.sql after the last committed migration) may change: its new SQL, which must be re-runnable, is run again on the template and on every schema that has it; a committed step never changes.';
 
 comment on table app_private.ai_credit_usage is 'Usage ledger: AI generations not served from cache, per tenant and calendar month (UTC), kept when the products and their AI log are deleted. The AI credit limit reads this count.';
@@ -1943,9 +1996,13 @@ comment on function app_private.current_user_id() is 'The user of the current re
 
 comment on function app_private.end_sessions(integer[],text,uuid) is 'Ends every session of the users for good: raises their credential version (so even a session being opened right now is dead on arrival) and marks the open ones revoked with the reason; keep_session (the one that changed the password) moves to the new version.';
 
+comment on function app_private.enter_tenant_schema() is 'Sets the transaction''s search_path to the tenant schema of its claims, then public (public alone without a tenant); returns it. Unqualified table names then reach that tenant''s tables.';
+
 comment on function app_private.finish_login(integer,integer,text,text,bytea,interval) is 'Last step of a login whose password bcrypt accepted: opens the session (see open_session), records last_login, clears the e-mail''s failure counter and refunds the address its one attempt. NULL when no session could open (the attempt stays counted as a failure).';
 
 comment on function app_private.graphql_field_name(text) is 'A column name as PostGraphile spells its GraphQL field (cost_price → costPrice): the field a not-null refusal names.';
+
+comment on function app_private.is_email_address(text) is 'Whether a text looks like an e-mail address: something, @, a domain with a dot, no spaces. The check of tenants.email and users.email.';
 
 comment on type app_private.jwt_claims is 'The claim set of an access token: user (sub), tenant and role.';
 
@@ -1997,7 +2054,7 @@ comment on function app_private.rotate_refresh_token(bytea,bytea,interval) is 'E
 
 comment on function app_private.server_status() is 'Applied migrations, tenant schemas missing a DDL step (and the first 20 of their tenant ids), and the number of tenants: for the readiness check and metrics.';
 
-comment on function app_private.session_json(integer) is 'The user and tenant of a session, in the JSON shape of the REST API.';
+comment on function app_private.session_user_and_tenant(integer) is 'The user and tenant of a session (what the auth routes and currentSession answer), in the JSON shape of the REST API.';
 
 comment on table app_private.sessions is 'One row per sign-in. Access tokens name their session (sid); a revoked session refuses them at once.';
 
@@ -2058,6 +2115,8 @@ comment on column app_private.tenant_schemas.version is 'The last DDL step appli
 comment on function app_private.tenant_signatures(text[]) is 'One line per table, column, constraint, index, trigger, policy and grant of each given schema, with the schema''s name replaced by {schema}; reads the catalog once for all of them.';
 
 comment on function app_private.tenant_structure_drift() is 'Every difference between a tenant schema and tenant_template (missing or unexpected objects, step version). No row means every tenant has exactly the template''s structure.';
+
+comment on function app_private.tenant_tables() is 'The tables every tenant schema holds, as tenant_template holds them (read from the catalog), those that reference another first: what an export writes out and a deletion locks.';
 
 comment on function app_private.tenant_usage(tenants) is 'A tenant''s usage of its limits, the one source the limit triggers, current_tenant_usage and change_subscription_tier read: active products (live), platforms used and AI credits used this month (from the usage ledger). Limit checks call it after locking the tenant, in a new statement.';
 

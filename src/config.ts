@@ -1,5 +1,7 @@
+import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { parseEnv } from "node:util";
 import type { DocumentLimits } from "./graphql/document-limits.ts";
 import { openFileLimit } from "./open-files.ts";
 
@@ -21,6 +23,8 @@ export interface DatabaseConfig {
   databaseName: string;
   /** How many tenant schemas one catch-up transaction migrates. */
   tenantMigrationBatch: number;
+  /** The database graphile-migrate hands its hooks (GM_DBURL), e.g. to `npm run db:dump`; unset outside them. */
+  migrateHookUrl: string | undefined;
   /** Also apply migrations/current.sql (work in progress: tests, soak and bench set it, never the environment). */
   includeCurrentMigration?: boolean;
 }
@@ -35,7 +39,22 @@ export function readDatabaseConfig(env: NodeJS.ProcessEnv = process.env): Databa
     embeddedPort: integer(env, "STOFLOW_PG_PORT", 54329, 1, 65535),
     databaseName: env.STOFLOW_DB_NAME || "stoflow",
     tenantMigrationBatch: integer(env, "TENANT_MIGRATION_BATCH", 1, 1, 1000),
+    migrateHookUrl: nonEmpty(env.GM_DBURL),
   };
+}
+
+/** NODE_ENV=production: no generated secrets, no explorer, no introspection, no open metrics. */
+export function isProduction(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.NODE_ENV === "production";
+}
+
+/**
+ * Reads `.env` (or ENV_FILE) into the environment when present, before any setting is read.
+ * Variables already set win, so a deployment's settings are never overridden by a stray file.
+ */
+export function loadEnvFile(env: NodeJS.ProcessEnv = process.env, file = env.ENV_FILE ?? ".env"): void {
+  if (!fs.existsSync(file)) return;
+  for (const [name, value] of Object.entries(parseEnv(fs.readFileSync(file, "utf8")))) env[name] ??= value;
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
@@ -56,6 +75,12 @@ export function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, 
 /** How the HTTP server runs and signs its tokens. */
 export interface ServerConfig {
   port: number;
+  /** Server processes sharing the port (Node cluster; `npm start` only). */
+  workers: number;
+  /** pino's level for the JSON log lines. */
+  logLevel: string;
+  /** The per-request queries of our own as named prepared statements (off for a pooler that cannot keep them). */
+  preparedStatements: boolean;
   /** Origins allowed to call the API from a browser; empty means no CORS headers. */
   corsOrigins: string[];
   /** Connections the server keeps to PostgreSQL. */
@@ -137,7 +162,7 @@ export interface GraphqlConfig extends DocumentLimits {
 
 function readGraphqlConfig(env: NodeJS.ProcessEnv): GraphqlConfig {
   const maxPageSize = integer(env, "GRAPHQL_MAX_PAGE_SIZE", 100, 1, 10_000);
-  const production = env.NODE_ENV === "production";
+  const production = isProduction(env);
   return {
     maxBodyBytes: integer(env, "GRAPHQL_MAX_BODY_BYTES", 100_000, 1_000, 10_000_000),
     maxTokens: integer(env, "GRAPHQL_MAX_TOKENS", 2_000, 100, 100_000),
@@ -190,6 +215,9 @@ export interface JwtConfig {
 export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generatedSecret?: string): ServerConfig {
   return {
     port: integer(env, "PORT", 3000, 0, 65535),
+    workers: integer(env, "WEB_CONCURRENCY", 1, 1, 64),
+    logLevel: env.LOG_LEVEL || "info",
+    preparedStatements: env.DATABASE_PREPARED_STATEMENTS !== "false",
     corsOrigins: (env.CORS_ORIGINS ?? "").split(",").map((o) => o.trim()).filter(Boolean),
     poolSize: integer(env, "DATABASE_POOL_SIZE", 10, 1, 500),
     poolMaxLifetimeSeconds: integer(env, "DATABASE_POOL_MAX_LIFETIME", 300, 0, 86_400),
@@ -208,10 +236,10 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
       registrationsPerEmailPerHour: integer(env, "REGISTRATIONS_PER_EMAIL_PER_HOUR", 3, 1, 1_000_000),
     },
     trustProxy: trustProxySetting(env.TRUST_PROXY),
-    explorer: env.ENABLE_GRAPHIQL ? env.ENABLE_GRAPHIQL === "true" : env.NODE_ENV !== "production",
+    explorer: env.ENABLE_GRAPHIQL ? env.ENABLE_GRAPHIQL === "true" : !isProduction(env),
     jwt: readJwtConfig(env, generatedSecret),
     graphql: readGraphqlConfig(env),
-    metrics: { token: nonEmpty(env.METRICS_TOKEN), open: env.NODE_ENV !== "production" },
+    metrics: { token: nonEmpty(env.METRICS_TOKEN), open: !isProduction(env) },
     clientConcurrency: {
       active: integer(env, "HTTP_CLIENT_CONCURRENCY", 8, 1, 100_000),
       waiting: integer(env, "HTTP_CLIENT_QUEUE", 128, 0, 1_000_000),
@@ -253,9 +281,17 @@ function readJwtConfig(env: NodeJS.ProcessEnv, generatedSecret: string | undefin
     if (!env.JWT_PRIVATE_KEY || !env.JWT_PUBLIC_KEY) throw new Error("JWT_PRIVATE_KEY and JWT_PUBLIC_KEY go together");
     return { ...common, algorithm, signingKey: env.JWT_PRIVATE_KEY, verifyingKey: env.JWT_PUBLIC_KEY };
   }
-  const secret = env.JWT_SECRET || (env.NODE_ENV === "production" ? undefined : generatedSecret);
+  const secret = env.JWT_SECRET || (isProduction(env) ? undefined : generatedSecret);
   if (!secret || secret.length < 32) {
     throw new Error("JWT_SECRET must be set to at least 32 characters (or JWT_PRIVATE_KEY/JWT_PUBLIC_KEY)");
   }
   return { ...common, algorithm: "HS256", signingKey: secret, verifyingKey: secret };
+}
+
+/**
+ * The settings of operator commands that hash passwords (`stoflow tenants:create`): BCRYPT_COST
+ * and the rest as the server reads them, but they sign no tokens, so no JWT secret is needed.
+ */
+export function readOperatorConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  return readServerConfig({ ...env, NODE_ENV: "development" }, "stoflow-cli-signs-no-tokens-000000000000");
 }

@@ -15,11 +15,12 @@ import { openTransactionsInOneRoundTrip } from "./db/transaction-opening.ts";
 import { introspectWithoutTenantSchemas } from "./graphql/introspection.ts";
 import { graphqlGuards, makePreset } from "./graphql/preset.ts";
 import { createApp } from "./http/app.ts";
+import { sessionOf } from "./http/bearer.ts";
 import { limitConnectionsPerAddress } from "./http/connection-limit.ts";
 import { errorResponder } from "./http/errors.ts";
-import { createLogger } from "./http/logging.ts";
 import { createMetrics } from "./http/metrics.ts";
 import { serverStatus } from "./http/status-routes.ts";
+import { createLogger } from "./logger.ts";
 
 export const VERSION = "0.1.0";
 
@@ -45,7 +46,7 @@ export interface Gateway {
 }
 
 /** Builds the GraphQL schema once, then serves HTTP on `config.port` (0: any free port). */
-export async function startGateway(appUrl: string, config: ServerConfig, { logger = createLogger() }: { logger?: Logger } = {}): Promise<Gateway> {
+export async function startGateway(appUrl: string, config: ServerConfig, { logger = createLogger(undefined, config.logLevel) }: { logger?: Logger } = {}): Promise<Gateway> {
   const pool = createPool(appUrl, config, logger);
   introspectWithoutTenantSchemas(pool);
   await openTransactionsInOneRoundTrip(pool);
@@ -56,11 +57,11 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
   const guards = graphqlGuards(config.graphql);
   const messages = new ConstraintMessages(pool);
   await messages.load();
-  const metrics = createMetrics(pool, async () => (await serverStatus(probePool)).tenants, () => guards.gate.cacheSize);
+  const metrics = createMetrics(pool, async () => (await serverStatus(probePool, config.preparedStatements)).tenants, () => guards.gate.cacheSize);
   const app = createApp({
     pool: probePool, auth, corsOrigins: config.corsOrigins, trustProxy: config.trustProxy, version: VERSION, metrics, logger,
     committedMigrations: countCommittedMigrations(), metricsAccess: config.metrics, clientLimits: config.clientConcurrency, serverLimits: config.serverConcurrency,
-    graphqlMaxBodyBytes: config.graphql.maxBodyBytes,
+    graphqlMaxBodyBytes: config.graphql.maxBodyBytes, preparedStatements: config.preparedStatements,
   });
   // A client that sends its request slowly (slowloris), or does not take its answer, loses its
   // socket after these delays (with no "timeout" listener, Node destroys a socket silent for socketMs).
@@ -71,7 +72,7 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
   server.timeout = socketMs;
   server.maxConnections = config.maxConnections; // beyond, Node closes a new socket at once
   if (config.connectionsPerAddress > 0) limitConnectionsPerAddress(server, config.connectionsPerAddress);
-  const pgl = postgraphile(makePreset(pool, auth, config.graphql, { explorer: config.explorer, logger, guards, messages }));
+  const pgl = postgraphile(makePreset(pool, auth, config.graphql, { sessionOf, explorer: config.explorer, logger, guards, messages }));
   await pgl.createServ(grafserv).addTo(app, server);
   app.use((_req, res) => res.status(404).json({ detail: "Not found", code: "NOT_FOUND" }));
   app.use(errorResponder(metrics));

@@ -1,8 +1,8 @@
 /**
  * An error a client can act on, with a stable code. REST answers with `status`; GraphQL puts
- * `code` in `extensions`. Anything that is not an AuthError is masked.
+ * `code` in `extensions`. Anything that is not a ClientError is masked.
  */
-export class AuthError extends Error {
+export class ClientError extends Error {
   readonly code: string;
   readonly status: number;
   readonly retryAfterSeconds: number | undefined;
@@ -15,20 +15,18 @@ export class AuthError extends Error {
   }
 }
 
-export const invalidInput = (message: string) => new AuthError("INVALID_INPUT", 422, message);
-export const invalidToken = (message = "Could not validate credentials") => new AuthError("INVALID_TOKEN", 401, message);
-export const notAuthenticated = () => new AuthError("UNAUTHENTICATED", 401, "Not authenticated");
-export const wrongCredentials = () => new AuthError("INVALID_CREDENTIALS", 401, "Incorrect email or password");
-export const emailTaken = () => new AuthError("EMAIL_TAKEN", 400, "Email already registered");
-export const forbidden = (message: string) => new AuthError("FORBIDDEN", 403, message);
+export const invalidInput = (message: string) => new ClientError("INVALID_INPUT", 422, message);
+export const invalidToken = (message = "Could not validate credentials") => new ClientError("INVALID_TOKEN", 401, message);
+export const notAuthenticated = () => new ClientError("UNAUTHENTICATED", 401, "Not authenticated");
+export const wrongCredentials = () => new ClientError("INVALID_CREDENTIALS", 401, "Incorrect email or password");
+export const emailTaken = () => new ClientError("EMAIL_TAKEN", 400, "Email already registered");
+export const forbidden = (message: string) => new ClientError("FORBIDDEN", 403, message);
 export const tooManyAttempts = (seconds: number, what = "failed logins") =>
-  new AuthError("TOO_MANY_ATTEMPTS", 429, `Too many ${what}; retry in ${seconds} seconds`, seconds);
+  new ClientError("TOO_MANY_ATTEMPTS", 429, `Too many ${what}; retry in ${seconds} seconds`, seconds);
 /** Every place in bcrypt's line is taken: come back in a moment. */
-export const busy = () => new AuthError("BUSY", 503, "The server is busy; retry in 1 second", 1);
+export const busy = () => new ClientError("BUSY", 503, "The server is busy; retry in 1 second", 1);
 /** The request lost a race with another change of the same data; retrying is safe. */
-export const conflict = (message = "The request conflicted with another change; retry it") => new AuthError("CONFLICT", 409, message);
-/** SQLSTATE of app_private.assert_tenant_available: the tenant's schema lags behind the template. */
-export const TENANT_MAINTENANCE_SQLSTATE = "SFMNT";
+export const conflict = (message = "The request conflicted with another change; retry it") => new ClientError("CONFLICT", 409, message);
 /** The tenant's schema is being migrated (or its migration failed): nothing else of the server is wrong. */
 export const tenantMaintenance = () =>
-  new AuthError("TENANT_MAINTENANCE", 503, "This tenant's data is under maintenance; retry later", 60);
+  new ClientError("TENANT_MAINTENANCE", 503, "This tenant's data is under maintenance; retry later", 60);

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { invalidInput } from "./errors.ts";
-import { APP_ROLES } from "./tokens.ts";
+import { APP_ROLES, APP_ROLES_IN_WORDS } from "./roles.ts";
 
 /**
  * The bodies the auth flows accept, shared by the REST routes and the GraphQL mutations. The
@@ -12,7 +12,8 @@ import { APP_ROLES } from "./tokens.ts";
 const MIN_PASSWORD_CHARACTERS = 8;
 /** bcrypt ignores every byte after the 72nd, so a longer password would not be what is checked. */
 const MAX_PASSWORD_BYTES = 72;
-const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+/** What an e-mail address looks like: the pattern of app_private.is_email_address (a test compares them). */
+export const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 const NO_NUL = /^[^\u0000]*$/;
 
 /** A string that is there: not empty nor only spaces, at most `max` characters, no NUL (PostgreSQL text cannot hold it, bcrypt stops at it). */
@@ -66,7 +67,7 @@ export const ChangePasswordInput = z.object({
 
 export const TeamMemberInput = z.object({
   email,
-  role: z.enum(APP_ROLES, { error: "role must be admin, user or viewer" }).nullish(),
+  role: z.enum(APP_ROLES, { error: `role must be ${APP_ROLES_IN_WORDS}` }).nullish(),
   full_name: text("full_name", 255).nullish(),
   password: newPassword("password"),
 });

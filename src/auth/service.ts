@@ -1,15 +1,16 @@
 import type pg from "pg";
+import type { z } from "zod";
 import type { JwtConfig, ServerConfig, ThrottleConfig } from "../config.ts";
 import {
-  AuthError, conflict, emailTaken, forbidden, invalidInput, invalidToken, TENANT_MAINTENANCE_SQLSTATE, tenantMaintenance,
-  tooManyAttempts, wrongCredentials,
+  ClientError, conflict, emailTaken, forbidden, invalidInput, invalidToken, tenantMaintenance, tooManyAttempts, wrongCredentials,
 } from "./errors.ts";
 import { ChangePasswordInput, LoginInput, parseInput, RefreshInput, RegisterInput, TeamMemberInput } from "./inputs.ts";
 import { createPasswordHasher, type PasswordHasher } from "./passwords.ts";
-import { isLostRace } from "../db/lost-race.ts";
+import { codeOfPgError } from "../db/error-codes.ts";
 import { statement } from "../db/statements.ts";
-import { isDeadSession, withSettings } from "../db/transaction.ts";
-import { claimSettings, pgSettingsFor } from "./pg-settings.ts";
+import { withSettings } from "../db/transaction.ts";
+import { claimSettings } from "./claim-settings.ts";
+import { AUTH_PG_ROLE, type AppRole } from "./roles.ts";
 import {
   hashRefreshToken, newRefreshToken, signAccessToken, verifyAccessToken, type SessionClaims,
 } from "./tokens.ts";
@@ -20,6 +21,8 @@ export interface AuthDependencies {
   jwt: JwtConfig;
   passwords: PasswordHasher;
   throttle: ThrottleConfig;
+  /** Run the per-request session check as a named prepared statement (DATABASE_PREPARED_STATEMENTS). */
+  preparedStatements: boolean;
 }
 
 /** The user and tenant of a session, in the seed's JSON shape. */
@@ -50,16 +53,16 @@ const HOUR = 3600;
  * that runs bcrypt takes its place in bcrypt's line first (BUSY when full), then reserves its
  * throttle slot in PostgreSQL (TOO_MANY_ATTEMPTS when none is left), and only then hashes.
  */
-export function createAuthService({ pool, jwt, passwords, throttle }: AuthDependencies) {
-  const asAuth = <T>(work: (query: Query) => Promise<T>) => inTransaction(pool, { role: "stoflow_auth" }, work);
+export function createAuthService({ pool, jwt, passwords, throttle, preparedStatements }: AuthDependencies) {
+  const asAuth = <T>(work: (query: Query) => Promise<T>) => inTransaction(pool, { role: AUTH_PG_ROLE }, work);
   // The same, for a signed-in user's request: the transaction opens with its session check.
   const asSession = <T>(session: SessionClaims, work: (query: Query) => Promise<T>) =>
-    inTransaction(pool, { role: "stoflow_auth", ...claimSettings(session) }, work);
+    inTransaction(pool, { role: AUTH_PG_ROLE, ...claimSettings(session) }, work);
   const ttl = `${jwt.refreshTtlSeconds} seconds`;
 
   async function tokensFor(query: Query, userId: number, sessionId: string, refreshToken: string): Promise<AuthResponse> {
-    const view = await query.value<SessionView>("select app_private.session_json($1)", [userId]);
-    const claims = { userId, tenantId: view.tenant.id, role: view.user.role as SessionClaims["role"], sessionId };
+    const view = await sessionView(query, userId);
+    const claims = { userId, tenantId: view.tenant.id, role: view.user.role as AppRole, sessionId };
     return {
       access_token: signAccessToken(jwt, claims),
       token_type: "bearer",
@@ -134,7 +137,7 @@ export function createAuthService({ pool, jwt, passwords, throttle }: AuthDepend
         ])))!;
         if (check.retry_after > 0) throw tooManyAttempts(check.retry_after, "wrong passwords");
         if (!(await bcrypt.matches(current, check.password_hash))) {
-          throw new AuthError("INVALID_CREDENTIALS", 403, "Current password is incorrect");
+          throw new ClientError("INVALID_CREDENTIALS", 403, "Current password is incorrect");
         }
         const hash = await bcrypt.hash(next);
         const changed = await asAuth((query) => query.value<boolean>("select app_private.set_password($1, $2, $3, $4)", [
@@ -145,38 +148,43 @@ export function createAuthService({ pool, jwt, passwords, throttle }: AuthDepend
     },
 
     /**
-     * Adds a user to the admin's tenant. The insert runs with the caller's own role and claims,
-     * so grants and row-level security decide who may add whom; only the hashing happens here.
+     * Adding a user to the admin's tenant, in stages the GraphQL plugin runs in the request's own
+     * transactions (the caller's role, claims and tenant schema), so grants and row-level security
+     * decide who may add whom. Authorization comes before any hashing (a refused caller gets no
+     * bcrypt work), and no transaction is open while bcrypt runs.
      */
-    async addTeamMember(session: SessionClaims, input: Record<string, unknown>): Promise<{ id: number }> {
-      const { email, role, full_name: fullName, password } = parseInput(TeamMemberInput, input);
-      const settings = pgSettingsFor(session);
-      // Authorization before any hashing: a refused caller must not get bcrypt to work for it.
-      const mayAdd = await inTransaction(pool, settings, (query) =>
-        query.value<boolean>("select has_any_column_privilege('public.users', 'INSERT')"));
-      if (!mayAdd) throw teamForbidden();
-      const hash = await passwords.inLine((bcrypt) => bcrypt.hash(password), `user ${session.userId}`);
-      return inTransaction(pool, settings, async (query) => {
-        const id = await query
-          .value<number>("insert into public.users (email, full_name, role) values ($1, $2, $3) returning id", [email, fullName ?? null, role ?? "user"])
-          .catch(teamError);
+    teamMembers: {
+      parse: (input: Record<string, unknown>): TeamMember => parseInput(TeamMemberInput, input),
+      async assertMayAdd(query: Query): Promise<void> {
+        if (!(await query.value<boolean>("select has_any_column_privilege('public.users', 'INSERT')"))) throw teamForbidden();
+      },
+      /** `userId`: whose request it is, for a fair place in bcrypt's line. */
+      hash: (password: string, userId: number): Promise<string> => passwords.inLine((bcrypt) => bcrypt.hash(password), `user ${userId}`),
+      async insert(query: Query, { email, role, full_name: fullName }: TeamMember, hash: string): Promise<{ id: number }> {
+        const id = await (role
+          ? query.value<number>(INSERT_MEMBER_WITH_ROLE, [email, fullName ?? null, role])
+          : query.value<number>(INSERT_MEMBER, [email, fullName ?? null])
+        ).catch(teamError);
         await query.run("select app_private.set_initial_password($1, $2)", [id, hash]);
         return { id };
-      });
+      },
     },
 
     /**
      * Registers a tenant and its admin for an operator (`stoflow tenants:create`): the same input
      * rules and SQL as register, without throttling, session or tokens.
      */
-    async createTenant(input: Record<string, unknown>): Promise<{ tenant_id: number; user_id: number }> {
+    async createTenant(input: Record<string, unknown>): Promise<{ tenant_id: number; user_id: number; schema: string }> {
       const registration = parseInput(RegisterInput, input);
       const hash = await passwords.inLine((bcrypt) => bcrypt.hash(registration.password));
-      return asAuth((query) => insertTenant(query, registration, hash));
+      return asAuth(async (query) => {
+        const created = await insertTenant(query, registration, hash);
+        return { ...created, schema: (await sessionView(query, created.user_id)).tenant.schema_name };
+      });
     },
 
     session(session: SessionClaims): Promise<SessionView> {
-      return asSession(session, (query) => query.value<SessionView>("select app_private.session_json($1)", [session.userId]));
+      return asSession(session, (query) => sessionView(query, session.userId));
     },
 
     /** Verifies an access token's signature and claims only (its session is checked as a transaction opens). */
@@ -193,7 +201,7 @@ export function createAuthService({ pool, jwt, passwords, throttle }: AuthDepend
       const claims = verifyAccessToken(jwt, token);
       // One prepared statement as the login role itself: no checkout of a transaction.
       await pool.query({
-        ...statement("stoflow_require_live_session", "select app_private.require_live_session($1, $2, $3, $4)"),
+        ...statement("stoflow_require_live_session", "select app_private.require_live_session($1, $2, $3, $4)", preparedStatements),
         values: [claims.userId, claims.tenantId, claims.role, claims.sessionId],
       }).catch(refusal);
       return claims;
@@ -206,15 +214,27 @@ export type AuthService = ReturnType<typeof createAuthService>;
 /** The auth service of a server with these settings (its own bcrypt line). */
 export function authServiceFor(pool: pg.Pool, config: ServerConfig): AuthService {
   const passwords = createPasswordHasher({ cost: config.bcryptCost, concurrency: config.bcryptConcurrency, queueLimit: config.bcryptQueueLimit });
-  return createAuthService({ pool, jwt: config.jwt, passwords, throttle: config.throttle });
+  return createAuthService({ pool, jwt: config.jwt, passwords, throttle: config.throttle, preparedStatements: config.preparedStatements });
 }
 
 /** Thin query helpers over one client, inside one transaction. */
-interface Query {
+export interface Query {
   value<T>(sql: string, params?: unknown[]): Promise<T>;
   row<T>(sql: string, params?: unknown[]): Promise<T | undefined>;
   run(sql: string, params?: unknown[]): Promise<void>;
 }
+
+/** The helpers over whatever runs one statement and gives its rows (a pooled client, a PostGraphile request's client). */
+export function queryOver(run: (sql: string, params?: unknown[]) => Promise<{ rows: readonly unknown[] }>): Query {
+  return {
+    value: async (sql, params) => Object.values(((await run(sql, params)).rows[0] ?? {}) as object)[0] as never,
+    row: async (sql, params) => (await run(sql, params)).rows[0] as never,
+    run: async (sql, params) => void (await run(sql, params)),
+  };
+}
+
+/** A team member as TeamMemberInput reads it. */
+type TeamMember = z.output<typeof TeamMemberInput>;
 
 
 /**
@@ -222,22 +242,24 @@ interface Query {
  * that lost a race (deadlock, serialization, lock timeout) is a CONFLICT the client may retry.
  */
 function inTransaction<T>(pool: pg.Pool, settings: Record<string, string>, work: (query: Query) => Promise<T>): Promise<T> {
-  return withSettings(pool, settings, (client) => work({
-    value: async (sql, params) => Object.values((await client.query(sql, params)).rows[0] ?? {})[0] as never,
-    row: async (sql, params) => (await client.query(sql, params)).rows[0],
-    run: async (sql, params) => void (await client.query(sql, params)),
-  }), (error) => error instanceof AuthError) // an AuthError is a decision: what led to it (a revoked family) is kept
+  return withSettings(pool, settings, (client) => work(queryOver((sql, params) => client.query(sql, params))), (error) => error instanceof ClientError) // a ClientError is a decision: what led to it (a revoked family) is kept
     .catch(refusal);
 }
 
 /**
- * A dead session (SFSES, app_private.require_live_session) is 401 INVALID_TOKEN, a tenant whose schema
- * lags behind the template (SFMNT) 503 TENANT_MAINTENANCE, a lost race a CONFLICT; the rest is rethrown.
+ * A dead session (app_private.require_live_session) is 401 INVALID_TOKEN, a tenant whose schema
+ * lags behind the template 503 TENANT_MAINTENANCE, a lost race a CONFLICT; the rest is rethrown.
  */
 function refusal(error: unknown): never {
-  if (isDeadSession(error)) throw invalidToken((error as Error).message);
-  if ((error as { code?: string } | null)?.code === TENANT_MAINTENANCE_SQLSTATE) throw tenantMaintenance();
-  throw isLostRace(error) ? conflict() : error;
+  const code = codeOfPgError(error);
+  if (code === "INVALID_TOKEN") throw invalidToken((error as Error).message);
+  if (code === "TENANT_MAINTENANCE") throw tenantMaintenance();
+  throw code === "CONFLICT" ? conflict() : error;
+}
+
+/** The user and tenant of a session, as SQL names them (the tenant's schema included). */
+function sessionView(query: Query, userId: number): Promise<SessionView> {
+  return query.value<SessionView>("select app_private.session_user_and_tenant($1)", [userId]);
 }
 
 /** app_private.register_tenant: the tenant, its schema, its admin (refusals as INVALID_INPUT or EMAIL_TAKEN). */
@@ -246,29 +268,34 @@ function insertTenant(
 ): Promise<{ tenant_id: number; user_id: number }> {
   return query.row<{ tenant_id: number; user_id: number }>(
     "select (c).tenant_id, (c).sub as user_id from app_private.register_tenant($1, $2, $3, $4) c",
-    [name, email, hash, subscription_tier ?? "starter"],
+    [name, email, hash, subscription_tier ?? null],
   ).then((row) => row!, registrationError);
 }
 
-function registrationError(error: { code?: string; message?: string }): never {
-  if (error.code === "23505") throw emailTaken();
-  if (error.code === "22023") throw invalidInput(error.message ?? "Invalid input");
+/** The e-mail is the only unique value a registration or a new member brings. */
+function registrationError(error: Error): never {
+  const code = codeOfPgError(error);
+  if (code === "DUPLICATE") throw emailTaken();
+  if (code === "INVALID_INPUT") throw invalidInput(error.message);
   throw error;
 }
+
+/** A new team member; without a role, the column's default (SQL) gives theirs. */
+const INSERT_MEMBER = "insert into public.users (email, full_name) values ($1, $2) returning id";
+const INSERT_MEMBER_WITH_ROLE = "insert into public.users (email, full_name, role) values ($1, $2, $3) returning id";
 
 const teamForbidden = () => forbidden("Only a tenant admin adds users");
 
-function teamError(error: { code?: string }): never {
-  if (error.code === "23505") throw emailTaken();
-  if (error.code === "42501") throw teamForbidden();
-  throw error;
+function teamError(error: Error): never {
+  if (codeOfPgError(error) === "FORBIDDEN") throw teamForbidden();
+  return registrationError(error);
 }
 
-function refreshRefused(outcome: string | undefined): AuthError {
+function refreshRefused(outcome: string | undefined): ClientError {
   const messages: Record<string, string> = {
     reused: "Refresh token already used; the session is revoked",
     expired: "Refresh token expired",
     inactive: "Account inactive",
   };
-  return new AuthError("INVALID_REFRESH_TOKEN", 401, messages[outcome ?? ""] ?? "Invalid refresh token");
+  return new ClientError("INVALID_REFRESH_TOKEN", 401, messages[outcome ?? ""] ?? "Invalid refresh token");
 }

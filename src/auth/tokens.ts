@@ -2,9 +2,7 @@ import jwt from "jsonwebtoken";
 import { createHash, randomBytes } from "node:crypto";
 import type { JwtConfig } from "../config.ts";
 import { invalidToken } from "./errors.ts";
-
-export const APP_ROLES = ["admin", "user", "viewer"] as const;
-export type AppRole = (typeof APP_ROLES)[number];
+import { APP_ROLES, type AppRole } from "./roles.ts";
 
 /** Who a verified access token speaks for. */
 export interface SessionClaims {

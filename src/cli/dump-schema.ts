@@ -14,10 +14,11 @@ import { runAsScript, runCommand } from "./run.ts";
  */
 export function dumpSchemaFile([file = SCHEMA_DUMP_FILE]: string[], io: Io): Promise<number> {
   return runCommand("db:dump", io, async () => {
-    if (io.env.GM_DBURL) {
-      await dumpFrom(io.env.GM_DBURL, file);
+    const config = readDatabaseConfig(io.env);
+    if (config.migrateHookUrl) {
+      await dumpFrom(config.migrateHookUrl, file);
     } else {
-      const database = await prepareDatabase(readDatabaseConfig(io.env), () => {});
+      const database = await prepareDatabase(config, () => {});
       try {
         await dumpFrom(database.ownerUrl ?? database.appUrl, file);
       } finally {

@@ -1,7 +1,7 @@
 import "./env.ts";
 import cluster, { type Worker } from "node:cluster";
 import { fileURLToPath } from "node:url";
-import { integer, readDatabaseConfig, readServerConfig } from "../config.ts";
+import { isProduction, readDatabaseConfig, readServerConfig } from "../config.ts";
 import { prepareDatabase, type PreparedDatabase } from "../db/database.ts";
 import { loadDevSecrets } from "../db/dev-secrets.ts";
 import { startGateway, type Gateway } from "../server.ts";
@@ -22,10 +22,10 @@ export interface Serving {
  * The primary alone owns the database preparation (and the embedded cluster).
  */
 export async function serve(io: Io): Promise<Serving> {
-  const workers = integer(io.env, "WEB_CONCURRENCY", 1, 1, 64);
   const databaseConfig = readDatabaseConfig(io.env);
-  const generatedSecret = io.env.NODE_ENV === "production" ? undefined : (await loadDevSecrets(databaseConfig.dataDir)).jwtSecret;
+  const generatedSecret = isProduction(io.env) ? undefined : (await loadDevSecrets(databaseConfig.dataDir)).jwtSecret;
   const serverConfig = readServerConfig(io.env, generatedSecret); // fails early on a bad setting
+  const { workers } = serverConfig;
   const database = await prepareDatabase(databaseConfig, io.out);
   if (workers === 1) {
     const gateway = await startGateway(database.appUrl, serverConfig).catch(stopAndThrow(database));
@@ -81,8 +81,10 @@ function stopOnSignal(stop: () => Promise<void>) {
 }
 
 if (cluster.isWorker) {
-  const gateway = await startGateway(process.env.DATABASE_URL!, readServerConfig(process.env));
-  if (cluster.worker?.id === 1) announce(gateway, integer(process.env, "WEB_CONCURRENCY", 1, 1, 64));
+  // A worker is given DATABASE_URL (and a generated JWT_SECRET) by the primary.
+  const config = readServerConfig();
+  const gateway = await startGateway(readDatabaseConfig().appUrl!, config);
+  if (cluster.worker?.id === 1) announce(gateway, config.workers);
   stopOnSignal(() => gateway.close());
 } else if (isScript(import.meta.url)) {
   const serving = await serve(processIo).catch((error: Error) => {

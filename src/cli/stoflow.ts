@@ -1,10 +1,10 @@
 import "./env.ts";
 import pg from "pg";
 import { parseArgs } from "node:util";
-import { AuthError } from "../auth/errors.ts";
+import { ClientError } from "../auth/errors.ts";
 import { createPasswordHasher } from "../auth/passwords.ts";
 import { createAuthService } from "../auth/service.ts";
-import { integer, readDatabaseConfig, readServerConfig } from "../config.ts";
+import { integer, readDatabaseConfig, readOperatorConfig } from "../config.ts";
 import { migrateAll, prepareDatabase } from "../db/database.ts";
 import { applyPendingTenantSteps, failureLine, progressEverySecond } from "../db/tenant-migrations.ts";
 import { withSettings } from "../db/transaction.ts";
@@ -72,7 +72,7 @@ const COMMANDS: Record<string, Command> = {
       const app = new pg.Pool({ connectionString: appUrl, max: 1 });
       try {
         const created = await operatorAuth(app, io.env).createTenant({ name, email, password, subscription_tier: tier });
-        io.out(JSON.stringify({ ...created, schema: `client_${created.tenant_id}` }));
+        io.out(JSON.stringify(created));
         return 0;
       } finally {
         await app.end();
@@ -154,9 +154,9 @@ function print(rows: Record<string, unknown>[], options: Options, io: Io) {
 
 /** The auth service for what operators do through it (tenants:create): no tokens, bcrypt as configured. */
 function operatorAuth(app: pg.Pool, env: NodeJS.ProcessEnv) {
-  const config = readServerConfig({ ...env, NODE_ENV: "development" }, "stoflow-cli-signs-no-tokens-000000000000");
+  const config = readOperatorConfig(env);
   const passwords = createPasswordHasher({ cost: config.bcryptCost, concurrency: 1, queueLimit: 0 });
-  return createAuthService({ pool: app, jwt: config.jwt, passwords, throttle: config.throttle });
+  return createAuthService({ pool: app, jwt: config.jwt, passwords, throttle: config.throttle, preparedStatements: config.preparedStatements });
 }
 
 /** A whole number option within bounds, or wrong usage. */
@@ -220,7 +220,7 @@ async function main(argv: string[], io: Io): Promise<number> {
 /** Wrong usage (a flag, a number, input the API refuses) is one line and exit code 2. */
 function wrongUsage(error: unknown, io: Io): number {
   const usageError = error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
-    || (error instanceof AuthError && error.code === "INVALID_INPUT");
+    || (error instanceof ClientError && error.code === "INVALID_INPUT");
   if (!usageError) throw error;
   io.err((error as Error).message);
   return 2;

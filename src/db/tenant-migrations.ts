@@ -13,6 +13,8 @@ export interface TenantProgress {
 /** A schema whose step failed: it keeps the steps before that one and lags until fixed and re-run. */
 export interface TenantFailure {
   schema: string;
+  /** The tenant of the schema, as SQL reads it from the name (null for tenant_template). */
+  tenantId: number | null;
   /** Which step failed, with PostgreSQL's message and code. */
   failure: string;
 }
@@ -56,8 +58,9 @@ export async function applyPendingTenantSteps(
 
 function migrateOneBatch(pool: pg.Pool, batchSize: number, since: Date, tenantId: number | undefined) {
   return withSettings(pool, {}, async (client) => {
-    const { rows } = await client.query<{ schema: string; failure: string | null }>(
-      `select schema_name as schema, app_private.migrate_tenant_schema(schema_name) as failure
+    const { rows } = await client.query<{ schema: string; tenantId: number | null; failure: string | null }>(
+      `select schema_name as schema, app_private.tenant_id_of_schema(schema_name) as "tenantId",
+              app_private.migrate_tenant_schema(schema_name) as failure
          from app_private.pending_tenant_schemas($1, $2, $3) as schema_name`,
       [batchSize, since, tenantId ?? null]);
     return rows;
@@ -82,6 +85,6 @@ export function progressLine({ done, failed, total, elapsedMs }: TenantProgress)
 }
 
 /** One line naming a failed tenant: its id, schema, the step and PostgreSQL's message. */
-export function failureLine({ schema, failure }: TenantFailure): string {
-  return `tenant ${schema.replace("client_", "")} (${schema}) lags: ${failure}`;
+export function failureLine({ schema, tenantId, failure }: TenantFailure): string {
+  return `tenant ${tenantId ?? schema} (${schema}) lags: ${failure}`;
 }

@@ -1,7 +1,8 @@
 import { access, context, sideEffect, type FieldArgs, type Step } from "postgraphile/grafast";
 import { extendSchema, gql } from "postgraphile/utils";
 import { notAuthenticated } from "../auth/errors.ts";
-import type { AuthResponse, AuthService, SessionView } from "../auth/service.ts";
+import { queryOver, type AuthResponse, type AuthService, type SessionView } from "../auth/service.ts";
+import { sideEffectWithPgClientTransaction, type PgClient } from "postgraphile/@dataplan/pg";
 import type { SessionClaims } from "../auth/tokens.ts";
 
 const typeDefs = gql`
@@ -167,8 +168,20 @@ export function authPlugin(auth: AuthService) {
           });
         },
         addTeamMember(_: unknown, args: FieldArgs) {
-          return sideEffect([context().get("session"), inputOf(args)], async ([session, input]) =>
-            auth.addTeamMember(await signedIn(session), { ...input, full_name: input.fullName }));
+          const users = build.input.pgRegistry.pgResources.users!.executor;
+          const $member = sideEffect([context().get("session"), inputOf(args)], async ([session, input]) => {
+            const { userId } = await signedIn(session);
+            return { ...auth.teamMembers.parse({ ...input, full_name: input.fullName }), by: userId };
+          });
+          // In the request's own transactions: who may add is checked before any hashing, and no
+          // transaction stays open while bcrypt runs.
+          const $allowed = sideEffectWithPgClientTransaction(users, $member, async (client, member) => {
+            await auth.teamMembers.assertMayAdd(queryOf(client));
+            return member;
+          });
+          const $hashed = sideEffect($allowed, async (member) => ({ member, hash: await auth.teamMembers.hash(member.password, member.by) }));
+          return sideEffectWithPgClientTransaction(users, $hashed, (client, { member, hash }) =>
+            auth.teamMembers.insert(queryOf(client), member, hash));
         },
       },
       AddTeamMemberPayload: {
@@ -181,6 +194,7 @@ export function authPlugin(auth: AuthService) {
 }
 
 const inputOf = (args: FieldArgs) => args.getRaw("input") as Step<Record<string, unknown>>;
+const queryOf = (client: PgClient) => queryOver((text, values) => client.query({ text, values: values ?? [] }));
 
 function viewToGraphQL(view: SessionView) {
   return {

@@ -1,19 +1,20 @@
 import type { ExecutionResult } from "postgraphile/graphql";
 import { GraphQLError } from "postgraphile/graphql";
-import { AuthError, TENANT_MAINTENANCE_SQLSTATE, tenantMaintenance } from "../auth/errors.ts";
-import { isDeadSession } from "../db/transaction.ts";
+import { ClientError, invalidToken, tenantMaintenance } from "../auth/errors.ts";
+import { codeOfPgError } from "../db/error-codes.ts";
 import { answerWith } from "./answer-status.ts";
 
 /**
  * What refuses a whole request when its transaction opens (app_private.require_live_session): a
  * dead session (SFSES, or the auth service's INVALID_TOKEN), or a tenant whose schema lags behind
- * the template (SFMNT, TENANT_MAINTENANCE). The refusal as an AuthError, or undefined.
+ * the template (SFMNT, TENANT_MAINTENANCE). The refusal as a ClientError, or undefined.
  */
-function sessionRefusal(error: GraphQLError): AuthError | undefined {
+function sessionRefusal(error: GraphQLError): ClientError | undefined {
   const original = error.originalError as (Error & { code?: string }) | undefined;
-  if (original instanceof AuthError) return original.code === "INVALID_TOKEN" || original.code === "TENANT_MAINTENANCE" ? original : undefined;
-  if (isDeadSession(original)) return new AuthError("INVALID_TOKEN", 401, original!.message);
-  return original?.code === TENANT_MAINTENANCE_SQLSTATE ? tenantMaintenance() : undefined;
+  if (original instanceof ClientError) return original.code === "INVALID_TOKEN" || original.code === "TENANT_MAINTENANCE" ? original : undefined;
+  const code = codeOfPgError(original);
+  if (code === "INVALID_TOKEN") return invalidToken(original!.message);
+  return code === "TENANT_MAINTENANCE" ? tenantMaintenance() : undefined;
 }
 
 /**

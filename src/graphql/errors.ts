@@ -3,52 +3,17 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import { isSafeError } from "postgraphile/grafast";
 import { defaultMaskError } from "postgraphile/grafserv";
-import { AuthError } from "../auth/errors.ts";
+import { ClientError } from "../auth/errors.ts";
 import type { ConstraintMessages } from "../db/constraint-messages.ts";
-import { LOST_RACE_CODES } from "../db/lost-race.ts";
-import { isDeadSession } from "../db/transaction.ts";
+import { codeOfPgError, INSUFFICIENT_PRIVILEGE, UNDEFINED_TABLE } from "../db/error-codes.ts";
 import { isDatabaseUnavailable, UNAVAILABLE } from "../db/unavailable.ts";
 
-/** PostgreSQL error codes a client can act on, with the stable code it gets in `extensions`. */
-const ACTIONABLE: Record<string, string> = {
-  "23505": "DUPLICATE", // unique_violation
-  "23503": "INVALID_INPUT", // foreign_key_violation
-  "23502": "INVALID_INPUT", // not_null_violation
-  "23514": "INVALID_INPUT", // check_violation
-  "22001": "INVALID_INPUT", // string_data_right_truncation
-  "22003": "INVALID_INPUT", // numeric_value_out_of_range
-  "22007": "INVALID_INPUT", // invalid_datetime_format
-  "22008": "INVALID_INPUT", // datetime_field_overflow
-  "22P02": "INVALID_INPUT", // invalid_text_representation
-  "22023": "INVALID_INPUT", // invalid_parameter_value
-  "22021": "INVALID_INPUT", // character_not_in_repertoire (a NUL in text)
-  "22P05": "INVALID_INPUT", // untranslatable_character
-  "42501": "FORBIDDEN", // insufficient_privilege, row-level security
-  P0002: "NOT_FOUND", // no_data_found: the row (a tenant being deleted) is gone
-  ...Object.fromEntries(LOST_RACE_CODES.map((code) => [code, "CONFLICT"])), // a lost race: retry
-  SFLIM: "LIMIT_REACHED", // a tier limit (products, platforms, AI credits)
-  SFSUS: "SUBSCRIPTION_INACTIVE", // the tenant is suspended or cancelled
-  SFTRN: "INVALID_TRANSITION", // a status change the rules refuse
-  SFADM: "LAST_ADMIN", // the last active admin of a tenant
-};
-
-/**
- * The stable code of a SQLSTATE: the table above, then class 22 (data exception: a bad LIKE
- * pattern, a number out of range…), which is always about the client's input.
- */
-function codeOf(sqlstate: string): string | undefined {
-  if (Object.hasOwn(ACTIONABLE, sqlstate)) return ACTIONABLE[sqlstate];
-  return sqlstate.startsWith("22") ? "INVALID_INPUT" : undefined;
-}
-
-/** A privilege or row-level security refused the request. */
-const INSUFFICIENT_PRIVILEGE = "42501";
+/** What a privilege or row-level security refusal tells the client. */
 const NOT_ALLOWED = "Not allowed for your role or account";
 /** PostgreSQL's words for it (our own rules raise 42501 with a message meant for the client). */
 const POSTGRES_REFUSAL = /^(permission denied for|new row violates row-level security policy)/;
 
-/** A tenant table that does not resolve: the request has no tenant schema on its search_path. */
-const UNDEFINED_TABLE = "42P01";
+/** A tenant table that does not resolve (UNDEFINED_TABLE): the request has no tenant schema on its search_path. */
 const NO_TENANT_CONTEXT = "No tenant context: sign in with a tenant account to reach tenant data";
 
 /**
@@ -64,11 +29,12 @@ type OriginalError = Error & { code?: string; retryAfterSeconds?: number; table?
 
 function maskError(error: GraphQLError, logger: Logger, messages: ConstraintMessages): GraphQLError {
   const original = error.originalError as OriginalError | undefined;
-  if (original instanceof AuthError) {
+  if (original instanceof ClientError) {
     const retry = original.retryAfterSeconds ? { retryAfter: original.retryAfterSeconds } : {};
     return withCode(error, original.message, original.code, retry);
   }
-  if (original && isDeadSession(original)) return withCode(error, original.message, "INVALID_TOKEN");
+  const code = codeOfPgError(original);
+  if (code === "INVALID_TOKEN") return withCode(error, original!.message, code);
   if (original && isDatabaseUnavailable(original)) return withCode(error, UNAVAILABLE.message, UNAVAILABLE.code);
   if (original?.code === UNDEFINED_TABLE) return withCode(error, NO_TENANT_CONTEXT, "NO_TENANT_CONTEXT");
   if (/^Invalid ('(after|before)' )?cursor/.test(error.message)) {
@@ -78,7 +44,6 @@ function maskError(error: GraphQLError, logger: Logger, messages: ConstraintMess
   if (original && /^No values were (updated|deleted) in collection/.test(original.message)) {
     return withCode(error, "No such row, or not yours to change", "NOT_FOUND");
   }
-  const code = original?.code ? codeOf(original.code) : undefined;
   const refused = original && messages.of(original);
   if (code && refused) {
     // The constraint's name and PostgreSQL's words stay here; the client gets the field and why.

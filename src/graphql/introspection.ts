@@ -15,10 +15,15 @@ export const TENANT_FREE_INTROSPECTION_QUERY = (() => {
     throw new Error("PostGraphile's introspection query changed: update src/graphql/introspection.ts");
   }
   // A replacer function: in a replacement string, the "$'" of the pattern would be special.
-  return INTROSPECTION_QUERY.replace(NAMESPACE_FILTER, () => `${NAMESPACE_FILTER} and nspname !~ '^client_[0-9]+$'`);
+  return INTROSPECTION_QUERY.replace(NAMESPACE_FILTER, () => `${NAMESPACE_FILTER} and app_private.tenant_id_of_schema(nspname) is null`);
 })();
 
-/** Makes every connection of `pool` run the tenant-free introspection in place of the full one. */
+/**
+ * Makes every connection of `pool` run the tenant-free introspection in place of the full one.
+ * A patch, because PostGraphile offers no option for it: graphile-build-pg's PgIntrospectionPlugin
+ * sends makeIntrospectionQuery() with no arguments through the service's client, and its gather
+ * hooks only see the rows after the query read every schema.
+ */
 export function introspectWithoutTenantSchemas(pool: pg.Pool): void {
   pool.on("connect", (client) => {
     const query = client.query.bind(client) as (...args: unknown[]) => unknown;

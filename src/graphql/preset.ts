@@ -7,10 +7,11 @@ import { PostGraphileConnectionFilterPreset } from "postgraphile-plugin-connecti
 import type { AuthService } from "../auth/service.ts";
 import { ConstraintMessages } from "../db/constraint-messages.ts";
 import { authPlugin, PASSWORD_MUTATIONS } from "./auth-plugin.ts";
-import { pgSettingsFor } from "../auth/pg-settings.ts";
-import { GRAPHQL_PATH, sessionOf } from "../http/bearer.ts";
+import type { SessionClaims } from "../auth/tokens.ts";
+import { GRAPHQL_PATH, pgSettingsFor } from "./context.ts";
+import type { Response } from "express";
 import type { Logger } from "pino";
-import { createLogger } from "../http/logging.ts";
+import { createLogger } from "../logger.ts";
 import { maskErrorWith } from "./errors.ts";
 import { NoSchemaPrefixPlugin } from "./inflection.ts";
 import { NotFoundPlugin } from "./not-found-plugin.ts";
@@ -36,7 +37,7 @@ import type {} from "postgraphile/grafserv/express/v4";
  */
 export function makePreset(
   pool: pg.Pool, auth: AuthService, graphql: GraphqlConfig,
-  { explorer = true, logger = createLogger(), guards = graphqlGuards(graphql), messages = new ConstraintMessages(pool) }: PresetOptions = {},
+  { sessionOf, explorer = true, logger = createLogger(), guards = graphqlGuards(graphql), messages = new ConstraintMessages(pool) }: PresetOptions,
 ): GraphileConfig.Preset {
   return {
     extends: [
@@ -84,6 +85,8 @@ export function makePreset(
 }
 
 interface PresetOptions {
+  /** The verified session of a request, as the HTTP layer found it (src/http/bearer.ts). */
+  sessionOf: (res: Response) => SessionClaims | undefined;
   explorer?: boolean;
   logger?: Logger;
   guards?: GraphqlGuards;

@@ -5,7 +5,8 @@ import type { AuthService } from "../auth/service.ts";
 import type { ServerConfig } from "../config.ts";
 import swaggerUi from "swagger-ui-express";
 import { authRoutes, HASHING_ROUTES, REST_BODY_LIMIT } from "./auth-routes.ts";
-import { bearerAuthentication, GRAPHQL_PATH } from "./bearer.ts";
+import { GRAPHQL_PATH } from "../graphql/context.ts";
+import { bearerAuthentication } from "./bearer.ts";
 import { clientConcurrency, serverConcurrency } from "./concurrency.ts";
 import type { Logger } from "pino";
 import { requestLogging } from "./logging.ts";
@@ -29,13 +30,15 @@ export interface AppOptions {
   serverLimits: ServerConfig["serverConcurrency"];
   /** Largest /graphql body (GRAPHQL_MAX_BODY_BYTES). */
   graphqlMaxBodyBytes: number;
+  /** DATABASE_PREPARED_STATEMENTS: the readiness query as a named prepared statement. */
+  preparedStatements: boolean;
 }
 
 /**
  * The Express app before PostGraphile is added: CORS, bearer verification on every route, the
  * status and REST routes, their OpenAPI document and its browser. The server adds grafserv, then the 404 and error responders.
  */
-export function createApp({ pool, auth, corsOrigins, trustProxy, version, metrics, logger, committedMigrations, metricsAccess, clientLimits, serverLimits, graphqlMaxBodyBytes }: AppOptions): Express {
+export function createApp({ pool, auth, corsOrigins, trustProxy, version, metrics, logger, committedMigrations, metricsAccess, clientLimits, serverLimits, graphqlMaxBodyBytes, preparedStatements }: AppOptions): Express {
   const app = express();
   app.disable("x-powered-by");
   app.use(requestLogging(logger));
@@ -45,7 +48,7 @@ export function createApp({ pool, auth, corsOrigins, trustProxy, version, metric
   // Probes and metrics first: they take no token (the metrics token is no user's) and do not
   // wait behind a client's requests.
   app.get("/health", healthRoute(pool));
-  app.get("/ready", readyRoute(pool, committedMigrations));
+  app.get("/ready", readyRoute(pool, committedMigrations, preparedStatements));
   app.get("/metrics", metricsRoute(metrics, metricsAccess));
   // A client's turn first (its own line), then its body is received, then the server's turn: one
   // address holds at most its share, and a client sending its body slowly holds none of the

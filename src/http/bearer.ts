@@ -25,9 +25,6 @@ export function bearerAuthentication(auth: AuthService, checkedInTransaction: (r
   };
 }
 
-/** Where grafserv answers GraphQL. */
-export const GRAPHQL_PATH = "/graphql";
-
 /** The verified session of a request, if any. */
 export function sessionOf(res: Response): SessionClaims | undefined {
   return res.locals.session as SessionClaims | undefined;

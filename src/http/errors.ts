@@ -1,7 +1,8 @@
 import type { NextFunction, Request, Response } from "express";
 import { randomUUID } from "node:crypto";
-import { AuthError } from "../auth/errors.ts";
+import { ClientError } from "../auth/errors.ts";
 import { isDatabaseUnavailable, UNAVAILABLE } from "../db/unavailable.ts";
+import { GRAPHQL_PATH } from "../graphql/context.ts";
 import type { Metrics } from "./metrics.ts";
 
 /** What a failed request is answered: status, stable code, message, and when to retry. */
@@ -15,32 +16,32 @@ export interface Answer {
 }
 
 /**
- * Last middleware: an AuthError becomes its status and code; a bad JSON body a 400; a database
+ * Last middleware: a ClientError becomes its status and code; a bad JSON body a 400; a database
  * that is down a 503 with Retry-After; anything else a 500 with an id, logged here, never a stack
  * trace. REST routes get `{ detail, code }` (the seed's `detail`); /graphql gets GraphQL's shape,
  * `{ errors: [{ message, extensions: { code } }] }`, with the same HTTP status.
  */
 export function errorResponder(metrics: Metrics) {
   return (error: unknown, req: Request, res: Response, _next: NextFunction) => {
-    if (error instanceof AuthError && (error.status === 401 || error.status === 429)) metrics.authFailures.inc({ code: error.code });
+    if (error instanceof ClientError && (error.status === 401 || error.status === 429)) metrics.authFailures.inc({ code: error.code });
     sendError(req, res, answerFor(error, req));
   };
 }
 
 /** /graphql, also with a trailing slash (which the auth and size checks in front of it match too). */
-const GRAPHQL_PATH = /^\/graphql\/?$/;
+const GRAPHQL_ROUTE = new RegExp(`^${GRAPHQL_PATH}/?$`);
 
 /** Answers a refusal in the shape of its path: GraphQL's on /graphql, `{ detail, code }` elsewhere. */
 export function sendError(req: Request, res: Response, { status, code, message, retryAfterSeconds, id }: Answer): void {
   if (status === 401) res.setHeader("WWW-Authenticate", "Bearer");
   if (retryAfterSeconds) res.setHeader("Retry-After", String(retryAfterSeconds));
-  res.status(status).json(GRAPHQL_PATH.test(req.path)
+  res.status(status).json(GRAPHQL_ROUTE.test(req.path)
     ? { errors: [{ message, extensions: { code, ...(id ? { id } : {}) } }] }
     : { detail: message, code, ...(id ? { id } : {}) });
 }
 
 function answerFor(error: unknown, req: Request): Answer {
-  if (error instanceof AuthError) {
+  if (error instanceof ClientError) {
     return { status: error.status, code: error.code, message: error.message, retryAfterSeconds: error.retryAfterSeconds };
   }
   const status = (error as { status?: number }).status;

@@ -1,18 +1,6 @@
 import type { NextFunction, Request, Response } from "express";
 import { randomUUID } from "node:crypto";
-import type { DestinationStream, Logger } from "pino";
-import { pino } from "pino";
-
-/** Never logged: credentials in headers and bodies. */
-const REDACT = [
-  "req.headers.authorization", "req.headers.cookie", "res.headers[\"set-cookie\"]",
-  "*.password", "*.new_password", "*.current_password", "*.access_token", "*.refresh_token", "*.password_hash",
-];
-
-/** JSON lines on stdout (or `destination`), level from LOG_LEVEL (info by default). */
-export function createLogger(destination?: DestinationStream, level = process.env.LOG_LEVEL ?? "info"): Logger {
-  return pino({ level, redact: { paths: REDACT, censor: "[redacted]" }, base: { service: "stoflow-api" } }, destination);
-}
+import type { Logger } from "pino";
 
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 

@@ -1,7 +1,7 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31, type RouteConfig } from "@asteasolutions/zod-to-openapi";
 import { z } from "zod";
 import { ChangePasswordInput, LoginInput, RefreshInput, RegisterInput } from "../auth/inputs.ts";
-import { APP_ROLES } from "../auth/tokens.ts";
+import { APP_ROLES } from "../auth/roles.ts";
 
 /**
  * The OpenAPI 3.1 document of the REST routes (served at /openapi.json, browsed at /docs). Request

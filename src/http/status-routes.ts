@@ -38,8 +38,8 @@ export interface ServerStatus {
   lagging_tenants: number[];
 }
 
-export async function serverStatus(pool: pg.Pool): Promise<ServerStatus> {
-  const { rows } = await pool.query<ServerStatus>(statement("stoflow_server_status", "select * from app_private.server_status()"));
+export async function serverStatus(pool: pg.Pool, prepared: boolean): Promise<ServerStatus> {
+  const { rows } = await pool.query<ServerStatus>(statement("stoflow_server_status", "select * from app_private.server_status()", prepared));
   return rows[0]!;
 }
 
@@ -49,9 +49,9 @@ export async function serverStatus(pool: pg.Pool): Promise<ServerStatus> {
  * template are listed, but do not make the server unready: it serves every other tenant, and the
  * lagging ones get 503 TENANT_MAINTENANCE.
  */
-export function readyRoute(pool: pg.Pool, committedMigrations: number) {
+export function readyRoute(pool: pg.Pool, committedMigrations: number, preparedStatements: boolean) {
   return async (_req: Request, res: Response) => {
-    const status = await serverStatus(pool).catch(() => undefined);
+    const status = await serverStatus(pool, preparedStatements).catch(() => undefined);
     if (!status) return answer(res, false, { status: "not ready", reason: "database unreachable", code: UNAVAILABLE.code });
     const pending = committedMigrations - status.applied_migrations;
     if (pending > 0) return answer(res, false, { status: "not ready", reason: `${pending} migrations pending`, code: "NOT_READY" });

@@ -1,4 +1,5 @@
 import pg from "pg";
+import type { AppRole } from "../../src/auth/roles.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   ADD_MEMBER, addTeamMember, graphql, graphqlErrorCode, graphqlOk, http, signUp, startTestGateway, type TestGateway,
@@ -13,7 +14,7 @@ afterAll(() => gw.close());
 const CREATE_PRODUCT = `mutation($p: ProductInput!) { createProduct(input: { product: $p }) { product { sku } } }`;
 const createProduct = (token: string, sku: string) =>
   graphql(gw.url, CREATE_PRODUCT, { p: { sku, title: `Item ${sku}`, price: "5.00" } }, token);
-const addMember = (adminToken: string, role: string) => addTeamMember(gw.url, adminToken, role);
+const addMember = (adminToken: string, role: AppRole) => addTeamMember(gw.url, adminToken, role);
 
 async function countRows(sql: string, params: unknown[] = []): Promise<number> {
   return (await gw.db.owner.query(`select count(*)::int as n from (${sql}) x`, params)).rows[0].n;
@@ -131,6 +132,12 @@ describe("teams", () => {
     expect(await graphqlErrorCode(gw.url, promote, { id: user.id }, user.token)).toBe("FORBIDDEN");
     expect(await graphqlErrorCode(gw.url, `mutation($id: Int!) { deleteUser(input: { rowId: $id }) { user { rowId } } }`, { id: viewer.id }, user.token)).toBeDefined();
     expect(await countRows("select 1 from users where tenant_id = $1", [shop.tenant.id])).toBe(3);
+  });
+
+  it("gives a member added without a role the users table's default role", async () => {
+    const shop = await signUp(gw.url, "Default Role Shop");
+    const added = await graphqlOk(gw.url, ADD_MEMBER, { i: { email: "plain@team.test", password: "member password" } }, shop.access_token);
+    expect(added.addTeamMember.user).toMatchObject({ email: "plain@team.test", role: "user" });
   });
 
   it("lets users edit only their own name and phone", async () => {

@@ -1,7 +1,7 @@
 import parsePrometheus from "parse-prometheus-text-format";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readServerConfig } from "../../src/config.ts";
-import { createLogger } from "../../src/http/logging.ts";
+import { createLogger } from "../../src/logger.ts";
 import { startGateway } from "../../src/server.ts";
 import { http, signUp, startTestGateway, TEST_JWT_SECRET, testServerConfig, type TestGateway } from "../helpers/gateway.ts";
 
@@ -101,12 +101,13 @@ describe("operations endpoints", () => {
       registrationsPerAddressPerHour: 10, registrationsPerEmailPerHour: 3,
     });
     expect(defaults).toMatchObject({
-      bcryptQueueLimit: 8, trustProxy: false, connectionsPerAddress: 256,
+      bcryptQueueLimit: 8, trustProxy: false, connectionsPerAddress: 256, workers: 1, logLevel: "info", preparedStatements: true,
       clientConcurrency: { active: 8, waiting: 128 }, serverConcurrency: { active: 16, waiting: 256 },
     });
     // Behind a proxy every socket is the proxy's: no cap on sockets per address by default.
     expect(readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, TRUST_PROXY: "1" }).connectionsPerAddress).toBe(0);
     expect(() => readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, LOGIN_MAX_FAILURES_PER_EMAIL: "0" })).toThrow(/LOGIN_MAX_FAILURES_PER_EMAIL must be a whole number/);
+    expect(readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, DATABASE_PREPARED_STATEMENTS: "false" }).preparedStatements).toBe(false);
 
     const behindProxy = await startGateway(gw.db.appUrl, testServerConfig({ TRUST_PROXY: "1" }));
     try {

@@ -19,7 +19,7 @@ describe("withSettings opens the transaction and applies settings in one round t
     expect(after.rows[0].who).toBe("stoflow_authenticator");
   });
 
-  it("sends one statement before the work and one after it", async () => {
+  it("sends one statement before the work and one after it, and lets SQL put the claimed tenant's schema on the search_path", async () => {
     const sent: string[] = [];
     const record = (client: import("pg").PoolClient) => {
       const query = client.query.bind(client) as (text: string) => Promise<unknown>;
@@ -29,11 +29,13 @@ describe("withSettings opens the transaction and applies settings in one round t
       };
     };
     db.app.once("acquire", record);
-    await withSettings(db.app, { search_path: "public", "jwt.claims.tenant_id": "7" }, (client) => client.query("select 1"));
+    const searchPath = await withSettings(db.app, { role: "stoflow_anonymous", "jwt.claims.tenant_id": "7" }, async (client) =>
+      (await client.query("select current_setting('search_path') as path")).rows[0].path);
     expect(sent).toEqual([
-      "begin; select set_config('search_path', 'public', true), set_config('jwt.claims.tenant_id', '7', true)",
-      "select 1",
+      "begin; select set_config('role', 'stoflow_anonymous', true), set_config('jwt.claims.tenant_id', '7', true); select app_private.enter_tenant_schema()",
+      "select current_setting('search_path') as path",
       "commit",
     ]);
+    expect(searchPath).toBe("client_7, public");
   });
 });

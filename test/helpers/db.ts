@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { expect, inject } from "vitest";
+import { AUTH_PG_ROLE, PG_ROLE_OF, type ApiPgRole, type AppRole } from "../../src/auth/roles.ts";
 import { withSettings } from "../../src/db/transaction.ts";
 import { recordExecutedFunctions } from "./sql-coverage.ts";
 
@@ -66,22 +67,20 @@ function databaseUrl(rootUrl: string, database: string, user: string, password: 
   return url.toString();
 }
 
-export type ApiRole = "stoflow_anonymous" | "stoflow_viewer" | "stoflow_user" | "stoflow_admin";
-
 /** What the gateway sets for a request: its role and claims, and its tenant's search_path. */
 export interface Session {
-  role: ApiRole | "stoflow_auth";
+  role: ApiPgRole | typeof AUTH_PG_ROLE;
   tenantId?: number;
   userId?: number;
 }
 
-/** Runs `work` in one transaction under `session`, as PostGraphile runs a request; commits. */
+/** Runs `work` in one transaction under `session`, as PostGraphile runs a request (its tenant's schema on the search_path); commits. */
 export function asSession<T>(pool: pg.Pool, session: Session, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   return withSettings(pool, {
     role: session.role,
     "jwt.claims.tenant_id": session.tenantId?.toString() ?? "",
     "jwt.claims.user_id": session.userId?.toString() ?? "",
-    search_path: session.tenantId ? `client_${session.tenantId}, public` : "public",
+    search_path: "public",
   }, work);
 }
 
@@ -91,12 +90,12 @@ export const FAKE_HASH = "$2b$04$abcdefghijklmnopqrstuuJ7Wv0Q9S1mQ3bJm3vKx7s5d6J
 export interface Claims {
   sub: number;
   tenant_id: number;
-  role: "admin" | "user" | "viewer";
+  role: AppRole;
 }
 
-/** Registers a tenant as the server's auth code does (role stoflow_auth). */
-export async function registerTenant(pool: pg.Pool, name: string, email: string, tier = "starter"): Promise<Claims> {
-  return asSession(pool, { role: "stoflow_auth" }, async (client) => {
+/** Registers a tenant as the server's auth code does (role stoflow_auth); without a tier, the default one. */
+export async function registerTenant(pool: pg.Pool, name: string, email: string, tier: string | null = null): Promise<Claims> {
+  return asSession(pool, { role: AUTH_PG_ROLE }, async (client) => {
     const { rows } = await client.query(
       "select (c).* from app_private.register_tenant($1, $2, $3, $4) as c",
       [name, email, FAKE_HASH, tier],
@@ -105,8 +104,8 @@ export async function registerTenant(pool: pg.Pool, name: string, email: string,
   });
 }
 
-/** The session a tenant's user gets. */
-export function sessionOf(claims: Claims, role: ApiRole = `stoflow_${claims.role}`): Session {
+/** The session a tenant's user gets (as their own role, or as `role`). */
+export function userSession(claims: Claims, role: ApiPgRole = PG_ROLE_OF[claims.role]): Session {
   return { role, tenantId: claims.tenant_id, userId: claims.sub };
 }
 

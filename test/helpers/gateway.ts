@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import os from "node:os";
 import readline from "node:readline";
 import { expect } from "vitest";
+import type { AppRole } from "../../src/auth/roles.ts";
 import { readServerConfig, type ServerConfig } from "../../src/config.ts";
 import { startGateway, type Gateway } from "../../src/server.ts";
 import { createTestDatabase, type TestDatabase } from "./db.ts";
@@ -15,6 +16,9 @@ export interface TestGateway extends Gateway {
   config: ServerConfig;
 }
 
+/** Settings the test run itself sets (vitest.config.ts, npm run test:pgbouncer), for every in-process server. */
+const RUN_SETTINGS = { LOG_LEVEL: process.env.LOG_LEVEL, DATABASE_PREPARED_STATEMENTS: process.env.DATABASE_PREPARED_STATEMENTS };
+
 /**
  * Server settings for tests: any free port, fast bcrypt, a fixed secret, generous limits; `env` adds or overrides.
  * Tests send bursts (50 racing registrations on 10 connections): on a busy machine their requests
@@ -22,7 +26,9 @@ export interface TestGateway extends Gateway {
  * not what those tests are about; the outage tests set short limits of their own.
  */
 export function testServerConfig(env: NodeJS.ProcessEnv = {}): ServerConfig {
-  return readServerConfig({ PORT: "0", BCRYPT_COST: "4", JWT_SECRET: TEST_JWT_SECRET, DATABASE_CONNECT_TIMEOUT: "60", ...GENEROUS_LIMITS, ...env });
+  return readServerConfig({
+    PORT: "0", BCRYPT_COST: "4", JWT_SECRET: TEST_JWT_SECRET, DATABASE_CONNECT_TIMEOUT: "60", ...RUN_SETTINGS, ...GENEROUS_LIMITS, ...env,
+  });
 }
 
 export async function startTestGateway(env: NodeJS.ProcessEnv = {}): Promise<TestGateway> {
@@ -124,7 +130,7 @@ export async function spawnServer(appUrl: string, env: NodeJS.ProcessEnv = {}) {
 export const ADD_MEMBER = `mutation($i: AddTeamMemberInput!) { addTeamMember(input: $i) { user { rowId email role } } }`;
 
 /** An admin adds a team member through GraphQL; the member signs in. Returns their id, e-mail, password and tokens. */
-export async function addTeamMember(url: string, adminToken: string, role: string) {
+export async function addTeamMember(url: string, adminToken: string, role: AppRole) {
   const email = `${role}-${Math.random().toString(36).slice(2)}@team.test`;
   const password = "member password";
   const data = await graphqlOk(url, ADD_MEMBER, { i: { email, role, fullName: `A ${role}`, password } }, adminToken);

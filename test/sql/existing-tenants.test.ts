@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { asSession, createTestDatabase, registerTenant, sessionOf, type Claims, type TestDatabase } from "../helpers/db.ts";
+import { asSession, createTestDatabase, registerTenant, userSession, type Claims, type TestDatabase } from "../helpers/db.ts";
+import { PG_ROLE_OF } from "../../src/auth/roles.ts";
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -28,7 +29,7 @@ async function newShop(): Promise<{ shop: Claims; schema: string }> {
 describe("the migration of existing tenants", () => {
   it("backfills the usage ledger from the history a tenant already has, and re-running never lowers it", async () => {
     const { shop, schema } = await newShop();
-    await asSession(db.app, sessionOf(shop, "stoflow_user"), async (c) => {
+    await asSession(db.app, userSession(shop, PG_ROLE_OF.user), async (c) => {
       await c.query("insert into products (sku, title, price) values ('A', 'a', 1)");
       await c.query("insert into publications_history (sku, platform, action) values ('A', 'vinted', 'create'), ('A', 'ebay', 'create')");
       await c.query(`insert into ai_generations_log (sku, platform, model, generated_text, was_cached)

@@ -1,20 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  asSession, createTestDatabase, expectPgError, registerTenant, sessionOf,
-  type ApiRole, type Claims, type TestDatabase,
+  asSession, createTestDatabase, expectPgError, registerTenant, userSession,
+  type Claims, type TestDatabase,
 } from "../helpers/db.ts";
+import { ANONYMOUS_PG_ROLE, API_PG_ROLES, PG_ROLE_OF } from "../../src/auth/roles.ts";
 
 let db: TestDatabase;
 let a: Claims;
 let b: Claims;
-const API_ROLES: ApiRole[] = ["stoflow_anonymous", "stoflow_viewer", "stoflow_user", "stoflow_admin"];
 
 beforeAll(async () => {
   db = await createTestDatabase();
   a = await registerTenant(db.app, "Tenant A", "a@iso.test");
   b = await registerTenant(db.app, "Tenant B", "b@iso.test");
   for (const [claims, title] of [[a, "A's shirt"], [b, "B's shirt"]] as const) {
-    await asSession(db.app, sessionOf(claims, "stoflow_user"), (c) =>
+    await asSession(db.app, userSession(claims, PG_ROLE_OF.user), (c) =>
       c.query("insert into products (sku, title, price) values ('SKU-1', $1, 10)", [title]),
     );
   }
@@ -26,13 +26,13 @@ const schemaOf = (claims: Claims) => `client_${claims.tenant_id}`;
 describe("tenant isolation", () => {
   it("gives each tenant its own rows for the same SKU through search_path", async () => {
     const titles = await Promise.all([a, b].map((claims) =>
-      asSession(db.app, sessionOf(claims), (c) => c.query("select sku, title from products")),
+      asSession(db.app, userSession(claims), (c) => c.query("select sku, title from products")),
     ));
     expect(titles.map((r) => r.rows)).toEqual([[{ sku: "SKU-1", title: "A's shirt" }], [{ sku: "SKU-1", title: "B's shirt" }]]);
   });
 
   it("shows tenant A nothing of tenant B even when B's schema is named explicitly", async () => {
-    await asSession(db.app, sessionOf(a), async (c) => {
+    await asSession(db.app, userSession(a), async (c) => {
       for (const table of ["products", "vinted_products", "publications_history", "ai_generations_log"]) {
         const { rows } = await c.query(`select count(*)::int as n from ${schemaOf(b)}.${table}`);
         expect(rows[0].n, table).toBe(0);
@@ -42,7 +42,7 @@ describe("tenant isolation", () => {
       expect([updated.rowCount, deleted.rowCount]).toEqual([0, 0]);
     });
     await expectPgError(
-      asSession(db.app, sessionOf(a), (c) =>
+      asSession(db.app, userSession(a), (c) =>
         c.query(`insert into ${schemaOf(b)}.products (sku, title, price) values ('X', 'planted', 1)`)),
       "42501", /row-level security/,
     );
@@ -51,7 +51,7 @@ describe("tenant isolation", () => {
   });
 
   it("shows tenant A nothing of tenant B in the public tables", async () => {
-    await asSession(db.app, sessionOf(a), async (c) => {
+    await asSession(db.app, userSession(a), async (c) => {
       expect((await c.query("select id from tenants")).rows).toEqual([{ id: a.tenant_id }]);
       expect((await c.query("select tenant_id from users")).rows).toEqual([{ tenant_id: a.tenant_id }]);
       expect((await c.query("select distinct tenant_id from subscriptions")).rows).toEqual([{ tenant_id: a.tenant_id }]);
@@ -59,7 +59,7 @@ describe("tenant isolation", () => {
   });
 
   it("does not let claims for one tenant with another's search_path reach the other's rows", async () => {
-    const forged = { role: "stoflow_user" as const, tenantId: a.tenant_id, userId: a.sub };
+    const forged = { role: PG_ROLE_OF.user, tenantId: a.tenant_id, userId: a.sub };
     await asSession(db.app, forged, async (c) => {
       await c.query(`set local search_path = ${schemaOf(b)}, public`);
       expect((await c.query("select count(*)::int as n from products")).rows[0].n).toBe(0);
@@ -67,7 +67,7 @@ describe("tenant isolation", () => {
   });
 
   it("refuses every write to a viewer", async () => {
-    const viewer = sessionOf(a, "stoflow_viewer");
+    const viewer = userSession(a, PG_ROLE_OF.viewer);
     expect((await asSession(db.app, viewer, (c) => c.query("select sku from products"))).rows).toHaveLength(1);
     for (const sql of [
       "insert into products (sku, title, price) values ('V', 'viewer', 1)",
@@ -80,7 +80,7 @@ describe("tenant isolation", () => {
   });
 
   it("gives anonymous no tenant data and no private rows", async () => {
-    const anonymous = { role: "stoflow_anonymous" as const };
+    const anonymous = { role: ANONYMOUS_PG_ROLE };
     await expectPgError(asSession(db.app, anonymous, (c) => c.query(`select * from ${schemaOf(a)}.products`)), "42501");
     await expectPgError(asSession(db.app, anonymous, (c) => c.query("select * from tenants")), "42501");
     await expectPgError(asSession(db.app, anonymous, (c) => c.query("select * from users")), "42501");
@@ -89,13 +89,13 @@ describe("tenant isolation", () => {
   });
 
   it("gives anonymous nothing when it carries a tenant's claims", async () => {
-    const anonymousWithClaims = { ...sessionOf(a), role: "stoflow_anonymous" as const };
+    const anonymousWithClaims = { ...userSession(a), role: ANONYMOUS_PG_ROLE };
     await expectPgError(asSession(db.app, anonymousWithClaims, (c) => c.query(`select * from ${schemaOf(a)}.products`)), "42501");
   });
 
   it("keeps password hashes out of reach of every API role", async () => {
-    for (const role of API_ROLES) {
-      const session = { ...sessionOf(a), role };
+    for (const role of API_PG_ROLES) {
+      const session = { ...userSession(a), role };
       await expectPgError(asSession(db.app, session, (c) => c.query("select * from app_private.user_secrets")), "42501");
       await expectPgError(asSession(db.app, session, (c) => c.query("select * from app_private.login_candidate('a@iso.test')")), "42501");
       await expectPgError(asSession(db.app, session, (c) => c.query("select app_private.register_tenant('x', 'x@x.test', 'h')")), "42501");
@@ -166,7 +166,7 @@ describe("reference data", () => {
       { mapping_type: "brand", n: 10 }, { mapping_type: "category", n: 8 }, { mapping_type: "color", n: 10 },
       { mapping_type: "condition", n: 5 }, { mapping_type: "material", n: 4 }, { mapping_type: "size", n: 5 },
     ]);
-    const signedIn = await asSession(db.app, sessionOf(a), (c) => c.query("select count(*)::int as n from platform_mappings"));
+    const signedIn = await asSession(db.app, userSession(a), (c) => c.query("select count(*)::int as n from platform_mappings"));
     expect(signedIn.rows[0].n).toBe(42);
   });
 });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { applyPendingTenantSteps, progressEverySecond, progressLine } from "../../src/db/tenant-migrations.ts";
-import { asSession, createTestDatabase, expectPgError, registerTenant, sessionOf, type Claims, type TestDatabase } from "../helpers/db.ts";
+import { asSession, createTestDatabase, expectPgError, registerTenant, userSession, type Claims, type TestDatabase } from "../helpers/db.ts";
+import { PG_ROLE_OF } from "../../src/auth/roles.ts";
 
 let db: TestDatabase;
 let tenants: Claims[];
@@ -50,7 +51,7 @@ describe("tenant DDL steps", () => {
     expect(versions.rows).toEqual([{ version }]);
 
     const last = tenants[49];
-    await asSession(db.app, sessionOf(last, "stoflow_user"), (c) =>
+    await asSession(db.app, userSession(last, PG_ROLE_OF.user), (c) =>
       c.query("insert into products (sku, title, price, gtin) values ('G', 'Barcoded', 5, '12345678')"));
     expect((await applyPendingTenantSteps(db.owner, 7)).migrated).toBe(0);
   });
@@ -99,7 +100,7 @@ describe("tenant DDL steps", () => {
     ]);
     const { migrated, failures } = await applyPendingTenantSteps(db.owner, 100);
     expect(migrated).toBe(50); // 49 of the first 50 and the late shop
-    expect(failures).toEqual([{ schema: victim, failure: `step ${baseVersion + 2} "broken for one": boom [23514]` }]);
+    expect(failures).toEqual([{ schema: victim, tenantId: tenants[3].tenant_id, failure: `step ${baseVersion + 2} "broken for one": boom [23514]` }]);
     const lagging = (await db.owner.query("select * from app_private.lagging_tenant_schemas()")).rows;
     expect(lagging).toEqual([expect.objectContaining({
       tenant_id: tenants[3].tenant_id, schema_name: victim, version: baseVersion + 1, missing: ["broken for one"], failure: failures[0]!.failure,

@@ -1,0 +1,29 @@
+import { claimSettings } from "../auth/claim-settings.ts";
+import { ANONYMOUS_PG_ROLE, PG_ROLE_OF } from "../auth/roles.ts";
+import type { SessionClaims } from "../auth/tokens.ts";
+
+declare global {
+  namespace Grafast {
+    interface Context {
+      /** The verified session of the request; absent for anonymous requests. */
+      session?: SessionClaims;
+      /** The client address, for login and registration throttling. */
+      clientIp: string;
+    }
+  }
+}
+
+/** Where grafserv answers GraphQL. */
+export const GRAPHQL_PATH = "/graphql";
+
+/**
+ * What PostgreSQL is told for a request, in one set_config statement after BEGIN: the role that
+ * matches the verified role claim and the claims policies read. The transaction's opening then
+ * puts the tenant's schema first on the search_path (app_private.enter_tenant_schema, see
+ * openingStatement; PostGraphile emits unqualified table names). Anonymous requests get `public`
+ * alone, so tenant tables do not resolve at all (reported as NO_TENANT_CONTEXT).
+ */
+export function pgSettingsFor(session: SessionClaims | undefined): Record<string, string> {
+  if (!session) return { role: ANONYMOUS_PG_ROLE, search_path: "public" };
+  return { role: PG_ROLE_OF[session.role], ...claimSettings(session) };
+}
