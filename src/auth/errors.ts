@@ -32,3 +32,10 @@ export const TENANT_MAINTENANCE_SQLSTATE = "SFMNT";
 /** The tenant's schema is being migrated (or its migration failed): nothing else of the server is wrong. */
 export const tenantMaintenance = () =>
   new AuthError("TENANT_MAINTENANCE", 503, "This tenant's data is under maintenance; retry later", 60);
+
+/** An e-mailed token that cannot do what is asked: unknown or of another purpose (TOKEN_INVALID), used (TOKEN_USED), expired (TOKEN_EXPIRED). */
+export function tokenRefused(outcome: string): AuthError {
+  if (outcome === "used") return new AuthError("TOKEN_USED", 400, "This link was already used");
+  if (outcome === "expired") return new AuthError("TOKEN_EXPIRED", 400, "This link has expired; ask for a new one");
+  return new AuthError("TOKEN_INVALID", 400, "This link is not valid");
+}

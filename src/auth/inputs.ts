@@ -71,6 +71,12 @@ export const TeamMemberInput = z.object({
   password: newPassword("password"),
 });
 
+export const EmailTokenInput = z.object({
+  token: text("token", 200).meta({ description: "The token of the link the message carried (its `token` parameter)" }),
+}).meta({ id: "EmailTokenInput" });
+
+export const MailRequestInput = z.object({ email }).meta({ id: "MailRequestInput" });
+
 /** The body as `schema` reads it, or INVALID_INPUT with the message of the first broken rule. */
 export function parseInput<T extends z.ZodType>(schema: T, body: unknown): z.output<T> {
   const result = schema.safeParse(body);

@@ -1,17 +1,14 @@
 import type pg from "pg";
-import type { JwtConfig, ServerConfig, ThrottleConfig } from "../config.ts";
-import {
-  AuthError, conflict, emailTaken, forbidden, invalidInput, invalidToken, TENANT_MAINTENANCE_SQLSTATE, tenantMaintenance,
-  tooManyAttempts, wrongCredentials,
-} from "./errors.ts";
+import type { JwtConfig, MailConfig, ServerConfig, ThrottleConfig } from "../config.ts";
+import { accountMailFlows } from "./account-mail.ts";
+import { AuthError, conflict, emailTaken, forbidden, invalidInput, tooManyAttempts, wrongCredentials } from "./errors.ts";
 import { ChangePasswordInput, LoginInput, parseInput, RefreshInput, RegisterInput, TeamMemberInput } from "./inputs.ts";
 import { createPasswordHasher, type PasswordHasher } from "./passwords.ts";
-import { isLostRace } from "../db/lost-race.ts";
 import { statement } from "../db/statements.ts";
-import { isDeadSession, withSettings } from "../db/transaction.ts";
 import { claimSettings, pgSettingsFor } from "./pg-settings.ts";
+import { inTransaction, refusal, type Query } from "./transactions.ts";
 import {
-  hashRefreshToken, newRefreshToken, signAccessToken, verifyAccessToken, type SessionClaims,
+  hashOpaqueToken, newOpaqueToken, signAccessToken, verifyAccessToken, type SessionClaims,
 } from "./tokens.ts";
 
 export interface AuthDependencies {
@@ -20,11 +17,12 @@ export interface AuthDependencies {
   jwt: JwtConfig;
   passwords: PasswordHasher;
   throttle: ThrottleConfig;
+  mail: MailConfig;
 }
 
 /** The user and tenant of a session, in the seed's JSON shape. */
 export interface SessionView {
-  user: { id: number; email: string; full_name: string | null; role: string };
+  user: { id: number; email: string; full_name: string | null; role: string; email_verified: boolean };
   tenant: { id: number; name: string; subscription_tier: string; schema_name: string };
 }
 
@@ -50,7 +48,7 @@ const HOUR = 3600;
  * that runs bcrypt takes its place in bcrypt's line first (BUSY when full), then reserves its
  * throttle slot in PostgreSQL (TOO_MANY_ATTEMPTS when none is left), and only then hashes.
  */
-export function createAuthService({ pool, jwt, passwords, throttle }: AuthDependencies) {
+export function createAuthService({ pool, jwt, passwords, throttle, mail }: AuthDependencies) {
   const asAuth = <T>(work: (query: Query) => Promise<T>) => inTransaction(pool, { role: "stoflow_auth" }, work);
   // The same, for a signed-in user's request: the transaction opens with its session check.
   const asSession = <T>(session: SessionClaims, work: (query: Query) => Promise<T>) =>
@@ -69,7 +67,12 @@ export function createAuthService({ pool, jwt, passwords, throttle }: AuthDepend
     };
   }
 
+  const mailFlows = accountMailFlows(pool, mail);
+
   return {
+    verifyEmail: mailFlows.verifyEmail,
+    resendVerification: (input: Record<string, unknown>, clientIp: string) => mailFlows.requestMail(input, "verify_email", clientIp),
+
     async register(input: Record<string, unknown>, clientIp: string): Promise<AuthResponse> {
       const registration = parseInput(RegisterInput, input);
       const { email, password } = registration;
@@ -82,7 +85,7 @@ export function createAuthService({ pool, jwt, passwords, throttle }: AuthDepend
         return asAuth(async (query) => {
           const { user_id: userId } = await insertTenant(query, registration, hash);
           const { credential_version } = (await query.row<PasswordCheck>("select * from app_private.login_candidate($1)", [email]))!;
-          const refresh = newRefreshToken();
+          const refresh = newOpaqueToken();
           const sessionId = await query.value<string>("select app_private.open_session($1, $2, $3, $4)", [
             userId, credential_version, refresh.hash, ttl,
           ]);
@@ -100,7 +103,7 @@ export function createAuthService({ pool, jwt, passwords, throttle }: AuthDepend
         if (check.retry_after > 0) throw tooManyAttempts(check.retry_after);
         if (!(await bcrypt.matches(password, check.password_hash))) throw wrongCredentials();
         return asAuth(async (query) => {
-          const refresh = newRefreshToken();
+          const refresh = newOpaqueToken();
           const sessionId = await query.value<string | null>("select app_private.finish_login($1, $2, $3, $4, $5, $6)", [
             check.user_id, check.credential_version, email, clientIp, refresh.hash, ttl,
           ]);
@@ -112,10 +115,10 @@ export function createAuthService({ pool, jwt, passwords, throttle }: AuthDepend
 
     async refresh(input: Record<string, unknown>): Promise<AuthResponse> {
       const { refresh_token: oldToken } = parseInput(RefreshInput, input);
-      const next = newRefreshToken();
+      const next = newOpaqueToken();
       return asAuth(async (query) => {
         const result = await query.row<{ outcome: string; sub: number; session_id: string }>(
-          "select * from app_private.rotate_refresh_token($1, $2, $3)", [hashRefreshToken(oldToken), next.hash, ttl],
+          "select * from app_private.rotate_refresh_token($1, $2, $3)", [hashOpaqueToken(oldToken), next.hash, ttl],
         );
         if (result?.outcome !== "ok") throw refreshRefused(result?.outcome);
         return tokensFor(query, result.sub, result.session_id, next.token);
@@ -206,48 +209,22 @@ export type AuthService = ReturnType<typeof createAuthService>;
 /** The auth service of a server with these settings (its own bcrypt line). */
 export function authServiceFor(pool: pg.Pool, config: ServerConfig): AuthService {
   const passwords = createPasswordHasher({ cost: config.bcryptCost, concurrency: config.bcryptConcurrency, queueLimit: config.bcryptQueueLimit });
-  return createAuthService({ pool, jwt: config.jwt, passwords, throttle: config.throttle });
-}
-
-/** Thin query helpers over one client, inside one transaction. */
-interface Query {
-  value<T>(sql: string, params?: unknown[]): Promise<T>;
-  row<T>(sql: string, params?: unknown[]): Promise<T | undefined>;
-  run(sql: string, params?: unknown[]): Promise<void>;
-}
-
-
-/**
- * A transaction as role stoflow_auth (or a session's role), with thin query helpers. A transaction
- * that lost a race (deadlock, serialization, lock timeout) is a CONFLICT the client may retry.
- */
-function inTransaction<T>(pool: pg.Pool, settings: Record<string, string>, work: (query: Query) => Promise<T>): Promise<T> {
-  return withSettings(pool, settings, (client) => work({
-    value: async (sql, params) => Object.values((await client.query(sql, params)).rows[0] ?? {})[0] as never,
-    row: async (sql, params) => (await client.query(sql, params)).rows[0],
-    run: async (sql, params) => void (await client.query(sql, params)),
-  }), (error) => error instanceof AuthError) // an AuthError is a decision: what led to it (a revoked family) is kept
-    .catch(refusal);
+  return createAuthService({ pool, jwt: config.jwt, passwords, throttle: config.throttle, mail: config.mail });
 }
 
 /**
- * A dead session (SFSES, app_private.require_live_session) is 401 INVALID_TOKEN, a tenant whose schema
- * lags behind the template (SFMNT) 503 TENANT_MAINTENANCE, a lost race a CONFLICT; the rest is rethrown.
+ * app_private.register_tenant: the tenant, its schema, its admin (refusals as INVALID_INPUT or
+ * EMAIL_TAKEN), and the admin's verification message queued in the same transaction.
  */
-function refusal(error: unknown): never {
-  if (isDeadSession(error)) throw invalidToken((error as Error).message);
-  if ((error as { code?: string } | null)?.code === TENANT_MAINTENANCE_SQLSTATE) throw tenantMaintenance();
-  throw isLostRace(error) ? conflict() : error;
-}
-
-/** app_private.register_tenant: the tenant, its schema, its admin (refusals as INVALID_INPUT or EMAIL_TAKEN). */
-function insertTenant(
+async function insertTenant(
   query: Query, { name, email, subscription_tier }: { name: string; email: string; subscription_tier?: string | null | undefined }, hash: string,
 ): Promise<{ tenant_id: number; user_id: number }> {
-  return query.row<{ tenant_id: number; user_id: number }>(
+  const ids = await query.row<{ tenant_id: number; user_id: number }>(
     "select (c).tenant_id, (c).sub as user_id from app_private.register_tenant($1, $2, $3, $4) c",
     [name, email, hash, subscription_tier ?? "starter"],
   ).then((row) => row!, registrationError);
+  await query.run("select app_private.queue_account_email($1, 'verify_email')", [ids.user_id]);
+  return ids;
 }
 
 function registrationError(error: { code?: string; message?: string }): never {

@@ -3,6 +3,7 @@ import * as gm from "graphile-migrate";
 import { readDatabaseConfig } from "../config.ts";
 import { prepareDatabase } from "../db/database.ts";
 import { migrationSettings } from "../db/migrations.ts";
+import { installJobQueue } from "../jobs/queue-schema.ts";
 import { clearAllPools } from "graphile-migrate/dist/pgReal.js";
 import { runCommand } from "./run.ts";
 
@@ -35,6 +36,7 @@ await runCommand(`db ${command ?? ""}`.trim(), async () => {
   const database = await prepareDatabase(config, console.log, { migrate: false });
   try {
     if (!database.ownerUrl) throw new Error("DATABASE_OWNER_URL is required with DATABASE_URL");
+    await installJobQueue(database.ownerUrl); // the migrations use it (a reset installs it again: .gmrc afterReset)
     const shadowUrl = config.shadowUrl ?? (config.appUrl ? undefined : database.ownerUrl.replace(/\/[^/]*$/, `/${config.databaseName}_shadow`));
     await run(await migrationSettings({ ownerUrl: database.ownerUrl, rootUrl: database.rootUrl, shadowUrl }, console.log, { hooks: true }));
   } finally {

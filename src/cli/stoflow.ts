@@ -154,7 +154,7 @@ function print(rows: Record<string, unknown>[], options: Options) {
 function operatorAuth(app: pg.Pool) {
   const config = readServerConfig({ ...process.env, NODE_ENV: "development" }, "stoflow-cli-signs-no-tokens-000000000000");
   const passwords = createPasswordHasher({ cost: config.bcryptCost, concurrency: 1, queueLimit: 0 });
-  return createAuthService({ pool: app, jwt: config.jwt, passwords, throttle: config.throttle });
+  return createAuthService({ pool: app, jwt: config.jwt, passwords, throttle: config.throttle, mail: config.mail });
 }
 
 /** A whole number option within bounds, or wrong usage. */

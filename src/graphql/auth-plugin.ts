@@ -46,6 +46,8 @@ const typeDefs = gql`
     fullName: String
     "What the user may do in the tenant."
     role: UserRole!
+    "Whether the address was verified through the link of a message (resendVerificationEmail sends it again)."
+    emailVerified: Boolean!
   }
   "The tenant of the signed-in user."
   type SessionTenant {
@@ -79,6 +81,16 @@ const typeDefs = gql`
     user: SessionUser!
     "The signed-in user's tenant."
     tenant: SessionTenant!
+  }
+  "The token of an e-mailed link (its token parameter)."
+  input EmailTokenInput {
+    "The token the link carried."
+    token: String!
+  }
+  "An address to send an account message to."
+  input MailRequestInput {
+    "The address of the account."
+    email: String!
   }
   "The answer of a mutation that returns nothing else."
   type SuccessPayload {
@@ -117,13 +129,17 @@ const typeDefs = gql`
     logout: SuccessPayload
     "Changes the password and ends every other session of the user."
     changePassword(input: ChangePasswordInput!): SuccessPayload
+    "Verifies the address with the token of a verification message (TOKEN_INVALID, TOKEN_USED, TOKEN_EXPIRED)."
+    verifyEmail(input: EmailTokenInput!): SuccessPayload
+    "Sends the verification message again if an unverified account has this address; the same answer either way."
+    resendVerificationEmail(input: MailRequestInput!): SuccessPayload
     "Adds a user to the signed-in admin's tenant (admins only)."
     addTeamMember(input: AddTeamMemberInput!): AddTeamMemberPayload
   }
 `;
 
-/** The mutations that hash or check a password: at most one per request (see document-limits.ts). */
-export const PASSWORD_MUTATIONS: ReadonlySet<string> = new Set(["register", "login", "changePassword", "addTeamMember"]);
+/** The mutations that hash or check a password, use an e-mailed token or send mail: at most one per request (see document-limits.ts). */
+export const PASSWORD_MUTATIONS: ReadonlySet<string> = new Set(["register", "login", "changePassword", "addTeamMember", "verifyEmail", "resendVerificationEmail"]);
 
 /**
  * register, login, refreshToken, logout, changePassword, addTeamMember and currentSession over
@@ -166,6 +182,12 @@ export function authPlugin(auth: AuthService) {
             return { success: true };
           });
         },
+        verifyEmail(_: unknown, args: FieldArgs) {
+          return anonymous(args, (input, ip) => auth.verifyEmail(input, ip));
+        },
+        resendVerificationEmail(_: unknown, args: FieldArgs) {
+          return anonymous(args, (input, ip) => auth.resendVerification(input, ip));
+        },
         addTeamMember(_: unknown, args: FieldArgs) {
           return sideEffect([context().get("session"), inputOf(args)], async ([session, input]) =>
             auth.addTeamMember(await signedIn(session), { ...input, full_name: input.fullName }));
@@ -182,9 +204,19 @@ export function authPlugin(auth: AuthService) {
 
 const inputOf = (args: FieldArgs) => args.getRaw("input") as Step<Record<string, unknown>>;
 
+/** A mutation anyone may call with its input and client address, answering success. */
+function anonymous(args: FieldArgs, flow: (input: Record<string, unknown>, clientIp: string) => Promise<void>) {
+  return sideEffect([inputOf(args), context().get("clientIp")], async ([input, ip]) => {
+    await flow(input, ip);
+    return { success: true };
+  });
+}
+
 function viewToGraphQL(view: SessionView) {
   return {
-    user: { rowId: view.user.id, email: view.user.email, fullName: view.user.full_name, role: view.user.role },
+    user: {
+      rowId: view.user.id, email: view.user.email, fullName: view.user.full_name, role: view.user.role, emailVerified: view.user.email_verified,
+    },
     tenant: {
       rowId: view.tenant.id, name: view.tenant.name,
       subscriptionTier: view.tenant.subscription_tier, schemaName: view.tenant.schema_name,

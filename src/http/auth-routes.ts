@@ -1,4 +1,5 @@
 import express, { type Request, type Response, type Router } from "express";
+import { MAIL_REQUEST_ANSWER } from "../auth/account-mail.ts";
 import type { AuthService } from "../auth/service.ts";
 import { requireSession } from "./bearer.ts";
 
@@ -37,6 +38,14 @@ export function authRoutes(auth: AuthService): Router {
   router.post("/change-password", async (req, res) => {
     await auth.changePassword(requireSession(res), body(req));
     res.status(204).end();
+  });
+  router.post("/verify-email", async (req, res) => {
+    await auth.verifyEmail(body(req), req.ip ?? "unknown");
+    res.status(204).end();
+  });
+  router.post("/resend-verification", async (req, res) => {
+    await auth.resendVerification(body(req), req.ip ?? "unknown");
+    res.status(202).json(MAIL_REQUEST_ANSWER);
   });
   return router;
 }

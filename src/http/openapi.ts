@@ -1,6 +1,6 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31, type RouteConfig } from "@asteasolutions/zod-to-openapi";
 import { z } from "zod";
-import { ChangePasswordInput, LoginInput, RefreshInput, RegisterInput } from "../auth/inputs.ts";
+import { ChangePasswordInput, EmailTokenInput, LoginInput, MailRequestInput, RefreshInput, RegisterInput } from "../auth/inputs.ts";
 import { APP_ROLES } from "../auth/tokens.ts";
 
 /**
@@ -18,6 +18,7 @@ const ErrorBody = z.strictObject({
 const SessionView = z.strictObject({
   user: z.strictObject({
     id: z.int(), email: z.string(), full_name: z.string().nullable(), role: z.enum(APP_ROLES),
+    email_verified: z.boolean().meta({ description: "Whether the address was verified through the link of a message" }),
   }),
   tenant: z.strictObject({
     id: z.int(), name: z.string(), subscription_tier: z.string(),
@@ -31,6 +32,9 @@ const AuthResponse = SessionView.extend({
   expires_in: z.int().meta({ description: "Seconds the access token lives (ACCESS_TOKEN_TTL)" }),
   refresh_token: z.string().meta({ description: "Single use: exchange it at /api/auth/refresh for a new pair" }),
 }).meta({ id: "AuthResponse" });
+
+const MailRequested = z.strictObject({ detail: z.string() })
+  .meta({ id: "MailRequested", description: "The same answer whether or not an account has this address" });
 
 const Health = z.strictObject({
   status: z.enum(["ok", "unavailable"]), service: z.string(), database: z.enum(["ok", "unreachable"]), code: z.literal("UNAVAILABLE").optional(),
@@ -49,7 +53,7 @@ const Root = z.strictObject({
 
 /** What each refusal means; every route lists the ones it can answer. */
 const REFUSALS: Record<number, string> = {
-  400: "`EMAIL_TAKEN`, or `BAD_REQUEST` (malformed JSON)",
+  400: "`EMAIL_TAKEN`, `BAD_REQUEST` (malformed JSON), or for a link's token `TOKEN_INVALID` (unknown, of another purpose, account changed), `TOKEN_USED`, `TOKEN_EXPIRED`",
   401: "`UNAUTHENTICATED` (no token), `INVALID_TOKEN` (a bad or ended token), `INVALID_CREDENTIALS`, `INVALID_REFRESH_TOKEN`",
   403: "`INVALID_CREDENTIALS`: the current password is wrong",
   409: "`CONFLICT`: the request lost a race with another change; nothing was kept, retry",
@@ -97,6 +101,14 @@ const ROUTES: RouteConfig[] = [
     method: "post", path: "/api/auth/change-password", summary: "Change the password; ends the other sessions", security: signedIn,
     request: body(ChangePasswordInput),
     responses: { 204: { description: "Changed" }, ...refusals([...WITH_BODY, 403, 409]) },
+  },
+  {
+    method: "post", path: "/api/auth/verify-email", summary: "Verify the address with the token of a verification message",
+    request: body(EmailTokenInput), responses: { 204: { description: "Verified" }, ...refusals(WITH_BODY) },
+  },
+  {
+    method: "post", path: "/api/auth/resend-verification", summary: "Send the verification message again (if the address has an unverified account)",
+    request: body(MailRequestInput), responses: { 202: json(MailRequested, "Queued, if an account fits"), ...refusals(WITH_BODY) },
   },
   {
     method: "get", path: "/health", summary: "Liveness: does the database answer within two seconds",

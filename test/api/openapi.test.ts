@@ -1,6 +1,7 @@
 import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { plantToken } from "../helpers/mail.ts";
 import { http, signUp, startTestGateway, type HttpResult, type TestGateway } from "../helpers/gateway.ts";
 
 let gw: TestGateway;
@@ -94,6 +95,16 @@ describe("every REST route answers as its OpenAPI document says", () => {
     expect((await change(shop.password, "another long password")).status).toBe(204);
     expect((await call("POST", "/api/auth/logout", { token: shop.access_token })).status).toBe(204);
     expect((await call("POST", "/api/auth/logout", { token: shop.access_token })).status).toBe(401);
+  });
+
+  it("verify-email and resend-verification", async () => {
+    const shop = await signUp(gw.url);
+    const token = await plantToken(gw.db.owner, shop.user.id, "verify_email");
+    expect((await call("POST", "/api/auth/verify-email", { body: { token } })).status).toBe(204);
+    expect((await call("POST", "/api/auth/verify-email", { body: { token } })).body.code).toBe("TOKEN_USED");
+    expect((await call("POST", "/api/auth/verify-email", { body: {} })).status).toBe(422);
+    expect((await call("POST", "/api/auth/resend-verification", { body: { email: shop.email } })).status).toBe(202);
+    expect((await call("POST", "/api/auth/resend-verification", { body: { email: "not an address" } })).status).toBe(422);
   });
 
   it("called every documented route", () => {

@@ -1,0 +1,45 @@
+import type pg from "pg";
+import type { Task } from "graphile-worker";
+import type { MailConfig } from "../config.ts";
+import { newOpaqueToken } from "../auth/tokens.ts";
+import { withSettings } from "../db/transaction.ts";
+import type { Mailer } from "../mail/mailer.ts";
+import { accountMessage, LINK_PATHS, validityInWords, type AccountPurpose } from "../mail/messages.ts";
+
+/** The payload app_private.queue_account_email queues. */
+export interface AccountEmailJob {
+  user_id: number;
+  purpose: AccountPurpose;
+  /** The new address of a change_email. */
+  email: string | null;
+}
+
+interface Recipient {
+  email: string;
+  full_name: string | null;
+  tenant_name: string;
+}
+
+/**
+ * The `account_email` task: mints the token, stores its hash and sends the message, in one
+ * transaction: a message that could not be sent leaves no token behind, and the job is retried
+ * (graphile-worker's backoff) with a fresh one. Nothing to send (already verified, user gone): done.
+ */
+export function accountEmailTask(pool: pg.Pool, mailer: Mailer, mail: MailConfig): Task {
+  return async (payload) => {
+    const job = payload as AccountEmailJob;
+    const { token, hash } = newOpaqueToken();
+    const ttl = mail.tokenTtlSeconds[job.purpose];
+    await withSettings(pool, {}, async (client) => {
+      const { rows: [recipient] } = await client.query<Recipient>(
+        "select * from app_private.issue_user_token($1, $2, $3, make_interval(secs => $4), $5)",
+        [job.user_id, job.purpose, hash, ttl, job.email ?? null],
+      );
+      if (!recipient) return;
+      await mailer.send(accountMessage(job.purpose, {
+        to: recipient.email, name: recipient.full_name, shop: recipient.tenant_name,
+        link: `${mail.appUrl}${LINK_PATHS[job.purpose]}?token=${token}`, validity: validityInWords(ttl),
+      }));
+    });
+  };
+}
