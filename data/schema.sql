@@ -1235,6 +1235,29 @@ end;
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.reset_password(token_hash bytea, password_hash text)
+ RETURNS text
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  used record;
+begin
+  select * into used from app_private.use_user_token(token_hash, 'reset_password');
+  if used.outcome = 'ok' then
+    update app_private.user_secrets s set password_hash = reset_password.password_hash, password_changed_at = now()
+     where s.user_id = used.user_id;
+    perform app_private.end_sessions(array[used.user_id], 'password reset');
+    -- The link proved the address; and the failed logins of whoever forgot the password are forgiven.
+    update public.users u set email_verified_at = coalesce(u.email_verified_at, now()) where u.id = used.user_id;
+    delete from app_private.attempt_counters where key = app_private.throttle_key('login-email', used.email);
+  end if;
+  return used.outcome;
+end;
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.revoke_session(session_id uuid, reason text)
  RETURNS boolean
  LANGUAGE sql
@@ -1921,6 +1944,8 @@ grant execute on function app_private.require_live_session() to stoflow_authenti
 
 grant execute on function app_private.require_live_session(integer,integer,text,uuid) to stoflow_authenticator;
 
+grant execute on function app_private.reset_password(bytea,text) to stoflow_auth;
+
 grant execute on function app_private.revoke_session(uuid,text) to stoflow_auth;
 
 grant execute on function app_private.rotate_refresh_token(bytea,bytea,interval) to stoflow_auth;
@@ -2194,6 +2219,8 @@ comment on function app_private.require_live_session() is 'The session check of 
 comment on function app_private.require_live_session(integer,integer,text,uuid) is 'Raises SFSES unless the session may act now with this tenant and role: the session exists for this user, is not revoked, holds the user''s current credential version (a password change or deactivation raises it), the user and tenant are active, and the token''s tenant and role are still the user''s; raises SFMNT (503 TENANT_MAINTENANCE) while the tenant''s schema lags behind the template. The one place the per-request check lives.';
 
 comment on function app_private.reserve_attempts(text[],integer[],integer) is 'Reserves one attempt under every key (keys[i] allows max_attempts[i] per window of window_seconds), atomically: returns 0 when reserved, else the seconds until the latest blocking window ends (and counts nothing). Cleans a few expired counters on the way.';
+
+comment on function app_private.reset_password(bytea,text) is 'Sets the password (bcrypt hash made in Node) with a reset_password token, once: ends every session of the user, verifies the address, clears its failed logins; returns ok, invalid, used or expired.';
 
 comment on function app_private.revoke_session(uuid,text) is 'Ends a session: its access and refresh tokens are refused from now on.';
 

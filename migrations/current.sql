@@ -226,3 +226,24 @@ create or replace function app_private.session_json(user_id integer) returns jso
     from public.users u join public.tenants t on t.id = u.tenant_id
    where u.id = session_json.user_id
 $$;
+
+create or replace function app_private.reset_password(token_hash bytea, password_hash text) returns text
+  language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$
+declare
+  used record;
+begin
+  select * into used from app_private.use_user_token(token_hash, 'reset_password');
+  if used.outcome = 'ok' then
+    update app_private.user_secrets s set password_hash = reset_password.password_hash, password_changed_at = now()
+     where s.user_id = used.user_id;
+    perform app_private.end_sessions(array[used.user_id], 'password reset');
+    -- The link proved the address; and the failed logins of whoever forgot the password are forgiven.
+    update public.users u set email_verified_at = coalesce(u.email_verified_at, now()) where u.id = used.user_id;
+    delete from app_private.attempt_counters where key = app_private.throttle_key('login-email', used.email);
+  end if;
+  return used.outcome;
+end;
+$$;
+comment on function app_private.reset_password(bytea, text) is 'Sets the password (bcrypt hash made in Node) with a reset_password token, once: ends every session of the user, verifies the address, clears its failed logins; returns ok, invalid, used or expired.';
+revoke all on function app_private.reset_password(bytea, text) from public;
+grant execute on function app_private.reset_password(bytea, text) to stoflow_auth;

@@ -1,7 +1,8 @@
 import type pg from "pg";
 import type { MailConfig } from "../config.ts";
 import { tokenRefused, tooManyAttempts } from "./errors.ts";
-import { EmailTokenInput, MailRequestInput, parseInput } from "./inputs.ts";
+import { EmailTokenInput, MailRequestInput, parseInput, ResetPasswordInput } from "./inputs.ts";
+import type { PasswordHasher } from "./passwords.ts";
 import { hashOpaqueToken } from "./tokens.ts";
 import { inTransaction, type Query } from "./transactions.ts";
 
@@ -13,7 +14,7 @@ export const MAIL_REQUEST_ANSWER = { detail: "If an account fits this address, a
  * address and checks the token (app_private.check_user_token), before any bcrypt; the flow's own
  * SQL function then uses it once, under a row lock.
  */
-export function accountMailFlows(pool: pg.Pool, mail: MailConfig) {
+export function accountMailFlows(pool: pg.Pool, mail: MailConfig, passwords: PasswordHasher) {
   const asAuth = <T>(work: (query: Query) => Promise<T>) => inTransaction(pool, { role: "stoflow_auth" }, work);
 
   /** The hash of a token that can do `purpose` now; else TOKEN_* or TOO_MANY_ATTEMPTS. */
@@ -50,6 +51,15 @@ export function accountMailFlows(pool: pg.Pool, mail: MailConfig) {
     async verifyEmail(input: Record<string, unknown>, clientIp: string): Promise<void> {
       const hash = await checkedToken(input, "verify_email", clientIp);
       await useToken("select app_private.verify_email($1)", [hash]);
+    },
+
+    /** Sets a new password with the token of a reset message; every session of the user ends. */
+    async resetPassword(input: Record<string, unknown>, clientIp: string): Promise<void> {
+      const { new_password: password } = parseInput(ResetPasswordInput, input);
+      await passwords.inLine(async (bcrypt) => {
+        const token = await checkedToken(input, "reset_password", clientIp);
+        await useToken("select app_private.reset_password($1, $2)", [token, await bcrypt.hash(password)]);
+      });
     },
   };
 }

@@ -75,6 +75,8 @@ export const EmailTokenInput = z.object({
   token: text("token", 200).meta({ description: "The token of the link the message carried (its `token` parameter)" }),
 }).meta({ id: "EmailTokenInput" });
 
+export const ResetPasswordInput = EmailTokenInput.extend({ new_password: newPassword("new_password") }).meta({ id: "ResetPasswordInput" });
+
 export const MailRequestInput = z.object({ email }).meta({ id: "MailRequestInput" });
 
 /** The body as `schema` reads it, or INVALID_INPUT with the message of the first broken rule. */

@@ -67,11 +67,13 @@ export function createAuthService({ pool, jwt, passwords, throttle, mail }: Auth
     };
   }
 
-  const mailFlows = accountMailFlows(pool, mail);
+  const mailFlows = accountMailFlows(pool, mail, passwords);
 
   return {
     verifyEmail: mailFlows.verifyEmail,
     resendVerification: (input: Record<string, unknown>, clientIp: string) => mailFlows.requestMail(input, "verify_email", clientIp),
+    forgotPassword: (input: Record<string, unknown>, clientIp: string) => mailFlows.requestMail(input, "reset_password", clientIp),
+    resetPassword: mailFlows.resetPassword,
 
     async register(input: Record<string, unknown>, clientIp: string): Promise<AuthResponse> {
       const registration = parseInput(RegisterInput, input);

@@ -87,6 +87,13 @@ const typeDefs = gql`
     "The token the link carried."
     token: String!
   }
+  "A new password, with the token of a reset message."
+  input ResetPasswordInput {
+    "The token the link carried."
+    token: String!
+    "The new password: 8 characters at least, 72 bytes (UTF-8) at most."
+    newPassword: String!
+  }
   "An address to send an account message to."
   input MailRequestInput {
     "The address of the account."
@@ -133,13 +140,20 @@ const typeDefs = gql`
     verifyEmail(input: EmailTokenInput!): SuccessPayload
     "Sends the verification message again if an unverified account has this address; the same answer either way."
     resendVerificationEmail(input: MailRequestInput!): SuccessPayload
+    "Mails a password-reset link if an account has this address; the same answer either way."
+    forgotPassword(input: MailRequestInput!): SuccessPayload
+    "Sets a new password with the token of a reset message, and ends every session of the user."
+    resetPassword(input: ResetPasswordInput!): SuccessPayload
     "Adds a user to the signed-in admin's tenant (admins only)."
     addTeamMember(input: AddTeamMemberInput!): AddTeamMemberPayload
   }
 `;
 
 /** The mutations that hash or check a password, use an e-mailed token or send mail: at most one per request (see document-limits.ts). */
-export const PASSWORD_MUTATIONS: ReadonlySet<string> = new Set(["register", "login", "changePassword", "addTeamMember", "verifyEmail", "resendVerificationEmail"]);
+export const PASSWORD_MUTATIONS: ReadonlySet<string> = new Set([
+  "register", "login", "changePassword", "addTeamMember", "verifyEmail", "resendVerificationEmail",
+  "forgotPassword", "resetPassword",
+]);
 
 /**
  * register, login, refreshToken, logout, changePassword, addTeamMember and currentSession over
@@ -187,6 +201,12 @@ export function authPlugin(auth: AuthService) {
         },
         resendVerificationEmail(_: unknown, args: FieldArgs) {
           return anonymous(args, (input, ip) => auth.resendVerification(input, ip));
+        },
+        forgotPassword(_: unknown, args: FieldArgs) {
+          return anonymous(args, (input, ip) => auth.forgotPassword(input, ip));
+        },
+        resetPassword(_: unknown, args: FieldArgs) {
+          return anonymous(args, (input, ip) => auth.resetPassword({ token: input.token, new_password: input.newPassword }, ip));
         },
         addTeamMember(_: unknown, args: FieldArgs) {
           return sideEffect([context().get("session"), inputOf(args)], async ([session, input]) =>

@@ -14,7 +14,9 @@ export const REST_BODY_LIMIT = "16kb";
  * BCRYPT_QUEUE_LIMIT waiting, 503 BUSY at once beyond), not in the server's: a crowd of sign-ins
  * then never stands in front of other requests.
  */
-export const HASHING_ROUTES: ReadonlySet<string> = new Set(["/api/auth/register", "/api/auth/login", "/api/auth/change-password"]);
+export const HASHING_ROUTES: ReadonlySet<string> = new Set([
+  "/api/auth/register", "/api/auth/login", "/api/auth/change-password", "/api/auth/reset-password",
+]);
 
 /** The seed's REST routes under /api/auth, with its JSON shapes and status codes (the body is read by the app, see app.ts). */
 export function authRoutes(auth: AuthService): Router {
@@ -46,6 +48,14 @@ export function authRoutes(auth: AuthService): Router {
   router.post("/resend-verification", async (req, res) => {
     await auth.resendVerification(body(req), req.ip ?? "unknown");
     res.status(202).json(MAIL_REQUEST_ANSWER);
+  });
+  router.post("/forgot-password", async (req, res) => {
+    await auth.forgotPassword(body(req), req.ip ?? "unknown");
+    res.status(202).json(MAIL_REQUEST_ANSWER);
+  });
+  router.post("/reset-password", async (req, res) => {
+    await auth.resetPassword(body(req), req.ip ?? "unknown");
+    res.status(204).end();
   });
   return router;
 }

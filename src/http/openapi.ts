@@ -1,6 +1,8 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31, type RouteConfig } from "@asteasolutions/zod-to-openapi";
 import { z } from "zod";
-import { ChangePasswordInput, EmailTokenInput, LoginInput, MailRequestInput, RefreshInput, RegisterInput } from "../auth/inputs.ts";
+import {
+  ChangePasswordInput, EmailTokenInput, LoginInput, MailRequestInput, RefreshInput, RegisterInput, ResetPasswordInput,
+} from "../auth/inputs.ts";
 import { APP_ROLES } from "../auth/tokens.ts";
 
 /**
@@ -109,6 +111,14 @@ const ROUTES: RouteConfig[] = [
   {
     method: "post", path: "/api/auth/resend-verification", summary: "Send the verification message again (if the address has an unverified account)",
     request: body(MailRequestInput), responses: { 202: json(MailRequested, "Queued, if an account fits"), ...refusals(WITH_BODY) },
+  },
+  {
+    method: "post", path: "/api/auth/forgot-password", summary: "Mail a password-reset link (if the address has an account)",
+    request: body(MailRequestInput), responses: { 202: json(MailRequested, "Queued, if an account fits"), ...refusals(WITH_BODY) },
+  },
+  {
+    method: "post", path: "/api/auth/reset-password", summary: "Set a new password with the token of a reset message; ends every session",
+    request: body(ResetPasswordInput), responses: { 204: { description: "Changed; sign in with the new password" }, ...refusals(WITH_BODY) },
   },
   {
     method: "get", path: "/health", summary: "Liveness: does the database answer within two seconds",

@@ -21,25 +21,25 @@ interface Recipient {
 }
 
 /**
- * The `account_email` task: mints the token, stores its hash and sends the message, in one
- * transaction: a message that could not be sent leaves no token behind, and the job is retried
- * (graphile-worker's backoff) with a fresh one. Nothing to send (already verified, user gone): done.
+ * The `account_email` task: mints the token and stores its hash (committed before the message
+ * leaves, so a link followed at once works), then sends the message. A message that could not be
+ * sent fails the job, retried with graphile-worker's backoff and a fresh token; the token of the
+ * failed attempt was never seen by anyone and simply expires. Nothing to send (already verified,
+ * user gone): done.
  */
 export function accountEmailTask(pool: pg.Pool, mailer: Mailer, mail: MailConfig): Task {
   return async (payload) => {
     const job = payload as AccountEmailJob;
     const { token, hash } = newOpaqueToken();
     const ttl = mail.tokenTtlSeconds[job.purpose];
-    await withSettings(pool, {}, async (client) => {
-      const { rows: [recipient] } = await client.query<Recipient>(
-        "select * from app_private.issue_user_token($1, $2, $3, make_interval(secs => $4), $5)",
-        [job.user_id, job.purpose, hash, ttl, job.email ?? null],
-      );
-      if (!recipient) return;
-      await mailer.send(accountMessage(job.purpose, {
-        to: recipient.email, name: recipient.full_name, shop: recipient.tenant_name,
-        link: `${mail.appUrl}${LINK_PATHS[job.purpose]}?token=${token}`, validity: validityInWords(ttl),
-      }));
-    });
+    const recipient = await withSettings(pool, {}, async (client) => (await client.query<Recipient>(
+      "select * from app_private.issue_user_token($1, $2, $3, make_interval(secs => $4), $5)",
+      [job.user_id, job.purpose, hash, ttl, job.email ?? null],
+    )).rows[0]);
+    if (!recipient) return;
+    await mailer.send(accountMessage(job.purpose, {
+      to: recipient.email, name: recipient.full_name, shop: recipient.tenant_name,
+      link: `${mail.appUrl}${LINK_PATHS[job.purpose]}?token=${token}`, validity: validityInWords(ttl),
+    }));
   };
 }

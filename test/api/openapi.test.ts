@@ -97,7 +97,7 @@ describe("every REST route answers as its OpenAPI document says", () => {
     expect((await call("POST", "/api/auth/logout", { token: shop.access_token })).status).toBe(401);
   });
 
-  it("verify-email and resend-verification", async () => {
+  it("the routes of e-mailed links: verify-email, resend-verification, forgot-password, reset-password", async () => {
     const shop = await signUp(gw.url);
     const token = await plantToken(gw.db.owner, shop.user.id, "verify_email");
     expect((await call("POST", "/api/auth/verify-email", { body: { token } })).status).toBe(204);
@@ -105,6 +105,11 @@ describe("every REST route answers as its OpenAPI document says", () => {
     expect((await call("POST", "/api/auth/verify-email", { body: {} })).status).toBe(422);
     expect((await call("POST", "/api/auth/resend-verification", { body: { email: shop.email } })).status).toBe(202);
     expect((await call("POST", "/api/auth/resend-verification", { body: { email: "not an address" } })).status).toBe(422);
+    expect((await call("POST", "/api/auth/forgot-password", { body: { email: shop.email } })).status).toBe(202);
+    const reset = await plantToken(gw.db.owner, shop.user.id, "reset_password");
+    expect((await call("POST", "/api/auth/reset-password", { body: { token: reset, new_password: "short" } })).status).toBe(422);
+    expect((await call("POST", "/api/auth/reset-password", { body: { token: reset, new_password: "a new long password" } })).status).toBe(204);
+    expect((await call("POST", "/api/auth/reset-password", { body: { token: reset, new_password: "a new long password" } })).body.code).toBe("TOKEN_USED");
   });
 
   it("called every documented route", () => {
