@@ -655,6 +655,31 @@ CREATE TRIGGER _300_status_rules BEFORE INSERT OR UPDATE ON tenant_template.vint
 
 -- Functions
 
+CREATE OR REPLACE FUNCTION app_private.accept_invitation(token_hash bytea, password_hash text, OUT outcome text, OUT user_id integer, OUT credential_version integer)
+ RETURNS record
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  used record;
+begin
+  select * into used from app_private.use_user_token(token_hash, 'invitation');
+  outcome := used.outcome;
+  if outcome = 'ok' then
+    insert into app_private.user_secrets as s (user_id, password_hash) values (used.user_id, accept_invitation.password_hash)
+      on conflict do nothing returning s.credential_version into credential_version;
+    if not found then
+      outcome := 'used'; -- accepted already (through another message)
+      return;
+    end if;
+    update public.users u set email_verified_at = coalesce(u.email_verified_at, now()) where u.id = used.user_id;
+    user_id := used.user_id;
+  end if;
+end;
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.add_tenant_ddl_step(step_name text, step_sql text)
  RETURNS integer
  LANGUAGE plpgsql
@@ -827,6 +852,28 @@ end;
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.confirm_email_change(token_hash bytea)
+ RETURNS text
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  used record;
+  old_email text;
+begin
+  select * into used from app_private.use_user_token(token_hash, 'change_email');
+  if used.outcome = 'ok' then
+    select u.email into old_email from public.users u where u.id = used.user_id for update;
+    update public.users u set email = used.email, email_verified_at = now() where u.id = used.user_id; -- 23505 if taken meanwhile
+    perform graphile_worker.add_job('account_email',
+      json_build_object('user_id', used.user_id, 'purpose', 'email_changed', 'email', old_email, 'new_email', used.email));
+  end if;
+  return used.outcome;
+end;
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.constraint_messages()
  RETURNS TABLE(table_name text, constraint_name text, column_name text, field text, message text)
  LANGUAGE sql
@@ -927,6 +974,23 @@ CREATE OR REPLACE FUNCTION app_private.graphql_field_name(column_name text)
 AS $function$
   select string_agg(case when i = 1 then part else initcap(part) end, '' order by i)
     from unnest(string_to_array(column_name, '_')) with ordinality as t(part, i)
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.invite_user(email text, full_name text, role user_role)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  invited int;
+begin
+  -- As the calling admin: grants and row-level security decide, as for any user they add.
+  insert into public.users (email, full_name, role) values (invite_user.email, invite_user.full_name, invite_user.role)
+    returning id into invited;
+  perform app_private.queue_invitation(invited);
+  return invited;
+end;
 $function$
 ;
 
@@ -1085,6 +1149,23 @@ end;
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.queue_invitation(user_id integer)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+begin
+  if not exists (select 1 from public.users u where u.id = queue_invitation.user_id
+                  and u.tenant_id = app_private.current_tenant_id()
+                  and not exists (select 1 from app_private.user_secrets s where s.user_id = u.id)) then
+    raise exception 'No invited user of this tenant' using errcode = '42501';
+  end if;
+  perform app_private.queue_account_email(queue_invitation.user_id, 'invitation');
+end;
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.register_tenant(tenant_name text, email text, password_hash text, tier text DEFAULT 'starter'::text)
  RETURNS app_private.jwt_claims
  LANGUAGE plpgsql
@@ -1147,6 +1228,25 @@ begin
     perform app_private.queue_account_email(found_user, purpose);
   end if;
   return 0;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.request_email_change(new_email text, client_address text, max_per_email integer, max_per_address integer, window_seconds integer)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  retry_after int := app_private.reserve_attempts(
+    array[app_private.throttle_key('mail-email', new_email), app_private.throttle_key('mail-address', client_address)],
+    array[max_per_email, max_per_address], window_seconds);
+begin
+  if retry_after = 0 and not exists (select 1 from public.users u where lower(u.email) = lower(new_email)) then
+    perform app_private.queue_account_email(app_private.current_user_id(), 'change_email', new_email);
+  end if;
+  return retry_after;
 end;
 $function$
 ;
@@ -1904,6 +2004,8 @@ $function$
 
 -- Privileges
 
+grant execute on function app_private.accept_invitation(bytea,text) to stoflow_auth;
+
 grant execute on function app_private.begin_login(text,text,integer,integer,integer) to stoflow_auth;
 
 grant execute on function app_private.begin_password_change(integer,integer,integer) to stoflow_auth;
@@ -1911,6 +2013,8 @@ grant execute on function app_private.begin_password_change(integer,integer,inte
 grant execute on function app_private.begin_registration(text,text,integer,integer,integer) to stoflow_auth;
 
 grant execute on function app_private.check_user_token(bytea,text,text,integer,integer) to stoflow_auth;
+
+grant execute on function app_private.confirm_email_change(bytea) to stoflow_auth;
 
 grant execute on function app_private.constraint_messages() to stoflow_authenticator;
 
@@ -1924,6 +2028,8 @@ grant execute on function app_private.current_user_id() to stoflow_anonymous;
 
 grant execute on function app_private.finish_login(integer,integer,text,text,bytea,interval) to stoflow_auth;
 
+grant execute on function app_private.invite_user(text,text,user_role) to stoflow_admin;
+
 grant execute on function app_private.issue_user_token(integer,text,bytea,interval,text) to stoflow_worker;
 
 grant execute on function app_private.login_candidate(text) to stoflow_auth;
@@ -1932,9 +2038,13 @@ grant execute on function app_private.open_session(integer,integer,bytea,interva
 
 grant execute on function app_private.queue_account_email(integer,text,text) to stoflow_auth;
 
+grant execute on function app_private.queue_invitation(integer) to stoflow_admin;
+
 grant execute on function app_private.register_tenant(text,text,text,text) to stoflow_auth;
 
 grant execute on function app_private.request_account_email(text,text,text,integer,integer,integer) to stoflow_auth;
+
+grant execute on function app_private.request_email_change(text,text,integer,integer,integer) to stoflow_auth;
 
 grant execute on function app_private.require_live_session() to stoflow_anonymous;
 
@@ -2112,6 +2222,8 @@ grant select on table tenant_template.vinted_products to stoflow_viewer;
 
 comment on schema app_private is 'Secrets, tenant DDL steps and privileged functions; never exposed by the API.';
 
+comment on function app_private.accept_invitation(bytea,text) is 'The invitee sets their first password with an invitation token, once; the address counts as verified. Returns ok with the user and the credential version to open a session with, or invalid, used, expired.';
+
 comment on function app_private.add_tenant_ddl_step(text,text) is 'Appends a tenant DDL step (for migrations) and applies it to tenant_template at once; tenant schemas catch up in batches afterwards (npm run migrate). Idempotent for the same name and SQL. A step not yet committed (added by current.sql after the last committed migration) may change: its new SQL, which must be re-runnable, is run again on the template and on every schema that has it; a committed step never changes.';
 
 comment on table app_private.ai_credit_usage is 'Usage ledger: AI generations not served from cache, per tenant and calendar month (UTC), kept when the products and their AI log are deleted. The AI credit limit reads this count.';
@@ -2144,6 +2256,8 @@ comment on function app_private.begin_registration(text,text,integer,integer,int
 
 comment on function app_private.check_user_token(bytea,text,text,integer,integer) is 'First step of every use of an e-mailed token, before any bcrypt: reserves an attempt of the client address (seconds to wait, else 0), then says what the token can do without using it.';
 
+comment on function app_private.confirm_email_change(bytea) is 'Moves the user to the address a change_email token was sent to (verified by that), and queues the notice to the old address; returns ok, invalid, used or expired (23505 when an account took the address meanwhile).';
+
 comment on table app_private.constraint_messages is 'What a client is told when a write breaks a constraint: the GraphQL input field at fault and a sentence a seller''s app can show. The constraint name stays in the server log. Add a row beside every new check, foreign key or unique constraint (a test fails while one lacks it).';
 
 comment on column app_private.constraint_messages.constraint_name is 'The constraint (or unique index) name PostgreSQL reports.';
@@ -2169,6 +2283,8 @@ comment on function app_private.end_sessions(integer[],text,uuid) is 'Ends every
 comment on function app_private.finish_login(integer,integer,text,text,bytea,interval) is 'Last step of a login whose password bcrypt accepted: opens the session (see open_session), records last_login, clears the e-mail''s failure counter and refunds the address its one attempt. NULL when no session could open (the attempt stays counted as a failure).';
 
 comment on function app_private.graphql_field_name(text) is 'A column name as PostGraphile spells its GraphQL field (cost_price → costPrice): the field a not-null refusal names.';
+
+comment on function app_private.invite_user(text,text,user_role) is 'An admin invites a user into their own tenant (by their grants and row-level security): the user, without a password, and the invitation message queued in the same transaction.';
 
 comment on function app_private.issue_user_token(integer,text,bytea,interval,text) is 'The job worker, as it sends an account message: stores the hash of the token it carries and returns the address, name and shop to write to; no row when the message has nothing left to do (user gone or inactive, already verified, invitation already accepted).';
 
@@ -2196,6 +2312,8 @@ comment on column app_private.platform_usage.tenant_id is 'The tenant.';
 
 comment on function app_private.queue_account_email(integer,text,text) is 'Queues the account message of this purpose for the user (in the caller''s transaction: no mail for a rolled-back change); email is the new address of a change_email.';
 
+comment on function app_private.queue_invitation(integer) is 'Queues the invitation message of a user of the caller''s tenant who has no password yet (42501 for anyone else).';
+
 comment on type app_private.refresh_result is 'Outcome of a refresh (ok, invalid, expired, reused, inactive) and, when ok, the new claims.';
 
 comment on table app_private.refresh_tokens is 'Opaque refresh tokens, stored as SHA-256 hashes. Each is used once; using a used one again revokes its session.';
@@ -2213,6 +2331,8 @@ comment on column app_private.refresh_tokens.used_at is 'When it was exchanged f
 comment on function app_private.register_tenant(text,text,text,text) is 'Creates a tenant, its schema client_<id> with every tenant table, its admin user and first subscription, in one transaction; returns the admin''s claims. Any failure leaves nothing behind. The password arrives already hashed (bcrypt, in Node).';
 
 comment on function app_private.request_account_email(text,text,text,integer,integer,integer) is 'Anonymous request of a verify_email (resend) or reset_password message for an address: throttled per address and per client (seconds to wait, else 0); queues the message only when an account fits, and answers the same either way.';
+
+comment on function app_private.request_email_change(text,text,integer,integer,integer) is 'The signed-in user asks to move to a new address: throttled like every mail request; the confirmation goes to the new address unless an account has it already (the same answer either way).';
 
 comment on function app_private.require_live_session() is 'The session check of the current transaction: reads jwt.claims.session_id, user_id, tenant_id and role (set with BEGIN, in the same round trip) and raises SFSES when that session may not act now; does nothing without a session id (anonymous).';
 

@@ -247,3 +247,99 @@ $$;
 comment on function app_private.reset_password(bytea, text) is 'Sets the password (bcrypt hash made in Node) with a reset_password token, once: ends every session of the user, verifies the address, clears its failed logins; returns ok, invalid, used or expired.';
 revoke all on function app_private.reset_password(bytea, text) from public;
 grant execute on function app_private.reset_password(bytea, text) to stoflow_auth;
+
+-- Invitations: an admin adds a user without a password; the invitee chooses it through the link.
+create or replace function app_private.queue_invitation(user_id int) returns void
+  language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$
+begin
+  if not exists (select 1 from public.users u where u.id = queue_invitation.user_id
+                  and u.tenant_id = app_private.current_tenant_id()
+                  and not exists (select 1 from app_private.user_secrets s where s.user_id = u.id)) then
+    raise exception 'No invited user of this tenant' using errcode = '42501';
+  end if;
+  perform app_private.queue_account_email(queue_invitation.user_id, 'invitation');
+end;
+$$;
+comment on function app_private.queue_invitation(int) is 'Queues the invitation message of a user of the caller''s tenant who has no password yet (42501 for anyone else).';
+revoke all on function app_private.queue_invitation(int) from public;
+grant execute on function app_private.queue_invitation(int) to stoflow_admin;
+
+create or replace function app_private.invite_user(email text, full_name text, role public.user_role) returns int
+  language plpgsql set search_path = pg_catalog, public, pg_temp as $$
+declare
+  invited int;
+begin
+  -- As the calling admin: grants and row-level security decide, as for any user they add.
+  insert into public.users (email, full_name, role) values (invite_user.email, invite_user.full_name, invite_user.role)
+    returning id into invited;
+  perform app_private.queue_invitation(invited);
+  return invited;
+end;
+$$;
+comment on function app_private.invite_user(text, text, public.user_role) is 'An admin invites a user into their own tenant (by their grants and row-level security): the user, without a password, and the invitation message queued in the same transaction.';
+revoke all on function app_private.invite_user(text, text, public.user_role) from public;
+grant execute on function app_private.invite_user(text, text, public.user_role) to stoflow_admin;
+
+drop function if exists app_private.accept_invitation(bytea, text);
+create or replace function app_private.accept_invitation(token_hash bytea, password_hash text, out outcome text, out user_id int, out credential_version int)
+  language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$
+declare
+  used record;
+begin
+  select * into used from app_private.use_user_token(token_hash, 'invitation');
+  outcome := used.outcome;
+  if outcome = 'ok' then
+    insert into app_private.user_secrets as s (user_id, password_hash) values (used.user_id, accept_invitation.password_hash)
+      on conflict do nothing returning s.credential_version into credential_version;
+    if not found then
+      outcome := 'used'; -- accepted already (through another message)
+      return;
+    end if;
+    update public.users u set email_verified_at = coalesce(u.email_verified_at, now()) where u.id = used.user_id;
+    user_id := used.user_id;
+  end if;
+end;
+$$;
+comment on function app_private.accept_invitation(bytea, text) is 'The invitee sets their first password with an invitation token, once; the address counts as verified. Returns ok with the user and the credential version to open a session with, or invalid, used, expired.';
+revoke all on function app_private.accept_invitation(bytea, text) from public;
+grant execute on function app_private.accept_invitation(bytea, text) to stoflow_auth;
+
+-- Change of address: confirmed at the new address before it takes effect; the old one is told.
+create or replace function app_private.request_email_change(
+  new_email text, client_address text, max_per_email int, max_per_address int, window_seconds int
+) returns int
+  language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$
+declare
+  retry_after int := app_private.reserve_attempts(
+    array[app_private.throttle_key('mail-email', new_email), app_private.throttle_key('mail-address', client_address)],
+    array[max_per_email, max_per_address], window_seconds);
+begin
+  if retry_after = 0 and not exists (select 1 from public.users u where lower(u.email) = lower(new_email)) then
+    perform app_private.queue_account_email(app_private.current_user_id(), 'change_email', new_email);
+  end if;
+  return retry_after;
+end;
+$$;
+comment on function app_private.request_email_change(text, text, int, int, int) is 'The signed-in user asks to move to a new address: throttled like every mail request; the confirmation goes to the new address unless an account has it already (the same answer either way).';
+revoke all on function app_private.request_email_change(text, text, int, int, int) from public;
+grant execute on function app_private.request_email_change(text, text, int, int, int) to stoflow_auth;
+
+create or replace function app_private.confirm_email_change(token_hash bytea) returns text
+  language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$
+declare
+  used record;
+  old_email text;
+begin
+  select * into used from app_private.use_user_token(token_hash, 'change_email');
+  if used.outcome = 'ok' then
+    select u.email into old_email from public.users u where u.id = used.user_id for update;
+    update public.users u set email = used.email, email_verified_at = now() where u.id = used.user_id; -- 23505 if taken meanwhile
+    perform graphile_worker.add_job('account_email',
+      json_build_object('user_id', used.user_id, 'purpose', 'email_changed', 'email', old_email, 'new_email', used.email));
+  end if;
+  return used.outcome;
+end;
+$$;
+comment on function app_private.confirm_email_change(bytea) is 'Moves the user to the address a change_email token was sent to (verified by that), and queues the notice to the old address; returns ok, invalid, used or expired (23505 when an account took the address meanwhile).';
+revoke all on function app_private.confirm_email_change(bytea) from public;
+grant execute on function app_private.confirm_email_change(bytea) to stoflow_auth;

@@ -1,9 +1,10 @@
 import type pg from "pg";
 import type { MailConfig } from "../config.ts";
-import { tokenRefused, tooManyAttempts } from "./errors.ts";
-import { EmailTokenInput, MailRequestInput, parseInput, ResetPasswordInput } from "./inputs.ts";
+import { emailTaken, tokenRefused, tooManyAttempts } from "./errors.ts";
+import { EmailChangeInput, EmailTokenInput, MailRequestInput, parseInput, ResetPasswordInput } from "./inputs.ts";
+import { claimSettings } from "./pg-settings.ts";
 import type { PasswordHasher } from "./passwords.ts";
-import { hashOpaqueToken } from "./tokens.ts";
+import { hashOpaqueToken, type SessionClaims } from "./tokens.ts";
 import { inTransaction, type Query } from "./transactions.ts";
 
 /** What a mail request answers, whether or not the address has an account. */
@@ -35,6 +36,11 @@ export function accountMailFlows(pool: pg.Pool, mail: MailConfig, passwords: Pas
     if (outcome !== "ok") throw tokenRefused(outcome);
   }
 
+  /** TOO_MANY_ATTEMPTS when the SQL function of a mail request says to wait. */
+  function throttled(wait: number): void {
+    if (wait > 0) throw tooManyAttempts(wait, "messages asked for");
+  }
+
   return {
     checkedToken,
     useToken,
@@ -42,10 +48,26 @@ export function accountMailFlows(pool: pg.Pool, mail: MailConfig, passwords: Pas
     /** Queues a message of `purpose` for the address when an account fits; the same answer either way. */
     async requestMail(input: Record<string, unknown>, purpose: "verify_email" | "reset_password", clientIp: string): Promise<void> {
       const { email } = parseInput(MailRequestInput, input);
-      const wait = await asAuth((query) => query.value<number>("select app_private.request_account_email($1, $2, $3, $4, $5, $6)", [
+      throttled(await asAuth((query) => query.value<number>("select app_private.request_account_email($1, $2, $3, $4, $5, $6)", [
         email, purpose, clientIp, mail.requestsPerEmail, mail.requestsPerAddress, mail.requestWindowSeconds,
-      ]));
-      if (wait > 0) throw tooManyAttempts(wait, "messages asked for");
+      ])));
+    },
+
+    /** The signed-in user asks to move to a new address: a confirmation goes there (unless an account has it); the same answer either way. */
+    async requestEmailChange(session: SessionClaims, input: Record<string, unknown>, clientIp: string): Promise<void> {
+      const { new_email: email } = parseInput(EmailChangeInput, input);
+      throttled(await inTransaction(pool, { role: "stoflow_auth", ...claimSettings(session) }, (query) =>
+        query.value<number>("select app_private.request_email_change($1, $2, $3, $4, $5)", [
+          email, clientIp, mail.requestsPerEmail, mail.requestsPerAddress, mail.requestWindowSeconds,
+        ])));
+    },
+
+    /** The link of the confirmation at the new address: the address changes, the old one is told. */
+    async confirmEmailChange(input: Record<string, unknown>, clientIp: string): Promise<void> {
+      const hash = await checkedToken(input, "change_email", clientIp);
+      await useToken("select app_private.confirm_email_change($1)", [hash]).catch((error: { code?: string }) => {
+        throw error.code === "23505" ? emailTaken() : error;
+      });
     },
 
     async verifyEmail(input: Record<string, unknown>, clientIp: string): Promise<void> {

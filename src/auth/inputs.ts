@@ -77,7 +77,13 @@ export const EmailTokenInput = z.object({
 
 export const ResetPasswordInput = EmailTokenInput.extend({ new_password: newPassword("new_password") }).meta({ id: "ResetPasswordInput" });
 
+export const AcceptInvitationInput = EmailTokenInput.extend({ password: newPassword("password") }).meta({ id: "AcceptInvitationInput" });
+
+export const EmailChangeInput = z.object({ new_email: email }).meta({ id: "EmailChangeInput" });
+
 export const MailRequestInput = z.object({ email }).meta({ id: "MailRequestInput" });
+
+export const InvitationInput = TeamMemberInput.omit({ password: true }).meta({ id: "InvitationInput" });
 
 /** The body as `schema` reads it, or INVALID_INPUT with the message of the first broken rule. */
 export function parseInput<T extends z.ZodType>(schema: T, body: unknown): z.output<T> {

@@ -1,8 +1,10 @@
 import type pg from "pg";
 import type { JwtConfig, MailConfig, ServerConfig, ThrottleConfig } from "../config.ts";
 import { accountMailFlows } from "./account-mail.ts";
-import { AuthError, conflict, emailTaken, forbidden, invalidInput, tooManyAttempts, wrongCredentials } from "./errors.ts";
-import { ChangePasswordInput, LoginInput, parseInput, RefreshInput, RegisterInput, TeamMemberInput } from "./inputs.ts";
+import { AuthError, conflict, emailTaken, forbidden, invalidInput, tokenRefused, tooManyAttempts, wrongCredentials } from "./errors.ts";
+import {
+  AcceptInvitationInput, ChangePasswordInput, InvitationInput, LoginInput, parseInput, RefreshInput, RegisterInput, TeamMemberInput,
+} from "./inputs.ts";
 import { createPasswordHasher, type PasswordHasher } from "./passwords.ts";
 import { statement } from "../db/statements.ts";
 import { claimSettings, pgSettingsFor } from "./pg-settings.ts";
@@ -74,6 +76,38 @@ export function createAuthService({ pool, jwt, passwords, throttle, mail }: Auth
     resendVerification: (input: Record<string, unknown>, clientIp: string) => mailFlows.requestMail(input, "verify_email", clientIp),
     forgotPassword: (input: Record<string, unknown>, clientIp: string) => mailFlows.requestMail(input, "reset_password", clientIp),
     resetPassword: mailFlows.resetPassword,
+    requestEmailChange: mailFlows.requestEmailChange,
+    confirmEmailChange: mailFlows.confirmEmailChange,
+
+    /**
+     * An admin invites a user into their tenant by e-mail and role: the user exists without a
+     * password, and the invitation is mailed (app_private.invite_user, as the admin's own role).
+     */
+    async inviteTeamMember(session: SessionClaims, input: Record<string, unknown>): Promise<{ id: number }> {
+      const { email, role, full_name: fullName } = parseInput(InvitationInput, input);
+      const id = await inTransaction(pool, pgSettingsFor(session), (query) =>
+        query.value<number>("select app_private.invite_user($1, $2, $3)", [email, fullName ?? null, role ?? "user"]).catch(teamError));
+      return { id };
+    },
+
+    /** The invitee chooses their password through the invitation's link, and is signed in. */
+    async acceptInvitation(input: Record<string, unknown>, clientIp: string): Promise<AuthResponse> {
+      const { password } = parseInput(AcceptInvitationInput, input);
+      return passwords.inLine(async (bcrypt) => {
+        const token = await mailFlows.checkedToken(input, "invitation", clientIp);
+        const hash = await bcrypt.hash(password);
+        return asAuth(async (query) => {
+          const accepted = (await query.row<{ outcome: string; user_id: number; credential_version: number }>(
+            "select * from app_private.accept_invitation($1, $2)", [token, hash]))!;
+          if (accepted.outcome !== "ok") throw tokenRefused(accepted.outcome);
+          const refresh = newOpaqueToken();
+          const sessionId = await query.value<string>("select app_private.open_session($1, $2, $3, $4)", [
+            accepted.user_id, accepted.credential_version, refresh.hash, ttl,
+          ]);
+          return tokensFor(query, accepted.user_id, sessionId, refresh.token);
+        });
+      });
+    },
 
     async register(input: Record<string, unknown>, clientIp: string): Promise<AuthResponse> {
       const registration = parseInput(RegisterInput, input);

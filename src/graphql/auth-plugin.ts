@@ -94,6 +94,27 @@ const typeDefs = gql`
     "The new password: 8 characters at least, 72 bytes (UTF-8) at most."
     newPassword: String!
   }
+  "An invitation into the signed-in admin's tenant."
+  input InviteTeamMemberInput {
+    "The invitee's e-mail address: the invitation goes there, and they sign in with it."
+    email: String!
+    "The invitee's name."
+    fullName: String
+    "What the invitee may do (user when absent)."
+    role: UserRole
+  }
+  "The invitee's first password, with the token of the invitation."
+  input AcceptInvitationInput {
+    "The token the link carried."
+    token: String!
+    "8 characters at least, 72 bytes (UTF-8) at most."
+    password: String!
+  }
+  "A new address for the signed-in user."
+  input RequestEmailChangeInput {
+    "The new address: a confirmation link goes there."
+    newEmail: String!
+  }
   "An address to send an account message to."
   input MailRequestInput {
     "The address of the account."
@@ -115,7 +136,7 @@ const typeDefs = gql`
     "The first password; the new member signs in with it."
     password: String!
   }
-  "The answer of addTeamMember."
+  "The answer of addTeamMember and inviteTeamMember."
   type AddTeamMemberPayload {
     "The user added."
     user: User
@@ -144,6 +165,14 @@ const typeDefs = gql`
     forgotPassword(input: MailRequestInput!): SuccessPayload
     "Sets a new password with the token of a reset message, and ends every session of the user."
     resetPassword(input: ResetPasswordInput!): SuccessPayload
+    "Invites a user into the signed-in admin's tenant (admins only): they get a link to choose their password."
+    inviteTeamMember(input: InviteTeamMemberInput!): AddTeamMemberPayload
+    "The invitee chooses their password with the invitation's token, and is signed in."
+    acceptInvitation(input: AcceptInvitationInput!): AuthPayload
+    "Asks to move the signed-in user to a new address: it changes once the link mailed there is followed."
+    requestEmailChange(input: RequestEmailChangeInput!): SuccessPayload
+    "Confirms a new address with the token of its message; the old address is told."
+    confirmEmailChange(input: EmailTokenInput!): SuccessPayload
     "Adds a user to the signed-in admin's tenant (admins only)."
     addTeamMember(input: AddTeamMemberInput!): AddTeamMemberPayload
   }
@@ -152,7 +181,7 @@ const typeDefs = gql`
 /** The mutations that hash or check a password, use an e-mailed token or send mail: at most one per request (see document-limits.ts). */
 export const PASSWORD_MUTATIONS: ReadonlySet<string> = new Set([
   "register", "login", "changePassword", "addTeamMember", "verifyEmail", "resendVerificationEmail",
-  "forgotPassword", "resetPassword",
+  "forgotPassword", "resetPassword", "inviteTeamMember", "acceptInvitation", "requestEmailChange", "confirmEmailChange",
 ]);
 
 /**
@@ -207,6 +236,23 @@ export function authPlugin(auth: AuthService) {
         },
         resetPassword(_: unknown, args: FieldArgs) {
           return anonymous(args, (input, ip) => auth.resetPassword({ token: input.token, new_password: input.newPassword }, ip));
+        },
+        inviteTeamMember(_: unknown, args: FieldArgs) {
+          return sideEffect([context().get("session"), inputOf(args)], async ([session, input]) =>
+            auth.inviteTeamMember(await signedIn(session), { ...input, full_name: input.fullName }));
+        },
+        acceptInvitation(_: unknown, args: FieldArgs) {
+          return sideEffect([inputOf(args), context().get("clientIp")], async ([input, ip]) =>
+            responseToGraphQL(await auth.acceptInvitation(input, ip)));
+        },
+        requestEmailChange(_: unknown, args: FieldArgs) {
+          return sideEffect([context().get("session"), inputOf(args), context().get("clientIp")], async ([session, input, ip]) => {
+            await auth.requestEmailChange(await signedIn(session), { new_email: input.newEmail }, ip);
+            return { success: true };
+          });
+        },
+        confirmEmailChange(_: unknown, args: FieldArgs) {
+          return anonymous(args, (input, ip) => auth.confirmEmailChange(input, ip));
         },
         addTeamMember(_: unknown, args: FieldArgs) {
           return sideEffect([context().get("session"), inputOf(args)], async ([session, input]) =>

@@ -15,7 +15,7 @@ export const REST_BODY_LIMIT = "16kb";
  * then never stands in front of other requests.
  */
 export const HASHING_ROUTES: ReadonlySet<string> = new Set([
-  "/api/auth/register", "/api/auth/login", "/api/auth/change-password", "/api/auth/reset-password",
+  "/api/auth/register", "/api/auth/login", "/api/auth/change-password", "/api/auth/reset-password", "/api/auth/accept-invitation",
 ]);
 
 /** The seed's REST routes under /api/auth, with its JSON shapes and status codes (the body is read by the app, see app.ts). */
@@ -55,6 +55,20 @@ export function authRoutes(auth: AuthService): Router {
   });
   router.post("/reset-password", async (req, res) => {
     await auth.resetPassword(body(req), req.ip ?? "unknown");
+    res.status(204).end();
+  });
+  router.post("/invitations", async (req, res) => {
+    res.status(201).json(await auth.inviteTeamMember(requireSession(res), body(req)));
+  });
+  router.post("/accept-invitation", async (req, res) => {
+    res.json(await auth.acceptInvitation(body(req), req.ip ?? "unknown"));
+  });
+  router.post("/change-email", async (req, res) => {
+    await auth.requestEmailChange(requireSession(res), body(req), req.ip ?? "unknown");
+    res.status(202).json(MAIL_REQUEST_ANSWER);
+  });
+  router.post("/confirm-email-change", async (req, res) => {
+    await auth.confirmEmailChange(body(req), req.ip ?? "unknown");
     res.status(204).end();
   });
   return router;

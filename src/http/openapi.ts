@@ -1,7 +1,8 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31, type RouteConfig } from "@asteasolutions/zod-to-openapi";
 import { z } from "zod";
 import {
-  ChangePasswordInput, EmailTokenInput, LoginInput, MailRequestInput, RefreshInput, RegisterInput, ResetPasswordInput,
+  AcceptInvitationInput, ChangePasswordInput, EmailChangeInput, EmailTokenInput, InvitationInput, LoginInput, MailRequestInput,
+  RefreshInput, RegisterInput, ResetPasswordInput,
 } from "../auth/inputs.ts";
 import { APP_ROLES } from "../auth/tokens.ts";
 
@@ -38,6 +39,8 @@ const AuthResponse = SessionView.extend({
 const MailRequested = z.strictObject({ detail: z.string() })
   .meta({ id: "MailRequested", description: "The same answer whether or not an account has this address" });
 
+const Invited = z.strictObject({ id: z.int().meta({ description: "The invited user's id" }) }).meta({ id: "Invited" });
+
 const Health = z.strictObject({
   status: z.enum(["ok", "unavailable"]), service: z.string(), database: z.enum(["ok", "unreachable"]), code: z.literal("UNAVAILABLE").optional(),
 }).meta({ id: "Health" });
@@ -57,7 +60,7 @@ const Root = z.strictObject({
 const REFUSALS: Record<number, string> = {
   400: "`EMAIL_TAKEN`, `BAD_REQUEST` (malformed JSON), or for a link's token `TOKEN_INVALID` (unknown, of another purpose, account changed), `TOKEN_USED`, `TOKEN_EXPIRED`",
   401: "`UNAUTHENTICATED` (no token), `INVALID_TOKEN` (a bad or ended token), `INVALID_CREDENTIALS`, `INVALID_REFRESH_TOKEN`",
-  403: "`INVALID_CREDENTIALS`: the current password is wrong",
+  403: "`INVALID_CREDENTIALS`: the current password is wrong; `FORBIDDEN`: only a tenant admin invites",
   409: "`CONFLICT`: the request lost a race with another change; nothing was kept, retry",
   413: "`BAD_REQUEST`: the body is larger than 16 kB",
   422: "`INVALID_INPUT`: the message names the field and the rule",
@@ -119,6 +122,24 @@ const ROUTES: RouteConfig[] = [
   {
     method: "post", path: "/api/auth/reset-password", summary: "Set a new password with the token of a reset message; ends every session",
     request: body(ResetPasswordInput), responses: { 204: { description: "Changed; sign in with the new password" }, ...refusals(WITH_BODY) },
+  },
+  {
+    method: "post", path: "/api/auth/invitations", summary: "Invite a user into the admin's tenant by e-mail and role (admins only)",
+    security: signedIn, request: body(InvitationInput),
+    responses: { 201: json(Invited, "Invited: the user exists without a password, the invitation is mailed"), ...refusals([...WITH_BODY, 403]) },
+  },
+  {
+    method: "post", path: "/api/auth/accept-invitation", summary: "Choose a password with the token of an invitation, and sign in",
+    request: body(AcceptInvitationInput), responses: { 200: json(AuthResponse, "Signed in as the invited user"), ...refusals(WITH_BODY) },
+  },
+  {
+    method: "post", path: "/api/auth/change-email", summary: "Ask to move to a new address: a confirmation link goes there",
+    security: signedIn, request: body(EmailChangeInput),
+    responses: { 202: json(MailRequested, "Queued, unless an account has that address"), ...refusals(WITH_BODY) },
+  },
+  {
+    method: "post", path: "/api/auth/confirm-email-change", summary: "Confirm the new address with the token of its message; the old address is told",
+    request: body(EmailTokenInput), responses: { 204: { description: "The address changed" }, ...refusals(WITH_BODY) },
   },
   {
     method: "get", path: "/health", summary: "Liveness: does the database answer within two seconds",

@@ -112,6 +112,24 @@ describe("every REST route answers as its OpenAPI document says", () => {
     expect((await call("POST", "/api/auth/reset-password", { body: { token: reset, new_password: "a new long password" } })).body.code).toBe("TOKEN_USED");
   });
 
+  it("invitations and the change of address", async () => {
+    const admin = await signUp(gw.url);
+    const email = `openapi-invitee-${Date.now()}@example.test`;
+    const invited = await call("POST", "/api/auth/invitations", { token: admin.access_token, body: { email, role: "viewer" } });
+    expect(invited.status).toBe(201);
+    expect((await call("POST", "/api/auth/invitations", { token: admin.access_token, body: { email } })).body.code).toBe("EMAIL_TAKEN");
+    const token = await plantToken(gw.db.owner, invited.body.id, "invitation");
+    const accepted = await call("POST", "/api/auth/accept-invitation", { body: { token, password: "an invitee password" } });
+    expect(accepted.status).toBe(200);
+    expect((await call("POST", "/api/auth/invitations", { token: accepted.body.access_token, body: { email: "x@example.test" } })).status).toBe(403);
+
+    const newEmail = `openapi-moved-${Date.now()}@example.test`;
+    expect((await call("POST", "/api/auth/change-email", { token: admin.access_token, body: { new_email: newEmail } })).status).toBe(202);
+    const change = await plantToken(gw.db.owner, admin.user.id, "change_email", { email: newEmail });
+    expect((await call("POST", "/api/auth/confirm-email-change", { body: { token: change } })).status).toBe(204);
+    expect((await call("POST", "/api/auth/confirm-email-change", { body: { token: change } })).body.code).toBe("TOKEN_USED");
+  });
+
   it("called every documented route", () => {
     const documented = Object.entries(paths).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`));
     expect([...called].sort()).toEqual(documented.sort());
