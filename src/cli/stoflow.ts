@@ -8,6 +8,7 @@ import { integer, readDatabaseConfig, readServerConfig } from "../config.ts";
 import { migrateAll, prepareDatabase } from "../db/database.ts";
 import { applyPendingTenantSteps, failureLine, progressEverySecond } from "../db/tenant-migrations.ts";
 import { withSettings } from "../db/transaction.ts";
+import { failedJobs, retryJobs } from "../jobs/operator.ts";
 import { openPsql } from "./psql.ts";
 import { runCommand } from "./run.ts";
 import { printTable } from "./table.ts";
@@ -142,6 +143,26 @@ const COMMANDS: Record<string, Command> = {
       });
     },
   },
+  "jobs:failed": {
+    usage: "jobs:failed [--json]",
+    help: "The jobs whose last attempt failed (messages not sent): retrying with backoff, or failed for good, with the error.",
+    run: async ({ owner }, _args, options) => {
+      print(await failedJobs(owner), options);
+      return 0;
+    },
+  },
+  "jobs:retry": {
+    usage: "jobs:retry <job-id>... | --all",
+    help: "Run these failed jobs (--all: every one listed by jobs:failed) again now, their attempts counted afresh.",
+    run: async ({ owner }, args, options) => {
+      if (!options.all && (args.length === 0 || !args.every((id) => /^[1-9][0-9]{0,17}$/.test(id)))) {
+        throw new UsageError("name the jobs to retry by id (jobs:failed lists them), or --all");
+      }
+      const retried = await retryJobs(owner, options.all ? "failed" : args.map(Number));
+      console.error(`${retried.length} jobs rescheduled${retried.length ? `: ${retried.join(", ")}` : ""}`);
+      return retried.length > 0 || options.all ? 0 : 1;
+    },
+  },
 };
 
 /** A list as JSON (--json) or as a plain aligned table. */
@@ -188,7 +209,7 @@ function usage(name: string | undefined, code: number): number {
 }
 
 const OPTIONS = {
-  help: { type: "boolean", short: "h" }, json: { type: "boolean" }, yes: { type: "boolean" }, "dry-run": { type: "boolean" },
+  help: { type: "boolean", short: "h" }, json: { type: "boolean" }, yes: { type: "boolean" }, "dry-run": { type: "boolean" }, all: { type: "boolean" },
   name: { type: "string" }, email: { type: "string" }, password: { type: "string" }, tier: { type: "string" },
   batch: { type: "string" }, tenant: { type: "string" },
 } as const;
