@@ -128,6 +128,8 @@ export interface MailConfig {
   requestWindowSeconds: number;
   /** Token uses (right or wrong) one client address may try per window: guessing is hopeless, trying costs bcrypt. */
   tokenAttemptsPerAddress: number;
+  /** Refuse sign-in (403 EMAIL_NOT_VERIFIED) until the address is verified; by default an unverified account signs in. */
+  loginRequiresVerifiedEmail: boolean;
 }
 
 /** The job queue (graphile-worker): the server runs it in-process unless JOBS_IN_PROCESS=false (then `npm run worker`). */
@@ -159,6 +161,7 @@ function readMailConfig(env: NodeJS.ProcessEnv): MailConfig {
     requestsPerAddress: integer(env, "MAIL_REQUESTS_PER_ADDRESS", 20, 1, 1_000_000),
     requestWindowSeconds: integer(env, "MAIL_REQUEST_WINDOW", 3600, 1, DAY),
     tokenAttemptsPerAddress: integer(env, "TOKEN_ATTEMPTS_PER_ADDRESS", 20, 1, 1_000_000),
+    loginRequiresVerifiedEmail: env.LOGIN_REQUIRES_VERIFIED_EMAIL === "true",
   };
 }
 

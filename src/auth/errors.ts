@@ -39,3 +39,7 @@ export function tokenRefused(outcome: string): AuthError {
   if (outcome === "expired") return new AuthError("TOKEN_EXPIRED", 400, "This link has expired; ask for a new one");
   return new AuthError("TOKEN_INVALID", 400, "This link is not valid");
 }
+
+/** LOGIN_REQUIRES_VERIFIED_EMAIL: the right password, but the address is not verified yet. */
+export const emailNotVerified = () => new AuthError("EMAIL_NOT_VERIFIED", 403,
+  "Verify your e-mail address first: follow the link of the message we sent (resend-verification sends it again)");

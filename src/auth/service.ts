@@ -1,7 +1,7 @@
 import type pg from "pg";
 import type { JwtConfig, MailConfig, ServerConfig, ThrottleConfig } from "../config.ts";
 import { accountMailFlows } from "./account-mail.ts";
-import { AuthError, conflict, emailTaken, forbidden, invalidInput, tokenRefused, tooManyAttempts, wrongCredentials } from "./errors.ts";
+import { AuthError, conflict, emailNotVerified, emailTaken, forbidden, invalidInput, tokenRefused, tooManyAttempts, wrongCredentials } from "./errors.ts";
 import {
   AcceptInvitationInput, ChangePasswordInput, InvitationInput, LoginInput, parseInput, RefreshInput, RegisterInput, TeamMemberInput,
 } from "./inputs.ts";
@@ -139,6 +139,7 @@ export function createAuthService({ pool, jwt, passwords, throttle, mail }: Auth
         if (check.retry_after > 0) throw tooManyAttempts(check.retry_after);
         if (!(await bcrypt.matches(password, check.password_hash))) throw wrongCredentials();
         return asAuth(async (query) => {
+          if (mail.loginRequiresVerifiedEmail) await requireVerified(query, check.user_id!);
           const refresh = newOpaqueToken();
           const sessionId = await query.value<string | null>("select app_private.finish_login($1, $2, $3, $4, $5, $6)", [
             check.user_id, check.credential_version, email, clientIp, refresh.hash, ttl,
@@ -261,6 +262,12 @@ async function insertTenant(
   ).then((row) => row!, registrationError);
   await query.run("select app_private.queue_account_email($1, 'verify_email')", [ids.user_id]);
   return ids;
+}
+
+/** EMAIL_NOT_VERIFIED unless the user's address is verified. */
+async function requireVerified(query: Query, userId: number): Promise<void> {
+  const view = await query.value<SessionView>("select app_private.session_json($1)", [userId]);
+  if (!view.user.email_verified) throw emailNotVerified();
 }
 
 function registrationError(error: { code?: string; message?: string }): never {

@@ -60,7 +60,7 @@ const Root = z.strictObject({
 const REFUSALS: Record<number, string> = {
   400: "`EMAIL_TAKEN`, `BAD_REQUEST` (malformed JSON), or for a link's token `TOKEN_INVALID` (unknown, of another purpose, account changed), `TOKEN_USED`, `TOKEN_EXPIRED`",
   401: "`UNAUTHENTICATED` (no token), `INVALID_TOKEN` (a bad or ended token), `INVALID_CREDENTIALS`, `INVALID_REFRESH_TOKEN`",
-  403: "`INVALID_CREDENTIALS`: the current password is wrong; `FORBIDDEN`: only a tenant admin invites",
+  403: "`INVALID_CREDENTIALS`: the current password is wrong; `FORBIDDEN`: only a tenant admin invites; `EMAIL_NOT_VERIFIED`: sign-in before the address is verified (LOGIN_REQUIRES_VERIFIED_EMAIL)",
   409: "`CONFLICT`: the request lost a race with another change; nothing was kept, retry",
   413: "`BAD_REQUEST`: the body is larger than 16 kB",
   422: "`INVALID_INPUT`: the message names the field and the rule",
@@ -88,7 +88,7 @@ const ROUTES: RouteConfig[] = [
   },
   {
     method: "post", path: "/api/auth/login", summary: "Sign in", request: body(LoginInput),
-    responses: { 200: json(AuthResponse, "Signed in"), ...refusals(WITH_BODY) },
+    responses: { 200: json(AuthResponse, "Signed in"), ...refusals([...WITH_BODY, 403]) },
   },
   {
     method: "post", path: "/api/auth/refresh", summary: "Exchange a refresh token for a new pair", request: body(RefreshInput),

@@ -7,7 +7,7 @@ import { readServerConfig } from "../../src/config.ts";
 import { createLogger } from "../../src/http/logging.ts";
 import { createMailer } from "../../src/mail/mailer.ts";
 import { graphqlOk, http, signUp, startTestGateway, TEST_JWT_SECRET, type TestGateway } from "../helpers/gateway.ts";
-import { linkOf, mailSettings, startMailbox, type Mailbox } from "../helpers/mail.ts";
+import { linkOf, mailSettings, plantToken, startMailbox, type Mailbox } from "../helpers/mail.ts";
 
 let mailbox: Mailbox;
 let gw: TestGateway;
@@ -69,6 +69,21 @@ describe("e-mail verification", () => {
 });
 
 describe("development mail and settings", () => {
+  it("refuses sign-in until the address is verified when LOGIN_REQUIRES_VERIFIED_EMAIL=true", async () => {
+    const strict = await startTestGateway({ LOGIN_REQUIRES_VERIFIED_EMAIL: "true" });
+    try {
+      const shop = await signUp(strict.url, "Strict Shop");
+      const login = () => http(strict.url, "POST", "/api/auth/login", { body: { email: shop.email, password: shop.password } });
+      const refused = await login();
+      expect([refused.status, refused.body.code]).toEqual([403, "EMAIL_NOT_VERIFIED"]);
+      const token = await plantToken(strict.db.owner, shop.user.id, "verify_email");
+      expect((await http(strict.url, "POST", "/api/auth/verify-email", { body: { token } })).status).toBe(204);
+      expect((await login()).status).toBe(200);
+    } finally {
+      await strict.close();
+    }
+  });
+
   it("writes each message to the mail folder as an .eml file when no SMTP_URL is set", async () => {
     const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "stoflow-mail-"));
     const config = readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, STOFLOW_DATA_DIR: dataDir });
