@@ -1764,7 +1764,9 @@ begin
       return coalesce(new, old); -- the tenant is being deleted: its users go with it
     end if;
     if not exists (select 1 from public.users u where u.tenant_id = old.tenant_id and u.id <> old.id
-                   and u.role = 'admin' and u.is_active) then
+                   and u.role = 'admin' and u.is_active
+                   -- An invited admin who has not chosen a password yet cannot sign in: not one who counts.
+                   and exists (select 1 from app_private.user_secrets s where s.user_id = u.id)) then
       raise exception 'The last active admin of a tenant cannot be removed, deactivated or demoted' using errcode = 'SFADM';
     end if;
   end if;

@@ -343,3 +343,32 @@ $$;
 comment on function app_private.confirm_email_change(bytea) is 'Moves the user to the address a change_email token was sent to (verified by that), and queues the notice to the old address; returns ok, invalid, used or expired (23505 when an account took the address meanwhile).';
 revoke all on function app_private.confirm_email_change(bytea) from public;
 grant execute on function app_private.confirm_email_change(bytea) to stoflow_auth;
+
+-- Invited admins who have not accepted yet do not keep a tenant administered.
+create or replace function app_private.tg_users__protect_admins() returns trigger
+  language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $function$
+begin
+  if tg_op = 'UPDATE' and new.role is distinct from old.role and old.id = app_private.current_user_id() then
+    raise exception 'Nobody changes their own role' using errcode = '42501';
+  end if;
+  -- Requests through the API always carry a tenant; operators working in SQL (no claims) may
+  -- still deactivate or remove any account.
+  if old.role = 'admin' and old.is_active and app_private.current_tenant_id() is not null
+     and (tg_op = 'DELETE' or new.role <> 'admin' or not new.is_active) then
+    -- Lock the tenant first, then count in a new statement: the count then sees every admin change
+    -- committed by whoever held the lock before (counting in the locking statement would use the
+    -- snapshot taken before the wait, and two admins demoting each other would both pass).
+    perform 1 from public.tenants where id = old.tenant_id for no key update;
+    if not found then
+      return coalesce(new, old); -- the tenant is being deleted: its users go with it
+    end if;
+    if not exists (select 1 from public.users u where u.tenant_id = old.tenant_id and u.id <> old.id
+                   and u.role = 'admin' and u.is_active
+                   -- An invited admin who has not chosen a password yet cannot sign in: not one who counts.
+                   and exists (select 1 from app_private.user_secrets s where s.user_id = u.id)) then
+      raise exception 'The last active admin of a tenant cannot be removed, deactivated or demoted' using errcode = 'SFADM';
+    end if;
+  end if;
+  return coalesce(new, old);
+end;
+$function$;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addTeamMember, graphqlOk, http, signUp, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { addTeamMember, graphql, graphqlOk, http, signUp, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { asSession, expectPgError } from "../helpers/db.ts";
 import { linkOf, mailSettings, plantToken, startMailbox, type Mailbox } from "../helpers/mail.ts";
 import { recordAttack } from "./recorder.ts";
@@ -83,6 +83,15 @@ describe("invitations across tenants", () => {
     const accept = await http(gw.url, "POST", "/api/auth/accept-invitation", { body: { token, password: "too late password" } });
     expect([accept.status, accept.body.code]).toEqual([400, "TOKEN_INVALID"]);
     record("an invitation token used to reset a password, to change an address, and after the invitee was deactivated", 3, "400 TOKEN_INVALID each");
+  });
+
+  it("does not count an invited admin who has not chosen a password as the admin who keeps the tenant", async () => {
+    const admin = await signUp(gw.url, "Leaving Admin");
+    await invite(admin.access_token, { email: inviteeEmail(), role: "admin" });
+    const leave = await graphql(gw.url, `mutation($id: Int!) { updateUser(input: { rowId: $id, patch: { isActive: false } }) { user { isActive } } }`,
+      { id: admin.user.id }, admin.access_token);
+    expect(leave.body.errors?.[0]?.extensions?.code).toBe("LAST_ADMIN");
+    record("the only admin invites an admin, then deactivates themselves before the invitation is accepted", 1, "LAST_ADMIN, still active");
   });
 
   it("sends nothing to an address another tenant has (no spam through invitations)", async () => {
