@@ -135,6 +135,12 @@ export interface MailConfig {
 /** The job queue (graphile-worker): the server runs it in-process unless JOBS_IN_PROCESS=false (then `npm run worker`). */
 export interface JobsConfig {
   inProcess: boolean;
+  /**
+   * The worker's connection (as stoflow_authenticator), when DATABASE_URL goes through a
+   * transaction-mode pooler: graphile-worker LISTENs and sets its role at connection start, which
+   * needs a session of its own. Unset: DATABASE_URL.
+   */
+  databaseUrl: string | undefined;
   /** Jobs run at once by one worker. */
   concurrency: number;
   /** Milliseconds between polls for jobs whose retry time came (new jobs are announced by LISTEN/NOTIFY). */
@@ -168,6 +174,7 @@ function readMailConfig(env: NodeJS.ProcessEnv): MailConfig {
 function readJobsConfig(env: NodeJS.ProcessEnv): JobsConfig {
   return {
     inProcess: env.JOBS_IN_PROCESS !== "false",
+    databaseUrl: nonEmpty(env.JOBS_DATABASE_URL),
     concurrency: integer(env, "JOBS_CONCURRENCY", 2, 1, 100),
     pollIntervalMs: integer(env, "JOBS_POLL_INTERVAL_MS", 2_000, 100, 600_000),
   };

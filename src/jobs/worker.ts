@@ -18,7 +18,7 @@ export interface JobWorker {
  */
 export async function startJobWorker(appUrl: string, config: ServerConfig, logger: Logger): Promise<JobWorker> {
   // The jobs running at once, plus graphile-worker's LISTEN connection.
-  const pool = createPool(asWorker(appUrl), { ...config, poolSize: config.jobs.concurrency + 1 }, logger);
+  const pool = createPool(asWorker(config.jobs.databaseUrl ?? appUrl), { ...config, poolSize: config.jobs.concurrency + 1 }, logger);
   const mailer = createMailer(config.mail, logger);
   const runner = await run({
     pgPool: pool,

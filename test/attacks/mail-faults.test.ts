@@ -47,7 +47,7 @@ describe("operating the queue apart from the servers (npm run worker, stoflow jo
   /** `npm run worker` over the database of `apart`; resolves once it stopped (SIGTERM). */
   function startWorker() {
     const child = spawn(process.execPath, ["src/cli/worker.ts"], {
-      env: { ...process.env, DATABASE_URL: apart.db.appUrl, ENV_FILE: "/nonexistent", ...mailSettings(mailbox), LOG_LEVEL: "warn" },
+      env: { ...process.env, DATABASE_URL: apart.db.jobsUrl, ENV_FILE: "/nonexistent", ...mailSettings(mailbox), LOG_LEVEL: "warn" },
       stdio: "ignore",
     });
     const exited = new Promise((resolve) => child.on("exit", resolve));

@@ -35,7 +35,7 @@ export function testServerConfig(env: NodeJS.ProcessEnv = {}): ServerConfig {
 
 export async function startTestGateway(env: NodeJS.ProcessEnv = {}): Promise<TestGateway> {
   const db = await createTestDatabase();
-  const config = testServerConfig(env);
+  const config = testServerConfig({ JOBS_DATABASE_URL: db.jobsUrl, ...env });
   const gateway = await startGateway(db.appUrl, config);
   return {
     ...gateway,
