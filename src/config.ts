@@ -97,15 +97,17 @@ export interface ServerConfig {
    * development and nobody in production (tenant counts and auth failures are not public data).
    */
   metrics: { token: string | undefined; open: boolean };
-  /** Requests of one client address in progress at once, and waiting their turn (beyond: 429). */
   /** Requests of one client address worked on at once and waiting (429 beyond). */
   clientConcurrency: { active: number; waiting: number };
   /** Requests of all clients together worked on at once and waiting (503 BUSY beyond); probes are not counted. */
   serverConcurrency: { active: number; waiting: number };
   /** Open sockets per client address (0: no limit, the default behind a proxy); beyond, closed at once. */
   connectionsPerAddress: number;
-  /** Milliseconds a client has to send its headers, and its whole request (slow clients hold sockets). */
-  httpTimeouts: { headersMs: number; requestMs: number };
+  /**
+   * Milliseconds a client has to send its headers, and its whole request; and a socket may stay
+   * silent, neither sending nor taking its answer (slow clients hold sockets and buffered answers).
+   */
+  httpTimeouts: { headersMs: number; requestMs: number; socketMs: number };
   mail: MailConfig;
   jobs: JobsConfig;
 }
@@ -287,6 +289,7 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
     httpTimeouts: {
       headersMs: integer(env, "HTTP_HEADERS_TIMEOUT_MS", 10_000, 100, 600_000),
       requestMs: integer(env, "HTTP_REQUEST_TIMEOUT_MS", 30_000, 100, 3_600_000),
+      socketMs: integer(env, "HTTP_SOCKET_TIMEOUT_MS", 60_000, 1_000, 3_600_000),
     },
     mail: readMailConfig(env),
     jobs: readJobsConfig(env),

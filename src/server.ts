@@ -65,11 +65,13 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
     committedMigrations: countCommittedMigrations(), metricsAccess: config.metrics, clientLimits: config.clientConcurrency, serverLimits: config.serverConcurrency,
     graphqlMaxBodyBytes: config.graphql.maxBodyBytes,
   });
-  // A client that sends its request slowly (slowloris) loses its socket after these delays.
-  const { headersMs, requestMs } = config.httpTimeouts;
+  // A client that sends its request slowly (slowloris), or does not take its answer, loses its
+  // socket after these delays (with no "timeout" listener, Node destroys a socket silent for socketMs).
+  const { headersMs, requestMs, socketMs } = config.httpTimeouts;
   const server = http.createServer({
     headersTimeout: headersMs, requestTimeout: Math.max(requestMs, headersMs), connectionsCheckingInterval: Math.min(1_000, headersMs),
   }, app);
+  server.timeout = socketMs;
   if (config.connectionsPerAddress > 0) limitConnectionsPerAddress(server, config.connectionsPerAddress);
   const pgl = postgraphile(makePreset(pool, auth, config.graphql, { explorer: config.explorer, logger, guards, messages }));
   await pgl.createServ(grafserv).addTo(app, server);

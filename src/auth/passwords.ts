@@ -1,5 +1,6 @@
 import bcrypt from "bcrypt";
 import { randomBytes } from "node:crypto";
+import { FairLine, RecentCounts } from "../fair-line.ts";
 import { busy } from "./errors.ts";
 
 /** One bcrypt hash, in libuv's thread pool: for operator tools, outside any request. */
@@ -21,56 +22,50 @@ export interface PasswordHasherOptions {
   cost: number;
   /** Hashes running at once (in libuv's thread pool, never on the event loop). */
   concurrency: number;
-  /** Requests that may wait beyond those running. */
+  /** Requests under way beyond those hashing (in the database or waiting for bcrypt), and as many more waiting to start. */
   queueLimit: number;
 }
 
+/** Who asks for a hash outside any client's request (the CLI's `tenants:create`). */
+const OPERATOR = "operator";
+
 /**
- * bcrypt with a bounded line: `concurrency` hashes run, `queueLimit` more requests wait, and any
- * request beyond is refused at once with BUSY (503, Retry-After) before it does any other work.
+ * bcrypt with bounded, fair lines. A request that will hash takes one of `concurrency +
+ * queueLimit` places from its first step, or waits for one with at most `queueLimit` others;
+ * beyond, it is refused at once with BUSY (503, Retry-After) before it touches the database.
+ * Within, `concurrency` hashes run at once. Both lines are fair between clients (FairLine): the
+ * next turn goes to the client that sent the fewest requests lately, and when the wait is full a
+ * lighter client's request takes the place of the busiest one's. A crowd of sign-ins from many
+ * addresses then takes turns among itself, and one from an address that sent few goes next.
  */
 export function createPasswordHasher({ cost, concurrency, queueLimit }: PasswordHasherOptions) {
-  let inLine = 0;
-  let running = 0;
-  const waiting: Array<() => void> = [];
+  const weights = new RecentCounts();
+  const places = new FairLine({ active: concurrency + queueLimit, waiting: queueLimit }, weights);
+  const hashes = new FairLine({ active: concurrency, waiting: queueLimit }, weights); // never full: only places ask
   let dummyHash: Promise<string> | undefined;
 
-  async function slot<T>(work: () => Promise<T>): Promise<T> {
-    if (running < concurrency) running++;
-    else await new Promise<void>((resolve) => waiting.push(resolve)); // a finishing hash hands over its slot
-    try {
-      return await work();
-    } finally {
-      const next = waiting.shift();
-      if (next) next();
-      else running--;
-    }
-  }
-
-  const bcryptInLine: Bcrypt = {
-    hash: (password) => slot(() => hashPassword(password, cost)),
-    async matches(password, hash) {
-      if (hash) return slot(() => bcrypt.compare(password, hash));
-      dummyHash ??= slot(() => hashPassword(randomBytes(16).toString("hex"), cost));
-      const dummy = await dummyHash;
-      await slot(() => bcrypt.compare(password, dummy));
-      return false;
-    },
+  const bcryptFor = (client: string): Bcrypt => {
+    const slot = <T>(work: () => Promise<T>) => hashes.run(client, work, busy);
+    return {
+      hash: (password) => slot(() => hashPassword(password, cost)),
+      async matches(password, hash) {
+        if (hash) return slot(() => bcrypt.compare(password, hash));
+        dummyHash ??= hashPassword(randomBytes(16).toString("hex"), cost); // once per process, outside the lines
+        const dummy = await dummyHash;
+        await slot(() => bcrypt.compare(password, dummy));
+        return false;
+      },
+    };
   };
 
   return {
     /**
-     * Runs `flow` (a request that will hash) holding a place in bcrypt's line from its first step:
-     * a request that would wait beyond the queue limit is refused before it touches the database.
+     * Runs `flow` (a request that will hash) holding a place in bcrypt's line from its first
+     * step. `client` is the address (or account) the request comes from.
      */
-    async inLine<T>(flow: (bcrypt: Bcrypt) => Promise<T>): Promise<T> {
-      if (inLine >= concurrency + queueLimit) throw busy();
-      inLine++;
-      try {
-        return await flow(bcryptInLine);
-      } finally {
-        inLine--;
-      }
+    inLine<T>(flow: (bcrypt: Bcrypt) => Promise<T>, client = OPERATOR): Promise<T> {
+      weights.add(client);
+      return places.run(client, () => flow(bcryptFor(client)), busy);
     },
   };
 }

@@ -127,7 +127,7 @@ export function createAuthService({ pool, jwt, passwords, throttle, mail }: Auth
           ]);
           return tokensFor(query, userId, sessionId, refresh.token);
         });
-      });
+      }, clientIp);
     },
 
     async login(input: Record<string, unknown>, clientIp: string): Promise<AuthResponse> {
@@ -147,7 +147,7 @@ export function createAuthService({ pool, jwt, passwords, throttle, mail }: Auth
           if (sessionId === null) throw wrongCredentials(); // inactive, or the password changed while bcrypt ran
           return tokensFor(query, check.user_id!, sessionId, refresh.token);
         });
-      });
+      }, clientIp);
     },
 
     async refresh(input: Record<string, unknown>): Promise<AuthResponse> {
@@ -181,7 +181,7 @@ export function createAuthService({ pool, jwt, passwords, throttle, mail }: Auth
           session.userId, hash, session.sessionId, check.credential_version,
         ]));
         if (!changed) throw conflict("The password or this session changed meanwhile; sign in again");
-      });
+      }, `user ${session.userId}`);
     },
 
     /**
@@ -195,7 +195,7 @@ export function createAuthService({ pool, jwt, passwords, throttle, mail }: Auth
       const mayAdd = await inTransaction(pool, settings, (query) =>
         query.value<boolean>("select has_any_column_privilege('public.users', 'INSERT')"));
       if (!mayAdd) throw teamForbidden();
-      const hash = await passwords.inLine((bcrypt) => bcrypt.hash(password));
+      const hash = await passwords.inLine((bcrypt) => bcrypt.hash(password), `user ${session.userId}`);
       return inTransaction(pool, settings, async (query) => {
         const id = await query
           .value<number>("insert into public.users (email, full_name, role) values ($1, $2, $3) returning id", [email, fullName ?? null, role ?? "user"])

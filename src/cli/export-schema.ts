@@ -8,7 +8,8 @@ import { readDatabaseConfig, readServerConfig } from "../config.ts";
 import { prepareDatabase } from "../db/database.ts";
 import { introspectWithoutTenantSchemas } from "../graphql/introspection.ts";
 import { makePreset } from "../graphql/preset.ts";
-import { runCommand } from "./run.ts";
+import type { Io } from "./io.ts";
+import { runAsScript, runCommand } from "./run.ts";
 
 /**
  * `npm run schema:export`: writes the API's GraphQL schema to schema.graphql (committed, so a
@@ -28,14 +29,17 @@ export async function printApiSchema(appUrl: string): Promise<string> {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  await runCommand("schema:export", async () => {
-    const database = await prepareDatabase(readDatabaseConfig(), () => {});
+/** `npm run schema:export [-- <file>]`: writes the schema to `file` (default schema.graphql). */
+export function exportSchema([file = "schema.graphql"]: string[], io: Io): Promise<number> {
+  return runCommand("schema:export", io, async () => {
+    const database = await prepareDatabase(readDatabaseConfig(io.env), () => {});
     try {
-      await fs.writeFile("schema.graphql", await printApiSchema(database.appUrl));
-      console.log("schema.graphql written");
+      await fs.writeFile(file, await printApiSchema(database.appUrl));
+      io.out(`${file} written`);
     } finally {
       await database.stop();
     }
   });
 }
+
+await runAsScript(import.meta.url, exportSchema);

@@ -2,7 +2,8 @@ import "./env.ts";
 import fs from "node:fs/promises";
 import { readDatabaseConfig } from "../config.ts";
 import { prepareDatabase, withClient } from "../db/database.ts";
-import { runCommand } from "./run.ts";
+import type { Io } from "./io.ts";
+import { runAsScript, runCommand } from "./run.ts";
 
 /**
  * `npm run db:load -- <file.sql>…`: runs SQL files (reference data such as
@@ -24,20 +25,22 @@ export async function loadSqlFiles(ownerUrl: string, files: string[]): Promise<v
   });
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  await runCommand("db:load", async () => {
-    const files = process.argv.slice(2);
+/** `npm run db:load -- <file.sql>…` */
+export function loadSql(files: string[], io: Io): Promise<number> {
+  return runCommand("db:load", io, async () => {
     if (files.length === 0) {
-      console.error("usage: npm run db:load -- <file.sql> [more.sql…]");
+      io.err("usage: npm run db:load -- <file.sql> [more.sql…]");
       return 2;
     }
-    const database = await prepareDatabase(readDatabaseConfig(), console.log);
+    const database = await prepareDatabase(readDatabaseConfig(io.env), io.out);
     try {
       if (!database.ownerUrl) throw new Error("DATABASE_OWNER_URL is required");
       await loadSqlFiles(database.ownerUrl, files);
-      console.log(`loaded ${files.join(", ")}`);
+      io.out(`loaded ${files.join(", ")}`);
     } finally {
       await database.stop();
     }
   });
 }
+
+await runAsScript(import.meta.url, loadSql);

@@ -1,77 +1,64 @@
 import "./env.ts";
-import cluster from "node:cluster";
+import cluster, { type Worker } from "node:cluster";
+import { fileURLToPath } from "node:url";
 import { integer, readDatabaseConfig, readServerConfig } from "../config.ts";
 import { prepareDatabase, type PreparedDatabase } from "../db/database.ts";
 import { loadDevSecrets } from "../db/dev-secrets.ts";
 import { startGateway, type Gateway } from "../server.ts";
+import { processIo, type Io } from "./io.ts";
+import { isScript } from "./run.ts";
+
+/** The API being served by `serve`. */
+export interface Serving {
+  /** Where the API listens (the port of PORT; with PORT=0 and workers, each worker's log says). */
+  url: string;
+  /** Stops serving (the gateway, or every worker), then what the database preparation started. */
+  stop(): Promise<void>;
+}
 
 /**
  * `npm start`: prepares the database (embedded unless DATABASE_URL is set), then serves the API,
  * in this process or, with WEB_CONCURRENCY > 1, in that many worker processes sharing the port.
  * The primary alone owns the database preparation (and the embedded cluster).
  */
-const workers = integer(process.env, "WEB_CONCURRENCY", 1, 1, 64);
-
-if (cluster.isPrimary) {
-  await servePrimary().catch((error: Error) => {
-    // A startup problem (port or data folder taken, bad setting) is one clear line, not a stack.
-    console.error(`Stoflow could not start: ${error.message}`);
-    process.exit(1);
-  });
-} else {
-  const gateway = await startGateway(process.env.DATABASE_URL!, readServerConfig(process.env));
-  if (cluster.worker?.id === 1) announce(gateway);
-  process.once("SIGTERM", async () => {
-    await gateway.close();
-    process.exit(0);
-  });
-}
-
-async function servePrimary() {
-  const databaseConfig = readDatabaseConfig();
-  const generatedSecret = process.env.NODE_ENV === "production" ? undefined : (await loadDevSecrets(databaseConfig.dataDir)).jwtSecret;
-  const serverConfig = readServerConfig(process.env, generatedSecret); // fails early on a bad setting
-  const database = await prepareDatabase(databaseConfig, (line) => console.log(line));
+export async function serve(io: Io): Promise<Serving> {
+  const workers = integer(io.env, "WEB_CONCURRENCY", 1, 1, 64);
+  const databaseConfig = readDatabaseConfig(io.env);
+  const generatedSecret = io.env.NODE_ENV === "production" ? undefined : (await loadDevSecrets(databaseConfig.dataDir)).jwtSecret;
+  const serverConfig = readServerConfig(io.env, generatedSecret); // fails early on a bad setting
+  const database = await prepareDatabase(databaseConfig, io.out);
   if (workers === 1) {
     const gateway = await startGateway(database.appUrl, serverConfig).catch(stopAndThrow(database));
-    announce(gateway);
-    onShutdown(() => gateway.close(), database);
-  } else {
-    forkWorkers(database, serverConfig.jwt.signingKey === generatedSecret ? generatedSecret : undefined);
-    onShutdown(() => stopWorkers(), database);
+    announce(gateway, workers);
+    return { url: gateway.url, stop: () => gateway.close().then(() => database.stop()) };
   }
+  const env = { ...io.env, DATABASE_URL: database.appUrl, ...(serverConfig.jwt.signingKey === generatedSecret ? { JWT_SECRET: generatedSecret } : {}) };
+  const stopWorkers = forkWorkers(workers, env, io);
+  return { url: `http://localhost:${serverConfig.port}`, stop: () => stopWorkers().then(() => database.stop()) };
 }
 
-function forkWorkers(database: PreparedDatabase, generatedSecret: string | undefined) {
-  const env = { DATABASE_URL: database.appUrl, ...(generatedSecret ? { JWT_SECRET: generatedSecret } : {}) };
-  for (let i = 0; i < workers; i++) cluster.fork(env);
-  cluster.on("exit", (worker, code, signal) => {
-    if (shuttingDown) return;
-    console.error(`worker ${worker.process.pid} exited (${signal ?? code}); starting another`);
-    cluster.fork(env);
-  });
+/** Forks the workers, each started again when it dies; returns how to stop them (for good). */
+function forkWorkers(workers: number, env: NodeJS.ProcessEnv, io: Io): () => Promise<void> {
+  cluster.setupPrimary({ exec: fileURLToPath(import.meta.url) });
+  let stopping = false;
+  const forked = new Set(Array.from({ length: workers }, () => cluster.fork(env)));
+  const replace = (worker: Worker, code: number, signal: string | null) => {
+    if (!forked.delete(worker) || stopping) return;
+    io.err(`worker ${worker.process.pid} exited (${signal ?? code}); starting another`);
+    forked.add(cluster.fork(env));
+  };
+  cluster.on("exit", replace);
+  return async () => {
+    stopping = true;
+    cluster.off("exit", replace);
+    await Promise.all([...forked].map((worker) => new Promise((resolve) => {
+      worker.once("exit", resolve);
+      worker.kill("SIGTERM");
+    })));
+  };
 }
 
-let shuttingDown = false;
-function onShutdown(stopServing: () => Promise<unknown>, database: PreparedDatabase) {
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.once(signal, async () => {
-      shuttingDown = true;
-      await stopServing();
-      await database.stop();
-      process.exit(0);
-    });
-  }
-}
-
-function stopWorkers(): Promise<unknown> {
-  return Promise.all(Object.values(cluster.workers ?? {}).map((worker) => new Promise((resolve) => {
-    worker!.once("exit", resolve);
-    worker!.kill("SIGTERM");
-  })));
-}
-
-function announce(gateway: Gateway) {
+function announce(gateway: Gateway, workers: number) {
   gateway.logger.info({ url: gateway.url, graphql: `${gateway.url}/graphql`, explorer: `${gateway.url}/graphiql`, workers },
     `Stoflow API on ${gateway.url}`);
 }
@@ -81,4 +68,27 @@ function stopAndThrow(database: PreparedDatabase) {
     await database.stop();
     throw error;
   };
+}
+
+/** Until SIGINT or SIGTERM, then a clean stop and exit code 0. */
+function stopOnSignal(stop: () => Promise<void>) {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, async () => {
+      await stop();
+      process.exit(0);
+    });
+  }
+}
+
+if (cluster.isWorker) {
+  const gateway = await startGateway(process.env.DATABASE_URL!, readServerConfig(process.env));
+  if (cluster.worker?.id === 1) announce(gateway, integer(process.env, "WEB_CONCURRENCY", 1, 1, 64));
+  stopOnSignal(() => gateway.close());
+} else if (isScript(import.meta.url)) {
+  const serving = await serve(processIo).catch((error: Error) => {
+    // A startup problem (port or data folder taken, bad setting) is one clear line, not a stack.
+    console.error(`Stoflow could not start: ${error.message}`);
+    process.exit(1);
+  });
+  stopOnSignal(serving.stop);
 }

@@ -9,8 +9,9 @@ import { migrateAll, prepareDatabase } from "../db/database.ts";
 import { applyPendingTenantSteps, failureLine, progressEverySecond } from "../db/tenant-migrations.ts";
 import { withSettings } from "../db/transaction.ts";
 import { failedJobs, retryJobs } from "../jobs/operator.ts";
+import type { Io } from "./io.ts";
 import { openPsql } from "./psql.ts";
-import { runCommand } from "./run.ts";
+import { runAsScript, runCommand } from "./run.ts";
 import { printTable } from "./table.ts";
 
 /**
@@ -25,6 +26,7 @@ interface Context {
   ownerUrl: string;
   /** Connection as stoflow_authenticator, the server's, for what goes through the auth service. */
   appUrl: string;
+  io: Io;
 }
 
 type Options = ReturnType<typeof parse>["values"];
@@ -42,36 +44,36 @@ const COMMANDS: Record<string, Command> = {
   migrate: {
     usage: "migrate",
     help: "Apply committed migrations, then bring every tenant schema to the last tenant DDL step (progress on stderr); exit 1 if a tenant failed.",
-    run: async ({ ownerUrl }) => {
-      const failures = await migrateAll(ownerUrl, readDatabaseConfig().tenantMigrationBatch, (line) => console.error(line));
+    run: async ({ ownerUrl, io }) => {
+      const failures = await migrateAll(ownerUrl, readDatabaseConfig(io.env).tenantMigrationBatch, io.err);
       return failures.length === 0 ? 0 : 1;
     },
   },
   psql: {
     usage: "psql",
     help: "Open psql on the database as its owner (prints the connection URL when psql is not installed).",
-    run: ({ ownerUrl }) => openPsql(ownerUrl),
+    run: ({ ownerUrl, io }) => openPsql(ownerUrl, io),
   },
   "tenants:list": {
     usage: "tenants:list [--json]",
     help: "Every tenant with its tier, status and tenant schema version.",
-    run: async ({ owner }, _args, options) => {
+    run: async ({ owner, io }, _args, options) => {
       const { rows } = await owner.query(`
         select t.id, t.name, t.email, t.subscription_tier as tier, t.subscription_status as status, t.is_active as active,
                s.schema_name as schema, s.version, (select max(version) from app_private.tenant_ddl_steps) as latest
           from public.tenants t join app_private.tenant_schemas s on s.tenant_id = t.id order by t.id`);
-      print(rows, options);
+      print(rows, options, io);
       return 0;
     },
   },
   "tenants:create": {
     usage: "tenants:create --name <name> --email <email> --password <password> [--tier starter]",
     help: "Register a tenant with its admin user, with the rules of POST /api/auth/register.",
-    run: async ({ appUrl }, _args, { name, email, password, tier }) => {
+    run: async ({ appUrl, io }, _args, { name, email, password, tier }) => {
       const app = new pg.Pool({ connectionString: appUrl, max: 1 });
       try {
-        const created = await operatorAuth(app).createTenant({ name, email, password, subscription_tier: tier });
-        console.log(JSON.stringify({ ...created, schema: `client_${created.tenant_id}` }));
+        const created = await operatorAuth(app, io.env).createTenant({ name, email, password, subscription_tier: tier });
+        io.out(JSON.stringify({ ...created, schema: `client_${created.tenant_id}` }));
         return 0;
       } finally {
         await app.end();
@@ -82,16 +84,16 @@ const COMMANDS: Record<string, Command> = {
     usage: "tenants:check [--json]",
     help: "List the tenants whose schema lags behind the template (with the failure that stopped them) and every difference "
       + "between a tenant schema and tenant_template; exit 1 if there is any.",
-    run: async ({ owner }, _args, options) => {
+    run: async ({ owner, io }, _args, options) => {
       const lagging = (await owner.query("select tenant_id, schema_name, version, latest, failure from app_private.lagging_tenant_schemas()")).rows;
       const drift = (await owner.query("select * from app_private.tenant_structure_drift()")).rows;
-      if (options.json) console.log(JSON.stringify({ lagging, drift }, null, 2));
+      if (options.json) io.out(JSON.stringify({ lagging, drift }, null, 2));
       else {
-        printTable(lagging);
-        if (lagging.length > 0 && drift.length > 0) console.log();
-        printTable(drift);
+        printTable(lagging, io.out);
+        if (lagging.length > 0 && drift.length > 0) io.out("");
+        printTable(drift, io.out);
       }
-      console.error(lagging.length + drift.length === 0 ? "every tenant schema matches the template"
+      io.err(lagging.length + drift.length === 0 ? "every tenant schema matches the template"
         : `${lagging.length} tenant schemas lag behind the template; ${drift.length} differences`);
       return lagging.length + drift.length === 0 ? 0 : 1;
     },
@@ -100,32 +102,32 @@ const COMMANDS: Record<string, Command> = {
     usage: "tenants:migrate [--batch 50] [--tenant <id>] [--dry-run [--json]]",
     help: "Apply pending tenant DDL steps, a batch of schemas per transaction (progress with rate and estimate on stderr); "
       + "--tenant: that tenant alone (try a step on one first); --dry-run: list what each tenant lacks. Exit 1 if a tenant failed.",
-    run: async ({ owner }, _args, options) => {
+    run: async ({ owner, io }, _args, options) => {
       const batch = whole(options.batch, "--batch", 50, 1000);
       const tenantId = options.tenant === undefined ? undefined : await existingTenant(owner, options.tenant);
       if (options["dry-run"]) {
         const { rows } = await owner.query(
           "select tenant_id, schema_name, version, latest, missing, failure from app_private.lagging_tenant_schemas() where $1::int is null or tenant_id = $1",
           [tenantId ?? null]);
-        print(rows, options);
-        console.error(`${rows.length} tenant schemas lack a step`);
+        print(rows, options, io);
+        io.err(`${rows.length} tenant schemas lack a step`);
         return 0;
       }
       const { migrated, failures } = await applyPendingTenantSteps(owner, batch, {
-        tenantId, onProgress: progressEverySecond(console.error), onFailure: (failure) => console.error(failureLine(failure)),
+        tenantId, onProgress: progressEverySecond(io.err), onFailure: (failure) => io.err(failureLine(failure)),
       });
-      console.error(`${migrated} tenant schemas migrated${failures.length ? `, ${failures.length} failed` : ""}`);
+      io.err(`${migrated} tenant schemas migrated${failures.length ? `, ${failures.length} failed` : ""}`);
       return failures.length === 0 ? 0 : 1;
     },
   },
   "tenants:export": {
     usage: "tenants:export <tenant-id>",
     help: "Print one tenant's data as one JSON document (as the exportTenantData query).",
-    run: async ({ owner }, args) => {
+    run: async ({ owner, io }, args) => {
       const id = await existingTenant(owner, args[0]);
       return asTenant(owner, id, async (client) => {
         const { rows } = await client.query("select public.export_tenant_data() as doc");
-        console.log(JSON.stringify(rows[0].doc, null, 2));
+        io.out(JSON.stringify(rows[0].doc, null, 2));
         return 0;
       });
     },
@@ -133,12 +135,12 @@ const COMMANDS: Record<string, Command> = {
   "tenants:delete": {
     usage: "tenants:delete <tenant-id> --yes",
     help: "Delete a tenant whole: schema, users, sessions, subscriptions (as the deleteTenant mutation).",
-    run: async ({ owner }, args, options) => {
+    run: async ({ owner, io }, args, options) => {
       if (!options.yes) throw new UsageError("refusing without --yes: this deletes the tenant and all its data");
       const id = await existingTenant(owner, args[0]);
       return asTenant(owner, id, async (client) => {
         await client.query("select public.delete_tenant(name) from public.tenants where id = $1", [id]);
-        console.error(`tenant ${id} deleted`);
+        io.err(`tenant ${id} deleted`);
         return 0;
       });
     },
@@ -146,34 +148,34 @@ const COMMANDS: Record<string, Command> = {
   "jobs:failed": {
     usage: "jobs:failed [--json]",
     help: "The jobs whose last attempt failed (messages not sent): retrying with backoff, or failed for good, with the error.",
-    run: async ({ owner }, _args, options) => {
-      print(await failedJobs(owner), options);
+    run: async ({ owner, io }, _args, options) => {
+      print(await failedJobs(owner), options, io);
       return 0;
     },
   },
   "jobs:retry": {
     usage: "jobs:retry <job-id>... | --all",
     help: "Run these failed jobs (--all: every one listed by jobs:failed) again now, their attempts counted afresh.",
-    run: async ({ owner }, args, options) => {
+    run: async ({ owner, io }, args, options) => {
       if (!options.all && (args.length === 0 || !args.every((id) => /^[1-9][0-9]{0,17}$/.test(id)))) {
         throw new UsageError("name the jobs to retry by id (jobs:failed lists them), or --all");
       }
       const retried = await retryJobs(owner, options.all ? "failed" : args.map(Number));
-      console.error(`${retried.length} jobs rescheduled${retried.length ? `: ${retried.join(", ")}` : ""}`);
+      io.err(`${retried.length} jobs rescheduled${retried.length ? `: ${retried.join(", ")}` : ""}`);
       return retried.length > 0 || options.all ? 0 : 1;
     },
   },
 };
 
 /** A list as JSON (--json) or as a plain aligned table. */
-function print(rows: Record<string, unknown>[], options: Options) {
-  if (options.json) console.log(JSON.stringify(rows, null, 2));
-  else printTable(rows);
+function print(rows: Record<string, unknown>[], options: Options, io: Io) {
+  if (options.json) io.out(JSON.stringify(rows, null, 2));
+  else printTable(rows, io.out);
 }
 
 /** The auth service for what operators do through it (tenants:create): no tokens, bcrypt as configured. */
-function operatorAuth(app: pg.Pool) {
-  const config = readServerConfig({ ...process.env, NODE_ENV: "development" }, "stoflow-cli-signs-no-tokens-000000000000");
+function operatorAuth(app: pg.Pool, env: NodeJS.ProcessEnv) {
+  const config = readServerConfig({ ...env, NODE_ENV: "development" }, "stoflow-cli-signs-no-tokens-000000000000");
   const passwords = createPasswordHasher({ cost: config.bcryptCost, concurrency: 1, queueLimit: 0 });
   return createAuthService({ pool: app, jwt: config.jwt, passwords, throttle: config.throttle, mail: config.mail });
 }
@@ -201,10 +203,10 @@ function asTenant(owner: pg.Pool, id: number, work: (client: pg.PoolClient) => P
 }
 
 /** Prints the commands (or one command) to stderr; returns `code`: 0 when asked with --help, 2 on misuse. */
-function usage(name: string | undefined, code: number): number {
+function usage(name: string | undefined, code: number, io: Io): number {
   const shown = name ? [name] : Object.keys(COMMANDS);
-  console.error(`usage: npm run stoflow -- <command> [options]\n`);
-  for (const key of shown) console.error(`  ${COMMANDS[key]!.usage}\n      ${COMMANDS[key]!.help}`);
+  io.err(`usage: npm run stoflow -- <command> [options]\n`);
+  for (const key of shown) io.err(`  ${COMMANDS[key]!.usage}\n      ${COMMANDS[key]!.help}`);
   return code;
 }
 
@@ -219,17 +221,17 @@ function parse(argv: string[]) {
   return parseArgs({ args: argv, allowPositionals: true, strict: true, options: OPTIONS });
 }
 
-async function main(argv: string[]): Promise<number> {
+async function main(argv: string[], io: Io): Promise<number> {
   const { positionals, values } = parse(argv);
   const [name, ...args] = positionals;
   const command = name ? COMMANDS[name] : undefined;
-  if (values.help) return usage(command ? name : undefined, 0);
-  if (!command) return usage(undefined, 2);
-  const database = await prepareDatabase(readDatabaseConfig(), (line) => console.error(line), { migrate: false });
+  if (values.help) return usage(command ? name : undefined, 0, io);
+  if (!command) return usage(undefined, 2, io);
+  const database = await prepareDatabase(readDatabaseConfig(io.env), io.err, { migrate: false });
   const owner = database.ownerUrl ? new pg.Pool({ connectionString: database.ownerUrl, max: 2 }) : undefined;
   try {
     if (!owner) throw new UsageError("DATABASE_OWNER_URL is required with DATABASE_URL");
-    return await command.run({ owner, ownerUrl: database.ownerUrl!, appUrl: database.appUrl }, args, values);
+    return await command.run({ owner, ownerUrl: database.ownerUrl!, appUrl: database.appUrl, io }, args, values);
   } finally {
     await owner?.end();
     await database.stop();
@@ -237,13 +239,18 @@ async function main(argv: string[]): Promise<number> {
 }
 
 /** Wrong usage (a flag, a number, input the API refuses) is one line and exit code 2. */
-function wrongUsage(error: unknown): number {
+function wrongUsage(error: unknown, io: Io): number {
   const usageError = error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
     || (error instanceof AuthError && error.code === "INVALID_INPUT");
   if (!usageError) throw error;
-  console.error((error as Error).message);
+  io.err((error as Error).message);
   return 2;
 }
 
-const argv = process.argv.slice(2);
-await runCommand(argv.find((arg) => !arg.startsWith("-")) ?? "stoflow", () => main(argv).catch(wrongUsage));
+/** `npm run stoflow -- <argv>`: the exit code of the command argv names. */
+export function stoflow(argv: string[], io: Io): Promise<number> {
+  const name = argv.find((arg) => !arg.startsWith("-")) ?? "stoflow";
+  return runCommand(name, io, () => main(argv, io).catch((error: unknown) => wrongUsage(error, io)));
+}
+
+await runAsScript(import.meta.url, stoflow);

@@ -2,7 +2,7 @@
  * Prints rows as a plain table: a header, then one line per row, columns padded to one width and
  * separated by two spaces, so `grep` and `awk` work on it. Arrays print comma-separated.
  */
-export function printTable(rows: Record<string, unknown>[], write: (line: string) => void = console.log): void {
+export function printTable(rows: Record<string, unknown>[], write: (line: string) => void): void {
   if (rows.length === 0) return;
   const columns = Object.keys(rows[0]!);
   const cells = [columns, ...rows.map((row) => columns.map((column) => cell(row[column])))];

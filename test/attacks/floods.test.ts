@@ -4,7 +4,8 @@ import { getIntrospectionQuery } from "postgraphile/graphql";
 import parsePrometheus from "parse-prometheus-text-format";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startGateway } from "../../src/server.ts";
-import { graphql, http, signUp, startTestGateway, testServerConfig, type TestGateway } from "../helpers/gateway.ts";
+import { graphql, http, signUp, spawnServer, startTestGateway, testServerConfig, type TestGateway } from "../helpers/gateway.ts";
+import { until } from "../helpers/until.ts";
 import { recordAttack } from "./recorder.ts";
 
 const record = (attack: string, attempts: number, result: string) => recordAttack(import.meta.filename, "floods", attack, attempts, result);
@@ -129,6 +130,42 @@ describe("floods from one client", () => {
       "beyond the bcrypt line (1 running, 8 waiting) 503 BUSY at once; GraphQL from another address answered meanwhile");
   });
 
+  it("lets a sign-in from a quiet address through a crowd of wrong sign-ins that retries at once on BUSY", async () => {
+    // The server in a process of its own, so that the crowd goes as fast as it would from outside.
+    const server = await spawnServer(gw.db.appUrl, { TRUST_PROXY: "loopback", BCRYPT_COST: "10", BCRYPT_CONCURRENCY: "1", BCRYPT_QUEUE_LIMIT: "8" });
+    try {
+      const { url } = server;
+      const user = await signUp(url, "Crowded Out Shop");
+      const end = Date.now() + 6_000;
+      const crowdAnswers: number[] = [];
+      // 40 addresses, 3 sign-ins in flight each (under every per-address limit), retrying at once.
+      const crowd = Array.from({ length: 120 }, async (_, i) => {
+        while (Date.now() < end) {
+          const answer = await http(url, "POST", "/api/auth/login", {
+            body: { email: `crowd${i}@x.test`, password: "wrong password" }, headers: { "x-forwarded-for": `192.0.2.${(i % 40) + 1}` },
+          });
+          crowdAnswers.push(answer.status);
+        }
+      });
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const signIns = [];
+      for (let i = 0; i < 3; i++) {
+        signIns.push(await http(url, "POST", "/api/auth/login", {
+          body: { email: user.email, password: user.password }, headers: { "x-forwarded-for": "198.51.100.7" },
+        }));
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      await Promise.all(crowd);
+      expect(signIns.map((a) => a.status)).toEqual([200, 200, 200]);
+      expect(crowdAnswers.filter((status) => status === 503).length).toBeGreaterThan(100); // the line was full all along
+    } finally {
+      server.child.kill();
+      await server.exited;
+    }
+    record("a crowd of wrong sign-ins from 40 addresses (3 in flight each) retrying at once on 503 for 6 s; a user's 3 sign-ins meanwhile", 120,
+      "the bcrypt line is fair: the user's sign-ins (an address that sent few) take the place of the busiest address's and all succeed");
+  });
+
   it("keeps no server place for clients that send their bodies slowly: others are served at once", async () => {
     await withServer({ HTTP_SERVER_CONCURRENCY: "2", HTTP_SERVER_QUEUE: "2" }, async (url) => {
       const port = Number(new URL(url).port);
@@ -149,6 +186,44 @@ describe("floods from one client", () => {
     });
     record("16 requests from 4 addresses sending their bodies slowly, against a server line of 2 (+2 waiting)", 16,
       "they hold no server place while their body arrives: other clients answered 200 at once");
+  });
+
+  it("gives the server's place back once an answer is handed over: clients that do not read their answers hold none", async () => {
+    const { token, query } = await wideAnswers("Unread Answers Shop");
+    await withServer({ HTTP_SERVER_CONCURRENCY: "2", HTTP_SERVER_QUEUE: "2", GRAPHQL_MAX_COST: WIDE_COST }, async (url) => {
+      // 8 sockets from 4 addresses ask for about 11 MB each and never read it.
+      const unread: net.Socket[] = [];
+      for (let i = 0; i < 8; i++) {
+        unread.push(await unreadAnswer(url, `127.0.4.${(i % 4) + 1}`, query, token));
+        await new Promise((resolve) => setTimeout(resolve, 150));
+      }
+      // Served once the unread answers are built (503 BUSY meanwhile: the line is 2 + 2). Were
+      // those answers holding their places until read, it would take the socket timeout (60 s).
+      let served = 0;
+      await until("4 queries of another client answered", async () => {
+        const answer = await graphql(url, "{ products { totalCount } }", {}, token);
+        expect([200, 503]).toContain(answer.status);
+        served += answer.status === 200 ? 1 : 0;
+        return served === 4;
+      }, 20_000);
+      // The answers were larger than the sockets' buffers: they were still waiting to be read.
+      const received = await Promise.all(unread.map((socket) => bytesUntilIdle(socket)));
+      expect(received.filter(({ bytes }) => bytes > 10_000_000).length).toBeGreaterThanOrEqual(2);
+    });
+    record("8 signed-in sockets from 4 addresses asking for 11 MB answers and never reading them, against a server line of 2 (+2 waiting)", 8,
+      "the server's place is given back as each answer is handed over: other requests answered 200 within seconds, not after the socket timeout");
+  });
+
+  it("closes a socket that does not take its answer for HTTP_SOCKET_TIMEOUT_MS", async () => {
+    const { token, query } = await wideAnswers("Silent Socket Shop");
+    await withServer({ HTTP_SOCKET_TIMEOUT_MS: "1000", GRAPHQL_MAX_COST: WIDE_COST }, async (url) => {
+      const socket = await unreadAnswer(url, "127.0.4.9", query, token);
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      const { bytes, endedByServer } = await bytesUntilIdle(socket);
+      expect(endedByServer).toBe(true);
+      expect(bytes).toBeLessThan(10_000_000); // cut off: the rest of the answer was dropped with the socket
+    });
+    record("a socket that asks for an 11 MB answer and stops reading", 1, "closed by the server after HTTP_SOCKET_TIMEOUT_MS of silence");
   });
 
   it("answers a renamed, re-spaced introspection from the answer computed once, without computing it again", async () => {
@@ -193,6 +268,60 @@ describe("floods from one client", () => {
     record("introspection against a server that disables it (GRAPHQL_INTROSPECTION=false, the production default)", 1, "400 INTROSPECTION_DISABLED");
   });
 });
+
+/** Room for the 12 pages of descriptions below (the default cost allows 4). */
+const WIDE_COST = "150000";
+
+/**
+ * A tenant with 100 products of 9,000-character descriptions, and a query for 12 pages of them
+ * (about 11 MB: more than the kernel's socket buffers hold, up to 4 MB sent and 4 MB received here).
+ */
+async function wideAnswers(name: string) {
+  const shop = await signUp(gw.url, name, "standard");
+  await gw.db.owner.query(`insert into client_${shop.tenant.id}.products (sku, title, price, description)
+    select 'SKU-' || i, 'Item ' || i, 1, repeat('d', 9000) from generate_series(1, 100) i`);
+  const query = `{ ${Array.from({ length: 12 }, (_, i) => `a${i}: products(first: 100, offset: ${i}) { nodes { description } }`).join(" ")} }`;
+  return { token: shop.access_token as string, query };
+}
+
+/** A socket from `localAddress` that sends `query` and does not read the answer. */
+function unreadAnswer(url: string, localAddress: string, query: string, token: string): Promise<net.Socket> {
+  const body = JSON.stringify({ query });
+  return new Promise((resolve) => {
+    const socket = net.connect({ port: Number(new URL(url).port), host: "127.0.0.1", localAddress }, () => {
+      socket.pause();
+      socket.write(`POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer ${token}\r\n`
+        + `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      resolve(socket);
+    });
+    socket.on("error", () => undefined);
+  });
+}
+
+/** Reads what `socket` has until it ended or nothing came for half a second; then closes it. */
+function bytesUntilIdle(socket: net.Socket): Promise<{ bytes: number; endedByServer: boolean }> {
+  return new Promise((resolve) => {
+    let bytes = 0;
+    let idle: NodeJS.Timeout;
+    const finish = (endedByServer: boolean) => () => {
+      clearTimeout(idle);
+      socket.destroy();
+      resolve({ bytes, endedByServer });
+    };
+    const wait = () => {
+      clearTimeout(idle);
+      idle = setTimeout(finish(false), 500);
+    };
+    socket.on("data", (chunk) => {
+      bytes += chunk.length;
+      wait();
+    });
+    socket.once("end", finish(true));
+    socket.once("error", finish(true));
+    socket.resume();
+    wait();
+  });
+}
 
 describe("/metrics", () => {
   it("keeps one series for every path nobody routes, so a scanner cannot grow memory", async () => {

@@ -1,8 +1,11 @@
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { http, signUp, spawnServer, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { linkOf, mailSettings, startMailbox, type Mailbox } from "../helpers/mail.ts";
 import { until } from "../helpers/until.ts";
+import { stoflow as stoflowMain } from "../../src/cli/stoflow.ts";
+import { work } from "../../src/cli/worker.ts";
+import { databaseEnv, runInProcess } from "../helpers/cli.ts";
 import { recordAttack } from "./recorder.ts";
 
 const record = (attack: string, attempts: number, result: string) => recordAttack(import.meta.filename, "faults", attack, attempts, result);
@@ -44,37 +47,30 @@ describe("operating the queue apart from the servers (npm run worker, stoflow jo
   });
   afterAll(() => apart.close());
 
-  /** `npm run worker` over the database of `apart`; resolves once it stopped (SIGTERM). */
+  const workerEnv = () => ({ ...process.env, DATABASE_URL: apart.db.jobsUrl, ENV_FILE: "/nonexistent", ...mailSettings(mailbox), LOG_LEVEL: "warn" });
+  /** `npm run worker` over the database of `apart`, in a process of its own; resolves once it stopped (SIGTERM). */
   function startWorker() {
-    const child = spawn(process.execPath, ["src/cli/worker.ts"], {
-      env: { ...process.env, DATABASE_URL: apart.db.jobsUrl, ENV_FILE: "/nonexistent", ...mailSettings(mailbox), LOG_LEVEL: "warn" },
-      stdio: "ignore",
-    });
+    const child = spawn(process.execPath, ["src/cli/worker.ts"], { env: workerEnv(), stdio: "ignore" });
     const exited = new Promise((resolve) => child.on("exit", resolve));
     return { stop: () => (child.kill("SIGTERM"), exited) };
   }
-  const stoflow = (...args: string[]) => {
-    const result = spawnSync(process.execPath, ["src/cli/stoflow.ts", ...args], {
-      env: { ...process.env, DATABASE_URL: apart.db.appUrl, DATABASE_OWNER_URL: apart.db.ownerUrl, ENV_FILE: "/nonexistent" },
-      encoding: "utf8",
-    });
-    return { code: result.status, out: result.stdout, err: result.stderr };
-  };
+  /** `npm run stoflow -- <args>` over the database of `apart`, in this process. */
+  const stoflow = (...args: string[]) => runInProcess(stoflowMain, args, databaseEnv(apart.db));
   const job = async (userId: number) =>
     (await apart.db.owner.query("select id, last_error from graphile_worker.jobs where key = $1", [`verify_email:${userId}`])).rows[0];
 
   it("shows the operator a job that failed, and sends it on jobs:retry", async () => {
     await mailbox.down();
     const shop = await signUp(apart.url, "Operator Watched");
-    const failing = startWorker();
+    const failing = await work({ out: () => {}, err: () => {}, env: { ...workerEnv(), LOG_LEVEL: "silent" } }); // npm run worker, in this process
     await until("a failed attempt to send", async () => Boolean((await job(shop.user.id))?.last_error), 30_000);
     await failing.stop();
 
-    const failed = JSON.parse(stoflow("jobs:failed", "--json").out) as { id: string; key: string; status: string; last_error: string }[];
+    const failed = JSON.parse((await stoflow("jobs:failed", "--json")).out) as { id: string; key: string; status: string; last_error: string }[];
     const listed = failed.find((j) => j.key === `verify_email:${shop.user.id}`)!;
     expect(listed).toMatchObject({ status: "retrying", last_error: expect.stringMatching(/ECONNREFUSED/) });
-    expect(stoflow("jobs:retry", String(listed.id))).toMatchObject({ code: 0, err: expect.stringContaining("1 jobs rescheduled") });
-    expect(stoflow("jobs:retry")).toMatchObject({ code: 2 });
+    expect(await stoflow("jobs:retry", String(listed.id))).toMatchObject({ code: 0, err: expect.stringContaining("1 jobs rescheduled") });
+    expect(await stoflow("jobs:retry")).toMatchObject({ code: 2 });
 
     await mailbox.up();
     const worker = startWorker();
@@ -85,7 +81,7 @@ describe("operating the queue apart from the servers (npm run worker, stoflow jo
     } finally {
       await worker.stop();
     }
-    expect(JSON.parse(stoflow("jobs:failed", "--json").out)).toEqual([]);
+    expect(JSON.parse((await stoflow("jobs:failed", "--json")).out)).toEqual([]);
   });
 
   it("sends the message of a registration whose server was killed before sending, once a worker runs", async () => {

@@ -4,6 +4,7 @@ import path from "node:path";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { prepareDatabase, type PreparedDatabase } from "../../src/db/database.ts";
+import { runningCluster, temporaryDataDir } from "../../src/db/embedded.ts";
 import { registerTenant } from "../helpers/db.ts";
 import { ownEmbeddedConfig, removeOwnClusters } from "../helpers/embedded.ts";
 
@@ -75,6 +76,30 @@ describe("embedded PostgreSQL", () => {
       await expect(prepareDatabase(clash, () => {})).rejects.toThrow(/did not start on port \d+.*in use/s);
     } finally {
       await running.stop();
+    }
+  });
+});
+
+describe("a cluster that another process runs", () => {
+  it("is found through a postmaster.pid naming a live process and its port, never through one a crash left", async () => {
+    const dataDir = await temporaryDataDir("stoflow-pid-");
+    const pidFile = (...lines: Array<string | number>) => fs.writeFile(path.join(dataDir, "pg", "postmaster.pid"), lines.join("\n"));
+    try {
+      expect(runningCluster(dataDir, "secret")).toBeUndefined(); // no folder, no file
+      await fs.mkdir(path.join(dataDir, "pg"));
+      await pidFile(process.pid, dataDir, 1700000000, 54999, "/tmp");
+      const found = runningCluster(dataDir, "p@ss");
+      expect(found?.port).toBe(54999);
+      expect(found?.superuserUrl("postgres")).toBe("postgres://postgres:p%40ss@localhost:54999/postgres");
+      await found?.stop(); // left to the process that started it: nothing happens
+
+      const exited = spawnSync(process.execPath, ["-e", ""]).pid; // a pid that no longer runs
+      await pidFile(exited, dataDir, 1700000000, 54999, "/tmp");
+      expect(runningCluster(dataDir, "secret")).toBeUndefined();
+      await pidFile("not a pid");
+      expect(runningCluster(dataDir, "secret")).toBeUndefined();
+    } finally {
+      await fs.rm(dataDir, { recursive: true, force: true });
     }
   });
 });

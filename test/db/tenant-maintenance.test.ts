@@ -1,6 +1,7 @@
-import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { stoflow as stoflowCommand } from "../../src/cli/stoflow.ts";
 import { withSettings } from "../../src/db/transaction.ts";
+import { databaseEnv, runInProcess } from "../helpers/cli.ts";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.ts";
 import { graphql, http, signUp, spawnServer } from "../helpers/gateway.ts";
 
@@ -10,19 +11,12 @@ beforeAll(async () => {
 });
 afterAll(() => db.close());
 
-function stoflow(...args: string[]) {
-  const result = spawnSync(process.execPath, ["src/cli/stoflow.ts", ...args], {
-    env: { ...process.env, DATABASE_URL: db.appUrl, DATABASE_OWNER_URL: db.ownerUrl, ENV_FILE: "/nonexistent" },
-    encoding: "utf8",
-  });
-  expect(result.stderr).not.toMatch(/\n\s+at /);
-  return { code: result.status, out: result.stdout, err: result.stderr };
-}
+const stoflow = (...args: string[]) => runInProcess(stoflowCommand, args, databaseEnv(db));
 
 const PRODUCTS = "{ products { totalCount } }";
 const PRICE_CAP = "alter table {schema}.products add constraint price_cap check (price < 1000)";
 
-// Each command is a process of its own, and two servers start: minutes on a busy machine.
+// Two servers start, each a process of its own: minutes on a busy machine.
 it("leaves the tenant whose data breaks a step behind, serves the others, answers it TENANT_MAINTENANCE until fixed and re-run", { timeout: 240_000 }, async () => {
   const first = await spawnServer(db.appUrl);
   const [healthy, lagging, other] = [await signUp(first.url, "Cheap Shop"), await signUp(first.url, "Dear Shop"), await signUp(first.url, "Other Shop")];
@@ -34,7 +28,7 @@ it("leaves the tenant whose data breaks a step behind, serves the others, answer
   // A step one tenant's data violates: the others get it, that tenant is named with PostgreSQL's message.
   const version = (await db.owner.query("select app_private.add_tenant_ddl_step('products.price cap', $1) as v", [PRICE_CAP])).rows[0].v;
   const schema = `client_${lagging.tenant.id}`;
-  const failed = stoflow("tenants:migrate");
+  const failed = await stoflow("tenants:migrate");
   expect(failed.code).toBe(1);
   expect(failed.err).toContain(`tenant ${lagging.tenant.id} (${schema}) lags: step ${version} "products.price cap": `
     + `check constraint "price_cap" of relation "products" is violated by some row [23514]`);
@@ -52,18 +46,18 @@ it("leaves the tenant whose data breaks a step behind, serves the others, answer
     expect(await http(server.url, "GET", "/ready"))
       .toMatchObject({ status: 200, body: { status: "ready", tenant_schemas_behind: 1, lagging_tenants: [lagging.tenant.id] } });
 
-    const check = stoflow("tenants:check");
+    const check = await stoflow("tenants:check");
     expect(check.code).toBe(1);
     expect(check.out).toMatch(new RegExp(`^${lagging.tenant.id} +${schema} +${version - 1} +${version} +step ${version} "products.price cap": check constraint`, "m"));
-    expect(JSON.parse(stoflow("tenants:migrate", "--dry-run", "--json").out))
+    expect(JSON.parse((await stoflow("tenants:migrate", "--dry-run", "--json")).out))
       .toEqual([expect.objectContaining({ tenant_id: lagging.tenant.id, missing: ["products.price cap"] })]);
 
     // The fix (README: find, fix, re-run): correct the data, migrate that tenant alone, then check.
     await withSettings(db.owner, { "jwt.claims.tenant_id": String(lagging.tenant.id) }, (client) =>
       client.query(`update ${schema}.products set price = 900 where sku = 'GOLD'`));
-    expect(stoflow("tenants:migrate", "--tenant", String(lagging.tenant.id))).toMatchObject({ code: 0, err: expect.stringMatching(/^1 tenant schemas migrated$/m) });
+    expect(await stoflow("tenants:migrate", "--tenant", String(lagging.tenant.id))).toMatchObject({ code: 0, err: expect.stringMatching(/^1 tenant schemas migrated$/m) });
     expect((await graphql(server.url, PRODUCTS, {}, lagging.access_token)).status).toBe(200);
-    expect(stoflow("tenants:check")).toMatchObject({ code: 0 });
+    expect(await stoflow("tenants:check")).toMatchObject({ code: 0 });
     expect((await http(server.url, "GET", "/ready")).body).toEqual({ status: "ready" });
   } finally {
     server.child.kill("SIGTERM");

@@ -88,6 +88,20 @@ export interface Outage {
 }
 
 /**
+ * Signs up through a gateway with OUTAGE_TIMEOUTS: on a busy machine a registration (a schema and
+ * its tables) may outlast the 5 s query limit and answer 503 UNAVAILABLE, as it says, retry.
+ */
+async function signUpDespiteShortLimits(url: string): Promise<User> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await signUp(url);
+    } catch (error) {
+      if (attempt === 5 || !String(error).includes("UNAVAILABLE")) throw error;
+    }
+  }
+}
+
+/**
  * Starts a gateway over `cluster` (with short database limits), takes PostgreSQL away in the way
  * called `name` while requests are inside it and others keep coming, brings it back, and waits
  * until every path answers again: the gateway is never restarted.
@@ -102,7 +116,7 @@ export async function takePostgresAway(cluster: OwnCluster, name: string, logger
   superuserUrl.pathname = `/${cluster.config.databaseName}`;
   let lock: Scene["lock"] | undefined;
   try {
-    const user = await signUp(gateway.url);
+    const user = await signUpDespiteShortLimits(gateway.url);
     const locked = LOCKED(user.tenant.id);
     lock = await lockTables(superuserUrl.toString(), Object.values(locked));
     const scene = { cluster, proxy, lock };

@@ -1,0 +1,116 @@
+/** How many requests at once, and how many may wait their turn. */
+export interface LineLimits {
+  active: number;
+  waiting: number;
+}
+
+/** How long a request counts towards its client's weight: between one and two of these. */
+const WEIGHT_WINDOW_MS = 10_000;
+/** Clients remembered in one window; beyond, the window turns early (memory stays bounded). */
+const MAX_CLIENTS_PER_WINDOW = 100_000;
+
+/**
+ * Requests per client over the last 10 to 20 seconds, in two buckets that take turns: the
+ * weight that tells a crowd's clients (hundreds of requests) from the others (a few).
+ */
+export class RecentCounts {
+  private current = new Map<string, number>();
+  private previous = new Map<string, number>();
+  private turnsAt = Date.now() + WEIGHT_WINDOW_MS;
+
+  add(client: string): void {
+    this.turn();
+    this.current.set(client, (this.current.get(client) ?? 0) + 1);
+  }
+
+  of(client: string): number {
+    return (this.current.get(client) ?? 0) + (this.previous.get(client) ?? 0);
+  }
+
+  private turn(): void {
+    const now = Date.now();
+    if (now < this.turnsAt && this.current.size < MAX_CLIENTS_PER_WINDOW) return;
+    this.previous = now - this.turnsAt > WEIGHT_WINDOW_MS ? new Map() : this.current;
+    this.current = new Map();
+    this.turnsAt = now + WEIGHT_WINDOW_MS;
+  }
+}
+
+interface Waiter {
+  client: string;
+  begin: () => void;
+  refuse: () => void;
+}
+
+/**
+ * At most `active` requests at once and `waiting` more in line, served fairly between clients:
+ * the next turn goes to the waiter whose client sent the fewest requests lately (first come
+ * first served between equals), and when the line is full a newcomer from a lighter client takes
+ * the place of the heaviest client's waiter, which is refused. A crowd then shares the line with
+ * itself: a client sending its first request in a while waits behind at most the requests running.
+ */
+export class FairLine {
+  active = 0;
+  private readonly waiters: Waiter[] = [];
+  private readonly limits: LineLimits;
+  private readonly counts: RecentCounts;
+
+  /** `counts` may be shared with another line that weighs the same clients. */
+  constructor(limits: LineLimits, counts = new RecentCounts()) {
+    this.limits = limits;
+    this.counts = counts;
+  }
+
+  /** Counts one request of `client` towards its weight. */
+  weigh(client: string): void {
+    this.counts.add(client);
+  }
+
+  /** `begin` now or when a turn is free, or `refuse` now or later (a lighter client took the place). */
+  take(client: string, begin: () => void, refuse: () => void): void {
+    if (this.active < this.limits.active) {
+      this.active += 1;
+      begin();
+    } else if (this.waiters.length < this.limits.waiting || this.evictHeavierThan(client)) {
+      this.waiters.push({ client, begin, refuse });
+    } else {
+      refuse();
+    }
+  }
+
+  /** Runs `work` in a turn of `client`; rejects with `refusal()` if the line refuses it. */
+  async run<T>(client: string, work: () => Promise<T>, refusal: () => unknown): Promise<T> {
+    await new Promise<void>((begin, refuse) => this.take(client, begin, () => refuse(refusal())));
+    try {
+      return await work();
+    } finally {
+      this.give();
+    }
+  }
+
+  /** The turn passes to the lightest waiter, or is given back. */
+  give(): void {
+    const next = this.extract((a, b) => a < b);
+    if (next) next.begin();
+    else this.active -= 1;
+  }
+
+  /** Refuses the heaviest waiter when its client weighs more than `client`: true if one was refused. */
+  private evictHeavierThan(client: string): boolean {
+    const weight = this.counts.of(client);
+    const heaviest = this.extract((a, b) => a > b, weight);
+    heaviest?.refuse();
+    return heaviest !== undefined;
+  }
+
+  /** Removes the first waiter whose weight beats all others (and `bar`, when given) by `beats`. */
+  private extract(beats: (a: number, b: number) => boolean, bar?: number): Waiter | undefined {
+    let best = -1;
+    let bestWeight = bar;
+    this.waiters.forEach((waiter, index) => {
+      const weight = this.counts.of(waiter.client);
+      if (bestWeight === undefined || beats(weight, bestWeight)) [best, bestWeight] = [index, weight];
+    });
+    return best < 0 ? undefined : this.waiters.splice(best, 1)[0];
+  }
+}

@@ -1,0 +1,209 @@
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { db as dbCommand } from "../../src/cli/db.ts";
+import { dumpSchemaFile } from "../../src/cli/dump-schema.ts";
+import { loadEnvFile } from "../../src/cli/env.ts";
+import { exportSchema } from "../../src/cli/export-schema.ts";
+import { loadSql } from "../../src/cli/load-sql.ts";
+import { migrate } from "../../src/cli/migrate.ts";
+import { stoflow } from "../../src/cli/stoflow.ts";
+import { dumpSchema } from "../../src/db/schema-dump.ts";
+import { withSettings } from "../../src/db/transaction.ts";
+import { databaseEnv, runInProcess } from "../helpers/cli.ts";
+import { createTestDatabase, registerTenant, type TestDatabase } from "../helpers/db.ts";
+
+/**
+ * The commands of src/cli run in this process, on a test database given by URL as in production
+ * (test/db/cli.test.ts runs each script as a process of its own, beside an embedded cluster).
+ */
+let db: TestDatabase;
+let folder: string;
+beforeAll(async () => {
+  db = await createTestDatabase();
+  folder = await fs.mkdtemp(path.join(os.tmpdir(), "stoflow-cli-"));
+});
+afterAll(async () => {
+  await db?.close();
+  await fs.rm(folder, { recursive: true, force: true });
+});
+
+const run = (...args: string[]) => runInProcess(stoflow, args, databaseEnv(db));
+
+describe("npm run stoflow", () => {
+  it("exits 2 on wrong usage, with one line saying what is wrong, and 0 for --help", async () => {
+    expect(await run()).toMatchObject({ code: 2, err: expect.stringMatching(/usage: npm run stoflow -- <command>[\s\S]*tenants:check/) });
+    expect(await run("tenants:frobnicate")).toMatchObject({ code: 2, err: expect.stringMatching(/^usage: /) });
+    expect(await run("--help")).toMatchObject({ code: 0, err: expect.stringMatching(/tenants:migrate \[--batch 50\] \[--tenant <id>\] \[--dry-run/) });
+    const createHelp = await run("tenants:create", "--help");
+    expect(createHelp).toMatchObject({ code: 0, err: expect.stringMatching(/--name <name> --email <email>/) });
+    expect(createHelp.err).not.toContain("tenants:list");
+    expect(await run("tenants:list", "--jsn")).toMatchObject({ code: 2, err: expect.stringMatching(/--jsn/) });
+    expect(await run("tenants:migrate", "--batch", "abc")).toEqual({ code: 2, out: "", err: '--batch must be a whole number from 1 to 1000 (got "abc")\n' });
+    expect(await run("tenants:migrate", "--batch", "1001")).toMatchObject({ code: 2 });
+    expect(await run("tenants:migrate", "--tenant", "0")).toEqual({ code: 2, out: "", err: 'a tenant id is a whole number (got "0")\n' });
+    expect(await run("tenants:export")).toEqual({ code: 2, out: "", err: 'a tenant id is a whole number (got "")\n' });
+    expect(await run("tenants:export", "abc")).toEqual({ code: 2, out: "", err: 'a tenant id is a whole number (got "abc")\n' });
+    expect(await run("tenants:delete", "1")).toMatchObject({ code: 2, err: expect.stringMatching(/^refusing without --yes/) });
+  });
+
+  it("refuses what the API refuses (one code path: the auth service), with exit code 2", async () => {
+    expect(await run("tenants:create", "--name", "Short", "--email", "short@cli.test", "--password", "short"))
+      .toEqual({ code: 2, out: "", err: "password must be at least 8 characters\n" });
+    expect(await run("tenants:create", "--name", "Bad", "--email", "not-an-email", "--password", "long enough")).toMatchObject({ code: 2 });
+    expect(await run("tenants:create", "--name", "Tier", "--email", "tier@cli.test", "--password", "long enough", "--tier", "gold"))
+      .toMatchObject({ code: 2, err: expect.stringMatching(/tier/i) });
+    expect((await db.owner.query("select count(*)::int as n from public.tenants where name in ('Short', 'Bad', 'Tier')")).rows[0].n).toBe(0);
+  });
+
+  it("creates, lists, checks, exports and deletes a tenant; exit 1 for what failed", async () => {
+    const created = await run("tenants:create", "--name", "CLI Shop", "--email", "cli@shop.test", "--password", "cli password", "--tier", "standard");
+    expect(created.code, created.err).toBe(0);
+    const { tenant_id: id, schema } = JSON.parse(created.out);
+    expect(schema).toBe(`client_${id}`);
+    expect(await run("tenants:create", "--name", "Again", "--email", "CLI@shop.test", "--password", "cli password"))
+      .toEqual({ code: 1, out: "", err: "tenants:create failed: Email already registered\n" });
+
+    expect(JSON.parse((await run("tenants:list", "--json")).out))
+      .toContainEqual(expect.objectContaining({ id, name: "CLI Shop", tier: "standard", status: "active", active: true, schema }));
+    const table = (await run("tenants:list")).out.split("\n");
+    expect(table[0]).toMatch(/^id +name +email +tier +status +active +schema +version +latest$/);
+    expect(table).toContainEqual(expect.stringMatching(new RegExp(`^${id} +CLI Shop +cli@shop.test +standard +active +true +${schema} +(\\d+) +\\1$`)));
+
+    await withSettings(db.owner, { "jwt.claims.tenant_id": String(id) }, (client) =>
+      client.query(`insert into ${schema}.products (sku, title, price) values ('CLI-1', 'Exported jacket', 12)`));
+    const exported = JSON.parse((await run("tenants:export", String(id))).out);
+    expect(exported.tenant.name).toBe("CLI Shop");
+    expect(exported.products).toEqual([expect.objectContaining({ sku: "CLI-1", title: "Exported jacket" })]);
+    expect(await run("tenants:export", "999999")).toEqual({ code: 1, out: "", err: "tenants:export failed: no tenant 999999\n" });
+
+    expect(await run("tenants:delete", String(id), "--yes")).toEqual({ code: 0, out: "", err: `tenant ${id} deleted\n` });
+    expect((await db.owner.query("select 1 from pg_namespace where nspname = $1", [schema])).rowCount).toBe(0);
+    expect(await run("tenants:delete", String(id), "--yes")).toEqual({ code: 1, out: "", err: `tenants:delete failed: no tenant ${id}\n` });
+  });
+
+  it("tells a tenant schema that drifted from the template, as a table or JSON, with exit code 1", async () => {
+    const { tenant_id: id } = await registerTenant(db.app, "Drift Shop", "drift@cli.test");
+    expect(await run("tenants:check")).toEqual({ code: 0, out: "", err: "every tenant schema matches the template\n" });
+    await db.owner.query(`alter table client_${id}.products add column stray int`);
+    try {
+      const drift = await run("tenants:check");
+      expect(drift.code).toBe(1);
+      expect(drift.out).toMatch(new RegExp(`^schema_name +.*\\nclient_${id} +unexpected +column products.stray integer$`, "m"));
+      expect(drift.err).toBe("0 tenant schemas lag behind the template; 1 differences\n");
+      expect(JSON.parse((await run("tenants:check", "--json")).out))
+        .toEqual({ lagging: [], drift: [expect.objectContaining({ schema_name: `client_${id}` })] });
+    } finally {
+      await db.owner.query(`alter table client_${id}.products drop column stray`);
+    }
+  });
+
+  it("migrates each tenant past a step one tenant's data breaks, names that tenant, and finishes it once its data is fixed", async () => {
+    const [cheap, dear] = [await registerTenant(db.app, "Cheap Shop", "cheap@cli.test"), await registerTenant(db.app, "Dear Shop", "dear@cli.test")];
+    await withSettings(db.owner, { "jwt.claims.tenant_id": String(dear.tenant_id) }, (client) =>
+      client.query(`insert into client_${dear.tenant_id}.products (sku, title, price) values ('GOLD', 'Gold watch', 5000)`));
+    const step = "alter table {schema}.products add constraint cli_price_cap check (price < 1000)";
+    const version = (await db.owner.query("select app_private.add_tenant_ddl_step('products.cli price cap', $1) as v", [step])).rows[0].v;
+
+    expect(JSON.parse((await run("tenants:migrate", "--dry-run", "--json", "--tenant", String(cheap.tenant_id))).out))
+      .toEqual([expect.objectContaining({ tenant_id: cheap.tenant_id, missing: ["products.cli price cap"] })]);
+    const dryRun = await run("tenants:migrate", "--dry-run");
+    expect(dryRun.err).toMatch(/^\d+ tenant schemas lack a step$/m);
+    expect(dryRun.out).toMatch(new RegExp(`^${dear.tenant_id} +client_${dear.tenant_id} +${version - 1} +${version} +products.cli price cap`, "m"));
+
+    const failed = await run("tenants:migrate", "--batch", "1");
+    expect(failed.code).toBe(1);
+    expect(failed.err).toContain(`tenant ${dear.tenant_id} (client_${dear.tenant_id}) lags: step ${version} "products.cli price cap": `);
+    expect(failed.err).toMatch(/^\d+ tenant schemas migrated, 1 failed$/m);
+    const lagging = await run("tenants:check");
+    expect(lagging.code).toBe(1);
+    expect(lagging.err).toMatch(/^1 tenant schemas lag behind the template; [1-9]\d* differences\n$/); // the constraint it lacks
+    expect(lagging.out).toMatch(new RegExp(`^${dear.tenant_id} +client_${dear.tenant_id} +${version - 1} +${version} +step ${version}`, "m"));
+    expect(await runInProcess(migrate, [], databaseEnv(db)))
+      .toMatchObject({ code: 1, out: expect.stringMatching(/migrations applied; some tenants failed \(above\)\n$/) });
+    expect(await run("migrate")).toMatchObject({ code: 1, err: expect.stringContaining(`tenant ${dear.tenant_id} (client_${dear.tenant_id}) lags`) });
+
+    await withSettings(db.owner, { "jwt.claims.tenant_id": String(dear.tenant_id) }, (client) =>
+      client.query(`update client_${dear.tenant_id}.products set price = 900`));
+    expect(await run("tenants:migrate", "--tenant", String(dear.tenant_id))).toMatchObject({ code: 0, err: expect.stringMatching(/^1 tenant schemas migrated$/m) });
+    expect(await run("tenants:migrate", "--tenant", "999999")).toEqual({ code: 1, out: "", err: "tenants:migrate failed: no tenant 999999\n" });
+    expect(await run("migrate")).toMatchObject({ code: 0 });
+    expect(await runInProcess(migrate, [], databaseEnv(db))).toMatchObject({ code: 0, out: expect.stringMatching(/migrations applied\n$/) });
+    expect(await run("tenants:check")).toMatchObject({ code: 0 });
+  });
+
+  it("prints the owner's connection URL when psql is not installed", async () => {
+    const result = await runInProcess(stoflow, ["psql"], databaseEnv(db, { PATH: folder }));
+    expect(result).toEqual({ code: 0, out: `${db.ownerUrl}\n`, err: expect.stringMatching(/^psql is not installed/) });
+  });
+});
+
+describe("what every command needs", () => {
+  it("reads .env (or ENV_FILE) under the variables already set, which win", async () => {
+    const file = path.join(folder, "test.env");
+    await fs.writeFile(file, "# a comment\nPORT=4000\nLOG_LEVEL=debug\nJWT_SECRET='quoted secret'\n");
+    const env: NodeJS.ProcessEnv = { ENV_FILE: file, PORT: "5000" };
+    loadEnvFile(env);
+    expect(env).toEqual({ ENV_FILE: file, PORT: "5000", LOG_LEVEL: "debug", JWT_SECRET: "quoted secret" });
+    const without: NodeJS.ProcessEnv = { PORT: "5000" };
+    loadEnvFile(without, path.join(folder, "missing.env"));
+    expect(without).toEqual({ PORT: "5000" });
+  });
+
+
+  it("says that an external database needs its owner's connection", async () => {
+    const env = { DATABASE_URL: db.appUrl };
+    expect(await runInProcess(stoflow, ["tenants:list"], env)).toEqual({ code: 2, out: "", err: "DATABASE_OWNER_URL is required with DATABASE_URL\n" });
+    expect(await runInProcess(migrate, [], env)).toEqual({ code: 2, out: "", err: "DATABASE_OWNER_URL is required to migrate an external database.\n" });
+    expect(await runInProcess(dbCommand, ["status"], env)).toEqual({ code: 1, out: "", err: "db status failed: DATABASE_OWNER_URL is required with DATABASE_URL\n" });
+    expect(await runInProcess(loadSql, ["x.sql"], env)).toEqual({ code: 1, out: "", err: "db:load failed: DATABASE_OWNER_URL is required\n" });
+  });
+
+  it("says in one line that a setting is wrong, with exit code 1", async () => {
+    expect(await runInProcess(stoflow, ["tenants:list"], databaseEnv(db, { STOFLOW_PG_PORT: "70000" })))
+      .toEqual({ code: 1, out: "", err: 'tenants:list failed: STOFLOW_PG_PORT must be a whole number from 1 to 65535 (got "70000")\n' });
+  });
+});
+
+describe("npm run db, db:load, db:dump and schema:export", () => {
+  it("db: graphile-migrate's status of the database, and usage", async () => {
+    const usage = await runInProcess(dbCommand, [], databaseEnv(db));
+    expect(usage).toEqual({ code: 2, out: "", err: "usage: npm run db -- <watch|commit|uncommit|status|reset> [options]\n" });
+    expect(await runInProcess(dbCommand, ["status"], databaseEnv(db)))
+      .toMatchObject({ code: 1, err: expect.stringMatching(/^db status failed: .*settings validation:\n.*SHADOW_DATABASE_URL/) });
+    const shadowUrl = db.ownerUrl.replace(/\/[^/]*$/, `/${db.name}_shadow`);
+    const status = await runInProcess(dbCommand, ["status"], databaseEnv(db, { SHADOW_DATABASE_URL: shadowUrl }));
+    expect(status.code, status.err).toBe(0);
+    expect(JSON.parse(status.out)).toMatchObject({ remainingMigrations: [] });
+  });
+
+  it("db:load: each file in one transaction, named when it fails", async () => {
+    expect(await runInProcess(loadSql, [], databaseEnv(db))).toEqual({ code: 2, out: "", err: "usage: npm run db:load -- <file.sql> [more.sql…]\n" });
+    const broken = path.join(folder, "broken.sql");
+    await fs.writeFile(broken, "create table public.cli_load_probe (id int);\nselect 1 / 0;\n");
+    expect(await runInProcess(loadSql, [broken], databaseEnv(db))).toMatchObject({ code: 1, err: `db:load failed: ${broken}: division by zero\n` });
+    expect((await db.owner.query("select to_regclass('public.cli_load_probe') as t")).rows[0].t).toBeNull();
+
+    const mappings = "sql/platform-mappings.vinted.sql";
+    expect(await runInProcess(loadSql, [mappings], databaseEnv(db))).toMatchObject({ code: 0, out: expect.stringMatching(`loaded ${mappings}\n$`) });
+    expect((await db.owner.query("select count(*)::int as n from public.platform_mappings where platform = 'vinted'")).rows[0].n).toBe(42);
+  });
+
+  it("db:dump writes the database's schema, from GM_DBURL (graphile-migrate's hooks) or the configured database", async () => {
+    const expected = await dumpSchema(db.owner);
+    for (const [file, env] of [["hook.sql", { GM_DBURL: db.ownerUrl }], ["configured.sql", databaseEnv(db)]] as const) {
+      const target = path.join(folder, file);
+      expect(await runInProcess(dumpSchemaFile, [target], env)).toEqual({ code: 0, out: `${target} written\n`, err: "" });
+      expect(await fs.readFile(target, "utf8")).toBe(expected);
+    }
+    expect(await runInProcess(dumpSchemaFile, [path.join(folder, "no/such/folder.sql")], { GM_DBURL: db.ownerUrl }))
+      .toMatchObject({ code: 1, err: expect.stringMatching(/^db:dump failed: ENOENT/) });
+  });
+
+  it("schema:export writes the committed schema.graphql's text (the database is the template's)", async () => {
+    const target = path.join(folder, "schema.graphql");
+    expect(await runInProcess(exportSchema, [target], databaseEnv(db))).toEqual({ code: 0, out: `${target} written\n`, err: "" });
+    expect(await fs.readFile(target, "utf8")).toBe(await fs.readFile("schema.graphql", "utf8"));
+  });
+});
