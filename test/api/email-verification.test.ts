@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readServerConfig } from "../../src/config.ts";
 import { createLogger } from "../../src/http/logging.ts";
 import { createMailer } from "../../src/mail/mailer.ts";
+import { accountMessage, validityInWords } from "../../src/mail/messages.ts";
 import { graphqlOk, http, signUp, startTestGateway, TEST_JWT_SECRET, type TestGateway } from "../helpers/gateway.ts";
 import { linkOf, mailSettings, plantToken, startMailbox, type Mailbox } from "../helpers/mail.ts";
 
@@ -95,6 +96,16 @@ describe("development mail and settings", () => {
     const parsed = await simpleParser(await fs.readFile(path.join(config.mail.folder, file!)));
     expect([parsed.subject, parsed.text?.trim(), parsed.html]).toEqual(["Hello", "Plain https://x.test/verify-email?token=abc", "<p>Plain</p>"]);
     await fs.rm(dataDir, { recursive: true });
+  });
+
+  it("words each link's validity, and escapes names in the HTML body", () => {
+    expect([validityInWords(90), validityInWords(3600), validityInWords(7 * 86_400)]).toEqual(["2 minutes", "1 hour", "7 days"]);
+    const message = accountMessage("invitation", {
+      to: "x@example.test", name: "<b>Eve</b>", shop: `Shop "<script>"`, link: "https://app.test/accept-invitation?token=a&b", validity: "7 days",
+    });
+    expect(message.html).not.toMatch(/<script>|<b>Eve/);
+    expect(message.html).toContain("&#60;script&#62;");
+    expect(message.text).toContain(`Shop "<script>" invites you`); // plain text is shown as text
   });
 
   it("refuses to start in production without SMTP_URL", () => {
