@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { http, signUp, startTestGateway, tally, type TestGateway } from "../helpers/gateway.ts";
+import { graphql, http, signUp, startTestGateway, tally, type TestGateway } from "../helpers/gateway.ts";
 import { linkOf, mailSettings, plantToken, startMailbox, type Mailbox } from "../helpers/mail.ts";
 import { recordAttack } from "./recorder.ts";
 
@@ -113,6 +113,14 @@ describe("mail requests: no enumeration, no amplification", () => {
     const median = (runs: { ms: number }[]) => runs.map((r) => r.ms).sort((a, b) => a - b)[1]!;
     expect(Math.abs(median(knownRuns) - median(unknownRuns))).toBeLessThan(50);
     record("enumeration", "forgot-password for a registered and an unregistered address", 6, "same 202 body, medians within 50 ms");
+  });
+
+  it("allows one mail or token mutation per GraphQL request", async () => {
+    const twice = await graphql(gw.url, `mutation {
+      a: forgotPassword(input: { email: "a@example.test" }) { success }
+      b: resendVerificationEmail(input: { email: "b@example.test" }) { success } }`);
+    expect([twice.status, twice.body.errors?.[0]?.extensions?.code]).toEqual([400, "TOO_MANY_OPERATIONS"]);
+    record("mail throttling", "forgotPassword and resendVerificationEmail in one GraphQL document", 1, "400 TOO_MANY_OPERATIONS, nothing sent");
   });
 
   it("throttles messages per e-mail and per client address", async () => {
