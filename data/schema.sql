@@ -51,6 +51,12 @@ grant stoflow_viewer to stoflow_owner;
 
 grant stoflow_viewer to stoflow_user;
 
+create role stoflow_worker nologin;
+
+grant stoflow_worker to stoflow_authenticator;
+
+grant stoflow_worker to stoflow_owner;
+
 -- Schemas and extensions
 
 create schema app_private;
@@ -62,6 +68,8 @@ grant usage on schema app_private to stoflow_auth;
 grant usage on schema app_private to stoflow_authenticator;
 
 grant usage on schema app_private to stoflow_platform_operator;
+
+grant usage on schema app_private to stoflow_worker;
 
 create schema public;
 
@@ -170,6 +178,16 @@ create table app_private.user_secrets (
   credential_version integer default 1 not null
 );
 
+create table app_private.user_tokens (
+  token_hash bytea not null,
+  user_id integer not null,
+  purpose text not null,
+  email character varying(255) not null,
+  created_at timestamp with time zone default now() not null,
+  expires_at timestamp with time zone not null,
+  used_at timestamp with time zone
+);
+
 create table public.platform_mappings (
   id integer generated always as identity not null,
   platform character varying(50) not null,
@@ -232,10 +250,11 @@ create table public.users (
   phone character varying(50),
   role user_role default 'user'::user_role not null,
   is_active boolean default true not null,
-  is_verified boolean default false not null,
   last_login timestamp with time zone,
   created_at timestamp with time zone default now() not null,
-  updated_at timestamp with time zone default now() not null
+  updated_at timestamp with time zone default now() not null,
+  email_verified_at timestamp with time zone,
+  is_verified boolean generated always as ((email_verified_at IS NOT NULL)) stored not null
 );
 
 create table public.vinted_status_transitions (
@@ -395,6 +414,20 @@ alter table app_private.user_secrets add constraint user_secrets_pkey PRIMARY KE
 alter table app_private.user_secrets add constraint user_secrets_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE;
 
 alter table app_private.user_secrets enable row level security;
+
+CREATE INDEX user_tokens_expires_at_idx ON app_private.user_tokens USING btree (expires_at);
+
+alter table app_private.user_tokens add constraint user_tokens_pkey PRIMARY KEY (token_hash);
+
+alter table app_private.user_tokens add constraint user_tokens_purpose_check CHECK ((purpose = ANY (ARRAY['verify_email'::text, 'reset_password'::text, 'invitation'::text, 'change_email'::text])));
+
+alter table app_private.user_tokens add constraint user_tokens_token_hash_check CHECK ((length(token_hash) = 32));
+
+alter table app_private.user_tokens add constraint user_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE;
+
+CREATE INDEX user_tokens_user_id_idx ON app_private.user_tokens USING btree (user_id);
+
+alter table app_private.user_tokens enable row level security;
 
 alter table public.platform_mappings add constraint platform_mappings_mapping_type_check CHECK (((mapping_type)::text = ANY ((ARRAY['brand'::character varying, 'category'::character varying, 'color'::character varying, 'size'::character varying, 'condition'::character varying, 'material'::character varying])::text[])));
 
@@ -622,6 +655,31 @@ CREATE TRIGGER _300_status_rules BEFORE INSERT OR UPDATE ON tenant_template.vint
 
 -- Functions
 
+CREATE OR REPLACE FUNCTION app_private.accept_invitation(token_hash bytea, password_hash text, OUT outcome text, OUT user_id integer, OUT credential_version integer)
+ RETURNS record
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  used record;
+begin
+  select * into used from app_private.use_user_token(token_hash, 'invitation');
+  outcome := used.outcome;
+  if outcome = 'ok' then
+    insert into app_private.user_secrets as s (user_id, password_hash) values (used.user_id, accept_invitation.password_hash)
+      on conflict do nothing returning s.credential_version into credential_version;
+    if not found then
+      outcome := 'used'; -- accepted already (through another message)
+      return;
+    end if;
+    update public.users u set email_verified_at = coalesce(u.email_verified_at, now()) where u.id = used.user_id;
+    user_id := used.user_id;
+  end if;
+end;
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.account_may_act(account users, tenant tenants)
  RETURNS boolean
  LANGUAGE sql
@@ -783,6 +841,46 @@ AS $function$
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.check_user_token(token_hash bytea, purpose text, client_address text, max_attempts integer, window_seconds integer)
+ RETURNS TABLE(retry_after integer, outcome text)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+begin
+  retry_after := app_private.reserve_attempts(array[app_private.throttle_key('token-address', client_address)],
+                                              array[max_attempts], window_seconds);
+  if retry_after = 0 then
+    outcome := coalesce((select app_private.user_token_outcome(t, check_user_token.purpose) from app_private.user_tokens t
+                          where t.token_hash = check_user_token.token_hash), 'invalid');
+  end if;
+  return next;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.confirm_email_change(token_hash bytea)
+ RETURNS text
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  used record;
+  old_email text;
+begin
+  select * into used from app_private.use_user_token(token_hash, 'change_email');
+  if used.outcome = 'ok' then
+    select u.email into old_email from public.users u where u.id = used.user_id for update;
+    update public.users u set email = used.email, email_verified_at = now() where u.id = used.user_id; -- 23505 if taken meanwhile
+    perform graphile_worker.add_job('account_email',
+      json_build_object('user_id', used.user_id, 'purpose', 'email_changed', 'email', old_email, 'new_email', used.email));
+  end if;
+  return used.outcome;
+end;
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.constraint_messages()
  RETURNS TABLE(table_name text, constraint_name text, column_name text, field text, message text)
  LANGUAGE sql
@@ -892,11 +990,60 @@ AS $function$
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.invite_user(email text, full_name text, role user_role)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  invited int;
+begin
+  -- As the calling admin: grants and row-level security decide, as for any user they add.
+  insert into public.users (email, full_name, role) values (invite_user.email, invite_user.full_name, invite_user.role)
+    returning id into invited;
+  perform app_private.queue_invitation(invited);
+  return invited;
+end;
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.is_email_address(address text)
  RETURNS boolean
  LANGUAGE sql
  IMMUTABLE PARALLEL SAFE
 AS $function$ select address ~ '^[^@\s]+@[^@\s]+\.[^@\s]+$' $function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.issue_user_token(user_id integer, purpose text, token_hash bytea, ttl interval, new_email text DEFAULT NULL::text)
+ RETURNS TABLE(email text, full_name text, tenant_name text)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+begin
+  -- Whom to write, if the message still makes sense: nobody (no row) for a user gone, inactive,
+  -- already verified (verify_email), invited long ago and signed up since (invitation)…
+  return query
+    select coalesce(new_email, u.email)::text, u.full_name::text, t.name::text
+      from public.users u join public.tenants t on t.id = u.tenant_id
+     where u.id = issue_user_token.user_id and u.is_active and t.is_active
+       and case purpose
+             when 'verify_email' then u.email_verified_at is null
+             when 'reset_password' then exists (select 1 from app_private.user_secrets s where s.user_id = u.id)
+             when 'invitation' then not exists (select 1 from app_private.user_secrets s where s.user_id = u.id)
+             when 'change_email' then new_email is not null
+           end;
+  if found then
+    insert into app_private.user_tokens (token_hash, user_id, purpose, email, expires_at)
+      select issue_user_token.token_hash, issue_user_token.user_id, purpose, coalesce(new_email, u.email), now() + ttl
+        from public.users u where u.id = issue_user_token.user_id;
+  end if;
+  -- Tokens expired a day ago tell nothing more: a few are forgotten at each issue.
+  delete from app_private.user_tokens d where d.token_hash in (
+    select t.token_hash from app_private.user_tokens t where t.expires_at < now() - interval '1 day'
+     order by t.expires_at limit 16 for update skip locked);
+end;
+$function$
 ;
 
 CREATE OR REPLACE FUNCTION app_private.lagging_tenant_schemas()
@@ -1007,6 +1154,38 @@ AS $function$
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.queue_account_email(user_id integer, purpose text, email text DEFAULT NULL::text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+begin
+  -- One pending message per user and purpose: a new request replaces the one not sent yet.
+  perform graphile_worker.add_job('account_email',
+    json_build_object('user_id', queue_account_email.user_id, 'purpose', purpose, 'email', queue_account_email.email),
+    job_key => purpose || ':' || queue_account_email.user_id, job_key_mode => 'replace');
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.queue_invitation(user_id integer)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+begin
+  if not exists (select 1 from public.users u where u.id = queue_invitation.user_id
+                  and u.tenant_id = app_private.current_tenant_id()
+                  and not exists (select 1 from app_private.user_secrets s where s.user_id = u.id)) then
+    raise exception 'No invited user of this tenant' using errcode = '42501';
+  end if;
+  perform app_private.queue_account_email(queue_invitation.user_id, 'invitation');
+end;
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.register_tenant(tenant_name text, email text, password_hash text, tier text DEFAULT NULL::text)
  RETURNS app_private.jwt_claims
  LANGUAGE plpgsql
@@ -1042,6 +1221,55 @@ begin
 exception
   when unique_violation then
     raise exception 'Email already registered' using errcode = '23505';
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.request_account_email(email text, purpose text, client_address text, max_per_email integer, max_per_address integer, window_seconds integer)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  retry_after int := app_private.reserve_attempts(
+    array[app_private.throttle_key('mail-email', email), app_private.throttle_key('mail-address', client_address)],
+    array[max_per_email, max_per_address], window_seconds);
+  found_user int;
+begin
+  if retry_after > 0 then
+    return retry_after;
+  end if;
+  -- The same statements run whether or not the address is known: the answer and its time tell nothing.
+  select u.id into found_user from public.users u
+   where lower(u.email) = lower(request_account_email.email) and u.is_active
+     and case purpose
+           when 'verify_email' then u.email_verified_at is null
+           when 'reset_password' then exists (select 1 from app_private.user_secrets s where s.user_id = u.id)
+         end;
+  if found_user is not null then
+    perform app_private.queue_account_email(found_user, purpose);
+  end if;
+  return 0;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.request_email_change(new_email text, client_address text, max_per_email integer, max_per_address integer, window_seconds integer)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  retry_after int := app_private.reserve_attempts(
+    array[app_private.throttle_key('mail-email', new_email), app_private.throttle_key('mail-address', client_address)],
+    array[max_per_email, max_per_address], window_seconds);
+begin
+  if retry_after = 0 and not exists (select 1 from public.users u where lower(u.email) = lower(new_email)) then
+    perform app_private.queue_account_email(app_private.current_user_id(), 'change_email', new_email);
+  end if;
+  return retry_after;
 end;
 $function$
 ;
@@ -1130,6 +1358,29 @@ end;
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.reset_password(token_hash bytea, password_hash text)
+ RETURNS text
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  used record;
+begin
+  select * into used from app_private.use_user_token(token_hash, 'reset_password');
+  if used.outcome = 'ok' then
+    update app_private.user_secrets s set password_hash = reset_password.password_hash, password_changed_at = now()
+     where s.user_id = used.user_id;
+    perform app_private.end_sessions(array[used.user_id], 'password reset');
+    -- The link proved the address; and the failed logins of whoever forgot the password are forgiven.
+    update public.users u set email_verified_at = coalesce(u.email_verified_at, now()) where u.id = used.user_id;
+    delete from app_private.attempt_counters where key = app_private.throttle_key('login-email', used.email);
+  end if;
+  return used.outcome;
+end;
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.revoke_session(session_id uuid, reason text)
  RETURNS boolean
  LANGUAGE sql
@@ -1205,7 +1456,8 @@ CREATE OR REPLACE FUNCTION app_private.session_user_and_tenant(user_id integer)
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
   select jsonb_build_object(
-    'user', jsonb_build_object('id', u.id, 'email', u.email, 'full_name', u.full_name, 'role', u.role),
+    'user', jsonb_build_object('id', u.id, 'email', u.email, 'full_name', u.full_name, 'role', u.role,
+                               'email_verified', u.email_verified_at is not null),
     'tenant', jsonb_build_object('id', t.id, 'name', t.name, 'subscription_tier', t.subscription_tier,
                                  'schema_name', t.schema_name))
     from public.users u join public.tenants t on t.id = u.tenant_id
@@ -1547,7 +1799,9 @@ begin
       return coalesce(new, old); -- the tenant is being deleted: its users go with it
     end if;
     if not exists (select 1 from public.users u where u.tenant_id = old.tenant_id and u.id <> old.id
-                   and u.role = 'admin' and u.is_active) then
+                   and u.role = 'admin' and u.is_active
+                   -- An invited admin who has not chosen a password yet cannot sign in: not one who counts.
+                   and exists (select 1 from app_private.user_secrets s where s.user_id = u.id)) then
       raise exception 'The last active admin of a tenant cannot be removed, deactivated or demoted' using errcode = 'SFADM';
     end if;
   end if;
@@ -1596,6 +1850,63 @@ CREATE OR REPLACE FUNCTION app_private.usage_month()
  LANGUAGE sql
  STABLE PARALLEL SAFE
 AS $function$ select date_trunc('month', now() at time zone 'UTC')::date $function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.use_user_token(token_hash bytea, purpose text, OUT outcome text, OUT user_id integer, OUT email text)
+ RETURNS record
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  token app_private.user_tokens;
+begin
+  -- The row lock makes parallel uses of one token queue: the first marks it used, the rest see it used.
+  select * into token from app_private.user_tokens t where t.token_hash = use_user_token.token_hash for update;
+  outcome := app_private.user_token_outcome(token, purpose);
+  if outcome = 'ok' then
+    update app_private.user_tokens t set used_at = now() where t.token_hash = use_user_token.token_hash;
+    user_id := token.user_id;
+    email := token.email;
+  end if;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.user_token_outcome(token app_private.user_tokens, purpose text)
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+  select case
+    when token.token_hash is null or token.purpose <> user_token_outcome.purpose then 'invalid'
+    when token.used_at is not null then 'used'
+    when token.expires_at <= now() then 'expired'
+    -- The account was deactivated, or its address changed since the token was sent.
+    when not exists (select 1 from public.users u join public.tenants t on t.id = u.tenant_id
+                      where u.id = token.user_id and u.is_active and t.is_active
+                        and (token.purpose = 'change_email' or lower(u.email) = lower(token.email))) then 'invalid'
+    else 'ok'
+  end
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.verify_email(token_hash bytea)
+ RETURNS text
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  used record;
+begin
+  select * into used from app_private.use_user_token(token_hash, 'verify_email');
+  if used.outcome = 'ok' then
+    update public.users u set email_verified_at = coalesce(u.email_verified_at, now()) where u.id = used.user_id;
+  end if;
+  return used.outcome;
+end;
+$function$
 ;
 
 CREATE OR REPLACE FUNCTION public.change_subscription_tier(new_tier text)
@@ -1732,11 +2043,17 @@ $function$
 
 -- Privileges
 
+grant execute on function app_private.accept_invitation(bytea,text) to stoflow_auth;
+
 grant execute on function app_private.begin_login(text,text,integer,integer,integer) to stoflow_auth;
 
 grant execute on function app_private.begin_password_change(integer,integer,integer) to stoflow_auth;
 
 grant execute on function app_private.begin_registration(text,text,integer,integer,integer) to stoflow_auth;
+
+grant execute on function app_private.check_user_token(bytea,text,text,integer,integer) to stoflow_auth;
+
+grant execute on function app_private.confirm_email_change(bytea) to stoflow_auth;
 
 grant execute on function app_private.constraint_messages() to stoflow_authenticator;
 
@@ -1758,15 +2075,27 @@ grant execute on function app_private.enter_tenant_schema() to stoflow_auth;
 
 grant execute on function app_private.finish_login(integer,integer,text,text,bytea,interval) to stoflow_auth;
 
+grant execute on function app_private.invite_user(text,text,user_role) to stoflow_admin;
+
 grant execute on function app_private.is_email_address(text) to stoflow_anonymous;
 
 grant execute on function app_private.is_email_address(text) to stoflow_auth;
+
+grant execute on function app_private.issue_user_token(integer,text,bytea,interval,text) to stoflow_worker;
 
 grant execute on function app_private.login_candidate(text) to stoflow_auth;
 
 grant execute on function app_private.open_session(integer,integer,bytea,interval) to stoflow_auth;
 
+grant execute on function app_private.queue_account_email(integer,text,text) to stoflow_auth;
+
+grant execute on function app_private.queue_invitation(integer) to stoflow_admin;
+
 grant execute on function app_private.register_tenant(text,text,text,text) to stoflow_auth;
+
+grant execute on function app_private.request_account_email(text,text,text,integer,integer,integer) to stoflow_auth;
+
+grant execute on function app_private.request_email_change(text,text,integer,integer,integer) to stoflow_auth;
 
 grant execute on function app_private.require_live_session() to stoflow_anonymous;
 
@@ -1775,6 +2104,8 @@ grant execute on function app_private.require_live_session() to stoflow_auth;
 grant execute on function app_private.require_live_session() to stoflow_authenticator;
 
 grant execute on function app_private.require_live_session(integer,integer,text,uuid) to stoflow_authenticator;
+
+grant execute on function app_private.reset_password(bytea,text) to stoflow_auth;
 
 grant execute on function app_private.revoke_session(uuid,text) to stoflow_auth;
 
@@ -1789,6 +2120,8 @@ grant execute on function app_private.set_initial_password(integer,text) to stof
 grant execute on function app_private.set_password(integer,text,uuid,integer) to stoflow_auth;
 
 grant execute on function app_private.tenant_id_of_schema(text) to stoflow_authenticator;
+
+grant execute on function app_private.verify_email(bytea) to stoflow_auth;
 
 grant execute on function change_subscription_tier(text) to stoflow_admin;
 
@@ -1942,6 +2275,8 @@ grant select on table tenant_template.vinted_products to stoflow_viewer;
 
 comment on schema app_private is 'Secrets, tenant DDL steps and privileged functions; never exposed by the API.';
 
+comment on function app_private.accept_invitation(bytea,text) is 'The invitee sets their first password with an invitation token, once; the address counts as verified. Returns ok with the user and the credential version to open a session with, or invalid, used, expired.';
+
 comment on function app_private.account_may_act(users,tenants) is 'Whether a user may act: the user and their tenant are both active. Opening a session, the per-request session check and refreshing tokens all ask this.';
 
 comment on function app_private.add_tenant_ddl_step(text,text) is 'Appends a tenant DDL step (for migrations) and applies it to tenant_template at once; tenant schemas catch up in batches afterwards (npm run migrate). Idempotent for the same name and SQL. A step not yet committed (added by current.sql after the last committed migration) may change: its new SQL, which must be re-runnable, is run again on the template and on every schema that has it; a committed step never changes.';
@@ -1974,6 +2309,10 @@ comment on function app_private.begin_password_change(integer,integer,integer) i
 
 comment on function app_private.begin_registration(text,text,integer,integer,integer) is 'Before bcrypt, reserves a registration for the client address and for the e-mail in the window (each creates a schema, so every attempt counts, successful or not). Returns 0 when reserved, else the seconds to wait.';
 
+comment on function app_private.check_user_token(bytea,text,text,integer,integer) is 'First step of every use of an e-mailed token, before any bcrypt: reserves an attempt of the client address (seconds to wait, else 0), then says what the token can do without using it.';
+
+comment on function app_private.confirm_email_change(bytea) is 'Moves the user to the address a change_email token was sent to (verified by that), and queues the notice to the old address; returns ok, invalid, used or expired (23505 when an account took the address meanwhile).';
+
 comment on table app_private.constraint_messages is 'What a client is told when a write breaks a constraint: the GraphQL input field at fault and a sentence a seller''s app can show. The constraint name stays in the server log. Add a row beside every new check, foreign key or unique constraint (a test fails while one lacks it).';
 
 comment on column app_private.constraint_messages.constraint_name is 'The constraint (or unique index) name PostgreSQL reports.';
@@ -2002,7 +2341,11 @@ comment on function app_private.finish_login(integer,integer,text,text,bytea,int
 
 comment on function app_private.graphql_field_name(text) is 'A column name as PostGraphile spells its GraphQL field (cost_price → costPrice): the field a not-null refusal names.';
 
+comment on function app_private.invite_user(text,text,user_role) is 'An admin invites a user into their own tenant (by their grants and row-level security): the user, without a password, and the invitation message queued in the same transaction.';
+
 comment on function app_private.is_email_address(text) is 'Whether a text looks like an e-mail address: something, @, a domain with a dot, no spaces. The check of tenants.email and users.email.';
+
+comment on function app_private.issue_user_token(integer,text,bytea,interval,text) is 'The job worker, as it sends an account message: stores the hash of the token it carries and returns the address, name and shop to write to; no row when the message has nothing left to do (user gone or inactive, already verified, invitation already accepted).';
 
 comment on type app_private.jwt_claims is 'The claim set of an access token: user (sub), tenant and role.';
 
@@ -2026,6 +2369,10 @@ comment on column app_private.platform_usage.platform is 'The platform (vinted, 
 
 comment on column app_private.platform_usage.tenant_id is 'The tenant.';
 
+comment on function app_private.queue_account_email(integer,text,text) is 'Queues the account message of this purpose for the user (in the caller''s transaction: no mail for a rolled-back change); email is the new address of a change_email.';
+
+comment on function app_private.queue_invitation(integer) is 'Queues the invitation message of a user of the caller''s tenant who has no password yet (42501 for anyone else).';
+
 comment on type app_private.refresh_result is 'Outcome of a refresh (ok, invalid, expired, reused, inactive) and, when ok, the new claims.';
 
 comment on table app_private.refresh_tokens is 'Opaque refresh tokens, stored as SHA-256 hashes. Each is used once; using a used one again revokes its session.';
@@ -2042,11 +2389,17 @@ comment on column app_private.refresh_tokens.used_at is 'When it was exchanged f
 
 comment on function app_private.register_tenant(text,text,text,text) is 'Creates a tenant, its schema client_<id> with every tenant table, its admin user and first subscription, in one transaction; returns the admin''s claims. Any failure leaves nothing behind. The password arrives already hashed (bcrypt, in Node).';
 
+comment on function app_private.request_account_email(text,text,text,integer,integer,integer) is 'Anonymous request of a verify_email (resend) or reset_password message for an address: throttled per address and per client (seconds to wait, else 0); queues the message only when an account fits, and answers the same either way.';
+
+comment on function app_private.request_email_change(text,text,integer,integer,integer) is 'The signed-in user asks to move to a new address: throttled like every mail request; the confirmation goes to the new address unless an account has it already (the same answer either way).';
+
 comment on function app_private.require_live_session() is 'The session check of the current transaction: reads jwt.claims.session_id, user_id, tenant_id and role (set with BEGIN, in the same round trip) and raises SFSES when that session may not act now; does nothing without a session id (anonymous).';
 
 comment on function app_private.require_live_session(integer,integer,text,uuid) is 'Raises SFSES unless the session may act now with this tenant and role: the session exists for this user, is not revoked, holds the user''s current credential version (a password change or deactivation raises it), the user and tenant are active, and the token''s tenant and role are still the user''s; raises SFMNT (503 TENANT_MAINTENANCE) while the tenant''s schema lags behind the template. The one place the per-request check lives.';
 
 comment on function app_private.reserve_attempts(text[],integer[],integer) is 'Reserves one attempt under every key (keys[i] allows max_attempts[i] per window of window_seconds), atomically: returns 0 when reserved, else the seconds until the latest blocking window ends (and counts nothing). Cleans a few expired counters on the way.';
+
+comment on function app_private.reset_password(bytea,text) is 'Sets the password (bcrypt hash made in Node) with a reset_password token, once: ends every session of the user, verifies the address, clears its failed logins; returns ok, invalid, used or expired.';
 
 comment on function app_private.revoke_session(uuid,text) is 'Ends a session: its access and refresh tokens are refused from now on.';
 
@@ -2144,6 +2497,8 @@ comment on function app_private.throttle_key(text,text) is 'The counter key of a
 
 comment on function app_private.usage_month() is 'The calendar month (UTC) AI credits are counted in now, as its first day.';
 
+comment on function app_private.use_user_token(bytea,text) is 'Uses an e-mailed token once (ok, with its user and address; else what app_private.user_token_outcome says); called by the security definer function of each flow.';
+
 comment on table app_private.user_secrets is 'Password hashes (bcrypt, made in Node). Readable by no API role.';
 
 comment on column app_private.user_secrets.credential_version is 'Raised when the password changes or the user (or tenant) is deactivated: sessions opened with an older version are dead for good.';
@@ -2153,6 +2508,26 @@ comment on column app_private.user_secrets.password_changed_at is 'When the pass
 comment on column app_private.user_secrets.password_hash is 'bcrypt hash of the password.';
 
 comment on column app_private.user_secrets.user_id is 'The user this secret belongs to.';
+
+comment on function app_private.user_token_outcome(app_private.user_tokens,text) is 'What a token (a null row: none) can do for this purpose: ok, or invalid (unknown, another purpose, account inactive or address changed), used, expired.';
+
+comment on table app_private.user_tokens is 'Tokens sent by e-mail (SHA-256 of 32 random bytes; the token itself is never stored). Readable by no API role.';
+
+comment on column app_private.user_tokens.created_at is 'When the token was minted (and its message sent).';
+
+comment on column app_private.user_tokens.email is 'The address the token was sent to (for change_email, the new address it confirms).';
+
+comment on column app_private.user_tokens.expires_at is 'After this the token answers TOKEN_EXPIRED.';
+
+comment on column app_private.user_tokens.purpose is 'What the token may do: verify_email, reset_password, invitation or change_email; it does nothing else.';
+
+comment on column app_private.user_tokens.token_hash is 'SHA-256 of the token the message carried.';
+
+comment on column app_private.user_tokens.used_at is 'When the token was used: single use, a second use answers TOKEN_USED.';
+
+comment on column app_private.user_tokens.user_id is 'The user the token acts for.';
+
+comment on function app_private.verify_email(bytea) is 'Verifies the address a verify_email token was sent to; returns ok, invalid, used or expired.';
 
 comment on function change_subscription_tier(text) is '@arg new_tier The tier to move to: starter, standard, premium, business or enterprise
 Moves the signed-in admin''s tenant to another tier: the current period ends (expired), a new one opens, the limits follow at once. A downgrade below current usage is refused (LIMIT_REACHED): nothing is deleted behind the seller''s back.';
@@ -2310,13 +2685,15 @@ comment on column public.users.created_at is 'When the user was created.';
 
 comment on column public.users.email is 'Login e-mail, unique case-insensitively across all tenants.';
 
+comment on column public.users.email_verified_at is 'When the user proved they read mail at this address (a link of a verification, reset or invitation message); null until then.';
+
 comment on column public.users.full_name is 'Name shown in the application.';
 
 comment on column public.users.id is 'Identifier of the user.';
 
 comment on column public.users.is_active is 'False when the user is deactivated: they are refused.';
 
-comment on column public.users.is_verified is 'True once the e-mail address is verified.';
+comment on column public.users.is_verified is 'True once the e-mail address is verified (email_verified_at is set).';
 
 comment on column public.users.last_login is 'When the user last signed in.';
 

@@ -260,3 +260,377 @@ begin
   end loop;
 end;
 $$;
+
+-- mail: accounts by e-mail (issue 16). Mail leaves through graphile-worker's job queue (schema
+-- graphile_worker, installed before the migrations by src/jobs/queue-schema.ts): a job is queued
+-- in the transaction that asks for it. The worker mints each e-mailed token when it sends the
+-- message, so only its hash is ever stored; tokens are single use, expiring, bound to a user, a
+-- purpose and the address they were sent to.
+
+do $$
+begin
+  if not exists (select 1 from pg_roles where rolname = 'stoflow_worker') then
+    create role stoflow_worker nologin;
+  end if;
+end
+$$;
+comment on role stoflow_worker is 'The job worker: runs graphile-worker''s queue and mints the tokens it e-mails; no API data.';
+grant stoflow_worker to stoflow_authenticator;
+grant usage on schema app_private to stoflow_worker;
+grant usage on schema graphile_worker to stoflow_worker;
+grant select, insert, update, delete on all tables in schema graphile_worker to stoflow_worker;
+grant usage, select on all sequences in schema graphile_worker to stoflow_worker;
+grant execute on all functions in schema graphile_worker to stoflow_worker;
+-- graphile-worker enables row-level security on its tables (only their owner reads them): the worker role may use every row.
+do $$
+declare
+  queue_table text;
+begin
+  for queue_table in select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+                      where n.nspname = 'graphile_worker' and c.relkind = 'r' and c.relrowsecurity loop
+    execute format('drop policy if exists worker_all on graphile_worker.%I', queue_table);
+    execute format('create policy worker_all on graphile_worker.%I for all to stoflow_worker using (true) with check (true)', queue_table);
+  end loop;
+end
+$$;
+-- What a newer graphile-worker creates (as the owner, when the server starts) is the worker's too.
+alter default privileges in schema graphile_worker grant select, insert, update, delete on tables to stoflow_worker;
+alter default privileges in schema graphile_worker grant usage, select on sequences to stoflow_worker;
+alter default privileges in schema graphile_worker grant execute on functions to stoflow_worker;
+
+-- users.email_verified_at is the fact; is_verified (kept for the API) is derived from it.
+alter table public.users add column if not exists email_verified_at timestamptz;
+comment on column public.users.email_verified_at is 'When the user proved they read mail at this address (a link of a verification, reset or invitation message); null until then.';
+do $$
+begin
+  if exists (select 1 from information_schema.columns where table_schema = 'public' and table_name = 'users'
+              and column_name = 'is_verified' and is_generated = 'NEVER') then
+    update public.users set email_verified_at = updated_at where is_verified and email_verified_at is null;
+    alter table public.users drop column is_verified;
+  end if;
+end
+$$;
+alter table public.users add column if not exists is_verified boolean generated always as (email_verified_at is not null) stored;
+alter table public.users alter column is_verified set not null;
+comment on column public.users.is_verified is 'True once the e-mail address is verified (email_verified_at is set).';
+
+create table if not exists app_private.user_tokens (
+  token_hash bytea primary key check (length(token_hash) = 32),
+  user_id int not null references public.users (id) on delete cascade,
+  purpose text not null check (purpose in ('verify_email', 'reset_password', 'invitation', 'change_email')),
+  email varchar(255) not null,
+  created_at timestamptz not null default now(),
+  expires_at timestamptz not null,
+  used_at timestamptz
+);
+create index if not exists user_tokens_user_id_idx on app_private.user_tokens (user_id);
+create index if not exists user_tokens_expires_at_idx on app_private.user_tokens (expires_at);
+alter table app_private.user_tokens enable row level security;
+comment on table app_private.user_tokens is 'Tokens sent by e-mail (SHA-256 of 32 random bytes; the token itself is never stored). Readable by no API role.';
+comment on column app_private.user_tokens.token_hash is 'SHA-256 of the token the message carried.';
+comment on column app_private.user_tokens.user_id is 'The user the token acts for.';
+comment on column app_private.user_tokens.purpose is 'What the token may do: verify_email, reset_password, invitation or change_email; it does nothing else.';
+comment on column app_private.user_tokens.email is 'The address the token was sent to (for change_email, the new address it confirms).';
+comment on column app_private.user_tokens.created_at is 'When the token was minted (and its message sent).';
+comment on column app_private.user_tokens.expires_at is 'After this the token answers TOKEN_EXPIRED.';
+comment on column app_private.user_tokens.used_at is 'When the token was used: single use, a second use answers TOKEN_USED.';
+
+create or replace function app_private.queue_account_email(user_id int, purpose text, email text default null) returns void
+  language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$
+begin
+  -- One pending message per user and purpose: a new request replaces the one not sent yet.
+  perform graphile_worker.add_job('account_email',
+    json_build_object('user_id', queue_account_email.user_id, 'purpose', purpose, 'email', queue_account_email.email),
+    job_key => purpose || ':' || queue_account_email.user_id, job_key_mode => 'replace');
+end;
+$$;
+comment on function app_private.queue_account_email(int, text, text) is 'Queues the account message of this purpose for the user (in the caller''s transaction: no mail for a rolled-back change); email is the new address of a change_email.';
+revoke all on function app_private.queue_account_email(int, text, text) from public;
+grant execute on function app_private.queue_account_email(int, text, text) to stoflow_auth;
+
+create or replace function app_private.issue_user_token(user_id int, purpose text, token_hash bytea, ttl interval, new_email text default null)
+  returns table (email text, full_name text, tenant_name text)
+  language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$
+begin
+  -- Whom to write, if the message still makes sense: nobody (no row) for a user gone, inactive,
+  -- already verified (verify_email), invited long ago and signed up since (invitation)…
+  return query
+    select coalesce(new_email, u.email)::text, u.full_name::text, t.name::text
+      from public.users u join public.tenants t on t.id = u.tenant_id
+     where u.id = issue_user_token.user_id and u.is_active and t.is_active
+       and case purpose
+             when 'verify_email' then u.email_verified_at is null
+             when 'reset_password' then exists (select 1 from app_private.user_secrets s where s.user_id = u.id)
+             when 'invitation' then not exists (select 1 from app_private.user_secrets s where s.user_id = u.id)
+             when 'change_email' then new_email is not null
+           end;
+  if found then
+    insert into app_private.user_tokens (token_hash, user_id, purpose, email, expires_at)
+      select issue_user_token.token_hash, issue_user_token.user_id, purpose, coalesce(new_email, u.email), now() + ttl
+        from public.users u where u.id = issue_user_token.user_id;
+  end if;
+  -- Tokens expired a day ago tell nothing more: a few are forgotten at each issue.
+  delete from app_private.user_tokens d where d.token_hash in (
+    select t.token_hash from app_private.user_tokens t where t.expires_at < now() - interval '1 day'
+     order by t.expires_at limit 16 for update skip locked);
+end;
+$$;
+comment on function app_private.issue_user_token(int, text, bytea, interval, text) is 'The job worker, as it sends an account message: stores the hash of the token it carries and returns the address, name and shop to write to; no row when the message has nothing left to do (user gone or inactive, already verified, invitation already accepted).';
+revoke all on function app_private.issue_user_token(int, text, bytea, interval, text) from public;
+grant execute on function app_private.issue_user_token(int, text, bytea, interval, text) to stoflow_worker;
+
+create or replace function app_private.user_token_outcome(token app_private.user_tokens, purpose text) returns text
+  language sql stable set search_path = pg_catalog, public, pg_temp as $$
+  select case
+    when token.token_hash is null or token.purpose <> user_token_outcome.purpose then 'invalid'
+    when token.used_at is not null then 'used'
+    when token.expires_at <= now() then 'expired'
+    -- The account was deactivated, or its address changed since the token was sent.
+    when not exists (select 1 from public.users u join public.tenants t on t.id = u.tenant_id
+                      where u.id = token.user_id and u.is_active and t.is_active
+                        and (token.purpose = 'change_email' or lower(u.email) = lower(token.email))) then 'invalid'
+    else 'ok'
+  end
+$$;
+comment on function app_private.user_token_outcome(app_private.user_tokens, text) is 'What a token (a null row: none) can do for this purpose: ok, or invalid (unknown, another purpose, account inactive or address changed), used, expired.';
+revoke all on function app_private.user_token_outcome(app_private.user_tokens, text) from public;
+
+create or replace function app_private.check_user_token(
+  token_hash bytea, purpose text, client_address text, max_attempts int, window_seconds int
+) returns table (retry_after int, outcome text)
+  language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$
+begin
+  retry_after := app_private.reserve_attempts(array[app_private.throttle_key('token-address', client_address)],
+                                              array[max_attempts], window_seconds);
+  if retry_after = 0 then
+    outcome := coalesce((select app_private.user_token_outcome(t, check_user_token.purpose) from app_private.user_tokens t
+                          where t.token_hash = check_user_token.token_hash), 'invalid');
+  end if;
+  return next;
+end;
+$$;
+comment on function app_private.check_user_token(bytea, text, text, int, int) is 'First step of every use of an e-mailed token, before any bcrypt: reserves an attempt of the client address (seconds to wait, else 0), then says what the token can do without using it.';
+revoke all on function app_private.check_user_token(bytea, text, text, int, int) from public;
+grant execute on function app_private.check_user_token(bytea, text, text, int, int) to stoflow_auth;
+
+create or replace function app_private.use_user_token(token_hash bytea, purpose text, out outcome text, out user_id int, out email text)
+  language plpgsql set search_path = pg_catalog, public, pg_temp as $$
+declare
+  token app_private.user_tokens;
+begin
+  -- The row lock makes parallel uses of one token queue: the first marks it used, the rest see it used.
+  select * into token from app_private.user_tokens t where t.token_hash = use_user_token.token_hash for update;
+  outcome := app_private.user_token_outcome(token, purpose);
+  if outcome = 'ok' then
+    update app_private.user_tokens t set used_at = now() where t.token_hash = use_user_token.token_hash;
+    user_id := token.user_id;
+    email := token.email;
+  end if;
+end;
+$$;
+comment on function app_private.use_user_token(bytea, text) is 'Uses an e-mailed token once (ok, with its user and address; else what app_private.user_token_outcome says); called by the security definer function of each flow.';
+revoke all on function app_private.use_user_token(bytea, text) from public;
+
+create or replace function app_private.verify_email(token_hash bytea) returns text
+  language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$
+declare
+  used record;
+begin
+  select * into used from app_private.use_user_token(token_hash, 'verify_email');
+  if used.outcome = 'ok' then
+    update public.users u set email_verified_at = coalesce(u.email_verified_at, now()) where u.id = used.user_id;
+  end if;
+  return used.outcome;
+end;
+$$;
+comment on function app_private.verify_email(bytea) is 'Verifies the address a verify_email token was sent to; returns ok, invalid, used or expired.';
+revoke all on function app_private.verify_email(bytea) from public;
+grant execute on function app_private.verify_email(bytea) to stoflow_auth;
+
+create or replace function app_private.request_account_email(
+  email text, purpose text, client_address text, max_per_email int, max_per_address int, window_seconds int
+) returns int
+  language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$
+declare
+  retry_after int := app_private.reserve_attempts(
+    array[app_private.throttle_key('mail-email', email), app_private.throttle_key('mail-address', client_address)],
+    array[max_per_email, max_per_address], window_seconds);
+  found_user int;
+begin
+  if retry_after > 0 then
+    return retry_after;
+  end if;
+  -- The same statements run whether or not the address is known: the answer and its time tell nothing.
+  select u.id into found_user from public.users u
+   where lower(u.email) = lower(request_account_email.email) and u.is_active
+     and case purpose
+           when 'verify_email' then u.email_verified_at is null
+           when 'reset_password' then exists (select 1 from app_private.user_secrets s where s.user_id = u.id)
+         end;
+  if found_user is not null then
+    perform app_private.queue_account_email(found_user, purpose);
+  end if;
+  return 0;
+end;
+$$;
+comment on function app_private.request_account_email(text, text, text, int, int, int) is 'Anonymous request of a verify_email (resend) or reset_password message for an address: throttled per address and per client (seconds to wait, else 0); queues the message only when an account fits, and answers the same either way.';
+revoke all on function app_private.request_account_email(text, text, text, int, int, int) from public;
+grant execute on function app_private.request_account_email(text, text, text, int, int, int) to stoflow_auth;
+
+-- The session's user says whether its address is verified.
+create or replace function app_private.session_user_and_tenant(user_id integer) returns jsonb
+  language sql stable security definer set search_path = pg_catalog, public, pg_temp as $$
+  select jsonb_build_object(
+    'user', jsonb_build_object('id', u.id, 'email', u.email, 'full_name', u.full_name, 'role', u.role,
+                               'email_verified', u.email_verified_at is not null),
+    'tenant', jsonb_build_object('id', t.id, 'name', t.name, 'subscription_tier', t.subscription_tier,
+                                 'schema_name', t.schema_name))
+    from public.users u join public.tenants t on t.id = u.tenant_id
+   where u.id = session_user_and_tenant.user_id
+$$;
+
+create or replace function app_private.reset_password(token_hash bytea, password_hash text) returns text
+  language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$
+declare
+  used record;
+begin
+  select * into used from app_private.use_user_token(token_hash, 'reset_password');
+  if used.outcome = 'ok' then
+    update app_private.user_secrets s set password_hash = reset_password.password_hash, password_changed_at = now()
+     where s.user_id = used.user_id;
+    perform app_private.end_sessions(array[used.user_id], 'password reset');
+    -- The link proved the address; and the failed logins of whoever forgot the password are forgiven.
+    update public.users u set email_verified_at = coalesce(u.email_verified_at, now()) where u.id = used.user_id;
+    delete from app_private.attempt_counters where key = app_private.throttle_key('login-email', used.email);
+  end if;
+  return used.outcome;
+end;
+$$;
+comment on function app_private.reset_password(bytea, text) is 'Sets the password (bcrypt hash made in Node) with a reset_password token, once: ends every session of the user, verifies the address, clears its failed logins; returns ok, invalid, used or expired.';
+revoke all on function app_private.reset_password(bytea, text) from public;
+grant execute on function app_private.reset_password(bytea, text) to stoflow_auth;
+
+-- Invitations: an admin adds a user without a password; the invitee chooses it through the link.
+create or replace function app_private.queue_invitation(user_id int) returns void
+  language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$
+begin
+  if not exists (select 1 from public.users u where u.id = queue_invitation.user_id
+                  and u.tenant_id = app_private.current_tenant_id()
+                  and not exists (select 1 from app_private.user_secrets s where s.user_id = u.id)) then
+    raise exception 'No invited user of this tenant' using errcode = '42501';
+  end if;
+  perform app_private.queue_account_email(queue_invitation.user_id, 'invitation');
+end;
+$$;
+comment on function app_private.queue_invitation(int) is 'Queues the invitation message of a user of the caller''s tenant who has no password yet (42501 for anyone else).';
+revoke all on function app_private.queue_invitation(int) from public;
+grant execute on function app_private.queue_invitation(int) to stoflow_admin;
+
+create or replace function app_private.invite_user(email text, full_name text, role public.user_role) returns int
+  language plpgsql set search_path = pg_catalog, public, pg_temp as $$
+declare
+  invited int;
+begin
+  -- As the calling admin: grants and row-level security decide, as for any user they add.
+  insert into public.users (email, full_name, role) values (invite_user.email, invite_user.full_name, invite_user.role)
+    returning id into invited;
+  perform app_private.queue_invitation(invited);
+  return invited;
+end;
+$$;
+comment on function app_private.invite_user(text, text, public.user_role) is 'An admin invites a user into their own tenant (by their grants and row-level security): the user, without a password, and the invitation message queued in the same transaction.';
+revoke all on function app_private.invite_user(text, text, public.user_role) from public;
+grant execute on function app_private.invite_user(text, text, public.user_role) to stoflow_admin;
+
+drop function if exists app_private.accept_invitation(bytea, text);
+create or replace function app_private.accept_invitation(token_hash bytea, password_hash text, out outcome text, out user_id int, out credential_version int)
+  language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$
+declare
+  used record;
+begin
+  select * into used from app_private.use_user_token(token_hash, 'invitation');
+  outcome := used.outcome;
+  if outcome = 'ok' then
+    insert into app_private.user_secrets as s (user_id, password_hash) values (used.user_id, accept_invitation.password_hash)
+      on conflict do nothing returning s.credential_version into credential_version;
+    if not found then
+      outcome := 'used'; -- accepted already (through another message)
+      return;
+    end if;
+    update public.users u set email_verified_at = coalesce(u.email_verified_at, now()) where u.id = used.user_id;
+    user_id := used.user_id;
+  end if;
+end;
+$$;
+comment on function app_private.accept_invitation(bytea, text) is 'The invitee sets their first password with an invitation token, once; the address counts as verified. Returns ok with the user and the credential version to open a session with, or invalid, used, expired.';
+revoke all on function app_private.accept_invitation(bytea, text) from public;
+grant execute on function app_private.accept_invitation(bytea, text) to stoflow_auth;
+
+-- Change of address: confirmed at the new address before it takes effect; the old one is told.
+create or replace function app_private.request_email_change(
+  new_email text, client_address text, max_per_email int, max_per_address int, window_seconds int
+) returns int
+  language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$
+declare
+  retry_after int := app_private.reserve_attempts(
+    array[app_private.throttle_key('mail-email', new_email), app_private.throttle_key('mail-address', client_address)],
+    array[max_per_email, max_per_address], window_seconds);
+begin
+  if retry_after = 0 and not exists (select 1 from public.users u where lower(u.email) = lower(new_email)) then
+    perform app_private.queue_account_email(app_private.current_user_id(), 'change_email', new_email);
+  end if;
+  return retry_after;
+end;
+$$;
+comment on function app_private.request_email_change(text, text, int, int, int) is 'The signed-in user asks to move to a new address: throttled like every mail request; the confirmation goes to the new address unless an account has it already (the same answer either way).';
+revoke all on function app_private.request_email_change(text, text, int, int, int) from public;
+grant execute on function app_private.request_email_change(text, text, int, int, int) to stoflow_auth;
+
+create or replace function app_private.confirm_email_change(token_hash bytea) returns text
+  language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$
+declare
+  used record;
+  old_email text;
+begin
+  select * into used from app_private.use_user_token(token_hash, 'change_email');
+  if used.outcome = 'ok' then
+    select u.email into old_email from public.users u where u.id = used.user_id for update;
+    update public.users u set email = used.email, email_verified_at = now() where u.id = used.user_id; -- 23505 if taken meanwhile
+    perform graphile_worker.add_job('account_email',
+      json_build_object('user_id', used.user_id, 'purpose', 'email_changed', 'email', old_email, 'new_email', used.email));
+  end if;
+  return used.outcome;
+end;
+$$;
+comment on function app_private.confirm_email_change(bytea) is 'Moves the user to the address a change_email token was sent to (verified by that), and queues the notice to the old address; returns ok, invalid, used or expired (23505 when an account took the address meanwhile).';
+revoke all on function app_private.confirm_email_change(bytea) from public;
+grant execute on function app_private.confirm_email_change(bytea) to stoflow_auth;
+
+-- Invited admins who have not accepted yet do not keep a tenant administered.
+create or replace function app_private.tg_users__protect_admins() returns trigger
+  language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $function$
+begin
+  if tg_op = 'UPDATE' and new.role is distinct from old.role and old.id = app_private.current_user_id() then
+    raise exception 'Nobody changes their own role' using errcode = '42501';
+  end if;
+  -- Requests through the API always carry a tenant; operators working in SQL (no claims) may
+  -- still deactivate or remove any account.
+  if old.role = 'admin' and old.is_active and app_private.current_tenant_id() is not null
+     and (tg_op = 'DELETE' or new.role <> 'admin' or not new.is_active) then
+    -- Lock the tenant first, then count in a new statement: the count then sees every admin change
+    -- committed by whoever held the lock before (counting in the locking statement would use the
+    -- snapshot taken before the wait, and two admins demoting each other would both pass).
+    perform 1 from public.tenants where id = old.tenant_id for no key update;
+    if not found then
+      return coalesce(new, old); -- the tenant is being deleted: its users go with it
+    end if;
+    if not exists (select 1 from public.users u where u.tenant_id = old.tenant_id and u.id <> old.id
+                   and u.role = 'admin' and u.is_active
+                   -- An invited admin who has not chosen a password yet cannot sign in: not one who counts.
+                   and exists (select 1 from app_private.user_secrets s where s.user_id = u.id)) then
+      raise exception 'The last active admin of a tenant cannot be removed, deactivated or demoted' using errcode = 'SFADM';
+    end if;
+  end if;
+  return coalesce(new, old);
+end;
+$function$;

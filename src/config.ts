@@ -140,6 +140,78 @@ export interface ServerConfig {
    * silent, neither sending nor taking its answer (slow clients hold sockets and buffered answers).
    */
   httpTimeouts: { headersMs: number; requestMs: number; socketMs: number };
+  mail: MailConfig;
+  jobs: JobsConfig;
+}
+
+/** How account messages (verification, reset, invitation, change of address) are sent. */
+export interface MailConfig {
+  /** SMTP server (smtp://user:pass@host:587, smtps://…); unset: each message is an .eml file in `folder` (development only). */
+  smtpUrl: string | undefined;
+  /** The From: of every message. */
+  from: string;
+  /** Where the application's pages live: the links of the messages point there. */
+  appUrl: string;
+  /** Development mail folder (STOFLOW_DATA_DIR/mail). */
+  folder: string;
+  /** How long an e-mailed token stays usable, in seconds, per purpose. */
+  tokenTtlSeconds: { verify_email: number; reset_password: number; invitation: number; change_email: number };
+  /** Messages one e-mail address may be sent on request (resend, forgot password), and one client may ask for, per window. */
+  requestsPerEmail: number;
+  requestsPerAddress: number;
+  requestWindowSeconds: number;
+  /** Token uses (right or wrong) one client address may try per window: guessing is hopeless, trying costs bcrypt. */
+  tokenAttemptsPerAddress: number;
+  /** Refuse sign-in (403 EMAIL_NOT_VERIFIED) until the address is verified; by default an unverified account signs in. */
+  loginRequiresVerifiedEmail: boolean;
+}
+
+/** The job queue (graphile-worker): the server runs it in-process unless JOBS_IN_PROCESS=false (then `npm run worker`). */
+export interface JobsConfig {
+  inProcess: boolean;
+  /**
+   * The worker's connection (as stoflow_authenticator), when DATABASE_URL goes through a
+   * transaction-mode pooler: graphile-worker LISTENs and sets its role at connection start, which
+   * needs a session of its own. Unset: DATABASE_URL.
+   */
+  databaseUrl: string | undefined;
+  /** Jobs run at once by one worker. */
+  concurrency: number;
+  /** Milliseconds between polls for jobs whose retry time came (new jobs are announced by LISTEN/NOTIFY). */
+  pollIntervalMs: number;
+}
+
+const DAY = 86_400;
+
+function readMailConfig(env: NodeJS.ProcessEnv): MailConfig {
+  const smtpUrl = nonEmpty(env.SMTP_URL);
+  if (!smtpUrl && env.NODE_ENV === "production") throw new Error("SMTP_URL must be set in production (account messages are sent by SMTP)");
+  return {
+    smtpUrl,
+    from: env.MAIL_FROM || "Stoflow <no-reply@stoflow.localhost>",
+    appUrl: (env.APP_URL || "http://localhost:3000").replace(/\/+$/, ""),
+    folder: path.resolve(env.STOFLOW_DATA_DIR || ".data", "mail"),
+    tokenTtlSeconds: {
+      verify_email: integer(env, "VERIFY_EMAIL_TOKEN_TTL", 7 * DAY, 60, 90 * DAY),
+      reset_password: integer(env, "RESET_PASSWORD_TOKEN_TTL", 3600, 60, 7 * DAY),
+      invitation: integer(env, "INVITATION_TOKEN_TTL", 7 * DAY, 60, 90 * DAY),
+      change_email: integer(env, "CHANGE_EMAIL_TOKEN_TTL", DAY, 60, 90 * DAY),
+    },
+    requestsPerEmail: integer(env, "MAIL_REQUESTS_PER_EMAIL", 3, 1, 1_000_000),
+    requestsPerAddress: integer(env, "MAIL_REQUESTS_PER_ADDRESS", 20, 1, 1_000_000),
+    requestWindowSeconds: integer(env, "MAIL_REQUEST_WINDOW", 3600, 1, DAY),
+    tokenAttemptsPerAddress: integer(env, "TOKEN_ATTEMPTS_PER_ADDRESS", 20, 1, 1_000_000),
+    loginRequiresVerifiedEmail: env.LOGIN_REQUIRES_VERIFIED_EMAIL === "true",
+  };
+}
+
+function readJobsConfig(env: NodeJS.ProcessEnv): JobsConfig {
+  return {
+    inProcess: env.JOBS_IN_PROCESS !== "false",
+    databaseUrl: nonEmpty(env.JOBS_DATABASE_URL),
+    concurrency: integer(env, "JOBS_CONCURRENCY", 2, 1, 100),
+    pollIntervalMs: integer(env, "JOBS_POLL_INTERVAL_MS", 2_000, 100, 600_000),
+  };
 }
 
 /** What one GraphQL request may ask for, and how much memory documents may hold. */
@@ -255,6 +327,8 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
       requestMs: integer(env, "HTTP_REQUEST_TIMEOUT_MS", 30_000, 100, 3_600_000),
       socketMs: integer(env, "HTTP_SOCKET_TIMEOUT_MS", 60_000, 1_000, 3_600_000),
     },
+    mail: readMailConfig(env),
+    jobs: readJobsConfig(env),
   };
 }
 

@@ -19,6 +19,7 @@ import { sessionOf } from "./http/bearer.ts";
 import { limitConnectionsPerAddress } from "./http/connection-limit.ts";
 import { errorResponder } from "./http/errors.ts";
 import { createMetrics } from "./http/metrics.ts";
+import { startJobWorker, type JobWorker } from "./jobs/worker.ts";
 import { serverStatus } from "./http/status-routes.ts";
 import { createLogger } from "./logger.ts";
 
@@ -42,6 +43,8 @@ export interface Gateway {
   url: string;
   pool: pg.Pool;
   logger: Logger;
+  /** The in-process job worker (JOBS_IN_PROCESS, the default). */
+  jobs: JobWorker | undefined;
   close(): Promise<void>;
 }
 
@@ -76,22 +79,29 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
   await pgl.createServ(grafserv).addTo(app, server);
   app.use((_req, res) => res.status(404).json({ detail: "Not found", code: "NOT_FOUND" }));
   app.use(errorResponder(metrics));
-  await listen(server, config.port).catch(async (error) => {
+  const release = async () => {
     await pgl.release();
     await Promise.all([pool.end(), probePool.end()]);
+  };
+  const giveUp = async (error: unknown): Promise<never> => {
+    if (server.listening) await new Promise((resolve) => server.close(resolve));
+    await release();
     throw error;
-  });
+  };
+  await listen(server, config.port).catch(giveUp);
   const { port } = server.address() as AddressInfo;
+  const jobs = config.jobs.inProcess ? await startJobWorker(appUrl, config, logger).catch(giveUp) : undefined;
   return {
     url: `http://localhost:${port}`,
     pool,
     logger,
+    jobs,
     async close() {
       const closed = new Promise((resolve) => server.close(resolve));
       server.closeIdleConnections();
       await closed;
-      await pgl.release();
-      await Promise.all([pool.end(), probePool.end()]);
+      await jobs?.stop();
+      await release();
     },
   };
 }

@@ -30,3 +30,14 @@ export const conflict = (message = "The request conflicted with another change; 
 /** The tenant's schema is being migrated (or its migration failed): nothing else of the server is wrong. */
 export const tenantMaintenance = () =>
   new ClientError("TENANT_MAINTENANCE", 503, "This tenant's data is under maintenance; retry later", 60);
+
+/** An e-mailed token that cannot do what is asked: unknown or of another purpose (TOKEN_INVALID), used (TOKEN_USED), expired (TOKEN_EXPIRED). */
+export function tokenRefused(outcome: string): ClientError {
+  if (outcome === "used") return new ClientError("TOKEN_USED", 400, "This link was already used");
+  if (outcome === "expired") return new ClientError("TOKEN_EXPIRED", 400, "This link has expired; ask for a new one");
+  return new ClientError("TOKEN_INVALID", 400, "This link is not valid");
+}
+
+/** LOGIN_REQUIRES_VERIFIED_EMAIL: the right password, but the address is not verified yet. */
+export const emailNotVerified = () => new ClientError("EMAIL_NOT_VERIFIED", 403,
+  "Verify your e-mail address first: follow the link of the message we sent (resend-verification sends it again)");

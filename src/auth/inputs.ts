@@ -72,6 +72,20 @@ export const TeamMemberInput = z.object({
   password: newPassword("password"),
 });
 
+export const EmailTokenInput = z.object({
+  token: text("token", 200).meta({ description: "The token of the link the message carried (its `token` parameter)" }),
+}).meta({ id: "EmailTokenInput" });
+
+export const ResetPasswordInput = EmailTokenInput.extend({ new_password: newPassword("new_password") }).meta({ id: "ResetPasswordInput" });
+
+export const AcceptInvitationInput = EmailTokenInput.extend({ password: newPassword("password") }).meta({ id: "AcceptInvitationInput" });
+
+export const EmailChangeInput = z.object({ new_email: email }).meta({ id: "EmailChangeInput" });
+
+export const MailRequestInput = z.object({ email }).meta({ id: "MailRequestInput" });
+
+export const InvitationInput = TeamMemberInput.omit({ password: true }).meta({ id: "InvitationInput" });
+
 /** The body as `schema` reads it, or INVALID_INPUT with the message of the first broken rule. */
 export function parseInput<T extends z.ZodType>(schema: T, body: unknown): z.output<T> {
   const result = schema.safeParse(body);

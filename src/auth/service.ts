@@ -1,18 +1,19 @@
 import type pg from "pg";
 import type { z } from "zod";
-import type { JwtConfig, ServerConfig, ThrottleConfig } from "../config.ts";
+import type { JwtConfig, MailConfig, ServerConfig, ThrottleConfig } from "../config.ts";
+import { accountMailFlows } from "./account-mail.ts";
+import { ClientError, conflict, emailNotVerified, emailTaken, forbidden, invalidInput, tokenRefused, tooManyAttempts, wrongCredentials } from "./errors.ts";
 import {
-  ClientError, conflict, emailTaken, forbidden, invalidInput, invalidToken, tenantMaintenance, tooManyAttempts, wrongCredentials,
-} from "./errors.ts";
-import { ChangePasswordInput, LoginInput, parseInput, RefreshInput, RegisterInput, TeamMemberInput } from "./inputs.ts";
+  AcceptInvitationInput, ChangePasswordInput, InvitationInput, LoginInput, parseInput, RefreshInput, RegisterInput, TeamMemberInput,
+} from "./inputs.ts";
 import { createPasswordHasher, type PasswordHasher } from "./passwords.ts";
-import { codeOfPgError } from "../db/error-codes.ts";
 import { statement } from "../db/statements.ts";
-import { withSettings } from "../db/transaction.ts";
 import { claimSettings } from "./claim-settings.ts";
-import { AUTH_PG_ROLE, type AppRole } from "./roles.ts";
+import { AUTH_PG_ROLE, PG_ROLE_OF, type AppRole } from "./roles.ts";
+import { inTransaction, refusal, type Query } from "./transactions.ts";
+import { codeOfPgError } from "../db/error-codes.ts";
 import {
-  hashRefreshToken, newRefreshToken, signAccessToken, verifyAccessToken, type SessionClaims,
+  hashOpaqueToken, newOpaqueToken, signAccessToken, verifyAccessToken, type SessionClaims,
 } from "./tokens.ts";
 
 export interface AuthDependencies {
@@ -23,11 +24,12 @@ export interface AuthDependencies {
   throttle: ThrottleConfig;
   /** Run the per-request session check as a named prepared statement (DATABASE_PREPARED_STATEMENTS). */
   preparedStatements: boolean;
+  mail: MailConfig;
 }
 
 /** The user and tenant of a session, in the seed's JSON shape. */
 export interface SessionView {
-  user: { id: number; email: string; full_name: string | null; role: string };
+  user: { id: number; email: string; full_name: string | null; role: string; email_verified: boolean };
   tenant: { id: number; name: string; subscription_tier: string; schema_name: string };
 }
 
@@ -53,7 +55,7 @@ const HOUR = 3600;
  * that runs bcrypt takes its place in bcrypt's line first (BUSY when full), then reserves its
  * throttle slot in PostgreSQL (TOO_MANY_ATTEMPTS when none is left), and only then hashes.
  */
-export function createAuthService({ pool, jwt, passwords, throttle, preparedStatements }: AuthDependencies) {
+export function createAuthService({ pool, jwt, passwords, throttle, preparedStatements, mail }: AuthDependencies) {
   const asAuth = <T>(work: (query: Query) => Promise<T>) => inTransaction(pool, { role: AUTH_PG_ROLE }, work);
   // The same, for a signed-in user's request: the transaction opens with its session check.
   const asSession = <T>(session: SessionClaims, work: (query: Query) => Promise<T>) =>
@@ -72,7 +74,46 @@ export function createAuthService({ pool, jwt, passwords, throttle, preparedStat
     };
   }
 
+  const mailFlows = accountMailFlows(pool, mail, passwords);
+
   return {
+    verifyEmail: mailFlows.verifyEmail,
+    resendVerification: (input: Record<string, unknown>, clientIp: string) => mailFlows.requestMail(input, "verify_email", clientIp),
+    forgotPassword: (input: Record<string, unknown>, clientIp: string) => mailFlows.requestMail(input, "reset_password", clientIp),
+    resetPassword: mailFlows.resetPassword,
+    requestEmailChange: mailFlows.requestEmailChange,
+    confirmEmailChange: mailFlows.confirmEmailChange,
+
+    /**
+     * An admin invites a user into their tenant by e-mail and role: the user exists without a
+     * password, and the invitation is mailed (app_private.invite_user, as the admin's own role).
+     */
+    async inviteTeamMember(session: SessionClaims, input: Record<string, unknown>): Promise<{ id: number }> {
+      const { email, role, full_name: fullName } = parseInput(InvitationInput, input);
+      const id = await inTransaction(pool, { role: PG_ROLE_OF[session.role], ...claimSettings(session) }, (query) =>
+        query.value<number>("select app_private.invite_user($1, $2, $3)", [email, fullName ?? null, role ?? "user"]).catch(teamError));
+      return { id };
+    },
+
+    /** The invitee chooses their password through the invitation's link, and is signed in. */
+    async acceptInvitation(input: Record<string, unknown>, clientIp: string): Promise<AuthResponse> {
+      const { password } = parseInput(AcceptInvitationInput, input);
+      return passwords.inLine(async (bcrypt) => {
+        const token = await mailFlows.checkedToken(input, "invitation", clientIp);
+        const hash = await bcrypt.hash(password);
+        return asAuth(async (query) => {
+          const accepted = (await query.row<{ outcome: string; user_id: number; credential_version: number }>(
+            "select * from app_private.accept_invitation($1, $2)", [token, hash]))!;
+          if (accepted.outcome !== "ok") throw tokenRefused(accepted.outcome);
+          const refresh = newOpaqueToken();
+          const sessionId = await query.value<string>("select app_private.open_session($1, $2, $3, $4)", [
+            accepted.user_id, accepted.credential_version, refresh.hash, ttl,
+          ]);
+          return tokensFor(query, accepted.user_id, sessionId, refresh.token);
+        });
+      });
+    },
+
     async register(input: Record<string, unknown>, clientIp: string): Promise<AuthResponse> {
       const registration = parseInput(RegisterInput, input);
       const { email, password } = registration;
@@ -85,7 +126,7 @@ export function createAuthService({ pool, jwt, passwords, throttle, preparedStat
         return asAuth(async (query) => {
           const { user_id: userId } = await insertTenant(query, registration, hash);
           const { credential_version } = (await query.row<PasswordCheck>("select * from app_private.login_candidate($1)", [email]))!;
-          const refresh = newRefreshToken();
+          const refresh = newOpaqueToken();
           const sessionId = await query.value<string>("select app_private.open_session($1, $2, $3, $4)", [
             userId, credential_version, refresh.hash, ttl,
           ]);
@@ -103,7 +144,8 @@ export function createAuthService({ pool, jwt, passwords, throttle, preparedStat
         if (check.retry_after > 0) throw tooManyAttempts(check.retry_after);
         if (!(await bcrypt.matches(password, check.password_hash))) throw wrongCredentials();
         return asAuth(async (query) => {
-          const refresh = newRefreshToken();
+          if (mail.loginRequiresVerifiedEmail) await requireVerified(query, check.user_id!);
+          const refresh = newOpaqueToken();
           const sessionId = await query.value<string | null>("select app_private.finish_login($1, $2, $3, $4, $5, $6)", [
             check.user_id, check.credential_version, email, clientIp, refresh.hash, ttl,
           ]);
@@ -115,10 +157,10 @@ export function createAuthService({ pool, jwt, passwords, throttle, preparedStat
 
     async refresh(input: Record<string, unknown>): Promise<AuthResponse> {
       const { refresh_token: oldToken } = parseInput(RefreshInput, input);
-      const next = newRefreshToken();
+      const next = newOpaqueToken();
       return asAuth(async (query) => {
         const result = await query.row<{ outcome: string; sub: number; session_id: string }>(
-          "select * from app_private.rotate_refresh_token($1, $2, $3)", [hashRefreshToken(oldToken), next.hash, ttl],
+          "select * from app_private.rotate_refresh_token($1, $2, $3)", [hashOpaqueToken(oldToken), next.hash, ttl],
         );
         if (result?.outcome !== "ok") throw refreshRefused(result?.outcome);
         return tokensFor(query, result.sub, result.session_id, next.token);
@@ -214,62 +256,37 @@ export type AuthService = ReturnType<typeof createAuthService>;
 /** The auth service of a server with these settings (its own bcrypt line). */
 export function authServiceFor(pool: pg.Pool, config: ServerConfig): AuthService {
   const passwords = createPasswordHasher({ cost: config.bcryptCost, concurrency: config.bcryptConcurrency, queueLimit: config.bcryptQueueLimit });
-  return createAuthService({ pool, jwt: config.jwt, passwords, throttle: config.throttle, preparedStatements: config.preparedStatements });
-}
-
-/** Thin query helpers over one client, inside one transaction. */
-export interface Query {
-  value<T>(sql: string, params?: unknown[]): Promise<T>;
-  row<T>(sql: string, params?: unknown[]): Promise<T | undefined>;
-  run(sql: string, params?: unknown[]): Promise<void>;
-}
-
-/** The helpers over whatever runs one statement and gives its rows (a pooled client, a PostGraphile request's client). */
-export function queryOver(run: (sql: string, params?: unknown[]) => Promise<{ rows: readonly unknown[] }>): Query {
-  return {
-    value: async (sql, params) => Object.values(((await run(sql, params)).rows[0] ?? {}) as object)[0] as never,
-    row: async (sql, params) => (await run(sql, params)).rows[0] as never,
-    run: async (sql, params) => void (await run(sql, params)),
-  };
+  return createAuthService({ pool, jwt: config.jwt, passwords, throttle: config.throttle, preparedStatements: config.preparedStatements, mail: config.mail });
 }
 
 /** A team member as TeamMemberInput reads it. */
 type TeamMember = z.output<typeof TeamMemberInput>;
 
 
-/**
- * A transaction as role stoflow_auth (or a session's role), with thin query helpers. A transaction
- * that lost a race (deadlock, serialization, lock timeout) is a CONFLICT the client may retry.
- */
-function inTransaction<T>(pool: pg.Pool, settings: Record<string, string>, work: (query: Query) => Promise<T>): Promise<T> {
-  return withSettings(pool, settings, (client) => work(queryOver((sql, params) => client.query(sql, params))), (error) => error instanceof ClientError) // a ClientError is a decision: what led to it (a revoked family) is kept
-    .catch(refusal);
-}
-
-/**
- * A dead session (app_private.require_live_session) is 401 INVALID_TOKEN, a tenant whose schema
- * lags behind the template 503 TENANT_MAINTENANCE, a lost race a CONFLICT; the rest is rethrown.
- */
-function refusal(error: unknown): never {
-  const code = codeOfPgError(error);
-  if (code === "INVALID_TOKEN") throw invalidToken((error as Error).message);
-  if (code === "TENANT_MAINTENANCE") throw tenantMaintenance();
-  throw code === "CONFLICT" ? conflict() : error;
-}
-
 /** The user and tenant of a session, as SQL names them (the tenant's schema included). */
 function sessionView(query: Query, userId: number): Promise<SessionView> {
   return query.value<SessionView>("select app_private.session_user_and_tenant($1)", [userId]);
 }
 
-/** app_private.register_tenant: the tenant, its schema, its admin (refusals as INVALID_INPUT or EMAIL_TAKEN). */
-function insertTenant(
+/**
+ * app_private.register_tenant: the tenant, its schema, its admin (refusals as INVALID_INPUT or
+ * EMAIL_TAKEN), and the admin's verification message queued in the same transaction.
+ */
+async function insertTenant(
   query: Query, { name, email, subscription_tier }: { name: string; email: string; subscription_tier?: string | null | undefined }, hash: string,
 ): Promise<{ tenant_id: number; user_id: number }> {
-  return query.row<{ tenant_id: number; user_id: number }>(
+  const ids = await query.row<{ tenant_id: number; user_id: number }>(
     "select (c).tenant_id, (c).sub as user_id from app_private.register_tenant($1, $2, $3, $4) c",
     [name, email, hash, subscription_tier ?? null],
   ).then((row) => row!, registrationError);
+  await query.run("select app_private.queue_account_email($1, 'verify_email')", [ids.user_id]);
+  return ids;
+}
+
+/** EMAIL_NOT_VERIFIED unless the user's address is verified. */
+async function requireVerified(query: Query, userId: number): Promise<void> {
+  const view = await sessionView(query, userId);
+  if (!view.user.email_verified) throw emailNotVerified();
 }
 
 /** The e-mail is the only unique value a registration or a new member brings. */

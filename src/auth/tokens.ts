@@ -78,12 +78,12 @@ function claimsOf(payload: jwt.JwtPayload | string): SessionClaims {
   return { userId, tenantId, role: role as AppRole, sessionId: sid };
 }
 
-/** A new opaque refresh token (256 random bits) and the hash the database keeps. */
-export function newRefreshToken(): { token: string; hash: Buffer } {
+/** A new opaque token (256 random bits: refresh tokens, e-mailed tokens) and the hash the database keeps. */
+export function newOpaqueToken(): { token: string; hash: Buffer } {
   const token = randomBytes(32).toString("base64url");
-  return { token, hash: hashRefreshToken(token) };
+  return { token, hash: hashOpaqueToken(token) };
 }
 
-export function hashRefreshToken(token: string): Buffer {
+export function hashOpaqueToken(token: string): Buffer {
   return createHash("sha256").update(token).digest();
 }

@@ -3,6 +3,7 @@ import * as gm from "graphile-migrate";
 import { readDatabaseConfig } from "../config.ts";
 import { prepareDatabase } from "../db/database.ts";
 import { migrationSettings } from "../db/migrations.ts";
+import { installJobQueue } from "../jobs/queue-schema.ts";
 import { clearAllPools } from "graphile-migrate/dist/pgReal.js";
 import type { Io } from "./io.ts";
 import { runAsScript, runCommand } from "./run.ts";
@@ -38,6 +39,7 @@ export function db([command, ...rest]: string[], io: Io): Promise<number> {
     const database = await prepareDatabase(config, io.out, { migrate: false });
     try {
       if (!database.ownerUrl) throw new Error("DATABASE_OWNER_URL is required with DATABASE_URL");
+      await installJobQueue(database.ownerUrl); // the migrations use it (a reset installs it again: .gmrc afterReset)
       const shadowUrl = config.shadowUrl ?? (config.appUrl ? undefined : database.ownerUrl.replace(/\/[^/]*$/, `/${config.databaseName}_shadow`));
       await run(await migrationSettings({ ownerUrl: database.ownerUrl, rootUrl: database.rootUrl, shadowUrl }, io.out, { hooks: true }), rest, io);
     } finally {

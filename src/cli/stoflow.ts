@@ -8,6 +8,7 @@ import { integer, readDatabaseConfig, readOperatorConfig } from "../config.ts";
 import { migrateAll, prepareDatabase } from "../db/database.ts";
 import { applyPendingTenantSteps, failureLine, progressEverySecond } from "../db/tenant-migrations.ts";
 import { withSettings } from "../db/transaction.ts";
+import { failedJobs, retryJobs } from "../jobs/operator.ts";
 import type { Io } from "./io.ts";
 import { openPsql } from "./psql.ts";
 import { runAsScript, runCommand } from "./run.ts";
@@ -144,6 +145,26 @@ const COMMANDS: Record<string, Command> = {
       });
     },
   },
+  "jobs:failed": {
+    usage: "jobs:failed [--json]",
+    help: "The jobs whose last attempt failed (messages not sent): retrying with backoff, or failed for good, with the error.",
+    run: async ({ owner, io }, _args, options) => {
+      print(await failedJobs(owner), options, io);
+      return 0;
+    },
+  },
+  "jobs:retry": {
+    usage: "jobs:retry <job-id>... | --all",
+    help: "Run these failed jobs (--all: every one listed by jobs:failed) again now, their attempts counted afresh.",
+    run: async ({ owner, io }, args, options) => {
+      if (!options.all && (args.length === 0 || !args.every((id) => /^[1-9][0-9]{0,17}$/.test(id)))) {
+        throw new UsageError("name the jobs to retry by id (jobs:failed lists them), or --all");
+      }
+      const retried = await retryJobs(owner, options.all ? "failed" : args.map(Number));
+      io.err(`${retried.length} jobs rescheduled${retried.length ? `: ${retried.join(", ")}` : ""}`);
+      return retried.length > 0 || options.all ? 0 : 1;
+    },
+  },
 };
 
 /** A list as JSON (--json) or as a plain aligned table. */
@@ -156,7 +177,7 @@ function print(rows: Record<string, unknown>[], options: Options, io: Io) {
 function operatorAuth(app: pg.Pool, env: NodeJS.ProcessEnv) {
   const config = readOperatorConfig(env);
   const passwords = createPasswordHasher({ cost: config.bcryptCost, concurrency: 1, queueLimit: 0 });
-  return createAuthService({ pool: app, jwt: config.jwt, passwords, throttle: config.throttle, preparedStatements: config.preparedStatements });
+  return createAuthService({ pool: app, jwt: config.jwt, passwords, throttle: config.throttle, preparedStatements: config.preparedStatements, mail: config.mail });
 }
 
 /** A whole number option within bounds, or wrong usage. */
@@ -190,7 +211,7 @@ function usage(name: string | undefined, code: number, io: Io): number {
 }
 
 const OPTIONS = {
-  help: { type: "boolean", short: "h" }, json: { type: "boolean" }, yes: { type: "boolean" }, "dry-run": { type: "boolean" },
+  help: { type: "boolean", short: "h" }, json: { type: "boolean" }, yes: { type: "boolean" }, "dry-run": { type: "boolean" }, all: { type: "boolean" },
   name: { type: "string" }, email: { type: "string" }, password: { type: "string" }, tier: { type: "string" },
   batch: { type: "string" }, tenant: { type: "string" },
 } as const;

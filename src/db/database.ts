@@ -1,5 +1,6 @@
 import pg from "pg";
 import type { DatabaseConfig } from "../config.ts";
+import { installJobQueue } from "../jobs/queue-schema.ts";
 import { loadDevSecrets } from "./dev-secrets.ts";
 import { postgresUrl } from "./urls.ts";
 import { applyCurrentMigration, applyMigrations, type LogLine } from "./migrations.ts";
@@ -60,13 +61,14 @@ export async function prepareDatabase(
 }
 
 /**
- * Committed migrations (and, with `current`, migrations/current.sql), then every tenant schema
+ * The job queue's schema, committed migrations (and, with `current`, migrations/current.sql), then every tenant schema
  * brought up to the last tenant DDL step. A tenant whose step fails is logged (id, schema, step,
  * PostgreSQL's message) and left behind; the others are migrated. Returns those failures.
  */
 export async function migrateAll(
   ownerUrl: string, batchSize: number, log: LogLine, { current = false, tenantId }: { current?: boolean; tenantId?: number } = {},
 ): Promise<TenantFailure[]> {
+  await installJobQueue(ownerUrl);
   await (current ? applyCurrentMigration : applyMigrations)(ownerUrl, log);
   const pool = new pg.Pool({ connectionString: ownerUrl, max: 1 });
   try {

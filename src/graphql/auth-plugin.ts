@@ -1,7 +1,8 @@
 import { access, context, sideEffect, type FieldArgs, type Step } from "postgraphile/grafast";
 import { extendSchema, gql } from "postgraphile/utils";
 import { notAuthenticated } from "../auth/errors.ts";
-import { queryOver, type AuthResponse, type AuthService, type SessionView } from "../auth/service.ts";
+import type { AuthResponse, AuthService, SessionView } from "../auth/service.ts";
+import { queryOver } from "../auth/transactions.ts";
 import { sideEffectWithPgClientTransaction, type PgClient } from "postgraphile/@dataplan/pg";
 import type { SessionClaims } from "../auth/tokens.ts";
 
@@ -47,6 +48,8 @@ const typeDefs = gql`
     fullName: String
     "What the user may do in the tenant."
     role: UserRole!
+    "Whether the address was verified through the link of a message (resendVerificationEmail sends it again)."
+    emailVerified: Boolean!
   }
   "The tenant of the signed-in user."
   type SessionTenant {
@@ -81,6 +84,44 @@ const typeDefs = gql`
     "The signed-in user's tenant."
     tenant: SessionTenant!
   }
+  "The token of an e-mailed link (its token parameter)."
+  input EmailTokenInput {
+    "The token the link carried."
+    token: String!
+  }
+  "A new password, with the token of a reset message."
+  input ResetPasswordInput {
+    "The token the link carried."
+    token: String!
+    "The new password: 8 characters at least, 72 bytes (UTF-8) at most."
+    newPassword: String!
+  }
+  "An invitation into the signed-in admin's tenant."
+  input InviteTeamMemberInput {
+    "The invitee's e-mail address: the invitation goes there, and they sign in with it."
+    email: String!
+    "The invitee's name."
+    fullName: String
+    "What the invitee may do (user when absent)."
+    role: UserRole
+  }
+  "The invitee's first password, with the token of the invitation."
+  input AcceptInvitationInput {
+    "The token the link carried."
+    token: String!
+    "8 characters at least, 72 bytes (UTF-8) at most."
+    password: String!
+  }
+  "A new address for the signed-in user."
+  input RequestEmailChangeInput {
+    "The new address: a confirmation link goes there."
+    newEmail: String!
+  }
+  "An address to send an account message to."
+  input MailRequestInput {
+    "The address of the account."
+    email: String!
+  }
   "The answer of a mutation that returns nothing else."
   type SuccessPayload {
     "Always true: a failure is an error."
@@ -97,7 +138,7 @@ const typeDefs = gql`
     "The first password; the new member signs in with it."
     password: String!
   }
-  "The answer of addTeamMember."
+  "The answer of addTeamMember and inviteTeamMember."
   type AddTeamMemberPayload {
     "The user added."
     user: User
@@ -118,13 +159,32 @@ const typeDefs = gql`
     logout: SuccessPayload
     "Changes the password and ends every other session of the user."
     changePassword(input: ChangePasswordInput!): SuccessPayload
+    "Verifies the address with the token of a verification message (TOKEN_INVALID, TOKEN_USED, TOKEN_EXPIRED)."
+    verifyEmail(input: EmailTokenInput!): SuccessPayload
+    "Sends the verification message again if an unverified account has this address; the same answer either way."
+    resendVerificationEmail(input: MailRequestInput!): SuccessPayload
+    "Mails a password-reset link if an account has this address; the same answer either way."
+    forgotPassword(input: MailRequestInput!): SuccessPayload
+    "Sets a new password with the token of a reset message, and ends every session of the user."
+    resetPassword(input: ResetPasswordInput!): SuccessPayload
+    "Invites a user into the signed-in admin's tenant (admins only): they get a link to choose their password."
+    inviteTeamMember(input: InviteTeamMemberInput!): AddTeamMemberPayload
+    "The invitee chooses their password with the invitation's token, and is signed in."
+    acceptInvitation(input: AcceptInvitationInput!): AuthPayload
+    "Asks to move the signed-in user to a new address: it changes once the link mailed there is followed."
+    requestEmailChange(input: RequestEmailChangeInput!): SuccessPayload
+    "Confirms a new address with the token of its message; the old address is told."
+    confirmEmailChange(input: EmailTokenInput!): SuccessPayload
     "Adds a user to the signed-in admin's tenant (admins only)."
     addTeamMember(input: AddTeamMemberInput!): AddTeamMemberPayload
   }
 `;
 
-/** The mutations that hash or check a password: at most one per request (see document-limits.ts). */
-export const PASSWORD_MUTATIONS: ReadonlySet<string> = new Set(["register", "login", "changePassword", "addTeamMember"]);
+/** The mutations that hash or check a password, use an e-mailed token or send mail: at most one per request (see document-limits.ts). */
+export const PASSWORD_MUTATIONS: ReadonlySet<string> = new Set([
+  "register", "login", "changePassword", "addTeamMember", "verifyEmail", "resendVerificationEmail",
+  "forgotPassword", "resetPassword", "inviteTeamMember", "acceptInvitation", "requestEmailChange", "confirmEmailChange",
+]);
 
 /**
  * register, login, refreshToken, logout, changePassword, addTeamMember and currentSession over
@@ -167,6 +227,35 @@ export function authPlugin(auth: AuthService) {
             return { success: true };
           });
         },
+        verifyEmail(_: unknown, args: FieldArgs) {
+          return anonymous(args, (input, ip) => auth.verifyEmail(input, ip));
+        },
+        resendVerificationEmail(_: unknown, args: FieldArgs) {
+          return anonymous(args, (input, ip) => auth.resendVerification(input, ip));
+        },
+        forgotPassword(_: unknown, args: FieldArgs) {
+          return anonymous(args, (input, ip) => auth.forgotPassword(input, ip));
+        },
+        resetPassword(_: unknown, args: FieldArgs) {
+          return anonymous(args, (input, ip) => auth.resetPassword({ token: input.token, new_password: input.newPassword }, ip));
+        },
+        inviteTeamMember(_: unknown, args: FieldArgs) {
+          return sideEffect([context().get("session"), inputOf(args)], async ([session, input]) =>
+            auth.inviteTeamMember(await signedIn(session), { ...input, full_name: input.fullName }));
+        },
+        acceptInvitation(_: unknown, args: FieldArgs) {
+          return sideEffect([inputOf(args), context().get("clientIp")], async ([input, ip]) =>
+            responseToGraphQL(await auth.acceptInvitation(input, ip)));
+        },
+        requestEmailChange(_: unknown, args: FieldArgs) {
+          return sideEffect([context().get("session"), inputOf(args), context().get("clientIp")], async ([session, input, ip]) => {
+            await auth.requestEmailChange(await signedIn(session), { new_email: input.newEmail }, ip);
+            return { success: true };
+          });
+        },
+        confirmEmailChange(_: unknown, args: FieldArgs) {
+          return anonymous(args, (input, ip) => auth.confirmEmailChange(input, ip));
+        },
         addTeamMember(_: unknown, args: FieldArgs) {
           const users = build.input.pgRegistry.pgResources.users!.executor;
           const $member = sideEffect([context().get("session"), inputOf(args)], async ([session, input]) => {
@@ -196,9 +285,19 @@ export function authPlugin(auth: AuthService) {
 const inputOf = (args: FieldArgs) => args.getRaw("input") as Step<Record<string, unknown>>;
 const queryOf = (client: PgClient) => queryOver((text, values) => client.query({ text, values: values ?? [] }));
 
+/** A mutation anyone may call with its input and client address, answering success. */
+function anonymous(args: FieldArgs, flow: (input: Record<string, unknown>, clientIp: string) => Promise<void>) {
+  return sideEffect([inputOf(args), context().get("clientIp")], async ([input, ip]) => {
+    await flow(input, ip);
+    return { success: true };
+  });
+}
+
 function viewToGraphQL(view: SessionView) {
   return {
-    user: { rowId: view.user.id, email: view.user.email, fullName: view.user.full_name, role: view.user.role },
+    user: {
+      rowId: view.user.id, email: view.user.email, fullName: view.user.full_name, role: view.user.role, emailVerified: view.user.email_verified,
+    },
     tenant: {
       rowId: view.tenant.id, name: view.tenant.name,
       subscriptionTier: view.tenant.subscription_tier, schemaName: view.tenant.schema_name,

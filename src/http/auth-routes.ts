@@ -1,4 +1,5 @@
 import express, { type Request, type Response, type Router } from "express";
+import { MAIL_REQUEST_ANSWER } from "../auth/account-mail.ts";
 import type { AuthService } from "../auth/service.ts";
 import { requireSession } from "./bearer.ts";
 
@@ -13,7 +14,9 @@ export const REST_BODY_LIMIT = "16kb";
  * BCRYPT_QUEUE_LIMIT waiting, 503 BUSY at once beyond), not in the server's: a crowd of sign-ins
  * then never stands in front of other requests.
  */
-export const HASHING_ROUTES: ReadonlySet<string> = new Set(["/api/auth/register", "/api/auth/login", "/api/auth/change-password"]);
+export const HASHING_ROUTES: ReadonlySet<string> = new Set([
+  "/api/auth/register", "/api/auth/login", "/api/auth/change-password", "/api/auth/reset-password", "/api/auth/accept-invitation",
+]);
 
 /** The seed's REST routes under /api/auth, with its JSON shapes and status codes (the body is read by the app, see app.ts). */
 export function authRoutes(auth: AuthService): Router {
@@ -36,6 +39,36 @@ export function authRoutes(auth: AuthService): Router {
   });
   router.post("/change-password", async (req, res) => {
     await auth.changePassword(requireSession(res), body(req));
+    res.status(204).end();
+  });
+  router.post("/verify-email", async (req, res) => {
+    await auth.verifyEmail(body(req), req.ip ?? "unknown");
+    res.status(204).end();
+  });
+  router.post("/resend-verification", async (req, res) => {
+    await auth.resendVerification(body(req), req.ip ?? "unknown");
+    res.status(202).json(MAIL_REQUEST_ANSWER);
+  });
+  router.post("/forgot-password", async (req, res) => {
+    await auth.forgotPassword(body(req), req.ip ?? "unknown");
+    res.status(202).json(MAIL_REQUEST_ANSWER);
+  });
+  router.post("/reset-password", async (req, res) => {
+    await auth.resetPassword(body(req), req.ip ?? "unknown");
+    res.status(204).end();
+  });
+  router.post("/invitations", async (req, res) => {
+    res.status(201).json(await auth.inviteTeamMember(requireSession(res), body(req)));
+  });
+  router.post("/accept-invitation", async (req, res) => {
+    res.json(await auth.acceptInvitation(body(req), req.ip ?? "unknown"));
+  });
+  router.post("/change-email", async (req, res) => {
+    await auth.requestEmailChange(requireSession(res), body(req), req.ip ?? "unknown");
+    res.status(202).json(MAIL_REQUEST_ANSWER);
+  });
+  router.post("/confirm-email-change", async (req, res) => {
+    await auth.confirmEmailChange(body(req), req.ip ?? "unknown");
     res.status(204).end();
   });
   return router;

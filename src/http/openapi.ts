@@ -1,6 +1,9 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31, type RouteConfig } from "@asteasolutions/zod-to-openapi";
 import { z } from "zod";
-import { ChangePasswordInput, LoginInput, RefreshInput, RegisterInput } from "../auth/inputs.ts";
+import {
+  AcceptInvitationInput, ChangePasswordInput, EmailChangeInput, EmailTokenInput, InvitationInput, LoginInput, MailRequestInput,
+  RefreshInput, RegisterInput, ResetPasswordInput,
+} from "../auth/inputs.ts";
 import { APP_ROLES } from "../auth/roles.ts";
 
 /**
@@ -18,6 +21,7 @@ const ErrorBody = z.strictObject({
 const SessionView = z.strictObject({
   user: z.strictObject({
     id: z.int(), email: z.string(), full_name: z.string().nullable(), role: z.enum(APP_ROLES),
+    email_verified: z.boolean().meta({ description: "Whether the address was verified through the link of a message" }),
   }),
   tenant: z.strictObject({
     id: z.int(), name: z.string(), subscription_tier: z.string(),
@@ -31,6 +35,11 @@ const AuthResponse = SessionView.extend({
   expires_in: z.int().meta({ description: "Seconds the access token lives (ACCESS_TOKEN_TTL)" }),
   refresh_token: z.string().meta({ description: "Single use: exchange it at /api/auth/refresh for a new pair" }),
 }).meta({ id: "AuthResponse" });
+
+const MailRequested = z.strictObject({ detail: z.string() })
+  .meta({ id: "MailRequested", description: "The same answer whether or not an account has this address" });
+
+const Invited = z.strictObject({ id: z.int().meta({ description: "The invited user's id" }) }).meta({ id: "Invited" });
 
 const Health = z.strictObject({
   status: z.enum(["ok", "unavailable"]), service: z.string(), database: z.enum(["ok", "unreachable"]), code: z.literal("UNAVAILABLE").optional(),
@@ -49,9 +58,9 @@ const Root = z.strictObject({
 
 /** What each refusal means; every route lists the ones it can answer. */
 const REFUSALS: Record<number, string> = {
-  400: "`EMAIL_TAKEN`, or `BAD_REQUEST` (malformed JSON)",
+  400: "`EMAIL_TAKEN`, `BAD_REQUEST` (malformed JSON), or for a link's token `TOKEN_INVALID` (unknown, of another purpose, account changed), `TOKEN_USED`, `TOKEN_EXPIRED`",
   401: "`UNAUTHENTICATED` (no token), `INVALID_TOKEN` (a bad or ended token), `INVALID_CREDENTIALS`, `INVALID_REFRESH_TOKEN`",
-  403: "`INVALID_CREDENTIALS`: the current password is wrong",
+  403: "`INVALID_CREDENTIALS`: the current password is wrong; `FORBIDDEN`: only a tenant admin invites; `EMAIL_NOT_VERIFIED`: sign-in before the address is verified (LOGIN_REQUIRES_VERIFIED_EMAIL)",
   409: "`CONFLICT`: the request lost a race with another change; nothing was kept, retry",
   413: "`BAD_REQUEST`: the body is larger than 16 kB",
   422: "`INVALID_INPUT`: the message names the field and the rule",
@@ -79,7 +88,7 @@ const ROUTES: RouteConfig[] = [
   },
   {
     method: "post", path: "/api/auth/login", summary: "Sign in", request: body(LoginInput),
-    responses: { 200: json(AuthResponse, "Signed in"), ...refusals(WITH_BODY) },
+    responses: { 200: json(AuthResponse, "Signed in"), ...refusals([...WITH_BODY, 403]) },
   },
   {
     method: "post", path: "/api/auth/refresh", summary: "Exchange a refresh token for a new pair", request: body(RefreshInput),
@@ -97,6 +106,40 @@ const ROUTES: RouteConfig[] = [
     method: "post", path: "/api/auth/change-password", summary: "Change the password; ends the other sessions", security: signedIn,
     request: body(ChangePasswordInput),
     responses: { 204: { description: "Changed" }, ...refusals([...WITH_BODY, 403, 409]) },
+  },
+  {
+    method: "post", path: "/api/auth/verify-email", summary: "Verify the address with the token of a verification message",
+    request: body(EmailTokenInput), responses: { 204: { description: "Verified" }, ...refusals(WITH_BODY) },
+  },
+  {
+    method: "post", path: "/api/auth/resend-verification", summary: "Send the verification message again (if the address has an unverified account)",
+    request: body(MailRequestInput), responses: { 202: json(MailRequested, "Queued, if an account fits"), ...refusals(WITH_BODY) },
+  },
+  {
+    method: "post", path: "/api/auth/forgot-password", summary: "Mail a password-reset link (if the address has an account)",
+    request: body(MailRequestInput), responses: { 202: json(MailRequested, "Queued, if an account fits"), ...refusals(WITH_BODY) },
+  },
+  {
+    method: "post", path: "/api/auth/reset-password", summary: "Set a new password with the token of a reset message; ends every session",
+    request: body(ResetPasswordInput), responses: { 204: { description: "Changed; sign in with the new password" }, ...refusals(WITH_BODY) },
+  },
+  {
+    method: "post", path: "/api/auth/invitations", summary: "Invite a user into the admin's tenant by e-mail and role (admins only)",
+    security: signedIn, request: body(InvitationInput),
+    responses: { 201: json(Invited, "Invited: the user exists without a password, the invitation is mailed"), ...refusals([...WITH_BODY, 403]) },
+  },
+  {
+    method: "post", path: "/api/auth/accept-invitation", summary: "Choose a password with the token of an invitation, and sign in",
+    request: body(AcceptInvitationInput), responses: { 200: json(AuthResponse, "Signed in as the invited user"), ...refusals(WITH_BODY) },
+  },
+  {
+    method: "post", path: "/api/auth/change-email", summary: "Ask to move to a new address: a confirmation link goes there",
+    security: signedIn, request: body(EmailChangeInput),
+    responses: { 202: json(MailRequested, "Queued, unless an account has that address"), ...refusals(WITH_BODY) },
+  },
+  {
+    method: "post", path: "/api/auth/confirm-email-change", summary: "Confirm the new address with the token of its message; the old address is told",
+    request: body(EmailTokenInput), responses: { 204: { description: "The address changed" }, ...refusals(WITH_BODY) },
   },
   {
     method: "get", path: "/health", summary: "Liveness: does the database answer within two seconds",

@@ -1,6 +1,7 @@
 import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { plantToken } from "../helpers/mail.ts";
 import { http, signUp, startTestGateway, type HttpResult, type TestGateway } from "../helpers/gateway.ts";
 
 let gw: TestGateway;
@@ -94,6 +95,39 @@ describe("every REST route answers as its OpenAPI document says", () => {
     expect((await change(shop.password, "another long password")).status).toBe(204);
     expect((await call("POST", "/api/auth/logout", { token: shop.access_token })).status).toBe(204);
     expect((await call("POST", "/api/auth/logout", { token: shop.access_token })).status).toBe(401);
+  });
+
+  it("the routes of e-mailed links: verify-email, resend-verification, forgot-password, reset-password", async () => {
+    const shop = await signUp(gw.url);
+    const token = await plantToken(gw.db.owner, shop.user.id, "verify_email");
+    expect((await call("POST", "/api/auth/verify-email", { body: { token } })).status).toBe(204);
+    expect((await call("POST", "/api/auth/verify-email", { body: { token } })).body.code).toBe("TOKEN_USED");
+    expect((await call("POST", "/api/auth/verify-email", { body: {} })).status).toBe(422);
+    expect((await call("POST", "/api/auth/resend-verification", { body: { email: shop.email } })).status).toBe(202);
+    expect((await call("POST", "/api/auth/resend-verification", { body: { email: "not an address" } })).status).toBe(422);
+    expect((await call("POST", "/api/auth/forgot-password", { body: { email: shop.email } })).status).toBe(202);
+    const reset = await plantToken(gw.db.owner, shop.user.id, "reset_password");
+    expect((await call("POST", "/api/auth/reset-password", { body: { token: reset, new_password: "short" } })).status).toBe(422);
+    expect((await call("POST", "/api/auth/reset-password", { body: { token: reset, new_password: "a new long password" } })).status).toBe(204);
+    expect((await call("POST", "/api/auth/reset-password", { body: { token: reset, new_password: "a new long password" } })).body.code).toBe("TOKEN_USED");
+  });
+
+  it("invitations and the change of address", async () => {
+    const admin = await signUp(gw.url);
+    const email = `openapi-invitee-${Date.now()}@example.test`;
+    const invited = await call("POST", "/api/auth/invitations", { token: admin.access_token, body: { email, role: "viewer" } });
+    expect(invited.status).toBe(201);
+    expect((await call("POST", "/api/auth/invitations", { token: admin.access_token, body: { email } })).body.code).toBe("EMAIL_TAKEN");
+    const token = await plantToken(gw.db.owner, invited.body.id, "invitation");
+    const accepted = await call("POST", "/api/auth/accept-invitation", { body: { token, password: "an invitee password" } });
+    expect(accepted.status).toBe(200);
+    expect((await call("POST", "/api/auth/invitations", { token: accepted.body.access_token, body: { email: "x@example.test" } })).status).toBe(403);
+
+    const newEmail = `openapi-moved-${Date.now()}@example.test`;
+    expect((await call("POST", "/api/auth/change-email", { token: admin.access_token, body: { new_email: newEmail } })).status).toBe(202);
+    const change = await plantToken(gw.db.owner, admin.user.id, "change_email", { email: newEmail });
+    expect((await call("POST", "/api/auth/confirm-email-change", { body: { token: change } })).status).toBe(204);
+    expect((await call("POST", "/api/auth/confirm-email-change", { body: { token: change } })).body.code).toBe("TOKEN_USED");
   });
 
   it("called every documented route", () => {

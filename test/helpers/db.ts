@@ -10,6 +10,8 @@ export interface TestDatabase {
   name: string;
   ownerUrl: string;
   appUrl: string;
+  /** The same as stoflow_authenticator, never through PgBouncer: the job worker's (JOBS_DATABASE_URL: it LISTENs). */
+  jobsUrl: string;
   /** Connections as stoflow_owner (migrations, inspection). */
   owner: pg.Pool;
   /** Connections as stoflow_authenticator, the server's login role. */
@@ -33,6 +35,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const via = process.env.TEST_PGBOUNCER_URL;
   const ownerUrl = databaseUrl(rootUrl, name, "stoflow_owner", inject("ownerPassword"), via);
   const appUrl = databaseUrl(rootUrl, name, "stoflow_authenticator", inject("authenticatorPassword"), via);
+  const jobsUrl = databaseUrl(rootUrl, name, "stoflow_authenticator", inject("authenticatorPassword"));
   const owner = new pg.Pool({ connectionString: ownerUrl, max: 4 });
   const app = new pg.Pool({ connectionString: appUrl, max: 25 });
   // Closing drops the database with force, which ends connections still winding down.
@@ -43,6 +46,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     superuserUrl,
     ownerUrl,
     appUrl,
+    jobsUrl,
     owner,
     app,
     async close() {

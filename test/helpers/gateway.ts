@@ -10,6 +10,12 @@ import { GENEROUS_LIMITS } from "./limits.ts";
 
 export const TEST_JWT_SECRET = "test-secret-that-is-at-least-32-characters-long";
 
+/**
+ * Servers of tests run no job worker (queued messages stay queued) unless a test starts one
+ * (test/helpers/mail.ts); the SMTP server named is never reached, it only lets production settings load.
+ */
+export const NO_MAIL = { JOBS_IN_PROCESS: "false", SMTP_URL: "smtp://127.0.0.1:9" };
+
 /** A real HTTP server on a free port, over a database of its own. */
 export interface TestGateway extends Gateway {
   db: TestDatabase;
@@ -27,13 +33,13 @@ const RUN_SETTINGS = { LOG_LEVEL: process.env.LOG_LEVEL, DATABASE_PREPARED_STATE
  */
 export function testServerConfig(env: NodeJS.ProcessEnv = {}): ServerConfig {
   return readServerConfig({
-    PORT: "0", BCRYPT_COST: "4", JWT_SECRET: TEST_JWT_SECRET, DATABASE_CONNECT_TIMEOUT: "60", ...RUN_SETTINGS, ...GENEROUS_LIMITS, ...env,
+    PORT: "0", BCRYPT_COST: "4", JWT_SECRET: TEST_JWT_SECRET, DATABASE_CONNECT_TIMEOUT: "60", ...RUN_SETTINGS, ...NO_MAIL, ...GENEROUS_LIMITS, ...env,
   });
 }
 
 export async function startTestGateway(env: NodeJS.ProcessEnv = {}): Promise<TestGateway> {
   const db = await createTestDatabase();
-  const config = testServerConfig(env);
+  const config = testServerConfig({ JOBS_DATABASE_URL: db.jobsUrl, ...env });
   const gateway = await startGateway(db.appUrl, config);
   return {
     ...gateway,
@@ -108,7 +114,7 @@ export async function spawnServer(appUrl: string, env: NodeJS.ProcessEnv = {}) {
   const child = spawn(process.execPath, ["src/cli/start.ts"], {
     env: {
       ...process.env, DATABASE_URL: appUrl, PORT: "0", JWT_SECRET: TEST_JWT_SECRET, BCRYPT_COST: "4",
-      STOFLOW_DATA_DIR: os.tmpdir(), ENV_FILE: "/nonexistent", LOG_LEVEL: "info", ...env,
+      STOFLOW_DATA_DIR: os.tmpdir(), ENV_FILE: "/nonexistent", LOG_LEVEL: "info", ...NO_MAIL, ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],
   });

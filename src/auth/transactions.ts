@@ -1,0 +1,40 @@
+import type pg from "pg";
+import { codeOfPgError } from "../db/error-codes.ts";
+import { withSettings } from "../db/transaction.ts";
+import { ClientError, conflict, invalidToken, tenantMaintenance } from "./errors.ts";
+
+/** Thin query helpers over one client, inside one transaction. */
+export interface Query {
+  value<T>(sql: string, params?: unknown[]): Promise<T>;
+  row<T>(sql: string, params?: unknown[]): Promise<T | undefined>;
+  run(sql: string, params?: unknown[]): Promise<void>;
+}
+
+/** The helpers over whatever runs one statement and gives its rows (a pooled client, a PostGraphile request's client). */
+export function queryOver(run: (sql: string, params?: unknown[]) => Promise<{ rows: readonly unknown[] }>): Query {
+  return {
+    value: async (sql, params) => Object.values(((await run(sql, params)).rows[0] ?? {}) as object)[0] as never,
+    row: async (sql, params) => (await run(sql, params)).rows[0] as never,
+    run: async (sql, params) => void (await run(sql, params)),
+  };
+}
+
+/**
+ * A transaction as role stoflow_auth (or a session's role), with thin query helpers. A transaction
+ * that lost a race (deadlock, serialization, lock timeout) is a CONFLICT the client may retry.
+ */
+export function inTransaction<T>(pool: pg.Pool, settings: Record<string, string>, work: (query: Query) => Promise<T>): Promise<T> {
+  return withSettings(pool, settings, (client) => work(queryOver((sql, params) => client.query(sql, params))), (error) => error instanceof ClientError) // a ClientError is a decision: what led to it (a revoked family) is kept
+    .catch(refusal);
+}
+
+/**
+ * A dead session (app_private.require_live_session) is 401 INVALID_TOKEN, a tenant whose schema
+ * lags behind the template 503 TENANT_MAINTENANCE, a lost race a CONFLICT; the rest is rethrown.
+ */
+export function refusal(error: unknown): never {
+  const code = codeOfPgError(error);
+  if (code === "INVALID_TOKEN") throw invalidToken((error as Error).message);
+  if (code === "TENANT_MAINTENANCE") throw tenantMaintenance();
+  throw code === "CONFLICT" ? conflict() : error;
+}

@@ -1,0 +1,37 @@
+import "./env.ts";
+import { readDatabaseConfig, readServerConfig } from "../config.ts";
+import { prepareDatabase } from "../db/database.ts";
+import { createLogger } from "../logger.ts";
+import { startJobWorker } from "../jobs/worker.ts";
+import { processIo, type Io } from "./io.ts";
+import { isScript } from "./run.ts";
+
+/**
+ * `npm run worker`: the job worker alone (set JOBS_IN_PROCESS=false on the servers), over
+ * DATABASE_URL (or JOBS_DATABASE_URL) or the embedded cluster a server runs. It signs no tokens:
+ * JWT settings are not needed. Returns how to stop it (and what the database preparation started).
+ */
+export async function work(io: Io): Promise<{ stop(): Promise<void> }> {
+  const config = readServerConfig({ ...io.env, JWT_SECRET: io.env.JWT_SECRET || "the-job-worker-signs-no-tokens-at-all" });
+  const logger = createLogger(undefined, io.env.LOG_LEVEL ?? "info");
+  const database = await prepareDatabase(readDatabaseConfig(io.env), io.err, { migrate: false });
+  const worker = await startJobWorker(database.appUrl, config, logger).catch(async (error) => {
+    await database.stop();
+    throw error;
+  });
+  logger.info({ concurrency: config.jobs.concurrency, smtp: Boolean(config.mail.smtpUrl) }, "Stoflow job worker running");
+  return { stop: () => worker.stop().then(() => database.stop()) };
+}
+
+if (isScript(import.meta.url)) {
+  const running = await work(processIo).catch((error: Error) => {
+    console.error(`Stoflow job worker could not start: ${error.message}`);
+    process.exit(1);
+  });
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, async () => {
+      await running.stop();
+      process.exit(0);
+    });
+  }
+}

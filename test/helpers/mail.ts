@@ -1,0 +1,99 @@
+import { simpleParser, type ParsedMail } from "mailparser";
+import type pg from "pg";
+import { newOpaqueToken } from "../../src/auth/tokens.ts";
+import { SMTPServer } from "smtp-server";
+import { freePort } from "./ports.ts";
+import { until } from "./until.ts";
+
+/**
+ * A real SMTP server in this process (npm smtp-server) that parses what it receives (mailparser):
+ * the server under test sends to it through nodemailer over TCP, as it would to a mail relay.
+ * `down()` stops listening (connections refused, as when the relay is down), `up()` listens again
+ * on the same port.
+ */
+export interface Mailbox {
+  /** SMTP_URL for the server under test. */
+  url: string;
+  /** Every message received, in order. */
+  received: ParsedMail[];
+  /** The next message to `to` not taken yet (waits up to `timeoutMs`). */
+  next(to: string, timeoutMs?: number): Promise<ParsedMail>;
+  /** Messages to `to` received so far. */
+  to(to: string): ParsedMail[];
+  down(): Promise<void>;
+  up(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startMailbox(): Promise<Mailbox> {
+  const port = await freePort();
+  const received: ParsedMail[] = [];
+  const taken = new Set<ParsedMail>();
+  let server: SMTPServer | undefined;
+  const up = async () => {
+    server = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ["STARTTLS", "AUTH"],
+      logger: false,
+      onData(stream, _session, callback) {
+        simpleParser(stream).then((mail) => {
+          received.push(mail);
+          callback();
+        }, callback);
+      },
+    });
+    await new Promise<void>((resolve) => server!.listen(port, "127.0.0.1", resolve));
+  };
+  const down = () => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  const to = (address: string) => received.filter((mail) => recipients(mail).includes(address.toLowerCase()));
+  await up();
+  return {
+    url: `smtp://127.0.0.1:${port}`,
+    received,
+    to,
+    async next(address, timeoutMs = 30_000) {
+      const fresh = () => to(address).find((mail) => !taken.has(mail));
+      await until(`a message to ${address}`, async () => fresh() !== undefined, timeoutMs);
+      const mail = fresh()!;
+      taken.add(mail);
+      return mail;
+    },
+    up,
+    down,
+    close: down,
+  };
+}
+
+function recipients(mail: ParsedMail): string[] {
+  const fields = Array.isArray(mail.to) ? mail.to : mail.to ? [mail.to] : [];
+  return fields.flatMap((field) => field.value.map((a) => (a.address ?? "").toLowerCase()));
+}
+
+/** The link of a message (its plain-text body) whose path is `path`, and the token it carries; the HTML body must carry the same link. */
+export function linkOf(mail: ParsedMail, path: string): { url: URL; token: string } {
+  const found = (mail.text ?? "").match(/https?:\/\/\S+/g)?.map((raw) => new URL(raw)).find((url) => url.pathname === path);
+  if (!found) throw new Error(`no ${path} link in: ${mail.text}`);
+  if (!(mail.html || "").includes(found.href.replace(/&/g, "&#38;"))) throw new Error(`the HTML body lacks ${found.href}`);
+  return { url: found, token: found.searchParams.get("token")! };
+}
+
+/** Mail settings of a test server whose in-process worker sends to `mailbox`, polling retries often. */
+export const mailSettings = (mailbox: Mailbox): NodeJS.ProcessEnv => ({
+  JOBS_IN_PROCESS: "true", SMTP_URL: mailbox.url, APP_URL: "https://app.stoflow.test", JOBS_POLL_INTERVAL_MS: "200",
+});
+
+/**
+ * A token of `purpose` for a user, stored as the worker stores one (its hash), without a message:
+ * for tests about what a token may do (expired: `expiresIn` negative), not about delivery.
+ */
+export async function plantToken(
+  owner: pg.Pool, userId: number, purpose: string, { email, expiresIn = "1 hour" }: { email?: string; expiresIn?: string } = {},
+): Promise<string> {
+  const { token, hash } = newOpaqueToken();
+  await owner.query(
+    `insert into app_private.user_tokens (token_hash, user_id, purpose, email, expires_at)
+     select $1, u.id, $3, coalesce($4, u.email), now() + $5::interval from public.users u where u.id = $2`,
+    [hash, userId, purpose, email ?? null, expiresIn],
+  );
+  return token;
+}
