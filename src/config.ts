@@ -126,6 +126,7 @@ export interface GraphqlConfig extends DocumentLimits {
    * When set, only these documents run, requested by hash.
    */
   trustedDocuments: string | undefined;
+  exports: ExportConfig;
 }
 
 function readGraphqlConfig(env: NodeJS.ProcessEnv): GraphqlConfig {
@@ -147,6 +148,28 @@ function readGraphqlConfig(env: NodeJS.ProcessEnv): GraphqlConfig {
     planCacheSize: integer(env, "GRAPHQL_PLAN_CACHE_SIZE", 100, 1, 100_000),
     planningQueue: integer(env, "GRAPHQL_PLANNING_QUEUE", 50, 0, 100_000),
     trustedDocuments: nonEmpty(env.GRAPHQL_TRUSTED_DOCUMENTS),
+    exports: readExportConfig(env),
+  };
+}
+
+/** How tenant exports (`exportTenantData`, one JSON document of a whole tenant) are bounded. */
+export interface ExportConfig {
+  /** Exports built at once, server-wide (each holds a connection and its document in memory). */
+  concurrency: number;
+  /** Exports waiting for a turn; beyond, 503 BUSY. One per tenant at a time, running or waiting. */
+  queue: number;
+  /** Largest export, as JSON text of the tenant's rows; beyond, EXPORT_TOO_LARGE. 0: no bound. */
+  maxBytes: number;
+  /** Seconds an export may take in PostgreSQL (below DATABASE_QUERY_TIMEOUT); beyond, EXPORT_TOO_LARGE. */
+  timeoutSeconds: number;
+}
+
+function readExportConfig(env: NodeJS.ProcessEnv): ExportConfig {
+  return {
+    concurrency: integer(env, "EXPORT_CONCURRENCY", 1, 1, 1_000),
+    queue: integer(env, "EXPORT_QUEUE", 4, 0, 100_000),
+    maxBytes: integer(env, "EXPORT_MAX_BYTES", 50_000_000, 0, 200_000_000),
+    timeoutSeconds: integer(env, "EXPORT_TIMEOUT", 20, 1, 86_400),
   };
 }
 

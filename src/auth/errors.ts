@@ -24,7 +24,7 @@ export const forbidden = (message: string) => new AuthError("FORBIDDEN", 403, me
 export const tooManyAttempts = (seconds: number, what = "failed logins") =>
   new AuthError("TOO_MANY_ATTEMPTS", 429, `Too many ${what}; retry in ${seconds} seconds`, seconds);
 /** Every place in bcrypt's line is taken: come back in a moment. */
-export const busy = () => new AuthError("BUSY", 503, "The server is busy; retry in 1 second", 1);
+export const busy = (message = "The server is busy; retry in 1 second") => new AuthError("BUSY", 503, message, 1);
 /** The request lost a race with another change of the same data; retrying is safe. */
 export const conflict = (message = "The request conflicted with another change; retry it") => new AuthError("CONFLICT", 409, message);
 /** SQLSTATE of app_private.assert_tenant_available: the tenant's schema lags behind the template. */

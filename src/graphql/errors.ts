@@ -30,6 +30,7 @@ const ACTIONABLE: Record<string, string> = {
   SFSUS: "SUBSCRIPTION_INACTIVE", // the tenant is suspended or cancelled
   SFTRN: "INVALID_TRANSITION", // a status change the rules refuse
   SFADM: "LAST_ADMIN", // the last active admin of a tenant
+  SFBIG: "EXPORT_TOO_LARGE", // a tenant export beyond EXPORT_MAX_BYTES or its time limit
 };
 
 /**
