@@ -60,7 +60,6 @@ describe("tenant exports", () => {
       expect(busy.length).toBeGreaterThanOrEqual(6);
       expect(busy.every((a) => a.status === 503 && a.body.errors[0].extensions.code === "BUSY" && a.headers.get("retry-after") === "1")).toBe(true);
       expect(Math.max(...readMs)).toBeLessThan(2_000);
-      console.log(`exports: ${served.length} served, ${busy.length} busy; another tenant's reads meanwhile: max ${Math.max(...readMs)} ms`);
     });
     record("12 concurrent exports of 2.7 MB from 4 tenants and 2 addresses (export line: 1 at a time, 2 waiting)", 12,
       "one per tenant in line, at least 3 built whole, the rest 503 BUSY with Retry-After; another tenant's reads answered meanwhile");
@@ -69,12 +68,10 @@ describe("tenant exports", () => {
   it("refuses an export beyond EXPORT_MAX_BYTES with EXPORT_TOO_LARGE (413), naming the limit, without building it", async () => {
     await withServer({ EXPORT_MAX_BYTES: "100000" }, async (url) => {
       const token = await stockedTenant(url);
-      const started = Date.now();
       const answer = await http(url, "POST", "/graphql", { body: { query: EXPORT }, token });
       expect(answer.status).toBe(413);
       expect(answer.body.errors[0].extensions.code).toBe("EXPORT_TOO_LARGE");
       expect(answer.body.errors[0].message).toMatch(/limit of 100000 bytes \(EXPORT_MAX_BYTES\)/);
-      console.log(`oversized export refused in ${Date.now() - started} ms`);
       const small = await signUp(url);
       const fits = await http(url, "POST", "/graphql", { body: { query: EXPORT }, token: small.access_token });
       expect(fits.status).toBe(200);
