@@ -129,7 +129,7 @@ export interface GraphqlConfig extends DocumentLimits {
   exports: ExportConfig;
 }
 
-function readGraphqlConfig(env: NodeJS.ProcessEnv): GraphqlConfig {
+function readGraphqlConfig(env: NodeJS.ProcessEnv, queryTimeoutSeconds: number): GraphqlConfig {
   const maxPageSize = integer(env, "GRAPHQL_MAX_PAGE_SIZE", 100, 1, 10_000);
   const production = env.NODE_ENV === "production";
   return {
@@ -148,7 +148,7 @@ function readGraphqlConfig(env: NodeJS.ProcessEnv): GraphqlConfig {
     planCacheSize: integer(env, "GRAPHQL_PLAN_CACHE_SIZE", 100, 1, 100_000),
     planningQueue: integer(env, "GRAPHQL_PLANNING_QUEUE", 50, 0, 100_000),
     trustedDocuments: nonEmpty(env.GRAPHQL_TRUSTED_DOCUMENTS),
-    exports: readExportConfig(env),
+    exports: readExportConfig(env, queryTimeoutSeconds),
   };
 }
 
@@ -164,12 +164,17 @@ export interface ExportConfig {
   timeoutSeconds: number;
 }
 
-function readExportConfig(env: NodeJS.ProcessEnv): ExportConfig {
+/**
+ * The export's time limit defaults to two thirds of the query timeout (20 s of 30): PostgreSQL
+ * ends a slow export (EXPORT_TOO_LARGE) before the client-side timeout would report an outage.
+ */
+function readExportConfig(env: NodeJS.ProcessEnv, queryTimeoutSeconds: number): ExportConfig {
+  const timeoutFallback = queryTimeoutSeconds > 0 ? Math.max(1, Math.floor((queryTimeoutSeconds * 2) / 3)) : 20;
   return {
     concurrency: integer(env, "EXPORT_CONCURRENCY", 1, 1, 1_000),
     queue: integer(env, "EXPORT_QUEUE", 4, 0, 100_000),
     maxBytes: integer(env, "EXPORT_MAX_BYTES", 50_000_000, 0, 200_000_000),
-    timeoutSeconds: integer(env, "EXPORT_TIMEOUT", 20, 1, 86_400),
+    timeoutSeconds: integer(env, "EXPORT_TIMEOUT", timeoutFallback, 1, 86_400),
   };
 }
 
@@ -204,13 +209,14 @@ export interface JwtConfig {
  * development it is generated once and kept in the data folder; production refuses to start.
  */
 export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generatedSecret?: string): ServerConfig {
+  const queryTimeoutSeconds = integer(env, "DATABASE_QUERY_TIMEOUT", 30, 0, 86_400);
   return {
     port: integer(env, "PORT", 3000, 0, 65535),
     corsOrigins: (env.CORS_ORIGINS ?? "").split(",").map((o) => o.trim()).filter(Boolean),
     poolSize: integer(env, "DATABASE_POOL_SIZE", 10, 1, 500),
     poolMaxLifetimeSeconds: integer(env, "DATABASE_POOL_MAX_LIFETIME", 300, 0, 86_400),
     connectTimeoutSeconds: integer(env, "DATABASE_CONNECT_TIMEOUT", 10, 1, 600),
-    queryTimeoutSeconds: integer(env, "DATABASE_QUERY_TIMEOUT", 30, 0, 86_400),
+    queryTimeoutSeconds,
     keepAliveSeconds: integer(env, "DATABASE_KEEPALIVE", 10, 0, 7_200),
     bcryptCost: integer(env, "BCRYPT_COST", 12, 4, 15),
     bcryptConcurrency: integer(env, "BCRYPT_CONCURRENCY", Math.max(1, os.availableParallelism() - 1), 1, 64),
@@ -226,7 +232,7 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
     trustProxy: trustProxySetting(env.TRUST_PROXY),
     explorer: env.ENABLE_GRAPHIQL ? env.ENABLE_GRAPHIQL === "true" : env.NODE_ENV !== "production",
     jwt: readJwtConfig(env, generatedSecret),
-    graphql: readGraphqlConfig(env),
+    graphql: readGraphqlConfig(env, queryTimeoutSeconds),
     metrics: { token: nonEmpty(env.METRICS_TOKEN), open: env.NODE_ENV !== "production" },
     clientConcurrency: {
       active: integer(env, "HTTP_CLIENT_CONCURRENCY", 8, 1, 100_000),
