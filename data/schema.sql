@@ -775,6 +775,31 @@ end;
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.assert_export_fits(tenant_schema text, max_bytes bigint)
+ RETURNS void
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  table_name text;
+  row_bytes integer;
+  total bigint := 0;
+begin
+  for table_name in select app_private.tenant_tables() loop
+    -- Row by row (a cursor), so measuring holds one row at a time and stops at the bound.
+    for row_bytes in execute format('select octet_length(to_jsonb(x)::text) from %I.%I x', tenant_schema, table_name) loop
+      total := total + row_bytes;
+      if total > max_bytes then
+        raise exception 'This tenant''s data is too large to export in one document: its rows exceed the limit of % bytes (EXPORT_MAX_BYTES)', max_bytes
+          using errcode = 'SFBIG';
+      end if;
+    end loop;
+  end loop;
+end;
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.assert_tenant_available(tenant_id integer)
  RETURNS integer
  LANGUAGE plpgsql
@@ -2025,12 +2050,27 @@ declare
   tenant_rows jsonb := '{}';
   table_name text;
   rows jsonb;
+  max_bytes bigint := current_setting('stoflow.export_max_bytes', true)::bigint;
 begin
+  if max_bytes is null then
+    raise exception 'stoflow.export_max_bytes is not set: the server sets it for every export (0: no bound)';
+  end if;
   select * into t from public.tenants where id = app_private.current_tenant_id();
-  for table_name in select app_private.tenant_tables() loop
-    execute format('select coalesce(jsonb_agg(to_jsonb(x)), ''[]'') from %I.%I x', t.schema_name, table_name) into rows;
-    tenant_rows := tenant_rows || jsonb_build_object(table_name, rows);
-  end loop;
+  begin
+    if max_bytes > 0 then
+      perform app_private.assert_export_fits(t.schema_name, max_bytes);
+    end if;
+    for table_name in select app_private.tenant_tables() loop
+      execute format('select coalesce(jsonb_agg(to_jsonb(x)), ''[]'') from %I.%I x', t.schema_name, table_name) into rows;
+      tenant_rows := tenant_rows || jsonb_build_object(table_name, rows);
+    end loop;
+  exception
+    when program_limit_exceeded then
+      raise exception 'This tenant''s data is too large to export in one document' using errcode = 'SFBIG';
+    when query_canceled then
+      raise exception 'This tenant''s data could not be exported within the time limit (%)', current_setting('statement_timeout')
+        using errcode = 'SFBIG';
+  end;
   return jsonb_build_object(
     'exported_at', now(),
     'tenant', to_jsonb(t),
@@ -2293,6 +2333,8 @@ comment on function app_private.apply_tenant_ddl(text) is 'Applies to one tenant
 
 comment on function app_private.apply_tenant_ddl_step(text,integer) is 'Runs one tenant DDL step on one schema and records that the schema has it (also used to re-run an edited, uncommitted step).';
 
+comment on function app_private.assert_export_fits(text,bigint) is 'Refuses (SQLSTATE SFBIG) when the rows of a tenant schema''s tables, as JSON text, exceed max_bytes; stops reading at the bound.';
+
 comment on function app_private.assert_tenant_available(integer) is 'Returns tenant_id when its schema has every tenant DDL step of the template (the GraphQL schema is built from the template); raises SFMNT (503 TENANT_MAINTENANCE) while it lags, so its requests never meet a half-migrated schema.';
 
 comment on table app_private.attempt_counters is 'Attempts per throttled key in its current window (logins, password changes, registrations). Rows whose window ended are deleted as new attempts come.';
@@ -2537,7 +2579,7 @@ comment on function current_tenant_usage() is 'Usage of the signed-in tenant aga
 comment on function delete_tenant(text) is '@arg confirm_name The tenant''s name, exactly: it confirms the deletion
 Deletes the signed-in admin''s tenant in one transaction: its schema and every row, its users, sessions, subscriptions and usage. confirm_name must be the tenant''s name. It waits for the tenant''s writers without ever deadlocking them; after about five seconds of constant traffic it gives up with CONFLICT (retry).';
 
-comment on function export_tenant_data() is 'Everything of the signed-in admin''s tenant as one JSON document: tenant, users (no passwords), subscriptions and every tenant table.';
+comment on function export_tenant_data() is 'Everything of the signed-in admin''s tenant as one JSON document: tenant, users (no passwords), subscriptions and every tenant table. Refused (EXPORT_TOO_LARGE) beyond the server''s EXPORT_MAX_BYTES or its export time limit.';
 
 comment on schema public is 'standard public schema';
 

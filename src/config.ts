@@ -230,9 +230,10 @@ export interface GraphqlConfig extends DocumentLimits {
    * When set, only these documents run, requested by hash.
    */
   trustedDocuments: string | undefined;
+  exports: ExportConfig;
 }
 
-function readGraphqlConfig(env: NodeJS.ProcessEnv): GraphqlConfig {
+function readGraphqlConfig(env: NodeJS.ProcessEnv, queryTimeoutSeconds: number): GraphqlConfig {
   const maxPageSize = integer(env, "GRAPHQL_MAX_PAGE_SIZE", 100, 1, 10_000);
   const production = isProduction(env);
   return {
@@ -251,6 +252,33 @@ function readGraphqlConfig(env: NodeJS.ProcessEnv): GraphqlConfig {
     planCacheSize: integer(env, "GRAPHQL_PLAN_CACHE_SIZE", 100, 1, 100_000),
     planningQueue: integer(env, "GRAPHQL_PLANNING_QUEUE", 50, 0, 100_000),
     trustedDocuments: nonEmpty(env.GRAPHQL_TRUSTED_DOCUMENTS),
+    exports: readExportConfig(env, queryTimeoutSeconds),
+  };
+}
+
+/** How tenant exports (`exportTenantData`, one JSON document of a whole tenant) are bounded. */
+export interface ExportConfig {
+  /** Exports built at once, server-wide (each holds a connection and its document in memory). */
+  concurrency: number;
+  /** Exports waiting for a turn; beyond, 503 BUSY. One per tenant at a time, running or waiting. */
+  queue: number;
+  /** Largest export, as JSON text of the tenant's rows; beyond, EXPORT_TOO_LARGE. 0: no bound. */
+  maxBytes: number;
+  /** Seconds an export may take in PostgreSQL (below DATABASE_QUERY_TIMEOUT); beyond, EXPORT_TOO_LARGE. */
+  timeoutSeconds: number;
+}
+
+/**
+ * The export's time limit defaults to two thirds of the query timeout (20 s of 30): PostgreSQL
+ * ends a slow export (EXPORT_TOO_LARGE) before the client-side timeout would report an outage.
+ */
+function readExportConfig(env: NodeJS.ProcessEnv, queryTimeoutSeconds: number): ExportConfig {
+  const timeoutFallback = queryTimeoutSeconds > 0 ? Math.max(1, Math.floor((queryTimeoutSeconds * 2) / 3)) : 20;
+  return {
+    concurrency: integer(env, "EXPORT_CONCURRENCY", 1, 1, 1_000),
+    queue: integer(env, "EXPORT_QUEUE", 4, 0, 100_000),
+    maxBytes: integer(env, "EXPORT_MAX_BYTES", 50_000_000, 0, 200_000_000),
+    timeoutSeconds: integer(env, "EXPORT_TIMEOUT", timeoutFallback, 1, 86_400),
   };
 }
 
@@ -285,6 +313,7 @@ export interface JwtConfig {
  * development it is generated once and kept in the data folder; production refuses to start.
  */
 export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generatedSecret?: string): ServerConfig {
+  const queryTimeoutSeconds = integer(env, "DATABASE_QUERY_TIMEOUT", 30, 0, 86_400);
   return {
     port: integer(env, "PORT", 3000, 0, 65535),
     workers: integer(env, "WEB_CONCURRENCY", 1, 1, 64),
@@ -294,7 +323,7 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
     poolSize: integer(env, "DATABASE_POOL_SIZE", 10, 1, 500),
     poolMaxLifetimeSeconds: integer(env, "DATABASE_POOL_MAX_LIFETIME", 300, 0, 86_400),
     connectTimeoutSeconds: integer(env, "DATABASE_CONNECT_TIMEOUT", 10, 1, 600),
-    queryTimeoutSeconds: integer(env, "DATABASE_QUERY_TIMEOUT", 30, 0, 86_400),
+    queryTimeoutSeconds,
     keepAliveSeconds: integer(env, "DATABASE_KEEPALIVE", 10, 0, 7_200),
     bcryptCost: integer(env, "BCRYPT_COST", 12, 4, 15),
     bcryptConcurrency: integer(env, "BCRYPT_CONCURRENCY", Math.max(1, os.availableParallelism() - 1), 1, 64),
@@ -310,7 +339,7 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
     trustProxy: trustProxySetting(env.TRUST_PROXY),
     explorer: env.ENABLE_GRAPHIQL ? env.ENABLE_GRAPHIQL === "true" : !isProduction(env),
     jwt: readJwtConfig(env, generatedSecret),
-    graphql: readGraphqlConfig(env),
+    graphql: readGraphqlConfig(env, queryTimeoutSeconds),
     metrics: { token: nonEmpty(env.METRICS_TOKEN), open: !isProduction(env) },
     clientConcurrency: {
       active: integer(env, "HTTP_CLIENT_CONCURRENCY", 8, 1, 100_000),

@@ -24,7 +24,7 @@ export const forbidden = (message: string) => new ClientError("FORBIDDEN", 403, 
 export const tooManyAttempts = (seconds: number, what = "failed logins") =>
   new ClientError("TOO_MANY_ATTEMPTS", 429, `Too many ${what}; retry in ${seconds} seconds`, seconds);
 /** Every place in bcrypt's line is taken: come back in a moment. */
-export const busy = () => new ClientError("BUSY", 503, "The server is busy; retry in 1 second", 1);
+export const busy = (message = "The server is busy; retry in 1 second") => new ClientError("BUSY", 503, message, 1);
 /** The request lost a race with another change of the same data; retrying is safe. */
 export const conflict = (message = "The request conflicted with another change; retry it") => new ClientError("CONFLICT", 409, message);
 /** The tenant's schema is being migrated (or its migration failed): nothing else of the server is wrong. */

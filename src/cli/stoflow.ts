@@ -9,6 +9,7 @@ import { migrateAll, prepareDatabase } from "../db/database.ts";
 import { applyPendingTenantSteps, failureLine, progressEverySecond } from "../db/tenant-migrations.ts";
 import { withSettings } from "../db/transaction.ts";
 import { failedJobs, retryJobs } from "../jobs/operator.ts";
+import { EXPORT_MAX_BYTES_SETTING } from "../graphql/export-line.ts";
 import type { Io } from "./io.ts";
 import { openPsql } from "./psql.ts";
 import { runAsScript, runCommand } from "./run.ts";
@@ -197,9 +198,9 @@ async function existingTenant(owner: pg.Pool, raw: string | undefined): Promise<
   return Number(raw);
 }
 
-/** Runs `work` in a transaction carrying the tenant's claim, as the tenant-scoped SQL functions expect. */
+/** Runs `work` in a transaction carrying the tenant's claim, as the tenant-scoped SQL functions expect; an operator's export has no size bound. */
 function asTenant(owner: pg.Pool, id: number, work: (client: pg.PoolClient) => Promise<number>): Promise<number> {
-  return withSettings(owner, { "jwt.claims.tenant_id": String(id) }, work);
+  return withSettings(owner, { "jwt.claims.tenant_id": String(id), [EXPORT_MAX_BYTES_SETTING]: "0" }, work);
 }
 
 /** Prints the commands (or one command) to stderr; returns `code`: 0 when asked with --help, 2 on misuse. */

@@ -28,6 +28,7 @@ const CODE_OF_SQLSTATE: Readonly<Record<string, string>> = {
   SFSUS: "SUBSCRIPTION_INACTIVE", // the tenant is suspended or cancelled
   SFTRN: "INVALID_TRANSITION", // a status change the rules refuse
   SFADM: "LAST_ADMIN", // the last active admin of a tenant
+  SFBIG: "EXPORT_TOO_LARGE", // a tenant export beyond EXPORT_MAX_BYTES or its time limit
 };
 
 /** SQLSTATEs read on their own: a tenant table that does not resolve, a privilege refused. */

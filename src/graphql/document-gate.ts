@@ -84,6 +84,12 @@ export class DocumentGate {
     return this.byDocument.get(document);
   }
 
+  /** The compiled operation a request executes (undefined for a document the gate did not admit). */
+  operationOf(args: GrafastExecutionArgs): CompiledOperation | undefined {
+    const operationName = args.operationName ?? undefined;
+    return this.entryOf(args.document)?.operations.find((o) => !operationName || o.operation.name?.value === operationName);
+  }
+
   /** Replaces grafserv's parse-and-validate step (and its cache of every document, refused ones included). */
   readonly parseAndValidate = (query: string): ParseAndValidateResult => {
     if (this.lastSyntaxError?.query === query) return { errors: [this.lastSyntaxError.error] };
@@ -182,8 +188,7 @@ export function documentGatePlugin(gate: DocumentGate, lane: SerialLane, planCac
         execute(next, { args }) {
           const entry = gate.entryOf(args.document);
           if (!entry) return next();
-          const operationName = args.operationName ?? undefined;
-          const operation = entry.operations.find((o) => !operationName || o.operation.name?.value === operationName);
+          const operation = gate.operationOf(args);
           const work = operation?.introspectionOnly
             ? introspect(args, introspectionKey(args.document, operation.operation, args.variableValues))
             : entry.planned ? next() : lane.run(() => {

@@ -4,6 +4,7 @@ import {
   type DocumentNode, type FieldNode, type FragmentDefinitionNode, type GraphQLField,
   type GraphQLNamedType, type GraphQLSchema, type OperationDefinitionNode, type SelectionSetNode, type ValueNode,
 } from "postgraphile/graphql";
+import { EXPORT_FIELD } from "./export-line.ts";
 import { CHARACTERS_PER_UNIT, WEIGHT_EXTENSION } from "./value-weight-plugin.ts";
 
 /** How much one GraphQL request may ask for (settings: README, "Configuration"). */
@@ -62,6 +63,8 @@ interface CompiledSet {
   aliases: number;
   rootFields: number;
   passwordFields: number;
+  /** Selections of a tenant export (EXPORT_FIELD on Query), wherever they appear. */
+  exportFields: number;
   schemaReads: number;
   typeReads: number;
   /** Introspection list fields selected on this set (through fragments too), by name → response keys. */
@@ -152,6 +155,7 @@ class DocumentCompiler {
     if (root.passwordFields > 1) {
       refuse("TOO_MANY_OPERATIONS", `A request may carry at most one of ${[...this.passwordMutations].join(", ")}`);
     }
+    if (root.exportFields > 1) refuse("TOO_MANY_OPERATIONS", `A request may carry at most one ${EXPORT_FIELD}`);
     if (root.schemaReads + root.typeReads > 0 && !limits.introspection) refuse("INTROSPECTION_DISABLED", "Introspection is disabled on this server");
     if (root.schemaReads > 1) refuse("QUERY_TOO_COSTLY", "An operation may read __schema once");
   }
@@ -160,7 +164,7 @@ class DocumentCompiler {
   private compileSet(selectionSet: SelectionSetNode, type: GraphQLNamedType | undefined, nesting: number): CompiledSet {
     if (nesting > this.limits.maxDepth * 4) refuse("QUERY_TOO_DEEP", `Queries may nest at most ${this.limits.maxDepth} levels`);
     const set: CompiledSet = {
-      fields: [], includes: [], depth: 0, expandedFields: 0, aliases: 0, rootFields: 0, passwordFields: 0, schemaReads: 0, typeReads: 0, introspectionLists: new Map(),
+      fields: [], includes: [], depth: 0, expandedFields: 0, aliases: 0, rootFields: 0, passwordFields: 0, exportFields: 0, schemaReads: 0, typeReads: 0, introspectionLists: new Map(),
     };
     for (const selection of selectionSet.selections) {
       if (selection.kind === Kind.FIELD) {
@@ -202,6 +206,7 @@ class DocumentCompiler {
     set.aliases += from.aliases;
     set.rootFields += from.rootFields;
     set.passwordFields += from.passwordFields;
+    set.exportFields += from.exportFields;
     set.schemaReads += from.schemaReads;
     set.typeReads += from.typeReads;
   }
@@ -215,6 +220,7 @@ class DocumentCompiler {
     if (node.alias && node.alias.value !== name) set.aliases += 1;
     if (parentType && this.isRootType(parentType) && name !== "__typename") set.rootFields += 1;
     if (parentType === this.schema.getMutationType() && this.passwordMutations.has(name)) set.passwordFields += 1;
+    if (parentType === this.schema.getQueryType() && name === EXPORT_FIELD) set.exportFields += 1;
     if (name === "__schema") set.schemaReads += 1;
     if (name === "__type") set.typeReads += 1;
     const returnType = definition ? getNamedType(definition.type) : undefined;

@@ -19,6 +19,7 @@ import { DescriptionsPlugin } from "./descriptions-plugin.ts";
 import { BadValuePlugin } from "./bad-value-plugin.ts";
 import type { GraphqlConfig } from "../config.ts";
 import { DocumentGate, documentGatePlugin } from "./document-gate.ts";
+import { exportLinePlugin } from "./export-line.ts";
 import { pageSizePlugin } from "./page-size-plugin.ts";
 import { SerialLane } from "./serial-lane.ts";
 import { ValueWeightPlugin } from "./value-weight-plugin.ts";
@@ -47,6 +48,7 @@ export function makePreset(
     ],
     plugins: [
       NoSchemaPrefixPlugin, authPlugin(auth), documentGatePlugin(guards.gate, guards.lane, graphql.planCacheSize),
+      exportLinePlugin(guards.gate, graphql.exports),
       pageSizePlugin(graphql.defaultPageSize), ValueWeightPlugin, DatabaseUnavailablePlugin, DeadSessionPlugin, AnswerStatusPlugin, ErrorCodesPlugin,
       NotFoundPlugin, DescriptionsPlugin, BadValuePlugin,
     ],

@@ -94,6 +94,13 @@ describe("operations endpoints", () => {
     expect(() => readServerConfig({ PORT: "http" })).toThrow(/PORT must be a whole number from 0 to 65535/);
   });
 
+  it("reads the export bounds with safe defaults, the export's time limit below the query timeout", () => {
+    expect(readServerConfig({ JWT_SECRET: TEST_JWT_SECRET }).graphql.exports).toEqual({ concurrency: 1, queue: 4, maxBytes: 50_000_000, timeoutSeconds: 20 });
+    expect(readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, DATABASE_QUERY_TIMEOUT: "3" }).graphql.exports.timeoutSeconds).toBe(2);
+    expect(readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, DATABASE_QUERY_TIMEOUT: "0" }).graphql.exports.timeoutSeconds).toBe(20);
+    expect(() => readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, EXPORT_CONCURRENCY: "0" })).toThrow(/EXPORT_CONCURRENCY must be a whole number/);
+  });
+
   it("reads the throttles with safe defaults, and TRUST_PROXY=1 as one proxy hop (the address throttling sees)", async () => {
     const defaults = readServerConfig({ JWT_SECRET: TEST_JWT_SECRET });
     expect(defaults.throttle).toEqual({
