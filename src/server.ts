@@ -53,9 +53,11 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
   const pool = createPool(appUrl, config, logger);
   introspectWithoutTenantSchemas(pool);
   await openTransactionsInOneRoundTrip(pool);
-  // /health, /ready and /metrics have a connection of their own: they say whether the database
-  // answers, not how long the queue for the request pool is.
-  const probePool = createPool(appUrl, { ...config, poolSize: 1 }, logger);
+  // /health, /ready and /metrics have a connection of their own, opened now and kept while idle:
+  // they say whether the database answers, not how long the queue for the request pool is, nor
+  // how long a new connection takes on a busy machine.
+  const probePool = createPool(appUrl, { ...config, poolSize: 1 }, logger, { keepIdle: true });
+  await probePool.query("select 1").catch(() => undefined); // a database still away is reported by /health itself
   const auth = authServiceFor(pool, config);
   const guards = graphqlGuards(config.graphql);
   const messages = new ConstraintMessages(pool);

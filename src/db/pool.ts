@@ -10,10 +10,11 @@ type PoolSettings = Pick<ServerConfig, "poolSize" | "poolMaxLifetimeSeconds" | "
  * connection, each query), so that a request fails with 503 instead of hanging, and a connection
  * that failed is dropped, so the pool heals by itself once PostgreSQL is back.
  */
-export function createPool(url: string, settings: PoolSettings, logger: Logger): pg.Pool {
+export function createPool(url: string, settings: PoolSettings, logger: Logger, { keepIdle = false } = {}): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
     max: settings.poolSize,
+    ...(keepIdle ? { idleTimeoutMillis: 0 } : {}), // else idle connections close after 10 s
     maxLifetimeSeconds: settings.poolMaxLifetimeSeconds,
     connectionTimeoutMillis: settings.connectTimeoutSeconds * 1000,
     query_timeout: settings.queryTimeoutSeconds * 1000 || undefined,
