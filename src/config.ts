@@ -224,6 +224,8 @@ export interface GraphqlConfig extends DocumentLimits {
   planCacheSize: number;
   /** New documents (and introspections) waiting to be planned one at a time; beyond, 503 BUSY. */
   planningQueue: number;
+  /** Never-seen documents waiting to be parsed, checked and validated one at a time (503 BUSY beyond). */
+  admissionQueue: number;
   /**
    * Trusted documents: a JSON file of `{ "<hash>": "<document>" }` (GraphQL Codegen's
    * persisted-documents.json, Relay's persisted queries) or a folder of `<hash>.graphql` files.
@@ -251,6 +253,7 @@ function readGraphqlConfig(env: NodeJS.ProcessEnv, queryTimeoutSeconds: number):
     documentCacheBytes: integer(env, "GRAPHQL_DOCUMENT_CACHE_MB", 32, 1, 4_096) * 1024 * 1024,
     planCacheSize: integer(env, "GRAPHQL_PLAN_CACHE_SIZE", 100, 1, 100_000),
     planningQueue: integer(env, "GRAPHQL_PLANNING_QUEUE", 50, 0, 100_000),
+    admissionQueue: integer(env, "GRAPHQL_ADMISSION_QUEUE", 100, 0, 100_000),
     trustedDocuments: nonEmpty(env.GRAPHQL_TRUSTED_DOCUMENTS),
     exports: readExportConfig(env, queryTimeoutSeconds),
   };

@@ -19,7 +19,11 @@ const decided = new WeakMap<IncomingMessage, AnswerOverride>();
  * has no HTTP request to answer (then nothing is overridden).
  */
 export function answerWith(args: GrafastExecutionArgs, override: AnswerOverride): boolean {
-  const request = args.requestContext?.node?.req;
+  return answerRequestWith(args.requestContext?.node?.req, override);
+}
+
+/** The same, before execution: for the request itself (false when it did not come through Node's HTTP). */
+export function answerRequestWith(request: IncomingMessage | undefined, override: AnswerOverride): boolean {
   if (request) decided.set(request, override);
   return request !== undefined;
 }

@@ -1,10 +1,10 @@
-import { isPromiseLike, type GrafastExecutionArgs } from "postgraphile/grafast";
-import type { ExecutionConfig } from "postgraphile/grafserv";
+import { isPromiseLike, SafeError, type GrafastExecutionArgs } from "postgraphile/grafast";
+import type { ExecutionConfig, NormalizedRequestDigest } from "postgraphile/grafserv";
 import {
   execute as graphqlExecute, GraphQLError, Kind, parse, print, Source, specifiedRules, validate,
   type DocumentNode, type ExecutionResult, type GraphQLSchema, type OperationDefinitionNode,
 } from "postgraphile/graphql";
-import { answerWith } from "./answer-status.ts";
+import { answerRequestWith, answerWith } from "./answer-status.ts";
 import { coded } from "./errors.ts";
 import { LaneFullError, type SerialLane } from "./serial-lane.ts";
 import { checkVariables, compileDocument, refuse, type CompiledOperation, type DocumentLimits } from "./document-limits.ts";
@@ -47,7 +47,11 @@ export class DocumentGate {
   /** The last document that failed to parse, so grafserv's own parse step does not parse it again. */
   private lastSyntaxError: { query: string; error: GraphQLError } | undefined;
 
-  constructor(limits: DocumentLimits, passwordMutations: ReadonlySet<string>, maxCacheBytes: number) {
+  private readonly lane: SerialLane;
+
+  /** `lane`: where documents not seen yet are parsed, compiled and validated, one at a time. */
+  constructor(limits: DocumentLimits, passwordMutations: ReadonlySet<string>, maxCacheBytes: number, lane: SerialLane) {
+    this.lane = lane;
     this.limits = limits;
     this.passwordMutations = passwordMutations;
     this.maxCacheBytes = maxCacheBytes;
@@ -72,8 +76,20 @@ export class DocumentGate {
   /** Refuses (SafeError, HTTP 400) a request whose document or variables break a limit. */
   admit(query: string, variables: Record<string, unknown>, operationName: string | undefined): void | Promise<void> {
     if (!this.schema) return this.schemaReady.then(() => this.admit(query, variables, operationName));
-    const entry = this.admitted.get(query) ?? this.compile(query);
-    if (!entry) return; // a syntax error, reported by parseAndValidate
+    const known = this.admitted.get(query);
+    if (known) return this.checkRequest(query, known, variables, operationName);
+    // A document not seen yet: its parse, limits and validation are the long synchronous work an
+    // anonymous client can ask for, done one document at a time with a turn of the event loop
+    // between (probes and known documents are served in between); LaneFullError when too many wait.
+    return this.lane.run(() => {
+      const entry = this.compile(query);
+      if (!entry) return; // a syntax error, reported by parseAndValidate
+      entry.errors = this.validate(entry.document);
+      this.checkRequest(query, entry, variables, operationName);
+    });
+  }
+
+  private checkRequest(query: string, entry: AdmittedDocument, variables: Record<string, unknown>, operationName: string | undefined): void {
     const operations = operationName ? entry.operations.filter((o) => o.operation.name?.value === operationName) : entry.operations;
     for (const operation of operations) checkVariables(operation, variables, this.limits);
     this.touch(query, entry);
@@ -95,11 +111,15 @@ export class DocumentGate {
     if (this.lastSyntaxError?.query === query) return { errors: [this.lastSyntaxError.error] };
     const entry = this.admitted.get(query) ?? this.compile(query);
     if (!entry) return { errors: [this.lastSyntaxError!.error] };
-    entry.errors ??= validate(this.schema!, entry.document, specifiedRules).map((error) => coded(error, "GRAPHQL_VALIDATION_FAILED"));
+    entry.errors ??= this.validate(entry.document);
     if (entry.errors.length === 0) return { document: entry.document };
     this.forget(query);
     return { errors: entry.errors };
   };
+
+  private validate(document: DocumentNode): readonly GraphQLError[] {
+    return validate(this.schema!, document, specifiedRules).map((error) => coded(error, "GRAPHQL_VALIDATION_FAILED"));
+  }
 
   /** Parses (token limit first) and compiles; throws a refusal, or returns undefined on a syntax error. */
   private compile(query: string): AdmittedDocument | undefined {
@@ -207,7 +227,7 @@ export function documentGatePlugin(gate: DocumentGate, lane: SerialLane, planCac
           if (typeof query !== "string") return next();
           const variables = variableValues && typeof variableValues === "object" ? (variableValues as Record<string, unknown>) : {};
           const admitted = gate.admit(query, variables, typeof operationName === "string" ? operationName : undefined);
-          return isPromiseLike(admitted) ? admitted.then(next) : next();
+          return isPromiseLike(admitted) ? Promise.resolve(admitted).then(next, (error) => laneFull(error, event.request)) : next();
         },
         setPreset(next, event) {
           const getExecutionConfig = event.getExecutionConfig;
@@ -234,9 +254,18 @@ function introspectionKey(document: DocumentNode, operation: OperationDefinition
   return JSON.stringify([print({ kind: Kind.DOCUMENT, definitions: [anonymous, ...fragments] }), variables ?? {}]);
 }
 
+const BUSY_MESSAGE = "The server is busy with new queries; retry in a second";
+
+/** The lane was full when a new document came: 503 BUSY with Retry-After, before anything else. */
+function laneFull(error: unknown, request: NormalizedRequestDigest | undefined): never {
+  if (!(error instanceof LaneFullError)) throw error;
+  answerRequestWith(request?.requestContext?.node?.req, { status: 503, retryAfterSeconds: 1 });
+  throw new SafeError(BUSY_MESSAGE, { statusCode: 503, code: "BUSY" });
+}
+
 /** The lane is full: a 503 with Retry-After. */
 function busy(error: unknown, args: GrafastExecutionArgs): ExecutionResult {
   if (!(error instanceof LaneFullError)) throw error;
   answerWith(args, { status: 503, retryAfterSeconds: 1 });
-  return { errors: [new GraphQLError("The server is busy with new queries; retry in a second", { extensions: { code: "BUSY" } })] };
+  return { errors: [new GraphQLError(BUSY_MESSAGE, { extensions: { code: "BUSY" } })] };
 }

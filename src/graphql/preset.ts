@@ -103,5 +103,6 @@ export interface GraphqlGuards {
 }
 
 export function graphqlGuards(graphql: GraphqlConfig): GraphqlGuards {
-  return { gate: new DocumentGate(graphql, PASSWORD_MUTATIONS, graphql.documentCacheBytes), lane: new SerialLane(graphql.planningQueue) };
+  const admissionLane = new SerialLane(graphql.admissionQueue);
+  return { gate: new DocumentGate(graphql, PASSWORD_MUTATIONS, graphql.documentCacheBytes, admissionLane), lane: new SerialLane(graphql.planningQueue) };
 }

@@ -281,7 +281,7 @@ describe("floods from one client", () => {
   });
 
   it("computes introspection one document at a time and answers 503 BUSY when too many wait", async () => {
-    await withServer({ GRAPHQL_PLANNING_QUEUE: "1" }, async (url) => {
+    await withServer({ GRAPHQL_PLANNING_QUEUE: "1", GRAPHQL_ADMISSION_QUEUE: "1" }, async (url) => {
       // Distinct documents (an alias each), so that no cached answer serves them: each is computed.
       const distinct = (i: number) => getIntrospectionQuery({ descriptions: true }).replace("__schema {", `t${i}: __typename __schema {`);
       const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => graphql(url, distinct(i))));
