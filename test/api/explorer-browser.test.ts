@@ -71,7 +71,11 @@ describe.skipIf(skip)("the explorer at /graphiql, in headless Chromium", () => {
     await page.goto(`${gw.url}/docs/`);
     await page.getByText("Stoflow REST API").first().waitFor();
     await page.getByText("/api/auth/register").first().waitFor();
-    expect(await page.locator(".opblock").count()).toBe(9);
+    // One block per operation of the document the server publishes.
+    const document = await (await fetch(`${gw.url}/openapi.json`)).json() as { paths: Record<string, Record<string, unknown>> };
+    const operations = Object.values(document.paths).flatMap((path) => Object.keys(path)).length;
+    expect(operations).toBeGreaterThan(9);
+    expect(await page.locator(".opblock").count()).toBe(operations);
     expect(elsewhere).toEqual([]);
     await page.screenshot({ path: "artifacts/docs.png" });
   });
