@@ -8,7 +8,8 @@ export const READ_DOCUMENT = "{ products(first: 20, orderBy: SKU_ASC) { nodes { 
 
 /** What one server of the decomposition adds to vanilla PostGraphile (see variants-server.ts). */
 export interface Variant {
-  adapter: "express" | "node";
+  /** Express with grafserv's Express adapter, grafserv's node adapter, or the gateway's plain /graphql route (src/http/graphql-route.ts). */
+  adapter: "express" | "node" | "plain";
   /** No session check; a round trip of its own before the transaction; or in the transaction's opening. */
   session: "none" | "before" | "opening";
   guards: boolean;
@@ -29,12 +30,13 @@ const VANILLA: Variant = { adapter: "express", session: "none", guards: false, l
 export const VARIANTS: Record<string, Variant> = {
   "vanilla": VANILLA,
   "vanilla, grafserv node adapter (no Express)": { ...VANILLA, adapter: "node" },
-  "+ session check, own round trip before (as before issue 14)": { ...VANILLA, session: "before" },
-  "+ session check in the transaction's opening": { ...VANILLA, session: "opening" },
-  "+ document gate and limits": { ...VANILLA, session: "opening", guards: true },
-  "+ request log": { ...VANILLA, session: "opening", guards: true, log: true },
-  "+ metrics": { ...VANILLA, session: "opening", guards: true, log: true, metrics: true },
-  "+ client and server concurrency (= every addition)": { ...VANILLA, session: "opening", guards: true, log: true, metrics: true, concurrency: true },
+  "vanilla on the gateway's plain /graphql route": { ...VANILLA, adapter: "plain" },
+  "+ session check, own round trip before (as before issue 14)": { ...VANILLA, adapter: "plain", session: "before" },
+  "+ session check in the transaction's opening": { ...VANILLA, adapter: "plain", session: "opening" },
+  "+ document gate and limits": { ...VANILLA, adapter: "plain", session: "opening", guards: true },
+  "+ request log": { ...VANILLA, adapter: "plain", session: "opening", guards: true, log: true },
+  "+ metrics": { ...VANILLA, adapter: "plain", session: "opening", guards: true, log: true, metrics: true },
+  "+ client and server concurrency (= every addition)": { ...VANILLA, adapter: "plain", session: "opening", guards: true, log: true, metrics: true, concurrency: true },
 };
 
 export function variantOf(name: string): Variant {

@@ -12,6 +12,9 @@ import { introspectWithoutTenantSchemas } from "../src/graphql/introspection.ts"
 import { graphqlGuards, makePreset } from "../src/graphql/preset.ts";
 import { clientConcurrency, serverConcurrency } from "../src/http/concurrency.ts";
 import { requestLogging } from "../src/http/logging.ts";
+import { notFound } from "../src/http/errors.ts";
+import { plainRoute, routeRequests, type Step } from "../src/http/graphql-route.ts";
+import { ReceivedBodyGrafserv } from "../src/graphql/received-body-grafserv.ts";
 import { createLogger } from "../src/logger.ts";
 import { createMetrics } from "../src/http/metrics.ts";
 import { GUARD_PLUGINS, variantOf } from "./additions.ts";
@@ -19,7 +22,7 @@ import { GUARD_PLUGINS, variantOf } from "./additions.ts";
 /**
  * One step of the decomposition (bench/additions.ts): PostGraphile 5 with the gateway's schema and
  * the same pgSettings from a verified JWT, plus the additions BENCH_VARIANT names, on Express or on
- * grafserv's own node adapter. Serves /graphql on PORT, and /health.
+ * grafserv's own node adapter, or (the additions) on the gateway's plain /graphql route. Serves /graphql on PORT, and /health.
  */
 const variant = variantOf(process.env.BENCH_VARIANT ?? "vanilla");
 const config = readServerConfig(process.env);
@@ -52,15 +55,25 @@ let server: http.Server;
 if (variant.adapter === "node") {
   server = http.createServer();
   await pgl.createServ(nodeGrafserv).addTo(server);
-} else {
+} else if (variant.adapter === "express") {
   const app = express();
   app.disable("x-powered-by");
-  if (variant.log) app.use(requestLogging(logger));
-  if (variant.metrics) app.use(createMetrics(pool, async () => 0, () => guards.gate.cacheSize).middleware);
-  if (variant.concurrency) app.use(clientConcurrency(config.clientConcurrency), serverConcurrency(config.serverConcurrency, () => false));
   app.get("/health", (_req, res) => res.json({ status: "ok" }));
   server = http.createServer(app);
   await pgl.createServ(expressGrafserv).addTo(app, server);
+} else {
+  // As the gateway serves /graphql: its steps as plain functions, then grafserv (src/http/graphql-route.ts).
+  const steps: Step[] = [
+    ...(variant.log ? [requestLogging(logger)] : []),
+    ...(variant.metrics ? [createMetrics(pool, async () => 0, () => guards.gate.cacheSize).middleware] : []),
+    ...(variant.concurrency ? [clientConcurrency(config.clientConcurrency), serverConcurrency(config.serverConcurrency, () => false)] : []),
+    pgl.createServ((preset) => new ReceivedBodyGrafserv(preset)).handler(),
+  ];
+  const health = (_req: unknown, res: http.ServerResponse) => res.end('{"status":"ok"}');
+  server = http.createServer(routeRequests(plainRoute(() => false, steps, notFound, (_error, _req, res) => {
+    res.statusCode = 500;
+    res.end();
+  }), health));
 }
 server.listen(Number(process.env.PORT));
 process.once("SIGTERM", () => {

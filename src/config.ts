@@ -111,6 +111,8 @@ export interface ServerConfig {
    * 503 BUSY, so a flood of anonymous logins cannot grow memory or latency without bound.
    */
   bcryptQueueLimit: number;
+  /** The nice value of bcrypt's threads: logins take the CPU that signed-in tenants' requests leave. */
+  bcryptNice: number;
   throttle: ThrottleConfig;
   /** Express `trust proxy`: which proxies' X-Forwarded-For gives the client address throttling sees. */
   trustProxy: boolean | number | string;
@@ -317,13 +319,14 @@ export interface JwtConfig {
  */
 export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generatedSecret?: string): ServerConfig {
   const queryTimeoutSeconds = integer(env, "DATABASE_QUERY_TIMEOUT", 30, 0, 86_400);
+  const poolSize = integer(env, "DATABASE_POOL_SIZE", 10, 1, 500);
   return {
     port: integer(env, "PORT", 3000, 0, 65535),
     workers: integer(env, "WEB_CONCURRENCY", 1, 1, 64),
     logLevel: env.LOG_LEVEL || "info",
     preparedStatements: env.DATABASE_PREPARED_STATEMENTS !== "false",
     corsOrigins: (env.CORS_ORIGINS ?? "").split(",").map((o) => o.trim()).filter(Boolean),
-    poolSize: integer(env, "DATABASE_POOL_SIZE", 10, 1, 500),
+    poolSize,
     poolMaxLifetimeSeconds: integer(env, "DATABASE_POOL_MAX_LIFETIME", 300, 0, 86_400),
     connectTimeoutSeconds: integer(env, "DATABASE_CONNECT_TIMEOUT", 10, 1, 600),
     queryTimeoutSeconds,
@@ -331,6 +334,7 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
     bcryptCost: integer(env, "BCRYPT_COST", 12, 4, 15),
     bcryptConcurrency: integer(env, "BCRYPT_CONCURRENCY", Math.max(1, os.availableParallelism() - 1), 1, 64),
     bcryptQueueLimit: integer(env, "BCRYPT_QUEUE_LIMIT", 8, 0, 100_000),
+    bcryptNice: integer(env, "BCRYPT_NICE", 10, 0, 19),
     throttle: {
       loginFailuresPerEmail: integer(env, "LOGIN_MAX_FAILURES_PER_EMAIL", 5, 1, 1_000_000),
       loginAttemptsPerAddress: integer(env, "LOGIN_MAX_ATTEMPTS_PER_ADDRESS", 50, 1, 1_000_000),
@@ -349,7 +353,9 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
       waiting: integer(env, "HTTP_CLIENT_QUEUE", 128, 0, 1_000_000),
     },
     serverConcurrency: {
-      active: integer(env, "HTTP_SERVER_CONCURRENCY", 16, 1, 100_000),
+      // Twice the pool: while some requests hold a connection, as many are planned or answered, so
+      // no connection waits idle for the next turn (a line as wide as the pool cost 10 % of reads).
+      active: integer(env, "HTTP_SERVER_CONCURRENCY", 2 * poolSize, 1, 100_000),
       waiting: integer(env, "HTTP_SERVER_QUEUE", 256, 0, 1_000_000),
     },
     connectionsPerAddress: integer(env, "HTTP_CLIENT_CONNECTIONS", env.TRUST_PROXY ? 0 : 256, 0, 1_000_000),

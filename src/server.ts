@@ -6,7 +6,6 @@ import type { AddressInfo } from "node:net";
 import type pg from "pg";
 import type { Logger } from "pino";
 import { postgraphile } from "postgraphile";
-import { grafserv } from "postgraphile/grafserv/express/v4";
 import { authServiceFor } from "./auth/service.ts";
 import type { ServerConfig } from "./config.ts";
 import { ConstraintMessages } from "./db/constraint-messages.ts";
@@ -17,7 +16,9 @@ import { graphqlGuards, makePreset } from "./graphql/preset.ts";
 import { createApp } from "./http/app.ts";
 import { sessionOf } from "./http/bearer.ts";
 import { limitConnectionsPerAddress } from "./http/connection-limit.ts";
-import { errorResponder } from "./http/errors.ts";
+import { errorResponder, notFound } from "./http/errors.ts";
+import { plainRoute, routeRequests } from "./http/graphql-route.ts";
+import { ReceivedBodyGrafserv } from "./graphql/received-body-grafserv.ts";
 import { createMetrics } from "./http/metrics.ts";
 import { startJobWorker, type JobWorker } from "./jobs/worker.ts";
 import { serverStatus } from "./http/status-routes.ts";
@@ -63,7 +64,7 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
   const messages = new ConstraintMessages(pool);
   await messages.load();
   const metrics = createMetrics(pool, async () => (await serverStatus(probePool, config.preparedStatements)).tenants, () => guards.gate.cacheSize);
-  const app = createApp({
+  const { app, graphqlSteps } = createApp({
     pool: probePool, auth, corsOrigins: config.corsOrigins, trustProxy: config.trustProxy, version: VERSION, metrics, logger,
     committedMigrations: countCommittedMigrations(), metricsAccess: config.metrics, clientLimits: config.clientConcurrency, serverLimits: config.serverConcurrency,
     graphqlMaxBodyBytes: config.graphql.maxBodyBytes, preparedStatements: config.preparedStatements,
@@ -73,14 +74,17 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
   const { headersMs, requestMs, socketMs } = config.httpTimeouts;
   const server = http.createServer({
     headersTimeout: headersMs, requestTimeout: Math.max(requestMs, headersMs), connectionsCheckingInterval: Math.min(1_000, headersMs),
-  }, app);
+  });
   server.timeout = socketMs;
   server.maxConnections = config.maxConnections; // beyond, Node closes a new socket at once
   if (config.connectionsPerAddress > 0) limitConnectionsPerAddress(server, config.connectionsPerAddress);
   const pgl = postgraphile(makePreset(pool, auth, config.graphql, { sessionOf, explorer: config.explorer, logger, guards, messages }));
-  await pgl.createServ(grafserv).addTo(app, server);
-  app.use((_req, res) => res.status(404).json({ detail: "Not found", code: "NOT_FOUND" }));
-  app.use(errorResponder(metrics));
+  const graphql = pgl.createServ((preset) => new ReceivedBodyGrafserv(preset)).handler();
+  const answerError = errorResponder(metrics);
+  app.use(graphql); // the explorer (/graphiql), when enabled
+  app.use(notFound);
+  app.use(answerError);
+  server.on("request", routeRequests(plainRoute(app.get("trust proxy fn"), [...graphqlSteps, graphql], notFound, answerError), app));
   const release = async () => {
     await pgl.release();
     await Promise.all([pool.end(), probePool.end()]);

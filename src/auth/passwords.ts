@@ -1,6 +1,7 @@
 import bcrypt from "bcrypt";
 import { randomBytes } from "node:crypto";
 import { FairLine, RecentCounts } from "../fair-line.ts";
+import { BcryptThreads } from "./bcrypt-threads.ts";
 import { busy } from "./errors.ts";
 
 /** One bcrypt hash, in libuv's thread pool: for operator tools, outside any request. */
@@ -20,8 +21,10 @@ export interface Bcrypt {
 
 export interface PasswordHasherOptions {
   cost: number;
-  /** Hashes running at once (in libuv's thread pool, never on the event loop). */
+  /** Hashes running at once (on threads of their own, never on the event loop). */
   concurrency: number;
+  /** Their threads' nice value (BCRYPT_NICE): 0 is the server's own priority, 19 the lowest. */
+  nice?: number;
   /** Requests under way beyond those hashing (in the database or waiting for bcrypt), and as many more waiting to start. */
   queueLimit: number;
 }
@@ -38,7 +41,8 @@ const OPERATOR = "operator";
  * lighter client's request takes the place of the busiest one's. A crowd of sign-ins from many
  * addresses then takes turns among itself, and one from an address that sent few goes next.
  */
-export function createPasswordHasher({ cost, concurrency, queueLimit }: PasswordHasherOptions) {
+export function createPasswordHasher({ cost, concurrency, queueLimit, nice = 0 }: PasswordHasherOptions) {
+  const threads = new BcryptThreads(concurrency, nice);
   const weights = new RecentCounts();
   const places = new FairLine({ active: concurrency + queueLimit, waiting: queueLimit }, weights);
   const hashes = new FairLine({ active: concurrency, waiting: queueLimit }, weights); // never full: only places ask
@@ -47,12 +51,12 @@ export function createPasswordHasher({ cost, concurrency, queueLimit }: Password
   const bcryptFor = (client: string): Bcrypt => {
     const slot = <T>(work: () => Promise<T>) => hashes.run(client, work, busy);
     return {
-      hash: (password) => slot(() => hashPassword(password, cost)),
+      hash: (password) => slot(() => threads.hash(password, cost)),
       async matches(password, hash) {
-        if (hash) return slot(() => bcrypt.compare(password, hash));
+        if (hash) return slot(() => threads.compare(password, hash));
         dummyHash ??= hashPassword(randomBytes(16).toString("hex"), cost); // once per process, outside the lines
         const dummy = await dummyHash;
-        await slot(() => bcrypt.compare(password, dummy));
+        await slot(() => threads.compare(password, dummy));
         return false;
       },
     };

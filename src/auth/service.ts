@@ -255,7 +255,7 @@ export type AuthService = ReturnType<typeof createAuthService>;
 
 /** The auth service of a server with these settings (its own bcrypt line). */
 export function authServiceFor(pool: pg.Pool, config: ServerConfig): AuthService {
-  const passwords = createPasswordHasher({ cost: config.bcryptCost, concurrency: config.bcryptConcurrency, queueLimit: config.bcryptQueueLimit });
+  const passwords = createPasswordHasher({ cost: config.bcryptCost, concurrency: config.bcryptConcurrency, queueLimit: config.bcryptQueueLimit, nice: config.bcryptNice });
   return createAuthService({ pool, jwt: config.jwt, passwords, throttle: config.throttle, preparedStatements: config.preparedStatements, mail: config.mail });
 }
 

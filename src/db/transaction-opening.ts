@@ -29,7 +29,7 @@ export async function openTransactionsInOneRoundTrip(pool: pg.Pool): Promise<voi
       const text = config?.text;
       if (held) {
         held = false;
-        if (text === ADAPTOR_SETTINGS && rest.length === 0) return query(openingStatement(settingsOf(config!)));
+        if (text === ADAPTOR_SETTINGS && rest.length === 0) return query(openingOf(String(config!.values?.[0])));
         void (query(ADAPTOR_BEGIN) as Promise<unknown>).catch(() => {}); // the next query reports the failure
       } else if (text === ADAPTOR_BEGIN && Object.keys(config!).length === 1 && rest.length === 0) {
         held = true;
@@ -40,9 +40,19 @@ export async function openTransactionsInOneRoundTrip(pool: pg.Pool): Promise<voi
   });
 }
 
-/** The settings the adaptor sends as `[[name, value], …]` JSON in its one parameter. */
-function settingsOf(config: NonNullable<QueryConfig>): Record<string, string> {
-  return Object.fromEntries(JSON.parse(String(config.values?.[0])) as Array<[string, string]>);
+/** Opening statements of recent settings: a session's requests send the same settings again and again. */
+const OPENINGS_KEPT = 1_000;
+const openings = new Map<string, string>();
+
+/** The opening statement of the settings the adaptor sends as `[[name, value], …]` JSON in its one parameter. */
+function openingOf(settingsJson: string): string {
+  let opening = openings.get(settingsJson);
+  if (opening === undefined) {
+    if (openings.size >= OPENINGS_KEPT) openings.clear();
+    opening = openingStatement(Object.fromEntries(JSON.parse(settingsJson) as Array<[string, string]>));
+    openings.set(settingsJson, opening);
+  }
+  return opening;
 }
 
 /** Runs the adaptor against a recording client: it must send exactly ADAPTOR_BEGIN, then ADAPTOR_SETTINGS. */

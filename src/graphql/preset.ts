@@ -9,7 +9,7 @@ import { ConstraintMessages } from "../db/constraint-messages.ts";
 import { authPlugin, PASSWORD_MUTATIONS } from "./auth-plugin.ts";
 import type { SessionClaims } from "../auth/tokens.ts";
 import { GRAPHQL_PATH, pgSettingsFor } from "./context.ts";
-import type { Response } from "express";
+import type { Request, Response } from "express";
 import type { Logger } from "pino";
 import { createLogger } from "../logger.ts";
 import { maskErrorWith } from "./errors.ts";
@@ -28,7 +28,7 @@ import { DeadSessionPlugin } from "./dead-session.ts";
 import { ErrorCodesPlugin } from "./error-codes.ts";
 import { trustedDocumentsPreset } from "./trusted-documents.ts";
 import { DatabaseUnavailablePlugin } from "./unavailable.ts";
-import type {} from "postgraphile/grafserv/express/v4";
+import type {} from "postgraphile/grafserv/node";
 
 /**
  * One GraphQL schema for every tenant, built once from `public` and the empty `tenant_template`.
@@ -67,9 +67,10 @@ export function makePreset(
     grafast: {
       explain: false,
       context(requestContext) {
-        const res = requestContext.expressv4?.res;
+        // The HTTP route (src/http/graphql-route.ts) gives Node's request Express's `ip` and `res.locals`.
+        const { req, res } = (requestContext.node ?? {}) as { req?: Request; res?: Response };
         const session = res ? sessionOf(res) : undefined;
-        return { session, clientIp: requestContext.expressv4?.req.ip ?? "unknown", pgSettings: pgSettingsFor(session) };
+        return { session, clientIp: req?.ip ?? "unknown", pgSettings: pgSettingsFor(session) };
       },
     },
     grafserv: {

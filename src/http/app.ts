@@ -5,11 +5,11 @@ import type { AuthService } from "../auth/service.ts";
 import type { ServerConfig } from "../config.ts";
 import swaggerUi from "swagger-ui-express";
 import { authRoutes, HASHING_ROUTES, REST_BODY_LIMIT } from "./auth-routes.ts";
-import { GRAPHQL_PATH } from "../graphql/context.ts";
 import { bearerAuthentication } from "./bearer.ts";
 import { clientConcurrency, serverConcurrency } from "./concurrency.ts";
 import type { Logger } from "pino";
 import { requestLogging } from "./logging.ts";
+import type { Step } from "./graphql-route.ts";
 import { metricsRoute, type Metrics } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
 import { healthRoute, readyRoute, rootRoute } from "./status-routes.ts";
@@ -34,17 +34,28 @@ export interface AppOptions {
   preparedStatements: boolean;
 }
 
+/** The Express app, and the steps of /graphql, which is served past Express (see graphql-route.ts). */
+export interface HttpApp {
+  app: Express;
+  /** For /graphql, in this order: log, metrics, CORS, the client's line, the body, the server's line, the bearer check. */
+  graphqlSteps: Step[];
+}
+
 /**
  * The Express app before PostGraphile is added: CORS, bearer verification on every route, the
  * status and REST routes, their OpenAPI document and its browser. The server adds grafserv, then the 404 and error responders.
  */
-export function createApp({ pool, auth, corsOrigins, trustProxy, version, metrics, logger, committedMigrations, metricsAccess, clientLimits, serverLimits, graphqlMaxBodyBytes, preparedStatements }: AppOptions): Express {
+export function createApp({ pool, auth, corsOrigins, trustProxy, version, metrics, logger, committedMigrations, metricsAccess, clientLimits, serverLimits, graphqlMaxBodyBytes, preparedStatements }: AppOptions): HttpApp {
   const app = express();
+  const logging = requestLogging(logger);
+  const allowOrigins = corsOrigins.length > 0 ? cors({ origin: corsOrigins, maxAge: 600 }) : undefined;
+  const clientLine = clientConcurrency(clientLimits);
+  const serverLine = serverConcurrency(serverLimits, (req) => HASHING_ROUTES.has(req.path));
   app.disable("x-powered-by");
-  app.use(requestLogging(logger));
+  app.use(logging);
   app.use(metrics.middleware);
   app.set("trust proxy", trustProxy);
-  if (corsOrigins.length > 0) app.use(cors({ origin: corsOrigins, maxAge: 600 }));
+  if (allowOrigins) app.use(allowOrigins);
   // Probes and metrics first: they take no token (the metrics token is no user's) and do not
   // wait behind a client's requests.
   app.get("/health", healthRoute(pool));
@@ -53,16 +64,18 @@ export function createApp({ pool, auth, corsOrigins, trustProxy, version, metric
   // A client's turn first (its own line), then its body is received, then the server's turn: one
   // address holds at most its share, and a client sending its body slowly holds none of the
   // server's places (grafserv takes the received body as it is).
-  app.use(clientConcurrency(clientLimits));
+  app.use(clientLine);
   app.use("/api/auth", express.json({ limit: REST_BODY_LIMIT }));
-  app.use(GRAPHQL_PATH, express.raw({ type: () => true, limit: graphqlMaxBodyBytes }));
-  app.use(serverConcurrency(serverLimits, (req) => HASHING_ROUTES.has(req.path)));
-  app.use(bearerAuthentication(auth, (req) => req.path === GRAPHQL_PATH));
+  app.use(serverLine);
+  app.use(bearerAuthentication(auth));
   app.get("/", rootRoute(version));
   app.use("/api/auth", authRoutes(auth));
   const openApi = openApiDocument(version);
   app.get("/openapi.json", (_req, res) => res.json(openApi));
   // Swagger UI from the swagger-ui-dist package, served here: no CDN, no online validator.
   app.use("/docs", swaggerUi.serve, swaggerUi.setup(openApi, { customSiteTitle: "Stoflow REST API", swaggerOptions: { validatorUrl: null } }));
-  return app;
+  const graphqlBody = express.raw({ type: () => true, limit: graphqlMaxBodyBytes });
+  // On /graphql, each transaction checks the session as it opens: here only the signature and claims.
+  const graphqlBearer = bearerAuthentication(auth, { checkedInTransaction: true });
+  return { app, graphqlSteps: [logging, metrics.middleware, ...(allowOrigins ? [allowOrigins] : []), clientLine, graphqlBody, serverLine, graphqlBearer] };
 }

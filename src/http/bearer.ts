@@ -6,18 +6,18 @@ import type { SessionClaims } from "../auth/tokens.ts";
 /**
  * Verifies `Authorization: Bearer …` on every route. No header: the request goes on anonymous.
  * A header that is present but not a valid, live token: 401, never a silent anonymous request.
- * On the paths where `checkedInTransaction` holds (GraphQL), only the signature and claims are
+ * With `checkedInTransaction` (GraphQL), only the signature and claims are
  * verified here: each of the request's transactions checks the session as it opens, in the same
  * round trip (app_private.require_live_session).
  */
-export function bearerAuthentication(auth: AuthService, checkedInTransaction: (req: Request) => boolean = () => false) {
+export function bearerAuthentication(auth: AuthService, { checkedInTransaction = false } = {}) {
   return async (req: Request, res: Response, next: NextFunction) => {
     const header = req.headers.authorization;
     if (header === undefined) return next();
     try {
       const match = /^Bearer ([A-Za-z0-9_\-.]+)$/.exec(header.trim());
       if (!match) throw invalidToken();
-      res.locals.session = checkedInTransaction(req) ? auth.verify(match[1]!) : await auth.authorize(match[1]!);
+      res.locals.session = checkedInTransaction ? auth.verify(match[1]!) : await auth.authorize(match[1]!);
       next();
     } catch (error) {
       next(error);

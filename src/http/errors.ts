@@ -35,9 +35,23 @@ const GRAPHQL_ROUTE = new RegExp(`^${GRAPHQL_PATH}/?$`);
 export function sendError(req: Request, res: Response, { status, code, message, retryAfterSeconds, id }: Answer): void {
   if (status === 401) res.setHeader("WWW-Authenticate", "Bearer");
   if (retryAfterSeconds) res.setHeader("Retry-After", String(retryAfterSeconds));
-  res.status(status).json(GRAPHQL_ROUTE.test(req.path)
+  sendJson(res, status, GRAPHQL_ROUTE.test(req.path)
     ? { errors: [{ message, extensions: { code, ...(id ? { id } : {}) } }] }
     : { detail: message, code, ...(id ? { id } : {}) });
+}
+
+/** A JSON answer with Node's own response methods (the /graphql route runs without Express's). */
+function sendJson(res: Response, status: number, body: object): void {
+  const json = Buffer.from(JSON.stringify(body));
+  res.statusCode = status;
+  res.setHeader("Content-Type", "application/json; charset=utf-8");
+  res.setHeader("Content-Length", json.length);
+  res.end(json);
+}
+
+/** The answer to a path no route serves. */
+export function notFound(_req: Request, res: Response): void {
+  sendJson(res, 404, { detail: "Not found", code: "NOT_FOUND" });
 }
 
 function answerFor(error: unknown, req: Request): Answer {

@@ -1,6 +1,7 @@
-import type { NextFunction, Request, Response } from "express";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
+import { pathOf } from "./graphql-route.ts";
 
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -8,25 +9,23 @@ const CLIENT_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
  * One line per request, with a request id on it and on every line logged while serving it: the
  * client's X-Request-Id when it is a plain token, else a new UUID; sent back in X-Request-Id.
  * The same fields pino-http wrote (req.id/method/url, res.statusCode, responseTime), without its
- * per-request serializer work: `req.log`, a child logger, is only built when something logs.
+ * per-request serializer work. That line holds no credential, so it is written by a child logger
+ * without the root's redaction, which would cost more than the rest of the line (7 of 10 µs).
  */
 export function requestLogging(logger: Logger) {
-  return (req: Request, res: Response, next: NextFunction) => {
+  const lines = logger.child({}, { redact: [] });
+  return (req: IncomingMessage, res: ServerResponse, next: () => void) => {
     const started = performance.now();
+    const url = pathOf(req.url); // before any router rewrites it
     const given = req.headers["x-request-id"];
     const id = typeof given === "string" && CLIENT_REQUEST_ID.test(given) ? given : randomUUID();
     res.setHeader("X-Request-Id", id);
-    let child: Logger | undefined;
-    Object.defineProperty(req, "log", { configurable: true, get: () => (child ??= logger.child({ req: { id } })) });
+    req.log = logger.child({ req: { id } });
     res.on("finish", () => {
       const status = res.statusCode;
       const level = status >= 500 ? "error" : status >= 400 ? "warn" : "info";
-      if (!logger.isLevelEnabled(level)) return;
-      logger[level]({
-        req: { id, method: req.method, url: req.originalUrl.split("?")[0] },
-        res: { statusCode: status },
-        responseTime: Math.round(performance.now() - started),
-      }, "request completed");
+      if (!lines.isLevelEnabled(level)) return;
+      lines[level]({ req: { id, method: req.method, url }, res: { statusCode: status }, responseTime: Math.round(performance.now() - started) }, "request completed");
     });
     next();
   };

@@ -36,6 +36,27 @@ describe("every token failure on /graphql answers 401 in GraphQL's shape", () =>
     expectRefusal(res, 401, "INVALID_TOKEN");
   });
 
+  it("other spellings of the path are not GraphQL: absolute-form, query strings and case are handled as the route is", async () => {
+    // /graphql is served past Express (src/http/graphql-route.ts): any target that reaches grafserv
+    // another way would skip the lines, the body limit and the bearer check.
+    const { port } = new URL(gw.url);
+    const raw = (path: string) => new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request({ host: "127.0.0.1", port, method: "POST", path, headers: { "content-type": "application/json", authorization: "Bearer not.a.jwt" } }, (res) => {
+        let body = "";
+        res.on("data", (chunk) => (body += chunk));
+        res.on("end", () => resolve({ status: res.statusCode!, body }));
+      });
+      req.on("error", reject);
+      req.end(JSON.stringify({ query: "{ __typename }" }));
+    });
+    for (const path of [`http://127.0.0.1:${port}/graphql`, "/GRAPHQL", "//graphql", "/graphql/..", "/graphql%2F"]) {
+      const res = await raw(path);
+      expect([401, 404], path).toContain(res.status);
+      expect(res.body, path).not.toContain("__typename");
+    }
+    expect((await raw("/graphql?x=1")).status).toBe(401);
+  });
+
   it("expired, wrongly signed and made-up tokens", async () => {
     const shop = await signUp(gw.url);
     const { sub, tenant_id, role, sid } = jwt.decode(shop.access_token) as Record<string, unknown>;

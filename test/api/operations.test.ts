@@ -109,8 +109,10 @@ describe("operations endpoints", () => {
     });
     expect(defaults).toMatchObject({
       bcryptQueueLimit: 8, trustProxy: false, connectionsPerAddress: 256, workers: 1, logLevel: "info", preparedStatements: true,
-      clientConcurrency: { active: 8, waiting: 128 }, serverConcurrency: { active: 16, waiting: 256 },
+      clientConcurrency: { active: 8, waiting: 128 }, serverConcurrency: { active: 20, waiting: 256 },
     });
+    // The server's line is twice as wide as the pool.
+    expect(readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, DATABASE_POOL_SIZE: "16" }).serverConcurrency.active).toBe(32);
     // Behind a proxy every socket is the proxy's: no cap on sockets per address by default.
     expect(readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, TRUST_PROXY: "1" }).connectionsPerAddress).toBe(0);
     expect(() => readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, LOGIN_MAX_FAILURES_PER_EMAIL: "0" })).toThrow(/LOGIN_MAX_FAILURES_PER_EMAIL must be a whole number/);

@@ -1,0 +1,154 @@
+import { execFileSync } from "node:child_process";
+import fs from "node:fs/promises";
+import pg from "pg";
+import { readDatabaseConfig } from "../src/config.ts";
+import { prepareDatabase } from "../src/db/database.ts";
+import { temporaryDataDir } from "../src/db/embedded.ts";
+import { applyPendingTenantSteps } from "../src/db/tenant-migrations.ts";
+import { GENEROUS_LIMITS } from "../test/helpers/limits.ts";
+import { memoryMb, percentiles, startServer } from "./measure.ts";
+
+/**
+ * `npm run bench:ceiling -- --checkpoints 10000,25000,50000`: how far one PostgreSQL node goes
+ * with a schema per tenant. Tenants are created in SQL (app_private.register_tenant, the function
+ * registration calls, PROVISIONERS at once); at each checkpoint the same figures are measured:
+ * registration latency through HTTP, gateway startup and RSS, the memory of a backend that has
+ * touched every tenant, one DDL step across all tenants, the structure check, and the data folder.
+ * Writes docs/tenant-ceiling.md.
+ */
+const checkpointArg = process.argv[process.argv.indexOf("--checkpoints") + 1];
+const CHECKPOINTS = (process.argv.includes("--checkpoints") ? checkpointArg! : "1000,2000").split(",").map(Number);
+const PROVISIONERS = Number(process.env.BENCH_PROVISIONERS ?? 2);
+const HASH = "$2b$04$abcdefghijklmnopqrstuuS3q2mYV0hDFTDpc6vTNqsVWnfWvCRXu"; // no one signs in as these
+const dataDir = await temporaryDataDir("stoflow-ceiling-");
+const database = await prepareDatabase({ ...readDatabaseConfig({ STOFLOW_DATA_DIR: dataDir, STOFLOW_PG_PORT: process.env.BENCH_PG_PORT ?? "54397" }), includeCurrentMigration: true }, () => {});
+const owner = new pg.Pool({ connectionString: database.ownerUrl, max: 2 });
+const serverEnv = { DATABASE_URL: database.appUrl, JWT_SECRET: "bench-secret-that-is-at-least-32-characters", BCRYPT_COST: "4", GRAPHILE_ENV: "production",
+  STOFLOW_DATA_DIR: dataDir, ...GENEROUS_LIMITS, HTTP_CLIENT_CONCURRENCY: "100000", LOG_LEVEL: "warn" };
+const rows: string[] = [];
+let tenants = 0;
+
+for (const checkpoint of CHECKPOINTS) {
+  const provisionStarted = performance.now();
+  const before = tenants;
+  await provisionUpTo(checkpoint);
+  const provisionSeconds = (performance.now() - provisionStarted) / 1000;
+  const registration = await registrationLatency(checkpoint);
+  const footprint = await startupFootprint();
+  const backend = await backendTouchingEveryTenant();
+  const ddl = await ddlStepAcrossTenants(checkpoint);
+  const checkMs = await timed(() => owner.query("select count(*) from app_private.tenant_structure_drift()"));
+  const disk = dataFolder();
+  const catalog = (await owner.query("select (select count(*) from pg_class)::int as relations, pg_database_size(current_database()) as bytes")).rows[0];
+  const row = `| ${tenants} | ${provisionSeconds.toFixed(0)} s (${(provisionSeconds * 1000 / Math.max(1, tenants - before)).toFixed(1)} ms/tenant avg) | ${registration.p50} / ${registration.p99} ms `
+    + `| ${footprint.startupMs} ms / ${footprint.rssMb} MiB | ${backend.rssAnonMb} MiB (${(backend.seconds).toFixed(1)} s) | ${ddl.seconds.toFixed(1)} s, drift ${ddl.drift} `
+    + `| ${(checkMs / 1000).toFixed(1)} s | ${catalog.relations} | ${(Number(catalog.bytes) / 2 ** 30).toFixed(2)} GiB / ${(disk.bytes / 2 ** 30).toFixed(2)} GiB, ${disk.files} files |`;
+  rows.push(row);
+  console.log(row);
+}
+await owner.end();
+await database.stop();
+await fs.rm(dataDir, { recursive: true, force: true });
+await fs.writeFile("docs/tenant-ceiling.md", `# The ceiling of one PostgreSQL node
+
+Written by \`npm run bench:ceiling -- --checkpoints ${CHECKPOINTS.join(",")}\` on a fresh embedded PostgreSQL (default settings,
+\`max_locks_per_transaction = 64\`). Tenants are created ${PROVISIONERS} at a time by \`app_private.register_tenant\`
+(what registration calls, without bcrypt); at each checkpoint:
+
+- registration: 100 sign-ups through HTTP, one after another (bcrypt cost 4), p50 / p99;
+- gateway: startup up to a served GraphQL request, and its RSS (median of 3 starts);
+- backend: private memory (RssAnon) of one PostgreSQL backend after it read \`products\` of every tenant, and how long that took;
+- DDL step: one column added to every tenant's \`products\` (batches of 50) and the drift left after;
+- structure check: \`app_private.tenant_structure_drift()\` (\`npm run stoflow -- tenants:check\`);
+- catalog: rows of \`pg_class\`; database size / data folder size and its file count.
+
+| tenants | provisioning (this step) | registration p50 / p99 | gateway startup / RSS | backend after every tenant | DDL step | structure check | pg_class | database / folder |
+|---|---|---|---|---|---|---|---|---|
+${rows.join("\n")}
+
+Read with docs/scaling.md, which says where this stops being reasonable.
+`);
+
+/** Creates tenants in SQL, PROVISIONERS connections at once, until there are `target`. */
+async function provisionUpTo(target: number): Promise<void> {
+  const clients = await Promise.all(Array.from({ length: PROVISIONERS }, async () => {
+    const client = new pg.Client({ connectionString: database.appUrl });
+    await client.connect();
+    return client;
+  }));
+  await Promise.all(clients.map(async (client) => {
+    while (tenants < target) {
+      const n = tenants++;
+      await client.query("begin; set local role stoflow_auth");
+      await client.query("select app_private.register_tenant($1, $2, $3)", [`Ceiling ${n}`, `ceiling${n}@bench.test`, HASH]);
+      await client.query("commit");
+      if ((n + 1) % 5000 === 0) console.log(`provisioned ${n + 1}`);
+    }
+  }));
+  await Promise.all(clients.map((client) => client.end()));
+}
+
+/** 100 registrations through HTTP, one after another, on a gateway started for them. */
+async function registrationLatency(checkpoint: number) {
+  const gateway = await startServer("src/cli/start.ts", serverEnv, 3931);
+  const ms: number[] = [];
+  for (let i = 0; i < 100; i++) {
+    ms.push(await timed(async () => {
+      const res = await fetch("http://localhost:3931/api/auth/register", { method: "POST", headers: { "content-type": "application/json" },
+        body: JSON.stringify({ name: `HTTP ${checkpoint}-${i}`, email: `http${checkpoint}-${i}@bench.test`, password: "bench password" }) });
+      if (res.status !== 201 && res.status !== 200) throw new Error(`registration answered ${res.status}: ${await res.text()}`);
+    }));
+  }
+  tenants += 100;
+  await gateway.stop();
+  return percentiles(ms);
+}
+
+/** Median startup time and RSS (after one GraphQL request) over three starts of the gateway. */
+async function startupFootprint() {
+  const samples: { startupMs: number; rssMb: number }[] = [];
+  for (let i = 0; i < 3; i++) {
+    const server = await startServer("src/cli/start.ts", serverEnv, 3932);
+    await fetch("http://localhost:3932/graphql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "{ tiers { totalCount } }" }) });
+    samples.push({ startupMs: server.startupMs, rssMb: memoryMb(server.process.pid!) });
+    await server.stop();
+  }
+  const median = (values: number[]) => values.sort((a, b) => a - b)[1]!;
+  return { startupMs: median(samples.map((s) => s.startupMs)), rssMb: median(samples.map((s) => s.rssMb)) };
+}
+
+/** One backend reads every tenant's products (as a long-lived pooled connection ends up doing); its private memory after. */
+async function backendTouchingEveryTenant() {
+  const client = new pg.Client({ connectionString: database.ownerUrl });
+  await client.connect();
+  const pid = (await client.query("select pg_backend_pid() as pid")).rows[0].pid as number;
+  const { rows: schemas } = await client.query("select schema_name from public.tenants order by id");
+  const seconds = (await timed(async () => {
+    for (const { schema_name } of schemas) await client.query(`select count(*) from ${pg.escapeIdentifier(schema_name)}.products`);
+  })) / 1000;
+  const rssAnonMb = memoryMb(pid, "RssAnon");
+  await client.end();
+  return { rssAnonMb, seconds };
+}
+
+/** One DDL step (a new column) applied to every tenant in batches of 50, and the drift left after. */
+async function ddlStepAcrossTenants(checkpoint: number) {
+  await owner.query("select app_private.add_tenant_ddl_step($1, $2)",
+    [`ceiling ${checkpoint}: products.note_${checkpoint}`, `alter table {schema}.products add column note_${checkpoint} text;`]);
+  const ms = await timed(() => applyPendingTenantSteps(owner, 50));
+  const drift = (await owner.query("select count(*)::int as n from app_private.tenant_structure_drift()")).rows[0].n as number;
+  return { seconds: ms / 1000, drift };
+}
+
+/** Size in bytes and number of files of the data folder. */
+function dataFolder() {
+  const bytes = Number(execFileSync("du", ["-sb", dataDir], { encoding: "utf8" }).split("\t")[0]);
+  const files = Number(execFileSync("sh", ["-c", `find ${JSON.stringify(dataDir)} -type f | wc -l`], { encoding: "utf8" }).trim());
+  return { bytes, files };
+}
+
+async function timed(work: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await work();
+  return Math.round((performance.now() - started) * 10) / 10;
+}
