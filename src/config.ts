@@ -334,7 +334,7 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
     bcryptCost: integer(env, "BCRYPT_COST", 12, 4, 15),
     bcryptConcurrency: integer(env, "BCRYPT_CONCURRENCY", Math.max(1, os.availableParallelism() - 1), 1, 64),
     bcryptQueueLimit: integer(env, "BCRYPT_QUEUE_LIMIT", 8, 0, 100_000),
-    bcryptNice: integer(env, "BCRYPT_NICE", 10, 0, 19),
+    bcryptNice: integer(env, "BCRYPT_NICE", 5, 0, 19),
     throttle: {
       loginFailuresPerEmail: integer(env, "LOGIN_MAX_FAILURES_PER_EMAIL", 5, 1, 1_000_000),
       loginAttemptsPerAddress: integer(env, "LOGIN_MAX_ATTEMPTS_PER_ADDRESS", 50, 1, 1_000_000),

@@ -8,22 +8,27 @@ type Pending = { resolve: (result: string | boolean) => void; reject: (error: Er
 
 /**
  * bcrypt on threads of its own, at a lower CPU priority (`nice`, BCRYPT_NICE) than the event loop
- * and PostgreSQL: a login storm then takes the CPU signed-in tenants' reads leave, instead of
- * sharing it equally with them. One thread per hash running at once; the hasher's lines
- * (passwords.ts) bound how many that is. Threads start on first use and never keep the process alive.
+ * and PostgreSQL: a login storm then takes most of the CPU signed-in tenants' reads leave, instead
+ * of an equal share with them. One thread per hash running at once, at most `size`; the hasher's
+ * lines (passwords.ts) bound how many hashes ask. Threads start on first use, end after IDLE_MS
+ * idle, and never keep the process alive while idle.
  */
 export class BcryptThreads {
-  private readonly idle: Worker[] = [];
-  private readonly waiting: Array<{ job: HashJob; pending: Pending }> = [];
-  /** The job each busy thread runs. */
+  /** Live threads, busy or idle: at most `size`. */
+  private readonly threads = new Set<Worker>();
+  /** Idle threads, each with the timer that ends it. */
+  private readonly idle = new Map<Worker, NodeJS.Timeout>();
+  /** The hash each busy thread runs. */
   private readonly running = new Map<Worker, Pending>();
-  private started = 0;
+  private readonly waiting: Array<{ job: HashJob; pending: Pending }> = [];
   private readonly size: number;
   private readonly nice: number;
+  private readonly idleMs: number;
 
-  constructor(size: number, nice: number) {
+  constructor(size: number, nice: number, idleMs = IDLE_MS) {
     this.size = size;
     this.nice = nice;
+    this.idleMs = idleMs;
   }
 
   hash(password: string, cost: number): Promise<string> {
@@ -36,51 +41,64 @@ export class BcryptThreads {
 
   private run(job: HashJob): Promise<string | boolean> {
     return new Promise((resolve, reject) => {
-      const worker = this.idle.pop() ?? (this.started < this.size ? this.start() : undefined);
-      if (worker) this.send(worker, job, { resolve, reject });
-      else this.waiting.push({ job, pending: { resolve, reject } });
+      this.waiting.push({ job, pending: { resolve, reject } });
+      this.dispatch();
     });
   }
 
-  private send(worker: Worker, job: HashJob, pending: Pending): void {
-    this.running.set(worker, pending);
-    worker.ref(); // a hash under way keeps the process up until it is answered
-    worker.postMessage(job satisfies HashJob);
+  /** Gives waiting hashes to idle threads, then to new threads while there is room. */
+  private dispatch(): void {
+    while (this.waiting.length > 0) {
+      const [idle] = this.idle.keys();
+      if (idle) {
+        clearTimeout(this.idle.get(idle));
+        this.idle.delete(idle);
+      } else if (this.threads.size >= this.size) {
+        return;
+      }
+      const { job, pending } = this.waiting.shift()!;
+      const worker = idle ?? this.start();
+      this.running.set(worker, pending);
+      worker.ref(); // a hash under way keeps the process up until it is answered
+      worker.postMessage(job);
+    }
   }
 
   private start(): Worker {
-    this.started += 1;
     const worker = new Worker(new URL("./bcrypt-worker.ts", import.meta.url), { workerData: { nice: this.nice } });
+    this.threads.add(worker);
     worker.on("message", ({ result, error }: { result?: string | boolean; error?: string }) => {
       const pending = this.running.get(worker)!;
       this.running.delete(worker);
+      this.rest(worker);
       if (error === undefined) pending.resolve(result!);
       else pending.reject(new Error(error));
-      const next = this.waiting.shift();
-      if (next) return this.send(worker, next.job, next.pending);
-      this.rest(worker);
+      this.dispatch();
     });
-    // A thread that dies fails its hash; the next hash starts a new thread.
-    worker.on("error", (error) => this.running.get(worker)?.reject(error));
+    // A thread that dies fails its hash; waiting hashes go to a new thread.
+    worker.on("error", () => {});
     worker.on("exit", () => {
-      this.started -= 1;
       this.running.get(worker)?.reject(new Error("bcrypt thread exited"));
       this.running.delete(worker);
-      const at = this.idle.indexOf(worker);
-      if (at >= 0) this.idle.splice(at, 1);
+      this.retire(worker);
+      this.dispatch();
     });
     return worker;
   }
 
-  /** An idle thread waits for the next hash, and ends after IDLE_MS without one. */
+  /** An idle thread waits for the next hash, and ends after `idleMs` without one. */
   private rest(worker: Worker): void {
     worker.unref();
-    this.idle.push(worker);
-    setTimeout(() => {
-      const at = this.idle.indexOf(worker);
-      if (at < 0) return; // busy again
-      this.idle.splice(at, 1);
+    this.idle.set(worker, setTimeout(() => {
+      this.retire(worker);
       void worker.terminate();
-    }, IDLE_MS).unref();
+    }, this.idleMs).unref());
+  }
+
+  /** No hash goes to this thread any more, and it no longer counts towards `size`. */
+  private retire(worker: Worker): void {
+    clearTimeout(this.idle.get(worker));
+    this.idle.delete(worker);
+    this.threads.delete(worker);
   }
 }

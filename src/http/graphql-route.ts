@@ -29,8 +29,16 @@ export function plainRoute(trustProxy: (address: string, hop: number) => boolean
     const req = Object.assign(incoming, { ip: proxyAddr(incoming, trustProxy), path: pathOf(incoming.url), originalUrl: incoming.url }) as unknown as Request;
     const res = Object.assign(outgoing, { locals: {} }) as unknown as Response;
     let index = 0;
+    // An error that cannot be answered (its answer already started) ends the connection instead.
+    const answerError = (error: unknown) => {
+      try {
+        onError(error, req, res, () => {});
+      } catch {
+        res.destroy();
+      }
+    };
     const next: NextFunction = (error?: unknown) => {
-      if (error !== undefined && error !== "route" && error !== "router") return void onError(error, req, res, () => {});
+      if (error !== undefined && error !== "route" && error !== "router") return answerError(error);
       const step = steps[index++] ?? notFound;
       try {
         const result = step(req, res, next);

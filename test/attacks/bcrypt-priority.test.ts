@@ -1,6 +1,7 @@
 import bcrypt from "bcrypt";
 import fs from "node:fs";
 import { describe, expect, it } from "vitest";
+import { BcryptThreads } from "../../src/auth/bcrypt-threads.ts";
 import { createPasswordHasher } from "../../src/auth/passwords.ts";
 
 /** The nice value of one thread of this process (field 19 of its stat), or undefined once it ended. */
@@ -43,5 +44,14 @@ describe("bcrypt as a lever: hashes run below the server's priority", () => {
     expect(await hasher.inLine((b) => b.matches("password", "not a bcrypt hash"))).toBe(false);
     await expect(hasher.inLine((b) => b.hash(42 as unknown as string))).rejects.toThrow(/data must be a string/);
     expect(await bcrypt.compare("again", await hasher.inLine((b) => b.hash("again")))).toBe(true);
+  });
+
+  it("a hash asked for as an idle thread ends is answered (no hash waits for a thread that is going away)", async () => {
+    const threads = new BcryptThreads(1, 0, 15); // threads end after 15 ms idle
+    for (let i = 0; i < 40; i++) {
+      const hash = await Promise.race([threads.hash(`password ${i}`, 4), new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`hash ${i} not answered`)), 10_000))]);
+      expect(hash).toMatch(/^\$2b\$04\$/);
+      await new Promise((resolve) => setTimeout(resolve, 10 + (i % 10))); // around the moment the idle thread ends
+    }
   });
 });
