@@ -6,7 +6,7 @@ import { prepareDatabase } from "../src/db/database.ts";
 import { temporaryDataDir } from "../src/db/embedded.ts";
 import { applyPendingTenantSteps } from "../src/db/tenant-migrations.ts";
 import { GENEROUS_LIMITS } from "../test/helpers/limits.ts";
-import { memoryMb, percentiles, startServer } from "./measure.ts";
+import { memoryMb, percentiles, startServer, startupFootprint } from "./measure.ts";
 
 /**
  * `npm run bench:ceiling -- --checkpoints 10000,25000,50000`: how far one PostgreSQL node goes
@@ -34,7 +34,7 @@ for (const checkpoint of CHECKPOINTS) {
   await provisionUpTo(checkpoint);
   const provisionSeconds = (performance.now() - provisionStarted) / 1000;
   const registration = await registrationLatency(checkpoint);
-  const footprint = await startupFootprint();
+  const footprint = await startupFootprint(serverEnv, 3932);
   const backend = await backendTouchingEveryTenant();
   const ddl = await ddlStepAcrossTenants(checkpoint);
   const checkMs = await timed(() => owner.query("select count(*) from app_private.tenant_structure_drift()"));
@@ -102,19 +102,6 @@ async function registrationLatency(checkpoint: number) {
   tenants += 100;
   await gateway.stop();
   return percentiles(ms);
-}
-
-/** Median startup time and RSS (after one GraphQL request) over three starts of the gateway. */
-async function startupFootprint() {
-  const samples: { startupMs: number; rssMb: number }[] = [];
-  for (let i = 0; i < 3; i++) {
-    const server = await startServer("src/cli/start.ts", serverEnv, 3932);
-    await fetch("http://localhost:3932/graphql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "{ tiers { totalCount } }" }) });
-    samples.push({ startupMs: server.startupMs, rssMb: memoryMb(server.process.pid!) });
-    await server.stop();
-  }
-  const median = (values: number[]) => values.sort((a, b) => a - b)[1]!;
-  return { startupMs: median(samples.map((s) => s.startupMs)), rssMb: median(samples.map((s) => s.rssMb)) };
 }
 
 /** One backend reads every tenant's products (as a long-lived pooled connection ends up doing); its private memory after. */

@@ -95,6 +95,18 @@ export async function startServer(script: string, env: Record<string, string>, p
   };
 }
 
+/** Median startup time and RSS (after one GraphQL request) over three starts of the gateway with `env`, on `port`. */
+export async function startupFootprint(env: Record<string, string>, port: number): Promise<{ startupMs: number; rssMb: number }> {
+  const samples: { startupMs: number; rssMb: number }[] = [];
+  for (let i = 0; i < 3; i++) {
+    const server = await startServer("src/cli/start.ts", env, port);
+    await fetch(`http://localhost:${port}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "{ tiers { totalCount } }" }) });
+    samples.push({ startupMs: server.startupMs, rssMb: memoryMb(server.process.pid!) });
+    await server.stop();
+  }
+  return { startupMs: median(samples.map((s) => s.startupMs)), rssMb: median(samples.map((s) => s.rssMb)) };
+}
+
 /** Resident memory of a process, in MiB (VmRSS), or its private part (RssAnon). */
 export function memoryMb(pid: number, field: "VmRSS" | "RssAnon" = "VmRSS"): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");

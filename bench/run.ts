@@ -8,7 +8,7 @@ import { temporaryDataDir } from "../src/db/embedded.ts";
 import { applyPendingTenantSteps } from "../src/db/tenant-migrations.ts";
 import { GENEROUS_LIMITS } from "../test/helpers/limits.ts";
 import { contenders, decompose, decompositionTable, READ_DOCUMENT, trustedDocument } from "./additions.ts";
-import { compareAlternately, load, loadWithCpu, memoryMb, percentiles, pgLoop, startServer, type Comparison, type LoadResult } from "./measure.ts";
+import { compareAlternately, load, loadWithCpu, memoryMb, percentiles, pgLoop, startServer, startupFootprint, type Comparison, type LoadResult } from "./measure.ts";
 
 /**
  * `npm run bench` (`-- --tenants 10000` for the large curve): every figure is measured in this run,
@@ -42,7 +42,7 @@ const row = (name: string, r: LoadResult, baseline?: LoadResult) =>
   `| ${name} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.errors} | ${baseline ? ratio(r.rps, baseline.rps) : "1.00×"} |`;
 
 // 4a. Startup with no tenant.
-const empty = await startupFootprint();
+const empty = await startupFootprint(serverEnv, 3904);
 const gateway = await startServer("src/cli/start.ts", serverEnv, 3901);
 
 // 3. Provisioning curve: registrations one after another through HTTP.
@@ -130,7 +130,7 @@ const touchedAll = await privateMb();
 
 // 4b. Startup with every tenant.
 await gateway.stop();
-const full = await startupFootprint();
+const full = await startupFootprint(serverEnv, 3904);
 
 // 5. Tenant migration: one DDL step to every tenant, in batches (default PostgreSQL settings).
 await owner.query("select app_private.add_tenant_ddl_step('bench: products.gtin', $1)",
@@ -195,19 +195,6 @@ function compared(name: string, c: Comparison): string {
   return `- ${name}, gateway vs hand-written over ${ROUNDS} alternating rounds: median req/s ratio ${c.rpsRatio.toFixed(2)}× `
     + `(spread ${(c.spread * 100).toFixed(0)} %${c.noisy ? ", NOISY: above 10 %" : ""}); CPU per request ${c.a.cpuUsPerRequest} vs ${c.b.cpuUsPerRequest} µs `
     + `(${c.cpuRatio.toFixed(2)}×).`;
-}
-
-/** Median startup time and RSS (after one GraphQL request) over three starts of the gateway. */
-async function startupFootprint() {
-  const samples: { startupMs: number; rssMb: number }[] = [];
-  for (let i = 0; i < 3; i++) {
-    const server = await startServer("src/cli/start.ts", serverEnv, 3904);
-    await fetch("http://localhost:3904/graphql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "{ tiers { totalCount } }" }) });
-    samples.push({ startupMs: server.startupMs, rssMb: memoryMb(server.process.pid!) });
-    await server.stop();
-  }
-  const median = (values: number[]) => values.sort((a, b) => a - b)[1]!;
-  return { startupMs: median(samples.map((s) => s.startupMs)), rssMb: median(samples.map((s) => s.rssMb)) };
 }
 
 async function tenantTransaction(client: pg.PoolClient, n: number, work: (c: pg.PoolClient) => Promise<unknown>) {
