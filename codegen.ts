@@ -23,8 +23,9 @@ const config: CodegenConfig = {
   documents: ["examples/typed-client/**/*.ts", "!examples/typed-client/gql/**"],
   // A scalar added to the schema without a mapping here fails generation instead of becoming `any`.
   config: { scalars, strictScalars: true, enumsAsTypes: true, useTypeImports: true },
-  // Imports with `.js`, for Node's ES modules and every bundler.
-  emitLegacyCommonJSImports: false,
+  // Imports name the generated `.ts` files: Node runs them as they are (type stripping, no build
+  // step), and so do TypeScript (allowImportingTsExtensions), Vite, esbuild and Bun.
+  importExtension: ".ts",
   generates: {
     "examples/typed-client/gql/": {
       preset: "client",
