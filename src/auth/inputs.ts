@@ -34,9 +34,10 @@ const email = z.string({ error: "email is required" }).trim()
  * computed, for sign-in too: no stored password is longer, and bcrypt would compare only the first 72 bytes.
  */
 const password = (field: string) => z.string({ error: `${field} is required` })
-  .regex(/./s, `${field} is required`)
+  .min(1, `${field} is required`)
   .refine((value) => Buffer.byteLength(value, "utf8") <= MAX_PASSWORD_BYTES, `${field} must be at most ${MAX_PASSWORD_BYTES} bytes`)
-  .regex(NO_NUL, `${field} must not contain NUL characters`);
+  .regex(NO_NUL, `${field} must not contain NUL characters`)
+  .meta({ example: "a long password" });
 
 /** A new password: 8 characters at least, 72 bytes at most (UTF-8). */
 const newPassword = (field: string) => password(field)

@@ -1,7 +1,7 @@
 import "./env.ts";
 import cluster, { type Worker } from "node:cluster";
 import { fileURLToPath } from "node:url";
-import { isProduction, readDatabaseConfig, readServerConfig } from "../config.ts";
+import { isProduction, readDatabaseConfig, readServerConfig, type ServerConfig } from "../config.ts";
 import { prepareDatabase, type PreparedDatabase } from "../db/database.ts";
 import { loadDevSecrets } from "../db/dev-secrets.ts";
 import { startGateway, type Gateway } from "../server.ts";
@@ -29,7 +29,7 @@ export async function serve(io: Io): Promise<Serving> {
   const database = await prepareDatabase(databaseConfig, io.out);
   if (workers === 1) {
     const gateway = await startGateway(database.appUrl, serverConfig).catch(stopAndThrow(database));
-    announce(gateway, workers);
+    announce(gateway, serverConfig);
     return { url: gateway.url, stop: () => gateway.close().then(() => database.stop()) };
   }
   const env = { ...io.env, DATABASE_URL: database.appUrl, ...(serverConfig.jwt.signingKey === generatedSecret ? { JWT_SECRET: generatedSecret } : {}) };
@@ -58,8 +58,9 @@ function forkWorkers(workers: number, env: NodeJS.ProcessEnv, io: Io): () => Pro
   };
 }
 
-function announce(gateway: Gateway, workers: number) {
-  gateway.logger.info({ url: gateway.url, graphql: `${gateway.url}/graphql`, explorer: `${gateway.url}/graphiql`, workers },
+/** The start line: where the API listens, and the explorer only where it is served. */
+function announce(gateway: Gateway, { workers, explorer }: ServerConfig) {
+  gateway.logger.info({ url: gateway.url, graphql: `${gateway.url}/graphql`, ...(explorer ? { explorer: `${gateway.url}/graphiql` } : {}), workers },
     `Stoflow API on ${gateway.url}`);
 }
 
@@ -84,7 +85,7 @@ if (cluster.isWorker) {
   // A worker is given DATABASE_URL (and a generated JWT_SECRET) by the primary.
   const config = readServerConfig();
   const gateway = await startGateway(readDatabaseConfig().appUrl!, config);
-  if (cluster.worker?.id === 1) announce(gateway, config.workers);
+  if (cluster.worker?.id === 1) announce(gateway, config);
   stopOnSignal(() => gateway.close());
 } else if (isScript(import.meta.url)) {
   const serving = await serve(processIo).catch((error: Error) => {

@@ -22,6 +22,8 @@ export interface AppOptions {
   /** Express `trust proxy` (TRUST_PROXY): whose X-Forwarded-For gives the client address. */
   trustProxy: boolean | number | string;
   version: string;
+  /** The explorer is served at /graphiql (ENABLE_GRAPHIQL): only then do / and the documents name it. */
+  explorer: boolean;
   metrics: Metrics;
   logger: Logger;
   committedMigrations: number;
@@ -45,7 +47,7 @@ export interface HttpApp {
  * The Express app before PostGraphile is added: CORS, bearer verification on every route, the
  * status and REST routes, their OpenAPI document and its browser. The server adds grafserv, then the 404 and error responders.
  */
-export function createApp({ pool, auth, corsOrigins, trustProxy, version, metrics, logger, committedMigrations, metricsAccess, clientLimits, serverLimits, graphqlMaxBodyBytes, preparedStatements }: AppOptions): HttpApp {
+export function createApp({ pool, auth, corsOrigins, trustProxy, version, explorer, metrics, logger, committedMigrations, metricsAccess, clientLimits, serverLimits, graphqlMaxBodyBytes, preparedStatements }: AppOptions): HttpApp {
   const app = express();
   const logging = requestLogging(logger);
   const allowOrigins = corsOrigins.length > 0 ? cors({ origin: corsOrigins, maxAge: 600 }) : undefined;
@@ -68,9 +70,11 @@ export function createApp({ pool, auth, corsOrigins, trustProxy, version, metric
   app.use("/api/auth", express.json({ limit: REST_BODY_LIMIT }));
   app.use(serverLine);
   app.use(bearerAuthentication(auth));
-  app.get("/", rootRoute(version));
+  app.get("/", rootRoute(version, explorer));
+  // No icon: an empty answer rather than a 404 logged at warn level for every browser visit.
+  app.get("/favicon.ico", (_req, res) => res.status(204).setHeader("Cache-Control", "public, max-age=86400").end());
   app.use("/api/auth", authRoutes(auth));
-  const openApi = openApiDocument(version);
+  const openApi = openApiDocument(version, { explorer });
   app.get("/openapi.json", (_req, res) => res.json(openApi));
   // Swagger UI from the swagger-ui-dist package, served here: no CDN, no online validator.
   app.use("/docs", swaggerUi.serve, swaggerUi.setup(openApi, { customSiteTitle: "Stoflow REST API", swaggerOptions: { validatorUrl: null } }));

@@ -1,172 +1,178 @@
-import { OpenAPIRegistry, OpenApiGeneratorV31, type RouteConfig } from "@asteasolutions/zod-to-openapi";
-import { z } from "zod";
+import { OpenAPIRegistry, OpenApiGeneratorV31, type ResponseConfig } from "@asteasolutions/zod-to-openapi";
+import type { z } from "zod";
 import {
   AcceptInvitationInput, ChangePasswordInput, EmailChangeInput, EmailTokenInput, InvitationInput, LoginInput, MailRequestInput,
   RefreshInput, RegisterInput, ResetPasswordInput,
 } from "../auth/inputs.ts";
-import { APP_ROLES } from "../auth/roles.ts";
+import { HASHING_ROUTES } from "./auth-routes.ts";
+import { answer, LINK_TOKEN, REFUSED_BEFORE_ANY_ROUTE, refusalResponses, refusalsOf, type Placement, type Refusal } from "./openapi-answers.ts";
 
 /**
  * The OpenAPI 3.1 document of the REST routes (served at /openapi.json, browsed at /docs). Request
- * bodies are the schemas the routes validate with (src/auth/inputs.ts); responses are described
- * here, and test/api/openapi.test.ts checks every route's real answers against them.
+ * bodies are the schemas the routes validate with (src/auth/inputs.ts); each operation names
+ * itself (`operationId`, the name of the same flow in GraphQL where there is one), says who may
+ * call it, and lists the answers it can give, each refusal with its codes. test/api/openapi.test.ts
+ * checks every route's real answers against it, and that every route of the app has an operation
+ * here; test/api/openapi-lint.test.ts runs `redocly lint` (recommended rules) on it.
  */
 
-const ErrorBody = z.strictObject({
-  detail: z.string().meta({ description: "What went wrong, in words a person can read" }),
-  code: z.string().meta({ description: "Stable code a client can act on (README: Calling the API)", example: "INVALID_INPUT" }),
-  id: z.string().optional().meta({ description: "The id an unexpected error was logged with (500)" }),
-}).meta({ id: "Error" });
-
-const SessionView = z.strictObject({
-  user: z.strictObject({
-    id: z.int(), email: z.string(), full_name: z.string().nullable(), role: z.enum(APP_ROLES),
-    email_verified: z.boolean().meta({ description: "Whether the address was verified through the link of a message" }),
-  }),
-  tenant: z.strictObject({
-    id: z.int(), name: z.string(), subscription_tier: z.string(),
-    schema_name: z.string().meta({ description: "The PostgreSQL schema holding the tenant's data", example: "client_1" }),
-  }),
-}).meta({ id: "Session", description: "The signed-in user and their tenant" });
-
-const AuthResponse = SessionView.extend({
-  access_token: z.string().meta({ description: "JWT to send as `Authorization: Bearer …`" }),
-  token_type: z.literal("bearer"),
-  expires_in: z.int().meta({ description: "Seconds the access token lives (ACCESS_TOKEN_TTL)" }),
-  refresh_token: z.string().meta({ description: "Single use: exchange it at /api/auth/refresh for a new pair" }),
-}).meta({ id: "AuthResponse" });
-
-const MailRequested = z.strictObject({ detail: z.string() })
-  .meta({ id: "MailRequested", description: "The same answer whether or not an account has this address" });
-
-const Invited = z.strictObject({ id: z.int().meta({ description: "The invited user's id" }) }).meta({ id: "Invited" });
-
-const Health = z.strictObject({
-  status: z.enum(["ok", "unavailable"]), service: z.string(), database: z.enum(["ok", "unreachable"]), code: z.literal("UNAVAILABLE").optional(),
-}).meta({ id: "Health" });
-
-const Readiness = z.strictObject({
-  status: z.enum(["ready", "not ready"]), reason: z.string().optional(), code: z.enum(["UNAVAILABLE", "NOT_READY"]).optional(),
-  tenant_schemas_behind: z.int().optional()
-    .meta({ description: "Tenant schemas behind the template (their requests get 503 `TENANT_MAINTENANCE`); the server serves the others" }),
-  lagging_tenants: z.array(z.int()).optional().meta({ description: "The first 20 of their tenant ids" }),
-}).meta({ id: "Readiness" });
-
-const Root = z.strictObject({
-  message: z.string(), version: z.string(), graphql: z.string(), graphiql: z.string(), health: z.string(), docs: z.string(), openapi: z.string(),
-}).meta({ id: "Root" });
-
-/** What each refusal means; every route lists the ones it can answer. */
-const REFUSALS: Record<number, string> = {
-  400: "`EMAIL_TAKEN`, `BAD_REQUEST` (malformed JSON), or for a link's token `TOKEN_INVALID` (unknown, of another purpose, account changed), `TOKEN_USED`, `TOKEN_EXPIRED`",
-  401: "`UNAUTHENTICATED` (no token), `INVALID_TOKEN` (a bad or ended token), `INVALID_CREDENTIALS`, `INVALID_REFRESH_TOKEN`",
-  403: "`INVALID_CREDENTIALS`: the current password is wrong; `FORBIDDEN`: only a tenant admin invites; `EMAIL_NOT_VERIFIED`: sign-in before the address is verified (LOGIN_REQUIRES_VERIFIED_EMAIL)",
-  409: "`CONFLICT`: the request lost a race with another change; nothing was kept, retry",
-  413: "`BAD_REQUEST`: the body is larger than 16 kB",
-  422: "`INVALID_INPUT`: the message names the field and the rule",
-  429: "`TOO_MANY_ATTEMPTS` or `TOO_MANY_REQUESTS`; retry after `Retry-After` seconds",
-  500: "`INTERNAL`: logged with the `id` given",
-  503: "`UNAVAILABLE` (the database cannot serve), `BUSY`, or `TENANT_MAINTENANCE` (the token's tenant schema is being migrated); retry after `Retry-After` seconds",
+type Tag = "Account" | "Account e-mails" | "Service";
+const TAGS: Record<Tag, string> = {
+  Account: "Sign-up, sign-in and sessions",
+  "Account e-mails": "The flows of e-mailed links: verification, password reset, invitations, change of address",
+  Service: "Probes and the root",
 };
-/** Every route behind the bearer check and the per-address limit can answer these. */
-const ALWAYS = [401, 429, 500, 503];
-const WITH_BODY = [400, 413, 422];
 
-const json = (schema: z.ZodType, description: string) => ({ description, content: { "application/json": { schema } } });
-
-function refusals(statuses: number[]): RouteConfig["responses"] {
-  return Object.fromEntries([...new Set([...statuses, ...ALWAYS])].map((status) => [status, json(ErrorBody, REFUSALS[status]!)]));
+/** One REST operation, as documented. */
+export interface Operation extends Omit<Placement, "body" | "hashes"> {
+  operationId: string;
+  method: "get" | "post";
+  path: string;
+  tag: Tag;
+  summary: string;
+  /** The JSON body, as the route validates it. */
+  body?: z.ZodType;
+  /** The answers when it works. */
+  success: Record<number, ResponseConfig>;
+  /** Its own refusals; those of every route on its path (lines, token check, body) are added. */
+  refusals: Refusal[];
 }
 
-const body = (schema: z.ZodType) => ({ body: { required: true, content: { "application/json": { schema } } } });
-const signedIn = [{ bearer: [] }];
+const TOO_MANY_MESSAGES: Refusal = [429, "TOO_MANY_ATTEMPTS", "too many messages asked for this address or from this client address (`MAIL_REQUESTS_PER_EMAIL`, `MAIL_REQUESTS_PER_ADDRESS`)"];
+const LOST_RACE: Refusal = [409, "CONFLICT", "the request lost a race with another change (a deadlock, a lock wait); nothing was kept, retry"];
+const MAIL_QUEUED = answer.mailRequested("Queued, if an account fits: the same answer either way");
 
-const ROUTES: RouteConfig[] = [
+export const OPERATIONS: Operation[] = [
   {
-    method: "post", path: "/api/auth/register", summary: "Create a tenant and its admin", request: body(RegisterInput),
-    responses: { 201: json(AuthResponse, "Signed in as the new tenant's admin"), ...refusals(WITH_BODY) },
+    operationId: "register", method: "post", path: "/api/auth/register", tag: "Account", summary: "Create a tenant and its admin",
+    body: RegisterInput, success: { 201: answer.signedIn("Signed in as the new tenant's admin; a verification message is on its way") },
+    refusals: [
+      [400, "EMAIL_TAKEN", "an account has this address"],
+      [422, "INVALID_INPUT", "an unknown `subscription_tier`"],
+      [429, "TOO_MANY_ATTEMPTS", "too many registrations from this client address or of this address (`REGISTRATIONS_PER_ADDRESS_PER_HOUR`, `REGISTRATIONS_PER_EMAIL_PER_HOUR`)"],
+      LOST_RACE,
+    ],
   },
   {
-    method: "post", path: "/api/auth/login", summary: "Sign in", request: body(LoginInput),
-    responses: { 200: json(AuthResponse, "Signed in"), ...refusals([...WITH_BODY, 403]) },
+    operationId: "login", method: "post", path: "/api/auth/login", tag: "Account", summary: "Sign in",
+    body: LoginInput, success: { 200: answer.signedIn("Signed in") },
+    refusals: [
+      [401, "INVALID_CREDENTIALS", "no active account has this address and password"],
+      [403, "EMAIL_NOT_VERIFIED", "the right password, but the address is not verified yet (with `LOGIN_REQUIRES_VERIFIED_EMAIL=true`)"],
+      [429, "TOO_MANY_ATTEMPTS", "too many failed sign-ins of this address, or sign-ins from this client address (`LOGIN_MAX_FAILURES_PER_EMAIL`, `LOGIN_MAX_ATTEMPTS_PER_ADDRESS`)"],
+      LOST_RACE,
+    ],
   },
   {
-    method: "post", path: "/api/auth/refresh", summary: "Exchange a refresh token for a new pair", request: body(RefreshInput),
-    responses: { 200: json(AuthResponse, "A new pair; the old refresh token is spent"), ...refusals(WITH_BODY) },
+    operationId: "refreshToken", method: "post", path: "/api/auth/refresh", tag: "Account", summary: "Exchange a refresh token for a new pair",
+    body: RefreshInput, success: { 200: answer.signedIn("A new pair; the old refresh token is spent") },
+    refusals: [[401, "INVALID_REFRESH_TOKEN", "unknown, expired, or already used (a reuse ends the whole session)"], LOST_RACE],
   },
   {
-    method: "get", path: "/api/auth/session", summary: "The signed-in user and tenant", security: signedIn,
-    responses: { 200: json(SessionView, "The session"), ...refusals([]) },
+    operationId: "currentSession", method: "get", path: "/api/auth/session", tag: "Account", summary: "The signed-in user and tenant",
+    signedIn: true, success: { 200: answer.session("The session") }, refusals: [],
   },
   {
-    method: "post", path: "/api/auth/logout", summary: "End the session (its access and refresh tokens)", security: signedIn,
-    responses: { 204: { description: "Ended" }, ...refusals([]) },
+    operationId: "logout", method: "post", path: "/api/auth/logout", tag: "Account", summary: "End the session (its access and refresh tokens)",
+    signedIn: true, success: { 204: answer.empty("Ended") }, refusals: [LOST_RACE],
   },
   {
-    method: "post", path: "/api/auth/change-password", summary: "Change the password; ends the other sessions", security: signedIn,
-    request: body(ChangePasswordInput),
-    responses: { 204: { description: "Changed" }, ...refusals([...WITH_BODY, 403, 409]) },
+    operationId: "changePassword", method: "post", path: "/api/auth/change-password", tag: "Account",
+    summary: "Change the password; ends the other sessions", signedIn: true, body: ChangePasswordInput,
+    success: { 204: answer.empty("Changed") },
+    refusals: [
+      [403, "INVALID_CREDENTIALS", "the current password is wrong"],
+      [409, "CONFLICT", "the password or this session changed meanwhile: sign in again"],
+      [429, "TOO_MANY_ATTEMPTS", "too many wrong current passwords (`CHANGE_PASSWORD_MAX_FAILURES`)"],
+    ],
   },
   {
-    method: "post", path: "/api/auth/verify-email", summary: "Verify the address with the token of a verification message",
-    request: body(EmailTokenInput), responses: { 204: { description: "Verified" }, ...refusals(WITH_BODY) },
+    operationId: "verifyEmail", method: "post", path: "/api/auth/verify-email", tag: "Account e-mails",
+    summary: "Verify the address with the token of a verification message", body: EmailTokenInput,
+    success: { 204: answer.empty("Verified") }, refusals: [...LINK_TOKEN, LOST_RACE],
   },
   {
-    method: "post", path: "/api/auth/resend-verification", summary: "Send the verification message again (if the address has an unverified account)",
-    request: body(MailRequestInput), responses: { 202: json(MailRequested, "Queued, if an account fits"), ...refusals(WITH_BODY) },
+    operationId: "resendVerificationEmail", method: "post", path: "/api/auth/resend-verification", tag: "Account e-mails",
+    summary: "Send the verification message again (if the address has an unverified account)", body: MailRequestInput,
+    success: { 202: MAIL_QUEUED }, refusals: [TOO_MANY_MESSAGES],
   },
   {
-    method: "post", path: "/api/auth/forgot-password", summary: "Mail a password-reset link (if the address has an account)",
-    request: body(MailRequestInput), responses: { 202: json(MailRequested, "Queued, if an account fits"), ...refusals(WITH_BODY) },
+    operationId: "forgotPassword", method: "post", path: "/api/auth/forgot-password", tag: "Account e-mails",
+    summary: "Mail a password-reset link (if the address has an account)", body: MailRequestInput,
+    success: { 202: MAIL_QUEUED }, refusals: [TOO_MANY_MESSAGES],
   },
   {
-    method: "post", path: "/api/auth/reset-password", summary: "Set a new password with the token of a reset message; ends every session",
-    request: body(ResetPasswordInput), responses: { 204: { description: "Changed; sign in with the new password" }, ...refusals(WITH_BODY) },
+    operationId: "resetPassword", method: "post", path: "/api/auth/reset-password", tag: "Account e-mails",
+    summary: "Set a new password with the token of a reset message; ends every session", body: ResetPasswordInput,
+    success: { 204: answer.empty("Changed; sign in with the new password") }, refusals: [...LINK_TOKEN, LOST_RACE],
   },
   {
-    method: "post", path: "/api/auth/invitations", summary: "Invite a user into the admin's tenant by e-mail and role (admins only)",
-    security: signedIn, request: body(InvitationInput),
-    responses: { 201: json(Invited, "Invited: the user exists without a password, the invitation is mailed"), ...refusals([...WITH_BODY, 403]) },
+    operationId: "inviteTeamMember", method: "post", path: "/api/auth/invitations", tag: "Account e-mails",
+    summary: "Invite a user into the admin's tenant by e-mail and role (admins only)", signedIn: true, body: InvitationInput,
+    success: { 201: answer.invited("Invited: the user exists without a password, the invitation is mailed") },
+    refusals: [[400, "EMAIL_TAKEN", "an account has this address"], [403, "FORBIDDEN", "only a tenant admin invites"], LOST_RACE],
   },
   {
-    method: "post", path: "/api/auth/accept-invitation", summary: "Choose a password with the token of an invitation, and sign in",
-    request: body(AcceptInvitationInput), responses: { 200: json(AuthResponse, "Signed in as the invited user"), ...refusals(WITH_BODY) },
+    operationId: "acceptInvitation", method: "post", path: "/api/auth/accept-invitation", tag: "Account e-mails",
+    summary: "Choose a password with the token of an invitation, and sign in", body: AcceptInvitationInput,
+    success: { 200: answer.signedIn("Signed in as the invited user") }, refusals: [...LINK_TOKEN, LOST_RACE],
   },
   {
-    method: "post", path: "/api/auth/change-email", summary: "Ask to move to a new address: a confirmation link goes there",
-    security: signedIn, request: body(EmailChangeInput),
-    responses: { 202: json(MailRequested, "Queued, unless an account has that address"), ...refusals(WITH_BODY) },
+    operationId: "requestEmailChange", method: "post", path: "/api/auth/change-email", tag: "Account e-mails",
+    summary: "Ask to move to a new address: a confirmation link goes there", signedIn: true, body: EmailChangeInput,
+    success: { 202: answer.mailRequested("Queued, unless an account has that address: the same answer either way") },
+    refusals: [TOO_MANY_MESSAGES],
   },
   {
-    method: "post", path: "/api/auth/confirm-email-change", summary: "Confirm the new address with the token of its message; the old address is told",
-    request: body(EmailTokenInput), responses: { 204: { description: "The address changed" }, ...refusals(WITH_BODY) },
+    operationId: "confirmEmailChange", method: "post", path: "/api/auth/confirm-email-change", tag: "Account e-mails",
+    summary: "Confirm the new address with the token of its message; the old address is told", body: EmailTokenInput,
+    success: { 204: answer.empty("The address changed") },
+    refusals: [...LINK_TOKEN, [400, "EMAIL_TAKEN", "another account took the address meanwhile"], LOST_RACE],
   },
   {
-    method: "get", path: "/health", summary: "Liveness: does the database answer within two seconds",
-    responses: { 200: json(Health, "Up"), 503: json(Health, "The database does not answer; `Retry-After`") },
+    operationId: "health", method: "get", path: "/health", tag: "Service", summary: "Liveness: does the database answer within two seconds",
+    probe: true, refusals: [],
+    success: { 200: answer.health("Up"), 503: answer.health("The database does not answer; `Retry-After`") },
   },
   {
-    method: "get", path: "/ready", summary: "Readiness: database up, migrations applied; lagging tenants listed",
-    responses: { 200: json(Readiness, "Ready"), 503: json(Readiness, "Not ready, with the reason; `Retry-After`") },
+    operationId: "readiness", method: "get", path: "/ready", tag: "Service", summary: "Readiness: database up, migrations applied; lagging tenants listed",
+    probe: true, refusals: [],
+    success: { 200: answer.readiness("Ready"), 503: answer.readiness("Not ready, with the reason; `Retry-After`") },
   },
   {
-    method: "get", path: "/", summary: "Name, version and links",
-    responses: { 200: json(Root, "Where to go"), ...refusals([]) },
+    operationId: "root", method: "get", path: "/", tag: "Service", summary: "Name, version and links",
+    success: { 200: answer.root("Where to go") }, refusals: [],
   },
 ];
 
+const BEARER = "bearer";
+
+function registerOperation(registry: OpenAPIRegistry, { operationId, method, path, tag, summary, body, success, refusals, ...placement }: Operation) {
+  const all = refusalsOf(refusals, { ...placement, body: body !== undefined, hashes: HASHING_ROUTES.has(path) });
+  registry.registerPath({
+    operationId, method, path, summary, tags: [tag],
+    security: placement.signedIn ? [{ [BEARER]: [] }] : [],
+    ...(body ? { request: { body: { required: true, content: { "application/json": { schema: body } } } } } : {}),
+    responses: { ...success, ...refusalResponses(all), ...(placement.probe ? { "4XX": REFUSED_BEFORE_ANY_ROUTE } : {}) },
+  });
+}
+
 /** The document, generated once per server. */
-export function openApiDocument(version: string) {
+export function openApiDocument(version: string, { explorer }: { explorer: boolean }) {
   const registry = new OpenAPIRegistry();
-  registry.registerComponent("securitySchemes", "bearer", {
+  registry.registerComponent("securitySchemes", BEARER, {
     type: "http", scheme: "bearer", bearerFormat: "JWT", description: "The `access_token` of register, login or refresh",
   });
-  for (const route of ROUTES) registry.registerPath(route);
+  for (const operation of OPERATIONS) registerOperation(registry, operation);
+  const graphql = explorer ? "GraphQL at `/graphql` (explorer at `/graphiql`)" : "GraphQL at `/graphql`";
   return new OpenApiGeneratorV31(registry.definitions).generateDocument({
     openapi: "3.1.0",
     info: {
       title: "Stoflow REST API", version,
-      description: "Sign-up, sign-in and sessions, and the probes. The data itself is served by GraphQL at `/graphql` (explorer at `/graphiql`).",
+      description: `Sign-up, sign-in and sessions, the flows of e-mailed links, and the probes. The data itself is served by ${graphql}.`,
+      license: { name: "Proprietary", identifier: "LicenseRef-Proprietary" },
     },
+    servers: [{ url: "/", description: "This server" }],
+    tags: Object.entries(TAGS).map(([name, description]) => ({ name, description })),
   });
 }

@@ -3,10 +3,11 @@ import type pg from "pg";
 import { statement } from "../db/statements.ts";
 import { UNAVAILABLE } from "../db/unavailable.ts";
 
-/** GET / — what this is and where to go. */
-export function rootRoute(version: string) {
+/** GET / — what this is and where to go (the explorer only where it is served). */
+export function rootRoute(version: string, explorer: boolean) {
+  const links = { graphql: "/graphql", ...(explorer ? { graphiql: "/graphiql" } : {}), health: "/health", docs: "/docs", openapi: "/openapi.json" };
   return (_req: Request, res: Response) => {
-    res.json({ message: "Stoflow API", version, graphql: "/graphql", graphiql: "/graphiql", health: "/health", docs: "/docs", openapi: "/openapi.json" });
+    res.json({ message: "Stoflow API", version, ...links });
   };
 }
 

@@ -27,6 +27,8 @@ export async function startJobWorker(appUrl: string, config: ServerConfig, logge
     noHandleSignals: true,
     logger: workerLogger(logger),
     taskList: { account_email: accountEmailTask(pool, mailer, config.mail) },
+    // No recurring jobs: without this, graphile-worker looks for ./crontab and logs that it found none.
+    parsedCronItems: [],
   }).catch(async (error) => {
     await pool.end();
     throw error;

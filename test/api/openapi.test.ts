@@ -6,7 +6,7 @@ import { http, signUp, startTestGateway, type HttpResult, type TestGateway } fro
 
 let gw: TestGateway;
 let ajv: Ajv2020;
-let paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, unknown> }> }>>;
+let paths: Record<string, Record<string, { requestBody?: unknown; responses: Record<string, { content?: Record<string, unknown> }> }>>;
 /** Every documented route a test called, as `METHOD path` (each must be called at least once). */
 const called = new Set<string>();
 
@@ -35,10 +35,18 @@ function expectDocumented(method: string, path: string, res: HttpResult) {
   expect(validate(res.body), `${method} ${path} ${res.status}: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(res.body)}`).toBe(true);
 }
 
-/** Calls the route for real and checks its answer against the document. */
+/** A body the route took (it did not answer that the body is malformed or breaks a rule) is one its request schema accepts. */
+function expectAcceptedBodyDocumented(method: string, path: string, body: unknown, res: HttpResult) {
+  if (body === undefined || typeof body === "string" || [400, 413, 422].includes(res.status)) return;
+  const validate = ajv.getSchema(`openapi#/paths/${pointer(path, method.toLowerCase(), "requestBody", "content", "application/json", "schema")}`)!;
+  expect(validate(body), `${method} ${path} took ${JSON.stringify(body)}, which its request schema refuses: ${ajv.errorsText(validate.errors)}`).toBe(true);
+}
+
+/** Calls the route for real and checks its answer, and the body it took, against the document. */
 async function call(method: string, path: string, options: Parameters<typeof http>[3] = {}) {
   const res = await http(gw.url, method, path, options);
   expectDocumented(method, path, res);
+  expectAcceptedBodyDocumented(method, path, options.body, res);
   return res;
 }
 

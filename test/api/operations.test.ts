@@ -82,10 +82,17 @@ describe("operations endpoints", () => {
       .rejects.toThrow(`Port ${port} is already in use: stop the other server or set PORT`);
   });
 
-  it("turns the explorer off in production unless asked for", async () => {
+  it("turns the explorer off in production unless asked for, and advertises only what it serves", async () => {
     const prod = await startGateway(gw.db.appUrl, testServerConfig({ NODE_ENV: "production" }));
     try {
       expect((await fetch(`${prod.url}/graphiql`, { headers: { accept: "text/html" } })).status).toBe(404);
+      const root = (await http(prod.url, "GET", "/")).body;
+      expect(root).toEqual({ message: "Stoflow API", version: expect.any(String), graphql: "/graphql", health: "/health", docs: "/docs", openapi: "/openapi.json" });
+      for (const link of Object.values(root).filter((value) => String(value).startsWith("/"))) {
+        expect((await fetch(`${prod.url}${link}`, { method: link === "/graphql" ? "POST" : "GET" })).status, String(link)).not.toBe(404);
+      }
+      expect(await (await fetch(`${prod.url}/openapi.json`)).text()).not.toContain("/graphiql");
+      expect(await (await fetch(`${gw.url}/openapi.json`)).text()).toContain("/graphiql");
     } finally {
       await prod.close();
     }
