@@ -154,6 +154,11 @@ export interface MailConfig {
   from: string;
   /** Where the application's pages live: the links of the messages point there. */
   appUrl: string;
+  /**
+   * No APP_URL (development): the links point at this server's own address, and the server
+   * answers their paths with minimal pages of its own (src/http/link-pages.ts).
+   */
+  ownLinkPages: boolean;
   /** Development mail folder (STOFLOW_DATA_DIR/mail). */
   folder: string;
   /** How long an e-mailed token stays usable, in seconds, per purpose. */
@@ -185,13 +190,19 @@ export interface JobsConfig {
 
 const DAY = 86_400;
 
-function readMailConfig(env: NodeJS.ProcessEnv): MailConfig {
+/** This server's own address, as the links of development messages name it (startGateway knows the real port when PORT=0). */
+export const ownAddress = (port: number) => `http://localhost:${port}`;
+
+function readMailConfig(env: NodeJS.ProcessEnv, port: number): MailConfig {
   const smtpUrl = nonEmpty(env.SMTP_URL);
-  if (!smtpUrl && env.NODE_ENV === "production") throw new Error("SMTP_URL must be set in production (account messages are sent by SMTP)");
+  const appUrl = nonEmpty(env.APP_URL);
+  if (!smtpUrl && isProduction(env)) throw new Error("SMTP_URL must be set in production (account messages are sent by SMTP)");
+  if (!appUrl && isProduction(env)) throw new Error("APP_URL must be set in production (the links of account messages open the application's pages there)");
   return {
     smtpUrl,
     from: env.MAIL_FROM || "Stoflow <no-reply@stoflow.localhost>",
-    appUrl: (env.APP_URL || "http://localhost:3000").replace(/\/+$/, ""),
+    appUrl: (appUrl ?? ownAddress(port)).replace(/\/+$/, ""),
+    ownLinkPages: appUrl === undefined,
     folder: path.resolve(env.STOFLOW_DATA_DIR || ".data", "mail"),
     tokenTtlSeconds: {
       verify_email: integer(env, "VERIFY_EMAIL_TOKEN_TTL", 7 * DAY, 60, 90 * DAY),
@@ -320,8 +331,9 @@ export interface JwtConfig {
 export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generatedSecret?: string): ServerConfig {
   const queryTimeoutSeconds = integer(env, "DATABASE_QUERY_TIMEOUT", 30, 0, 86_400);
   const poolSize = integer(env, "DATABASE_POOL_SIZE", 10, 1, 500);
+  const port = integer(env, "PORT", 3000, 0, 65535);
   return {
-    port: integer(env, "PORT", 3000, 0, 65535),
+    port,
     workers: integer(env, "WEB_CONCURRENCY", 1, 1, 64),
     logLevel: env.LOG_LEVEL || "info",
     preparedStatements: env.DATABASE_PREPARED_STATEMENTS !== "false",
@@ -365,7 +377,7 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
       requestMs: integer(env, "HTTP_REQUEST_TIMEOUT_MS", 30_000, 100, 3_600_000),
       socketMs: integer(env, "HTTP_SOCKET_TIMEOUT_MS", 60_000, 1_000, 3_600_000),
     },
-    mail: readMailConfig(env),
+    mail: readMailConfig(env, port),
     jobs: readJobsConfig(env),
   };
 }

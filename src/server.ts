@@ -7,7 +7,7 @@ import type pg from "pg";
 import type { Logger } from "pino";
 import { postgraphile } from "postgraphile";
 import { authServiceFor } from "./auth/service.ts";
-import type { ServerConfig } from "./config.ts";
+import { ownAddress, type ServerConfig } from "./config.ts";
 import { ConstraintMessages } from "./db/constraint-messages.ts";
 import { createPool } from "./db/pool.ts";
 import { openTransactionsInOneRoundTrip } from "./db/transaction-opening.ts";
@@ -65,7 +65,7 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
   await messages.load();
   const metrics = createMetrics(pool, async () => (await serverStatus(probePool, config.preparedStatements)).tenants, () => guards.gate.cacheSize);
   const { app, graphqlSteps } = createApp({
-    pool: probePool, auth, corsOrigins: config.corsOrigins, trustProxy: config.trustProxy, version: VERSION, explorer: config.explorer, metrics, logger,
+    pool: probePool, auth, corsOrigins: config.corsOrigins, trustProxy: config.trustProxy, version: VERSION, explorer: config.explorer, linkPages: config.mail.ownLinkPages, metrics, logger,
     committedMigrations: countCommittedMigrations(), metricsAccess: config.metrics, clientLimits: config.clientConcurrency, serverLimits: config.serverConcurrency,
     graphqlMaxBodyBytes: config.graphql.maxBodyBytes, preparedStatements: config.preparedStatements,
   });
@@ -95,10 +95,12 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
     throw error;
   };
   await listen(server, config.port).catch(giveUp);
-  const { port } = server.address() as AddressInfo;
-  const jobs = config.jobs.inProcess ? await startJobWorker(appUrl, config, logger).catch(giveUp) : undefined;
+  const url = ownAddress((server.address() as AddressInfo).port);
+  // Without APP_URL, the links of messages lead here, to the port really bound (PORT=0 picks one).
+  const mailing = config.mail.ownLinkPages ? { ...config, mail: { ...config.mail, appUrl: url } } : config;
+  const jobs = config.jobs.inProcess ? await startJobWorker(appUrl, mailing, logger).catch(giveUp) : undefined;
   return {
-    url: `http://localhost:${port}`,
+    url,
     pool,
     logger,
     jobs,

@@ -11,6 +11,7 @@ import type { Logger } from "pino";
 import { requestLogging } from "./logging.ts";
 import type { Step } from "./graphql-route.ts";
 import { metricsRoute, type Metrics } from "./metrics.ts";
+import { serveLinkPages } from "./link-pages.ts";
 import { openApiDocument } from "./openapi.ts";
 import { healthRoute, readyRoute, rootRoute } from "./status-routes.ts";
 
@@ -24,6 +25,8 @@ export interface AppOptions {
   version: string;
   /** The explorer is served at /graphiql (ENABLE_GRAPHIQL): only then do / and the documents name it. */
   explorer: boolean;
+  /** Answer the paths of the e-mailed links with pages of our own (no APP_URL: development). */
+  linkPages: boolean;
   metrics: Metrics;
   logger: Logger;
   committedMigrations: number;
@@ -47,7 +50,7 @@ export interface HttpApp {
  * The Express app before PostGraphile is added: CORS, bearer verification on every route, the
  * status and REST routes, their OpenAPI document and its browser. The server adds grafserv, then the 404 and error responders.
  */
-export function createApp({ pool, auth, corsOrigins, trustProxy, version, explorer, metrics, logger, committedMigrations, metricsAccess, clientLimits, serverLimits, graphqlMaxBodyBytes, preparedStatements }: AppOptions): HttpApp {
+export function createApp({ pool, auth, corsOrigins, trustProxy, version, explorer, linkPages, metrics, logger, committedMigrations, metricsAccess, clientLimits, serverLimits, graphqlMaxBodyBytes, preparedStatements }: AppOptions): HttpApp {
   const app = express();
   const logging = requestLogging(logger);
   const allowOrigins = corsOrigins.length > 0 ? cors({ origin: corsOrigins, maxAge: 600 }) : undefined;
@@ -74,6 +77,7 @@ export function createApp({ pool, auth, corsOrigins, trustProxy, version, explor
   // No icon: an empty answer rather than a 404 logged at warn level for every browser visit.
   app.get("/favicon.ico", (_req, res) => res.status(204).setHeader("Cache-Control", "public, max-age=86400").end());
   app.use("/api/auth", authRoutes(auth));
+  if (linkPages) serveLinkPages(app);
   const openApi = openApiDocument(version, { explorer });
   app.get("/openapi.json", (_req, res) => res.json(openApi));
   // Swagger UI from the swagger-ui-dist package, served here: no CDN, no online validator.

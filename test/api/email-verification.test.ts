@@ -110,6 +110,7 @@ describe("development mail and settings", () => {
 
   it("refuses to start in production without SMTP_URL", () => {
     expect(() => readServerConfig({ NODE_ENV: "production", JWT_SECRET: TEST_JWT_SECRET })).toThrow(/SMTP_URL must be set/);
-    expect(readServerConfig({ NODE_ENV: "production", JWT_SECRET: TEST_JWT_SECRET, SMTP_URL: "smtp://relay:587" }).mail.smtpUrl).toBe("smtp://relay:587");
+    expect(readServerConfig({ NODE_ENV: "production", JWT_SECRET: TEST_JWT_SECRET, SMTP_URL: "smtp://relay:587", APP_URL: "https://app.example" }).mail.smtpUrl)
+      .toBe("smtp://relay:587");
   });
 });

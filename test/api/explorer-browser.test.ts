@@ -1,35 +1,24 @@
-import fs from "node:fs";
-import { chromium, type Browser, type Locator, type Page } from "playwright-core";
+import type { Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openPage, skipWithoutBrowser, type BrowserPage } from "../helpers/browser.ts";
 import { signUp, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 
-/** Debian's chromium (npm's browser downloads are not reachable here); CI installs it (.ci/run). */
-const CHROMIUM = "/usr/bin/chromium";
-const present = fs.existsSync(CHROMIUM);
-// In CI a missing browser fails the test (launch throws); elsewhere the test is skipped, and says why.
-const skip = !present && !process.env.CI;
-if (skip) console.warn(`explorer-browser: skipped, ${CHROMIUM} is missing (apt-get install chromium)`);
+const skip = skipWithoutBrowser("explorer-browser");
 
 let gw: TestGateway;
-let browser: Browser;
+let opened: BrowserPage;
 let page: Page;
 /** Requests the page tried to send anywhere but our server (a CDN would break the explorer offline). */
-const elsewhere: string[] = [];
+let elsewhere: string[];
 
 beforeAll(async () => {
   if (skip) return;
   gw = await startTestGateway();
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
-  fs.mkdirSync("artifacts", { recursive: true });
-  page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-  await page.route("**/*", (route) => {
-    if (route.request().url().startsWith(gw.url)) return route.continue();
-    elsewhere.push(route.request().url());
-    return route.abort();
-  });
+  opened = await openPage(gw.url);
+  ({ page, elsewhere } = opened);
 });
 afterAll(async () => {
-  await browser?.close();
+  await opened?.browser.close();
   await gw?.close();
 });
 

@@ -10,6 +10,7 @@ import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AuthService } from "../../src/auth/service.ts";
 import { createApp } from "../../src/http/app.ts";
+import { LINK_PAGES } from "../../src/http/link-pages.ts";
 import { createMetrics } from "../../src/http/metrics.ts";
 import { createLogger } from "../../src/logger.ts";
 import { http, startTestGateway, testServerConfig, type TestGateway } from "../helpers/gateway.ts";
@@ -72,14 +73,14 @@ describe("/openapi.json", () => {
   });
 });
 
-/** Routes served for people and machines, not the REST API: the documents themselves, the metrics, the icon. */
-const NOT_THE_API = ["GET /metrics", "GET /openapi.json", "GET /favicon.ico"];
+/** Routes served for people and machines, not the REST API: the documents themselves, the metrics, the icon, the development pages of e-mailed links. */
+const NOT_THE_API = ["GET /metrics", "GET /openapi.json", "GET /favicon.ico", ...Object.keys(LINK_PAGES).map((path) => `GET ${path}`)];
 
 /** Every route the Express app declares (`GET /api/auth/session`…), mounted routers walked, `:id` written `{id}`. */
 function appRoutes(): string[] {
   const config = testServerConfig();
   const { app } = createApp({
-    pool: {} as pg.Pool, auth: {} as AuthService, corsOrigins: [], trustProxy: false, version: "test", explorer: true,
+    pool: {} as pg.Pool, auth: {} as AuthService, corsOrigins: [], trustProxy: false, version: "test", explorer: true, linkPages: true,
     metrics: createMetrics({} as pg.Pool, async () => 0, () => ({ documents: 0, bytes: 0 })), logger: createLogger(undefined, "silent"),
     committedMigrations: 0, metricsAccess: config.metrics, clientLimits: config.clientConcurrency, serverLimits: config.serverConcurrency,
     graphqlMaxBodyBytes: 1000, preparedStatements: false,

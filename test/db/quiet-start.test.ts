@@ -32,7 +32,7 @@ async function startAndVisit(env: NodeJS.ProcessEnv) {
 
 describe("npm start", () => {
   it("in development (no NODE_ENV): no warning on stderr or in the log, the explorer announced", async () => {
-    const { stdout, stderr } = await startAndVisit({ SMTP_URL: undefined });
+    const { stdout, stderr } = await startAndVisit({ SMTP_URL: undefined, APP_URL: undefined });
     expect(stderr).toBe("");
     const lines = parsed(stdout);
     expect(lines.filter((line) => (line.level ?? 0) >= 40)).toEqual([]);

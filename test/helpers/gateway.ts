@@ -12,9 +12,10 @@ export const TEST_JWT_SECRET = "test-secret-that-is-at-least-32-characters-long"
 
 /**
  * Servers of tests run no job worker (queued messages stay queued) unless a test starts one
- * (test/helpers/mail.ts); the SMTP server named is never reached, it only lets production settings load.
+ * (test/helpers/mail.ts); the SMTP server and the application named are never reached, they only
+ * let production settings load.
  */
-export const NO_MAIL = { JOBS_IN_PROCESS: "false", SMTP_URL: "smtp://127.0.0.1:9" };
+export const NO_MAIL = { JOBS_IN_PROCESS: "false", SMTP_URL: "smtp://127.0.0.1:9", APP_URL: "https://app.stoflow.test" };
 
 /** A real HTTP server on a free port, over a database of its own. */
 export interface TestGateway extends Gateway {
