@@ -33,14 +33,14 @@ afterAll(async () => {
   if (dataDir) await fs.rm(dataDir, { recursive: true, force: true });
 });
 
-/** The development message written for `to` (an .eml file in STOFLOW_DATA_DIR/mail). */
-async function developmentMail(to: string): Promise<ParsedMail> {
+/** The development message written for `to` whose HTML links to `linkPath` (an .eml file in STOFLOW_DATA_DIR/mail). */
+async function developmentMail(to: string, linkPath = "/verify-email"): Promise<ParsedMail> {
   const folder = path.join(dataDir, "mail");
   let found: ParsedMail | undefined;
   await until(`a development message to ${to}`, async () => {
     const files = await fs.readdir(folder).catch(() => []);
     const mails = await Promise.all(files.map(async (file) => simpleParser(await fs.readFile(path.join(folder, file)))));
-    found = mails.find((mail) => JSON.stringify(mail.to).includes(to));
+    found = mails.find((mail) => JSON.stringify(mail.to).includes(to) && String(mail.html).includes(`${linkPath}?token=`));
     return found !== undefined;
   });
   return found!;
@@ -62,6 +62,17 @@ describe.skipIf(skip)("the link of a development message, in headless Chromium",
     const session = await http(gw.url, "GET", "/api/auth/session", { token: shop.access_token });
     expect(session.body.user.email_verified).toBe(true);
     expect(opened.elsewhere).toEqual([]);
+  });
+
+  it("leads to a form that resets the password", async () => {
+    const shop = await signUp(gw.url, "Forgetful Shop");
+    expect((await http(gw.url, "POST", "/api/auth/forgot-password", { body: { email: shop.email } })).status).toBe(202);
+    await page.setContent(String((await developmentMail(shop.email, "/reset-password")).html));
+    await page.locator('a[href*="/reset-password?token="]').click();
+    await page.getByLabel("New password").fill("a brand new password");
+    await page.getByRole("button", { name: "Set my new password" }).click();
+    await page.getByRole("status").getByText("Your password is changed").waitFor();
+    expect((await http(gw.url, "POST", "/api/auth/login", { body: { email: shop.email, password: "a brand new password" } })).status).toBe(200);
   });
 
   it("says what went wrong when the link was already used", async () => {
