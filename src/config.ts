@@ -4,6 +4,7 @@ import path from "node:path";
 import { parseEnv } from "node:util";
 import type { DocumentLimits } from "./graphql/document-limits.ts";
 import { openFileLimit } from "./open-files.ts";
+import { flag, integer, optional, recordSettings, text } from "./settings.ts";
 
 /** Where the server finds PostgreSQL, read once from the environment. */
 export interface DatabaseConfig {
@@ -31,17 +32,20 @@ export interface DatabaseConfig {
 
 export function readDatabaseConfig(env: NodeJS.ProcessEnv = process.env): DatabaseConfig {
   return {
-    appUrl: nonEmpty(env.DATABASE_URL),
-    ownerUrl: nonEmpty(env.DATABASE_OWNER_URL),
-    rootUrl: nonEmpty(env.ROOT_DATABASE_URL),
-    shadowUrl: nonEmpty(env.SHADOW_DATABASE_URL),
-    dataDir: path.resolve(env.STOFLOW_DATA_DIR || ".data"),
+    appUrl: optional(env, "DATABASE_URL"),
+    ownerUrl: optional(env, "DATABASE_OWNER_URL"),
+    rootUrl: optional(env, "ROOT_DATABASE_URL"),
+    shadowUrl: optional(env, "SHADOW_DATABASE_URL"),
+    dataDir: path.resolve(dataFolder(env)),
     embeddedPort: integer(env, "STOFLOW_PG_PORT", 54329, 1, 65535),
-    databaseName: env.STOFLOW_DB_NAME || "stoflow",
+    databaseName: text(env, "STOFLOW_DB_NAME", "stoflow"),
     tenantMigrationBatch: integer(env, "TENANT_MIGRATION_BATCH", 1, 1, 1000),
-    migrateHookUrl: nonEmpty(env.GM_DBURL),
+    migrateHookUrl: optional(env, "GM_DBURL"),
   };
 }
+
+/** STOFLOW_DATA_DIR: the embedded cluster, its secrets, the development mail. */
+const dataFolder = (env: NodeJS.ProcessEnv) => text(env, "STOFLOW_DATA_DIR", "./.data");
 
 /** NODE_ENV=production: no generated secrets, no explorer, no introspection, no open metrics. */
 export function isProduction(env: NodeJS.ProcessEnv = process.env): boolean {
@@ -57,20 +61,6 @@ export function loadEnvFile(env: NodeJS.ProcessEnv = process.env, file = env.ENV
   for (const [name, value] of Object.entries(parseEnv(fs.readFileSync(file, "utf8")))) env[name] ??= value;
 }
 
-function nonEmpty(value: string | undefined): string | undefined {
-  return value && value.trim() !== "" ? value : undefined;
-}
-
-/** Reads an integer variable, refusing anything that is not a whole number within bounds. */
-export function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new Error(`${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
-  }
-  return value;
-}
 
 /** How the HTTP server runs and signs its tokens. */
 export interface ServerConfig {
@@ -194,16 +184,16 @@ const DAY = 86_400;
 export const ownAddress = (port: number) => `http://localhost:${port}`;
 
 function readMailConfig(env: NodeJS.ProcessEnv, port: number): MailConfig {
-  const smtpUrl = nonEmpty(env.SMTP_URL);
-  const appUrl = nonEmpty(env.APP_URL);
+  const smtpUrl = optional(env, "SMTP_URL");
+  const appUrl = optional(env, "APP_URL");
   if (!smtpUrl && isProduction(env)) throw new Error("SMTP_URL must be set in production (account messages are sent by SMTP)");
   if (!appUrl && isProduction(env)) throw new Error("APP_URL must be set in production (the links of account messages open the application's pages there)");
   return {
     smtpUrl,
-    from: env.MAIL_FROM || "Stoflow <no-reply@stoflow.localhost>",
+    from: text(env, "MAIL_FROM", "Stoflow <no-reply@stoflow.localhost>"),
     appUrl: (appUrl ?? ownAddress(port)).replace(/\/+$/, ""),
     ownLinkPages: appUrl === undefined,
-    folder: path.resolve(env.STOFLOW_DATA_DIR || ".data", "mail"),
+    folder: path.resolve(dataFolder(env), "mail"),
     tokenTtlSeconds: {
       verify_email: integer(env, "VERIFY_EMAIL_TOKEN_TTL", 7 * DAY, 60, 90 * DAY),
       reset_password: integer(env, "RESET_PASSWORD_TOKEN_TTL", 3600, 60, 7 * DAY),
@@ -214,14 +204,14 @@ function readMailConfig(env: NodeJS.ProcessEnv, port: number): MailConfig {
     requestsPerAddress: integer(env, "MAIL_REQUESTS_PER_ADDRESS", 20, 1, 1_000_000),
     requestWindowSeconds: integer(env, "MAIL_REQUEST_WINDOW", 3600, 1, DAY),
     tokenAttemptsPerAddress: integer(env, "TOKEN_ATTEMPTS_PER_ADDRESS", 20, 1, 1_000_000),
-    loginRequiresVerifiedEmail: env.LOGIN_REQUIRES_VERIFIED_EMAIL === "true",
+    loginRequiresVerifiedEmail: flag(env, "LOGIN_REQUIRES_VERIFIED_EMAIL", false),
   };
 }
 
 function readJobsConfig(env: NodeJS.ProcessEnv): JobsConfig {
   return {
-    inProcess: env.JOBS_IN_PROCESS !== "false",
-    databaseUrl: nonEmpty(env.JOBS_DATABASE_URL),
+    inProcess: flag(env, "JOBS_IN_PROCESS", true),
+    databaseUrl: optional(env, "JOBS_DATABASE_URL"),
     concurrency: integer(env, "JOBS_CONCURRENCY", 2, 1, 100),
     pollIntervalMs: integer(env, "JOBS_POLL_INTERVAL_MS", 2_000, 100, 600_000),
   };
@@ -262,12 +252,12 @@ function readGraphqlConfig(env: NodeJS.ProcessEnv, queryTimeoutSeconds: number):
     defaultPageSize: integer(env, "GRAPHQL_DEFAULT_PAGE_SIZE", Math.min(100, maxPageSize), 1, maxPageSize),
     maxCost: integer(env, "GRAPHQL_MAX_COST", 50_000, 1, 100_000_000),
     maxInputDepth: integer(env, "GRAPHQL_MAX_INPUT_DEPTH", 16, 2, 100),
-    introspection: env.GRAPHQL_INTROSPECTION ? env.GRAPHQL_INTROSPECTION === "true" : !production,
+    introspection: flag(env, "GRAPHQL_INTROSPECTION", !production),
     documentCacheBytes: integer(env, "GRAPHQL_DOCUMENT_CACHE_MB", 32, 1, 4_096) * 1024 * 1024,
     planCacheSize: integer(env, "GRAPHQL_PLAN_CACHE_SIZE", 100, 1, 100_000),
     planningQueue: integer(env, "GRAPHQL_PLANNING_QUEUE", 50, 0, 100_000),
     admissionQueue: integer(env, "GRAPHQL_ADMISSION_QUEUE", 100, 0, 100_000),
-    trustedDocuments: nonEmpty(env.GRAPHQL_TRUSTED_DOCUMENTS),
+    trustedDocuments: optional(env, "GRAPHQL_TRUSTED_DOCUMENTS"),
     exports: readExportConfig(env, queryTimeoutSeconds),
   };
 }
@@ -335,9 +325,9 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
   return {
     port,
     workers: integer(env, "WEB_CONCURRENCY", 1, 1, 64),
-    logLevel: env.LOG_LEVEL || "info",
-    preparedStatements: env.DATABASE_PREPARED_STATEMENTS !== "false",
-    corsOrigins: (env.CORS_ORIGINS ?? "").split(",").map((o) => o.trim()).filter(Boolean),
+    logLevel: text(env, "LOG_LEVEL", "info"),
+    preparedStatements: flag(env, "DATABASE_PREPARED_STATEMENTS", true),
+    corsOrigins: (optional(env, "CORS_ORIGINS") ?? "").split(",").map((o) => o.trim()).filter(Boolean),
     poolSize,
     poolMaxLifetimeSeconds: integer(env, "DATABASE_POOL_MAX_LIFETIME", 300, 0, 86_400),
     connectTimeoutSeconds: integer(env, "DATABASE_CONNECT_TIMEOUT", 10, 1, 600),
@@ -355,11 +345,11 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
       registrationsPerAddressPerHour: integer(env, "REGISTRATIONS_PER_ADDRESS_PER_HOUR", 10, 1, 1_000_000),
       registrationsPerEmailPerHour: integer(env, "REGISTRATIONS_PER_EMAIL_PER_HOUR", 3, 1, 1_000_000),
     },
-    trustProxy: trustProxySetting(env.TRUST_PROXY),
-    explorer: env.ENABLE_GRAPHIQL ? env.ENABLE_GRAPHIQL === "true" : !isProduction(env),
+    trustProxy: trustProxySetting(optional(env, "TRUST_PROXY")),
+    explorer: flag(env, "ENABLE_GRAPHIQL", !isProduction(env)),
     jwt: readJwtConfig(env, generatedSecret),
     graphql: readGraphqlConfig(env, queryTimeoutSeconds),
-    metrics: { token: nonEmpty(env.METRICS_TOKEN), open: !isProduction(env) },
+    metrics: { token: optional(env, "METRICS_TOKEN"), open: !isProduction(env) },
     clientConcurrency: {
       active: integer(env, "HTTP_CLIENT_CONCURRENCY", 8, 1, 100_000),
       waiting: integer(env, "HTTP_CLIENT_QUEUE", 128, 0, 1_000_000),
@@ -395,17 +385,19 @@ function trustProxySetting(raw: string | undefined): boolean | number | string {
 
 function readJwtConfig(env: NodeJS.ProcessEnv, generatedSecret: string | undefined): JwtConfig {
   const common = {
-    issuer: env.JWT_ISSUER || "stoflow",
-    audience: env.JWT_AUDIENCE || "stoflow-api",
+    issuer: text(env, "JWT_ISSUER", "stoflow"),
+    audience: text(env, "JWT_AUDIENCE", "stoflow-api"),
     accessTtlSeconds: integer(env, "ACCESS_TOKEN_TTL", 900, 30, 86_400),
     refreshTtlSeconds: integer(env, "REFRESH_TOKEN_TTL", 30 * 86_400, 60, 365 * 86_400),
   };
-  if (env.JWT_PRIVATE_KEY || env.JWT_PUBLIC_KEY) {
-    const algorithm = env.JWT_ALGORITHM === "ES256" ? "ES256" : "RS256";
-    if (!env.JWT_PRIVATE_KEY || !env.JWT_PUBLIC_KEY) throw new Error("JWT_PRIVATE_KEY and JWT_PUBLIC_KEY go together");
-    return { ...common, algorithm, signingKey: env.JWT_PRIVATE_KEY, verifyingKey: env.JWT_PUBLIC_KEY };
+  const privateKey = optional(env, "JWT_PRIVATE_KEY");
+  const publicKey = optional(env, "JWT_PUBLIC_KEY");
+  const algorithm = text(env, "JWT_ALGORITHM", "RS256") === "ES256" ? "ES256" : "RS256";
+  if (privateKey || publicKey) {
+    if (!privateKey || !publicKey) throw new Error("JWT_PRIVATE_KEY and JWT_PUBLIC_KEY go together");
+    return { ...common, algorithm, signingKey: privateKey, verifyingKey: publicKey };
   }
-  const secret = env.JWT_SECRET || (isProduction(env) ? undefined : generatedSecret);
+  const secret = optional(env, "JWT_SECRET") ?? (isProduction(env) ? undefined : generatedSecret);
   if (!secret || secret.length < 32) {
     throw new Error("JWT_SECRET must be set to at least 32 characters (or JWT_PRIVATE_KEY/JWT_PUBLIC_KEY)");
   }
@@ -418,4 +410,16 @@ function readJwtConfig(env: NodeJS.ProcessEnv, generatedSecret: string | undefin
  */
 export function readOperatorConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   return readServerConfig({ ...env, NODE_ENV: "development" }, "stoflow-cli-signs-no-tokens-000000000000");
+}
+
+/**
+ * Every setting the readers above read, with its default as text (undefined: unset by default).
+ * A default computed from the machine or from other settings is given as computed here (e.g.
+ * BCRYPT_CONCURRENCY: the cores less one); the README says how it is computed.
+ */
+export function settingsCatalog(): Map<string, string | undefined> {
+  return recordSettings((recording) => {
+    readDatabaseConfig(recording());
+    readServerConfig(recording(), "a-generated-secret-of-32-characters!");
+  });
 }

@@ -124,6 +124,8 @@ describe("operations endpoints", () => {
     expect(readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, TRUST_PROXY: "1" }).connectionsPerAddress).toBe(0);
     expect(() => readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, LOGIN_MAX_FAILURES_PER_EMAIL: "0" })).toThrow(/LOGIN_MAX_FAILURES_PER_EMAIL must be a whole number/);
     expect(readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, DATABASE_PREPARED_STATEMENTS: "false" }).preparedStatements).toBe(false);
+    // A switch is true or false: anything else is refused rather than read as one of them.
+    expect(() => readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, JOBS_IN_PROCESS: "no" })).toThrow('JOBS_IN_PROCESS must be true or false (got "no")');
 
     const behindProxy = await startGateway(gw.db.appUrl, testServerConfig({ TRUST_PROXY: "1" }));
     try {
