@@ -1,7 +1,7 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31, type RouteConfig } from "@asteasolutions/zod-to-openapi";
 import { z } from "zod";
 import {
-  AcceptInvitationInput, ChangePasswordInput, EmailChangeInput, EmailTokenInput, InvitationInput, LoginInput, MailRequestInput,
+  AcceptInvitationInput, ChangePasswordInput, EmailChangeInput, EmailTokenInput, InvitationIdInput, InvitationInput, LoginInput, MailRequestInput,
   RefreshInput, RegisterInput, ResetPasswordInput,
 } from "../auth/inputs.ts";
 import { APP_ROLES } from "../auth/roles.ts";
@@ -39,7 +39,22 @@ const AuthResponse = SessionView.extend({
 const MailRequested = z.strictObject({ detail: z.string() })
   .meta({ id: "MailRequested", description: "The same answer whether or not an account has this address" });
 
-const Invited = z.strictObject({ id: z.int().meta({ description: "The invited user's id" }) }).meta({ id: "Invited" });
+const Invited = z.strictObject({ id: z.int().meta({ description: "The invitation's id" }) }).meta({ id: "Invited" });
+
+const Invitations = z.strictObject({
+  invitations: z.array(z.strictObject({
+    id: z.int(), email: z.string(), full_name: z.string().nullable(), role: z.enum(APP_ROLES),
+    invited_by: z.int().nullable().meta({ description: "The admin who sent (or last resent) it; null for one made before invitations were rows" }),
+    created_at: z.string(), expires_at: z.string(),
+  })),
+}).meta({ id: "Invitations", description: "The tenant's pending (unexpired) invitations, oldest first" });
+
+const EmailChangeConfirmation = z.strictObject({
+  changed: z.boolean().meta({ description: "True when this was the second confirmation: the address changed and every session ended" }),
+  detail: z.string(),
+}).meta({ id: "EmailChangeConfirmation" });
+
+const invitationId = { params: InvitationIdInput };
 
 const Health = z.strictObject({
   status: z.enum(["ok", "unavailable"]), service: z.string(), database: z.enum(["ok", "unreachable"]), code: z.literal("UNAVAILABLE").optional(),
@@ -60,7 +75,8 @@ const Root = z.strictObject({
 const REFUSALS: Record<number, string> = {
   400: "`EMAIL_TAKEN`, `BAD_REQUEST` (malformed JSON), or for a link's token `TOKEN_INVALID` (unknown, of another purpose, account changed), `TOKEN_USED`, `TOKEN_EXPIRED`",
   401: "`UNAUTHENTICATED` (no token), `INVALID_TOKEN` (a bad or ended token), `INVALID_CREDENTIALS`, `INVALID_REFRESH_TOKEN`",
-  403: "`INVALID_CREDENTIALS`: the current password is wrong; `FORBIDDEN`: only a tenant admin invites; `EMAIL_NOT_VERIFIED`: sign-in before the address is verified (LOGIN_REQUIRES_VERIFIED_EMAIL)",
+  403: "`INVALID_CREDENTIALS`: the current password is wrong; `FORBIDDEN`: only a tenant admin manages invitations; `EMAIL_NOT_VERIFIED`: sign-in before the address is verified (LOGIN_REQUIRES_VERIFIED_EMAIL)",
+  404: "`NOT_FOUND`: no such invitation in this tenant",
   409: "`CONFLICT`: the request lost a race with another change; nothing was kept, retry",
   413: "`BAD_REQUEST`: the body is larger than 16 kB",
   422: "`INVALID_INPUT`: the message names the field and the rule",
@@ -124,22 +140,40 @@ const ROUTES: RouteConfig[] = [
     request: body(ResetPasswordInput), responses: { 204: { description: "Changed; sign in with the new password" }, ...refusals(WITH_BODY) },
   },
   {
-    method: "post", path: "/api/auth/invitations", summary: "Invite a user into the admin's tenant by e-mail and role (admins only)",
+    method: "get", path: "/api/auth/invitations", summary: "The tenant's pending invitations (admins only)", security: signedIn,
+    responses: { 200: json(Invitations, "Pending invitations"), ...refusals([403]) },
+  },
+  {
+    method: "post", path: "/api/auth/invitations", summary: "Invite an address into the admin's tenant by role (admins only; throttled per admin and per tenant)",
     security: signedIn, request: body(InvitationInput),
-    responses: { 201: json(Invited, "Invited: the user exists without a password, the invitation is mailed"), ...refusals([...WITH_BODY, 403]) },
+    responses: { 201: json(Invited, "Invited: the invitation is queued; the same answer whether or not the address has an account (which is mailed nothing)"), ...refusals([...WITH_BODY, 403]) },
+  },
+  {
+    method: "post", path: "/api/auth/invitations/{id}/resend", summary: "Send a pending invitation again, valid INVITATION_TTL from now (admins only; throttled like an invitation)",
+    security: signedIn, request: invitationId,
+    responses: { 202: json(Invited, "Queued again"), ...refusals([403, 404, 422]) },
+  },
+  {
+    method: "delete", path: "/api/auth/invitations/{id}", summary: "Revoke a pending invitation: its link stops working (admins only)",
+    security: signedIn, request: invitationId,
+    responses: { 204: { description: "Revoked" }, ...refusals([403, 404, 422]) },
   },
   {
     method: "post", path: "/api/auth/accept-invitation", summary: "Choose a password with the token of an invitation, and sign in",
     request: body(AcceptInvitationInput), responses: { 200: json(AuthResponse, "Signed in as the invited user"), ...refusals(WITH_BODY) },
   },
   {
-    method: "post", path: "/api/auth/change-email", summary: "Ask to move to a new address: a confirmation link goes there",
+    method: "post", path: "/api/auth/change-email", summary: "Ask, with the current password, to move to a new address: a confirmation link goes to the new and to the current address",
     security: signedIn, request: body(EmailChangeInput),
-    responses: { 202: json(MailRequested, "Queued, unless an account has that address"), ...refusals(WITH_BODY) },
+    responses: { 202: json(MailRequested, "Queued (nothing goes to a new address another account has)"), ...refusals([...WITH_BODY, 403, 409]) },
   },
   {
-    method: "post", path: "/api/auth/confirm-email-change", summary: "Confirm the new address with the token of its message; the old address is told",
-    request: body(EmailTokenInput), responses: { 204: { description: "The address changed" }, ...refusals(WITH_BODY) },
+    method: "post", path: "/api/auth/confirm-email-change", summary: "Confirm one side of a change of address with the token of its message; the second confirmation changes it and ends every session",
+    request: body(EmailTokenInput), responses: { 200: json(EmailChangeConfirmation, "Confirmed"), ...refusals(WITH_BODY) },
+  },
+  {
+    method: "post", path: "/api/auth/cancel-email-change", summary: "This was not me: with the token of the message to the old address, cancel the change of address and end every session",
+    request: body(EmailTokenInput), responses: { 204: { description: "Cancelled; every session ended" }, ...refusals(WITH_BODY) },
   },
   {
     method: "get", path: "/health", summary: "Liveness: does the database answer within two seconds",
