@@ -25,7 +25,7 @@ grant stoflow_auth to stoflow_authenticator;
 
 grant stoflow_auth to stoflow_owner;
 
-create role stoflow_authenticator nologin noinherit;
+create role stoflow_authenticator login noinherit;
 
 grant stoflow_authenticator to stoflow_owner;
 
@@ -1150,6 +1150,7 @@ CREATE OR REPLACE FUNCTION app_private.invite(email text, full_name text, role u
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
+#variable_conflict use_column
 declare
   invitation public.invitations;
 begin

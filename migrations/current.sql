@@ -455,6 +455,7 @@ create or replace function app_private.invite(email text, full_name text, role p
   language plpgsql volatile security definer
   set search_path = pg_catalog, public, pg_temp
   as $$
+#variable_conflict use_column
 declare
   invitation public.invitations;
 begin
