@@ -615,7 +615,7 @@ CREATE TRIGGER _100_timestamps BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCT
 
 CREATE TRIGGER _200_protect_admins BEFORE DELETE OR UPDATE ON users FOR EACH ROW EXECUTE FUNCTION app_private.tg_users__protect_admins();
 
-CREATE TRIGGER _300_revoke_credentials AFTER UPDATE OF is_active, role, email ON users FOR EACH ROW WHEN (old.is_active AND NOT new.is_active OR app_private.role_rank(new.role) < app_private.role_rank(old.role) OR lower(new.email::text) <> lower(old.email::text)) EXECUTE FUNCTION app_private.tg_users__revoke_credentials();
+CREATE TRIGGER _300_revoke_credentials AFTER UPDATE OF is_active, role, email ON users FOR EACH ROW WHEN (old.is_active AND NOT new.is_active OR new.role <> old.role OR lower(new.email::text) <> lower(old.email::text)) EXECUTE FUNCTION app_private.tg_users__revoke_credentials();
 
 CREATE TRIGGER _300_revoke_credentials_on_delete BEFORE DELETE ON users FOR EACH ROW EXECUTE FUNCTION app_private.tg_users__revoke_credentials();
 
@@ -2139,12 +2139,17 @@ CREATE OR REPLACE FUNCTION app_private.tg_users__revoke_credentials()
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
-begin
-  perform app_private.revoke_dependent_credentials(array[old.id], case
+declare
+  event text := case
     when tg_op = 'DELETE' then 'user deleted'
     when old.is_active and not new.is_active then 'user deactivated'
     when app_private.role_rank(new.role) < app_private.role_rank(old.role) then 'role lowered'
-    else 'address changed' end);
+    when lower(new.email) <> lower(old.email) then 'address changed'
+  end;
+begin
+  if event is not null then -- (a role raised is no event: the next refresh carries it)
+    perform app_private.revoke_dependent_credentials(array[old.id], event);
+  end if;
   return coalesce(new, old);
 end;
 $function$

@@ -137,17 +137,23 @@ create or replace function app_private.role_rank(role public.user_role) returns 
   language sql immutable parallel safe
   as $$ select array_position(array['viewer', 'user', 'admin']::public.user_role[], role) $$;
 comment on function app_private.role_rank(public.user_role) is 'How much a role may do: viewer 1, user 2, admin 3 (a lower rank is a credential event).';
+revoke all on function app_private.role_rank(public.user_role) from public;
 
 create or replace function app_private.tg_users__revoke_credentials() returns trigger
   language plpgsql volatile security definer
   set search_path = pg_catalog, public, pg_temp
   as $$
-begin
-  perform app_private.revoke_dependent_credentials(array[old.id], case
+declare
+  event text := case
     when tg_op = 'DELETE' then 'user deleted'
     when old.is_active and not new.is_active then 'user deactivated'
     when app_private.role_rank(new.role) < app_private.role_rank(old.role) then 'role lowered'
-    else 'address changed' end);
+    when lower(new.email) <> lower(old.email) then 'address changed'
+  end;
+begin
+  if event is not null then -- (a role raised is no event: the next refresh carries it)
+    perform app_private.revoke_dependent_credentials(array[old.id], event);
+  end if;
   return coalesce(new, old);
 end;
 $$;
@@ -156,9 +162,7 @@ comment on function app_private.tg_users__revoke_credentials() is
 drop trigger if exists _300_end_sessions_on_deactivation on public.users;
 drop trigger if exists _300_revoke_credentials on public.users;
 create trigger _300_revoke_credentials after update of is_active, role, email on public.users
-  for each row when (old.is_active and not new.is_active
-                     or app_private.role_rank(new.role) < app_private.role_rank(old.role)
-                     or lower(new.email) <> lower(old.email))
+  for each row when (old.is_active and not new.is_active or new.role <> old.role or lower(new.email) <> lower(old.email))
   execute function app_private.tg_users__revoke_credentials();
 drop trigger if exists _300_revoke_credentials_on_delete on public.users;
 create trigger _300_revoke_credentials_on_delete before delete on public.users
