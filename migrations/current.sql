@@ -56,6 +56,14 @@ comment on column public.invitations.invited_by is 'The admin who sent (or last 
 comment on column public.invitations.created_at is 'When the invitation was made.';
 comment on column public.invitations.expires_at is 'After this it cannot be accepted (INVITATION_TTL after it was sent or resent).';
 
+insert into app_private.constraint_messages (table_name, constraint_name, field, message) values
+  ('invitations', 'invitations_pkey', 'id', 'An invitation with this id already exists'),
+  ('invitations', 'invitations_email_check', 'email', 'email must be an e-mail address (name@example.com)'),
+  ('invitations', 'invitations_tenant_email_key', 'email', 'This address is already invited into this tenant'),
+  ('invitations', 'invitations_tenant_id_fkey', 'tenantId', 'tenantId must be an existing tenant'),
+  ('invitations', 'invitations_invited_by_fkey', 'invitedBy', 'invitedBy must be an existing user')
+on conflict (table_name, constraint_name) do update set field = excluded.field, message = excluded.message;
+
 -- Invited users from before: each becomes an invitation (its old link no longer works: resend).
 insert into public.invitations (tenant_id, email, full_name, role, created_at, expires_at)
   select u.tenant_id, u.email, u.full_name, u.role, u.created_at, now() + interval '7 days'
