@@ -1233,7 +1233,7 @@ end;
 $function$
 ;
 
-CREATE OR REPLACE FUNCTION app_private.issue_invitation_token(invitation_id integer, token_hash bytea, max_per_recipient integer, window_seconds integer)
+CREATE OR REPLACE FUNCTION app_private.issue_invitation_token(invitation_id integer, token_hash bytea, max_per_recipient integer, window_seconds integer, first_attempt boolean)
  RETURNS TABLE(email text, tenant_name text, role text)
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -1247,9 +1247,10 @@ begin
    where i.id = issue_invitation_token.invitation_id and app_private.invitation_may_be_accepted(i.id);
   -- Nothing to send (revoked, expired, accepted, inviter gone, or the address has an account: one
   -- account, one tenant), or this address had its share of invitation messages in the window:
-  -- dropped, silently (the admin's answer was the same anyway).
-  if not found or app_private.reserve_attempts(array[app_private.throttle_key('invitation-recipient', invitation.email)],
-                                               array[max_per_recipient], window_seconds) > 0 then
+  -- dropped, silently (the admin's answer was the same anyway). A retry (the relay failed) was
+  -- counted at its first attempt.
+  if not found or first_attempt and app_private.reserve_attempts(array[app_private.throttle_key('invitation-recipient', invitation.email)],
+                                                                 array[max_per_recipient], window_seconds) > 0 then
     return;
   end if;
   email := invitation.email;
@@ -2452,7 +2453,7 @@ grant execute on function app_private.issue_account_token(text,text,bytea,interv
 
 grant execute on function app_private.issue_email_change_token(bigint,text,bytea) to stoflow_worker;
 
-grant execute on function app_private.issue_invitation_token(integer,bytea,integer,integer) to stoflow_worker;
+grant execute on function app_private.issue_invitation_token(integer,bytea,integer,integer,boolean) to stoflow_worker;
 
 grant execute on function app_private.login_candidate(text) to stoflow_auth;
 
@@ -2750,7 +2751,7 @@ comment on function app_private.issue_account_token(text,text,bytea,interval) is
 
 comment on function app_private.issue_email_change_token(bigint,text,bytea) is 'The job worker, as it sends one of the two confirmations of a change of address (side old or new): stores the hash of its token and returns the address, the person''s own name and the new address; no row when the change is gone or expired, or (side new) another account has the new address.';
 
-comment on function app_private.issue_invitation_token(integer,bytea,integer,integer) is 'The job worker, as it sends an invitation: stores the hash of its token and returns what to write; no row (nothing sent) when it cannot be accepted (an address with an account gets nothing) or when its address was sent max_per_recipient invitations in the window.';
+comment on function app_private.issue_invitation_token(integer,bytea,integer,integer,boolean) is 'The job worker, as it sends an invitation: stores the hash of its token and returns what to write; no row (nothing sent) when it cannot be accepted (an address with an account gets nothing) or when its address was sent max_per_recipient invitations in the window (counted at a job''s first attempt only).';
 
 comment on type app_private.jwt_claims is 'The claim set of an access token: user (sub), tenant and role.';
 

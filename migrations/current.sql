@@ -543,7 +543,8 @@ comment on function app_private.pending_invitations() is 'The signed-in admin''s
 revoke all on function app_private.pending_invitations() from public;
 grant execute on function app_private.pending_invitations() to stoflow_admin;
 
-create or replace function app_private.issue_invitation_token(invitation_id int, token_hash bytea, max_per_recipient int, window_seconds int)
+drop function if exists app_private.issue_invitation_token(int, bytea, int, int);
+create or replace function app_private.issue_invitation_token(invitation_id int, token_hash bytea, max_per_recipient int, window_seconds int, first_attempt boolean)
   returns table (email text, tenant_name text, role text)
   language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$
 declare
@@ -554,9 +555,10 @@ begin
    where i.id = issue_invitation_token.invitation_id and app_private.invitation_may_be_accepted(i.id);
   -- Nothing to send (revoked, expired, accepted, inviter gone, or the address has an account: one
   -- account, one tenant), or this address had its share of invitation messages in the window:
-  -- dropped, silently (the admin's answer was the same anyway).
-  if not found or app_private.reserve_attempts(array[app_private.throttle_key('invitation-recipient', invitation.email)],
-                                               array[max_per_recipient], window_seconds) > 0 then
+  -- dropped, silently (the admin's answer was the same anyway). A retry (the relay failed) was
+  -- counted at its first attempt.
+  if not found or first_attempt and app_private.reserve_attempts(array[app_private.throttle_key('invitation-recipient', invitation.email)],
+                                                                 array[max_per_recipient], window_seconds) > 0 then
     return;
   end if;
   email := invitation.email;
@@ -567,9 +569,9 @@ begin
   return next;
 end;
 $$;
-comment on function app_private.issue_invitation_token(int, bytea, int, int) is 'The job worker, as it sends an invitation: stores the hash of its token and returns what to write; no row (nothing sent) when it cannot be accepted (an address with an account gets nothing) or when its address was sent max_per_recipient invitations in the window.';
-revoke all on function app_private.issue_invitation_token(int, bytea, int, int) from public;
-grant execute on function app_private.issue_invitation_token(int, bytea, int, int) to stoflow_worker;
+comment on function app_private.issue_invitation_token(int, bytea, int, int, boolean) is 'The job worker, as it sends an invitation: stores the hash of its token and returns what to write; no row (nothing sent) when it cannot be accepted (an address with an account gets nothing) or when its address was sent max_per_recipient invitations in the window (counted at a job''s first attempt only).';
+revoke all on function app_private.issue_invitation_token(int, bytea, int, int, boolean) from public;
+grant execute on function app_private.issue_invitation_token(int, bytea, int, int, boolean) to stoflow_worker;
 
 create or replace function app_private.accept_invitation(token_hash bytea, password_hash text, out outcome text, out user_id int, out credential_version int)
   language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$

@@ -30,11 +30,11 @@ type LinkTo = (path: string, token: string) => string;
  */
 export function accountEmailTask(pool: pg.Pool, mailer: Mailer, mail: MailConfig): Task {
   const linkTo: LinkTo = (path, token) => `${mail.appUrl}${path}?token=${token}`;
-  return async (payload) => {
+  return async (payload, helpers) => {
     const { token, hash } = newOpaqueToken();
     const issue = <T>(sql: string, params: unknown[]) =>
       withSettings(pool, {}, async (client) => (await client.query<T & pg.QueryResultRow>(sql, [...params])).rows[0]);
-    const message = await messageFor(payload as AccountEmailJob, { token, hash, issue, mail, linkTo });
+    const message = await messageFor(payload as AccountEmailJob, { token, hash, issue, mail, linkTo, firstAttempt: helpers.job.attempts <= 1 });
     if (message) await mailer.send(message);
   };
 }
@@ -46,15 +46,17 @@ interface Minting {
   issue<T>(sql: string, params: unknown[]): Promise<T | undefined>;
   mail: MailConfig;
   linkTo: LinkTo;
+  /** A retry (the relay failed before) is not counted again against the recipient's share of invitations. */
+  firstAttempt: boolean;
 }
 
-async function messageFor(job: AccountEmailJob, { token, hash, issue, mail, linkTo }: Minting): Promise<MailMessage | undefined> {
+async function messageFor(job: AccountEmailJob, { token, hash, issue, mail, linkTo, firstAttempt }: Minting): Promise<MailMessage | undefined> {
   const ttl = mail.tokenTtlSeconds[job.purpose];
   const validity = validityInWords(ttl);
   if (job.purpose === "invitation") {
     const to = await issue<{ email: string; tenant_name: string; role: string }>(
-      "select * from app_private.issue_invitation_token($1, $2, $3, $4)",
-      [job.invitation_id, hash, mail.requestsPerEmail, mail.requestWindowSeconds]);
+      "select * from app_private.issue_invitation_token($1, $2, $3, $4, $5)",
+      [job.invitation_id, hash, mail.requestsPerEmail, mail.requestWindowSeconds, firstAttempt]);
     // The invitation's own expiry (INVITATION_TTL from when it was sent) is the link's.
     return to && invitationMessage({ to: to.email, shop: to.tenant_name, role: to.role, link: linkTo(LINK_PATHS.invitation, token), validity });
   }
