@@ -124,6 +124,17 @@ create table app_private.constraint_messages (
   message text not null
 );
 
+create table app_private.email_changes (
+  id bigint generated always as identity not null,
+  user_id integer not null,
+  old_email character varying(255) not null,
+  new_email character varying(255) not null,
+  requested_at timestamp with time zone default now() not null,
+  expires_at timestamp with time zone not null,
+  old_confirmed_at timestamp with time zone,
+  new_confirmed_at timestamp with time zone
+);
+
 create table app_private.platform_usage (
   tenant_id integer not null,
   platform character varying(50) not null,
@@ -180,12 +191,26 @@ create table app_private.user_secrets (
 
 create table app_private.user_tokens (
   token_hash bytea not null,
-  user_id integer not null,
+  user_id integer,
   purpose text not null,
   email character varying(255) not null,
   created_at timestamp with time zone default now() not null,
   expires_at timestamp with time zone not null,
-  used_at timestamp with time zone
+  used_at timestamp with time zone,
+  credential_version integer,
+  invitation_id integer,
+  email_change_id bigint
+);
+
+create table public.invitations (
+  id integer generated always as identity not null,
+  tenant_id integer default app_private.current_tenant_id() not null,
+  email character varying(255) not null,
+  full_name character varying(255),
+  role user_role default 'user'::user_role not null,
+  invited_by integer,
+  created_at timestamp with time zone default now() not null,
+  expires_at timestamp with time zone not null
 );
 
 create table public.platform_mappings (
@@ -355,6 +380,16 @@ alter table app_private.constraint_messages add constraint constraint_messages_p
 
 alter table app_private.constraint_messages enable row level security;
 
+alter table app_private.email_changes add constraint email_changes_new_email_check CHECK (app_private.is_email_address((new_email)::text));
+
+alter table app_private.email_changes add constraint email_changes_pkey PRIMARY KEY (id);
+
+alter table app_private.email_changes add constraint email_changes_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE;
+
+alter table app_private.email_changes add constraint email_changes_user_id_key UNIQUE (user_id);
+
+alter table app_private.email_changes enable row level security;
+
 alter table app_private.platform_usage add constraint platform_usage_pkey PRIMARY KEY (tenant_id, platform);
 
 alter table app_private.platform_usage add constraint platform_usage_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE;
@@ -415,7 +450,22 @@ alter table app_private.user_secrets add constraint user_secrets_user_id_fkey FO
 
 alter table app_private.user_secrets enable row level security;
 
+alter table app_private.user_tokens add constraint user_tokens_bound_check CHECK (
+CASE purpose
+    WHEN 'invitation'::text THEN ((user_id IS NULL) AND (credential_version IS NULL))
+    WHEN 'change_email'::text THEN ((user_id IS NOT NULL) AND (credential_version IS NOT NULL) AND (email_change_id IS NOT NULL))
+    ELSE ((user_id IS NOT NULL) AND (credential_version IS NOT NULL))
+END);
+
+alter table app_private.user_tokens add constraint user_tokens_email_change_id_fkey FOREIGN KEY (email_change_id) REFERENCES app_private.email_changes(id) ON DELETE CASCADE;
+
+CREATE INDEX user_tokens_email_change_id_idx ON app_private.user_tokens USING btree (email_change_id);
+
 CREATE INDEX user_tokens_expires_at_idx ON app_private.user_tokens USING btree (expires_at);
+
+alter table app_private.user_tokens add constraint user_tokens_invitation_id_fkey FOREIGN KEY (invitation_id) REFERENCES invitations(id) ON DELETE SET NULL;
+
+CREATE INDEX user_tokens_invitation_id_idx ON app_private.user_tokens USING btree (invitation_id);
 
 alter table app_private.user_tokens add constraint user_tokens_pkey PRIMARY KEY (token_hash);
 
@@ -428,6 +478,26 @@ alter table app_private.user_tokens add constraint user_tokens_user_id_fkey FORE
 CREATE INDEX user_tokens_user_id_idx ON app_private.user_tokens USING btree (user_id);
 
 alter table app_private.user_tokens enable row level security;
+
+alter table public.invitations add constraint invitations_email_check CHECK (app_private.is_email_address((email)::text));
+
+CREATE INDEX invitations_email_idx ON public.invitations USING btree (lower((email)::text));
+
+CREATE INDEX invitations_expires_at_idx ON public.invitations USING btree (expires_at);
+
+alter table public.invitations add constraint invitations_invited_by_fkey FOREIGN KEY (invited_by) REFERENCES users(id) ON DELETE CASCADE;
+
+CREATE INDEX invitations_invited_by_idx ON public.invitations USING btree (invited_by);
+
+alter table public.invitations add constraint invitations_pkey PRIMARY KEY (id);
+
+CREATE UNIQUE INDEX invitations_tenant_email_key ON public.invitations USING btree (tenant_id, lower((email)::text));
+
+alter table public.invitations add constraint invitations_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE;
+
+create policy select_by_admin on public.invitations as permissive for select to stoflow_admin using (((tenant_id = ( SELECT app_private.current_tenant_id() AS current_tenant_id)) AND (expires_at > now())));
+
+alter table public.invitations enable row level security;
 
 alter table public.platform_mappings add constraint platform_mappings_mapping_type_check CHECK (((mapping_type)::text = ANY ((ARRAY['brand'::character varying, 'category'::character varying, 'color'::character varying, 'size'::character varying, 'condition'::character varying, 'material'::character varying])::text[])));
 
@@ -475,7 +545,7 @@ CREATE TRIGGER _100_timestamps BEFORE UPDATE ON subscriptions FOR EACH ROW EXECU
 
 alter table public.tenants add constraint tenants_ai_credits_monthly_check CHECK ((ai_credits_monthly >= 0));
 
-alter table public.tenants add constraint tenants_email_check CHECK (app_private.is_email_address((email)::text));
+alter table public.tenants add constraint tenants_email_check CHECK (app_private.is_email_address((email)::text)) NOT VALID;
 
 CREATE UNIQUE INDEX tenants_email_key ON public.tenants USING btree (lower((email)::text));
 
@@ -499,7 +569,7 @@ CREATE TRIGGER _100_timestamps BEFORE UPDATE ON tenants FOR EACH ROW EXECUTE FUN
 
 CREATE TRIGGER _200_copy_tier_limits BEFORE INSERT OR UPDATE OF subscription_tier ON tenants FOR EACH ROW EXECUTE FUNCTION app_private.tg_tenants__copy_tier_limits();
 
-CREATE TRIGGER _300_end_sessions_on_deactivation AFTER UPDATE OF is_active ON tenants FOR EACH ROW WHEN (old.is_active AND NOT new.is_active) EXECUTE FUNCTION app_private.tg__end_sessions_on_deactivation();
+CREATE TRIGGER _300_revoke_credentials AFTER UPDATE OF is_active ON tenants FOR EACH ROW WHEN (old.is_active AND NOT new.is_active) EXECUTE FUNCTION app_private.tg_tenants__revoke_credentials();
 
 alter table public.tiers add constraint tiers_ai_credits_monthly_check CHECK ((ai_credits_monthly >= 0));
 
@@ -519,7 +589,7 @@ create policy select_all on public.tiers as permissive for select to public usin
 
 alter table public.tiers enable row level security;
 
-alter table public.users add constraint users_email_check CHECK (app_private.is_email_address((email)::text));
+alter table public.users add constraint users_email_check CHECK (app_private.is_email_address((email)::text)) NOT VALID;
 
 CREATE UNIQUE INDEX users_email_key ON public.users USING btree (lower((email)::text));
 
@@ -545,7 +615,11 @@ CREATE TRIGGER _100_timestamps BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCT
 
 CREATE TRIGGER _200_protect_admins BEFORE DELETE OR UPDATE ON users FOR EACH ROW EXECUTE FUNCTION app_private.tg_users__protect_admins();
 
-CREATE TRIGGER _300_end_sessions_on_deactivation AFTER UPDATE OF is_active ON users FOR EACH ROW WHEN (old.is_active AND NOT new.is_active) EXECUTE FUNCTION app_private.tg__end_sessions_on_deactivation();
+CREATE TRIGGER _300_revoke_credentials AFTER UPDATE OF is_active, role, email ON users FOR EACH ROW WHEN (old.is_active AND NOT new.is_active OR new.role <> old.role OR lower(new.email::text) <> lower(old.email::text)) EXECUTE FUNCTION app_private.tg_users__revoke_credentials();
+
+CREATE TRIGGER _300_revoke_credentials_on_delete BEFORE DELETE ON users FOR EACH ROW EXECUTE FUNCTION app_private.tg_users__revoke_credentials();
+
+CREATE TRIGGER _400_drop_invitations AFTER INSERT OR UPDATE OF email ON users FOR EACH ROW EXECUTE FUNCTION app_private.tg_users__drop_invitations();
 
 alter table public.vinted_status_transitions add constraint vinted_status_transitions_check CHECK ((from_status <> to_status));
 
@@ -663,19 +737,25 @@ CREATE OR REPLACE FUNCTION app_private.accept_invitation(token_hash bytea, passw
 AS $function$
 declare
   used record;
+  invitation public.invitations;
 begin
   select * into used from app_private.use_user_token(token_hash, 'invitation');
   outcome := used.outcome;
-  if outcome = 'ok' then
-    insert into app_private.user_secrets as s (user_id, password_hash) values (used.user_id, accept_invitation.password_hash)
-      on conflict do nothing returning s.credential_version into credential_version;
-    if not found then
-      outcome := 'used'; -- accepted already (through another message)
-      return;
-    end if;
-    update public.users u set email_verified_at = coalesce(u.email_verified_at, now()) where u.id = used.user_id;
-    user_id := used.user_id;
+  if outcome <> 'ok' then
+    return;
   end if;
+  select * into invitation from public.invitations i where i.id = used.invitation_id for update;
+  begin
+    -- The user exists from now on, verified by the link; the invitations of the address go (trigger).
+    insert into public.users (tenant_id, email, full_name, role, email_verified_at)
+      values (invitation.tenant_id, invitation.email, invitation.full_name, invitation.role, now())
+      returning id into user_id;
+  exception when unique_violation then
+    outcome := 'invalid'; -- an account took the address meanwhile
+    return;
+  end;
+  insert into app_private.user_secrets as s (user_id, password_hash) values (accept_invitation.user_id, accept_invitation.password_hash)
+    returning s.credential_version into credential_version;
 end;
 $function$
 ;
@@ -866,6 +946,29 @@ AS $function$
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.cancel_email_change(token_hash bytea)
+ RETURNS text
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  used record;
+begin
+  -- Only the message to the old address offers this: a token sent to the new address is refused unused.
+  if not exists (select 1 from app_private.user_tokens t join app_private.email_changes c on c.id = t.email_change_id
+                  where t.token_hash = cancel_email_change.token_hash and lower(t.email) = lower(c.old_email)) then
+    return 'invalid';
+  end if;
+  select * into used from app_private.use_user_token(token_hash, 'change_email');
+  if used.outcome = 'ok' then
+    perform app_private.revoke_dependent_credentials(array[used.user_id], 'address change refused');
+  end if;
+  return used.outcome;
+end;
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.check_user_token(token_hash bytea, purpose text, client_address text, max_attempts integer, window_seconds integer)
  RETURNS TABLE(retry_after integer, outcome text)
  LANGUAGE plpgsql
@@ -884,24 +987,31 @@ end;
 $function$
 ;
 
-CREATE OR REPLACE FUNCTION app_private.confirm_email_change(token_hash bytea)
- RETURNS text
+CREATE OR REPLACE FUNCTION app_private.confirm_email_change(token_hash bytea, OUT outcome text, OUT changed boolean)
+ RETURNS record
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
 declare
   used record;
-  old_email text;
+  change app_private.email_changes;
 begin
   select * into used from app_private.use_user_token(token_hash, 'change_email');
-  if used.outcome = 'ok' then
-    select u.email into old_email from public.users u where u.id = used.user_id for update;
-    update public.users u set email = used.email, email_verified_at = now() where u.id = used.user_id; -- 23505 if taken meanwhile
-    perform graphile_worker.add_job('account_email',
-      json_build_object('user_id', used.user_id, 'purpose', 'email_changed', 'email', old_email, 'new_email', used.email));
+  outcome := used.outcome;
+  changed := false;
+  if outcome <> 'ok' then
+    return;
   end if;
-  return used.outcome;
+  update app_private.email_changes c
+     set old_confirmed_at = coalesce(c.old_confirmed_at, case when lower(used.email) = lower(c.old_email) then now() end),
+         new_confirmed_at = coalesce(c.new_confirmed_at, case when lower(used.email) = lower(c.new_email) then now() end)
+   where c.id = used.email_change_id returning * into change;
+  if change.old_confirmed_at is not null and change.new_confirmed_at is not null then
+    -- A credential event (trigger): every session ends, the change and its links go.
+    update public.users u set email = change.new_email, email_verified_at = now() where u.id = change.user_id; -- 23505 if taken meanwhile
+    changed := true;
+  end if;
 end;
 $function$
 ;
@@ -958,19 +1068,6 @@ CREATE OR REPLACE FUNCTION app_private.current_user_id()
 AS $function$ select nullif(current_setting('jwt.claims.user_id', true), '')::int $function$
 ;
 
-CREATE OR REPLACE FUNCTION app_private.end_sessions(user_ids integer[], reason text, keep_session uuid DEFAULT NULL::uuid)
- RETURNS void
- LANGUAGE sql
- SET search_path TO 'pg_catalog', 'public', 'pg_temp'
-AS $function$
-  update app_private.user_secrets set credential_version = credential_version + 1 where user_id = any(user_ids);
-  update app_private.sessions s set credential_version = sec.credential_version
-    from app_private.user_secrets sec where s.id = keep_session and sec.user_id = s.user_id;
-  update app_private.sessions set revoked_at = now(), revoked_reason = reason
-   where user_id = any(user_ids) and revoked_at is null and id is distinct from keep_session;
-$function$
-;
-
 CREATE OR REPLACE FUNCTION app_private.enter_tenant_schema()
  RETURNS text
  LANGUAGE sql
@@ -1004,6 +1101,21 @@ end;
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.forget_expired_tokens()
+ RETURNS void
+ LANGUAGE sql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+  -- Tokens and invitations expired a day ago tell nothing more: a few are forgotten at each issue.
+  delete from app_private.user_tokens d where d.token_hash in (
+    select t.token_hash from app_private.user_tokens t where t.expires_at < now() - interval '1 day'
+     order by t.expires_at limit 16 for update skip locked);
+  delete from public.invitations d where d.id in (
+    select i.id from public.invitations i where i.expires_at < now() - interval '1 day'
+     order by i.expires_at limit 16 for update skip locked);
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.graphql_field_name(column_name text)
  RETURNS text
  LANGUAGE sql
@@ -1015,19 +1127,46 @@ AS $function$
 $function$
 ;
 
-CREATE OR REPLACE FUNCTION app_private.invite_user(email text, full_name text, role user_role)
- RETURNS integer
- LANGUAGE plpgsql
+CREATE OR REPLACE FUNCTION app_private.invitation_may_be_accepted(invitation_id integer)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
+  -- Pending, unexpired, its address still nobody's, and its inviter still an admin who may act.
+  select exists (
+    select 1 from public.invitations i
+      join public.users inviter on inviter.id = i.invited_by
+      join public.tenants t on t.id = i.tenant_id
+     where i.id = invitation_may_be_accepted.invitation_id and i.expires_at > now()
+       and inviter.role = 'admin' and app_private.account_may_act(inviter, t)
+       and not exists (select 1 from public.users u where lower(u.email) = lower(i.email)))
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.invite(email text, full_name text, role user_role, ttl interval, max_per_inviter integer, max_per_tenant integer, window_seconds integer, OUT retry_after integer, OUT invitation_id integer)
+ RETURNS record
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+#variable_conflict use_column
 declare
-  invited int;
+  invitation public.invitations;
 begin
-  -- As the calling admin: grants and row-level security decide, as for any user they add.
-  insert into public.users (email, full_name, role) values (invite_user.email, invite_user.full_name, invite_user.role)
-    returning id into invited;
-  perform app_private.queue_invitation(invited);
-  return invited;
+  retry_after := app_private.reserve_invitation(max_per_inviter, max_per_tenant, window_seconds);
+  if retry_after > 0 then
+    return;
+  end if;
+  -- The same work whether or not the address has an account: the worker decides what to send.
+  insert into public.invitations as i (tenant_id, email, full_name, role, invited_by, expires_at)
+    values (app_private.current_tenant_id(), invite.email, invite.full_name, invite.role, app_private.current_user_id(), now() + ttl)
+    on conflict (tenant_id, lower(email)) do update
+      set full_name = excluded.full_name, role = excluded.role, invited_by = excluded.invited_by,
+          created_at = now(), expires_at = excluded.expires_at
+    returning * into invitation;
+  perform app_private.queue_invitation_email(invitation);
+  invitation_id := invitation.id;
 end;
 $function$
 ;
@@ -1036,37 +1175,90 @@ CREATE OR REPLACE FUNCTION app_private.is_email_address(address text)
  RETURNS boolean
  LANGUAGE sql
  IMMUTABLE PARALLEL SAFE
-AS $function$ select address ~ '^[^@\s]+@[^@\s]+\.[^@\s]+$' $function$
+AS $function$ select address ~ '^[A-Za-z0-9.!#$%&''*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$' $function$
 ;
 
-CREATE OR REPLACE FUNCTION app_private.issue_user_token(user_id integer, purpose text, token_hash bytea, ttl interval, new_email text DEFAULT NULL::text)
+CREATE OR REPLACE FUNCTION app_private.issue_account_token(purpose text, address text, token_hash bytea, ttl interval)
  RETURNS TABLE(email text, full_name text, tenant_name text)
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
+declare
+  account record;
 begin
-  -- Whom to write, if the message still makes sense: nobody (no row) for a user gone, inactive,
-  -- already verified (verify_email), invited long ago and signed up since (invitation)…
-  return query
-    select coalesce(new_email, u.email)::text, u.full_name::text, t.name::text
-      from public.users u join public.tenants t on t.id = u.tenant_id
-     where u.id = issue_user_token.user_id and u.is_active and t.is_active
-       and case purpose
-             when 'verify_email' then u.email_verified_at is null
-             when 'reset_password' then exists (select 1 from app_private.user_secrets s where s.user_id = u.id)
-             when 'invitation' then not exists (select 1 from app_private.user_secrets s where s.user_id = u.id)
-             when 'change_email' then new_email is not null
-           end;
+  -- Whom to write, if the message still makes sense: nobody (no row) for an unknown address, a user
+  -- inactive, already verified (verify_email)…
+  select u.id, u.email, u.full_name, t.name as tenant_name, s.credential_version into account
+    from public.users u join public.tenants t on t.id = u.tenant_id join app_private.user_secrets s on s.user_id = u.id
+   where lower(u.email) = lower(address) and app_private.account_may_act(u, t)
+     and case purpose when 'reset_password' then true when 'verify_email' then u.email_verified_at is null else false end;
   if found then
-    insert into app_private.user_tokens (token_hash, user_id, purpose, email, expires_at)
-      select issue_user_token.token_hash, issue_user_token.user_id, purpose, coalesce(new_email, u.email), now() + ttl
-        from public.users u where u.id = issue_user_token.user_id;
+    insert into app_private.user_tokens (token_hash, user_id, purpose, email, expires_at, credential_version)
+      values (token_hash, account.id, purpose, account.email, now() + ttl, account.credential_version);
+    email := account.email;
+    full_name := nullif(account.full_name, account.tenant_name); -- a person's own name, not the shop's
+    tenant_name := account.tenant_name;
+    return next;
   end if;
-  -- Tokens expired a day ago tell nothing more: a few are forgotten at each issue.
-  delete from app_private.user_tokens d where d.token_hash in (
-    select t.token_hash from app_private.user_tokens t where t.expires_at < now() - interval '1 day'
-     order by t.expires_at limit 16 for update skip locked);
+  perform app_private.forget_expired_tokens();
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.issue_email_change_token(change_id bigint, side text, token_hash bytea)
+ RETURNS TABLE(email text, full_name text, new_email text)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  change record;
+begin
+  select c.id, c.user_id, c.old_email, c.new_email, c.expires_at, u.full_name, t.name as tenant_name, s.credential_version into change
+    from app_private.email_changes c join public.users u on u.id = c.user_id join public.tenants t on t.id = u.tenant_id
+    join app_private.user_secrets s on s.user_id = u.id
+   where c.id = issue_email_change_token.change_id and c.expires_at > now() and app_private.account_may_act(u, t)
+     -- Nothing goes to a new address another account has (and its change can never complete).
+     and (side = 'old' or not exists (select 1 from public.users o where lower(o.email) = lower(c.new_email)));
+  if found then
+    email := case side when 'old' then change.old_email else change.new_email end;
+    full_name := nullif(change.full_name, change.tenant_name);
+    new_email := change.new_email;
+    insert into app_private.user_tokens (token_hash, user_id, purpose, email, expires_at, credential_version, email_change_id)
+      values (token_hash, change.user_id, 'change_email', issue_email_change_token.email, change.expires_at, change.credential_version, change.id);
+    return next;
+  end if;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.issue_invitation_token(invitation_id integer, token_hash bytea, max_per_recipient integer, window_seconds integer, first_attempt boolean)
+ RETURNS TABLE(email text, tenant_name text, role text)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  invitation record;
+begin
+  select i.id, i.email, i.role, i.expires_at, t.name into invitation
+    from public.invitations i join public.tenants t on t.id = i.tenant_id
+   where i.id = issue_invitation_token.invitation_id and app_private.invitation_may_be_accepted(i.id);
+  -- Nothing to send (revoked, expired, accepted, inviter gone, or the address has an account: one
+  -- account, one tenant), or this address had its share of invitation messages in the window:
+  -- dropped, silently (the admin's answer was the same anyway). A retry (the relay failed) was
+  -- counted at its first attempt.
+  if not found or first_attempt and app_private.reserve_attempts(array[app_private.throttle_key('invitation-recipient', invitation.email)],
+                                                                 array[max_per_recipient], window_seconds) > 0 then
+    return;
+  end if;
+  email := invitation.email;
+  tenant_name := invitation.name;
+  role := invitation.role;
+  insert into app_private.user_tokens (token_hash, purpose, email, expires_at, invitation_id)
+    values (token_hash, 'invitation', invitation.email, invitation.expires_at, invitation.id);
+  return next;
 end;
 $function$
 ;
@@ -1163,6 +1355,19 @@ AS $function$
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.pending_invitations()
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+  select coalesce(jsonb_agg(jsonb_build_object('id', i.id, 'email', i.email, 'full_name', i.full_name, 'role', i.role,
+                                               'invited_by', i.invited_by, 'created_at', i.created_at, 'expires_at', i.expires_at)
+                            order by i.id), '[]')
+    from public.invitations i where i.tenant_id = app_private.current_tenant_id() and i.expires_at > now()
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.pending_tenant_schemas(max_rows integer, failed_since timestamp with time zone, only_tenant integer DEFAULT NULL::integer)
  RETURNS SETOF text
  LANGUAGE sql
@@ -1179,35 +1384,27 @@ AS $function$
 $function$
 ;
 
-CREATE OR REPLACE FUNCTION app_private.queue_account_email(user_id integer, purpose text, email text DEFAULT NULL::text)
+CREATE OR REPLACE FUNCTION app_private.queue_account_email(purpose text, email text)
  RETURNS void
- LANGUAGE plpgsql
+ LANGUAGE sql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
-begin
-  -- One pending message per user and purpose: a new request replaces the one not sent yet.
-  perform graphile_worker.add_job('account_email',
-    json_build_object('user_id', queue_account_email.user_id, 'purpose', purpose, 'email', queue_account_email.email),
-    job_key => purpose || ':' || queue_account_email.user_id, job_key_mode => 'replace');
-end;
+  -- One pending message per address and purpose: a new request replaces the one not sent yet.
+  select null from graphile_worker.add_job('account_email', json_build_object('purpose', purpose, 'email', email),
+    job_key => purpose || ':' || lower(email), job_key_mode => 'replace', priority => 0)
 $function$
 ;
 
-CREATE OR REPLACE FUNCTION app_private.queue_invitation(user_id integer)
+CREATE OR REPLACE FUNCTION app_private.queue_invitation_email(invitation invitations)
  RETURNS void
- LANGUAGE plpgsql
+ LANGUAGE sql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
-begin
-  if not exists (select 1 from public.users u where u.id = queue_invitation.user_id
-                  and u.tenant_id = app_private.current_tenant_id()
-                  and not exists (select 1 from app_private.user_secrets s where s.user_id = u.id)) then
-    raise exception 'No invited user of this tenant' using errcode = '42501';
-  end if;
-  perform app_private.queue_account_email(queue_invitation.user_id, 'invitation');
-end;
+  select null from graphile_worker.add_job('account_email', json_build_object('purpose', 'invitation', 'invitation_id', invitation.id),
+    queue_name => 'invitations:' || invitation.tenant_id, job_key => 'invitation:' || invitation.id,
+    job_key_mode => 'replace', priority => 10)
 $function$
 ;
 
@@ -1260,41 +1457,51 @@ declare
   retry_after int := app_private.reserve_attempts(
     array[app_private.throttle_key('mail-email', email), app_private.throttle_key('mail-address', client_address)],
     array[max_per_email, max_per_address], window_seconds);
-  found_user int;
 begin
-  if retry_after > 0 then
-    return retry_after;
+  -- No lookup here: the job is queued whether or not an account fits, so the answer and its time
+  -- tell nothing (the worker finds the account, or sends nothing).
+  if retry_after = 0 then
+    perform app_private.queue_account_email(purpose, email);
   end if;
-  -- The same statements run whether or not the address is known: the answer and its time tell nothing.
-  select u.id into found_user from public.users u
-   where lower(u.email) = lower(request_account_email.email) and u.is_active
-     and case purpose
-           when 'verify_email' then u.email_verified_at is null
-           when 'reset_password' then exists (select 1 from app_private.user_secrets s where s.user_id = u.id)
-         end;
-  if found_user is not null then
-    perform app_private.queue_account_email(found_user, purpose);
-  end if;
-  return 0;
+  return retry_after;
 end;
 $function$
 ;
 
-CREATE OR REPLACE FUNCTION app_private.request_email_change(new_email text, client_address text, max_per_email integer, max_per_address integer, window_seconds integer)
- RETURNS integer
+CREATE OR REPLACE FUNCTION app_private.request_email_change(new_email text, session_id uuid, checked_version integer, ttl interval, client_address text, max_per_email integer, max_per_address integer, window_seconds integer, OUT retry_after integer, OUT accepted boolean)
+ RETURNS record
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
 declare
-  retry_after int := app_private.reserve_attempts(
+  change app_private.email_changes;
+  account_id int := app_private.current_user_id();
+begin
+  retry_after := app_private.reserve_attempts(
     array[app_private.throttle_key('mail-email', new_email), app_private.throttle_key('mail-address', client_address)],
     array[max_per_email, max_per_address], window_seconds);
-begin
-  if retry_after = 0 and not exists (select 1 from public.users u where lower(u.email) = lower(new_email)) then
-    perform app_private.queue_account_email(app_private.current_user_id(), 'change_email', new_email);
+  if retry_after > 0 then
+    return;
   end if;
-  return retry_after;
+  -- As for a new password: the password checked must still be current, and the session live.
+  perform 1 from app_private.user_secrets s where s.user_id = account_id and s.credential_version = checked_version for update;
+  accepted := found and app_private.session_holds(session_id, account_id, checked_version);
+  if not accepted then
+    return;
+  end if;
+  delete from app_private.attempt_counters where key = app_private.throttle_key('password-change', account_id::text);
+  if exists (select 1 from public.users u where u.id = account_id and lower(u.email) = lower(new_email)) then
+    raise exception 'new_email is the current address' using errcode = '22023';
+  end if;
+  -- The same work whether or not an account has the new address: the worker sends nothing there if one has.
+  delete from app_private.email_changes c where c.user_id = account_id; -- a new request replaces the pending one (its links die)
+  insert into app_private.email_changes (user_id, old_email, new_email, expires_at)
+    select u.id, u.email, request_email_change.new_email, now() + ttl from public.users u where u.id = account_id
+    returning * into change;
+  perform graphile_worker.add_job('account_email', json_build_object('purpose', 'change_email', 'change_id', change.id, 'side', side),
+            job_key => 'change_email:' || side || ':' || account_id, job_key_mode => 'replace', priority => 0)
+     from unnest(array['old', 'new']) side;
 end;
 $function$
 ;
@@ -1345,6 +1552,30 @@ end
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.resend_invitation(invitation_id integer, ttl interval, max_per_inviter integer, max_per_tenant integer, window_seconds integer)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  invitation public.invitations;
+  retry_after int;
+begin
+  if not exists (select 1 from public.invitations i where i.id = resend_invitation.invitation_id and i.tenant_id = app_private.current_tenant_id()) then
+    raise exception 'No such invitation' using errcode = 'P0002';
+  end if;
+  retry_after := app_private.reserve_invitation(max_per_inviter, max_per_tenant, window_seconds);
+  if retry_after = 0 then
+    update public.invitations i set invited_by = app_private.current_user_id(), expires_at = now() + ttl
+     where i.id = resend_invitation.invitation_id returning * into invitation;
+    perform app_private.queue_invitation_email(invitation);
+  end if;
+  return retry_after;
+end;
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.reserve_attempts(keys text[], max_attempts integer[], window_seconds integer)
  RETURNS integer
  LANGUAGE plpgsql
@@ -1383,6 +1614,18 @@ end;
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.reserve_invitation(max_per_inviter integer, max_per_tenant integer, window_seconds integer)
+ RETURNS integer
+ LANGUAGE sql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+  select app_private.reserve_attempts(
+    array[app_private.throttle_key('invitation-inviter', app_private.current_user_id()::text),
+          app_private.throttle_key('invitation-tenant', app_private.current_tenant_id()::text)],
+    array[max_per_inviter, max_per_tenant], window_seconds)
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.reset_password(token_hash bytea, password_hash text)
  RETURNS text
  LANGUAGE plpgsql
@@ -1396,12 +1639,46 @@ begin
   if used.outcome = 'ok' then
     update app_private.user_secrets s set password_hash = reset_password.password_hash, password_changed_at = now()
      where s.user_id = used.user_id;
-    perform app_private.end_sessions(array[used.user_id], 'password reset');
+    perform app_private.revoke_dependent_credentials(array[used.user_id], 'password reset');
     -- The link proved the address; and the failed logins of whoever forgot the password are forgiven.
     update public.users u set email_verified_at = coalesce(u.email_verified_at, now()) where u.id = used.user_id;
     delete from app_private.attempt_counters where key = app_private.throttle_key('login-email', used.email);
   end if;
   return used.outcome;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.revoke_dependent_credentials(user_ids integer[], event text, keep_session uuid DEFAULT NULL::uuid)
+ RETURNS void
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+  -- The credential version: sessions, refresh tokens and e-mailed links minted under the old one
+  -- are dead for good (even one being opened or minted right now).
+  update app_private.user_secrets set credential_version = credential_version + 1 where user_id = any(user_ids);
+  update app_private.sessions s set credential_version = sec.credential_version
+    from app_private.user_secrets sec where s.id = keep_session and sec.user_id = s.user_id;
+  update app_private.sessions set revoked_at = now(), revoked_reason = event
+   where user_id = any(user_ids) and revoked_at is null and id is distinct from keep_session;
+  -- A pending change of address (its links cascade) and the invitations the users issued.
+  delete from app_private.email_changes where user_id = any(user_ids);
+  delete from public.invitations where invited_by = any(user_ids);
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.revoke_invitation(invitation_id integer)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+begin
+  delete from public.invitations i where i.id = revoke_invitation.invitation_id and i.tenant_id = app_private.current_tenant_id();
+  if not found then
+    raise exception 'No such invitation' using errcode = 'P0002';
+  end if;
 end;
 $function$
 ;
@@ -1416,6 +1693,13 @@ AS $function$
    where id = revoke_session.session_id and revoked_at is null
   returning true
 $function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.role_rank(role user_role)
+ RETURNS integer
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$ select array_position(array['viewer', 'user', 'admin']::public.user_role[], role) $function$
 ;
 
 CREATE OR REPLACE FUNCTION app_private.rotate_refresh_token(old_hash bytea, new_hash bytea, refresh_ttl interval)
@@ -1474,6 +1758,18 @@ AS $function$
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.session_holds(session_id uuid, user_id integer, checked_version integer)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+  select exists (select 1 from app_private.sessions s
+                  where s.id = session_holds.session_id and s.user_id = session_holds.user_id
+                    and s.revoked_at is null and s.credential_version = checked_version)
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.session_user_and_tenant(user_id integer)
  RETURNS jsonb
  LANGUAGE sql
@@ -1517,16 +1813,12 @@ begin
   -- longer current, or comes from a session that ended meanwhile, loses (false) and changes nothing.
   perform 1 from app_private.user_secrets s
    where s.user_id = set_password.user_id and s.credential_version = checked_version for update;
-  if not found or not exists (
-    select 1 from app_private.sessions s
-     where s.id = set_password.session_id and s.user_id = set_password.user_id
-       and s.revoked_at is null and s.credential_version = checked_version
-  ) then
+  if not found or not app_private.session_holds(set_password.session_id, set_password.user_id, checked_version) then
     return false;
   end if;
   update app_private.user_secrets s set password_hash = set_password.password_hash, password_changed_at = now()
    where s.user_id = set_password.user_id;
-  perform app_private.end_sessions(array[set_password.user_id], 'password changed', set_password.session_id);
+  perform app_private.revoke_dependent_credentials(array[set_password.user_id], 'password changed', set_password.session_id);
   delete from app_private.attempt_counters where key = app_private.throttle_key('password-change', set_password.user_id::text);
   return true;
 end;
@@ -1641,23 +1933,6 @@ AS $function$
                     where p.tenant_id = tenant.id), '{}'),
          coalesce((select a.credits_used from app_private.ai_credit_usage a
                     where a.tenant_id = tenant.id and a.month = app_private.usage_month()), 0)
-$function$
-;
-
-CREATE OR REPLACE FUNCTION app_private.tg__end_sessions_on_deactivation()
- RETURNS trigger
- LANGUAGE plpgsql
- SECURITY DEFINER
- SET search_path TO 'pg_catalog', 'public', 'pg_temp'
-AS $function$
-begin
-  if tg_table_name = 'users' then
-    perform app_private.end_sessions(array[new.id], 'user deactivated');
-  else
-    perform app_private.end_sessions(array(select u.id from public.users u where u.tenant_id = new.id), 'tenant deactivated');
-  end if;
-  return null;
-end;
 $function$
 ;
 
@@ -1802,6 +2077,32 @@ end;
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.tg_tenants__revoke_credentials()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+begin
+  perform app_private.revoke_dependent_credentials(array(select u.id from public.users u where u.tenant_id = new.id), 'tenant deactivated');
+  return null;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.tg_users__drop_invitations()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+begin
+  delete from public.invitations where lower(email) = lower(new.email);
+  return null;
+end;
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.tg_users__protect_admins()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -1824,11 +2125,31 @@ begin
       return coalesce(new, old); -- the tenant is being deleted: its users go with it
     end if;
     if not exists (select 1 from public.users u where u.tenant_id = old.tenant_id and u.id <> old.id
-                   and u.role = 'admin' and u.is_active
-                   -- An invited admin who has not chosen a password yet cannot sign in: not one who counts.
-                   and exists (select 1 from app_private.user_secrets s where s.user_id = u.id)) then
+                   and u.role = 'admin' and u.is_active) then
       raise exception 'The last active admin of a tenant cannot be removed, deactivated or demoted' using errcode = 'SFADM';
     end if;
+  end if;
+  return coalesce(new, old);
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.tg_users__revoke_credentials()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  event text := case
+    when tg_op = 'DELETE' then 'user deleted'
+    when old.is_active and not new.is_active then 'user deactivated'
+    when app_private.role_rank(new.role) < app_private.role_rank(old.role) then 'role lowered'
+    when lower(new.email) <> lower(old.email) then 'address changed'
+  end;
+begin
+  if event is not null then -- (a role raised is no event: the next refresh carries it)
+    perform app_private.revoke_dependent_credentials(array[old.id], event);
   end if;
   return coalesce(new, old);
 end;
@@ -1877,7 +2198,7 @@ CREATE OR REPLACE FUNCTION app_private.usage_month()
 AS $function$ select date_trunc('month', now() at time zone 'UTC')::date $function$
 ;
 
-CREATE OR REPLACE FUNCTION app_private.use_user_token(token_hash bytea, purpose text, OUT outcome text, OUT user_id integer, OUT email text)
+CREATE OR REPLACE FUNCTION app_private.use_user_token(token_hash bytea, purpose text, OUT outcome text, OUT user_id integer, OUT email text, OUT invitation_id integer, OUT email_change_id bigint)
  RETURNS record
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
@@ -1892,6 +2213,8 @@ begin
     update app_private.user_tokens t set used_at = now() where t.token_hash = use_user_token.token_hash;
     user_id := token.user_id;
     email := token.email;
+    invitation_id := token.invitation_id;
+    email_change_id := token.email_change_id;
   end if;
 end;
 $function$
@@ -1907,9 +2230,12 @@ AS $function$
     when token.token_hash is null or token.purpose <> user_token_outcome.purpose then 'invalid'
     when token.used_at is not null then 'used'
     when token.expires_at <= now() then 'expired'
-    -- The account was deactivated, or its address changed since the token was sent.
+    when token.purpose = 'invitation' then case when app_private.invitation_may_be_accepted(token.invitation_id) then 'ok' else 'invalid' end
+    -- The account was deactivated, a credential event happened, or its address changed since the token was sent.
     when not exists (select 1 from public.users u join public.tenants t on t.id = u.tenant_id
-                      where u.id = token.user_id and u.is_active and t.is_active
+                       join app_private.user_secrets s on s.user_id = u.id
+                      where u.id = token.user_id and app_private.account_may_act(u, t)
+                        and s.credential_version = token.credential_version
                         and (token.purpose = 'change_email' or lower(u.email) = lower(token.email))) then 'invalid'
     else 'ok'
   end
@@ -2091,6 +2417,8 @@ grant execute on function app_private.begin_password_change(integer,integer,inte
 
 grant execute on function app_private.begin_registration(text,text,integer,integer,integer) to stoflow_auth;
 
+grant execute on function app_private.cancel_email_change(bytea) to stoflow_auth;
+
 grant execute on function app_private.check_user_token(bytea,text,text,integer,integer) to stoflow_auth;
 
 grant execute on function app_private.confirm_email_change(bytea) to stoflow_auth;
@@ -2115,27 +2443,31 @@ grant execute on function app_private.enter_tenant_schema() to stoflow_auth;
 
 grant execute on function app_private.finish_login(integer,integer,text,text,bytea,interval) to stoflow_auth;
 
-grant execute on function app_private.invite_user(text,text,user_role) to stoflow_admin;
+grant execute on function app_private.invite(text,text,user_role,interval,integer,integer,integer) to stoflow_admin;
 
 grant execute on function app_private.is_email_address(text) to stoflow_anonymous;
 
 grant execute on function app_private.is_email_address(text) to stoflow_auth;
 
-grant execute on function app_private.issue_user_token(integer,text,bytea,interval,text) to stoflow_worker;
+grant execute on function app_private.issue_account_token(text,text,bytea,interval) to stoflow_worker;
+
+grant execute on function app_private.issue_email_change_token(bigint,text,bytea) to stoflow_worker;
+
+grant execute on function app_private.issue_invitation_token(integer,bytea,integer,integer,boolean) to stoflow_worker;
 
 grant execute on function app_private.login_candidate(text) to stoflow_auth;
 
 grant execute on function app_private.open_session(integer,integer,bytea,interval) to stoflow_auth;
 
-grant execute on function app_private.queue_account_email(integer,text,text) to stoflow_auth;
+grant execute on function app_private.pending_invitations() to stoflow_admin;
 
-grant execute on function app_private.queue_invitation(integer) to stoflow_admin;
+grant execute on function app_private.queue_account_email(text,text) to stoflow_auth;
 
 grant execute on function app_private.register_tenant(text,text,text,text) to stoflow_auth;
 
 grant execute on function app_private.request_account_email(text,text,text,integer,integer,integer) to stoflow_auth;
 
-grant execute on function app_private.request_email_change(text,text,integer,integer,integer) to stoflow_auth;
+grant execute on function app_private.request_email_change(text,uuid,integer,interval,text,integer,integer,integer) to stoflow_auth;
 
 grant execute on function app_private.require_live_session() to stoflow_anonymous;
 
@@ -2145,7 +2477,11 @@ grant execute on function app_private.require_live_session() to stoflow_authenti
 
 grant execute on function app_private.require_live_session(integer,integer,text,uuid) to stoflow_authenticator;
 
+grant execute on function app_private.resend_invitation(integer,interval,integer,integer,integer) to stoflow_admin;
+
 grant execute on function app_private.reset_password(bytea,text) to stoflow_auth;
+
+grant execute on function app_private.revoke_invitation(integer) to stoflow_admin;
 
 grant execute on function app_private.revoke_session(uuid,text) to stoflow_auth;
 
@@ -2170,6 +2506,8 @@ grant execute on function current_tenant_usage() to stoflow_viewer;
 grant execute on function delete_tenant(text) to stoflow_admin;
 
 grant execute on function export_tenant_data() to stoflow_admin;
+
+grant select on table public.invitations to stoflow_viewer;
 
 grant delete, insert, select, update on table public.platform_mappings to stoflow_platform_operator;
 
@@ -2315,7 +2653,7 @@ grant select on table tenant_template.vinted_products to stoflow_viewer;
 
 comment on schema app_private is 'Secrets, tenant DDL steps and privileged functions; never exposed by the API.';
 
-comment on function app_private.accept_invitation(bytea,text) is 'The invitee sets their first password with an invitation token, once; the address counts as verified. Returns ok with the user and the credential version to open a session with, or invalid, used, expired.';
+comment on function app_private.accept_invitation(bytea,text) is 'The invitee accepts an invitation with its token, once: the user is created in the invitation''s tenant with its role, this first password and the address verified. Returns ok with the user and the credential version to open a session with, or invalid, used, expired.';
 
 comment on function app_private.account_may_act(users,tenants) is 'Whether a user may act: the user and their tenant are both active. Opening a session, the per-request session check and refreshing tokens all ask this.';
 
@@ -2351,9 +2689,11 @@ comment on function app_private.begin_password_change(integer,integer,integer) i
 
 comment on function app_private.begin_registration(text,text,integer,integer,integer) is 'Before bcrypt, reserves a registration for the client address and for the e-mail in the window (each creates a schema, so every attempt counts, successful or not). Returns 0 when reserved, else the seconds to wait.';
 
+comment on function app_private.cancel_email_change(bytea) is '"This was not me", with the token of the message to the old address: the change is cancelled and, as a credential event, every session of the user ends. Returns ok, invalid (also for a token sent to the new address), used or expired.';
+
 comment on function app_private.check_user_token(bytea,text,text,integer,integer) is 'First step of every use of an e-mailed token, before any bcrypt: reserves an attempt of the client address (seconds to wait, else 0), then says what the token can do without using it.';
 
-comment on function app_private.confirm_email_change(bytea) is 'Moves the user to the address a change_email token was sent to (verified by that), and queues the notice to the old address; returns ok, invalid, used or expired (23505 when an account took the address meanwhile).';
+comment on function app_private.confirm_email_change(bytea) is 'One of the two confirmations of a change of address (its token says which address it went to): once both are in, the address changes (verified by that), which is a credential event. outcome ok, invalid, used or expired; changed says whether the address changed now (23505 when an account took it meanwhile).';
 
 comment on table app_private.constraint_messages is 'What a client is told when a write breaks a constraint: the GraphQL input field at fault and a sentence a seller''s app can show. The constraint name stays in the server log. Add a row beside every new check, foreign key or unique constraint (a test fails while one lacks it).';
 
@@ -2375,19 +2715,43 @@ comment on function app_private.current_tenant_schema() is 'The schema (client_<
 
 comment on function app_private.current_user_id() is 'The user of the current request, from the jwt.claims.user_id setting; NULL when anonymous.';
 
-comment on function app_private.end_sessions(integer[],text,uuid) is 'Ends every session of the users for good: raises their credential version (so even a session being opened right now is dead on arrival) and marks the open ones revoked with the reason; keep_session (the one that changed the password) moves to the new version.';
+comment on table app_private.email_changes is 'A change of sign-in address asked for with the password: it takes effect once both the old and the new address confirmed it. One per user; readable by no API role.';
+
+comment on column app_private.email_changes.expires_at is 'After this its links answer TOKEN_EXPIRED (CHANGE_EMAIL_TOKEN_TTL).';
+
+comment on column app_private.email_changes.id is 'Identifier of the change; the tokens of its two messages reference it.';
+
+comment on column app_private.email_changes.new_confirmed_at is 'When the new address confirmed.';
+
+comment on column app_private.email_changes.new_email is 'The address it moves to.';
+
+comment on column app_private.email_changes.old_confirmed_at is 'When the old address confirmed.';
+
+comment on column app_private.email_changes.old_email is 'The address it moves from, where the second confirmation (and the "this was not me" link) goes.';
+
+comment on column app_private.email_changes.requested_at is 'When it was asked for.';
+
+comment on column app_private.email_changes.user_id is 'The user whose address changes.';
 
 comment on function app_private.enter_tenant_schema() is 'Sets the transaction''s search_path to the tenant schema of its claims, then public (public alone without a tenant); returns it. Unqualified table names then reach that tenant''s tables.';
 
 comment on function app_private.finish_login(integer,integer,text,text,bytea,interval) is 'Last step of a login whose password bcrypt accepted: opens the session (see open_session), records last_login, clears the e-mail''s failure counter and refunds the address its one attempt. NULL when no session could open (the attempt stays counted as a failure).';
 
+comment on function app_private.forget_expired_tokens() is 'Deletes a few e-mailed tokens and invitations expired more than a day ago (called as messages are issued), so neither table grows without bound.';
+
 comment on function app_private.graphql_field_name(text) is 'A column name as PostGraphile spells its GraphQL field (cost_price → costPrice): the field a not-null refusal names.';
 
-comment on function app_private.invite_user(text,text,user_role) is 'An admin invites a user into their own tenant (by their grants and row-level security): the user, without a password, and the invitation message queued in the same transaction.';
+comment on function app_private.invitation_may_be_accepted(integer) is 'Whether an invitation can be accepted now: pending and unexpired, its address not an account''s, its inviter still an active admin of an active tenant.';
 
-comment on function app_private.is_email_address(text) is 'Whether a text looks like an e-mail address: something, @, a domain with a dot, no spaces. The check of tenants.email and users.email.';
+comment on function app_private.invite(text,text,user_role,interval,integer,integer,integer) is 'The signed-in admin invites an address into their tenant (again: the pending invitation is renewed): throttled per admin and per tenant (retry_after > 0: refused), then the invitation and its message are queued, the same whether or not the address has an account.';
 
-comment on function app_private.issue_user_token(integer,text,bytea,interval,text) is 'The job worker, as it sends an account message: stores the hash of the token it carries and returns the address, name and shop to write to; no row when the message has nothing left to do (user gone or inactive, already verified, invitation already accepted).';
+comment on function app_private.is_email_address(text) is 'Whether a text is a bare e-mail address, local@domain (the WHATWG pattern of <input type=email>, the domain with a dot): no display name, comment or route. The check of tenants.email, users.email and invitations.email.';
+
+comment on function app_private.issue_account_token(text,text,bytea,interval) is 'The job worker, as it sends a verify_email or reset_password message: stores the hash of the token it carries and returns the address, the person''s own name (null when it is the shop''s) and the shop; no row when no account fits (unknown, inactive, already verified).';
+
+comment on function app_private.issue_email_change_token(bigint,text,bytea) is 'The job worker, as it sends one of the two confirmations of a change of address (side old or new): stores the hash of its token and returns the address, the person''s own name and the new address; no row when the change is gone or expired, or (side new) another account has the new address.';
+
+comment on function app_private.issue_invitation_token(integer,bytea,integer,integer,boolean) is 'The job worker, as it sends an invitation: stores the hash of its token and returns what to write; no row (nothing sent) when it cannot be accepted (an address with an account gets nothing) or when its address was sent max_per_recipient invitations in the window (counted at a job''s first attempt only).';
 
 comment on type app_private.jwt_claims is 'The claim set of an access token: user (sub), tenant and role.';
 
@@ -2401,6 +2765,8 @@ comment on function app_private.migrate_tenant_schema(text) is 'Brings one tenan
 
 comment on function app_private.open_session(integer,integer,bytea,interval) is 'Starts a session with its first refresh token, bound to the credential version the password was checked against; NULL (no session) when the user or tenant is inactive or the password changed since. A session committed just before such a change is dead on arrival: session_role compares versions.';
 
+comment on function app_private.pending_invitations() is 'The signed-in admin''s tenant''s pending (unexpired) invitations, oldest first, in the JSON shape of the REST API.';
+
 comment on function app_private.pending_tenant_schemas(integer,timestamp with time zone,integer) is 'Up to max_rows schemas that miss at least one tenant DDL step, template first, leaving out those that failed since failed_since (this run); only_tenant: that tenant''s schema alone.';
 
 comment on table app_private.platform_usage is 'Usage ledger: every platform a tenant has published to (or tried to), kept when the products and their history are deleted. The platform limit counts these rows.';
@@ -2411,9 +2777,9 @@ comment on column app_private.platform_usage.platform is 'The platform (vinted, 
 
 comment on column app_private.platform_usage.tenant_id is 'The tenant.';
 
-comment on function app_private.queue_account_email(integer,text,text) is 'Queues the account message of this purpose for the user (in the caller''s transaction: no mail for a rolled-back change); email is the new address of a change_email.';
+comment on function app_private.queue_account_email(text,text) is 'Queues a verify_email or reset_password message for an address (in the caller''s transaction: no mail for a rolled-back change). Whether an account fits is decided when it is sent: queuing takes the same work either way.';
 
-comment on function app_private.queue_invitation(integer) is 'Queues the invitation message of a user of the caller''s tenant who has no password yet (42501 for anyone else).';
+comment on function app_private.queue_invitation_email(invitations) is 'Queues an invitation''s message behind account mail (priority 10), in its tenant''s own named queue (one at a time per tenant).';
 
 comment on type app_private.refresh_result is 'Outcome of a refresh (ok, invalid, expired, reused, inactive) and, when ok, the new claims.';
 
@@ -2431,23 +2797,35 @@ comment on column app_private.refresh_tokens.used_at is 'When it was exchanged f
 
 comment on function app_private.register_tenant(text,text,text,text) is 'Creates a tenant, its schema client_<id> with every tenant table, its admin user and first subscription, in one transaction; returns the admin''s claims. Any failure leaves nothing behind. The password arrives already hashed (bcrypt, in Node).';
 
-comment on function app_private.request_account_email(text,text,text,integer,integer,integer) is 'Anonymous request of a verify_email (resend) or reset_password message for an address: throttled per address and per client (seconds to wait, else 0); queues the message only when an account fits, and answers the same either way.';
+comment on function app_private.request_account_email(text,text,text,integer,integer,integer) is 'Anonymous request of a verify_email (resend) or reset_password message for an address: throttled per address and per client (seconds to wait, else 0); queues the message with the same work whether or not an account fits.';
 
-comment on function app_private.request_email_change(text,text,integer,integer,integer) is 'The signed-in user asks to move to a new address: throttled like every mail request; the confirmation goes to the new address unless an account has it already (the same answer either way).';
+comment on function app_private.request_email_change(text,uuid,integer,interval,text,integer,integer,integer) is 'The signed-in user, whose password was just checked (under checked_version), asks to move to a new address: throttled like every mail request (retry_after > 0); accepted false when the password or the session changed meanwhile. Replaces any pending change and queues a confirmation to each address, the same work whether or not an account has the new one.';
 
 comment on function app_private.require_live_session() is 'The session check of the current transaction: reads jwt.claims.session_id, user_id, tenant_id and role (set with BEGIN, in the same round trip) and raises SFSES when that session may not act now; does nothing without a session id (anonymous).';
 
 comment on function app_private.require_live_session(integer,integer,text,uuid) is 'Raises SFSES unless the session may act now with this tenant and role: the session exists for this user, is not revoked, holds the user''s current credential version (a password change or deactivation raises it), the user and tenant are active, and the token''s tenant and role are still the user''s; raises SFMNT (503 TENANT_MAINTENANCE) while the tenant''s schema lags behind the template. The one place the per-request check lives.';
 
+comment on function app_private.resend_invitation(integer,interval,integer,integer,integer) is 'The signed-in admin sends a pending invitation of their tenant again (P0002 for any other): it now hangs on their credentials and expires ttl from now; throttled as an invitation (seconds to wait, else 0).';
+
 comment on function app_private.reserve_attempts(text[],integer[],integer) is 'Reserves one attempt under every key (keys[i] allows max_attempts[i] per window of window_seconds), atomically: returns 0 when reserved, else the seconds until the latest blocking window ends (and counts nothing). Cleans a few expired counters on the way.';
 
-comment on function app_private.reset_password(bytea,text) is 'Sets the password (bcrypt hash made in Node) with a reset_password token, once: ends every session of the user, verifies the address, clears its failed logins; returns ok, invalid, used or expired.';
+comment on function app_private.reserve_invitation(integer,integer,integer) is 'Reserves one invitation message (made or resent) of the signed-in admin and of their tenant in the window; 0 when reserved, else the seconds to wait.';
+
+comment on function app_private.reset_password(bytea,text) is 'Sets the password (bcrypt hash made in Node) with a reset_password token, once: a credential event (every session and every other link of the user ends, see app_private.revoke_dependent_credentials), verifies the address, clears its failed logins; returns ok, invalid, used or expired.';
+
+comment on function app_private.revoke_dependent_credentials(integer[],text,uuid) is 'The one rule of the account lifecycle, called by every credential event (password changed or reset, address changed, user deactivated, deleted or lowered in role, tenant deactivated or deleted, a change of address refused): raises the users'' credential version, so that their sessions, refresh tokens and e-mailed links die; marks the sessions revoked with the event; drops their pending change of address and the invitations they issued. keep_session (the session that changed the password) lives on.';
+
+comment on function app_private.revoke_invitation(integer) is 'The signed-in admin revokes a pending invitation of their tenant (P0002 for any other): its link stops working.';
 
 comment on function app_private.revoke_session(uuid,text) is 'Ends a session: its access and refresh tokens are refused from now on.';
+
+comment on function app_private.role_rank(user_role) is 'How much a role may do: viewer 1, user 2, admin 3 (a lower rank is a credential event).';
 
 comment on function app_private.rotate_refresh_token(bytea,bytea,interval) is 'Exchanges an unused refresh token for a new one in the same session. A token used twice revokes its whole session (theft detection); a session revoked or opened with an outdated credential refreshes nothing.';
 
 comment on function app_private.server_status() is 'Applied migrations, tenant schemas missing a DDL step (and the first 20 of their tenant ids), and the number of tenants: for the readiness check and metrics.';
+
+comment on function app_private.session_holds(uuid,integer,integer) is 'Whether a session of the user is live and was opened under the credential version its password check read (a sensitive change made by it is still its own to make).';
 
 comment on function app_private.session_user_and_tenant(integer) is 'The user and tenant of a session (what the auth routes and currentSession answer), in the JSON shape of the REST API.';
 
@@ -2469,7 +2847,7 @@ comment on column app_private.sessions.user_id is 'The signed-in user.';
 
 comment on function app_private.set_initial_password(integer,text) is 'Stores the first password (hashed by the server) of a user an admin just added to their tenant.';
 
-comment on function app_private.set_password(integer,text,uuid,integer) is 'Stores a new password hash (made in Node) if the password checked (checked_version) is still the current one and the session is live; ends every other session of the user for good (see end_sessions), keeps this one, clears the user''s password-change failures. False when it lost a race: nothing changed.';
+comment on function app_private.set_password(integer,text,uuid,integer) is 'Stores a new password hash (made in Node) if the password checked (checked_version) is still the current one and the session is live: a credential event (app_private.revoke_dependent_credentials) that keeps this session; clears the user''s password-change failures. False when it lost a race: nothing changed.';
 
 comment on table app_private.tenant_ddl_steps is 'Ordered DDL steps that build a tenant schema; {schema} in sql is the schema being built.';
 
@@ -2515,8 +2893,6 @@ comment on function app_private.tenant_tables() is 'The tables every tenant sche
 
 comment on function app_private.tenant_usage(tenants) is 'A tenant''s usage of its limits, the one source the limit triggers, current_tenant_usage and change_subscription_tier read: active products (live), platforms used and AI credits used this month (from the usage ledger). Limit checks call it after locking the tenant, in a new statement.';
 
-comment on function app_private.tg__end_sessions_on_deactivation() is 'Trigger on users and tenants: deactivating a user ends their sessions, deactivating a tenant the sessions of all its users, for good (a later reactivation revives none of them).';
-
 comment on function app_private.tg__set_updated_at() is 'Trigger: keeps updated_at at the time of the last change.';
 
 comment on function app_private.tg_ai_generations_log__enforce_ai_credits() is 'Trigger: refuses an AI generation not served from cache beyond the month''s credits, and counts it in the usage ledger (app_private.ai_credit_usage).';
@@ -2531,7 +2907,13 @@ comment on function app_private.tg_tenant_tables__require_active_tenant() is 'St
 
 comment on function app_private.tg_tenants__copy_tier_limits() is 'Trigger: a tenant''s limits follow its tier when it is created or changes tier.';
 
+comment on function app_private.tg_tenants__revoke_credentials() is 'Trigger on tenants: deactivating a tenant is a credential event of every one of its users (deleting it deletes them, each an event of its own).';
+
+comment on function app_private.tg_users__drop_invitations() is 'Trigger on users: an address that becomes an account''s (registration, a member added, a change of address, an invitation accepted) is invited no more.';
+
 comment on function app_private.tg_users__protect_admins() is 'Trigger: nobody changes their own role, and through the API every tenant keeps at least one active admin.';
+
+comment on function app_private.tg_users__revoke_credentials() is 'Trigger on users: deactivating, deleting, lowering the role or changing the address of a user is a credential event (app_private.revoke_dependent_credentials).';
 
 comment on function app_private.tg_vinted_products__status_rules() is 'Trigger: Vinted status changes follow vinted_status_transitions; entering error needs last_error and counts in error_count; publishing sets published_at.';
 
@@ -2539,7 +2921,7 @@ comment on function app_private.throttle_key(text,text) is 'The counter key of a
 
 comment on function app_private.usage_month() is 'The calendar month (UTC) AI credits are counted in now, as its first day.';
 
-comment on function app_private.use_user_token(bytea,text) is 'Uses an e-mailed token once (ok, with its user and address; else what app_private.user_token_outcome says); called by the security definer function of each flow.';
+comment on function app_private.use_user_token(bytea,text) is 'Uses an e-mailed token once (ok, with what it is bound to: user, address, invitation, change of address; else what app_private.user_token_outcome says); called by the security definer function of each flow.';
 
 comment on table app_private.user_secrets is 'Password hashes (bcrypt, made in Node). Readable by no API role.';
 
@@ -2551,15 +2933,21 @@ comment on column app_private.user_secrets.password_hash is 'bcrypt hash of the 
 
 comment on column app_private.user_secrets.user_id is 'The user this secret belongs to.';
 
-comment on function app_private.user_token_outcome(app_private.user_tokens,text) is 'What a token (a null row: none) can do for this purpose: ok, or invalid (unknown, another purpose, account inactive or address changed), used, expired.';
+comment on function app_private.user_token_outcome(app_private.user_tokens,text) is 'What a token (a null row: none) can do for this purpose: ok, or invalid (unknown, another purpose, account inactive, a credential event since, address changed; an invitation revoked, accepted or whose inviter may no longer invite), used, expired.';
 
 comment on table app_private.user_tokens is 'Tokens sent by e-mail (SHA-256 of 32 random bytes; the token itself is never stored). Readable by no API role.';
 
 comment on column app_private.user_tokens.created_at is 'When the token was minted (and its message sent).';
 
-comment on column app_private.user_tokens.email is 'The address the token was sent to (for change_email, the new address it confirms).';
+comment on column app_private.user_tokens.credential_version is 'The user''s credential version when the token was minted: any credential event raises it, and the token is then TOKEN_INVALID.';
+
+comment on column app_private.user_tokens.email is 'The address the token was sent to (for change_email, the old or the new address of the change).';
+
+comment on column app_private.user_tokens.email_change_id is 'The change of address a change_email token confirms (or, sent to the old address, cancels).';
 
 comment on column app_private.user_tokens.expires_at is 'After this the token answers TOKEN_EXPIRED.';
+
+comment on column app_private.user_tokens.invitation_id is 'The invitation an invitation token accepts; null once the invitation was accepted, revoked or dropped.';
 
 comment on column app_private.user_tokens.purpose is 'What the token may do: verify_email, reset_password, invitation or change_email; it does nothing else.';
 
@@ -2567,7 +2955,7 @@ comment on column app_private.user_tokens.token_hash is 'SHA-256 of the token th
 
 comment on column app_private.user_tokens.used_at is 'When the token was used: single use, a second use answers TOKEN_USED.';
 
-comment on column app_private.user_tokens.user_id is 'The user the token acts for.';
+comment on column app_private.user_tokens.user_id is 'The user the token acts for (none for an invitation: the user is created when it is accepted).';
 
 comment on function app_private.verify_email(bytea) is 'Verifies the address a verify_email token was sent to; returns ok, invalid, used or expired.';
 
@@ -2582,6 +2970,25 @@ Deletes the signed-in admin''s tenant in one transaction: its schema and every r
 comment on function export_tenant_data() is 'Everything of the signed-in admin''s tenant as one JSON document: tenant, users (no passwords), subscriptions and every tenant table. Refused (EXPORT_TOO_LARGE) beyond the server''s EXPORT_MAX_BYTES or its export time limit.';
 
 comment on schema public is 'standard public schema';
+
+comment on table public.invitations is '@behavior -insert -update -delete
+A pending invitation into a tenant: the invitee becomes a user when they accept it (inviteTeamMember, resendInvitation, revokeInvitation). Admins see their tenant''s pending ones; it ends when accepted, revoked, expired, when its address registers, and with any credential event of its inviter.';
+
+comment on column public.invitations.created_at is 'When the invitation was made.';
+
+comment on column public.invitations.email is 'The address invited: the invitation goes there, and the invitee signs in with it.';
+
+comment on column public.invitations.expires_at is 'After this it cannot be accepted (INVITATION_TTL after it was sent or resent).';
+
+comment on column public.invitations.full_name is 'The invitee''s name, as the inviter gave it.';
+
+comment on column public.invitations.id is 'Identifier of the invitation.';
+
+comment on column public.invitations.invited_by is 'The admin who sent (or last resent) it; their credential events revoke it. Null for an invitation made before invitations were rows: resend it to send a link.';
+
+comment on column public.invitations.role is 'What the invitee may do once they accept.';
+
+comment on column public.invitations.tenant_id is 'The tenant the invitee joins.';
 
 comment on table public.platform_mappings is 'How our standard values map to each platform''s (e.g. brand Nike to Vinted brand id 53).';
 

@@ -159,6 +159,9 @@ export interface MailConfig {
   requestWindowSeconds: number;
   /** Token uses (right or wrong) one client address may try per window: guessing is hopeless, trying costs bcrypt. */
   tokenAttemptsPerAddress: number;
+  /** Invitations (made or resent) one admin, and one tenant, may send per hour. */
+  invitationsPerInviterPerHour: number;
+  invitationsPerTenantPerHour: number;
   /** Refuse sign-in (403 EMAIL_NOT_VERIFIED) until the address is verified; by default an unverified account signs in. */
   loginRequiresVerifiedEmail: boolean;
 }
@@ -197,13 +200,16 @@ function readMailConfig(env: NodeJS.ProcessEnv, port: number): MailConfig {
     tokenTtlSeconds: {
       verify_email: integer(env, "VERIFY_EMAIL_TOKEN_TTL", 7 * DAY, 60, 90 * DAY),
       reset_password: integer(env, "RESET_PASSWORD_TOKEN_TTL", 3600, 60, 7 * DAY),
-      invitation: integer(env, "INVITATION_TOKEN_TTL", 7 * DAY, 60, 90 * DAY),
+      // How long a pending invitation (and so its link) lives.
+      invitation: integer(env, "INVITATION_TTL", 7 * DAY, 60, 90 * DAY),
       change_email: integer(env, "CHANGE_EMAIL_TOKEN_TTL", DAY, 60, 90 * DAY),
     },
     requestsPerEmail: integer(env, "MAIL_REQUESTS_PER_EMAIL", 3, 1, 1_000_000),
     requestsPerAddress: integer(env, "MAIL_REQUESTS_PER_ADDRESS", 20, 1, 1_000_000),
     requestWindowSeconds: integer(env, "MAIL_REQUEST_WINDOW", 3600, 1, DAY),
     tokenAttemptsPerAddress: integer(env, "TOKEN_ATTEMPTS_PER_ADDRESS", 20, 1, 1_000_000),
+    invitationsPerInviterPerHour: integer(env, "INVITATIONS_PER_INVITER_PER_HOUR", 10, 1, 1_000_000),
+    invitationsPerTenantPerHour: integer(env, "INVITATIONS_PER_TENANT_PER_HOUR", 20, 1, 1_000_000),
     loginRequiresVerifiedEmail: flag(env, "LOGIN_REQUIRES_VERIFIED_EMAIL", false),
   };
 }

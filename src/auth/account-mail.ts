@@ -1,15 +1,19 @@
 import type pg from "pg";
 import type { MailConfig } from "../config.ts";
-import { emailTaken, tokenRefused, tooManyAttempts } from "./errors.ts";
-import { EmailChangeInput, EmailTokenInput, MailRequestInput, parseInput, ResetPasswordInput } from "./inputs.ts";
-import { claimSettings } from "./claim-settings.ts";
+import { tokenRefused, tooManyAttempts } from "./errors.ts";
+import { EmailTokenInput, MailRequestInput, parseInput, ResetPasswordInput } from "./inputs.ts";
 import { AUTH_PG_ROLE } from "./roles.ts";
 import type { PasswordHasher } from "./passwords.ts";
-import { hashOpaqueToken, type SessionClaims } from "./tokens.ts";
+import { hashOpaqueToken } from "./tokens.ts";
 import { inTransaction, type Query } from "./transactions.ts";
 
 /** What a mail request answers, whether or not the address has an account. */
 export const MAIL_REQUEST_ANSWER = { detail: "If an account fits this address, a message is on its way" } as const;
+
+/** TOO_MANY_ATTEMPTS when the SQL function of a mail request says to wait. */
+export function throttled(wait: number): void {
+  if (wait > 0) throw tooManyAttempts(wait, "messages asked for");
+}
 
 /**
  * The flows of e-mailed links: every use of a token first reserves an attempt of the client
@@ -37,11 +41,6 @@ export function accountMailFlows(pool: pg.Pool, mail: MailConfig, passwords: Pas
     if (outcome !== "ok") throw tokenRefused(outcome);
   }
 
-  /** TOO_MANY_ATTEMPTS when the SQL function of a mail request says to wait. */
-  function throttled(wait: number): void {
-    if (wait > 0) throw tooManyAttempts(wait, "messages asked for");
-  }
-
   return {
     checkedToken,
     useToken,
@@ -52,23 +51,6 @@ export function accountMailFlows(pool: pg.Pool, mail: MailConfig, passwords: Pas
       throttled(await asAuth((query) => query.value<number>("select app_private.request_account_email($1, $2, $3, $4, $5, $6)", [
         email, purpose, clientIp, mail.requestsPerEmail, mail.requestsPerAddress, mail.requestWindowSeconds,
       ])));
-    },
-
-    /** The signed-in user asks to move to a new address: a confirmation goes there (unless an account has it); the same answer either way. */
-    async requestEmailChange(session: SessionClaims, input: Record<string, unknown>, clientIp: string): Promise<void> {
-      const { new_email: email } = parseInput(EmailChangeInput, input);
-      throttled(await inTransaction(pool, { role: AUTH_PG_ROLE, ...claimSettings(session) }, (query) =>
-        query.value<number>("select app_private.request_email_change($1, $2, $3, $4, $5)", [
-          email, clientIp, mail.requestsPerEmail, mail.requestsPerAddress, mail.requestWindowSeconds,
-        ])));
-    },
-
-    /** The link of the confirmation at the new address: the address changes, the old one is told. */
-    async confirmEmailChange(input: Record<string, unknown>, clientIp: string): Promise<void> {
-      const hash = await checkedToken(input, "change_email", clientIp);
-      await useToken("select app_private.confirm_email_change($1)", [hash]).catch((error: { code?: string }) => {
-        throw error.code === "23505" ? emailTaken() : error;
-      });
     },
 
     async verifyEmail(input: Record<string, unknown>, clientIp: string): Promise<void> {

@@ -12,8 +12,12 @@ import { APP_ROLES, APP_ROLES_IN_WORDS } from "./roles.ts";
 const MIN_PASSWORD_CHARACTERS = 8;
 /** bcrypt ignores every byte after the 72nd, so a longer password would not be what is checked. */
 const MAX_PASSWORD_BYTES = 72;
-/** What an e-mail address looks like: the pattern of app_private.is_email_address (a test compares them). */
-export const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+/**
+ * A bare e-mail address, local@domain (the WHATWG pattern of <input type=email>, the domain with a
+ * dot): no display name, comment or route, so the address stored is the one mail goes to. The
+ * pattern of app_private.is_email_address (test/sql/email.test.ts compares them).
+ */
+export const EMAIL = /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
 const NO_NUL = /^[^\u0000]*$/;
 
 /** A string that is there: not empty nor only spaces, at most `max` characters, no NUL (PostgreSQL text cannot hold it, bcrypt stops at it). */
@@ -81,11 +85,19 @@ export const ResetPasswordInput = EmailTokenInput.extend({ new_password: newPass
 
 export const AcceptInvitationInput = EmailTokenInput.extend({ password: newPassword("password") }).meta({ id: "AcceptInvitationInput" });
 
-export const EmailChangeInput = z.object({ new_email: email }).meta({ id: "EmailChangeInput" });
+export const EmailChangeInput = z.object({
+  new_email: email,
+  current_password: password("current_password").meta({ description: "The password in use now: a change of address asks for it again" }),
+}).meta({ id: "EmailChangeInput" });
 
 export const MailRequestInput = z.object({ email }).meta({ id: "MailRequestInput" });
 
 export const InvitationInput = TeamMemberInput.omit({ password: true }).meta({ id: "InvitationInput" });
+
+/** The id of an invitation, as a path parameter (`/api/auth/invitations/{id}`) or a GraphQL rowId. */
+export const InvitationIdInput = z.object({
+  id: z.coerce.number({ error: "id must be an invitation's id" }).int("id must be an invitation's id").min(1, "id must be an invitation's id").max(2_147_483_647, "id must be an invitation's id"),
+});
 
 /** The body as `schema` reads it, or INVALID_INPUT with the message of the first broken rule. */
 export function parseInput<T extends z.ZodType>(schema: T, body: unknown): z.output<T> {

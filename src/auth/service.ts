@@ -2,14 +2,17 @@ import type pg from "pg";
 import type { z } from "zod";
 import type { JwtConfig, MailConfig, ServerConfig, ThrottleConfig } from "../config.ts";
 import { accountMailFlows } from "./account-mail.ts";
+import { checkCurrentPassword } from "./current-password.ts";
+import { emailChangeFlows } from "./email-change.ts";
+import { invitationFlows } from "./invitations.ts";
 import { ClientError, conflict, emailNotVerified, emailTaken, forbidden, invalidInput, tokenRefused, tooManyAttempts, wrongCredentials } from "./errors.ts";
 import {
-  AcceptInvitationInput, ChangePasswordInput, InvitationInput, LoginInput, parseInput, RefreshInput, RegisterInput, TeamMemberInput,
+  AcceptInvitationInput, ChangePasswordInput, LoginInput, parseInput, RefreshInput, RegisterInput, TeamMemberInput,
 } from "./inputs.ts";
 import { createPasswordHasher, type PasswordHasher } from "./passwords.ts";
 import { statement } from "../db/statements.ts";
 import { claimSettings } from "./claim-settings.ts";
-import { AUTH_PG_ROLE, PG_ROLE_OF, type AppRole } from "./roles.ts";
+import { AUTH_PG_ROLE, type AppRole } from "./roles.ts";
 import { inTransaction, refusal, type Query } from "./transactions.ts";
 import { codeOfPgError } from "../db/error-codes.ts";
 import {
@@ -75,25 +78,18 @@ export function createAuthService({ pool, jwt, passwords, throttle, preparedStat
   }
 
   const mailFlows = accountMailFlows(pool, mail, passwords);
+  const emailChange = emailChangeFlows(pool, mail, throttle, passwords, mailFlows);
 
   return {
     verifyEmail: mailFlows.verifyEmail,
     resendVerification: (input: Record<string, unknown>, clientIp: string) => mailFlows.requestMail(input, "verify_email", clientIp),
     forgotPassword: (input: Record<string, unknown>, clientIp: string) => mailFlows.requestMail(input, "reset_password", clientIp),
     resetPassword: mailFlows.resetPassword,
-    requestEmailChange: mailFlows.requestEmailChange,
-    confirmEmailChange: mailFlows.confirmEmailChange,
+    requestEmailChange: emailChange.request,
+    confirmEmailChange: emailChange.confirm,
+    cancelEmailChange: emailChange.cancel,
 
-    /**
-     * An admin invites a user into their tenant by e-mail and role: the user exists without a
-     * password, and the invitation is mailed (app_private.invite_user, as the admin's own role).
-     */
-    async inviteTeamMember(session: SessionClaims, input: Record<string, unknown>): Promise<{ id: number }> {
-      const { email, role, full_name: fullName } = parseInput(InvitationInput, input);
-      const id = await inTransaction(pool, { role: PG_ROLE_OF[session.role], ...claimSettings(session) }, (query) =>
-        query.value<number>("select app_private.invite_user($1, $2, $3)", [email, fullName ?? null, role ?? "user"]).catch(teamError));
-      return { id };
-    },
+    invitations: invitationFlows(pool, mail),
 
     /** The invitee chooses their password through the invitation's link, and is signed in. */
     async acceptInvitation(input: Record<string, unknown>, clientIp: string): Promise<AuthResponse> {
@@ -174,16 +170,10 @@ export function createAuthService({ pool, jwt, passwords, throttle, preparedStat
     async changePassword(session: SessionClaims, input: Record<string, unknown>): Promise<void> {
       const { current_password: current, new_password: next } = parseInput(ChangePasswordInput, input);
       await passwords.inLine(async (bcrypt) => {
-        const check = (await asSession(session, (query) => query.row<PasswordCheck>("select * from app_private.begin_password_change($1, $2, $3)", [
-          session.userId, throttle.passwordChangeFailuresPerUser, throttle.loginWindowSeconds,
-        ])))!;
-        if (check.retry_after > 0) throw tooManyAttempts(check.retry_after, "wrong passwords");
-        if (!(await bcrypt.matches(current, check.password_hash))) {
-          throw new ClientError("INVALID_CREDENTIALS", 403, "Current password is incorrect");
-        }
+        const checkedVersion = await checkCurrentPassword(pool, throttle, session, current, bcrypt);
         const hash = await bcrypt.hash(next);
         const changed = await asAuth((query) => query.value<boolean>("select app_private.set_password($1, $2, $3, $4)", [
-          session.userId, hash, session.sessionId, check.credential_version,
+          session.userId, hash, session.sessionId, checkedVersion,
         ]));
         if (!changed) throw conflict("The password or this session changed meanwhile; sign in again");
       }, `user ${session.userId}`);
@@ -279,7 +269,7 @@ async function insertTenant(
     "select (c).tenant_id, (c).sub as user_id from app_private.register_tenant($1, $2, $3, $4) c",
     [name, email, hash, subscription_tier ?? null],
   ).then((row) => row!, registrationError);
-  await query.run("select app_private.queue_account_email($1, 'verify_email')", [ids.user_id]);
+  await query.run("select app_private.queue_account_email('verify_email', $1)", [email]);
   return ids;
 }
 

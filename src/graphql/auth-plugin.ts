@@ -114,8 +114,27 @@ const typeDefs = gql`
   }
   "A new address for the signed-in user."
   input RequestEmailChangeInput {
-    "The new address: a confirmation link goes there."
+    "The new address: a confirmation link goes there (and another to the current address)."
     newEmail: String!
+    "The password in use now: a change of address asks for it again."
+    currentPassword: String!
+  }
+  "What confirming one side of a change of address did."
+  type ConfirmEmailChangePayload {
+    "Always true: a failure is an error."
+    success: Boolean!
+    "True when this was the second confirmation: the address changed, and every session of the user ended."
+    changed: Boolean!
+  }
+  "A pending invitation of the signed-in admin's tenant."
+  input InvitationIdInput {
+    "The invitation's rowId."
+    rowId: Int!
+  }
+  "The answer of inviteTeamMember and resendInvitation."
+  type InvitationPayload {
+    "The pending invitation (the same answer whether or not its address has an account)."
+    invitation: Invitation
   }
   "An address to send an account message to."
   input MailRequestInput {
@@ -138,7 +157,7 @@ const typeDefs = gql`
     "The first password; the new member signs in with it."
     password: String!
   }
-  "The answer of addTeamMember and inviteTeamMember."
+  "The answer of addTeamMember."
   type AddTeamMemberPayload {
     "The user added."
     user: User
@@ -167,14 +186,20 @@ const typeDefs = gql`
     forgotPassword(input: MailRequestInput!): SuccessPayload
     "Sets a new password with the token of a reset message, and ends every session of the user."
     resetPassword(input: ResetPasswordInput!): SuccessPayload
-    "Invites a user into the signed-in admin's tenant (admins only): they get a link to choose their password."
-    inviteTeamMember(input: InviteTeamMemberInput!): AddTeamMemberPayload
+    "Invites an address into the signed-in admin's tenant (admins only; throttled per admin and per tenant): a link lets the invitee choose their password and become a user. The same answer whether or not the address has an account (which is mailed nothing)."
+    inviteTeamMember(input: InviteTeamMemberInput!): InvitationPayload
+    "Sends a pending invitation again (admins only; throttled like an invitation): it now expires INVITATION_TTL from now and hangs on the caller's credentials."
+    resendInvitation(input: InvitationIdInput!): InvitationPayload
+    "Revokes a pending invitation (admins only): its link stops working."
+    revokeInvitation(input: InvitationIdInput!): SuccessPayload
     "The invitee chooses their password with the invitation's token, and is signed in."
     acceptInvitation(input: AcceptInvitationInput!): AuthPayload
-    "Asks to move the signed-in user to a new address: it changes once the link mailed there is followed."
+    "Asks, with the current password, to move the signed-in user to a new address: it changes once the links mailed to both the new and the current address are followed."
     requestEmailChange(input: RequestEmailChangeInput!): SuccessPayload
-    "Confirms a new address with the token of its message; the old address is told."
-    confirmEmailChange(input: EmailTokenInput!): SuccessPayload
+    "Confirms one side of a change of address with the token of its message; the second confirmation changes the address and ends every session."
+    confirmEmailChange(input: EmailTokenInput!): ConfirmEmailChangePayload
+    "This was not me: with the token of the message to the old address, cancels the change of address and ends every session of the user."
+    cancelEmailChange(input: EmailTokenInput!): SuccessPayload
     "Adds a user to the signed-in admin's tenant (admins only)."
     addTeamMember(input: AddTeamMemberInput!): AddTeamMemberPayload
   }
@@ -183,7 +208,8 @@ const typeDefs = gql`
 /** The mutations that hash or check a password, use an e-mailed token or send mail: at most one per request (see document-limits.ts). */
 export const PASSWORD_MUTATIONS: ReadonlySet<string> = new Set([
   "register", "login", "changePassword", "addTeamMember", "verifyEmail", "resendVerificationEmail",
-  "forgotPassword", "resetPassword", "inviteTeamMember", "acceptInvitation", "requestEmailChange", "confirmEmailChange",
+  "forgotPassword", "resetPassword", "inviteTeamMember", "resendInvitation", "acceptInvitation", "requestEmailChange", "confirmEmailChange",
+  "cancelEmailChange",
 ]);
 
 /**
@@ -192,6 +218,9 @@ export const PASSWORD_MUTATIONS: ReadonlySet<string> = new Set([
  */
 export function authPlugin(auth: AuthService) {
   const signedIn = (session: SessionClaims | undefined) => session ?? Promise.reject(notAuthenticated());
+  /** A mutation of a signed-in user with its input. */
+  const signedInFlow = <T>(args: FieldArgs, flow: (session: SessionClaims, input: Record<string, unknown>) => Promise<T>) =>
+    sideEffect([context().get("session"), inputOf(args)], async ([session, input]) => flow(await signedIn(session), input));
   return extendSchema((build) => ({
     typeDefs,
     plans: {
@@ -240,8 +269,16 @@ export function authPlugin(auth: AuthService) {
           return anonymous(args, (input, ip) => auth.resetPassword({ token: input.token, new_password: input.newPassword }, ip));
         },
         inviteTeamMember(_: unknown, args: FieldArgs) {
-          return sideEffect([context().get("session"), inputOf(args)], async ([session, input]) =>
-            auth.inviteTeamMember(await signedIn(session), { ...input, full_name: input.fullName }));
+          return signedInFlow(args, (session, input) => auth.invitations.invite(session, { ...input, full_name: input.fullName }));
+        },
+        resendInvitation(_: unknown, args: FieldArgs) {
+          return signedInFlow(args, (session, input) => auth.invitations.resend(session, { id: input.rowId }));
+        },
+        revokeInvitation(_: unknown, args: FieldArgs) {
+          return signedInFlow(args, async (session, input) => {
+            await auth.invitations.revoke(session, { id: input.rowId });
+            return { success: true };
+          });
         },
         acceptInvitation(_: unknown, args: FieldArgs) {
           return sideEffect([inputOf(args), context().get("clientIp")], async ([input, ip]) =>
@@ -249,12 +286,16 @@ export function authPlugin(auth: AuthService) {
         },
         requestEmailChange(_: unknown, args: FieldArgs) {
           return sideEffect([context().get("session"), inputOf(args), context().get("clientIp")], async ([session, input, ip]) => {
-            await auth.requestEmailChange(await signedIn(session), { new_email: input.newEmail }, ip);
+            await auth.requestEmailChange(await signedIn(session), { new_email: input.newEmail, current_password: input.currentPassword }, ip);
             return { success: true };
           });
         },
         confirmEmailChange(_: unknown, args: FieldArgs) {
-          return anonymous(args, (input, ip) => auth.confirmEmailChange(input, ip));
+          return sideEffect([inputOf(args), context().get("clientIp")], async ([input, ip]) =>
+            ({ success: true, changed: (await auth.confirmEmailChange(input, ip)).changed }));
+        },
+        cancelEmailChange(_: unknown, args: FieldArgs) {
+          return anonymous(args, (input, ip) => auth.cancelEmailChange(input, ip));
         },
         addTeamMember(_: unknown, args: FieldArgs) {
           const users = build.input.pgRegistry.pgResources.users!.executor;
@@ -276,6 +317,11 @@ export function authPlugin(auth: AuthService) {
       AddTeamMemberPayload: {
         user($payload: Step) {
           return build.input.pgRegistry.pgResources.users!.get({ id: access($payload, "id") });
+        },
+      },
+      InvitationPayload: {
+        invitation($payload: Step) {
+          return build.input.pgRegistry.pgResources.invitations!.get({ id: access($payload, "id") });
         },
       },
     },

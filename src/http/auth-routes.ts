@@ -16,6 +16,7 @@ export const REST_BODY_LIMIT = "16kb";
  */
 export const HASHING_ROUTES: ReadonlySet<string> = new Set([
   "/api/auth/register", "/api/auth/login", "/api/auth/change-password", "/api/auth/reset-password", "/api/auth/accept-invitation",
+  "/api/auth/change-email",
 ]);
 
 /** The seed's REST routes under /api/auth, with its JSON shapes and status codes (the body is read by the app, see app.ts). */
@@ -57,8 +58,18 @@ export function authRoutes(auth: AuthService): Router {
     await auth.resetPassword(body(req), req.ip ?? "unknown");
     res.status(204).end();
   });
+  router.get("/invitations", async (_req, res) => {
+    res.json({ invitations: await auth.invitations.list(requireSession(res)) });
+  });
   router.post("/invitations", async (req, res) => {
-    res.status(201).json(await auth.inviteTeamMember(requireSession(res), body(req)));
+    res.status(201).json(await auth.invitations.invite(requireSession(res), body(req)));
+  });
+  router.post("/invitations/:id/resend", async (req, res) => {
+    res.status(202).json(await auth.invitations.resend(requireSession(res), req.params));
+  });
+  router.delete("/invitations/:id", async (req, res) => {
+    await auth.invitations.revoke(requireSession(res), req.params);
+    res.status(204).end();
   });
   router.post("/accept-invitation", async (req, res) => {
     res.json(await auth.acceptInvitation(body(req), req.ip ?? "unknown"));
@@ -68,7 +79,10 @@ export function authRoutes(auth: AuthService): Router {
     res.status(202).json(MAIL_REQUEST_ANSWER);
   });
   router.post("/confirm-email-change", async (req, res) => {
-    await auth.confirmEmailChange(body(req), req.ip ?? "unknown");
+    res.json(await auth.confirmEmailChange(body(req), req.ip ?? "unknown"));
+  });
+  router.post("/cancel-email-change", async (req, res) => {
+    await auth.cancelEmailChange(body(req), req.ip ?? "unknown");
     res.status(204).end();
   });
   return router;

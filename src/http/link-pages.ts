@@ -40,8 +40,12 @@ export const LINK_PAGES: Record<string, LinkPage> = {
     done: "Welcome to the team: your password is set, sign in with it.",
   },
   [LINK_PATHS.change_email]: {
-    route: "/api/auth/confirm-email-change", title: "Confirm your new e-mail address", fields: [], button: "Confirm my new address",
-    done: "Your sign-in address changed.",
+    route: "/api/auth/confirm-email-change", title: "Confirm the change of your e-mail address", fields: [], button: "Confirm the change",
+    done: "Confirmed.",
+  },
+  [LINK_PATHS.cancel_email_change]: {
+    route: "/api/auth/cancel-email-change", title: "Stop this change of address", fields: [], button: "This was not me: cancel it",
+    done: "The change is cancelled and every session ended: sign in again, and change your password if someone else knew it.",
   },
 };
 
@@ -59,7 +63,7 @@ form.addEventListener("submit", async (event) => {
       body: JSON.stringify({ ...Object.fromEntries(new FormData(form)), token }) });
     const answer = response.status === 204 ? {} : await response.json().catch(() => ({}));
     if (response.ok) form.hidden = true;
-    status.textContent = response.ok ? form.dataset.done : answer.detail ?? "The server answered " + response.status + ".";
+    status.textContent = response.ok ? answer.detail ?? form.dataset.done : answer.detail ?? "The server answered " + response.status + ".";
   } catch {
     status.textContent = "The server could not be reached: try again.";
   }

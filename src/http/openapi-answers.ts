@@ -31,7 +31,20 @@ const AuthResponse = SessionView.extend({
 const MailRequested = z.strictObject({ detail: z.string() })
   .meta({ id: "MailRequested", description: "The same answer whether or not an account has this address" });
 
-const Invited = z.strictObject({ id: z.int().meta({ description: "The invited user's id" }) }).meta({ id: "Invited" });
+const Invited = z.strictObject({ id: z.int().meta({ description: "The invitation's id" }) }).meta({ id: "Invited" });
+
+const Invitations = z.strictObject({
+  invitations: z.array(z.strictObject({
+    id: z.int(), email: z.string(), full_name: z.string().nullable(), role: z.enum(APP_ROLES),
+    invited_by: z.int().nullable().meta({ description: "The admin who sent (or last resent) it; null for one made before invitations were rows" }),
+    created_at: z.string(), expires_at: z.string(),
+  })),
+}).meta({ id: "Invitations", description: "The tenant's pending (unexpired) invitations, oldest first" });
+
+const EmailChangeConfirmation = z.strictObject({
+  changed: z.boolean().meta({ description: "True when this was the second confirmation: the address changed and every session ended" }),
+  detail: z.string(),
+}).meta({ id: "EmailChangeConfirmation" });
 
 const Health = z.strictObject({
   status: z.enum(["ok", "unavailable"]), service: z.string(), database: z.enum(["ok", "unreachable"]), code: z.literal("UNAVAILABLE").optional(),
@@ -59,6 +72,8 @@ export const answer = {
   signedIn: (description: string) => json(AuthResponse, description),
   mailRequested: (description: string) => json(MailRequested, description),
   invited: (description: string) => json(Invited, description),
+  invitations: (description: string) => json(Invitations, description),
+  emailChangeConfirmed: (description: string) => json(EmailChangeConfirmation, description),
   health: (description: string) => json(Health, description),
   readiness: (description: string) => json(Readiness, description),
   root: (description: string) => json(Root, description),

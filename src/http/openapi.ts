@@ -1,7 +1,7 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31, type ResponseConfig } from "@asteasolutions/zod-to-openapi";
 import type { z } from "zod";
 import {
-  AcceptInvitationInput, ChangePasswordInput, EmailChangeInput, EmailTokenInput, InvitationInput, LoginInput, MailRequestInput,
+  AcceptInvitationInput, ChangePasswordInput, EmailChangeInput, EmailTokenInput, InvitationIdInput, InvitationInput, LoginInput, MailRequestInput,
   RefreshInput, RegisterInput, ResetPasswordInput,
 } from "../auth/inputs.ts";
 import { HASHING_ROUTES } from "./auth-routes.ts";
@@ -26,12 +26,14 @@ const TAGS: Record<Tag, string> = {
 /** One REST operation, as documented. */
 export interface Operation extends Omit<Placement, "body" | "hashes"> {
   operationId: string;
-  method: "get" | "post";
+  method: "get" | "post" | "delete";
   path: string;
   tag: Tag;
   summary: string;
   /** The JSON body, as the route validates it. */
   body?: z.ZodType;
+  /** The path's parameters, as the route validates them. */
+  params?: z.ZodObject;
   /** The answers when it works. */
   success: Record<number, ResponseConfig>;
   /** Its own refusals; those of every route on its path (lines, token check, body) are added. */
@@ -41,6 +43,10 @@ export interface Operation extends Omit<Placement, "body" | "hashes"> {
 const TOO_MANY_MESSAGES: Refusal = [429, "TOO_MANY_ATTEMPTS", "too many messages asked for this address or from this client address (`MAIL_REQUESTS_PER_EMAIL`, `MAIL_REQUESTS_PER_ADDRESS`)"];
 const LOST_RACE: Refusal = [409, "CONFLICT", "the request lost a race with another change (a deadlock, a lock wait); nothing was kept, retry"];
 const MAIL_QUEUED = answer.mailRequested("Queued, if an account fits: the same answer either way");
+const ADMINS_ONLY: Refusal = [403, "FORBIDDEN", "only a tenant admin manages invitations"];
+const TOO_MANY_INVITATIONS: Refusal = [429, "TOO_MANY_ATTEMPTS", "too many invitations from this admin or this tenant (`INVITATIONS_PER_INVITER_PER_HOUR`, `INVITATIONS_PER_TENANT_PER_HOUR`)"];
+const NO_SUCH_INVITATION: Refusal = [404, "NOT_FOUND", "no such pending invitation in this tenant"];
+const BAD_INVITATION_ID: Refusal = [422, "INVALID_INPUT", "the id is not a positive whole number"];
 
 export const OPERATIONS: Operation[] = [
   {
@@ -107,10 +113,26 @@ export const OPERATIONS: Operation[] = [
     success: { 204: answer.empty("Changed; sign in with the new password") }, refusals: [...LINK_TOKEN, LOST_RACE],
   },
   {
+    operationId: "invitations", method: "get", path: "/api/auth/invitations", tag: "Account e-mails",
+    summary: "The tenant's pending invitations (admins only)", signedIn: true,
+    success: { 200: answer.invitations("Pending invitations, oldest first") }, refusals: [ADMINS_ONLY],
+  },
+  {
     operationId: "inviteTeamMember", method: "post", path: "/api/auth/invitations", tag: "Account e-mails",
-    summary: "Invite a user into the admin's tenant by e-mail and role (admins only)", signedIn: true, body: InvitationInput,
-    success: { 201: answer.invited("Invited: the user exists without a password, the invitation is mailed") },
-    refusals: [[400, "EMAIL_TAKEN", "an account has this address"], [403, "FORBIDDEN", "only a tenant admin invites"], LOST_RACE],
+    summary: "Invite an address into the admin's tenant by role (admins only; throttled per admin and per tenant)", signedIn: true, body: InvitationInput,
+    success: { 201: answer.invited("Invited: the invitation is queued; the same answer whether or not the address has an account (which is mailed nothing)") },
+    refusals: [ADMINS_ONLY, TOO_MANY_INVITATIONS, LOST_RACE],
+  },
+  {
+    operationId: "resendInvitation", method: "post", path: "/api/auth/invitations/{id}/resend", tag: "Account e-mails",
+    summary: "Send a pending invitation again, valid `INVITATION_TTL` from now (admins only; throttled like an invitation)", signedIn: true, params: InvitationIdInput,
+    success: { 202: answer.invited("Queued again") },
+    refusals: [ADMINS_ONLY, NO_SUCH_INVITATION, BAD_INVITATION_ID, TOO_MANY_INVITATIONS, LOST_RACE],
+  },
+  {
+    operationId: "revokeInvitation", method: "delete", path: "/api/auth/invitations/{id}", tag: "Account e-mails",
+    summary: "Revoke a pending invitation: its link stops working (admins only)", signedIn: true, params: InvitationIdInput,
+    success: { 204: answer.empty("Revoked") }, refusals: [ADMINS_ONLY, NO_SUCH_INVITATION, BAD_INVITATION_ID, LOST_RACE],
   },
   {
     operationId: "acceptInvitation", method: "post", path: "/api/auth/accept-invitation", tag: "Account e-mails",
@@ -119,15 +141,25 @@ export const OPERATIONS: Operation[] = [
   },
   {
     operationId: "requestEmailChange", method: "post", path: "/api/auth/change-email", tag: "Account e-mails",
-    summary: "Ask to move to a new address: a confirmation link goes there", signedIn: true, body: EmailChangeInput,
-    success: { 202: answer.mailRequested("Queued, unless an account has that address: the same answer either way") },
-    refusals: [TOO_MANY_MESSAGES],
+    summary: "Ask, with the current password, to move to a new address: a confirmation link goes to the new and to the current address",
+    signedIn: true, body: EmailChangeInput,
+    success: { 202: answer.mailRequested("Queued (nothing goes to a new address another account has): the same answer either way") },
+    refusals: [
+      [403, "INVALID_CREDENTIALS", "the current password is wrong"],
+      [429, "TOO_MANY_ATTEMPTS", "too many wrong current passwords (`CHANGE_PASSWORD_MAX_FAILURES`), or messages asked for (`MAIL_REQUESTS_PER_EMAIL`, `MAIL_REQUESTS_PER_ADDRESS`)"],
+      LOST_RACE,
+    ],
   },
   {
     operationId: "confirmEmailChange", method: "post", path: "/api/auth/confirm-email-change", tag: "Account e-mails",
-    summary: "Confirm the new address with the token of its message; the old address is told", body: EmailTokenInput,
-    success: { 204: answer.empty("The address changed") },
+    summary: "Confirm one side of a change of address with the token of its message; the second confirmation changes it and ends every session",
+    body: EmailTokenInput, success: { 200: answer.emailChangeConfirmed("Confirmed") },
     refusals: [...LINK_TOKEN, [400, "EMAIL_TAKEN", "another account took the address meanwhile"], LOST_RACE],
+  },
+  {
+    operationId: "cancelEmailChange", method: "post", path: "/api/auth/cancel-email-change", tag: "Account e-mails",
+    summary: "This was not me: with the token of the message to the old address, cancel the change of address and end every session",
+    body: EmailTokenInput, success: { 204: answer.empty("Cancelled; every session ended") }, refusals: [...LINK_TOKEN, LOST_RACE],
   },
   {
     operationId: "health", method: "get", path: "/health", tag: "Service", summary: "Liveness: does the database answer within two seconds",
@@ -147,12 +179,15 @@ export const OPERATIONS: Operation[] = [
 
 const BEARER = "bearer";
 
-function registerOperation(registry: OpenAPIRegistry, { operationId, method, path, tag, summary, body, success, refusals, ...placement }: Operation) {
+function registerOperation(registry: OpenAPIRegistry, { operationId, method, path, tag, summary, body, params, success, refusals, ...placement }: Operation) {
   const all = refusalsOf(refusals, { ...placement, body: body !== undefined, hashes: HASHING_ROUTES.has(path) });
   registry.registerPath({
     operationId, method, path, summary, tags: [tag],
     security: placement.signedIn ? [{ [BEARER]: [] }] : [],
-    ...(body ? { request: { body: { required: true, content: { "application/json": { schema: body } } } } } : {}),
+    request: {
+      ...(params ? { params } : {}),
+      ...(body ? { body: { required: true, content: { "application/json": { schema: body } } } } : {}),
+    },
     responses: { ...success, ...refusalResponses(all), ...(placement.probe ? { "4XX": REFUSED_BEFORE_ANY_ROUTE } : {}) },
   });
 }

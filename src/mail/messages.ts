@@ -1,76 +1,112 @@
 import type { MailMessage } from "./mailer.ts";
 
-/** The account messages, by purpose; each but the notice carries one link with its token. */
+/** The account messages that carry a link with a token. */
 export type AccountPurpose = "verify_email" | "reset_password" | "invitation" | "change_email";
 
-export interface MessageContext {
+/** The page of the application each link opens (APP_URL + path + ?token=…). */
+export const LINK_PATHS = {
+  verify_email: "/verify-email",
+  reset_password: "/reset-password",
+  invitation: "/accept-invitation",
+  change_email: "/confirm-email-change",
+  /** "This was not me", in the message to the old address of a change. */
+  cancel_email_change: "/cancel-email-change",
+} as const;
+
+/** How long a name may be in a message; longer ones are cut (with "…"). */
+export const MAX_NAME_IN_MAIL = 60;
+
+/**
+ * A name someone typed (a shop's, a person's, an address they asked for), as data in one of our
+ * fixed sentences: on one line, at most MAX_NAME_IN_MAIL characters, between quotes, and
+ * defanged so that no mail client turns it into a link (dots, "@" and ":" of URLs, domains and
+ * addresses become "[.]", "[@]", "[:]": "evil.example" reads "evil[.]example"). Compatibility
+ * forms (fullwidth dots, ligatures) are folded first, so they cannot stand in for a dot.
+ */
+export function quoted(value: string): string {
+  const line = value.normalize("NFKC").replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\s]+/gu, " ").trim();
+  const capped = [...line].length > MAX_NAME_IN_MAIL ? `${[...line].slice(0, MAX_NAME_IN_MAIL - 1).join("").trimEnd()}…` : line;
+  return `“${capped.replace(/[.\u3002\uFF61@:]/g, (c) => `[${c === "@" || c === ":" ? c : "."}]`)}”`;
+}
+
+interface Body {
   to: string;
-  name: string | null;
-  shop: string;
-  /** The link with its token; absent from the notice of a changed address. */
+  subject: string;
+  /** The reader's own name, when we know it (never a name someone else typed). */
+  name?: string | null | undefined;
+  paragraphs: string[];
+  /** The links, the first being the one action the message asks for. */
+  actions: { label: string; link: string }[];
+  validity?: string;
+}
+
+/** A message in plain text and HTML: fixed sentences, names only through `quoted`, each link on its own. */
+function compose({ to, subject, name, paragraphs, actions, validity }: Body): MailMessage {
+  const hello = name ? `Hello ${quoted(name)},` : "Hello,";
+  const closing = validity ? [`Each link works once, for ${validity}.`] : [];
+  const text = [hello, ...paragraphs, ...actions.map((a) => `${a.label}: ${a.link}`), ...closing, "— Stoflow"].join("\n\n");
+  const html = [hello, ...paragraphs].map((p) => `<p>${escapeHtml(p)}</p>`)
+    .concat(actions.map((a) => `<p><a href="${escapeHtml(a.link)}">${escapeHtml(a.label)}</a></p>`))
+    .concat([...closing, "— Stoflow"].map((p) => `<p>${escapeHtml(p)}</p>`)).join("\n");
+  return { to, subject, text, html, link: actions[0]?.link };
+}
+
+export interface LinkContext {
+  to: string;
   link: string;
   /** How long the link works, in words ("7 days", "1 hour"). */
   validity: string;
 }
 
-/** The page of the application each link opens (APP_URL + path + ?token=…). */
-export const LINK_PATHS: Record<AccountPurpose, string> = {
-  verify_email: "/verify-email",
-  reset_password: "/reset-password",
-  invitation: "/accept-invitation",
-  change_email: "/confirm-email-change",
-};
-
-const WORDING: Record<AccountPurpose, (c: MessageContext) => { subject: string; intro: string; action: string; outro: string }> = {
-  verify_email: (c) => ({
-    subject: "Confirm your e-mail address",
-    intro: `Welcome to Stoflow${c.shop ? `, ${c.shop}` : ""}! Please confirm that this address is yours.`,
-    action: "Confirm my address",
-    outro: "If you did not create a Stoflow account, ignore this message.",
-  }),
-  reset_password: () => ({
-    subject: "Reset your Stoflow password",
-    intro: "Someone (we hope you) asked to reset the password of the Stoflow account of this address.",
-    action: "Choose a new password",
-    outro: "If it was not you, ignore this message: your password stays as it is. Resetting it signs out every device.",
-  }),
-  invitation: (c) => ({
-    subject: `You are invited to ${c.shop} on Stoflow`,
-    intro: `${c.shop} invites you to join their team on Stoflow.`,
-    action: "Accept and choose my password",
-    outro: "If you did not expect this invitation, ignore this message.",
-  }),
-  change_email: () => ({
-    subject: "Confirm your new e-mail address",
-    intro: "Please confirm that this address is the new sign-in address of your Stoflow account.",
-    action: "Confirm my new address",
-    outro: "If you did not ask for this change, ignore this message: nothing changes until the link is used.",
-  }),
-};
-
-export function accountMessage(purpose: AccountPurpose, context: MessageContext): MailMessage {
-  const { subject, intro, action, outro } = WORDING[purpose](context);
-  const hello = `Hello${context.name ? ` ${context.name}` : ""},`;
-  const validity = `The link works once, for ${context.validity}.`;
-  return {
-    to: context.to,
-    subject,
-    link: context.link,
-    text: [hello, "", intro, "", `${action}: ${context.link}`, "", validity, outro, "", "— Stoflow"].join("\n"),
-    html: [`<p>${escapeHtml(hello)}</p>`, `<p>${escapeHtml(intro)}</p>`,
-      `<p><a href="${escapeHtml(context.link)}">${escapeHtml(action)}</a></p>`,
-      `<p>${escapeHtml(validity)} ${escapeHtml(outro)}</p>`, "<p>— Stoflow</p>"].join("\n"),
-  };
+/** The welcome message of a new account (and its resending): confirm the address. */
+export function verificationMessage(c: LinkContext & { name: string | null; shop: string }): MailMessage {
+  return compose({
+    to: c.to, subject: "Confirm your e-mail address", name: c.name, validity: c.validity,
+    paragraphs: [`Welcome to Stoflow! This address was given as the sign-in address of the shop ${quoted(c.shop)}. Please confirm that it is yours.`,
+      "If you did not create a Stoflow account, ignore this message."],
+    actions: [{ label: "Confirm my address", link: c.link }],
+  });
 }
 
-/** The notice sent to the old address once a change of address took effect (no link: nothing to do unless it was not you). */
-export function emailChangedNotice(to: string, newEmail: string): MailMessage {
-  const text = `Hello,\n\nThe sign-in address of your Stoflow account is now ${newEmail}.\n`
-    + "If you did not make this change, reply to this message or contact support at once.\n\n— Stoflow";
-  return {
-    to, subject: "Your Stoflow sign-in address changed", text,
-    html: text.split("\n\n").map((p) => `<p>${escapeHtml(p)}</p>`).join("\n"),
-  };
+export function resetMessage(c: LinkContext): MailMessage {
+  return compose({
+    to: c.to, subject: "Reset your Stoflow password", validity: c.validity,
+    paragraphs: ["Someone (we hope you) asked to reset the password of the Stoflow account of this address.",
+      "If it was not you, ignore this message: your password stays as it is. Resetting it signs out every device."],
+    actions: [{ label: "Choose a new password", link: c.link }],
+  });
+}
+
+/** An invitation: the subject is ours alone; the shop's name is quoted data in the body. */
+export function invitationMessage(c: LinkContext & { shop: string; role: string }): MailMessage {
+  return compose({
+    to: c.to, subject: "You are invited to join a shop on Stoflow", validity: c.validity,
+    paragraphs: [`An admin of the shop ${quoted(c.shop)} invites you to join its team on Stoflow, as ${ROLE_IN_WORDS[c.role] ?? "a member"}.`,
+      "If you did not expect this invitation, ignore this message: nothing happens unless you accept it."],
+    actions: [{ label: "Accept and choose my password", link: c.link }],
+  });
+}
+
+const ROLE_IN_WORDS: Record<string, string> = { admin: "an admin", user: "a user", viewer: "a viewer" };
+
+/**
+ * One of the two confirmations of a change of address. The old address also gets "this was
+ * not me", which cancels the change and signs out every device.
+ */
+export function emailChangeMessage(c: LinkContext & { name: string | null; newEmail: string; cancelLink?: string }): MailMessage {
+  const atOldAddress = c.cancelLink !== undefined;
+  return compose({
+    to: c.to, name: c.name, validity: c.validity,
+    subject: atOldAddress ? "Confirm the change of your Stoflow sign-in address" : "Confirm your new e-mail address",
+    paragraphs: [
+      atOldAddress
+        ? `Someone signed in with your password asked to move the sign-in address of your Stoflow account from this address to ${quoted(c.newEmail)}.`
+        : "Someone signed in with the password of a Stoflow account asked to make this address its sign-in address.",
+      "The change takes effect once both the current and the new address confirm it.",
+      ...(atOldAddress ? ["If it was not you, do not confirm: use the second link, which cancels the change and signs out every device, then change your password."] : []),
+    ],
+    actions: [{ label: "Confirm the change", link: c.link }, ...(atOldAddress ? [{ label: "This was not me", link: c.cancelLink! }] : [])],
+  });
 }
 
 export function escapeHtml(value: string): string {

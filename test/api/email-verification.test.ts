@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readServerConfig } from "../../src/config.ts";
 import { createLogger } from "../../src/logger.ts";
 import { createMailer } from "../../src/mail/mailer.ts";
-import { accountMessage, validityInWords } from "../../src/mail/messages.ts";
+import { emailChangeMessage, invitationMessage, MAX_NAME_IN_MAIL, quoted, validityInWords, verificationMessage } from "../../src/mail/messages.ts";
 import { graphqlOk, http, signUp, startTestGateway, TEST_JWT_SECRET, type TestGateway } from "../helpers/gateway.ts";
 import { linkOf, mailSettings, plantToken, startMailbox, type Mailbox } from "../helpers/mail.ts";
 
@@ -32,7 +32,8 @@ describe("e-mail verification", () => {
 
     const mail = await mailbox.next(shop.email);
     expect(mail.subject).toBe("Confirm your e-mail address");
-    expect(mail.text).toContain("Verified Vintage");
+    // The shop's name is the shop's, not a greeting: the person's own name is not known yet.
+    expect(mail.text).toMatch(/^Hello,\n\nWelcome to Stoflow! This address was given as the sign-in address of the shop “Verified Vintage”\./);
     const { url, token } = linkOf(mail, "/verify-email");
     expect(url.origin).toBe("https://app.stoflow.test");
     expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/); // 256 bits, base64url
@@ -98,14 +99,38 @@ describe("development mail and settings", () => {
     await fs.rm(dataDir, { recursive: true });
   });
 
+  it("greets a person by their own name once they chose one", async () => {
+    const shop = await signUp(gw.url, "Named Later");
+    await mailbox.next(shop.email);
+    await graphqlOk(gw.url, `mutation($id: Int!) { updateUser(input: { rowId: $id, patch: { fullName: "Lou Martin" } }) { user { rowId } } }`,
+      { id: shop.user.id }, shop.access_token);
+    await http(gw.url, "POST", "/api/auth/resend-verification", { body: { email: shop.email } });
+    expect((await mailbox.next(shop.email)).text).toMatch(/^Hello “Lou Martin”,/);
+  });
+
   it("words each link's validity, and escapes names in the HTML body", () => {
     expect([validityInWords(90), validityInWords(3600), validityInWords(7 * 86_400)]).toEqual(["2 minutes", "1 hour", "7 days"]);
-    const message = accountMessage("invitation", {
-      to: "x@example.test", name: "<b>Eve</b>", shop: `Shop "<script>"`, link: "https://app.test/accept-invitation?token=a&b", validity: "7 days",
+    const message = invitationMessage({
+      to: "x@example.test", shop: `Shop "<script>"`, role: "user", link: "https://app.test/accept-invitation?token=a&b", validity: "7 days",
     });
-    expect(message.html).not.toMatch(/<script>|<b>Eve/);
+    expect(message.html).not.toMatch(/<script>/);
     expect(message.html).toContain("&#60;script&#62;");
-    expect(message.text).toContain(`Shop "<script>" invites you`); // plain text is shown as text
+    expect(message.text).toContain(`the shop “Shop "<script>"” invites you`); // plain text is shown as text
+    expect(message.text).not.toMatch(/reply/i);
+  });
+
+  it("puts names in mail as quoted, capped, defanged data: no link, no line break, no lookalike dot", () => {
+    expect(quoted("Lou's Vintage")).toBe("“Lou's Vintage”");
+    expect(quoted("see http://evil.example/x or mail@evil.example")).toBe("“see http[:]//evil[.]example/x or mail[@]evil[.]example”");
+    expect(quoted("evil\uFF0Eexample and evil\u3002example")).toBe("“evil[.]example and evil[.]example”");
+    expect(quoted("two\r\nlines\u2028and\u200Bmore")).toBe("“two lines and more”");
+    expect([...quoted("x".repeat(300))]).toHaveLength(MAX_NAME_IN_MAIL + 2);
+    const verification = verificationMessage({ to: "a@b.test", name: null, shop: "Vintage Lou", link: "https://app.test/v", validity: "7 days" });
+    expect(verification.text.startsWith("Hello,\n")).toBe(true);
+    const change = emailChangeMessage({ to: "old@b.test", name: "Lou", newEmail: "new@evil.test", link: "https://app.test/c", cancelLink: "https://app.test/x", validity: "1 day" });
+    expect(change.text).toContain("to “new[@]evil[.]test”");
+    expect(change.text).toContain("This was not me: https://app.test/x");
+    expect(change.text).not.toMatch(/reply/i);
   });
 
   it("refuses to start in production without SMTP_URL", () => {

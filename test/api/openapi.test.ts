@@ -1,7 +1,7 @@
 import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { plantToken } from "../helpers/mail.ts";
+import { plantEmailChange, plantInvitationToken, plantToken } from "../helpers/mail.ts";
 import { http, signUp, startTestGateway, type HttpResult, type TestGateway } from "../helpers/gateway.ts";
 
 let gw: TestGateway;
@@ -42,11 +42,14 @@ function expectAcceptedBodyDocumented(method: string, path: string, body: unknow
   expect(validate(body), `${method} ${path} took ${JSON.stringify(body)}, which its request schema refuses: ${ajv.errorsText(validate.errors)}`).toBe(true);
 }
 
-/** Calls the route for real and checks its answer, and the body it took, against the document. */
-async function call(method: string, path: string, options: Parameters<typeof http>[3] = {}) {
+/**
+ * Calls the route for real and checks its answer, and the body it took, against the document
+ * (`documented`: its templated path, `/invitations/{id}`).
+ */
+async function call(method: string, path: string, options: Parameters<typeof http>[3] = {}, documented = path) {
   const res = await http(gw.url, method, path, options);
-  expectDocumented(method, path, res);
-  expectAcceptedBodyDocumented(method, path, options.body, res);
+  expectDocumented(method, documented, res);
+  expectAcceptedBodyDocumented(method, documented, options.body, res);
   return res;
 }
 
@@ -120,22 +123,53 @@ describe("every REST route answers as its OpenAPI document says", () => {
     expect((await call("POST", "/api/auth/reset-password", { body: { token: reset, new_password: "a new long password" } })).body.code).toBe("TOKEN_USED");
   });
 
-  it("invitations and the change of address", async () => {
+  it("invitations: invite, list, resend, revoke, accept", async () => {
     const admin = await signUp(gw.url);
     const email = `openapi-invitee-${Date.now()}@example.test`;
     const invited = await call("POST", "/api/auth/invitations", { token: admin.access_token, body: { email, role: "viewer" } });
     expect(invited.status).toBe(201);
-    expect((await call("POST", "/api/auth/invitations", { token: admin.access_token, body: { email } })).body.code).toBe("EMAIL_TAKEN");
-    const token = await plantToken(gw.db.owner, invited.body.id, "invitation");
+    expect((await call("POST", "/api/auth/invitations", { token: admin.access_token, body: { email: admin.email } })).status).toBe(201);
+    expect((await call("POST", "/api/auth/invitations", { token: admin.access_token, body: { email: "a@b.test<postmaster>" } })).status).toBe(422);
+    expect((await call("GET", "/api/auth/invitations", { token: admin.access_token })).body.invitations.map((i: { email: string }) => i.email))
+      .toEqual([email, admin.email]);
+    const resend = (id: string) => call("POST", `/api/auth/invitations/${id}/resend`, { token: admin.access_token }, "/api/auth/invitations/{id}/resend");
+    expect((await resend(String(invited.body.id))).status).toBe(202);
+    expect((await resend("999999")).status).toBe(404);
+    expect((await resend("x")).status).toBe(422);
+    const revoke = (id: string, token = admin.access_token) => call("DELETE", `/api/auth/invitations/${id}`, { token }, "/api/auth/invitations/{id}");
+    expect((await revoke("0")).status).toBe(422);
+
+    const token = await plantInvitationToken(gw.db.owner, invited.body.id);
     const accepted = await call("POST", "/api/auth/accept-invitation", { body: { token, password: "an invitee password" } });
     expect(accepted.status).toBe(200);
-    expect((await call("POST", "/api/auth/invitations", { token: accepted.body.access_token, body: { email: "x@example.test" } })).status).toBe(403);
+    const viewer = accepted.body.access_token;
+    expect((await call("POST", "/api/auth/invitations", { token: viewer, body: { email: "x@example.test" } })).status).toBe(403);
+    expect((await call("GET", "/api/auth/invitations", { token: viewer })).status).toBe(403);
+    const pending = (await call("GET", "/api/auth/invitations", { token: admin.access_token })).body.invitations;
+    expect((await revoke(String(pending[0].id), viewer)).status).toBe(403);
+    expect((await revoke(String(pending[0].id))).status).toBe(204);
+    expect((await revoke(String(pending[0].id))).status).toBe(404);
+  });
 
+  it("the change of address: asked with the password, confirmed by both addresses, or cancelled", async () => {
+    const shop = await signUp(gw.url);
+    const ask = (body: Record<string, unknown>) => call("POST", "/api/auth/change-email", { token: shop.access_token, body });
     const newEmail = `openapi-moved-${Date.now()}@example.test`;
-    expect((await call("POST", "/api/auth/change-email", { token: admin.access_token, body: { new_email: newEmail } })).status).toBe(202);
-    const change = await plantToken(gw.db.owner, admin.user.id, "change_email", { email: newEmail });
-    expect((await call("POST", "/api/auth/confirm-email-change", { body: { token: change } })).status).toBe(204);
-    expect((await call("POST", "/api/auth/confirm-email-change", { body: { token: change } })).body.code).toBe("TOKEN_USED");
+    expect((await ask({ new_email: newEmail, current_password: "not my password" })).status).toBe(403);
+    expect((await ask({ new_email: newEmail })).status).toBe(422);
+    expect((await ask({ new_email: newEmail, current_password: shop.password })).status).toBe(202);
+    const change = await plantEmailChange(gw.db.owner, shop.user.id, newEmail);
+    const confirm = (token: string) => call("POST", "/api/auth/confirm-email-change", { body: { token } });
+    expect((await call("POST", "/api/auth/cancel-email-change", { body: { token: change.new } })).body.code).toBe("TOKEN_INVALID");
+    expect((await confirm(change.new)).body).toEqual({ changed: false, detail: "Confirmed: the change takes effect once the other address confirms it too" });
+    expect((await confirm(change.new)).body.code).toBe("TOKEN_USED");
+    expect((await call("POST", "/api/auth/cancel-email-change", { body: { token: change.old } })).status).toBe(204);
+    expect((await confirm(change.old)).body.code).toBe("TOKEN_INVALID");
+
+    const other = await signUp(gw.url);
+    const second = await plantEmailChange(gw.db.owner, other.user.id, `openapi-other-${Date.now()}@example.test`);
+    expect((await confirm(second.old)).body.changed).toBe(false);
+    expect((await confirm(second.new)).body).toEqual({ changed: true, detail: "The address changed: sign in again with it" });
   });
 
   it("called every documented route", () => {

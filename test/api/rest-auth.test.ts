@@ -168,13 +168,18 @@ describe("sessions", () => {
     expect((await http(gw.url, "POST", "/api/auth/refresh", { body: { refresh_token: tenant.refresh_token } })).status).toBe(401);
   });
 
-  it("refuses a token whose role is no longer the user's", async () => {
-    const admin = await signUp(gw.url);
-    await gw.db.owner.query("update users set role = 'viewer' where id = $1", [admin.user.id]);
-    const res = await http(gw.url, "GET", "/api/auth/session", { token: admin.access_token });
+  it("refuses a token whose role is no longer the user's: a raised role comes with the next refresh, a lowered one ends the sessions", async () => {
+    const viewer = await signUp(gw.url);
+    await gw.db.owner.query("update users set role = 'viewer' where id = $1", [viewer.user.id]);
+    expect((await http(gw.url, "GET", "/api/auth/session", { token: viewer.access_token })).status).toBe(401); // lowered: ended
+    expect((await http(gw.url, "POST", "/api/auth/refresh", { body: { refresh_token: viewer.refresh_token } })).status).toBe(401);
+
+    const login = await http(gw.url, "POST", "/api/auth/login", { body: { email: viewer.email, password: viewer.password } });
+    await gw.db.owner.query("update users set role = 'admin' where id = $1", [viewer.user.id]);
+    const res = await http(gw.url, "GET", "/api/auth/session", { token: login.body.access_token });
     expect(res).toMatchObject({ status: 401, body: { detail: "Token outdated; refresh it" } });
-    const refreshed = await http(gw.url, "POST", "/api/auth/refresh", { body: { refresh_token: admin.refresh_token } });
-    expect(refreshed.body.user.role).toBe("viewer");
+    const refreshed = await http(gw.url, "POST", "/api/auth/refresh", { body: { refresh_token: login.body.refresh_token } });
+    expect(refreshed.body.user.role).toBe("admin");
   });
 });
 

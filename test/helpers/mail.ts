@@ -25,7 +25,8 @@ export interface Mailbox {
   close(): Promise<void>;
 }
 
-export async function startMailbox(): Promise<Mailbox> {
+/** `delayMs`: how long the server takes to accept each message (a slow relay, so that a backlog shows). */
+export async function startMailbox({ delayMs = 0 }: { delayMs?: number } = {}): Promise<Mailbox> {
   const port = await freePort();
   const received: ParsedMail[] = [];
   const taken = new Set<ParsedMail>();
@@ -38,7 +39,7 @@ export async function startMailbox(): Promise<Mailbox> {
       onData(stream, _session, callback) {
         simpleParser(stream).then((mail) => {
           received.push(mail);
-          callback();
+          setTimeout(callback, delayMs);
         }, callback);
       },
     });
@@ -83,17 +84,48 @@ export const mailSettings = (mailbox: Mailbox): NodeJS.ProcessEnv => ({
 });
 
 /**
- * A token of `purpose` for a user, stored as the worker stores one (its hash), without a message:
- * for tests about what a token may do (expired: `expiresIn` negative), not about delivery.
+ * A token of `purpose` (verify_email, reset_password) for a user, stored as the worker stores one
+ * (its hash, under the user's credential version), without a message: for tests about what a
+ * token may do (expired: `expiresIn` negative), not about delivery.
  */
 export async function plantToken(
   owner: pg.Pool, userId: number, purpose: string, { email, expiresIn = "1 hour" }: { email?: string; expiresIn?: string } = {},
 ): Promise<string> {
   const { token, hash } = newOpaqueToken();
   await owner.query(
-    `insert into app_private.user_tokens (token_hash, user_id, purpose, email, expires_at)
-     select $1, u.id, $3, coalesce($4, u.email), now() + $5::interval from public.users u where u.id = $2`,
+    `insert into app_private.user_tokens (token_hash, user_id, purpose, email, expires_at, credential_version)
+     select $1, u.id, $3, coalesce($4, u.email), now() + $5::interval, s.credential_version
+       from public.users u join app_private.user_secrets s on s.user_id = u.id where u.id = $2`,
     [hash, userId, purpose, email ?? null, expiresIn],
   );
   return token;
+}
+
+/** The token an invitation's message would carry, stored as the worker stores it. */
+export async function plantInvitationToken(owner: pg.Pool, invitationId: number): Promise<string> {
+  const { token, hash } = newOpaqueToken();
+  await owner.query(
+    `insert into app_private.user_tokens (token_hash, purpose, email, expires_at, invitation_id)
+     select $1, 'invitation', i.email, i.expires_at, i.id from public.invitations i where i.id = $2`, [hash, invitationId]);
+  return token;
+}
+
+/**
+ * A change of address of a user to `newEmail`, pending, with the tokens of its two messages (to
+ * the old and to the new address), stored as SQL and the worker store them.
+ */
+export async function plantEmailChange(owner: pg.Pool, userId: number, newEmail: string): Promise<{ old: string; new: string }> {
+  await owner.query("delete from app_private.email_changes where user_id = $1", [userId]);
+  const { rows } = await owner.query(
+    `insert into app_private.email_changes (user_id, old_email, new_email, expires_at)
+     select u.id, u.email, $2, now() + interval '1 hour' from public.users u where u.id = $1 returning id, old_email`, [userId, newEmail]);
+  const plant = async (email: string) => {
+    const { token, hash } = newOpaqueToken();
+    await owner.query(
+      `insert into app_private.user_tokens (token_hash, user_id, purpose, email, expires_at, credential_version, email_change_id)
+       select $1, s.user_id, 'change_email', $3, now() + interval '1 hour', s.credential_version, $4
+         from app_private.user_secrets s where s.user_id = $2`, [hash, userId, email, rows[0].id]);
+    return token;
+  };
+  return { old: await plant(rows[0].old_email), new: await plant(newEmail) };
 }
