@@ -29,6 +29,11 @@ export async function startJobWorker(appUrl: string, config: ServerConfig, logge
     taskList: { account_email: accountEmailTask(pool, mailer, config.mail) },
     // No recurring jobs: without this, graphile-worker looks for ./crontab and logs that it found none.
     parsedCronItems: [],
+    // A finished job is marked done through a batcher that graphile-worker flushes before stop()
+    // resolves. Without it (the default, -1) the completion is a promise nobody awaits: when it still
+    // waits for a connection as the pool ends, it fails DATABASE_CONNECT_TIMEOUT later as an
+    // unhandled rejection (seen in test/db/start.test.ts on a busy machine).
+    preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
   }).catch(async (error) => {
     await pool.end();
     throw error;
