@@ -62,7 +62,6 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
   const auth = authServiceFor(pool, config);
   const guards = graphqlGuards(config.graphql);
   const messages = new ConstraintMessages(pool);
-  await messages.load();
   const metrics = createMetrics(pool, async () => (await serverStatus(probePool, config.preparedStatements)).tenants, () => guards.gate.cacheSize);
   const { app, graphqlSteps } = createApp({
     pool: probePool, auth, corsOrigins: config.corsOrigins, trustProxy: config.trustProxy, version: VERSION, metrics, logger,

@@ -23,6 +23,7 @@ import { exportLinePlugin } from "./export-line.ts";
 import { pageSizePlugin } from "./page-size-plugin.ts";
 import { SerialLane } from "./serial-lane.ts";
 import { ValueWeightPlugin } from "./value-weight-plugin.ts";
+import { constraintMessagesPlugin } from "./constraint-messages-plugin.ts";
 import { AnswerStatusPlugin } from "./answer-status.ts";
 import { DeadSessionPlugin } from "./dead-session.ts";
 import { ErrorCodesPlugin } from "./error-codes.ts";
@@ -50,7 +51,7 @@ export function makePreset(
       NoSchemaPrefixPlugin, authPlugin(auth), documentGatePlugin(guards.gate, guards.lane, graphql.planCacheSize),
       exportLinePlugin(guards.gate, graphql.exports),
       pageSizePlugin(graphql.defaultPageSize), ValueWeightPlugin, DatabaseUnavailablePlugin, DeadSessionPlugin, AnswerStatusPlugin, ErrorCodesPlugin,
-      NotFoundPlugin, DescriptionsPlugin, BadValuePlugin,
+      NotFoundPlugin, DescriptionsPlugin, BadValuePlugin, constraintMessagesPlugin(messages),
     ],
     // Filter and order by any column, not only indexed ones: a tenant's tables are small, and
     // sellers filter by price, brand or category.

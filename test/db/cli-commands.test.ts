@@ -86,16 +86,16 @@ describe("npm run stoflow", () => {
   it("tells a tenant schema that drifted from the template, as a table or JSON, with exit code 1", async () => {
     const { tenant_id: id } = await registerTenant(db.app, "Drift Shop", "drift@cli.test");
     expect(await run("tenants:check")).toEqual({ code: 0, out: "", err: "every tenant schema matches the template\n" });
-    await db.owner.query(`alter table client_${id}.products add column stray int`);
+    await db.owner.query(`alter table client_${id}.products add column zz_fixture_stray int`);
     try {
       const drift = await run("tenants:check");
       expect(drift.code).toBe(1);
-      expect(drift.out).toMatch(new RegExp(`^schema_name +.*\\nclient_${id} +unexpected +column products.stray integer$`, "m"));
+      expect(drift.out).toMatch(new RegExp(`^schema_name +.*\\nclient_${id} +unexpected +column products.zz_fixture_stray integer$`, "m"));
       expect(drift.err).toBe("0 tenant schemas lag behind the template; 1 differences\n");
       expect(JSON.parse((await run("tenants:check", "--json")).out))
         .toEqual({ lagging: [], drift: [expect.objectContaining({ schema_name: `client_${id}` })] });
     } finally {
-      await db.owner.query(`alter table client_${id}.products drop column stray`);
+      await db.owner.query(`alter table client_${id}.products drop column zz_fixture_stray`);
     }
   });
 
@@ -103,18 +103,18 @@ describe("npm run stoflow", () => {
     const [cheap, dear] = [await registerTenant(db.app, "Cheap Shop", "cheap@cli.test"), await registerTenant(db.app, "Dear Shop", "dear@cli.test")];
     await withSettings(db.owner, { "jwt.claims.tenant_id": String(dear.tenant_id) }, (client) =>
       client.query(`insert into client_${dear.tenant_id}.products (sku, title, price) values ('GOLD', 'Gold watch', 5000)`));
-    const step = "alter table {schema}.products add constraint cli_price_cap check (price < 1000)";
-    const version = (await db.owner.query("select app_private.add_tenant_ddl_step('products.cli price cap', $1) as v", [step])).rows[0].v;
+    const step = "alter table {schema}.products add constraint zz_fixture_cli_cap check (price < 1000)";
+    const version = (await db.owner.query("select app_private.add_tenant_ddl_step('test fixture: products.zz_fixture_cli_cap', $1) as v", [step])).rows[0].v;
 
     expect(JSON.parse((await run("tenants:migrate", "--dry-run", "--json", "--tenant", String(cheap.tenant_id))).out))
-      .toEqual([expect.objectContaining({ tenant_id: cheap.tenant_id, missing: ["products.cli price cap"] })]);
+      .toEqual([expect.objectContaining({ tenant_id: cheap.tenant_id, missing: ["test fixture: products.zz_fixture_cli_cap"] })]);
     const dryRun = await run("tenants:migrate", "--dry-run");
     expect(dryRun.err).toMatch(/^\d+ tenant schemas lack a step$/m);
-    expect(dryRun.out).toMatch(new RegExp(`^${dear.tenant_id} +client_${dear.tenant_id} +${version - 1} +${version} +products.cli price cap`, "m"));
+    expect(dryRun.out).toMatch(new RegExp(`^${dear.tenant_id} +client_${dear.tenant_id} +${version - 1} +${version} +test fixture: products.zz_fixture_cli_cap`, "m"));
 
     const failed = await run("tenants:migrate", "--batch", "1");
     expect(failed.code).toBe(1);
-    expect(failed.err).toContain(`tenant ${dear.tenant_id} (client_${dear.tenant_id}) lags: step ${version} "products.cli price cap": `);
+    expect(failed.err).toContain(`tenant ${dear.tenant_id} (client_${dear.tenant_id}) lags: step ${version} "test fixture: products.zz_fixture_cli_cap": `);
     expect(failed.err).toMatch(/^\d+ tenant schemas migrated, 1 failed$/m);
     const lagging = await run("tenants:check");
     expect(lagging.code).toBe(1);
