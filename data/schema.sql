@@ -700,32 +700,33 @@ declare
 begin
   select version, sql, created_at into existing from app_private.tenant_ddl_steps where name = step_name;
   if found then
-    if existing.sql is not distinct from step_sql then
-      return existing.version;
+    if existing.sql is distinct from step_sql then
+      -- A committed migration records itself in the transaction that adds its steps; a step added
+      -- later comes from current.sql (db watch) and may still change.
+      if existing.created_at <= (select max(date) from graphile_migrate.migrations) then
+        raise exception 'Tenant DDL step "%" is committed and cannot change; add a new step instead', step_name
+          using errcode = '22023';
+      end if;
+      update app_private.tenant_ddl_steps set sql = step_sql where version = existing.version;
+      for target in select schema_name from app_private.tenant_schemas where version >= existing.version
+                     order by tenant_id nulls first loop
+        begin
+          perform app_private.apply_tenant_ddl_step(target, existing.version);
+        exception when others then
+          get stacked diagnostics failure = message_text;
+          raise exception 'Tenant DDL step "%" changed, but its new SQL failed on %: %. An uncommitted step runs again on every change: write it so that it can run twice (if not exists, drop … if exists)',
+            step_name, target, failure using errcode = '22023';
+        end;
+      end loop;
     end if;
-    -- A committed migration records itself in the transaction that adds its steps; a step added
-    -- later comes from current.sql (db watch) and may still change.
-    if existing.created_at <= (select max(date) from graphile_migrate.migrations) then
-      raise exception 'Tenant DDL step "%" is committed and cannot change; add a new step instead', step_name
-        using errcode = '22023';
-    end if;
-    update app_private.tenant_ddl_steps set sql = step_sql where version = existing.version;
-    for target in select schema_name from app_private.tenant_schemas where version >= existing.version
-                   order by tenant_id nulls first loop
-      begin
-        perform app_private.apply_tenant_ddl_step(target, existing.version);
-      exception when others then
-        get stacked diagnostics failure = message_text;
-        raise exception 'Tenant DDL step "%" changed, but its new SQL failed on %: %. An uncommitted step runs again on every change: write it so that it can run twice (if not exists, drop … if exists)',
-          step_name, target, failure using errcode = '22023';
-      end;
-    end loop;
+    perform app_private.catch_up_tenants_in_development();
     return existing.version;
   end if;
   lock table app_private.tenant_ddl_steps in exclusive mode;
   select coalesce(max(version), 0) + 1 into new_version from app_private.tenant_ddl_steps;
   insert into app_private.tenant_ddl_steps (version, name, sql) values (new_version, step_name, step_sql);
-  perform app_private.apply_tenant_ddl('tenant_template');
+  perform app_private.apply_tenant_ddl_step_named('tenant_template', new_version);
+  perform app_private.catch_up_tenants_in_development();
   return new_version;
 end;
 $function$
@@ -771,6 +772,23 @@ begin
   execute replace((select sql from app_private.tenant_ddl_steps where version = step_version), '{schema}', target);
   update app_private.tenant_schemas set version = greatest(version, step_version), migrated_at = now()
    where schema_name = target;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.apply_tenant_ddl_step_named(target text, step_version integer)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  error_state text;
+  error_message text;
+begin
+  perform app_private.apply_tenant_ddl_step(target, step_version);
+exception when others then
+  get stacked diagnostics error_state = returned_sqlstate, error_message = message_text;
+  raise exception using message = app_private.tenant_step_failure(target, step_version, error_message, error_state), errcode = error_state;
 end;
 $function$
 ;
@@ -866,6 +884,28 @@ AS $function$
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.catch_up_tenants_in_development()
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  target text;
+  step_version int;
+begin
+  if current_setting('stoflow.catch_up_tenants', true) is distinct from 'on' then
+    return;
+  end if;
+  for target, step_version in
+    select ts.schema_name, s.version from app_private.tenant_schemas ts join app_private.tenant_ddl_steps s on s.version > ts.version
+     where ts.tenant_id is not null order by ts.tenant_id, s.version loop
+    perform app_private.apply_tenant_ddl_step_named(target, step_version);
+  end loop;
+  delete from app_private.tenant_migration_failures;
+end;
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.check_user_token(token_hash bytea, purpose text, client_address text, max_attempts integer, window_seconds integer)
  RETURNS TABLE(retry_after integer, outcome text)
  LANGUAGE plpgsql
@@ -906,13 +946,64 @@ end;
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.constraint_comment_messages()
+ RETURNS TABLE(table_name text, constraint_name text, field text, message text)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  with commented as (
+    select c.oid as table_oid, c.relname::text as table_name, con.conname::text as constraint_name,
+           con.contype = 'f' as foreign_key, con.conkey[1] as first_column, d.description
+      from pg_constraint con join pg_class c on c.oid = con.conrelid
+      join pg_description d on d.objoid = con.oid and d.classoid = 'pg_constraint'::regclass and d.objsubid = 0
+     where c.relnamespace in ('public'::regnamespace, 'tenant_template'::regnamespace)
+    union all
+    select c.oid, c.relname::text, i.relname::text, false, x.indkey[0], d.description
+      from pg_index x join pg_class i on i.oid = x.indexrelid join pg_class c on c.oid = x.indrelid
+      join pg_description d on d.objoid = i.oid and d.classoid = 'pg_class'::regclass and d.objsubid = 0
+     where x.indisunique and c.relnamespace in ('public'::regnamespace, 'tenant_template'::regnamespace)
+  ), parsed as (
+    select table_oid, table_name, constraint_name, first_column,
+           substring(description from '(?n)^@field[ \t]+(\S+)') as tagged_field,
+           coalesce(substring(description from '(?n)^@message[ \t]+(.*\S)'),
+                    case when not foreign_key
+                         then nullif(btrim(regexp_replace(regexp_replace(description, '(?n)^@.*$', '', 'g'), '\s+', ' ', 'g')), '') end) as message
+      from commented
+  )
+  select p.table_name, p.constraint_name,
+         coalesce(p.tagged_field, app_private.graphql_field_name(a.attname)), p.message
+    from parsed p left join pg_attribute a on a.attrelid = p.table_oid and a.attnum = p.first_column
+   where p.message is not null
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.constraint_message(table_name text, constraint_name text, column_name text)
+ RETURNS TABLE(field text, message text)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select m.field, m.message from app_private.constraint_messages() m
+   where m.table_name = constraint_message.table_name
+     and case when constraint_message.constraint_name is null
+              then m.constraint_name is null and m.column_name = constraint_message.column_name
+              else m.constraint_name = constraint_message.constraint_name end
+   limit 1
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.constraint_messages()
  RETURNS TABLE(table_name text, constraint_name text, column_name text, field text, message text)
  LANGUAGE sql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
+  with beside as (select * from app_private.constraint_comment_messages())
+  select b.table_name, b.constraint_name, null, b.field, b.message from beside b
+  union all
   select m.table_name, m.constraint_name, null, m.field, m.message from app_private.constraint_messages m
+   where not exists (select 1 from beside b where b.table_name = m.table_name and b.constraint_name = m.constraint_name)
   union all
   select c.relname::text, null, a.attname::text, app_private.graphql_field_name(a.attname),
          app_private.graphql_field_name(a.attname) || ' is required'
@@ -1594,6 +1685,20 @@ AS $function$
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.tenant_step_failure(target text, step_version integer, error_message text, error_state text)
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+  select format('Tenant DDL step %s "%s" failed on %s: %s [%s]', step_version,
+                (select s.name from app_private.tenant_ddl_steps s where s.version = step_version),
+                case when app_private.tenant_id_of_schema(target) is null then target
+                     else format('tenant %s (%s)', app_private.tenant_id_of_schema(target), target) end,
+                error_message, error_state)
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.tenant_structure_drift()
  RETURNS TABLE(schema_name text, difference text, object text)
  LANGUAGE sql
@@ -2095,6 +2200,8 @@ grant execute on function app_private.check_user_token(bytea,text,text,integer,i
 
 grant execute on function app_private.confirm_email_change(bytea) to stoflow_auth;
 
+grant execute on function app_private.constraint_message(text,text,text) to stoflow_authenticator;
+
 grant execute on function app_private.constraint_messages() to stoflow_authenticator;
 
 grant execute on function app_private.current_tenant_id() to stoflow_anonymous;
@@ -2319,7 +2426,7 @@ comment on function app_private.accept_invitation(bytea,text) is 'The invitee se
 
 comment on function app_private.account_may_act(users,tenants) is 'Whether a user may act: the user and their tenant are both active. Opening a session, the per-request session check and refreshing tokens all ask this.';
 
-comment on function app_private.add_tenant_ddl_step(text,text) is 'Appends a tenant DDL step (for migrations) and applies it to tenant_template at once; tenant schemas catch up in batches afterwards (npm run migrate). Idempotent for the same name and SQL. A step not yet committed (added by current.sql after the last committed migration) may change: its new SQL, which must be re-runnable, is run again on the template and on every schema that has it; a committed step never changes.';
+comment on function app_private.add_tenant_ddl_step(text,text) is 'Appends a tenant DDL step (for migrations) and applies it to tenant_template at once (a failure names the step and the schema); tenant schemas catch up in batches afterwards (npm run migrate), or at once under `npm run db -- watch`. Idempotent for the same name and SQL. A step not yet committed (added by current.sql after the last committed migration) may change: its new SQL, which must be re-runnable, is run again on the template and on every schema that has it; a committed step never changes.';
 
 comment on table app_private.ai_credit_usage is 'Usage ledger: AI generations not served from cache, per tenant and calendar month (UTC), kept when the products and their AI log are deleted. The AI credit limit reads this count.';
 
@@ -2332,6 +2439,8 @@ comment on column app_private.ai_credit_usage.tenant_id is 'The tenant.';
 comment on function app_private.apply_tenant_ddl(text) is 'Applies to one tenant schema every DDL step it does not have yet, in order; returns how many. Locks that schema''s row so two runs never apply a step twice.';
 
 comment on function app_private.apply_tenant_ddl_step(text,integer) is 'Runs one tenant DDL step on one schema and records that the schema has it (also used to re-run an edited, uncommitted step).';
+
+comment on function app_private.apply_tenant_ddl_step_named(text,integer) is 'Runs one tenant DDL step on one schema (app_private.apply_tenant_ddl_step); a failure is raised again with the step, the tenant and the schema named, and PostgreSQL''s code kept.';
 
 comment on function app_private.assert_export_fits(text,bigint) is 'Refuses (SQLSTATE SFBIG) when the rows of a tenant schema''s tables, as JSON text, exceed max_bytes; stops reading at the bound.';
 
@@ -2351,11 +2460,17 @@ comment on function app_private.begin_password_change(integer,integer,integer) i
 
 comment on function app_private.begin_registration(text,text,integer,integer,integer) is 'Before bcrypt, reserves a registration for the client address and for the e-mail in the window (each creates a schema, so every attempt counts, successful or not). Returns 0 when reserved, else the seconds to wait.';
 
+comment on function app_private.catch_up_tenants_in_development() is 'With stoflow.catch_up_tenants = on (set by `npm run db -- watch`), brings every tenant schema to the last tenant DDL step in the current transaction; the first failure is raised with the step, tenant and schema named. Otherwise nothing: production tenants catch up in batches (npm run migrate).';
+
 comment on function app_private.check_user_token(bytea,text,text,integer,integer) is 'First step of every use of an e-mailed token, before any bcrypt: reserves an attempt of the client address (seconds to wait, else 0), then says what the token can do without using it.';
 
 comment on function app_private.confirm_email_change(bytea) is 'Moves the user to the address a change_email token was sent to (verified by that), and queues the notice to the old address; returns ok, invalid, used or expired (23505 when an account took the address meanwhile).';
 
-comment on table app_private.constraint_messages is 'What a client is told when a write breaks a constraint: the GraphQL input field at fault and a sentence a seller''s app can show. The constraint name stays in the server log. Add a row beside every new check, foreign key or unique constraint (a test fails while one lacks it).';
+comment on function app_private.constraint_comment_messages() is 'The messages written beside constraints of the API''s tables (comment on constraint, or on a unique index): the comment''s text, or its `@message` line (foreign keys: only that line, their comment being the relation''s description); the field is a `@field` line or the constraint''s first column.';
+
+comment on function app_private.constraint_message(text,text,text) is 'The GraphQL field and the client''s message for one refusal: the table and constraint PostgreSQL named (the table without its schema), or the column of a not-null violation. Read by the server for each refusal, so a message added by a migration applies without a restart.';
+
+comment on table app_private.constraint_messages is 'What a client is told when a write breaks a constraint, for constraints whose message is not written beside them (comment on constraint … is ''message'', which wins): the GraphQL input field at fault and a sentence a seller''s app can show. The constraint name stays in the server log. A test fails while a constraint has neither.';
 
 comment on column app_private.constraint_messages.constraint_name is 'The constraint (or unique index) name PostgreSQL reports.';
 
@@ -2365,7 +2480,7 @@ comment on column app_private.constraint_messages.message is 'The sentence the c
 
 comment on column app_private.constraint_messages.table_name is 'The table, without its schema (tenant tables: as in tenant_template, same in every client_<id>).';
 
-comment on function app_private.constraint_messages() is 'The field and message of every constraint of the API''s tables (and of every not-null column), loaded by the server at start to turn a constraint violation into an error a client can act on.';
+comment on function app_private.constraint_messages() is 'The field and message of every constraint of the API''s tables (and of every not-null column): written beside the constraint (app_private.constraint_comment_messages), else a row of app_private.constraint_messages.';
 
 comment on function app_private.count_in_tenant(text,text) is 'Runs a counting query with {schema} replaced by a tenant schema.';
 
@@ -2508,6 +2623,8 @@ comment on column app_private.tenant_schemas.tenant_id is 'The tenant owning the
 comment on column app_private.tenant_schemas.version is 'The last DDL step applied to this schema.';
 
 comment on function app_private.tenant_signatures(text[]) is 'One line per table, column, constraint, index, trigger, policy and grant of each given schema, with the schema''s name replaced by {schema}; reads the catalog once for all of them.';
+
+comment on function app_private.tenant_step_failure(text,integer,text,text) is 'How a failed tenant DDL step is told: its version and name, the tenant and schema (or tenant_template), PostgreSQL''s message and code.';
 
 comment on function app_private.tenant_structure_drift() is 'Every difference between a tenant schema and tenant_template (missing or unexpected objects, step version). No row means every tenant has exactly the template''s structure.';
 

@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { isProduction, readDatabaseConfig, readServerConfig } from "../config.ts";
 import { prepareDatabase, type PreparedDatabase } from "../db/database.ts";
 import { loadDevSecrets } from "../db/dev-secrets.ts";
+import { prepareSchemaWatch } from "../db/watch-fixtures.ts";
 import { startGateway, type Gateway } from "../server.ts";
 import { processIo, type Io } from "./io.ts";
 import { isScript } from "./run.ts";
@@ -27,6 +28,7 @@ export async function serve(io: Io): Promise<Serving> {
   const serverConfig = readServerConfig(io.env, generatedSecret); // fails early on a bad setting
   const { workers } = serverConfig;
   const database = await prepareDatabase(databaseConfig, io.out);
+  if (serverConfig.graphql.watch) await prepareSchemaWatch(database, io.err);
   if (workers === 1) {
     const gateway = await startGateway(database.appUrl, serverConfig).catch(stopAndThrow(database));
     announce(gateway, workers);

@@ -30,6 +30,7 @@ import { ErrorCodesPlugin } from "./error-codes.ts";
 import { trustedDocumentsPreset } from "./trusted-documents.ts";
 import { DatabaseUnavailablePlugin } from "./unavailable.ts";
 import type {} from "postgraphile/grafserv/node";
+import type { GrafastSubscriber } from "postgraphile/grafast";
 
 /**
  * One GraphQL schema for every tenant, built once from `public` and the empty `tenant_template`.
@@ -39,7 +40,7 @@ import type {} from "postgraphile/grafserv/node";
  */
 export function makePreset(
   pool: pg.Pool, auth: AuthService, graphql: GraphqlConfig,
-  { sessionOf, explorer = true, logger = createLogger(), guards = graphqlGuards(graphql), messages = new ConstraintMessages(pool) }: PresetOptions,
+  { sessionOf, explorer = true, logger = createLogger(), guards = graphqlGuards(graphql), messages = new ConstraintMessages(pool), schemaWatch }: PresetOptions,
 ): GraphileConfig.Preset {
   return {
     extends: [
@@ -56,8 +57,9 @@ export function makePreset(
     // Filter and order by any column, not only indexed ones: a tenant's tables are small, and
     // sellers filter by price, brand or category.
     disablePlugins: ["PgIndexBehaviorsPlugin"],
-    pgServices: [makePgService({ pool, schemas: ["public", "tenant_template"] })],
-    gather: { pgIdentifiers: "unqualified" },
+    pgServices: [makePgService({ pool, schemas: ["public", "tenant_template"], ...(schemaWatch ? { pgSubscriber: schemaWatch } : {}) })],
+    // The watch fixtures need a superuser: installed by `npm start` and `npm run db -- rebuild` (src/db/watch-fixtures.ts).
+    gather: { pgIdentifiers: "unqualified", installWatchFixtures: false },
     schema: {
       // A list's rows are never null (no set-returning function here yields a null row): clients
       // get `nodes: [Product!]!`, not a list of maybe-products.
@@ -79,7 +81,8 @@ export function makePreset(
       graphiql: explorer,
       graphiqlPath: "/graphiql",
       graphiqlOnGraphQLGET: false,
-      watch: false,
+      // Development: the schema follows the database (PostGraphile's watch mode, through schemaWatch); production builds it once.
+      watch: Boolean(schemaWatch),
       maxRequestLength: graphql.maxBodyBytes,
       // grafast writes `data` as JSON text directly (faster), and cached introspection answers are kept as text.
       outputDataAsString: true,
@@ -96,6 +99,8 @@ interface PresetOptions {
   guards?: GraphqlGuards;
   /** What a constraint violation tells the client (see src/db/constraint-messages.ts). */
   messages?: ConstraintMessages;
+  /** In watch mode, where PostGraphile hears of DDL (src/graphql/schema-watch.ts); without, the schema is built once. */
+  schemaWatch?: GrafastSubscriber<Record<string, string>> | undefined;
 }
 
 /** The gate every GraphQL document passes, and the lane new documents are planned in (see document-gate.ts). */
