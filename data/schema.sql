@@ -892,6 +892,8 @@ AS $function$
 declare
   target text;
   step_version int;
+  error_state text;
+  error_message text;
 begin
   if current_setting('stoflow.catch_up_tenants', true) is distinct from 'on' then
     return;
@@ -899,7 +901,13 @@ begin
   for target, step_version in
     select ts.schema_name, s.version from app_private.tenant_schemas ts join app_private.tenant_ddl_steps s on s.version > ts.version
      where ts.tenant_id is not null order by ts.tenant_id, s.version loop
-    perform app_private.apply_tenant_ddl_step_named(target, step_version);
+    begin
+      perform app_private.apply_tenant_ddl_step_named(target, step_version);
+    exception when others then
+      get stacked diagnostics error_state = returned_sqlstate, error_message = message_text;
+      raise exception using message = error_message, errcode = error_state,
+        hint = 'Nothing of this run of current.sql was kept: fix that tenant''s data (npm run psql) or the step, then save again.';
+    end;
   end loop;
   delete from app_private.tenant_migration_failures;
 end;
