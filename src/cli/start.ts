@@ -8,6 +8,7 @@ import { prepareSchemaWatch } from "../db/watch-fixtures.ts";
 import { startGateway, type Gateway } from "../server.ts";
 import { processIo, type Io } from "./io.ts";
 import { isScript } from "./run.ts";
+import { answerScriptUsage } from "./usage.ts";
 
 /** The API being served by `serve`. */
 export interface Serving {
@@ -89,6 +90,11 @@ if (cluster.isWorker) {
   if (cluster.worker?.id === 1) announce(gateway, config.workers);
   stopOnSignal(() => gateway.close());
 } else if (isScript(import.meta.url)) {
+  const answered = answerScriptUsage({
+    usage: "npm start",
+    help: "Prepare the database (embedded unless DATABASE_URL is set; migrations applied), then serve the API (settings: README, .env.example).",
+  }, process.argv.slice(2), processIo);
+  if (answered !== undefined) process.exit(answered);
   const serving = await serve(processIo).catch((error: Error) => {
     // A startup problem (port or data folder taken, bad setting) is one clear line, not a stack.
     console.error(`Stoflow could not start: ${error.message}`);

@@ -53,3 +53,24 @@ export async function confirmed(io: Io, yes: boolean | undefined, what: string, 
   io.err("not confirmed: nothing was changed");
   return false;
 }
+
+/** What `--help` says of a script that is one command (npm run migrate, db:dump…). */
+export interface ScriptHelp extends CommandHelp {
+  /** Whether it takes arguments (files) besides --help. */
+  takesArguments?: boolean;
+}
+
+/**
+ * Answers, before anything runs, `--help` (stdout, exit 0) and what the script does not take: a
+ * flag, or an argument where it takes none (stderr, exit 2). Undefined when the script may run.
+ */
+export function answerScriptUsage({ usage, help, takesArguments = false }: ScriptHelp, argv: string[], io: Io): number | undefined {
+  if (argv.some((arg) => arg === "--help" || arg === "-h")) {
+    io.out(`usage: ${usage}\n  ${help}`);
+    return 0;
+  }
+  const unexpected = argv.find((arg) => arg.startsWith("-") || !takesArguments);
+  if (unexpected === undefined) return undefined;
+  io.err(`${unexpected.startsWith("-") ? "unknown option" : "unexpected argument"} ${unexpected}\nusage: ${usage}`);
+  return 2;
+}

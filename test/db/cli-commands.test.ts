@@ -203,6 +203,13 @@ describe("--help, typos and missing flags change nothing", () => {
       expect((await runInProcess(dbCommand, argv, databaseEnv(db))).code, argv.join(" ")).toBe(2);
     }
     expect(await runInProcess(dbCommand, ["rebuild"], databaseEnv(db), ["stoflow"])).toMatchObject({ code: 1, err: expect.stringMatching(/not confirmed: nothing was changed\n$/) });
+    // The scripts of one command each: --help answered, a flag they do not take refused, nothing run or written.
+    for (const [main, script] of [[migrate, "migrate"], [dumpSchemaFile, "db:dump"], [exportSchema, "schema:export"], [loadSql, "db:load"]] as const) {
+      expect(await runInProcess(main, ["--help"], databaseEnv(db)), script).toMatchObject({ code: 0, err: "", out: expect.stringMatching(`^usage: npm run ${script}`) });
+      expect(await runInProcess(main, ["--dry-run"], databaseEnv(db)), script).toMatchObject({ code: 2, out: "", err: expect.stringMatching(/^unknown option --dry-run\n/) });
+    }
+    expect(await runInProcess(migrate, ["now"], databaseEnv(db))).toMatchObject({ code: 2, err: expect.stringMatching(/^unexpected argument now\n/) });
+    await expect(fs.access("--help")).rejects.toThrow();
     expect(await state()).toEqual(before);
   });
 });

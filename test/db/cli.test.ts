@@ -82,6 +82,9 @@ describe("npm run stoflow, migrate, db, db:load, db:dump and schema:export besid
     expect(stoflow("help")).toMatchObject({ code: 0, err: "", out: expect.stringMatching(/^usage: npm run stoflow -- <command>/) });
     expect(stoflow("bogus")).toMatchObject({ code: 2, out: "", err: expect.stringMatching(/^unknown command "bogus"\n/) });
     expect(command("src/cli/db.ts", "reset")).toMatchObject({ code: 2, out: "", err: expect.stringMatching(/^refusing without --yes/) });
+    for (const script of ["src/cli/start.ts", "src/cli/worker.ts", "src/cli/migrate.ts"]) {
+      expect(command(script, "--help"), script).toMatchObject({ code: 0, err: "", out: expect.stringMatching(/^usage: npm (start|run worker|run migrate)\n/) });
+    }
     expect((await owner.query("select count(*)::int as n from public.tenants")).rows[0].n).toBe(before);
   });
 
