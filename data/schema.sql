@@ -995,6 +995,7 @@ AS $function$
   )
   select found.field, found.message from (
     select 1 as rank, b.field, b.message from api_table t, app_private.commented_constraints(array[t.oid], constraint_message.constraint_name) b
+     where constraint_message.constraint_name is not null
     union all
     select 2, m.field, m.message from app_private.constraint_messages m
      where m.table_name = constraint_message.table_name and m.constraint_name = constraint_message.constraint_name

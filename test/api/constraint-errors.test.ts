@@ -120,6 +120,9 @@ describe("a message written beside its constraint applies to the next refusal, w
     });
     await gw.db.owner.query("comment on constraint zz_fixture_brand_check on tenant_template.products is E'@field title\\n@message Say it another way'");
     expect((await refusedBrand()).body.errors?.[0]).toMatchObject({ message: "Say it another way", extensions: { code: "INVALID_INPUT", field: "title" } });
+    // A not-null violation of the same table keeps its own message (it names a column, not a constraint).
+    expect((await graphql(gw.url, UPDATE_PRODUCT, { p: { title: null } }, token)).body.errors?.[0])
+      .toMatchObject({ message: "title is required", extensions: { code: "INVALID_INPUT", field: "title" } });
   });
 
   it("a foreign key's comment stays its relation's description: only a @message line replaces its message", async () => {
