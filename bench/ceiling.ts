@@ -121,7 +121,7 @@ async function backendTouchingEveryTenant() {
 /** One DDL step (a new column) applied to every tenant in batches of 50, and the drift left after. */
 async function ddlStepAcrossTenants(checkpoint: number) {
   await owner.query("select app_private.add_tenant_ddl_step($1, $2)",
-    [`ceiling ${checkpoint}: products.note_${checkpoint}`, `alter table {schema}.products add column note_${checkpoint} text;`]);
+    [`ceiling ${checkpoint}: products.zz_ceiling_note_${checkpoint}`, `alter table {schema}.products add column zz_ceiling_note_${checkpoint} text;`]);
   const ms = await timed(() => applyPendingTenantSteps(owner, 50));
   const drift = (await owner.query("select count(*)::int as n from app_private.tenant_structure_drift()")).rows[0].n as number;
   return { seconds: ms / 1000, drift };

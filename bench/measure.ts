@@ -73,11 +73,11 @@ export async function pgLoop(url: string, seconds: number, connections: number, 
   return { rps: Math.round(latencies.length / seconds), p50: at(0.5), p99: at(0.99), errors: 0 };
 }
 
-/** Starts a Node server script as a child process and waits until it answers `readyPath`. */
+/** Starts a Node server script as a child process and waits until it answers `readyPath`; its schema is built once, as in production (no watch mode). */
 export async function startServer(script: string, env: Record<string, string>, port: number, readyPath = "/health"): Promise<{ process: ChildProcess; startupMs: number; stop: () => Promise<void> }> {
   const started = performance.now();
   const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", script], {
-    env: { ...process.env, ...env, PORT: String(port) }, stdio: ["ignore", "ignore", "inherit"],
+    env: { ...process.env, GRAPHQL_WATCH: "false", ...env, PORT: String(port) }, stdio: ["ignore", "ignore", "inherit"],
   });
   for (;;) {
     const ok = await fetch(`http://localhost:${port}${readyPath}`).then((r) => r.status < 500, () => false);

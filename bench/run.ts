@@ -133,8 +133,8 @@ await gateway.stop();
 const full = await startupFootprint(serverEnv, 3904);
 
 // 5. Tenant migration: one DDL step to every tenant, in batches (default PostgreSQL settings).
-await owner.query("select app_private.add_tenant_ddl_step('bench: products.gtin', $1)",
-  ["alter table {schema}.products add column gtin varchar(14); grant insert (gtin), update (gtin) on {schema}.products to stoflow_user;"]);
+await owner.query("select app_private.add_tenant_ddl_step('bench fixture: products.zz_bench_code', $1)",
+  ["alter table {schema}.products add column zz_bench_code varchar(14); grant insert (zz_bench_code), update (zz_bench_code) on {schema}.products to stoflow_user;"]);
 let migrated = 0;
 const migrationStarted = performance.now();
 await applyPendingTenantSteps(owner, 50, { onProgress: (p) => { migrated = p.done; } });

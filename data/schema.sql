@@ -780,32 +780,33 @@ declare
 begin
   select version, sql, created_at into existing from app_private.tenant_ddl_steps where name = step_name;
   if found then
-    if existing.sql is not distinct from step_sql then
-      return existing.version;
+    if existing.sql is distinct from step_sql then
+      -- A committed migration records itself in the transaction that adds its steps; a step added
+      -- later comes from current.sql (db watch) and may still change.
+      if existing.created_at <= (select max(date) from graphile_migrate.migrations) then
+        raise exception 'Tenant DDL step "%" is committed and cannot change; add a new step instead', step_name
+          using errcode = '22023';
+      end if;
+      update app_private.tenant_ddl_steps set sql = step_sql where version = existing.version;
+      for target in select schema_name from app_private.tenant_schemas where version >= existing.version
+                     order by tenant_id nulls first loop
+        begin
+          perform app_private.apply_tenant_ddl_step(target, existing.version);
+        exception when others then
+          get stacked diagnostics failure = message_text;
+          raise exception 'Tenant DDL step "%" changed, but its new SQL failed on %: %. An uncommitted step runs again on every change: write it so that it can run twice (if not exists, drop … if exists)',
+            step_name, target, failure using errcode = '22023';
+        end;
+      end loop;
     end if;
-    -- A committed migration records itself in the transaction that adds its steps; a step added
-    -- later comes from current.sql (db watch) and may still change.
-    if existing.created_at <= (select max(date) from graphile_migrate.migrations) then
-      raise exception 'Tenant DDL step "%" is committed and cannot change; add a new step instead', step_name
-        using errcode = '22023';
-    end if;
-    update app_private.tenant_ddl_steps set sql = step_sql where version = existing.version;
-    for target in select schema_name from app_private.tenant_schemas where version >= existing.version
-                   order by tenant_id nulls first loop
-      begin
-        perform app_private.apply_tenant_ddl_step(target, existing.version);
-      exception when others then
-        get stacked diagnostics failure = message_text;
-        raise exception 'Tenant DDL step "%" changed, but its new SQL failed on %: %. An uncommitted step runs again on every change: write it so that it can run twice (if not exists, drop … if exists)',
-          step_name, target, failure using errcode = '22023';
-      end;
-    end loop;
+    perform app_private.catch_up_tenants_in_development();
     return existing.version;
   end if;
   lock table app_private.tenant_ddl_steps in exclusive mode;
   select coalesce(max(version), 0) + 1 into new_version from app_private.tenant_ddl_steps;
   insert into app_private.tenant_ddl_steps (version, name, sql) values (new_version, step_name, step_sql);
-  perform app_private.apply_tenant_ddl('tenant_template');
+  perform app_private.apply_tenant_ddl_step_named('tenant_template', new_version);
+  perform app_private.catch_up_tenants_in_development();
   return new_version;
 end;
 $function$
@@ -851,6 +852,23 @@ begin
   execute replace((select sql from app_private.tenant_ddl_steps where version = step_version), '{schema}', target);
   update app_private.tenant_schemas set version = greatest(version, step_version), migrated_at = now()
    where schema_name = target;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.apply_tenant_ddl_step_named(target text, step_version integer)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  error_state text;
+  error_message text;
+begin
+  perform app_private.apply_tenant_ddl_step(target, step_version);
+exception when others then
+  get stacked diagnostics error_state = returned_sqlstate, error_message = message_text;
+  raise exception using message = app_private.tenant_step_failure(target, step_version, error_message, error_state), errcode = error_state;
 end;
 $function$
 ;
@@ -969,6 +987,36 @@ end;
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.catch_up_tenants_in_development()
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  target text;
+  step_version int;
+  error_state text;
+  error_message text;
+begin
+  if current_setting('stoflow.catch_up_tenants', true) is distinct from 'on' then
+    return;
+  end if;
+  for target, step_version in
+    select ts.schema_name, s.version from app_private.tenant_schemas ts join app_private.tenant_ddl_steps s on s.version > ts.version
+     where ts.tenant_id is not null order by ts.tenant_id, s.version loop
+    begin
+      perform app_private.apply_tenant_ddl_step_named(target, step_version);
+    exception when others then
+      get stacked diagnostics error_state = returned_sqlstate, error_message = message_text;
+      raise exception using message = error_message, errcode = error_state,
+        hint = 'Nothing of this run of current.sql was kept: fix that tenant''s data (npm run psql) or the step, then save again.';
+    end;
+  end loop;
+  delete from app_private.tenant_migration_failures;
+end;
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.check_user_token(token_hash bytea, purpose text, client_address text, max_attempts integer, window_seconds integer)
  RETURNS TABLE(retry_after integer, outcome text)
  LANGUAGE plpgsql
@@ -984,6 +1032,36 @@ begin
   end if;
   return next;
 end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.commented_constraints(tables oid[], only_constraint text DEFAULT NULL::text)
+ RETURNS TABLE(table_name text, constraint_name text, field text, message text)
+ LANGUAGE sql
+ STABLE
+AS $function$
+  with commented as (
+    select con.conrelid as table_oid, con.conname::text as constraint_name, con.contype = 'f' as foreign_key,
+           con.conkey[1] as first_column, d.description
+      from pg_catalog.pg_constraint con
+      join pg_catalog.pg_description d on d.objoid = con.oid and d.classoid = 'pg_catalog.pg_constraint'::pg_catalog.regclass and d.objsubid = 0
+     where con.conrelid = any (tables) and (only_constraint is null or con.conname = only_constraint)
+    union all
+    select x.indrelid, i.relname::text, false, x.indkey[0], d.description
+      from pg_catalog.pg_index x join pg_catalog.pg_class i on i.oid = x.indexrelid
+      join pg_catalog.pg_description d on d.objoid = i.oid and d.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass and d.objsubid = 0
+     where x.indisunique and x.indrelid = any (tables) and (only_constraint is null or i.relname = only_constraint)
+  ), parsed as (
+    select table_oid, constraint_name, first_column, pg_catalog.substring(description, '(?n)^@field[ \t]+(\S+)') as tagged_field,
+           coalesce(pg_catalog.substring(description, '(?n)^@message[ \t]+(.*\S)'),
+                    case when not foreign_key
+                         then nullif(pg_catalog.btrim(pg_catalog.regexp_replace(pg_catalog.regexp_replace(description, '(?n)^@.*$', '', 'g'), '\s+', ' ', 'g')), '') end) as message
+      from commented
+  )
+  select c.relname::text, p.constraint_name, coalesce(p.tagged_field, app_private.graphql_field_name(a.attname)), p.message
+    from parsed p join pg_catalog.pg_class c on c.oid = p.table_oid
+    left join pg_catalog.pg_attribute a on a.attrelid = p.table_oid and a.attnum = p.first_column
+   where p.message is not null
 $function$
 ;
 
@@ -1016,13 +1094,45 @@ end;
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.constraint_message(table_name text, constraint_name text, column_name text)
+ RETURNS TABLE(field text, message text)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  with api_table as (
+    select coalesce(to_regclass(format('tenant_template.%I', table_name)), to_regclass(format('public.%I', table_name)))::oid as oid
+  )
+  select found.field, found.message from (
+    select 1 as rank, b.field, b.message from api_table t, app_private.commented_constraints(array[t.oid], constraint_message.constraint_name) b
+     where constraint_message.constraint_name is not null
+    union all
+    select 2, m.field, m.message from app_private.constraint_messages m
+     where m.table_name = constraint_message.table_name and m.constraint_name = constraint_message.constraint_name
+    union all
+    select 3, app_private.graphql_field_name(a.attname), app_private.graphql_field_name(a.attname) || ' is required'
+      from api_table t join pg_attribute a on a.attrelid = t.oid and a.attname = constraint_message.column_name
+     where constraint_message.constraint_name is null and a.attnotnull
+  ) found order by found.rank limit 1
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.constraint_messages()
  RETURNS TABLE(table_name text, constraint_name text, column_name text, field text, message text)
  LANGUAGE sql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
+  with api_tables as (
+    select array_agg(c.oid) as oids from pg_class c
+     where c.relnamespace in ('public'::regnamespace, 'tenant_template'::regnamespace) and c.relkind in ('r', 'p')
+  ), beside as (
+    select b.* from api_tables, app_private.commented_constraints(api_tables.oids) b
+  )
+  select b.table_name, b.constraint_name, null, b.field, b.message from beside b
+  union all
   select m.table_name, m.constraint_name, null, m.field, m.message from app_private.constraint_messages m
+   where not exists (select 1 from beside b where b.table_name = m.table_name and b.constraint_name = m.constraint_name)
   union all
   select c.relname::text, null, a.attname::text, app_private.graphql_field_name(a.attname),
          app_private.graphql_field_name(a.attname) || ' is required'
@@ -1886,6 +1996,20 @@ AS $function$
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.tenant_step_failure(target text, step_version integer, error_message text, error_state text)
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+  select format('Tenant DDL step %s "%s" failed on %s: %s [%s]', step_version,
+                (select s.name from app_private.tenant_ddl_steps s where s.version = step_version),
+                case when app_private.tenant_id_of_schema(target) is null then target
+                     else format('tenant %s (%s)', app_private.tenant_id_of_schema(target), target) end,
+                error_message, error_state)
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.tenant_structure_drift()
  RETURNS TABLE(schema_name text, difference text, object text)
  LANGUAGE sql
@@ -2423,6 +2547,8 @@ grant execute on function app_private.check_user_token(bytea,text,text,integer,i
 
 grant execute on function app_private.confirm_email_change(bytea) to stoflow_auth;
 
+grant execute on function app_private.constraint_message(text,text,text) to stoflow_authenticator;
+
 grant execute on function app_private.constraint_messages() to stoflow_authenticator;
 
 grant execute on function app_private.current_tenant_id() to stoflow_anonymous;
@@ -2657,7 +2783,7 @@ comment on function app_private.accept_invitation(bytea,text) is 'The invitee ac
 
 comment on function app_private.account_may_act(users,tenants) is 'Whether a user may act: the user and their tenant are both active. Opening a session, the per-request session check and refreshing tokens all ask this.';
 
-comment on function app_private.add_tenant_ddl_step(text,text) is 'Appends a tenant DDL step (for migrations) and applies it to tenant_template at once; tenant schemas catch up in batches afterwards (npm run migrate). Idempotent for the same name and SQL. A step not yet committed (added by current.sql after the last committed migration) may change: its new SQL, which must be re-runnable, is run again on the template and on every schema that has it; a committed step never changes.';
+comment on function app_private.add_tenant_ddl_step(text,text) is 'Appends a tenant DDL step (for migrations) and applies it to tenant_template at once (a failure names the step and the schema); tenant schemas catch up in batches afterwards (npm run migrate), or at once under `npm run db -- watch`. Idempotent for the same name and SQL. A step not yet committed (added by current.sql after the last committed migration) may change: its new SQL, which must be re-runnable, is run again on the template and on every schema that has it; a committed step never changes.';
 
 comment on table app_private.ai_credit_usage is 'Usage ledger: AI generations not served from cache, per tenant and calendar month (UTC), kept when the products and their AI log are deleted. The AI credit limit reads this count.';
 
@@ -2670,6 +2796,8 @@ comment on column app_private.ai_credit_usage.tenant_id is 'The tenant.';
 comment on function app_private.apply_tenant_ddl(text) is 'Applies to one tenant schema every DDL step it does not have yet, in order; returns how many. Locks that schema''s row so two runs never apply a step twice.';
 
 comment on function app_private.apply_tenant_ddl_step(text,integer) is 'Runs one tenant DDL step on one schema and records that the schema has it (also used to re-run an edited, uncommitted step).';
+
+comment on function app_private.apply_tenant_ddl_step_named(text,integer) is 'Runs one tenant DDL step on one schema (app_private.apply_tenant_ddl_step); a failure is raised again with the step, the tenant and the schema named, and PostgreSQL''s code kept.';
 
 comment on function app_private.assert_export_fits(text,bigint) is 'Refuses (SQLSTATE SFBIG) when the rows of a tenant schema''s tables, as JSON text, exceed max_bytes; stops reading at the bound.';
 
@@ -2691,11 +2819,17 @@ comment on function app_private.begin_registration(text,text,integer,integer,int
 
 comment on function app_private.cancel_email_change(bytea) is '"This was not me", with the token of the message to the old address: the change is cancelled and, as a credential event, every session of the user ends. Returns ok, invalid (also for a token sent to the new address), used or expired.';
 
+comment on function app_private.catch_up_tenants_in_development() is 'With stoflow.catch_up_tenants = on (set by `npm run db -- watch`), brings every tenant schema to the last tenant DDL step in the current transaction; the first failure is raised with the step, tenant and schema named. Otherwise nothing: production tenants catch up in batches (npm run migrate).';
+
 comment on function app_private.check_user_token(bytea,text,text,integer,integer) is 'First step of every use of an e-mailed token, before any bcrypt: reserves an attempt of the client address (seconds to wait, else 0), then says what the token can do without using it.';
+
+comment on function app_private.commented_constraints(oid[],text) is 'The messages written beside the constraints of these tables (or of one constraint of theirs) (comment on constraint, or on a unique index): the comment''s text, or its `@message` line (foreign keys: only that line, their comment being the relation''s description); the field is a `@field` line or the constraint''s first column.';
 
 comment on function app_private.confirm_email_change(bytea) is 'One of the two confirmations of a change of address (its token says which address it went to): once both are in, the address changes (verified by that), which is a credential event. outcome ok, invalid, used or expired; changed says whether the address changed now (23505 when an account took it meanwhile).';
 
-comment on table app_private.constraint_messages is 'What a client is told when a write breaks a constraint: the GraphQL input field at fault and a sentence a seller''s app can show. The constraint name stays in the server log. Add a row beside every new check, foreign key or unique constraint (a test fails while one lacks it).';
+comment on function app_private.constraint_message(text,text,text) is 'The GraphQL field and the client''s message for one refusal: the table and constraint PostgreSQL named (the table without its schema), or the column of a not-null violation. Read by the server for each refusal, so a message added by a migration applies without a restart.';
+
+comment on table app_private.constraint_messages is 'What a client is told when a write breaks a constraint, for constraints whose message is not written beside them (comment on constraint … is ''message'', which wins): the GraphQL input field at fault and a sentence a seller''s app can show. The constraint name stays in the server log. A test fails while a constraint has neither.';
 
 comment on column app_private.constraint_messages.constraint_name is 'The constraint (or unique index) name PostgreSQL reports.';
 
@@ -2705,7 +2839,7 @@ comment on column app_private.constraint_messages.message is 'The sentence the c
 
 comment on column app_private.constraint_messages.table_name is 'The table, without its schema (tenant tables: as in tenant_template, same in every client_<id>).';
 
-comment on function app_private.constraint_messages() is 'The field and message of every constraint of the API''s tables (and of every not-null column), loaded by the server at start to turn a constraint violation into an error a client can act on.';
+comment on function app_private.constraint_messages() is 'The field and message of every constraint of the API''s tables (and of every not-null column): written beside the constraint (app_private.commented_constraints), else a row of app_private.constraint_messages. The server reads one at a time (app_private.constraint_message).';
 
 comment on function app_private.count_in_tenant(text,text) is 'Runs a counting query with {schema} replaced by a tenant schema.';
 
@@ -2886,6 +3020,8 @@ comment on column app_private.tenant_schemas.tenant_id is 'The tenant owning the
 comment on column app_private.tenant_schemas.version is 'The last DDL step applied to this schema.';
 
 comment on function app_private.tenant_signatures(text[]) is 'One line per table, column, constraint, index, trigger, policy and grant of each given schema, with the schema''s name replaced by {schema}; reads the catalog once for all of them.';
+
+comment on function app_private.tenant_step_failure(text,integer,text,text) is 'How a failed tenant DDL step is told: its version and name, the tenant and schema (or tenant_template), PostgreSQL''s message and code.';
 
 comment on function app_private.tenant_structure_drift() is 'Every difference between a tenant schema and tenant_template (missing or unexpected objects, step version). No row means every tenant has exactly the template''s structure.';
 

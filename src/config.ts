@@ -242,6 +242,11 @@ export interface GraphqlConfig extends DocumentLimits {
    */
   trustedDocuments: string | undefined;
   exports: ExportConfig;
+  /**
+   * PostGraphile's watch mode: the schema is rebuilt when the database's DDL changes (a saved
+   * current.sql shows in /graphiql without a restart). Development only by default.
+   */
+  watch: boolean;
 }
 
 function readGraphqlConfig(env: NodeJS.ProcessEnv, queryTimeoutSeconds: number): GraphqlConfig {
@@ -265,6 +270,7 @@ function readGraphqlConfig(env: NodeJS.ProcessEnv, queryTimeoutSeconds: number):
     admissionQueue: integer(env, "GRAPHQL_ADMISSION_QUEUE", 100, 0, 100_000),
     trustedDocuments: optional(env, "GRAPHQL_TRUSTED_DOCUMENTS"),
     exports: readExportConfig(env, queryTimeoutSeconds),
+    watch: env.GRAPHQL_WATCH ? env.GRAPHQL_WATCH === "true" : !production,
   };
 }
 

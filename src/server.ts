@@ -13,6 +13,7 @@ import { createPool } from "./db/pool.ts";
 import { openTransactionsInOneRoundTrip } from "./db/transaction-opening.ts";
 import { introspectWithoutTenantSchemas } from "./graphql/introspection.ts";
 import { graphqlGuards, makePreset } from "./graphql/preset.ts";
+import { SchemaWatchSubscriber } from "./graphql/schema-watch.ts";
 import { createApp } from "./http/app.ts";
 import { sessionOf } from "./http/bearer.ts";
 import { limitConnectionsPerAddress } from "./http/connection-limit.ts";
@@ -62,7 +63,6 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
   const auth = authServiceFor(pool, config);
   const guards = graphqlGuards(config.graphql);
   const messages = new ConstraintMessages(pool);
-  await messages.load();
   const metrics = createMetrics(pool, async () => (await serverStatus(probePool, config.preparedStatements)).tenants, () => guards.gate.cacheSize);
   const { app, graphqlSteps } = createApp({
     pool: probePool, auth, corsOrigins: config.corsOrigins, trustProxy: config.trustProxy, version: VERSION, explorer: config.explorer, linkPages: config.mail.ownLinkPages, metrics, logger,
@@ -78,7 +78,10 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
   server.timeout = socketMs;
   server.maxConnections = config.maxConnections; // beyond, Node closes a new socket at once
   if (config.connectionsPerAddress > 0) limitConnectionsPerAddress(server, config.connectionsPerAddress);
-  const pgl = postgraphile(makePreset(pool, auth, config.graphql, { sessionOf, explorer: config.explorer, logger, guards, messages }));
+  // Watch mode (development): a connection of its own LISTENs for DDL, and the schema is rebuilt after it.
+  const watchPool = config.graphql.watch ? createPool(appUrl, { ...config, poolSize: 1 }, logger, { keepIdle: true }) : undefined;
+  const schemaWatch = watchPool && new SchemaWatchSubscriber(watchPool);
+  const pgl = postgraphile(makePreset(pool, auth, config.graphql, { sessionOf, explorer: config.explorer, logger, guards, messages, schemaWatch }));
   const graphql = pgl.createServ((preset) => new ReceivedBodyGrafserv(preset)).handler();
   const answerError = errorResponder(metrics);
   app.use(graphql); // the explorer (/graphiql), when enabled
@@ -87,7 +90,8 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
   server.on("request", routeRequests(plainRoute(app.get("trust proxy fn"), [...graphqlSteps, graphql], notFound, answerError), app));
   const release = async () => {
     await pgl.release();
-    await Promise.all([pool.end(), probePool.end()]);
+    schemaWatch?.release();
+    await Promise.all([pool.end(), probePool.end(), watchPool?.end()]);
   };
   const giveUp = async (error: unknown): Promise<never> => {
     if (server.listening) await new Promise((resolve) => server.close(resolve));

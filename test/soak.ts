@@ -18,7 +18,7 @@ const CONCURRENCY = 16;
 
 const dataDir = await temporaryDataDir("stoflow-soak-");
 const database = await prepareDatabase({ ...readDatabaseConfig({ STOFLOW_DATA_DIR: dataDir, STOFLOW_PG_PORT: process.env.SOAK_PG_PORT ?? "54399" }), includeCurrentMigration: true }, () => {});
-const gateway = await startGateway(database.appUrl, readServerConfig({ PORT: "0", BCRYPT_COST: "4", JWT_SECRET: "soak-secret-that-is-at-least-32-characters", ...GENEROUS_LIMITS }));
+const gateway = await startGateway(database.appUrl, readServerConfig({ PORT: "0", BCRYPT_COST: "4", JWT_SECRET: "soak-secret-that-is-at-least-32-characters", GRAPHQL_WATCH: "false", ...GENEROUS_LIMITS }));
 
 async function call(method: string, route: string, body?: unknown, token?: string): Promise<any> {
   const response = await fetch(gateway.url + route, {

@@ -10,6 +10,9 @@ import { introspectWithoutTenantSchemas } from "../graphql/introspection.ts";
 import { makePreset } from "../graphql/preset.ts";
 import type { Io } from "./io.ts";
 import { runAsScript, runCommand } from "./run.ts";
+import { answerScriptUsage } from "./usage.ts";
+
+const USAGE = { usage: "npm run schema:export [-- <file>]", help: "Write the API's GraphQL schema to schema.graphql (or <file>).", takesArguments: true };
 
 /**
  * `npm run schema:export`: writes the API's GraphQL schema to schema.graphql (committed, so a
@@ -30,8 +33,11 @@ export async function printApiSchema(appUrl: string): Promise<string> {
 }
 
 /** `npm run schema:export [-- <file>]`: writes the schema to `file` (default schema.graphql). */
-export function exportSchema([file = "schema.graphql"]: string[], io: Io): Promise<number> {
+export function exportSchema(argv: string[], io: Io): Promise<number> {
+  const [file = "schema.graphql"] = argv;
   return runCommand("schema:export", io, async () => {
+    const answered = answerScriptUsage(USAGE, argv, io);
+    if (answered !== undefined) return answered;
     const database = await prepareDatabase(readDatabaseConfig(io.env), () => {});
     try {
       await fs.writeFile(file, await printApiSchema(database.appUrl));

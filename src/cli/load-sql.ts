@@ -4,6 +4,9 @@ import { readDatabaseConfig } from "../config.ts";
 import { prepareDatabase, withClient } from "../db/database.ts";
 import type { Io } from "./io.ts";
 import { runAsScript, runCommand } from "./run.ts";
+import { answerScriptUsage } from "./usage.ts";
+
+const USAGE = { usage: "npm run db:load -- <file.sql> [more.sql…]", help: "Run SQL files as the database owner, each in one transaction.", takesArguments: true };
 
 /**
  * `npm run db:load -- <file.sql>…`: runs SQL files (reference data such as
@@ -28,8 +31,10 @@ export async function loadSqlFiles(ownerUrl: string, files: string[]): Promise<v
 /** `npm run db:load -- <file.sql>…` */
 export function loadSql(files: string[], io: Io): Promise<number> {
   return runCommand("db:load", io, async () => {
+    const answered = answerScriptUsage(USAGE, files, io);
+    if (answered !== undefined) return answered;
     if (files.length === 0) {
-      io.err("usage: npm run db:load -- <file.sql> [more.sql…]");
+      io.err(`usage: ${USAGE.usage}`);
       return 2;
     }
     const database = await prepareDatabase(readDatabaseConfig(io.env), io.out);

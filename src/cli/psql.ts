@@ -2,12 +2,13 @@ import { spawn } from "node:child_process";
 import type { Io } from "./io.ts";
 
 /**
- * Opens psql on `url` (the database owner's connection) and resolves with its exit code; without
- * a psql on the PATH, prints the URL to use with any client instead.
+ * Runs psql on `url` (the database owner's connection) with `args` (psql's own: -c, -f, -v…),
+ * reading the terminal or stdin, and resolves with psql's exit code; without a psql on the PATH,
+ * prints the URL to use with any client instead.
  */
-export function openPsql(url: string, io: Io): Promise<number> {
+export function openPsql(url: string, args: string[], io: Io): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn("psql", [url], { stdio: "inherit", env: io.env });
+    const child = spawn("psql", ["--dbname", url, ...args], { stdio: "inherit", env: io.env });
     child.on("error", () => {
       io.out(url);
       io.err("psql is not installed: connect with the URL above (it holds the owner's password)");

@@ -4,9 +4,11 @@ import { fileURLToPath } from "node:url";
 import { isProduction, readDatabaseConfig, readServerConfig, type ServerConfig } from "../config.ts";
 import { prepareDatabase, type PreparedDatabase } from "../db/database.ts";
 import { loadDevSecrets } from "../db/dev-secrets.ts";
+import { prepareSchemaWatch } from "../db/watch-fixtures.ts";
 import { startGateway, type Gateway } from "../server.ts";
 import { processIo, type Io } from "./io.ts";
 import { isScript } from "./run.ts";
+import { answerScriptUsage } from "./usage.ts";
 
 /** The API being served by `serve`. */
 export interface Serving {
@@ -27,6 +29,7 @@ export async function serve(io: Io): Promise<Serving> {
   const serverConfig = readServerConfig(io.env, generatedSecret); // fails early on a bad setting
   const { workers } = serverConfig;
   const database = await prepareDatabase(databaseConfig, io.out);
+  if (serverConfig.graphql.watch) await prepareSchemaWatch(database, io.err);
   if (workers === 1) {
     const gateway = await startGateway(database.appUrl, serverConfig).catch(stopAndThrow(database));
     announce(gateway, serverConfig);
@@ -88,6 +91,11 @@ if (cluster.isWorker) {
   if (cluster.worker?.id === 1) announce(gateway, config);
   stopOnSignal(() => gateway.close());
 } else if (isScript(import.meta.url)) {
+  const answered = answerScriptUsage({
+    usage: "npm start",
+    help: "Prepare the database (embedded unless DATABASE_URL is set; migrations applied), then serve the API (settings: README, .env.example).",
+  }, process.argv.slice(2), processIo);
+  if (answered !== undefined) process.exit(answered);
   const serving = await serve(processIo).catch((error: Error) => {
     // A startup problem (port or data folder taken, bad setting) is one clear line, not a stack.
     console.error(`Stoflow could not start: ${error.message}`);

@@ -15,6 +15,7 @@ import type { Io } from "./io.ts";
 import { openPsql } from "./psql.ts";
 import { runAsScript, runCommand } from "./run.ts";
 import { printTable } from "./table.ts";
+import { answerUsage, confirmed, usageErrorCode, UsageError, type CommandHelp } from "./usage.ts";
 
 /**
  * `npm run stoflow -- <command>`: operator commands, run as the database owner (the embedded
@@ -33,14 +34,9 @@ interface Context {
 
 type Options = ReturnType<typeof parse>["values"];
 
-interface Command {
-  usage: string;
-  help: string;
+interface Command extends CommandHelp {
   run(context: Context, args: string[], options: Options): Promise<number>;
 }
-
-/** Wrong usage: one line, exit code 2. */
-class UsageError extends Error {}
 
 const COMMANDS: Record<string, Command> = {
   migrate: {
@@ -52,9 +48,9 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   psql: {
-    usage: "psql",
-    help: "Open psql on the database as its owner (prints the connection URL when psql is not installed).",
-    run: ({ ownerUrl, io }) => openPsql(ownerUrl, io),
+    usage: "psql [psql's own arguments: -c <sql>, -f <file>, -v name=value…]",
+    help: "Open psql on the database as its owner, with these arguments, and exit with its code (prints the connection URL when psql is not installed).",
+    run: ({ ownerUrl, io }, args) => openPsql(ownerUrl, args, io),
   },
   "tenants:list": {
     usage: "tenants:list [--json]",
@@ -64,7 +60,7 @@ const COMMANDS: Record<string, Command> = {
         select t.id, t.name, t.email, t.subscription_tier as tier, t.subscription_status as status, t.is_active as active,
                s.schema_name as schema, s.version, (select max(version) from app_private.tenant_ddl_steps) as latest
           from public.tenants t join app_private.tenant_schemas s on s.tenant_id = t.id order by t.id`);
-      print(rows, options, io);
+      print(rows, options, io, "no tenants");
       return 0;
     },
   },
@@ -72,6 +68,7 @@ const COMMANDS: Record<string, Command> = {
     usage: "tenants:create --name <name> --email <email> --password <password> [--tier starter]",
     help: "Register a tenant with its admin user, with the rules of POST /api/auth/register.",
     run: async ({ appUrl, io }, _args, { name, email, password, tier }) => {
+      if (name === undefined || email === undefined || password === undefined) throw new UsageError("tenants:create needs --name, --email and --password");
       const app = new pg.Pool({ connectionString: appUrl, max: 1 });
       try {
         const created = await operatorAuth(app, io.env).createTenant({ name, email, password, subscription_tier: tier });
@@ -136,10 +133,13 @@ const COMMANDS: Record<string, Command> = {
   },
   "tenants:delete": {
     usage: "tenants:delete <tenant-id> --yes",
-    help: "Delete a tenant whole: schema, users, sessions, subscriptions (as the deleteTenant mutation).",
+    help: "Delete a tenant whole: schema, users, sessions, subscriptions (as the deleteTenant mutation). On a terminal, typing the tenant's name does instead of --yes.",
     run: async ({ owner, io }, args, options) => {
-      if (!options.yes) throw new UsageError("refusing without --yes: this deletes the tenant and all its data");
+      const refusal = "this deletes the tenant and all its data";
+      if (!options.yes && !io.ask) throw new UsageError(`refusing without --yes: ${refusal}`);
       const id = await existingTenant(owner, args[0]);
+      const { rows: [tenant] } = await owner.query("select name from public.tenants where id = $1", [id]);
+      if (!(await confirmed(io, options.yes, `${refusal} (tenant ${id})`, tenant.name))) return 1;
       return asTenant(owner, id, async (client) => {
         await client.query("select public.delete_tenant(name) from public.tenants where id = $1", [id]);
         io.err(`tenant ${id} deleted`);
@@ -151,7 +151,7 @@ const COMMANDS: Record<string, Command> = {
     usage: "jobs:failed [--json]",
     help: "The jobs whose last attempt failed (messages not sent): retrying with backoff, or failed for good, with the error.",
     run: async ({ owner, io }, _args, options) => {
-      print(await failedJobs(owner), options, io);
+      print(await failedJobs(owner), options, io, "no failed jobs");
       return 0;
     },
   },
@@ -169,9 +169,10 @@ const COMMANDS: Record<string, Command> = {
   },
 };
 
-/** A list as JSON (--json) or as a plain aligned table. */
-function print(rows: Record<string, unknown>[], options: Options, io: Io) {
+/** A list as JSON (--json) or as a plain aligned table; an empty table says `none` on stderr. */
+function print(rows: Record<string, unknown>[], options: Options, io: Io, none?: string) {
   if (options.json) io.out(JSON.stringify(rows, null, 2));
+  else if (rows.length === 0 && none) io.err(none);
   else printTable(rows, io.out);
 }
 
@@ -191,9 +192,10 @@ function whole(raw: string | undefined, flag: string, fallback: number, max: num
   }
 }
 
-/** The id of a tenant that exists: a bad number is wrong usage (2), an unknown tenant a failure (1). */
+/** The id of a tenant that exists: a missing or bad number is wrong usage (2), an unknown tenant a failure (1). */
 async function existingTenant(owner: pg.Pool, raw: string | undefined): Promise<number> {
-  if (raw === undefined || !/^[1-9][0-9]{0,9}$/.test(raw)) throw new UsageError(`a tenant id is a whole number (got "${raw ?? ""}")`);
+  if (raw === undefined) throw new UsageError("a tenant id is missing");
+  if (!/^[1-9][0-9]{0,9}$/.test(raw)) throw new UsageError(`a tenant id is a whole number (got "${raw}")`);
   const { rowCount } = await owner.query("select 1 from public.tenants where id = $1", [Number(raw)]);
   if (!rowCount) throw new Error(`no tenant ${raw}`);
   return Number(raw);
@@ -202,14 +204,6 @@ async function existingTenant(owner: pg.Pool, raw: string | undefined): Promise<
 /** Runs `work` in a transaction carrying the tenant's claim, as the tenant-scoped SQL functions expect; an operator's export has no size bound. */
 function asTenant(owner: pg.Pool, id: number, work: (client: pg.PoolClient) => Promise<number>): Promise<number> {
   return withSettings(owner, { "jwt.claims.tenant_id": String(id), [EXPORT_MAX_BYTES_SETTING]: "0" }, work);
-}
-
-/** Prints the commands (or one command) to stderr; returns `code`: 0 when asked with --help, 2 on misuse. */
-function usage(name: string | undefined, code: number, io: Io): number {
-  const shown = name ? [name] : Object.keys(COMMANDS);
-  io.err(`usage: npm run stoflow -- <command> [options]\n`);
-  for (const key of shown) io.err(`  ${COMMANDS[key]!.usage}\n      ${COMMANDS[key]!.help}`);
-  return code;
 }
 
 const OPTIONS = {
@@ -223,36 +217,46 @@ function parse(argv: string[]) {
   return parseArgs({ args: argv, allowPositionals: true, strict: true, options: OPTIONS });
 }
 
+/**
+ * The command's positionals and options; psql's arguments are psql's own, passed on untouched
+ * (a leading `--` dropped: `npm run psql -- -- -c …`), except a lone --help.
+ */
+function commandLine(argv: string[]): { positionals: string[]; values: Options } {
+  if (argv[0] !== "psql" || argv.slice(1).every((arg) => arg === "--help" || arg === "-h")) return parse(argv);
+  const args = argv.slice(argv[1] === "--" ? 2 : 1);
+  return { positionals: ["psql", ...args], values: {} };
+}
+
 async function main(argv: string[], io: Io): Promise<number> {
-  const { positionals, values } = parse(argv);
+  const { positionals, values } = commandLine(argv);
   const [name, ...args] = positionals;
-  const command = name ? COMMANDS[name] : undefined;
-  if (values.help) return usage(command ? name : undefined, 0, io);
-  if (!command) return usage(undefined, 2, io);
+  const answered = answerUsage("npm run stoflow --", COMMANDS, positionals, values.help, io);
+  if (answered !== undefined) return answered;
   const database = await prepareDatabase(readDatabaseConfig(io.env), io.err, { migrate: false });
   const owner = database.ownerUrl ? new pg.Pool({ connectionString: database.ownerUrl, max: 2 }) : undefined;
   try {
     if (!owner) throw new UsageError("DATABASE_OWNER_URL is required with DATABASE_URL");
-    return await command.run({ owner, ownerUrl: database.ownerUrl!, appUrl: database.appUrl, io }, args, values);
+    if (name !== "migrate" && name !== "psql") await assertMigrated(owner);
+    return await COMMANDS[name!]!.run({ owner, ownerUrl: database.ownerUrl!, appUrl: database.appUrl, io }, args, values);
   } finally {
     await owner?.end();
     await database.stop();
   }
 }
 
-/** Wrong usage (a flag, a number, input the API refuses) is one line and exit code 2. */
-function wrongUsage(error: unknown, io: Io): number {
-  const usageError = error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
-    || (error instanceof ClientError && error.code === "INVALID_INPUT");
-  if (!usageError) throw error;
-  io.err((error as Error).message);
-  return 2;
+/** A database the migrations never ran on (a fresh data folder) is said so, not met as a missing table. */
+async function assertMigrated(owner: pg.Pool): Promise<void> {
+  const { rows: [{ migrated }] } = await owner.query("select to_regclass('app_private.tenant_schemas') is not null as migrated");
+  if (!migrated) throw new Error("this database has no migrations yet: run `npm run migrate` first");
 }
+
+/** Input the API refuses is wrong usage too (exit code 2). */
+const refusedInput = (error: unknown) => error instanceof ClientError && error.code === "INVALID_INPUT";
 
 /** `npm run stoflow -- <argv>`: the exit code of the command argv names. */
 export function stoflow(argv: string[], io: Io): Promise<number> {
   const name = argv.find((arg) => !arg.startsWith("-")) ?? "stoflow";
-  return runCommand(name, io, () => main(argv, io).catch((error: unknown) => wrongUsage(error, io)));
+  return runCommand(name, io, () => main(argv, io).catch((error: unknown) => usageErrorCode(error, io, refusedInput)));
 }
 
 await runAsScript(import.meta.url, stoflow);

@@ -5,6 +5,7 @@ import { createLogger } from "../logger.ts";
 import { startJobWorker } from "../jobs/worker.ts";
 import { processIo, type Io } from "./io.ts";
 import { isScript } from "./run.ts";
+import { answerScriptUsage } from "./usage.ts";
 
 /**
  * `npm run worker`: the job worker alone (set JOBS_IN_PROCESS=false on the servers), over
@@ -24,6 +25,11 @@ export async function work(io: Io): Promise<{ stop(): Promise<void> }> {
 }
 
 if (isScript(import.meta.url)) {
+  const answered = answerScriptUsage({
+    usage: "npm run worker",
+    help: "Run the job worker alone (account messages), over DATABASE_URL or JOBS_DATABASE_URL, or the embedded cluster a server runs.",
+  }, process.argv.slice(2), processIo);
+  if (answered !== undefined) process.exit(answered);
   const running = await work(processIo).catch((error: Error) => {
     console.error(`Stoflow job worker could not start: ${error.message}`);
     process.exit(1);

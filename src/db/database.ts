@@ -14,6 +14,8 @@ export interface PreparedDatabase {
   ownerUrl: string | undefined;
   /** Superuser connection to the maintenance database, when known (embedded: always). */
   rootUrl: string | undefined;
+  /** Superuser connection to this database, when known (embedded: always; else from ROOT_DATABASE_URL). */
+  superuserUrl: string | undefined;
   /** Stops what prepareDatabase started (the embedded cluster). */
   stop(): Promise<void>;
 }
@@ -36,7 +38,8 @@ export async function prepareDatabase(
       await migrateAll(config.ownerUrl, config.tenantMigrationBatch, log);
       await setLoginPasswordFromUrl(config.ownerUrl, config.appUrl);
     }
-    return { appUrl: config.appUrl, ownerUrl: config.ownerUrl, rootUrl: config.rootUrl, stop: async () => {} };
+    const superuserUrl = config.rootUrl && inDatabaseOf(config.rootUrl, config.appUrl);
+    return { appUrl: config.appUrl, ownerUrl: config.ownerUrl, rootUrl: config.rootUrl, superuserUrl, stop: async () => {} };
   }
   const secrets = await loadDevSecrets(config.dataDir);
   // Loaded only here: a production image leaves the embedded binaries out.
@@ -48,12 +51,11 @@ export async function prepareDatabase(
     const rootUrl = cluster.superuserUrl("postgres");
     await ensureOwnedDatabase(rootUrl, config.databaseName, secrets.ownerPassword);
     const ownerUrl = postgresUrl(OWNER_ROLE, secrets.ownerPassword, cluster.port, config.databaseName);
-    if (migrate) {
-      await migrateAll(ownerUrl, config.tenantMigrationBatch, log, { current: config.includeCurrentMigration ?? false });
-      await setLoginPassword(rootUrl, AUTHENTICATOR_ROLE, secrets.authenticatorPassword);
-    }
+    if (migrate) await migrateAll(ownerUrl, config.tenantMigrationBatch, log, { current: config.includeCurrentMigration ?? false });
+    // Also when another command migrated (`npm run migrate` on a fresh folder, then any command).
+    await setLoginPassword(rootUrl, AUTHENTICATOR_ROLE, secrets.authenticatorPassword);
     const appUrl = postgresUrl(AUTHENTICATOR_ROLE, secrets.authenticatorPassword, cluster.port, config.databaseName);
-    return { appUrl, ownerUrl, rootUrl, stop: () => cluster.stop() };
+    return { appUrl, ownerUrl, rootUrl, superuserUrl: cluster.superuserUrl(config.databaseName), stop: () => cluster.stop() };
   } catch (error) {
     await cluster.stop();
     throw error;
@@ -86,6 +88,13 @@ export async function migrateAll(
   }
 }
 
+/** `url` (its user and server) in the database of `other`. */
+function inDatabaseOf(url: string, other: string): string {
+  const swapped = new URL(url);
+  swapped.pathname = new URL(other).pathname;
+  return swapped.toString();
+}
+
 /** Creates the owner role (it creates the API roles in the first migration) and its database. */
 export async function ensureOwnedDatabase(rootUrl: string, database: string, ownerPassword: string): Promise<void> {
   await withClient(rootUrl, async (client) => {
@@ -97,10 +106,12 @@ export async function ensureOwnedDatabase(rootUrl: string, database: string, own
   });
 }
 
+/** Gives `role` its login password, once the migrations have created it (before, nothing). */
 export async function setLoginPassword(rootUrl: string, role: string, password: string): Promise<void> {
-  await withClient(rootUrl, (client) =>
-    client.query(`alter role ${client.escapeIdentifier(role)} with login password ${client.escapeLiteral(password)}`),
-  );
+  await withClient(rootUrl, async (client) => {
+    const { rowCount } = await client.query("select 1 from pg_roles where rolname = $1", [role]);
+    if (rowCount) await client.query(`alter role ${client.escapeIdentifier(role)} with login password ${client.escapeLiteral(password)}`);
+  });
 }
 
 /** Gives stoflow_authenticator the password that DATABASE_URL carries, so one variable says it. */

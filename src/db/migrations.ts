@@ -9,6 +9,12 @@ import path from "node:path";
 
 export type LogLine = (line: string) => void;
 
+/**
+ * Set by `npm run db -- watch` (and rebuild) for the transactions of graphile-migrate: tenant DDL
+ * steps reach every tenant at once (app_private.catch_up_tenants_in_development).
+ */
+export const CATCH_UP_TENANTS = "stoflow.catch_up_tenants";
+
 export interface MigrationUrls {
   ownerUrl: string;
   rootUrl?: string | undefined;
@@ -28,11 +34,23 @@ export async function migrationSettings(urls: MigrationUrls, log: LogLine = cons
     ...gmrc,
     ...(hooks ? { afterAllMigrations, afterCurrent } : {}),
     migrationsFolder: path.resolve(root, gmrc.migrationsFolder ?? "migrations"),
-    logger: new Logger(() => (_level, message) => log(message)),
+    logger: new Logger(() => (_level, message, meta) => log(meta?.error ? failureText(meta.error as MigrationError) : message)),
     connectionString: urls.ownerUrl,
     ...(urls.rootUrl ? { rootConnectionString: urls.rootUrl } : {}),
     ...(urls.shadowUrl ? { shadowConnectionString: urls.shadowUrl } : {}),
   };
+}
+
+/** A failed migration as graphile-migrate describes it (the line of a syntax error and its text), without the stack trace. */
+type MigrationError = Error & { code?: string; detail?: string; hint?: string; _gmMessageOverride?: string };
+
+function failureText(error: MigrationError): string {
+  const code = error.code && !error.message.endsWith(`[${error.code}]`) ? ` [${error.code}]` : "";
+  return [
+    error._gmMessageOverride ?? `🛑 ${error.message}${code}`,
+    ...(error.detail ? [`   Detail: ${error.detail}`] : []),
+    ...(error.hint ? [`   Hint: ${error.hint}`] : []),
+  ].join("\n");
 }
 
 /** Applies the committed migrations that the database does not have yet. */

@@ -1,7 +1,7 @@
 import pg from "pg";
 import type { Logger } from "pino";
 import type { ServerConfig } from "../config.ts";
-import { QUERY_TIMEOUT_MESSAGE } from "./unavailable.ts";
+import { isDatabaseUnavailable, QUERY_TIMEOUT_MESSAGE } from "./unavailable.ts";
 
 type PoolSettings = Pick<ServerConfig, "poolSize" | "poolMaxLifetimeSeconds" | "connectTimeoutSeconds" | "queryTimeoutSeconds" | "keepAliveSeconds">;
 
@@ -22,13 +22,23 @@ export function createPool(url: string, settings: PoolSettings, logger: Logger, 
     keepAliveInitialDelayMillis: settings.keepAliveSeconds * 1000,
   });
   // A connection lost while idle (pool) or checked out (a request in flight) must not crash the
-  // process: the request in flight fails on its own and gets a 503.
-  pool.on("error", (error) => logger.warn({ err: error }, "idle database connection lost"));
+  // process: the request in flight fails on its own and gets a 503. The pool's event repeats the
+  // client's own, which is logged.
+  pool.on("error", () => {});
   pool.on("connect", (client) => {
-    client.on("error", (error) => logger.warn({ err: error }, "database connection lost"));
+    client.on("error", (error) => logConnectionLoss(logger, error));
     endOnQueryTimeout(client);
   });
   return pool;
+}
+
+/**
+ * A connection the database ended or lost (it stops or restarts, a fast shutdown ends its sessions)
+ * is expected: one line with PostgreSQL's words and code, no stack trace. Anything else keeps it.
+ */
+function logConnectionLoss(logger: Logger, error: Error & { code?: string }): void {
+  if (isDatabaseUnavailable(error)) logger.warn({ code: error.code }, `database connection lost: ${error.message}`);
+  else logger.warn({ err: error }, "database connection lost");
 }
 
 /**

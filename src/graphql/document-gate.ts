@@ -199,6 +199,7 @@ export function documentGatePlugin(gate: DocumentGate, lane: SerialLane, planCac
           const grafast = ((schema.extensions as { grafast?: Record<string, unknown> }).grafast ??= {});
           grafast.operationsCacheMaxLength = planCacheSize;
           gate.useSchema(schema);
+          introspectionAnswers.clear(); // a new schema (watch mode) answers introspection anew
           return schema;
         },
       },

@@ -23,12 +23,14 @@ import { exportLinePlugin } from "./export-line.ts";
 import { pageSizePlugin } from "./page-size-plugin.ts";
 import { SerialLane } from "./serial-lane.ts";
 import { ValueWeightPlugin } from "./value-weight-plugin.ts";
+import { constraintMessagesPlugin } from "./constraint-messages-plugin.ts";
 import { AnswerStatusPlugin } from "./answer-status.ts";
 import { DeadSessionPlugin } from "./dead-session.ts";
 import { ErrorCodesPlugin } from "./error-codes.ts";
 import { trustedDocumentsPreset } from "./trusted-documents.ts";
 import { DatabaseUnavailablePlugin } from "./unavailable.ts";
 import type {} from "postgraphile/grafserv/node";
+import type { GrafastSubscriber } from "postgraphile/grafast";
 
 /**
  * One GraphQL schema for every tenant, built once from `public` and the empty `tenant_template`.
@@ -38,7 +40,7 @@ import type {} from "postgraphile/grafserv/node";
  */
 export function makePreset(
   pool: pg.Pool, auth: AuthService, graphql: GraphqlConfig,
-  { sessionOf, explorer = true, logger = createLogger(), guards = graphqlGuards(graphql), messages = new ConstraintMessages(pool) }: PresetOptions,
+  { sessionOf, explorer = true, logger = createLogger(), guards = graphqlGuards(graphql), messages = new ConstraintMessages(pool), schemaWatch }: PresetOptions,
 ): GraphileConfig.Preset {
   return {
     extends: [
@@ -50,13 +52,14 @@ export function makePreset(
       NoSchemaPrefixPlugin, authPlugin(auth), documentGatePlugin(guards.gate, guards.lane, graphql.planCacheSize),
       exportLinePlugin(guards.gate, graphql.exports),
       pageSizePlugin(graphql.defaultPageSize), ValueWeightPlugin, DatabaseUnavailablePlugin, DeadSessionPlugin, AnswerStatusPlugin, ErrorCodesPlugin,
-      NotFoundPlugin, DescriptionsPlugin, BadValuePlugin,
+      NotFoundPlugin, DescriptionsPlugin, BadValuePlugin, constraintMessagesPlugin(messages),
     ],
     // Filter and order by any column, not only indexed ones: a tenant's tables are small, and
     // sellers filter by price, brand or category.
     disablePlugins: ["PgIndexBehaviorsPlugin"],
-    pgServices: [makePgService({ pool, schemas: ["public", "tenant_template"] })],
-    gather: { pgIdentifiers: "unqualified" },
+    pgServices: [makePgService({ pool, schemas: ["public", "tenant_template"], ...(schemaWatch ? { pgSubscriber: schemaWatch } : {}) })],
+    // The watch fixtures need a superuser: installed by `npm start` and `npm run db -- rebuild` (src/db/watch-fixtures.ts).
+    gather: { pgIdentifiers: "unqualified", installWatchFixtures: false },
     schema: {
       // A list's rows are never null (no set-returning function here yields a null row): clients
       // get `nodes: [Product!]!`, not a list of maybe-products.
@@ -78,7 +81,8 @@ export function makePreset(
       graphiql: explorer,
       graphiqlPath: "/graphiql",
       graphiqlOnGraphQLGET: false,
-      watch: false,
+      // Development: the schema follows the database (PostGraphile's watch mode, through schemaWatch); production builds it once.
+      watch: Boolean(schemaWatch),
       maxRequestLength: graphql.maxBodyBytes,
       // grafast writes `data` as JSON text directly (faster), and cached introspection answers are kept as text.
       outputDataAsString: true,
@@ -95,6 +99,8 @@ interface PresetOptions {
   guards?: GraphqlGuards;
   /** What a constraint violation tells the client (see src/db/constraint-messages.ts). */
   messages?: ConstraintMessages;
+  /** In watch mode, where PostGraphile hears of DDL (src/graphql/schema-watch.ts); without, the schema is built once. */
+  schemaWatch?: GrafastSubscriber<Record<string, string>> | undefined;
 }
 
 /** The gate every GraphQL document passes, and the lane new documents are planned in (see document-gate.ts). */

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { applyPendingTenantSteps } from "../../src/db/tenant-migrations.ts";
 import { graphql, graphqlOk, signUp, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 
 let gw: TestGateway;
@@ -67,7 +68,7 @@ describe("a write a constraint refuses names the field and says why, not the con
 });
 
 describe("every constraint of the API's tables has its message in the database", () => {
-  it("no check, foreign key, primary key, unique constraint or unique index lacks one, and none is stale", async () => {
+  it("no check, foreign key, primary key, unique constraint or unique index lacks one (beside it, or in app_private.constraint_messages), and none is stale", async () => {
     const { rows } = await gw.db.owner.query<{ missing: string | null; stale: string | null }>(`
       with constraints as (
         select c.relname::text as table_name, con.conname::text as constraint_name
@@ -77,7 +78,7 @@ describe("every constraint of the API's tables has its message in the database",
         select c.relname, i.relname from pg_index x join pg_class i on i.oid = x.indexrelid join pg_class c on c.oid = x.indrelid
          where c.relnamespace in ('public'::regnamespace, 'tenant_template'::regnamespace) and x.indisunique)
       select format('%s.%s', c.table_name, c.constraint_name) as missing, format('%s.%s', m.table_name, m.constraint_name) as stale
-        from constraints c full join app_private.constraint_messages m using (table_name, constraint_name)
+        from constraints c full join (select * from app_private.constraint_messages() where constraint_name is not null) m using (table_name, constraint_name)
        where m.message is null or c.constraint_name is null`);
     expect(rows.filter((row) => row.stale === ".").map((row) => row.missing), "constraints without a message").toEqual([]);
     expect(rows.filter((row) => row.missing === ".").map((row) => row.stale), "messages of no constraint").toEqual([]);
@@ -102,5 +103,34 @@ describe("a value PostgreSQL cannot take (class 22) names the field and says why
   it("also when the value is written in the document, under an alias", async () => {
     const res = await graphql(gw.url, `mutation { mine: createVintedProduct(input: { vintedProduct: { sku: "KEEP-1", priceVinted: "1.2.3" } }) { vintedProduct { sku } } }`, {}, token);
     expect(res.body.errors?.[0]).toMatchObject({ message: "priceVinted must be a number", extensions: { code: "INVALID_INPUT", field: "priceVinted" } });
+  });
+});
+
+describe("a message written beside its constraint applies to the next refusal, without a restart", () => {
+  const refusedBrand = () => graphql(gw.url, CREATE_PRODUCT, product({ brand: "zz-forbidden" }), token);
+  const refusedListing = () => graphql(gw.url, CREATE_VINTED, { v: { sku: "NO-SUCH-SKU" } }, token);
+
+  it("a check constraint's comment is its message; @field and @message lines say more; the catalog is read each time", async () => {
+    await gw.db.owner.query("select app_private.add_tenant_ddl_step('test fixture: products.zz_fixture_brand_check', $1)", [`
+      alter table {schema}.products add constraint zz_fixture_brand_check check (brand is distinct from 'zz-forbidden');
+      comment on constraint zz_fixture_brand_check on {schema}.products is 'brand may not be zz-forbidden';`]);
+    await applyPendingTenantSteps(gw.db.owner, 50);
+    expect((await refusedBrand()).body.errors?.[0]).toEqual({
+      message: "brand may not be zz-forbidden", locations: expect.any(Array), path: ["createProduct"], extensions: { code: "INVALID_INPUT", field: "brand" },
+    });
+    await gw.db.owner.query("comment on constraint zz_fixture_brand_check on tenant_template.products is E'@field title\\n@message Say it another way'");
+    expect((await refusedBrand()).body.errors?.[0]).toMatchObject({ message: "Say it another way", extensions: { code: "INVALID_INPUT", field: "title" } });
+    // A not-null violation of the same table keeps its own message (it names a column, not a constraint).
+    expect((await graphql(gw.url, UPDATE_PRODUCT, { p: { title: null } }, token)).body.errors?.[0])
+      .toMatchObject({ message: "title is required", extensions: { code: "INVALID_INPUT", field: "title" } });
+  });
+
+  it("a foreign key's comment stays its relation's description: only a @message line replaces its message", async () => {
+    const before = (await refusedListing()).body.errors?.[0];
+    expect(before).toMatchObject({ message: "sku must be the SKU of one of your products", extensions: { field: "sku" } });
+    await gw.db.owner.query("comment on constraint vinted_products_sku_fkey on tenant_template.vinted_products is 'The product listed.'");
+    expect((await refusedListing()).body.errors?.[0]).toEqual(before);
+    await gw.db.owner.query("comment on constraint vinted_products_sku_fkey on tenant_template.vinted_products is E'@message List one of your products\\nThe product listed.'");
+    expect((await refusedListing()).body.errors?.[0]).toMatchObject({ message: "List one of your products", extensions: { code: "INVALID_INPUT", field: "sku" } });
   });
 });

@@ -44,7 +44,7 @@ describe("operations endpoints", () => {
   it("/ready is 200 when migrated and lists the tenants whose schema misses a DDL step; those get TENANT_MAINTENANCE", async () => {
     const shop = await signUp(gw.url, "Ready Shop");
     expect(await http(gw.url, "GET", "/ready")).toMatchObject({ status: 200, body: { status: "ready" } });
-    await gw.db.owner.query("select app_private.add_tenant_ddl_step('ready test', 'comment on table {schema}.products is ''Products.''')");
+    await gw.db.owner.query("select app_private.add_tenant_ddl_step('test fixture: ready probe', 'comment on table {schema}.products is ''Products.''')");
     const ready = await http(gw.url, "GET", "/ready");
     expect(ready).toMatchObject({ status: 200, body: { status: "ready", tenant_schemas_behind: expect.any(Number) } });
     expect(ready.body.lagging_tenants).toContain(shop.tenant.id);

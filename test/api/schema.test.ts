@@ -5,6 +5,7 @@ import { printApiSchema } from "../../src/cli/export-schema.ts";
 import { makeIntrospectionQuery } from "postgraphile/graphile-build-pg/pg-introspection";
 import { TENANT_FREE_INTROSPECTION_QUERY } from "../../src/graphql/introspection.ts";
 import { createTestDatabase, registerTenant, type TestDatabase } from "../helpers/db.ts";
+import { staleFileAdvice } from "../helpers/stale.ts";
 
 let db: TestDatabase;
 let printed: string;
@@ -16,7 +17,8 @@ afterAll(() => db.close());
 
 describe("the GraphQL schema", () => {
   it("matches the committed schema.graphql (run `npm run schema:export` after a change)", async () => {
-    expect(printed).toBe(await fs.readFile("schema.graphql", "utf8"));
+    const committed = await fs.readFile("schema.graphql", "utf8");
+    expect(committed, staleFileAdvice("schema.graphql", committed, printed, "npm run schema:export")).toBe(printed);
   });
 
   it("is built from an introspection that leaves tenant schemas out, so startup does not grow with tenants", async () => {

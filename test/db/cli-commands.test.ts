@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -20,6 +21,7 @@ import { createTestDatabase, registerTenant, type TestDatabase } from "../helper
  */
 let db: TestDatabase;
 let folder: string;
+const hasPsql = spawnSync("psql", ["--version"]).status === 0;
 beforeAll(async () => {
   db = await createTestDatabase();
   folder = await fs.mkdtemp(path.join(os.tmpdir(), "stoflow-cli-"));
@@ -32,18 +34,27 @@ afterAll(async () => {
 const run = (...args: string[]) => runInProcess(stoflow, args, databaseEnv(db));
 
 describe("npm run stoflow", () => {
-  it("exits 2 on wrong usage, with one line saying what is wrong, and 0 for --help", async () => {
-    expect(await run()).toMatchObject({ code: 2, err: expect.stringMatching(/usage: npm run stoflow -- <command>[\s\S]*tenants:check/) });
-    expect(await run("tenants:frobnicate")).toMatchObject({ code: 2, err: expect.stringMatching(/^usage: /) });
-    expect(await run("--help")).toMatchObject({ code: 0, err: expect.stringMatching(/tenants:migrate \[--batch 50\] \[--tenant <id>\] \[--dry-run/) });
+  it("says so when a list is empty (before any tenant exists)", async () => {
+    expect(await run("tenants:list")).toEqual({ code: 0, out: "", err: "no tenants\n" });
+    expect(await run("tenants:list", "--json")).toEqual({ code: 0, out: "[]\n", err: "" });
+    expect(await run("jobs:failed")).toEqual({ code: 0, out: "", err: "no failed jobs\n" });
+  });
+
+  it("exits 2 on wrong usage, with one line saying what is wrong, and 0 for help, on stdout", async () => {
+    expect(await run()).toMatchObject({ code: 2, out: "", err: expect.stringMatching(/^usage: npm run stoflow -- <command>[\s\S]*tenants:check/) });
+    expect(await run("tenants:frobnicate")).toMatchObject({ code: 2, out: "", err: expect.stringMatching(/^unknown command "tenants:frobnicate"\nusage: /) });
+    expect(await run("--help")).toMatchObject({ code: 0, err: "", out: expect.stringMatching(/tenants:migrate \[--batch 50\] \[--tenant <id>\] \[--dry-run/) });
+    expect(await run("help")).toEqual(await run("--help"));
     const createHelp = await run("tenants:create", "--help");
-    expect(createHelp).toMatchObject({ code: 0, err: expect.stringMatching(/--name <name> --email <email>/) });
-    expect(createHelp.err).not.toContain("tenants:list");
+    expect(createHelp).toMatchObject({ code: 0, err: "", out: expect.stringMatching(/--name <name> --email <email>/) });
+    expect(createHelp.out).not.toContain("tenants:list");
+    expect(await run("help", "tenants:create")).toEqual(createHelp);
+    expect(await run("tenants:create", "--name", "Only a name")).toEqual({ code: 2, out: "", err: "tenants:create needs --name, --email and --password\n" });
     expect(await run("tenants:list", "--jsn")).toMatchObject({ code: 2, err: expect.stringMatching(/--jsn/) });
     expect(await run("tenants:migrate", "--batch", "abc")).toEqual({ code: 2, out: "", err: '--batch must be a whole number from 1 to 1000 (got "abc")\n' });
     expect(await run("tenants:migrate", "--batch", "1001")).toMatchObject({ code: 2 });
     expect(await run("tenants:migrate", "--tenant", "0")).toEqual({ code: 2, out: "", err: 'a tenant id is a whole number (got "0")\n' });
-    expect(await run("tenants:export")).toEqual({ code: 2, out: "", err: 'a tenant id is a whole number (got "")\n' });
+    expect(await run("tenants:export")).toEqual({ code: 2, out: "", err: "a tenant id is missing\n" });
     expect(await run("tenants:export", "abc")).toEqual({ code: 2, out: "", err: 'a tenant id is a whole number (got "abc")\n' });
     expect(await run("tenants:delete", "1")).toMatchObject({ code: 2, err: expect.stringMatching(/^refusing without --yes/) });
   });
@@ -86,16 +97,16 @@ describe("npm run stoflow", () => {
   it("tells a tenant schema that drifted from the template, as a table or JSON, with exit code 1", async () => {
     const { tenant_id: id } = await registerTenant(db.app, "Drift Shop", "drift@cli.test");
     expect(await run("tenants:check")).toEqual({ code: 0, out: "", err: "every tenant schema matches the template\n" });
-    await db.owner.query(`alter table client_${id}.products add column stray int`);
+    await db.owner.query(`alter table client_${id}.products add column zz_fixture_stray int`);
     try {
       const drift = await run("tenants:check");
       expect(drift.code).toBe(1);
-      expect(drift.out).toMatch(new RegExp(`^schema_name +.*\\nclient_${id} +unexpected +column products.stray integer$`, "m"));
+      expect(drift.out).toMatch(new RegExp(`^schema_name +.*\\nclient_${id} +unexpected +column products.zz_fixture_stray integer$`, "m"));
       expect(drift.err).toBe("0 tenant schemas lag behind the template; 1 differences\n");
       expect(JSON.parse((await run("tenants:check", "--json")).out))
         .toEqual({ lagging: [], drift: [expect.objectContaining({ schema_name: `client_${id}` })] });
     } finally {
-      await db.owner.query(`alter table client_${id}.products drop column stray`);
+      await db.owner.query(`alter table client_${id}.products drop column zz_fixture_stray`);
     }
   });
 
@@ -103,18 +114,18 @@ describe("npm run stoflow", () => {
     const [cheap, dear] = [await registerTenant(db.app, "Cheap Shop", "cheap@cli.test"), await registerTenant(db.app, "Dear Shop", "dear@cli.test")];
     await withSettings(db.owner, { "jwt.claims.tenant_id": String(dear.tenant_id) }, (client) =>
       client.query(`insert into client_${dear.tenant_id}.products (sku, title, price) values ('GOLD', 'Gold watch', 5000)`));
-    const step = "alter table {schema}.products add constraint cli_price_cap check (price < 1000)";
-    const version = (await db.owner.query("select app_private.add_tenant_ddl_step('products.cli price cap', $1) as v", [step])).rows[0].v;
+    const step = "alter table {schema}.products add constraint zz_fixture_cli_cap check (price < 1000)";
+    const version = (await db.owner.query("select app_private.add_tenant_ddl_step('test fixture: products.zz_fixture_cli_cap', $1) as v", [step])).rows[0].v;
 
     expect(JSON.parse((await run("tenants:migrate", "--dry-run", "--json", "--tenant", String(cheap.tenant_id))).out))
-      .toEqual([expect.objectContaining({ tenant_id: cheap.tenant_id, missing: ["products.cli price cap"] })]);
+      .toEqual([expect.objectContaining({ tenant_id: cheap.tenant_id, missing: ["test fixture: products.zz_fixture_cli_cap"] })]);
     const dryRun = await run("tenants:migrate", "--dry-run");
     expect(dryRun.err).toMatch(/^\d+ tenant schemas lack a step$/m);
-    expect(dryRun.out).toMatch(new RegExp(`^${dear.tenant_id} +client_${dear.tenant_id} +${version - 1} +${version} +products.cli price cap`, "m"));
+    expect(dryRun.out).toMatch(new RegExp(`^${dear.tenant_id} +client_${dear.tenant_id} +${version - 1} +${version} +test fixture: products.zz_fixture_cli_cap`, "m"));
 
     const failed = await run("tenants:migrate", "--batch", "1");
     expect(failed.code).toBe(1);
-    expect(failed.err).toContain(`tenant ${dear.tenant_id} (client_${dear.tenant_id}) lags: step ${version} "products.cli price cap": `);
+    expect(failed.err).toContain(`tenant ${dear.tenant_id} (client_${dear.tenant_id}) lags: step ${version} "test fixture: products.zz_fixture_cli_cap": `);
     expect(failed.err).toMatch(/^\d+ tenant schemas migrated, 1 failed$/m);
     const lagging = await run("tenants:check");
     expect(lagging.code).toBe(1);
@@ -136,6 +147,70 @@ describe("npm run stoflow", () => {
   it("prints the owner's connection URL when psql is not installed", async () => {
     const result = await runInProcess(stoflow, ["psql"], databaseEnv(db, { PATH: folder }));
     expect(result).toEqual({ code: 0, out: `${db.ownerUrl}\n`, err: expect.stringMatching(/^psql is not installed/) });
+    expect(await runInProcess(stoflow, ["psql", "-c", "select 1"], databaseEnv(db, { PATH: folder }))).toEqual(result);
+  });
+
+  it.skipIf(!hasPsql)("passes psql its own arguments (-c, -f, -v, -o, after a `--` too) and returns psql's exit code", async () => {
+    const [script, answer] = [path.join(folder, "psql-script.sql"), path.join(folder, "psql-answer.txt")];
+    await fs.writeFile(script, "select 1 + :n;\n");
+    expect(await run("psql", "-tA", "-v", "n=41", "-f", script, "-o", answer)).toEqual({ code: 0, out: "", err: "" });
+    expect(await fs.readFile(answer, "utf8")).toBe("42\n");
+    expect(await run("psql", "--", "-tA", "-c", "select 'after --'", "-o", answer)).toMatchObject({ code: 0 });
+    expect(await fs.readFile(answer, "utf8")).toBe("after --\n");
+    expect((await run("psql", "-c", "select 1 / 0", "-o", answer)).code).toBe(1);
+  });
+
+  it("asks for the tenant's name on a terminal before deleting it without --yes; a wrong answer changes nothing", async () => {
+    const { tenant_id: id } = await registerTenant(db.app, "Typed Shop", "typed@cli.test");
+    const asked = (answer: string) => runInProcess(stoflow, ["tenants:delete", String(id)], databaseEnv(db), [answer]);
+    expect(await asked("Typed")).toEqual({
+      code: 1, out: "", err: `This deletes the tenant and all its data (tenant ${id}). Type Typed Shop to go on: not confirmed: nothing was changed\n`,
+    });
+    expect((await db.owner.query("select 1 from public.tenants where id = $1", [id])).rowCount).toBe(1);
+    expect(await asked("Typed Shop")).toMatchObject({ code: 0, err: expect.stringMatching(`tenant ${id} deleted\n$`) });
+    expect((await db.owner.query("select 1 from public.tenants where id = $1", [id])).rowCount).toBe(0);
+  });
+});
+
+describe("--help, typos and missing flags change nothing", () => {
+  it("answers --help of every stoflow command and db sub-command on stdout with exit 0, against a database holding tenants", async () => {
+    for (let i = 0; i < 3; i++) await registerTenant(db.app, `Help Shop ${i}`, `help${i}@cli.test`);
+    const state = async () => ({
+      tenants: (await db.owner.query("select id, name, schema_name from public.tenants order by id")).rows,
+      schemas: (await db.owner.query("select nspname, (select count(*)::int from pg_class where relnamespace = n.oid) as relations from pg_namespace n order by 1")).rows,
+      migrations: (await db.owner.query("select filename from graphile_migrate.migrations order by filename")).rows,
+      files: await Promise.all(["data/schema.sql", "schema.graphql", "migrations/current.sql"].map((file) => fs.readFile(file, "utf8"))),
+    });
+    const before = await state();
+    const DROPS_DATA = new Set(["tenants:delete", "reset", "rebuild"]);
+    const names = (help: string) => [...help.matchAll(/^ {2}(\S+)/gm)].map((match) => match[1]!);
+    const stoflowNames = names((await run("--help")).out);
+    const dbNames = names((await runInProcess(dbCommand, ["--help"], databaseEnv(db))).out);
+    expect(stoflowNames).toHaveLength(10);
+    expect(dbNames).toEqual(["watch", "commit", "uncommit", "status", "reset", "rebuild"]);
+    for (const [main, name] of [...stoflowNames.map((n) => [stoflow, n] as const), ...dbNames.map((n) => [dbCommand, n] as const)]) {
+      for (const help of ["--help", "-h"]) {
+        // --help wins over --yes: asking how to drop data never drops it.
+        const answer = await runInProcess(main, [name, help, ...(DROPS_DATA.has(name) ? ["--yes"] : [])], databaseEnv(db));
+        expect(answer, `${name} ${help}`).toMatchObject({ code: 0, err: "", out: expect.stringContaining(`\n  ${name}`) });
+      }
+    }
+    // Typos and missing flags: wrong usage (2) or a refusal, before anything is touched.
+    for (const argv of [["tenants:delet", "1", "--yes"], ["tenants:delete", "1"], ["tenants:create"], ["jobs:retry"]]) {
+      expect((await run(...argv)).code, argv.join(" ")).toBe(2);
+    }
+    for (const argv of [["rebuild"], ["reset"], ["rebuild", "--yess"], ["watch", "--yes"], ["rebuilt", "--yes"]]) {
+      expect((await runInProcess(dbCommand, argv, databaseEnv(db))).code, argv.join(" ")).toBe(2);
+    }
+    expect(await runInProcess(dbCommand, ["rebuild"], databaseEnv(db), ["stoflow"])).toMatchObject({ code: 1, err: expect.stringMatching(/not confirmed: nothing was changed\n$/) });
+    // The scripts of one command each: --help answered, a flag they do not take refused, nothing run or written.
+    for (const [main, script] of [[migrate, "migrate"], [dumpSchemaFile, "db:dump"], [exportSchema, "schema:export"], [loadSql, "db:load"]] as const) {
+      expect(await runInProcess(main, ["--help"], databaseEnv(db)), script).toMatchObject({ code: 0, err: "", out: expect.stringMatching(`^usage: npm run ${script}`) });
+      expect(await runInProcess(main, ["--dry-run"], databaseEnv(db)), script).toMatchObject({ code: 2, out: "", err: expect.stringMatching(/^unknown option --dry-run\n/) });
+    }
+    expect(await runInProcess(migrate, ["now"], databaseEnv(db))).toMatchObject({ code: 2, err: expect.stringMatching(/^unexpected argument now\n/) });
+    await expect(fs.access("--help")).rejects.toThrow();
+    expect(await state()).toEqual(before);
   });
 });
 
@@ -169,7 +244,10 @@ describe("what every command needs", () => {
 describe("npm run db, db:load, db:dump and schema:export", () => {
   it("db: graphile-migrate's status of the database, and usage", async () => {
     const usage = await runInProcess(dbCommand, [], databaseEnv(db));
-    expect(usage).toEqual({ code: 2, out: "", err: "usage: npm run db -- <watch|commit|uncommit|status|reset> [options]\n" });
+    expect(usage).toMatchObject({ code: 2, out: "", err: expect.stringMatching(/^usage: npm run db -- <command> \[options\]\n[\s\S]*\n  rebuild --yes\n/) });
+    expect(await runInProcess(dbCommand, ["--help"], databaseEnv(db))).toEqual({ code: 0, out: usage.err, err: "" });
+    expect(await runInProcess(dbCommand, ["resett", "--yes"], databaseEnv(db))).toEqual({ code: 2, out: "", err: `unknown command "resett"\n${usage.err}` });
+    expect(await runInProcess(dbCommand, ["status", "--once"], databaseEnv(db))).toEqual({ code: 2, out: "", err: "db status does not take --once\n" });
     expect(await runInProcess(dbCommand, ["status"], databaseEnv(db)))
       .toMatchObject({ code: 1, err: expect.stringMatching(/^db status failed: .*settings validation:\n.*SHADOW_DATABASE_URL/) });
     const shadowUrl = db.ownerUrl.replace(/\/[^/]*$/, `/${db.name}_shadow`);

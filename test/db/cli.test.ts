@@ -67,7 +67,25 @@ describe("npm run stoflow, migrate, db, db:load, db:dump and schema:export besid
     const { tenant_id: id, schema } = JSON.parse(created.out);
     expect((await owner.query("select schema_name from public.tenants where id = $1", [id])).rows).toEqual([{ schema_name: schema }]);
     expect(stoflow("psql")).toMatchObject({ code: 0, out: expect.stringMatching(/stoflow_owner/) });
+    // npm run psql -- -c "…": psql's own arguments and its exit code (or the URL, without a psql).
+    const counted = stoflow("psql", "-tA", "-c", "select count(*) from public.tenants");
+    expect(counted).toMatchObject({ code: 0, out: expect.stringMatching(/^1\n$|stoflow_owner/) });
+    if (!counted.out.includes("stoflow_owner")) expect(stoflow("psql", "--", "-c", "select 1 / 0").code).toBe(1);
     expect(stoflow("tenants:list", "--jsn")).toMatchObject({ code: 2, out: "", err: expect.stringMatching(/--jsn/) });
+  });
+
+  it("answers --help on stdout with exit 0 before touching anything, db reset and watch included", async () => {
+    const before = (await owner.query("select count(*)::int as n from public.tenants")).rows[0].n;
+    for (const argv of [["--help"], ["reset", "--help"], ["rebuild", "--yes", "--help"], ["watch", "--help"]]) {
+      expect(command("src/cli/db.ts", ...argv), argv.join(" ")).toMatchObject({ code: 0, err: "", out: expect.stringMatching(/^usage: npm run db -- <command>/) });
+    }
+    expect(stoflow("help")).toMatchObject({ code: 0, err: "", out: expect.stringMatching(/^usage: npm run stoflow -- <command>/) });
+    expect(stoflow("bogus")).toMatchObject({ code: 2, out: "", err: expect.stringMatching(/^unknown command "bogus"\n/) });
+    expect(command("src/cli/db.ts", "reset")).toMatchObject({ code: 2, out: "", err: expect.stringMatching(/^refusing without --yes/) });
+    for (const script of ["src/cli/start.ts", "src/cli/worker.ts", "src/cli/migrate.ts"]) {
+      expect(command(script, "--help"), script).toMatchObject({ code: 0, err: "", out: expect.stringMatching(/^usage: npm (start|run worker|run migrate)\n/) });
+    }
+    expect((await owner.query("select count(*)::int as n from public.tenants")).rows[0].n).toBe(before);
   });
 
   it("migrate, db status, db:load, db:dump and schema:export use the running cluster", async () => {

@@ -14,7 +14,7 @@ afterAll(() => db.close());
 const stoflow = (...args: string[]) => runInProcess(stoflowCommand, args, databaseEnv(db));
 
 const PRODUCTS = "{ products { totalCount } }";
-const PRICE_CAP = "alter table {schema}.products add constraint price_cap check (price < 1000)";
+const PRICE_CAP = "alter table {schema}.products add constraint zz_fixture_price_cap check (price < 1000)";
 
 // Two servers start, each a process of its own: minutes on a busy machine.
 it("leaves the tenant whose data breaks a step behind, serves the others, answers it TENANT_MAINTENANCE until fixed and re-run", { timeout: 240_000 }, async () => {
@@ -26,12 +26,12 @@ it("leaves the tenant whose data breaks a step behind, serves the others, answer
   await first.exited;
 
   // A step one tenant's data violates: the others get it, that tenant is named with PostgreSQL's message.
-  const version = (await db.owner.query("select app_private.add_tenant_ddl_step('products.price cap', $1) as v", [PRICE_CAP])).rows[0].v;
+  const version = (await db.owner.query("select app_private.add_tenant_ddl_step('test fixture: products.zz_fixture_price_cap', $1) as v", [PRICE_CAP])).rows[0].v;
   const schema = `client_${lagging.tenant.id}`;
   const failed = await stoflow("tenants:migrate");
   expect(failed.code).toBe(1);
-  expect(failed.err).toContain(`tenant ${lagging.tenant.id} (${schema}) lags: step ${version} "products.price cap": `
-    + `check constraint "price_cap" of relation "products" is violated by some row [23514]`);
+  expect(failed.err).toContain(`tenant ${lagging.tenant.id} (${schema}) lags: step ${version} "test fixture: products.zz_fixture_price_cap": `
+    + `check constraint "zz_fixture_price_cap" of relation "products" is violated by some row [23514]`);
   expect(failed.err).toMatch(/^2 tenant schemas migrated, 1 failed$/m);
 
   // The server starts (it retries the step at start, and logs the same failure) and serves the healthy tenants.
@@ -48,9 +48,9 @@ it("leaves the tenant whose data breaks a step behind, serves the others, answer
 
     const check = await stoflow("tenants:check");
     expect(check.code).toBe(1);
-    expect(check.out).toMatch(new RegExp(`^${lagging.tenant.id} +${schema} +${version - 1} +${version} +step ${version} "products.price cap": check constraint`, "m"));
+    expect(check.out).toMatch(new RegExp(`^${lagging.tenant.id} +${schema} +${version - 1} +${version} +step ${version} "test fixture: products.zz_fixture_price_cap": check constraint`, "m"));
     expect(JSON.parse((await stoflow("tenants:migrate", "--dry-run", "--json")).out))
-      .toEqual([expect.objectContaining({ tenant_id: lagging.tenant.id, missing: ["products.price cap"] })]);
+      .toEqual([expect.objectContaining({ tenant_id: lagging.tenant.id, missing: ["test fixture: products.zz_fixture_price_cap"] })]);
 
     // The fix (README: find, fix, re-run): correct the data, migrate that tenant alone, then check.
     await withSettings(db.owner, { "jwt.claims.tenant_id": String(lagging.tenant.id) }, (client) =>

@@ -8,20 +8,27 @@ export interface CommandResult {
   err: string;
 }
 
-/** An Io that keeps what a command prints, over `env` alone (never this process's environment). */
-export function recordingIo(env: NodeJS.ProcessEnv): Io & { printed: { out: string; err: string } } {
+/**
+ * An Io that keeps what a command prints, over `env` alone (never this process's environment).
+ * With `answers`, someone at a terminal types them, one per question (the questions are printed to err).
+ */
+export function recordingIo(env: NodeJS.ProcessEnv, answers?: string[]): Io & { printed: { out: string; err: string } } {
   const printed = { out: "", err: "" };
   return {
     printed,
     env,
     out: (line) => (printed.out += `${line}\n`),
     err: (line) => (printed.err += `${line}\n`),
+    ask: answers && (async (question) => {
+      printed.err += question;
+      return answers.shift() ?? "";
+    }),
   };
 }
 
-/** Runs one of src/cli's commands in this process, as `npm run …` would with `env`. */
-export async function runInProcess(main: CommandMain, argv: string[], env: NodeJS.ProcessEnv): Promise<CommandResult> {
-  const io = recordingIo(env);
+/** Runs one of src/cli's commands in this process, as `npm run …` would with `env` (and `answers` typed at a terminal). */
+export async function runInProcess(main: CommandMain, argv: string[], env: NodeJS.ProcessEnv, answers?: string[]): Promise<CommandResult> {
+  const io = recordingIo(env, answers);
   const code = await main(argv, io);
   return { code, ...io.printed };
 }

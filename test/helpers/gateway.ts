@@ -27,14 +27,15 @@ export interface TestGateway extends Gateway {
 const RUN_SETTINGS = { LOG_LEVEL: process.env.LOG_LEVEL, DATABASE_PREPARED_STATEMENTS: process.env.DATABASE_PREPARED_STATEMENTS };
 
 /**
- * Server settings for tests: any free port, fast bcrypt, a fixed secret, generous limits; `env` adds or overrides.
+ * Server settings for tests: any free port, fast bcrypt, a fixed secret, generous limits, the
+ * schema built once (test/api/schema-watch.test.ts tries watch mode); `env` adds or overrides.
  * Tests send bursts (50 racing registrations on 10 connections): on a busy machine their requests
  * may queue for a pooled connection longer than the default limit, and be shed with 503, which is
  * not what those tests are about; the outage tests set short limits of their own.
  */
 export function testServerConfig(env: NodeJS.ProcessEnv = {}): ServerConfig {
   return readServerConfig({
-    PORT: "0", BCRYPT_COST: "4", JWT_SECRET: TEST_JWT_SECRET, DATABASE_CONNECT_TIMEOUT: "60", ...RUN_SETTINGS, ...NO_MAIL, ...GENEROUS_LIMITS, ...env,
+    PORT: "0", BCRYPT_COST: "4", JWT_SECRET: TEST_JWT_SECRET, DATABASE_CONNECT_TIMEOUT: "60", GRAPHQL_WATCH: "false", ...RUN_SETTINGS, ...NO_MAIL, ...GENEROUS_LIMITS, ...env,
   });
 }
 

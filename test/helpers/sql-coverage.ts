@@ -19,13 +19,14 @@ export async function recordExecutedFunctions(root: pg.Client, database: string,
 /** Every function of `app_private` and `public` in the template, with how many test databases executed it. */
 export async function functionReport(template: pg.Client, dir: string): Promise<Array<{ name: string; inlined: boolean; databases: number }>> {
   const executed = fs.readdirSync(dir).flatMap((file) => JSON.parse(fs.readFileSync(path.join(dir, file), "utf8")) as string[]);
-  // A plain SQL function (no SECURITY DEFINER, no SET, one value; a volatile one only when its body
-  // is one SELECT) is inlined into the query that calls it: PostgreSQL never counts its calls, so it
-  // is reported apart, not as missed.
+  // A plain SQL function (no SECURITY DEFINER, no SET; one value: a volatile one only when its body
+  // is one SELECT; a set of rows: neither volatile nor strict) is inlined into the query that calls
+  // it: PostgreSQL never counts its calls, so it is reported apart, not as missed.
   const { rows } = await template.query<{ name: string; inlined: boolean }>(`
     select p.pronamespace::regnamespace || '.' || p.proname as name,
-           bool_and(l.lanname = 'sql' and not p.prosecdef and p.proconfig is null and not p.proretset
-                    and (p.provolatile <> 'v' or p.prosrc ~* '^\\s*select\\s')) as inlined
+           bool_and(l.lanname = 'sql' and not p.prosecdef and p.proconfig is null
+                    and case when p.proretset then p.provolatile <> 'v' and not p.proisstrict
+                             else p.provolatile <> 'v' or p.prosrc ~* '^\\s*select\\s' end) as inlined
       from pg_proc p join pg_language l on l.oid = p.prolang
      where p.pronamespace in ${SCHEMAS} and p.prokind = 'f'
        and not exists (select 1 from pg_depend d where d.objid = p.oid and d.deptype = 'e')
