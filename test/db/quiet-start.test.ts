@@ -32,7 +32,8 @@ async function startAndVisit(env: NodeJS.ProcessEnv) {
 
 describe("npm start", () => {
   it("in development (no NODE_ENV): no warning on stderr or in the log, the explorer announced", async () => {
-    const { stdout, stderr } = await startAndVisit({ SMTP_URL: undefined, APP_URL: undefined });
+    // A developer's normal start: a superuser is known (the embedded cluster's; here ROOT_DATABASE_URL), so watch mode installs its fixtures.
+    const { stdout, stderr } = await startAndVisit({ SMTP_URL: undefined, APP_URL: undefined, ROOT_DATABASE_URL: db.superuserUrl });
     expect(stderr).toBe("");
     const lines = parsed(stdout);
     expect(lines.filter((line) => (line.level ?? 0) >= 40)).toEqual([]);
