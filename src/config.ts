@@ -142,6 +142,16 @@ export interface ServerConfig {
    * silent, neither sending nor taking its answer (slow clients hold sockets and buffered answers).
    */
   httpTimeouts: { headersMs: number; requestMs: number; socketMs: number };
+  /**
+   * Sockets that give nothing back: a socket with no whole request this long after it began is
+   * slow (at HTTP_MAX_CONNECTIONS it makes room for a new one); a socket receiving headers or a
+   * body must send `minRate` bytes a second after `graceMs`.
+   */
+  slowSockets: { slowMs: number; graceMs: number; minRate: number };
+  /** Bytes the bodies of all requests in progress may hold together; beyond, 503 BUSY. */
+  bodyBudgetBytes: number;
+  /** The listener of /health, /ready and /metrics alone (0: any free port), and its own socket cap. */
+  probe: { port: number; maxConnections: number };
   mail: MailConfig;
   jobs: JobsConfig;
 }
@@ -320,8 +330,9 @@ export interface JwtConfig {
 export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generatedSecret?: string): ServerConfig {
   const queryTimeoutSeconds = integer(env, "DATABASE_QUERY_TIMEOUT", 30, 0, 86_400);
   const poolSize = integer(env, "DATABASE_POOL_SIZE", 10, 1, 500);
+  const port = integer(env, "PORT", 3000, 0, 65535);
   return {
-    port: integer(env, "PORT", 3000, 0, 65535),
+    port,
     workers: integer(env, "WEB_CONCURRENCY", 1, 1, 64),
     logLevel: env.LOG_LEVEL || "info",
     preparedStatements: env.DATABASE_PREPARED_STATEMENTS !== "false",
@@ -365,9 +376,31 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
       requestMs: integer(env, "HTTP_REQUEST_TIMEOUT_MS", 30_000, 100, 3_600_000),
       socketMs: integer(env, "HTTP_SOCKET_TIMEOUT_MS", 60_000, 1_000, 3_600_000),
     },
+    slowSockets: {
+      slowMs: integer(env, "HTTP_SLOW_REQUEST_MS", 2_000, 100, 600_000),
+      graceMs: integer(env, "HTTP_RECEIVE_GRACE_MS", 5_000, 100, 600_000),
+      minRate: integer(env, "HTTP_MIN_RECEIVE_RATE", 500, 0, 100_000_000),
+    },
+    bodyBudgetBytes: integer(env, "HTTP_BODY_BUDGET_MB", defaultBodyBudgetMb(), 1, 65_536) * MB,
+    probe: {
+      port: integer(env, "PROBE_PORT", port === 0 || port === 65535 ? 0 : port + 1, 0, 65535),
+      maxConnections: integer(env, "PROBE_MAX_CONNECTIONS", 32, 1, 100_000),
+    },
     mail: readMailConfig(env),
     jobs: readJobsConfig(env),
   };
+}
+
+const MB = 1024 * 1024;
+
+/**
+ * A 256th of the memory the process may use (its cgroup's limit, or the machine's), from 16 to
+ * 256 MB: 64 MB on a 16 GB machine. Bodies buffered beyond that are a flood, not traffic.
+ */
+function defaultBodyBudgetMb(): number {
+  const constrained = process.constrainedMemory();
+  const memory = constrained > 0 ? Math.min(constrained, os.totalmem()) : os.totalmem();
+  return Math.min(256, Math.max(16, Math.floor(memory / 256 / MB)));
 }
 
 /**

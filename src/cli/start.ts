@@ -59,7 +59,7 @@ function forkWorkers(workers: number, env: NodeJS.ProcessEnv, io: Io): () => Pro
 }
 
 function announce(gateway: Gateway, workers: number) {
-  gateway.logger.info({ url: gateway.url, graphql: `${gateway.url}/graphql`, explorer: `${gateway.url}/graphiql`, workers },
+  gateway.logger.info({ url: gateway.url, graphql: `${gateway.url}/graphql`, explorer: `${gateway.url}/graphiql`, probes: gateway.probeUrl, workers },
     `Stoflow API on ${gateway.url}`);
 }
 

@@ -4,10 +4,11 @@ import type pg from "pg";
 import type { AuthService } from "../auth/service.ts";
 import type { ServerConfig } from "../config.ts";
 import swaggerUi from "swagger-ui-express";
-import { authRoutes, HASHING_ROUTES, REST_BODY_LIMIT } from "./auth-routes.ts";
+import { authRoutes, HASHING_ROUTES, REST_BODY_BYTES } from "./auth-routes.ts";
 import { bearerAuthentication } from "./bearer.ts";
 import { clientConcurrency, serverConcurrency } from "./concurrency.ts";
 import type { Logger } from "pino";
+import { errorResponder, notFound } from "./errors.ts";
 import { requestLogging } from "./logging.ts";
 import type { Step } from "./graphql-route.ts";
 import { metricsRoute, type Metrics } from "./metrics.ts";
@@ -39,6 +40,8 @@ export interface HttpApp {
   app: Express;
   /** For /graphql, in this order: log, metrics, CORS, the client's line, the body, the server's line, the bearer check. */
   graphqlSteps: Step[];
+  /** /health, /ready and /metrics alone, for the probe port. */
+  probeApp: Express;
 }
 
 /**
@@ -57,15 +60,17 @@ export function createApp({ pool, auth, corsOrigins, trustProxy, version, metric
   app.set("trust proxy", trustProxy);
   if (allowOrigins) app.use(allowOrigins);
   // Probes and metrics first: they take no token (the metrics token is no user's) and do not
-  // wait behind a client's requests.
-  app.get("/health", healthRoute(pool));
-  app.get("/ready", readyRoute(pool, committedMigrations, preparedStatements));
-  app.get("/metrics", metricsRoute(metrics, metricsAccess));
+  // wait behind a client's requests. They are served on the probe port too.
+  const probes = express.Router();
+  probes.get("/health", healthRoute(pool));
+  probes.get("/ready", readyRoute(pool, committedMigrations, preparedStatements));
+  probes.get("/metrics", metricsRoute(metrics, metricsAccess));
+  app.use(probes);
   // A client's turn first (its own line), then its body is received, then the server's turn: one
   // address holds at most its share, and a client sending its body slowly holds none of the
   // server's places (grafserv takes the received body as it is).
   app.use(clientLine);
-  app.use("/api/auth", express.json({ limit: REST_BODY_LIMIT }));
+  app.use("/api/auth", express.json({ limit: REST_BODY_BYTES }));
   app.use(serverLine);
   app.use(bearerAuthentication(auth));
   app.get("/", rootRoute(version));
@@ -77,5 +82,19 @@ export function createApp({ pool, auth, corsOrigins, trustProxy, version, metric
   const graphqlBody = express.raw({ type: () => true, limit: graphqlMaxBodyBytes });
   // On /graphql, each transaction checks the session as it opens: here only the signature and claims.
   const graphqlBearer = bearerAuthentication(auth, { checkedInTransaction: true });
-  return { app, graphqlSteps: [logging, metrics.middleware, ...(allowOrigins ? [allowOrigins] : []), clientLine, graphqlBody, serverLine, graphqlBearer] };
+  return {
+    app, graphqlSteps: [logging, metrics.middleware, ...(allowOrigins ? [allowOrigins] : []), clientLine, graphqlBody, serverLine, graphqlBearer],
+    probeApp: probeApp(probes, metrics),
+  };
+}
+
+/** The probe port's app: the probes and metrics alone, counted in /metrics, not logged (a prober asks every few seconds). */
+function probeApp(probes: express.Router, metrics: Metrics): Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.use(metrics.middleware);
+  app.use(probes);
+  app.use(notFound);
+  app.use(errorResponder(metrics));
+  return app;
 }

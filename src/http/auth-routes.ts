@@ -7,7 +7,7 @@ const body = (req: Request): Record<string, unknown> =>
   req.body && typeof req.body === "object" && !Array.isArray(req.body) ? req.body : {};
 
 /** Largest JSON body of the REST routes (413 beyond). */
-export const REST_BODY_LIMIT = "16kb";
+export const REST_BODY_BYTES = 16 * 1024;
 
 /**
  * The routes that hash a password. They wait in bcrypt's own line (BCRYPT_CONCURRENCY running,

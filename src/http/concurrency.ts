@@ -2,7 +2,7 @@ import type { NextFunction, Request, Response } from "express";
 import { busy } from "../auth/errors.ts";
 import { FairLine, type LineLimits } from "../fair-line.ts";
 import { sendError, type Answer } from "./errors.ts";
-import { clientOfAddress } from "./connection-limit.ts";
+import { clientOfAddress } from "./client-address.ts";
 
 const TOO_MANY_REQUESTS: Answer = {
   status: 429, code: "TOO_MANY_REQUESTS", message: "Too many requests in progress from this address", retryAfterSeconds: 1,

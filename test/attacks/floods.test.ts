@@ -3,7 +3,7 @@ import net from "node:net";
 import { getIntrospectionQuery } from "postgraphile/graphql";
 import parsePrometheus from "parse-prometheus-text-format";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { clientOfAddress } from "../../src/http/connection-limit.ts";
+import { clientOfAddress } from "../../src/http/client-address.ts";
 import { startGateway } from "../../src/server.ts";
 import { graphql, http, signUp, spawnServer, startTestGateway, testServerConfig, type TestGateway } from "../helpers/gateway.ts";
 import { until } from "../helpers/until.ts";

@@ -33,7 +33,7 @@ const RUN_SETTINGS = { LOG_LEVEL: process.env.LOG_LEVEL, DATABASE_PREPARED_STATE
  */
 export function testServerConfig(env: NodeJS.ProcessEnv = {}): ServerConfig {
   return readServerConfig({
-    PORT: "0", BCRYPT_COST: "4", JWT_SECRET: TEST_JWT_SECRET, DATABASE_CONNECT_TIMEOUT: "60", ...RUN_SETTINGS, ...NO_MAIL, ...GENEROUS_LIMITS, ...env,
+    PORT: "0", PROBE_PORT: "0", BCRYPT_COST: "4", JWT_SECRET: TEST_JWT_SECRET, DATABASE_CONNECT_TIMEOUT: "60", ...RUN_SETTINGS, ...NO_MAIL, ...GENEROUS_LIMITS, ...env,
   });
 }
 
@@ -113,7 +113,7 @@ export async function signUp(url: string, name = `Shop ${++counter}`, tier?: str
 export async function spawnServer(appUrl: string, env: NodeJS.ProcessEnv = {}) {
   const child = spawn(process.execPath, ["src/cli/start.ts"], {
     env: {
-      ...process.env, DATABASE_URL: appUrl, PORT: "0", JWT_SECRET: TEST_JWT_SECRET, BCRYPT_COST: "4",
+      ...process.env, DATABASE_URL: appUrl, PORT: "0", PROBE_PORT: "0", JWT_SECRET: TEST_JWT_SECRET, BCRYPT_COST: "4",
       STOFLOW_DATA_DIR: os.tmpdir(), ENV_FILE: "/nonexistent", LOG_LEVEL: "info", ...NO_MAIL, ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],
