@@ -160,6 +160,11 @@ export interface ServerConfig {
 export interface MailConfig {
   /** SMTP server (smtp://user:pass@host:587, smtps://…); unset: each message is an .eml file in `folder` (development only). */
   smtpUrl: string | undefined;
+  /**
+   * Milliseconds to connect to the SMTP server, to get its greeting, and of silence once talking:
+   * a relay that stalls holds a job worker this long per message, not nodemailer's 2 min / 30 s / 10 min.
+   */
+  smtpTimeoutsMs: { connection: number; greeting: number; socket: number };
   /** The From: of every message. */
   from: string;
   /** Where the application's pages live: the links of the messages point there. */
@@ -200,6 +205,11 @@ function readMailConfig(env: NodeJS.ProcessEnv): MailConfig {
   if (!smtpUrl && env.NODE_ENV === "production") throw new Error("SMTP_URL must be set in production (account messages are sent by SMTP)");
   return {
     smtpUrl,
+    smtpTimeoutsMs: {
+      connection: integer(env, "SMTP_CONNECTION_TIMEOUT", 10, 1, 600) * 1000,
+      greeting: integer(env, "SMTP_GREETING_TIMEOUT", 10, 1, 600) * 1000,
+      socket: integer(env, "SMTP_SOCKET_TIMEOUT", 30, 1, 3_600) * 1000,
+    },
     from: env.MAIL_FROM || "Stoflow <no-reply@stoflow.localhost>",
     appUrl: (env.APP_URL || "http://localhost:3000").replace(/\/+$/, ""),
     folder: path.resolve(env.STOFLOW_DATA_DIR || ".data", "mail"),
@@ -221,7 +231,9 @@ function readJobsConfig(env: NodeJS.ProcessEnv): JobsConfig {
   return {
     inProcess: env.JOBS_IN_PROCESS !== "false",
     databaseUrl: nonEmpty(env.JOBS_DATABASE_URL),
-    concurrency: integer(env, "JOBS_CONCURRENCY", 2, 1, 100),
+    // Sending is waiting on the relay: a relay that stalls on some connections holds a worker up
+    // to SMTP_GREETING_TIMEOUT per message, and the others keep account messages flowing.
+    concurrency: integer(env, "JOBS_CONCURRENCY", 8, 1, 100),
     pollIntervalMs: integer(env, "JOBS_POLL_INTERVAL_MS", 2_000, 100, 600_000),
   };
 }

@@ -15,6 +15,7 @@ import { createLogger } from "../logger.ts";
 import { maskErrorWith } from "./errors.ts";
 import { NoSchemaPrefixPlugin } from "./inflection.ts";
 import { NotFoundPlugin } from "./not-found-plugin.ts";
+import { BoundedNodeIdPlugin } from "./node-id-plugin.ts";
 import { DescriptionsPlugin } from "./descriptions-plugin.ts";
 import { BadValuePlugin } from "./bad-value-plugin.ts";
 import type { GraphqlConfig } from "../config.ts";
@@ -50,11 +51,11 @@ export function makePreset(
       NoSchemaPrefixPlugin, authPlugin(auth), documentGatePlugin(guards.gate, guards.lane, graphql.planCacheSize),
       exportLinePlugin(guards.gate, graphql.exports),
       pageSizePlugin(graphql.defaultPageSize), ValueWeightPlugin, DatabaseUnavailablePlugin, DeadSessionPlugin, AnswerStatusPlugin, ErrorCodesPlugin,
-      NotFoundPlugin, DescriptionsPlugin, BadValuePlugin,
+      NotFoundPlugin, DescriptionsPlugin, BadValuePlugin, BoundedNodeIdPlugin,
     ],
     // Filter and order by any column, not only indexed ones: a tenant's tables are small, and
-    // sellers filter by price, brand or category.
-    disablePlugins: ["PgIndexBehaviorsPlugin"],
+    // sellers filter by price, brand or category. Node ids are decoded by BoundedNodeIdPlugin.
+    disablePlugins: ["PgIndexBehaviorsPlugin", "NodeIdCodecBase64JSONPlugin"],
     pgServices: [makePgService({ pool, schemas: ["public", "tenant_template"] })],
     gather: { pgIdentifiers: "unqualified" },
     schema: {

@@ -94,7 +94,8 @@ const NO_ROOM: Answer = {
 /**
  * The server's request listener behind the budget: a request with a body reserves room for it
  * (its Content-Length, or `largestBody(path)` when chunked, never more than that) before anything
- * else; without room it is answered 503 BUSY and its connection closed, its body never read.
+ * else; without room it is answered 503 BUSY and its connection closed (by Node, once the answer has
+ * left), its body never read.
  */
 export function admitBodies(budget: BodyBudget, largestBody: (path: string) => number, clientOf: (req: IncomingMessage) => string,
   listener: (req: IncomingMessage, res: ServerResponse) => void) {

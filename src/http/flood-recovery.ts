@@ -6,7 +6,7 @@ const FLOOD_EVENTS = 100;
 /** Nothing refused for this long: the flood is over. */
 const QUIET_MS = 5_000;
 /** At most one collection this often, whatever comes. */
-const MIN_INTERVAL_MS = 60_000;
+const MIN_INTERVAL_MS = 30_000;
 const CHECK_MS = 1_000;
 
 type Collect = (options: { type: "major"; execution: "sync"; flavor: "last-resort" }) => void;
@@ -25,11 +25,12 @@ function exposedCollector(): Collect {
  * (tens of thousands of them) are garbage as soon as they close, but V8 keeps the heap it grew
  * and frees it only when its memory reducer runs, a minute or more later on an idle server
  * (measured: RSS +100 MB for 60–70 s). After a flood (`refusals()`, the count of sockets and
- * bodies refused, evicted or cut off, grew by FLOOD_EVENTS) and QUIET_MS without refusals, one
- * compacting collection (V8's last-resort flavour, what a low-memory notification runs) returns
- * it: a pause of a few tens of milliseconds, never during the flood. Returns how to stop.
+ * bodies refused, evicted or cut off, grew by FLOOD_EVENTS), QUIET_MS without refusals, and once
+ * `calm()` (few sockets open: a slow crowd is refused only after its grace), one compacting
+ * collection (V8's last-resort flavour, what a low-memory notification runs) returns it: a pause
+ * of tens of milliseconds on a calm server, never during a flood. Returns how to stop.
  */
-export function collectAfterFloods(refusals: () => number, collect: Collect = exposedCollector()): () => void {
+export function collectAfterFloods(refusals: () => number, calm: () => boolean, collect: Collect = exposedCollector()): () => void {
   let seen = refusals();
   let collectedAt = seen;
   let changedAt = Date.now();
@@ -38,7 +39,7 @@ export function collectAfterFloods(refusals: () => number, collect: Collect = ex
     const now = Date.now();
     const count = refusals();
     if (count !== seen) [seen, changedAt] = [count, now];
-    if (count - collectedAt < FLOOD_EVENTS || now - changedAt < QUIET_MS || now - lastCollection < MIN_INTERVAL_MS) return;
+    if (count - collectedAt < FLOOD_EVENTS || now - changedAt < QUIET_MS || now - lastCollection < MIN_INTERVAL_MS || !calm()) return;
     collect({ type: "major", execution: "sync", flavor: "last-resort" });
     [collectedAt, lastCollection] = [count, now];
   };

@@ -59,7 +59,8 @@ export function createListeners(config: ServerConfig, trustProxy: (address: stri
   const servers = [main, probe];
   const refusals = () => Object.values(sockets).reduce((sum, { counts }) => sum + counts.refused + counts.evicted + counts.tooSlow, 0)
     + bodies.counts.refused + bodies.counts.evicted;
-  const stopCollecting = collectAfterFloods(refusals);
+  const calm = () => sockets.main.counts.open <= config.maxConnections / 10 && bodies.counts.held <= config.bodyBudgetBytes / 10;
+  const stopCollecting = collectAfterFloods(refusals, calm);
   const largestBody = (path: string) => (path === GRAPHQL_PATH ? config.graphql.maxBodyBytes : REST_BODY_BYTES);
   const clientOf = (req: IncomingMessage) => clientOfAddress(proxyAddr(req, trustProxy));
   return {

@@ -121,16 +121,16 @@ export async function spawnServer(appUrl: string, env: NodeJS.ProcessEnv = {}) {
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   let stderr = "";
   child.stderr.on("data", (chunk) => (stderr += chunk));
-  const url = await new Promise<string>((resolve, reject) => {
+  const { url, probes } = await new Promise<{ url: string; probes: string }>((resolve, reject) => {
     // Every line is read to the end, so that the server never blocks on a full pipe.
     readline.createInterface({ input: child.stdout }).on("line", (line) => {
-      const announced = line.startsWith("{") ? (JSON.parse(line) as { url?: string }).url : undefined; // migration lines are plain text
-      if (announced) resolve(announced);
+      const announced = line.startsWith("{") ? (JSON.parse(line) as { url?: string; probes: string }) : undefined; // migration lines are plain text
+      if (announced?.url) resolve({ url: announced.url, probes: announced.probes });
     });
     void exited.then((code) => reject(new Error(`server exited (${code}) before listening: ${stderr}`)));
   });
   expect((await graphql(url, "{ __typename }")).status).toBe(200);
-  return { url, port: Number(new URL(url).port), child, exited };
+  return { url, port: Number(new URL(url).port), probeUrl: probes, child, exited };
 }
 
 export const ADD_MEMBER = `mutation($i: AddTeamMemberInput!) { addTeamMember(input: $i) { user { rowId email role } } }`;
