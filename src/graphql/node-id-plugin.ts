@@ -27,14 +27,15 @@ export const BoundedNodeIdPlugin: GraphileConfig.Plugin = {
   description: "The base64JSON node id codec, decoding only ids of a bounded size and a flat shape",
   schema: {
     hooks: {
-      init(_, build) {
+      // In `build`, after NodePlugin's (which makes registerNodeIdCodec), before any `init` asks for the codec.
+      build(build) {
         const { markSyncAndSafe } = build.grafast;
         build.registerNodeIdCodec?.({
           name: "base64JSON",
           encode: markSyncAndSafe((value: unknown) => Buffer.from(JSON.stringify(value), "utf8").toString("base64")),
           decode: markSyncAndSafe(decodeNodeId),
         });
-        return _;
+        return build;
       },
     },
   },

@@ -16,6 +16,7 @@ import { maskErrorWith } from "./errors.ts";
 import { NoSchemaPrefixPlugin } from "./inflection.ts";
 import { NotFoundPlugin } from "./not-found-plugin.ts";
 import { BoundedNodeIdPlugin } from "./node-id-plugin.ts";
+import { HashingPlugin } from "./hashing-plugin.ts";
 import { DescriptionsPlugin } from "./descriptions-plugin.ts";
 import { BadValuePlugin } from "./bad-value-plugin.ts";
 import type { GraphqlConfig } from "../config.ts";
@@ -51,7 +52,7 @@ export function makePreset(
       NoSchemaPrefixPlugin, authPlugin(auth), documentGatePlugin(guards.gate, guards.lane, graphql.planCacheSize),
       exportLinePlugin(guards.gate, graphql.exports),
       pageSizePlugin(graphql.defaultPageSize), ValueWeightPlugin, DatabaseUnavailablePlugin, DeadSessionPlugin, AnswerStatusPlugin, ErrorCodesPlugin,
-      NotFoundPlugin, DescriptionsPlugin, BadValuePlugin, BoundedNodeIdPlugin,
+      NotFoundPlugin, DescriptionsPlugin, BadValuePlugin, BoundedNodeIdPlugin, HashingPlugin,
     ],
     // Filter and order by any column, not only indexed ones: a tenant's tables are small, and
     // sellers filter by price, brand or category. Node ids are decoded by BoundedNodeIdPlugin.
@@ -83,7 +84,7 @@ export function makePreset(
       maxRequestLength: graphql.maxBodyBytes,
       // grafast writes `data` as JSON text directly (faster), and cached introspection answers are kept as text.
       outputDataAsString: true,
-      maskError: maskErrorWith(logger, messages),
+      maskError: maskErrorWith(logger, messages, !graphql.introspection),
     },
   };
 }

@@ -1,14 +1,15 @@
 import cors from "cors";
-import express, { type Express } from "express";
+import express, { type Express, type NextFunction, type Request, type Response } from "express";
 import type pg from "pg";
 import type { AuthService } from "../auth/service.ts";
 import type { ServerConfig } from "../config.ts";
 import swaggerUi from "swagger-ui-express";
-import { authRoutes, HASHING_ROUTES, REST_BODY_BYTES } from "./auth-routes.ts";
+import { HASHING_ROUTES } from "../auth/hashing-operations.ts";
+import { authRoutes, REST_BODY_BYTES } from "./auth-routes.ts";
 import { bearerAuthentication } from "./bearer.ts";
 import { clientConcurrency, serverConcurrency } from "./concurrency.ts";
 import type { Logger } from "pino";
-import { errorResponder, notFound } from "./errors.ts";
+import { errorResponder, notFound, sendError, type Answer } from "./errors.ts";
 import { requestLogging } from "./logging.ts";
 import type { Step } from "./graphql-route.ts";
 import { metricsRoute, type Metrics } from "./metrics.ts";
@@ -70,7 +71,7 @@ export function createApp({ pool, auth, corsOrigins, trustProxy, version, metric
   // address holds at most its share, and a client sending its body slowly holds none of the
   // server's places (grafserv takes the received body as it is).
   app.use(clientLine);
-  app.use("/api/auth", express.json({ limit: REST_BODY_BYTES }));
+  app.use("/api/auth", express.json({ limit: REST_BODY_BYTES }), jsonBodiesOnly);
   app.use(serverLine);
   app.use(bearerAuthentication(auth));
   app.get("/", rootRoute(version));
@@ -86,6 +87,15 @@ export function createApp({ pool, auth, corsOrigins, trustProxy, version, metric
     app, graphqlSteps: [logging, metrics.middleware, ...(allowOrigins ? [allowOrigins] : []), clientLine, graphqlBody, serverLine, graphqlBearer],
     probeApp: probeApp(probes, metrics),
   };
+}
+
+const NOT_JSON: Answer = { status: 415, code: "UNSUPPORTED_MEDIA_TYPE", message: "Send the body as JSON (Content-Type: application/json)" };
+
+/** A REST body in another media type is refused as such (415), not read as an empty object and refused for its fields (422). */
+function jsonBodiesOnly(req: Request, res: Response, next: NextFunction): void {
+  const hasBody = req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
+  if (hasBody && !req.is("application/json")) return sendError(req, res, NOT_JSON);
+  next();
 }
 
 /** The probe port's app: the probes and metrics alone, counted in /metrics, not logged (a prober asks every few seconds). */

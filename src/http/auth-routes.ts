@@ -9,15 +9,6 @@ const body = (req: Request): Record<string, unknown> =>
 /** Largest JSON body of the REST routes (413 beyond). */
 export const REST_BODY_BYTES = 16 * 1024;
 
-/**
- * The routes that hash a password. They wait in bcrypt's own line (BCRYPT_CONCURRENCY running,
- * BCRYPT_QUEUE_LIMIT waiting, 503 BUSY at once beyond), not in the server's: a crowd of sign-ins
- * then never stands in front of other requests.
- */
-export const HASHING_ROUTES: ReadonlySet<string> = new Set([
-  "/api/auth/register", "/api/auth/login", "/api/auth/change-password", "/api/auth/reset-password", "/api/auth/accept-invitation",
-]);
-
 /** The seed's REST routes under /api/auth, with its JSON shapes and status codes (the body is read by the app, see app.ts). */
 export function authRoutes(auth: AuthService): Router {
   const router = express.Router();

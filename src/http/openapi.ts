@@ -63,6 +63,7 @@ const REFUSALS: Record<number, string> = {
   403: "`INVALID_CREDENTIALS`: the current password is wrong; `FORBIDDEN`: only a tenant admin invites; `EMAIL_NOT_VERIFIED`: sign-in before the address is verified (LOGIN_REQUIRES_VERIFIED_EMAIL)",
   409: "`CONFLICT`: the request lost a race with another change; nothing was kept, retry",
   413: "`BAD_REQUEST`: the body is larger than 16 kB",
+  415: "`UNSUPPORTED_MEDIA_TYPE`: a body that is not `application/json`",
   422: "`INVALID_INPUT`: the message names the field and the rule",
   429: "`TOO_MANY_ATTEMPTS` or `TOO_MANY_REQUESTS`; retry after `Retry-After` seconds",
   500: "`INTERNAL`: logged with the `id` given",
@@ -70,7 +71,7 @@ const REFUSALS: Record<number, string> = {
 };
 /** Every route behind the bearer check and the per-address limit can answer these. */
 const ALWAYS = [401, 429, 500, 503];
-const WITH_BODY = [400, 413, 422];
+const WITH_BODY = [400, 413, 415, 422];
 
 const json = (schema: z.ZodType, description: string) => ({ description, content: { "application/json": { schema } } });
 
