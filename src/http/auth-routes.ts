@@ -2,6 +2,7 @@ import express, { type Request, type Response, type Router } from "express";
 import { MAIL_REQUEST_ANSWER } from "../auth/account-mail.ts";
 import type { AuthService } from "../auth/service.ts";
 import { requireSession } from "./bearer.ts";
+import { rememberMountPath } from "./metrics.ts";
 
 const body = (req: Request): Record<string, unknown> =>
   req.body && typeof req.body === "object" && !Array.isArray(req.body) ? req.body : {};
@@ -12,6 +13,7 @@ export const REST_BODY_BYTES = 16 * 1024;
 /** The seed's REST routes under /api/auth, with its JSON shapes and status codes (the body is read by the app, see app.ts). */
 export function authRoutes(auth: AuthService): Router {
   const router = express.Router();
+  router.use(rememberMountPath);
   router.post("/register", async (req, res) => {
     res.status(201).json(await auth.register(body(req), req.ip ?? "unknown"));
   });

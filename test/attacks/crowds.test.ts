@@ -68,7 +68,6 @@ async function withstand(shape: Shape, addresses: number, perAddress: number, ac
   const before = await transportCounts(target.probeUrl);
   const result = await siege(target, shape, { addresses, perAddress, perSecond: PER_SECOND });
   const after = await transportCounts(target.probeUrl);
-  console.log(shape, describeSiege(result), after);
   expectTargetsHeld(result);
   expect(after["body_bytes.peak"]).toBeLessThanOrEqual(BODY_BUDGET_MB * 1024 * 1024);
   acted(before, after);

@@ -410,6 +410,17 @@ describe("/metrics", () => {
     record("150 requests to distinct unknown paths", 150, "one \"unmatched\" series");
   });
 
+  it("labels each REST route once, by its full pattern, however its handler answers", async () => {
+    for (let i = 0; i < 5; i++) {
+      await http(gw.url, "POST", "/api/auth/login", { body: { email: `label${i}@x.test`, password: "wrong password" } });
+      await http(gw.url, "GET", "/api/auth/session");
+      await http(gw.url, "POST", "/api/auth/refresh", { body: { refresh_token: "x" } });
+    }
+    const families = parsePrometheus(await (await fetch(`${gw.url}/metrics`)).text());
+    const routes = new Set(families.find((f) => f.name === "stoflow_http_requests_total")!.metrics.map((m) => m.labels!.route));
+    expect([...routes].filter((route) => /login|session|refresh/.test(route!)).sort()).toEqual(["/api/auth/login", "/api/auth/refresh", "/api/auth/session"]);
+  });
+
   it("is not public in production: a token, or nothing", async () => {
     await withServer({ NODE_ENV: "production" }, async (url) => {
       expect((await http(url, "GET", "/metrics")).status).toBe(404);
