@@ -8,6 +8,7 @@ import { authServiceFor } from "./auth/service.ts";
 import type { ServerConfig } from "./config.ts";
 import { ConstraintMessages } from "./db/constraint-messages.ts";
 import { createPool } from "./db/pool.ts";
+import { cachedPoolerProblem } from "./db/pooler-check.ts";
 import { openTransactionsInOneRoundTrip } from "./db/transaction-opening.ts";
 import { introspectWithoutTenantSchemas } from "./graphql/introspection.ts";
 import { graphqlGuards, makePreset } from "./graphql/preset.ts";
@@ -43,6 +44,10 @@ export interface Gateway {
 
 /** Builds the GraphQL schema once, then serves HTTP on `config.port` (0: any free port). */
 export async function startGateway(appUrl: string, config: ServerConfig, { logger = createLogger(undefined, config.logLevel) }: { logger?: Logger } = {}): Promise<Gateway> {
+  // Prepared statements through a pooler that cannot keep them, or the job worker behind one: one clear line, no start.
+  const connectionProblem = cachedPoolerProblem(appUrl, config);
+  const problem = await connectionProblem();
+  if (problem) throw new Error(problem);
   const pool = createPool(appUrl, config, logger);
   introspectWithoutTenantSchemas(pool);
   await openTransactionsInOneRoundTrip(pool);
@@ -59,7 +64,7 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
   const { app, graphqlSteps, probeApp } = createApp({
     pool: probePool, auth, corsOrigins: config.corsOrigins, trustProxy: config.trustProxy, version: VERSION, metrics, logger,
     committedMigrations: countCommittedMigrations(), metricsAccess: config.metrics, clientLimits: config.clientConcurrency, serverLimits: config.serverConcurrency,
-    graphqlMaxBodyBytes: config.graphql.maxBodyBytes, preparedStatements: config.preparedStatements,
+    graphqlMaxBodyBytes: config.graphql.maxBodyBytes, preparedStatements: config.preparedStatements, connectionProblem,
   });
   const listeners = createListeners(config, app.get("trust proxy fn"));
   registerTransportMetrics(metrics.registry, listeners, config.bodyBudgetBytes);

@@ -34,6 +34,8 @@ export interface AppOptions {
   graphqlMaxBodyBytes: number;
   /** DATABASE_PREPARED_STATEMENTS: the readiness query as a named prepared statement. */
   preparedStatements: boolean;
+  /** What makes the database connections unfit (a transaction-mode pooler that drops prepared statements…), checked by /ready. */
+  connectionProblem: () => Promise<string | undefined>;
 }
 
 /** The Express app, and the steps of /graphql, which is served past Express (see graphql-route.ts). */
@@ -49,7 +51,7 @@ export interface HttpApp {
  * The Express app before PostGraphile is added: CORS, bearer verification on every route, the
  * status and REST routes, their OpenAPI document and its browser. The server adds grafserv, then the 404 and error responders.
  */
-export function createApp({ pool, auth, corsOrigins, trustProxy, version, metrics, logger, committedMigrations, metricsAccess, clientLimits, serverLimits, graphqlMaxBodyBytes, preparedStatements }: AppOptions): HttpApp {
+export function createApp({ pool, auth, corsOrigins, trustProxy, version, metrics, logger, committedMigrations, metricsAccess, clientLimits, serverLimits, graphqlMaxBodyBytes, preparedStatements, connectionProblem }: AppOptions): HttpApp {
   const app = express();
   const logging = requestLogging(logger);
   const allowOrigins = corsOrigins.length > 0 ? cors({ origin: corsOrigins, maxAge: 600 }) : undefined;
@@ -64,7 +66,7 @@ export function createApp({ pool, auth, corsOrigins, trustProxy, version, metric
   // wait behind a client's requests. They are served on the probe port too.
   const probes = express.Router();
   probes.get("/health", healthRoute(pool));
-  probes.get("/ready", readyRoute(pool, committedMigrations, preparedStatements));
+  probes.get("/ready", readyRoute(pool, committedMigrations, preparedStatements, connectionProblem));
   probes.get("/metrics", metricsRoute(metrics, metricsAccess));
   app.use(probes);
   // A client's turn first (its own line), then its body is received, then the server's turn: one
