@@ -36,7 +36,7 @@ const SUGGESTION = /\s*Did you mean .*\?$/s;
  * introspection is off (production), a client may not list the schema by typos either.
  * (graphql-js 17 has `hideSuggestions`; 16 has not.)
  */
-function withoutSuggestion(error: GraphQLError): GraphQLError {
+export function withoutSuggestion(error: GraphQLError): GraphQLError {
   if (!SUGGESTION.test(error.message)) return error;
   const { nodes, source, positions, path, extensions } = error;
   return new GraphQLError(error.message.replace(SUGGESTION, ""), { nodes, source, positions, path, extensions });

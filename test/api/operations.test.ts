@@ -140,6 +140,14 @@ describe("operations endpoints", () => {
       bcryptQueueLimit: 8, trustProxy: false, connectionsPerAddress: 256, workers: 1, logLevel: "info", preparedStatements: true,
       clientConcurrency: { active: 8, waiting: 128 }, serverConcurrency: { active: 20, waiting: 256 },
     });
+    expect(defaults).toMatchObject({
+      slowSockets: { slowMs: 2_000, graceMs: 5_000, minRate: 500 }, probe: { port: 3001, maxConnections: 32 },
+      jobs: { concurrency: 8 }, mail: { smtpTimeoutsMs: { connection: 10_000, greeting: 10_000, socket: 30_000 } },
+    });
+    expect(defaults.bodyBudgetBytes).toBeGreaterThanOrEqual(16 * 2 ** 20);
+    expect(defaults.bodyBudgetBytes).toBeLessThanOrEqual(256 * 2 ** 20);
+    expect(readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, PORT: "0" }).probe.port).toBe(0);
+    expect(readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, HTTP_BODY_BUDGET_MB: "8" }).bodyBudgetBytes).toBe(8 * 2 ** 20);
     // The server's line is twice as wide as the pool.
     expect(readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, DATABASE_POOL_SIZE: "16" }).serverConcurrency.active).toBe(32);
     // Behind a proxy every socket is the proxy's: no cap on sockets per address by default.
