@@ -23,7 +23,9 @@ export interface PoolerMode {
  * which the statement is missing unless the pooler prepares it again.
  */
 export async function poolerMode(url: string): Promise<PoolerMode> {
-  const [a, b] = [new pg.Client({ connectionString: url }), new pg.Client({ connectionString: url })];
+  // Bounded like every other wait on PostgreSQL: a database gone silent fails the check, which then says nothing.
+  const client = () => new pg.Client({ connectionString: url, connectionTimeoutMillis: 2 * WAIT_MS, query_timeout: 2 * WAIT_MS });
+  const [a, b] = [client(), client()];
   try {
     await Promise.all([a.connect(), b.connect()]);
     // A name of its own each time: a backend may keep an earlier check's statement.
