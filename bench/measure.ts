@@ -77,7 +77,7 @@ export async function pgLoop(url: string, seconds: number, connections: number, 
 export async function startServer(script: string, env: Record<string, string>, port: number, readyPath = "/health"): Promise<{ process: ChildProcess; startupMs: number; stop: () => Promise<void> }> {
   const started = performance.now();
   const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", script], {
-    env: { ...process.env, GRAPHQL_WATCH: "false", ...env, PORT: String(port) }, stdio: ["ignore", "ignore", "inherit"],
+    env: { ...process.env, GRAPHQL_WATCH: "false", PROBE_PORT: "0", ...env, PORT: String(port) }, stdio: ["ignore", "ignore", "inherit"],
   });
   for (;;) {
     const ok = await fetch(`http://localhost:${port}${readyPath}`).then((r) => r.status < 500, () => false);

@@ -71,6 +71,11 @@ export interface ServerConfig {
   logLevel: string;
   /** The per-request queries of our own as named prepared statements (off for a pooler that cannot keep them). */
   preparedStatements: boolean;
+  /**
+   * Statements PostGraphile prepares per connection: read by @dataplan/pg itself from
+   * DATAPLAN_PG_PREPARED_STATEMENT_CACHE_SIZE, here so that the pooler check knows it (0: none).
+   */
+  pgStatementCacheSize: number;
   /** Origins allowed to call the API from a browser; empty means no CORS headers. */
   corsOrigins: string[];
   /** Connections the server keeps to PostgreSQL. */
@@ -132,6 +137,16 @@ export interface ServerConfig {
    * silent, neither sending nor taking its answer (slow clients hold sockets and buffered answers).
    */
   httpTimeouts: { headersMs: number; requestMs: number; socketMs: number };
+  /**
+   * Sockets that give nothing back: a socket with no whole request this long after it began is
+   * slow (at HTTP_MAX_CONNECTIONS it makes room for a new one); a socket receiving headers or a
+   * body must send `minRate` bytes a second after `graceMs`.
+   */
+  slowSockets: { slowMs: number; graceMs: number; minRate: number };
+  /** Bytes the bodies of all requests in progress may hold together; beyond, 503 BUSY. */
+  bodyBudgetBytes: number;
+  /** The listener of /health, /ready and /metrics alone (0: any free port), and its own socket cap. */
+  probe: { port: number; maxConnections: number };
   mail: MailConfig;
   jobs: JobsConfig;
 }
@@ -140,6 +155,11 @@ export interface ServerConfig {
 export interface MailConfig {
   /** SMTP server (smtp://user:pass@host:587, smtps://…); unset: each message is an .eml file in `folder` (development only). */
   smtpUrl: string | undefined;
+  /**
+   * Milliseconds to connect to the SMTP server, to get its greeting, and of silence once talking:
+   * a relay that stalls holds a job worker this long per message, not nodemailer's 2 min / 30 s / 10 min.
+   */
+  smtpTimeoutsMs: { connection: number; greeting: number; socket: number };
   /** The From: of every message. */
   from: string;
   /** Where the application's pages live: the links of the messages point there. */
@@ -193,6 +213,11 @@ function readMailConfig(env: NodeJS.ProcessEnv, port: number): MailConfig {
   if (!appUrl && isProduction(env)) throw new Error("APP_URL must be set in production (the links of account messages open the application's pages there)");
   return {
     smtpUrl,
+    smtpTimeoutsMs: {
+      connection: integer(env, "SMTP_CONNECTION_TIMEOUT", 10, 1, 600) * 1000,
+      greeting: integer(env, "SMTP_GREETING_TIMEOUT", 10, 1, 600) * 1000,
+      socket: integer(env, "SMTP_SOCKET_TIMEOUT", 30, 1, 3_600) * 1000,
+    },
     from: text(env, "MAIL_FROM", "Stoflow <no-reply@stoflow.localhost>"),
     appUrl: (appUrl ?? ownAddress(port)).replace(/\/+$/, ""),
     ownLinkPages: appUrl === undefined,
@@ -218,7 +243,9 @@ function readJobsConfig(env: NodeJS.ProcessEnv): JobsConfig {
   return {
     inProcess: flag(env, "JOBS_IN_PROCESS", true),
     databaseUrl: optional(env, "JOBS_DATABASE_URL"),
-    concurrency: integer(env, "JOBS_CONCURRENCY", 2, 1, 100),
+    // Sending is waiting on the relay: a relay that stalls on some connections holds a worker up
+    // to SMTP_GREETING_TIMEOUT per message, and the others keep account messages flowing.
+    concurrency: integer(env, "JOBS_CONCURRENCY", 8, 1, 100),
     pollIntervalMs: integer(env, "JOBS_POLL_INTERVAL_MS", 2_000, 100, 600_000),
   };
 }
@@ -339,6 +366,7 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
     workers: integer(env, "WEB_CONCURRENCY", 1, 1, 64),
     logLevel: text(env, "LOG_LEVEL", "info"),
     preparedStatements: flag(env, "DATABASE_PREPARED_STATEMENTS", true),
+    pgStatementCacheSize: integer(env, "DATAPLAN_PG_PREPARED_STATEMENT_CACHE_SIZE", 100, 0, 1_000_000),
     corsOrigins: (optional(env, "CORS_ORIGINS") ?? "").split(",").map((o) => o.trim()).filter(Boolean),
     poolSize,
     poolMaxLifetimeSeconds: integer(env, "DATABASE_POOL_MAX_LIFETIME", 300, 0, 86_400),
@@ -379,9 +407,31 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
       requestMs: integer(env, "HTTP_REQUEST_TIMEOUT_MS", 30_000, 100, 3_600_000),
       socketMs: integer(env, "HTTP_SOCKET_TIMEOUT_MS", 60_000, 1_000, 3_600_000),
     },
+    slowSockets: {
+      slowMs: integer(env, "HTTP_SLOW_REQUEST_MS", 2_000, 100, 600_000),
+      graceMs: integer(env, "HTTP_RECEIVE_GRACE_MS", 5_000, 100, 600_000),
+      minRate: integer(env, "HTTP_MIN_RECEIVE_RATE", 500, 0, 100_000_000),
+    },
+    bodyBudgetBytes: integer(env, "HTTP_BODY_BUDGET_MB", defaultBodyBudgetMb(), 1, 65_536) * MB,
+    probe: {
+      port: integer(env, "PROBE_PORT", port === 0 || port === 65535 ? 0 : port + 1, 0, 65535),
+      maxConnections: integer(env, "PROBE_MAX_CONNECTIONS", 32, 1, 100_000),
+    },
     mail: readMailConfig(env, port),
     jobs: readJobsConfig(env),
   };
+}
+
+const MB = 1024 * 1024;
+
+/**
+ * A 256th of the memory the process may use (its cgroup's limit, or the machine's), from 16 to
+ * 256 MB: 64 MB on a 16 GB machine. Bodies buffered beyond that are a flood, not traffic.
+ */
+function defaultBodyBudgetMb(): number {
+  const constrained = process.constrainedMemory();
+  const memory = constrained > 0 ? Math.min(constrained, os.totalmem()) : os.totalmem();
+  return Math.min(256, Math.max(16, Math.floor(memory / 256 / MB)));
 }
 
 /**

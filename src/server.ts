@@ -1,8 +1,6 @@
 import fs from "node:fs";
-import http from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { AddressInfo } from "node:net";
 import type pg from "pg";
 import type { Logger } from "pino";
 import { postgraphile } from "postgraphile";
@@ -10,13 +8,15 @@ import { authServiceFor } from "./auth/service.ts";
 import { ownAddress, type ServerConfig } from "./config.ts";
 import { ConstraintMessages } from "./db/constraint-messages.ts";
 import { createPool } from "./db/pool.ts";
+import { cachedPoolerProblem } from "./db/pooler-check.ts";
 import { openTransactionsInOneRoundTrip } from "./db/transaction-opening.ts";
 import { introspectWithoutTenantSchemas } from "./graphql/introspection.ts";
 import { graphqlGuards, makePreset } from "./graphql/preset.ts";
 import { SchemaWatchSubscriber } from "./graphql/schema-watch.ts";
 import { createApp } from "./http/app.ts";
 import { sessionOf } from "./http/bearer.ts";
-import { limitConnectionsPerAddress } from "./http/connection-limit.ts";
+import { createListeners } from "./http/listeners.ts";
+import { registerTransportMetrics } from "./http/transport-metrics.ts";
 import { errorResponder, notFound } from "./http/errors.ts";
 import { plainRoute, routeRequests } from "./http/graphql-route.ts";
 import { ReceivedBodyGrafserv } from "./graphql/received-body-grafserv.ts";
@@ -27,15 +27,6 @@ import { createLogger } from "./logger.ts";
 
 export const VERSION = "0.1.0";
 
-/** Resolves once listening; rejects with a clear message when the port is taken. */
-function listen(server: http.Server, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once("error", (error: NodeJS.ErrnoException) => reject(
-      error.code === "EADDRINUSE" ? new Error(`Port ${port} is already in use: stop the other server or set PORT`) : error));
-    server.listen(port, resolve);
-  });
-}
-
 function countCommittedMigrations(): number {
   const folder = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../migrations/committed");
   return fs.readdirSync(folder).filter((file) => file.endsWith(".sql")).length;
@@ -43,6 +34,8 @@ function countCommittedMigrations(): number {
 
 export interface Gateway {
   url: string;
+  /** Where /health, /ready and /metrics answer apart from the API (PROBE_PORT). */
+  probeUrl: string;
   pool: pg.Pool;
   logger: Logger;
   /** The in-process job worker (JOBS_IN_PROCESS, the default). */
@@ -52,6 +45,10 @@ export interface Gateway {
 
 /** Builds the GraphQL schema once, then serves HTTP on `config.port` (0: any free port). */
 export async function startGateway(appUrl: string, config: ServerConfig, { logger = createLogger(undefined, config.logLevel) }: { logger?: Logger } = {}): Promise<Gateway> {
+  // Prepared statements through a pooler that cannot keep them, or the job worker behind one: one clear line, no start.
+  const connectionProblem = cachedPoolerProblem(appUrl, config);
+  const problem = await connectionProblem();
+  if (problem) throw new Error(problem);
   const pool = createPool(appUrl, config, logger);
   introspectWithoutTenantSchemas(pool);
   await openTransactionsInOneRoundTrip(pool);
@@ -64,20 +61,13 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
   const guards = graphqlGuards(config.graphql);
   const messages = new ConstraintMessages(pool);
   const metrics = createMetrics(pool, async () => (await serverStatus(probePool, config.preparedStatements)).tenants, () => guards.gate.cacheSize);
-  const { app, graphqlSteps } = createApp({
+  const { app, graphqlSteps, probeApp } = createApp({
     pool: probePool, auth, corsOrigins: config.corsOrigins, trustProxy: config.trustProxy, version: VERSION, explorer: config.explorer, linkPages: config.mail.ownLinkPages, metrics, logger,
     committedMigrations: countCommittedMigrations(), metricsAccess: config.metrics, clientLimits: config.clientConcurrency, serverLimits: config.serverConcurrency,
-    graphqlMaxBodyBytes: config.graphql.maxBodyBytes, preparedStatements: config.preparedStatements,
+    graphqlMaxBodyBytes: config.graphql.maxBodyBytes, preparedStatements: config.preparedStatements, connectionProblem,
   });
-  // A client that sends its request slowly (slowloris), or does not take its answer, loses its
-  // socket after these delays (with no "timeout" listener, Node destroys a socket silent for socketMs).
-  const { headersMs, requestMs, socketMs } = config.httpTimeouts;
-  const server = http.createServer({
-    headersTimeout: headersMs, requestTimeout: Math.max(requestMs, headersMs), connectionsCheckingInterval: Math.min(1_000, headersMs),
-  });
-  server.timeout = socketMs;
-  server.maxConnections = config.maxConnections; // beyond, Node closes a new socket at once
-  if (config.connectionsPerAddress > 0) limitConnectionsPerAddress(server, config.connectionsPerAddress);
+  const listeners = createListeners(config, app.get("trust proxy fn"));
+  registerTransportMetrics(metrics.registry, listeners, config.bodyBudgetBytes);
   // Watch mode (development): a connection of its own LISTENs for DDL, and the schema is rebuilt after it.
   const watchPool = config.graphql.watch ? createPool(appUrl, { ...config, poolSize: 1 }, logger, { keepIdle: true }) : undefined;
   const schemaWatch = watchPool && new SchemaWatchSubscriber(watchPool);
@@ -87,31 +77,30 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
   app.use(graphql); // the explorer (/graphiql), when enabled
   app.use(notFound);
   app.use(answerError);
-  server.on("request", routeRequests(plainRoute(app.get("trust proxy fn"), [...graphqlSteps, graphql], notFound, answerError), app));
+  listeners.serve(routeRequests(plainRoute(app.get("trust proxy fn"), [...graphqlSteps, graphql], notFound, answerError), app), probeApp);
   const release = async () => {
     await pgl.release();
     schemaWatch?.release();
     await Promise.all([pool.end(), probePool.end(), watchPool?.end()]);
   };
   const giveUp = async (error: unknown): Promise<never> => {
-    if (server.listening) await new Promise((resolve) => server.close(resolve));
+    await listeners.close();
     await release();
     throw error;
   };
-  await listen(server, config.port).catch(giveUp);
-  const url = ownAddress((server.address() as AddressInfo).port);
+  const { port, probePort } = await listeners.listen().catch(giveUp);
+  const url = ownAddress(port);
   // Without APP_URL, the links of messages lead here, to the port really bound (PORT=0 picks one).
   const mailing = config.mail.ownLinkPages ? { ...config, mail: { ...config.mail, appUrl: url } } : config;
   const jobs = config.jobs.inProcess ? await startJobWorker(appUrl, mailing, logger).catch(giveUp) : undefined;
   return {
     url,
+    probeUrl: ownAddress(probePort),
     pool,
     logger,
     jobs,
     async close() {
-      const closed = new Promise((resolve) => server.close(resolve));
-      server.closeIdleConnections();
-      await closed;
+      await listeners.close();
       await jobs?.stop();
       await release();
     },

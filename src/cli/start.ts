@@ -5,6 +5,7 @@ import { isProduction, readDatabaseConfig, readServerConfig, type ServerConfig }
 import { prepareDatabase, type PreparedDatabase } from "../db/database.ts";
 import { loadDevSecrets } from "../db/dev-secrets.ts";
 import { prepareSchemaWatch } from "../db/watch-fixtures.ts";
+import { poolerProblem } from "../db/pooler-check.ts";
 import { startGateway, type Gateway } from "../server.ts";
 import { processIo, type Io } from "./io.ts";
 import { isScript } from "./run.ts";
@@ -35,25 +36,37 @@ export async function serve(io: Io): Promise<Serving> {
     announce(gateway, serverConfig);
     return { url: gateway.url, stop: () => gateway.close().then(() => database.stop()) };
   }
+  // Checked once here, so that a bad connection is one line, not workers failing one after another.
+  const problem = await poolerProblem(database.appUrl, serverConfig).catch(() => undefined);
+  if (problem) await stopAndThrow(database)(new Error(problem));
   const env = { ...io.env, DATABASE_URL: database.appUrl, ...(serverConfig.jwt.signingKey === generatedSecret ? { JWT_SECRET: generatedSecret } : {}) };
   const stopWorkers = forkWorkers(workers, env, io);
   return { url: `http://localhost:${serverConfig.port}`, stop: () => stopWorkers().then(() => database.stop()) };
 }
 
-/** Forks the workers, each started again when it dies; returns how to stop them (for good). */
+/**
+ * Forks the workers, each started again when it dies after it served; returns how to stop them
+ * (for good). A worker that dies before it served (it could not start: its line says why)
+ * is not replaced, or the port would never answer while workers failed one after another.
+ */
 function forkWorkers(workers: number, env: NodeJS.ProcessEnv, io: Io): () => Promise<void> {
   cluster.setupPrimary({ exec: fileURLToPath(import.meta.url) });
   let stopping = false;
   const forked = new Set(Array.from({ length: workers }, () => cluster.fork(env)));
+  const served = new WeakSet<Worker>();
+  const serving = (worker: Worker, message: unknown) => void (message === SERVING && served.add(worker));
   const replace = (worker: Worker, code: number, signal: string | null) => {
     if (!forked.delete(worker) || stopping) return;
+    if (!served.has(worker)) return io.err(`worker ${worker.process.pid} exited (${signal ?? code}) before serving; not starting another`);
     io.err(`worker ${worker.process.pid} exited (${signal ?? code}); starting another`);
     forked.add(cluster.fork(env));
   };
+  cluster.on("message", serving);
   cluster.on("exit", replace);
   return async () => {
     stopping = true;
     cluster.off("exit", replace);
+    cluster.off("message", serving);
     await Promise.all([...forked].map((worker) => new Promise((resolve) => {
       worker.once("exit", resolve);
       worker.kill("SIGTERM");
@@ -61,9 +74,9 @@ function forkWorkers(workers: number, env: NodeJS.ProcessEnv, io: Io): () => Pro
   };
 }
 
-/** The start line: where the API listens, and the explorer only where it is served. */
+/** The start line: where the API listens, its probes, and the explorer only where it is served. */
 function announce(gateway: Gateway, { workers, explorer }: ServerConfig) {
-  gateway.logger.info({ url: gateway.url, graphql: `${gateway.url}/graphql`, ...(explorer ? { explorer: `${gateway.url}/graphiql` } : {}), workers },
+  gateway.logger.info({ url: gateway.url, graphql: `${gateway.url}/graphql`, ...(explorer ? { explorer: `${gateway.url}/graphiql` } : {}), probes: gateway.probeUrl, workers },
     `Stoflow API on ${gateway.url}`);
 }
 
@@ -84,10 +97,17 @@ function stopOnSignal(stop: () => Promise<void>) {
   }
 }
 
+/** What a worker tells the primary once its gateway serves (its job worker started too). */
+const SERVING = "stoflow:serving";
+
 if (cluster.isWorker) {
   // A worker is given DATABASE_URL (and a generated JWT_SECRET) by the primary.
   const config = readServerConfig();
-  const gateway = await startGateway(readDatabaseConfig().appUrl!, config);
+  const gateway = await startGateway(readDatabaseConfig().appUrl!, config).catch((error: Error) => {
+    console.error(`Stoflow could not start: ${error.message}`);
+    return process.exit(1);
+  });
+  process.send?.(SERVING);
   if (cluster.worker?.id === 1) announce(gateway, config);
   stopOnSignal(() => gateway.close());
 } else if (isScript(import.meta.url)) {

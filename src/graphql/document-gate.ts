@@ -5,7 +5,7 @@ import {
   type DocumentNode, type ExecutionResult, type GraphQLSchema, type OperationDefinitionNode,
 } from "postgraphile/graphql";
 import { answerRequestWith, answerWith } from "./answer-status.ts";
-import { coded } from "./errors.ts";
+import { coded, withoutSuggestion } from "./errors.ts";
 import { LaneFullError, type SerialLane } from "./serial-lane.ts";
 import { checkVariables, compileDocument, refuse, type CompiledOperation, type DocumentLimits } from "./document-limits.ts";
 
@@ -118,7 +118,8 @@ export class DocumentGate {
   };
 
   private validate(document: DocumentNode): readonly GraphQLError[] {
-    return validate(this.schema!, document, specifiedRules).map((error) => coded(error, "GRAPHQL_VALIDATION_FAILED"));
+    const errors = validate(this.schema!, document, specifiedRules).map((error) => coded(error, "GRAPHQL_VALIDATION_FAILED"));
+    return this.limits.introspection ? errors : errors.map(withoutSuggestion);
   }
 
   /** Parses (token limit first) and compiles; throws a refusal, or returns undefined on a syntax error. */

@@ -21,8 +21,25 @@ const NO_TENANT_CONTEXT = "No tenant context: sign in with a tenant account to r
  * masked (logged as JSON with an id the client is given). PostgreSQL's `detail` (which can hold row
  * values) never leaves the server.
  */
-export function maskErrorWith(logger: Logger, messages: ConstraintMessages) {
-  return (error: GraphQLError): GraphQLError => maskError(error, logger, messages);
+export function maskErrorWith(logger: Logger, messages: ConstraintMessages, hideSuggestions = false) {
+  return (error: GraphQLError): GraphQLError => {
+    const masked = maskError(error, logger, messages);
+    return hideSuggestions ? withoutSuggestion(masked) : masked;
+  };
+}
+
+/** graphql-js's hints at names the schema has (`Did you mean "products"?`, `… the enum value "X"?`). */
+const SUGGESTION = /\s*Did you mean .*\?$/s;
+
+/**
+ * The error without graphql-js's suggestion of field, argument, type or value names: where
+ * introspection is off (production), a client may not list the schema by typos either.
+ * (graphql-js 17 has `hideSuggestions`; 16 has not.)
+ */
+export function withoutSuggestion(error: GraphQLError): GraphQLError {
+  if (!SUGGESTION.test(error.message)) return error;
+  const { nodes, source, positions, path, extensions } = error;
+  return new GraphQLError(error.message.replace(SUGGESTION, ""), { nodes, source, positions, path, extensions });
 }
 
 type OriginalError = Error & { code?: string; retryAfterSeconds?: number; table?: string; constraint?: string; column?: string };

@@ -15,6 +15,8 @@ import { createLogger } from "../logger.ts";
 import { maskErrorWith } from "./errors.ts";
 import { NoSchemaPrefixPlugin } from "./inflection.ts";
 import { NotFoundPlugin } from "./not-found-plugin.ts";
+import { BoundedNodeIdPlugin } from "./node-id-plugin.ts";
+import { HashingPlugin } from "./hashing-plugin.ts";
 import { DescriptionsPlugin } from "./descriptions-plugin.ts";
 import { BadValuePlugin } from "./bad-value-plugin.ts";
 import type { GraphqlConfig } from "../config.ts";
@@ -52,11 +54,11 @@ export function makePreset(
       NoSchemaPrefixPlugin, authPlugin(auth), documentGatePlugin(guards.gate, guards.lane, graphql.planCacheSize),
       exportLinePlugin(guards.gate, graphql.exports),
       pageSizePlugin(graphql.defaultPageSize), ValueWeightPlugin, DatabaseUnavailablePlugin, DeadSessionPlugin, AnswerStatusPlugin, ErrorCodesPlugin,
-      NotFoundPlugin, DescriptionsPlugin, BadValuePlugin, constraintMessagesPlugin(messages),
+      NotFoundPlugin, DescriptionsPlugin, BadValuePlugin, constraintMessagesPlugin(messages), BoundedNodeIdPlugin, HashingPlugin,
     ],
     // Filter and order by any column, not only indexed ones: a tenant's tables are small, and
-    // sellers filter by price, brand or category.
-    disablePlugins: ["PgIndexBehaviorsPlugin"],
+    // sellers filter by price, brand or category. Node ids are decoded by BoundedNodeIdPlugin.
+    disablePlugins: ["PgIndexBehaviorsPlugin", "NodeIdCodecBase64JSONPlugin"],
     pgServices: [makePgService({ pool, schemas: ["public", "tenant_template"], ...(schemaWatch ? { pgSubscriber: schemaWatch } : {}) })],
     // The watch fixtures need a superuser: installed by `npm start` and `npm run db -- rebuild` (src/db/watch-fixtures.ts).
     gather: { pgIdentifiers: "unqualified", installWatchFixtures: false },
@@ -86,7 +88,7 @@ export function makePreset(
       maxRequestLength: graphql.maxBodyBytes,
       // grafast writes `data` as JSON text directly (faster), and cached introspection answers are kept as text.
       outputDataAsString: true,
-      maskError: maskErrorWith(logger, messages),
+      maskError: maskErrorWith(logger, messages, !graphql.introspection),
     },
   };
 }

@@ -2,26 +2,18 @@ import express, { type Request, type Response, type Router } from "express";
 import { MAIL_REQUEST_ANSWER } from "../auth/account-mail.ts";
 import type { AuthService } from "../auth/service.ts";
 import { requireSession } from "./bearer.ts";
+import { rememberMountPath } from "./metrics.ts";
 
 const body = (req: Request): Record<string, unknown> =>
   req.body && typeof req.body === "object" && !Array.isArray(req.body) ? req.body : {};
 
 /** Largest JSON body of the REST routes (413 beyond). */
-export const REST_BODY_LIMIT = "16kb";
-
-/**
- * The routes that hash a password. They wait in bcrypt's own line (BCRYPT_CONCURRENCY running,
- * BCRYPT_QUEUE_LIMIT waiting, 503 BUSY at once beyond), not in the server's: a crowd of sign-ins
- * then never stands in front of other requests.
- */
-export const HASHING_ROUTES: ReadonlySet<string> = new Set([
-  "/api/auth/register", "/api/auth/login", "/api/auth/change-password", "/api/auth/reset-password", "/api/auth/accept-invitation",
-  "/api/auth/change-email",
-]);
+export const REST_BODY_BYTES = 16 * 1024;
 
 /** The seed's REST routes under /api/auth, with its JSON shapes and status codes (the body is read by the app, see app.ts). */
 export function authRoutes(auth: AuthService): Router {
   const router = express.Router();
+  router.use(rememberMountPath);
   router.post("/register", async (req, res) => {
     res.status(201).json(await auth.register(body(req), req.ip ?? "unknown"));
   });

@@ -2,7 +2,7 @@ import type { NextFunction, Request, Response } from "express";
 import { busy } from "../auth/errors.ts";
 import { FairLine, type LineLimits } from "../fair-line.ts";
 import { sendError, type Answer } from "./errors.ts";
-import { clientOfAddress } from "./connection-limit.ts";
+import { clientOfAddress } from "./client-address.ts";
 
 const TOO_MANY_REQUESTS: Answer = {
   status: 429, code: "TOO_MANY_REQUESTS", message: "Too many requests in progress from this address", retryAfterSeconds: 1,
@@ -21,7 +21,7 @@ type TurnEnd = "end" | "close";
  * turn is given back once, when `endsAt` happens or the client left. A client that left while it
  * waited gives its turn on at once, before any work is done for it.
  */
-function inTurn(line: FairLine, endsAt: TurnEnd, req: Request, res: Response, next: NextFunction, refusal: Answer, onGiveBack?: () => void): void {
+function inTurn(line: FairLine, endsAt: TurnEnd, req: Request, res: Response, next: NextFunction, refusal: Answer, onGiveBack?: () => void): () => void {
   const client = clientOfAddress(req.ip ?? "unknown");
   let given = false;
   const giveBack = () => {
@@ -38,6 +38,18 @@ function inTurn(line: FairLine, endsAt: TurnEnd, req: Request, res: Response, ne
   };
   line.weigh(client);
   line.take(client, begin, () => sendError(req, res, refusal));
+  return giveBack;
+}
+
+/** Where a request's turn in the server's line is kept, so that it can leave the line early. */
+const SERVER_TURN = Symbol("server turn");
+
+/**
+ * Gives the request's place in the server's line back before its answer: a GraphQL request found
+ * to hash a password waits in bcrypt's line instead (see auth/hashing-operations.ts). Once only.
+ */
+export function leaveServerLine(res: object): void {
+  (res as { [SERVER_TURN]?: () => void })[SERVER_TURN]?.();
 }
 
 /** Calls `giveBack` as the answer is handed to Node, not when the client has read it all. */
@@ -80,5 +92,8 @@ export function clientConcurrency(limits: Concurrency) {
  */
 export function serverConcurrency(limits: Concurrency, hasOwnLine: (req: Request) => boolean) {
   const line = new FairLine(limits);
-  return (req: Request, res: Response, next: NextFunction) => (hasOwnLine(req) ? next() : inTurn(line, "end", req, res, next, BUSY));
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (hasOwnLine(req)) return next();
+    (res as { [SERVER_TURN]?: () => void })[SERVER_TURN] = inTurn(line, "end", req, res, next, BUSY);
+  };
 }

@@ -15,6 +15,7 @@ const CLIENT_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
  */
 export function requestLogging(logger: Logger) {
   const lines = logger.child({}, { redact: [] });
+  const refused = refusalSummary(lines);
   return (req: IncomingMessage, res: ServerResponse, next: () => void) => {
     const started = performance.now();
     const url = pathOf(req.url); // before any router rewrites it
@@ -25,11 +26,34 @@ export function requestLogging(logger: Logger) {
     Object.defineProperty(req, "log", { configurable: true, get: () => (child ??= logger.child({ req: { id } })) });
     res.on("finish", () => {
       const status = res.statusCode;
+      if (status === 429 || status === 503) return refused(status);
       const level = status >= 500 ? "error" : status >= 400 ? "warn" : "info";
       if (!lines.isLevelEnabled(level)) return;
       lines[level]({ req: { id, method: req.method, url }, res: { statusCode: status }, responseTime: Math.round(performance.now() - started) }, "request completed");
     });
     next();
+  };
+}
+
+/** How long refusals under load are counted before their line is written. */
+const REFUSALS_WINDOW_MS = 10_000;
+
+/**
+ * 429 and 503 answers are what a flood is answered; a line each would be the flood again, in the
+ * log (about 2 MB/s from one client). They are counted, and one warning per window says how many
+ * of each were answered (the metrics count them too, by route).
+ */
+function refusalSummary(lines: Logger): (status: number) => void {
+  let counts: Record<number, number> | undefined;
+  return (status) => {
+    if (!counts) {
+      counts = {};
+      setTimeout(() => {
+        lines.warn({ refused: counts, seconds: REFUSALS_WINDOW_MS / 1000 }, "requests refused under load");
+        counts = undefined;
+      }, REFUSALS_WINDOW_MS).unref();
+    }
+    counts[status] = (counts[status] ?? 0) + 1;
   };
 }
 

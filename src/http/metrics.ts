@@ -17,9 +17,19 @@ const MIDDLEWARE_PATHS = new Set(["/graphql", "/graphiql"]);
  * The route a request matched (its pattern, never the raw path), read once the response is sent;
  * anything else is "unmatched": no client can grow the number of series.
  */
-function routeOf(req: Request): string {
-  if (req.route?.path) return `${req.baseUrl}${String(req.route.path)}`;
+function routeOf(req: Request, res: Response): string {
+  if (req.route?.path) return `${(res.locals.mountPath as string | undefined) ?? req.baseUrl}${String(req.route.path)}`;
   return MIDDLEWARE_PATHS.has(req.path) ? req.path : "unmatched";
+}
+
+/**
+ * First in a router mounted under a path: keeps that path for the route's label. Express gives
+ * `req.baseUrl` back to the parent as soon as an async route returns, before it answers: read at
+ * the answer, `/api/auth/login` would be `/login` one time in two.
+ */
+export function rememberMountPath(req: Request, res: Response, next: NextFunction): void {
+  res.locals.mountPath = req.baseUrl;
+  next();
 }
 
 /** `make(labels…)` remembered per distinct label values (routes, methods and statuses are few). */
@@ -80,7 +90,7 @@ export function createMetrics(pool: pg.Pool, tenantCount: () => Promise<number>,
     middleware(req, res, next) {
       const started = performance.now();
       res.on("finish", () => {
-        const route = routeOf(req);
+        const route = routeOf(req, res);
         latencyOf(route).observe((performance.now() - started) / 1000);
         requestsOf(route, req.method, String(res.statusCode)).inc();
       });

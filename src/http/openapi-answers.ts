@@ -1,7 +1,7 @@
 import type { ResponseConfig } from "@asteasolutions/zod-to-openapi";
 import { z } from "zod";
 import { APP_ROLES } from "../auth/roles.ts";
-import { REST_BODY_LIMIT } from "./auth-routes.ts";
+import { REST_BODY_BYTES } from "./auth-routes.ts";
 
 /**
  * What the REST routes answer, for their OpenAPI document (src/http/openapi.ts): the bodies of
@@ -101,7 +101,8 @@ const TOKEN_SENT: Refusal[] = [
 const NO_TOKEN: Refusal = [401, "UNAUTHENTICATED", "no bearer token"];
 const JSON_BODY: Refusal[] = [
   [400, "BAD_REQUEST", "the body is not JSON"],
-  [413, "BAD_REQUEST", `the body is larger than ${REST_BODY_LIMIT.replace("kb", " kB")}`],
+  [413, "BAD_REQUEST", `the body is larger than ${REST_BODY_BYTES / 1024} kB`],
+  [415, "UNSUPPORTED_MEDIA_TYPE", "a body that is not `application/json`"],
   [422, "INVALID_INPUT", "a field breaks a rule; `detail` names the field and the rule"],
 ];
 

@@ -4,7 +4,7 @@ import {
   AcceptInvitationInput, ChangePasswordInput, EmailChangeInput, EmailTokenInput, InvitationIdInput, InvitationInput, LoginInput, MailRequestInput,
   RefreshInput, RegisterInput, ResetPasswordInput,
 } from "../auth/inputs.ts";
-import { HASHING_ROUTES } from "./auth-routes.ts";
+import { HASHING_ROUTES } from "../auth/hashing-operations.ts";
 import { answer, LINK_TOKEN, REFUSED_BEFORE_ANY_ROUTE, refusalResponses, refusalsOf, type Placement, type Refusal } from "./openapi-answers.ts";
 
 /**

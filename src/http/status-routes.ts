@@ -45,15 +45,18 @@ export async function serverStatus(pool: pg.Pool, prepared: boolean): Promise<Se
 }
 
 /**
- * GET /ready — 200 when the database answers and every committed migration is applied; 503 with
+ * GET /ready — 200 when the database answers, every committed migration is applied and the
+ * connections are fit (no transaction-mode pooler dropping prepared statements); 503 with
  * the reason otherwise (a load balancer keeps traffic away). Tenant schemas that lag behind the
  * template are listed, but do not make the server unready: it serves every other tenant, and the
  * lagging ones get 503 TENANT_MAINTENANCE.
  */
-export function readyRoute(pool: pg.Pool, committedMigrations: number, preparedStatements: boolean) {
+export function readyRoute(pool: pg.Pool, committedMigrations: number, preparedStatements: boolean, connectionProblem: () => Promise<string | undefined>) {
   return async (_req: Request, res: Response) => {
     const status = await serverStatus(pool, preparedStatements).catch(() => undefined);
     if (!status) return answer(res, false, { status: "not ready", reason: "database unreachable", code: UNAVAILABLE.code });
+    const problem = await connectionProblem();
+    if (problem) return answer(res, false, { status: "not ready", reason: problem, code: "NOT_READY" });
     const pending = committedMigrations - status.applied_migrations;
     if (pending > 0) return answer(res, false, { status: "not ready", reason: `${pending} migrations pending`, code: "NOT_READY" });
     const lagging = status.tenant_schemas_behind > 0

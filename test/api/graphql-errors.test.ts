@@ -114,6 +114,15 @@ describe("grafserv's own refusals carry a code too", () => {
 
   it("a wrong media type, method or Accept header", async () => {
     expectRefusal(await post("{}", { "content-type": "text/plain" }), 415, "UNSUPPORTED_MEDIA_TYPE");
+    // Media types are case-insensitive: JSON is JSON however it is spelled.
+    for (const type of ["APPLICATION/JSON", "Application/Json; charset=UTF-8"]) {
+      const answer = await post(JSON.stringify({ query: "{ __typename }" }), { "content-type": type });
+      expect(answer, type).toMatchObject({ status: 200, body: { data: { __typename: "Query" } } });
+    }
+    // REST: a body that is not JSON is refused for its media type, not read as {} and refused for its fields.
+    const rest = await request(gw.url, "POST", "/api/auth/login", { body: "email=a@b.test&password=x", headers: { "content-type": "text/plain" } });
+    expect(rest).toMatchObject({ status: 415, body: { code: "UNSUPPORTED_MEDIA_TYPE" } });
+    expect((await request(gw.url, "POST", "/api/auth/login", { body: { email: "a@b.test", password: "a long password" }, headers: { "content-type": "Application/JSON" } })).status).toBe(401);
     expectRefusal(await request(gw.url, "GET", "/graphql?query=%7B__typename%7D"), 405, "METHOD_NOT_ALLOWED");
     expectRefusal(await post(JSON.stringify({ query: "{ __typename }" }), { "content-type": "application/json", accept: "text/csv" }),
       406, "NOT_ACCEPTABLE");
@@ -126,6 +135,23 @@ describe("grafserv's own refusals carry a code too", () => {
     const invalid = await graphql(gw.url, "{ nope }");
     expect(invalid.status).toBe(400);
     expect(invalid.body.errors?.[0]).toMatchObject({ message: /Cannot query field "nope"/, extensions: { code: "GRAPHQL_VALIDATION_FAILED" } });
+  });
+
+  it("suggest no names where introspection is off (production): a typo does not list the schema", async () => {
+    const typos = ["{ prodcts { totalCount } }", "{ products(frist: 1) { totalCount } }", "{ products(orderBy: CREATED_AT_DES) { totalCount } }",
+      'query($f: ProductFilter) { products(filter: $f) { totalCount } }'];
+    expect((await graphql(gw.url, typos[0]!)).body.errors?.[0]?.message).toMatch(/Did you mean "products"/);
+    const production = await startTestGateway({ NODE_ENV: "production" });
+    try {
+      for (const typo of typos) {
+        const answer = await graphql(production.url, typo, typo.includes("$f") ? { f: { skuu: { equalTo: "x" } } } : {});
+        expect(answer.status, typo).toBe(400);
+        expect(answer.body.errors?.[0]?.message, typo).not.toMatch(/Did you mean|"first"|CREATED_AT_DESC\b|"sku"/);
+        expect(answer.body.errors?.[0]?.extensions?.code, typo).toMatch(/^GRAPHQL_VALIDATION_FAILED$|^BAD_REQUEST$/);
+      }
+    } finally {
+      await production.close();
+    }
   });
 });
 

@@ -83,7 +83,7 @@ function appRoutes(): string[] {
     pool: {} as pg.Pool, auth: {} as AuthService, corsOrigins: [], trustProxy: false, version: "test", explorer: true, linkPages: true,
     metrics: createMetrics({} as pg.Pool, async () => 0, () => ({ documents: 0, bytes: 0 })), logger: createLogger(undefined, "silent"),
     committedMigrations: 0, metricsAccess: config.metrics, clientLimits: config.clientConcurrency, serverLimits: config.serverConcurrency,
-    graphqlMaxBodyBytes: 1000, preparedStatements: false,
+    graphqlMaxBodyBytes: 1000, preparedStatements: false, connectionProblem: async () => undefined,
   });
   return routesOf(app.router, "").filter((route) => !NOT_THE_API.includes(route));
 }
@@ -96,6 +96,7 @@ function routesOf(router: Router | { stack?: Layer[] }, prefix: string): string[
       const route = `${prefix}${layer.route.path}`.replace(/:(\w+)/g, "{$1}");
       return Object.keys(layer.route.methods).filter((m) => m !== "_all").map((method) => `${method.toUpperCase()} ${route}`);
     }
-    return layer.handle.stack ? routesOf(layer.handle, `${prefix}${layer.rawPath ?? ""}`) : [];
+    // A router mounted at "/" (the probes) adds no segment of its own.
+    return layer.handle.stack ? routesOf(layer.handle, `${prefix}${(layer.rawPath ?? "").replace(/^\/$/, "")}`) : [];
   });
 }

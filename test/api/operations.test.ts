@@ -36,6 +36,35 @@ describe("structured logs", () => {
   });
 });
 
+describe("logs under a flood", () => {
+  it("count the 429 and 503 answers of a flood in one warning per 10 s instead of a line each", { timeout: 60_000 }, async () => {
+    const lines: string[] = [];
+    const logger = createLogger({ write: (line: string) => lines.push(line) }, "info");
+    const env = { TRUST_PROXY: "loopback", HTTP_CLIENT_CONCURRENCY: "1", HTTP_CLIENT_QUEUE: "0", HTTP_SERVER_CONCURRENCY: "1", HTTP_SERVER_QUEUE: "0" };
+    const logged = await startGateway(gw.db.appUrl, testServerConfig(env), { logger });
+    const statuses: number[] = [];
+    try {
+      const query = (address: string) => http(logged.url, "POST", "/graphql", { body: { query: "{ tiers { totalCount } }" }, headers: { "x-forwarded-for": address } });
+      for (let round = 0; round < 3; round++) {
+        const answers = await Promise.all([...Array.from({ length: 20 }, () => query("203.0.113.1")), ...Array.from({ length: 20 }, (_, i) => query(`203.0.113.${i + 10}`))]);
+        statuses.push(...answers.map((a) => a.status));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10_500));
+    } finally {
+      await logged.close();
+    }
+    const entries = lines.map((line) => JSON.parse(line));
+    const refusals = statuses.filter((status) => status === 429 || status === 503).length;
+    expect(statuses.filter((status) => status === 429).length).toBeGreaterThan(0);
+    expect(statuses.filter((status) => status === 503).length).toBeGreaterThan(0);
+    expect(entries.filter((e) => e.res && (e.res.statusCode === 429 || e.res.statusCode === 503))).toEqual([]);
+    const summaries = entries.filter((e) => e.msg === "requests refused under load");
+    expect(summaries).toHaveLength(1);
+    expect(Object.values(summaries[0].refused as Record<string, number>).reduce((a, b) => a + b, 0)).toBe(refusals);
+    expect(summaries[0].level).toBe(40);
+  });
+});
+
 async function graphqlAsUser(url: string, token: string) {
   return http(url, "POST", "/graphql", { body: { query: "{ products { totalCount } }" }, token });
 }
@@ -118,6 +147,14 @@ describe("operations endpoints", () => {
       bcryptQueueLimit: 8, trustProxy: false, connectionsPerAddress: 256, workers: 1, logLevel: "info", preparedStatements: true,
       clientConcurrency: { active: 8, waiting: 128 }, serverConcurrency: { active: 20, waiting: 256 },
     });
+    expect(defaults).toMatchObject({
+      slowSockets: { slowMs: 2_000, graceMs: 5_000, minRate: 500 }, probe: { port: 3001, maxConnections: 32 },
+      jobs: { concurrency: 8 }, mail: { smtpTimeoutsMs: { connection: 10_000, greeting: 10_000, socket: 30_000 } },
+    });
+    expect(defaults.bodyBudgetBytes).toBeGreaterThanOrEqual(16 * 2 ** 20);
+    expect(defaults.bodyBudgetBytes).toBeLessThanOrEqual(256 * 2 ** 20);
+    expect(readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, PORT: "0" }).probe.port).toBe(0);
+    expect(readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, HTTP_BODY_BUDGET_MB: "8" }).bodyBudgetBytes).toBe(8 * 2 ** 20);
     // The server's line is twice as wide as the pool.
     expect(readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, DATABASE_POOL_SIZE: "16" }).serverConcurrency.active).toBe(32);
     // Behind a proxy every socket is the proxy's: no cap on sockets per address by default.

@@ -27,7 +27,7 @@ beforeAll(async () => {
   // A server process of its own, as in production: its heap and event loop are what we measure.
   server = spawn(process.execPath, ["src/cli/start.ts"], {
     env: {
-      ...process.env, DATABASE_URL: db.appUrl, JOBS_DATABASE_URL: db.jobsUrl, PORT: String(port), JWT_SECRET: TEST_JWT_SECRET, BCRYPT_COST: "4",
+      ...process.env, DATABASE_URL: db.appUrl, JOBS_DATABASE_URL: db.jobsUrl, PORT: String(port), PROBE_PORT: "0", JWT_SECRET: TEST_JWT_SECRET, BCRYPT_COST: "4",
       LOG_LEVEL: "silent", STOFLOW_DATA_DIR: os.tmpdir(), NODE_OPTIONS: `--max-old-space-size=${HEAP_LIMIT_MB}`,
     },
     stdio: "ignore",

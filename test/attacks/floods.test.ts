@@ -3,9 +3,10 @@ import net from "node:net";
 import { getIntrospectionQuery } from "postgraphile/graphql";
 import parsePrometheus from "parse-prometheus-text-format";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { clientOfAddress } from "../../src/http/connection-limit.ts";
+import { clientOfAddress } from "../../src/http/client-address.ts";
 import { startGateway } from "../../src/server.ts";
-import { graphql, http, signUp, spawnServer, startTestGateway, testServerConfig, type TestGateway } from "../helpers/gateway.ts";
+import { HASHING_MUTATIONS, HASHING_ROUTES } from "../../src/auth/hashing-operations.ts";
+import { graphql, graphqlOk, http, signUp, spawnServer, startTestGateway, testServerConfig, type TestGateway } from "../helpers/gateway.ts";
 import { until } from "../helpers/until.ts";
 import { recordAttack } from "./recorder.ts";
 
@@ -168,6 +169,37 @@ describe("floods from one client", () => {
     });
     record("120 wrong sign-ins in flight from 40 addresses (3 each, under every per-address limit)", 120,
       "beyond the bcrypt line (1 running, 8 waiting) 503 BUSY at once; GraphQL from another address answered meanwhile");
+  });
+
+  it("takes GraphQL sign-ins out of the server's line while they wait for bcrypt, as their REST twins", async () => {
+    await withServer({ TRUST_PROXY: "loopback", HTTP_SERVER_CONCURRENCY: "1", HTTP_SERVER_QUEUE: "0", BCRYPT_COST: "12", BCRYPT_CONCURRENCY: "1" }, async (url) => {
+      expect((await graphql(url, "{ __typename }")).status).toBe(200);
+      const login = (i: number) => `login(input: { email: "graphql-crowd${i}@x.test", password: "wrong password" }) { accessToken }`;
+      const documents = [`mutation { ${login(1)} }`, `mutation Named { ${login(2)} }`, `mutation { ...L } fragment L on Mutation { ${login(3)} }`,
+        'mutation { register(input: { name: "Hashing Line Shop", email: "hashing-line@x.test", password: "a long password" }) { accessToken } }'];
+      let hashed = 0;
+      const signIns = documents.map((query, i) => http(url, "POST", "/graphql", { body: { query }, headers: { "x-forwarded-for": `192.0.2.${i + 1}` } })
+        .then((answer) => ((hashed += 1), answer)));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const others = [];
+      for (let i = 0; i < 3; i++) others.push(await graphql(url, "{ __typename }"));
+      const hashedMeanwhile = hashed;
+      const answers = await Promise.all(signIns);
+      // With one server place and none waiting, a sign-in holding it would make these 503 BUSY.
+      expect(others.map((a) => a.status)).toEqual([200, 200, 200]);
+      expect(hashedMeanwhile).toBeLessThan(documents.length); // some sign-ins were still waiting for bcrypt
+      expect(answers.slice(0, 3).map((a) => a.body.errors?.[0]?.extensions?.code)).toEqual(["INVALID_CREDENTIALS", "INVALID_CREDENTIALS", "INVALID_CREDENTIALS"]);
+      expect(answers[3]!.body.data?.register?.accessToken).toEqual(expect.any(String));
+    });
+    record("4 GraphQL sign-ins and registrations (one through a fragment) waiting for bcrypt (1 at a time), against a server line of 1 place and none waiting", 4,
+      "they leave the server's line once their document is known (the same list of hashing operations as REST): other queries answered 200 meanwhile");
+  });
+
+  it("keeps one list of hashing operations for REST and GraphQL: every route and mutation in it exists", async () => {
+    const mutations = (await graphqlOk(gw.url, "{ __schema { mutationType { fields { name } } } }")).__schema.mutationType.fields.map((f: { name: string }) => f.name);
+    expect(mutations).toEqual(expect.arrayContaining([...HASHING_MUTATIONS]));
+    for (const route of HASHING_ROUTES) expect((await http(gw.url, "POST", route, { body: {} })).status, route).not.toBe(404);
+    expect([...HASHING_ROUTES].length).toBeGreaterThanOrEqual(5);
   });
 
   it("lets a sign-in from a quiet address through a crowd of wrong sign-ins that retries at once on BUSY", async () => {
@@ -376,6 +408,17 @@ describe("/metrics", () => {
     expect([...routes].filter((r) => r!.includes("scan") || r!.includes("random"))).toEqual([]);
     expect(routes.has("unmatched")).toBe(true);
     record("150 requests to distinct unknown paths", 150, "one \"unmatched\" series");
+  });
+
+  it("labels each REST route once, by its full pattern, however its handler answers", async () => {
+    for (let i = 0; i < 5; i++) {
+      await http(gw.url, "POST", "/api/auth/login", { body: { email: `label${i}@x.test`, password: "wrong password" } });
+      await http(gw.url, "GET", "/api/auth/session");
+      await http(gw.url, "POST", "/api/auth/refresh", { body: { refresh_token: "x" } });
+    }
+    const families = parsePrometheus(await (await fetch(`${gw.url}/metrics`)).text());
+    const routes = new Set(families.find((f) => f.name === "stoflow_http_requests_total")!.metrics.map((m) => m.labels!.route));
+    expect([...routes].filter((route) => /login|session|refresh/.test(route!)).sort()).toEqual(["/api/auth/login", "/api/auth/refresh", "/api/auth/session"]);
   });
 
   it("is not public in production: a token, or nothing", async () => {

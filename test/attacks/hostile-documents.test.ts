@@ -250,3 +250,31 @@ describe("trusted documents (production option)", () => {
     record("documents sent as text, introspection, unknown and path-like hashes to a server with trusted documents only", 4, "400; the trusted document by hash 200");
   });
 });
+
+describe("node ids", () => {
+  const base64 = (text: string) => Buffer.from(text).toString("base64");
+  const HOSTILE_IDS: Record<string, string> = {
+    "an array nested 5,000 deep": base64(`${"[".repeat(5_000)}${"]".repeat(5_000)}`),
+    "a key nested 5,000 deep": base64(`["Product", ${"[".repeat(5_000)}"SKU"${"]".repeat(5_000)}]`),
+    "an object for a key": base64('["Product", {"sku": "SKU"}]'),
+    "an object": base64('{"0": "Product", "1": "SKU"}'),
+    "90 kB of one key": base64(`["Product", "${"x".repeat(65_000)}"]`),
+    "not JSON": base64("Product:SKU"),
+    "not base64": "!!! not an id !!!",
+    "a type name alone": base64('["Product"]'),
+    "a number for a type name": base64("[1, 2]"),
+  };
+
+  it("answers a malformed, huge or deeply nested node id null (reads) or NOT_FOUND (writes), never INTERNAL", async () => {
+    for (const [shape, id] of Object.entries(HOSTILE_IDS)) {
+      const read = await answer("query($id: ID!) { node(id: $id) { id } productById(id: $id) { sku } }", { id });
+      expect(read, shape).toMatchObject({ status: 200, code: undefined, data: { node: null, productById: null } });
+      const write = await answer('mutation($id: ID!) { updateProductById(input: { id: $id, patch: { title: "x" } }) { product { sku } } }', { id });
+      expect(write.code, shape).toBe("NOT_FOUND");
+      const anonymous = await answer("query($id: ID!) { node(id: $id) { id } }", { id }, undefined);
+      expect(anonymous, shape).toMatchObject({ status: 200, code: undefined, data: { node: null } });
+    }
+    record("node ids of hostile shapes (arrays nested 5,000 deep, nested keys, objects, 90 kB, not JSON, not base64), read signed in and anonymously, and written", Object.keys(HOSTILE_IDS).length * 3,
+      "null for reads, NOT_FOUND for writes: decoded only when at most 1,000 characters and a flat array of a type name and key values");
+  });
+});

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, inject } from "vitest";
-import { REPORT, staleness } from "./report.ts";
+import { FIGURES_LOG, REPORT, staleness } from "./report.ts";
 
 /** One attack tried by the suite: how often, and what happened every time. */
 export interface AttackRecord {
@@ -25,6 +25,19 @@ export function recordAttack(file: string, category: string, attack: string, att
   const record: AttackRecord = { file: path.basename(file), category, attack, attempts, result };
   recorded.push(record);
   fs.appendFileSync(path.join(inject("attackLogDir"), `${record.file}.jsonl`), JSON.stringify(record) + "\n");
+}
+
+/** What an attack measured on this machine (latencies, memory): listed apart from the table, never checked for staleness. */
+export interface FigureRecord {
+  file: string;
+  attack: string;
+  figures: string;
+}
+
+/** Records the figures an attack measured, beside the attack's row (see `figuresOf` in report.ts). */
+export function recordFigures(file: string, attack: string, figures: string): void {
+  const record: FigureRecord = { file: path.basename(file), attack, figures };
+  fs.appendFileSync(path.join(inject("attackLogDir"), `${record.file}${FIGURES_LOG}`), JSON.stringify(record) + "\n");
 }
 
 type Task = { type: string; mode: string; result?: { state?: string }; tasks?: Task[] };

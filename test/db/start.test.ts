@@ -26,7 +26,7 @@ afterAll(async () => {
   await fs.rm(dataDir, { recursive: true, force: true });
 });
 
-const startEnv = (env: NodeJS.ProcessEnv) => databaseEnv(db, { JOBS_DATABASE_URL: db.jobsUrl, STOFLOW_DATA_DIR: dataDir, LOG_LEVEL: "silent", ...env });
+const startEnv = (env: NodeJS.ProcessEnv) => databaseEnv(db, { PROBE_PORT: "0", JOBS_DATABASE_URL: db.jobsUrl, STOFLOW_DATA_DIR: dataDir, LOG_LEVEL: "silent", ...env });
 
 async function healthy(url: string): Promise<boolean> {
   return fetch(`${url}/health`).then((response) => response.status === 200, () => false);

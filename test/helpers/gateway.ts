@@ -35,7 +35,7 @@ const RUN_SETTINGS = { LOG_LEVEL: process.env.LOG_LEVEL, DATABASE_PREPARED_STATE
  */
 export function testServerConfig(env: NodeJS.ProcessEnv = {}): ServerConfig {
   return readServerConfig({
-    PORT: "0", BCRYPT_COST: "4", JWT_SECRET: TEST_JWT_SECRET, DATABASE_CONNECT_TIMEOUT: "60", GRAPHQL_WATCH: "false", ...RUN_SETTINGS, ...NO_MAIL, ...GENEROUS_LIMITS, ...env,
+    PORT: "0", PROBE_PORT: "0", BCRYPT_COST: "4", JWT_SECRET: TEST_JWT_SECRET, DATABASE_CONNECT_TIMEOUT: "60", GRAPHQL_WATCH: "false", ...RUN_SETTINGS, ...NO_MAIL, ...GENEROUS_LIMITS, ...env,
   });
 }
 
@@ -115,7 +115,7 @@ export async function signUp(url: string, name = `Shop ${++counter}`, tier?: str
 export async function spawnServer(appUrl: string, env: NodeJS.ProcessEnv = {}) {
   const child = spawn(process.execPath, ["src/cli/start.ts"], {
     env: {
-      ...process.env, DATABASE_URL: appUrl, PORT: "0", JWT_SECRET: TEST_JWT_SECRET, BCRYPT_COST: "4",
+      ...process.env, DATABASE_URL: appUrl, PORT: "0", PROBE_PORT: "0", JWT_SECRET: TEST_JWT_SECRET, BCRYPT_COST: "4",
       STOFLOW_DATA_DIR: os.tmpdir(), ENV_FILE: "/nonexistent", LOG_LEVEL: "info", ...NO_MAIL, ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],
@@ -124,19 +124,19 @@ export async function spawnServer(appUrl: string, env: NodeJS.ProcessEnv = {}) {
   let stderr = "";
   const stdout: string[] = [];
   child.stderr.on("data", (chunk) => (stderr += chunk));
-  const url = await new Promise<string>((resolve, reject) => {
+  const { url, probes } = await new Promise<{ url: string; probes: string }>((resolve, reject) => {
     // Every line is read to the end, so that the server never blocks on a full pipe.
     readline.createInterface({ input: child.stdout }).on("line", (line) => {
       stdout.push(line);
-      const announced = line.startsWith("{") ? (JSON.parse(line) as { url?: string }).url : undefined; // migration lines are plain text
-      if (announced) resolve(announced);
+      const announced = line.startsWith("{") ? (JSON.parse(line) as { url?: string; probes: string }) : undefined; // migration lines are plain text
+      if (announced?.url) resolve({ url: announced.url, probes: announced.probes });
     });
     void exited.then((code) => reject(new Error(`server exited (${code}) before listening: ${stderr}`)));
   });
   expect((await graphql(url, "{ __typename }")).status).toBe(200);
   /** What it printed so far: stdout's lines, and stderr. */
   const printed = () => ({ stdout: [...stdout], stderr });
-  return { url, port: Number(new URL(url).port), child, exited, printed };
+  return { url, port: Number(new URL(url).port), probeUrl: probes, child, exited, printed };
 }
 
 export const ADD_MEMBER = `mutation($i: AddTeamMemberInput!) { addTeamMember(input: $i) { user { rowId email role } } }`;

@@ -44,3 +44,33 @@ export async function silentProxy(targetPort: number): Promise<SilentProxy> {
     },
   };
 }
+
+/** A TCP relay in front of a local port that, once told to stall, leaves every other new connection unanswered. */
+export interface StallingRelay {
+  port: number;
+  /** From now on, every other new connection hangs: accepted, never forwarded, never closed. */
+  stall(): void;
+  close(): Promise<void>;
+}
+
+export async function stallingRelay(targetPort: number): Promise<StallingRelay> {
+  let stalling = false;
+  let connections = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    sockets.add(client.once("close", () => sockets.delete(client)).on("error", () => undefined));
+    if (stalling && connections++ % 2 === 0) return; // no greeting, ever: the client's timeout ends it
+    const upstream = net.connect(targetPort, "127.0.0.1").on("error", () => client.destroy());
+    client.pipe(upstream).pipe(client);
+    client.once("close", () => upstream.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    stall: () => void (stalling = true),
+    close() {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}

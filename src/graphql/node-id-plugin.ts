@@ -1,0 +1,42 @@
+/** Longest node id decoded (base64 of `["PublicationsHistory", 9007199254740991]` is 56 characters; a sku of 100 about 200). */
+const MAX_NODE_ID_LENGTH = 1_000;
+/** Type name and key values: our keys have one column, a composite key a few. */
+const MAX_NODE_ID_PARTS = 8;
+
+const isKeyValue = (value: unknown) => typeof value === "string" || (typeof value === "number" && Number.isFinite(value));
+
+/**
+ * PostGraphile's `base64JSON` node ids (graphile-build's NodeIdCodecBase64JSONPlugin, which this
+ * replaces: same encoding, so ids do not change), decoded only when they can be ids: at most
+ * MAX_NODE_ID_LENGTH characters, then a flat array of a type name and key values. Anything else
+ * (an array nested 5,000 deep, an object, a megabyte) fails to decode, which grafast answers as
+ * an id that names no row (null, or NOT_FOUND for a write), never a key value the SQL layer chokes on.
+ */
+export function decodeNodeId(value: unknown): unknown[] {
+  if (typeof value !== "string" || value.length > MAX_NODE_ID_LENGTH) throw new Error("Not a node id");
+  const decoded: unknown = JSON.parse(Buffer.from(value, "base64").toString("utf8"));
+  const flat = Array.isArray(decoded) && decoded.length >= 2 && decoded.length <= MAX_NODE_ID_PARTS
+    && typeof decoded[0] === "string" && decoded.slice(1).every(isKeyValue);
+  if (!flat) throw new Error("Not a node id");
+  return decoded;
+}
+
+export const BoundedNodeIdPlugin: GraphileConfig.Plugin = {
+  name: "StoflowBoundedNodeIdPlugin",
+  version: "1.0.0",
+  description: "The base64JSON node id codec, decoding only ids of a bounded size and a flat shape",
+  schema: {
+    hooks: {
+      // In `build`, after NodePlugin's (which makes registerNodeIdCodec), before any `init` asks for the codec.
+      build(build) {
+        const { markSyncAndSafe } = build.grafast;
+        build.registerNodeIdCodec?.({
+          name: "base64JSON",
+          encode: markSyncAndSafe((value: unknown) => Buffer.from(JSON.stringify(value), "utf8").toString("base64")),
+          decode: markSyncAndSafe(decodeNodeId),
+        });
+        return build;
+      },
+    },
+  },
+};

@@ -1,0 +1,39 @@
+import client from "prom-client";
+import type { Listeners } from "./listeners.ts";
+
+/**
+ * The sockets of both listeners and the bytes of bodies held, in /metrics: how close a crowd
+ * came to the caps, and what the guards closed or refused.
+ */
+export function registerTransportMetrics(registry: client.Registry, { sockets, bodies }: Listeners, bodyBudgetBytes: number): void {
+  new client.Gauge({
+    name: "stoflow_http_sockets", help: "Sockets open, and closed or refused since start, by listener (main, probe) and state.",
+    labelNames: ["listener", "state"], registers: [registry],
+    collect() {
+      for (const [listener, guard] of Object.entries(sockets)) {
+        const { open, refused, evicted, tooSlow } = guard.counts;
+        this.set({ listener, state: "open" }, open);
+        this.set({ listener, state: "refused" }, refused);
+        this.set({ listener, state: "evicted" }, evicted);
+        this.set({ listener, state: "too_slow" }, tooSlow);
+      }
+    },
+  });
+  new client.Gauge({
+    name: "stoflow_http_body_bytes", help: "Bytes reserved for request bodies in progress (held), the most ever held (peak) and the budget.",
+    labelNames: ["state"], registers: [registry],
+    collect() {
+      this.set({ state: "held" }, bodies.counts.held);
+      this.set({ state: "peak" }, bodies.counts.peak);
+      this.set({ state: "budget" }, bodyBudgetBytes);
+    },
+  });
+  new client.Gauge({
+    name: "stoflow_http_bodies_refused", help: "Bodies refused for want of room (refused), and bodies closed to make room (evicted), since start.",
+    labelNames: ["reason"], registers: [registry],
+    collect() {
+      this.set({ reason: "refused" }, bodies.counts.refused);
+      this.set({ reason: "evicted" }, bodies.counts.evicted);
+    },
+  });
+}

@@ -1,0 +1,82 @@
+import net from "node:net";
+
+/**
+ * `node test/attacks/crowd.ts <shape> <port> <addresses> <sockets per address> <connections per second> <milliseconds>`:
+ * a crowd of clients, each from a loopback address of its own (127.1.x.y), each keeping its
+ * sockets open in one of the shapes below and opening a new one whenever the server closes one,
+ * all together at most that many new connections a second (the issue's crowd: about 500), for
+ * that long; then prints what happened (JSON). A process of its own, as a botnet is: its CPU is
+ * not the test's.
+ */
+export const SHAPES = {
+  /** Connects and sends nothing. */
+  idle: () => {},
+  /** Headers a line at a time, a line every 2 s (slower than any minimum rate, under Node's headersTimeout for a while). */
+  "slow headers": (socket: net.Socket) => {
+    socket.write("POST /graphql HTTP/1.1\r\nHost: x\r\n");
+    const drip = setInterval(() => socket.write(`X-Drip-${Date.now()}: 1\r\n`), 2_000);
+    socket.once("close", () => clearInterval(drip));
+  },
+  /** Headers and 99 kB of a 100 kB body, then nothing: the body held in memory, the socket kept. */
+  "slow bodies": (socket: net.Socket) => {
+    socket.write(`POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"query":"${"x".repeat(99_000)}`);
+  },
+  /** Headers and the first bytes of a 99 kB body, then nothing (the connection exhaustion of the issue). */
+  "partial requests": (socket: net.Socket) => {
+    socket.write(`POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 99000\r\n\r\n{"query":"`);
+  },
+} satisfies Record<string, (socket: net.Socket) => void>;
+
+export type Shape = keyof typeof SHAPES;
+
+/** What the crowd saw: sockets opened, closed by the server (or refused), and the most open at once. */
+export interface CrowdReport {
+  opened: number;
+  closed: number;
+  peakOpen: number;
+}
+
+/** New connections are let through in slices of this many milliseconds. */
+const SLICE_MS = 10;
+
+export async function crowd(shape: Shape, port: number, addresses: number, perAddress: number, perSecond: number, durationMs: number): Promise<CrowdReport> {
+  const report: CrowdReport = { opened: 0, closed: 0, peakOpen: 0 };
+  let open = 0;
+  const stopAt = Date.now() + durationMs;
+  const sockets = new Set<net.Socket>();
+  const waiting: string[] = [];
+  const slices = setInterval(() => {
+    for (const localAddress of waiting.splice(0, Math.ceil((perSecond * SLICE_MS) / 1000))) connect(localAddress);
+  }, SLICE_MS);
+  const keep = (localAddress: string) => {
+    if (Date.now() < stopAt) waiting.push(localAddress);
+  };
+  const connect = (localAddress: string) => {
+    const socket = net.connect({ port, host: "127.0.0.1", localAddress }, () => {
+      report.opened += 1;
+      report.peakOpen = Math.max(report.peakOpen, ++open);
+      SHAPES[shape](socket);
+      socket.once("close", () => (open -= 1));
+    });
+    sockets.add(socket);
+    socket.on("error", () => undefined).on("data", () => undefined);
+    socket.once("close", () => {
+      sockets.delete(socket);
+      report.closed += 1;
+      keep(localAddress);
+    });
+  };
+  for (let a = 0; a < addresses; a++) {
+    const localAddress = `127.1.${Math.floor(a / 250)}.${(a % 250) + 1}`;
+    for (let s = 0; s < perAddress; s++) keep(localAddress);
+  }
+  await new Promise((resolve) => setTimeout(resolve, durationMs));
+  clearInterval(slices);
+  for (const socket of sockets) socket.destroy();
+  return report;
+}
+
+if (process.argv[1] === import.meta.filename) {
+  const [shape, port, addresses, perAddress, perSecond, ms] = process.argv.slice(2);
+  console.log(JSON.stringify(await crowd(shape as Shape, Number(port), Number(addresses), Number(perAddress), Number(perSecond), Number(ms))));
+}
