@@ -107,7 +107,7 @@ describe("operations endpoints", () => {
 
   it("refuses a port that is taken with a clear message", async () => {
     const port = Number(new URL(gw.url).port);
-    await expect(startGateway(gw.db.appUrl, readServerConfig({ PORT: String(port), JWT_SECRET: TEST_JWT_SECRET })))
+    await expect(startGateway(gw.db.appUrl, testServerConfig({ PORT: String(port), PROBE_PORT: String(port + 1) })))
       .rejects.toThrow(`Port ${port} is already in use: stop the other server or set PORT`);
   });
 

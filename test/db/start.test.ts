@@ -26,7 +26,9 @@ afterAll(async () => {
   await fs.rm(dataDir, { recursive: true, force: true });
 });
 
-const startEnv = (env: NodeJS.ProcessEnv) => databaseEnv(db, { PROBE_PORT: "0", JOBS_DATABASE_URL: db.jobsUrl, STOFLOW_DATA_DIR: dataDir, LOG_LEVEL: "silent", ...env });
+/** The run's own setting too: `npm run test:pgbouncer` turns prepared statements off, and the server checks they are. */
+const RUN_SETTINGS = process.env.DATABASE_PREPARED_STATEMENTS ? { DATABASE_PREPARED_STATEMENTS: process.env.DATABASE_PREPARED_STATEMENTS } : {};
+const startEnv = (env: NodeJS.ProcessEnv) => databaseEnv(db, { ...RUN_SETTINGS, PROBE_PORT: "0", JOBS_DATABASE_URL: db.jobsUrl, STOFLOW_DATA_DIR: dataDir, LOG_LEVEL: "silent", ...env });
 
 async function healthy(url: string): Promise<boolean> {
   return fetch(`${url}/health`).then((response) => response.status === 200, () => false);
