@@ -16,7 +16,7 @@ export const REST_BODY_LIMIT = "16kb";
  */
 export const HASHING_ROUTES: ReadonlySet<string> = new Set([
   "/api/auth/register", "/api/auth/login", "/api/auth/change-password", "/api/auth/reset-password", "/api/auth/accept-invitation",
-  "/api/auth/change-email",
+  "/api/auth/change-email", "/api/auth/confirm-password",
 ]);
 
 /** The seed's REST routes under /api/auth, with its JSON shapes and status codes (the body is read by the app, see app.ts). */
@@ -41,6 +41,9 @@ export function authRoutes(auth: AuthService): Router {
   router.post("/change-password", async (req, res) => {
     await auth.changePassword(requireSession(res), body(req));
     res.status(204).end();
+  });
+  router.post("/confirm-password", async (req, res) => {
+    res.json(await auth.confirmPassword(requireSession(res), body(req)));
   });
   router.post("/verify-email", async (req, res) => {
     await auth.verifyEmail(body(req), req.ip ?? "unknown");

@@ -1,6 +1,9 @@
 import { simpleParser, type ParsedMail } from "mailparser";
 import type pg from "pg";
 import { newOpaqueToken } from "../../src/auth/tokens.ts";
+import { startJobWorker } from "../../src/jobs/worker.ts";
+import { createLogger } from "../../src/logger.ts";
+import { testServerConfig, type TestGateway } from "./gateway.ts";
 import { SMTPServer } from "smtp-server";
 import { freePort } from "./ports.ts";
 import { until } from "./until.ts";
@@ -128,4 +131,18 @@ export async function plantEmailChange(owner: pg.Pool, userId: number, newEmail:
     return token;
   };
   return { old: await plant(rows[0].old_email), new: await plant(newEmail) };
+}
+
+/**
+ * Runs a job worker (the server's own, src/jobs/worker.ts) over the gateway's queue until no job
+ * is left, sending to `mailbox`, then stops it: for tests whose gateway runs no worker, so that
+ * they decide when queued messages are minted and sent (after a credential event, say).
+ */
+export async function deliverQueuedMail(gw: TestGateway, mailbox: Mailbox): Promise<void> {
+  const worker = await startJobWorker(gw.db.jobsUrl, testServerConfig(mailSettings(mailbox)), createLogger(undefined, "silent"));
+  try {
+    await until("the queue to drain", async () => (await gw.db.owner.query("select count(*)::int as n from graphile_worker.jobs")).rows[0].n === 0);
+  } finally {
+    await worker.stop();
+  }
 }
