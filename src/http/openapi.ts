@@ -47,6 +47,12 @@ const ADMINS_ONLY: Refusal = [403, "FORBIDDEN", "only a tenant admin manages inv
 const TOO_MANY_INVITATIONS: Refusal = [429, "TOO_MANY_ATTEMPTS", "too many invitations from this admin or this tenant (`INVITATIONS_PER_INVITER_PER_HOUR`, `INVITATIONS_PER_TENANT_PER_HOUR`)"];
 const NO_SUCH_INVITATION: Refusal = [404, "NOT_FOUND", "no such pending invitation in this tenant"];
 const BAD_INVITATION_ID: Refusal = [422, "INVALID_INPUT", "the id is not a positive whole number"];
+/** The refusals of the routes that check the current password again (change-password, confirm-password). */
+const PASSWORD_CHECKED_AGAIN: Refusal[] = [
+  [403, "INVALID_CREDENTIALS", "the current password is wrong"],
+  [409, "CONFLICT", "the password or this session changed meanwhile: sign in again"],
+  [429, "TOO_MANY_ATTEMPTS", "too many wrong current passwords, on change-password, change-email and confirm-password together (`CHANGE_PASSWORD_MAX_FAILURES`)"],
+];
 const SUDO_FOR_ADMINS: Refusal = [403, "REAUTHENTICATION_REQUIRED", "an invitation with the admin role, and this session has not confirmed the password within `REAUTHENTICATION_TTL` (`confirm-password`)"];
 
 export const OPERATIONS: Operation[] = [
@@ -86,23 +92,14 @@ export const OPERATIONS: Operation[] = [
   {
     operationId: "changePassword", method: "post", path: "/api/auth/change-password", tag: "Account",
     summary: "Change the password; ends the other sessions", signedIn: true, body: ChangePasswordInput,
-    success: { 204: answer.empty("Changed") },
-    refusals: [
-      [403, "INVALID_CREDENTIALS", "the current password is wrong"],
-      [409, "CONFLICT", "the password or this session changed meanwhile: sign in again"],
-      [429, "TOO_MANY_ATTEMPTS", "too many wrong current passwords (`CHANGE_PASSWORD_MAX_FAILURES`)"],
-    ],
+    success: { 204: answer.empty("Changed") }, refusals: PASSWORD_CHECKED_AGAIN,
   },
   {
     operationId: "confirmPassword", method: "post", path: "/api/auth/confirm-password", tag: "Account",
     summary: "Confirm the password again (sudo mode): for `REAUTHENTICATION_TTL` this session may grant or take the admin role, invite an admin and delete the tenant",
     signedIn: true, body: ConfirmPasswordInput,
     success: { 200: answer.reauthenticated("Confirmed: the session may make sensitive changes until `reauthenticated_until`") },
-    refusals: [
-      [403, "INVALID_CREDENTIALS", "the password is wrong"],
-      [409, "CONFLICT", "the password or this session changed meanwhile: sign in again"],
-      [429, "TOO_MANY_ATTEMPTS", "too many wrong passwords, counted with change-password (`CHANGE_PASSWORD_MAX_FAILURES`)"],
-    ],
+    refusals: PASSWORD_CHECKED_AGAIN,
   },
   {
     operationId: "verifyEmail", method: "post", path: "/api/auth/verify-email", tag: "Account e-mails",

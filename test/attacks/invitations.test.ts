@@ -3,6 +3,7 @@ import { addTeamMember, confirmPassword, graphqlOk, http, signUp, startTestGatew
 import { asSession, expectPgError } from "../helpers/db.ts";
 import { linkOf, mailSettings, startMailbox, type Mailbox } from "../helpers/mail.ts";
 import { until } from "../helpers/until.ts";
+import { QUOTE_MARKS, quoted } from "../../src/mail/messages.ts";
 import { recordAttack } from "./recorder.ts";
 
 const record = (attack: string, attempts: number, result: string) => recordAttack(import.meta.filename, "invitations", attack, attempts, result);
@@ -193,9 +194,13 @@ describe("invitations across tenants", () => {
     const asAdminOfA = { role: "stoflow_admin" as const, tenantId: a.tenant.id, userId: a.user.id };
     await expectPgError(asSession(gw.db.app, asAdminOfA, (client) => client.query("select app_private.queue_account_email('reset_password', 'x@example.test')")), "42501");
     await expectPgError(asSession(gw.db.app, asAdminOfA, (client) => client.query("select app_private.revoke_dependent_credentials(array[1], 'forged')")), "42501");
+    await expectPgError(asSession(gw.db.app, asAdminOfA, (client) =>
+      client.query("select app_private.add_team_member($1, 'squat@example.test', null, 'admin', 'x')", [a.tenant.id])), "42501");
+    await expectPgError(asSession(gw.db.app, asAdminOfA, (client) =>
+      client.query("select app_private.confirm_password($1, gen_random_uuid(), 1, '1 day')", [a.user.id])), "42501");
     await expectPgError(asSession(gw.db.app, { role: "stoflow_user", tenantId: a.tenant.id, userId: a.user.id }, (client) =>
       client.query("select * from app_private.invite('x@example.test', null, 'admin', '1 day', 1000, 1000, 1)")), "42501");
-    record("an admin calls the SQL that queues account mail and revokes credentials; a user calls the SQL that invites", 3, "42501 each");
+    record("an admin calls the SQL that queues account mail, revokes credentials, adds a member and opens sudo mode; a user calls the SQL that invites", 5, "42501 each");
   });
 });
 
@@ -213,5 +218,25 @@ describe("our mail carries no stranger's text as a claim", () => {
     expect(mail.html).not.toMatch(/evil\.example/);
     expect(text).not.toContain("Visit"); // the invitee's name, typed by the inviter, is not in the message
     record("a tenant named with a URL, an address and a false signature invites a stranger", 1, "fixed subject; the name quoted, cut at 60 characters, its URL and domain defanged");
+  });
+
+  it("keeps a name's quote marks, of any script, from ending the quotation", async () => {
+    const phisher = await signUp(gw.url, "Lou” has reset your password. Verify at evil dot example “");
+    const email = inviteeEmail();
+    await invite(phisher.access_token, { email });
+    const text = (await mailbox.next(email)).text ?? "";
+    expect(text).toContain("An admin of the shop “Louʼ has reset your password[.] Verify at evil dot example ʼ” invites you");
+    // Every quote mark of the attacker's list, and lookalikes, alone and doubled, at both ends of the words.
+    const marks = [..."“”„‟«»‹›\"'‘’‚‛「」『』〝〞〟＂＇″‶′‵❝❞❛❜`´ʺˮ˝ʼ⹂﹁﹂﹃﹄⸂⸃⸌⸍⸜⸝⸠⸡", "🙶", "🙷", "🙸"];
+    for (const mark of marks) {
+      for (const name of [`Lou${mark} has reset your password ${mark}`, `Lou${mark}${mark} wins ${mark}${mark}`]) {
+        const inner = quoted(name).slice(1, -1);
+        expect([quoted(name).at(0), quoted(name).at(-1)]).toEqual(["“", "”"]);
+        expect(inner.replace(/ʼ/g, ""), `${mark}: ${quoted(name)}`).not.toMatch(new RegExp(QUOTE_MARKS.source, "u"));
+        expect(inner, mark).not.toContain("ʼʼ");
+      }
+    }
+    record(`a shop named "Lou” has reset your password. Verify at evil dot example “" invites a stranger; the same with ${marks.length} quote marks of every script, alone and doubled`,
+      1 + 2 * marks.length, "the mail reads “Louʼ has reset your password[.] … ʼ”: each run of quote marks becomes one ʼ, which ends no quotation");
   });
 });
