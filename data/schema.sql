@@ -156,7 +156,8 @@ create table app_private.sessions (
   last_refreshed_at timestamp with time zone,
   revoked_at timestamp with time zone,
   revoked_reason text,
-  credential_version integer not null
+  credential_version integer not null,
+  reauthenticated_until timestamp with time zone
 );
 
 create table app_private.tenant_ddl_steps (
@@ -186,7 +187,8 @@ create table app_private.user_secrets (
   user_id integer not null,
   password_hash text not null,
   password_changed_at timestamp with time zone default now() not null,
-  credential_version integer default 1 not null
+  credential_version integer default 1 not null,
+  credential_changed_at timestamp with time zone
 );
 
 create table app_private.user_tokens (
@@ -499,6 +501,8 @@ create policy select_by_admin on public.invitations as permissive for select to 
 
 alter table public.invitations enable row level security;
 
+CREATE TRIGGER _100_require_reauthentication BEFORE INSERT OR UPDATE ON invitations FOR EACH ROW WHEN (new.role = 'admin'::user_role) EXECUTE FUNCTION app_private.tg_invitations__require_reauthentication();
+
 alter table public.platform_mappings add constraint platform_mappings_mapping_type_check CHECK (((mapping_type)::text = ANY ((ARRAY['brand'::character varying, 'category'::character varying, 'color'::character varying, 'size'::character varying, 'condition'::character varying, 'material'::character varying])::text[])));
 
 alter table public.platform_mappings add constraint platform_mappings_our_value_check CHECK ((btrim((our_value)::text) <> ''::text));
@@ -601,8 +605,6 @@ CREATE INDEX users_tenant_id_idx ON public.users USING btree (tenant_id);
 
 create policy delete_by_admin on public.users as permissive for delete to stoflow_admin using ((tenant_id = ( SELECT app_private.current_tenant_id() AS current_tenant_id)));
 
-create policy insert_by_admin on public.users as permissive for insert to stoflow_admin with check ((tenant_id = ( SELECT app_private.current_tenant_id() AS current_tenant_id)));
-
 create policy select_same_tenant on public.users as permissive for select to stoflow_viewer using ((tenant_id = ( SELECT app_private.current_tenant_id() AS current_tenant_id)));
 
 create policy update_by_admin on public.users as permissive for update to stoflow_admin using ((tenant_id = ( SELECT app_private.current_tenant_id() AS current_tenant_id))) with check ((tenant_id = ( SELECT app_private.current_tenant_id() AS current_tenant_id)));
@@ -612,6 +614,8 @@ create policy update_self on public.users as permissive for update to stoflow_vi
 alter table public.users enable row level security;
 
 CREATE TRIGGER _100_timestamps BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION app_private.tg__set_updated_at();
+
+CREATE TRIGGER _150_require_reauthentication BEFORE INSERT OR DELETE OR UPDATE OF role, is_active ON users FOR EACH ROW EXECUTE FUNCTION app_private.tg_users__require_reauthentication();
 
 CREATE TRIGGER _200_protect_admins BEFORE DELETE OR UPDATE ON users FOR EACH ROW EXECUTE FUNCTION app_private.tg_users__protect_admins();
 
@@ -765,6 +769,24 @@ CREATE OR REPLACE FUNCTION app_private.account_may_act(account users, tenant ten
  LANGUAGE sql
  IMMUTABLE PARALLEL SAFE
 AS $function$ select account.is_active and tenant.is_active $function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.add_team_member(tenant_id integer, email text, full_name text, role user_role, password_hash text)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  member_id int;
+begin
+  -- An account of this address drops its pending invitations (trigger); 23505 if the address is taken.
+  insert into public.users as u (tenant_id, email, full_name, role)
+    values (add_team_member.tenant_id, add_team_member.email, add_team_member.full_name, add_team_member.role)
+    returning u.id into member_id;
+  insert into app_private.user_secrets (user_id, password_hash) values (member_id, add_team_member.password_hash);
+  return member_id;
+end;
+$function$
 ;
 
 CREATE OR REPLACE FUNCTION app_private.add_tenant_ddl_step(step_name text, step_sql text)
@@ -1094,6 +1116,28 @@ end;
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.confirm_password(user_id integer, session_id uuid, checked_version integer, ttl interval)
+ RETURNS timestamp with time zone
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  until timestamptz;
+begin
+  -- As for a new password: the password checked must still be the current one, the session live.
+  perform 1 from app_private.user_secrets s where s.user_id = confirm_password.user_id and s.credential_version = checked_version for update;
+  if not found or not app_private.session_holds(confirm_password.session_id, confirm_password.user_id, checked_version) then
+    return null;
+  end if;
+  update app_private.sessions s set reauthenticated_until = now() + ttl
+   where s.id = confirm_password.session_id returning s.reauthenticated_until into until;
+  delete from app_private.attempt_counters where key = app_private.throttle_key('password-change', confirm_password.user_id::text);
+  return until;
+end;
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.constraint_message(table_name text, constraint_name text, column_name text)
  RETURNS TABLE(field text, message text)
  LANGUAGE sql
@@ -1288,7 +1332,7 @@ CREATE OR REPLACE FUNCTION app_private.is_email_address(address text)
 AS $function$ select address ~ '^[A-Za-z0-9.!#$%&''*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$' $function$
 ;
 
-CREATE OR REPLACE FUNCTION app_private.issue_account_token(purpose text, address text, token_hash bytea, ttl interval)
+CREATE OR REPLACE FUNCTION app_private.issue_account_token(purpose text, address text, token_hash bytea, ttl interval, requested_at timestamp with time zone)
  RETURNS TABLE(email text, full_name text, tenant_name text)
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -1298,10 +1342,12 @@ declare
   account record;
 begin
   -- Whom to write, if the message still makes sense: nobody (no row) for an unknown address, a user
-  -- inactive, already verified (verify_email)…
+  -- inactive, already verified (verify_email), or whose account had no such address when it was
+  -- asked for, or whose credentials changed since (a password changed or reset, deactivated…).
   select u.id, u.email, u.full_name, t.name as tenant_name, s.credential_version into account
     from public.users u join public.tenants t on t.id = u.tenant_id join app_private.user_secrets s on s.user_id = u.id
    where lower(u.email) = lower(address) and app_private.account_may_act(u, t)
+     and u.created_at <= requested_at and (s.credential_changed_at is null or s.credential_changed_at < requested_at)
      and case purpose when 'reset_password' then true when 'verify_email' then u.email_verified_at is null else false end;
   if found then
     insert into app_private.user_tokens (token_hash, user_id, purpose, email, expires_at, credential_version)
@@ -1352,15 +1398,16 @@ AS $function$
 declare
   invitation record;
 begin
-  select i.id, i.email, i.role, i.expires_at, t.name into invitation
+  select i.id, i.tenant_id, i.email, i.role, i.expires_at, t.name into invitation
     from public.invitations i join public.tenants t on t.id = i.tenant_id
    where i.id = issue_invitation_token.invitation_id and app_private.invitation_may_be_accepted(i.id);
   -- Nothing to send (revoked, expired, accepted, inviter gone, or the address has an account: one
-  -- account, one tenant), or this address had its share of invitation messages in the window:
-  -- dropped, silently (the admin's answer was the same anyway). A retry (the relay failed) was
-  -- counted at its first attempt.
-  if not found or first_attempt and app_private.reserve_attempts(array[app_private.throttle_key('invitation-recipient', invitation.email)],
-                                                                 array[max_per_recipient], window_seconds) > 0 then
+  -- account, one tenant), or this tenant sent this address its share of invitation messages in the
+  -- window: dropped, silently (the admin's answer was the same anyway). A retry (the relay failed)
+  -- was counted at its first attempt.
+  if not found or first_attempt and app_private.reserve_attempts(
+       array[app_private.throttle_key('invitation-recipient', invitation.tenant_id || ':' || invitation.email)],
+       array[max_per_recipient], window_seconds) > 0 then
     return;
   end if;
   email := invitation.email;
@@ -1494,15 +1541,15 @@ AS $function$
 $function$
 ;
 
-CREATE OR REPLACE FUNCTION app_private.queue_account_email(purpose text, email text)
+CREATE OR REPLACE FUNCTION app_private.queue_account_email(purpose text, email text, priority integer DEFAULT 0)
  RETURNS void
  LANGUAGE sql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
   -- One pending message per address and purpose: a new request replaces the one not sent yet.
-  select null from graphile_worker.add_job('account_email', json_build_object('purpose', purpose, 'email', email),
-    job_key => purpose || ':' || lower(email), job_key_mode => 'replace', priority => 0)
+  select null from graphile_worker.add_job('account_email', json_build_object('purpose', purpose, 'email', email, 'requested_at', now()),
+    job_key => purpose || ':' || lower(email), job_key_mode => 'replace', priority => priority)
 $function$
 ;
 
@@ -1512,9 +1559,11 @@ CREATE OR REPLACE FUNCTION app_private.queue_invitation_email(invitation invitat
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
+  -- A resent or renewed invitation's earlier links stop working: only the new message's does.
+  delete from app_private.user_tokens t where t.invitation_id = invitation.id;
   select null from graphile_worker.add_job('account_email', json_build_object('purpose', 'invitation', 'invitation_id', invitation.id),
-    queue_name => 'invitations:' || invitation.tenant_id, job_key => 'invitation:' || invitation.id,
-    job_key_mode => 'replace', priority => 10)
+    queue_name => 'invitations:' || invitation.tenant_id, job_key => 'invitation:' || invitation.id, job_key_mode => 'replace',
+    priority => 10 + app_private.sender_share(app_private.throttle_key('invitation-tenant', invitation.tenant_id::text)) - 1)
 $function$
 ;
 
@@ -1569,9 +1618,12 @@ declare
     array[max_per_email, max_per_address], window_seconds);
 begin
   -- No lookup here: the job is queued whether or not an account fits, so the answer and its time
-  -- tell nothing (the worker finds the account, or sends nothing).
+  -- tell nothing (the worker finds the account, or sends nothing). A client's first request goes
+  -- first (priority 0), its tenth and later ones at 9: a flood from a few addresses waits behind
+  -- everyone else's mail.
   if retry_after = 0 then
-    perform app_private.queue_account_email(purpose, email);
+    perform app_private.queue_account_email(purpose, email,
+      least(app_private.sender_share(app_private.throttle_key('mail-address', client_address)) - 1, 9));
   end if;
   return retry_after;
 end;
@@ -1659,6 +1711,34 @@ begin
   end if;
   perform app_private.assert_tenant_available(live.tenant_id); -- SFMNT while the tenant's schema lags
 end
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.require_reauthentication(action text)
+ RETURNS void
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  session_id uuid := nullif(current_setting('jwt.claims.session_id', true), '')::uuid;
+  until timestamptz;
+begin
+  -- Operators (the database owner, the CLI) and the flows that act for nobody signed in
+  -- (registration, an invitation accepted) have no session; an API role always has one.
+  if session_id is null and coalesce(current_setting('role', true), '') not in ('stoflow_admin', 'stoflow_user', 'stoflow_viewer') then
+    return;
+  end if;
+  select s.reauthenticated_until into until from app_private.sessions s
+   where s.id = session_id and s.user_id = app_private.current_user_id() and s.revoked_at is null;
+  if not found then
+    -- Ended since the request began (a concurrent credential event): as the session check says.
+    raise exception 'Session ended or account inactive' using errcode = 'SFSES';
+  elsif until is null or until <= now() then
+    raise exception '% needs your password again: confirm it (POST /api/auth/confirm-password, or confirmPassword), then retry', action
+      using errcode = 'SFRAU';
+  end if;
+end;
 $function$
 ;
 
@@ -1766,11 +1846,11 @@ CREATE OR REPLACE FUNCTION app_private.revoke_dependent_credentials(user_ids int
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
   -- The credential version: sessions, refresh tokens and e-mailed links minted under the old one
-  -- are dead for good (even one being opened or minted right now).
-  update app_private.user_secrets set credential_version = credential_version + 1 where user_id = any(user_ids);
+  -- are dead for good (even one being opened or minted right now), and so is mail asked for before now.
+  update app_private.user_secrets set credential_version = credential_version + 1, credential_changed_at = now() where user_id = any(user_ids);
   update app_private.sessions s set credential_version = sec.credential_version
     from app_private.user_secrets sec where s.id = keep_session and sec.user_id = s.user_id;
-  update app_private.sessions set revoked_at = now(), revoked_reason = event
+  update app_private.sessions set revoked_at = now(), revoked_reason = event, reauthenticated_until = null
    where user_id = any(user_ids) and revoked_at is null and id is distinct from keep_session;
   -- A pending change of address (its links cascade) and the invitations the users issued.
   delete from app_private.email_changes where user_id = any(user_ids);
@@ -1855,6 +1935,14 @@ end;
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.sender_share(key text)
+ RETURNS integer
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$ select coalesce((select c.attempts from app_private.attempt_counters c where c.key = sender_share.key and c.window_ends_at > now()), 1) $function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.server_status()
  RETURNS TABLE(applied_migrations integer, tenant_schemas_behind integer, tenants integer, lagging_tenants integer[])
  LANGUAGE sql
@@ -1893,22 +1981,6 @@ AS $function$
                                  'schema_name', t.schema_name))
     from public.users u join public.tenants t on t.id = u.tenant_id
    where u.id = session_user_and_tenant.user_id
-$function$
-;
-
-CREATE OR REPLACE FUNCTION app_private.set_initial_password(user_id integer, password_hash text)
- RETURNS void
- LANGUAGE plpgsql
- SECURITY DEFINER
- SET search_path TO 'pg_catalog', 'public', 'pg_temp'
-AS $function$
-begin
-  if not exists (select 1 from public.users u where u.id = set_initial_password.user_id
-                 and u.tenant_id = app_private.current_tenant_id()) then
-    raise exception 'No such user in this tenant' using errcode = '42501';
-  end if;
-  insert into app_private.user_secrets (user_id, password_hash) values (set_initial_password.user_id, set_initial_password.password_hash);
-end;
 $function$
 ;
 
@@ -2097,6 +2169,19 @@ end;
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.tg_invitations__require_reauthentication()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+begin
+  perform app_private.require_reauthentication('Inviting an admin');
+  return new;
+end;
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.tg_products__enforce_product_limit()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -2252,6 +2337,25 @@ begin
                    and u.role = 'admin' and u.is_active) then
       raise exception 'The last active admin of a tenant cannot be removed, deactivated or demoted' using errcode = 'SFADM';
     end if;
+  end if;
+  return coalesce(new, old);
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.tg_users__require_reauthentication()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  was_admin boolean := case when tg_op = 'INSERT' then false else old.role = 'admin' and old.is_active end;
+  is_admin boolean := case when tg_op = 'DELETE' then false else new.role = 'admin' and new.is_active end;
+begin
+  -- The users of a tenant being deleted go with it (deleting it asked for the password already).
+  if was_admin <> is_admin and (tg_op <> 'DELETE' or exists (select 1 from public.tenants t where t.id = old.tenant_id)) then
+    perform app_private.require_reauthentication(case when is_admin then 'Granting the admin role' else 'Removing an admin' end);
   end if;
   return coalesce(new, old);
 end;
@@ -2455,6 +2559,7 @@ declare
   attempts int := 0;
   tables text;
 begin
+  perform app_private.require_reauthentication('Deleting the tenant');
   select * into t from public.tenants where id = app_private.current_tenant_id();
   if not found then
     raise exception 'No such tenant: it was deleted' using errcode = 'P0002';
@@ -2547,6 +2652,8 @@ grant execute on function app_private.check_user_token(bytea,text,text,integer,i
 
 grant execute on function app_private.confirm_email_change(bytea) to stoflow_auth;
 
+grant execute on function app_private.confirm_password(integer,uuid,integer,interval) to stoflow_auth;
+
 grant execute on function app_private.constraint_message(text,text,text) to stoflow_authenticator;
 
 grant execute on function app_private.constraint_messages() to stoflow_authenticator;
@@ -2575,7 +2682,7 @@ grant execute on function app_private.is_email_address(text) to stoflow_anonymou
 
 grant execute on function app_private.is_email_address(text) to stoflow_auth;
 
-grant execute on function app_private.issue_account_token(text,text,bytea,interval) to stoflow_worker;
+grant execute on function app_private.issue_account_token(text,text,bytea,interval,timestamp with time zone) to stoflow_worker;
 
 grant execute on function app_private.issue_email_change_token(bigint,text,bytea) to stoflow_worker;
 
@@ -2587,7 +2694,7 @@ grant execute on function app_private.open_session(integer,integer,bytea,interva
 
 grant execute on function app_private.pending_invitations() to stoflow_admin;
 
-grant execute on function app_private.queue_account_email(text,text) to stoflow_auth;
+grant execute on function app_private.queue_account_email(text,text,integer) to stoflow_auth;
 
 grant execute on function app_private.register_tenant(text,text,text,text) to stoflow_auth;
 
@@ -2616,8 +2723,6 @@ grant execute on function app_private.rotate_refresh_token(bytea,bytea,interval)
 grant execute on function app_private.server_status() to stoflow_authenticator;
 
 grant execute on function app_private.session_user_and_tenant(integer) to stoflow_auth;
-
-grant execute on function app_private.set_initial_password(integer,text) to stoflow_admin;
 
 grant execute on function app_private.set_password(integer,text,uuid,integer) to stoflow_auth;
 
@@ -2649,17 +2754,9 @@ grant select on table public.tiers to stoflow_auth;
 
 grant delete on table public.users to stoflow_admin;
 
-grant insert (email) on table public.users to stoflow_admin;
-
-grant insert (full_name) on table public.users to stoflow_admin;
-
 grant update (is_active) on table public.users to stoflow_admin;
 
-grant insert (phone) on table public.users to stoflow_admin;
-
-grant insert, update (role) on table public.users to stoflow_admin;
-
-grant insert (tenant_id) on table public.users to stoflow_admin;
+grant update (role) on table public.users to stoflow_admin;
 
 grant select on table public.users to stoflow_viewer;
 
@@ -2783,6 +2880,8 @@ comment on function app_private.accept_invitation(bytea,text) is 'The invitee ac
 
 comment on function app_private.account_may_act(users,tenants) is 'Whether a user may act: the user and their tenant are both active. Opening a session, the per-request session check and refreshing tokens all ask this.';
 
+comment on function app_private.add_team_member(integer,text,text,user_role,text) is 'An operator adds a user to a tenant with a password hash made in Node (npm run stoflow -- users:add; the tests'' helper): no API role may call it. Returns the user''s id.';
+
 comment on function app_private.add_tenant_ddl_step(text,text) is 'Appends a tenant DDL step (for migrations) and applies it to tenant_template at once (a failure names the step and the schema); tenant schemas catch up in batches afterwards (npm run migrate), or at once under `npm run db -- watch`. Idempotent for the same name and SQL. A step not yet committed (added by current.sql after the last committed migration) may change: its new SQL, which must be re-runnable, is run again on the template and on every schema that has it; a committed step never changes.';
 
 comment on table app_private.ai_credit_usage is 'Usage ledger: AI generations not served from cache, per tenant and calendar month (UTC), kept when the products and their AI log are deleted. The AI credit limit reads this count.';
@@ -2826,6 +2925,8 @@ comment on function app_private.check_user_token(bytea,text,text,integer,integer
 comment on function app_private.commented_constraints(oid[],text) is 'The messages written beside the constraints of these tables (or of one constraint of theirs) (comment on constraint, or on a unique index): the comment''s text, or its `@message` line (foreign keys: only that line, their comment being the relation''s description); the field is a `@field` line or the constraint''s first column.';
 
 comment on function app_private.confirm_email_change(bytea) is 'One of the two confirmations of a change of address (its token says which address it went to): once both are in, the address changes (verified by that), which is a credential event. outcome ok, invalid, used or expired; changed says whether the address changed now (23505 when an account took it meanwhile).';
+
+comment on function app_private.confirm_password(integer,uuid,integer,interval) is 'The signed-in user confirmed their password (checked in Node under checked_version): the session may make sensitive changes until now() + ttl (sudo mode), which it returns; the user''s password-change failures are cleared. Null when the password or the session changed meanwhile (nothing changed).';
 
 comment on function app_private.constraint_message(text,text,text) is 'The GraphQL field and the client''s message for one refusal: the table and constraint PostgreSQL named (the table without its schema), or the column of a not-null violation. Read by the server for each refusal, so a message added by a migration applies without a restart.';
 
@@ -2881,11 +2982,11 @@ comment on function app_private.invite(text,text,user_role,interval,integer,inte
 
 comment on function app_private.is_email_address(text) is 'Whether a text is a bare e-mail address, local@domain (the WHATWG pattern of <input type=email>, the domain with a dot): no display name, comment or route. The check of tenants.email, users.email and invitations.email.';
 
-comment on function app_private.issue_account_token(text,text,bytea,interval) is 'The job worker, as it sends a verify_email or reset_password message: stores the hash of the token it carries and returns the address, the person''s own name (null when it is the shop''s) and the shop; no row when no account fits (unknown, inactive, already verified).';
+comment on function app_private.issue_account_token(text,text,bytea,interval,timestamp with time zone) is 'The job worker, as it sends a verify_email or reset_password message asked for at requested_at: stores the hash of the token it carries and returns the address, the person''s own name (null when it is the shop''s) and the shop; no row when no account fits (unknown, inactive, already verified, created or whose credentials changed after it was asked for).';
 
 comment on function app_private.issue_email_change_token(bigint,text,bytea) is 'The job worker, as it sends one of the two confirmations of a change of address (side old or new): stores the hash of its token and returns the address, the person''s own name and the new address; no row when the change is gone or expired, or (side new) another account has the new address.';
 
-comment on function app_private.issue_invitation_token(integer,bytea,integer,integer,boolean) is 'The job worker, as it sends an invitation: stores the hash of its token and returns what to write; no row (nothing sent) when it cannot be accepted (an address with an account gets nothing) or when its address was sent max_per_recipient invitations in the window (counted at a job''s first attempt only).';
+comment on function app_private.issue_invitation_token(integer,bytea,integer,integer,boolean) is 'The job worker, as it sends an invitation: stores the hash of its token and returns what to write; no row (nothing sent) when it cannot be accepted (an address with an account gets nothing) or when its tenant sent this address max_per_recipient invitations in the window (counted at a job''s first attempt only).';
 
 comment on type app_private.jwt_claims is 'The claim set of an access token: user (sub), tenant and role.';
 
@@ -2911,9 +3012,9 @@ comment on column app_private.platform_usage.platform is 'The platform (vinted, 
 
 comment on column app_private.platform_usage.tenant_id is 'The tenant.';
 
-comment on function app_private.queue_account_email(text,text) is 'Queues a verify_email or reset_password message for an address (in the caller''s transaction: no mail for a rolled-back change). Whether an account fits is decided when it is sent: queuing takes the same work either way.';
+comment on function app_private.queue_account_email(text,text,integer) is 'Queues a verify_email or reset_password message for an address (in the caller''s transaction: no mail for a rolled-back change), with the time it was asked for and a priority (0 first, up to 9; invitations come after). Whether an account fits is decided when it is sent: queuing takes the same work either way.';
 
-comment on function app_private.queue_invitation_email(invitations) is 'Queues an invitation''s message behind account mail (priority 10), in its tenant''s own named queue (one at a time per tenant).';
+comment on function app_private.queue_invitation_email(invitations) is 'Queues an invitation''s message behind account mail (priority 10, plus the tenant''s invitations already sent in the window), in its tenant''s own named queue (one at a time per tenant); the links of its earlier messages stop working.';
 
 comment on type app_private.refresh_result is 'Outcome of a refresh (ok, invalid, expired, reused, inactive) and, when ok, the new claims.';
 
@@ -2931,13 +3032,15 @@ comment on column app_private.refresh_tokens.used_at is 'When it was exchanged f
 
 comment on function app_private.register_tenant(text,text,text,text) is 'Creates a tenant, its schema client_<id> with every tenant table, its admin user and first subscription, in one transaction; returns the admin''s claims. Any failure leaves nothing behind. The password arrives already hashed (bcrypt, in Node).';
 
-comment on function app_private.request_account_email(text,text,text,integer,integer,integer) is 'Anonymous request of a verify_email (resend) or reset_password message for an address: throttled per address and per client (seconds to wait, else 0); queues the message with the same work whether or not an account fits.';
+comment on function app_private.request_account_email(text,text,text,integer,integer,integer) is 'Anonymous request of a verify_email (resend) or reset_password message for an address: throttled per address and per client (seconds to wait, else 0); queues the message with the same work whether or not an account fits, behind the earlier requests of the same client in the window (priority).';
 
 comment on function app_private.request_email_change(text,uuid,integer,interval,text,integer,integer,integer) is 'The signed-in user, whose password was just checked (under checked_version), asks to move to a new address: throttled like every mail request (retry_after > 0); accepted false when the password or the session changed meanwhile. Replaces any pending change and queues a confirmation to each address, the same work whether or not an account has the new one.';
 
 comment on function app_private.require_live_session() is 'The session check of the current transaction: reads jwt.claims.session_id, user_id, tenant_id and role (set with BEGIN, in the same round trip) and raises SFSES when that session may not act now; does nothing without a session id (anonymous).';
 
 comment on function app_private.require_live_session(integer,integer,text,uuid) is 'Raises SFSES unless the session may act now with this tenant and role: the session exists for this user, is not revoked, holds the user''s current credential version (a password change or deactivation raises it), the user and tenant are active, and the token''s tenant and role are still the user''s; raises SFMNT (503 TENANT_MAINTENANCE) while the tenant''s schema lags behind the template. The one place the per-request check lives.';
+
+comment on function app_private.require_reauthentication(text) is 'Refuses (SQLSTATE SFRAU, REAUTHENTICATION_REQUIRED) unless the request''s session confirmed the password within REAUTHENTICATION_TTL (sudo mode); SFSES (INVALID_TOKEN) when the session ended meanwhile. action names what was refused. Operators, who act without a session, pass.';
 
 comment on function app_private.resend_invitation(integer,interval,integer,integer,integer) is 'The signed-in admin sends a pending invitation of their tenant again (P0002 for any other): it now hangs on their credentials and expires ttl from now; throttled as an invitation (seconds to wait, else 0).';
 
@@ -2947,7 +3050,7 @@ comment on function app_private.reserve_invitation(integer,integer,integer) is '
 
 comment on function app_private.reset_password(bytea,text) is 'Sets the password (bcrypt hash made in Node) with a reset_password token, once: a credential event (every session and every other link of the user ends, see app_private.revoke_dependent_credentials), verifies the address, clears its failed logins; returns ok, invalid, used or expired.';
 
-comment on function app_private.revoke_dependent_credentials(integer[],text,uuid) is 'The one rule of the account lifecycle, called by every credential event (password changed or reset, address changed, user deactivated, deleted or lowered in role, tenant deactivated or deleted, a change of address refused): raises the users'' credential version, so that their sessions, refresh tokens and e-mailed links die; marks the sessions revoked with the event; drops their pending change of address and the invitations they issued. keep_session (the session that changed the password) lives on.';
+comment on function app_private.revoke_dependent_credentials(integer[],text,uuid) is 'The one rule of the account lifecycle, called by every credential event (password changed or reset, address changed, user deactivated, deleted or lowered in role, tenant deactivated or deleted, a change of address refused): raises the users'' credential version, so that their sessions, refresh tokens and e-mailed links die, and records when (mail asked for before is not sent); marks the sessions revoked with the event, ending their sudo mode; drops their pending change of address and the invitations they issued. keep_session (the session that changed the password) lives on.';
 
 comment on function app_private.revoke_invitation(integer) is 'The signed-in admin revokes a pending invitation of their tenant (P0002 for any other): its link stops working.';
 
@@ -2956,6 +3059,8 @@ comment on function app_private.revoke_session(uuid,text) is 'Ends a session: it
 comment on function app_private.role_rank(user_role) is 'How much a role may do: viewer 1, user 2, admin 3 (a lower rank is a credential event).';
 
 comment on function app_private.rotate_refresh_token(bytea,bytea,interval) is 'Exchanges an unused refresh token for a new one in the same session. A token used twice revokes its whole session (theft detection); a session revoked or opened with an outdated credential refreshes nothing.';
+
+comment on function app_private.sender_share(text) is 'How many attempts a throttle key counts in its current window (1 when none): the rank of a sender''s latest message, which its job''s priority follows so that a heavy sender''s mail waits behind lighter senders''.';
 
 comment on function app_private.server_status() is 'Applied migrations, tenant schemas missing a DDL step (and the first 20 of their tenant ids), and the number of tenants: for the readiness check and metrics.';
 
@@ -2973,13 +3078,13 @@ comment on column app_private.sessions.id is 'Session id, the sid claim of its a
 
 comment on column app_private.sessions.last_refreshed_at is 'When a refresh token of the session was last used.';
 
+comment on column app_private.sessions.reauthenticated_until is 'Until when the session may make sensitive changes (sudo mode): set by confirming the password (REAUTHENTICATION_TTL); null when it never did, and again after a credential event.';
+
 comment on column app_private.sessions.revoked_at is 'When the session was ended (logout, password change, reuse of a refresh token).';
 
 comment on column app_private.sessions.revoked_reason is 'Why the session was ended.';
 
 comment on column app_private.sessions.user_id is 'The signed-in user.';
-
-comment on function app_private.set_initial_password(integer,text) is 'Stores the first password (hashed by the server) of a user an admin just added to their tenant.';
 
 comment on function app_private.set_password(integer,text,uuid,integer) is 'Stores a new password hash (made in Node) if the password checked (checked_version) is still the current one and the session is live: a credential event (app_private.revoke_dependent_credentials) that keeps this session; clears the user''s password-change failures. False when it lost a race: nothing changed.';
 
@@ -3033,6 +3138,8 @@ comment on function app_private.tg__set_updated_at() is 'Trigger: keeps updated_
 
 comment on function app_private.tg_ai_generations_log__enforce_ai_credits() is 'Trigger: refuses an AI generation not served from cache beyond the month''s credits, and counts it in the usage ledger (app_private.ai_credit_usage).';
 
+comment on function app_private.tg_invitations__require_reauthentication() is 'Trigger on invitations: an invitation with the admin role is made, renewed or resent only in sudo mode (app_private.require_reauthentication).';
+
 comment on function app_private.tg_products__enforce_product_limit() is 'Trigger: refuses a new active product beyond the tenant''s max_products.';
 
 comment on function app_private.tg_publications_history__enforce_platform_limit() is 'Trigger: refuses publishing to a new platform beyond the tenant''s max_platforms, and records the platform in the usage ledger (app_private.platform_usage).';
@@ -3049,6 +3156,8 @@ comment on function app_private.tg_users__drop_invitations() is 'Trigger on user
 
 comment on function app_private.tg_users__protect_admins() is 'Trigger: nobody changes their own role, and through the API every tenant keeps at least one active admin.';
 
+comment on function app_private.tg_users__require_reauthentication() is 'Trigger on users: making someone an active admin (role raised, an admin reactivated, added) or ending an admin (demoted, deactivated, deleted) needs sudo mode (app_private.require_reauthentication).';
+
 comment on function app_private.tg_users__revoke_credentials() is 'Trigger on users: deactivating, deleting, lowering the role or changing the address of a user is a credential event (app_private.revoke_dependent_credentials).';
 
 comment on function app_private.tg_vinted_products__status_rules() is 'Trigger: Vinted status changes follow vinted_status_transitions; entering error needs last_error and counts in error_count; publishing sets published_at.';
@@ -3060,6 +3169,8 @@ comment on function app_private.usage_month() is 'The calendar month (UTC) AI cr
 comment on function app_private.use_user_token(bytea,text) is 'Uses an e-mailed token once (ok, with what it is bound to: user, address, invitation, change of address; else what app_private.user_token_outcome says); called by the security definer function of each flow.';
 
 comment on table app_private.user_secrets is 'Password hashes (bcrypt, made in Node). Readable by no API role.';
+
+comment on column app_private.user_secrets.credential_changed_at is 'When the last credential event happened (app_private.revoke_dependent_credentials); a message asked for before it is not sent. Null: none since this column exists.';
 
 comment on column app_private.user_secrets.credential_version is 'Raised when the password changes or the user (or tenant) is deactivated: sessions opened with an older version are dead for good.';
 
@@ -3101,7 +3212,7 @@ Moves the signed-in admin''s tenant to another tier: the current period ends (ex
 comment on function current_tenant_usage() is 'Usage of the signed-in tenant against its limits: active products, platforms ever published to, AI credits used and remaining this month (UTC). Deleting products does not lower the platforms or credits used.';
 
 comment on function delete_tenant(text) is '@arg confirm_name The tenant''s name, exactly: it confirms the deletion
-Deletes the signed-in admin''s tenant in one transaction: its schema and every row, its users, sessions, subscriptions and usage. confirm_name must be the tenant''s name. It waits for the tenant''s writers without ever deadlocking them; after about five seconds of constant traffic it gives up with CONFLICT (retry).';
+Deletes the signed-in admin''s tenant in one transaction: its schema and every row, its users, sessions, subscriptions and usage. confirm_name must be the tenant''s name, and the session must have confirmed the password lately (REAUTHENTICATION_REQUIRED otherwise). It waits for the tenant''s writers without ever deadlocking them; after about five seconds of constant traffic it gives up with CONFLICT (retry).';
 
 comment on function export_tenant_data() is 'Everything of the signed-in admin''s tenant as one JSON document: tenant, users (no passwords), subscriptions and every tenant table. Refused (EXPORT_TOO_LARGE) beyond the server''s EXPORT_MAX_BYTES or its export time limit.';
 
@@ -3264,7 +3375,7 @@ comment on type public.user_role is '@value admin Manages users and the subscrip
 What a user may do in their tenant: admin (manage users and subscription), user (write products), viewer (read).';
 
 comment on table public.users is '@behavior -insert
-A person who signs in to Stoflow. Each user belongs to one tenant. Admins add users with the addTeamMember mutation.';
+A person who signs in to Stoflow. Each user belongs to one tenant. Admins invite users (inviteTeamMember); operators add them (npm run stoflow -- users:add).';
 
 comment on column public.users.created_at is 'When the user was created.';
 

@@ -334,8 +334,10 @@ export interface ThrottleConfig {
   /** Logins from one client address per login window (a successful one is given back). */
   loginAttemptsPerAddress: number;
   loginWindowSeconds: number;
-  /** Wrong current passwords per user per login window, on change-password. */
+  /** Wrong current passwords per user per login window, on change-password, change-email and confirm-password together. */
   passwordChangeFailuresPerUser: number;
+  /** Seconds a session may make sensitive changes (the admin role, deleting the tenant) after confirming the password (sudo mode). */
+  reauthenticationTtlSeconds: number;
   /** Registrations (each creates a schema) per client address and per e-mail per hour. */
   registrationsPerAddressPerHour: number;
   registrationsPerEmailPerHour: number;
@@ -382,6 +384,7 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
       loginAttemptsPerAddress: integer(env, "LOGIN_MAX_ATTEMPTS_PER_ADDRESS", 50, 1, 1_000_000),
       loginWindowSeconds: integer(env, "LOGIN_THROTTLE_WINDOW", 900, 1, 86_400),
       passwordChangeFailuresPerUser: integer(env, "CHANGE_PASSWORD_MAX_FAILURES", 5, 1, 1_000_000),
+      reauthenticationTtlSeconds: integer(env, "REAUTHENTICATION_TTL", 600, 1, 86_400),
       registrationsPerAddressPerHour: integer(env, "REGISTRATIONS_PER_ADDRESS_PER_HOUR", 10, 1, 1_000_000),
       registrationsPerEmailPerHour: integer(env, "REGISTRATIONS_PER_EMAIL_PER_HOUR", 3, 1, 1_000_000),
     },

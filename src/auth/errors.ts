@@ -38,6 +38,9 @@ export function tokenRefused(outcome: string): ClientError {
   return new ClientError("TOKEN_INVALID", 400, "This link is not valid");
 }
 
+/** A sensitive change (the admin role, deleting the tenant) from a session that has not confirmed the password lately (sudo mode). */
+export const reauthenticationRequired = (message: string) => new ClientError("REAUTHENTICATION_REQUIRED", 403, message);
+
 /** LOGIN_REQUIRES_VERIFIED_EMAIL: the right password, but the address is not verified yet. */
 export const emailNotVerified = () => new ClientError("EMAIL_NOT_VERIFIED", 403,
   "Verify your e-mail address first: follow the link of the message we sent (resend-verification sends it again)");

@@ -12,7 +12,7 @@ export const HASHING_OPERATIONS: ReadonlyArray<{ route?: string; mutation: strin
   { route: "/api/auth/reset-password", mutation: "resetPassword" },
   { route: "/api/auth/accept-invitation", mutation: "acceptInvitation" },
   { route: "/api/auth/change-email", mutation: "requestEmailChange" },
-  { mutation: "addTeamMember" },
+  { route: "/api/auth/confirm-password", mutation: "confirmPassword" },
 ];
 
 export const HASHING_ROUTES: ReadonlySet<string> = new Set(HASHING_OPERATIONS.flatMap(({ route }) => (route ? [route] : [])));

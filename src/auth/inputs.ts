@@ -70,12 +70,11 @@ export const ChangePasswordInput = z.object({
   new_password: newPassword("new_password"),
 }).meta({ id: "ChangePasswordInput" });
 
-export const TeamMemberInput = z.object({
-  email,
-  role: z.enum(APP_ROLES, { error: `role must be ${APP_ROLES_IN_WORDS}` }).nullish(),
-  full_name: text("full_name", 255).nullish(),
-  password: newPassword("password"),
-});
+export const ConfirmPasswordInput = z.object({
+  password: password("password").meta({ description: "The password in use now" }),
+}).meta({ id: "ConfirmPasswordInput" });
+
+const role = z.enum(APP_ROLES, { error: `role must be ${APP_ROLES_IN_WORDS}` });
 
 export const EmailTokenInput = z.object({
   token: text("token", 200).meta({ description: "The token of the link the message carried (its `token` parameter)" }),
@@ -92,7 +91,19 @@ export const EmailChangeInput = z.object({
 
 export const MailRequestInput = z.object({ email }).meta({ id: "MailRequestInput" });
 
-export const InvitationInput = TeamMemberInput.omit({ password: true }).meta({ id: "InvitationInput" });
+export const InvitationInput = z.object({
+  email,
+  role: role.nullish(),
+  full_name: text("full_name", 255).nullish(),
+}).meta({ id: "InvitationInput" });
+
+/** A user an operator adds to a tenant (`npm run stoflow -- users:add`); without a password, the address is mailed a reset link. */
+export const MemberInput = InvitationInput.extend({
+  tenant_id: z.coerce.number({ error: "tenant must be a tenant's id" }).int("tenant must be a tenant's id").min(1, "tenant must be a tenant's id")
+    .max(2_147_483_647, "tenant must be a tenant's id"),
+  role,
+  password: newPassword("password").nullish(),
+});
 
 /** The id of an invitation, as a path parameter (`/api/auth/invitations/{id}`) or a GraphQL rowId. */
 export const InvitationIdInput = z.object({

@@ -1,13 +1,12 @@
 import type pg from "pg";
-import type { z } from "zod";
 import type { JwtConfig, MailConfig, ServerConfig, ThrottleConfig } from "../config.ts";
 import { accountMailFlows } from "./account-mail.ts";
 import { checkCurrentPassword } from "./current-password.ts";
 import { emailChangeFlows } from "./email-change.ts";
 import { invitationFlows } from "./invitations.ts";
-import { ClientError, conflict, emailNotVerified, emailTaken, forbidden, invalidInput, tokenRefused, tooManyAttempts, wrongCredentials } from "./errors.ts";
+import { ClientError, conflict, emailNotVerified, emailTaken, invalidInput, tokenRefused, tooManyAttempts, wrongCredentials } from "./errors.ts";
 import {
-  AcceptInvitationInput, ChangePasswordInput, LoginInput, parseInput, RefreshInput, RegisterInput, TeamMemberInput,
+  AcceptInvitationInput, ChangePasswordInput, ConfirmPasswordInput, LoginInput, parseInput, RefreshInput, RegisterInput,
 } from "./inputs.ts";
 import { createPasswordHasher, type PasswordHasher } from "./passwords.ts";
 import { statement } from "../db/statements.ts";
@@ -180,26 +179,21 @@ export function createAuthService({ pool, jwt, passwords, throttle, preparedStat
     },
 
     /**
-     * Adding a user to the admin's tenant, in stages the GraphQL plugin runs in the request's own
-     * transactions (the caller's role, claims and tenant schema), so grants and row-level security
-     * decide who may add whom. Authorization comes before any hashing (a refused caller gets no
-     * bcrypt work), and no transaction is open while bcrypt runs.
+     * Sudo mode (GitHub's): the password, checked again and throttled like a change of password,
+     * lets this session make sensitive changes until the time returned (REAUTHENTICATION_TTL):
+     * the admin role granted or taken, an admin deactivated or deleted, the tenant deleted. SQL
+     * refuses those outside it (REAUTHENTICATION_REQUIRED, app_private.require_reauthentication).
      */
-    teamMembers: {
-      parse: (input: Record<string, unknown>): TeamMember => parseInput(TeamMemberInput, input),
-      async assertMayAdd(query: Query): Promise<void> {
-        if (!(await query.value<boolean>("select has_any_column_privilege('public.users', 'INSERT')"))) throw teamForbidden();
-      },
-      /** `userId`: whose request it is, for a fair place in bcrypt's line. */
-      hash: (password: string, userId: number): Promise<string> => passwords.inLine((bcrypt) => bcrypt.hash(password), `user ${userId}`),
-      async insert(query: Query, { email, role, full_name: fullName }: TeamMember, hash: string): Promise<{ id: number }> {
-        const id = await (role
-          ? query.value<number>(INSERT_MEMBER_WITH_ROLE, [email, fullName ?? null, role])
-          : query.value<number>(INSERT_MEMBER, [email, fullName ?? null])
-        ).catch(teamError);
-        await query.run("select app_private.set_initial_password($1, $2)", [id, hash]);
-        return { id };
-      },
+    async confirmPassword(session: SessionClaims, input: Record<string, unknown>): Promise<{ reauthenticated_until: string }> {
+      const { password } = parseInput(ConfirmPasswordInput, input);
+      return passwords.inLine(async (bcrypt) => {
+        const checkedVersion = await checkCurrentPassword(pool, throttle, session, password, bcrypt);
+        const until = await asAuth((query) => query.value<Date | null>("select app_private.confirm_password($1, $2, $3, $4)", [
+          session.userId, session.sessionId, checkedVersion, `${throttle.reauthenticationTtlSeconds} seconds`,
+        ]));
+        if (!until) throw conflict("The password or this session changed meanwhile; sign in again");
+        return { reauthenticated_until: until.toISOString() };
+      }, `user ${session.userId}`);
     },
 
     /**
@@ -249,9 +243,6 @@ export function authServiceFor(pool: pg.Pool, config: ServerConfig): AuthService
   return createAuthService({ pool, jwt: config.jwt, passwords, throttle: config.throttle, preparedStatements: config.preparedStatements, mail: config.mail });
 }
 
-/** A team member as TeamMemberInput reads it. */
-type TeamMember = z.output<typeof TeamMemberInput>;
-
 
 /** The user and tenant of a session, as SQL names them (the tenant's schema included). */
 function sessionView(query: Query, userId: number): Promise<SessionView> {
@@ -279,23 +270,12 @@ async function requireVerified(query: Query, userId: number): Promise<void> {
   if (!view.user.email_verified) throw emailNotVerified();
 }
 
-/** The e-mail is the only unique value a registration or a new member brings. */
+/** The e-mail is the only unique value a registration brings. */
 function registrationError(error: Error): never {
   const code = codeOfPgError(error);
   if (code === "DUPLICATE") throw emailTaken();
   if (code === "INVALID_INPUT") throw invalidInput(error.message);
   throw error;
-}
-
-/** A new team member; without a role, the column's default (SQL) gives theirs. */
-const INSERT_MEMBER = "insert into public.users (email, full_name) values ($1, $2) returning id";
-const INSERT_MEMBER_WITH_ROLE = "insert into public.users (email, full_name, role) values ($1, $2, $3) returning id";
-
-const teamForbidden = () => forbidden("Only a tenant admin adds users");
-
-function teamError(error: Error): never {
-  if (codeOfPgError(error) === "FORBIDDEN") throw teamForbidden();
-  return registrationError(error);
 }
 
 function refreshRefused(outcome: string | undefined): ClientError {

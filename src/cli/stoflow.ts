@@ -4,6 +4,7 @@ import { parseArgs } from "node:util";
 import { ClientError } from "../auth/errors.ts";
 import { createPasswordHasher } from "../auth/passwords.ts";
 import { createAuthService } from "../auth/service.ts";
+import { addTeamMember } from "../auth/team-members.ts";
 import { readDatabaseConfig, readOperatorConfig } from "../config.ts";
 import { integer } from "../settings.ts";
 import { migrateAll, prepareDatabase } from "../db/database.ts";
@@ -77,6 +78,18 @@ const COMMANDS: Record<string, Command> = {
       } finally {
         await app.end();
       }
+    },
+  },
+  "users:add": {
+    usage: "users:add --tenant <id> --email <email> --role admin|user|viewer [--name <full name>] [--password <password>]",
+    help: "Add a user to a tenant (for scripts; people are invited). Without --password, the account gets one nobody knows "
+      + "and the address a password-reset link, so its owner chooses theirs. An address with an account anywhere: exit 1.",
+    run: async ({ owner, io }, _args, { tenant, email, role, name, password }) => {
+      if (email === undefined || role === undefined) throw new UsageError("users:add needs --tenant, --email and --role");
+      const tenantId = await existingTenant(owner, tenant);
+      const added = await addTeamMember(owner, { tenant_id: tenantId, email, role, full_name: name, password }, readOperatorConfig(io.env).bcryptCost);
+      io.out(JSON.stringify(added));
+      return 0;
     },
   },
   "tenants:check": {
@@ -208,7 +221,7 @@ function asTenant(owner: pg.Pool, id: number, work: (client: pg.PoolClient) => P
 
 const OPTIONS = {
   help: { type: "boolean", short: "h" }, json: { type: "boolean" }, yes: { type: "boolean" }, "dry-run": { type: "boolean" }, all: { type: "boolean" },
-  name: { type: "string" }, email: { type: "string" }, password: { type: "string" }, tier: { type: "string" },
+  name: { type: "string" }, email: { type: "string" }, password: { type: "string" }, tier: { type: "string" }, role: { type: "string" },
   batch: { type: "string" }, tenant: { type: "string" },
 } as const;
 

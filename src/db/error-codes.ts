@@ -29,6 +29,7 @@ const CODE_OF_SQLSTATE: Readonly<Record<string, string>> = {
   SFTRN: "INVALID_TRANSITION", // a status change the rules refuse
   SFADM: "LAST_ADMIN", // the last active admin of a tenant
   SFBIG: "EXPORT_TOO_LARGE", // a tenant export beyond EXPORT_MAX_BYTES or its time limit
+  SFRAU: "REAUTHENTICATION_REQUIRED", // app_private.require_reauthentication: a sensitive change outside sudo mode
 };
 
 /** SQLSTATEs read on their own: a tenant table that does not resolve, a privilege refused. */

@@ -2,8 +2,6 @@ import { access, context, sideEffect, type FieldArgs, type Step } from "postgrap
 import { extendSchema, gql } from "postgraphile/utils";
 import { notAuthenticated } from "../auth/errors.ts";
 import type { AuthResponse, AuthService, SessionView } from "../auth/service.ts";
-import { queryOver } from "../auth/transactions.ts";
-import { sideEffectWithPgClientTransaction, type PgClient } from "postgraphile/@dataplan/pg";
 import type { SessionClaims } from "../auth/tokens.ts";
 
 const typeDefs = gql`
@@ -146,21 +144,15 @@ const typeDefs = gql`
     "Always true: a failure is an error."
     success: Boolean!
   }
-  "A user an admin adds to their tenant."
-  input AddTeamMemberInput {
-    "The new member's e-mail address, used to sign in."
-    email: String!
-    "The new member's name."
-    fullName: String
-    "What the new member may do (user when absent)."
-    role: UserRole
-    "The first password; the new member signs in with it."
+  "The signed-in user's password, confirmed again before sensitive changes."
+  input ConfirmPasswordInput {
+    "The password in use now."
     password: String!
   }
-  "The answer of addTeamMember."
-  type AddTeamMemberPayload {
-    "The user added."
-    user: User
+  "What confirming the password opened."
+  type ConfirmPasswordPayload {
+    "Until when this session may make sensitive changes (REAUTHENTICATION_TTL after now)."
+    reauthenticatedUntil: Datetime!
   }
 
   extend type Query {
@@ -200,21 +192,21 @@ const typeDefs = gql`
     confirmEmailChange(input: EmailTokenInput!): ConfirmEmailChangePayload
     "This was not me: with the token of the message to the old address, cancels the change of address and ends every session of the user."
     cancelEmailChange(input: EmailTokenInput!): SuccessPayload
-    "Adds a user to the signed-in admin's tenant (admins only)."
-    addTeamMember(input: AddTeamMemberInput!): AddTeamMemberPayload
+    "Confirms the password again (sudo mode): for REAUTHENTICATION_TTL this session may make sensitive changes (grant or take the admin role, deactivate or delete an admin, invite an admin, delete the tenant), which are refused with REAUTHENTICATION_REQUIRED otherwise. Throttled with changePassword (TOO_MANY_ATTEMPTS)."
+    confirmPassword(input: ConfirmPasswordInput!): ConfirmPasswordPayload
   }
 `;
 
 /** The mutations that hash or check a password, use an e-mailed token or send mail: at most one per request (see document-limits.ts). */
 export const PASSWORD_MUTATIONS: ReadonlySet<string> = new Set([
-  "register", "login", "changePassword", "addTeamMember", "verifyEmail", "resendVerificationEmail",
+  "register", "login", "changePassword", "confirmPassword", "verifyEmail", "resendVerificationEmail",
   "forgotPassword", "resetPassword", "inviteTeamMember", "resendInvitation", "acceptInvitation", "requestEmailChange", "confirmEmailChange",
   "cancelEmailChange",
 ]);
 
 /**
- * register, login, refreshToken, logout, changePassword, addTeamMember and currentSession over
- * the auth service (the same code as the REST routes).
+ * register, login, refreshToken, logout, changePassword, confirmPassword, the flows of e-mailed
+ * links and currentSession over the auth service (the same code as the REST routes).
  */
 export function authPlugin(auth: AuthService) {
   const signedIn = (session: SessionClaims | undefined) => session ?? Promise.reject(notAuthenticated());
@@ -297,26 +289,9 @@ export function authPlugin(auth: AuthService) {
         cancelEmailChange(_: unknown, args: FieldArgs) {
           return anonymous(args, (input, ip) => auth.cancelEmailChange(input, ip));
         },
-        addTeamMember(_: unknown, args: FieldArgs) {
-          const users = build.input.pgRegistry.pgResources.users!.executor;
-          const $member = sideEffect([context().get("session"), inputOf(args)], async ([session, input]) => {
-            const { userId } = await signedIn(session);
-            return { ...auth.teamMembers.parse({ ...input, full_name: input.fullName }), by: userId };
-          });
-          // In the request's own transactions: who may add is checked before any hashing, and no
-          // transaction stays open while bcrypt runs.
-          const $allowed = sideEffectWithPgClientTransaction(users, $member, async (client, member) => {
-            await auth.teamMembers.assertMayAdd(queryOf(client));
-            return member;
-          });
-          const $hashed = sideEffect($allowed, async (member) => ({ member, hash: await auth.teamMembers.hash(member.password, member.by) }));
-          return sideEffectWithPgClientTransaction(users, $hashed, (client, { member, hash }) =>
-            auth.teamMembers.insert(queryOf(client), member, hash));
-        },
-      },
-      AddTeamMemberPayload: {
-        user($payload: Step) {
-          return build.input.pgRegistry.pgResources.users!.get({ id: access($payload, "id") });
+        confirmPassword(_: unknown, args: FieldArgs) {
+          return signedInFlow(args, async (session, input) =>
+            ({ reauthenticatedUntil: (await auth.confirmPassword(session, input)).reauthenticated_until }));
         },
       },
       InvitationPayload: {
@@ -329,7 +304,6 @@ export function authPlugin(auth: AuthService) {
 }
 
 const inputOf = (args: FieldArgs) => args.getRaw("input") as Step<Record<string, unknown>>;
-const queryOf = (client: PgClient) => queryOver((text, values) => client.query({ text, values: values ?? [] }));
 
 /** A mutation anyone may call with its input and client address, answering success. */
 function anonymous(args: FieldArgs, flow: (input: Record<string, unknown>, clientIp: string) => Promise<void>) {

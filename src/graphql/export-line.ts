@@ -42,7 +42,7 @@ export function exportLinePlugin(gate: DocumentGate, config: ExportConfig): Grap
           tenantsInLine.add(tenant);
           line.weigh(String(tenant));
           const refusal = busy(EXPORT_BUSY);
-          return line.run(String(tenant), async () => statusOfTooLarge(args, await next()), () => refusal)
+          return line.run(String(tenant), async () => next(), () => refusal)
             .catch((error: unknown) => {
               if (error !== refusal) throw error;
               return refusedAsBusy(args);
@@ -62,17 +62,6 @@ function boundExport(args: GrafastExecutionArgs, config: ExportConfig): void {
     [EXPORT_MAX_BYTES_SETTING]: String(config.maxBytes),
     statement_timeout: `${config.timeoutSeconds}s`,
   };
-}
-
-/** SQLSTATE of export_tenant_data's refusal (EXPORT_TOO_LARGE). */
-const EXPORT_TOO_LARGE_SQLSTATE = "SFBIG";
-
-/** An export refused for its size answers HTTP 413 (the code EXPORT_TOO_LARGE comes from maskError). */
-function statusOfTooLarge<T>(args: GrafastExecutionArgs, result: T): T {
-  const errors = (result as ExecutionResult).errors ?? [];
-  const tooLarge = errors.some((error) => (error.originalError as { code?: string } | undefined)?.code === EXPORT_TOO_LARGE_SQLSTATE);
-  if (tooLarge) answerWith(args, { status: 413 });
-  return result;
 }
 
 /** 503 BUSY with Retry-After, in GraphQL's shape. */

@@ -34,6 +34,9 @@ export function authRoutes(auth: AuthService): Router {
     await auth.changePassword(requireSession(res), body(req));
     res.status(204).end();
   });
+  router.post("/confirm-password", async (req, res) => {
+    res.json(await auth.confirmPassword(requireSession(res), body(req)));
+  });
   router.post("/verify-email", async (req, res) => {
     await auth.verifyEmail(body(req), req.ip ?? "unknown");
     res.status(204).end();

@@ -46,6 +46,10 @@ const EmailChangeConfirmation = z.strictObject({
   detail: z.string(),
 }).meta({ id: "EmailChangeConfirmation" });
 
+const Reauthenticated = z.strictObject({
+  reauthenticated_until: z.string().meta({ description: "Until when this session may make sensitive changes (ISO 8601)" }),
+}).meta({ id: "Reauthenticated" });
+
 const Health = z.strictObject({
   status: z.enum(["ok", "unavailable"]), service: z.string(), database: z.enum(["ok", "unreachable"]), code: z.literal("UNAVAILABLE").optional(),
 }).meta({ id: "Health" });
@@ -74,6 +78,7 @@ export const answer = {
   invited: (description: string) => json(Invited, description),
   invitations: (description: string) => json(Invitations, description),
   emailChangeConfirmed: (description: string) => json(EmailChangeConfirmation, description),
+  reauthenticated: (description: string) => json(Reauthenticated, description),
   health: (description: string) => json(Health, description),
   readiness: (description: string) => json(Readiness, description),
   root: (description: string) => json(Root, description),

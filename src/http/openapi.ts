@@ -1,7 +1,7 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31, type ResponseConfig } from "@asteasolutions/zod-to-openapi";
 import type { z } from "zod";
 import {
-  AcceptInvitationInput, ChangePasswordInput, EmailChangeInput, EmailTokenInput, InvitationIdInput, InvitationInput, LoginInput, MailRequestInput,
+  AcceptInvitationInput, ChangePasswordInput, ConfirmPasswordInput, EmailChangeInput, EmailTokenInput, InvitationIdInput, InvitationInput, LoginInput, MailRequestInput,
   RefreshInput, RegisterInput, ResetPasswordInput,
 } from "../auth/inputs.ts";
 import { HASHING_ROUTES } from "../auth/hashing-operations.ts";
@@ -47,6 +47,13 @@ const ADMINS_ONLY: Refusal = [403, "FORBIDDEN", "only a tenant admin manages inv
 const TOO_MANY_INVITATIONS: Refusal = [429, "TOO_MANY_ATTEMPTS", "too many invitations from this admin or this tenant (`INVITATIONS_PER_INVITER_PER_HOUR`, `INVITATIONS_PER_TENANT_PER_HOUR`)"];
 const NO_SUCH_INVITATION: Refusal = [404, "NOT_FOUND", "no such pending invitation in this tenant"];
 const BAD_INVITATION_ID: Refusal = [422, "INVALID_INPUT", "the id is not a positive whole number"];
+/** The refusals of the routes that check the current password again (change-password, confirm-password). */
+const PASSWORD_CHECKED_AGAIN: Refusal[] = [
+  [403, "INVALID_CREDENTIALS", "the current password is wrong"],
+  [409, "CONFLICT", "the password or this session changed meanwhile: sign in again"],
+  [429, "TOO_MANY_ATTEMPTS", "too many wrong current passwords, on change-password, change-email and confirm-password together (`CHANGE_PASSWORD_MAX_FAILURES`)"],
+];
+const SUDO_FOR_ADMINS: Refusal = [403, "REAUTHENTICATION_REQUIRED", "an invitation with the admin role, and this session has not confirmed the password within `REAUTHENTICATION_TTL` (`confirm-password`)"];
 
 export const OPERATIONS: Operation[] = [
   {
@@ -85,12 +92,14 @@ export const OPERATIONS: Operation[] = [
   {
     operationId: "changePassword", method: "post", path: "/api/auth/change-password", tag: "Account",
     summary: "Change the password; ends the other sessions", signedIn: true, body: ChangePasswordInput,
-    success: { 204: answer.empty("Changed") },
-    refusals: [
-      [403, "INVALID_CREDENTIALS", "the current password is wrong"],
-      [409, "CONFLICT", "the password or this session changed meanwhile: sign in again"],
-      [429, "TOO_MANY_ATTEMPTS", "too many wrong current passwords (`CHANGE_PASSWORD_MAX_FAILURES`)"],
-    ],
+    success: { 204: answer.empty("Changed") }, refusals: PASSWORD_CHECKED_AGAIN,
+  },
+  {
+    operationId: "confirmPassword", method: "post", path: "/api/auth/confirm-password", tag: "Account",
+    summary: "Confirm the password again (sudo mode): for `REAUTHENTICATION_TTL` this session may grant or take the admin role, invite an admin and delete the tenant",
+    signedIn: true, body: ConfirmPasswordInput,
+    success: { 200: answer.reauthenticated("Confirmed: the session may make sensitive changes until `reauthenticated_until`") },
+    refusals: PASSWORD_CHECKED_AGAIN,
   },
   {
     operationId: "verifyEmail", method: "post", path: "/api/auth/verify-email", tag: "Account e-mails",
@@ -121,13 +130,13 @@ export const OPERATIONS: Operation[] = [
     operationId: "inviteTeamMember", method: "post", path: "/api/auth/invitations", tag: "Account e-mails",
     summary: "Invite an address into the admin's tenant by role (admins only; throttled per admin and per tenant)", signedIn: true, body: InvitationInput,
     success: { 201: answer.invited("Invited: the invitation is queued; the same answer whether or not the address has an account (which is mailed nothing)") },
-    refusals: [ADMINS_ONLY, TOO_MANY_INVITATIONS, LOST_RACE],
+    refusals: [ADMINS_ONLY, SUDO_FOR_ADMINS, TOO_MANY_INVITATIONS, LOST_RACE],
   },
   {
     operationId: "resendInvitation", method: "post", path: "/api/auth/invitations/{id}/resend", tag: "Account e-mails",
     summary: "Send a pending invitation again, valid `INVITATION_TTL` from now (admins only; throttled like an invitation)", signedIn: true, params: InvitationIdInput,
     success: { 202: answer.invited("Queued again") },
-    refusals: [ADMINS_ONLY, NO_SUCH_INVITATION, BAD_INVITATION_ID, TOO_MANY_INVITATIONS, LOST_RACE],
+    refusals: [ADMINS_ONLY, SUDO_FOR_ADMINS, NO_SUCH_INVITATION, BAD_INVITATION_ID, TOO_MANY_INVITATIONS, LOST_RACE],
   },
   {
     operationId: "revokeInvitation", method: "delete", path: "/api/auth/invitations/{id}", tag: "Account e-mails",

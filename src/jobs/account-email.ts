@@ -11,10 +11,12 @@ import {
 /**
  * The payloads SQL queues (app_private.queue_account_email, queue_invitation_email,
  * request_email_change). None names a user: whether an account fits is decided here, as the
- * message is sent, so that asking takes the same time either way.
+ * message is sent, so that asking takes the same time either way; `requested_at` (when it was
+ * asked for; absent in jobs queued before it existed) lets SQL send nothing to an account whose
+ * credentials changed since.
  */
 type AccountEmailJob =
-  | { purpose: "verify_email" | "reset_password"; email: string }
+  | { purpose: "verify_email" | "reset_password"; email: string; requested_at?: string }
   | { purpose: "invitation"; invitation_id: number }
   | { purpose: "change_email"; change_id: number; side: "old" | "new" };
 
@@ -69,7 +71,8 @@ async function messageFor(job: AccountEmailJob, { token, hash, issue, mail, link
     });
   }
   const to = await issue<{ email: string; full_name: string | null; tenant_name: string }>(
-    "select * from app_private.issue_account_token($1, $2, $3, make_interval(secs => $4))", [job.purpose, job.email, hash, ttl]);
+    "select * from app_private.issue_account_token($1, $2, $3, make_interval(secs => $4), coalesce($5, now()))",
+    [job.purpose, job.email, hash, ttl, job.requested_at ?? null]);
   if (!to) return undefined;
   const link = linkTo(LINK_PATHS[job.purpose], token);
   return job.purpose === "verify_email"

@@ -17,14 +17,28 @@ export const LINK_PATHS = {
 export const MAX_NAME_IN_MAIL = 60;
 
 /**
+ * Quotation marks of every script, and what looks like one: initial and final quote punctuation
+ * (“ ” ‘ ’ « » ‹ › ‟ ‛ …), low-9 quotes (‚ „), ASCII and typewriter ones (" ' ` ´), primes (′ ″ ‴ ‵ ‶ ‷),
+ * CJK corner brackets and double primes (「 」 『 』 〝 〞 〟 and their vertical forms), dingbat and
+ * modifier-letter quotes (❛ ❜ ❝ ❞ ❮ ❯ ʹ ʺ ʻ ʼ ʽ ˮ ˝), the low double prime (⹂) and the ornate ones (🙶 🙷 🙸).
+ * Fullwidth forms (＂ ＇) fold to ASCII under NFKC first.
+ */
+export const QUOTE_MARKS = /[\p{Pi}\p{Pf}"'`\u00B4\u201A\u201E\u2032-\u2037\u300C-\u300F\u301D-\u301F\uFE41-\uFE44\u275B-\u275E\u276E\u276F\u02B9-\u02BD\u02EE\u02DD\u2E42\u{1F676}-\u{1F678}]+/gu;
+
+/** What a run of quote marks in a name becomes: the modifier letter apostrophe, a letter (L'Atelier reads Lʼatelier), which closes no quotation. */
+const NAME_APOSTROPHE = "\u02BC";
+
+/**
  * A name someone typed (a shop's, a person's, an address they asked for), as data in one of our
  * fixed sentences: on one line, at most MAX_NAME_IN_MAIL characters, between quotes, and
  * defanged so that no mail client turns it into a link (dots, "@" and ":" of URLs, domains and
- * addresses become "[.]", "[@]", "[:]": "evil.example" reads "evil[.]example"). Compatibility
- * forms (fullwidth dots, ligatures) are folded first, so they cannot stand in for a dot.
+ * addresses become "[.]", "[@]", "[:]": "evil.example" reads "evil[.]example") and that it cannot
+ * end our quotation to pass its words off as ours (each run of quote marks, QUOTE_MARKS, becomes
+ * one "ʼ"). Compatibility forms (fullwidth dots and quotes, ligatures) are folded first, so they
+ * cannot stand in for a dot or a quote.
  */
 export function quoted(value: string): string {
-  const line = value.normalize("NFKC").replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\s]+/gu, " ").trim();
+  const line = value.normalize("NFKC").replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\s]+/gu, " ").replace(QUOTE_MARKS, NAME_APOSTROPHE).trim();
   const capped = [...line].length > MAX_NAME_IN_MAIL ? `${[...line].slice(0, MAX_NAME_IN_MAIL - 1).join("").trimEnd()}…` : line;
   return `“${capped.replace(/[.\u3002\uFF61@:]/g, (c) => `[${c === "@" || c === ":" ? c : "."}]`)}”`;
 }

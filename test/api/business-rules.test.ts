@@ -2,7 +2,7 @@ import pg from "pg";
 import type { AppRole } from "../../src/auth/roles.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  ADD_MEMBER, addTeamMember, graphql, graphqlErrorCode, graphqlOk, http, signUp, startTestGateway, type TestGateway,
+  addTeamMember, confirmPassword, graphql, graphqlErrorCode, graphqlOk, http, signUp, startTestGateway, type TestGateway,
 } from "../helpers/gateway.ts";
 
 let gw: TestGateway;
@@ -14,7 +14,7 @@ afterAll(() => gw.close());
 const CREATE_PRODUCT = `mutation($p: ProductInput!) { createProduct(input: { product: $p }) { product { sku } } }`;
 const createProduct = (token: string, sku: string) =>
   graphql(gw.url, CREATE_PRODUCT, { p: { sku, title: `Item ${sku}`, price: "5.00" } }, token);
-const addMember = (adminToken: string, role: AppRole) => addTeamMember(gw.url, adminToken, role);
+const addMember = (tenantId: number, role: AppRole) => addTeamMember(gw, tenantId, role);
 
 async function countRows(sql: string, params: unknown[] = []): Promise<number> {
   return (await gw.db.owner.query(`select count(*)::int as n from (${sql}) x`, params)).rows[0].n;
@@ -117,16 +117,16 @@ describe("tier limits", () => {
 });
 
 describe("teams", () => {
-  it("lets an admin add users who sign in; a viewer cannot write; a user cannot manage users", async () => {
+  it("lets members sign in; a viewer cannot write; a user cannot manage users", async () => {
     const shop = await signUp(gw.url, "Team Shop");
-    const user = await addMember(shop.access_token, "user");
-    const viewer = await addMember(shop.access_token, "viewer");
+    const user = await addMember(shop.tenant.id, "user");
+    const viewer = await addMember(shop.tenant.id, "viewer");
     expect(await graphqlErrorCode(gw.url, CREATE_PRODUCT, { p: { sku: "V", title: "v", price: "1" } }, viewer.token)).toBe("FORBIDDEN");
     await graphqlOk(gw.url, CREATE_PRODUCT, { p: { sku: "U", title: "u", price: "1" } }, user.token);
 
-    const byUser = await graphql(gw.url, ADD_MEMBER, { i: { email: "sneaky@team.test", password: "sneaky password" } }, user.token);
-    expect(byUser.body.errors?.[0]?.extensions?.code).toBe("FORBIDDEN");
-    expect(await countRows("select 1 from users where email = 'sneaky@team.test'")).toBe(0);
+    const byUser = await http(gw.url, "POST", "/api/auth/invitations", { token: user.token, body: { email: "sneaky@team.test" } });
+    expect([byUser.status, byUser.body.code]).toEqual([403, "FORBIDDEN"]);
+    expect(await countRows("select 1 from invitations where email = 'sneaky@team.test'")).toBe(0);
     const promote = `mutation($id: Int!) { updateUser(input: { rowId: $id, patch: { role: admin } }) { user { role } } }`;
     expect(await graphqlErrorCode(gw.url, promote, { id: viewer.id }, user.token)).toBe("FORBIDDEN");
     expect(await graphqlErrorCode(gw.url, promote, { id: user.id }, user.token)).toBe("FORBIDDEN");
@@ -134,16 +134,17 @@ describe("teams", () => {
     expect(await countRows("select 1 from users where tenant_id = $1", [shop.tenant.id])).toBe(3);
   });
 
-  it("gives a member added without a role the users table's default role", async () => {
+  it("invites as a user when no role is given", async () => {
     const shop = await signUp(gw.url, "Default Role Shop");
-    const added = await graphqlOk(gw.url, ADD_MEMBER, { i: { email: "plain@team.test", password: "member password" } }, shop.access_token);
-    expect(added.addTeamMember.user).toMatchObject({ email: "plain@team.test", role: "user" });
+    expect((await http(gw.url, "POST", "/api/auth/invitations", { token: shop.access_token, body: { email: "plain@team.test" } })).status).toBe(201);
+    const listed = await http(gw.url, "GET", "/api/auth/invitations", { token: shop.access_token });
+    expect(listed.body.invitations).toMatchObject([{ email: "plain@team.test", role: "user" }]);
   });
 
   it("lets users edit only their own name and phone", async () => {
     const shop = await signUp(gw.url, "Profile Shop");
-    const user = await addMember(shop.access_token, "user");
-    const viewer = await addMember(shop.access_token, "viewer");
+    const user = await addMember(shop.tenant.id, "user");
+    const viewer = await addMember(shop.tenant.id, "viewer");
     const rename = `mutation($id: Int!, $n: String!) { updateUser(input: { rowId: $id, patch: { fullName: $n, phone: "+33 6 00 00 00 00" } }) { user { fullName phone } } }`;
     const own = await graphqlOk(gw.url, rename, { id: viewer.id, n: "Me Myself" }, viewer.token);
     expect(own.updateUser.user).toEqual({ fullName: "Me Myself", phone: "+33 6 00 00 00 00" });
@@ -156,9 +157,10 @@ describe("teams", () => {
 
   it("keeps admins from changing their own role and every tenant with an active admin", async () => {
     const shop = await signUp(gw.url, "Admin Shop");
+    await confirmPassword(gw.url, shop.access_token);
     const demoteSelf = await graphql(gw.url, `mutation($id: Int!) { updateUser(input: { rowId: $id, patch: { role: viewer } }) { user { role } } }`, { id: shop.user.id }, shop.access_token);
     expect(demoteSelf.body.errors?.[0]).toMatchObject({ message: "Nobody changes their own role", extensions: { code: "FORBIDDEN" } });
-    const second = await addMember(shop.access_token, "admin");
+    const second = await addMember(shop.tenant.id, "admin");
     const deactivate = `mutation($id: Int!) { updateUser(input: { rowId: $id, patch: { isActive: false } }) { user { isActive } } }`;
     await graphqlOk(gw.url, deactivate, { id: second.id }, shop.access_token);
     const last = await graphql(gw.url, deactivate, { id: shop.user.id }, shop.access_token);
@@ -171,7 +173,7 @@ describe("teams", () => {
   it("gives an admin no way to touch another tenant's users", async () => {
     const mine = await signUp(gw.url, "My Shop");
     const theirs = await signUp(gw.url, "Their Shop");
-    const victim = await addMember(theirs.access_token, "user");
+    const victim = await addMember(theirs.tenant.id, "user");
     const update = await graphql(gw.url, `mutation($id: Int!) { updateUser(input: { rowId: $id, patch: { role: viewer, isActive: false } }) { user { rowId } } }`,
       { id: victim.id }, mine.access_token);
     expect(update.body.errors?.[0]).toMatchObject({ message: "No such row, or not yours to change", extensions: { code: "NOT_FOUND" } });
@@ -251,7 +253,7 @@ describe("tenant lifecycle", () => {
     expect(doc.users.map((u: { email: string }) => u.email)).toEqual([shop.email]);
     expect(Object.keys(doc).sort()).toEqual(["ai_generations_log", "exported_at", "products", "publications_history", "subscriptions", "tenant", "users", "vinted_products"]);
     expect(JSON.stringify(doc)).not.toMatch(/\$2[aby]\$|password/);
-    const member = await addMember(shop.access_token, "user");
+    const member = await addMember(shop.tenant.id, "user");
     expect(await graphqlErrorCode(gw.url, "{ exportTenantData }", {}, member.token)).toBe("FORBIDDEN");
   });
 
@@ -259,12 +261,13 @@ describe("tenant lifecycle", () => {
     const doomed = await signUp(gw.url, "Doomed Shop");
     const other = await signUp(gw.url, "Other Shop");
     await Promise.all([createProduct(doomed.access_token, "SAME"), createProduct(other.access_token, "SAME")]);
-    await addMember(doomed.access_token, "user");
+    await addMember(doomed.tenant.id, "user");
     const snapshot = () => gw.db.owner.query(
       `select (select count(*) from tenants)::int - 1 as tenants_left, (select jsonb_agg(p order by sku) from client_${other.tenant.id}.products p) as products,
               (select count(*) from users where tenant_id = $1)::int as users, (select count(*) from subscriptions where tenant_id = $1)::int as subs`, [other.tenant.id]);
     const before = (await snapshot()).rows[0];
 
+    await confirmPassword(gw.url, doomed.access_token);
     expect(await graphqlErrorCode(gw.url, `mutation { deleteTenant(input: { confirmName: "Other Shop" }) { result } }`, {}, doomed.access_token)).toBe("INVALID_INPUT");
     await graphqlOk(gw.url, `mutation { deleteTenant(input: { confirmName: "Doomed Shop" }) { result } }`, {}, doomed.access_token);
 

@@ -10,7 +10,7 @@ import { testServerConfig } from "../helpers/gateway.ts";
  */
 const schema = buildSchema(fs.readFileSync("schema.graphql", "utf8"));
 const limits = testServerConfig().graphql;
-const PASSWORD_MUTATIONS = new Set(["register", "login", "changePassword", "addTeamMember"]);
+const PASSWORD_MUTATIONS = new Set(["register", "login", "changePassword", "confirmPassword"]);
 
 function compile(document: string, own = limits) {
   return compileDocument(schema, parse(document), own, PASSWORD_MUTATIONS);

@@ -115,12 +115,12 @@ describe("development mail and settings", () => {
     });
     expect(message.html).not.toMatch(/<script>/);
     expect(message.html).toContain("&#60;script&#62;");
-    expect(message.text).toContain(`the shop “Shop "<script>"” invites you`); // plain text is shown as text
+    expect(message.text).toContain(`the shop “Shop ʼ<script>ʼ” invites you`); // plain text is shown as text; its quotes end no quotation
     expect(message.text).not.toMatch(/reply/i);
   });
 
   it("puts names in mail as quoted, capped, defanged data: no link, no line break, no lookalike dot", () => {
-    expect(quoted("Lou's Vintage")).toBe("“Lou's Vintage”");
+    expect(quoted("Lou's Vintage")).toBe("“Louʼs Vintage”");
     expect(quoted("see http://evil.example/x or mail@evil.example")).toBe("“see http[:]//evil[.]example/x or mail[@]evil[.]example”");
     expect(quoted("evil\uFF0Eexample and evil\u3002example")).toBe("“evil[.]example and evil[.]example”");
     expect(quoted("two\r\nlines\u2028and\u200Bmore")).toBe("“two lines and more”");

@@ -72,7 +72,7 @@ describe("invitations", () => {
     await mailbox.next(email);
     expect((await graphqlOk(gw.url, INVITATIONS, {}, admin.access_token)).invitations.nodes)
       .toEqual([{ rowId, email, role: "user", invitedBy: admin.user.id }]);
-    const viewer = await addTeamMember(gw.url, admin.access_token, "viewer");
+    const viewer = await addTeamMember(gw, admin.tenant.id, "viewer");
     expect((await graphqlOk(gw.url, INVITATIONS, {}, viewer.token)).invitations.nodes).toEqual([]);
 
     const resend = `mutation($id: Int!) { resendInvitation(input: { rowId: $id }) { invitation { rowId email } } }`;

@@ -97,8 +97,12 @@ describe("every REST route answers as its OpenAPI document says", () => {
     expect((await call("GET", "/api/auth/session", { token: "not.a.jwt" })).status).toBe(401);
   });
 
-  it("change-password and logout", async () => {
+  it("confirm-password, change-password and logout", async () => {
     const shop = await signUp(gw.url);
+    const confirm = (password: unknown) => call("POST", "/api/auth/confirm-password", { token: shop.access_token, body: { password } });
+    expect((await confirm("not my password")).body.code).toBe("INVALID_CREDENTIALS");
+    expect((await confirm(42)).status).toBe(422);
+    expect((await confirm(shop.password)).body).toEqual({ reauthenticated_until: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) });
     const change = (current: string, next: string) =>
       call("POST", "/api/auth/change-password", { token: shop.access_token, body: { current_password: current, new_password: next } });
     expect((await change("not my password", "another long password")).status).toBe(403);
@@ -130,6 +134,7 @@ describe("every REST route answers as its OpenAPI document says", () => {
     expect(invited.status).toBe(201);
     expect((await call("POST", "/api/auth/invitations", { token: admin.access_token, body: { email: admin.email } })).status).toBe(201);
     expect((await call("POST", "/api/auth/invitations", { token: admin.access_token, body: { email: "a@b.test<postmaster>" } })).status).toBe(422);
+    expect((await call("POST", "/api/auth/invitations", { token: admin.access_token, body: { email, role: "admin" } })).body.code).toBe("REAUTHENTICATION_REQUIRED");
     expect((await call("GET", "/api/auth/invitations", { token: admin.access_token })).body.invitations.map((i: { email: string }) => i.email))
       .toEqual([email, admin.email]);
     const resend = (id: string) => call("POST", `/api/auth/invitations/${id}/resend`, { token: admin.access_token }, "/api/auth/invitations/{id}/resend");

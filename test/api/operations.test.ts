@@ -140,7 +140,7 @@ describe("operations endpoints", () => {
   it("reads the throttles with safe defaults, and TRUST_PROXY=1 as one proxy hop (the address throttling sees)", async () => {
     const defaults = readServerConfig({ JWT_SECRET: TEST_JWT_SECRET });
     expect(defaults.throttle).toEqual({
-      loginFailuresPerEmail: 5, loginAttemptsPerAddress: 50, loginWindowSeconds: 900, passwordChangeFailuresPerUser: 5,
+      loginFailuresPerEmail: 5, loginAttemptsPerAddress: 50, loginWindowSeconds: 900, passwordChangeFailuresPerUser: 5, reauthenticationTtlSeconds: 600,
       registrationsPerAddressPerHour: 10, registrationsPerEmailPerHour: 3,
     });
     expect(defaults).toMatchObject({

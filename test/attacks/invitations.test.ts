@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addTeamMember, graphqlOk, http, signUp, startTestGateway, tally, type TestGateway } from "../helpers/gateway.ts";
+import { addTeamMember, confirmPassword, graphqlOk, http, signUp, startTestGateway, tally, type TestGateway } from "../helpers/gateway.ts";
 import { asSession, expectPgError } from "../helpers/db.ts";
 import { linkOf, mailSettings, startMailbox, type Mailbox } from "../helpers/mail.ts";
 import { until } from "../helpers/until.ts";
+import { QUOTE_MARKS, quoted } from "../../src/mail/messages.ts";
 import { recordAttack } from "./recorder.ts";
 
 const record = (attack: string, attempts: number, result: string) => recordAttack(import.meta.filename, "invitations", attack, attempts, result);
@@ -40,7 +41,7 @@ describe("invitations are no mail cannon", () => {
 
   it("throttles one tenant to 20 an hour whatever its number of admins", async () => {
     const owner = await signUp(gw.url, "Many Admins");
-    const admins = [owner.access_token, ...(await Promise.all([1, 2].map(() => addTeamMember(gw.url, owner.access_token, "admin")))).map((a) => a.token)];
+    const admins = [owner.access_token, ...(await Promise.all([1, 2].map(() => addTeamMember(gw, owner.tenant.id, "admin")))).map((a) => a.token)];
     const burst = await Promise.all(admins.flatMap((token) => Array.from({ length: 10 }, () => invite(token, { email: inviteeEmail() }))));
     expect(tally(burst.map((r) => r.status))).toEqual({ 201: 20, 429: 10 });
     record("3 admins of one tenant send 10 parallel invitations each", 30, "20 × 201, 10 × 429");
@@ -55,14 +56,21 @@ describe("invitations are no mail cannon", () => {
     record("12 parallel resends of one invitation", 12, "9 × 202 (with the invitation, 10 in the hour), 3 × 429");
   });
 
-  it("mails one address at most 3 invitations an hour, whichever tenants invite it", async () => {
+  it("mails one address at most 3 invitations an hour from one tenant; another tenant's still arrives", async () => {
     const target = inviteeEmail();
-    const shops = await Promise.all(Array.from({ length: 5 }, (_, i) => signUp(gw.url, `Spray Shop ${i}`)));
-    const answers = await Promise.all(shops.map((shop) => invite(shop.access_token, { email: target })));
-    expect(answers.map((r) => r.status)).toEqual([201, 201, 201, 201, 201]);
+    const [spammer, employer] = await Promise.all([signUp(gw.url, "Spray Shop"), signUp(gw.url, "Real Employer")]);
+    const { body } = await invite(spammer.access_token, { email: target });
     await drained();
+    for (let i = 0; i < 4; i++) { // one after the other: each message is sent (or dropped) before the next is asked for
+      expect((await http(gw.url, "POST", `/api/auth/invitations/${body.id}/resend`, { token: spammer.access_token })).status).toBe(202);
+      await drained();
+    }
     expect(mailbox.to(target)).toHaveLength(3);
-    record("5 tenants invite the same address at once", 5, "5 × 201, 3 messages (the rest dropped silently)");
+    expect((await invite(employer.access_token, { email: target })).status).toBe(201);
+    await until("the other tenant's invitation", async () => mailbox.to(target).length === 4);
+    expect(mailbox.to(target)[3]!.text).toContain("“Real Employer”");
+    record("a tenant sends one address 5 invitation messages (an invitation and 4 resends), then another tenant invites it", 6,
+      "6 × 201/202; 3 of the first tenant's messages sent (the rest dropped silently), the other tenant's invitation delivered");
   });
 });
 
@@ -71,6 +79,7 @@ describe("invitations tell nothing about other tenants' accounts", () => {
     const a = await signUp(gw.url, "Probing Shop");
     const victim = await signUp(gw.url, "Registered Elsewhere");
     await mailbox.next(victim.email);
+    await confirmPassword(gw.url, a.access_token);
     const known = await invite(a.access_token, { email: victim.email.toUpperCase(), role: "admin" });
     const unknown = await invite(a.access_token, { email: inviteeEmail(), role: "admin" });
     expect([known.status, Object.keys(known.body)]).toEqual([unknown.status, Object.keys(unknown.body)]);
@@ -122,9 +131,11 @@ describe("a pending invitation does not outlive its inviter", () => {
   ] as const) {
     it(`refuses an admin invitation once its inviter was ${event}`, async () => {
       const owner = await signUp(gw.url, `Owner ${event}`);
-      const rogue = await addTeamMember(gw.url, owner.access_token, "admin");
+      const rogue = await addTeamMember(gw, owner.tenant.id, "admin");
       const email = inviteeEmail();
-      await invite(rogue.token, { email, role: "admin" });
+      await confirmPassword(gw.url, rogue.token, rogue.password);
+      await confirmPassword(gw.url, owner.access_token);
+      expect((await invite(rogue.token, { email, role: "admin" })).status).toBe(201);
       const { token } = linkOf(await mailbox.next(email), "/accept-invitation");
       await graphqlOk(gw.url, act(rogue.id), {}, owner.access_token);
       expect((await accept(token)).body.code).toBe("TOKEN_INVALID");
@@ -139,7 +150,7 @@ describe("invitations across tenants", () => {
     const admin = await signUp(gw.url, "Strict Shop");
     const { body } = await invite(admin.access_token, { email: inviteeEmail() });
     for (const role of ["user", "viewer"] as const) {
-      const member = await addTeamMember(gw.url, admin.access_token, role);
+      const member = await addTeamMember(gw, admin.tenant.id, role);
       const answers = await Promise.all([
         invite(member.token, { email: inviteeEmail(), role: "admin" }),
         http(gw.url, "GET", "/api/auth/invitations", { token: member.token }),
@@ -155,6 +166,7 @@ describe("invitations across tenants", () => {
   it("puts the invitation in the inviting admin's tenant whatever the body names", async () => {
     const a = await signUp(gw.url, "Tenant A");
     const b = await signUp(gw.url, "Tenant B");
+    await confirmPassword(gw.url, a.access_token);
     const res = await invite(a.access_token, { email: inviteeEmail(), role: "admin", tenant_id: b.tenant.id, tenantId: b.tenant.id });
     expect(res.status).toBe(201);
     const { rows } = await gw.db.owner.query("select tenant_id from public.invitations where id = $1", [res.body.id]);
@@ -182,9 +194,13 @@ describe("invitations across tenants", () => {
     const asAdminOfA = { role: "stoflow_admin" as const, tenantId: a.tenant.id, userId: a.user.id };
     await expectPgError(asSession(gw.db.app, asAdminOfA, (client) => client.query("select app_private.queue_account_email('reset_password', 'x@example.test')")), "42501");
     await expectPgError(asSession(gw.db.app, asAdminOfA, (client) => client.query("select app_private.revoke_dependent_credentials(array[1], 'forged')")), "42501");
+    await expectPgError(asSession(gw.db.app, asAdminOfA, (client) =>
+      client.query("select app_private.add_team_member($1, 'squat@example.test', null, 'admin', 'x')", [a.tenant.id])), "42501");
+    await expectPgError(asSession(gw.db.app, asAdminOfA, (client) =>
+      client.query("select app_private.confirm_password($1, gen_random_uuid(), 1, '1 day')", [a.user.id])), "42501");
     await expectPgError(asSession(gw.db.app, { role: "stoflow_user", tenantId: a.tenant.id, userId: a.user.id }, (client) =>
       client.query("select * from app_private.invite('x@example.test', null, 'admin', '1 day', 1000, 1000, 1)")), "42501");
-    record("an admin calls the SQL that queues account mail and revokes credentials; a user calls the SQL that invites", 3, "42501 each");
+    record("an admin calls the SQL that queues account mail, revokes credentials, adds a member and opens sudo mode; a user calls the SQL that invites", 5, "42501 each");
   });
 });
 
@@ -202,5 +218,25 @@ describe("our mail carries no stranger's text as a claim", () => {
     expect(mail.html).not.toMatch(/evil\.example/);
     expect(text).not.toContain("Visit"); // the invitee's name, typed by the inviter, is not in the message
     record("a tenant named with a URL, an address and a false signature invites a stranger", 1, "fixed subject; the name quoted, cut at 60 characters, its URL and domain defanged");
+  });
+
+  it("keeps a name's quote marks, of any script, from ending the quotation", async () => {
+    const phisher = await signUp(gw.url, "Lou” has reset your password. Verify at evil dot example “");
+    const email = inviteeEmail();
+    await invite(phisher.access_token, { email });
+    const text = (await mailbox.next(email)).text ?? "";
+    expect(text).toContain("An admin of the shop “Louʼ has reset your password[.] Verify at evil dot example ʼ” invites you");
+    // Every quote mark of the attacker's list, and lookalikes, alone and doubled, at both ends of the words.
+    const marks = [..."“”„‟«»‹›\"'‘’‚‛「」『』〝〞〟＂＇″‶′‵❝❞❛❜`´ʺˮ˝ʼ⹂﹁﹂﹃﹄⸂⸃⸌⸍⸜⸝⸠⸡", "🙶", "🙷", "🙸"];
+    for (const mark of marks) {
+      for (const name of [`Lou${mark} has reset your password ${mark}`, `Lou${mark}${mark} wins ${mark}${mark}`]) {
+        const inner = quoted(name).slice(1, -1);
+        expect([quoted(name).at(0), quoted(name).at(-1)]).toEqual(["“", "”"]);
+        expect(inner.replace(/ʼ/g, ""), `${mark}: ${quoted(name)}`).not.toMatch(new RegExp(QUOTE_MARKS.source, "u"));
+        expect(inner, mark).not.toContain("ʼʼ");
+      }
+    }
+    record(`a shop named "Lou” has reset your password. Verify at evil dot example “" invites a stranger; the same with ${marks.length} quote marks of every script, alone and doubled`,
+      1 + 2 * marks.length, "the mail reads “Louʼ has reset your password[.] … ʼ”: each run of quote marks becomes one ʼ, which ends no quotation");
   });
 });

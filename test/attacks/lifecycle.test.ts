@@ -1,12 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addTeamMember, graphqlOk, http, signUp, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { addTeamMember, confirmPassword, graphqlOk, http, signUp, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { plantEmailChange, plantInvitationToken, plantToken } from "../helpers/mail.ts";
 import { recordAttack } from "./recorder.ts";
 
 /**
  * The account lifecycle as a matrix: for each credential event, every credential that hung on
  * the old state (captured before the event) is refused after it. One SQL function revokes them
- * all (app_private.revoke_dependent_credentials); this walks every cell through the API.
+ * all (app_private.revoke_dependent_credentials); this walks every cell through the API. The
+ * subject's session is in sudo mode (it confirmed the password to invite an admin): the event
+ * ends that too. The owner acts in sudo mode (ending an admin needs it).
  */
 
 let gw: TestGateway;
@@ -19,13 +21,15 @@ afterAll(() => gw.close());
 interface Scene {
   owner: Awaited<ReturnType<typeof signUp>>;
   subject: Awaited<ReturnType<typeof addTeamMember>>;
-  /** The credentials of the subject captured before the event. */
+  /** The credentials of the subject captured before the event (its access token's session in sudo mode). */
   held: { access: string; refresh: string; reset: string; verify: string; changeOfAddress: string; invitation: string };
 }
 
 async function scene(): Promise<Scene> {
   const owner = await signUp(gw.url, "Lifecycle Shop");
-  const subject = await addTeamMember(gw.url, owner.access_token, "admin");
+  const subject = await addTeamMember(gw, owner.tenant.id, "admin");
+  await confirmPassword(gw.url, owner.access_token);
+  await confirmPassword(gw.url, subject.token, subject.password);
   const invited = await http(gw.url, "POST", "/api/auth/invitations", {
     token: subject.token, body: { email: `invitee-${subject.id}@lifecycle.test`, role: "admin" },
   });
@@ -84,6 +88,7 @@ async function tryAll({ held }: Scene) {
   const code = (res: { status: number; body?: { code?: string } }) => `${res.status} ${res.body?.code ?? ""}`.trim();
   return {
     "access token": code(await http(gw.url, "GET", "/api/auth/session", { token: held.access })),
+    "sudo window (an admin invitation)": code(await post("/api/auth/invitations", { email: `sudo-${Math.random()}@lifecycle.test`, role: "admin" }, held.access)),
     "refresh token": code(await post("/api/auth/refresh", { refresh_token: held.refresh })),
     "verification link": code(await post("/api/auth/verify-email", { token: held.verify })),
     "change-of-address link": code(await post("/api/auth/confirm-email-change", { token: held.changeOfAddress })),
@@ -98,7 +103,7 @@ describe("a credential event revokes every credential that hung on the old state
     const s = await scene();
     const answers = await tryAll(s);
     expect(answers).toEqual({
-      "access token": "200", "refresh token": "200", "reset link": "204", "verification link": "204",
+      "access token": "200", "sudo window (an admin invitation)": "201", "refresh token": "200", "reset link": "204", "verification link": "204",
       "change-of-address link": "200", "invitation it issued": "200",
     });
   });
@@ -107,12 +112,14 @@ describe("a credential event revokes every credential that hung on the old state
     const s = await scene();
     await EVENTS[event]!(s);
     const answers = await tryAll(s);
-    const refused = { "access token": "401 INVALID_TOKEN", "refresh token": "401 INVALID_REFRESH_TOKEN" };
+    const refused = { "access token": "401 INVALID_TOKEN", "sudo window (an admin invitation)": "401 INVALID_TOKEN", "refresh token": "401 INVALID_REFRESH_TOKEN" };
     expect(answers).toEqual({
       ...refused, "reset link": "400 TOKEN_INVALID", "verification link": "400 TOKEN_INVALID",
       "change-of-address link": "400 TOKEN_INVALID", "invitation it issued": "400 TOKEN_INVALID",
     });
-    recordAttack(import.meta.filename, "account lifecycle", `after ${event}: the old access and refresh tokens, a reset, a verification and a change-of-address link, and an admin invitation the user issued`,
-      6, "401 × 2 (INVALID_TOKEN, INVALID_REFRESH_TOKEN), 400 TOKEN_INVALID × 4");
+    const { rows } = await gw.db.owner.query("select count(*)::int as n from app_private.sessions where user_id = $1 and reauthenticated_until is not null", [s.subject.id]);
+    expect(rows[0].n).toBe(0);
+    recordAttack(import.meta.filename, "account lifecycle", `after ${event}: the old access and refresh tokens, the sudo window of its session, a reset, a verification and a change-of-address link, and an admin invitation the user issued`,
+      7, "401 × 3 (INVALID_TOKEN × 2, INVALID_REFRESH_TOKEN), 400 TOKEN_INVALID × 4; no session of the user left in sudo mode");
   });
 });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addTeamMember, graphql, graphqlOk, signUp, startTestGateway, tally, type TestGateway } from "../helpers/gateway.ts";
+import { addTeamMember, confirmPassword, graphql, graphqlOk, signUp, startTestGateway, tally, type TestGateway } from "../helpers/gateway.ts";
 import { recordAttack } from "./recorder.ts";
 
 const record = (attack: string, attempts: number, result: string) => recordAttack(import.meta.filename, "concurrency", attack, attempts, result);
@@ -22,8 +22,9 @@ describe("the last admin", () => {
     const seen = new Set<string>();
     for (let round = 0; round < 3; round++) {
       const shop = await signUp(gw.url);
-      const admins = [{ id: shop.user.id as number, token: shop.access_token as string }];
-      for (let i = 0; i < 4; i++) admins.push(await addTeamMember(gw.url, shop.access_token, "admin"));
+      const admins = [{ id: shop.user.id as number, token: shop.access_token as string, password: shop.password as string }];
+      for (let i = 0; i < 4; i++) admins.push(await addTeamMember(gw, shop.tenant.id, "admin"));
+      await Promise.all(admins.map((admin) => confirmPassword(gw.url, admin.token, admin.password)));
       const attacks = admins.flatMap((actor, i) => admins.filter((target) => target !== actor).map((target, j) => outcome(graphql(gw.url,
         `mutation($id: Int!) { updateUser(input: { rowId: $id, patch: { ${(i + j) % 2 ? "isActive: false" : "role: viewer"} } }) { user { rowId } } }`,
         { id: target.id }, actor.token))));
@@ -60,8 +61,9 @@ describe("deleting a tenant", () => {
   it("deletes while 20 writers run: no deadlock, every answer a success or a clear code, and nothing is left behind", async () => {
     for (let round = 0; round < 3; round++) {
       const shop = await signUp(gw.url, `Busy Shop ${round}`, "standard");
-      const member = await addTeamMember(gw.url, shop.access_token, "user");
+      const member = await addTeamMember(gw, shop.tenant.id, "user");
       const tokens = [shop.access_token as string, member.token];
+      await confirmPassword(gw.url, tokens[0]!);
       for (let i = 0; i < 6; i++) {
         await graphqlOk(gw.url, `mutation($s: String!) { createProduct(input: { product: { sku: $s, title: "Item", price: "9.90" } }) { product { sku } } }`, { s: `OLD-${i}` }, tokens[0]);
       }
@@ -88,6 +90,7 @@ describe("deleting a tenant", () => {
 
   it("lets one of two simultaneous deletions of a tenant win; the other gets a clear answer", async () => {
     const shop = await signUp(gw.url, "Twice Deleted");
+    await confirmPassword(gw.url, shop.access_token);
     const del = () => outcome(graphql(gw.url, `mutation { deleteTenant(input: { confirmName: "Twice Deleted" }) { result } }`, {}, shop.access_token));
     const answers = await Promise.all([del(), del(), del()]);
     expect(tally(answers).ok).toBe(1);

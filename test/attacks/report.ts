@@ -21,6 +21,8 @@ sessions); the service's availability.
 - *The internet* without an account: forges or replays tokens, guesses passwords, sends malformed,
   huge or hostile input (SQL-looking strings, deep or costly queries) to crash, slow or fool the
   server.
+- *A thief with a stolen access token* (no password): tries to plant an admin of their own, lock the
+  owner out, or delete the tenant before the token expires or the owner resets the password.
 - *Faults*: PostgreSQL going away under load, the server dying mid-request.
 
 **Where it is stopped (defence in depth):**
@@ -33,6 +35,25 @@ sessions); the service's availability.
    rules in triggers that lock per tenant.
 4. Inputs are parameters, never SQL text; operations are bounded (body size, depth, page size,
    cost, root fields) before planning; errors are masked unless they are actionable.
+5. Changes that would hand the tenant to someone else (who is an admin, deleting the tenant) need
+   the password again (sudo mode, checked in SQL); a credential event revokes every session, link
+   and invitation that hung on the old state, and mail asked for before it is never sent.
+
+## Known limits (measured, kept)
+
+- **Mail fairness under a crowd of addresses.** Mail requests queue at a priority that grows with
+  their client address's requests (its first at 0): 40 addresses × 20 anonymous resets for unknown
+  addresses (800 jobs) delayed a user's reset by about 94 jobs instead of all 802 (the attacker:
+  7–8 s with 60 addresses, 13 s with 150, about 6 ms a job). A crowd sending one request per
+  address still delays it by one job per address: ranking by account or tenant would need an
+  account lookup when the request comes, which would make its time reveal the account.
+- **Invitation shares per (tenant, address).** One tenant cannot use up another's share of
+  invitation messages to an address (3 an hour), so an address may get 3 an hour from each tenant
+  that invites it; each tenant costs a registration and sends at most 20 invitations an hour.
+- **A stolen admin token, without the password,** can still read and export the tenant's data,
+  write products, deactivate users and viewers and invite users and viewers (the thief among
+  them: an account that manages nobody and shows in the users list) until it expires or the owner
+  resets the password.
 
 ## Attacks tried
 `;

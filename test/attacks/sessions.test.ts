@@ -110,7 +110,7 @@ it("lets nothing survive a logout racing refreshes of the same session", async (
 describe("deactivation", () => {
   it("keeps the old tokens of a deactivated then reactivated user or tenant dead", async () => {
     const shop = await signUp(gw.url);
-    const member = await addTeamMember(gw.url, shop.access_token, "user");
+    const member = await addTeamMember(gw, shop.tenant.id, "user");
     await setActive(shop.access_token, member.id, false);
     await setActive(shop.access_token, member.id, true);
     await expectDead([{ access_token: member.token, refresh_token: member.refreshToken }]);
@@ -126,7 +126,7 @@ describe("deactivation", () => {
 
   it("kills every session of logins and refreshes racing a deactivation, also after reactivation", async () => {
     const shop = await signUp(gw.url);
-    const member = await addTeamMember(gw.url, shop.access_token, "user");
+    const member = await addTeamMember(gw, shop.tenant.id, "user");
     const logins = Array.from({ length: 6 }, (_, i) => later(i * 5, () => login(member.email, member.password)));
     const refreshed = later(10, () => refresh(member.refreshToken));
     await later(12, () => setActive(shop.access_token, member.id, false));

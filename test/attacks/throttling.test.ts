@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addTeamMember, ADD_MEMBER, graphql, http, startTestGateway, tally, type TestGateway } from "../helpers/gateway.ts";
+import { graphql, http, startTestGateway, tally, type TestGateway } from "../helpers/gateway.ts";
 import { recordAttack } from "./recorder.ts";
 
 const record = (attack: string, attempts: number, result: string) => recordAttack(import.meta.filename, "throttling", attack, attempts, result);
@@ -34,7 +34,7 @@ async function newVictim() {
   const email = `victim-${Math.random().toString(36).slice(2)}@throttle.test`;
   const res = await register(email, newAddress());
   expect(res.status).toBe(201);
-  return { email, token: res.body.access_token as string };
+  return { email, id: res.body.user.id as number, token: res.body.access_token as string };
 }
 
 const attemptsOf = async (key: string) =>
@@ -159,6 +159,22 @@ describe("a stolen access token as a password oracle", () => {
     record("20 parallel change-password guesses with a stolen access token, then the right one", 21,
       "5 checked (403), 15 × 429; the right one 429; the password is unchanged");
   });
+
+  it("counts confirm-password (sudo mode) with change-password: 20 parallel guesses of both, 5 checked; the right one then 429", async () => {
+    const victim = await newVictim();
+    const guess = (i: number) => i % 2
+      ? http(gw.url, "POST", "/api/auth/confirm-password", { token: victim.token, body: { password: `wrong guess ${i}` } })
+      : http(gw.url, "POST", "/api/auth/change-password", { token: victim.token, body: { current_password: `wrong guess ${i}`, new_password: "attacker's password" } });
+    const guesses = await Promise.all(Array.from({ length: 20 }, (_, i) => guess(i)));
+    expect(tally(guesses.map((r) => r.status))).toEqual({ 403: 5, 429: 15 });
+    expect(guesses.filter((r) => r.status === 403).every((r) => r.body.code === "INVALID_CREDENTIALS")).toBe(true);
+    const right = await http(gw.url, "POST", "/api/auth/confirm-password", { token: victim.token, body: { password: PASSWORD } });
+    expect(right).toMatchObject({ status: 429, body: { code: "TOO_MANY_ATTEMPTS" } });
+    const { rows } = await gw.db.owner.query("select reauthenticated_until from app_private.sessions where user_id = $1", [victim.id]);
+    expect(rows).toEqual([{ reauthenticated_until: null }]);
+    record("20 parallel confirm-password and change-password guesses (10 each) with a stolen access token, then the right password", 21,
+      "5 checked (403 INVALID_CREDENTIALS), 15 × 429, the right one 429: no sudo mode opened");
+  });
 });
 
 describe("registration floods", () => {
@@ -229,14 +245,4 @@ describe("bcrypt as a lever", () => {
       "beyond the line 503 BUSY with Retry-After: 1 at once (REST) or code BUSY (GraphQL), the rest checked (401); /health under 2 s");
   });
 
-  it("refuses a viewer's addTeamMember before hashing: 20 parallel attempts are all FORBIDDEN, none waits for bcrypt", async () => {
-    const admin = await http(line.url, "POST", "/api/auth/register", { body: { name: "Line Shop", email: "owner@line.test", password: PASSWORD } });
-    const viewer = await addTeamMember(line.url, admin.body.access_token, "viewer");
-    const user = await addTeamMember(line.url, admin.body.access_token, "user");
-    const attempts = await Promise.all(Array.from({ length: 20 }, (_, i) => graphql(line.url, ADD_MEMBER,
-      { i: { email: `sneaky${i}@line.test`, role: "admin", password: "sneaky password" } }, i % 2 ? viewer.token : user.token)));
-    expect(attempts.map((r) => r.body.errors?.[0]?.extensions?.code)).toEqual(Array(20).fill("FORBIDDEN"));
-    expect((await line.db.owner.query("select count(*)::int as n from users where email like 'sneaky%'")).rows[0].n).toBe(0);
-    record("20 parallel addTeamMember by a viewer and a user, bcrypt line of 4", 20, "all FORBIDDEN before any hashing (none BUSY); no user created");
-  });
 });

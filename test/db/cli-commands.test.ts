@@ -1,3 +1,4 @@
+import bcrypt from "bcrypt";
 import { spawnSync } from "node:child_process";
 import fs from "node:fs/promises";
 import os from "node:os";
@@ -66,6 +67,30 @@ describe("npm run stoflow", () => {
     expect(await run("tenants:create", "--name", "Tier", "--email", "tier@cli.test", "--password", "long enough", "--tier", "gold"))
       .toMatchObject({ code: 2, err: expect.stringMatching(/tier/i) });
     expect((await db.owner.query("select count(*)::int as n from public.tenants where name in ('Short', 'Bad', 'Tier')")).rows[0].n).toBe(0);
+  });
+
+  it("adds a user with the password given, or mails a reset link without one; exit 1 for a taken address or no tenant, 2 for bad input", async () => {
+    const { tenant_id: tenantId } = await registerTenant(db.app, "Team CLI", "owner@team-cli.test");
+    const add = (...args: string[]) => run("users:add", "--tenant", String(tenantId), ...args);
+    const added = await add("--email", "mia@team-cli.test", "--role", "viewer", "--name", "Mia", "--password", "member password");
+    expect(added.code, added.err).toBe(0);
+    expect(JSON.parse(added.out)).toEqual({ id: expect.any(Number), tenant_id: tenantId, email: "mia@team-cli.test", role: "viewer", password_set: true });
+    const member = async (email: string) => (await db.owner.query(
+      "select u.tenant_id, u.role, u.full_name, s.password_hash from public.users u join app_private.user_secrets s on s.user_id = u.id where u.email = $1", [email])).rows[0];
+    expect(await member("mia@team-cli.test")).toMatchObject({ tenant_id: tenantId, role: "viewer", full_name: "Mia" });
+    expect(await bcrypt.compare("member password", (await member("mia@team-cli.test")).password_hash)).toBe(true);
+
+    expect(JSON.parse((await add("--email", "nopass@team-cli.test", "--role", "admin")).out)).toMatchObject({ role: "admin", password_set: false });
+    expect((await db.owner.query("select 1 from graphile_worker.jobs where key = 'reset_password:nopass@team-cli.test'")).rowCount).toBe(1);
+
+    expect(await add("--email", "OWNER@team-cli.test", "--role", "user", "--password", "member password"))
+      .toEqual({ code: 1, out: "", err: "users:add failed: Email already registered\n" });
+    expect(await add("--email", "x@team-cli.test", "--role", "owner")).toEqual({ code: 2, out: "", err: "role must be admin, user or viewer\n" });
+    expect(await add("--email", "Mia <mia2@team-cli.test>", "--role", "user")).toMatchObject({ code: 2, err: "email is not a valid e-mail address\n" });
+    expect(await add("--email", "short@team-cli.test", "--role", "user", "--password", "short")).toMatchObject({ code: 2 });
+    expect(await add("--email", "y@team-cli.test")).toEqual({ code: 2, out: "", err: "users:add needs --tenant, --email and --role\n" });
+    expect(await run("users:add", "--tenant", "999999", "--email", "z@team-cli.test", "--role", "user")).toEqual({ code: 1, out: "", err: "users:add failed: no tenant 999999\n" });
+    expect((await db.owner.query("select count(*)::int as n from public.users where tenant_id = $1", [tenantId])).rows[0].n).toBe(3);
   });
 
   it("creates, lists, checks, exports and deletes a tenant; exit 1 for what failed", async () => {
@@ -186,7 +211,7 @@ describe("--help, typos and missing flags change nothing", () => {
     const names = (help: string) => [...help.matchAll(/^ {2}(\S+)/gm)].map((match) => match[1]!);
     const stoflowNames = names((await run("--help")).out);
     const dbNames = names((await runInProcess(dbCommand, ["--help"], databaseEnv(db))).out);
-    expect(stoflowNames).toHaveLength(10);
+    expect(stoflowNames).toHaveLength(11);
     expect(dbNames).toEqual(["watch", "commit", "uncommit", "status", "reset", "rebuild"]);
     for (const [main, name] of [...stoflowNames.map((n) => [stoflow, n] as const), ...dbNames.map((n) => [dbCommand, n] as const)]) {
       for (const help of ["--help", "-h"]) {
@@ -196,7 +221,7 @@ describe("--help, typos and missing flags change nothing", () => {
       }
     }
     // Typos and missing flags: wrong usage (2) or a refusal, before anything is touched.
-    for (const argv of [["tenants:delet", "1", "--yes"], ["tenants:delete", "1"], ["tenants:create"], ["jobs:retry"]]) {
+    for (const argv of [["tenants:delet", "1", "--yes"], ["tenants:delete", "1"], ["tenants:create"], ["jobs:retry"], ["users:add", "--tenant", "1"]]) {
       expect((await run(...argv)).code, argv.join(" ")).toBe(2);
     }
     for (const argv of [["rebuild"], ["reset"], ["rebuild", "--yess"], ["watch", "--yes"], ["rebuilt", "--yes"]]) {

@@ -5,6 +5,7 @@ import { expect } from "vitest";
 import type { AppRole } from "../../src/auth/roles.ts";
 import { readServerConfig, type ServerConfig } from "../../src/config.ts";
 import { startGateway, type Gateway } from "../../src/server.ts";
+import { addTeamMember as addMember } from "../../src/auth/team-members.ts";
 import { createTestDatabase, type TestDatabase } from "./db.ts";
 import { GENEROUS_LIMITS } from "./limits.ts";
 
@@ -139,16 +140,23 @@ export async function spawnServer(appUrl: string, env: NodeJS.ProcessEnv = {}) {
   return { url, port: Number(new URL(url).port), probeUrl: probes, child, exited, printed };
 }
 
-export const ADD_MEMBER = `mutation($i: AddTeamMemberInput!) { addTeamMember(input: $i) { user { rowId email role } } }`;
-
-/** An admin adds a team member through GraphQL; the member signs in. Returns their id, e-mail, password and tokens. */
-export async function addTeamMember(url: string, adminToken: string, role: AppRole) {
+/**
+ * A member of a tenant, added directly through the operators' function (`npm run stoflow --
+ * users:add`; the API only invites), then signed in. Returns their id, e-mail, password and tokens.
+ */
+export async function addTeamMember(gw: { url: string; db: TestDatabase }, tenantId: number, role: AppRole) {
   const email = `${role}-${Math.random().toString(36).slice(2)}@team.test`;
   const password = "member password";
-  const data = await graphqlOk(url, ADD_MEMBER, { i: { email, role, fullName: `A ${role}`, password } }, adminToken);
-  const login = await http(url, "POST", "/api/auth/login", { body: { email, password } });
+  const { id } = await addMember(gw.db.owner, { tenant_id: tenantId, email, role, full_name: `A ${role}`, password }, 4);
+  const login = await http(gw.url, "POST", "/api/auth/login", { body: { email, password } });
   expect(login.status).toBe(200);
-  return { id: data.addTeamMember.user.rowId as number, email, password, token: login.body.access_token as string, refreshToken: login.body.refresh_token as string };
+  return { id, email, password, token: login.body.access_token as string, refreshToken: login.body.refresh_token as string };
+}
+
+/** Sudo mode for the session of `token` (POST /api/auth/confirm-password): its sensitive changes pass for REAUTHENTICATION_TTL. */
+export async function confirmPassword(url: string, token: string, password = "correct horse battery"): Promise<void> {
+  const confirmed = await http(url, "POST", "/api/auth/confirm-password", { token, body: { password } });
+  expect(confirmed.status, JSON.stringify(confirmed.body)).toBe(200);
 }
 
 /** How many times each value occurs: `{ "401": 5, "429": 20 }`. */

@@ -1,6 +1,9 @@
 import { simpleParser, type ParsedMail } from "mailparser";
 import type pg from "pg";
 import { newOpaqueToken } from "../../src/auth/tokens.ts";
+import { startJobWorker, type JobWorker } from "../../src/jobs/worker.ts";
+import { createLogger } from "../../src/logger.ts";
+import { testServerConfig, type TestGateway } from "./gateway.ts";
 import { SMTPServer } from "smtp-server";
 import { freePort } from "./ports.ts";
 import { until } from "./until.ts";
@@ -128,4 +131,23 @@ export async function plantEmailChange(owner: pg.Pool, userId: number, newEmail:
     return token;
   };
   return { old: await plant(rows[0].old_email), new: await plant(newEmail) };
+}
+
+/**
+ * A job worker (the server's own, src/jobs/worker.ts) over the queue of a gateway that runs none,
+ * sending to `mailbox`: the test decides when queued messages are minted and sent (after a
+ * credential event, after a flood was queued…). `env`: more settings (JOBS_CONCURRENCY…).
+ */
+export function startMailWorker(gw: TestGateway, mailbox: Mailbox, env: NodeJS.ProcessEnv = {}): Promise<JobWorker> {
+  return startJobWorker(gw.db.jobsUrl, testServerConfig({ ...mailSettings(mailbox), ...env }), createLogger(undefined, "silent"));
+}
+
+/** Runs a worker (startMailWorker) until no job is left, then stops it. */
+export async function deliverQueuedMail(gw: TestGateway, mailbox: Mailbox): Promise<void> {
+  const worker = await startMailWorker(gw, mailbox);
+  try {
+    await until("the queue to drain", async () => (await gw.db.owner.query("select count(*)::int as n from graphile_worker.jobs")).rows[0].n === 0);
+  } finally {
+    await worker.stop();
+  }
 }
