@@ -144,9 +144,12 @@ async function saved(file: string, text: string, runs: () => number): Promise<vo
   await until("watch ran the saved current.sql", async () => runs() > before, 120_000);
 }
 
-/** The environment of a vitest run of its own: none of this run's own settings (workers, coverage checks). */
+/**
+ * The environment of a vitest run of its own: none of this run's own settings (workers, coverage
+ * checks, the cluster and PgBouncer of npm run test:pgbouncer, whose template database it would replace).
+ */
 function suiteEnv(): NodeJS.ProcessEnv {
-  return { ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(VITEST|TEST$|SQL_COVERAGE|SECURITY_REPORT|NODE_ENV)/.test(name))), NO_COLOR: "1" };
+  return { ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(VITEST|TEST$|TEST_|SQL_COVERAGE|SECURITY_REPORT|NODE_ENV)/.test(name))), NO_COLOR: "1" };
 }
 
 function stopProcess(child: ChildProcess, signal: NodeJS.Signals): Promise<unknown> {

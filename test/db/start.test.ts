@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serve } from "../../src/cli/start.ts";
 import { databaseEnv, recordingIo } from "../helpers/cli.ts";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.ts";
-import { http, signUp, TEST_JWT_SECRET } from "../helpers/gateway.ts";
+import { http, RUN_SETTINGS, signUp, TEST_JWT_SECRET } from "../helpers/gateway.ts";
 import { freePort } from "../helpers/ports.ts";
 import { until } from "../helpers/until.ts";
 
@@ -26,8 +26,6 @@ afterAll(async () => {
   await fs.rm(dataDir, { recursive: true, force: true });
 });
 
-/** The run's own setting too: `npm run test:pgbouncer` turns prepared statements off, and the server checks they are. */
-const RUN_SETTINGS = process.env.DATABASE_PREPARED_STATEMENTS ? { DATABASE_PREPARED_STATEMENTS: process.env.DATABASE_PREPARED_STATEMENTS } : {};
 const startEnv = (env: NodeJS.ProcessEnv) => databaseEnv(db, { ...RUN_SETTINGS, PROBE_PORT: "0", JOBS_DATABASE_URL: db.jobsUrl, STOFLOW_DATA_DIR: dataDir, LOG_LEVEL: "silent", ...env });
 
 async function healthy(url: string): Promise<boolean> {

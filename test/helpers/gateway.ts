@@ -24,8 +24,13 @@ export interface TestGateway extends Gateway {
   config: ServerConfig;
 }
 
-/** Settings the test run itself sets (vitest.config.ts, npm run test:pgbouncer), for every in-process server. */
-const RUN_SETTINGS = { LOG_LEVEL: process.env.LOG_LEVEL, DATABASE_PREPARED_STATEMENTS: process.env.DATABASE_PREPARED_STATEMENTS };
+/**
+ * Settings the test run itself sets (vitest.config.ts; npm run test:pgbouncer turns prepared
+ * statements off, and the server checks they are), for every in-process server.
+ */
+export const RUN_SETTINGS: NodeJS.ProcessEnv = Object.fromEntries(
+  ["LOG_LEVEL", "DATABASE_PREPARED_STATEMENTS", "DATAPLAN_PG_PREPARED_STATEMENT_CACHE_SIZE"].flatMap((name) => (process.env[name] === undefined ? [] : [[name, process.env[name]]])),
+);
 
 /**
  * Server settings for tests: any free port, fast bcrypt, a fixed secret, generous limits, the
