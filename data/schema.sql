@@ -2352,10 +2352,11 @@ AS $function$
 declare
   was_admin boolean := case when tg_op = 'INSERT' then false else old.role = 'admin' and old.is_active end;
   is_admin boolean := case when tg_op = 'DELETE' then false else new.role = 'admin' and new.is_active end;
+  granted boolean := tg_op <> 'DELETE' and new.role = 'admin' and (tg_op = 'INSERT' or old.role <> 'admin');
 begin
   -- The users of a tenant being deleted go with it (deleting it asked for the password already).
-  if was_admin <> is_admin and (tg_op <> 'DELETE' or exists (select 1 from public.tenants t where t.id = old.tenant_id)) then
-    perform app_private.require_reauthentication(case when is_admin then 'Granting the admin role' else 'Removing an admin' end);
+  if (was_admin <> is_admin or granted) and (tg_op <> 'DELETE' or exists (select 1 from public.tenants t where t.id = old.tenant_id)) then
+    perform app_private.require_reauthentication(case when is_admin or granted then 'Granting the admin role' else 'Removing an admin' end);
   end if;
   return coalesce(new, old);
 end;
@@ -3156,7 +3157,7 @@ comment on function app_private.tg_users__drop_invitations() is 'Trigger on user
 
 comment on function app_private.tg_users__protect_admins() is 'Trigger: nobody changes their own role, and through the API every tenant keeps at least one active admin.';
 
-comment on function app_private.tg_users__require_reauthentication() is 'Trigger on users: making someone an active admin (role raised, an admin reactivated, added) or ending an admin (demoted, deactivated, deleted) needs sudo mode (app_private.require_reauthentication).';
+comment on function app_private.tg_users__require_reauthentication() is 'Trigger on users: granting the admin role (raised, to an active or inactive user, or added with it), making an admin active again, or ending an admin (demoted, deactivated, deleted) needs sudo mode (app_private.require_reauthentication).';
 
 comment on function app_private.tg_users__revoke_credentials() is 'Trigger on users: deactivating, deleting, lowering the role or changing the address of a user is a credential event (app_private.revoke_dependent_credentials).';
 

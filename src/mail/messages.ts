@@ -20,10 +20,12 @@ export const MAX_NAME_IN_MAIL = 60;
  * Quotation marks of every script, and what looks like one: initial and final quote punctuation
  * (“ ” ‘ ’ « » ‹ › ‟ ‛ …), low-9 quotes (‚ „), ASCII and typewriter ones (" ' ` ´), primes (′ ″ ‴ ‵ ‶ ‷),
  * CJK corner brackets and double primes (「 」 『 』 〝 〞 〟 and their vertical forms), dingbat and
- * modifier-letter quotes (❛ ❜ ❝ ❞ ❮ ❯ ʹ ʺ ʻ ʼ ʽ ˮ ˝), the low double prime (⹂) and the ornate ones (🙶 🙷 🙸).
+ * modifier-letter quotes (❛ ❜ ❝ ❞ ❮ ❯ ʹ ʺ ʻ ʼ ʽ ˮ ˝), the low double prime (⹂) and the ornate ones (🙶 🙷 🙸),
+ * and marks most fonts draw like a quote: Hebrew geresh and gershayim (׳ ״), the ditto mark (〃),
+ * the saltillo (Ꞌ ꞌ) and the Armenian apostrophe and emphasis mark (՚ ՛).
  * Fullwidth forms (＂ ＇) fold to ASCII under NFKC first.
  */
-export const QUOTE_MARKS = /[\p{Pi}\p{Pf}"'`\u00B4\u201A\u201E\u2032-\u2037\u300C-\u300F\u301D-\u301F\uFE41-\uFE44\u275B-\u275E\u276E\u276F\u02B9-\u02BD\u02EE\u02DD\u2E42\u{1F676}-\u{1F678}]+/gu;
+export const QUOTE_MARKS = /[\p{Pi}\p{Pf}"'`\u00B4\u201A\u201E\u2032-\u2037\u300C-\u300F\u301D-\u301F\uFE41-\uFE44\u275B-\u275E\u276E\u276F\u02B9-\u02BD\u02EE\u02DD\u2E42\u{1F676}-\u{1F678}\u05F3\u05F4\u3003\uA78B\uA78C\u055A\u055B]+/gu;
 
 /** What a run of quote marks in a name becomes: the modifier letter apostrophe, a letter (L'Atelier reads Lʼatelier), which closes no quotation. */
 const NAME_APOSTROPHE = "\u02BC";

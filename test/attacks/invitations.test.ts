@@ -227,13 +227,14 @@ describe("our mail carries no stranger's text as a claim", () => {
     const text = (await mailbox.next(email)).text ?? "";
     expect(text).toContain("An admin of the shop “Louʼ has reset your password[.] Verify at evil dot example ʼ” invites you");
     // Every quote mark of the attacker's list, and lookalikes, alone and doubled, at both ends of the words.
-    const marks = [..."“”„‟«»‹›\"'‘’‚‛「」『』〝〞〟＂＇″‶′‵❝❞❛❜`´ʺˮ˝ʼ⹂﹁﹂﹃﹄⸂⸃⸌⸍⸜⸝⸠⸡", "🙶", "🙷", "🙸"];
+    const marks = [..."“”„‟«»‹›\"'‘’‚‛「」『』〝〞〟＂＇″‶′‵❝❞❛❜`´ʺˮ˝ʼ⹂﹁﹂﹃﹄⸂⸃⸌⸍⸜⸝⸠⸡״׳〃Ꞌꞌ՚՛", "🙶", "🙷", "🙸"];
     for (const mark of marks) {
       for (const name of [`Lou${mark} has reset your password ${mark}`, `Lou${mark}${mark} wins ${mark}${mark}`]) {
         const inner = quoted(name).slice(1, -1);
         expect([quoted(name).at(0), quoted(name).at(-1)]).toEqual(["“", "”"]);
         expect(inner.replace(/ʼ/g, ""), `${mark}: ${quoted(name)}`).not.toMatch(new RegExp(QUOTE_MARKS.source, "u"));
         expect(inner, mark).not.toContain("ʼʼ");
+        if (mark !== "ʼ") expect(inner, `${mark} kept in ${inner}`).not.toContain(mark);
       }
     }
     record(`a shop named "Lou” has reset your password. Verify at evil dot example “" invites a stranger; the same with ${marks.length} quote marks of every script, alone and doubled`,

@@ -60,6 +60,18 @@ describe("a stolen access token alone", () => {
       "8 × 403 REAUTHENTICATION_REQUIRED (GraphQL too, HTTP 403); admins, invitations and the tenant unchanged");
   });
 
+  it("cannot give the admin role to a deactivated member for a later reactivation to make active", async () => {
+    const owner = await signUp(gw.url, "Dormant Shop");
+    const member = await addTeamMember(gw, owner.tenant.id, "user");
+    expect(answer(await updateUser(owner.access_token, member.id, "isActive: false"))).toBe("200 ok"); // not an admin: no sudo needed
+    const raised = await Promise.all([updateUser(owner.access_token, member.id, "role: admin"), updateUser(owner.access_token, member.id, "role: admin, isActive: false")]);
+    expect(raised.map(answer)).toEqual(["403 REAUTHENTICATION_REQUIRED", "403 REAUTHENTICATION_REQUIRED"]);
+    const { rows } = await gw.db.owner.query("select role, is_active from public.users where id = $1", [member.id]);
+    expect(rows).toEqual([{ role: "user", is_active: false }]);
+    record("with only the owner's access token: deactivate a member, then give the inactive member the admin role (alone, and with isActive: false)", 3,
+      "the deactivation 200 (not an admin); the admin role 403 REAUTHENTICATION_REQUIRED × 2; the member stays an inactive user");
+  });
+
   it("cannot add a member through the API any more: addTeamMember is gone and admins have no insert on users", async () => {
     const owner = await signUp(gw.url, "Squatter Shop");
     const victim = "victim@corp.test";
