@@ -68,8 +68,9 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
   });
   const listeners = createListeners(config, app.get("trust proxy fn"));
   registerTransportMetrics(metrics.registry, listeners, config.bodyBudgetBytes);
-  // Watch mode (development): a connection of its own LISTENs for DDL, and the schema is rebuilt after it.
-  const watchPool = config.graphql.watch ? createPool(appUrl, { ...config, poolSize: 1 }, logger, { keepIdle: true }) : undefined;
+  // Watch mode (development): a connection of its own LISTENs for DDL, and the schema is rebuilt
+  // after it; LISTEN needs a session, so it goes where the job worker's does (JOBS_DATABASE_URL).
+  const watchPool = config.graphql.watch ? createPool(config.jobs.databaseUrl ?? appUrl, { ...config, poolSize: 1 }, logger, { keepIdle: true }) : undefined;
   const schemaWatch = watchPool && new SchemaWatchSubscriber(watchPool);
   const pgl = postgraphile(makePreset(pool, auth, config.graphql, { sessionOf, explorer: config.explorer, logger, guards, messages, schemaWatch }));
   const graphql = pgl.createServ((preset) => new ReceivedBodyGrafserv(preset)).handler();

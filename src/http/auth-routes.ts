@@ -2,6 +2,7 @@ import express, { type Request, type Response, type Router } from "express";
 import { MAIL_REQUEST_ANSWER } from "../auth/account-mail.ts";
 import type { AuthService } from "../auth/service.ts";
 import { requireSession } from "./bearer.ts";
+import { clientIpOf } from "./client-address.ts";
 import { rememberMountPath } from "./metrics.ts";
 
 const body = (req: Request): Record<string, unknown> =>
@@ -15,10 +16,10 @@ export function authRoutes(auth: AuthService): Router {
   const router = express.Router();
   router.use(rememberMountPath);
   router.post("/register", async (req, res) => {
-    res.status(201).json(await auth.register(body(req), req.ip ?? "unknown"));
+    res.status(201).json(await auth.register(body(req), clientIpOf(req)));
   });
   router.post("/login", async (req, res) => {
-    res.json(await auth.login(body(req), req.ip ?? "unknown"));
+    res.json(await auth.login(body(req), clientIpOf(req)));
   });
   router.post("/refresh", async (req, res) => {
     res.json(await auth.refresh(body(req)));
@@ -38,19 +39,19 @@ export function authRoutes(auth: AuthService): Router {
     res.json(await auth.confirmPassword(requireSession(res), body(req)));
   });
   router.post("/verify-email", async (req, res) => {
-    await auth.verifyEmail(body(req), req.ip ?? "unknown");
+    await auth.verifyEmail(body(req), clientIpOf(req));
     res.status(204).end();
   });
   router.post("/resend-verification", async (req, res) => {
-    await auth.resendVerification(body(req), req.ip ?? "unknown");
+    await auth.resendVerification(body(req), clientIpOf(req));
     res.status(202).json(MAIL_REQUEST_ANSWER);
   });
   router.post("/forgot-password", async (req, res) => {
-    await auth.forgotPassword(body(req), req.ip ?? "unknown");
+    await auth.forgotPassword(body(req), clientIpOf(req));
     res.status(202).json(MAIL_REQUEST_ANSWER);
   });
   router.post("/reset-password", async (req, res) => {
-    await auth.resetPassword(body(req), req.ip ?? "unknown");
+    await auth.resetPassword(body(req), clientIpOf(req));
     res.status(204).end();
   });
   router.get("/invitations", async (_req, res) => {
@@ -67,17 +68,17 @@ export function authRoutes(auth: AuthService): Router {
     res.status(204).end();
   });
   router.post("/accept-invitation", async (req, res) => {
-    res.json(await auth.acceptInvitation(body(req), req.ip ?? "unknown"));
+    res.json(await auth.acceptInvitation(body(req), clientIpOf(req)));
   });
   router.post("/change-email", async (req, res) => {
-    await auth.requestEmailChange(requireSession(res), body(req), req.ip ?? "unknown");
+    await auth.requestEmailChange(requireSession(res), body(req), clientIpOf(req));
     res.status(202).json(MAIL_REQUEST_ANSWER);
   });
   router.post("/confirm-email-change", async (req, res) => {
-    res.json(await auth.confirmEmailChange(body(req), req.ip ?? "unknown"));
+    res.json(await auth.confirmEmailChange(body(req), clientIpOf(req)));
   });
   router.post("/cancel-email-change", async (req, res) => {
-    await auth.cancelEmailChange(body(req), req.ip ?? "unknown");
+    await auth.cancelEmailChange(body(req), clientIpOf(req));
     res.status(204).end();
   });
   return router;

@@ -2,7 +2,7 @@ import type { NextFunction, Request, Response } from "express";
 import { busy } from "../auth/errors.ts";
 import { FairLine, type LineLimits } from "../fair-line.ts";
 import { sendError, type Answer } from "./errors.ts";
-import { clientOfAddress } from "./client-address.ts";
+import { clientIpOf, clientOfAddress } from "./client-address.ts";
 
 const TOO_MANY_REQUESTS: Answer = {
   status: 429, code: "TOO_MANY_REQUESTS", message: "Too many requests in progress from this address", retryAfterSeconds: 1,
@@ -22,7 +22,7 @@ type TurnEnd = "end" | "close";
  * waited gives its turn on at once, before any work is done for it.
  */
 function inTurn(line: FairLine, endsAt: TurnEnd, req: Request, res: Response, next: NextFunction, refusal: Answer, onGiveBack?: () => void): () => void {
-  const client = clientOfAddress(req.ip ?? "unknown");
+  const client = clientOfAddress(clientIpOf(req));
   let given = false;
   const giveBack = () => {
     if (given) return;
@@ -72,7 +72,7 @@ function giveBackOnEnd(res: Response, giveBack: () => void): void {
 export function clientConcurrency(limits: Concurrency) {
   const clients = new Map<string, FairLine>();
   return (req: Request, res: Response, next: NextFunction) => {
-    const address = clientOfAddress(req.ip ?? "unknown");
+    const address = clientOfAddress(clientIpOf(req));
     const line = clients.get(address) ?? new FairLine(limits);
     clients.set(address, line);
     inTurn(line, "close", req, res, next, TOO_MANY_REQUESTS, () => {

@@ -30,7 +30,7 @@ describe("the GraphQL schema follows the database in development", () => {
   });
 
   it("leaves out what DDL notifications say of tenant schemas alone (a registration), not what they say of the template", async () => {
-    const listener = new pg.Client({ connectionString: gw.db.appUrl });
+    const listener = new pg.Client({ connectionString: gw.db.jobsUrl }); // LISTEN needs a session: never through PgBouncer
     await listener.connect();
     const payloads: string[] = [];
     listener.on("notification", (n) => payloads.push(n.payload ?? ""));
