@@ -28,6 +28,7 @@ import { ValueWeightPlugin } from "./value-weight-plugin.ts";
 import { constraintMessagesPlugin } from "./constraint-messages-plugin.ts";
 import { AnswerStatusPlugin } from "./answer-status.ts";
 import { DeadSessionPlugin } from "./dead-session.ts";
+import { RefusalStatusPlugin } from "./refusal-status.ts";
 import { ErrorCodesPlugin } from "./error-codes.ts";
 import { trustedDocumentsPreset } from "./trusted-documents.ts";
 import { DatabaseUnavailablePlugin } from "./unavailable.ts";
@@ -53,7 +54,7 @@ export function makePreset(
     plugins: [
       NoSchemaPrefixPlugin, authPlugin(auth), documentGatePlugin(guards.gate, guards.lane, graphql.planCacheSize),
       exportLinePlugin(guards.gate, graphql.exports),
-      pageSizePlugin(graphql.defaultPageSize), ValueWeightPlugin, DatabaseUnavailablePlugin, DeadSessionPlugin, AnswerStatusPlugin, ErrorCodesPlugin,
+      pageSizePlugin(graphql.defaultPageSize), ValueWeightPlugin, DatabaseUnavailablePlugin, DeadSessionPlugin, RefusalStatusPlugin, AnswerStatusPlugin, ErrorCodesPlugin,
       NotFoundPlugin, DescriptionsPlugin, BadValuePlugin, constraintMessagesPlugin(messages), BoundedNodeIdPlugin, HashingPlugin,
     ],
     // Filter and order by any column, not only indexed ones: a tenant's tables are small, and
