@@ -18,18 +18,21 @@ const MIDDLEWARE_PATHS = new Set(["/graphql", "/graphiql"]);
  * anything else is "unmatched": no client can grow the number of series.
  */
 function routeOf(req: Request, res: Response): string {
-  if (req.route?.path) return `${(res.locals.mountPath as string | undefined) ?? req.baseUrl}${String(req.route.path)}`;
+  if (req.route?.path) return `${(res.locals.mountPath as string | undefined) ?? ""}${String(req.route.path)}`;
   return MIDDLEWARE_PATHS.has(req.path) ? req.path : "unmatched";
 }
 
 /**
- * First in a router mounted under a path: keeps that path for the route's label. Express gives
- * `req.baseUrl` back to the parent as soon as an async route returns, before it answers: read at
- * the answer, `/api/auth/login` would be `/login` one time in two.
+ * First in a router mounted under `declared`: keeps that path, as declared, for the route's label.
+ * Not `req.baseUrl`: Express matches paths whatever their case, and `baseUrl` keeps the case sent
+ * (`/API/Auth/login` would be a series of its own, one per variant a client invents); and Express
+ * gives `req.baseUrl` back to the parent as soon as an async route returns, before it answers.
  */
-export function rememberMountPath(req: Request, res: Response, next: NextFunction): void {
-  res.locals.mountPath = req.baseUrl;
-  next();
+export function rememberMountPath(declared: string) {
+  return (_req: Request, res: Response, next: NextFunction): void => {
+    res.locals.mountPath = declared;
+    next();
+  };
 }
 
 /** `make(labels…)` remembered per distinct label values (routes, methods and statuses are few). */

@@ -421,6 +421,20 @@ describe("/metrics", () => {
     expect([...routes].filter((route) => /login|session|refresh/.test(route!)).sort()).toEqual(["/api/auth/login", "/api/auth/refresh", "/api/auth/session"]);
   });
 
+  it("labels a route as declared whatever case the path was sent in, so case variants grow no series", async () => {
+    const variants = ["/API/AUTH/login", "/Api/Auth/Login", "/api/AUTH/LOGIN", "/aPi/aUtH/lOgIn", "/API/auth/session", "/HEALTH", "/GraphQL"];
+    const isGet = (path: string) => path.endsWith("session") || path === "/HEALTH";
+    await Promise.all(variants.flatMap((path) => Array.from({ length: 3 }, (_, i) => isGet(path)
+      ? http(gw.url, "GET", path)
+      : http(gw.url, "POST", path, { body: { email: `case${i}@x.test`, password: "wrong password" } }))));
+    const families = parsePrometheus(await (await fetch(`${gw.url}/metrics`)).text());
+    const routes = [...new Set(families.find((f) => f.name === "stoflow_http_requests_total")!.metrics.map((m) => m.labels!.route!))];
+    expect(routes.filter((route) => /[A-Z]/.test(route))).toEqual([]);
+    expect(routes).toEqual(expect.arrayContaining(["/api/auth/login", "/api/auth/session"]));
+    record("21 requests to case variants of routed paths (/API/AUTH/login, /Api/Auth/Login, /HEALTH, /GraphQL…)", 21,
+      "each labelled by its route as declared (or \"unmatched\"): no series per variant");
+  });
+
   it("is not public in production: a token, or nothing", async () => {
     await withServer({ NODE_ENV: "production" }, async (url) => {
       expect((await http(url, "GET", "/metrics")).status).toBe(404);
