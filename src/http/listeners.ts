@@ -51,7 +51,7 @@ export function createListeners(config: ServerConfig, trustProxy: (address: stri
   probe.timeout = socketMs;
   const sockets = {
     main: new SocketGuard({ max: config.maxConnections, perClient: config.connectionsPerAddress, ...config.slowSockets }),
-    probe: new SocketGuard({ max: config.probe.maxConnections, perClient: config.probe.maxConnections, ...config.slowSockets }),
+    probe: new SocketGuard({ max: config.probe.maxConnections, perClient: config.probe.maxConnections, ...config.slowSockets, evictYoung: true }),
   };
   sockets.main.attach(main);
   sockets.probe.attach(probe);

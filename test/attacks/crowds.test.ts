@@ -64,9 +64,10 @@ function expectTargetsHeld(result: Siege): void {
 }
 
 /** Sieges the server with `shape`, checks the targets and that the defence named by `acted` worked, records the figures. */
-async function withstand(shape: Shape, addresses: number, perAddress: number, acted: (before: Record<string, number>, after: Record<string, number>) => void) {
+async function withstand(shape: Shape, addresses: number, perAddress: number, acted: (before: Record<string, number>, after: Record<string, number>) => void,
+  atProbePort = false) {
   const before = await transportCounts(target.probeUrl);
-  const result = await siege(target, shape, { addresses, perAddress, perSecond: PER_SECOND });
+  const result = await siege(target, shape, { addresses, perAddress, perSecond: PER_SECOND }, { atProbePort });
   const after = await transportCounts(target.probeUrl);
   expectTargetsHeld(result);
   expect(after["body_bytes.peak"]).toBeLessThanOrEqual(BODY_BUDGET_MB * 1024 * 1024);
@@ -113,6 +114,15 @@ describe("a crowd of addresses against a running server (HTTP_MAX_CONNECTIONS=20
       expect(grew(before, after, "bodies_refused.refused", "bodies_refused.evicted")).toBeGreaterThan(0);
     });
     record(attack, 2_400, "bodies held never exceed the budget (the heaviest addresses' make room, the rest 503 BUSY); the probe port answers (p99 < 250 ms), a tenant is served (p99 < 2 s); RSS back within 20 %");
+    recordFigures(import.meta.filename, attack, figures);
+  });
+
+  it("the probe port's cap (32): 100 addresses × 5 sockets that send nothing, reopened at once", { timeout: 120_000 }, async () => {
+    const attack = "the probe port's 32 sockets: 100 addresses × 5 sockets that send nothing, reopened as the server closes them";
+    const { figures } = await withstand("idle", 100, 5, (before, after) => {
+      expect(grew(before, after, "sockets.probe.evicted")).toBeGreaterThan(100);
+    }, true);
+    record(attack, 500, "each new connection closes the socket of the client that holds most and connected most lately, however young (no whole request yet): the probes keep answering (p99 < 250 ms), a tenant is served");
     recordFigures(import.meta.filename, attack, figures);
   });
 
