@@ -60,7 +60,7 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
   const auth = authServiceFor(pool, config);
   const guards = graphqlGuards(config.graphql);
   const messages = new ConstraintMessages(pool);
-  const metrics = createMetrics(pool, async () => (await serverStatus(probePool, config.preparedStatements)).tenants, () => guards.gate.cacheSize);
+  const metrics = createMetrics(pool, async () => (await serverStatus(probePool, config.preparedStatements)).tenants, () => guards.gate.cacheSize, guards.lane.counts);
   const { app, graphqlSteps, probeApp } = createApp({
     pool: probePool, auth, corsOrigins: config.corsOrigins, trustProxy: config.trustProxy, version: VERSION, explorer: config.explorer, linkPages: config.mail.ownLinkPages, metrics, logger,
     committedMigrations: countCommittedMigrations(), metricsAccess: config.metrics, clientLimits: config.clientConcurrency, serverLimits: config.serverConcurrency,
