@@ -66,7 +66,7 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
     committedMigrations: countCommittedMigrations(), metricsAccess: config.metrics, clientLimits: config.clientConcurrency, serverLimits: config.serverConcurrency,
     graphqlMaxBodyBytes: config.graphql.maxBodyBytes, preparedStatements: config.preparedStatements, connectionProblem,
   });
-  const listeners = createListeners(config, app.get("trust proxy fn"));
+  const listeners = createListeners(config, app.get("trust proxy fn"), () => guards.lane.counts.refused);
   registerTransportMetrics(metrics.registry, listeners, config.bodyBudgetBytes);
   // Watch mode (development): a connection of its own LISTENs for DDL, and the schema is rebuilt after it.
   const watchPool = config.graphql.watch ? createPool(appUrl, { ...config, poolSize: 1 }, logger, { keepIdle: true }) : undefined;

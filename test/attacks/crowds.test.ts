@@ -30,7 +30,10 @@ beforeAll(async () => {
   db = await createTestDatabase();
   mailbox = await startMailbox();
   relay = await stallingRelay(Number(new URL(mailbox.url).port));
+  // GRAPHQL_PLAN_CACHE_SIZE: grafast's plans keep their documents whole (100 plans of 95 kB
+  // documents: ≈ 50 MB, kept after a flood of new documents, a bounded cache, not the flood's memory).
   server = await spawnServer(db.appUrl, {
+    GRAPHQL_PLAN_CACHE_SIZE: "10",
     ...GENEROUS_LIMITS, JOBS_DATABASE_URL: db.jobsUrl, HTTP_MAX_CONNECTIONS: String(MAX_CONNECTIONS), HTTP_BODY_BUDGET_MB: String(BODY_BUDGET_MB),
     JOBS_IN_PROCESS: "true", SMTP_URL: `smtp://127.0.0.1:${relay.port}`, SMTP_GREETING_TIMEOUT: "2", JOBS_POLL_INTERVAL_MS: "200",
   });
@@ -123,6 +126,15 @@ describe("a crowd of addresses against a running server (HTTP_MAX_CONNECTIONS=20
       expect(grew(before, after, "sockets.probe.evicted")).toBeGreaterThan(100);
     }, true);
     record(attack, 500, "each new connection closes the socket of the client that holds most and connected most lately, however young (no whole request yet): the probes keep answering (p99 < 250 ms), a tenant is served");
+    recordFigures(import.meta.filename, attack, figures);
+  });
+
+  it("never-seen documents: 300 addresses each keeping a new 95 kB document in flight", { timeout: 120_000 }, async () => {
+    const attack = "never-seen documents: 300 addresses each keeping a new 95 kB GraphQL document (a long string literal) in flight, the next sent as soon as one is answered";
+    const { figures } = await withstand("new documents", 300, 1, (before, after) => {
+      expect(grew(before, after, "graphql_new_documents.refused", "bodies_refused.refused", "bodies_refused.evicted")).toBeGreaterThan(0);
+    });
+    record(attack, 300, "their parse, validation and planning take at most GRAPHQL_NEW_DOCUMENT_MS of each second, fairly between addresses, the rest 503 BUSY before parsing: the probe port answers (p99 < 250 ms), a tenant's known query is served (p99 < 2 s); RSS back within 20 %");
     recordFigures(import.meta.filename, attack, figures);
   });
 

@@ -157,14 +157,14 @@ async function loopDelay(probeUrl: string): Promise<{ p99: number; max: number }
   return { p99: seconds("p99") * 1000, max: seconds("max") * 1000 };
 }
 
-/** The server's own counts of sockets and bodies (stoflow_http_sockets, _body_bytes, _bodies_refused), from its probe port. */
+/** The server's own counts of sockets, bodies and new documents (stoflow_http_sockets, _body_bytes, _bodies_refused, stoflow_graphql_new_documents), from its probe port. */
 export async function transportCounts(probeUrl: string): Promise<Record<string, number>> {
   const families = parsePrometheus(await (await fetch(`${probeUrl}/metrics`)).text());
   const counts: Record<string, number> = {};
-  for (const family of families.filter((f) => /^stoflow_http_(sockets|body_bytes|bodies_refused)$/.test(f.name))) {
+  for (const family of families.filter((f) => /^stoflow_(http_(sockets|body_bytes|bodies_refused)|graphql_new_documents)$/.test(f.name))) {
     for (const metric of family.metrics) {
       const labels = Object.values(metric.labels ?? {}).join(".");
-      counts[`${family.name.replace("stoflow_http_", "")}.${labels}`] = Number((metric as { value: string }).value);
+      counts[`${family.name.replace(/^stoflow_(http_)?/, "")}.${labels}`] = Number((metric as { value: string }).value);
     }
   }
   return counts;
