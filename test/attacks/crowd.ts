@@ -33,6 +33,11 @@ export const SHAPES = {
     const body = JSON.stringify({ query: `query Q { products(first: 1, filter: { title: { equalTo: "${serial++}${PADDING}" } }) { totalCount } }` });
     socket.write(`POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
   },
+  /** A sign-in written into the document (so every document is new), with a wrong password; the server closes the socket after answering. */
+  "new sign-ins": (socket: net.Socket) => {
+    const body = JSON.stringify({ query: `mutation { login(input: { email: "crowd${serial++}@crowd.test", password: "a wrong password" }) { accessToken } }` });
+    socket.write(`POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  },
 } satisfies Record<string, (socket: net.Socket) => void>;
 
 export type Shape = keyof typeof SHAPES;

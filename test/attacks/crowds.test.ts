@@ -138,6 +138,15 @@ describe("a crowd of addresses against a running server (HTTP_MAX_CONNECTIONS=20
     recordFigures(import.meta.filename, attack, figures);
   });
 
+  it("GraphQL sign-ins written into their documents: 300 addresses × 2 in flight", { timeout: 120_000 }, async () => {
+    const attack = "GraphQL sign-ins with the e-mail written into the document (every document new): 300 addresses × 2 in flight, the next sent as soon as one is answered";
+    const { figures } = await withstand("new sign-ins", 300, 2, (before, after) => {
+      expect(grew(before, after, "graphql_new_documents.refused")).toBeGreaterThan(0);
+    });
+    record(attack, 600, "new documents beyond the budget of event-loop time 503 BUSY before parsing, the rest wait in bcrypt's line (503 BUSY beyond, HTTP status and Retry-After as REST's): the probe port answers (p99 < 250 ms), a tenant's known query is served (p99 < 2 s)");
+    recordFigures(import.meta.filename, attack, figures);
+  });
+
   it("a stalled SMTP relay: every other connection gets no greeting; account messages keep flowing", { timeout: 120_000 }, async () => {
     relay.stall();
     const queued = Date.now();
