@@ -65,7 +65,7 @@ if (variant.adapter === "node") {
   // As the gateway serves /graphql: its steps as plain functions, then grafserv (src/http/graphql-route.ts).
   const steps: Step[] = [
     ...(variant.log ? [requestLogging(logger)] : []),
-    ...(variant.metrics ? [createMetrics(pool, async () => 0, () => guards.gate.cacheSize).middleware] : []),
+    ...(variant.metrics ? [createMetrics(pool, async () => 0, () => guards.gate.cacheSize, guards.lane.counts).middleware] : []),
     ...(variant.concurrency ? [clientConcurrency(config.clientConcurrency), serverConcurrency(config.serverConcurrency, () => false)] : []),
     pgl.createServ((preset) => new ReceivedBodyGrafserv(preset)).handler(),
   ];

@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseEnv } from "node:util";
 import type { DocumentLimits } from "./graphql/document-limits.ts";
+import type { NewDocumentBudget } from "./graphql/new-document-line.ts";
 import { openFileLimit } from "./open-files.ts";
 import { flag, integer, optional, recordSettings, text } from "./settings.ts";
 
@@ -258,10 +259,8 @@ export interface GraphqlConfig extends DocumentLimits {
   documentCacheBytes: number;
   /** Plans grafast keeps (one per operation; a plan holds its document). */
   planCacheSize: number;
-  /** New documents (and introspections) waiting to be planned one at a time; beyond, 503 BUSY. */
-  planningQueue: number;
-  /** Never-seen documents waiting to be parsed, checked and validated one at a time (503 BUSY beyond). */
-  admissionQueue: number;
+  /** Event-loop time per second for never-seen documents (parse, limits, validation, planning, introspection), and their longest wait; beyond, 503 BUSY. */
+  newDocuments: NewDocumentBudget;
   /**
    * Trusted documents: a JSON file of `{ "<hash>": "<document>" }` (GraphQL Codegen's
    * persisted-documents.json, Relay's persisted queries) or a folder of `<hash>.graphql` files.
@@ -293,8 +292,10 @@ function readGraphqlConfig(env: NodeJS.ProcessEnv, queryTimeoutSeconds: number):
     introspection: flag(env, "GRAPHQL_INTROSPECTION", !production),
     documentCacheBytes: integer(env, "GRAPHQL_DOCUMENT_CACHE_MB", 32, 1, 4_096) * 1024 * 1024,
     planCacheSize: integer(env, "GRAPHQL_PLAN_CACHE_SIZE", 100, 1, 100_000),
-    planningQueue: integer(env, "GRAPHQL_PLANNING_QUEUE", 50, 0, 100_000),
-    admissionQueue: integer(env, "GRAPHQL_ADMISSION_QUEUE", 100, 0, 100_000),
+    newDocuments: {
+      msPerSecond: integer(env, "GRAPHQL_NEW_DOCUMENT_MS", 200, 10, 1_000),
+      maxWaitMs: integer(env, "GRAPHQL_NEW_DOCUMENT_WAIT_MS", 2_000, 0, 60_000),
+    },
     trustedDocuments: optional(env, "GRAPHQL_TRUSTED_DOCUMENTS"),
     exports: readExportConfig(env, queryTimeoutSeconds),
     watch: env.GRAPHQL_WATCH ? env.GRAPHQL_WATCH === "true" : !production,

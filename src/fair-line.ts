@@ -18,9 +18,10 @@ export class RecentCounts {
   private previous = new Map<string, number>();
   private turnsAt = Date.now() + WEIGHT_WINDOW_MS;
 
-  add(client: string): void {
+  /** Counts `amount` (a request, or the bytes of one) for `client`. */
+  add(client: string, amount = 1): void {
     this.turn();
-    this.current.set(client, (this.current.get(client) ?? 0) + 1);
+    this.current.set(client, (this.current.get(client) ?? 0) + amount);
   }
 
   of(client: string): number {

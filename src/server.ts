@@ -60,13 +60,13 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
   const auth = authServiceFor(pool, config);
   const guards = graphqlGuards(config.graphql);
   const messages = new ConstraintMessages(pool);
-  const metrics = createMetrics(pool, async () => (await serverStatus(probePool, config.preparedStatements)).tenants, () => guards.gate.cacheSize);
+  const metrics = createMetrics(pool, async () => (await serverStatus(probePool, config.preparedStatements)).tenants, () => guards.gate.cacheSize, guards.lane.counts);
   const { app, graphqlSteps, probeApp } = createApp({
     pool: probePool, auth, corsOrigins: config.corsOrigins, trustProxy: config.trustProxy, version: VERSION, explorer: config.explorer, linkPages: config.mail.ownLinkPages, metrics, logger,
     committedMigrations: countCommittedMigrations(), metricsAccess: config.metrics, clientLimits: config.clientConcurrency, serverLimits: config.serverConcurrency,
     graphqlMaxBodyBytes: config.graphql.maxBodyBytes, preparedStatements: config.preparedStatements, connectionProblem,
   });
-  const listeners = createListeners(config, app.get("trust proxy fn"));
+  const listeners = createListeners(config, app.get("trust proxy fn"), () => guards.lane.counts.refused);
   registerTransportMetrics(metrics.registry, listeners, config.bodyBudgetBytes);
   // Watch mode (development): a connection of its own LISTENs for DDL, and the schema is rebuilt
   // after it; LISTEN needs a session, so it goes where the job worker's does (JOBS_DATABASE_URL).

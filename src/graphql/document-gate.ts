@@ -6,7 +6,9 @@ import {
 } from "postgraphile/graphql";
 import { answerRequestWith, answerWith } from "./answer-status.ts";
 import { coded, withoutSuggestion } from "./errors.ts";
-import { LaneFullError, type SerialLane } from "./serial-lane.ts";
+import { LaneFullError, type NewDocumentLine } from "./new-document-line.ts";
+import { leaveServerLine } from "../http/concurrency.ts";
+import { clientOfAddress } from "../http/client-address.ts";
 import { checkVariables, compileDocument, refuse, type CompiledOperation, type DocumentLimits } from "./document-limits.ts";
 
 /** Memory a cached document holds, per character of its text (syntax tree and compiled limits; measured ≈ 31×). */
@@ -47,10 +49,10 @@ export class DocumentGate {
   /** The last document that failed to parse, so grafserv's own parse step does not parse it again. */
   private lastSyntaxError: { query: string; error: GraphQLError } | undefined;
 
-  private readonly lane: SerialLane;
+  private readonly lane: NewDocumentLine;
 
-  /** `lane`: where documents not seen yet are parsed, compiled and validated, one at a time. */
-  constructor(limits: DocumentLimits, passwordMutations: ReadonlySet<string>, maxCacheBytes: number, lane: SerialLane) {
+  /** `lane`: where documents not seen yet are parsed, compiled and validated, one at a time, within a budget of time. */
+  constructor(limits: DocumentLimits, passwordMutations: ReadonlySet<string>, maxCacheBytes: number, lane: NewDocumentLine) {
     this.lane = lane;
     this.limits = limits;
     this.passwordMutations = passwordMutations;
@@ -73,15 +75,20 @@ export class DocumentGate {
     this.resolveSchemaReady();
   }
 
-  /** Refuses (SafeError, HTTP 400) a request whose document or variables break a limit. */
-  admit(query: string, variables: Record<string, unknown>, operationName: string | undefined): void | Promise<void> {
-    if (!this.schema) return this.schemaReady.then(() => this.admit(query, variables, operationName));
+  /**
+   * Refuses (SafeError, HTTP 400) a request whose document or variables break a limit. `request`:
+   * whose it is (its client's turn in the line of new documents, and its place in the server's line).
+   */
+  admit(query: string, variables: Record<string, unknown>, operationName: string | undefined, request: RequestOf): void | Promise<void> {
+    if (!this.schema) return this.schemaReady.then(() => this.admit(query, variables, operationName, request));
     const known = this.admitted.get(query);
     if (known) return this.checkRequest(query, known, variables, operationName);
     // A document not seen yet: its parse, limits and validation are the long synchronous work an
-    // anonymous client can ask for, done one document at a time with a turn of the event loop
-    // between (probes and known documents are served in between); LaneFullError when too many wait.
-    return this.lane.run(() => {
+    // anonymous client can ask for, done in the line of new documents, within its budget of
+    // event-loop time (LaneFullError when it would wait too long). It waits there, not in the
+    // server's line, whose places stay for known documents.
+    if (request?.res) leaveServerLine(request.res);
+    return this.lane.run(clientOf(request), query.length, () => {
       const entry = this.compile(query);
       if (!entry) return; // a syntax error, reported by parseAndValidate
       entry.errors = this.validate(entry.document);
@@ -159,6 +166,14 @@ export class DocumentGate {
   }
 }
 
+/** The Node request and answer of a GraphQL request, when it came over HTTP. */
+type RequestOf = { req?: { ip?: string; socket?: { remoteAddress?: string } }; res?: object } | undefined;
+
+/** The client (address, IPv6 /64) a request is weighed by in the line of new documents. */
+function clientOf(request: RequestOf): string {
+  return clientOfAddress(request?.req?.ip ?? request?.req?.socket?.remoteAddress ?? "unknown");
+}
+
 /** Answers to introspection-only operations, by document, operation and variables (GraphiQL and codegen send the same text). */
 const INTROSPECTION_ANSWERS = 8;
 
@@ -166,19 +181,20 @@ const INTROSPECTION_ANSWERS = 8;
  * Puts the gate in front of grafserv and grafast:
  * - `processGraphQLRequestBody` admits the document with the request's variables before anything else;
  * - `setPreset` makes grafserv use the gate's parse-and-validate (the documents it admitted);
- * - `execute` plans documents the server has not seen yet one at a time, in the serial lane, and
- *   answers introspection-only operations from the schema (graphql-js), in the lane too, keeping
+ * - `execute` plans documents the server has not seen yet in the line of new documents, and
+ *   answers introspection-only operations from the schema (graphql-js), in that line too, keeping
  *   the last few answers: an anonymous client cannot make the event loop plan or introspect for
  *   everyone at once. When too much waits: 503 BUSY with Retry-After.
  */
-export function documentGatePlugin(gate: DocumentGate, lane: SerialLane, planCacheSize: number): GraphileConfig.Plugin {
+export function documentGatePlugin(gate: DocumentGate, lane: NewDocumentLine, planCacheSize: number): GraphileConfig.Plugin {
   const introspectionAnswers = new Map<string, Buffer>();
   /** Introspection resolves synchronously, from the schema alone: computed in the lane, kept encoded. */
   const introspect = (args: GrafastExecutionArgs, key: string): Promise<ExecutionResult> | ExecutionResult => {
     const known = introspectionAnswers.get(key);
     // Sent as it is by AnswerStatusPlugin: no JSON work, no garbage, for a repeat.
     if (known && answerWith(args, { body: known })) return { data: null };
-    return lane.run(() => {
+    // Refusable like a new document: the same document with new variables is computed anew.
+    return lane.run(clientOf(args.requestContext?.node), key.length, () => {
       const { schema, document, operationName, variableValues } = args;
       const result = graphqlExecute({ schema, document, operationName, variableValues }) as ExecutionResult;
       if (!result.errors) {
@@ -213,7 +229,7 @@ export function documentGatePlugin(gate: DocumentGate, lane: SerialLane, planCac
           const operation = gate.operationOf(args);
           const work = operation?.introspectionOnly
             ? introspect(args, introspectionKey(args.document, operation.operation, args.variableValues))
-            : entry.planned ? next() : lane.run(() => {
+            : entry.planned ? next() : lane.runAdmitted(clientOf(args.requestContext?.node), () => {
               const result = next(); // planning is synchronous: it is done when next() returns
               entry.planned = true;
               return result;
@@ -228,7 +244,7 @@ export function documentGatePlugin(gate: DocumentGate, lane: SerialLane, planCac
           const { query, variableValues, operationName } = event.body as { query?: unknown; variableValues?: unknown; operationName?: unknown };
           if (typeof query !== "string") return next();
           const variables = variableValues && typeof variableValues === "object" ? (variableValues as Record<string, unknown>) : {};
-          const admitted = gate.admit(query, variables, typeof operationName === "string" ? operationName : undefined);
+          const admitted = gate.admit(query, variables, typeof operationName === "string" ? operationName : undefined, event.request?.requestContext?.node);
           return isPromiseLike(admitted) ? Promise.resolve(admitted).then(next, (error) => laneFull(error, event.request)) : next();
         },
         setPreset(next, event) {

@@ -44,8 +44,12 @@ export function withoutSuggestion(error: GraphQLError): GraphQLError {
 
 type OriginalError = Error & { code?: string; retryAfterSeconds?: number; table?: string; constraint?: string; column?: string };
 
+/** graphql-js's refusal of a request's variables (missing, null for a non-null type, of the wrong type): a validation error. */
+const VARIABLE_REFUSAL = /^Variable "\$\w+" /;
+
 function maskError(error: GraphQLError, logger: Logger, messages: ConstraintMessages): GraphQLError {
   const original = error.originalError as OriginalError | undefined;
+  if (error.path === undefined && VARIABLE_REFUSAL.test(error.message)) return withCode(error, error.message, "GRAPHQL_VALIDATION_FAILED");
   if (original instanceof ClientError) {
     const retry = original.retryAfterSeconds ? { retryAfter: original.retryAfterSeconds } : {};
     return withCode(error, original.message, original.code, retry);

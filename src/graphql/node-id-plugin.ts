@@ -11,30 +11,50 @@ const isKeyValue = (value: unknown) => typeof value === "string" || (typeof valu
  * MAX_NODE_ID_LENGTH characters, then a flat array of a type name and key values. Anything else
  * (an array nested 5,000 deep, an object, a megabyte) fails to decode, which grafast answers as
  * an id that names no row (null, or NOT_FOUND for a write), never a key value the SQL layer chokes on.
+ * Only the spelling the server gives is decoded, and a table's handler (wrapped as it is
+ * registered) matches only ids with exactly its key count: one row, one id.
  */
 export function decodeNodeId(value: unknown): unknown[] {
   if (typeof value !== "string" || value.length > MAX_NODE_ID_LENGTH) throw new Error("Not a node id");
   const decoded: unknown = JSON.parse(Buffer.from(value, "base64").toString("utf8"));
   const flat = Array.isArray(decoded) && decoded.length >= 2 && decoded.length <= MAX_NODE_ID_PARTS
     && typeof decoded[0] === "string" && decoded.slice(1).every(isKeyValue);
-  if (!flat) throw new Error("Not a node id");
+  // Only the id the server gives: not url-safe base64, extra padding, whitespace or other JSON spellings of it.
+  if (!flat || encodeNodeId(decoded) !== value) throw new Error("Not a node id");
   return decoded;
+}
+
+const encodeNodeId = (value: unknown) => Buffer.from(JSON.stringify(value), "utf8").toString("base64");
+
+type NodeIdHandler = Parameters<NonNullable<GraphileBuild.Build["registerNodeIdHandler"]>>[0];
+
+/** How many key values an id of `typeName` holds: its table's primary key columns (undefined when not a table's). */
+function keyCountOf(build: GraphileBuild.Build, typeName: string): number | undefined {
+  const { pgCodec } = (build.getTypeMetaByName(typeName)?.scope ?? {}) as GraphileBuild.ScopeObject;
+  const resource = pgCodec && build.pgTableResource(pgCodec as Parameters<typeof build.pgTableResource>[0]);
+  return resource?.uniques.find((unique: { isPrimary?: boolean }) => unique.isPrimary)?.attributes.length;
+}
+
+/** The handler, matching only ids with exactly its key count (["Product","SKU-1","x"] names no Product). */
+function exactKeys(build: GraphileBuild.Build, handler: NodeIdHandler): NodeIdHandler {
+  const keys = keyCountOf(build, handler.typeName);
+  if (keys === undefined) return handler;
+  const { match } = handler;
+  return { ...handler, match: (specifier) => Array.isArray(specifier) && specifier.length === keys + 1 && match(specifier) };
 }
 
 export const BoundedNodeIdPlugin: GraphileConfig.Plugin = {
   name: "StoflowBoundedNodeIdPlugin",
   version: "1.0.0",
-  description: "The base64JSON node id codec, decoding only ids of a bounded size and a flat shape",
+  description: "The base64JSON node id codec, decoding only canonical ids of a bounded size and a flat shape, with their type's key count",
   schema: {
     hooks: {
       // In `build`, after NodePlugin's (which makes registerNodeIdCodec), before any `init` asks for the codec.
       build(build) {
         const { markSyncAndSafe } = build.grafast;
-        build.registerNodeIdCodec?.({
-          name: "base64JSON",
-          encode: markSyncAndSafe((value: unknown) => Buffer.from(JSON.stringify(value), "utf8").toString("base64")),
-          decode: markSyncAndSafe(decodeNodeId),
-        });
+        build.registerNodeIdCodec?.({ name: "base64JSON", encode: markSyncAndSafe(encodeNodeId), decode: markSyncAndSafe(decodeNodeId) });
+        const register = build.registerNodeIdHandler;
+        if (register) build.registerNodeIdHandler = (handler) => register(exactKeys(build as GraphileBuild.Build, handler));
         return build;
       },
     },

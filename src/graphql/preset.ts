@@ -23,7 +23,7 @@ import type { GraphqlConfig } from "../config.ts";
 import { DocumentGate, documentGatePlugin } from "./document-gate.ts";
 import { exportLinePlugin } from "./export-line.ts";
 import { pageSizePlugin } from "./page-size-plugin.ts";
-import { SerialLane } from "./serial-lane.ts";
+import { NewDocumentLine } from "./new-document-line.ts";
 import { ValueWeightPlugin } from "./value-weight-plugin.ts";
 import { constraintMessagesPlugin } from "./constraint-messages-plugin.ts";
 import { AnswerStatusPlugin } from "./answer-status.ts";
@@ -106,13 +106,13 @@ interface PresetOptions {
   schemaWatch?: GrafastSubscriber<Record<string, string>> | undefined;
 }
 
-/** The gate every GraphQL document passes, and the lane new documents are planned in (see document-gate.ts). */
+/** The gate every GraphQL document passes, and the line new documents are parsed and planned in (see document-gate.ts). */
 export interface GraphqlGuards {
   gate: DocumentGate;
-  lane: SerialLane;
+  lane: NewDocumentLine;
 }
 
 export function graphqlGuards(graphql: GraphqlConfig): GraphqlGuards {
-  const admissionLane = new SerialLane(graphql.admissionQueue);
-  return { gate: new DocumentGate(graphql, PASSWORD_MUTATIONS, graphql.documentCacheBytes, admissionLane), lane: new SerialLane(graphql.planningQueue) };
+  const lane = new NewDocumentLine(graphql.newDocuments);
+  return { gate: new DocumentGate(graphql, PASSWORD_MUTATIONS, graphql.documentCacheBytes, lane), lane };
 }

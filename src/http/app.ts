@@ -5,7 +5,7 @@ import type { AuthService } from "../auth/service.ts";
 import type { ServerConfig } from "../config.ts";
 import swaggerUi from "swagger-ui-express";
 import { HASHING_ROUTES } from "../auth/hashing-operations.ts";
-import { authRoutes, REST_BODY_BYTES } from "./auth-routes.ts";
+import { AUTH_PATH, authRoutes, REST_BODY_BYTES } from "./auth-routes.ts";
 import { bearerAuthentication } from "./bearer.ts";
 import { clientConcurrency, serverConcurrency } from "./concurrency.ts";
 import type { Logger } from "pino";
@@ -78,13 +78,13 @@ export function createApp({ pool, auth, corsOrigins, trustProxy, version, explor
   // address holds at most its share, and a client sending its body slowly holds none of the
   // server's places (grafserv takes the received body as it is).
   app.use(clientLine);
-  app.use("/api/auth", express.json({ limit: REST_BODY_BYTES }), jsonBodiesOnly);
+  app.use(AUTH_PATH, express.json({ limit: REST_BODY_BYTES }), jsonBodiesOnly);
   app.use(serverLine);
   app.use(bearerAuthentication(auth));
   app.get("/", rootRoute(version, explorer));
   // No icon: an empty answer rather than a 404 logged at warn level for every browser visit.
   app.get("/favicon.ico", (_req, res) => res.status(204).setHeader("Cache-Control", "public, max-age=86400").end());
-  app.use("/api/auth", authRoutes(auth));
+  app.use(AUTH_PATH, authRoutes(auth));
   if (linkPages) serveLinkPages(app);
   const openApi = openApiDocument(version, { explorer });
   app.get("/openapi.json", (_req, res) => res.json(openApi));

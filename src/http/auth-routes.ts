@@ -11,10 +11,13 @@ const body = (req: Request): Record<string, unknown> =>
 /** Largest JSON body of the REST routes (413 beyond). */
 export const REST_BODY_BYTES = 16 * 1024;
 
-/** The seed's REST routes under /api/auth, with its JSON shapes and status codes (the body is read by the app, see app.ts). */
+/** Where the routes below are mounted. */
+export const AUTH_PATH = "/api/auth";
+
+/** The seed's REST routes under AUTH_PATH, with its JSON shapes and status codes (the body is read by the app, see app.ts). */
 export function authRoutes(auth: AuthService): Router {
   const router = express.Router();
-  router.use(rememberMountPath);
+  router.use(rememberMountPath(AUTH_PATH));
   router.post("/register", async (req, res) => {
     res.status(201).json(await auth.register(body(req), clientIpOf(req)));
   });

@@ -59,6 +59,8 @@ function answerFor(error: unknown, req: Request): Answer {
     return { status: error.status, code: error.code, message: error.message, retryAfterSeconds: error.retryAfterSeconds };
   }
   const status = (error as { status?: number }).status;
+  // body-parser's refusal of a charset or content encoding it cannot read (application/json;charset=latin1).
+  if (status === 415) return { status, code: "UNSUPPORTED_MEDIA_TYPE", message: "Send the body as JSON in UTF-8 (Content-Type: application/json)" };
   if (status && status >= 400 && status < 500) {
     const message = (error as { type?: string }).type === "entity.too.large" ? "Request body too large" : "Malformed request body";
     return { status, code: "BAD_REQUEST", message };

@@ -38,8 +38,10 @@ export interface Listeners {
  * sockets of its own): a crowd that fills the first leaves the second answering, as Kubernetes
  * and load balancers expect. Both guard their sockets (socket-guard.ts); the API's bodies share a
  * budget (body-budget.ts). `trustProxy`: Express's compiled `trust proxy`, for the client address.
+ * `otherRefusals`: requests refused further on (new GraphQL documents), which also tell a flood
+ * whose memory is given back once it is over (flood-recovery.ts).
  */
-export function createListeners(config: ServerConfig, trustProxy: (address: string, hop: number) => boolean): Listeners {
+export function createListeners(config: ServerConfig, trustProxy: (address: string, hop: number) => boolean, otherRefusals: () => number = () => 0): Listeners {
   const { headersMs, requestMs, socketMs } = config.httpTimeouts;
   // A client that sends its request slowly (slowloris), or does not take its answer, loses its
   // socket after these delays (with no "timeout" listener, Node destroys a socket silent for socketMs).
@@ -51,14 +53,14 @@ export function createListeners(config: ServerConfig, trustProxy: (address: stri
   probe.timeout = socketMs;
   const sockets = {
     main: new SocketGuard({ max: config.maxConnections, perClient: config.connectionsPerAddress, ...config.slowSockets }),
-    probe: new SocketGuard({ max: config.probe.maxConnections, perClient: config.probe.maxConnections, ...config.slowSockets }),
+    probe: new SocketGuard({ max: config.probe.maxConnections, perClient: config.probe.maxConnections, ...config.slowSockets, evictYoung: true }),
   };
   sockets.main.attach(main);
   sockets.probe.attach(probe);
   const bodies = new BodyBudget(config.bodyBudgetBytes);
   const servers = [main, probe];
   const refusals = () => Object.values(sockets).reduce((sum, { counts }) => sum + counts.refused + counts.evicted + counts.tooSlow, 0)
-    + bodies.counts.refused + bodies.counts.evicted;
+    + bodies.counts.refused + bodies.counts.evicted + otherRefusals();
   const calm = () => sockets.main.counts.open <= config.maxConnections / 10 && bodies.counts.held <= config.bodyBudgetBytes / 10;
   const stopCollecting = collectAfterFloods(refusals, calm);
   const largestBody = (path: string) => (path === GRAPHQL_PATH ? config.graphql.maxBodyBytes : REST_BODY_BYTES);

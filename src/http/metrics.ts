@@ -18,18 +18,21 @@ const MIDDLEWARE_PATHS = new Set(["/graphql", "/graphiql"]);
  * anything else is "unmatched": no client can grow the number of series.
  */
 function routeOf(req: Request, res: Response): string {
-  if (req.route?.path) return `${(res.locals.mountPath as string | undefined) ?? req.baseUrl}${String(req.route.path)}`;
+  if (req.route?.path) return `${(res.locals.mountPath as string | undefined) ?? ""}${String(req.route.path)}`;
   return MIDDLEWARE_PATHS.has(req.path) ? req.path : "unmatched";
 }
 
 /**
- * First in a router mounted under a path: keeps that path for the route's label. Express gives
- * `req.baseUrl` back to the parent as soon as an async route returns, before it answers: read at
- * the answer, `/api/auth/login` would be `/login` one time in two.
+ * First in a router mounted under `declared`: keeps that path, as declared, for the route's label.
+ * Not `req.baseUrl`: Express matches paths whatever their case, and `baseUrl` keeps the case sent
+ * (`/API/Auth/login` would be a series of its own, one per variant a client invents); and Express
+ * gives `req.baseUrl` back to the parent as soon as an async route returns, before it answers.
  */
-export function rememberMountPath(req: Request, res: Response, next: NextFunction): void {
-  res.locals.mountPath = req.baseUrl;
-  next();
+export function rememberMountPath(declared: string) {
+  return (_req: Request, res: Response, next: NextFunction): void => {
+    res.locals.mountPath = declared;
+    next();
+  };
 }
 
 /** `make(labels…)` remembered per distinct label values (routes, methods and statuses are few). */
@@ -49,7 +52,10 @@ function cachedChildren<T>(make: (...labels: string[]) => T): (...labels: string
 /** Documents the GraphQL gate keeps parsed, and the memory they hold. */
 export type DocumentCacheSize = () => { documents: number; bytes: number };
 
-export function createMetrics(pool: pg.Pool, tenantCount: () => Promise<number>, documentCache: DocumentCacheSize): Metrics {
+/** What the line of never-seen GraphQL documents did: tasks run, documents refused, event-loop milliseconds spent. */
+export type NewDocumentCounts = { run: number; refused: number; spentMs: number };
+
+export function createMetrics(pool: pg.Pool, tenantCount: () => Promise<number>, documentCache: DocumentCacheSize, newDocuments: NewDocumentCounts): Metrics {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: "stoflow_process_" });
   const requests = new client.Counter({ name: "stoflow_http_requests_total", help: "HTTP requests answered.", labelNames: ["route", "method", "status"], registers: [registry] });
@@ -79,6 +85,20 @@ export function createMetrics(pool: pg.Pool, tenantCount: () => Promise<number>,
       const { documents, bytes } = documentCache();
       this.set({ unit: "documents" }, documents);
       this.set({ unit: "bytes" }, bytes);
+    },
+  });
+  new client.Gauge({
+    name: "stoflow_graphql_new_documents", help: "Work on never-seen GraphQL documents since start: tasks run (parse and validation, planning, introspection), documents refused 503 BUSY.",
+    labelNames: ["state"], registers: [registry],
+    collect() {
+      this.set({ state: "run" }, newDocuments.run);
+      this.set({ state: "refused" }, newDocuments.refused);
+    },
+  });
+  new client.Gauge({
+    name: "stoflow_graphql_new_document_seconds", help: "Event-loop time spent on never-seen GraphQL documents since start (bounded by GRAPHQL_NEW_DOCUMENT_MS a second).", registers: [registry],
+    collect() {
+      this.set(newDocuments.spentMs / 1000);
     },
   });
   // Label children looked up once per series, not hashed from a label object on every request.

@@ -107,7 +107,7 @@ const NO_TOKEN: Refusal = [401, "UNAUTHENTICATED", "no bearer token"];
 const JSON_BODY: Refusal[] = [
   [400, "BAD_REQUEST", "the body is not JSON"],
   [413, "BAD_REQUEST", `the body is larger than ${REST_BODY_BYTES / 1024} kB`],
-  [415, "UNSUPPORTED_MEDIA_TYPE", "a body that is not `application/json`"],
+  [415, "UNSUPPORTED_MEDIA_TYPE", "a body that is not `application/json` in UTF-8"],
   [422, "INVALID_INPUT", "a field breaks a rule; `detail` names the field and the rule"],
 ];
 

@@ -1,5 +1,6 @@
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
+import { RecentCounts } from "../fair-line.ts";
 import { clientOfAddress } from "./client-address.ts";
 
 /** How the sockets of one listener are bounded (HTTP_MAX_CONNECTIONS and the settings beside it). */
@@ -10,6 +11,13 @@ export interface SocketLimits {
   perClient: number;
   /** A socket with no request received whole this long after it began (or after it connected) is slow. */
   slowMs: number;
+  /**
+   * At `max`, a new connection may close a socket without a whole request however young it is,
+   * but only one of a client at least as heavy as its own, and no share is counted (the probe
+   * port: its requests are small and near, its clients few; a prober that connects now and then
+   * keeps its sockets whatever a crowd of more addresses than sockets does).
+   */
+  evictYoung?: boolean;
   /** Time a socket receiving headers or a body has before its rate is measured, and the length of each measure. */
   graceMs: number;
   /** Bytes per second such a socket must send after its grace; 0: no minimum. */
@@ -26,8 +34,10 @@ export interface SocketCounts {
 
 /** How often rates are measured. */
 const SWEEP_MS = 1_000;
-/** The ranking of sockets that may be closed is rebuilt at most this often when it runs out. */
+/** The ranking of sockets that may be closed is rebuilt at most this often when it runs out… */
 const RANK_MS = 100;
+/** …unless there are this few sockets to rank (the probe port's): then as often as it runs out. */
+const RANK_FREELY_BELOW = 256;
 
 interface Tracked {
   socket: Socket;
@@ -49,8 +59,10 @@ interface Tracked {
  * - each client (address, IPv6 /64) holds at most its share, `max` divided by the clients
  *   connected (at most `perClient`): the share shrinks as more addresses connect;
  * - at `max`, a new connection takes the place of a socket that gives nothing back (an idle
- *   keep-alive socket, or one that has not delivered a whole request within `slowMs`), the
- *   heaviest client's first; only when there is none is it refused;
+ *   keep-alive socket, or one that has not delivered a whole request within `slowMs`, or at all
+ *   with `evictYoung`), the heaviest client's first (sockets held plus connections opened in the
+ *   last 10–20 s: a crowd that reconnects goes before a prober that connects now and then);
+ *   only when there is none is it refused;
  * - a socket receiving headers, or a body the server reads, must send `minRate` bytes a second
  *   after a grace (Apache's mod_reqtimeout MinRate), or it is closed. Node's `headersTimeout`
  *   and `requestTimeout` still bound the whole.
@@ -60,6 +72,8 @@ interface Tracked {
 export class SocketGuard {
   private readonly sockets = new Map<Socket, Tracked>();
   private readonly clients = new Map<string, number>();
+  /** Connections of each client lately. */
+  private readonly connections = new RecentCounts();
   private candidates: Tracked[] = [];
   private rankedAt = 0;
   private readonly limits: SocketLimits;
@@ -88,8 +102,10 @@ export class SocketGuard {
   private admit(socket: Socket): void {
     const client = clientOfAddress(socket.remoteAddress ?? "unknown");
     const now = Date.now();
-    const full = (this.clients.get(client) ?? 0) >= this.shareOf(client)
-      || (this.sockets.size >= this.limits.max && !this.evictOne(now));
+    this.connections.add(client);
+    // With `evictYoung`, weight alone shares the sockets: a newcomer takes a heavier client's place.
+    const overShare = !this.limits.evictYoung && (this.clients.get(client) ?? 0) >= this.shareOf(client);
+    const full = overShare || (this.sockets.size >= this.limits.max && !this.evictOne(now, client));
     if (full) {
       this.counts.refused += 1;
       return void socket.destroy();
@@ -120,19 +136,22 @@ export class SocketGuard {
     tracked.receivingSince = 0;
   }
 
-  /** Whether the socket holds its place for nothing: idle after an answer, or no whole request within `slowMs`. */
+  /** Whether the socket holds its place for nothing: idle after an answer, or no whole request within `slowMs` (or yet, with `evictYoung`). */
   private givesNothing(tracked: Tracked, now: number): boolean {
     const { request, response } = tracked;
     if (response?.writableFinished) return true;
-    if (!request) return now - tracked.openedAt >= this.limits.slowMs;
-    return !request.complete && now - tracked.requestAt >= this.limits.slowMs;
+    const slowMs = this.limits.evictYoung ? 0 : this.limits.slowMs;
+    if (!request) return now - tracked.openedAt >= slowMs;
+    return !request.complete && now - tracked.requestAt >= slowMs;
   }
 
-  /** Closes the socket that most deserves it to make room; false when none gives nothing back. */
-  private evictOne(now: number): boolean {
+  /** Closes the socket that most deserves it to make room for `newcomer`'s; false when none gives nothing back (or, with `evictYoung`, none of a client as heavy). */
+  private evictOne(now: number, newcomer: string): boolean {
     for (;;) {
       if (this.candidates.length === 0 && !this.rank(now)) return false;
-      const victim = this.candidates.pop()!;
+      const victim = this.candidates.at(-1)!;
+      if (this.limits.evictYoung && this.compare(victim.client, newcomer) < 0) return false; // the rest are lighter still
+      this.candidates.pop();
       if (!this.sockets.has(victim.socket) || !this.givesNothing(victim, now)) continue;
       victim.socket.destroy();
       this.forget(victim);
@@ -143,16 +162,22 @@ export class SocketGuard {
 
   /**
    * The sockets that give nothing back, the heaviest clients' last (they are taken from the end):
-   * a crowd's sockets go before a client's one or two; among equals, idle ones, then the oldest.
+   * a crowd's sockets go before a client's one or two, and a client that connected often lately
+   * before one that did not; among equals, idle ones, then the oldest.
    */
   private rank(now: number): boolean {
-    if (now - this.rankedAt < RANK_MS) return false;
+    if (now - this.rankedAt < RANK_MS && this.sockets.size >= RANK_FREELY_BELOW) return false;
     this.rankedAt = now;
-    const weight = (t: Tracked) => this.clients.get(t.client) ?? 0;
     const idle = (t: Tracked) => (t.response?.writableFinished ? 1 : 0);
     this.candidates = [...this.sockets.values()].filter((t) => this.givesNothing(t, now))
-      .sort((a, b) => weight(a) - weight(b) || idle(a) - idle(b) || b.requestAt - a.requestAt);
+      .sort((a, b) => this.compare(a.client, b.client) || idle(a) - idle(b) || b.requestAt - a.requestAt);
     return this.candidates.length > 0;
+  }
+
+  /** How `a` weighs against `b` (negative: lighter): sockets held plus connections opened in the last 10–20 s. */
+  private compare(a: string, b: string): number {
+    const weight = (client: string) => (this.clients.get(client) ?? 0) + this.connections.of(client);
+    return weight(a) - weight(b);
   }
 
   /** Closes the sockets receiving slower than `minRate` after their grace. */

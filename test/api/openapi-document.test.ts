@@ -81,7 +81,7 @@ function appRoutes(): string[] {
   const config = testServerConfig();
   const { app } = createApp({
     pool: {} as pg.Pool, auth: {} as AuthService, corsOrigins: [], trustProxy: false, version: "test", explorer: true, linkPages: true,
-    metrics: createMetrics({} as pg.Pool, async () => 0, () => ({ documents: 0, bytes: 0 })), logger: createLogger(undefined, "silent"),
+    metrics: createMetrics({} as pg.Pool, async () => 0, () => ({ documents: 0, bytes: 0 }), { run: 0, refused: 0, spentMs: 0 }), logger: createLogger(undefined, "silent"),
     committedMigrations: 0, metricsAccess: config.metrics, clientLimits: config.clientConcurrency, serverLimits: config.serverConcurrency,
     graphqlMaxBodyBytes: 1000, preparedStatements: false, connectionProblem: async () => undefined,
   });

@@ -8,6 +8,9 @@ import net from "node:net";
  * that long; then prints what happened (JSON). A process of its own, as a botnet is: its CPU is
  * not the test's.
  */
+let serial = 0;
+const PADDING = "x".repeat(95_000);
+
 export const SHAPES = {
   /** Connects and sends nothing. */
   idle: () => {},
@@ -24,6 +27,16 @@ export const SHAPES = {
   /** Headers and the first bytes of a 99 kB body, then nothing (the connection exhaustion of the issue). */
   "partial requests": (socket: net.Socket) => {
     socket.write(`POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 99000\r\n\r\n{"query":"`);
+  },
+  /** A GraphQL document never seen before, of 95 kB (a long string literal), sent whole; the server closes the socket after answering. */
+  "new documents": (socket: net.Socket) => {
+    const body = JSON.stringify({ query: `query Q { products(first: 1, filter: { title: { equalTo: "${serial++}${PADDING}" } }) { totalCount } }` });
+    socket.write(`POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  },
+  /** A sign-in written into the document (so every document is new), with a wrong password; the server closes the socket after answering. */
+  "new sign-ins": (socket: net.Socket) => {
+    const body = JSON.stringify({ query: `mutation { login(input: { email: "crowd${serial++}@crowd.test", password: "a wrong password" }) { accessToken } }` });
+    socket.write(`POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
   },
 } satisfies Record<string, (socket: net.Socket) => void>;
 

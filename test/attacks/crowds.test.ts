@@ -30,7 +30,10 @@ beforeAll(async () => {
   db = await createTestDatabase();
   mailbox = await startMailbox();
   relay = await stallingRelay(Number(new URL(mailbox.url).port));
+  // GRAPHQL_PLAN_CACHE_SIZE: grafast's plans keep their documents whole (100 plans of 95 kB
+  // documents: ≈ 50 MB, kept after a flood of new documents, a bounded cache, not the flood's memory).
   server = await spawnServer(db.appUrl, {
+    GRAPHQL_PLAN_CACHE_SIZE: "10",
     ...GENEROUS_LIMITS, JOBS_DATABASE_URL: db.jobsUrl, HTTP_MAX_CONNECTIONS: String(MAX_CONNECTIONS), HTTP_BODY_BUDGET_MB: String(BODY_BUDGET_MB),
     JOBS_IN_PROCESS: "true", SMTP_URL: `smtp://127.0.0.1:${relay.port}`, SMTP_GREETING_TIMEOUT: "2", JOBS_POLL_INTERVAL_MS: "200",
   });
@@ -64,9 +67,10 @@ function expectTargetsHeld(result: Siege): void {
 }
 
 /** Sieges the server with `shape`, checks the targets and that the defence named by `acted` worked, records the figures. */
-async function withstand(shape: Shape, addresses: number, perAddress: number, acted: (before: Record<string, number>, after: Record<string, number>) => void) {
+async function withstand(shape: Shape, addresses: number, perAddress: number, acted: (before: Record<string, number>, after: Record<string, number>) => void,
+  atProbePort = false) {
   const before = await transportCounts(target.probeUrl);
-  const result = await siege(target, shape, { addresses, perAddress, perSecond: PER_SECOND });
+  const result = await siege(target, shape, { addresses, perAddress, perSecond: PER_SECOND }, { atProbePort });
   const after = await transportCounts(target.probeUrl);
   expectTargetsHeld(result);
   expect(after["body_bytes.peak"]).toBeLessThanOrEqual(BODY_BUDGET_MB * 1024 * 1024);
@@ -113,6 +117,33 @@ describe("a crowd of addresses against a running server (HTTP_MAX_CONNECTIONS=20
       expect(grew(before, after, "bodies_refused.refused", "bodies_refused.evicted")).toBeGreaterThan(0);
     });
     record(attack, 2_400, "bodies held never exceed the budget (the heaviest addresses' make room, the rest 503 BUSY); the probe port answers (p99 < 250 ms), a tenant is served (p99 < 2 s); RSS back within 20 %");
+    recordFigures(import.meta.filename, attack, figures);
+  });
+
+  it("the probe port's cap (32): 100 addresses × 5 sockets that send nothing, reopened at once", { timeout: 120_000 }, async () => {
+    const attack = "the probe port's 32 sockets: 100 addresses × 5 sockets that send nothing, reopened as the server closes them";
+    const { figures } = await withstand("idle", 100, 5, (before, after) => {
+      expect(grew(before, after, "sockets.probe.evicted")).toBeGreaterThan(100);
+    }, true);
+    record(attack, 500, "each new connection closes the socket of the client that holds most and connected most lately, however young (no whole request yet): the probes keep answering (p99 < 250 ms), a tenant is served");
+    recordFigures(import.meta.filename, attack, figures);
+  });
+
+  it("never-seen documents: 300 addresses each keeping a new 95 kB document in flight", { timeout: 120_000 }, async () => {
+    const attack = "never-seen documents: 300 addresses each keeping a new 95 kB GraphQL document (a long string literal) in flight, the next sent as soon as one is answered";
+    const { figures } = await withstand("new documents", 300, 1, (before, after) => {
+      expect(grew(before, after, "graphql_new_documents.refused", "bodies_refused.refused", "bodies_refused.evicted")).toBeGreaterThan(0);
+    });
+    record(attack, 300, "their parse, validation and planning take at most GRAPHQL_NEW_DOCUMENT_MS of each second, fairly between addresses, the rest 503 BUSY before parsing: the probe port answers (p99 < 250 ms), a tenant's known query is served (p99 < 2 s); RSS back within 20 %");
+    recordFigures(import.meta.filename, attack, figures);
+  });
+
+  it("GraphQL sign-ins written into their documents: 300 addresses × 2 in flight", { timeout: 120_000 }, async () => {
+    const attack = "GraphQL sign-ins with the e-mail written into the document (every document new): 300 addresses × 2 in flight, the next sent as soon as one is answered";
+    const { figures } = await withstand("new sign-ins", 300, 2, (before, after) => {
+      expect(grew(before, after, "graphql_new_documents.refused")).toBeGreaterThan(0);
+    });
+    record(attack, 600, "new documents beyond the budget of event-loop time 503 BUSY before parsing, the rest wait in bcrypt's line (503 BUSY beyond, HTTP status and Retry-After as REST's): the probe port answers (p99 < 250 ms), a tenant's known query is served (p99 < 2 s)");
     recordFigures(import.meta.filename, attack, figures);
   });
 

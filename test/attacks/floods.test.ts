@@ -28,6 +28,12 @@ async function withServer<T>(env: NodeJS.ProcessEnv, work: (url: string) => Prom
   }
 }
 
+/** Tasks the line of never-seen documents has run, from /metrics. */
+async function newDocumentTasks(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return Number(/^stoflow_graphql_new_documents\{state="run"\} (\S+)/m.exec(text)![1]);
+}
+
 describe("floods from one client", () => {
   it("closes the sockets of clients that send their headers too slowly", async () => {
     await withServer({ HTTP_HEADERS_TIMEOUT_MS: "300", HTTP_REQUEST_TIMEOUT_MS: "300" }, async (url) => {
@@ -299,21 +305,23 @@ describe("floods from one client", () => {
   });
 
   it("answers a renamed, re-spaced introspection from the answer computed once, without computing it again", async () => {
-    await withServer({ GRAPHQL_PLANNING_QUEUE: "0" }, async (url) => {
+    await withServer({}, async (url) => {
       const standard = getIntrospectionQuery({ descriptions: true });
       expect((await graphql(url, standard)).status).toBe(200);
-      // With no room in the lane, any of these computed anew would be refused with 503 BUSY.
+      const tasksBefore = await newDocumentTasks(url);
       const variants = Array.from({ length: 20 }, (_, i) =>
         `# variant ${i}\n${standard.replace("query IntrospectionQuery", `query Renamed${i}`).replaceAll("\n", "\n  ")}`);
       const answers = await Promise.all(variants.map((variant) => graphql(url, variant)));
       expect(answers.map((a) => a.status)).toEqual(variants.map(() => 200));
       expect(answers.every((a) => a.body.data.__schema.types.length > 50)).toBe(true);
+      // One task each in the line of new documents (its parse and validation), none computing an answer.
+      expect(await newDocumentTasks(url) - tasksBefore).toBe(20);
     });
-    record("20 parallel copies of the standard introspection, each renamed and re-spaced", 20, "all 200 from the answer computed once (no lane needed)");
+    record("20 parallel copies of the standard introspection, each renamed and re-spaced", 20, "all 200 from the answer computed once (each parsed, none computed again)");
   });
 
-  it("computes introspection one document at a time and answers 503 BUSY when too many wait", async () => {
-    await withServer({ GRAPHQL_PLANNING_QUEUE: "1", GRAPHQL_ADMISSION_QUEUE: "1" }, async (url) => {
+  it("computes introspection one document at a time, within the budget of new documents, and answers 503 BUSY beyond", async () => {
+    await withServer({ GRAPHQL_NEW_DOCUMENT_MS: "100", GRAPHQL_NEW_DOCUMENT_WAIT_MS: "300" }, async (url) => {
       // Distinct documents (an alias each), so that no cached answer serves them: each is computed.
       const distinct = (i: number) => getIntrospectionQuery({ descriptions: true }).replace("__schema {", `t${i}: __typename __schema {`);
       const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => graphql(url, distinct(i))));
@@ -323,11 +331,12 @@ describe("floods from one client", () => {
       expect(answers.filter((a) => a.status !== 503).every((a) => a.status === 200 && a.body.data?.__schema)).toBe(true);
       // An answer computed once is served from the cache, without waiting in the lane.
       const served = answers.findIndex((a) => a.status === 200);
+      expect(served).toBeGreaterThanOrEqual(0);
       const again = await Promise.all(Array.from({ length: 10 }, () => graphql(url, distinct(served))));
       expect(again.every((a) => a.status === 200)).toBe(true);
     });
-    record("12 distinct full introspection documents at once, with room for 1 waiting", 12,
-      "computed one at a time; the overflow 503 BUSY with Retry-After; a computed answer served again from the cache");
+    record("12 distinct full introspection documents at once, with 100 ms of event loop a second for new documents and 300 ms of wait", 12,
+      "computed one at a time within the budget; the overflow 503 BUSY with Retry-After; a computed answer served again from the cache");
   });
 
   it("answers introspection only where it is enabled", async () => {
@@ -419,6 +428,20 @@ describe("/metrics", () => {
     const families = parsePrometheus(await (await fetch(`${gw.url}/metrics`)).text());
     const routes = new Set(families.find((f) => f.name === "stoflow_http_requests_total")!.metrics.map((m) => m.labels!.route));
     expect([...routes].filter((route) => /login|session|refresh/.test(route!)).sort()).toEqual(["/api/auth/login", "/api/auth/refresh", "/api/auth/session"]);
+  });
+
+  it("labels a route as declared whatever case the path was sent in, so case variants grow no series", async () => {
+    const variants = ["/API/AUTH/login", "/Api/Auth/Login", "/api/AUTH/LOGIN", "/aPi/aUtH/lOgIn", "/API/auth/session", "/HEALTH", "/GraphQL"];
+    const isGet = (path: string) => path.endsWith("session") || path === "/HEALTH";
+    await Promise.all(variants.flatMap((path) => Array.from({ length: 3 }, (_, i) => isGet(path)
+      ? http(gw.url, "GET", path)
+      : http(gw.url, "POST", path, { body: { email: `case${i}@x.test`, password: "wrong password" } }))));
+    const families = parsePrometheus(await (await fetch(`${gw.url}/metrics`)).text());
+    const routes = [...new Set(families.find((f) => f.name === "stoflow_http_requests_total")!.metrics.map((m) => m.labels!.route!))];
+    expect(routes.filter((route) => /[A-Z]/.test(route))).toEqual([]);
+    expect(routes).toEqual(expect.arrayContaining(["/api/auth/login", "/api/auth/session"]));
+    record("21 requests to case variants of routed paths (/API/AUTH/login, /Api/Auth/Login, /HEALTH, /GraphQL…)", 21,
+      "each labelled by its route as declared (or \"unmatched\"): no series per variant");
   });
 
   it("is not public in production: a token, or nothing", async () => {

@@ -9,9 +9,13 @@ await (await fetch(`${url}/health`)).arrayBuffer(); // the first fetch of a proc
 const stopAt = Date.now() + duration;
 while (Date.now() < stopAt) {
   const started = performance.now();
-  const res = await fetch(`${url}/health`);
-  await res.arrayBuffer();
-  latencies.push(res.status === 200 ? performance.now() - started : Number.POSITIVE_INFINITY);
+  try {
+    const res = await fetch(`${url}/health`);
+    await res.arrayBuffer();
+    latencies.push(res.status === 200 ? performance.now() - started : Number.POSITIVE_INFINITY);
+  } catch {
+    latencies.push(Number.POSITIVE_INFINITY); // refused or reset: a failed probe, as a kubelet counts it
+  }
   await new Promise((resolve) => setTimeout(resolve, interval));
 }
 console.log(JSON.stringify(latencies));

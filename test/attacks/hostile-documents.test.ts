@@ -277,4 +277,32 @@ describe("node ids", () => {
     record("node ids of hostile shapes (arrays nested 5,000 deep, nested keys, objects, 90 kB, not JSON, not base64), read signed in and anonymously, and written", Object.keys(HOSTILE_IDS).length * 3,
       "null for reads, NOT_FOUND for writes: decoded only when at most 1,000 characters and a flat array of a type name and key values");
   });
+
+  it("names a row only by the id the server gives: extra key values and other spellings of it name nothing, and delete nothing", async () => {
+    // A sku whose id has "+" or "/" and padding, so that url-safe and unpadded spellings differ from it.
+    const idOf = (key: string) => base64(JSON.stringify(["Product", key]));
+    const sku = Array.from({ length: 200 }, (_, i) => `SKU?${i}~`).find((key) => /[+/]/.test(idOf(key)) && idOf(key).endsWith("="))!;
+    const created = await answer("mutation($sku: String!) { createProduct(input: { product: { sku: $sku, title: \"Kept\", price: \"1\" } }) { product { id } } }", { sku });
+    expect(created.code, created.message).toBeUndefined();
+    const id = (created.data as { createProduct: { product: { id: string } } }).createProduct.product.id;
+    expect(id).toBe(idOf(sku));
+    const variants: Record<string, string> = {
+      "extra key values": base64(JSON.stringify(["Product", sku, "x", "y"])),
+      "one extra key value": base64(JSON.stringify(["Product", sku, 1])),
+      "url-safe base64": id.replace(/\+/g, "-").replace(/\//g, "_"),
+      "extra padding": `${id}==`,
+      "no padding": id.replace(/=+$/, ""),
+      "surrounding whitespace": ` ${id}\n`,
+      "JSON spelled with spaces": base64(JSON.stringify(["Product", sku], null, 1)),
+    };
+    for (const [shape, variant] of Object.entries(variants)) {
+      expect(variant, shape).not.toBe(id);
+      const read = await answer("query($id: ID!) { node(id: $id) { id } productById(id: $id) { sku } }", { id: variant });
+      expect(read, shape).toMatchObject({ status: 200, code: undefined, data: { node: null, productById: null } });
+      expect((await answer("mutation($id: ID!) { deleteProductById(input: { id: $id }) { deletedProductId } }", { id: variant })).code, shape).toBe("NOT_FOUND");
+    }
+    expect(await answer("query($id: ID!) { productById(id: $id) { sku } }", { id })).toMatchObject({ data: { productById: { sku } } });
+    record("another spelling of a real row's node id (extra key values, url-safe base64, extra or missing padding, whitespace, JSON with spaces), read and deleted", Object.keys(variants).length * 2,
+      "null for reads, NOT_FOUND for deletes, the row kept: only the id the server gives names it, with exactly its type's key count");
+  });
 });

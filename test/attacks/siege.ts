@@ -130,11 +130,12 @@ export interface Target {
  * Runs the crowd `shape` (`addresses` × `perAddress` sockets, `perSecond` new connections at most)
  * against `target` for `rampMs` + `measureMs`, measuring during the last `measureMs`; `during`
  * runs alongside (the stalled relay's messages). Then waits up to 60 s for the RSS to come back.
+ * `atProbePort`: the crowd connects to the probe port instead of the API's.
  */
 export async function siege(target: Target, shape: Shape | undefined, crowd: { addresses: number; perAddress: number; perSecond: number },
-  { rampMs = 4_000, measureMs = 8_000 }: { rampMs?: number; measureMs?: number } = {}): Promise<Siege> {
+  { rampMs = 4_000, measureMs = 8_000, atProbePort = false }: { rampMs?: number; measureMs?: number; atProbePort?: boolean } = {}): Promise<Siege> {
   const before = rssOf(target.pid);
-  const port = new URL(target.url).port;
+  const port = new URL(atProbePort ? target.probeUrl : target.url).port;
   const attack = shape
     ? runJson<CrowdReport>("test/attacks/crowd.ts", [shape, port, crowd.addresses, crowd.perAddress, crowd.perSecond, rampMs + measureMs], ATTACKER_NICE)
     : Promise.resolve({ opened: 0, closed: 0, peakOpen: 0 });
@@ -156,14 +157,14 @@ async function loopDelay(probeUrl: string): Promise<{ p99: number; max: number }
   return { p99: seconds("p99") * 1000, max: seconds("max") * 1000 };
 }
 
-/** The server's own counts of sockets and bodies (stoflow_http_sockets, _body_bytes, _bodies_refused), from its probe port. */
+/** The server's own counts of sockets, bodies and new documents (stoflow_http_sockets, _body_bytes, _bodies_refused, stoflow_graphql_new_documents), from its probe port. */
 export async function transportCounts(probeUrl: string): Promise<Record<string, number>> {
   const families = parsePrometheus(await (await fetch(`${probeUrl}/metrics`)).text());
   const counts: Record<string, number> = {};
-  for (const family of families.filter((f) => /^stoflow_http_(sockets|body_bytes|bodies_refused)$/.test(f.name))) {
+  for (const family of families.filter((f) => /^stoflow_(http_(sockets|body_bytes|bodies_refused)|graphql_new_documents)$/.test(f.name))) {
     for (const metric of family.metrics) {
       const labels = Object.values(metric.labels ?? {}).join(".");
-      counts[`${family.name.replace("stoflow_http_", "")}.${labels}`] = Number((metric as { value: string }).value);
+      counts[`${family.name.replace(/^stoflow_(http_)?/, "")}.${labels}`] = Number((metric as { value: string }).value);
     }
   }
   return counts;
@@ -171,7 +172,8 @@ export async function transportCounts(probeUrl: string): Promise<Record<string, 
 
 /** The figures of a siege in one line, for docs/security.md. */
 export function describeSiege({ crowd, probePort, mainPort, control, tenant, rss, loopDelay }: Siege): string {
-  const ms = (values: number[]) => `p50 ${percentile(values, 0.5).toFixed(0)} / p99 ${percentile(values, 0.99).toFixed(0)} ms`;
+  const failed = (values: number[]) => values.filter((value) => !Number.isFinite(value)).length;
+  const ms = (values: number[]) => `p50 ${percentile(values, 0.5).toFixed(0)} / p99 ${percentile(values, 0.99).toFixed(0)} ms${failed(values) ? ` (${failed(values)} failed)` : ""}`;
   return [
     `crowd: ${crowd.opened} connections (${crowd.peakOpen} open at most)`,
     `probe port /health ${ms(probePort)} over ${probePort.length}`,

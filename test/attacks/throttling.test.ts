@@ -58,6 +58,23 @@ describe("password guessing", () => {
       "5 checked (401), 20 refused before bcrypt (429, Retry-After); the right password 429 too");
   });
 
+  it("answers GraphQL guesses beyond the limit as REST does: HTTP 429 with Retry-After, code TOO_MANY_ATTEMPTS", async () => {
+    const victim = await newVictim();
+    const guesses = await Promise.all(Array.from({ length: 12 }, (_, i) => http(gw.url, "POST", "/graphql", {
+      body: { query: "mutation($i: LoginInput!) { login(input: $i) { accessToken } }", variables: { i: { email: victim.email, password: `wrong ${i}` } } },
+      headers: from(newAddress()),
+    })));
+    const refused = guesses.filter((r) => r.body.errors?.[0]?.extensions?.code === "TOO_MANY_ATTEMPTS");
+    expect(refused).toHaveLength(7);
+    for (const r of refused) {
+      expect(r.status).toBe(429);
+      expect(Number(r.headers.get("retry-after"))).toBeGreaterThan(800);
+    }
+    expect(guesses.filter((r) => r.status === 200).map((r) => r.body.errors?.[0]?.extensions?.code)).toEqual(Array(5).fill("INVALID_CREDENTIALS"));
+    record("12 parallel GraphQL password guesses for one e-mail from 12 addresses", 12,
+      "5 checked (INVALID_CREDENTIALS), 7 refused before bcrypt with HTTP 429, Retry-After and code TOO_MANY_ATTEMPTS (as REST)");
+  });
+
   it("counts every case variant of the e-mail under one counter", async () => {
     const victim = await newVictim();
     const [local, domain] = victim.email.split("@") as [string, string];
@@ -240,9 +257,14 @@ describe("bcrypt as a lever", () => {
     const gqlCodes = tally(gql.map((r) => r.body.errors?.[0]?.extensions?.code));
     expect(Object.keys(gqlCodes).every((code) => code === "BUSY" || code === "INVALID_CREDENTIALS")).toBe(true);
     expect(gqlCodes.BUSY).toBeGreaterThan(0);
+    // A GraphQL refusal carries REST's HTTP status and Retry-After, not 200.
+    for (const busy of gql.filter((r) => r.body.errors?.[0]?.extensions?.code === "BUSY")) {
+      expect(busy.status).toBe(503);
+      expect(busy.headers.get("retry-after")).toBe("1");
+    }
     expect(healthMs).toBeLessThan(2000); // the flood's 60 hashes in line would take several seconds
     record("80 parallel anonymous logins (REST and GraphQL) against a bcrypt line of 1 running + 3 waiting", 80,
-      "beyond the line 503 BUSY with Retry-After: 1 at once (REST) or code BUSY (GraphQL), the rest checked (401); /health under 2 s");
+      "beyond the line 503 BUSY with Retry-After: 1 at once, REST and GraphQL alike (code BUSY), the rest checked (401); /health under 2 s");
   });
 
 });
