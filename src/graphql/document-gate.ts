@@ -7,7 +7,8 @@ import {
 import { answerRequestWith, answerWith } from "./answer-status.ts";
 import { coded, withoutSuggestion } from "./errors.ts";
 import { LaneFullError, type NewDocumentLine } from "./new-document-line.ts";
-import { leaveServerLine } from "../http/concurrency.ts";
+import { leaveServerLine, reenterServerLine, ServerLineFullError } from "../http/concurrency.ts";
+import { hashes } from "./hashing-plugin.ts";
 import { clientOfAddress } from "../http/client-address.ts";
 import { checkVariables, compileDocument, refuse, type CompiledOperation, type DocumentLimits } from "./document-limits.ts";
 
@@ -86,14 +87,19 @@ export class DocumentGate {
     // A document not seen yet: its parse, limits and validation are the long synchronous work an
     // anonymous client can ask for, done in the line of new documents, within its budget of
     // event-loop time (LaneFullError when it would wait too long). It waits there, not in the
-    // server's line, whose places stay for known documents.
-    if (request?.res) leaveServerLine(request.res);
-    return this.lane.run(clientOf(request), query.length, () => {
+    // server's line, whose places stay for known documents; once admitted, it takes a place there
+    // again to execute (ServerLineFullError when there is none: 503 BUSY too).
+    const res = request?.res;
+    if (res) leaveServerLine(res);
+    const admitted = this.lane.run(clientOf(request), query.length, () => {
       const entry = this.compile(query);
       if (!entry) return; // a syntax error, reported by parseAndValidate
       entry.errors = this.validate(entry.document);
       this.checkRequest(query, entry, variables, operationName);
+      return entry;
     });
+    // A request that hashes a password waits in bcrypt's line instead (hashing-plugin.ts).
+    return admitted.then((entry) => (res && !(entry && hashes(entry.document, operationName)) ? reenterServerLine(res) : undefined));
   }
 
   private checkRequest(query: string, entry: AdmittedDocument, variables: Record<string, unknown>, operationName: string | undefined): void {
@@ -274,9 +280,12 @@ function introspectionKey(document: DocumentNode, operation: OperationDefinition
 
 const BUSY_MESSAGE = "The server is busy with new queries; retry in a second";
 
-/** The lane was full when a new document came: 503 BUSY with Retry-After, before anything else. */
+/**
+ * The lane was full when a new document came (before anything else), or the server's line once it
+ * was admitted: 503 BUSY with Retry-After.
+ */
 function laneFull(error: unknown, request: NormalizedRequestDigest | undefined): never {
-  if (!(error instanceof LaneFullError)) throw error;
+  if (!(error instanceof LaneFullError || error instanceof ServerLineFullError)) throw error;
   answerRequestWith(request?.requestContext?.node?.req, { status: 503, retryAfterSeconds: 1 });
   throw new SafeError(BUSY_MESSAGE, { statusCode: 503, code: "BUSY" });
 }

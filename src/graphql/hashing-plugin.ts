@@ -17,7 +17,8 @@ function selectsHashing(set: SelectionSetNode, fragments: Map<string, FragmentDe
 /** The operations of a document that hash a password, by name ("" for the anonymous one), found once per document. */
 const hashingOperations = new WeakMap<DocumentNode, Set<string>>();
 
-function hashes(document: DocumentNode, operationName: string | null | undefined): boolean {
+/** Whether the operation a request executes hashes a password. */
+export function hashes(document: DocumentNode, operationName: string | null | undefined): boolean {
   let names = hashingOperations.get(document);
   if (!names) {
     const fragments = new Map(document.definitions.filter((d) => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => [d.name.value, d]));

@@ -21,7 +21,7 @@ type TurnEnd = "end" | "close";
  * turn is given back once, when `endsAt` happens or the client left. A client that left while it
  * waited gives its turn on at once, before any work is done for it.
  */
-function inTurn(line: FairLine, endsAt: TurnEnd, req: Request, res: Response, next: NextFunction, refusal: Answer, onGiveBack?: () => void): () => void {
+function inTurn(line: FairLine, endsAt: TurnEnd, req: Request, res: Response, next: () => void, refuse: () => void, onGiveBack?: () => void): () => void {
   const client = clientOfAddress(clientIpOf(req));
   let given = false;
   const giveBack = () => {
@@ -37,19 +37,35 @@ function inTurn(line: FairLine, endsAt: TurnEnd, req: Request, res: Response, ne
     next();
   };
   line.weigh(client);
-  line.take(client, begin, () => sendError(req, res, refusal));
+  line.take(client, begin, refuse);
   return giveBack;
 }
 
-/** Where a request's turn in the server's line is kept, so that it can leave the line early. */
+/** Where a request's turn in the server's line is kept, so that it can leave the line early, and how it comes back. */
 const SERVER_TURN = Symbol("server turn");
+const SERVER_REENTRY = Symbol("server reentry");
+
+type InServerLine = { [SERVER_TURN]?: () => void; [SERVER_REENTRY]?: () => Promise<void> };
+
+/** Thrown when a request that left the server's line finds it full on its way back (503 BUSY). */
+export class ServerLineFullError extends Error {}
 
 /**
  * Gives the request's place in the server's line back before its answer: a GraphQL request found
  * to hash a password waits in bcrypt's line instead (see auth/hashing-operations.ts). Once only.
  */
 export function leaveServerLine(res: object): void {
-  (res as { [SERVER_TURN]?: () => void })[SERVER_TURN]?.();
+  (res as InServerLine)[SERVER_TURN]?.();
+}
+
+/**
+ * Takes a place in the server's line again, for a request that left it to wait elsewhere (a
+ * never-seen GraphQL document, parsed in the line of new documents): it executes in a place like
+ * every other request. Rejects with ServerLineFullError when the line is full. Nothing to do for
+ * a request that never was in the line.
+ */
+export function reenterServerLine(res: object): Promise<void> | undefined {
+  return (res as InServerLine)[SERVER_REENTRY]?.();
 }
 
 /** Calls `giveBack` as the answer is handed to Node, not when the client has read it all. */
@@ -75,7 +91,7 @@ export function clientConcurrency(limits: Concurrency) {
     const address = clientOfAddress(clientIpOf(req));
     const line = clients.get(address) ?? new FairLine(limits);
     clients.set(address, line);
-    inTurn(line, "close", req, res, next, TOO_MANY_REQUESTS, () => {
+    inTurn(line, "close", req, res, next, () => sendError(req, res, TOO_MANY_REQUESTS), () => {
       if (line.active === 0) clients.delete(address);
     });
   };
@@ -94,6 +110,14 @@ export function serverConcurrency(limits: Concurrency, hasOwnLine: (req: Request
   const line = new FairLine(limits);
   return (req: Request, res: Response, next: NextFunction) => {
     if (hasOwnLine(req)) return next();
-    (res as { [SERVER_TURN]?: () => void })[SERVER_TURN] = inTurn(line, "end", req, res, next, BUSY);
+    const inLine = res as InServerLine;
+    const enter = (begin: () => void, refuse: () => void) => {
+      inLine[SERVER_TURN] = inTurn(line, "end", req, res, begin, refuse);
+    };
+    inLine[SERVER_REENTRY] = () => new Promise<void>((begin, refuse) => {
+      inLine[SERVER_TURN]?.(); // given back already, unless the request never left
+      enter(begin, () => refuse(new ServerLineFullError("Every place in the server's line is taken")));
+    });
+    enter(next, () => sendError(req, res, BUSY));
   };
 }
