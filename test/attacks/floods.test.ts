@@ -296,9 +296,8 @@ describe("floods from one client", () => {
     const { token, query } = await wideAnswers("Silent Socket Shop");
     await withServer({ HTTP_SOCKET_TIMEOUT_MS: "1000", GRAPHQL_MAX_COST: WIDE_COST }, async (url) => {
       const socket = await unreadAnswer(url, "127.0.4.9", query, token);
-      // Once the answer started (on a busy machine it may take seconds to build), three timeouts of silence.
-      await until("the answer starts", () => socket.readableLength > 0 || socket.destroyed, 30_000);
-      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      // Ten timeouts of silence: on a busy machine the answer itself may take seconds to build.
+      await new Promise((resolve) => setTimeout(resolve, 10_000));
       const { bytes, endedByServer } = await bytesUntilIdle(socket);
       expect(endedByServer).toBe(true);
       expect(bytes).toBeLessThan(10_000_000); // cut off: the rest of the answer was dropped with the socket
