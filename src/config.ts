@@ -138,6 +138,8 @@ export interface ServerConfig {
    * silent, neither sending nor taking its answer (slow clients hold sockets and buffered answers).
    */
   httpTimeouts: { headersMs: number; requestMs: number; socketMs: number };
+  /** Requests one socket may have in progress at once (HTTP/1.1 pipelining); beyond, the socket is closed. */
+  pipelinedRequests: number;
   /**
    * Sockets that give nothing back: a socket with no whole request this long after it began is
    * slow (at HTTP_MAX_CONNECTIONS it makes room for a new one); a socket receiving headers or a
@@ -411,6 +413,7 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
       requestMs: integer(env, "HTTP_REQUEST_TIMEOUT_MS", 30_000, 100, 3_600_000),
       socketMs: integer(env, "HTTP_SOCKET_TIMEOUT_MS", 60_000, 1_000, 3_600_000),
     },
+    pipelinedRequests: integer(env, "HTTP_PIPELINED_REQUESTS", 16, 1, 10_000),
     slowSockets: {
       slowMs: integer(env, "HTTP_SLOW_REQUEST_MS", 2_000, 100, 600_000),
       graceMs: integer(env, "HTTP_RECEIVE_GRACE_MS", 5_000, 100, 600_000),

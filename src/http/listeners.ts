@@ -58,9 +58,10 @@ export function createListeners(config: ServerConfig, trustProxy: (address: stri
   sockets.main.attach(main);
   sockets.probe.attach(probe);
   const bodies = new BodyBudget(config.bodyBudgetBytes);
+  const pipelining = { closed: 0 };
   const servers = [main, probe];
   const refusals = () => Object.values(sockets).reduce((sum, { counts }) => sum + counts.refused + counts.evicted + counts.tooSlow, 0)
-    + bodies.counts.refused + bodies.counts.evicted + otherRefusals();
+    + bodies.counts.refused + bodies.counts.evicted + pipelining.closed + otherRefusals();
   const calm = () => sockets.main.counts.open <= config.maxConnections / 10 && bodies.counts.held <= config.bodyBudgetBytes / 10;
   const stopCollecting = collectAfterFloods(refusals, calm);
   const largestBody = (path: string) => (path === GRAPHQL_PATH ? config.graphql.maxBodyBytes : REST_BODY_BYTES);
@@ -68,8 +69,8 @@ export function createListeners(config: ServerConfig, trustProxy: (address: stri
   return {
     main, probe, sockets, bodies,
     serve(api, probes) {
-      main.on("request", admitBodies(bodies, largestBody, clientOf, api));
-      probe.on("request", probes);
+      main.on("request", boundPipelining(config.pipelinedRequests, pipelining, admitBodies(bodies, largestBody, clientOf, api)));
+      probe.on("request", boundPipelining(config.pipelinedRequests, pipelining, probes));
     },
     async listen() {
       await listen(main, config.port, "PORT");
@@ -93,4 +94,27 @@ function listen(server: http.Server, port: number, setting: string): Promise<voi
       error.code === "EADDRINUSE" ? new Error(`Port ${port} is already in use: stop the other server or set ${setting}`) : error));
     server.listen({ port, backlog: LISTEN_BACKLOG }, resolve);
   });
+}
+
+/**
+ * Closes a socket that has more than `max` requests in progress at once (HTTP/1.1 pipelining,
+ * HTTP_PIPELINED_REQUESTS): Node reads a pipelining client's requests as fast as it sends them and
+ * keeps each one's request and answer until the earlier ones are answered, so one socket writing
+ * 200 requests every 20 ms (and reading its answers) took the server to 4.5 GB (the second outside
+ * attack on issue 24). Browsers and HTTP clients do not pipeline; nothing they send is refused.
+ */
+function boundPipelining(max: number, counts: { closed: number }, listener: Listener): Listener {
+  const inProgress = new WeakMap<object, number>();
+  return (req, res) => {
+    const socket = req.socket;
+    const count = (inProgress.get(socket) ?? 0) + 1;
+    if (count > max) {
+      if (!socket.destroyed) counts.closed += 1;
+      socket.destroy();
+      return;
+    }
+    inProgress.set(socket, count);
+    res.once("close", () => inProgress.set(socket, (inProgress.get(socket) ?? 1) - 1));
+    listener(req, res);
+  };
 }
