@@ -149,7 +149,8 @@ export interface ServerConfig {
   /** Bytes the bodies of all requests in progress may hold together; beyond, 503 BUSY. */
   bodyBudgetBytes: number;
   /** The listener of /health, /ready and /metrics alone (0: any free port), and its own socket cap. */
-  probe: { port: number; maxConnections: number };
+  /** PROBE_PORT and its sockets; `perAddress`: probe requests of one address worked on at once, on either port. */
+  probe: { port: number; maxConnections: number; perAddress: number };
   mail: MailConfig;
   jobs: JobsConfig;
 }
@@ -423,6 +424,7 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
     probe: {
       port: integer(env, "PROBE_PORT", port === 0 || port === 65535 ? 0 : port + 1, 0, 65535),
       maxConnections: integer(env, "PROBE_MAX_CONNECTIONS", 32, 1, 100_000),
+      perAddress: integer(env, "PROBE_REQUESTS_PER_ADDRESS", 1, 1, 1_000),
     },
     mail: readMailConfig(env, port),
     jobs: readJobsConfig(env),

@@ -64,6 +64,7 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
   const { app, graphqlSteps, probeApp } = createApp({
     pool: probePool, auth, corsOrigins: config.corsOrigins, trustProxy: config.trustProxy, version: VERSION, explorer: config.explorer, linkPages: config.mail.ownLinkPages, metrics, logger,
     committedMigrations: countCommittedMigrations(), metricsAccess: config.metrics, clientLimits: config.clientConcurrency, serverLimits: config.serverConcurrency,
+    probeLimits: { active: config.probe.perAddress, waiting: config.pipelinedRequests },
     graphqlMaxBodyBytes: config.graphql.maxBodyBytes, preparedStatements: config.preparedStatements, connectionProblem,
   });
   const listeners = createListeners(config, app.get("trust proxy fn"), () => guards.lane.counts.refused);

@@ -35,6 +35,8 @@ export interface AppOptions {
   metricsAccess: ServerConfig["metrics"];
   clientLimits: ServerConfig["clientConcurrency"];
   serverLimits: ServerConfig["serverConcurrency"];
+  /** Probe requests (/health, /ready, /metrics) of one address at once, and waiting. */
+  probeLimits: ServerConfig["clientConcurrency"];
   /** Largest /graphql body (GRAPHQL_MAX_BODY_BYTES). */
   graphqlMaxBodyBytes: number;
   /** DATABASE_PREPARED_STATEMENTS: the readiness query as a named prepared statement. */
@@ -56,7 +58,7 @@ export interface HttpApp {
  * The Express app before PostGraphile is added: CORS, bearer verification on every route, the
  * status and REST routes, their OpenAPI document and its browser. The server adds grafserv, then the 404 and error responders.
  */
-export function createApp({ pool, auth, corsOrigins, trustProxy, version, explorer, linkPages, metrics, logger, committedMigrations, metricsAccess, clientLimits, serverLimits, graphqlMaxBodyBytes, preparedStatements, connectionProblem }: AppOptions): HttpApp {
+export function createApp({ pool, auth, corsOrigins, trustProxy, version, explorer, linkPages, metrics, logger, committedMigrations, metricsAccess, clientLimits, serverLimits, probeLimits, graphqlMaxBodyBytes, preparedStatements, connectionProblem }: AppOptions): HttpApp {
   const app = express();
   const logging = requestLogging(logger);
   const allowOrigins = corsOrigins.length > 0 ? cors({ origin: corsOrigins, maxAge: 600 }) : undefined;
@@ -68,11 +70,14 @@ export function createApp({ pool, auth, corsOrigins, trustProxy, version, explor
   app.set("trust proxy", trustProxy);
   if (allowOrigins) app.use(allowOrigins);
   // Probes and metrics first: they take no token (the metrics token is no user's) and do not
-  // wait behind a client's requests. They are served on the probe port too.
+  // wait behind a client's requests, only behind their own address's probes (a few sockets
+  // pipelining /health from five addresses took both ports down on a busy machine: each address
+  // had 16 in progress at all times). They are served on the probe port too.
+  const probeLine = clientConcurrency(probeLimits);
   const probes = express.Router();
-  probes.get("/health", healthRoute(pool));
-  probes.get("/ready", readyRoute(pool, committedMigrations, preparedStatements, connectionProblem));
-  probes.get("/metrics", metricsRoute(metrics, metricsAccess));
+  probes.get("/health", probeLine, healthRoute(pool));
+  probes.get("/ready", probeLine, readyRoute(pool, committedMigrations, preparedStatements, connectionProblem));
+  probes.get("/metrics", probeLine, metricsRoute(metrics, metricsAccess));
   app.use(probes);
   // A client's turn first (its own line), then its body is received, then the server's turn: one
   // address holds at most its share, and a client sending its body slowly holds none of the

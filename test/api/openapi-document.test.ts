@@ -83,7 +83,7 @@ function appRoutes(): string[] {
     pool: {} as pg.Pool, auth: {} as AuthService, corsOrigins: [], trustProxy: false, version: "test", explorer: true, linkPages: true,
     metrics: createMetrics({} as pg.Pool, async () => 0, () => ({ documents: 0, bytes: 0 }), { run: 0, refused: 0, spentMs: 0 }), logger: createLogger(undefined, "silent"),
     committedMigrations: 0, metricsAccess: config.metrics, clientLimits: config.clientConcurrency, serverLimits: config.serverConcurrency,
-    graphqlMaxBodyBytes: 1000, preparedStatements: false, connectionProblem: async () => undefined,
+    probeLimits: { active: 1, waiting: 16 }, graphqlMaxBodyBytes: 1000, preparedStatements: false, connectionProblem: async () => undefined,
   });
   return routesOf(app.router, "").filter((route) => !NOT_THE_API.includes(route));
 }

@@ -12,9 +12,10 @@ beforeAll(async () => {
 });
 afterAll(() => gw.close());
 
-/** Writes `count` pipelined GET /health on one socket: the answers' statuses once the socket closed or went quiet. */
-async function pipelined(port: number, count: number): Promise<{ statuses: string[]; closedByServer: boolean }> {
-  const { text, endedByServer } = await readUntilQuiet(rawRequest(port, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n".repeat(count)), 1_000);
+/** Writes `count` pipelined GET /health on one socket (from `localAddress`): the answers' statuses once the socket closed or went quiet. */
+async function pipelined(port: number, count: number, localAddress?: string): Promise<{ statuses: string[]; closedByServer: boolean }> {
+  const socket = rawRequest(port, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n".repeat(count), localAddress);
+  const { text, endedByServer } = await readUntilQuiet(socket, 1_000);
   return { statuses: text.match(/HTTP\/1\.1 \d+/g)?.map((line) => line.slice(9)) ?? [], closedByServer: endedByServer };
 }
 
@@ -37,6 +38,21 @@ describe("HTTP/1.1 pipelining", () => {
       expect(many.statuses.length).toBeLessThan(2_000);
       expect(await closedForPipelining(gw, listener)).toBe(closedBefore + 1);
       expect((await fetch(`${url}/health`)).status).toBe(200);
+    }
+  });
+
+  it("works on one probe of an address at a time (PROBE_REQUESTS_PER_ADDRESS): beyond HTTP_PIPELINED_REQUESTS waiting, 429; other addresses are answered", async () => {
+    for (const url of [gw.url, gw.probeUrl]) {
+      const port = Number(new URL(url).port);
+      const [first, second, other] = await Promise.all([
+        pipelined(port, 16, "127.0.7.1"), pipelined(port, 16, "127.0.7.1"), pipelined(port, 1, "127.0.7.2"),
+      ]);
+      const statuses = [...first.statuses, ...second.statuses];
+      expect(statuses).toHaveLength(32);
+      expect(statuses.filter((status) => status === "200").length).toBeGreaterThanOrEqual(17); // one at work, 16 waiting
+      expect(statuses).toContain("429");
+      expect(statuses.filter((status) => status !== "200" && status !== "429")).toEqual([]);
+      expect(other.statuses).toEqual(["200"]);
     }
   });
 });
