@@ -424,7 +424,7 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
     probe: {
       port: integer(env, "PROBE_PORT", port === 0 || port === 65535 ? 0 : port + 1, 0, 65535),
       maxConnections: integer(env, "PROBE_MAX_CONNECTIONS", 32, 1, 100_000),
-      perAddress: integer(env, "PROBE_REQUESTS_PER_ADDRESS", 1, 1, 1_000),
+      perAddress: integer(env, "PROBE_REQUESTS_PER_ADDRESS", 2, 1, 1_000),
     },
     mail: readMailConfig(env, port),
     jobs: readJobsConfig(env),

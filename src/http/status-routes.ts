@@ -30,12 +30,26 @@ function sharedWhileRunning<T>(work: () => Promise<T>): () => Promise<T> {
   }));
 }
 
-/** GET /health — 200 when the database answers within two seconds, 503 when it does not. */
+/** How long a database found away is reported away without asking it again. */
+const AWAY_KEPT_MS = 1_000;
+
+/**
+ * GET /health — 200 when the database answers within two seconds, 503 when it does not. A
+ * failed check is kept for a second: an address's probes are worked on a few at a time
+ * (PROBE_REQUESTS_PER_ADDRESS), so the ones waiting behind a check that timed out answer at once
+ * instead of timing out one after another.
+ */
 export function healthRoute(pool: pg.Pool) {
-  const databaseAnswers = sharedWhileRunning(() => Promise.race([
-    pool.query("select 1").then(() => true, () => false),
-    new Promise<boolean>((resolve) => setTimeout(resolve, 2000, false).unref()),
-  ]));
+  let awayUntil = 0;
+  const databaseAnswers = sharedWhileRunning(async () => {
+    if (Date.now() < awayUntil) return false;
+    const ok = await Promise.race([
+      pool.query("select 1").then(() => true, () => false),
+      new Promise<boolean>((resolve) => setTimeout(resolve, 2000, false).unref()),
+    ]);
+    if (!ok) awayUntil = Date.now() + AWAY_KEPT_MS;
+    return ok;
+  });
   return async (_req: Request, res: Response) => {
     const ok = await databaseAnswers();
     answer(res, ok, ok
