@@ -1,7 +1,7 @@
 import jwt from "jsonwebtoken";
 import { createHash, randomBytes } from "node:crypto";
 import type { JwtConfig } from "../config.ts";
-import { invalidToken } from "./errors.ts";
+import { invalidToken } from "../errors.ts";
 import { APP_ROLES, type AppRole } from "./roles.ts";
 
 /** Who a verified access token speaks for. */

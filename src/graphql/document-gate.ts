@@ -4,7 +4,8 @@ import {
   execute as graphqlExecute, GraphQLError, Kind, parse, print, Source, specifiedRules, validate,
   type DocumentNode, type ExecutionResult, type GraphQLSchema, type OperationDefinitionNode,
 } from "postgraphile/graphql";
-import { answerRequestWith, answerWith } from "./answer-status.ts";
+import { answerWith, refuseRequest } from "./answer-status.ts";
+import { busy } from "../errors.ts";
 import { coded, withoutSuggestion } from "./errors.ts";
 import { LaneFullError, type NewDocumentLine } from "./new-document-line.ts";
 import { leaveServerLine, reenterServerLine, ServerLineFullError } from "../http/concurrency.ts";
@@ -240,7 +241,7 @@ export function documentGatePlugin(gate: DocumentGate, lane: NewDocumentLine, pl
               entry.planned = true;
               return result;
             });
-          return isPromiseLike(work) ? Promise.resolve(work).catch((error) => busy(error, args)) : work;
+          return isPromiseLike(work) ? Promise.resolve(work).catch(refusedAsBusy) : work;
         },
       },
     },
@@ -282,17 +283,17 @@ const BUSY_MESSAGE = "The server is busy with new queries; retry in a second";
 
 /**
  * The lane was full when a new document came (before anything else), or the server's line once it
- * was admitted: 503 BUSY with Retry-After.
+ * was admitted: 503 BUSY with Retry-After (AnswerStatusPlugin).
  */
 function laneFull(error: unknown, request: NormalizedRequestDigest | undefined): never {
   if (!(error instanceof LaneFullError || error instanceof ServerLineFullError)) throw error;
-  answerRequestWith(request?.requestContext?.node?.req, { status: 503, retryAfterSeconds: 1 });
-  throw new SafeError(BUSY_MESSAGE, { statusCode: 503, code: "BUSY" });
+  const refusal = busy(BUSY_MESSAGE);
+  refuseRequest(request, refusal);
+  throw new SafeError(refusal.message, { statusCode: refusal.status, code: refusal.code });
 }
 
-/** The lane is full: a 503 with Retry-After. */
-function busy(error: unknown, args: GrafastExecutionArgs): ExecutionResult {
+/** The lane is full: BUSY, answered 503 with Retry-After by AnswerStatusPlugin. */
+function refusedAsBusy(error: unknown): ExecutionResult {
   if (!(error instanceof LaneFullError)) throw error;
-  answerWith(args, { status: 503, retryAfterSeconds: 1 });
-  return { errors: [new GraphQLError(BUSY_MESSAGE, { extensions: { code: "BUSY" } })] };
+  return { errors: [new GraphQLError(BUSY_MESSAGE, { originalError: busy(BUSY_MESSAGE) })] };
 }

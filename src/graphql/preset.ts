@@ -27,11 +27,8 @@ import { NewDocumentLine } from "./new-document-line.ts";
 import { ValueWeightPlugin } from "./value-weight-plugin.ts";
 import { constraintMessagesPlugin } from "./constraint-messages-plugin.ts";
 import { AnswerStatusPlugin } from "./answer-status.ts";
-import { DeadSessionPlugin } from "./dead-session.ts";
-import { RefusalStatusPlugin } from "./refusal-status.ts";
 import { ErrorCodesPlugin } from "./error-codes.ts";
 import { trustedDocumentsPreset } from "./trusted-documents.ts";
-import { DatabaseUnavailablePlugin } from "./unavailable.ts";
 import type {} from "postgraphile/grafserv/node";
 import type { GrafastSubscriber } from "postgraphile/grafast";
 
@@ -52,9 +49,10 @@ export function makePreset(
       ...(graphql.trustedDocuments ? [trustedDocumentsPreset(graphql.trustedDocuments)] : []),
     ],
     plugins: [
-      NoSchemaPrefixPlugin, authPlugin(auth), documentGatePlugin(guards.gate, guards.lane, graphql.planCacheSize),
+      // First: its execute middleware is the outermost, so it rules on every error of the result (the gate's and the export line's too).
+      AnswerStatusPlugin, NoSchemaPrefixPlugin, authPlugin(auth), documentGatePlugin(guards.gate, guards.lane, graphql.planCacheSize),
       exportLinePlugin(guards.gate, graphql.exports),
-      pageSizePlugin(graphql.defaultPageSize), ValueWeightPlugin, DatabaseUnavailablePlugin, DeadSessionPlugin, RefusalStatusPlugin, AnswerStatusPlugin, ErrorCodesPlugin,
+      pageSizePlugin(graphql.defaultPageSize), ValueWeightPlugin, ErrorCodesPlugin,
       NotFoundPlugin, DescriptionsPlugin, BadValuePlugin, constraintMessagesPlugin(messages), BoundedNodeIdPlugin, HashingPlugin,
     ],
     // Filter and order by any column, not only indexed ones: a tenant's tables are small, and

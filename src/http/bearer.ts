@@ -1,6 +1,6 @@
 import type { NextFunction, Request, Response } from "express";
 import type { AuthService } from "../auth/service.ts";
-import { invalidToken, notAuthenticated } from "../auth/errors.ts";
+import { invalidToken, notAuthenticated } from "../errors.ts";
 import type { SessionClaims } from "../auth/tokens.ts";
 
 /**

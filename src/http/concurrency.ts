@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from "express";
-import { busy } from "../auth/errors.ts";
+import { busy } from "../errors.ts";
 import { FairLine, type LineLimits } from "../fair-line.ts";
 import { sendError, type Answer } from "./errors.ts";
 import { clientIpOf, clientOfAddress } from "./client-address.ts";
@@ -7,7 +7,7 @@ import { clientIpOf, clientOfAddress } from "./client-address.ts";
 const TOO_MANY_REQUESTS: Answer = {
   status: 429, code: "TOO_MANY_REQUESTS", message: "Too many requests in progress from this address", retryAfterSeconds: 1,
 };
-/** The same refusal as bcrypt's full line (auth/errors.ts). */
+/** The same refusal as bcrypt's full line (src/errors.ts). */
 const BUSY: Answer = busy();
 
 /** How many requests are worked on at once, and how many may wait their turn. */

@@ -1,24 +1,17 @@
 import type { NextFunction, Request, Response } from "express";
 import { randomUUID } from "node:crypto";
-import { ClientError } from "../auth/errors.ts";
-import { isDatabaseUnavailable, UNAVAILABLE } from "../db/unavailable.ts";
+import { classify, ClientError, type Classified } from "../errors.ts";
+import { isDatabaseUnavailable } from "../db/unavailable.ts";
 import { GRAPHQL_PATH } from "../graphql/context.ts";
 import type { Metrics } from "./metrics.ts";
 
-/** What a failed request is answered: status, stable code, message, and when to retry. */
-export interface Answer {
-  status: number;
-  code: string;
-  message: string;
-  retryAfterSeconds?: number | undefined;
-  /** The id a masked error was logged with. */
-  id?: string;
-}
+/** What a failed request is answered: status, stable code, message, when to retry, and the id a masked error was logged with. */
+export type Answer = Classified & { id?: string };
 
 /**
- * Last middleware: a ClientError becomes its status and code; a bad JSON body a 400; a database
- * that is down a 503 with Retry-After; anything else a 500 with an id, logged here, never a stack
- * trace. REST routes get `{ detail, code }` (the seed's `detail`); /graphql gets GraphQL's shape,
+ * Last middleware: an error `classify` knows (a ClientError, a bad JSON body, a database that is
+ * down…) becomes its status, code and Retry-After; anything else a 500 with an id, logged here,
+ * never a stack trace. REST routes get `{ detail, code }` (the seed's `detail`); /graphql gets GraphQL's shape,
  * `{ errors: [{ message, extensions: { code } }] }`, with the same HTTP status.
  */
 export function errorResponder(metrics: Metrics) {
@@ -54,21 +47,11 @@ export function notFound(_req: Request, res: Response): void {
   sendJson(res, 404, { detail: "Not found", code: "NOT_FOUND" });
 }
 
+/** The answer `classify` gives (src/errors.ts), or a 500 with an id, logged here. */
 function answerFor(error: unknown, req: Request): Answer {
-  if (error instanceof ClientError) {
-    return { status: error.status, code: error.code, message: error.message, retryAfterSeconds: error.retryAfterSeconds };
-  }
-  const status = (error as { status?: number }).status;
-  // body-parser's refusal of a charset or content encoding it cannot read (application/json;charset=latin1).
-  if (status === 415) return { status, code: "UNSUPPORTED_MEDIA_TYPE", message: "Send the body as JSON in UTF-8 (Content-Type: application/json)" };
-  if (status && status >= 400 && status < 500) {
-    const message = (error as { type?: string }).type === "entity.too.large" ? "Request body too large" : "Malformed request body";
-    return { status, code: "BAD_REQUEST", message };
-  }
-  if (isDatabaseUnavailable(error)) {
-    req.log.warn({ err: error }, "database unavailable");
-    return UNAVAILABLE;
-  }
+  const known = classify(error);
+  if (known && isDatabaseUnavailable(error)) req.log.warn({ err: error }, "database unavailable");
+  if (known) return known;
   const id = randomUUID();
   req.log.error({ err: error, errorId: id }, "request failed");
   return { status: 500, code: "INTERNAL", message: "Internal server error", id };
