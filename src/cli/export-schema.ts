@@ -22,7 +22,7 @@ export async function printApiSchema(appUrl: string): Promise<string> {
   const pool = new pg.Pool({ connectionString: appUrl, max: 2 });
   introspectWithoutTenantSchemas(pool);
   const config = readServerConfig({}, "schema-export-needs-no-real-secret-0000");
-  const pgl = postgraphile(makePreset(pool, authServiceFor(pool, config), config.graphql, { sessionOf: () => undefined }));
+  const pgl = postgraphile(makePreset(pool, authServiceFor(pool, config), config.graphql, {}));
   try {
     const { schema } = await pgl.getSchemaResult();
     return printSchema(lexicographicSortSchema(schema)) + "\n";

@@ -1,9 +1,8 @@
 import type { GrafastExecutionArgs } from "postgraphile/grafast";
 import { GraphQLError, type ExecutionResult } from "postgraphile/graphql";
-import type { NormalizedRequestDigest, RequestDigest } from "postgraphile/grafserv";
-import type {} from "postgraphile/grafserv/node";
 import { classify, type Classified } from "../errors.ts";
 import { isDatabaseUnavailable } from "../db/unavailable.ts";
+import { contextOf, type RequestContext } from "../http/request-context.ts";
 
 /**
  * The errors that decide the HTTP status of a GraphQL answer, by stable code, with what else they
@@ -36,20 +35,17 @@ export interface AnswerOverride {
   body?: Buffer;
 }
 
-/** By grafserv's request digest: the one object its processRequest and grafast's execution share. */
-const decided = new WeakMap<RequestDigest, AnswerOverride>();
-
-/** Makes the HTTP answer to this request carry `override`. False when it did not come over HTTP (nothing is overridden). */
-export function answerRequestWith(request: NormalizedRequestDigest | undefined, override: AnswerOverride): boolean {
-  if (request) decided.set(request, { ...decided.get(request), ...override });
+/** Makes the HTTP answer to this request carry `override`. False when it did not come through the server's pipeline (nothing is overridden). */
+export function answerRequestWith(request: RequestContext | undefined, override: AnswerOverride): boolean {
+  if (request) request.answer = { ...request.answer, ...override };
   return request !== undefined;
 }
 
 /** The same, from within an execution. */
-export const answerWith = (args: GrafastExecutionArgs, override: AnswerOverride) => answerRequestWith(args.requestContext?.http, override);
+export const answerWith = (args: GrafastExecutionArgs, override: AnswerOverride) => answerRequestWith(contextOf(args.requestContext), override);
 
 /** The status and Retry-After a refusal is answered with (a request refused before execution: the new documents' line full). */
-export const refuseRequest = (request: NormalizedRequestDigest | undefined, { status, retryAfterSeconds }: Classified) =>
+export const refuseRequest = (request: RequestContext | undefined, { status, retryAfterSeconds }: Classified) =>
   answerRequestWith(request, { status, retryAfterSeconds });
 
 interface Ruling {
@@ -117,7 +113,7 @@ export const AnswerStatusPlugin: GraphileConfig.Plugin = {
     middleware: {
       async processRequest(next, event) {
         const result = await next();
-        const override = decided.get(event.requestDigest);
+        const override = contextOf(event.requestDigest.requestContext)?.answer;
         if (!result || !override) return result;
         if (override.status) result.statusCode = override.status;
         if (override.retryAfterSeconds) result.headers["retry-after"] = String(override.retryAfterSeconds);

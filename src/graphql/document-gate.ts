@@ -1,5 +1,5 @@
 import { isPromiseLike, SafeError, type GrafastExecutionArgs } from "postgraphile/grafast";
-import type { ExecutionConfig, NormalizedRequestDigest } from "postgraphile/grafserv";
+import type { ExecutionConfig } from "postgraphile/grafserv";
 import {
   execute as graphqlExecute, GraphQLError, Kind, parse, print, Source, specifiedRules, validate,
   type DocumentNode, type ExecutionResult, type GraphQLSchema, type OperationDefinitionNode,
@@ -8,9 +8,9 @@ import { answerWith, refuseRequest } from "./answer-status.ts";
 import { busy } from "../errors.ts";
 import { coded, withoutSuggestion } from "./errors.ts";
 import { LaneFullError, type NewDocumentLine } from "./new-document-line.ts";
-import { leaveServerLine, reenterServerLine, ServerLineFullError } from "../http/concurrency.ts";
+import { ServerLineFullError } from "../http/concurrency.ts";
 import { hashes } from "./hashing-plugin.ts";
-import { clientOfAddress } from "../http/client-address.ts";
+import { contextOf, type RequestContext } from "../http/request-context.ts";
 import { checkVariables, compileDocument, refuse, type CompiledOperation, type DocumentLimits } from "./document-limits.ts";
 
 /** Memory a cached document holds, per character of its text (syntax tree and compiled limits; measured ≈ 31×). */
@@ -81,7 +81,7 @@ export class DocumentGate {
    * Refuses (SafeError, HTTP 400) a request whose document or variables break a limit. `request`:
    * whose it is (its client's turn in the line of new documents, and its place in the server's line).
    */
-  admit(query: string, variables: Record<string, unknown>, operationName: string | undefined, request: RequestOf): void | Promise<void> {
+  admit(query: string, variables: Record<string, unknown>, operationName: string | undefined, request: RequestContext | undefined): void | Promise<void> {
     if (!this.schema) return this.schemaReady.then(() => this.admit(query, variables, operationName, request));
     const known = this.admitted.get(query);
     if (known) return this.checkRequest(query, known, variables, operationName);
@@ -90,8 +90,8 @@ export class DocumentGate {
     // event-loop time (LaneFullError when it would wait too long). It waits there, not in the
     // server's line, whose places stay for known documents; once admitted, it takes a place there
     // again to execute (ServerLineFullError when there is none: 503 BUSY too).
-    const res = request?.res;
-    if (res) leaveServerLine(res);
+    const place = request?.serverPlace;
+    place?.leave();
     const admitted = this.lane.run(clientOf(request), query.length, () => {
       const entry = this.compile(query);
       if (!entry) return; // a syntax error, reported by parseAndValidate
@@ -100,7 +100,7 @@ export class DocumentGate {
       return entry;
     });
     // A request that hashes a password waits in bcrypt's line instead (hashing-plugin.ts).
-    return admitted.then((entry) => (res && !(entry && hashes(entry.document, operationName)) ? reenterServerLine(res) : undefined));
+    return admitted.then((entry) => (place && !(entry && hashes(entry.document, operationName)) ? place.retake() : undefined));
   }
 
   private checkRequest(query: string, entry: AdmittedDocument, variables: Record<string, unknown>, operationName: string | undefined): void {
@@ -173,13 +173,8 @@ export class DocumentGate {
   }
 }
 
-/** The Node request and answer of a GraphQL request, when it came over HTTP. */
-type RequestOf = { req?: { ip?: string; socket?: { remoteAddress?: string } }; res?: object } | undefined;
-
 /** The client (address, IPv6 /64) a request is weighed by in the line of new documents. */
-function clientOf(request: RequestOf): string {
-  return clientOfAddress(request?.req?.ip ?? request?.req?.socket?.remoteAddress ?? "unknown");
-}
+const clientOf = (request: RequestContext | undefined): string => request?.client ?? "unknown";
 
 /** Answers to introspection-only operations, by document, operation and variables (GraphiQL and codegen send the same text). */
 const INTROSPECTION_ANSWERS = 8;
@@ -201,7 +196,7 @@ export function documentGatePlugin(gate: DocumentGate, lane: NewDocumentLine, pl
     // Sent as it is by AnswerStatusPlugin: no JSON work, no garbage, for a repeat.
     if (known && answerWith(args, { body: known })) return { data: null };
     // Refusable like a new document: the same document with new variables is computed anew.
-    return lane.run(clientOf(args.requestContext?.node), key.length, () => {
+    return lane.run(clientOf(contextOf(args.requestContext)), key.length, () => {
       const { schema, document, operationName, variableValues } = args;
       const result = graphqlExecute({ schema, document, operationName, variableValues }) as ExecutionResult;
       if (!result.errors) {
@@ -236,7 +231,7 @@ export function documentGatePlugin(gate: DocumentGate, lane: NewDocumentLine, pl
           const operation = gate.operationOf(args);
           const work = operation?.introspectionOnly
             ? introspect(args, introspectionKey(args.document, operation.operation, args.variableValues))
-            : entry.planned ? next() : lane.runAdmitted(clientOf(args.requestContext?.node), () => {
+            : entry.planned ? next() : lane.runAdmitted(clientOf(contextOf(args.requestContext)), () => {
               const result = next(); // planning is synchronous: it is done when next() returns
               entry.planned = true;
               return result;
@@ -251,8 +246,8 @@ export function documentGatePlugin(gate: DocumentGate, lane: NewDocumentLine, pl
           const { query, variableValues, operationName } = event.body as { query?: unknown; variableValues?: unknown; operationName?: unknown };
           if (typeof query !== "string") return next();
           const variables = variableValues && typeof variableValues === "object" ? (variableValues as Record<string, unknown>) : {};
-          const admitted = gate.admit(query, variables, typeof operationName === "string" ? operationName : undefined, event.request?.requestContext?.node);
-          return isPromiseLike(admitted) ? Promise.resolve(admitted).then(next, (error) => laneFull(error, event.request)) : next();
+          const admitted = gate.admit(query, variables, typeof operationName === "string" ? operationName : undefined, contextOf(event.request?.requestContext));
+          return isPromiseLike(admitted) ? Promise.resolve(admitted).then(next, (error) => laneFull(error, contextOf(event.request?.requestContext))) : next();
         },
         setPreset(next, event) {
           const getExecutionConfig = event.getExecutionConfig;
@@ -285,7 +280,7 @@ const BUSY_MESSAGE = "The server is busy with new queries; retry in a second";
  * The lane was full when a new document came (before anything else), or the server's line once it
  * was admitted: 503 BUSY with Retry-After (AnswerStatusPlugin).
  */
-function laneFull(error: unknown, request: NormalizedRequestDigest | undefined): never {
+function laneFull(error: unknown, request: RequestContext | undefined): never {
   if (!(error instanceof LaneFullError || error instanceof ServerLineFullError)) throw error;
   const refusal = busy(BUSY_MESSAGE);
   refuseRequest(request, refusal);

@@ -7,9 +7,8 @@ import { PostGraphileConnectionFilterPreset } from "postgraphile-plugin-connecti
 import type { AuthService } from "../auth/service.ts";
 import { ConstraintMessages } from "../db/constraint-messages.ts";
 import { authPlugin, PASSWORD_MUTATIONS } from "./auth-plugin.ts";
-import type { SessionClaims } from "../auth/tokens.ts";
 import { GRAPHQL_PATH, pgSettingsFor } from "./context.ts";
-import type { Request, Response } from "express";
+import { contextOf } from "../http/request-context.ts";
 import type { Logger } from "pino";
 import { createLogger } from "../logger.ts";
 import { maskErrorWith } from "./errors.ts";
@@ -40,7 +39,7 @@ import type { GrafastSubscriber } from "postgraphile/grafast";
  */
 export function makePreset(
   pool: pg.Pool, auth: AuthService, graphql: GraphqlConfig,
-  { sessionOf, explorer = true, logger = createLogger(), guards = graphqlGuards(graphql), messages = new ConstraintMessages(pool), schemaWatch }: PresetOptions,
+  { explorer = true, logger = createLogger(), guards = graphqlGuards(graphql), messages = new ConstraintMessages(pool), schemaWatch }: PresetOptions,
 ): GraphileConfig.Preset {
   return {
     extends: [
@@ -71,10 +70,10 @@ export function makePreset(
     grafast: {
       explain: false,
       context(requestContext) {
-        // The HTTP route (src/http/graphql-route.ts) gives Node's request Express's `ip` and `res.locals`.
-        const { req, res } = (requestContext.node ?? {}) as { req?: Request; res?: Response };
-        const session = res ? sessionOf(res) : undefined;
-        return { session, clientIp: req?.ip ?? "unknown", pgSettings: pgSettingsFor(session) };
+        // What the steps of /graphql found (src/http/pipeline.ts): the verified session, the client address.
+        const request = contextOf(requestContext);
+        const session = request?.session;
+        return { session, clientIp: request?.clientIp ?? "unknown", pgSettings: pgSettingsFor(session) };
       },
     },
     grafserv: {
@@ -93,8 +92,6 @@ export function makePreset(
 }
 
 interface PresetOptions {
-  /** The verified session of a request, as the HTTP layer found it (src/http/bearer.ts). */
-  sessionOf: (res: Response) => SessionClaims | undefined;
   explorer?: boolean;
   logger?: Logger;
   guards?: GraphqlGuards;

@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Request, Response } from "express";
 import { sendError, type Answer } from "./errors.ts";
-import { pathOf } from "./graphql-route.ts";
+import { pathOf } from "./request-context.ts";
 
 interface Reservation {
   request: IncomingMessage;
@@ -106,6 +105,6 @@ export function admitBodies(budget: BodyBudget, largestBody: (path: string) => n
     const bytes = Math.min(declared === undefined ? Number.POSITIVE_INFINITY : Number(declared) || 0, largestBody(path));
     if (bytes === 0 || budget.reserve(clientOf(req), req, res, bytes)) return listener(req, res);
     res.shouldKeepAlive = false;
-    sendError(Object.assign(req, { path }) as unknown as Request, res as Response, NO_ROOM);
+    sendError(req, res, NO_ROOM);
   };
 }

@@ -14,8 +14,3 @@ export function clientOfAddress(address: string): string {
   const hextets = address.includes("::") ? [...headHextets, ...zeros, ...tailHextets] : headHextets;
   return `${hextets.slice(0, IPV6_NETWORK_HEXTETS).map((h) => h.replace(/^0+(?=.)/, "")).join(":")}::/64`;
 }
-
-/** The address a request came from (Express's `req.ip`, which trusts proxies as TRUST_PROXY says). */
-export function clientIpOf(req: { ip?: string | undefined }): string {
-  return req.ip ?? "unknown";
-}
