@@ -1,3 +1,4 @@
+import { LRUCache } from "lru-cache";
 import type pg from "pg";
 import { makePgAdaptorWithPgClient } from "postgraphile/adaptors/pg";
 import { openingStatement } from "./transaction.ts";
@@ -41,14 +42,12 @@ export async function openTransactionsInOneRoundTrip(pool: pg.Pool): Promise<voi
 }
 
 /** Opening statements of recent settings: a session's requests send the same settings again and again. */
-const OPENINGS_KEPT = 1_000;
-const openings = new Map<string, string>();
+const openings = new LRUCache<string, string>({ max: 1_000 });
 
 /** The opening statement of the settings the adaptor sends as `[[name, value], …]` JSON in its one parameter. */
 function openingOf(settingsJson: string): string {
   let opening = openings.get(settingsJson);
   if (opening === undefined) {
-    if (openings.size >= OPENINGS_KEPT) openings.clear();
     opening = openingStatement(Object.fromEntries(JSON.parse(settingsJson) as Array<[string, string]>));
     openings.set(settingsJson, opening);
   }

@@ -1,3 +1,4 @@
+import { LRUCache } from "lru-cache";
 import { isPromiseLike, SafeError, type GrafastExecutionArgs } from "postgraphile/grafast";
 import type { ExecutionConfig } from "postgraphile/grafserv";
 import {
@@ -41,10 +42,9 @@ type ParseAndValidateResult = { document: DocumentNode; errors?: undefined } | {
 export class DocumentGate {
   private readonly limits: DocumentLimits;
   private readonly passwordMutations: ReadonlySet<string>;
-  private readonly maxCacheBytes: number;
-  private readonly admitted = new Map<string, AdmittedDocument>();
+  /** Admitted documents by text, the least recently used going first beyond their budget of bytes (lru-cache). */
+  private readonly admitted: LRUCache<string, AdmittedDocument>;
   private readonly byDocument = new WeakMap<DocumentNode, AdmittedDocument>();
-  private cachedBytes = 0;
   private schema: GraphQLSchema | undefined;
   private readonly schemaReady: Promise<void>;
   private resolveSchemaReady!: () => void;
@@ -58,7 +58,7 @@ export class DocumentGate {
     this.lane = lane;
     this.limits = limits;
     this.passwordMutations = passwordMutations;
-    this.maxCacheBytes = maxCacheBytes;
+    this.admitted = new LRUCache({ maxSize: maxCacheBytes, sizeCalculation: (entry) => entry.bytes });
     this.schemaReady = new Promise((resolve) => {
       this.resolveSchemaReady = resolve;
     });
@@ -66,14 +66,13 @@ export class DocumentGate {
 
   /** Documents kept, and the memory they are estimated to hold (for /metrics). */
   get cacheSize(): { documents: number; bytes: number } {
-    return { documents: this.admitted.size, bytes: this.cachedBytes };
+    return { documents: this.admitted.size, bytes: this.admitted.calculatedSize };
   }
 
   useSchema(schema: GraphQLSchema): void {
     if (schema === this.schema) return;
     this.schema = schema;
     this.admitted.clear();
-    this.cachedBytes = 0;
     this.resolveSchemaReady();
   }
 
@@ -154,22 +153,13 @@ export class DocumentGate {
     return entry;
   }
 
-  /** Most recently used last; the oldest go first once the cache holds more than its budget. */
+  /** Kept as the most recently used (a document larger than the whole budget is not kept). */
   private touch(query: string, entry: AdmittedDocument): void {
-    if (this.admitted.delete(query)) this.cachedBytes -= entry.bytes;
-    if (entry.bytes > this.maxCacheBytes) return;
     this.admitted.set(query, entry);
-    this.cachedBytes += entry.bytes;
-    for (const [oldest, old] of this.admitted) {
-      if (this.cachedBytes <= this.maxCacheBytes) break;
-      this.admitted.delete(oldest);
-      this.cachedBytes -= old.bytes;
-    }
   }
 
   private forget(query: string): void {
-    const entry = this.admitted.get(query);
-    if (entry && this.admitted.delete(query)) this.cachedBytes -= entry.bytes;
+    this.admitted.delete(query);
   }
 }
 
@@ -189,7 +179,7 @@ const INTROSPECTION_ANSWERS = 8;
  *   everyone at once. When too much waits: 503 BUSY with Retry-After.
  */
 export function documentGatePlugin(gate: DocumentGate, lane: NewDocumentLine, planCacheSize: number): GraphileConfig.Plugin {
-  const introspectionAnswers = new Map<string, Buffer>();
+  const introspectionAnswers = new LRUCache<string, Buffer>({ max: INTROSPECTION_ANSWERS });
   /** Introspection resolves synchronously, from the schema alone: computed in the lane, kept encoded. */
   const introspect = (args: GrafastExecutionArgs, key: string): Promise<ExecutionResult> | ExecutionResult => {
     const known = introspectionAnswers.get(key);
@@ -201,7 +191,6 @@ export function documentGatePlugin(gate: DocumentGate, lane: NewDocumentLine, pl
       const result = graphqlExecute({ schema, document, operationName, variableValues }) as ExecutionResult;
       if (!result.errors) {
         introspectionAnswers.set(key, Buffer.from(JSON.stringify(result)));
-        if (introspectionAnswers.size > INTROSPECTION_ANSWERS) introspectionAnswers.delete(introspectionAnswers.keys().next().value!);
       }
       // grafserv sends a string `data` as it is (outputDataAsString).
       return { ...result, data: JSON.stringify(result.data) } as unknown as ExecutionResult;
