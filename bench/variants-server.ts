@@ -7,10 +7,10 @@ import { pgSettingsFor } from "../src/graphql/context.ts";
 import { authServiceFor } from "../src/auth/service.ts";
 import { readServerConfig } from "../src/config.ts";
 import { createPool } from "../src/db/pool.ts";
-import { openTransactionsInOneRoundTrip } from "../src/db/transaction-opening.ts";
-import { introspectWithoutTenantSchemas } from "../src/graphql/introspection.ts";
+import { openTransactionsInOneRoundTrip } from "../src/db/patches/transaction-opening.ts";
+import { introspectWithoutTenantSchemas } from "../src/db/patches/introspection.ts";
 import { graphqlGuards, makePreset } from "../src/graphql/preset.ts";
-import { clientConcurrency, serverConcurrency } from "../src/http/concurrency.ts";
+import { clientConcurrency, serverConcurrency } from "../src/admission/concurrency.ts";
 import { requestLogging } from "../src/http/logging.ts";
 import { notFound } from "../src/http/errors.ts";
 import { routeRequests, runSteps, type RequestStep } from "../src/http/pipeline.ts";
@@ -66,7 +66,7 @@ if (variant.adapter === "node") {
   // As the gateway serves /graphql: its steps as plain functions, then grafserv (src/http/pipeline.ts).
   const steps: RequestStep[] = [
     ...(variant.log ? [requestLogging(logger)] : []),
-    ...(variant.metrics ? [createMetrics(pool, async () => 0, () => guards.gate.cacheSize, guards.lane.counts).middleware] : []),
+    ...(variant.metrics ? [createMetrics(pool, async () => 0, () => guards.gate.cacheSize, guards.newDocuments.counts).middleware] : []),
     ...(variant.concurrency ? [clientConcurrency(config.clientConcurrency), serverConcurrency(config.serverConcurrency, () => false)] : []),
     pgl.createServ((preset) => new ReceivedBodyGrafserv(preset)).handler(),
   ];

@@ -9,8 +9,8 @@ import { ownAddress, type ServerConfig } from "./config.ts";
 import { ConstraintMessages } from "./db/constraint-messages.ts";
 import { createPool } from "./db/pool.ts";
 import { cachedPoolerProblem } from "./db/pooler-check.ts";
-import { openTransactionsInOneRoundTrip } from "./db/transaction-opening.ts";
-import { introspectWithoutTenantSchemas } from "./graphql/introspection.ts";
+import { openTransactionsInOneRoundTrip } from "./db/patches/transaction-opening.ts";
+import { introspectWithoutTenantSchemas } from "./db/patches/introspection.ts";
 import { graphqlGuards, makePreset } from "./graphql/preset.ts";
 import { SchemaWatchSubscriber } from "./graphql/schema-watch.ts";
 import { createPipeline } from "./http/pipeline.ts";
@@ -57,7 +57,7 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
   const auth = authServiceFor(pool, config);
   const guards = graphqlGuards(config.graphql);
   const messages = new ConstraintMessages(pool);
-  const metrics = createMetrics(pool, async () => (await serverStatus(probePool, config.preparedStatements)).tenants, () => guards.gate.cacheSize, guards.lane.counts);
+  const metrics = createMetrics(pool, async () => (await serverStatus(probePool, config.preparedStatements)).tenants, () => guards.gate.cacheSize, guards.newDocuments.counts);
   // Watch mode (development): a connection of its own LISTENs for DDL, and the schema is rebuilt
   // after it; LISTEN needs a session, so it goes where the job worker's does (JOBS_DATABASE_URL).
   const watchPool = config.graphql.watch ? createPool(config.jobs.databaseUrl ?? appUrl, { ...config, poolSize: 1 }, logger, { keepIdle: true }) : undefined;
@@ -69,7 +69,7 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
     graphqlMaxBodyBytes: config.graphql.maxBodyBytes, preparedStatements: config.preparedStatements, connectionProblem,
     graphql: pgl.createServ((preset) => new ReceivedBodyGrafserv(preset)).handler(),
   });
-  const listeners = createListeners(config, pipeline.trustProxy, () => guards.lane.counts.refused);
+  const listeners = createListeners(config, pipeline.trustProxy, () => guards.newDocuments.counts.refused);
   registerTransportMetrics(metrics.registry, listeners, config.bodyBudgetBytes);
   listeners.serve(pipeline.listener, pipeline.probeListener);
   const release = async () => {

@@ -1,6 +1,6 @@
 import bcrypt from "bcrypt";
 import { randomBytes } from "node:crypto";
-import { FairLine, RecentCounts } from "../fair-line.ts";
+import { FairLine, RecentCounts } from "../admission/fair-line.ts";
 import { BcryptThreads } from "./bcrypt-threads.ts";
 import { busy } from "../errors.ts";
 

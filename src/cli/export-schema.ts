@@ -6,7 +6,7 @@ import { lexicographicSortSchema, printSchema } from "postgraphile/graphql";
 import { authServiceFor } from "../auth/service.ts";
 import { readDatabaseConfig, readServerConfig } from "../config.ts";
 import { prepareDatabase } from "../db/database.ts";
-import { introspectWithoutTenantSchemas } from "../graphql/introspection.ts";
+import { introspectWithoutTenantSchemas } from "../db/patches/introspection.ts";
 import { makePreset } from "../graphql/preset.ts";
 import type { Io } from "./io.ts";
 import { runAsScript, runCommand } from "./run.ts";

@@ -8,8 +8,8 @@ import {
 import { answerWith, refuseRequest } from "./answer-status.ts";
 import { busy } from "../errors.ts";
 import { coded, withoutSuggestion } from "./errors.ts";
-import { LaneFullError, type NewDocumentLine } from "./new-document-line.ts";
-import { ServerLineFullError } from "../http/concurrency.ts";
+import { NewDocumentLineFullError, type NewDocumentLine } from "../admission/new-document-line.ts";
+import { ServerLineFullError } from "../admission/concurrency.ts";
 import { hashes } from "./hashing-plugin.ts";
 import { contextOf, type RequestContext } from "../http/request-context.ts";
 import { checkVariables, compileDocument, refuse, type CompiledOperation, type DocumentLimits } from "./document-limits.ts";
@@ -51,11 +51,11 @@ export class DocumentGate {
   /** The last document that failed to parse, so grafserv's own parse step does not parse it again. */
   private lastSyntaxError: { query: string; error: GraphQLError } | undefined;
 
-  private readonly lane: NewDocumentLine;
+  private readonly newDocuments: NewDocumentLine;
 
-  /** `lane`: where documents not seen yet are parsed, compiled and validated, one at a time, within a budget of time. */
-  constructor(limits: DocumentLimits, passwordMutations: ReadonlySet<string>, maxCacheBytes: number, lane: NewDocumentLine) {
-    this.lane = lane;
+  /** `newDocuments`: the line where documents not seen yet are parsed, compiled and validated, one at a time, within a budget of time. */
+  constructor(limits: DocumentLimits, passwordMutations: ReadonlySet<string>, maxCacheBytes: number, newDocuments: NewDocumentLine) {
+    this.newDocuments = newDocuments;
     this.limits = limits;
     this.passwordMutations = passwordMutations;
     this.admitted = new LRUCache({ maxSize: maxCacheBytes, sizeCalculation: (entry) => entry.bytes });
@@ -86,12 +86,12 @@ export class DocumentGate {
     if (known) return this.checkRequest(query, known, variables, operationName);
     // A document not seen yet: its parse, limits and validation are the long synchronous work an
     // anonymous client can ask for, done in the line of new documents, within its budget of
-    // event-loop time (LaneFullError when it would wait too long). It waits there, not in the
+    // event-loop time (NewDocumentLineFullError when it would wait too long). It waits there, not in the
     // server's line, whose places stay for known documents; once admitted, it takes a place there
     // again to execute (ServerLineFullError when there is none: 503 BUSY too).
     const place = request?.serverPlace;
     place?.leave();
-    const admitted = this.lane.run(clientOf(request), query.length, () => {
+    const admitted = this.newDocuments.run(clientOf(request), query.length, () => {
       const entry = this.compile(query);
       if (!entry) return; // a syntax error, reported by parseAndValidate
       entry.errors = this.validate(entry.document);
@@ -178,15 +178,15 @@ const INTROSPECTION_ANSWERS = 8;
  *   the last few answers: an anonymous client cannot make the event loop plan or introspect for
  *   everyone at once. When too much waits: 503 BUSY with Retry-After.
  */
-export function documentGatePlugin(gate: DocumentGate, lane: NewDocumentLine, planCacheSize: number): GraphileConfig.Plugin {
+export function documentGatePlugin(gate: DocumentGate, newDocuments: NewDocumentLine, planCacheSize: number): GraphileConfig.Plugin {
   const introspectionAnswers = new LRUCache<string, Buffer>({ max: INTROSPECTION_ANSWERS });
-  /** Introspection resolves synchronously, from the schema alone: computed in the lane, kept encoded. */
+  /** Introspection resolves synchronously, from the schema alone: computed in the line of new documents, kept encoded. */
   const introspect = (args: GrafastExecutionArgs, key: string): Promise<ExecutionResult> | ExecutionResult => {
     const known = introspectionAnswers.get(key);
     // Sent as it is by AnswerStatusPlugin: no JSON work, no garbage, for a repeat.
     if (known && answerWith(args, { body: known })) return { data: null };
     // Refusable like a new document: the same document with new variables is computed anew.
-    return lane.run(clientOf(contextOf(args.requestContext)), key.length, () => {
+    return newDocuments.run(clientOf(contextOf(args.requestContext)), key.length, () => {
       const { schema, document, operationName, variableValues } = args;
       const result = graphqlExecute({ schema, document, operationName, variableValues }) as ExecutionResult;
       if (!result.errors) {
@@ -220,7 +220,7 @@ export function documentGatePlugin(gate: DocumentGate, lane: NewDocumentLine, pl
           const operation = gate.operationOf(args);
           const work = operation?.introspectionOnly
             ? introspect(args, introspectionKey(args.document, operation.operation, args.variableValues))
-            : entry.planned ? next() : lane.runAdmitted(clientOf(contextOf(args.requestContext)), () => {
+            : entry.planned ? next() : newDocuments.runAdmitted(clientOf(contextOf(args.requestContext)), () => {
               const result = next(); // planning is synchronous: it is done when next() returns
               entry.planned = true;
               return result;
@@ -236,7 +236,7 @@ export function documentGatePlugin(gate: DocumentGate, lane: NewDocumentLine, pl
           if (typeof query !== "string") return next();
           const variables = variableValues && typeof variableValues === "object" ? (variableValues as Record<string, unknown>) : {};
           const admitted = gate.admit(query, variables, typeof operationName === "string" ? operationName : undefined, contextOf(event.request?.requestContext));
-          return isPromiseLike(admitted) ? Promise.resolve(admitted).then(next, (error) => laneFull(error, contextOf(event.request?.requestContext))) : next();
+          return isPromiseLike(admitted) ? Promise.resolve(admitted).then(next, (error) => lineFull(error, contextOf(event.request?.requestContext))) : next();
         },
         setPreset(next, event) {
           const getExecutionConfig = event.getExecutionConfig;
@@ -266,18 +266,18 @@ function introspectionKey(document: DocumentNode, operation: OperationDefinition
 const BUSY_MESSAGE = "The server is busy with new queries; retry in a second";
 
 /**
- * The lane was full when a new document came (before anything else), or the server's line once it
+ * The line of new documents was full when a new document came (before anything else), or the server's line once it
  * was admitted: 503 BUSY with Retry-After (AnswerStatusPlugin).
  */
-function laneFull(error: unknown, request: RequestContext | undefined): never {
-  if (!(error instanceof LaneFullError || error instanceof ServerLineFullError)) throw error;
+function lineFull(error: unknown, request: RequestContext | undefined): never {
+  if (!(error instanceof NewDocumentLineFullError || error instanceof ServerLineFullError)) throw error;
   const refusal = busy(BUSY_MESSAGE);
   refuseRequest(request, refusal);
   throw new SafeError(refusal.message, { statusCode: refusal.status, code: refusal.code });
 }
 
-/** The lane is full: BUSY, answered 503 with Retry-After by AnswerStatusPlugin. */
+/** The line of new documents is full: BUSY, answered 503 with Retry-After by AnswerStatusPlugin. */
 function refusedAsBusy(error: unknown): ExecutionResult {
-  if (!(error instanceof LaneFullError)) throw error;
+  if (!(error instanceof NewDocumentLineFullError)) throw error;
   return { errors: [new GraphQLError(BUSY_MESSAGE, { originalError: busy(BUSY_MESSAGE) })] };
 }

@@ -2,7 +2,7 @@ import type { GrafastExecutionArgs } from "postgraphile/grafast";
 import { GraphQLError, type ExecutionResult } from "postgraphile/graphql";
 import { busy } from "../errors.ts";
 import type { ExportConfig } from "../config.ts";
-import { FairLine } from "../fair-line.ts";
+import { FairLine } from "../admission/fair-line.ts";
 import type { DocumentGate } from "./document-gate.ts";
 
 /** The Query field that builds one JSON document of a whole tenant (SQL public.export_tenant_data). */

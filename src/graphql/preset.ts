@@ -22,7 +22,7 @@ import type { GraphqlConfig } from "../config.ts";
 import { DocumentGate, documentGatePlugin } from "./document-gate.ts";
 import { exportLinePlugin } from "./export-line.ts";
 import { pageSizePlugin } from "./page-size-plugin.ts";
-import { NewDocumentLine } from "./new-document-line.ts";
+import { NewDocumentLine } from "../admission/new-document-line.ts";
 import { ValueWeightPlugin } from "./value-weight-plugin.ts";
 import { constraintMessagesPlugin } from "./constraint-messages-plugin.ts";
 import { AnswerStatusPlugin } from "./answer-status.ts";
@@ -49,7 +49,7 @@ export function makePreset(
     ],
     plugins: [
       // First: its execute middleware is the outermost, so it rules on every error of the result (the gate's and the export line's too).
-      AnswerStatusPlugin, NoSchemaPrefixPlugin, authPlugin(auth), documentGatePlugin(guards.gate, guards.lane, graphql.planCacheSize),
+      AnswerStatusPlugin, NoSchemaPrefixPlugin, authPlugin(auth), documentGatePlugin(guards.gate, guards.newDocuments, graphql.planCacheSize),
       exportLinePlugin(guards.gate, graphql.exports),
       pageSizePlugin(graphql.defaultPageSize), ValueWeightPlugin, ErrorCodesPlugin,
       NotFoundPlugin, DescriptionsPlugin, BadValuePlugin, constraintMessagesPlugin(messages), BoundedNodeIdPlugin, HashingPlugin,
@@ -104,10 +104,10 @@ interface PresetOptions {
 /** The gate every GraphQL document passes, and the line new documents are parsed and planned in (see document-gate.ts). */
 export interface GraphqlGuards {
   gate: DocumentGate;
-  lane: NewDocumentLine;
+  newDocuments: NewDocumentLine;
 }
 
 export function graphqlGuards(graphql: GraphqlConfig): GraphqlGuards {
-  const lane = new NewDocumentLine(graphql.newDocuments);
-  return { gate: new DocumentGate(graphql, PASSWORD_MUTATIONS, graphql.documentCacheBytes, lane), lane };
+  const newDocuments = new NewDocumentLine(graphql.newDocuments);
+  return { gate: new DocumentGate(graphql, PASSWORD_MUTATIONS, graphql.documentCacheBytes, newDocuments), newDocuments };
 }

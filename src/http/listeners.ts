@@ -4,10 +4,10 @@ import proxyAddr from "proxy-addr";
 import type { ServerConfig } from "../config.ts";
 import { GRAPHQL_PATH } from "../graphql/context.ts";
 import { REST_BODY_BYTES } from "./auth-routes.ts";
-import { admitBodies, BodyBudget } from "./body-budget.ts";
-import { clientOfAddress } from "./client-address.ts";
+import { admitBodies, BodyBudget } from "../admission/body-budget.ts";
+import { clientOfAddress } from "../admission/client-address.ts";
 import { collectAfterFloods } from "./flood-recovery.ts";
-import { SocketGuard } from "./socket-guard.ts";
+import { SocketGuard } from "../admission/socket-guard.ts";
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -36,8 +36,8 @@ export interface Listeners {
 /**
  * The API's listener (PORT) and the probes' (PROBE_PORT: /health, /ready, /metrics, with a few
  * sockets of its own): a crowd that fills the first leaves the second answering, as Kubernetes
- * and load balancers expect. Both guard their sockets (socket-guard.ts); the API's bodies share a
- * budget (body-budget.ts). `trustProxy`: Express's compiled `trust proxy`, for the client address.
+ * and load balancers expect. Both guard their sockets (admission/socket-guard.ts); the API's bodies share a
+ * budget (admission/body-budget.ts). `trustProxy`: Express's compiled `trust proxy`, for the client address.
  * `otherRefusals`: requests refused further on (new GraphQL documents), which also tell a flood
  * whose memory is given back once it is over (flood-recovery.ts).
  */

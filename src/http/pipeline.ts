@@ -10,7 +10,7 @@ import type { ServerConfig } from "../config.ts";
 import { GRAPHQL_PATH } from "../graphql/context.ts";
 import { AUTH_PATH, authRoutes, REST_BODY_BYTES } from "./auth-routes.ts";
 import { bearerAuthentication } from "./bearer.ts";
-import { clientConcurrency, serverConcurrency } from "./concurrency.ts";
+import { clientConcurrency, serverConcurrency } from "../admission/concurrency.ts";
 import { errorResponder, notFound, sendError, type Answer } from "./errors.ts";
 import { serveLinkPages } from "./link-pages.ts";
 import { requestLogging } from "./logging.ts";
@@ -100,9 +100,9 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     logging, // request id, one log line (logging.ts)
     metrics.middleware, // count and time (metrics.ts)
     ...(allowOrigins ? [allowOrigins] : []), // CORS (cors)
-    clientLine, // the client's line (concurrency.ts)
+    clientLine, // the client's line (admission/concurrency.ts)
     express.raw({ type: () => true, limit: graphqlMaxBodyBytes }) as RequestStep, // the body, within GRAPHQL_MAX_BODY_BYTES (body-parser, written for Node's request)
-    serverLine, // the server's line (concurrency.ts)
+    serverLine, // the server's line (admission/concurrency.ts)
     bearerAuthentication(auth, { checkedInTransaction: true }), // the token's signature and claims (bearer.ts)
     graphql, // grafserv (graphql/received-body-grafserv.ts), then the preset's plugins (graphql/preset.ts)
   ];

@@ -3,9 +3,9 @@ import proxyAddr from "proxy-addr";
 import type {} from "postgraphile/grafserv/node";
 import type { SessionClaims } from "../auth/tokens.ts";
 import type { AnswerOverride } from "../graphql/answer-status.ts";
-import { clientOfAddress } from "./client-address.ts";
+import { clientOfAddress } from "../admission/client-address.ts";
 
-/** A request's place in the server's line (concurrency.ts), which it can give back early and take again. */
+/** A request's place in the server's line (src/admission/concurrency.ts), which it can give back early and take again. */
 export interface ServerPlace {
   /** Gives the place back before the answer (once): a request that waits in another line (bcrypt's, new documents'). */
   leave(): void;
@@ -24,13 +24,13 @@ export interface RequestContext {
   readonly path: string;
   /** The address the request came from (TRUST_PROXY says whose X-Forwarded-For to believe). */
   readonly clientIp: string;
-  /** The client it is weighed as in the lines: its IPv4 address, or its IPv6 /64 (client-address.ts). */
+  /** The client it is weighed as in the lines: its IPv4 address, or its IPv6 /64 (src/admission/client-address.ts). */
   readonly client: string;
   /** The verified session (bearer.ts); absent for anonymous requests. */
   session?: SessionClaims;
   /** The path a REST router is mounted at, as declared (metrics' route label, see metrics.ts). */
   mountPath?: string;
-  /** Its place in the server's line, once it has one (concurrency.ts). */
+  /** Its place in the server's line, once it has one (src/admission/concurrency.ts). */
   serverPlace?: ServerPlace;
   /** What GraphQL's execution decided about the HTTP answer (graphql/answer-status.ts). */
   answer?: AnswerOverride;

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { sendError, type Answer } from "./errors.ts";
-import { pathOf } from "./request-context.ts";
+import { sendError, type Answer } from "../http/errors.ts";
+import { pathOf } from "../http/request-context.ts";
 
 interface Reservation {
   request: IncomingMessage;

@@ -1,7 +1,16 @@
 import { LRUCache } from "lru-cache";
 import type pg from "pg";
 import { makePgAdaptorWithPgClient } from "postgraphile/adaptors/pg";
-import { openingStatement } from "./transaction.ts";
+import { openingStatement } from "../transaction.ts";
+
+/*
+ * PATCH of @dataplan/pg (kept: measured, a GraphQL read in 3 round trips instead of 5,
+ * test/db/transaction-opening.test.ts counts them on the wire). Startup assertion:
+ * assertAdaptorOpening, run by openTransactionsInOneRoundTrip before the server listens.
+ * Retired by an upstream change that lets the node-postgres adaptor send BEGIN and the
+ * transaction's settings (and a statement of ours) as one query, e.g. a hook on how
+ * @dataplan/pg's adaptor opens a transaction with pgSettings.
+ */
 
 /**
  * What @dataplan/pg's node-postgres adaptor sends to open a transaction with pgSettings, as two
@@ -69,6 +78,6 @@ export async function assertAdaptorOpening(): Promise<void> {
   const begin = sent.findIndex((config) => config?.text === ADAPTOR_BEGIN);
   const next = sent[begin + 1];
   if (begin < 0 || next?.text !== ADAPTOR_SETTINGS || next.values?.[0] !== JSON.stringify([["probe", "1"]])) {
-    throw new Error("@dataplan/pg's adaptor opens transactions differently now: update src/db/transaction-opening.ts");
+    throw new Error("@dataplan/pg's adaptor opens transactions differently now: update src/db/patches/transaction-opening.ts");
   }
 }

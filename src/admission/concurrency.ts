@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { busy } from "../errors.ts";
-import { FairLine, type LineLimits } from "../fair-line.ts";
-import { sendError, type Answer } from "./errors.ts";
-import type { RequestStep } from "./pipeline.ts";
+import { FairLine, type LineLimits } from "./fair-line.ts";
+import { sendError, type Answer } from "../http/errors.ts";
+import type { RequestStep } from "../http/pipeline.ts";
 
 const TOO_MANY_REQUESTS: Answer = {
   status: 429, code: "TOO_MANY_REQUESTS", message: "Too many requests in progress from this address", retryAfterSeconds: 1,
