@@ -20,7 +20,7 @@ export interface Variant {
 
 /** The plugins of makePreset that check documents and shape answers (the "document gate and limits" step). */
 export const GUARD_PLUGINS = [
-  "StoflowDocumentGatePlugin", "StoflowPageSizePlugin", "StoflowDatabaseUnavailablePlugin", "StoflowDeadSessionPlugin",
+  "StoflowDocumentGatePlugin", "StoflowPageSizePlugin",
   "StoflowAnswerStatusPlugin", "StoflowErrorCodesPlugin", "StoflowValueWeightPlugin",
 ];
 
