@@ -19,7 +19,8 @@ type TurnEnd = "end" | "close";
 /**
  * Runs the rest of the request in a turn of `line`: `next()` when it is the request's turn; the
  * turn is given back once, when `endsAt` happens or the client left. A client that left while it
- * waited gives its turn on at once, before any work is done for it.
+ * waited gives its turn on at once, before any work is done for it, and is refused (an answer
+ * nobody reads, but whoever waits on the turn, a request re-entering the line, hears of it).
  */
 function inTurn(line: FairLine, endsAt: TurnEnd, req: IncomingMessage, res: ServerResponse, next: () => void, refuse: () => void, onGiveBack?: () => void): () => void {
   const client = req.context.client;
@@ -31,7 +32,10 @@ function inTurn(line: FairLine, endsAt: TurnEnd, req: IncomingMessage, res: Serv
     onGiveBack?.();
   };
   const begin = () => {
-    if (req.socket.destroyed) return giveBack(); // res.socket is null while a pipelined request waits for the one before
+    if (req.socket.destroyed) { // res.socket is null while a pipelined request waits for the one before
+      giveBack();
+      return refuse();
+    }
     res.once("close", giveBack);
     if (endsAt === "end") giveBackOnEnd(res, giveBack);
     next();

@@ -13,7 +13,8 @@ export interface SocketLimits {
   slowMs: number;
   /**
    * At `max`, a new connection may close a socket without a whole request however young it is,
-   * but only one of a client at least as heavy as its own, and no share is counted (the probe
+   * but only one of a client at least as heavy as its own or one that has given nothing for
+   * `PATIENCE_MS`, and no share is counted (the probe
    * port: its requests are small and near, its clients few; a prober that connects now and then
    * keeps its sockets whatever a crowd of more addresses than sockets does).
    */
@@ -22,7 +23,17 @@ export interface SocketLimits {
   graceMs: number;
   /** Bytes per second such a socket must send after its grace; 0: no minimum. */
   minRate: number;
+  /**
+   * Requests one socket may have in progress at once (HTTP/1.1 pipelining, HTTP_PIPELINED_REQUESTS);
+   * beyond, the socket is closed. Node reads a pipelining client's requests as fast as it sends
+   * them and keeps each one's request and answer until the earlier ones are answered, so one socket
+   * writing 200 requests every 20 ms (and reading its answers) took the server to 4.5 GB (the
+   * second outside attack on issue 24). Browsers and HTTP clients do not pipeline.
+   */
+  pipelined: number;
 }
+
+export type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
 /** What became of sockets, for /metrics. */
 export interface SocketCounts {
@@ -30,21 +41,29 @@ export interface SocketCounts {
   refused: number;
   evicted: number;
   tooSlow: number;
+  /** Closed for pipelining more than `pipelined` requests. */
+  pipelined: number;
 }
 
 /** How often rates are measured. */
 const SWEEP_MS = 1_000;
+/**
+ * With `evictYoung`, a socket may be closed for a lighter newcomer once it has given nothing this
+ * long: a prober's request reaches the server well within it, a crowd's idle socket does not.
+ */
+const PATIENCE_MS = 250;
 /** The ranking of sockets that may be closed is rebuilt at most this often when it runs out… */
 const RANK_MS = 100;
-/** …unless there are this few sockets to rank (the probe port's): then as often as it runs out. */
+/** …unless there are this few sockets to rank (the probe port's): then afresh for every newcomer. */
 const RANK_FREELY_BELOW = 256;
 
 interface Tracked {
   socket: Socket;
   client: string;
   openedAt: number;
-  /** The latest request of the socket, and its answer. */
+  /** The latest request of the socket, and its answer; how many of its requests are in progress. */
   request: IncomingMessage | undefined;
+  inProgress: number;
   response: ServerResponse | undefined;
   requestAt: number;
   /** Since when the socket is receiving (headers, or a body being read); 0 while it is not. */
@@ -60,8 +79,8 @@ interface Tracked {
  *   connected (at most `perClient`): the share shrinks as more addresses connect;
  * - at `max`, a new connection takes the place of a socket that gives nothing back (an idle
  *   keep-alive socket, or one that has not delivered a whole request within `slowMs`, or at all
- *   with `evictYoung`), the heaviest client's first (sockets held plus connections opened in the
- *   last 10–20 s: a crowd that reconnects goes before a prober that connects now and then);
+ *   with `evictYoung`), the heaviest client's first (sockets held plus sockets closed in the last
+ *   10–20 s for giving nothing: a crowd that reconnects goes before a prober whose sockets ask);
  *   only when there is none is it refused;
  * - a socket receiving headers, or a body the server reads, must send `minRate` bytes a second
  *   after a grace (Apache's mod_reqtimeout MinRate), or it is closed. Node's `headersTimeout`
@@ -72,21 +91,23 @@ interface Tracked {
 export class SocketGuard {
   private readonly sockets = new Map<Socket, Tracked>();
   private readonly clients = new Map<string, number>();
-  /** Connections of each client lately. */
-  private readonly connections = new RecentCounts();
+  /** Sockets of each client closed lately for giving nothing (no whole request, or too slow). */
+  private readonly wasted = new RecentCounts();
   private candidates: Tracked[] = [];
   private rankedAt = 0;
   private readonly limits: SocketLimits;
-  readonly counts: SocketCounts = { open: 0, refused: 0, evicted: 0, tooSlow: 0 };
+  readonly counts: SocketCounts = { open: 0, refused: 0, evicted: 0, tooSlow: 0, pipelined: 0 };
 
   constructor(limits: SocketLimits) {
     this.limits = limits;
   }
 
-  /** Guards `server`'s sockets until it closes. */
-  attach(server: Server): void {
+  /** Guards `server`'s sockets until it closes, and hands `listener` the requests of the sockets it keeps. */
+  attach(server: Server, listener: Listener): void {
     server.on("connection", (socket: Socket) => this.admit(socket));
-    server.prependListener("request", (req: IncomingMessage, res: ServerResponse) => this.started(req, res));
+    server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+      if (this.started(req, res)) listener(req, res);
+    });
     const sweeping = setInterval(() => this.sweep(Date.now()), SWEEP_MS).unref();
     server.once("close", () => clearInterval(sweeping));
   }
@@ -102,7 +123,6 @@ export class SocketGuard {
   private admit(socket: Socket): void {
     const client = clientOfAddress(socket.remoteAddress ?? "unknown");
     const now = Date.now();
-    this.connections.add(client);
     // With `evictYoung`, weight alone shares the sockets: a newcomer takes a heavier client's place.
     const overShare = !this.limits.evictYoung && (this.clients.get(client) ?? 0) >= this.shareOf(client);
     const full = overShare || (this.sockets.size >= this.limits.max && !this.evictOne(now, client));
@@ -111,7 +131,7 @@ export class SocketGuard {
       return void socket.destroy();
     }
     const tracked: Tracked = {
-      socket, client, openedAt: now, request: undefined, response: undefined, requestAt: now, receivingSince: now, markAt: now, markBytes: 0,
+      socket, client, openedAt: now, request: undefined, inProgress: 0, response: undefined, requestAt: now, receivingSince: now, markAt: now, markBytes: 0,
     };
     this.sockets.set(socket, tracked);
     this.clients.set(client, (this.clients.get(client) ?? 0) + 1);
@@ -127,13 +147,23 @@ export class SocketGuard {
     this.counts.open = this.sockets.size;
   }
 
-  private started(req: IncomingMessage, res: ServerResponse): void {
+  /** Notes the socket's new request; false when it is one pipelined too many (the socket is closed). */
+  private started(req: IncomingMessage, res: ServerResponse): boolean {
     const tracked = this.sockets.get(req.socket);
-    if (!tracked) return;
+    if (!tracked) return !req.socket.destroyed;
+    if (tracked.inProgress >= this.limits.pipelined) {
+      tracked.socket.destroy();
+      this.forget(tracked);
+      this.counts.pipelined += 1;
+      return false;
+    }
+    tracked.inProgress += 1;
+    res.once("close", () => (tracked.inProgress -= 1));
     tracked.request = req;
     tracked.response = res;
     tracked.requestAt = Date.now();
     tracked.receivingSince = 0;
+    return true;
   }
 
   /** Whether the socket holds its place for nothing: idle after an answer, or no whole request within `slowMs` (or yet, with `evictYoung`). */
@@ -145,25 +175,42 @@ export class SocketGuard {
     return !request.complete && now - tracked.requestAt >= slowMs;
   }
 
-  /** Closes the socket that most deserves it to make room for `newcomer`'s; false when none gives nothing back (or, with `evictYoung`, none of a client as heavy). */
+  /** Closes the socket that most deserves it to make room for `newcomer`'s; false when none gives nothing back (or, with `evictYoung`, none of a client as heavy and none for long). */
   private evictOne(now: number, newcomer: string): boolean {
+    // A ranking made before the newest connections does not hold them: a few sockets are ranked afresh.
+    if (this.sockets.size < RANK_FREELY_BELOW) this.candidates = [];
     for (;;) {
       if (this.candidates.length === 0 && !this.rank(now)) return false;
-      const victim = this.candidates.at(-1)!;
-      if (this.limits.evictYoung && this.compare(victim.client, newcomer) < 0) return false; // the rest are lighter still
-      this.candidates.pop();
+      const victim = this.limits.evictYoung ? this.takeVictimFor(newcomer, now) : this.candidates.pop()!;
+      if (!victim) return false;
       if (!this.sockets.has(victim.socket) || !this.givesNothing(victim, now)) continue;
       victim.socket.destroy();
       this.forget(victim);
       this.counts.evicted += 1;
+      if (!victim.request?.complete) this.wasted.add(victim.client);
       return true;
     }
   }
 
   /**
+   * With `evictYoung`: the heaviest client's socket if that client weighs at least as much as
+   * `newcomer`; else the socket that has given nothing longest, if for `PATIENCE_MS` at least. A
+   * crowd of more addresses than sockets, each connecting no more often than a prober, cannot
+   * refuse the prober: its sockets wait idle, the prober's asks at once.
+   */
+  private takeVictimFor(newcomer: string, now: number): Tracked | undefined {
+    if (this.compare(this.candidates.at(-1)!.client, newcomer) >= 0) return this.candidates.pop();
+    let longest = -1;
+    this.candidates.forEach((t, i) => {
+      if (now - t.requestAt >= PATIENCE_MS && (longest < 0 || t.requestAt < this.candidates[longest]!.requestAt)) longest = i;
+    });
+    return longest < 0 ? undefined : this.candidates.splice(longest, 1)[0];
+  }
+
+  /**
    * The sockets that give nothing back, the heaviest clients' last (they are taken from the end):
-   * a crowd's sockets go before a client's one or two, and a client that connected often lately
-   * before one that did not; among equals, idle ones, then the oldest.
+   * a crowd's sockets go before a client's one or two, and a client whose sockets were closed for
+   * giving nothing lately before one whose sockets ask; among equals, idle ones, then the oldest.
    */
   private rank(now: number): boolean {
     if (now - this.rankedAt < RANK_MS && this.sockets.size >= RANK_FREELY_BELOW) return false;
@@ -174,9 +221,9 @@ export class SocketGuard {
     return this.candidates.length > 0;
   }
 
-  /** How `a` weighs against `b` (negative: lighter): sockets held plus connections opened in the last 10–20 s. */
+  /** How `a` weighs against `b` (negative: lighter): sockets held plus sockets closed for giving nothing in the last 10–20 s. */
   private compare(a: string, b: string): number {
-    const weight = (client: string) => (this.clients.get(client) ?? 0) + this.connections.of(client);
+    const weight = (client: string) => (this.clients.get(client) ?? 0) + this.wasted.of(client);
     return weight(a) - weight(b);
   }
 
@@ -196,6 +243,7 @@ export class SocketGuard {
         tracked.socket.destroy();
         this.forget(tracked);
         this.counts.tooSlow += 1;
+        this.wasted.add(tracked.client);
       } else {
         [tracked.markAt, tracked.markBytes] = [now, bytes];
       }

@@ -1,4 +1,4 @@
-import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import http, { type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import proxyAddr from "proxy-addr";
 import type { ServerConfig } from "../config.ts";
@@ -7,9 +7,7 @@ import { REST_BODY_BYTES } from "./auth-routes.ts";
 import { admitBodies, BodyBudget } from "../admission/body-budget.ts";
 import { clientOfAddress } from "../admission/client-address.ts";
 import { collectAfterFloods } from "./flood-recovery.ts";
-import { SocketGuard } from "../admission/socket-guard.ts";
-
-type Listener = (req: IncomingMessage, res: ServerResponse) => void;
+import { SocketGuard, type Listener } from "../admission/socket-guard.ts";
 
 /**
  * Connections the kernel may hold for Node to accept (Linux caps it at net.core.somaxconn). Node's
@@ -51,17 +49,15 @@ export function createListeners(config: ServerConfig, trustProxy: (address: stri
   main.timeout = socketMs;
   const probe = http.createServer({ headersTimeout: PROBE_REQUEST_MS, requestTimeout: PROBE_REQUEST_MS, connectionsCheckingInterval: 500 });
   probe.timeout = socketMs;
+  const { pipelinedRequests: pipelined, slowSockets } = config;
   const sockets = {
-    main: new SocketGuard({ max: config.maxConnections, perClient: config.connectionsPerAddress, ...config.slowSockets }),
-    probe: new SocketGuard({ max: config.probe.maxConnections, perClient: config.probe.maxConnections, ...config.slowSockets, evictYoung: true }),
+    main: new SocketGuard({ max: config.maxConnections, perClient: config.connectionsPerAddress, ...slowSockets, pipelined }),
+    probe: new SocketGuard({ max: config.probe.maxConnections, perClient: config.probe.maxConnections, ...slowSockets, pipelined, evictYoung: true }),
   };
-  sockets.main.attach(main);
-  sockets.probe.attach(probe);
   const bodies = new BodyBudget(config.bodyBudgetBytes);
-  const pipelining = { closed: 0 };
   const servers = [main, probe];
-  const refusals = () => Object.values(sockets).reduce((sum, { counts }) => sum + counts.refused + counts.evicted + counts.tooSlow, 0)
-    + bodies.counts.refused + bodies.counts.evicted + pipelining.closed + otherRefusals();
+  const refusals = () => Object.values(sockets).reduce((sum, { counts }) => sum + counts.refused + counts.evicted + counts.tooSlow + counts.pipelined, 0)
+    + bodies.counts.refused + bodies.counts.evicted + otherRefusals();
   const calm = () => sockets.main.counts.open <= config.maxConnections / 10 && bodies.counts.held <= config.bodyBudgetBytes / 10;
   const stopCollecting = collectAfterFloods(refusals, calm);
   const largestBody = (path: string) => (path === GRAPHQL_PATH ? config.graphql.maxBodyBytes : REST_BODY_BYTES);
@@ -69,8 +65,8 @@ export function createListeners(config: ServerConfig, trustProxy: (address: stri
   return {
     main, probe, sockets, bodies,
     serve(api, probes) {
-      main.on("request", boundPipelining(config.pipelinedRequests, pipelining, admitBodies(bodies, largestBody, clientOf, api)));
-      probe.on("request", boundPipelining(config.pipelinedRequests, pipelining, probes));
+      sockets.main.attach(main, admitBodies(bodies, largestBody, clientOf, api));
+      sockets.probe.attach(probe, probes);
     },
     async listen() {
       await listen(main, config.port, "PORT");
@@ -94,27 +90,4 @@ function listen(server: http.Server, port: number, setting: string): Promise<voi
       error.code === "EADDRINUSE" ? new Error(`Port ${port} is already in use: stop the other server or set ${setting}`) : error));
     server.listen({ port, backlog: LISTEN_BACKLOG }, resolve);
   });
-}
-
-/**
- * Closes a socket that has more than `max` requests in progress at once (HTTP/1.1 pipelining,
- * HTTP_PIPELINED_REQUESTS): Node reads a pipelining client's requests as fast as it sends them and
- * keeps each one's request and answer until the earlier ones are answered, so one socket writing
- * 200 requests every 20 ms (and reading its answers) took the server to 4.5 GB (the second outside
- * attack on issue 24). Browsers and HTTP clients do not pipeline; nothing they send is refused.
- */
-function boundPipelining(max: number, counts: { closed: number }, listener: Listener): Listener {
-  const inProgress = new WeakMap<object, number>();
-  return (req, res) => {
-    const socket = req.socket;
-    const count = (inProgress.get(socket) ?? 0) + 1;
-    if (count > max) {
-      if (!socket.destroyed) counts.closed += 1;
-      socket.destroy();
-      return;
-    }
-    inProgress.set(socket, count);
-    res.once("close", () => inProgress.set(socket, (inProgress.get(socket) ?? 1) - 1));
-    listener(req, res);
-  };
 }

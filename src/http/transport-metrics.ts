@@ -7,15 +7,16 @@ import type { Listeners } from "./listeners.ts";
  */
 export function registerTransportMetrics(registry: client.Registry, { sockets, bodies }: Listeners, bodyBudgetBytes: number): void {
   new client.Gauge({
-    name: "stoflow_http_sockets", help: "Sockets open, and closed or refused since start, by listener (main, probe) and state.",
+    name: "stoflow_http_sockets", help: "Sockets open, and closed or refused since start, by listener (main, probe) and state (pipelined: closed for too many requests at once).",
     labelNames: ["listener", "state"], registers: [registry],
     collect() {
       for (const [listener, guard] of Object.entries(sockets)) {
-        const { open, refused, evicted, tooSlow } = guard.counts;
+        const { open, refused, evicted, tooSlow, pipelined } = guard.counts;
         this.set({ listener, state: "open" }, open);
         this.set({ listener, state: "refused" }, refused);
         this.set({ listener, state: "evicted" }, evicted);
         this.set({ listener, state: "too_slow" }, tooSlow);
+        this.set({ listener, state: "pipelined" }, pipelined);
       }
     },
   });

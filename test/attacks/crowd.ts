@@ -1,9 +1,10 @@
 import net from "node:net";
 
 /**
- * `node test/attacks/crowd.ts <shape> <port> <addresses> <sockets per address> <connections per second> <milliseconds>`:
+ * `node test/attacks/crowd.ts <shape> <port> <addresses> <sockets per address> <connections per second> <milliseconds> [reconnect ms]`:
  * a crowd of clients, each from a loopback address of its own (127.1.x.y), each keeping its
- * sockets open in one of the shapes below and opening a new one whenever the server closes one,
+ * sockets open in one of the shapes below and opening a new one whenever the server closes one
+ * (at once, or after 1 to 5 times `reconnect ms`: a gentle crowd, as slow to come back as a prober),
  * all together at most that many new connections a second (the issue's crowd: about 500), for
  * that long; then prints what happened (JSON). A process of its own, as a botnet is: its CPU is
  * not the test's.
@@ -52,7 +53,8 @@ export interface CrowdReport {
 /** New connections are let through in slices of this many milliseconds. */
 const SLICE_MS = 10;
 
-export async function crowd(shape: Shape, port: number, addresses: number, perAddress: number, perSecond: number, durationMs: number): Promise<CrowdReport> {
+export async function crowd(shape: Shape, port: number, addresses: number, perAddress: number, perSecond: number, durationMs: number,
+  reconnectMs = 0): Promise<CrowdReport> {
   const report: CrowdReport = { opened: 0, closed: 0, peakOpen: 0 };
   let open = 0;
   const stopAt = Date.now() + durationMs;
@@ -76,7 +78,7 @@ export async function crowd(shape: Shape, port: number, addresses: number, perAd
     socket.once("close", () => {
       sockets.delete(socket);
       report.closed += 1;
-      keep(localAddress);
+      setTimeout(() => keep(localAddress), reconnectMs * (1 + 4 * Math.random()));
     });
   };
   for (let a = 0; a < addresses; a++) {
@@ -90,6 +92,6 @@ export async function crowd(shape: Shape, port: number, addresses: number, perAd
 }
 
 if (process.argv[1] === import.meta.filename) {
-  const [shape, port, addresses, perAddress, perSecond, ms] = process.argv.slice(2);
-  console.log(JSON.stringify(await crowd(shape as Shape, Number(port), Number(addresses), Number(perAddress), Number(perSecond), Number(ms))));
+  const [shape, port, addresses, perAddress, perSecond, ms, reconnectMs] = process.argv.slice(2).map((arg, i) => (i === 0 ? arg : Number(arg)));
+  console.log(JSON.stringify(await crowd(shape as Shape, port as number, addresses as number, perAddress as number, perSecond as number, ms as number, reconnectMs as number | undefined)));
 }

@@ -68,9 +68,9 @@ function expectTargetsHeld(result: Siege): void {
 
 /** Sieges the server with `shape`, checks the targets and that the defence named by `acted` worked, records the figures. */
 async function withstand(shape: Shape, addresses: number, perAddress: number, acted: (before: Record<string, number>, after: Record<string, number>) => void,
-  atProbePort = false) {
+  { atProbePort = false, reconnectMs = 0 } = {}) {
   const before = await transportCounts(target.probeUrl);
-  const result = await siege(target, shape, { addresses, perAddress, perSecond: PER_SECOND }, { atProbePort });
+  const result = await siege(target, shape, { addresses, perAddress, perSecond: PER_SECOND, reconnectMs }, { atProbePort });
   const after = await transportCounts(target.probeUrl);
   expectTargetsHeld(result);
   expect(after["body_bytes.peak"]).toBeLessThanOrEqual(BODY_BUDGET_MB * 1024 * 1024);
@@ -124,8 +124,17 @@ describe("a crowd of addresses against a running server (HTTP_MAX_CONNECTIONS=20
     const attack = "the probe port's 32 sockets: 100 addresses × 5 sockets that send nothing, reopened as the server closes them";
     const { figures } = await withstand("idle", 100, 5, (before, after) => {
       expect(grew(before, after, "sockets.probe.evicted")).toBeGreaterThan(100);
-    }, true);
+    }, { atProbePort: true });
     record(attack, 500, "each new connection closes the socket of the client that holds most and connected most lately, however young (no whole request yet): the probes keep answering (p99 < 250 ms), a tenant is served");
+    recordFigures(import.meta.filename, attack, figures);
+  });
+
+  it("the probe port's cap (32): a gentle crowd of 40 addresses × 2 idle sockets, each back 1–5 s after the server closes it", { timeout: 120_000 }, async () => {
+    const attack = "the probe port's 32 sockets: 40 addresses × 2 sockets that send nothing, each reopened 1–5 s after the server closes it (as slow to come back as a prober)";
+    const { figures } = await withstand("idle", 40, 2, (before, after) => {
+      expect(grew(before, after, "sockets.probe.evicted")).toBeGreaterThan(40);
+    }, { atProbePort: true, reconnectMs: 1_000 });
+    record(attack, 80, "a newcomer closes the heaviest client's socket, or else the one that has given nothing longest (250 ms at least); a client whose sockets were closed for giving nothing weighs more: every probe on a new connection answers (p99 < 250 ms)");
     recordFigures(import.meta.filename, attack, figures);
   });
 

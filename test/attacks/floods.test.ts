@@ -7,6 +7,7 @@ import { clientOfAddress } from "../../src/admission/client-address.ts";
 import { startGateway } from "../../src/server.ts";
 import { HASHING_MUTATIONS, HASHING_ROUTES } from "../../src/auth/hashing-operations.ts";
 import { graphql, graphqlOk, http, signUp, spawnServer, startTestGateway, testServerConfig, type TestGateway } from "../helpers/gateway.ts";
+import { readUntilQuiet } from "../helpers/raw-socket.ts";
 import { until } from "../helpers/until.ts";
 import { recordAttack } from "./recorder.ts";
 
@@ -285,7 +286,7 @@ describe("floods from one client", () => {
         return served === 4;
       }, 20_000);
       // The answers were larger than the sockets' buffers: they were still waiting to be read.
-      const received = await Promise.all(unread.map((socket) => bytesUntilIdle(socket)));
+      const received = await Promise.all(unread.map((socket) => readUntilQuiet(socket)));
       expect(received.filter(({ bytes }) => bytes > 10_000_000).length).toBeGreaterThanOrEqual(2);
     });
     record("8 signed-in sockets from 4 addresses asking for 11 MB answers and never reading them, against a server line of 2 (+2 waiting)", 8,
@@ -298,7 +299,7 @@ describe("floods from one client", () => {
       const socket = await unreadAnswer(url, "127.0.4.9", query, token);
       // Ten timeouts of silence: on a busy machine the answer itself may take seconds to build.
       await new Promise((resolve) => setTimeout(resolve, 10_000));
-      const { bytes, endedByServer } = await bytesUntilIdle(socket);
+      const { bytes, endedByServer } = await readUntilQuiet(socket);
       expect(endedByServer).toBe(true);
       expect(bytes).toBeLessThan(10_000_000); // cut off: the rest of the answer was dropped with the socket
     });
@@ -381,31 +382,6 @@ function unreadAnswer(url: string, localAddress: string, query: string, token: s
       resolve(socket);
     });
     socket.on("error", () => undefined);
-  });
-}
-
-/** Reads what `socket` has until it ended or nothing came for half a second; then closes it. */
-function bytesUntilIdle(socket: net.Socket): Promise<{ bytes: number; endedByServer: boolean }> {
-  return new Promise((resolve) => {
-    let bytes = 0;
-    let idle: NodeJS.Timeout;
-    const finish = (endedByServer: boolean) => () => {
-      clearTimeout(idle);
-      socket.destroy();
-      resolve({ bytes, endedByServer });
-    };
-    const wait = () => {
-      clearTimeout(idle);
-      idle = setTimeout(finish(false), 500);
-    };
-    socket.on("data", (chunk) => {
-      bytes += chunk.length;
-      wait();
-    });
-    socket.once("end", finish(true));
-    socket.once("error", finish(true));
-    socket.resume();
-    wait();
   });
 }
 

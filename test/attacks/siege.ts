@@ -63,9 +63,9 @@ function runJson<T>(script: string, args: Array<string | number>, nice = 0): Pro
   });
 }
 
-/** /health latencies from a probe process of its own, for `ms`. */
-async function probeHealth(url: string, ms: number): Promise<number[]> {
-  const latencies = await runJson<Array<number | null>>("test/attacks/health-probe.ts", [url, ms, PROBE_INTERVAL_MS]);
+/** /health latencies from a probe process of its own, for `ms`; `fresh`: a new connection for each probe, as a kubelet's. */
+async function probeHealth(url: string, ms: number, fresh = false): Promise<number[]> {
+  const latencies = await runJson<Array<number | null>>("test/attacks/health-probe.ts", [url, ms, PROBE_INTERVAL_MS, fresh ? "fresh" : "kept"]);
   return latencies.map((latency) => latency ?? Number.POSITIVE_INFINITY);
 }
 
@@ -132,17 +132,17 @@ export interface Target {
  * runs alongside (the stalled relay's messages). Then waits up to 60 s for the RSS to come back.
  * `atProbePort`: the crowd connects to the probe port instead of the API's.
  */
-export async function siege(target: Target, shape: Shape | undefined, crowd: { addresses: number; perAddress: number; perSecond: number },
+export async function siege(target: Target, shape: Shape | undefined, crowd: { addresses: number; perAddress: number; perSecond: number; reconnectMs?: number },
   { rampMs = 4_000, measureMs = 8_000, atProbePort = false }: { rampMs?: number; measureMs?: number; atProbePort?: boolean } = {}): Promise<Siege> {
   const before = rssOf(target.pid);
   const port = new URL(atProbePort ? target.probeUrl : target.url).port;
   const attack = shape
-    ? runJson<CrowdReport>("test/attacks/crowd.ts", [shape, port, crowd.addresses, crowd.perAddress, crowd.perSecond, rampMs + measureMs], ATTACKER_NICE)
+    ? runJson<CrowdReport>("test/attacks/crowd.ts", [shape, port, crowd.addresses, crowd.perAddress, crowd.perSecond, rampMs + measureMs, crowd.reconnectMs ?? 0], ATTACKER_NICE)
     : Promise.resolve({ opened: 0, closed: 0, peakOpen: 0 });
   await new Promise((resolve) => setTimeout(resolve, rampMs));
   await loopDelay(target.probeUrl); // prom-client measures the delay anew after each scrape
   const measured = Promise.all([
-    probeHealth(target.probeUrl, measureMs), probeHealth(target.url, measureMs), probeHealth(target.controlUrl, measureMs),
+    probeHealth(target.probeUrl, measureMs, true), probeHealth(target.url, measureMs), probeHealth(target.controlUrl, measureMs),
     tenantRequests(target.url, target.token, measureMs),
   ]);
   const [peak, [probePort, mainPort, control, tenant]] = await Promise.all([peakRss(target.pid, measured), measured]);
