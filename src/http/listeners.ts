@@ -1,11 +1,10 @@
-import http, { type IncomingMessage } from "node:http";
+import http from "node:http";
 import type { AddressInfo } from "node:net";
-import proxyAddr from "proxy-addr";
 import type { ServerConfig } from "../config.ts";
 import { GRAPHQL_PATH } from "../graphql/context.ts";
 import { REST_BODY_BYTES } from "./auth-routes.ts";
 import { admitBodies, BodyBudget } from "../admission/body-budget.ts";
-import { clientOfAddress } from "../admission/client-address.ts";
+import { withContext } from "./request-context.ts";
 import { collectAfterFloods } from "./flood-recovery.ts";
 import { SocketGuard, type Listener } from "../admission/socket-guard.ts";
 
@@ -61,12 +60,12 @@ export function createListeners(config: ServerConfig, trustProxy: (address: stri
   const calm = () => sockets.main.counts.open <= config.maxConnections / 10 && bodies.counts.held <= config.bodyBudgetBytes / 10;
   const stopCollecting = collectAfterFloods(refusals, calm);
   const largestBody = (path: string) => (path === GRAPHQL_PATH ? config.graphql.maxBodyBytes : REST_BODY_BYTES);
-  const clientOf = (req: IncomingMessage) => clientOfAddress(proxyAddr(req, trustProxy));
   return {
     main, probe, sockets, bodies,
     serve(api, probes) {
-      sockets.main.attach(main, admitBodies(bodies, largestBody, clientOf, api));
-      sockets.probe.attach(probe, probes);
+      // The request's context first (its path and client address, read by everything after).
+      sockets.main.attach(main, withContext(trustProxy, admitBodies(bodies, largestBody, api)));
+      sockets.probe.attach(probe, withContext(trustProxy, probes));
     },
     async listen() {
       await listen(main, config.port, "PORT");

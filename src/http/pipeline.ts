@@ -16,15 +16,14 @@ import { serveLinkPages } from "./link-pages.ts";
 import { requestLogging } from "./logging.ts";
 import { metricsRoute, type Metrics } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
-import { withContext } from "./request-context.ts";
 import { healthRoute, readyRoute, rootRoute } from "./status-routes.ts";
 
 /**
  * A request's way through the server, in one file (graphile/starter's makeApp; PostgREST's App.hs):
  * `/graphql` as one ordered list of steps run on Node's own request, every other path on Express,
- * its middleware installed one call after another. Before either, the listener opens the request's
- * context (request-context.ts: path, client address, then the session), which every step and
- * GraphQL's context callback read.
+ * its middleware installed one call after another. Before either, the listeners (listeners.ts)
+ * open the request's context (request-context.ts: path, client address, then the session), which
+ * every step and GraphQL's context callback read.
  */
 
 /**
@@ -66,7 +65,7 @@ export interface PipelineOptions {
 
 /** The listeners' request handlers, and the Express app of the other routes. */
 export interface Pipeline {
-  /** The API's (PORT): /graphql through its steps, everything else through Express. */
+  /** The API's (PORT): /graphql through its steps, everything else through Express; behind the context (request-context.ts). */
   listener: Listener;
   /** The probe port's (PROBE_PORT): /health, /ready and /metrics alone. */
   probeListener: Listener;
@@ -131,8 +130,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   app.use(answerError);
 
   return {
-    listener: withContext(trust, routeRequests(runSteps(graphqlSteps, notFound, answerError), app)),
-    probeListener: withContext(trust, probeApp(probes, metrics, answerError)),
+    listener: routeRequests(runSteps(graphqlSteps, notFound, answerError), app),
+    probeListener: probeApp(probes, metrics, answerError),
     trustProxy: trust,
     app,
   };
