@@ -8,7 +8,7 @@ export const READ_DOCUMENT = "{ products(first: 20, orderBy: SKU_ASC) { nodes { 
 
 /** What one server of the decomposition adds to vanilla PostGraphile (see variants-server.ts). */
 export interface Variant {
-  /** Express with grafserv's Express adapter, grafserv's node adapter, or the gateway's plain /graphql route (src/http/graphql-route.ts). */
+  /** Express with grafserv's Express adapter, grafserv's node adapter, or the gateway's plain /graphql route (src/http/pipeline.ts). */
   adapter: "express" | "node" | "plain";
   /** No session check; a round trip of its own before the transaction; or in the transaction's opening. */
   session: "none" | "before" | "opening";
@@ -20,7 +20,7 @@ export interface Variant {
 
 /** The plugins of makePreset that check documents and shape answers (the "document gate and limits" step). */
 export const GUARD_PLUGINS = [
-  "StoflowDocumentGatePlugin", "StoflowPageSizePlugin", "StoflowDatabaseUnavailablePlugin", "StoflowDeadSessionPlugin",
+  "StoflowDocumentGatePlugin", "StoflowPageSizePlugin",
   "StoflowAnswerStatusPlugin", "StoflowErrorCodesPlugin", "StoflowValueWeightPlugin",
 ];
 

@@ -7,13 +7,14 @@ import { pgSettingsFor } from "../src/graphql/context.ts";
 import { authServiceFor } from "../src/auth/service.ts";
 import { readServerConfig } from "../src/config.ts";
 import { createPool } from "../src/db/pool.ts";
-import { openTransactionsInOneRoundTrip } from "../src/db/transaction-opening.ts";
-import { introspectWithoutTenantSchemas } from "../src/graphql/introspection.ts";
+import { openTransactionsInOneRoundTrip } from "../src/db/patches/transaction-opening.ts";
+import { introspectWithoutTenantSchemas } from "../src/db/patches/introspection.ts";
 import { graphqlGuards, makePreset } from "../src/graphql/preset.ts";
-import { clientConcurrency, serverConcurrency } from "../src/http/concurrency.ts";
+import { clientConcurrency, serverConcurrency } from "../src/admission/concurrency.ts";
 import { requestLogging } from "../src/http/logging.ts";
 import { notFound } from "../src/http/errors.ts";
-import { plainRoute, routeRequests, type Step } from "../src/http/graphql-route.ts";
+import { routeRequests, runSteps, type RequestStep } from "../src/http/pipeline.ts";
+import { withContext } from "../src/http/request-context.ts";
 import { ReceivedBodyGrafserv } from "../src/graphql/received-body-grafserv.ts";
 import { createLogger } from "../src/logger.ts";
 import { createMetrics } from "../src/http/metrics.ts";
@@ -32,7 +33,7 @@ introspectWithoutTenantSchemas(pool);
 if (variant.session === "opening") await openTransactionsInOneRoundTrip(pool);
 const auth = authServiceFor(pool, config);
 const guards = graphqlGuards(config.graphql);
-const preset = makePreset(pool, auth, config.graphql, { sessionOf: () => undefined, explorer: false, logger, guards });
+const preset = makePreset(pool, auth, config.graphql, { explorer: false, logger, guards });
 
 const tokenOf = (header: string | undefined) => (header?.startsWith("Bearer ") ? header.slice(7) : undefined);
 const pgl = postgraphile({
@@ -62,18 +63,18 @@ if (variant.adapter === "node") {
   server = http.createServer(app);
   await pgl.createServ(expressGrafserv).addTo(app, server);
 } else {
-  // As the gateway serves /graphql: its steps as plain functions, then grafserv (src/http/graphql-route.ts).
-  const steps: Step[] = [
+  // As the gateway serves /graphql: its steps as plain functions, then grafserv (src/http/pipeline.ts).
+  const steps: RequestStep[] = [
     ...(variant.log ? [requestLogging(logger)] : []),
-    ...(variant.metrics ? [createMetrics(pool, async () => 0, () => guards.gate.cacheSize, guards.lane.counts).middleware] : []),
+    ...(variant.metrics ? [createMetrics(pool, async () => 0, () => guards.gate.cacheSize, guards.newDocuments.counts).middleware] : []),
     ...(variant.concurrency ? [clientConcurrency(config.clientConcurrency), serverConcurrency(config.serverConcurrency, () => false)] : []),
     pgl.createServ((preset) => new ReceivedBodyGrafserv(preset)).handler(),
   ];
   const health = (_req: unknown, res: http.ServerResponse) => res.end('{"status":"ok"}');
-  server = http.createServer(routeRequests(plainRoute(() => false, steps, notFound, (_error, _req, res) => {
+  server = http.createServer(withContext(() => false, routeRequests(runSteps(steps, notFound, (_error, _req, res) => {
     res.statusCode = 500;
     res.end();
-  }), health));
+  }), health)));
 }
 server.listen(Number(process.env.PORT));
 process.once("SIGTERM", () => {

@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseEnv } from "node:util";
 import type { DocumentLimits } from "./graphql/document-limits.ts";
-import type { NewDocumentBudget } from "./graphql/new-document-line.ts";
+import type { NewDocumentBudget } from "./admission/new-document-line.ts";
 import { openFileLimit } from "./open-files.ts";
 import { flag, integer, optional, recordSettings, text } from "./settings.ts";
 

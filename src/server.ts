@@ -9,16 +9,13 @@ import { ownAddress, type ServerConfig } from "./config.ts";
 import { ConstraintMessages } from "./db/constraint-messages.ts";
 import { createPool } from "./db/pool.ts";
 import { cachedPoolerProblem } from "./db/pooler-check.ts";
-import { openTransactionsInOneRoundTrip } from "./db/transaction-opening.ts";
-import { introspectWithoutTenantSchemas } from "./graphql/introspection.ts";
+import { openTransactionsInOneRoundTrip } from "./db/patches/transaction-opening.ts";
+import { introspectWithoutTenantSchemas } from "./db/patches/introspection.ts";
 import { graphqlGuards, makePreset } from "./graphql/preset.ts";
 import { SchemaWatchSubscriber } from "./graphql/schema-watch.ts";
-import { createApp } from "./http/app.ts";
-import { sessionOf } from "./http/bearer.ts";
+import { createPipeline } from "./http/pipeline.ts";
 import { createListeners } from "./http/listeners.ts";
 import { registerTransportMetrics } from "./http/transport-metrics.ts";
-import { errorResponder, notFound } from "./http/errors.ts";
-import { plainRoute, routeRequests } from "./http/graphql-route.ts";
 import { ReceivedBodyGrafserv } from "./graphql/received-body-grafserv.ts";
 import { createMetrics } from "./http/metrics.ts";
 import { startJobWorker, type JobWorker } from "./jobs/worker.ts";
@@ -60,26 +57,22 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
   const auth = authServiceFor(pool, config);
   const guards = graphqlGuards(config.graphql);
   const messages = new ConstraintMessages(pool);
-  const metrics = createMetrics(pool, async () => (await serverStatus(probePool, config.preparedStatements)).tenants, () => guards.gate.cacheSize, guards.lane.counts);
-  const { app, graphqlSteps, probeApp } = createApp({
-    pool: probePool, auth, corsOrigins: config.corsOrigins, trustProxy: config.trustProxy, version: VERSION, explorer: config.explorer, linkPages: config.mail.ownLinkPages, metrics, logger,
-    committedMigrations: countCommittedMigrations(), metricsAccess: config.metrics, clientLimits: config.clientConcurrency, serverLimits: config.serverConcurrency,
-    probeLimits: { active: config.probe.perAddress, waiting: config.pipelinedRequests },
-    graphqlMaxBodyBytes: config.graphql.maxBodyBytes, preparedStatements: config.preparedStatements, connectionProblem,
-  });
-  const listeners = createListeners(config, app.get("trust proxy fn"), () => guards.lane.counts.refused);
-  registerTransportMetrics(metrics.registry, listeners, config.bodyBudgetBytes);
+  const metrics = createMetrics(pool, async () => (await serverStatus(probePool, config.preparedStatements)).tenants, () => guards.gate.cacheSize, guards.newDocuments.counts);
   // Watch mode (development): a connection of its own LISTENs for DDL, and the schema is rebuilt
   // after it; LISTEN needs a session, so it goes where the job worker's does (JOBS_DATABASE_URL).
   const watchPool = config.graphql.watch ? createPool(config.jobs.databaseUrl ?? appUrl, { ...config, poolSize: 1 }, logger, { keepIdle: true }) : undefined;
   const schemaWatch = watchPool && new SchemaWatchSubscriber(watchPool);
-  const pgl = postgraphile(makePreset(pool, auth, config.graphql, { sessionOf, explorer: config.explorer, logger, guards, messages, schemaWatch }));
-  const graphql = pgl.createServ((preset) => new ReceivedBodyGrafserv(preset)).handler();
-  const answerError = errorResponder(metrics);
-  app.use(graphql); // the explorer (/graphiql), when enabled
-  app.use(notFound);
-  app.use(answerError);
-  listeners.serve(routeRequests(plainRoute(app.get("trust proxy fn"), [...graphqlSteps, graphql], notFound, answerError), app), probeApp);
+  const pgl = postgraphile(makePreset(pool, auth, config.graphql, { explorer: config.explorer, logger, guards, messages, schemaWatch }));
+  const pipeline = createPipeline({
+    pool: probePool, auth, corsOrigins: config.corsOrigins, trustProxy: config.trustProxy, version: VERSION, explorer: config.explorer, linkPages: config.mail.ownLinkPages, metrics, logger,
+    committedMigrations: countCommittedMigrations(), metricsAccess: config.metrics, clientLimits: config.clientConcurrency, serverLimits: config.serverConcurrency,
+    probeLimits: { active: config.probe.perAddress, waiting: config.pipelinedRequests },
+    graphqlMaxBodyBytes: config.graphql.maxBodyBytes, preparedStatements: config.preparedStatements, connectionProblem,
+    graphql: pgl.createServ((preset) => new ReceivedBodyGrafserv(preset)).handler(),
+  });
+  const listeners = createListeners(config, pipeline.trustProxy, () => guards.newDocuments.counts.refused);
+  registerTransportMetrics(metrics.registry, listeners, config.bodyBudgetBytes);
+  listeners.serve(pipeline.listener, pipeline.probeListener);
   const release = async () => {
     await pgl.release();
     schemaWatch?.release();

@@ -1,6 +1,6 @@
 import type pg from "pg";
 import type { MailConfig } from "../config.ts";
-import { tokenRefused, tooManyAttempts } from "./errors.ts";
+import { tokenRefused, tooManyAttempts } from "../errors.ts";
 import { EmailTokenInput, MailRequestInput, parseInput, ResetPasswordInput } from "./inputs.ts";
 import { AUTH_PG_ROLE } from "./roles.ts";
 import type { PasswordHasher } from "./passwords.ts";

@@ -1,7 +1,7 @@
 import type pg from "pg";
 import type { ThrottleConfig } from "../config.ts";
 import { claimSettings } from "./claim-settings.ts";
-import { ClientError, tooManyAttempts } from "./errors.ts";
+import { ClientError, tooManyAttempts } from "../errors.ts";
 import type { Bcrypt } from "./passwords.ts";
 import { AUTH_PG_ROLE } from "./roles.ts";
 import type { SessionClaims } from "./tokens.ts";

@@ -4,7 +4,7 @@ import { codeOfPgError } from "../db/error-codes.ts";
 import { throttled, type accountMailFlows } from "./account-mail.ts";
 import { claimSettings } from "./claim-settings.ts";
 import { checkCurrentPassword } from "./current-password.ts";
-import { conflict, emailTaken, invalidInput, tokenRefused } from "./errors.ts";
+import { conflict, emailTaken, invalidInput, tokenRefused } from "../errors.ts";
 import { EmailChangeInput, parseInput } from "./inputs.ts";
 import type { PasswordHasher } from "./passwords.ts";
 import { AUTH_PG_ROLE } from "./roles.ts";

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { invalidInput } from "./errors.ts";
+import { invalidInput } from "../errors.ts";
 import { APP_ROLES, APP_ROLES_IN_WORDS } from "./roles.ts";
 
 /**

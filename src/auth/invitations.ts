@@ -2,7 +2,7 @@ import type pg from "pg";
 import type { MailConfig } from "../config.ts";
 import { codeOfPgError } from "../db/error-codes.ts";
 import { claimSettings } from "./claim-settings.ts";
-import { ClientError, forbidden, invalidInput, tooManyAttempts } from "./errors.ts";
+import { ClientError, forbidden, invalidInput, tooManyAttempts } from "../errors.ts";
 import { InvitationIdInput, InvitationInput, parseInput } from "./inputs.ts";
 import { PG_ROLE_OF } from "./roles.ts";
 import type { SessionClaims } from "./tokens.ts";

@@ -1,8 +1,8 @@
 import bcrypt from "bcrypt";
 import { randomBytes } from "node:crypto";
-import { FairLine, RecentCounts } from "../fair-line.ts";
+import { FairLine, RecentCounts } from "../admission/fair-line.ts";
 import { BcryptThreads } from "./bcrypt-threads.ts";
-import { busy } from "./errors.ts";
+import { busy } from "../errors.ts";
 
 /** One bcrypt hash, in libuv's thread pool: for operator tools, outside any request. */
 export function hashPassword(password: string, cost: number): Promise<string> {

@@ -4,7 +4,7 @@ import { accountMailFlows } from "./account-mail.ts";
 import { checkCurrentPassword } from "./current-password.ts";
 import { emailChangeFlows } from "./email-change.ts";
 import { invitationFlows } from "./invitations.ts";
-import { ClientError, conflict, emailNotVerified, emailTaken, invalidInput, tokenRefused, tooManyAttempts, wrongCredentials } from "./errors.ts";
+import { ClientError, conflict, emailNotVerified, emailTaken, invalidInput, tokenRefused, tooManyAttempts, wrongCredentials } from "../errors.ts";
 import {
   AcceptInvitationInput, ChangePasswordInput, ConfirmPasswordInput, LoginInput, parseInput, RefreshInput, RegisterInput,
 } from "./inputs.ts";

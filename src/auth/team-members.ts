@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type pg from "pg";
 import { codeOfPgError } from "../db/error-codes.ts";
 import { withSettings } from "../db/transaction.ts";
-import { emailTaken, invalidInput } from "./errors.ts";
+import { emailTaken, invalidInput } from "../errors.ts";
 import { MemberInput, parseInput } from "./inputs.ts";
 import { hashPassword } from "./passwords.ts";
 

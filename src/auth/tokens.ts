@@ -1,7 +1,8 @@
 import jwt from "jsonwebtoken";
+import { LRUCache } from "lru-cache";
 import { createHash, randomBytes } from "node:crypto";
 import type { JwtConfig } from "../config.ts";
-import { invalidToken } from "./errors.ts";
+import { invalidToken } from "../errors.ts";
 import { APP_ROLES, type AppRole } from "./roles.ts";
 
 /** Who a verified access token speaks for. */
@@ -39,7 +40,6 @@ export function verifyAccessToken(config: JwtConfig, token: string): SessionClai
   const cached = verifiedTokens.get(token);
   if (cached && cached.config === config && cached.expiresAt > Date.now() / 1000) return cached.claims;
   const claims = verifySignedToken(config, token);
-  if (verifiedTokens.size >= MAX_CACHED_TOKENS) verifiedTokens.delete(verifiedTokens.keys().next().value!);
   verifiedTokens.set(token, { config, claims, expiresAt: (jwt.decode(token) as jwt.JwtPayload).exp! });
   return claims;
 }
@@ -47,10 +47,10 @@ export function verifyAccessToken(config: JwtConfig, token: string): SessionClai
 /**
  * Tokens whose signature and claims were verified, until they expire: a signature stays valid,
  * so a client's next request skips the crypto. (Whether the session is still live is checked on
- * every request all the same.) Oldest entries go first beyond MAX_CACHED_TOKENS.
+ * every request all the same.) The least recently used go first beyond MAX_CACHED_TOKENS (lru-cache).
  */
-const verifiedTokens = new Map<string, { config: JwtConfig; claims: SessionClaims; expiresAt: number }>();
 const MAX_CACHED_TOKENS = 10_000;
+const verifiedTokens = new LRUCache<string, { config: JwtConfig; claims: SessionClaims; expiresAt: number }>({ max: MAX_CACHED_TOKENS });
 
 function verifySignedToken(config: JwtConfig, token: string): SessionClaims {
   if (token.length > MAX_TOKEN_LENGTH) throw invalidToken();

@@ -1,7 +1,7 @@
 import type pg from "pg";
 import { codeOfPgError } from "../db/error-codes.ts";
 import { withSettings } from "../db/transaction.ts";
-import { ClientError, conflict, invalidToken, reauthenticationRequired, tenantMaintenance } from "./errors.ts";
+import { ClientError, conflict, refusalOf } from "../errors.ts";
 
 /** Thin query helpers over one client, inside one transaction. */
 export interface Query {
@@ -29,14 +29,10 @@ export function inTransaction<T>(pool: pg.Pool, settings: Record<string, string>
 }
 
 /**
- * A dead session (app_private.require_live_session) is 401 INVALID_TOKEN, a tenant whose schema
- * lags behind the template 503 TENANT_MAINTENANCE, a sensitive change outside sudo mode 403
- * REAUTHENTICATION_REQUIRED, a lost race a CONFLICT; the rest is rethrown.
+ * SQL's refusals become the app's errors (src/errors.ts refusalOf: a dead session 401 INVALID_TOKEN,
+ * a tenant whose schema lags behind the template 503 TENANT_MAINTENANCE, a sensitive change outside
+ * sudo mode 403 REAUTHENTICATION_REQUIRED…), a lost race a CONFLICT; the rest is rethrown.
  */
 export function refusal(error: unknown): never {
-  const code = codeOfPgError(error);
-  if (code === "INVALID_TOKEN") throw invalidToken((error as Error).message);
-  if (code === "TENANT_MAINTENANCE") throw tenantMaintenance();
-  if (code === "REAUTHENTICATION_REQUIRED") throw reauthenticationRequired((error as Error).message);
-  throw code === "CONFLICT" ? conflict() : error;
+  throw refusalOf(error) ?? (codeOfPgError(error) === "CONFLICT" ? conflict() : error);
 }

@@ -6,7 +6,7 @@ import { lexicographicSortSchema, printSchema } from "postgraphile/graphql";
 import { authServiceFor } from "../auth/service.ts";
 import { readDatabaseConfig, readServerConfig } from "../config.ts";
 import { prepareDatabase } from "../db/database.ts";
-import { introspectWithoutTenantSchemas } from "../graphql/introspection.ts";
+import { introspectWithoutTenantSchemas } from "../db/patches/introspection.ts";
 import { makePreset } from "../graphql/preset.ts";
 import type { Io } from "./io.ts";
 import { runAsScript, runCommand } from "./run.ts";
@@ -22,7 +22,7 @@ export async function printApiSchema(appUrl: string): Promise<string> {
   const pool = new pg.Pool({ connectionString: appUrl, max: 2 });
   introspectWithoutTenantSchemas(pool);
   const config = readServerConfig({}, "schema-export-needs-no-real-secret-0000");
-  const pgl = postgraphile(makePreset(pool, authServiceFor(pool, config), config.graphql, { sessionOf: () => undefined }));
+  const pgl = postgraphile(makePreset(pool, authServiceFor(pool, config), config.graphql, {}));
   try {
     const { schema } = await pgl.getSchemaResult();
     return printSchema(lexicographicSortSchema(schema)) + "\n";

@@ -1,7 +1,7 @@
 import "./env.ts";
 import pg from "pg";
 import { parseArgs } from "node:util";
-import { ClientError } from "../auth/errors.ts";
+import { ClientError } from "../errors.ts";
 import { createPasswordHasher } from "../auth/passwords.ts";
 import { createAuthService } from "../auth/service.ts";
 import { addTeamMember } from "../auth/team-members.ts";

@@ -1,15 +1,17 @@
+import { LRUCache } from "lru-cache";
 import { isPromiseLike, SafeError, type GrafastExecutionArgs } from "postgraphile/grafast";
-import type { ExecutionConfig, NormalizedRequestDigest } from "postgraphile/grafserv";
+import type { ExecutionConfig } from "postgraphile/grafserv";
 import {
   execute as graphqlExecute, GraphQLError, Kind, parse, print, Source, specifiedRules, validate,
   type DocumentNode, type ExecutionResult, type GraphQLSchema, type OperationDefinitionNode,
 } from "postgraphile/graphql";
-import { answerRequestWith, answerWith } from "./answer-status.ts";
+import { answerWith, refuseRequest } from "./answer-status.ts";
+import { busy } from "../errors.ts";
 import { coded, withoutSuggestion } from "./errors.ts";
-import { LaneFullError, type NewDocumentLine } from "./new-document-line.ts";
-import { leaveServerLine, reenterServerLine, ServerLineFullError } from "../http/concurrency.ts";
+import { NewDocumentLineFullError, type NewDocumentLine } from "../admission/new-document-line.ts";
+import { ServerLineFullError } from "../admission/concurrency.ts";
 import { hashes } from "./hashing-plugin.ts";
-import { clientOfAddress } from "../http/client-address.ts";
+import { contextOf, type RequestContext } from "../http/request-context.ts";
 import { checkVariables, compileDocument, refuse, type CompiledOperation, type DocumentLimits } from "./document-limits.ts";
 
 /** Memory a cached document holds, per character of its text (syntax tree and compiled limits; measured ≈ 31×). */
@@ -40,24 +42,23 @@ type ParseAndValidateResult = { document: DocumentNode; errors?: undefined } | {
 export class DocumentGate {
   private readonly limits: DocumentLimits;
   private readonly passwordMutations: ReadonlySet<string>;
-  private readonly maxCacheBytes: number;
-  private readonly admitted = new Map<string, AdmittedDocument>();
+  /** Admitted documents by text, the least recently used going first beyond their budget of bytes (lru-cache). */
+  private readonly admitted: LRUCache<string, AdmittedDocument>;
   private readonly byDocument = new WeakMap<DocumentNode, AdmittedDocument>();
-  private cachedBytes = 0;
   private schema: GraphQLSchema | undefined;
   private readonly schemaReady: Promise<void>;
   private resolveSchemaReady!: () => void;
   /** The last document that failed to parse, so grafserv's own parse step does not parse it again. */
   private lastSyntaxError: { query: string; error: GraphQLError } | undefined;
 
-  private readonly lane: NewDocumentLine;
+  private readonly newDocuments: NewDocumentLine;
 
-  /** `lane`: where documents not seen yet are parsed, compiled and validated, one at a time, within a budget of time. */
-  constructor(limits: DocumentLimits, passwordMutations: ReadonlySet<string>, maxCacheBytes: number, lane: NewDocumentLine) {
-    this.lane = lane;
+  /** `newDocuments`: the line where documents not seen yet are parsed, compiled and validated, one at a time, within a budget of time. */
+  constructor(limits: DocumentLimits, passwordMutations: ReadonlySet<string>, maxCacheBytes: number, newDocuments: NewDocumentLine) {
+    this.newDocuments = newDocuments;
     this.limits = limits;
     this.passwordMutations = passwordMutations;
-    this.maxCacheBytes = maxCacheBytes;
+    this.admitted = new LRUCache({ maxSize: maxCacheBytes, sizeCalculation: (entry) => entry.bytes });
     this.schemaReady = new Promise((resolve) => {
       this.resolveSchemaReady = resolve;
     });
@@ -65,14 +66,13 @@ export class DocumentGate {
 
   /** Documents kept, and the memory they are estimated to hold (for /metrics). */
   get cacheSize(): { documents: number; bytes: number } {
-    return { documents: this.admitted.size, bytes: this.cachedBytes };
+    return { documents: this.admitted.size, bytes: this.admitted.calculatedSize };
   }
 
   useSchema(schema: GraphQLSchema): void {
     if (schema === this.schema) return;
     this.schema = schema;
     this.admitted.clear();
-    this.cachedBytes = 0;
     this.resolveSchemaReady();
   }
 
@@ -80,18 +80,18 @@ export class DocumentGate {
    * Refuses (SafeError, HTTP 400) a request whose document or variables break a limit. `request`:
    * whose it is (its client's turn in the line of new documents, and its place in the server's line).
    */
-  admit(query: string, variables: Record<string, unknown>, operationName: string | undefined, request: RequestOf): void | Promise<void> {
+  admit(query: string, variables: Record<string, unknown>, operationName: string | undefined, request: RequestContext | undefined): void | Promise<void> {
     if (!this.schema) return this.schemaReady.then(() => this.admit(query, variables, operationName, request));
     const known = this.admitted.get(query);
     if (known) return this.checkRequest(query, known, variables, operationName);
     // A document not seen yet: its parse, limits and validation are the long synchronous work an
     // anonymous client can ask for, done in the line of new documents, within its budget of
-    // event-loop time (LaneFullError when it would wait too long). It waits there, not in the
+    // event-loop time (NewDocumentLineFullError when it would wait too long). It waits there, not in the
     // server's line, whose places stay for known documents; once admitted, it takes a place there
     // again to execute (ServerLineFullError when there is none: 503 BUSY too).
-    const res = request?.res;
-    if (res) leaveServerLine(res);
-    const admitted = this.lane.run(clientOf(request), query.length, () => {
+    const place = request?.serverPlace;
+    place?.leave();
+    const admitted = this.newDocuments.run(clientOf(request), query.length, () => {
       const entry = this.compile(query);
       if (!entry) return; // a syntax error, reported by parseAndValidate
       entry.errors = this.validate(entry.document);
@@ -99,7 +99,7 @@ export class DocumentGate {
       return entry;
     });
     // A request that hashes a password waits in bcrypt's line instead (hashing-plugin.ts).
-    return admitted.then((entry) => (res && !(entry && hashes(entry.document, operationName)) ? reenterServerLine(res) : undefined));
+    return admitted.then((entry) => (place && !(entry && hashes(entry.document, operationName)) ? place.retake() : undefined));
   }
 
   private checkRequest(query: string, entry: AdmittedDocument, variables: Record<string, unknown>, operationName: string | undefined): void {
@@ -153,32 +153,18 @@ export class DocumentGate {
     return entry;
   }
 
-  /** Most recently used last; the oldest go first once the cache holds more than its budget. */
+  /** Kept as the most recently used (a document larger than the whole budget is not kept). */
   private touch(query: string, entry: AdmittedDocument): void {
-    if (this.admitted.delete(query)) this.cachedBytes -= entry.bytes;
-    if (entry.bytes > this.maxCacheBytes) return;
     this.admitted.set(query, entry);
-    this.cachedBytes += entry.bytes;
-    for (const [oldest, old] of this.admitted) {
-      if (this.cachedBytes <= this.maxCacheBytes) break;
-      this.admitted.delete(oldest);
-      this.cachedBytes -= old.bytes;
-    }
   }
 
   private forget(query: string): void {
-    const entry = this.admitted.get(query);
-    if (entry && this.admitted.delete(query)) this.cachedBytes -= entry.bytes;
+    this.admitted.delete(query);
   }
 }
 
-/** The Node request and answer of a GraphQL request, when it came over HTTP. */
-type RequestOf = { req?: { ip?: string; socket?: { remoteAddress?: string } }; res?: object } | undefined;
-
 /** The client (address, IPv6 /64) a request is weighed by in the line of new documents. */
-function clientOf(request: RequestOf): string {
-  return clientOfAddress(request?.req?.ip ?? request?.req?.socket?.remoteAddress ?? "unknown");
-}
+const clientOf = (request: RequestContext | undefined): string => request?.client ?? "unknown";
 
 /** Answers to introspection-only operations, by document, operation and variables (GraphiQL and codegen send the same text). */
 const INTROSPECTION_ANSWERS = 8;
@@ -192,20 +178,19 @@ const INTROSPECTION_ANSWERS = 8;
  *   the last few answers: an anonymous client cannot make the event loop plan or introspect for
  *   everyone at once. When too much waits: 503 BUSY with Retry-After.
  */
-export function documentGatePlugin(gate: DocumentGate, lane: NewDocumentLine, planCacheSize: number): GraphileConfig.Plugin {
-  const introspectionAnswers = new Map<string, Buffer>();
-  /** Introspection resolves synchronously, from the schema alone: computed in the lane, kept encoded. */
+export function documentGatePlugin(gate: DocumentGate, newDocuments: NewDocumentLine, planCacheSize: number): GraphileConfig.Plugin {
+  const introspectionAnswers = new LRUCache<string, Buffer>({ max: INTROSPECTION_ANSWERS });
+  /** Introspection resolves synchronously, from the schema alone: computed in the line of new documents, kept encoded. */
   const introspect = (args: GrafastExecutionArgs, key: string): Promise<ExecutionResult> | ExecutionResult => {
     const known = introspectionAnswers.get(key);
     // Sent as it is by AnswerStatusPlugin: no JSON work, no garbage, for a repeat.
     if (known && answerWith(args, { body: known })) return { data: null };
     // Refusable like a new document: the same document with new variables is computed anew.
-    return lane.run(clientOf(args.requestContext?.node), key.length, () => {
+    return newDocuments.run(clientOf(contextOf(args.requestContext)), key.length, () => {
       const { schema, document, operationName, variableValues } = args;
       const result = graphqlExecute({ schema, document, operationName, variableValues }) as ExecutionResult;
       if (!result.errors) {
         introspectionAnswers.set(key, Buffer.from(JSON.stringify(result)));
-        if (introspectionAnswers.size > INTROSPECTION_ANSWERS) introspectionAnswers.delete(introspectionAnswers.keys().next().value!);
       }
       // grafserv sends a string `data` as it is (outputDataAsString).
       return { ...result, data: JSON.stringify(result.data) } as unknown as ExecutionResult;
@@ -235,12 +220,12 @@ export function documentGatePlugin(gate: DocumentGate, lane: NewDocumentLine, pl
           const operation = gate.operationOf(args);
           const work = operation?.introspectionOnly
             ? introspect(args, introspectionKey(args.document, operation.operation, args.variableValues))
-            : entry.planned ? next() : lane.runAdmitted(clientOf(args.requestContext?.node), () => {
+            : entry.planned ? next() : newDocuments.runAdmitted(clientOf(contextOf(args.requestContext)), () => {
               const result = next(); // planning is synchronous: it is done when next() returns
               entry.planned = true;
               return result;
             });
-          return isPromiseLike(work) ? Promise.resolve(work).catch((error) => busy(error, args)) : work;
+          return isPromiseLike(work) ? Promise.resolve(work).catch(refusedAsBusy) : work;
         },
       },
     },
@@ -250,8 +235,8 @@ export function documentGatePlugin(gate: DocumentGate, lane: NewDocumentLine, pl
           const { query, variableValues, operationName } = event.body as { query?: unknown; variableValues?: unknown; operationName?: unknown };
           if (typeof query !== "string") return next();
           const variables = variableValues && typeof variableValues === "object" ? (variableValues as Record<string, unknown>) : {};
-          const admitted = gate.admit(query, variables, typeof operationName === "string" ? operationName : undefined, event.request?.requestContext?.node);
-          return isPromiseLike(admitted) ? Promise.resolve(admitted).then(next, (error) => laneFull(error, event.request)) : next();
+          const admitted = gate.admit(query, variables, typeof operationName === "string" ? operationName : undefined, contextOf(event.request?.requestContext));
+          return isPromiseLike(admitted) ? Promise.resolve(admitted).then(next, (error) => lineFull(error, contextOf(event.request?.requestContext))) : next();
         },
         setPreset(next, event) {
           const getExecutionConfig = event.getExecutionConfig;
@@ -281,18 +266,18 @@ function introspectionKey(document: DocumentNode, operation: OperationDefinition
 const BUSY_MESSAGE = "The server is busy with new queries; retry in a second";
 
 /**
- * The lane was full when a new document came (before anything else), or the server's line once it
- * was admitted: 503 BUSY with Retry-After.
+ * The line of new documents was full when a new document came (before anything else), or the server's line once it
+ * was admitted: 503 BUSY with Retry-After (AnswerStatusPlugin).
  */
-function laneFull(error: unknown, request: NormalizedRequestDigest | undefined): never {
-  if (!(error instanceof LaneFullError || error instanceof ServerLineFullError)) throw error;
-  answerRequestWith(request?.requestContext?.node?.req, { status: 503, retryAfterSeconds: 1 });
-  throw new SafeError(BUSY_MESSAGE, { statusCode: 503, code: "BUSY" });
+function lineFull(error: unknown, request: RequestContext | undefined): never {
+  if (!(error instanceof NewDocumentLineFullError || error instanceof ServerLineFullError)) throw error;
+  const refusal = busy(BUSY_MESSAGE);
+  refuseRequest(request, refusal);
+  throw new SafeError(refusal.message, { statusCode: refusal.status, code: refusal.code });
 }
 
-/** The lane is full: a 503 with Retry-After. */
-function busy(error: unknown, args: GrafastExecutionArgs): ExecutionResult {
-  if (!(error instanceof LaneFullError)) throw error;
-  answerWith(args, { status: 503, retryAfterSeconds: 1 });
-  return { errors: [new GraphQLError(BUSY_MESSAGE, { extensions: { code: "BUSY" } })] };
+/** The line of new documents is full: BUSY, answered 503 with Retry-After by AnswerStatusPlugin. */
+function refusedAsBusy(error: unknown): ExecutionResult {
+  if (!(error instanceof NewDocumentLineFullError)) throw error;
+  return { errors: [new GraphQLError(BUSY_MESSAGE, { originalError: busy(BUSY_MESSAGE) })] };
 }

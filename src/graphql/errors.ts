@@ -3,10 +3,9 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import { isSafeError } from "postgraphile/grafast";
 import { defaultMaskError } from "postgraphile/grafserv";
-import { ClientError } from "../auth/errors.ts";
+import { classify } from "../errors.ts";
 import type { ConstraintMessages } from "../db/constraint-messages.ts";
 import { codeOfPgError, INSUFFICIENT_PRIVILEGE, UNDEFINED_TABLE } from "../db/error-codes.ts";
-import { isDatabaseUnavailable, UNAVAILABLE } from "../db/unavailable.ts";
 
 /** What a privilege or row-level security refusal tells the client. */
 const NOT_ALLOWED = "Not allowed for your role or account";
@@ -42,7 +41,7 @@ export function withoutSuggestion(error: GraphQLError): GraphQLError {
   return new GraphQLError(error.message.replace(SUGGESTION, ""), { nodes, source, positions, path, extensions });
 }
 
-type OriginalError = Error & { code?: string; retryAfterSeconds?: number; table?: string; constraint?: string; column?: string };
+type OriginalError = Error & { code?: string; table?: string; constraint?: string; column?: string };
 
 /** graphql-js's refusal of a request's variables (missing, null for a non-null type, of the wrong type): a validation error. */
 const VARIABLE_REFUSAL = /^Variable "\$\w+" /;
@@ -50,13 +49,10 @@ const VARIABLE_REFUSAL = /^Variable "\$\w+" /;
 function maskError(error: GraphQLError, logger: Logger, messages: ConstraintMessages): GraphQLError {
   const original = error.originalError as OriginalError | undefined;
   if (error.path === undefined && VARIABLE_REFUSAL.test(error.message)) return withCode(error, error.message, "GRAPHQL_VALIDATION_FAILED");
-  if (original instanceof ClientError) {
-    const retry = original.retryAfterSeconds ? { retryAfter: original.retryAfterSeconds } : {};
-    return withCode(error, original.message, original.code, retry);
-  }
+  // A ClientError, SQL's refusal with a status of its own, a database that cannot serve (src/errors.ts).
+  const known = original && classify(original);
+  if (known) return withCode(error, known.message, known.code, known.retryAfterSeconds ? { retryAfter: known.retryAfterSeconds } : {});
   const code = codeOfPgError(original);
-  if (code === "INVALID_TOKEN") return withCode(error, original!.message, code);
-  if (original && isDatabaseUnavailable(original)) return withCode(error, UNAVAILABLE.message, UNAVAILABLE.code);
   if (original?.code === UNDEFINED_TABLE) return withCode(error, NO_TENANT_CONTEXT, "NO_TENANT_CONTEXT");
   if (/^Invalid ('(after|before)' )?cursor/.test(error.message)) {
     return withCode(error, error.message.replace(/ digest .*/, ""), "INVALID_INPUT");

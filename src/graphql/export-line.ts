@@ -1,9 +1,8 @@
 import type { GrafastExecutionArgs } from "postgraphile/grafast";
 import { GraphQLError, type ExecutionResult } from "postgraphile/graphql";
-import { busy } from "../auth/errors.ts";
+import { busy } from "../errors.ts";
 import type { ExportConfig } from "../config.ts";
-import { FairLine } from "../fair-line.ts";
-import { answerWith } from "./answer-status.ts";
+import { FairLine } from "../admission/fair-line.ts";
 import type { DocumentGate } from "./document-gate.ts";
 
 /** The Query field that builds one JSON document of a whole tenant (SQL public.export_tenant_data). */
@@ -38,14 +37,14 @@ export function exportLinePlugin(gate: DocumentGate, config: ExportConfig): Grap
           // Only admins may export (the database refuses the others at once): nobody else queues.
           if (session?.role !== "admin") return next();
           const tenant = session.tenantId;
-          if (tenantsInLine.has(tenant)) return refusedAsBusy(args);
+          if (tenantsInLine.has(tenant)) return refusedAsBusy();
           tenantsInLine.add(tenant);
           line.weigh(String(tenant));
           const refusal = busy(EXPORT_BUSY);
           return line.run(String(tenant), async () => next(), () => refusal)
             .catch((error: unknown) => {
               if (error !== refusal) throw error;
-              return refusedAsBusy(args);
+              return refusedAsBusy();
             })
             .finally(() => tenantsInLine.delete(tenant));
         },
@@ -64,9 +63,8 @@ function boundExport(args: GrafastExecutionArgs, config: ExportConfig): void {
   };
 }
 
-/** 503 BUSY with Retry-After, in GraphQL's shape. */
-function refusedAsBusy(args: GrafastExecutionArgs): ExecutionResult {
+/** BUSY in GraphQL's shape (answered 503 with Retry-After by AnswerStatusPlugin). */
+function refusedAsBusy(): ExecutionResult {
   const refusal = busy(EXPORT_BUSY);
-  answerWith(args, { status: refusal.status, retryAfterSeconds: refusal.retryAfterSeconds });
   return { errors: [new GraphQLError(refusal.message, { originalError: refusal })] };
 }

@@ -1,6 +1,6 @@
 import { Kind, type DocumentNode, type FragmentDefinitionNode, type OperationDefinitionNode, type SelectionSetNode } from "postgraphile/graphql";
 import { HASHING_MUTATIONS } from "../auth/hashing-operations.ts";
-import { leaveServerLine } from "../http/concurrency.ts";
+import { contextOf } from "../http/request-context.ts";
 
 /** Whether a selection set of Mutation names a hashing mutation, through inline fragments and fragment spreads. */
 function selectsHashing(set: SelectionSetNode, fragments: Map<string, FragmentDefinitionNode>, seen: Set<string>): boolean {
@@ -42,8 +42,8 @@ export const HashingPlugin: GraphileConfig.Plugin = {
   grafast: {
     middleware: {
       execute(next, { args }) {
-        const res = args.requestContext?.node?.res;
-        if (res && hashes(args.document, args.operationName)) leaveServerLine(res);
+        const place = contextOf(args.requestContext)?.serverPlace;
+        if (place && hashes(args.document, args.operationName)) place.leave();
         return next();
       },
     },

@@ -7,9 +7,8 @@ import { PostGraphileConnectionFilterPreset } from "postgraphile-plugin-connecti
 import type { AuthService } from "../auth/service.ts";
 import { ConstraintMessages } from "../db/constraint-messages.ts";
 import { authPlugin, PASSWORD_MUTATIONS } from "./auth-plugin.ts";
-import type { SessionClaims } from "../auth/tokens.ts";
 import { GRAPHQL_PATH, pgSettingsFor } from "./context.ts";
-import type { Request, Response } from "express";
+import { contextOf } from "../http/request-context.ts";
 import type { Logger } from "pino";
 import { createLogger } from "../logger.ts";
 import { maskErrorWith } from "./errors.ts";
@@ -23,15 +22,12 @@ import type { GraphqlConfig } from "../config.ts";
 import { DocumentGate, documentGatePlugin } from "./document-gate.ts";
 import { exportLinePlugin } from "./export-line.ts";
 import { pageSizePlugin } from "./page-size-plugin.ts";
-import { NewDocumentLine } from "./new-document-line.ts";
+import { NewDocumentLine } from "../admission/new-document-line.ts";
 import { ValueWeightPlugin } from "./value-weight-plugin.ts";
 import { constraintMessagesPlugin } from "./constraint-messages-plugin.ts";
 import { AnswerStatusPlugin } from "./answer-status.ts";
-import { DeadSessionPlugin } from "./dead-session.ts";
-import { RefusalStatusPlugin } from "./refusal-status.ts";
 import { ErrorCodesPlugin } from "./error-codes.ts";
 import { trustedDocumentsPreset } from "./trusted-documents.ts";
-import { DatabaseUnavailablePlugin } from "./unavailable.ts";
 import type {} from "postgraphile/grafserv/node";
 import type { GrafastSubscriber } from "postgraphile/grafast";
 
@@ -43,7 +39,7 @@ import type { GrafastSubscriber } from "postgraphile/grafast";
  */
 export function makePreset(
   pool: pg.Pool, auth: AuthService, graphql: GraphqlConfig,
-  { sessionOf, explorer = true, logger = createLogger(), guards = graphqlGuards(graphql), messages = new ConstraintMessages(pool), schemaWatch }: PresetOptions,
+  { explorer = true, logger = createLogger(), guards = graphqlGuards(graphql), messages = new ConstraintMessages(pool), schemaWatch }: PresetOptions,
 ): GraphileConfig.Preset {
   return {
     extends: [
@@ -52,9 +48,10 @@ export function makePreset(
       ...(graphql.trustedDocuments ? [trustedDocumentsPreset(graphql.trustedDocuments)] : []),
     ],
     plugins: [
-      NoSchemaPrefixPlugin, authPlugin(auth), documentGatePlugin(guards.gate, guards.lane, graphql.planCacheSize),
+      // First: its execute middleware is the outermost, so it rules on every error of the result (the gate's and the export line's too).
+      AnswerStatusPlugin, NoSchemaPrefixPlugin, authPlugin(auth), documentGatePlugin(guards.gate, guards.newDocuments, graphql.planCacheSize),
       exportLinePlugin(guards.gate, graphql.exports),
-      pageSizePlugin(graphql.defaultPageSize), ValueWeightPlugin, DatabaseUnavailablePlugin, DeadSessionPlugin, RefusalStatusPlugin, AnswerStatusPlugin, ErrorCodesPlugin,
+      pageSizePlugin(graphql.defaultPageSize), ValueWeightPlugin, ErrorCodesPlugin,
       NotFoundPlugin, DescriptionsPlugin, BadValuePlugin, constraintMessagesPlugin(messages), BoundedNodeIdPlugin, HashingPlugin,
     ],
     // Filter and order by any column, not only indexed ones: a tenant's tables are small, and
@@ -73,10 +70,10 @@ export function makePreset(
     grafast: {
       explain: false,
       context(requestContext) {
-        // The HTTP route (src/http/graphql-route.ts) gives Node's request Express's `ip` and `res.locals`.
-        const { req, res } = (requestContext.node ?? {}) as { req?: Request; res?: Response };
-        const session = res ? sessionOf(res) : undefined;
-        return { session, clientIp: req?.ip ?? "unknown", pgSettings: pgSettingsFor(session) };
+        // What the steps of /graphql found (src/http/pipeline.ts): the verified session, the client address.
+        const request = contextOf(requestContext);
+        const session = request?.session;
+        return { session, clientIp: request?.clientIp ?? "unknown", pgSettings: pgSettingsFor(session) };
       },
     },
     grafserv: {
@@ -95,8 +92,6 @@ export function makePreset(
 }
 
 interface PresetOptions {
-  /** The verified session of a request, as the HTTP layer found it (src/http/bearer.ts). */
-  sessionOf: (res: Response) => SessionClaims | undefined;
   explorer?: boolean;
   logger?: Logger;
   guards?: GraphqlGuards;
@@ -109,10 +104,10 @@ interface PresetOptions {
 /** The gate every GraphQL document passes, and the line new documents are parsed and planned in (see document-gate.ts). */
 export interface GraphqlGuards {
   gate: DocumentGate;
-  lane: NewDocumentLine;
+  newDocuments: NewDocumentLine;
 }
 
 export function graphqlGuards(graphql: GraphqlConfig): GraphqlGuards {
-  const lane = new NewDocumentLine(graphql.newDocuments);
-  return { gate: new DocumentGate(graphql, PASSWORD_MUTATIONS, graphql.documentCacheBytes, lane), lane };
+  const newDocuments = new NewDocumentLine(graphql.newDocuments);
+  return { gate: new DocumentGate(graphql, PASSWORD_MUTATIONS, graphql.documentCacheBytes, newDocuments), newDocuments };
 }

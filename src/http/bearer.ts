@@ -1,23 +1,24 @@
-import type { NextFunction, Request, Response } from "express";
+import type { IncomingMessage } from "node:http";
 import type { AuthService } from "../auth/service.ts";
-import { invalidToken, notAuthenticated } from "../auth/errors.ts";
+import { invalidToken, notAuthenticated } from "../errors.ts";
 import type { SessionClaims } from "../auth/tokens.ts";
+import type { RequestStep } from "./pipeline.ts";
 
 /**
- * Verifies `Authorization: Bearer …` on every route. No header: the request goes on anonymous.
- * A header that is present but not a valid, live token: 401, never a silent anonymous request.
- * With `checkedInTransaction` (GraphQL), only the signature and claims are
- * verified here: each of the request's transactions checks the session as it opens, in the same
- * round trip (app_private.require_live_session).
+ * Verifies `Authorization: Bearer …` on every route and keeps the session in the request's
+ * context. No header: the request goes on anonymous. A header that is present but not a valid,
+ * live token: 401, never a silent anonymous request. With `checkedInTransaction` (GraphQL), only
+ * the signature and claims are verified here: each of the request's transactions checks the
+ * session as it opens, in the same round trip (app_private.require_live_session).
  */
-export function bearerAuthentication(auth: AuthService, { checkedInTransaction = false } = {}) {
-  return async (req: Request, res: Response, next: NextFunction) => {
+export function bearerAuthentication(auth: AuthService, { checkedInTransaction = false } = {}): RequestStep {
+  return async (req, _res, next) => {
     const header = req.headers.authorization;
     if (header === undefined) return next();
     try {
       const match = /^Bearer ([A-Za-z0-9_\-.]+)$/.exec(header.trim());
       if (!match) throw invalidToken();
-      res.locals.session = checkedInTransaction ? auth.verify(match[1]!) : await auth.authorize(match[1]!);
+      req.context.session = checkedInTransaction ? auth.verify(match[1]!) : await auth.authorize(match[1]!);
       next();
     } catch (error) {
       next(error);
@@ -25,14 +26,9 @@ export function bearerAuthentication(auth: AuthService, { checkedInTransaction =
   };
 }
 
-/** The verified session of a request, if any. */
-export function sessionOf(res: Response): SessionClaims | undefined {
-  return res.locals.session as SessionClaims | undefined;
-}
-
 /** The verified session of a request that needs one. */
-export function requireSession(res: Response): SessionClaims {
-  const session = sessionOf(res);
+export function requireSession(req: IncomingMessage): SessionClaims {
+  const session = req.context.session;
   if (!session) throw notAuthenticated();
   return session;
 }

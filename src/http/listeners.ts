@@ -1,13 +1,12 @@
-import http, { type IncomingMessage } from "node:http";
+import http from "node:http";
 import type { AddressInfo } from "node:net";
-import proxyAddr from "proxy-addr";
 import type { ServerConfig } from "../config.ts";
 import { GRAPHQL_PATH } from "../graphql/context.ts";
 import { REST_BODY_BYTES } from "./auth-routes.ts";
-import { admitBodies, BodyBudget } from "./body-budget.ts";
-import { clientOfAddress } from "./client-address.ts";
+import { admitBodies, BodyBudget } from "../admission/body-budget.ts";
+import { withContext } from "./request-context.ts";
 import { collectAfterFloods } from "./flood-recovery.ts";
-import { SocketGuard, type Listener } from "./socket-guard.ts";
+import { SocketGuard, type Listener } from "../admission/socket-guard.ts";
 
 /**
  * Connections the kernel may hold for Node to accept (Linux caps it at net.core.somaxconn). Node's
@@ -34,8 +33,8 @@ export interface Listeners {
 /**
  * The API's listener (PORT) and the probes' (PROBE_PORT: /health, /ready, /metrics, with a few
  * sockets of its own): a crowd that fills the first leaves the second answering, as Kubernetes
- * and load balancers expect. Both guard their sockets (socket-guard.ts); the API's bodies share a
- * budget (body-budget.ts). `trustProxy`: Express's compiled `trust proxy`, for the client address.
+ * and load balancers expect. Both guard their sockets (admission/socket-guard.ts); the API's bodies share a
+ * budget (admission/body-budget.ts). `trustProxy`: Express's compiled `trust proxy`, for the client address.
  * `otherRefusals`: requests refused further on (new GraphQL documents), which also tell a flood
  * whose memory is given back once it is over (flood-recovery.ts).
  */
@@ -61,12 +60,12 @@ export function createListeners(config: ServerConfig, trustProxy: (address: stri
   const calm = () => sockets.main.counts.open <= config.maxConnections / 10 && bodies.counts.held <= config.bodyBudgetBytes / 10;
   const stopCollecting = collectAfterFloods(refusals, calm);
   const largestBody = (path: string) => (path === GRAPHQL_PATH ? config.graphql.maxBodyBytes : REST_BODY_BYTES);
-  const clientOf = (req: IncomingMessage) => clientOfAddress(proxyAddr(req, trustProxy));
   return {
     main, probe, sockets, bodies,
     serve(api, probes) {
-      sockets.main.attach(main, admitBodies(bodies, largestBody, clientOf, api));
-      sockets.probe.attach(probe, probes);
+      // The request's context first (its path and client address, read by everything after).
+      sockets.main.attach(main, withContext(trustProxy, admitBodies(bodies, largestBody, api)));
+      sockets.probe.attach(probe, withContext(trustProxy, probes));
     },
     async listen() {
       await listen(main, config.port, "PORT");

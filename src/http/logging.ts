@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
-import { pathOf } from "./graphql-route.ts";
+import { pathOf } from "./request-context.ts";
 
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 

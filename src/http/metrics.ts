@@ -1,13 +1,15 @@
-import type { NextFunction, Request, Response } from "express";
+import type { IncomingMessage } from "node:http";
+import type { Request, Response } from "express";
 import { createHash, timingSafeEqual } from "node:crypto";
 import type pg from "pg";
 import client from "prom-client";
+import type { RequestStep } from "./pipeline.ts";
 
 /** Prometheus metrics of one gateway: requests, latency, pool use, auth refusals, tenants. */
 export interface Metrics {
   registry: client.Registry;
   authFailures: client.Counter<"code">;
-  middleware: (req: Request, res: Response, next: NextFunction) => void;
+  middleware: RequestStep;
 }
 
 /** Paths served by middleware rather than Express routes. */
@@ -17,9 +19,11 @@ const MIDDLEWARE_PATHS = new Set(["/graphql", "/graphiql"]);
  * The route a request matched (its pattern, never the raw path), read once the response is sent;
  * anything else is "unmatched": no client can grow the number of series.
  */
-function routeOf(req: Request, res: Response): string {
-  if (req.route?.path) return `${(res.locals.mountPath as string | undefined) ?? ""}${String(req.route.path)}`;
-  return MIDDLEWARE_PATHS.has(req.path) ? req.path : "unmatched";
+function routeOf(req: IncomingMessage): string {
+  const { mountPath, path } = req.context;
+  const route = (req as Partial<Request>).route as { path?: unknown } | undefined; // set by Express's router on the REST routes
+  if (route?.path) return `${mountPath ?? ""}${String(route.path)}`;
+  return MIDDLEWARE_PATHS.has(path) ? path : "unmatched";
 }
 
 /**
@@ -28,9 +32,9 @@ function routeOf(req: Request, res: Response): string {
  * (`/API/Auth/login` would be a series of its own, one per variant a client invents); and Express
  * gives `req.baseUrl` back to the parent as soon as an async route returns, before it answers.
  */
-export function rememberMountPath(declared: string) {
-  return (_req: Request, res: Response, next: NextFunction): void => {
-    res.locals.mountPath = declared;
+export function rememberMountPath(declared: string): RequestStep {
+  return (req, _res, next) => {
+    req.context.mountPath = declared;
     next();
   };
 }
@@ -110,9 +114,9 @@ export function createMetrics(pool: pg.Pool, tenantCount: () => Promise<number>,
     middleware(req, res, next) {
       const started = performance.now();
       res.on("finish", () => {
-        const route = routeOf(req, res);
+        const route = routeOf(req);
         latencyOf(route).observe((performance.now() - started) / 1000);
-        requestsOf(route, req.method, String(res.statusCode)).inc();
+        requestsOf(route, req.method ?? "", String(res.statusCode)).inc();
       });
       next();
     },

@@ -37,7 +37,7 @@ describe("every token failure on /graphql answers 401 in GraphQL's shape", () =>
   });
 
   it("other spellings of the path are not GraphQL: absolute-form, query strings and case are handled as the route is", async () => {
-    // /graphql is served past Express (src/http/graphql-route.ts): any target that reaches grafserv
+    // /graphql is served past Express (src/http/pipeline.ts): any target that reaches grafserv
     // another way would skip the lines, the body limit and the bearer check.
     const { port } = new URL(gw.url);
     const raw = (path: string) => new Promise<{ status: number; body: string }>((resolve, reject) => {

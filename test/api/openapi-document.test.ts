@@ -9,7 +9,7 @@ import type { Router } from "express";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AuthService } from "../../src/auth/service.ts";
-import { createApp } from "../../src/http/app.ts";
+import { createPipeline } from "../../src/http/pipeline.ts";
 import { LINK_PAGES } from "../../src/http/link-pages.ts";
 import { createMetrics } from "../../src/http/metrics.ts";
 import { createLogger } from "../../src/logger.ts";
@@ -79,11 +79,11 @@ const NOT_THE_API = ["GET /metrics", "GET /openapi.json", "GET /favicon.ico", ..
 /** Every route the Express app declares (`GET /api/auth/session`…), mounted routers walked, `:id` written `{id}`. */
 function appRoutes(): string[] {
   const config = testServerConfig();
-  const { app } = createApp({
+  const { app } = createPipeline({
     pool: {} as pg.Pool, auth: {} as AuthService, corsOrigins: [], trustProxy: false, version: "test", explorer: true, linkPages: true,
     metrics: createMetrics({} as pg.Pool, async () => 0, () => ({ documents: 0, bytes: 0 }), { run: 0, refused: 0, spentMs: 0 }), logger: createLogger(undefined, "silent"),
     committedMigrations: 0, metricsAccess: config.metrics, clientLimits: config.clientConcurrency, serverLimits: config.serverConcurrency,
-    probeLimits: { active: 1, waiting: 16 }, graphqlMaxBodyBytes: 1000, preparedStatements: false, connectionProblem: async () => undefined,
+    probeLimits: { active: 2, waiting: 16 }, graphqlMaxBodyBytes: 1000, preparedStatements: false, connectionProblem: async () => undefined, graphql: (_req, _res, next) => next(),
   });
   return routesOf(app.router, "").filter((route) => !NOT_THE_API.includes(route));
 }

@@ -3,7 +3,7 @@ import { buildSchema, isEnumType, isInputObjectType, isInterfaceType, isObjectTy
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { printApiSchema } from "../../src/cli/export-schema.ts";
 import { makeIntrospectionQuery } from "postgraphile/graphile-build-pg/pg-introspection";
-import { TENANT_FREE_INTROSPECTION_QUERY } from "../../src/graphql/introspection.ts";
+import { TENANT_FREE_INTROSPECTION_QUERY } from "../../src/db/patches/introspection.ts";
 import { createTestDatabase, registerTenant, type TestDatabase } from "../helpers/db.ts";
 import { staleFileAdvice } from "../helpers/stale.ts";
 

@@ -3,7 +3,7 @@ import net from "node:net";
 import { getIntrospectionQuery } from "postgraphile/graphql";
 import parsePrometheus from "parse-prometheus-text-format";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { clientOfAddress } from "../../src/http/client-address.ts";
+import { clientOfAddress } from "../../src/admission/client-address.ts";
 import { startGateway } from "../../src/server.ts";
 import { HASHING_MUTATIONS, HASHING_ROUTES } from "../../src/auth/hashing-operations.ts";
 import { graphql, graphqlOk, http, signUp, spawnServer, startTestGateway, testServerConfig, type TestGateway } from "../helpers/gateway.ts";
@@ -331,7 +331,7 @@ describe("floods from one client", () => {
       expect(busy.length).toBeGreaterThan(0);
       expect(busy.every((a) => a.body.errors?.[0]?.extensions?.code === "BUSY" && a.headers.get("retry-after") === "1")).toBe(true);
       expect(answers.filter((a) => a.status !== 503).every((a) => a.status === 200 && a.body.data?.__schema)).toBe(true);
-      // An answer computed once is served from the cache, without waiting in the lane.
+      // An answer computed once is served from the cache, without waiting in the line of new documents.
       const served = answers.findIndex((a) => a.status === 200);
       expect(served).toBeGreaterThanOrEqual(0);
       const again = await Promise.all(Array.from({ length: 10 }, () => graphql(url, distinct(served))));

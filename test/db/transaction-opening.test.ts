@@ -1,7 +1,7 @@
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EventEmitter } from "node:events";
-import { ADAPTOR_BEGIN, assertAdaptorOpening, openTransactionsInOneRoundTrip } from "../../src/db/transaction-opening.ts";
+import { ADAPTOR_BEGIN, assertAdaptorOpening, openTransactionsInOneRoundTrip } from "../../src/db/patches/transaction-opening.ts";
 import { graphql, http, signUp, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 
 let gw: TestGateway;

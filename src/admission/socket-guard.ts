@@ -1,6 +1,6 @@
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
-import { RecentCounts } from "../fair-line.ts";
+import { RecentCounts } from "./fair-line.ts";
 import { clientOfAddress } from "./client-address.ts";
 
 /** How the sockets of one listener are bounded (HTTP_MAX_CONNECTIONS and the settings beside it). */

@@ -1,7 +1,7 @@
-import { RecentCounts } from "../fair-line.ts";
+import { RecentCounts } from "./fair-line.ts";
 
 /** Thrown when a new document would wait longer than the line allows. */
-export class LaneFullError extends Error {}
+export class NewDocumentLineFullError extends Error {}
 
 /** How the event-loop time spent on documents the server has not seen yet is bounded (GRAPHQL_NEW_DOCUMENT_*). */
 export interface NewDocumentBudget {
@@ -40,14 +40,14 @@ const MS_PER_KB_BOUNDS = [0.005, 2] as const;
  * whatever a crowd sends, known documents, probes and everything else keep the rest of each
  * second.
  *
- * A new document is refused at once (LaneFullError: 503 BUSY, before it is parsed) when the work
+ * A new document is refused at once (NewDocumentLineFullError: 503 BUSY, before it is parsed) when the work
  * waiting before it would take longer than `maxWaitMs` at that pace. The work is estimated from
  * the bytes of each document (a 95 kB document weighs more than a 1 kB one), at the cost per
  * kilobyte measured lately, plus a plan. Turns go fairly between clients: the next to the client that sent
  * the fewest bytes of new documents in the last 10–20 s, and when the line is full a lighter
  * client's document takes the place of the heaviest client's, which is refused.
  *
- * FairLine (../fair-line.ts) orders by a count of requests and bounds a number of waiters; here
+ * FairLine (fair-line.ts) orders by a count of requests and bounds a number of waiters; here
  * the bound is time, the weight is bytes and the turns are paced, so this line keeps its own
  * waiters (sharing FairLine's RecentCounts). p-queue and bottleneck pace by count of tasks, not
  * by the time each took.
@@ -73,7 +73,7 @@ export class NewDocumentLine {
 
   /**
    * Runs the synchronous part of `work` on a new document of `bytes` in `client`'s turn (what it
-   * returns, often a promise, is not awaited); rejects with LaneFullError when it would wait too long.
+   * returns, often a promise, is not awaited); rejects with NewDocumentLineFullError when it would wait too long.
    */
   run<T>(client: string, bytes: number, work: () => T): Promise<T> {
     this.weights.add(client, bytes);
@@ -86,7 +86,7 @@ export class NewDocumentLine {
   }
 
   private async inTurn<T>(client: string, estimateMs: number, admitted: boolean, work: () => T, bytes?: number): Promise<T> {
-    await new Promise<void>((begin, refuse) => this.take({ client, estimateMs, admitted, begin, refuse: () => refuse(new LaneFullError("Too much new work is waiting")) }));
+    await new Promise<void>((begin, refuse) => this.take({ client, estimateMs, admitted, begin, refuse: () => refuse(new NewDocumentLineFullError("Too much new work is waiting")) }));
     const started = performance.now();
     try {
       return work();

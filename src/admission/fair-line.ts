@@ -49,6 +49,13 @@ interface Waiter {
  * first served between equals), and when the line is full a newcomer from a lighter client takes
  * the place of the heaviest client's waiter, which is refused. A crowd then shares the line with
  * itself: a client sending its first request in a while waits behind at most the requests running.
+ *
+ * Kept, hand-built, because no library checked evicts the heaviest client's waiter: p-queue orders
+ * by a priority fixed on arrival and, full, can only refuse the newcomer; piscina's `maxQueue`
+ * refuses the newcomer too; bottleneck's OVERFLOW_PRIORITY drops a waiter of lower priority, but
+ * among 10 priorities fixed on arrival, while a client's weight keeps growing as it keeps sending.
+ * The property it buys is measured by test/attacks/floods.test.ts ("lets a sign-in from a quiet
+ * address through a crowd of wrong sign-ins that retries at once on BUSY") and crowds.test.ts.
  */
 export class FairLine {
   active = 0;

@@ -1,13 +1,13 @@
-import type { NextFunction, Request, Response } from "express";
-import { busy } from "../auth/errors.ts";
-import { FairLine, type LineLimits } from "../fair-line.ts";
-import { sendError, type Answer } from "./errors.ts";
-import { clientIpOf, clientOfAddress } from "./client-address.ts";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { busy } from "../errors.ts";
+import { FairLine, type LineLimits } from "./fair-line.ts";
+import { sendError, type Answer } from "../http/errors.ts";
+import type { RequestStep } from "../http/pipeline.ts";
 
 const TOO_MANY_REQUESTS: Answer = {
   status: 429, code: "TOO_MANY_REQUESTS", message: "Too many requests in progress from this address", retryAfterSeconds: 1,
 };
-/** The same refusal as bcrypt's full line (auth/errors.ts). */
+/** The same refusal as bcrypt's full line (src/errors.ts). */
 const BUSY: Answer = busy();
 
 /** How many requests are worked on at once, and how many may wait their turn. */
@@ -22,8 +22,8 @@ type TurnEnd = "end" | "close";
  * waited gives its turn on at once, before any work is done for it, and is refused (an answer
  * nobody reads, but whoever waits on the turn, a request re-entering the line, hears of it).
  */
-function inTurn(line: FairLine, endsAt: TurnEnd, req: Request, res: Response, next: () => void, refuse: () => void, onGiveBack?: () => void): () => void {
-  const client = clientOfAddress(clientIpOf(req));
+function inTurn(line: FairLine, endsAt: TurnEnd, req: IncomingMessage, res: ServerResponse, next: () => void, refuse: () => void, onGiveBack?: () => void): () => void {
+  const client = req.context.client;
   let given = false;
   const giveBack = () => {
     if (given) return;
@@ -45,40 +45,16 @@ function inTurn(line: FairLine, endsAt: TurnEnd, req: Request, res: Response, ne
   return giveBack;
 }
 
-/** Where a request's turn in the server's line is kept, so that it can leave the line early, and how it comes back. */
-const SERVER_TURN = Symbol("server turn");
-const SERVER_REENTRY = Symbol("server reentry");
-
-type InServerLine = { [SERVER_TURN]?: () => void; [SERVER_REENTRY]?: () => Promise<void> };
-
 /** Thrown when a request that left the server's line finds it full on its way back (503 BUSY). */
 export class ServerLineFullError extends Error {}
 
-/**
- * Gives the request's place in the server's line back before its answer: a GraphQL request found
- * to hash a password waits in bcrypt's line instead (see auth/hashing-operations.ts). Once only.
- */
-export function leaveServerLine(res: object): void {
-  (res as InServerLine)[SERVER_TURN]?.();
-}
-
-/**
- * Takes a place in the server's line again, for a request that left it to wait elsewhere (a
- * never-seen GraphQL document, parsed in the line of new documents): it executes in a place like
- * every other request. Rejects with ServerLineFullError when the line is full. Nothing to do for
- * a request that never was in the line.
- */
-export function reenterServerLine(res: object): Promise<void> | undefined {
-  return (res as InServerLine)[SERVER_REENTRY]?.();
-}
-
 /** Calls `giveBack` as the answer is handed to Node, not when the client has read it all. */
-function giveBackOnEnd(res: Response, giveBack: () => void): void {
-  const end = res.end.bind(res) as (...args: unknown[]) => Response;
+function giveBackOnEnd(res: ServerResponse, giveBack: () => void): void {
+  const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
   res.end = ((...args: unknown[]) => {
     giveBack();
     return end(...args);
-  }) as Response["end"];
+  }) as ServerResponse["end"];
 }
 
 /**
@@ -89,10 +65,10 @@ function giveBackOnEnd(res: Response, giveBack: () => void): void {
  * answer: a client that does not read its answers holds its own places, no one else's. Behind a
  * proxy, TRUST_PROXY makes the address the client's.
  */
-export function clientConcurrency(limits: Concurrency) {
+export function clientConcurrency(limits: Concurrency): RequestStep {
   const clients = new Map<string, FairLine>();
-  return (req: Request, res: Response, next: NextFunction) => {
-    const address = clientOfAddress(clientIpOf(req));
+  return (req, res, next) => {
+    const address = req.context.client;
     const line = clients.get(address) ?? new FairLine(limits);
     clients.set(address, line);
     inTurn(line, "close", req, res, next, () => sendError(req, res, TOO_MANY_REQUESTS), () => {
@@ -110,18 +86,24 @@ export function clientConcurrency(limits: Concurrency) {
  * handed to Node, so clients that do not read their answers hold no place. Requests with a
  * bounded line of their own (`hasOwnLine`: the routes that hash a password) skip this one.
  */
-export function serverConcurrency(limits: Concurrency, hasOwnLine: (req: Request) => boolean) {
+export function serverConcurrency(limits: Concurrency, hasOwnLine: (path: string) => boolean): RequestStep {
   const line = new FairLine(limits);
-  return (req: Request, res: Response, next: NextFunction) => {
-    if (hasOwnLine(req)) return next();
-    const inLine = res as InServerLine;
+  return (req, res, next) => {
+    if (hasOwnLine(req.context.path)) return next();
+    let giveBack = () => {};
     const enter = (begin: () => void, refuse: () => void) => {
-      inLine[SERVER_TURN] = inTurn(line, "end", req, res, begin, refuse);
+      giveBack = inTurn(line, "end", req, res, begin, refuse);
     };
-    inLine[SERVER_REENTRY] = () => new Promise<void>((begin, refuse) => {
-      inLine[SERVER_TURN]?.(); // given back already, unless the request never left
-      enter(begin, () => refuse(new ServerLineFullError("Every place in the server's line is taken")));
-    });
-    enter(next, () => sendError(req, res, BUSY));
+    // A GraphQL request that waits elsewhere gives its place back (bcrypt's line, see
+    // auth/hashing-operations.ts; the line of new documents) and, for the latter, takes one again
+    // to execute like every other request. Giving back happens once.
+    req.context.serverPlace = {
+      leave: () => giveBack(),
+      retake: () => new Promise<void>((begin, refuse) => {
+        giveBack(); // given back already, unless the request never left
+        enter(begin, () => refuse(new ServerLineFullError("Every place in the server's line is taken")));
+      }),
+    };
+    enter(() => next(), () => sendError(req, res, BUSY));
   };
 }

@@ -1,7 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Request, Response } from "express";
-import { sendError, type Answer } from "./errors.ts";
-import { pathOf } from "./graphql-route.ts";
+import { sendError, type Answer } from "../http/errors.ts";
 
 interface Reservation {
   request: IncomingMessage;
@@ -97,15 +95,14 @@ const NO_ROOM: Answer = {
  * else; without room it is answered 503 BUSY and its connection closed (by Node, once the answer has
  * left), its body never read.
  */
-export function admitBodies(budget: BodyBudget, largestBody: (path: string) => number, clientOf: (req: IncomingMessage) => string,
-  listener: (req: IncomingMessage, res: ServerResponse) => void) {
+export function admitBodies(budget: BodyBudget, largestBody: (path: string) => number, listener: (req: IncomingMessage, res: ServerResponse) => void) {
   return (req: IncomingMessage, res: ServerResponse) => {
     const declared = req.headers["content-length"];
     if (declared === undefined && req.headers["transfer-encoding"] === undefined) return listener(req, res);
-    const path = pathOf(req.url);
+    const { path, client } = req.context;
     const bytes = Math.min(declared === undefined ? Number.POSITIVE_INFINITY : Number(declared) || 0, largestBody(path));
-    if (bytes === 0 || budget.reserve(clientOf(req), req, res, bytes)) return listener(req, res);
+    if (bytes === 0 || budget.reserve(client, req, res, bytes)) return listener(req, res);
     res.shouldKeepAlive = false;
-    sendError(Object.assign(req, { path }) as unknown as Request, res as Response, NO_ROOM);
+    sendError(req, res, NO_ROOM);
   };
 }

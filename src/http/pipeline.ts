@@ -1,0 +1,199 @@
+import cors from "cors";
+import express, { type Express, type Request } from "express";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type pg from "pg";
+import type { Logger } from "pino";
+import swaggerUi from "swagger-ui-express";
+import type { AuthService } from "../auth/service.ts";
+import { HASHING_ROUTES } from "../auth/hashing-operations.ts";
+import type { ServerConfig } from "../config.ts";
+import { GRAPHQL_PATH } from "../graphql/context.ts";
+import { AUTH_PATH, authRoutes, REST_BODY_BYTES } from "./auth-routes.ts";
+import { bearerAuthentication } from "./bearer.ts";
+import { clientConcurrency, serverConcurrency } from "../admission/concurrency.ts";
+import { errorResponder, notFound, sendError, type Answer } from "./errors.ts";
+import { serveLinkPages } from "./link-pages.ts";
+import { requestLogging } from "./logging.ts";
+import { metricsRoute, type Metrics } from "./metrics.ts";
+import { openApiDocument } from "./openapi.ts";
+import { healthRoute, readyRoute, rootRoute } from "./status-routes.ts";
+
+/**
+ * A request's way through the server, in one file (graphile/starter's makeApp; PostgREST's App.hs):
+ * `/graphql` as one ordered list of steps run on Node's own request, every other path on Express,
+ * its middleware installed one call after another. Before either, the listeners (listeners.ts)
+ * open the request's context (request-context.ts: path, client address, then the session), which
+ * every step and GraphQL's context callback read.
+ */
+
+/**
+ * One step of a request's way, on Node's own request and answer: `next()` goes on, `next(error)`
+ * hands the error to the error responder, answering stops. (Not grafast's `Step`, a plan's node.)
+ * The same functions are installed on Express for the other routes.
+ */
+export type RequestStep = (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => unknown;
+type ErrorStep = (error: unknown, req: IncomingMessage, res: ServerResponse, next: unknown) => unknown;
+type Listener = (req: IncomingMessage, res: ServerResponse) => void;
+
+export interface PipelineOptions {
+  /** The probes' own connection (health and readiness checks). */
+  pool: pg.Pool;
+  auth: AuthService;
+  corsOrigins: string[];
+  /** Express `trust proxy` (TRUST_PROXY): whose X-Forwarded-For gives the client address. */
+  trustProxy: boolean | number | string;
+  version: string;
+  /** The explorer is served at /graphiql (ENABLE_GRAPHIQL): only then do / and the documents name it. */
+  explorer: boolean;
+  /** Answer the paths of the e-mailed links with pages of our own (no APP_URL: development). */
+  linkPages: boolean;
+  metrics: Metrics;
+  logger: Logger;
+  committedMigrations: number;
+  metricsAccess: ServerConfig["metrics"];
+  clientLimits: ServerConfig["clientConcurrency"];
+  serverLimits: ServerConfig["serverConcurrency"];
+  /** Probe requests (/health, /ready, /metrics) of one address at once, and waiting. */
+  probeLimits: ServerConfig["clientConcurrency"];
+  /** Largest /graphql body (GRAPHQL_MAX_BODY_BYTES). */
+  graphqlMaxBodyBytes: number;
+  /** DATABASE_PREPARED_STATEMENTS: the readiness query as a named prepared statement. */
+  preparedStatements: boolean;
+  /** What makes the database connections unfit (a transaction-mode pooler that drops prepared statements…), checked by /ready. */
+  connectionProblem: () => Promise<string | undefined>;
+  /** grafserv's handler (received-body-grafserv.ts): the last step of /graphql, and the explorer (/graphiql) on Express. */
+  graphql: RequestStep;
+}
+
+/** The listeners' request handlers, and the Express app of the other routes. */
+export interface Pipeline {
+  /** The API's (PORT): /graphql through its steps, everything else through Express; behind the context (request-context.ts). */
+  listener: Listener;
+  /** The probe port's (PROBE_PORT): /health, /ready and /metrics alone. */
+  probeListener: Listener;
+  /** Express's compiled `trust proxy` (TRUST_PROXY), for the addresses of sockets and bodies (listeners.ts). */
+  trustProxy: (address: string, hop: number) => boolean;
+  app: Express;
+}
+
+export function createPipeline(options: PipelineOptions): Pipeline {
+  const { pool, auth, corsOrigins, trustProxy, metrics, logger, clientLimits, serverLimits, graphqlMaxBodyBytes, graphql } = options;
+  const app = express();
+  app.set("trust proxy", trustProxy);
+  const trust = app.get("trust proxy fn") as Pipeline["trustProxy"];
+  const logging = requestLogging(logger);
+  const allowOrigins = corsOrigins.length > 0 ? cors({ origin: corsOrigins, maxAge: 600 }) : undefined;
+  const clientLine = clientConcurrency(clientLimits);
+  const serverLine = serverConcurrency(serverLimits, (path) => HASHING_ROUTES.has(path));
+  const answerError = errorResponder(metrics);
+  // Probes and metrics take no token (the metrics token is no user's) and do not wait behind a
+  // client's requests, only behind their own address's probes (a few sockets pipelining /health
+  // from five addresses took both ports down on a busy machine: each address had 16 in progress
+  // at all times). They are served on the probe port too.
+  const probeLine = clientConcurrency(options.probeLimits);
+  const probes = express.Router();
+  probes.get("/health", probeLine, healthRoute(pool));
+  probes.get("/ready", probeLine, readyRoute(pool, options.committedMigrations, options.preparedStatements, options.connectionProblem));
+  probes.get("/metrics", probeLine, metricsRoute(metrics, options.metricsAccess));
+
+  // POST /graphql, in this order (the README's "Architecture" lists them with their files). A
+  // client's place first (its own line), then its body is received, then the server's place: one
+  // address holds at most its share, and a client sending its body slowly holds none of the
+  // server's places. Each transaction checks the session as it opens: here only the signature and claims.
+  const graphqlSteps: RequestStep[] = [
+    logging, // request id, one log line (logging.ts)
+    metrics.middleware, // count and time (metrics.ts)
+    ...(allowOrigins ? [allowOrigins] : []), // CORS (cors)
+    clientLine, // the client's line (admission/concurrency.ts)
+    express.raw({ type: () => true, limit: graphqlMaxBodyBytes }) as RequestStep, // the body, within GRAPHQL_MAX_BODY_BYTES (body-parser, written for Node's request)
+    serverLine, // the server's line (admission/concurrency.ts)
+    bearerAuthentication(auth, { checkedInTransaction: true }), // the token's signature and claims (bearer.ts)
+    graphql, // grafserv (graphql/received-body-grafserv.ts), then the preset's plugins (graphql/preset.ts)
+  ];
+
+  // Every other path, on Express: the same steps, then the routes.
+  app.disable("x-powered-by");
+  app.use(logging);
+  app.use(metrics.middleware);
+  if (allowOrigins) app.use(allowOrigins);
+  app.use(probes);
+  app.use(clientLine);
+  app.use(AUTH_PATH, express.json({ limit: REST_BODY_BYTES }), jsonBodiesOnly);
+  app.use(serverLine);
+  app.use(bearerAuthentication(auth));
+  app.get("/", rootRoute(options.version, options.explorer));
+  // No icon: an empty answer rather than a 404 logged at warn level for every browser visit.
+  app.get("/favicon.ico", (_req, res) => res.status(204).setHeader("Cache-Control", "public, max-age=86400").end());
+  app.use(AUTH_PATH, authRoutes(auth));
+  if (options.linkPages) serveLinkPages(app);
+  const openApi = openApiDocument(options.version, { explorer: options.explorer });
+  app.get("/openapi.json", (_req, res) => res.json(openApi));
+  // Swagger UI from the swagger-ui-dist package, served here: no CDN, no online validator.
+  app.use("/docs", swaggerUi.serve, swaggerUi.setup(openApi, { customSiteTitle: "Stoflow REST API", swaggerOptions: { validatorUrl: null } }));
+  app.use(graphql); // the explorer (/graphiql), when enabled
+  app.use(notFound);
+  app.use(answerError);
+
+  return {
+    listener: routeRequests(runSteps(graphqlSteps, notFound, answerError), app),
+    probeListener: probeApp(probes, metrics, answerError),
+    trustProxy: trust,
+    app,
+  };
+}
+
+/**
+ * `steps` run in order as plain functions on Node's request: Express's router, its per-request
+ * prototype swaps and its lazy getters cost more CPU per request than everything else the gateway
+ * adds (docs/benchmarks.md). A step's error, or a request none of the steps answered, goes to
+ * `onError` / `notFound`, as on the Express app.
+ */
+export function runSteps(steps: RequestStep[], notFound: RequestStep, onError: ErrorStep): Listener {
+  return (req, res) => {
+    let index = 0;
+    // An error that cannot be answered (its answer already started) ends the connection instead.
+    const answerError = (error: unknown) => {
+      try {
+        onError(error, req, res, () => {});
+      } catch {
+        res.destroy();
+      }
+    };
+    const next = (error?: unknown): void => {
+      if (error !== undefined && error !== "route" && error !== "router") return answerError(error);
+      const step = steps[index++] ?? notFound;
+      try {
+        const result = step(req, res, next);
+        if (result instanceof Promise) result.catch(next);
+      } catch (thrown) {
+        next(thrown);
+      }
+    };
+    next();
+  };
+}
+
+/** `/graphql` through its steps, everything else through `app`. */
+export function routeRequests(graphql: Listener, app: Listener): Listener {
+  return (req, res) => (req.context.path === GRAPHQL_PATH ? graphql(req, res) : app(req, res));
+}
+
+const NOT_JSON: Answer = { status: 415, code: "UNSUPPORTED_MEDIA_TYPE", message: "Send the body as JSON (Content-Type: application/json)" };
+
+/** A REST body in another media type is refused as such (415), not read as an empty object and refused for its fields (422). */
+function jsonBodiesOnly(req: Request, res: ServerResponse, next: () => void): void {
+  const hasBody = req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
+  if (hasBody && !req.is("application/json")) return sendError(req, res, NOT_JSON);
+  next();
+}
+
+/** The probe port's app: the probes and metrics alone, counted in /metrics, not logged (a prober asks every few seconds). */
+function probeApp(probes: express.Router, metrics: Metrics, answerError: ErrorStep): Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.use(metrics.middleware);
+  app.use(probes);
+  app.use(notFound);
+  app.use(answerError);
+  return app;
+}
