@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import fs from "node:fs/promises";
 import pg from "pg";
-import { readDatabaseConfig } from "../src/config.ts";
+import { readDatabaseConfig } from "../src/config/database.ts";
 import { prepareDatabase } from "../src/db/database.ts";
 import { temporaryDataDir } from "../src/db/embedded.ts";
 import { applyPendingTenantSteps } from "../src/db/tenant-migrations.ts";

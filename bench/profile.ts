@@ -1,7 +1,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import pg from "pg";
-import { readDatabaseConfig } from "../src/config.ts";
+import { readDatabaseConfig } from "../src/config/database.ts";
 import { prepareDatabase } from "../src/db/database.ts";
 import { temporaryDataDir } from "../src/db/embedded.ts";
 import { GENEROUS_LIMITS } from "../test/helpers/limits.ts";

@@ -2,7 +2,7 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import bcrypt from "bcrypt";
 import pg from "pg";
-import { readDatabaseConfig } from "../src/config.ts";
+import { readDatabaseConfig } from "../src/config/database.ts";
 import { prepareDatabase } from "../src/db/database.ts";
 import { temporaryDataDir } from "../src/db/embedded.ts";
 import { applyPendingTenantSteps } from "../src/db/tenant-migrations.ts";

@@ -1,5 +1,5 @@
 import type pg from "pg";
-import type { MailConfig } from "../config.ts";
+import type { MailConfig } from "../config/mail.ts";
 import { tokenRefused, tooManyAttempts } from "./errors.ts";
 import { EmailTokenInput, MailRequestInput, parseInput, ResetPasswordInput } from "./inputs.ts";
 import { AUTH_PG_ROLE } from "./roles.ts";

@@ -1,5 +1,6 @@
 import type pg from "pg";
-import type { MailConfig, ThrottleConfig } from "../config.ts";
+import type { ThrottleConfig } from "../config/auth.ts";
+import type { MailConfig } from "../config/mail.ts";
 import { codeOfPgError } from "../db/error-codes.ts";
 import { throttled, type accountMailFlows } from "./account-mail.ts";
 import { claimSettings } from "./claim-settings.ts";

@@ -1,5 +1,5 @@
 import type pg from "pg";
-import type { MailConfig } from "../config.ts";
+import type { MailConfig } from "../config/mail.ts";
 import { codeOfPgError } from "../db/error-codes.ts";
 import { claimSettings } from "./claim-settings.ts";
 import { ClientError, forbidden, invalidInput, tooManyAttempts } from "./errors.ts";

@@ -1,5 +1,7 @@
 import type pg from "pg";
-import type { JwtConfig, MailConfig, ServerConfig, ThrottleConfig } from "../config.ts";
+import type { JwtConfig, ThrottleConfig } from "../config/auth.ts";
+import type { MailConfig } from "../config/mail.ts";
+import type { ServerConfig } from "../config/server.ts";
 import { accountMailFlows } from "./account-mail.ts";
 import { checkCurrentPassword } from "./current-password.ts";
 import { emailChangeFlows } from "./email-change.ts";
@@ -196,19 +198,6 @@ export function createAuthService({ pool, jwt, passwords, throttle, preparedStat
       }, `user ${session.userId}`);
     },
 
-    /**
-     * Registers a tenant and its admin for an operator (`stoflow tenants:create`): the same input
-     * rules and SQL as register, without throttling, session or tokens.
-     */
-    async createTenant(input: Record<string, unknown>): Promise<{ tenant_id: number; user_id: number; schema: string }> {
-      const registration = parseInput(RegisterInput, input);
-      const hash = await passwords.inLine((bcrypt) => bcrypt.hash(registration.password));
-      return asAuth(async (query) => {
-        const created = await insertTenant(query, registration, hash);
-        return { ...created, schema: (await sessionView(query, created.user_id)).tenant.schema_name };
-      });
-    },
-
     session(session: SessionClaims): Promise<SessionView> {
       return asSession(session, (query) => sessionView(query, session.userId));
     },
@@ -245,7 +234,7 @@ export function authServiceFor(pool: pg.Pool, config: ServerConfig): AuthService
 
 
 /** The user and tenant of a session, as SQL names them (the tenant's schema included). */
-function sessionView(query: Query, userId: number): Promise<SessionView> {
+export function sessionView(query: Query, userId: number): Promise<SessionView> {
   return query.value<SessionView>("select app_private.session_user_and_tenant($1)", [userId]);
 }
 
@@ -253,7 +242,7 @@ function sessionView(query: Query, userId: number): Promise<SessionView> {
  * app_private.register_tenant: the tenant, its schema, its admin (refusals as INVALID_INPUT or
  * EMAIL_TAKEN), and the admin's verification message queued in the same transaction.
  */
-async function insertTenant(
+export async function insertTenant(
   query: Query, { name, email, subscription_tier }: { name: string; email: string; subscription_tier?: string | null | undefined }, hash: string,
 ): Promise<{ tenant_id: number; user_id: number }> {
   const ids = await query.row<{ tenant_id: number; user_id: number }>(

@@ -1,6 +1,6 @@
 import jwt from "jsonwebtoken";
 import { createHash, randomBytes } from "node:crypto";
-import type { JwtConfig } from "../config.ts";
+import type { JwtConfig } from "../config/auth.ts";
 import { invalidToken } from "./errors.ts";
 import { APP_ROLES, type AppRole } from "./roles.ts";
 

@@ -19,7 +19,7 @@ import { BoundedNodeIdPlugin } from "./node-id-plugin.ts";
 import { HashingPlugin } from "./hashing-plugin.ts";
 import { DescriptionsPlugin } from "./descriptions-plugin.ts";
 import { BadValuePlugin } from "./bad-value-plugin.ts";
-import type { GraphqlConfig } from "../config.ts";
+import type { GraphqlConfig } from "../config/graphql.ts";
 import { DocumentGate, documentGatePlugin } from "./document-gate.ts";
 import { exportLinePlugin } from "./export-line.ts";
 import { pageSizePlugin } from "./page-size-plugin.ts";

@@ -2,7 +2,7 @@ import cors from "cors";
 import express, { type Express, type NextFunction, type Request, type Response } from "express";
 import type pg from "pg";
 import type { AuthService } from "../auth/service.ts";
-import type { ServerConfig } from "../config.ts";
+import type { ServerConfig } from "../config/server.ts";
 import swaggerUi from "swagger-ui-express";
 import { HASHING_ROUTES } from "../auth/hashing-operations.ts";
 import { AUTH_PATH, authRoutes, REST_BODY_BYTES } from "./auth-routes.ts";

@@ -1,7 +1,7 @@
 import http, { type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import proxyAddr from "proxy-addr";
-import type { ServerConfig } from "../config.ts";
+import type { ServerConfig } from "../config/server.ts";
 import { GRAPHQL_PATH } from "../graphql/context.ts";
 import { REST_BODY_BYTES } from "./auth-routes.ts";
 import { admitBodies, BodyBudget } from "./body-budget.ts";

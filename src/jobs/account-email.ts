@@ -1,6 +1,6 @@
 import type pg from "pg";
 import type { Task } from "graphile-worker";
-import type { MailConfig } from "../config.ts";
+import type { MailConfig } from "../config/mail.ts";
 import { newOpaqueToken } from "../auth/tokens.ts";
 import { withSettings } from "../db/transaction.ts";
 import type { Mailer, MailMessage } from "../mail/mailer.ts";

@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { simpleParser } from "mailparser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readServerConfig } from "../../src/config.ts";
+import { readServerConfig } from "../../src/config/server.ts";
 import { createLogger } from "../../src/logger.ts";
 import { createMailer } from "../../src/mail/mailer.ts";
 import { emailChangeMessage, invitationMessage, MAX_NAME_IN_MAIL, quoted, validityInWords, verificationMessage } from "../../src/mail/messages.ts";

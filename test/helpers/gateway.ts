@@ -3,7 +3,7 @@ import os from "node:os";
 import readline from "node:readline";
 import { expect } from "vitest";
 import type { AppRole } from "../../src/auth/roles.ts";
-import { readServerConfig, type ServerConfig } from "../../src/config.ts";
+import { readServerConfig, type ServerConfig } from "../../src/config/server.ts";
 import { startGateway, type Gateway } from "../../src/server.ts";
 import { addTeamMember as addMember } from "../../src/auth/team-members.ts";
 import { createTestDatabase, type TestDatabase } from "./db.ts";
