@@ -4,7 +4,7 @@ import { postgraphile } from "postgraphile";
 import { grafserv as expressGrafserv } from "postgraphile/grafserv/express/v4";
 import { grafserv as nodeGrafserv } from "postgraphile/grafserv/node";
 import { pgSettingsFor } from "../src/graphql/context.ts";
-import { authServiceFor } from "../src/auth/service.ts";
+import { authServiceFor } from "../src/auth/auth-service.ts";
 import { readServerConfig } from "../src/config/server.ts";
 import { createPool } from "../src/db/pool.ts";
 import { openTransactionsInOneRoundTrip } from "../src/db/transaction-opening.ts";

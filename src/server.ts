@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import type pg from "pg";
 import type { Logger } from "pino";
 import { postgraphile } from "postgraphile";
-import { authServiceFor } from "./auth/service.ts";
+import { authServiceFor } from "./auth/auth-service.ts";
 import { ownAddress } from "./config/mail.ts";
 import { type ServerConfig } from "./config/server.ts";
 import { ConstraintMessages } from "./db/constraint-messages.ts";

@@ -10,7 +10,7 @@ import { EmailChangeInput, parseInput } from "./inputs.ts";
 import type { PasswordHasher } from "./passwords.ts";
 import { AUTH_PG_ROLE } from "./roles.ts";
 import type { SessionClaims } from "./tokens.ts";
-import { inTransaction, type Query } from "./transactions.ts";
+import { inTransaction, type SqlHelpers } from "./transactions.ts";
 
 /** What confirming one side of a change of address did. */
 export interface EmailChangeConfirmation {
@@ -28,7 +28,7 @@ export interface EmailChangeConfirmation {
 export function emailChangeFlows(
   pool: pg.Pool, mail: MailConfig, throttle: ThrottleConfig, passwords: PasswordHasher, links: ReturnType<typeof accountMailFlows>,
 ) {
-  const asAuth = <T>(settings: Record<string, string>, work: (query: Query) => Promise<T>) =>
+  const asAuth = <T>(settings: Record<string, string>, work: (query: SqlHelpers) => Promise<T>) =>
     inTransaction(pool, { role: AUTH_PG_ROLE, ...settings }, work);
 
   return {

@@ -3,7 +3,7 @@ import fs from "node:fs/promises";
 import pg from "pg";
 import { postgraphile } from "postgraphile";
 import { lexicographicSortSchema, printSchema } from "postgraphile/graphql";
-import { authServiceFor } from "../auth/service.ts";
+import { authServiceFor } from "../auth/auth-service.ts";
 import { readDatabaseConfig } from "../config/database.ts";
 import { readServerConfig } from "../config/server.ts";
 import { prepareDatabase } from "../db/database.ts";

@@ -2,14 +2,14 @@ import "./env.ts";
 import pg from "pg";
 import { parseArgs } from "node:util";
 import { ClientError } from "../auth/errors.ts";
-import { addTeamMember } from "../auth/team-members.ts";
+import { addTeamMember } from "../operator/team-members.ts";
 import { readDatabaseConfig } from "../config/database.ts";
 import { readOperatorConfig } from "../config/operator.ts";
 import { integer } from "../config/fields.ts";
 import { migrateAll, prepareDatabase } from "../db/database.ts";
 import { applyPendingTenantSteps, failureLine, progressEverySecond } from "../db/tenant-migrations.ts";
-import { withSettings } from "../db/transaction.ts";
-import { failedJobs, retryJobs } from "../jobs/operator.ts";
+import { runTransaction } from "../db/transaction.ts";
+import { failedJobs, retryJobs } from "../operator/jobs.ts";
 import { createTenant } from "../operator/tenants.ts";
 import { EXPORT_MAX_BYTES_SETTING } from "../graphql/export-line.ts";
 import type { Io } from "./io.ts";
@@ -209,7 +209,7 @@ async function existingTenant(owner: pg.Pool, raw: string | undefined): Promise<
 
 /** Runs `work` in a transaction carrying the tenant's claim, as the tenant-scoped SQL functions expect; an operator's export has no size bound. */
 function asTenant(owner: pg.Pool, id: number, work: (client: pg.PoolClient) => Promise<number>): Promise<number> {
-  return withSettings(owner, { "jwt.claims.tenant_id": String(id), [EXPORT_MAX_BYTES_SETTING]: "0" }, work);
+  return runTransaction(owner, { "jwt.claims.tenant_id": String(id), [EXPORT_MAX_BYTES_SETTING]: "0" }, work);
 }
 
 const OPTIONS = {

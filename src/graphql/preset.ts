@@ -4,7 +4,7 @@ import type pg from "pg";
 import { makePgService } from "postgraphile/adaptors/pg";
 import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
 import { PostGraphileConnectionFilterPreset } from "postgraphile-plugin-connection-filter";
-import type { AuthService } from "../auth/service.ts";
+import type { AuthService } from "../auth/auth-service.ts";
 import { ConstraintMessages } from "../db/constraint-messages.ts";
 import { authPlugin, PASSWORD_MUTATIONS } from "./auth-plugin.ts";
 import type { SessionClaims } from "../auth/tokens.ts";

@@ -1,7 +1,7 @@
 import cors from "cors";
 import express, { type Express, type NextFunction, type Request, type Response } from "express";
 import type pg from "pg";
-import type { AuthService } from "../auth/service.ts";
+import type { AuthService } from "../auth/auth-service.ts";
 import type { ServerConfig } from "../config/server.ts";
 import swaggerUi from "swagger-ui-express";
 import { HASHING_ROUTES } from "../auth/hashing-operations.ts";

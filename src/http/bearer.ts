@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from "express";
-import type { AuthService } from "../auth/service.ts";
+import type { AuthService } from "../auth/auth-service.ts";
 import { invalidToken, notAuthenticated } from "../auth/errors.ts";
 import type { SessionClaims } from "../auth/tokens.ts";
 

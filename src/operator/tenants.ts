@@ -1,9 +1,9 @@
 import type pg from "pg";
 import { parseInput, RegisterInput } from "../auth/inputs.ts";
 import { createPasswordHasher } from "../auth/passwords.ts";
-import { AUTH_PG_ROLE } from "../auth/roles.ts";
-import { insertTenant, sessionView } from "../auth/service.ts";
-import { inTransaction } from "../auth/transactions.ts";
+import { insertTenant } from "../auth/registration.ts";
+import { sessionView } from "../auth/session-tokens.ts";
+import { asAuthRole } from "../auth/transactions.ts";
 
 /**
  * Registers a tenant and its admin for an operator (`stoflow tenants:create`): the same input
@@ -15,7 +15,7 @@ export async function createTenant(
   const registration = parseInput(RegisterInput, input);
   const passwords = createPasswordHasher({ cost: bcryptCost, concurrency: 1, queueLimit: 0 });
   const hash = await passwords.inLine((bcrypt) => bcrypt.hash(registration.password));
-  return inTransaction(pool, { role: AUTH_PG_ROLE }, async (query) => {
+  return asAuthRole(pool, async (query) => {
     const created = await insertTenant(query, registration, hash);
     return { ...created, schema: (await sessionView(query, created.user_id)).tenant.schema_name };
   });

@@ -28,7 +28,7 @@ describe("config: one reader per process, one rule per kind of setting", () => {
       expect(() => readWorkerConfig({ JOBS_IN_PROCESS: value })).toThrow(/JOBS_IN_PROCESS must be true or false/);
     }
     expect(readServerConfig({ JWT_SECRET: SECRET, GRAPHQL_WATCH: "false" }).graphql.watch).toBe(false);
-    expect(readServerConfig({ JWT_SECRET: SECRET, NODE_ENV: "production", ...PRODUCTION_MAIL }).graphql.watch).toBe(false);
+    expect(readServerConfig({ JWT_SECRET: SECRET, ...PRODUCTION_MAIL }).graphql.watch).toBe(false);
   });
 
   it("a whole number is written in digits: 1e3, 0x10, 12.0 and 1_000 are refused", () => {

@@ -5,7 +5,7 @@ import { expect } from "vitest";
 import type { AppRole } from "../../src/auth/roles.ts";
 import { readServerConfig, type ServerConfig } from "../../src/config/server.ts";
 import { startGateway, type Gateway } from "../../src/server.ts";
-import { addTeamMember as addMember } from "../../src/auth/team-members.ts";
+import { addTeamMember as addMember } from "../../src/operator/team-members.ts";
 import { createTestDatabase, type TestDatabase } from "./db.ts";
 import { GENEROUS_LIMITS } from "./limits.ts";
 
@@ -58,6 +58,16 @@ export async function startTestGateway(env: NodeJS.ProcessEnv = {}): Promise<Tes
       await db.close();
     },
   };
+}
+
+/** Another server over the same database as `gw`, with other settings, closed after `work`. */
+export async function withServer<T>(gw: { db: { appUrl: string } }, env: NodeJS.ProcessEnv, work: (url: string) => Promise<T>): Promise<T> {
+  const other = await startGateway(gw.db.appUrl, testServerConfig(env));
+  try {
+    return await work(other.url);
+  } finally {
+    await other.close();
+  }
 }
 
 export interface HttpResult<T = any> {
