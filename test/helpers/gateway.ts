@@ -70,6 +70,11 @@ export async function withServer<T>(gw: { db: { appUrl: string } }, env: NodeJS.
   }
 }
 
+/** POST /api/auth/login, as a client sends it (from `headers`' address, when given). */
+export function restLogin<T = any>(url: string, email: string, password: string, headers?: Record<string, string>): Promise<HttpResult<T>> {
+  return http<T>(url, "POST", "/api/auth/login", { body: { email, password }, ...(headers ? { headers } : {}) });
+}
+
 export interface HttpResult<T = any> {
   status: number;
   headers: Headers;
