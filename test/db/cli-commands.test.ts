@@ -9,6 +9,7 @@ import { dumpSchemaFile } from "../../src/cli/dump-schema.ts";
 import { loadEnvFile } from "../../src/cli/env.ts";
 import { exportSchema } from "../../src/cli/export-schema.ts";
 import { loadSql } from "../../src/cli/load-sql.ts";
+import { writeSettingsDocs } from "../../src/cli/settings-docs.ts";
 import { migrate } from "../../src/cli/migrate.ts";
 import { stoflow } from "../../src/cli/stoflow.ts";
 import { dumpSchema } from "../../src/db/schema-dump.ts";
@@ -229,7 +230,7 @@ describe("--help, typos and missing flags change nothing", () => {
     }
     expect(await runInProcess(dbCommand, ["rebuild"], databaseEnv(db), ["stoflow"])).toMatchObject({ code: 1, err: expect.stringMatching(/not confirmed: nothing was changed\n$/) });
     // The scripts of one command each: --help answered, a flag they do not take refused, nothing run or written.
-    for (const [main, script] of [[migrate, "migrate"], [dumpSchemaFile, "db:dump"], [exportSchema, "schema:export"], [loadSql, "db:load"]] as const) {
+    for (const [main, script] of [[migrate, "migrate"], [dumpSchemaFile, "db:dump"], [exportSchema, "schema:export"], [loadSql, "db:load"], [writeSettingsDocs, "settings:docs"]] as const) {
       expect(await runInProcess(main, ["--help"], databaseEnv(db)), script).toMatchObject({ code: 0, err: "", out: expect.stringMatching(`^usage: npm run ${script}`) });
       expect(await runInProcess(main, ["--dry-run"], databaseEnv(db)), script).toMatchObject({ code: 2, out: "", err: expect.stringMatching(/^unknown option --dry-run\n/) });
     }
