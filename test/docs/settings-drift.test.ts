@@ -1,4 +1,8 @@
 import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { writeSettingsDocs } from "../../src/cli/settings-docs.ts";
+import { recordingIo } from "../helpers/cli.ts";
 import { describe, expect, it } from "vitest";
 import { settingsCatalog } from "../../src/config/catalog.ts";
 import { renderEnvExample, undocumentedSettings, withConfigTable } from "../../src/config/render-docs.ts";
@@ -70,5 +74,18 @@ describe("settings: one definition in code, the README's table and .env.example 
     const readmeNow = fs.readFileSync("README.md", "utf8");
     expect(withConfigTable(readmeNow) === readmeNow, "README configuration table is stale: npm run settings:docs").toBe(true);
     expect(fs.readFileSync(".env.example", "utf8"), ".env.example is stale: npm run settings:docs").toBe(renderEnvExample());
+  });
+
+  it("`npm run settings:docs` rewrites a stale table and .env.example, and keeps the rest of the README", async () => {
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), "stoflow-settings-docs-"));
+    const readmeNow = fs.readFileSync("README.md", "utf8");
+    fs.writeFileSync(path.join(folder, "README.md"), readmeNow.replace("| `PORT` | `3000` |", "| `PORT` | `8080` |"));
+    fs.writeFileSync(path.join(folder, ".env.example"), "# stale\n");
+    const io = recordingIo({});
+    expect(await writeSettingsDocs([], io, folder)).toBe(0);
+    expect(fs.readFileSync(path.join(folder, "README.md"), "utf8")).toBe(readmeNow);
+    expect(fs.readFileSync(path.join(folder, ".env.example"), "utf8")).toBe(renderEnvExample());
+    fs.rmSync(folder, { recursive: true });
+    expect(() => withConfigTable("# A README\n\n## Configuration\n\nNo table.\n")).toThrow(/no configuration table/);
   });
 });
