@@ -41,6 +41,8 @@ describe("config: one reader per process, one rule per kind of setting", () => {
   it("reads TRUST_PROXY as Express does (hops, true/false, or addresses), and a JWT key pair only whole", () => {
     const trust = (value: string) => readServerConfig({ JWT_SECRET: SECRET, TRUST_PROXY: value }).trustProxy;
     expect([trust("2"), trust("true"), trust("false"), trust("loopback, 10.0.0.0/8")]).toEqual([2, true, false, "loopback, 10.0.0.0/8"]);
+    // The probe port is the next one, unless there is none: then any free port.
+    expect([3000, 65535].map((port) => readServerConfig({ JWT_SECRET: SECRET, PORT: String(port) }).probe.port)).toEqual([3001, 0]);
     expect(() => readServerConfig({ JWT_PRIVATE_KEY: "a private key alone" })).toThrow("JWT_PRIVATE_KEY and JWT_PUBLIC_KEY go together");
     expect(readServerConfig({ JWT_PRIVATE_KEY: "private", JWT_PUBLIC_KEY: "public", JWT_ALGORITHM: "ES256" }).jwt)
       .toMatchObject({ algorithm: "ES256", signingKey: "private", verifyingKey: "public" });
