@@ -2,7 +2,7 @@ import express from "express";
 import pg from "pg";
 import { pgSettingsFor } from "../src/graphql/context.ts";
 import { verifyAccessToken } from "../src/auth/tokens.ts";
-import { readServerConfig } from "../src/config.ts";
+import { readServerConfig } from "../src/config/server.ts";
 import { openingStatement } from "../src/db/transaction.ts";
 
 /**

@@ -1,12 +1,14 @@
 import { execFileSync } from "node:child_process";
 import fs from "node:fs/promises";
 import pg from "pg";
-import { readDatabaseConfig } from "../src/config.ts";
+import { readDatabaseConfig } from "../src/config/database.ts";
 import { prepareDatabase } from "../src/db/database.ts";
 import { temporaryDataDir } from "../src/db/embedded.ts";
 import { applyPendingTenantSteps } from "../src/db/tenant-migrations.ts";
-import { GENEROUS_LIMITS } from "../test/helpers/limits.ts";
+import { LOAD_RUN_LIMITS, readBenchConfig } from "./config.ts";
 import { memoryMb, percentiles, startServer, startupFootprint } from "./measure.ts";
+
+const BENCH = readBenchConfig(process.env, 54397);
 
 /**
  * `npm run bench:ceiling -- --checkpoints 10000,25000,50000`: how far one PostgreSQL node goes
@@ -18,13 +20,13 @@ import { memoryMb, percentiles, startServer, startupFootprint } from "./measure.
  */
 const checkpointArg = process.argv[process.argv.indexOf("--checkpoints") + 1];
 const CHECKPOINTS = (process.argv.includes("--checkpoints") ? checkpointArg! : "1000,2000").split(",").map(Number);
-const PROVISIONERS = Number(process.env.BENCH_PROVISIONERS ?? 2);
+const PROVISIONERS = BENCH.provisioners;
 const HASH = "$2b$04$abcdefghijklmnopqrstuuS3q2mYV0hDFTDpc6vTNqsVWnfWvCRXu"; // no one signs in as these
 const dataDir = await temporaryDataDir("stoflow-ceiling-");
-const database = await prepareDatabase({ ...readDatabaseConfig({ STOFLOW_DATA_DIR: dataDir, STOFLOW_PG_PORT: process.env.BENCH_PG_PORT ?? "54397" }), includeCurrentMigration: true }, () => {});
+const database = await prepareDatabase({ ...readDatabaseConfig({ STOFLOW_DATA_DIR: dataDir, STOFLOW_PG_PORT: String(BENCH.pgPort) }), includeCurrentMigration: true }, () => {});
 const owner = new pg.Pool({ connectionString: database.ownerUrl, max: 2 });
 const serverEnv = { DATABASE_URL: database.appUrl, JWT_SECRET: "bench-secret-that-is-at-least-32-characters", BCRYPT_COST: "4", GRAPHILE_ENV: "production",
-  STOFLOW_DATA_DIR: dataDir, ...GENEROUS_LIMITS, HTTP_CLIENT_CONCURRENCY: "100000", LOG_LEVEL: "warn" };
+  STOFLOW_DATA_DIR: dataDir, ...LOAD_RUN_LIMITS, HTTP_CLIENT_CONCURRENCY: "100000", LOG_LEVEL: "warn" };
 const rows: string[] = [];
 let tenants = 0;
 

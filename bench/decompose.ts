@@ -1,24 +1,26 @@
 import fs from "node:fs/promises";
 import pg from "pg";
-import { readDatabaseConfig } from "../src/config.ts";
+import { readDatabaseConfig } from "../src/config/database.ts";
 import { prepareDatabase } from "../src/db/database.ts";
 import { temporaryDataDir } from "../src/db/embedded.ts";
-import { GENEROUS_LIMITS } from "../test/helpers/limits.ts";
+import { LOAD_RUN_LIMITS, readBenchConfig } from "./config.ts";
 import { contenders, decompose, decompositionTable, READ_DOCUMENT, trustedDocument } from "./additions.ts";
 import { startServer } from "./measure.ts";
+
+const BENCH = readBenchConfig(process.env, 54396);
 
 /**
  * `npm run bench:additions`: the decomposition alone (vanilla PostGraphile, then each addition),
  * on a fresh embedded PostgreSQL with 50 tenants of 20 products. `npm run bench` runs it too.
  */
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const SECONDS = BENCH.seconds;
+const ROUNDS = BENCH.rounds;
 const TENANTS = 50;
 
 const dataDir = await temporaryDataDir("stoflow-decompose-");
-const database = await prepareDatabase({ ...readDatabaseConfig({ STOFLOW_DATA_DIR: dataDir, STOFLOW_PG_PORT: process.env.BENCH_PG_PORT ?? "54396" }), includeCurrentMigration: true }, () => {});
+const database = await prepareDatabase({ ...readDatabaseConfig({ STOFLOW_DATA_DIR: dataDir, STOFLOW_PG_PORT: String(BENCH.pgPort) }), includeCurrentMigration: true }, () => {});
 const serverEnv = { DATABASE_URL: database.appUrl, JWT_SECRET: "bench-secret-that-is-at-least-32-characters", BCRYPT_COST: "4", DATABASE_POOL_SIZE: "16",
-  GRAPHILE_ENV: "production", STOFLOW_DATA_DIR: dataDir, ...GENEROUS_LIMITS, HTTP_CLIENT_CONCURRENCY: "100000" };
+  GRAPHILE_ENV: "production", STOFLOW_DATA_DIR: dataDir, ...LOAD_RUN_LIMITS, HTTP_CLIENT_CONCURRENCY: "100000" };
 const gateway = await startServer("src/cli/start.ts", serverEnv, 3909);
 const tokens: string[] = [];
 for (let i = 0; i < TENANTS; i++) {

@@ -1,11 +1,13 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import pg from "pg";
-import { readDatabaseConfig } from "../src/config.ts";
+import { readDatabaseConfig } from "../src/config/database.ts";
 import { prepareDatabase } from "../src/db/database.ts";
 import { temporaryDataDir } from "../src/db/embedded.ts";
-import { GENEROUS_LIMITS } from "../test/helpers/limits.ts";
+import { LOAD_RUN_LIMITS, readBenchConfig } from "./config.ts";
 import { load, startServer } from "./measure.ts";
+
+const BENCH = readBenchConfig(process.env, 54397);
 
 /**
  * `npm run bench:profile`: where the gateway spends its CPU on the tenant read of the bench.
@@ -13,8 +15,8 @@ import { load, startServer } from "./measure.ts";
  */
 const dataDir = await temporaryDataDir("stoflow-profile-");
 const profileDir = path.join(dataDir, "profile");
-const database = await prepareDatabase({ ...readDatabaseConfig({ STOFLOW_DATA_DIR: dataDir, STOFLOW_PG_PORT: "54397" }), includeCurrentMigration: true }, () => {});
-const env = { DATABASE_URL: database.appUrl, JWT_SECRET: "profile-secret-that-is-at-least-32-chars", BCRYPT_COST: "4", DATABASE_POOL_SIZE: "16", GRAPHILE_ENV: "production", ...GENEROUS_LIMITS,
+const database = await prepareDatabase({ ...readDatabaseConfig({ STOFLOW_DATA_DIR: dataDir, STOFLOW_PG_PORT: String(BENCH.pgPort) }), includeCurrentMigration: true }, () => {});
+const env = { DATABASE_URL: database.appUrl, JWT_SECRET: "profile-secret-that-is-at-least-32-chars", BCRYPT_COST: "4", DATABASE_POOL_SIZE: "16", GRAPHILE_ENV: "production", ...LOAD_RUN_LIMITS,
   NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` };
 const gateway = await startServer("src/cli/start.ts", env, 3905);
 const tokens: string[] = [];

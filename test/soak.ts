@@ -1,5 +1,6 @@
 import fs from "node:fs/promises";
-import { readDatabaseConfig, readServerConfig } from "../src/config.ts";
+import { readDatabaseConfig } from "../src/config/database.ts";
+import { readServerConfig } from "../src/config/server.ts";
 import { prepareDatabase } from "../src/db/database.ts";
 import { temporaryDataDir } from "../src/db/embedded.ts";
 import { startGateway } from "../src/server.ts";

@@ -1,15 +1,10 @@
+import type { NewDocumentBudget } from "../config/graphql.ts";
 import { RecentCounts } from "./fair-line.ts";
 
 /** Thrown when a new document would wait longer than the line allows. */
 export class NewDocumentLineFullError extends Error {}
 
-/** How the event-loop time spent on documents the server has not seen yet is bounded (GRAPHQL_NEW_DOCUMENT_*). */
-export interface NewDocumentBudget {
-  /** Milliseconds of event-loop time per second that new documents may take (parse, limits, validation, planning). */
-  msPerSecond: number;
-  /** Longest a new document may expect to wait for its turn at that pace; beyond, refused. */
-  maxWaitMs: number;
-}
+export type { NewDocumentBudget };
 
 interface Waiter {
   client: string;

@@ -1,11 +1,10 @@
 import type pg from "pg";
-import type { MailConfig } from "../config.ts";
+import type { MailConfig } from "../config/mail.ts";
 import { tokenRefused, tooManyAttempts } from "../errors.ts";
 import { EmailTokenInput, MailRequestInput, parseInput, ResetPasswordInput } from "./inputs.ts";
-import { AUTH_PG_ROLE } from "./roles.ts";
 import type { PasswordHasher } from "./passwords.ts";
 import { hashOpaqueToken } from "./tokens.ts";
-import { inTransaction, type Query } from "./transactions.ts";
+import { asAuthRole, type SqlHelpers } from "./transactions.ts";
 
 /** What a mail request answers, whether or not the address has an account. */
 export const MAIL_REQUEST_ANSWER = { detail: "If an account fits this address, a message is on its way" } as const;
@@ -21,7 +20,7 @@ export function throttled(wait: number): void {
  * SQL function then uses it once, under a row lock.
  */
 export function accountMailFlows(pool: pg.Pool, mail: MailConfig, passwords: PasswordHasher) {
-  const asAuth = <T>(work: (query: Query) => Promise<T>) => inTransaction(pool, { role: AUTH_PG_ROLE }, work);
+  const asAuth = <T>(work: (sql: SqlHelpers) => Promise<T>) => asAuthRole(pool, work);
 
   /** The hash of a token that can do `purpose` now; else TOKEN_* or TOO_MANY_ATTEMPTS. */
   async function checkedToken(input: Record<string, unknown>, purpose: string, clientIp: string): Promise<Buffer> {

@@ -1,5 +1,5 @@
 import type pg from "pg";
-import type { ThrottleConfig } from "../config.ts";
+import type { ThrottleConfig } from "../config/auth.ts";
 import { claimSettings } from "./claim-settings.ts";
 import { ClientError, tooManyAttempts } from "../errors.ts";
 import type { Bcrypt } from "./passwords.ts";

@@ -1,5 +1,6 @@
 import type pg from "pg";
-import type { MailConfig, ThrottleConfig } from "../config.ts";
+import type { ThrottleConfig } from "../config/auth.ts";
+import type { MailConfig } from "../config/mail.ts";
 import { codeOfPgError } from "../db/error-codes.ts";
 import { throttled, type accountMailFlows } from "./account-mail.ts";
 import { claimSettings } from "./claim-settings.ts";
@@ -9,7 +10,7 @@ import { EmailChangeInput, parseInput } from "./inputs.ts";
 import type { PasswordHasher } from "./passwords.ts";
 import { AUTH_PG_ROLE } from "./roles.ts";
 import type { SessionClaims } from "./tokens.ts";
-import { inTransaction, type Query } from "./transactions.ts";
+import { inTransaction, type SqlHelpers } from "./transactions.ts";
 
 /** What confirming one side of a change of address did. */
 export interface EmailChangeConfirmation {
@@ -27,7 +28,7 @@ export interface EmailChangeConfirmation {
 export function emailChangeFlows(
   pool: pg.Pool, mail: MailConfig, throttle: ThrottleConfig, passwords: PasswordHasher, links: ReturnType<typeof accountMailFlows>,
 ) {
-  const asAuth = <T>(settings: Record<string, string>, work: (query: Query) => Promise<T>) =>
+  const asAuth = <T>(settings: Record<string, string>, work: (query: SqlHelpers) => Promise<T>) =>
     inTransaction(pool, { role: AUTH_PG_ROLE, ...settings }, work);
 
   return {

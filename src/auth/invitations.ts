@@ -1,12 +1,12 @@
 import type pg from "pg";
-import type { MailConfig } from "../config.ts";
+import type { MailConfig } from "../config/mail.ts";
 import { codeOfPgError } from "../db/error-codes.ts";
 import { claimSettings } from "./claim-settings.ts";
 import { ClientError, forbidden, invalidInput, tooManyAttempts } from "../errors.ts";
 import { InvitationIdInput, InvitationInput, parseInput } from "./inputs.ts";
 import { PG_ROLE_OF } from "./roles.ts";
 import type { SessionClaims } from "./tokens.ts";
-import { inTransaction, type Query } from "./transactions.ts";
+import { inTransaction, type SqlHelpers } from "./transactions.ts";
 
 /** A pending invitation, as the REST list shows it. */
 export interface PendingInvitation {
@@ -27,7 +27,7 @@ export interface PendingInvitation {
  * inviter and per tenant (INVITATIONS_PER_INVITER_PER_HOUR, INVITATIONS_PER_TENANT_PER_HOUR).
  */
 export function invitationFlows(pool: pg.Pool, mail: MailConfig) {
-  const asAdmin = <T>(session: SessionClaims, work: (query: Query) => Promise<T>) =>
+  const asAdmin = <T>(session: SessionClaims, work: (query: SqlHelpers) => Promise<T>) =>
     inTransaction(pool, { role: PG_ROLE_OF[session.role], ...claimSettings(session) }, work).catch(invitationError);
   const ttl = `${mail.tokenTtlSeconds.invitation} seconds`;
   const limits = [mail.invitationsPerInviterPerHour, mail.invitationsPerTenantPerHour, HOUR];

@@ -1,7 +1,7 @@
 import jwt from "jsonwebtoken";
 import { LRUCache } from "lru-cache";
 import { createHash, randomBytes } from "node:crypto";
-import type { JwtConfig } from "../config.ts";
+import type { JwtConfig } from "../config/auth.ts";
 import { invalidToken } from "../errors.ts";
 import { APP_ROLES, type AppRole } from "./roles.ts";
 

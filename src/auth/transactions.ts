@@ -1,17 +1,18 @@
 import type pg from "pg";
 import { codeOfPgError } from "../db/error-codes.ts";
-import { withSettings } from "../db/transaction.ts";
+import { runTransaction } from "../db/transaction.ts";
+import { AUTH_PG_ROLE } from "./roles.ts";
 import { ClientError, conflict, refusalOf } from "../errors.ts";
 
 /** Thin query helpers over one client, inside one transaction. */
-export interface Query {
+export interface SqlHelpers {
   value<T>(sql: string, params?: unknown[]): Promise<T>;
   row<T>(sql: string, params?: unknown[]): Promise<T | undefined>;
   run(sql: string, params?: unknown[]): Promise<void>;
 }
 
 /** The helpers over whatever runs one statement and gives its rows (a pooled client, a PostGraphile request's client). */
-export function queryOver(run: (sql: string, params?: unknown[]) => Promise<{ rows: readonly unknown[] }>): Query {
+export function sqlHelpersOver(run: (sql: string, params?: unknown[]) => Promise<{ rows: readonly unknown[] }>): SqlHelpers {
   return {
     value: async (sql, params) => Object.values(((await run(sql, params)).rows[0] ?? {}) as object)[0] as never,
     row: async (sql, params) => (await run(sql, params)).rows[0] as never,
@@ -23,9 +24,14 @@ export function queryOver(run: (sql: string, params?: unknown[]) => Promise<{ ro
  * A transaction as role stoflow_auth (or a session's role), with thin query helpers. A transaction
  * that lost a race (deadlock, serialization, lock timeout) is a CONFLICT the client may retry.
  */
-export function inTransaction<T>(pool: pg.Pool, settings: Record<string, string>, work: (query: Query) => Promise<T>): Promise<T> {
-  return withSettings(pool, settings, (client) => work(queryOver((sql, params) => client.query(sql, params))), (error) => error instanceof ClientError) // a ClientError is a decision: what led to it (a revoked family) is kept
+export function inTransaction<T>(pool: pg.Pool, settings: Record<string, string>, work: (query: SqlHelpers) => Promise<T>): Promise<T> {
+  return runTransaction(pool, settings, (client) => work(sqlHelpersOver((sql, params) => client.query(sql, params))), (error) => error instanceof ClientError) // a ClientError is a decision: what led to it (a revoked family) is kept
     .catch(refusal);
+}
+
+/** A transaction as role stoflow_auth, the role of every auth flow's SQL (see inTransaction). */
+export function asAuthRole<T>(pool: pg.Pool, work: (sql: SqlHelpers) => Promise<T>): Promise<T> {
+  return inTransaction(pool, { role: AUTH_PG_ROLE }, work);
 }
 
 /**

@@ -1,7 +1,7 @@
 import "./env.ts";
 import { parseArgs } from "node:util";
 import * as gm from "graphile-migrate";
-import { readDatabaseConfig, type DatabaseConfig } from "../config.ts";
+import { readDatabaseConfig, type DatabaseConfig } from "../config/database.ts";
 import { prepareDatabase, withClient, type PreparedDatabase } from "../db/database.ts";
 import { CATCH_UP_TENANTS, migrationSettings } from "../db/migrations.ts";
 import { installWatchFixtures } from "../db/watch-fixtures.ts";

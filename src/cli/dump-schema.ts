@@ -1,7 +1,7 @@
 import "./env.ts";
 import fs from "node:fs/promises";
 import pg from "pg";
-import { readDatabaseConfig } from "../config.ts";
+import { readDatabaseConfig } from "../config/database.ts";
 import { prepareDatabase } from "../db/database.ts";
 import { dumpSchema, SCHEMA_DUMP_FILE } from "../db/schema-dump.ts";
 import type { Io } from "./io.ts";

@@ -1,4 +1,4 @@
-import { loadEnvFile } from "../config.ts";
+import { loadEnvFile } from "../config/env.ts";
 
 export { loadEnvFile };
 

@@ -1,6 +1,6 @@
 import "./env.ts";
 import fs from "node:fs/promises";
-import { readDatabaseConfig } from "../config.ts";
+import { readDatabaseConfig } from "../config/database.ts";
 import { prepareDatabase, withClient } from "../db/database.ts";
 import type { Io } from "./io.ts";
 import { runAsScript, runCommand } from "./run.ts";

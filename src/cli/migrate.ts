@@ -1,5 +1,5 @@
 import "./env.ts";
-import { readDatabaseConfig } from "../config.ts";
+import { readDatabaseConfig } from "../config/database.ts";
 import { migrateAll, prepareDatabase } from "../db/database.ts";
 import type { Io } from "./io.ts";
 import { runAsScript, runCommand } from "./run.ts";

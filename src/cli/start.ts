@@ -1,7 +1,9 @@
 import "./env.ts";
 import cluster, { type Worker } from "node:cluster";
 import { fileURLToPath } from "node:url";
-import { isProduction, readDatabaseConfig, readServerConfig, type ServerConfig } from "../config.ts";
+import { readDatabaseConfig } from "../config/database.ts";
+import { isProduction } from "../config/env.ts";
+import { readServerConfig, type ServerConfig } from "../config/server.ts";
 import { prepareDatabase, type PreparedDatabase } from "../db/database.ts";
 import { loadDevSecrets } from "../db/dev-secrets.ts";
 import { prepareSchemaWatch } from "../db/watch-fixtures.ts";

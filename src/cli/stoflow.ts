@@ -2,15 +2,15 @@ import "./env.ts";
 import pg from "pg";
 import { parseArgs } from "node:util";
 import { ClientError } from "../errors.ts";
-import { createPasswordHasher } from "../auth/passwords.ts";
-import { createAuthService } from "../auth/service.ts";
-import { addTeamMember } from "../auth/team-members.ts";
-import { readDatabaseConfig, readOperatorConfig } from "../config.ts";
-import { integer } from "../settings.ts";
+import { addTeamMember } from "../operator/team-members.ts";
+import { readDatabaseConfig } from "../config/database.ts";
+import { readOperatorConfig } from "../config/operator.ts";
+import { integer } from "../config/fields.ts";
 import { migrateAll, prepareDatabase } from "../db/database.ts";
 import { applyPendingTenantSteps, failureLine, progressEverySecond } from "../db/tenant-migrations.ts";
-import { withSettings } from "../db/transaction.ts";
-import { failedJobs, retryJobs } from "../jobs/operator.ts";
+import { runTransaction } from "../db/transaction.ts";
+import { failedJobs, retryJobs } from "../operator/jobs.ts";
+import { createTenant } from "../operator/tenants.ts";
 import { EXPORT_MAX_BYTES_SETTING } from "../graphql/export-line.ts";
 import type { Io } from "./io.ts";
 import { openPsql } from "./psql.ts";
@@ -72,7 +72,7 @@ const COMMANDS: Record<string, Command> = {
       if (name === undefined || email === undefined || password === undefined) throw new UsageError("tenants:create needs --name, --email and --password");
       const app = new pg.Pool({ connectionString: appUrl, max: 1 });
       try {
-        const created = await operatorAuth(app, io.env).createTenant({ name, email, password, subscription_tier: tier });
+        const created = await createTenant(app, readOperatorConfig(io.env).bcryptCost, { name, email, password, subscription_tier: tier });
         io.out(JSON.stringify(created));
         return 0;
       } finally {
@@ -189,13 +189,6 @@ function print(rows: Record<string, unknown>[], options: Options, io: Io, none?:
   else printTable(rows, io.out);
 }
 
-/** The auth service for what operators do through it (tenants:create): no tokens, bcrypt as configured. */
-function operatorAuth(app: pg.Pool, env: NodeJS.ProcessEnv) {
-  const config = readOperatorConfig(env);
-  const passwords = createPasswordHasher({ cost: config.bcryptCost, concurrency: 1, queueLimit: 0 });
-  return createAuthService({ pool: app, jwt: config.jwt, passwords, throttle: config.throttle, preparedStatements: config.preparedStatements, mail: config.mail });
-}
-
 /** A whole number option within bounds, or wrong usage. */
 function whole(raw: string | undefined, flag: string, fallback: number, max: number): number {
   try {
@@ -216,7 +209,7 @@ async function existingTenant(owner: pg.Pool, raw: string | undefined): Promise<
 
 /** Runs `work` in a transaction carrying the tenant's claim, as the tenant-scoped SQL functions expect; an operator's export has no size bound. */
 function asTenant(owner: pg.Pool, id: number, work: (client: pg.PoolClient) => Promise<number>): Promise<number> {
-  return withSettings(owner, { "jwt.claims.tenant_id": String(id), [EXPORT_MAX_BYTES_SETTING]: "0" }, work);
+  return runTransaction(owner, { "jwt.claims.tenant_id": String(id), [EXPORT_MAX_BYTES_SETTING]: "0" }, work);
 }
 
 const OPTIONS = {

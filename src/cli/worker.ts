@@ -1,5 +1,6 @@
 import "./env.ts";
-import { readDatabaseConfig, readServerConfig } from "../config.ts";
+import { readDatabaseConfig } from "../config/database.ts";
+import { readWorkerConfig } from "../config/worker.ts";
 import { prepareDatabase } from "../db/database.ts";
 import { createLogger } from "../logger.ts";
 import { startJobWorker } from "../jobs/worker.ts";
@@ -13,7 +14,7 @@ import { answerScriptUsage } from "./usage.ts";
  * JWT settings are not needed. Returns how to stop it (and what the database preparation started).
  */
 export async function work(io: Io): Promise<{ stop(): Promise<void> }> {
-  const config = readServerConfig({ ...io.env, JWT_SECRET: io.env.JWT_SECRET || "the-job-worker-signs-no-tokens-at-all" });
+  const config = readWorkerConfig(io.env);
   const logger = createLogger(undefined, io.env.LOG_LEVEL ?? "info");
   const database = await prepareDatabase(readDatabaseConfig(io.env), io.err, { migrate: false });
   const worker = await startJobWorker(database.appUrl, config, logger).catch(async (error) => {

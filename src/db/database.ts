@@ -1,5 +1,5 @@
 import pg from "pg";
-import type { DatabaseConfig } from "../config.ts";
+import type { DatabaseConfig } from "../config/database.ts";
 import { installJobQueue } from "../jobs/queue-schema.ts";
 import { loadDevSecrets } from "./dev-secrets.ts";
 import { postgresUrl } from "./urls.ts";

@@ -1,6 +1,6 @@
 import pg from "pg";
 import type { Logger } from "pino";
-import type { ServerConfig } from "../config.ts";
+import type { ServerConfig } from "../config/server.ts";
 import { isDatabaseUnavailable, QUERY_TIMEOUT_MESSAGE } from "./unavailable.ts";
 
 type PoolSettings = Pick<ServerConfig, "poolSize" | "poolMaxLifetimeSeconds" | "connectTimeoutSeconds" | "queryTimeoutSeconds" | "keepAliveSeconds">;

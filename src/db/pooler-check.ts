@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
-import type { ServerConfig } from "../config.ts";
+import type { ServerConfig } from "../config/server.ts";
 
 /** How long the check waits for its second statement while another session holds a backend. */
 const WAIT_MS = 3_000;

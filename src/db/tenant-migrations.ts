@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { withSettings } from "./transaction.ts";
+import { runTransaction } from "./transaction.ts";
 
 export interface TenantProgress {
   /** Schemas handled so far (migrated or failed). */
@@ -57,7 +57,7 @@ export async function applyPendingTenantSteps(
 }
 
 function migrateOneBatch(pool: pg.Pool, batchSize: number, since: Date, tenantId: number | undefined) {
-  return withSettings(pool, {}, async (client) => {
+  return runTransaction(pool, {}, async (client) => {
     const { rows } = await client.query<{ schema: string; tenantId: number | null; failure: string | null }>(
       `select schema_name as schema, app_private.tenant_id_of_schema(schema_name) as "tenantId",
               app_private.migrate_tenant_schema(schema_name) as failure

@@ -6,7 +6,7 @@ import pg from "pg";
  * search_path). Commits on success; on an error, commits when `commitOn(error)` says the error is
  * a decision whose cause must be kept, else rolls back.
  */
-export async function withSettings<T>(
+export async function runTransaction<T>(
   pool: pg.Pool,
   settings: Record<string, string>,
   work: (client: pg.PoolClient) => Promise<T>,

@@ -1,7 +1,7 @@
 import { access, context, sideEffect, type FieldArgs, type Step } from "postgraphile/grafast";
 import { extendSchema, gql } from "postgraphile/utils";
 import { notAuthenticated } from "../errors.ts";
-import type { AuthResponse, AuthService, SessionView } from "../auth/service.ts";
+import type { AuthResponse, AuthService, SessionView } from "../auth/auth-service.ts";
 import type { SessionClaims } from "../auth/tokens.ts";
 
 const typeDefs = gql`

@@ -4,32 +4,11 @@ import {
   type DocumentNode, type FieldNode, type FragmentDefinitionNode, type GraphQLField,
   type GraphQLNamedType, type GraphQLSchema, type OperationDefinitionNode, type SelectionSetNode, type ValueNode,
 } from "postgraphile/graphql";
+import type { DocumentLimits } from "../config/graphql.ts";
 import { EXPORT_FIELD } from "./export-line.ts";
 import { CHARACTERS_PER_UNIT, WEIGHT_EXTENSION } from "./value-weight-plugin.ts";
 
-/** How much one GraphQL request may ask for (settings: README, "Configuration"). */
-export interface DocumentLimits {
-  /** Most lexical tokens in a document; the parser stops counting past it. */
-  maxTokens: number;
-  /** Most field selections once fragments are spread, each time they are (what the planner walks). */
-  maxFields: number;
-  /** Deepest nesting of fields (introspection fields are bounded by their own rules). */
-  maxDepth: number;
-  /** Most aliased fields, at every level, fragments counted each time they are spread. */
-  maxAliases: number;
-  /** Most fields of the Query and Mutation types, wherever they appear (payloads' `query` too). */
-  maxRootFields: number;
-  /** Largest `first` / `last`. */
-  maxPageSize: number;
-  /** Rows a list returns when the client gives no `first` / `last` (enforced, see page-size-plugin). */
-  defaultPageSize: number;
-  /** Largest estimated number of values returned (lists multiply their children). */
-  maxCost: number;
-  /** Deepest nesting of input objects and lists (literals and variables). */
-  maxInputDepth: number;
-  /** Whether `__schema` / `__type` may be asked at all. */
-  introspection: boolean;
-}
+export type { DocumentLimits };
 
 /** A refusal the client can act on: HTTP 400 with a stable code. */
 export function refuse(code: string, message: string): never {

@@ -1,7 +1,7 @@
 import type { GrafastExecutionArgs } from "postgraphile/grafast";
 import { GraphQLError, type ExecutionResult } from "postgraphile/graphql";
 import { busy } from "../errors.ts";
-import type { ExportConfig } from "../config.ts";
+import type { ExportConfig } from "../config/graphql.ts";
 import { FairLine } from "../admission/fair-line.ts";
 import type { DocumentGate } from "./document-gate.ts";
 

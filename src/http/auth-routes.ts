@@ -1,6 +1,6 @@
 import express, { type Request, type Response, type Router } from "express";
 import { MAIL_REQUEST_ANSWER } from "../auth/account-mail.ts";
-import type { AuthService } from "../auth/service.ts";
+import type { AuthService } from "../auth/auth-service.ts";
 import { requireSession } from "./bearer.ts";
 import { rememberMountPath } from "./metrics.ts";
 

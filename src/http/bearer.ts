@@ -1,5 +1,5 @@
 import type { IncomingMessage } from "node:http";
-import type { AuthService } from "../auth/service.ts";
+import type { AuthService } from "../auth/auth-service.ts";
 import { invalidToken, notAuthenticated } from "../errors.ts";
 import type { SessionClaims } from "../auth/tokens.ts";
 import type { RequestStep } from "./pipeline.ts";

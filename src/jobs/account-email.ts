@@ -1,8 +1,8 @@
 import type pg from "pg";
 import type { Task } from "graphile-worker";
-import type { MailConfig } from "../config.ts";
+import type { MailConfig } from "../config/mail.ts";
 import { newOpaqueToken } from "../auth/tokens.ts";
-import { withSettings } from "../db/transaction.ts";
+import { runTransaction } from "../db/transaction.ts";
 import type { Mailer, MailMessage } from "../mail/mailer.ts";
 import {
   emailChangeMessage, invitationMessage, LINK_PATHS, resetMessage, validityInWords, verificationMessage,
@@ -35,7 +35,7 @@ export function accountEmailTask(pool: pg.Pool, mailer: Mailer, mail: MailConfig
   return async (payload, helpers) => {
     const { token, hash } = newOpaqueToken();
     const issue = <T>(sql: string, params: unknown[]) =>
-      withSettings(pool, {}, async (client) => (await client.query<T & pg.QueryResultRow>(sql, [...params])).rows[0]);
+      runTransaction(pool, {}, async (client) => (await client.query<T & pg.QueryResultRow>(sql, [...params])).rows[0]);
     const message = await messageFor(payload as AccountEmailJob, { token, hash, issue, mail, linkTo, firstAttempt: helpers.job.attempts <= 1 });
     if (message) await mailer.send(message);
   };

@@ -1,6 +1,6 @@
 import { run, type Runner } from "graphile-worker";
 import type { Logger } from "pino";
-import type { ServerConfig } from "../config.ts";
+import type { WorkerConfig } from "../config/worker.ts";
 import { createPool } from "../db/pool.ts";
 import { createMailer } from "../mail/mailer.ts";
 import { accountEmailTask } from "./account-email.ts";
@@ -16,7 +16,7 @@ export interface JobWorker {
  * queue's tables and the token minting, nothing of the API). New jobs arrive by LISTEN/NOTIFY;
  * failed ones are retried with exponential backoff (graphile-worker: up to 25 attempts).
  */
-export async function startJobWorker(appUrl: string, config: ServerConfig, logger: Logger): Promise<JobWorker> {
+export async function startJobWorker(appUrl: string, config: WorkerConfig, logger: Logger): Promise<JobWorker> {
   // The jobs running at once, plus graphile-worker's LISTEN connection.
   const pool = createPool(asWorker(config.jobs.databaseUrl ?? appUrl), { ...config, poolSize: config.jobs.concurrency + 1 }, logger);
   const mailer = createMailer(config.mail, logger);

@@ -2,7 +2,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import nodemailer from "nodemailer";
 import type { Logger } from "pino";
-import type { MailConfig } from "../config.ts";
+import type { MailConfig } from "../config/mail.ts";
 
 /** One message, in plain text and HTML; `link` is the one action it asks for (logged in development). */
 export interface MailMessage {

@@ -2,24 +2,15 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { simpleParser } from "mailparser";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readServerConfig } from "../../src/config.ts";
+import { describe, expect, it } from "vitest";
+import { readServerConfig } from "../../src/config/server.ts";
 import { createLogger } from "../../src/logger.ts";
 import { createMailer } from "../../src/mail/mailer.ts";
 import { emailChangeMessage, invitationMessage, MAX_NAME_IN_MAIL, quoted, validityInWords, verificationMessage } from "../../src/mail/messages.ts";
-import { graphqlOk, http, signUp, startTestGateway, TEST_JWT_SECRET, type TestGateway } from "../helpers/gateway.ts";
-import { linkOf, mailSettings, plantToken, startMailbox, type Mailbox } from "../helpers/mail.ts";
+import { graphqlOk, http, signUp, TEST_JWT_SECRET, startTestGateway } from "../helpers/gateway.ts";
+import { linkOf, mailedGateway, plantToken } from "../helpers/mail.ts";
 
-let mailbox: Mailbox;
-let gw: TestGateway;
-beforeAll(async () => {
-  mailbox = await startMailbox();
-  gw = await startTestGateway(mailSettings(mailbox));
-});
-afterAll(async () => {
-  await gw.close();
-  await mailbox.close();
-});
+const { gw, mailbox } = mailedGateway();
 
 const SESSION = "{ currentSession { user { email emailVerified } } }";
 const verify = (token: string) => http(gw.url, "POST", "/api/auth/verify-email", { body: { token } });

@@ -1,21 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addTeamMember, graphqlOk, http, signUp, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
-import { linkOf, mailSettings, startMailbox, type Mailbox } from "../helpers/mail.ts";
+import { describe, expect, it } from "vitest";
+import { addTeamMember, graphqlOk, http, restLogin, signUp } from "../helpers/gateway.ts";
+import { linkOf, mailedGateway } from "../helpers/mail.ts";
 
-let mailbox: Mailbox;
-let gw: TestGateway;
-beforeAll(async () => {
-  mailbox = await startMailbox();
-  gw = await startTestGateway(mailSettings(mailbox));
-});
-afterAll(async () => {
-  await gw.close();
-  await mailbox.close();
-});
+const { gw, mailbox } = mailedGateway();
 
 const INVITE = `mutation($i: InviteTeamMemberInput!) { inviteTeamMember(input: $i) { invitation { rowId email role fullName expiresAt } } }`;
 const INVITATIONS = `{ invitations { nodes { rowId email role invitedBy } } }`;
-const login = (email: string, password: string) => http(gw.url, "POST", "/api/auth/login", { body: { email, password } });
+const login = (email: string, password: string) => restLogin(gw.url, email, password);
 const accept = (token: string, password = "my own password") => http(gw.url, "POST", "/api/auth/accept-invitation", { body: { token, password } });
 const session = (token: string) => http(gw.url, "GET", "/api/auth/session", { token });
 let invitees = 0;

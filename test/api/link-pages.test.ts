@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readServerConfig } from "../../src/config.ts";
+import { readServerConfig } from "../../src/config/server.ts";
 import { LINK_PAGES } from "../../src/http/link-pages.ts";
 import { LINK_PATHS } from "../../src/mail/messages.ts";
 import { http, startTestGateway, TEST_JWT_SECRET, type TestGateway } from "../helpers/gateway.ts";

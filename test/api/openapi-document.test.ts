@@ -8,7 +8,7 @@ import addFormats from "ajv-formats";
 import type { Router } from "express";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { AuthService } from "../../src/auth/service.ts";
+import type { AuthService } from "../../src/auth/auth-service.ts";
 import { createPipeline } from "../../src/http/pipeline.ts";
 import { LINK_PAGES } from "../../src/http/link-pages.ts";
 import { createMetrics } from "../../src/http/metrics.ts";

@@ -1,6 +1,6 @@
 import parsePrometheus from "parse-prometheus-text-format";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readServerConfig } from "../../src/config.ts";
+import { readServerConfig } from "../../src/config/server.ts";
 import { createLogger } from "../../src/logger.ts";
 import { startGateway } from "../../src/server.ts";
 import { http, signUp, startTestGateway, TEST_JWT_SECRET, testServerConfig, type TestGateway } from "../helpers/gateway.ts";

@@ -1,19 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { graphqlOk, http, signUp, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
-import { linkOf, mailSettings, startMailbox, type Mailbox } from "../helpers/mail.ts";
+import { describe, expect, it } from "vitest";
+import { graphqlOk, http, restLogin, signUp } from "../helpers/gateway.ts";
+import { linkOf, mailedGateway } from "../helpers/mail.ts";
 
-let mailbox: Mailbox;
-let gw: TestGateway;
-beforeAll(async () => {
-  mailbox = await startMailbox();
-  gw = await startTestGateway(mailSettings(mailbox));
-});
-afterAll(async () => {
-  await gw.close();
-  await mailbox.close();
-});
+const { gw, mailbox } = mailedGateway();
 
-const login = (email: string, password: string) => http(gw.url, "POST", "/api/auth/login", { body: { email, password } });
+const login = (email: string, password: string) => restLogin(gw.url, email, password);
 
 describe("forgot password → reset password", () => {
   it("mails a one-hour link; following it sets the password and ends every session", async () => {

@@ -2,9 +2,9 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { graphql, graphqlOk, signUp, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { until } from "../helpers/until.ts";
-import { recordAttack } from "./recorder.ts";
+import { attackRecorder } from "./recorder.ts";
 
-const record = (attack: string, attempts: number, result: string) => recordAttack(import.meta.filename, "constraint refusals", attack, attempts, result);
+const record = attackRecorder(import.meta.filename, "constraint refusals");
 
 /** Each refusal's message is read from the database after the request ran (src/db/constraint-messages.ts). */
 let gw: TestGateway;

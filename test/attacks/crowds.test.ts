@@ -5,10 +5,10 @@ import { GENEROUS_LIMITS } from "../helpers/limits.ts";
 import { startMailbox, type Mailbox } from "../helpers/mail.ts";
 import { stallingRelay, type StallingRelay } from "../helpers/proxy.ts";
 import type { Shape } from "./crowd.ts";
-import { recordAttack, recordFigures } from "./recorder.ts";
+import { attackRecorder, recordFigures } from "./recorder.ts";
 import { describeSiege, percentile, siege, startControlServer, transportCounts, type Siege, type Target } from "./siege.ts";
 
-const record = (attack: string, attempts: number, result: string) => recordAttack(import.meta.filename, "crowds of addresses", attack, attempts, result);
+const record = attackRecorder(import.meta.filename, "crowds of addresses");
 
 /**
  * The server's caps, scaled down so that a crowd reaches them within seconds on this machine

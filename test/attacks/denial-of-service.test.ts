@@ -5,9 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.ts";
 import { signUp, TEST_JWT_SECRET } from "../helpers/gateway.ts";
 import { freePort } from "../helpers/ports.ts";
-import { recordAttack } from "./recorder.ts";
+import { attackRecorder } from "./recorder.ts";
 
-const record = (attack: string, attempts: number, result: string) => recordAttack(import.meta.filename, "denial of service", attack, attempts, result);
+const record = attackRecorder(import.meta.filename, "denial of service");
 
 const WARM_UP_MS = 2_000;
 const ATTACK_MS = 16_000;

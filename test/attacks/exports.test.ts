@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startGateway } from "../../src/server.ts";
-import { graphql, http, signUp, startTestGateway, testServerConfig, type TestGateway } from "../helpers/gateway.ts";
-import { recordAttack } from "./recorder.ts";
+import { graphql, http, signUp, startTestGateway, type TestGateway, withServer } from "../helpers/gateway.ts";
+import { attackRecorder } from "./recorder.ts";
 
-const record = (attack: string, attempts: number, result: string) => recordAttack(import.meta.filename, "exports", attack, attempts, result);
+const record = attackRecorder(import.meta.filename, "exports");
 
 const EXPORT = "{ exportTenantData }";
 /** Products each tenant holds: about 2.7 MB of export. */
@@ -14,16 +13,6 @@ beforeAll(async () => {
   gw = await startTestGateway();
 });
 afterAll(() => gw.close());
-
-/** A server over the same database with other settings, closed after `work`. */
-async function withServer<T>(env: NodeJS.ProcessEnv, work: (url: string) => Promise<T>): Promise<T> {
-  const other = await startGateway(gw.db.appUrl, testServerConfig(env));
-  try {
-    return await work(other.url);
-  } finally {
-    await other.close();
-  }
-}
 
 /** A tenant holding PRODUCTS products of 9,000-character descriptions; returns its admin's token. */
 async function stockedTenant(url: string): Promise<string> {
@@ -39,7 +28,7 @@ const exportFrom = (url: string, token: string, address: string) =>
 
 describe("tenant exports", () => {
   it("builds exports one at a time, one per tenant, and sheds the rest with 503 BUSY while other tenants are served", async () => {
-    await withServer({ TRUST_PROXY: "loopback", EXPORT_CONCURRENCY: "1", EXPORT_QUEUE: "2" }, async (url) => {
+    await withServer(gw, { TRUST_PROXY: "loopback", EXPORT_CONCURRENCY: "1", EXPORT_QUEUE: "2" }, async (url) => {
       const tokens = await Promise.all(Array.from({ length: 4 }, () => stockedTenant(url)));
       const reader = await signUp(url);
       const read = () => graphql(url, "{ products(first: 5) { totalCount } }", {}, reader.access_token);
@@ -66,7 +55,7 @@ describe("tenant exports", () => {
   });
 
   it("refuses an export beyond EXPORT_MAX_BYTES with EXPORT_TOO_LARGE (413), naming the limit, without building it", async () => {
-    await withServer({ EXPORT_MAX_BYTES: "100000" }, async (url) => {
+    await withServer(gw, { EXPORT_MAX_BYTES: "100000" }, async (url) => {
       const token = await stockedTenant(url);
       const answer = await http(url, "POST", "/graphql", { body: { query: EXPORT }, token });
       expect(answer.status).toBe(413);

@@ -5,9 +5,9 @@ import { removeOwnClusters, startOwnCluster, type OwnCluster } from "../helpers/
 import { http, spawnServer, startTestGateway } from "../helpers/gateway.ts";
 import { takePostgresAway, WAYS, type Answer } from "../helpers/outage.ts";
 import { until } from "../helpers/until.ts";
-import { recordAttack } from "./recorder.ts";
+import { attackRecorder } from "./recorder.ts";
 
-const record = (attack: string, attempts: number, result: string) => recordAttack(import.meta.filename, "faults", attack, attempts, result);
+const record = attackRecorder(import.meta.filename, "faults");
 
 /** Every tenant is whole (schema, admin with password, open subscription) and no schema is orphaned. */
 async function expectNoHalfMadeTenant(db: TestDatabase) {

@@ -4,30 +4,19 @@ import { getIntrospectionQuery } from "postgraphile/graphql";
 import parsePrometheus from "parse-prometheus-text-format";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clientOfAddress } from "../../src/admission/client-address.ts";
-import { startGateway } from "../../src/server.ts";
 import { HASHING_MUTATIONS, HASHING_ROUTES } from "../../src/auth/hashing-operations.ts";
-import { graphql, graphqlOk, http, signUp, spawnServer, startTestGateway, testServerConfig, type TestGateway } from "../helpers/gateway.ts";
+import { graphql, graphqlOk, http, signUp, spawnServer, startTestGateway, type TestGateway, withServer } from "../helpers/gateway.ts";
 import { readUntilQuiet } from "../helpers/raw-socket.ts";
 import { until } from "../helpers/until.ts";
-import { recordAttack } from "./recorder.ts";
+import { attackRecorder } from "./recorder.ts";
 
-const record = (attack: string, attempts: number, result: string) => recordAttack(import.meta.filename, "floods", attack, attempts, result);
+const record = attackRecorder(import.meta.filename, "floods");
 
 let gw: TestGateway;
 beforeAll(async () => {
   gw = await startTestGateway();
 });
 afterAll(() => gw.close());
-
-/** A server over the same database with other settings, closed after `work`. */
-async function withServer<T>(env: NodeJS.ProcessEnv, work: (url: string) => Promise<T>): Promise<T> {
-  const other = await startGateway(gw.db.appUrl, testServerConfig(env));
-  try {
-    return await work(other.url);
-  } finally {
-    await other.close();
-  }
-}
 
 /** Tasks the line of never-seen documents has run, from /metrics. */
 async function newDocumentTasks(url: string): Promise<number> {
@@ -37,7 +26,7 @@ async function newDocumentTasks(url: string): Promise<number> {
 
 describe("floods from one client", () => {
   it("closes the sockets of clients that send their headers too slowly", async () => {
-    await withServer({ HTTP_HEADERS_TIMEOUT_MS: "300", HTTP_REQUEST_TIMEOUT_MS: "300" }, async (url) => {
+    await withServer(gw, { HTTP_HEADERS_TIMEOUT_MS: "300", HTTP_REQUEST_TIMEOUT_MS: "300" }, async (url) => {
       const { port } = new URL(url);
       const sockets = Array.from({ length: 20 }, () => net.connect(Number(port), "127.0.0.1"));
       const closed = sockets.map((socket) => new Promise<string>((resolve) => {
@@ -56,7 +45,7 @@ describe("floods from one client", () => {
   });
 
   it("works on a few requests per address at a time and refuses a flood beyond its queue with 429", async () => {
-    await withServer({ HTTP_CLIENT_CONCURRENCY: "2", HTTP_CLIENT_QUEUE: "3", BCRYPT_COST: "8" }, async (url) => {
+    await withServer(gw, { HTTP_CLIENT_CONCURRENCY: "2", HTTP_CLIENT_QUEUE: "3", BCRYPT_COST: "8" }, async (url) => {
       const flood = Array.from({ length: 30 }, (_, i) => http(url, "POST", "/api/auth/login", { body: { email: `flood${i}@x.test`, password: "wrong password" } }));
       const health = await http(url, "GET", "/health");
       const answers = await Promise.all(flood);
@@ -73,7 +62,7 @@ describe("floods from one client", () => {
   });
 
   it("closes an address's sockets beyond HTTP_CLIENT_CONNECTIONS at once, before reading them; other addresses still connect", async () => {
-    await withServer({ HTTP_CLIENT_CONNECTIONS: "4" }, async (url) => {
+    await withServer(gw, { HTTP_CLIENT_CONNECTIONS: "4" }, async (url) => {
       const port = Number(new URL(url).port);
       const connect = (localAddress: string) => new Promise<net.Socket>((resolve, reject) => {
         const socket = net.connect({ port, host: "127.0.0.1", localAddress }, () => resolve(socket)).once("error", reject);
@@ -95,7 +84,7 @@ describe("floods from one client", () => {
   });
 
   it("closes sockets beyond HTTP_MAX_CONNECTIONS at once, whatever their addresses, and serves again once they go", async () => {
-    await withServer({ HTTP_MAX_CONNECTIONS: "20" }, async (url) => {
+    await withServer(gw, { HTTP_MAX_CONNECTIONS: "20" }, async (url) => {
       const port = Number(new URL(url).port);
       // 40 idle sockets from 10 addresses, each under the per-address limit.
       const sockets = await Promise.all(Array.from({ length: 40 }, (_, i) => new Promise<net.Socket>((resolve, reject) => {
@@ -134,7 +123,7 @@ describe("floods from one client", () => {
   });
 
   it("sheds a flood from many addresses beyond the server's own line with 503 BUSY; the probes are not in it", async () => {
-    await withServer({ TRUST_PROXY: "loopback", HTTP_SERVER_CONCURRENCY: "2", HTTP_SERVER_QUEUE: "3" }, async (url) => {
+    await withServer(gw, { TRUST_PROXY: "loopback", HTTP_SERVER_CONCURRENCY: "2", HTTP_SERVER_QUEUE: "3" }, async (url) => {
       const query = "{ tiers(orderBy: RANK_ASC) { nodes { name maxProducts } } }";
       expect((await graphql(url, query)).status).toBe(200);
       const flood = Array.from({ length: 40 }, (_, i) => http(url, "POST", "/graphql", {
@@ -157,7 +146,7 @@ describe("floods from one client", () => {
   });
 
   it("refuses a crowd of sign-ins beyond the bcrypt line at once, so it holds no place others need", async () => {
-    await withServer({ TRUST_PROXY: "loopback", BCRYPT_COST: "10", BCRYPT_CONCURRENCY: "1", BCRYPT_QUEUE_LIMIT: "8" }, async (url) => {
+    await withServer(gw, { TRUST_PROXY: "loopback", BCRYPT_COST: "10", BCRYPT_CONCURRENCY: "1", BCRYPT_QUEUE_LIMIT: "8" }, async (url) => {
       expect((await graphql(url, "{ __typename }")).status).toBe(200); // planned once, before the crowd
       const crowd = Array.from({ length: 120 }, (_, i) => http(url, "POST", "/api/auth/login", {
         body: { email: `crowd${i}@x.test`, password: "wrong password" }, headers: { "x-forwarded-for": `192.0.2.${(i % 40) + 1}` },
@@ -179,7 +168,7 @@ describe("floods from one client", () => {
   });
 
   it("takes GraphQL sign-ins out of the server's line while they wait for bcrypt, as their REST twins", async () => {
-    await withServer({ TRUST_PROXY: "loopback", HTTP_SERVER_CONCURRENCY: "1", HTTP_SERVER_QUEUE: "0", BCRYPT_COST: "12", BCRYPT_CONCURRENCY: "1" }, async (url) => {
+    await withServer(gw, { TRUST_PROXY: "loopback", HTTP_SERVER_CONCURRENCY: "1", HTTP_SERVER_QUEUE: "0", BCRYPT_COST: "12", BCRYPT_CONCURRENCY: "1" }, async (url) => {
       expect((await graphql(url, "{ __typename }")).status).toBe(200);
       const login = (i: number) => `login(input: { email: "graphql-crowd${i}@x.test", password: "wrong password" }) { accessToken }`;
       const documents = [`mutation { ${login(1)} }`, `mutation Named { ${login(2)} }`, `mutation { ...L } fragment L on Mutation { ${login(3)} }`,
@@ -246,7 +235,7 @@ describe("floods from one client", () => {
   });
 
   it("keeps no server place for clients that send their bodies slowly: others are served at once", async () => {
-    await withServer({ HTTP_SERVER_CONCURRENCY: "2", HTTP_SERVER_QUEUE: "2" }, async (url) => {
+    await withServer(gw, { HTTP_SERVER_CONCURRENCY: "2", HTTP_SERVER_QUEUE: "2" }, async (url) => {
       const port = Number(new URL(url).port);
       // 16 requests from 4 addresses announce 100 kB and send its first bytes only.
       const slow = await Promise.all(Array.from({ length: 16 }, (_, i) => new Promise<net.Socket>((resolve) => {
@@ -269,7 +258,7 @@ describe("floods from one client", () => {
 
   it("gives the server's place back once an answer is handed over: clients that do not read their answers hold none", async () => {
     const { token, query } = await wideAnswers("Unread Answers Shop");
-    await withServer({ HTTP_SERVER_CONCURRENCY: "2", HTTP_SERVER_QUEUE: "2", GRAPHQL_MAX_COST: WIDE_COST }, async (url) => {
+    await withServer(gw, { HTTP_SERVER_CONCURRENCY: "2", HTTP_SERVER_QUEUE: "2", GRAPHQL_MAX_COST: WIDE_COST }, async (url) => {
       // 8 sockets from 4 addresses ask for about 11 MB each and never read it.
       const unread: net.Socket[] = [];
       for (let i = 0; i < 8; i++) {
@@ -295,7 +284,7 @@ describe("floods from one client", () => {
 
   it("closes a socket that does not take its answer for HTTP_SOCKET_TIMEOUT_MS", async () => {
     const { token, query } = await wideAnswers("Silent Socket Shop");
-    await withServer({ HTTP_SOCKET_TIMEOUT_MS: "1000", GRAPHQL_MAX_COST: WIDE_COST }, async (url) => {
+    await withServer(gw, { HTTP_SOCKET_TIMEOUT_MS: "1000", GRAPHQL_MAX_COST: WIDE_COST }, async (url) => {
       const socket = await unreadAnswer(url, "127.0.4.9", query, token);
       // Ten timeouts of silence: on a busy machine the answer itself may take seconds to build.
       await new Promise((resolve) => setTimeout(resolve, 10_000));
@@ -307,7 +296,7 @@ describe("floods from one client", () => {
   });
 
   it("answers a renamed, re-spaced introspection from the answer computed once, without computing it again", async () => {
-    await withServer({}, async (url) => {
+    await withServer(gw, {}, async (url) => {
       const standard = getIntrospectionQuery({ descriptions: true });
       expect((await graphql(url, standard)).status).toBe(200);
       const tasksBefore = await newDocumentTasks(url);
@@ -323,7 +312,7 @@ describe("floods from one client", () => {
   });
 
   it("computes introspection one document at a time, within the budget of new documents, and answers 503 BUSY beyond", async () => {
-    await withServer({ GRAPHQL_NEW_DOCUMENT_MS: "100", GRAPHQL_NEW_DOCUMENT_WAIT_MS: "300" }, async (url) => {
+    await withServer(gw, { GRAPHQL_NEW_DOCUMENT_MS: "100", GRAPHQL_NEW_DOCUMENT_WAIT_MS: "300" }, async (url) => {
       // Distinct documents (an alias each), so that no cached answer serves them: each is computed.
       const distinct = (i: number) => getIntrospectionQuery({ descriptions: true }).replace("__schema {", `t${i}: __typename __schema {`);
       const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => graphql(url, distinct(i))));
@@ -342,7 +331,7 @@ describe("floods from one client", () => {
   });
 
   it("answers introspection only where it is enabled", async () => {
-    await withServer({ GRAPHQL_INTROSPECTION: "false" }, async (url) => {
+    await withServer(gw, { GRAPHQL_INTROSPECTION: "false" }, async (url) => {
       const reads = ["{ __schema { queryType { name } } }", '{ t: __type(name: "Product") { fields { name } } }',
         '{ ... on Query { __type(name: "Mutation") { name } } }', 'query Q { ...F } fragment F on Query { __type(name: "User") { name } }'];
       for (const read of reads) {
@@ -422,10 +411,10 @@ describe("/metrics", () => {
   });
 
   it("is not public in production: a token, or nothing", async () => {
-    await withServer({ NODE_ENV: "production" }, async (url) => {
+    await withServer(gw, { NODE_ENV: "production" }, async (url) => {
       expect((await http(url, "GET", "/metrics")).status).toBe(404);
     });
-    await withServer({ NODE_ENV: "production", METRICS_TOKEN: "scrape-token-that-is-long-enough" }, async (url) => {
+    await withServer(gw, { NODE_ENV: "production", METRICS_TOKEN: "scrape-token-that-is-long-enough" }, async (url) => {
       expect((await fetch(`${url}/metrics`)).status).toBe(401);
       expect((await fetch(`${url}/metrics`, { headers: { authorization: "Bearer wrong-token" } })).status).toBe(401);
       const user = await signUp(url, "Metrics Snooper");

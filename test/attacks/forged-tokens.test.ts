@@ -2,9 +2,9 @@ import jwt from "jsonwebtoken";
 import { generateKeyPairSync } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { graphql, http, signUp, startTestGateway, TEST_JWT_SECRET, type TestGateway } from "../helpers/gateway.ts";
-import { recordAttack } from "./recorder.ts";
+import { attackRecorder } from "./recorder.ts";
 
-const record = (attack: string, attempts: number, result: string) => recordAttack(import.meta.filename, "tokens", attack, attempts, result);
+const record = attackRecorder(import.meta.filename, "tokens");
 
 let gw: TestGateway;
 let victim: Awaited<ReturnType<typeof signUp>>;

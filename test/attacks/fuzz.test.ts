@@ -1,9 +1,9 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { graphql, http, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
-import { recordAttack } from "./recorder.ts";
+import { attackRecorder } from "./recorder.ts";
 
-const record = (attack: string, attempts: number, result: string) => recordAttack(import.meta.filename, "input fuzzing", attack, attempts, result);
+const record = attackRecorder(import.meta.filename, "input fuzzing");
 
 let gw: TestGateway;
 beforeAll(async () => {

@@ -6,9 +6,9 @@ import { getIntrospectionQuery } from "postgraphile/graphql";
 import { startGateway } from "../../src/server.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { graphql, graphqlOk, http, signUp, startTestGateway, testServerConfig, type TestGateway } from "../helpers/gateway.ts";
-import { recordAttack } from "./recorder.ts";
+import { attackRecorder } from "./recorder.ts";
 
-const record = (attack: string, attempts: number, result: string) => recordAttack(import.meta.filename, "hostile documents", attack, attempts, result);
+const record = attackRecorder(import.meta.filename, "hostile documents");
 
 let gw: TestGateway;
 let token: string;

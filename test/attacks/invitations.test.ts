@@ -1,24 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addTeamMember, confirmPassword, graphqlOk, http, signUp, startTestGateway, tally, type TestGateway } from "../helpers/gateway.ts";
+import { describe, expect, it } from "vitest";
+import { addTeamMember, confirmPassword, graphqlOk, http, signUp, tally } from "../helpers/gateway.ts";
 import { asSession, expectPgError } from "../helpers/db.ts";
-import { linkOf, mailSettings, startMailbox, type Mailbox } from "../helpers/mail.ts";
+import { linkOf, mailedGateway } from "../helpers/mail.ts";
 import { until } from "../helpers/until.ts";
 import { QUOTE_MARKS, quoted } from "../../src/mail/messages.ts";
-import { recordAttack } from "./recorder.ts";
+import { attackRecorder } from "./recorder.ts";
 
-const record = (attack: string, attempts: number, result: string) => recordAttack(import.meta.filename, "invitations", attack, attempts, result);
+const record = attackRecorder(import.meta.filename, "invitations");
 
 /** Invitation limits at their defaults: 10 an hour per admin, 20 per tenant; 3 invitation messages an hour per address. */
-let mailbox: Mailbox;
-let gw: TestGateway;
-beforeAll(async () => {
-  mailbox = await startMailbox();
-  gw = await startTestGateway(mailSettings(mailbox));
-});
-afterAll(async () => {
-  await gw.close();
-  await mailbox.close();
-});
+const { gw, mailbox } = mailedGateway();
 
 let invitees = 0;
 const inviteeEmail = () => `invitee-${process.pid}-${++invitees}@team.test`;

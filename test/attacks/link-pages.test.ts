@@ -2,14 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LINK_PATHS } from "../../src/mail/messages.ts";
 import { http, signUp, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { plantToken } from "../helpers/mail.ts";
-import { recordAttack } from "./recorder.ts";
+import { attackRecorder } from "./recorder.ts";
 
 /**
  * The development pages of e-mailed links (served without APP_URL): a GET never acts, nothing of
  * the address is echoed into the page, the page cannot be framed, cached or leak its address, and
  * production never serves them.
  */
-const record = (attack: string, attempts: number, result: string) => recordAttack(import.meta.filename, "e-mailed links' pages", attack, attempts, result);
+const record = attackRecorder(import.meta.filename, "e-mailed links' pages");
 
 let dev: TestGateway;
 beforeAll(async () => {

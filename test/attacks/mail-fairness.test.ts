@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { http, signUp, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { mailSettings, startMailbox, startMailWorker, type Mailbox } from "../helpers/mail.ts";
 import { until } from "../helpers/until.ts";
-import { recordAttack } from "./recorder.ts";
+import { attackRecorder, recordAttack } from "./recorder.ts";
 
 /**
  * One tenant's burst of invitations does not delay another tenant's mail: account mail goes
@@ -11,7 +11,7 @@ import { recordAttack } from "./recorder.ts";
  * takes 40 ms a message, so that a backlog shows as it would with a real one.
  */
 
-const record = (attack: string, attempts: number, result: string) => recordAttack(import.meta.filename, "mail fairness", attack, attempts, result);
+const record = attackRecorder(import.meta.filename, "mail fairness");
 
 const BURST = 80;
 const RELAY_MS = 40;

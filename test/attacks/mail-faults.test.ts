@@ -1,25 +1,16 @@
 import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { http, signUp, spawnServer, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
-import { linkOf, mailSettings, startMailbox, type Mailbox } from "../helpers/mail.ts";
+import { linkOf, mailedGateway, mailSettings } from "../helpers/mail.ts";
 import { until } from "../helpers/until.ts";
 import { stoflow as stoflowMain } from "../../src/cli/stoflow.ts";
 import { work } from "../../src/cli/worker.ts";
 import { databaseEnv, runInProcess } from "../helpers/cli.ts";
-import { recordAttack } from "./recorder.ts";
+import { attackRecorder } from "./recorder.ts";
 
-const record = (attack: string, attempts: number, result: string) => recordAttack(import.meta.filename, "faults", attack, attempts, result);
+const record = attackRecorder(import.meta.filename, "faults");
 
-let mailbox: Mailbox;
-let gw: TestGateway;
-beforeAll(async () => {
-  mailbox = await startMailbox();
-  gw = await startTestGateway(mailSettings(mailbox));
-});
-afterAll(async () => {
-  await gw.close();
-  await mailbox.close();
-});
+const { gw, mailbox } = mailedGateway();
 
 /** The verification job of an address, as the operator sees it. */
 const jobOf = async (email: string) =>

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addTeamMember, graphqlOk, http, signUp, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { deliverQueuedMail, linkOf, startMailbox, type Mailbox } from "../helpers/mail.ts";
-import { recordAttack } from "./recorder.ts";
+import { attackRecorder } from "./recorder.ts";
 
-const record = (attack: string, attempts: number, result: string) => recordAttack(import.meta.filename, "mail after a credential event", attack, attempts, result);
+const record = attackRecorder(import.meta.filename, "mail after a credential event");
 
 /**
  * The worker mints a message's token when it sends it, which can be long after it was asked for

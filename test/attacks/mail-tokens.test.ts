@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { graphql, http, signUp, startTestGateway, tally, type TestGateway } from "../helpers/gateway.ts";
+import { graphql, http, restLogin, signUp, startTestGateway, tally, type TestGateway } from "../helpers/gateway.ts";
 import { linkOf, mailSettings, plantToken, startMailbox, type Mailbox } from "../helpers/mail.ts";
 import { recordAttack } from "./recorder.ts";
 
@@ -23,7 +23,7 @@ const newAddress = () => ({ "x-forwarded-for": `203.0.113.${++lastAddress}` });
 const reset = (token: string, password = "an attacker's password", headers = newAddress()) =>
   http(gw.url, "POST", "/api/auth/reset-password", { body: { token, new_password: password }, headers });
 const forgot = (email: string, headers = newAddress()) => http(gw.url, "POST", "/api/auth/forgot-password", { body: { email }, headers });
-const login = (email: string, password: string) => http(gw.url, "POST", "/api/auth/login", { body: { email, password }, headers: newAddress() });
+const login = (email: string, password: string) => restLogin(gw.url, email, password, newAddress());
 
 /** A shop whose verification message arrived (so later messages to it are the test's own). */
 async function shop(name: string) {

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addTeamMember, confirmPassword, graphql, graphqlOk, signUp, startTestGateway, tally, type TestGateway } from "../helpers/gateway.ts";
-import { recordAttack } from "./recorder.ts";
+import { attackRecorder } from "./recorder.ts";
 
-const record = (attack: string, attempts: number, result: string) => recordAttack(import.meta.filename, "concurrency", attack, attempts, result);
+const record = attackRecorder(import.meta.filename, "concurrency");
 
 let gw: TestGateway;
 beforeAll(async () => {

@@ -27,6 +27,11 @@ export function recordAttack(file: string, category: string, attack: string, att
   fs.appendFileSync(path.join(inject("attackLogDir"), `${record.file}.jsonl`), JSON.stringify(record) + "\n");
 }
 
+/** The `record(attack, attempts, result)` of one attack file, in one category of the report. */
+export function attackRecorder(file: string, category: string) {
+  return (attack: string, attempts: number, result: string): void => recordAttack(file, category, attack, attempts, result);
+}
+
 /** What an attack measured on this machine (latencies, memory): listed apart from the table, never checked for staleness. */
 export interface FigureRecord {
   file: string;

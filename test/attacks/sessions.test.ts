@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addTeamMember, graphqlOk, http, signUp, startTestGateway, tally, type TestGateway } from "../helpers/gateway.ts";
-import { recordAttack } from "./recorder.ts";
+import { addTeamMember, graphqlOk, http, restLogin, signUp, startTestGateway, tally, type TestGateway } from "../helpers/gateway.ts";
+import { attackRecorder } from "./recorder.ts";
 
-const record = (attack: string, attempts: number, result: string) => recordAttack(import.meta.filename, "sessions", attack, attempts, result);
+const record = attackRecorder(import.meta.filename, "sessions");
 
 /**
  * bcrypt at cost 8, one at a time: logins and password changes queue for it, so requests sent
@@ -15,7 +15,7 @@ beforeAll(async () => {
 afterAll(() => gw.close());
 
 type Tokens = { access_token: string; refresh_token: string };
-const login = (email: string, password: string) => http<Tokens>(gw.url, "POST", "/api/auth/login", { body: { email, password } });
+const login = (email: string, password: string) => restLogin<Tokens>(gw.url, email, password);
 const refresh = (token: string) => http<Tokens>(gw.url, "POST", "/api/auth/refresh", { body: { refresh_token: token } });
 const sessionStatus = async (access: string) => (await http(gw.url, "GET", "/api/auth/session", { token: access })).status;
 const changePassword = (access: string, current: string, next: string) =>

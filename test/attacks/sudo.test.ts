@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addTeamMember, confirmPassword, graphql, http, signUp, startTestGateway, tally, type TestGateway } from "../helpers/gateway.ts";
-import { withSettings } from "../../src/db/transaction.ts";
-import { recordAttack } from "./recorder.ts";
+import { runTransaction } from "../../src/db/transaction.ts";
+import { attackRecorder } from "./recorder.ts";
 
-const record = (attack: string, attempts: number, result: string) => recordAttack(import.meta.filename, "takeover with a stolen token", attack, attempts, result);
+const record = attackRecorder(import.meta.filename, "takeover with a stolen token");
 
 /**
  * What a stolen access token alone can do (the attacker's path of issue 23: plant an admin, wait
@@ -130,7 +130,7 @@ describe("sudo mode", () => {
     const owner = await signUp(gw.url, "Operated Shop");
     const other = await addTeamMember(gw, owner.tenant.id, "admin");
     await gw.db.owner.query("update public.users set is_active = false where id = $1", [other.id]);
-    await withSettings(gw.db.owner, { "jwt.claims.tenant_id": String(owner.tenant.id) }, (client) => client.query("select public.delete_tenant('Operated Shop')"));
+    await runTransaction(gw.db.owner, { "jwt.claims.tenant_id": String(owner.tenant.id) }, (client) => client.query("select public.delete_tenant('Operated Shop')"));
     expect((await gw.db.owner.query("select 1 from public.users where id = any($1)", [[owner.user.id, other.id]])).rowCount).toBe(0);
   });
 });

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { graphql, http, startTestGateway, tally, type TestGateway } from "../helpers/gateway.ts";
-import { recordAttack } from "./recorder.ts";
+import { graphql, http, restLogin, startTestGateway, tally, type TestGateway } from "../helpers/gateway.ts";
+import { attackRecorder } from "./recorder.ts";
 
-const record = (attack: string, attempts: number, result: string) => recordAttack(import.meta.filename, "throttling", attack, attempts, result);
+const record = attackRecorder(import.meta.filename, "throttling");
 
 /**
  * The gateway trusts X-Forwarded-For from loopback, so each test speaks from addresses of its own
@@ -28,7 +28,7 @@ const PASSWORD = "the right password";
 const register = (email: string, address: string) =>
   http(gw.url, "POST", "/api/auth/register", { body: { name: `Shop ${email}`, email, password: PASSWORD }, headers: from(address) });
 const login = (email: string, password: string, address: string) =>
-  http(gw.url, "POST", "/api/auth/login", { body: { email, password }, headers: from(address) });
+  restLogin(gw.url, email, password, from(address));
 
 async function newVictim() {
   const email = `victim-${Math.random().toString(36).slice(2)}@throttle.test`;

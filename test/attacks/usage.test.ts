@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { graphql, graphqlErrorCode, graphqlOk, signUp, startTestGateway, tally, type TestGateway } from "../helpers/gateway.ts";
-import { recordAttack } from "./recorder.ts";
+import { attackRecorder } from "./recorder.ts";
 
-const record = (attack: string, attempts: number, result: string) => recordAttack(import.meta.filename, "tier limits and money", attack, attempts, result);
+const record = attackRecorder(import.meta.filename, "tier limits and money");
 
 let gw: TestGateway;
 beforeAll(async () => {

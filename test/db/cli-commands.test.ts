@@ -9,10 +9,11 @@ import { dumpSchemaFile } from "../../src/cli/dump-schema.ts";
 import { loadEnvFile } from "../../src/cli/env.ts";
 import { exportSchema } from "../../src/cli/export-schema.ts";
 import { loadSql } from "../../src/cli/load-sql.ts";
+import { writeSettingsDocs } from "../../src/cli/settings-docs.ts";
 import { migrate } from "../../src/cli/migrate.ts";
 import { stoflow } from "../../src/cli/stoflow.ts";
 import { dumpSchema } from "../../src/db/schema-dump.ts";
-import { withSettings } from "../../src/db/transaction.ts";
+import { runTransaction } from "../../src/db/transaction.ts";
 import { databaseEnv, runInProcess } from "../helpers/cli.ts";
 import { createTestDatabase, registerTenant, type TestDatabase } from "../helpers/db.ts";
 
@@ -107,7 +108,7 @@ describe("npm run stoflow", () => {
     expect(table[0]).toMatch(/^id +name +email +tier +status +active +schema +version +latest$/);
     expect(table).toContainEqual(expect.stringMatching(new RegExp(`^${id} +CLI Shop +cli@shop.test +standard +active +true +${schema} +(\\d+) +\\1$`)));
 
-    await withSettings(db.owner, { "jwt.claims.tenant_id": String(id) }, (client) =>
+    await runTransaction(db.owner, { "jwt.claims.tenant_id": String(id) }, (client) =>
       client.query(`insert into ${schema}.products (sku, title, price) values ('CLI-1', 'Exported jacket', 12)`));
     const exported = JSON.parse((await run("tenants:export", String(id))).out);
     expect(exported.tenant.name).toBe("CLI Shop");
@@ -137,7 +138,7 @@ describe("npm run stoflow", () => {
 
   it("migrates each tenant past a step one tenant's data breaks, names that tenant, and finishes it once its data is fixed", async () => {
     const [cheap, dear] = [await registerTenant(db.app, "Cheap Shop", "cheap@cli.test"), await registerTenant(db.app, "Dear Shop", "dear@cli.test")];
-    await withSettings(db.owner, { "jwt.claims.tenant_id": String(dear.tenant_id) }, (client) =>
+    await runTransaction(db.owner, { "jwt.claims.tenant_id": String(dear.tenant_id) }, (client) =>
       client.query(`insert into client_${dear.tenant_id}.products (sku, title, price) values ('GOLD', 'Gold watch', 5000)`));
     const step = "alter table {schema}.products add constraint zz_fixture_cli_cap check (price < 1000)";
     const version = (await db.owner.query("select app_private.add_tenant_ddl_step('test fixture: products.zz_fixture_cli_cap', $1) as v", [step])).rows[0].v;
@@ -160,7 +161,7 @@ describe("npm run stoflow", () => {
       .toMatchObject({ code: 1, out: expect.stringMatching(/migrations applied; some tenants failed \(above\)\n$/) });
     expect(await run("migrate")).toMatchObject({ code: 1, err: expect.stringContaining(`tenant ${dear.tenant_id} (client_${dear.tenant_id}) lags`) });
 
-    await withSettings(db.owner, { "jwt.claims.tenant_id": String(dear.tenant_id) }, (client) =>
+    await runTransaction(db.owner, { "jwt.claims.tenant_id": String(dear.tenant_id) }, (client) =>
       client.query(`update client_${dear.tenant_id}.products set price = 900`));
     expect(await run("tenants:migrate", "--tenant", String(dear.tenant_id))).toMatchObject({ code: 0, err: expect.stringMatching(/^1 tenant schemas migrated$/m) });
     expect(await run("tenants:migrate", "--tenant", "999999")).toEqual({ code: 1, out: "", err: "tenants:migrate failed: no tenant 999999\n" });
@@ -229,7 +230,7 @@ describe("--help, typos and missing flags change nothing", () => {
     }
     expect(await runInProcess(dbCommand, ["rebuild"], databaseEnv(db), ["stoflow"])).toMatchObject({ code: 1, err: expect.stringMatching(/not confirmed: nothing was changed\n$/) });
     // The scripts of one command each: --help answered, a flag they do not take refused, nothing run or written.
-    for (const [main, script] of [[migrate, "migrate"], [dumpSchemaFile, "db:dump"], [exportSchema, "schema:export"], [loadSql, "db:load"]] as const) {
+    for (const [main, script] of [[migrate, "migrate"], [dumpSchemaFile, "db:dump"], [exportSchema, "schema:export"], [loadSql, "db:load"], [writeSettingsDocs, "settings:docs"]] as const) {
       expect(await runInProcess(main, ["--help"], databaseEnv(db)), script).toMatchObject({ code: 0, err: "", out: expect.stringMatching(`^usage: npm run ${script}`) });
       expect(await runInProcess(main, ["--dry-run"], databaseEnv(db)), script).toMatchObject({ code: 2, out: "", err: expect.stringMatching(/^unknown option --dry-run\n/) });
     }

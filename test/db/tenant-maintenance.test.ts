@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { stoflow as stoflowCommand } from "../../src/cli/stoflow.ts";
-import { withSettings } from "../../src/db/transaction.ts";
+import { runTransaction } from "../../src/db/transaction.ts";
 import { databaseEnv, runInProcess } from "../helpers/cli.ts";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.ts";
 import { graphql, http, signUp, spawnServer } from "../helpers/gateway.ts";
@@ -53,7 +53,7 @@ it("leaves the tenant whose data breaks a step behind, serves the others, answer
       .toEqual([expect.objectContaining({ tenant_id: lagging.tenant.id, missing: ["test fixture: products.zz_fixture_price_cap"] })]);
 
     // The fix (README: find, fix, re-run): correct the data, migrate that tenant alone, then check.
-    await withSettings(db.owner, { "jwt.claims.tenant_id": String(lagging.tenant.id) }, (client) =>
+    await runTransaction(db.owner, { "jwt.claims.tenant_id": String(lagging.tenant.id) }, (client) =>
       client.query(`update ${schema}.products set price = 900 where sku = 'GOLD'`));
     expect(await stoflow("tenants:migrate", "--tenant", String(lagging.tenant.id))).toMatchObject({ code: 0, err: expect.stringMatching(/^1 tenant schemas migrated$/m) });
     expect((await graphql(server.url, PRODUCTS, {}, lagging.access_token)).status).toBe(200);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { withSettings } from "../../src/db/transaction.ts";
+import { runTransaction } from "../../src/db/transaction.ts";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.ts";
 
 let db: TestDatabase;
@@ -8,10 +8,10 @@ beforeAll(async () => {
 });
 afterAll(() => db.close());
 
-describe("withSettings opens the transaction and applies settings in one round trip", () => {
+describe("runTransaction opens the transaction and applies settings in one round trip", () => {
   it("keeps values with quotes and backslashes exactly, local to the transaction", async () => {
     const tricky = "it's a \\ value'; select 1; --";
-    const seen = await withSettings(db.app, { "jwt.claims.note": tricky, role: "stoflow_anonymous" }, async (client) =>
+    const seen = await runTransaction(db.app, { "jwt.claims.note": tricky, role: "stoflow_anonymous" }, async (client) =>
       (await client.query("select current_setting('jwt.claims.note') as note, current_user as who")).rows[0]);
     expect(seen).toEqual({ note: tricky, who: "stoflow_anonymous" });
     const after = await db.app.query("select current_setting('jwt.claims.note', true) as note, current_user as who");
@@ -29,7 +29,7 @@ describe("withSettings opens the transaction and applies settings in one round t
       };
     };
     db.app.once("acquire", record);
-    const searchPath = await withSettings(db.app, { role: "stoflow_anonymous", "jwt.claims.tenant_id": "7" }, async (client) =>
+    const searchPath = await runTransaction(db.app, { role: "stoflow_anonymous", "jwt.claims.tenant_id": "7" }, async (client) =>
       (await client.query("select current_setting('search_path') as path")).rows[0].path);
     expect(sent).toEqual([
       "begin; select set_config('role', 'stoflow_anonymous', true), set_config('jwt.claims.tenant_id', '7', true); select app_private.enter_tenant_schema()",

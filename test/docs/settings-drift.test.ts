@@ -1,26 +1,22 @@
 import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { writeSettingsDocs } from "../../src/cli/settings-docs.ts";
+import { recordingIo } from "../helpers/cli.ts";
 import { describe, expect, it } from "vitest";
-import { settingsCatalog } from "../../src/config.ts";
+import { settingsCatalog } from "../../src/config/catalog.ts";
+import { renderEnvExample, undocumentedSettings, withConfigTable } from "../../src/config/render-docs.ts";
 
 /**
  * The README's configuration table and `.env.example` against the settings' one definition in
- * code (`settingsCatalog()`: every variable the config readers read, with its default): the same
+ * code (`settingsCatalog()`: every variable the process readers read, with its default; and the
+ * words of src/config/docs.ts): both files are what `npm run settings:docs` writes, and the same
  * names in all three, and where the README gives a default as a plain value (`128`), the code's
  * default is that value and `.env.example` shows that value or none. A default the README gives in
  * words (computed: "cores − 1", "on, off in production") is not compared.
  */
 
-/** Settings read outside the config readers, with their default. */
-const READ_ELSEWHERE: Record<string, string | undefined> = {
-  ENV_FILE: ".env", // src/config.ts, loadEnvFile
-  GRAPHILE_ENV: undefined, // src/cli/env.ts: NODE_ENV, else development
-  TEST_ROOT_DATABASE_URL: undefined, // test/global-setup.ts
-};
-/** Set by tools for themselves, never by people: graphile-migrate hands its hooks the database URL. */
-const NOT_SETTINGS = ["GM_DBURL"];
-
-const code = new Map([...settingsCatalog(), ...Object.entries(READ_ELSEWHERE)]);
-for (const name of NOT_SETTINGS) code.delete(name);
+const code = settingsCatalog();
 const NAME = /`([A-Z][A-Z0-9_]+)`/g;
 
 /** The rows of the README's configuration table: the names of each, and the default shown for each (undefined: in words). */
@@ -71,5 +67,25 @@ describe("settings: one definition in code, the README's table and .env.example 
       ...(!example.get(name) || example.get(name) === value ? [] : [`${name}: .env.example says ${example.get(name)}, the README and the code ${value}`]),
     ]);
     expect(wrong).toEqual([]);
+  });
+
+  it("both files are what `npm run settings:docs` writes from src/config/, and every setting has its row", () => {
+    expect(undocumentedSettings()).toEqual({ missing: [], unknown: [] });
+    const readmeNow = fs.readFileSync("README.md", "utf8");
+    expect(withConfigTable(readmeNow) === readmeNow, "README configuration table is stale: npm run settings:docs").toBe(true);
+    expect(fs.readFileSync(".env.example", "utf8"), ".env.example is stale: npm run settings:docs").toBe(renderEnvExample());
+  });
+
+  it("`npm run settings:docs` rewrites a stale table and .env.example, and keeps the rest of the README", async () => {
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), "stoflow-settings-docs-"));
+    const readmeNow = fs.readFileSync("README.md", "utf8");
+    fs.writeFileSync(path.join(folder, "README.md"), readmeNow.replace("| `PORT` | `3000` |", "| `PORT` | `8080` |"));
+    fs.writeFileSync(path.join(folder, ".env.example"), "# stale\n");
+    const io = recordingIo({});
+    expect(await writeSettingsDocs([], io, folder)).toBe(0);
+    expect(fs.readFileSync(path.join(folder, "README.md"), "utf8")).toBe(readmeNow);
+    expect(fs.readFileSync(path.join(folder, ".env.example"), "utf8")).toBe(renderEnvExample());
+    fs.rmSync(folder, { recursive: true });
+    expect(() => withConfigTable("# A README\n\n## Configuration\n\nNo table.\n")).toThrow(/no configuration table/);
   });
 });

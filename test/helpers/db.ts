@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { expect, inject } from "vitest";
 import { AUTH_PG_ROLE, PG_ROLE_OF, type ApiPgRole, type AppRole } from "../../src/auth/roles.ts";
-import { withSettings } from "../../src/db/transaction.ts";
+import { runTransaction } from "../../src/db/transaction.ts";
 import { recordExecutedFunctions } from "./sql-coverage.ts";
 
 /** A database of its own for one test file, copied from the migrated template. */
@@ -80,7 +80,7 @@ export interface Session {
 
 /** Runs `work` in one transaction under `session`, as PostGraphile runs a request (its tenant's schema on the search_path); commits. */
 export function asSession<T>(pool: pg.Pool, session: Session, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  return withSettings(pool, {
+  return runTransaction(pool, {
     role: session.role,
     "jwt.claims.tenant_id": session.tenantId?.toString() ?? "",
     "jwt.claims.user_id": session.userId?.toString() ?? "",

@@ -1,6 +1,6 @@
 import fs from "node:fs/promises";
 import path from "node:path";
-import { readDatabaseConfig, type DatabaseConfig } from "../../src/config.ts";
+import { readDatabaseConfig, type DatabaseConfig } from "../../src/config/database.ts";
 import { prepareDatabase, type PreparedDatabase } from "../../src/db/database.ts";
 import { temporaryDataDir } from "../../src/db/embedded.ts";
 import { freePort } from "./ports.ts";

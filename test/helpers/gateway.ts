@@ -3,9 +3,9 @@ import os from "node:os";
 import readline from "node:readline";
 import { expect } from "vitest";
 import type { AppRole } from "../../src/auth/roles.ts";
-import { readServerConfig, type ServerConfig } from "../../src/config.ts";
+import { readServerConfig, type ServerConfig } from "../../src/config/server.ts";
 import { startGateway, type Gateway } from "../../src/server.ts";
-import { addTeamMember as addMember } from "../../src/auth/team-members.ts";
+import { addTeamMember as addMember } from "../../src/operator/team-members.ts";
 import { createTestDatabase, type TestDatabase } from "./db.ts";
 import { GENEROUS_LIMITS } from "./limits.ts";
 
@@ -58,6 +58,21 @@ export async function startTestGateway(env: NodeJS.ProcessEnv = {}): Promise<Tes
       await db.close();
     },
   };
+}
+
+/** Another server over the same database as `gw`, with other settings, closed after `work`. */
+export async function withServer<T>(gw: { db: { appUrl: string } }, env: NodeJS.ProcessEnv, work: (url: string) => Promise<T>): Promise<T> {
+  const other = await startGateway(gw.db.appUrl, testServerConfig(env));
+  try {
+    return await work(other.url);
+  } finally {
+    await other.close();
+  }
+}
+
+/** POST /api/auth/login, as a client sends it (from `headers`' address, when given). */
+export function restLogin<T = any>(url: string, email: string, password: string, headers?: Record<string, string>): Promise<HttpResult<T>> {
+  return http<T>(url, "POST", "/api/auth/login", { body: { email, password }, ...(headers ? { headers } : {}) });
 }
 
 export interface HttpResult<T = any> {

@@ -3,7 +3,8 @@ import type pg from "pg";
 import { newOpaqueToken } from "../../src/auth/tokens.ts";
 import { startJobWorker, type JobWorker } from "../../src/jobs/worker.ts";
 import { createLogger } from "../../src/logger.ts";
-import { testServerConfig, type TestGateway } from "./gateway.ts";
+import { afterAll, beforeAll } from "vitest";
+import { startTestGateway, testServerConfig, type TestGateway } from "./gateway.ts";
 import { SMTPServer } from "smtp-server";
 import { freePort } from "./ports.ts";
 import { until } from "./until.ts";
@@ -150,4 +151,42 @@ export async function deliverQueuedMail(gw: TestGateway, mailbox: Mailbox): Prom
   } finally {
     await worker.stop();
   }
+}
+
+/**
+ * A value made in `beforeAll`, usable by name at the top of a test file: every property read goes
+ * to the value once it is set (methods bound to it); reading it before is an error.
+ */
+function lateBound<T extends object>(): { value: T; set(value: T): void } {
+  let target: T | undefined;
+  const value = new Proxy({} as T, {
+    get(_, name) {
+      if (target === undefined) throw new Error("read before beforeAll made it");
+      const property = Reflect.get(target, name, target);
+      return typeof property === "function" ? property.bind(target) : property;
+    },
+  });
+  return { value, set: (made) => void (target = made) };
+}
+
+/**
+ * The test file's gateway, whose account messages (sent by its in-process job worker) reach the
+ * file's own SMTP mailbox: both started before the file's tests and closed after them.
+ */
+export function mailedGateway(env: NodeJS.ProcessEnv = {}): { gw: TestGateway; mailbox: Mailbox } {
+  const gw = lateBound<TestGateway>();
+  const mailbox = lateBound<Mailbox>();
+  let made: { gw?: TestGateway; mailbox?: Mailbox } = {};
+  beforeAll(async () => {
+    made.mailbox = await startMailbox();
+    mailbox.set(made.mailbox);
+    made.gw = await startTestGateway({ ...mailSettings(made.mailbox), ...env });
+    gw.set(made.gw);
+  });
+  afterAll(async () => {
+    await made.gw?.close();
+    await made.mailbox?.close();
+    made = {};
+  });
+  return { gw: gw.value, mailbox: mailbox.value };
 }

@@ -1,6 +1,6 @@
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { withSettings } from "../../src/db/transaction.ts";
+import { runTransaction } from "../../src/db/transaction.ts";
 import { applyPendingTenantSteps, progressEverySecond, progressLine } from "../../src/db/tenant-migrations.ts";
 import { asSession, createTestDatabase, expectPgError, registerTenant, userSession, type Claims, type TestDatabase } from "../helpers/db.ts";
 import { PG_ROLE_OF } from "../../src/auth/roles.ts";
@@ -108,7 +108,7 @@ describe("tenant DDL steps", () => {
   });
 
   it("under db watch (stoflow.catch_up_tenants = on) brings every tenant along in the step's own transaction, or fails it whole naming the tenant", async () => {
-    const devWatch = <T>(work: (client: pg.PoolClient) => Promise<T>) => withSettings(db.owner, { "stoflow.catch_up_tenants": "on" }, work);
+    const devWatch = <T>(work: (client: pg.PoolClient) => Promise<T>) => runTransaction(db.owner, { "stoflow.catch_up_tenants": "on" }, work);
     const victim = tenants[5]!;
     await asSession(db.app, userSession(victim, PG_ROLE_OF.user), (c) => c.query("insert into products (sku, title, price) values ('DEAR', 'Dear', 5000)"));
     const capStep = ["test fixture: products.zz_fixture_dev_cap", "alter table {schema}.products add constraint zz_fixture_dev_cap check (price < 1000)"];

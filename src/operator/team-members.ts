@@ -1,10 +1,10 @@
 import { randomBytes } from "node:crypto";
 import type pg from "pg";
 import { codeOfPgError } from "../db/error-codes.ts";
-import { withSettings } from "../db/transaction.ts";
+import { runTransaction } from "../db/transaction.ts";
 import { emailTaken, invalidInput } from "../errors.ts";
-import { MemberInput, parseInput } from "./inputs.ts";
-import { hashPassword } from "./passwords.ts";
+import { MemberInput, parseInput } from "../auth/inputs.ts";
+import { hashPassword } from "../auth/passwords.ts";
 
 /** A user an operator added. */
 export interface AddedMember {
@@ -26,7 +26,7 @@ export interface AddedMember {
 export async function addTeamMember(owner: pg.Pool, input: Record<string, unknown>, bcryptCost: number): Promise<AddedMember> {
   const { tenant_id: tenantId, email, role, full_name: fullName, password } = parseInput(MemberInput, input);
   const hash = await hashPassword(password ?? randomBytes(24).toString("base64url"), bcryptCost);
-  const id = await withSettings(owner, {}, async (client) => {
+  const id = await runTransaction(owner, {}, async (client) => {
     const { rows: [added] } = await client.query<{ id: number }>(
       "select app_private.add_team_member($1, $2, $3, $4, $5) as id", [tenantId, email, fullName ?? null, role, hash]);
     if (!password) await client.query("select app_private.queue_account_email('reset_password', $1)", [email]);

@@ -1,9 +1,12 @@
 /**
- * How one setting is read from the environment. Each reader names the setting and its default,
- * so that the settings can list themselves: `settingsCatalog()` (src/config.ts) runs the config
- * readers on a recording environment, and the settings-drift test checks the README's
- * configuration table and `.env.example` against what it lists (names and defaults).
+ * How one setting is read from the environment, each kind once, with zod: a whole number within
+ * bounds, `true`/`false` (the only boolean rule: `yes` or `1` is refused, never read as one of
+ * them), a text, or an optional text. Each reader names the setting and its default, so that the
+ * settings can list themselves: `settingsCatalog()` (catalog.ts) runs the process readers on a
+ * recording environment, and `npm run settings:docs` writes the README's configuration table and
+ * `.env.example` from what it lists.
  */
+import { z } from "zod";
 
 type Env = NodeJS.ProcessEnv;
 
@@ -47,23 +50,28 @@ export function text(env: Env, name: string, fallback: string): string {
   return value ?? fallback;
 }
 
+const BOOLEAN = z.enum(["true", "false"]).transform((value) => value === "true");
+
 /** `true` or `false`; anything else is refused, rather than read as one of them. */
 export function flag(env: Env, name: string, fallback: boolean): boolean {
   const value = optional(env, name);
   note(name, fallback);
   if (value === undefined) return fallback;
-  if (value !== "true" && value !== "false") throw new Error(`${name} must be true or false (got "${value}")`);
-  return value === "true";
+  const parsed = BOOLEAN.safeParse(value);
+  if (!parsed.success) throw new Error(`${name} must be true or false (got "${value}")`);
+  return parsed.data;
 }
+
+/** A whole number from `min` to `max`, written in decimal digits (blank: the fallback). */
+const wholeNumber = (min: number, max: number) =>
+  z.string().regex(/^\s*-?\d+\s*$/).transform(Number).pipe(z.number().int().min(min).max(max));
 
 /** Reads an integer variable, refusing anything that is not a whole number within bounds. */
 export function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
   note(name, fallback);
   const raw = env[name];
   if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new Error(`${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
-  }
-  return value;
+  const parsed = wholeNumber(min, max).safeParse(raw);
+  if (!parsed.success) throw new Error(`${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
+  return parsed.data;
 }
