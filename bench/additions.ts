@@ -20,15 +20,18 @@ export interface Variant {
 
 /** The plugins of makePreset that check documents and shape answers (the "document gate and limits" step). */
 export const GUARD_PLUGINS = [
-  "StoflowDocumentGatePlugin", "StoflowPageSizePlugin",
-  "StoflowAnswerStatusPlugin", "StoflowErrorCodesPlugin", "StoflowValueWeightPlugin",
+  "StoflowDocumentGatePlugin",
+  "StoflowPageSizePlugin",
+  "StoflowAnswerStatusPlugin",
+  "StoflowErrorCodesPlugin",
+  "StoflowValueWeightPlugin",
 ];
 
 const VANILLA: Variant = { adapter: "express", session: "none", guards: false, log: false, metrics: false, concurrency: false };
 
 /** The steps, each adding one of the gateway's additions to the one before (the first two side by side). */
 export const VARIANTS: Record<string, Variant> = {
-  "vanilla": VANILLA,
+  vanilla: VANILLA,
   "vanilla, grafserv node adapter (no Express)": { ...VANILLA, adapter: "node" },
   "vanilla on the gateway's plain /graphql route": { ...VANILLA, adapter: "plain" },
   "+ session check, own round trip before (as before issue 14)": { ...VANILLA, adapter: "plain", session: "before" },
@@ -36,7 +39,15 @@ export const VARIANTS: Record<string, Variant> = {
   "+ document gate and limits": { ...VANILLA, adapter: "plain", session: "opening", guards: true },
   "+ request log": { ...VANILLA, adapter: "plain", session: "opening", guards: true, log: true },
   "+ metrics": { ...VANILLA, adapter: "plain", session: "opening", guards: true, log: true, metrics: true },
-  "+ client and server concurrency (= every addition)": { ...VANILLA, adapter: "plain", session: "opening", guards: true, log: true, metrics: true, concurrency: true },
+  "+ client and server concurrency (= every addition)": {
+    ...VANILLA,
+    adapter: "plain",
+    session: "opening",
+    guards: true,
+    log: true,
+    metrics: true,
+    concurrency: true,
+  },
 };
 
 export function variantOf(name: string): Variant {
@@ -70,7 +81,13 @@ export interface Decomposed {
  * Runs every contender in turn, `rounds` times over (ABC…ABC…), so that load from other processes
  * on the machine hits them alike; each figure is a median over rounds, ratios are taken per round.
  */
-export async function decompose(contenders: Contender[], spec: Omit<LoadSpec, "url">, body: string, rounds: number, firstPort = 3910): Promise<Decomposed[]> {
+export async function decompose(
+  contenders: Contender[],
+  spec: Omit<LoadSpec, "url">,
+  body: string,
+  rounds: number,
+  firstPort = 3910,
+): Promise<Decomposed[]> {
   const servers = [];
   for (const [i, c] of contenders.entries()) servers.push(await startServer(c.script, c.env, firstPort + i, "/graphql"));
   try {
@@ -78,15 +95,19 @@ export async function decompose(contenders: Contender[], spec: Omit<LoadSpec, "u
     for (let round = 0; round < rounds; round++) {
       for (const [i, c] of contenders.entries()) {
         const request = (n: number) => ({ ...spec.request(n), body: c.body ?? body });
-        runs[i]!.push(await loadWithCpu({ ...spec, request, url: `http://localhost:${firstPort + i}` }, servers[i]!.process.pid!));
+        runs[i].push(await loadWithCpu({ ...spec, request, url: `http://localhost:${firstPort + i}` }, servers[i].process.pid!));
       }
     }
     return contenders.map((c, i) => {
-      const ratios = runs[i]!.map((r, round) => r.rps / Math.max(1, runs[0]![round]!.rps));
+      const ratios = runs[i].map((r, round) => r.rps / Math.max(1, runs[0][round].rps));
       const vsFirst = median(ratios);
       return {
-        name: c.name, vsFirst, errors: runs[i]!.reduce((sum, r) => sum + r.errors, 0), spread: (Math.max(...ratios) - Math.min(...ratios)) / vsFirst,
-        rps: Math.round(median(runs[i]!.map((r) => r.rps))), cpuUsPerRequest: Math.round(median(runs[i]!.map((r) => r.cpuUsPerRequest))),
+        name: c.name,
+        vsFirst,
+        errors: runs[i].reduce((sum, r) => sum + r.errors, 0),
+        spread: (Math.max(...ratios) - Math.min(...ratios)) / vsFirst,
+        rps: Math.round(median(runs[i].map((r) => r.rps))),
+        cpuUsPerRequest: Math.round(median(runs[i].map((r) => r.cpuUsPerRequest))),
       };
     });
   } finally {
@@ -99,7 +120,12 @@ export function contenders(serverEnv: Record<string, string>, trustedFile: strin
   return [
     ...Object.keys(VARIANTS).map((name) => ({ name, script: "bench/variants-server.ts", env: { ...serverEnv, BENCH_VARIANT: name } })),
     { name: "the gateway (npm start)", script: "src/cli/start.ts", env: serverEnv },
-    { name: "the gateway with trusted documents (GRAPHQL_TRUSTED_DOCUMENTS)", script: "src/cli/start.ts", env: { ...serverEnv, GRAPHQL_TRUSTED_DOCUMENTS: trustedFile }, body: trustedBody },
+    {
+      name: "the gateway with trusted documents (GRAPHQL_TRUSTED_DOCUMENTS)",
+      script: "src/cli/start.ts",
+      env: { ...serverEnv, GRAPHQL_TRUSTED_DOCUMENTS: trustedFile },
+      body: trustedBody,
+    },
   ];
 }
 
@@ -108,7 +134,10 @@ export function decompositionTable(results: Decomposed[]): string[] {
   return [
     "| server | req/s | vs vanilla (median of per-round ratios) | spread | CPU µs/request | errors |",
     "|---|---|---|---|---|---|",
-    ...results.map((r) => `| ${r.name} | ${r.rps} | ${r.vsFirst.toFixed(2)}× | ${(r.spread * 100).toFixed(0)} %${r.spread > 0.1 ? " (noisy)" : ""} | ${r.cpuUsPerRequest} | ${r.errors} |`),
+    ...results.map(
+      (r) =>
+        `| ${r.name} | ${r.rps} | ${r.vsFirst.toFixed(2)}× | ${(r.spread * 100).toFixed(0)} %${r.spread > 0.1 ? " (noisy)" : ""} | ${r.cpuUsPerRequest} | ${r.errors} |`,
+    ),
   ];
 }
 

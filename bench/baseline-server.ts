@@ -35,7 +35,8 @@ app.use(express.json());
 app.get("/products", async (req, res, next) => {
   try {
     const rows = await asTenant(req.headers.authorization, (c) =>
-      c.query({ name: "read", text: "select sku, title, price from products order by sku limit 20" }));
+      c.query({ name: "read", text: "select sku, title, price from products order by sku limit 20" }),
+    );
     res.json({ data: { products: { nodes: rows.rows } } });
   } catch (error) {
     next(error);
@@ -43,10 +44,13 @@ app.get("/products", async (req, res, next) => {
 });
 app.post("/products", async (req, res, next) => {
   try {
-    const sku = String(req.body.sku);
+    const sku = String((req.body as { sku?: unknown }).sku);
     const row = await asTenant(req.headers.authorization, async (c) => {
       await c.query({ name: "create", text: "insert into products (sku, title, price) values ($1, 'Bench item', 10)" }, [sku]);
-      return c.query({ name: "update", text: "update products set price = 11 where sku = $1 returning sku, price" }, [sku]);
+      return c.query<{ sku: string; price: string }>(
+        { name: "update", text: "update products set price = 11 where sku = $1 returning sku, price" },
+        [sku],
+      );
     });
     res.json({ data: row.rows[0] });
   } catch (error) {

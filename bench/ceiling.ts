@@ -19,14 +19,25 @@ const BENCH = readBenchConfig(process.env, 54397);
  * Writes docs/tenant-ceiling.md.
  */
 const checkpointArg = process.argv[process.argv.indexOf("--checkpoints") + 1];
-const CHECKPOINTS = (process.argv.includes("--checkpoints") ? checkpointArg! : "1000,2000").split(",").map(Number);
+const CHECKPOINTS = (process.argv.includes("--checkpoints") ? checkpointArg : "1000,2000").split(",").map(Number);
 const PROVISIONERS = BENCH.provisioners;
 const HASH = "$2b$04$abcdefghijklmnopqrstuuS3q2mYV0hDFTDpc6vTNqsVWnfWvCRXu"; // no one signs in as these
 const dataDir = await temporaryDataDir("stoflow-ceiling-");
-const database = await prepareDatabase({ ...readDatabaseConfig({ STOFLOW_DATA_DIR: dataDir, STOFLOW_PG_PORT: String(BENCH.pgPort) }), includeCurrentMigration: true }, () => {});
+const database = await prepareDatabase(
+  { ...readDatabaseConfig({ STOFLOW_DATA_DIR: dataDir, STOFLOW_PG_PORT: String(BENCH.pgPort) }), includeCurrentMigration: true },
+  () => {},
+);
 const owner = new pg.Pool({ connectionString: database.ownerUrl, max: 2 });
-const serverEnv = { DATABASE_URL: database.appUrl, JWT_SECRET: "bench-secret-that-is-at-least-32-characters", BCRYPT_COST: "4", GRAPHILE_ENV: "production",
-  STOFLOW_DATA_DIR: dataDir, ...LOAD_RUN_LIMITS, HTTP_CLIENT_CONCURRENCY: "100000", LOG_LEVEL: "warn" };
+const serverEnv = {
+  DATABASE_URL: database.appUrl,
+  JWT_SECRET: "bench-secret-that-is-at-least-32-characters",
+  BCRYPT_COST: "4",
+  GRAPHILE_ENV: "production",
+  STOFLOW_DATA_DIR: dataDir,
+  ...LOAD_RUN_LIMITS,
+  HTTP_CLIENT_CONCURRENCY: "100000",
+  LOG_LEVEL: "warn",
+};
 const rows: string[] = [];
 let tenants = 0;
 
@@ -41,17 +52,24 @@ for (const checkpoint of CHECKPOINTS) {
   const ddl = await ddlStepAcrossTenants(checkpoint);
   const checkMs = await timed(() => owner.query("select count(*) from app_private.tenant_structure_drift()"));
   const disk = dataFolder();
-  const catalog = (await owner.query("select (select count(*) from pg_class)::int as relations, pg_database_size(current_database()) as bytes")).rows[0];
-  const row = `| ${tenants} | ${provisionSeconds.toFixed(0)} s (${(provisionSeconds * 1000 / Math.max(1, tenants - before)).toFixed(1)} ms/tenant avg) | ${registration.p50} / ${registration.p99} ms `
-    + `| ${footprint.startupMs} ms / ${footprint.rssMb} MiB | ${backend.rssAnonMb} MiB (${(backend.seconds).toFixed(1)} s) | ${ddl.seconds.toFixed(1)} s, drift ${ddl.drift} `
-    + `| ${(checkMs / 1000).toFixed(1)} s | ${catalog.relations} | ${(Number(catalog.bytes) / 2 ** 30).toFixed(2)} GiB / ${(disk.bytes / 2 ** 30).toFixed(2)} GiB, ${disk.files} files |`;
+  const catalog = (
+    await owner.query<{ relations: number; bytes: string }>(
+      "select (select count(*) from pg_class)::int as relations, pg_database_size(current_database()) as bytes",
+    )
+  ).rows[0];
+  const row =
+    `| ${tenants} | ${provisionSeconds.toFixed(0)} s (${((provisionSeconds * 1000) / Math.max(1, tenants - before)).toFixed(1)} ms/tenant avg) | ${registration.p50} / ${registration.p99} ms ` +
+    `| ${footprint.startupMs} ms / ${footprint.rssMb} MiB | ${backend.rssAnonMb} MiB (${backend.seconds.toFixed(1)} s) | ${ddl.seconds.toFixed(1)} s, drift ${ddl.drift} ` +
+    `| ${(checkMs / 1000).toFixed(1)} s | ${catalog.relations} | ${(Number(catalog.bytes) / 2 ** 30).toFixed(2)} GiB / ${(disk.bytes / 2 ** 30).toFixed(2)} GiB, ${disk.files} files |`;
   rows.push(row);
   console.log(row);
 }
 await owner.end();
 await database.stop();
 await fs.rm(dataDir, { recursive: true, force: true });
-await fs.writeFile("docs/tenant-ceiling.md", `# The ceiling of one PostgreSQL node
+await fs.writeFile(
+  "docs/tenant-ceiling.md",
+  `# The ceiling of one PostgreSQL node
 
 Written by \`npm run bench:ceiling -- --checkpoints ${CHECKPOINTS.join(",")}\` on a fresh embedded PostgreSQL (default settings,
 \`max_locks_per_transaction = 64\`). Tenants are created ${PROVISIONERS} at a time by \`app_private.register_tenant\`
@@ -69,24 +87,29 @@ Written by \`npm run bench:ceiling -- --checkpoints ${CHECKPOINTS.join(",")}\` o
 ${rows.join("\n")}
 
 Read with docs/scaling.md, which says where this stops being reasonable.
-`);
+`,
+);
 
 /** Creates tenants in SQL, PROVISIONERS connections at once, until there are `target`. */
 async function provisionUpTo(target: number): Promise<void> {
-  const clients = await Promise.all(Array.from({ length: PROVISIONERS }, async () => {
-    const client = new pg.Client({ connectionString: database.appUrl });
-    await client.connect();
-    return client;
-  }));
-  await Promise.all(clients.map(async (client) => {
-    while (tenants < target) {
-      const n = tenants++;
-      await client.query("begin; set local role stoflow_auth");
-      await client.query("select app_private.register_tenant($1, $2, $3)", [`Ceiling ${n}`, `ceiling${n}@bench.test`, HASH]);
-      await client.query("commit");
-      if ((n + 1) % 5000 === 0) console.log(`provisioned ${n + 1}`);
-    }
-  }));
+  const clients = await Promise.all(
+    Array.from({ length: PROVISIONERS }, async () => {
+      const client = new pg.Client({ connectionString: database.appUrl });
+      await client.connect();
+      return client;
+    }),
+  );
+  await Promise.all(
+    clients.map(async (client) => {
+      while (tenants < target) {
+        const n = tenants++;
+        await client.query("begin; set local role stoflow_auth");
+        await client.query("select app_private.register_tenant($1, $2, $3)", [`Ceiling ${n}`, `ceiling${n}@bench.test`, HASH]);
+        await client.query("commit");
+        if ((n + 1) % 5000 === 0) console.log(`provisioned ${n + 1}`);
+      }
+    }),
+  );
   await Promise.all(clients.map((client) => client.end()));
 }
 
@@ -95,11 +118,16 @@ async function registrationLatency(checkpoint: number) {
   const gateway = await startServer("src/cli/start.ts", serverEnv, 3931);
   const ms: number[] = [];
   for (let i = 0; i < 100; i++) {
-    ms.push(await timed(async () => {
-      const res = await fetch("http://localhost:3931/api/auth/register", { method: "POST", headers: { "content-type": "application/json" },
-        body: JSON.stringify({ name: `HTTP ${checkpoint}-${i}`, email: `http${checkpoint}-${i}@bench.test`, password: "bench password" }) });
-      if (res.status !== 201 && res.status !== 200) throw new Error(`registration answered ${res.status}: ${await res.text()}`);
-    }));
+    ms.push(
+      await timed(async () => {
+        const res = await fetch("http://localhost:3931/api/auth/register", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ name: `HTTP ${checkpoint}-${i}`, email: `http${checkpoint}-${i}@bench.test`, password: "bench password" }),
+        });
+        if (res.status !== 201 && res.status !== 200) throw new Error(`registration answered ${res.status}: ${await res.text()}`);
+      }),
+    );
   }
   tenants += 100;
   await gateway.stop();
@@ -110,11 +138,12 @@ async function registrationLatency(checkpoint: number) {
 async function backendTouchingEveryTenant() {
   const client = new pg.Client({ connectionString: database.ownerUrl });
   await client.connect();
-  const pid = (await client.query("select pg_backend_pid() as pid")).rows[0].pid as number;
-  const { rows: schemas } = await client.query("select schema_name from public.tenants order by id");
-  const seconds = (await timed(async () => {
-    for (const { schema_name } of schemas) await client.query(`select count(*) from ${pg.escapeIdentifier(schema_name)}.products`);
-  })) / 1000;
+  const pid = (await client.query<{ pid: number }>("select pg_backend_pid() as pid")).rows[0].pid;
+  const { rows: schemas } = await client.query<{ schema_name: string }>("select schema_name from public.tenants order by id");
+  const seconds =
+    (await timed(async () => {
+      for (const { schema_name } of schemas) await client.query(`select count(*) from ${pg.escapeIdentifier(schema_name)}.products`);
+    })) / 1000;
   const rssAnonMb = memoryMb(pid, "RssAnon");
   await client.end();
   return { rssAnonMb, seconds };
@@ -122,10 +151,12 @@ async function backendTouchingEveryTenant() {
 
 /** One DDL step (a new column) applied to every tenant in batches of 50, and the drift left after. */
 async function ddlStepAcrossTenants(checkpoint: number) {
-  await owner.query("select app_private.add_tenant_ddl_step($1, $2)",
-    [`ceiling ${checkpoint}: products.zz_ceiling_note_${checkpoint}`, `alter table {schema}.products add column zz_ceiling_note_${checkpoint} text;`]);
+  await owner.query("select app_private.add_tenant_ddl_step($1, $2)", [
+    `ceiling ${checkpoint}: products.zz_ceiling_note_${checkpoint}`,
+    `alter table {schema}.products add column zz_ceiling_note_${checkpoint} text;`,
+  ]);
   const ms = await timed(() => applyPendingTenantSteps(owner, 50));
-  const drift = (await owner.query("select count(*)::int as n from app_private.tenant_structure_drift()")).rows[0].n as number;
+  const drift = (await owner.query<{ n: number }>("select count(*)::int as n from app_private.tenant_structure_drift()")).rows[0].n;
   return { seconds: ms / 1000, drift };
 }
 

@@ -32,13 +32,15 @@ async function run(spec: LoadSpec, counter: { n: number }): Promise<LoadResult> 
     url: spec.url,
     connections: spec.connections,
     duration: spec.seconds,
-    requests: [{
-      setupRequest: (req) => ({ ...req, ...spec.request(counter.n++) }),
-      // GraphQL reports errors with HTTP 200: count them too.
-      onResponse: (_status, body) => {
-        if (body.includes('"errors"')) graphqlErrors++;
+    requests: [
+      {
+        setupRequest: (req) => ({ ...req, ...spec.request(counter.n++) }),
+        // GraphQL reports errors with HTTP 200: count them too.
+        onResponse: (_status, body) => {
+          if (body.includes('"errors"')) graphqlErrors++;
+        },
       },
-    }],
+    ],
   });
   return {
     rps: Math.round(result.requests.average),
@@ -49,38 +51,54 @@ async function run(spec: LoadSpec, counter: { n: number }): Promise<LoadResult> 
 }
 
 /** The same SQL from plain pg: `connections` loops over one pool, no HTTP. */
-export async function pgLoop(url: string, seconds: number, connections: number, poolSize: number,
-  transaction: (client: pg.PoolClient, n: number) => Promise<unknown>): Promise<LoadResult> {
+export async function pgLoop(
+  url: string,
+  seconds: number,
+  connections: number,
+  poolSize: number,
+  transaction: (client: pg.PoolClient, n: number) => Promise<unknown>,
+): Promise<LoadResult> {
   const pool = new pg.Pool({ connectionString: url, max: poolSize });
   const latencies: number[] = [];
   let n = 0;
   const until = Date.now() + seconds * 1000;
-  await Promise.all(Array.from({ length: connections }, async () => {
-    while (Date.now() < until) {
-      const started = performance.now();
-      const client = await pool.connect();
-      try {
-        await transaction(client, n++);
-      } finally {
-        client.release();
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      while (Date.now() < until) {
+        const started = performance.now();
+        const client = await pool.connect();
+        try {
+          await transaction(client, n++);
+        } finally {
+          client.release();
+        }
+        latencies.push(performance.now() - started);
       }
-      latencies.push(performance.now() - started);
-    }
-  }));
+    }),
+  );
   await pool.end();
   latencies.sort((a, b) => a - b);
-  const at = (q: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]! * 10) / 10;
+  const at = (q: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] * 10) / 10;
   return { rps: Math.round(latencies.length / seconds), p50: at(0.5), p99: at(0.99), errors: 0 };
 }
 
 /** Starts a Node server script as a child process and waits until it answers `readyPath`; its schema is built once, as in production (no watch mode). */
-export async function startServer(script: string, env: Record<string, string>, port: number, readyPath = "/health"): Promise<{ process: ChildProcess; startupMs: number; stop: () => Promise<void> }> {
+export async function startServer(
+  script: string,
+  env: Record<string, string>,
+  port: number,
+  readyPath = "/health",
+): Promise<{ process: ChildProcess; startupMs: number; stop: () => Promise<void> }> {
   const started = performance.now();
   const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", script], {
-    env: { ...process.env, GRAPHQL_WATCH: "false", PROBE_PORT: "0", ...env, PORT: String(port) }, stdio: ["ignore", "ignore", "inherit"],
+    env: { ...process.env, GRAPHQL_WATCH: "false", PROBE_PORT: "0", ...env, PORT: String(port) },
+    stdio: ["ignore", "ignore", "inherit"],
   });
   for (;;) {
-    const ok = await fetch(`http://localhost:${port}${readyPath}`).then((r) => r.status < 500, () => false);
+    const ok = await fetch(`http://localhost:${port}${readyPath}`).then(
+      (r) => r.status < 500,
+      () => false,
+    );
     if (ok) break;
     if (child.exitCode !== null) throw new Error(`${script} exited with ${child.exitCode}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
@@ -88,10 +106,11 @@ export async function startServer(script: string, env: Record<string, string>, p
   return {
     process: child,
     startupMs: Math.round(performance.now() - started),
-    stop: () => new Promise((resolve) => {
-      child.once("exit", () => resolve());
-      child.kill("SIGTERM");
-    }),
+    stop: () =>
+      new Promise((resolve) => {
+        child.once("exit", () => resolve());
+        child.kill("SIGTERM");
+      }),
   };
 }
 
@@ -100,7 +119,11 @@ export async function startupFootprint(env: Record<string, string>, port: number
   const samples: { startupMs: number; rssMb: number }[] = [];
   for (let i = 0; i < 3; i++) {
     const server = await startServer("src/cli/start.ts", env, port);
-    await fetch(`http://localhost:${port}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "{ tiers { totalCount } }" }) });
+    await fetch(`http://localhost:${port}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query: "{ tiers { totalCount } }" }),
+    });
     samples.push({ startupMs: server.startupMs, rssMb: memoryMb(server.process.pid!) });
     await server.stop();
   }
@@ -117,7 +140,7 @@ export function memoryMb(pid: number, field: "VmRSS" | "RssAnon" = "VmRSS"): num
 /** p50 and p99 of a list of milliseconds. */
 export function percentiles(ms: number[]): { p50: number; p99: number } {
   const sorted = [...ms].sort((a, b) => a - b);
-  const at = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! * 10) / 10;
+  const at = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] * 10) / 10;
   return { p50: at(0.5), p99: at(0.99) };
 }
 
@@ -144,7 +167,7 @@ export async function loadWithCpu(spec: LoadSpec, pid: number): Promise<Measured
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 export interface Comparison {
@@ -166,20 +189,23 @@ type Measured = LoadResult & { cpuUsPerRequest: number };
  * Runs a, b, a, b … `rounds` times each and compares them round by round, so that load from
  * other processes on a shared machine hits both sides alike. Medians of the ratios and their spread.
  */
-export async function compareAlternately(
-  a: () => Promise<Measured>,
-  b: () => Promise<Measured>,
-  rounds: number,
-): Promise<Comparison> {
+export async function compareAlternately(a: () => Promise<Measured>, b: () => Promise<Measured>, rounds: number): Promise<Comparison> {
   const pairs: [Measured, Measured][] = [];
   for (let i = 0; i < rounds; i++) pairs.push([await a(), await b()]);
   const ratios = pairs.map(([x, y]) => x.rps / Math.max(1, y.rps));
   const rpsRatio = median(ratios);
   const spread = (Math.max(...ratios) - Math.min(...ratios)) / rpsRatio;
-  const side = (k: 0 | 1) => ({ rps: Math.round(median(pairs.map((p) => p[k].rps))), cpuUsPerRequest: Math.round(median(pairs.map((p) => p[k].cpuUsPerRequest))) });
+  const side = (k: 0 | 1) => ({
+    rps: Math.round(median(pairs.map((p) => p[k].rps))),
+    cpuUsPerRequest: Math.round(median(pairs.map((p) => p[k].cpuUsPerRequest))),
+  });
   return {
-    rpsRatio, spread, noisy: spread > 0.1,
+    rpsRatio,
+    spread,
+    noisy: spread > 0.1,
     cpuRatio: median(pairs.map(([x, y]) => x.cpuUsPerRequest / Math.max(1, y.cpuUsPerRequest))),
-    a: side(0), b: side(1), last: pairs[pairs.length - 1]!,
+    a: side(0),
+    b: side(1),
+    last: pairs[pairs.length - 1],
   };
 }

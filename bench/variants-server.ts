@@ -66,18 +66,37 @@ if (variant.adapter === "node") {
   // As the gateway serves /graphql: its steps as plain functions, then grafserv (src/http/pipeline.ts).
   const steps: RequestStep[] = [
     ...(variant.log ? [requestLogging(logger)] : []),
-    ...(variant.metrics ? [createMetrics(pool, async () => 0, () => guards.gate.cacheSize, guards.newDocuments.counts).middleware] : []),
+    ...(variant.metrics
+      ? [
+          createMetrics(
+            pool,
+            () => Promise.resolve(0),
+            () => guards.gate.cacheSize,
+            guards.newDocuments.counts,
+          ).middleware,
+        ]
+      : []),
     ...(variant.concurrency ? [clientConcurrency(config.clientConcurrency), serverConcurrency(config.serverConcurrency, () => false)] : []),
     pgl.createServ((preset) => new ReceivedBodyGrafserv(preset)).handler(),
   ];
   const health = (_req: unknown, res: http.ServerResponse) => res.end('{"status":"ok"}');
-  server = http.createServer(withContext(() => false, routeRequests(runSteps(steps, notFound, (_error, _req, res) => {
-    res.statusCode = 500;
-    res.end();
-  }), health)));
+  server = http.createServer(
+    withContext(
+      () => false,
+      routeRequests(
+        runSteps(steps, notFound, (_error, _req, res) => {
+          res.statusCode = 500;
+          res.end();
+        }),
+        health,
+      ),
+    ),
+  );
 }
 server.listen(Number(process.env.PORT));
 process.once("SIGTERM", () => {
   server.close();
-  void Promise.resolve(pgl.release()).then(() => pool.end()).then(() => process.exit(0));
+  void Promise.resolve(pgl.release())
+    .then(() => pool.end())
+    .then(() => process.exit(0));
 });

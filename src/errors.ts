@@ -33,7 +33,7 @@ export const emailTaken = () => new ClientError("EMAIL_TAKEN", 400, "Email alrea
 export const forbidden = (message: string) => new ClientError("FORBIDDEN", 403, message);
 export const tooManyAttempts = (seconds: number, what = "failed logins") =>
   new ClientError("TOO_MANY_ATTEMPTS", 429, `Too many ${what}; retry in ${seconds} seconds`, seconds);
-/** Every place in bcrypt's line is taken: come back in a moment. */
+/** bcrypt's line is full: come back in a moment. */
 export const busy = (message = "The server is busy; retry in 1 second") => new ClientError("BUSY", 503, message, 1);
 /** The request lost a race with another change of the same data; retrying is safe. */
 export const conflict = (message = "The request conflicted with another change; retry it") => new ClientError("CONFLICT", 409, message);
@@ -52,8 +52,12 @@ export function tokenRefused(outcome: string): ClientError {
 export const reauthenticationRequired = (message: string) => new ClientError("REAUTHENTICATION_REQUIRED", 403, message);
 
 /** LOGIN_REQUIRES_VERIFIED_EMAIL: the right password, but the address is not verified yet. */
-export const emailNotVerified = () => new ClientError("EMAIL_NOT_VERIFIED", 403,
-  "Verify your e-mail address first: follow the link of the message we sent (resend-verification sends it again)");
+export const emailNotVerified = () =>
+  new ClientError(
+    "EMAIL_NOT_VERIFIED",
+    403,
+    "Verify your e-mail address first: follow the link of the message we sent (resend-verification sends it again)",
+  );
 
 /** An export beyond EXPORT_MAX_BYTES or its time limit (public.export_tenant_data, SFBIG). */
 const exportTooLarge = (message: string) => new ClientError("EXPORT_TOO_LARGE", 413, message);
@@ -69,7 +73,7 @@ const REFUSAL_OF_CODE: Readonly<Record<string, (message: string) => ClientError>
 /** The ClientError a PostgreSQL refusal stands for (a dead session, a tenant under maintenance…), or undefined. */
 export function refusalOf(error: unknown): ClientError | undefined {
   const code = codeOfPgError(error);
-  return code && Object.hasOwn(REFUSAL_OF_CODE, code) ? REFUSAL_OF_CODE[code]!((error as Error).message) : undefined;
+  return code && Object.hasOwn(REFUSAL_OF_CODE, code) ? REFUSAL_OF_CODE[code]((error as Error).message) : undefined;
 }
 
 /** How an error is answered: HTTP status, stable code, message, and when to retry (seconds). */
@@ -88,7 +92,8 @@ export interface Classified {
  */
 export function classify(error: unknown): Classified | undefined {
   const refusal = error instanceof ClientError ? error : refusalOf(error);
-  if (refusal) return { status: refusal.status, code: refusal.code, message: refusal.message, retryAfterSeconds: refusal.retryAfterSeconds };
+  if (refusal)
+    return { status: refusal.status, code: refusal.code, message: refusal.message, retryAfterSeconds: refusal.retryAfterSeconds };
   if (isDatabaseUnavailable(error)) return UNAVAILABLE;
   return unreadableBody(error);
 }
@@ -97,6 +102,7 @@ export function classify(error: unknown): Classified | undefined {
 function unreadableBody(error: unknown): Classified | undefined {
   const { status, type } = (error ?? {}) as { status?: unknown; type?: unknown };
   if (typeof status !== "number" || status < 400 || status >= 500) return undefined;
-  if (status === 415) return { status, code: "UNSUPPORTED_MEDIA_TYPE", message: "Send the body as JSON in UTF-8 (Content-Type: application/json)" };
+  if (status === 415)
+    return { status, code: "UNSUPPORTED_MEDIA_TYPE", message: "Send the body as JSON in UTF-8 (Content-Type: application/json)" };
   return { status, code: "BAD_REQUEST", message: type === "entity.too.large" ? "Request body too large" : "Malformed request body" };
 }

@@ -3,8 +3,15 @@ import { pino } from "pino";
 
 /** Never logged: credentials in headers and bodies. */
 const REDACT = [
-  "req.headers.authorization", "req.headers.cookie", "res.headers[\"set-cookie\"]",
-  "*.password", "*.new_password", "*.current_password", "*.access_token", "*.refresh_token", "*.password_hash",
+  "req.headers.authorization",
+  "req.headers.cookie",
+  'res.headers["set-cookie"]',
+  "*.password",
+  "*.new_password",
+  "*.current_password",
+  "*.access_token",
+  "*.refresh_token",
+  "*.password_hash",
 ];
 
 /** JSON lines on stdout (or `destination`), at `level` (the server's: LOG_LEVEL). */

@@ -42,7 +42,11 @@ export interface Gateway {
 }
 
 /** Builds the GraphQL schema once, then serves HTTP on `config.port` (0: any free port). */
-export async function startGateway(appUrl: string, config: ServerConfig, { logger = createLogger(undefined, config.logLevel) }: { logger?: Logger } = {}): Promise<Gateway> {
+export async function startGateway(
+  appUrl: string,
+  config: ServerConfig,
+  { logger = createLogger(undefined, config.logLevel) }: { logger?: Logger } = {},
+): Promise<Gateway> {
   // Prepared statements through a pooler that cannot keep them, or the job worker behind one: one clear line, no start.
   const connectionProblem = cachedPoolerProblem(appUrl, config);
   const problem = await connectionProblem();
@@ -51,24 +55,44 @@ export async function startGateway(appUrl: string, config: ServerConfig, { logge
   introspectWithoutTenantSchemas(pool);
   await openTransactionsInOneRoundTrip(pool);
   // /health, /ready and /metrics have a connection of their own, opened now and kept while idle:
-  // they say whether the database answers, not how long the queue for the request pool is, nor
+  // they say whether the database answers, not how long the line for the request pool is, nor
   // how long a new connection takes on a busy machine.
   const probePool = createPool(appUrl, { ...config, poolSize: 1 }, logger, { keepIdle: true });
   await probePool.query("select 1").catch(() => undefined); // a database still away is reported by /health itself
   const auth = authServiceFor(pool, config);
   const guards = graphqlGuards(config.graphql);
   const messages = new ConstraintMessages(pool);
-  const metrics = createMetrics(pool, async () => (await serverStatus(probePool, config.preparedStatements)).tenants, () => guards.gate.cacheSize, guards.newDocuments.counts);
+  const metrics = createMetrics(
+    pool,
+    async () => (await serverStatus(probePool, config.preparedStatements)).tenants,
+    () => guards.gate.cacheSize,
+    guards.newDocuments.counts,
+  );
   // Watch mode (development): a connection of its own LISTENs for DDL, and the schema is rebuilt
   // after it; LISTEN needs a session, so it goes where the job worker's does (JOBS_DATABASE_URL).
-  const watchPool = config.graphql.watch ? createPool(config.jobs.databaseUrl ?? appUrl, { ...config, poolSize: 1 }, logger, { keepIdle: true }) : undefined;
+  const watchPool = config.graphql.watch
+    ? createPool(config.jobs.databaseUrl ?? appUrl, { ...config, poolSize: 1 }, logger, { keepIdle: true })
+    : undefined;
   const schemaWatch = watchPool && new SchemaWatchSubscriber(watchPool);
   const pgl = postgraphile(makePreset(pool, auth, config.graphql, { explorer: config.explorer, logger, guards, messages, schemaWatch }));
   const pipeline = createPipeline({
-    pool: probePool, auth, corsOrigins: config.corsOrigins, trustProxy: config.trustProxy, version: VERSION, explorer: config.explorer, linkPages: config.mail.ownLinkPages, metrics, logger,
-    committedMigrations: countCommittedMigrations(), metricsAccess: config.metrics, clientLimits: config.clientConcurrency, serverLimits: config.serverConcurrency,
+    pool: probePool,
+    auth,
+    corsOrigins: config.corsOrigins,
+    trustProxy: config.trustProxy,
+    version: VERSION,
+    explorer: config.explorer,
+    linkPages: config.mail.ownLinkPages,
+    metrics,
+    logger,
+    committedMigrations: countCommittedMigrations(),
+    metricsAccess: config.metrics,
+    clientLimits: config.clientConcurrency,
+    serverLimits: config.serverConcurrency,
     probeLimits: { active: config.probe.perAddress, waiting: config.pipelinedRequests },
-    graphqlMaxBodyBytes: config.graphql.maxBodyBytes, preparedStatements: config.preparedStatements, connectionProblem,
+    graphqlMaxBodyBytes: config.graphql.maxBodyBytes,
+    preparedStatements: config.preparedStatements,
+    connectionProblem,
     graphql: pgl.createServ((preset) => new ReceivedBodyGrafserv(preset)).handler(),
   });
   const listeners = createListeners(config, pipeline.trustProxy, () => guards.newDocuments.counts.refused);

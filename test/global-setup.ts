@@ -58,11 +58,15 @@ export default async function setup(project: TestProject) {
     await stop();
     if (process.env.SECURITY_REPORT === "write") {
       // The files that record attacks (bcrypt-priority.test.ts checks a mechanism and records none).
-      const attackFiles = (await fs.readdir("test/attacks")).filter((f) => f.endsWith(".test.ts"))
+      const attackFiles = (await fs.readdir("test/attacks"))
+        .filter((f) => f.endsWith(".test.ts"))
         .filter((f) => readFileSync(path.join("test/attacks", f), "utf8").includes("recordAttack("));
       const green = project.vitest.state.getFailedFilepaths().length === 0;
-      console.log(green && writeSecurityReport(attackLogDir, attackFiles)
-        ? "docs/security.md written" : "docs/security.md not written: an attack file failed or did not run");
+      console.log(
+        green && writeSecurityReport(attackLogDir, attackFiles)
+          ? "docs/security.md written"
+          : "docs/security.md not written: an attack file failed or did not run",
+      );
     }
     await fs.rm(attackLogDir, { recursive: true, force: true });
     // vitest reports an error thrown here but keeps its exit code: the failure is set on the process.
@@ -86,4 +90,3 @@ async function startTestCluster(): Promise<{ rootUrl: string; stop: () => Promis
     },
   };
 }
-

@@ -17,12 +17,23 @@ const count = (key: string) => seen.set(key, (seen.get(key) ?? 0) + 1);
 
 /** The first frame of our code or of the GraphQL stack that led to a call. */
 function callerOf(stack: string): string {
-  const frame = stack.split("\n").slice(2).find((line) => /\/(src|@dataplan|grafast|grafserv)\//.test(line) && !/src\/(db\/pool|graphql\/introspection)\.ts/.test(line));
-  return frame?.trim().replace(/^at /, "").replace(/\(?(file:\/\/)?\/.*?\/(src|node_modules)\//, "$2/").replace(/\)$/, "") ?? "pg-pool internals";
+  const frame = stack
+    .split("\n")
+    .slice(2)
+    .find((line) => /\/(src|@dataplan|grafast|grafserv)\//.test(line) && !/src\/(db\/pool|graphql\/introspection)\.ts/.test(line));
+  return (
+    frame
+      ?.trim()
+      .replace(/^at /, "")
+      .replace(/\(?(file:\/\/)?\/.*?\/(src|node_modules)\//, "$2/")
+      .replace(/\)$/, "") ?? "pg-pool internals"
+  );
 }
 
 function noteFailure(where: string, stack: string, error: Error & { code?: string }) {
-  count(`${current} | ${where} | ${callerOf(stack)} | ${error.constructor.name} ${error.code ?? ""} | ${error.message.replace(/\d+\.\d+\.\d+\.\d+:\d+/, "<host>:<port>")}`);
+  count(
+    `${current} | ${where} | ${callerOf(stack)} | ${error.constructor.name} ${error.code ?? ""} | ${error.message.replace(/\d+\.\d+\.\d+\.\d+:\d+/, "<host>:<port>")}`,
+  );
 }
 
 /** Wraps a promise-or-callback method so that its failures are noted with the caller's stack. */
@@ -66,12 +77,18 @@ try {
     const answers = new Map<string, number>();
     for (const [phase, list] of Object.entries(outage) as [string, Answer[]][]) {
       for (const a of list) {
-        const key = `${way} | answered ${phase} | ${a.path} | ${a.status} ${String(a.code ?? "")} Retry-After ${a.retryAfter ?? "-"}`;
+        const key = `${way} | answered ${phase} | ${a.path} | ${a.status} ${a.code ?? ""} Retry-After ${a.retryAfter ?? "-"}`;
         answers.set(key, (answers.get(key) ?? 0) + 1);
       }
     }
     for (const [key, n] of answers) count(`${key} ×${n}`);
-    count(`${way} | answered: slowest in ${Math.max(...Object.values(outage).flat().map((a) => a.ms))} ms`);
+    count(
+      `${way} | answered: slowest in ${Math.max(
+        ...Object.values(outage)
+          .flat()
+          .map((a) => a.ms),
+      )} ms`,
+    );
   }
 } finally {
   await cluster.database.stop();

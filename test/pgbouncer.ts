@@ -14,10 +14,19 @@ const SUPERUSER_PASSWORD = "superuser-test-password";
 const dir = await temporaryDataDir("stoflow-pgbouncer-");
 const cluster = await startEmbeddedCluster(dir, await freePort(), SUPERUSER_PASSWORD);
 const bouncerPort = await freePort();
-await fs.writeFile(path.join(dir, "userlist.txt"), [
-  ["postgres", SUPERUSER_PASSWORD], ["stoflow_owner", "owner-test-password"], ["stoflow_authenticator", "authenticator-test-password"],
-].map(([user, password]) => `"${user}" "${password}"`).join("\n") + "\n");
-await fs.writeFile(path.join(dir, "pgbouncer.ini"), `[databases]
+await fs.writeFile(
+  path.join(dir, "userlist.txt"),
+  [
+    ["postgres", SUPERUSER_PASSWORD],
+    ["stoflow_owner", "owner-test-password"],
+    ["stoflow_authenticator", "authenticator-test-password"],
+  ]
+    .map(([user, password]) => `"${user}" "${password}"`)
+    .join("\n") + "\n",
+);
+await fs.writeFile(
+  path.join(dir, "pgbouncer.ini"),
+  `[databases]
 * = host=127.0.0.1 port=${cluster.port}
 
 [pgbouncer]
@@ -31,10 +40,14 @@ max_client_conn = 1000
 default_pool_size = 40
 server_reset_query =
 ignore_startup_parameters = extra_float_digits
-`);
+`,
+);
 await fs.chmod(path.join(dir, "userlist.txt"), 0o644);
 // PgBouncer refuses to run as root: run it as the cluster's system user when we are root.
-const asUser = process.getuid?.() === 0 ? { uid: Number(execFileSync("id", ["-u", "postgres"]).toString()), gid: Number(execFileSync("id", ["-g", "postgres"]).toString()) } : {};
+const asUser =
+  process.getuid?.() === 0
+    ? { uid: Number(execFileSync("id", ["-u", "postgres"]).toString()), gid: Number(execFileSync("id", ["-g", "postgres"]).toString()) }
+    : {};
 const bouncer = spawn("pgbouncer", ["-q", path.join(dir, "pgbouncer.ini")], { ...asUser, stdio: "inherit" });
 await until("PgBouncer listening", () => listening(bouncerPort), 5_000);
 
@@ -53,4 +66,3 @@ bouncer.kill("SIGTERM");
 await cluster.stop();
 await fs.rm(dir, { recursive: true, force: true });
 process.exitCode = code;
-

@@ -7,27 +7,56 @@ const MyStock = graphql(`
   query MyStock($first: Int!, $after: Cursor) {
     products(first: $first, after: $after, orderBy: CREATED_AT_DESC) {
       totalCount
-      pageInfo { hasNextPage endCursor }
-      nodes { sku title price createdAt vintedProduct { status viewsCount } }
-      aggregates { sum { price } }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+      nodes {
+        sku
+        title
+        price
+        createdAt
+        vintedProduct {
+          status
+          viewsCount
+        }
+      }
+      aggregates {
+        sum {
+          price
+        }
+      }
     }
   }
 `);
 
 const CreateProduct = graphql(`
   mutation CreateProduct($product: ProductInput!) {
-    createProduct(input: { product: $product }) { product { sku price } }
+    createProduct(input: { product: $product }) {
+      product {
+        sku
+        price
+      }
+    }
   }
 `);
 
 /** POSTs one typed operation; its variables and result are checked by the compiler. */
-async function execute<Result, Variables>(url: string, token: string, document: TypedDocumentString<Result, Variables>, variables: Variables): Promise<Result> {
+async function execute<Result, Variables>(
+  url: string,
+  token: string,
+  document: TypedDocumentString<Result, Variables>,
+  variables: Variables,
+): Promise<Result> {
   const response = await fetch(url, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
     body: JSON.stringify({ query: document.toString(), variables }),
   });
-  const { data, errors } = (await response.json()) as { data?: Result; errors?: Array<{ message: string; extensions?: { code?: string } }> };
+  const { data, errors } = (await response.json()) as {
+    data?: Result;
+    errors?: Array<{ message: string; extensions?: { code?: string } }>;
+  };
   if (errors?.length || !data) throw new Error(`${errors?.[0]?.extensions?.code}: ${errors?.[0]?.message}`);
   return data;
 }

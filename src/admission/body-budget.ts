@@ -86,7 +86,10 @@ export class BodyBudget {
 
 /** The refusal of a body that finds no room: the sender may retry at once elsewhere, or here in a second. */
 const NO_ROOM: Answer = {
-  status: 503, code: "BUSY", message: "The server is receiving too many request bodies; retry in a second", retryAfterSeconds: 1,
+  status: 503,
+  code: "BUSY",
+  message: "The server is receiving too many request bodies; retry in a second",
+  retryAfterSeconds: 1,
 };
 
 /**
@@ -95,7 +98,11 @@ const NO_ROOM: Answer = {
  * else; without room it is answered 503 BUSY and its connection closed (by Node, once the answer has
  * left), its body never read.
  */
-export function admitBodies(budget: BodyBudget, largestBody: (path: string) => number, listener: (req: IncomingMessage, res: ServerResponse) => void) {
+export function admitBodies(
+  budget: BodyBudget,
+  largestBody: (path: string) => number,
+  listener: (req: IncomingMessage, res: ServerResponse) => void,
+) {
   return (req: IncomingMessage, res: ServerResponse) => {
     const declared = req.headers["content-length"];
     if (declared === undefined && req.headers["transfer-encoding"] === undefined) return listener(req, res);

@@ -12,5 +12,8 @@ export function clientOfAddress(address: string): string {
   if (!address.includes(":") || !ipaddr.IPv6.isValid(address)) return address;
   const ip = ipaddr.IPv6.parse(address);
   if (ip.isIPv4MappedAddress()) return address;
-  return `${ip.parts.slice(0, IPV6_NETWORK_HEXTETS).map((hextet) => hextet.toString(16)).join(":")}::/64`;
+  return `${ip.parts
+    .slice(0, IPV6_NETWORK_HEXTETS)
+    .map((hextet) => hextet.toString(16))
+    .join(":")}::/64`;
 }

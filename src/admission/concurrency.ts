@@ -5,7 +5,10 @@ import { sendError, type Answer } from "../http/errors.ts";
 import type { RequestStep } from "../http/pipeline.ts";
 
 const TOO_MANY_REQUESTS: Answer = {
-  status: 429, code: "TOO_MANY_REQUESTS", message: "Too many requests in progress from this address", retryAfterSeconds: 1,
+  status: 429,
+  code: "TOO_MANY_REQUESTS",
+  message: "Too many requests in progress from this address",
+  retryAfterSeconds: 1,
 };
 /** The same refusal as bcrypt's full line (src/errors.ts). */
 const BUSY: Answer = busy();
@@ -22,7 +25,15 @@ type TurnEnd = "end" | "close";
  * waited gives its turn on at once, before any work is done for it, and is refused (an answer
  * nobody reads, but whoever waits on the turn, a request re-entering the line, hears of it).
  */
-function inTurn(line: FairLine, endsAt: TurnEnd, req: IncomingMessage, res: ServerResponse, next: () => void, refuse: () => void, onGiveBack?: () => void): () => void {
+function inTurn(
+  line: FairLine,
+  endsAt: TurnEnd,
+  req: IncomingMessage,
+  res: ServerResponse,
+  next: () => void,
+  refuse: () => void,
+  onGiveBack?: () => void,
+): () => void {
   const client = req.context.client;
   let given = false;
   const giveBack = () => {
@@ -32,7 +43,8 @@ function inTurn(line: FairLine, endsAt: TurnEnd, req: IncomingMessage, res: Serv
     onGiveBack?.();
   };
   const begin = () => {
-    if (req.socket.destroyed) { // res.socket is null while a pipelined request waits for the one before
+    if (req.socket.destroyed) {
+      // res.socket is null while a pipelined request waits for the one before
       giveBack();
       return refuse();
     }
@@ -62,7 +74,7 @@ function giveBackOnEnd(res: ServerResponse, giveBack: () => void): void {
  * ones wait their turn (no CPU spent on them), and beyond `waiting` the answer is 429 at once. A
  * client flooding the server with expensive requests then slows itself, not the others (nor the
  * health checks, which are not counted). A turn lasts until the connection has taken the whole
- * answer: a client that does not read its answers holds its own places, no one else's. Behind a
+ * answer: a client that does not read its answers holds its own turns, no one else's. Behind a
  * proxy, TRUST_PROXY makes the address the client's.
  */
 export function clientConcurrency(limits: Concurrency): RequestStep {
@@ -71,9 +83,17 @@ export function clientConcurrency(limits: Concurrency): RequestStep {
     const address = req.context.client;
     const line = clients.get(address) ?? new FairLine(limits);
     clients.set(address, line);
-    inTurn(line, "close", req, res, next, () => sendError(req, res, TOO_MANY_REQUESTS), () => {
-      if (line.active === 0) clients.delete(address);
-    });
+    inTurn(
+      line,
+      "close",
+      req,
+      res,
+      next,
+      () => sendError(req, res, TOO_MANY_REQUESTS),
+      () => {
+        if (line.active === 0) clients.delete(address);
+      },
+    );
   };
 }
 
@@ -83,7 +103,7 @@ export function clientConcurrency(limits: Concurrency): RequestStep {
  * read. Many addresses flooding together then cannot queue unbounded work in the event loop, and
  * the probes (not counted) keep answering in milliseconds. The line is fair between addresses
  * (see FairLine): a crowd's addresses wait behind the others. A turn ends when the answer is
- * handed to Node, so clients that do not read their answers hold no place. Requests with a
+ * handed to Node, so clients that do not read their answers hold no turn. Requests with a
  * bounded line of their own (`hasOwnLine`: the routes that hash a password) skip this one.
  */
 export function serverConcurrency(limits: Concurrency, hasOwnLine: (path: string) => boolean): RequestStep {
@@ -94,16 +114,20 @@ export function serverConcurrency(limits: Concurrency, hasOwnLine: (path: string
     const enter = (begin: () => void, refuse: () => void) => {
       giveBack = inTurn(line, "end", req, res, begin, refuse);
     };
-    // A GraphQL request that waits elsewhere gives its place back (bcrypt's line, see
+    // A GraphQL request that waits elsewhere gives its turn back (bcrypt's line, see
     // auth/hashing-operations.ts; the line of new documents) and, for the latter, takes one again
     // to execute like every other request. Giving back happens once.
-    req.context.serverPlace = {
+    req.context.serverTurn = {
       leave: () => giveBack(),
-      retake: () => new Promise<void>((begin, refuse) => {
-        giveBack(); // given back already, unless the request never left
-        enter(begin, () => refuse(new ServerLineFullError("Every place in the server's line is taken")));
-      }),
+      retake: () =>
+        new Promise<void>((begin, refuse) => {
+          giveBack(); // given back already, unless the request never left
+          enter(begin, () => refuse(new ServerLineFullError("The server's line is full")));
+        }),
     };
-    enter(() => next(), () => sendError(req, res, BUSY));
+    enter(
+      () => next(),
+      () => sendError(req, res, BUSY),
+    );
   };
 }

@@ -6,21 +6,21 @@ export interface LineLimits {
 
 /** How long a request counts towards its client's weight: between one and two of these. */
 const WEIGHT_WINDOW_MS = 10_000;
-/** Clients remembered in one window; beyond, the window turns early (memory stays bounded). */
+/** Clients remembered in one window; beyond, the window rotates early (memory stays bounded). */
 const MAX_CLIENTS_PER_WINDOW = 100_000;
 
 /**
- * Requests per client over the last 10 to 20 seconds, in two buckets that take turns: the
+ * Requests per client over the last 10 to 20 seconds, in two buckets that rotate: the
  * weight that tells a crowd's clients (hundreds of requests) from the others (a few).
  */
 export class RecentCounts {
   private current = new Map<string, number>();
   private previous = new Map<string, number>();
-  private turnsAt = Date.now() + WEIGHT_WINDOW_MS;
+  private rotatesAt = Date.now() + WEIGHT_WINDOW_MS;
 
   /** Counts `amount` (a request, or the bytes of one) for `client`. */
   add(client: string, amount = 1): void {
-    this.turn();
+    this.rotate();
     this.current.set(client, (this.current.get(client) ?? 0) + amount);
   }
 
@@ -28,12 +28,12 @@ export class RecentCounts {
     return (this.current.get(client) ?? 0) + (this.previous.get(client) ?? 0);
   }
 
-  private turn(): void {
+  private rotate(): void {
     const now = Date.now();
-    if (now < this.turnsAt && this.current.size < MAX_CLIENTS_PER_WINDOW) return;
-    this.previous = now - this.turnsAt > WEIGHT_WINDOW_MS ? new Map() : this.current;
+    if (now < this.rotatesAt && this.current.size < MAX_CLIENTS_PER_WINDOW) return;
+    this.previous = now - this.rotatesAt > WEIGHT_WINDOW_MS ? new Map<string, number>() : this.current;
     this.current = new Map();
-    this.turnsAt = now + WEIGHT_WINDOW_MS;
+    this.rotatesAt = now + WEIGHT_WINDOW_MS;
   }
 }
 
@@ -87,7 +87,7 @@ export class FairLine {
   }
 
   /** Runs `work` in a turn of `client`; rejects with `refusal()` if the line refuses it. */
-  async run<T>(client: string, work: () => Promise<T>, refusal: () => unknown): Promise<T> {
+  async run<T>(client: string, work: () => Promise<T>, refusal: () => Error): Promise<T> {
     await new Promise<void>((begin, refuse) => this.take(client, begin, () => refuse(refusal())));
     try {
       return await work();

@@ -81,7 +81,15 @@ export class NewDocumentLine {
   }
 
   private async inTurn<T>(client: string, estimateMs: number, admitted: boolean, work: () => T, bytes?: number): Promise<T> {
-    await new Promise<void>((begin, refuse) => this.take({ client, estimateMs, admitted, begin, refuse: () => refuse(new NewDocumentLineFullError("Too much new work is waiting")) }));
+    await new Promise<void>((begin, refuse) =>
+      this.take({
+        client,
+        estimateMs,
+        admitted,
+        begin,
+        refuse: () => refuse(new NewDocumentLineFullError("Too much new work is waiting")),
+      }),
+    );
     const started = performance.now();
     try {
       return work();
@@ -116,9 +124,9 @@ export class NewDocumentLine {
     const index = this.pick((a, b) => a > b, this.weights.of(newcomer.client));
     if (index < 0) return false;
     const [evicted] = this.waiters.splice(index, 1);
-    this.waitingMs -= evicted!.estimateMs;
+    this.waitingMs -= evicted.estimateMs;
     this.counts.refused += 1;
-    evicted!.refuse();
+    evicted.refuse();
     return this.hasRoomFor(newcomer) || this.evictHeavierThan(newcomer);
   }
 
@@ -140,16 +148,22 @@ export class NewDocumentLine {
     if (this.waiters.length === 0 || this.timer) return;
     const tokens = this.refill();
     if (tokens <= 0) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.next();
-      }, Math.ceil((-tokens * 1000) / this.budget.msPerSecond) + 1);
+      this.timer = setTimeout(
+        () => {
+          this.timer = undefined;
+          this.next();
+        },
+        Math.ceil((-tokens * 1000) / this.budget.msPerSecond) + 1,
+      );
       return;
     }
-    const [waiter] = this.waiters.splice(this.pick((a, b) => a < b), 1);
-    this.waitingMs -= waiter!.estimateMs;
+    const [waiter] = this.waiters.splice(
+      this.pick((a, b) => a < b),
+      1,
+    );
+    this.waitingMs -= waiter.estimateMs;
     this.busy = true;
-    waiter!.begin();
+    waiter.begin();
   }
 
   /** The budget now, refilled for the time since the last look (at most one second's worth). */

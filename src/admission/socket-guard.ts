@@ -86,7 +86,7 @@ interface Tracked {
  *   after a grace (Apache's mod_reqtimeout MinRate), or it is closed. Node's `headersTimeout`
  *   and `requestTimeout` still bound the whole.
  * Node's `server.maxConnections` only refuses; nothing in Node or in the kept libraries closes
- * the sockets that hold places for nothing, so this is ours.
+ * the sockets that hold their place for nothing, so this is ours.
  */
 export class SocketGuard {
   private readonly sockets = new Map<Socket, Tracked>();
@@ -131,7 +131,16 @@ export class SocketGuard {
       return void socket.destroy();
     }
     const tracked: Tracked = {
-      socket, client, openedAt: now, request: undefined, inProgress: 0, response: undefined, requestAt: now, receivingSince: now, markAt: now, markBytes: 0,
+      socket,
+      client,
+      openedAt: now,
+      request: undefined,
+      inProgress: 0,
+      response: undefined,
+      requestAt: now,
+      receivingSince: now,
+      markAt: now,
+      markBytes: 0,
     };
     this.sockets.set(socket, tracked);
     this.clients.set(client, (this.clients.get(client) ?? 0) + 1);
@@ -202,7 +211,7 @@ export class SocketGuard {
     if (this.compare(this.candidates.at(-1)!.client, newcomer) >= 0) return this.candidates.pop();
     let longest = -1;
     this.candidates.forEach((t, i) => {
-      if (now - t.requestAt >= PATIENCE_MS && (longest < 0 || t.requestAt < this.candidates[longest]!.requestAt)) longest = i;
+      if (now - t.requestAt >= PATIENCE_MS && (longest < 0 || t.requestAt < this.candidates[longest].requestAt)) longest = i;
     });
     return longest < 0 ? undefined : this.candidates.splice(longest, 1)[0];
   }
@@ -216,7 +225,8 @@ export class SocketGuard {
     if (now - this.rankedAt < RANK_MS && this.sockets.size >= RANK_FREELY_BELOW) return false;
     this.rankedAt = now;
     const idle = (t: Tracked) => (t.response?.writableFinished ? 1 : 0);
-    this.candidates = [...this.sockets.values()].filter((t) => this.givesNothing(t, now))
+    this.candidates = [...this.sockets.values()]
+      .filter((t) => this.givesNothing(t, now))
       .sort((a, b) => this.compare(a.client, b.client) || idle(a) - idle(b) || b.requestAt - a.requestAt);
     return this.candidates.length > 0;
   }

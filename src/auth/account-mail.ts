@@ -25,10 +25,15 @@ export function accountMailFlows(pool: pg.Pool, mail: MailConfig, passwords: Pas
   /** The hash of a token that can do `purpose` now; else TOKEN_* or TOO_MANY_ATTEMPTS. */
   async function checkedToken(input: Record<string, unknown>, purpose: string, clientIp: string): Promise<Buffer> {
     const hash = hashOpaqueToken(parseInput(EmailTokenInput, input).token);
-    const check = (await asAuth((query) => query.row<{ retry_after: number; outcome: string | null }>(
-      "select * from app_private.check_user_token($1, $2, $3, $4, $5)",
-      [hash, purpose, clientIp, mail.tokenAttemptsPerAddress, mail.requestWindowSeconds],
-    )))!;
+    const check = (await asAuth((query) =>
+      query.row<{ retry_after: number; outcome: string | null }>("select * from app_private.check_user_token($1, $2, $3, $4, $5)", [
+        hash,
+        purpose,
+        clientIp,
+        mail.tokenAttemptsPerAddress,
+        mail.requestWindowSeconds,
+      ]),
+    ))!;
     if (check.retry_after > 0) throw tooManyAttempts(check.retry_after, "links tried");
     if (check.outcome !== "ok") throw tokenRefused(check.outcome ?? "invalid");
     return hash;
@@ -47,18 +52,27 @@ export function accountMailFlows(pool: pg.Pool, mail: MailConfig, passwords: Pas
     /** Queues a message of `purpose` for the address when an account fits; the same answer either way. */
     async requestMail(input: Record<string, unknown>, purpose: "verify_email" | "reset_password", clientIp: string): Promise<void> {
       const { email } = parseInput(MailRequestInput, input);
-      throttled(await asAuth((query) => query.value<number>("select app_private.request_account_email($1, $2, $3, $4, $5, $6)", [
-        email, purpose, clientIp, mail.requestsPerEmail, mail.requestsPerAddress, mail.requestWindowSeconds,
-      ])));
+      throttled(
+        await asAuth((query) =>
+          query.value<number>("select app_private.request_account_email($1, $2, $3, $4, $5, $6)", [
+            email,
+            purpose,
+            clientIp,
+            mail.requestsPerEmail,
+            mail.requestsPerAddress,
+            mail.requestWindowSeconds,
+          ]),
+        ),
+      );
     },
 
-    async verifyEmail(input: Record<string, unknown>, clientIp: string): Promise<void> {
+    verifyEmail: async (input: Record<string, unknown>, clientIp: string): Promise<void> => {
       const hash = await checkedToken(input, "verify_email", clientIp);
       await useToken("select app_private.verify_email($1)", [hash]);
     },
 
     /** Sets a new password with the token of a reset message; every session of the user ends. */
-    async resetPassword(input: Record<string, unknown>, clientIp: string): Promise<void> {
+    resetPassword: async (input: Record<string, unknown>, clientIp: string): Promise<void> => {
       const { new_password: password } = parseInput(ResetPasswordInput, input);
       await passwords.inLine(async (bcrypt) => {
         const token = await checkedToken(input, "reset_password", clientIp);

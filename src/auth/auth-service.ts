@@ -26,7 +26,7 @@ export interface AuthDependencies {
 /**
  * Every auth flow, shared by the REST routes and the GraphQL mutations, one file per flow:
  * sessions.ts, registration.ts, password-change.ts, team.ts, mail-links.ts. Every flow that runs
- * bcrypt takes its place in bcrypt's line first (BUSY when full), then reserves its throttle slot
+ * bcrypt takes its turn in bcrypt's line first (BUSY when full), then reserves its throttle slot
  * in PostgreSQL (TOO_MANY_ATTEMPTS when none is left), and only then hashes.
  */
 export function createAuthService(deps: AuthDependencies) {
@@ -46,6 +46,18 @@ export type AuthService = ReturnType<typeof createAuthService>;
 
 /** The auth service of a server with these settings (its own bcrypt line). */
 export function authServiceFor(pool: pg.Pool, config: ServerConfig): AuthService {
-  const passwords = createPasswordHasher({ cost: config.bcryptCost, concurrency: config.bcryptConcurrency, queueLimit: config.bcryptQueueLimit, nice: config.bcryptNice });
-  return createAuthService({ pool, jwt: config.jwt, passwords, throttle: config.throttle, preparedStatements: config.preparedStatements, mail: config.mail });
+  const passwords = createPasswordHasher({
+    cost: config.bcryptCost,
+    concurrency: config.bcryptConcurrency,
+    queueLimit: config.bcryptQueueLimit,
+    nice: config.bcryptNice,
+  });
+  return createAuthService({
+    pool,
+    jwt: config.jwt,
+    passwords,
+    throttle: config.throttle,
+    preparedStatements: config.preparedStatements,
+    mail: config.mail,
+  });
 }

@@ -18,7 +18,12 @@ export class BcryptThreads {
   constructor(size: number, nice: number, idleMs = IDLE_MS) {
     this.pool = new Piscina({
       filename: new URL("./bcrypt-worker.ts", import.meta.url).href,
-      minThreads: 0, maxThreads: size, concurrentTasksPerWorker: 1, idleTimeout: idleMs, maxQueue: size, niceIncrement: nice,
+      minThreads: 0,
+      maxThreads: size,
+      concurrentTasksPerWorker: 1,
+      idleTimeout: idleMs,
+      maxQueue: size,
+      niceIncrement: nice,
     });
   }
 

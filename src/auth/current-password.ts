@@ -14,12 +14,18 @@ import { inTransaction } from "./transactions.ts";
  * it was checked under, which the change itself must still find (else it lost a race).
  */
 export async function checkCurrentPassword(
-  pool: pg.Pool, throttle: ThrottleConfig, session: SessionClaims, password: string, bcrypt: Bcrypt,
+  pool: pg.Pool,
+  throttle: ThrottleConfig,
+  session: SessionClaims,
+  password: string,
+  bcrypt: Bcrypt,
 ): Promise<number> {
   const check = (await inTransaction(pool, { role: AUTH_PG_ROLE, ...claimSettings(session) }, (query) =>
     query.row<{ retry_after: number; password_hash: string | null; credential_version: number }>(
       "select * from app_private.begin_password_change($1, $2, $3)",
-      [session.userId, throttle.passwordChangeFailuresPerUser, throttle.loginWindowSeconds])))!;
+      [session.userId, throttle.passwordChangeFailuresPerUser, throttle.loginWindowSeconds],
+    ),
+  ))!;
   if (check.retry_after > 0) throw tooManyAttempts(check.retry_after, "wrong passwords");
   if (!(await bcrypt.matches(password, check.password_hash))) {
     throw new ClientError("INVALID_CREDENTIALS", 403, "Current password is incorrect");

@@ -26,30 +26,47 @@ export interface EmailChangeConfirmation {
  * or not an account has the new address (the worker then sends nothing there).
  */
 export function emailChangeFlows(
-  pool: pg.Pool, mail: MailConfig, throttle: ThrottleConfig, passwords: PasswordHasher, links: ReturnType<typeof accountMailFlows>,
+  pool: pg.Pool,
+  mail: MailConfig,
+  throttle: ThrottleConfig,
+  passwords: PasswordHasher,
+  links: ReturnType<typeof accountMailFlows>,
 ) {
   const asAuth = <T>(settings: Record<string, string>, work: (query: SqlHelpers) => Promise<T>) =>
     inTransaction(pool, { role: AUTH_PG_ROLE, ...settings }, work);
 
   return {
-    async request(session: SessionClaims, input: Record<string, unknown>, clientIp: string): Promise<void> {
+    request: async (session: SessionClaims, input: Record<string, unknown>, clientIp: string): Promise<void> => {
       const { new_email: email, current_password: password } = parseInput(EmailChangeInput, input);
       await passwords.inLine(async (bcrypt) => {
         const checkedVersion = await checkCurrentPassword(pool, throttle, session, password, bcrypt);
-        const asked = (await asAuth(claimSettings(session), (query) => query.row<{ retry_after: number; accepted: boolean | null }>(
-          "select * from app_private.request_email_change($1, $2, $3, $4, $5, $6, $7, $8)", [
-            email, session.sessionId, checkedVersion, `${mail.tokenTtlSeconds.change_email} seconds`,
-            clientIp, mail.requestsPerEmail, mail.requestsPerAddress, mail.requestWindowSeconds,
-          ]).catch(sameAddress)))!;
+        const asked = (await asAuth(claimSettings(session), (query) =>
+          query
+            .row<{ retry_after: number; accepted: boolean | null }>(
+              "select * from app_private.request_email_change($1, $2, $3, $4, $5, $6, $7, $8)",
+              [
+                email,
+                session.sessionId,
+                checkedVersion,
+                `${mail.tokenTtlSeconds.change_email} seconds`,
+                clientIp,
+                mail.requestsPerEmail,
+                mail.requestsPerAddress,
+                mail.requestWindowSeconds,
+              ],
+            )
+            .catch(sameAddress),
+        ))!;
         throttled(asked.retry_after);
         if (!asked.accepted) throw conflict("The password or this session changed meanwhile; sign in again");
       }, `user ${session.userId}`);
     },
 
-    async confirm(input: Record<string, unknown>, clientIp: string): Promise<EmailChangeConfirmation> {
+    confirm: async (input: Record<string, unknown>, clientIp: string): Promise<EmailChangeConfirmation> => {
       const hash = await links.checkedToken(input, "change_email", clientIp);
-      const done = (await asAuth({}, (query) => query.row<{ outcome: string; changed: boolean }>(
-        "select * from app_private.confirm_email_change($1)", [hash])).catch(takenMeanwhile))!;
+      const done = (await asAuth({}, (query) =>
+        query.row<{ outcome: string; changed: boolean }>("select * from app_private.confirm_email_change($1)", [hash]),
+      ).catch(takenMeanwhile))!;
       if (done.outcome !== "ok") throw tokenRefused(done.outcome);
       return done.changed
         ? { changed: true, detail: "The address changed: sign in again with it" }
@@ -57,7 +74,7 @@ export function emailChangeFlows(
     },
 
     /** "This was not me", from the message to the old address: the change is cancelled and every session ends. */
-    async cancel(input: Record<string, unknown>, clientIp: string): Promise<void> {
+    cancel: async (input: Record<string, unknown>, clientIp: string): Promise<void> => {
       const hash = await links.checkedToken(input, "change_email", clientIp);
       await links.useToken("select app_private.cancel_email_change($1)", [hash]);
     },

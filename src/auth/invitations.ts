@@ -39,16 +39,26 @@ export function invitationFlows(pool: pg.Pool, mail: MailConfig) {
   return {
     async invite(session: SessionClaims, input: Record<string, unknown>): Promise<{ id: number }> {
       const { email, role, full_name: fullName } = parseInput(InvitationInput, input);
-      const made = (await asAdmin(session, (query) => query.row<{ retry_after: number; invitation_id: number }>(
-        "select * from app_private.invite($1, $2, $3, $4, $5, $6, $7)", [email, fullName ?? null, role ?? "user", ttl, ...limits])))!;
+      const made = (await asAdmin(session, (query) =>
+        query.row<{ retry_after: number; invitation_id: number }>("select * from app_private.invite($1, $2, $3, $4, $5, $6, $7)", [
+          email,
+          fullName ?? null,
+          role ?? "user",
+          ttl,
+          ...limits,
+        ]),
+      ))!;
       throttled(made.retry_after);
       return { id: made.invitation_id };
     },
 
     async resend(session: SessionClaims, input: Record<string, unknown>): Promise<{ id: number }> {
       const id = idOf(input);
-      throttled(await asAdmin(session, (query) =>
-        query.value<number>("select app_private.resend_invitation($1, $2, $3, $4, $5)", [id, ttl, ...limits])));
+      throttled(
+        await asAdmin(session, (query) =>
+          query.value<number>("select app_private.resend_invitation($1, $2, $3, $4, $5)", [id, ttl, ...limits]),
+        ),
+      );
       return { id };
     },
 

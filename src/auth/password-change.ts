@@ -16,9 +16,14 @@ export function passwordChangeFlows(pool: pg.Pool, passwords: PasswordHasher, th
       await passwords.inLine(async (bcrypt) => {
         const checkedVersion = await checkCurrentPassword(pool, throttle, session, current, bcrypt);
         const hash = await bcrypt.hash(next);
-        const changed = await asAuth((query) => query.value<boolean>("select app_private.set_password($1, $2, $3, $4)", [
-          session.userId, hash, session.sessionId, checkedVersion,
-        ]));
+        const changed = await asAuth((query) =>
+          query.value<boolean>("select app_private.set_password($1, $2, $3, $4)", [
+            session.userId,
+            hash,
+            session.sessionId,
+            checkedVersion,
+          ]),
+        );
         if (!changed) throw conflict("The password or this session changed meanwhile; sign in again");
       }, `user ${session.userId}`);
     },
@@ -33,9 +38,14 @@ export function passwordChangeFlows(pool: pg.Pool, passwords: PasswordHasher, th
       const { password } = parseInput(ConfirmPasswordInput, input);
       return passwords.inLine(async (bcrypt) => {
         const checkedVersion = await checkCurrentPassword(pool, throttle, session, password, bcrypt);
-        const until = await asAuth((query) => query.value<Date | null>("select app_private.confirm_password($1, $2, $3, $4)", [
-          session.userId, session.sessionId, checkedVersion, `${throttle.reauthenticationTtlSeconds} seconds`,
-        ]));
+        const until = await asAuth((query) =>
+          query.value<Date | null>("select app_private.confirm_password($1, $2, $3, $4)", [
+            session.userId,
+            session.sessionId,
+            checkedVersion,
+            `${throttle.reauthenticationTtlSeconds} seconds`,
+          ]),
+        );
         if (!until) throw conflict("The password or this session changed meanwhile; sign in again");
         return { reauthenticated_until: until.toISOString() };
       }, `user ${session.userId}`);

@@ -9,7 +9,7 @@ export function hashPassword(password: string, cost: number): Promise<string> {
   return bcrypt.hash(password, cost);
 }
 
-/** bcrypt for one request that holds a place in line. */
+/** bcrypt for one request that holds a turn in line. */
 export interface Bcrypt {
   hash(password: string): Promise<string>;
   /**
@@ -34,7 +34,7 @@ const OPERATOR = "operator";
 
 /**
  * bcrypt with bounded, fair lines. A request that will hash takes one of `concurrency +
- * queueLimit` places from its first step, or waits for one with at most `queueLimit` others;
+ * queueLimit` turns from its first step, or waits for one with at most `queueLimit` others;
  * beyond, it is refused at once with BUSY (503, Retry-After) before it touches the database.
  * Within, `concurrency` hashes run at once. Both lines are fair between clients (FairLine): the
  * next turn goes to the client that sent the fewest requests lately, and when the wait is full a
@@ -44,8 +44,8 @@ const OPERATOR = "operator";
 export function createPasswordHasher({ cost, concurrency, queueLimit, nice = 0 }: PasswordHasherOptions) {
   const threads = new BcryptThreads(concurrency, nice);
   const weights = new RecentCounts();
-  const places = new FairLine({ active: concurrency + queueLimit, waiting: queueLimit }, weights);
-  const hashes = new FairLine({ active: concurrency, waiting: queueLimit }, weights); // never full: only places ask
+  const turns = new FairLine({ active: concurrency + queueLimit, waiting: queueLimit }, weights);
+  const hashes = new FairLine({ active: concurrency, waiting: queueLimit }, weights); // never full: only requests holding a turn ask
   let dummyHash: Promise<string> | undefined;
 
   const bcryptFor = (client: string): Bcrypt => {
@@ -64,12 +64,12 @@ export function createPasswordHasher({ cost, concurrency, queueLimit, nice = 0 }
 
   return {
     /**
-     * Runs `flow` (a request that will hash) holding a place in bcrypt's line from its first
+     * Runs `flow` (a request that will hash) holding a turn in bcrypt's line from its first
      * step. `client` is the address (or account) the request comes from.
      */
     inLine<T>(flow: (bcrypt: Bcrypt) => Promise<T>, client = OPERATOR): Promise<T> {
       weights.add(client);
-      return places.run(client, () => flow(bcryptFor(client)), busy);
+      return turns.run(client, () => flow(bcryptFor(client)), busy);
     },
   };
 }

@@ -20,9 +20,15 @@ export function registrationFlows(pool: pg.Pool, passwords: PasswordHasher, thro
       const registration = parseInput(RegisterInput, input);
       const { email, password } = registration;
       return passwords.inLine(async (bcrypt) => {
-        const wait = await asAuth((query) => query.value<number>("select app_private.begin_registration($1, $2, $3, $4, $5)", [
-          email, clientIp, throttle.registrationsPerAddressPerHour, throttle.registrationsPerEmailPerHour, HOUR,
-        ]));
+        const wait = await asAuth((query) =>
+          query.value<number>("select app_private.begin_registration($1, $2, $3, $4, $5)", [
+            email,
+            clientIp,
+            throttle.registrationsPerAddressPerHour,
+            throttle.registrationsPerEmailPerHour,
+            HOUR,
+          ]),
+        );
         if (wait > 0) throw tooManyAttempts(wait, "registrations");
         const hash = await bcrypt.hash(password);
         return asAuth(async (query) => {
@@ -41,12 +47,16 @@ export function registrationFlows(pool: pg.Pool, passwords: PasswordHasher, thro
  * operator's `stoflow tenants:create` (src/operator/tenants.ts).
  */
 export async function insertTenant(
-  query: SqlHelpers, { name, email, subscription_tier }: { name: string; email: string; subscription_tier?: string | null | undefined }, hash: string,
+  query: SqlHelpers,
+  { name, email, subscription_tier }: { name: string; email: string; subscription_tier?: string | null | undefined },
+  hash: string,
 ): Promise<{ tenant_id: number; user_id: number }> {
-  const ids = await query.row<{ tenant_id: number; user_id: number }>(
-    "select (c).tenant_id, (c).sub as user_id from app_private.register_tenant($1, $2, $3, $4) c",
-    [name, email, hash, subscription_tier ?? null],
-  ).then((row) => row!, registrationError);
+  const ids = await query
+    .row<{ tenant_id: number; user_id: number }>(
+      "select (c).tenant_id, (c).sub as user_id from app_private.register_tenant($1, $2, $3, $4) c",
+      [name, email, hash, subscription_tier ?? null],
+    )
+    .then((row) => row!, registrationError);
   await query.run("select app_private.queue_account_email('verify_email', $1)", [email]);
   return ids;
 }

@@ -8,7 +8,10 @@ export const APP_ROLES = ["admin", "user", "viewer"] as const;
 export type AppRole = (typeof APP_ROLES)[number];
 
 /** The PostgreSQL role a request of each app role runs as (its grants and policies decide). */
-export const PG_ROLE_OF = { admin: "stoflow_admin", user: "stoflow_user", viewer: "stoflow_viewer" } as const satisfies Record<AppRole, string>;
+export const PG_ROLE_OF = { admin: "stoflow_admin", user: "stoflow_user", viewer: "stoflow_viewer" } as const satisfies Record<
+  AppRole,
+  string
+>;
 
 /** The PostgreSQL role of a request without a session. */
 export const ANONYMOUS_PG_ROLE = "stoflow_anonymous" as const;

@@ -36,7 +36,13 @@ export function sessionIssuer(jwt: JwtConfig) {
   async function tokensFor(query: SqlHelpers, userId: number, sessionId: string, refreshToken: string): Promise<AuthResponse> {
     const view = await sessionView(query, userId);
     const claims = { userId, tenantId: view.tenant.id, role: view.user.role as AppRole, sessionId };
-    return { access_token: signAccessToken(jwt, claims), token_type: "bearer", expires_in: jwt.accessTtlSeconds, refresh_token: refreshToken, ...view };
+    return {
+      access_token: signAccessToken(jwt, claims),
+      token_type: "bearer",
+      expires_in: jwt.accessTtlSeconds,
+      refresh_token: refreshToken,
+      ...view,
+    };
   }
 
   return {
@@ -46,7 +52,12 @@ export function sessionIssuer(jwt: JwtConfig) {
     /** A new session of a user whose password (of this credential version) was just checked or set, and its tokens. */
     async open(query: SqlHelpers, userId: number, credentialVersion: number | null): Promise<AuthResponse> {
       const refresh = newOpaqueToken();
-      const sessionId = await query.value<string>("select app_private.open_session($1, $2, $3, $4)", [userId, credentialVersion, refresh.hash, ttl]);
+      const sessionId = await query.value<string>("select app_private.open_session($1, $2, $3, $4)", [
+        userId,
+        credentialVersion,
+        refresh.hash,
+        ttl,
+      ]);
       return tokensFor(query, userId, sessionId, refresh.token);
     },
   };

@@ -34,16 +34,27 @@ export function sessionFlows(deps: SessionDependencies, issuer: SessionIssuer) {
     async login(input: Record<string, unknown>, clientIp: string): Promise<AuthResponse> {
       const { email, password } = parseInput(LoginInput, input);
       return passwords.inLine(async (bcrypt) => {
-        const check = (await asAuth((query) => query.row<PasswordCheck>("select * from app_private.begin_login($1, $2, $3, $4, $5)", [
-          email, clientIp, throttle.loginFailuresPerEmail, throttle.loginAttemptsPerAddress, throttle.loginWindowSeconds,
-        ])))!;
+        const check = (await asAuth((query) =>
+          query.row<PasswordCheck>("select * from app_private.begin_login($1, $2, $3, $4, $5)", [
+            email,
+            clientIp,
+            throttle.loginFailuresPerEmail,
+            throttle.loginAttemptsPerAddress,
+            throttle.loginWindowSeconds,
+          ]),
+        ))!;
         if (check.retry_after > 0) throw tooManyAttempts(check.retry_after);
         if (!(await bcrypt.matches(password, check.password_hash))) throw wrongCredentials();
         return asAuth(async (query) => {
           if (deps.loginRequiresVerifiedEmail) await requireVerified(query, check.user_id!);
           const refresh = newOpaqueToken();
           const sessionId = await query.value<string | null>("select app_private.finish_login($1, $2, $3, $4, $5, $6)", [
-            check.user_id, check.credential_version, email, clientIp, refresh.hash, issuer.ttl,
+            check.user_id,
+            check.credential_version,
+            email,
+            clientIp,
+            refresh.hash,
+            issuer.ttl,
           ]);
           if (sessionId === null) throw wrongCredentials(); // inactive, or the password changed while bcrypt ran
           return issuer.tokensFor(query, check.user_id!, sessionId, refresh.token);
@@ -56,7 +67,8 @@ export function sessionFlows(deps: SessionDependencies, issuer: SessionIssuer) {
       const next = newOpaqueToken();
       return asAuth(async (query) => {
         const result = await query.row<{ outcome: string; sub: number; session_id: string }>(
-          "select * from app_private.rotate_refresh_token($1, $2, $3)", [hashOpaqueToken(oldToken), next.hash, issuer.ttl],
+          "select * from app_private.rotate_refresh_token($1, $2, $3)",
+          [hashOpaqueToken(oldToken), next.hash, issuer.ttl],
         );
         if (result?.outcome !== "ok") throw refreshRefused(result?.outcome);
         return issuer.tokensFor(query, result.sub, result.session_id, next.token);
@@ -64,8 +76,9 @@ export function sessionFlows(deps: SessionDependencies, issuer: SessionIssuer) {
     },
 
     async logout(session: SessionClaims): Promise<void> {
-      await inTransaction(pool, { role: AUTH_PG_ROLE, ...claimSettings(session) },
-        (query) => query.run("select app_private.revoke_session($1, 'logout')", [session.sessionId]));
+      await inTransaction(pool, { role: AUTH_PG_ROLE, ...claimSettings(session) }, (query) =>
+        query.run("select app_private.revoke_session($1, 'logout')", [session.sessionId]),
+      );
     },
 
     session(session: SessionClaims): Promise<SessionView> {
@@ -86,10 +99,12 @@ export function sessionFlows(deps: SessionDependencies, issuer: SessionIssuer) {
     async authorize(token: string): Promise<SessionClaims> {
       const claims = verifyAccessToken(jwt, token);
       // One prepared statement as the login role itself: no checkout of a transaction.
-      await pool.query({
-        ...statement("stoflow_require_live_session", "select app_private.require_live_session($1, $2, $3, $4)", preparedStatements),
-        values: [claims.userId, claims.tenantId, claims.role, claims.sessionId],
-      }).catch(refusal);
+      await pool
+        .query({
+          ...statement("stoflow_require_live_session", "select app_private.require_live_session($1, $2, $3, $4)", preparedStatements),
+          values: [claims.userId, claims.tenantId, claims.role, claims.sessionId],
+        })
+        .catch(refusal);
       return claims;
     },
   };

@@ -14,7 +14,11 @@ import { asAuthRole } from "./transactions.ts";
  * operator's way in, is src/operator/team-members.ts.)
  */
 export function teamFlows(
-  pool: pg.Pool, mail: MailConfig, passwords: PasswordHasher, mailFlows: ReturnType<typeof accountMailFlows>, issuer: SessionIssuer,
+  pool: pg.Pool,
+  mail: MailConfig,
+  passwords: PasswordHasher,
+  mailFlows: ReturnType<typeof accountMailFlows>,
+  issuer: SessionIssuer,
 ) {
   return {
     invitations: invitationFlows(pool, mail),
@@ -27,7 +31,9 @@ export function teamFlows(
         const hash = await bcrypt.hash(password);
         return asAuthRole(pool, async (query) => {
           const accepted = (await query.row<{ outcome: string; user_id: number; credential_version: number }>(
-            "select * from app_private.accept_invitation($1, $2)", [token, hash]))!;
+            "select * from app_private.accept_invitation($1, $2)",
+            [token, hash],
+          ))!;
           if (accepted.outcome !== "ok") throw tokenRefused(accepted.outcome);
           return issuer.open(query, accepted.user_id, accepted.credential_version);
         });

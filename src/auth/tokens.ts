@@ -19,17 +19,13 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const MAX_INT4 = 2_147_483_647;
 
 export function signAccessToken(config: JwtConfig, claims: SessionClaims): string {
-  return jwt.sign(
-    { tenant_id: claims.tenantId, role: claims.role, sid: claims.sessionId },
-    config.signingKey,
-    {
-      algorithm: config.algorithm,
-      subject: String(claims.userId),
-      issuer: config.issuer,
-      audience: config.audience,
-      expiresIn: config.accessTtlSeconds,
-    },
-  );
+  return jwt.sign({ tenant_id: claims.tenantId, role: claims.role, sid: claims.sessionId }, config.signingKey, {
+    algorithm: config.algorithm,
+    subject: String(claims.userId),
+    issuer: config.issuer,
+    audience: config.audience,
+    expiresIn: config.accessTtlSeconds,
+  });
 }
 
 /**

@@ -14,7 +14,7 @@ export interface SqlHelpers {
 /** The helpers over whatever runs one statement and gives its rows (a pooled client, a PostGraphile request's client). */
 export function sqlHelpersOver(run: (sql: string, params?: unknown[]) => Promise<{ rows: readonly unknown[] }>): SqlHelpers {
   return {
-    value: async (sql, params) => Object.values(((await run(sql, params)).rows[0] ?? {}) as object)[0] as never,
+    value: async (sql, params) => Object.values((await run(sql, params)).rows[0] ?? {})[0] as never,
     row: async (sql, params) => (await run(sql, params)).rows[0] as never,
     run: async (sql, params) => void (await run(sql, params)),
   };
@@ -25,7 +25,12 @@ export function sqlHelpersOver(run: (sql: string, params?: unknown[]) => Promise
  * that lost a race (deadlock, serialization, lock timeout) is a CONFLICT the client may retry.
  */
 export function inTransaction<T>(pool: pg.Pool, settings: Record<string, string>, work: (query: SqlHelpers) => Promise<T>): Promise<T> {
-  return runTransaction(pool, settings, (client) => work(sqlHelpersOver((sql, params) => client.query(sql, params))), (error) => error instanceof ClientError) // a ClientError is a decision: what led to it (a revoked family) is kept
+  return runTransaction(
+    pool,
+    settings,
+    (client) => work(sqlHelpersOver((sql, params) => client.query(sql, params))),
+    (error) => error instanceof ClientError,
+  ) // a ClientError is a decision: what led to it (a revoked family) is kept
     .catch(refusal);
 }
 

@@ -99,7 +99,10 @@ async function recreate({ settings, database, config, io }: DbContext, yes: bool
 async function closeOtherSessions(rootUrl: string, database: string, allow: boolean): Promise<void> {
   await withClient(rootUrl, async (client) => {
     await client.query(`alter database ${client.escapeIdentifier(database)} with allow_connections ${allow}`);
-    if (!allow) await client.query("select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()", [database]);
+    if (!allow)
+      await client.query("select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()", [
+        database,
+      ]);
   });
 }
 
@@ -119,7 +122,10 @@ function commandLine(argv: string[]) {
 }
 
 async function main(argv: string[], io: Io): Promise<number> {
-  const { positionals: [name, ...args], values } = commandLine(argv);
+  const {
+    positionals: [name, ...args],
+    values,
+  } = commandLine(argv);
   const answered = answerUsage("npm run db --", COMMANDS, [name, args[0]], values.help, io);
   if (answered !== undefined) return answered;
   const config = readDatabaseConfig(io.env);
@@ -128,9 +134,12 @@ async function main(argv: string[], io: Io): Promise<number> {
   try {
     if (!database.ownerUrl) throw new Error("DATABASE_OWNER_URL is required with DATABASE_URL");
     await installJobQueue(database.ownerUrl); // the migrations use it (a reset installs it again: .gmrc afterReset)
-    const shadowUrl = config.shadowUrl ?? (config.appUrl ? undefined : database.ownerUrl.replace(/\/[^/]*$/, `/${config.databaseName}_shadow`));
-    const settings = await migrationSettings({ ownerUrl: database.ownerUrl, rootUrl: database.rootUrl, shadowUrl }, io.out, { hooks: true });
-    const code = await COMMANDS[name!]!.run({ settings, database, config, io }, args, values);
+    const shadowUrl =
+      config.shadowUrl ?? (config.appUrl ? undefined : database.ownerUrl.replace(/\/[^/]*$/, `/${config.databaseName}_shadow`));
+    const settings = await migrationSettings({ ownerUrl: database.ownerUrl, rootUrl: database.rootUrl, shadowUrl }, io.out, {
+      hooks: true,
+    });
+    const code = await COMMANDS[name].run({ settings, database, config, io }, args, values);
     return typeof code === "number" ? code : 0;
   } catch (error) {
     // graphile-migrate has already told what failed in SQL (src/db/migrations.ts: no stack trace).

@@ -8,7 +8,11 @@ import type { Io } from "./io.ts";
 import { runAsScript, runCommand } from "./run.ts";
 import { answerScriptUsage } from "./usage.ts";
 
-const USAGE = { usage: "npm run db:dump [-- <file>]", help: `Write the database's schema to ${SCHEMA_DUMP_FILE} (or <file>), from the catalog.`, takesArguments: true };
+const USAGE = {
+  usage: "npm run db:dump [-- <file>]",
+  help: `Write the database's schema to ${SCHEMA_DUMP_FILE} (or <file>), from the catalog.`,
+  takesArguments: true,
+};
 
 /**
  * `npm run db:dump [-- <file>]`: writes data/schema.sql (or `file`) from this project's database.

@@ -13,7 +13,11 @@ import type { Io } from "./io.ts";
 import { runAsScript, runCommand } from "./run.ts";
 import { answerScriptUsage } from "./usage.ts";
 
-const USAGE = { usage: "npm run schema:export [-- <file>]", help: "Write the API's GraphQL schema to schema.graphql (or <file>).", takesArguments: true };
+const USAGE = {
+  usage: "npm run schema:export [-- <file>]",
+  help: "Write the API's GraphQL schema to schema.graphql (or <file>).",
+  takesArguments: true,
+};
 
 /**
  * `npm run schema:export`: writes the API's GraphQL schema to schema.graphql (committed, so a

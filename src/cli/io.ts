@@ -6,9 +6,9 @@ import readline from "node:readline/promises";
  */
 export interface Io {
   /** The command's result (a table, a JSON document, a URL, the help asked for). */
-  out(line: string): void;
+  out: (line: string) => void;
   /** Usage after a mistake, progress and what went wrong. */
-  err(line: string): void;
+  err: (line: string) => void;
   env: NodeJS.ProcessEnv;
   /** Asks a question on a terminal and returns the answer; absent when no one is there to answer (a pipe, a test). */
   ask?: ((question: string) => Promise<string>) | undefined;

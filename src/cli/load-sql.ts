@@ -6,7 +6,11 @@ import type { Io } from "./io.ts";
 import { runAsScript, runCommand } from "./run.ts";
 import { answerScriptUsage } from "./usage.ts";
 
-const USAGE = { usage: "npm run db:load -- <file.sql> [more.sql…]", help: "Run SQL files as the database owner, each in one transaction.", takesArguments: true };
+const USAGE = {
+  usage: "npm run db:load -- <file.sql> [more.sql…]",
+  help: "Run SQL files as the database owner, each in one transaction.",
+  takesArguments: true,
+};
 
 /**
  * `npm run db:load -- <file.sql>…`: runs SQL files (reference data such as
@@ -22,7 +26,7 @@ export async function loadSqlFiles(ownerUrl: string, files: string[]): Promise<v
         await client.query("commit");
       } catch (error) {
         await client.query("rollback");
-        throw new Error(`${file}: ${(error as Error).message}`);
+        throw new Error(`${file}: ${(error as Error).message}`, { cause: error });
       }
     }
   });

@@ -6,7 +6,7 @@ import { processIo, type CommandMain, type Io } from "./io.ts";
  * Runs a command: its exit code, or, when it throws, one line saying what failed (never a stack
  * trace) and exit code 1.
  */
-export async function runCommand(name: string, io: Io, main: () => Promise<number | void>): Promise<number> {
+export async function runCommand(name: string, io: Io, main: () => Promise<number | void> | number | void): Promise<number> {
   try {
     return (await main()) ?? 0;
   } catch (error) {
@@ -27,5 +27,5 @@ export async function runAsScript(moduleUrl: string, main: CommandMain): Promise
 /** Whether the module at `moduleUrl` is the script node runs (not a module a test imported). */
 export function isScript(moduleUrl: string): boolean {
   // Through its real path: .gmrc's hooks run the scripts through a symbolic link in tests.
-  return Boolean(process.argv[1]) && moduleUrl === pathToFileURL(fs.realpathSync(process.argv[1]!)).href;
+  return Boolean(process.argv[1]) && moduleUrl === pathToFileURL(fs.realpathSync(process.argv[1])).href;
 }

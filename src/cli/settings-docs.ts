@@ -14,9 +14,10 @@ const HELP = {
 export async function writeSettingsDocs(argv: string[], io: Io, root = "."): Promise<number> {
   const answered = answerScriptUsage(HELP, argv, io);
   if (answered !== undefined) return answered;
-  return runCommand("settings:docs", io, async () => {
+  return runCommand("settings:docs", io, () => {
     const { missing, unknown } = undocumentedSettings();
-    if (missing.length + unknown.length > 0) throw new Error(`src/config/docs.ts: rows missing for [${missing}], rows for unknown settings [${unknown}]`);
+    if (missing.length + unknown.length > 0)
+      throw new Error(`src/config/docs.ts: rows missing for [${missing.join(",")}], rows for unknown settings [${unknown.join(",")}]`);
     const readme = path.join(root, "README.md");
     fs.writeFileSync(readme, withConfigTable(fs.readFileSync(readme, "utf8")));
     fs.writeFileSync(path.join(root, ".env.example"), renderEnvExample());

@@ -41,7 +41,11 @@ export async function serve(io: Io): Promise<Serving> {
   // Checked once here, so that a bad connection is one line, not workers failing one after another.
   const problem = await poolerProblem(database.appUrl, serverConfig).catch(() => undefined);
   if (problem) await stopAndThrow(database)(new Error(problem));
-  const env = { ...io.env, DATABASE_URL: database.appUrl, ...(serverConfig.jwt.signingKey === generatedSecret ? { JWT_SECRET: generatedSecret } : {}) };
+  const env = {
+    ...io.env,
+    DATABASE_URL: database.appUrl,
+    ...(serverConfig.jwt.signingKey === generatedSecret ? { JWT_SECRET: generatedSecret } : {}),
+  };
   const stopWorkers = forkWorkers(workers, env, io);
   return { url: `http://localhost:${serverConfig.port}`, stop: () => stopWorkers().then(() => database.stop()) };
 }
@@ -69,17 +73,30 @@ function forkWorkers(workers: number, env: NodeJS.ProcessEnv, io: Io): () => Pro
     stopping = true;
     cluster.off("exit", replace);
     cluster.off("message", serving);
-    await Promise.all([...forked].map((worker) => new Promise((resolve) => {
-      worker.once("exit", resolve);
-      worker.kill("SIGTERM");
-    })));
+    await Promise.all(
+      [...forked].map(
+        (worker) =>
+          new Promise((resolve) => {
+            worker.once("exit", resolve);
+            worker.kill("SIGTERM");
+          }),
+      ),
+    );
   };
 }
 
 /** The start line: where the API listens, its probes, and the explorer only where it is served. */
 function announce(gateway: Gateway, { workers, explorer }: ServerConfig) {
-  gateway.logger.info({ url: gateway.url, graphql: `${gateway.url}/graphql`, ...(explorer ? { explorer: `${gateway.url}/graphiql` } : {}), probes: gateway.probeUrl, workers },
-    `Stoflow API on ${gateway.url}`);
+  gateway.logger.info(
+    {
+      url: gateway.url,
+      graphql: `${gateway.url}/graphql`,
+      ...(explorer ? { explorer: `${gateway.url}/graphiql` } : {}),
+      probes: gateway.probeUrl,
+      workers,
+    },
+    `Stoflow API on ${gateway.url}`,
+  );
 }
 
 function stopAndThrow(database: PreparedDatabase) {
@@ -92,10 +109,7 @@ function stopAndThrow(database: PreparedDatabase) {
 /** Until SIGINT or SIGTERM, then a clean stop and exit code 0. */
 function stopOnSignal(stop: () => Promise<void>) {
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.once(signal, async () => {
-      await stop();
-      process.exit(0);
-    });
+    process.once(signal, () => void stop().then(() => process.exit(0)));
   }
 }
 
@@ -113,15 +127,19 @@ if (cluster.isWorker) {
   if (cluster.worker?.id === 1) announce(gateway, config);
   stopOnSignal(() => gateway.close());
 } else if (isScript(import.meta.url)) {
-  const answered = answerScriptUsage({
-    usage: "npm start",
-    help: "Prepare the database (embedded unless DATABASE_URL is set; migrations applied), then serve the API (settings: README, .env.example).",
-  }, process.argv.slice(2), processIo);
+  const answered = answerScriptUsage(
+    {
+      usage: "npm start",
+      help: "Prepare the database (embedded unless DATABASE_URL is set; migrations applied), then serve the API (settings: README, .env.example).",
+    },
+    process.argv.slice(2),
+    processIo,
+  );
   if (answered !== undefined) process.exit(answered);
   const serving = await serve(processIo).catch((error: Error) => {
     // A startup problem (port or data folder taken, bad setting) is one clear line, not a stack.
     console.error(`Stoflow could not start: ${error.message}`);
     process.exit(1);
   });
-  stopOnSignal(serving.stop);
+  stopOnSignal(() => serving.stop());
 }

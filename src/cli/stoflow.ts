@@ -57,7 +57,7 @@ const COMMANDS: Record<string, Command> = {
     usage: "tenants:list [--json]",
     help: "Every tenant with its tier, status and tenant schema version.",
     run: async ({ owner, io }, _args, options) => {
-      const { rows } = await owner.query(`
+      const { rows } = await owner.query<Row>(`
         select t.id, t.name, t.email, t.subscription_tier as tier, t.subscription_status as status, t.is_active as active,
                s.schema_name as schema, s.version, (select max(version) from app_private.tenant_ddl_steps) as latest
           from public.tenants t join app_private.tenant_schemas s on s.tenant_id = t.id order by t.id`);
@@ -69,7 +69,8 @@ const COMMANDS: Record<string, Command> = {
     usage: "tenants:create --name <name> --email <email> --password <password> [--tier starter]",
     help: "Register a tenant with its admin user, with the rules of POST /api/auth/register.",
     run: async ({ appUrl, io }, _args, { name, email, password, tier }) => {
-      if (name === undefined || email === undefined || password === undefined) throw new UsageError("tenants:create needs --name, --email and --password");
+      if (name === undefined || email === undefined || password === undefined)
+        throw new UsageError("tenants:create needs --name, --email and --password");
       const app = new pg.Pool({ connectionString: appUrl, max: 1 });
       try {
         const created = await createTenant(app, readOperatorConfig(io.env).bcryptCost, { name, email, password, subscription_tier: tier });
@@ -82,51 +83,66 @@ const COMMANDS: Record<string, Command> = {
   },
   "users:add": {
     usage: "users:add --tenant <id> --email <email> --role admin|user|viewer [--name <full name>] [--password <password>]",
-    help: "Add a user to a tenant (for scripts; people are invited). Without --password, the account gets one nobody knows "
-      + "and the address a password-reset link, so its owner chooses theirs. An address with an account anywhere: exit 1.",
+    help:
+      "Add a user to a tenant (for scripts; people are invited). Without --password, the account gets one nobody knows " +
+      "and the address a password-reset link, so its owner chooses theirs. An address with an account anywhere: exit 1.",
     run: async ({ owner, io }, _args, { tenant, email, role, name, password }) => {
       if (email === undefined || role === undefined) throw new UsageError("users:add needs --tenant, --email and --role");
       const tenantId = await existingTenant(owner, tenant);
-      const added = await addTeamMember(owner, { tenant_id: tenantId, email, role, full_name: name, password }, readOperatorConfig(io.env).bcryptCost);
+      const added = await addTeamMember(
+        owner,
+        { tenant_id: tenantId, email, role, full_name: name, password },
+        readOperatorConfig(io.env).bcryptCost,
+      );
       io.out(JSON.stringify(added));
       return 0;
     },
   },
   "tenants:check": {
     usage: "tenants:check [--json]",
-    help: "List the tenants whose schema lags behind the template (with the failure that stopped them) and every difference "
-      + "between a tenant schema and tenant_template; exit 1 if there is any.",
+    help:
+      "List the tenants whose schema lags behind the template (with the failure that stopped them) and every difference " +
+      "between a tenant schema and tenant_template; exit 1 if there is any.",
     run: async ({ owner, io }, _args, options) => {
-      const lagging = (await owner.query("select tenant_id, schema_name, version, latest, failure from app_private.lagging_tenant_schemas()")).rows;
-      const drift = (await owner.query("select * from app_private.tenant_structure_drift()")).rows;
+      const lagging = (
+        await owner.query<Row>("select tenant_id, schema_name, version, latest, failure from app_private.lagging_tenant_schemas()")
+      ).rows;
+      const drift = (await owner.query<Row>("select * from app_private.tenant_structure_drift()")).rows;
       if (options.json) io.out(JSON.stringify({ lagging, drift }, null, 2));
       else {
         printTable(lagging, io.out);
         if (lagging.length > 0 && drift.length > 0) io.out("");
         printTable(drift, io.out);
       }
-      io.err(lagging.length + drift.length === 0 ? "every tenant schema matches the template"
-        : `${lagging.length} tenant schemas lag behind the template; ${drift.length} differences`);
+      io.err(
+        lagging.length + drift.length === 0
+          ? "every tenant schema matches the template"
+          : `${lagging.length} tenant schemas lag behind the template; ${drift.length} differences`,
+      );
       return lagging.length + drift.length === 0 ? 0 : 1;
     },
   },
   "tenants:migrate": {
     usage: "tenants:migrate [--batch 50] [--tenant <id>] [--dry-run [--json]]",
-    help: "Apply pending tenant DDL steps, a batch of schemas per transaction (progress with rate and estimate on stderr); "
-      + "--tenant: that tenant alone (try a step on one first); --dry-run: list what each tenant lacks. Exit 1 if a tenant failed.",
+    help:
+      "Apply pending tenant DDL steps, a batch of schemas per transaction (progress with rate and estimate on stderr); " +
+      "--tenant: that tenant alone (try a step on one first); --dry-run: list what each tenant lacks. Exit 1 if a tenant failed.",
     run: async ({ owner, io }, _args, options) => {
       const batch = whole(options.batch, "--batch", 50, 1000);
       const tenantId = options.tenant === undefined ? undefined : await existingTenant(owner, options.tenant);
       if (options["dry-run"]) {
-        const { rows } = await owner.query(
+        const { rows } = await owner.query<Row>(
           "select tenant_id, schema_name, version, latest, missing, failure from app_private.lagging_tenant_schemas() where $1::int is null or tenant_id = $1",
-          [tenantId ?? null]);
+          [tenantId ?? null],
+        );
         print(rows, options, io);
         io.err(`${rows.length} tenant schemas lack a step`);
         return 0;
       }
       const { migrated, failures } = await applyPendingTenantSteps(owner, batch, {
-        tenantId, onProgress: progressEverySecond(io.err), onFailure: (failure) => io.err(failureLine(failure)),
+        tenantId,
+        onProgress: progressEverySecond(io.err),
+        onFailure: (failure) => io.err(failureLine(failure)),
       });
       io.err(`${migrated} tenant schemas migrated${failures.length ? `, ${failures.length} failed` : ""}`);
       return failures.length === 0 ? 0 : 1;
@@ -138,7 +154,7 @@ const COMMANDS: Record<string, Command> = {
     run: async ({ owner, io }, args) => {
       const id = await existingTenant(owner, args[0]);
       return asTenant(owner, id, async (client) => {
-        const { rows } = await client.query("select public.export_tenant_data() as doc");
+        const { rows } = await client.query<{ doc: unknown }>("select public.export_tenant_data() as doc");
         io.out(JSON.stringify(rows[0].doc, null, 2));
         return 0;
       });
@@ -151,7 +167,9 @@ const COMMANDS: Record<string, Command> = {
       const refusal = "this deletes the tenant and all its data";
       if (!options.yes && !io.ask) throw new UsageError(`refusing without --yes: ${refusal}`);
       const id = await existingTenant(owner, args[0]);
-      const { rows: [tenant] } = await owner.query("select name from public.tenants where id = $1", [id]);
+      const {
+        rows: [tenant],
+      } = await owner.query<{ name: string }>("select name from public.tenants where id = $1", [id]);
       if (!(await confirmed(io, options.yes, `${refusal} (tenant ${id})`, tenant.name))) return 1;
       return asTenant(owner, id, async (client) => {
         await client.query("select public.delete_tenant(name) from public.tenants where id = $1", [id]);
@@ -182,8 +200,11 @@ const COMMANDS: Record<string, Command> = {
   },
 };
 
+/** A row of an operator's listing, printed as it comes. */
+type Row = Record<string, unknown>;
+
 /** A list as JSON (--json) or as a plain aligned table; an empty table says `none` on stderr. */
-function print(rows: Record<string, unknown>[], options: Options, io: Io, none?: string) {
+function print(rows: Row[], options: Options, io: Io, none?: string) {
   if (options.json) io.out(JSON.stringify(rows, null, 2));
   else if (rows.length === 0 && none) io.err(none);
   else printTable(rows, io.out);
@@ -213,9 +234,18 @@ function asTenant(owner: pg.Pool, id: number, work: (client: pg.PoolClient) => P
 }
 
 const OPTIONS = {
-  help: { type: "boolean", short: "h" }, json: { type: "boolean" }, yes: { type: "boolean" }, "dry-run": { type: "boolean" }, all: { type: "boolean" },
-  name: { type: "string" }, email: { type: "string" }, password: { type: "string" }, tier: { type: "string" }, role: { type: "string" },
-  batch: { type: "string" }, tenant: { type: "string" },
+  help: { type: "boolean", short: "h" },
+  json: { type: "boolean" },
+  yes: { type: "boolean" },
+  "dry-run": { type: "boolean" },
+  all: { type: "boolean" },
+  name: { type: "string" },
+  email: { type: "string" },
+  password: { type: "string" },
+  tier: { type: "string" },
+  role: { type: "string" },
+  batch: { type: "string" },
+  tenant: { type: "string" },
 } as const;
 
 /** Strict parsing: an unknown or malformed flag is wrong usage. */
@@ -243,7 +273,7 @@ async function main(argv: string[], io: Io): Promise<number> {
   try {
     if (!owner) throw new UsageError("DATABASE_OWNER_URL is required with DATABASE_URL");
     if (name !== "migrate" && name !== "psql") await assertMigrated(owner);
-    return await COMMANDS[name!]!.run({ owner, ownerUrl: database.ownerUrl!, appUrl: database.appUrl, io }, args, values);
+    return await COMMANDS[name].run({ owner, ownerUrl: database.ownerUrl!, appUrl: database.appUrl, io }, args, values);
   } finally {
     await owner?.end();
     await database.stop();
@@ -252,7 +282,9 @@ async function main(argv: string[], io: Io): Promise<number> {
 
 /** A database the migrations never ran on (a fresh data folder) is said so, not met as a missing table. */
 async function assertMigrated(owner: pg.Pool): Promise<void> {
-  const { rows: [{ migrated }] } = await owner.query("select to_regclass('app_private.tenant_schemas') is not null as migrated");
+  const {
+    rows: [{ migrated }],
+  } = await owner.query<{ migrated: boolean }>("select to_regclass('app_private.tenant_schemas') is not null as migrated");
   if (!migrated) throw new Error("this database has no migrations yet: run `npm run migrate` first");
 }
 

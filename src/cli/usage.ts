@@ -23,7 +23,11 @@ export function usageErrorCode(error: unknown, io: Io, alsoUsage: (error: unknow
  * `name` is a command to run. Nothing is read or changed on the way.
  */
 export function answerUsage(
-  script: string, commands: Record<string, CommandHelp>, [name, topic]: (string | undefined)[], help: boolean | undefined, io: Io,
+  script: string,
+  commands: Record<string, CommandHelp>,
+  [name, topic]: (string | undefined)[],
+  help: boolean | undefined,
+  io: Io,
 ): number | undefined {
   if (help || name === "help") {
     const asked = name === "help" ? topic : name;
@@ -38,7 +42,7 @@ export function answerUsage(
 
 function printUsage(script: string, commands: Record<string, CommandHelp>, names: string[], write: (line: string) => void): void {
   write(`usage: ${script} <command> [options]\n`);
-  for (const name of names) write(`  ${commands[name]!.usage}\n      ${commands[name]!.help}`);
+  for (const name of names) write(`  ${commands[name].usage}\n      ${commands[name].help}`);
 }
 
 /**
@@ -48,7 +52,7 @@ function printUsage(script: string, commands: Record<string, CommandHelp>, names
 export async function confirmed(io: Io, yes: boolean | undefined, what: string, expected: string): Promise<boolean> {
   if (yes) return true;
   if (!io.ask) throw new UsageError(`refusing without --yes: ${what}`);
-  const answer = await io.ask(`${what[0]!.toUpperCase()}${what.slice(1)}. Type ${expected} to go on: `);
+  const answer = await io.ask(`${what[0].toUpperCase()}${what.slice(1)}. Type ${expected} to go on: `);
   if (answer.trim() === expected) return true;
   io.err("not confirmed: nothing was changed");
   return false;

@@ -26,19 +26,20 @@ export async function work(io: Io): Promise<{ stop(): Promise<void> }> {
 }
 
 if (isScript(import.meta.url)) {
-  const answered = answerScriptUsage({
-    usage: "npm run worker",
-    help: "Run the job worker alone (account messages), over DATABASE_URL or JOBS_DATABASE_URL, or the embedded cluster a server runs.",
-  }, process.argv.slice(2), processIo);
+  const answered = answerScriptUsage(
+    {
+      usage: "npm run worker",
+      help: "Run the job worker alone (account messages), over DATABASE_URL or JOBS_DATABASE_URL, or the embedded cluster a server runs.",
+    },
+    process.argv.slice(2),
+    processIo,
+  );
   if (answered !== undefined) process.exit(answered);
   const running = await work(processIo).catch((error: Error) => {
     console.error(`Stoflow job worker could not start: ${error.message}`);
     process.exit(1);
   });
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.once(signal, async () => {
-      await running.stop();
-      process.exit(0);
-    });
+    process.once(signal, () => void running.stop().then(() => process.exit(0)));
   }
 }

@@ -32,7 +32,8 @@ export const settingGroups: SettingGroup[] = [
       {
         names: ["NODE_ENV"],
         shown: "unset: development",
-        meaning: "`production`: no generated secrets (`JWT_SECRET`, `SMTP_URL` and `APP_URL` required), no explorer, no introspection, no open metrics",
+        meaning:
+          "`production`: no generated secrets (`JWT_SECRET`, `SMTP_URL` and `APP_URL` required), no explorer, no introspection, no open metrics",
         notes: { NODE_ENV: "production: JWT_SECRET (or a key pair), SMTP_URL and APP_URL required; no generated secrets" },
       },
       {
@@ -59,7 +60,8 @@ export const settingGroups: SettingGroup[] = [
       {
         names: ["TRUST_PROXY"],
         shown: "unset",
-        meaning: "Express `trust proxy`: a number of proxy hops (`1` behind one load balancer), `true`, or addresses and subnets (`loopback, 10.0.0.0/8`), so that throttling sees the client address behind a load balancer. Unset behind a proxy, every client shares the proxy's address and its limits",
+        meaning:
+          "Express `trust proxy`: a number of proxy hops (`1` behind one load balancer), `true`, or addresses and subnets (`loopback, 10.0.0.0/8`), so that throttling sees the client address behind a load balancer. Unset behind a proxy, every client shares the proxy's address and its limits",
         notes: { TRUST_PROXY: "behind one load balancer: 1 (hops, true, or addresses)" },
       },
       {
@@ -76,27 +78,39 @@ export const settingGroups: SettingGroup[] = [
       },
       {
         names: ["HTTP_CLIENT_CONCURRENCY", "HTTP_CLIENT_QUEUE"],
-        meaning: "Requests of one client address worked on at once, and waiting their turn; beyond, 429 `TOO_MANY_REQUESTS` (set `TRUST_PROXY` behind a load balancer, or every client is one address)",
+        meaning:
+          "Requests of one client address worked on at once, and waiting their turn; beyond, 429 `TOO_MANY_REQUESTS` (set `TRUST_PROXY` behind a load balancer, or every client is one address)",
         notes: { HTTP_CLIENT_CONCURRENCY: "requests of one address worked on at once", HTTP_CLIENT_QUEUE: "... and waiting; beyond: 429" },
       },
       {
         names: ["HTTP_SERVER_CONCURRENCY", "HTTP_SERVER_QUEUE"],
         shown: "twice `DATABASE_POOL_SIZE` (`20`), `256`",
-        meaning: "Requests of all clients together worked on at once (twice the pool, so that no connection waits idle while the next request is planned), and waiting their turn (after their address's turn and once the body is received, so that a client sending its body slowly holds none of these places); beyond, 503 `BUSY` with `Retry-After: 1`, before any database work. The line is fair: the next turn goes to the address that sent the fewest requests in the last 10–20 s, and when the line is full a lighter address's request takes the place of the busiest one's. A turn ends when the answer is handed over, not when the client has read it. Probes and `/metrics` are not counted, so they answer while a crowd of addresses floods the API",
-        notes: { HTTP_SERVER_CONCURRENCY: "requests of all addresses at once; default: twice DATABASE_POOL_SIZE", HTTP_SERVER_QUEUE: "... and waiting; beyond: 503 BUSY" },
+        meaning:
+          "Requests of all clients together worked on at once (twice the pool, so that no connection waits idle while the next request is planned), and waiting their turn (after their address's turn and once the body is received, so that a client sending its body slowly holds none of these turns); beyond, 503 `BUSY` with `Retry-After: 1`, before any database work. The line is fair: the next turn goes to the address that sent the fewest requests in the last 10–20 s, and when the line is full a lighter address's request takes the place of the busiest one's. A turn ends when the answer is handed over, not when the client has read it. Probes and `/metrics` are not counted, so they answer while a crowd of addresses floods the API",
+        notes: {
+          HTTP_SERVER_CONCURRENCY: "requests of all addresses at once; default: twice DATABASE_POOL_SIZE",
+          HTTP_SERVER_QUEUE: "... and waiting; beyond: 503 BUSY",
+        },
         example: { HTTP_SERVER_QUEUE: "256" },
       },
       {
         names: ["HTTP_CLIENT_CONNECTIONS"],
         shown: "`256` (`0` when `TRUST_PROXY` is set)",
-        meaning: "Most open sockets of one client address (an IPv6 client: per /64 network, which one client holds whole; the HTTP lines above count IPv6 clients the same way), while few addresses are connected: each address's share is `HTTP_MAX_CONNECTIONS` divided by the addresses connected, at most this, so it shrinks as a crowd connects. Beyond its share, a new connection is closed at once, before it is read. `0`: no share (behind a proxy every socket is the proxy's)",
-        notes: { HTTP_CLIENT_CONNECTIONS: "most sockets of one address (its share shrinks as more addresses connect); default: 256, 0 (no limit) when TRUST_PROXY is set" },
+        meaning:
+          "Most open sockets of one client address (an IPv6 client: per /64 network, which one client holds whole; the HTTP lines above count IPv6 clients the same way), while few addresses are connected: each address's share is `HTTP_MAX_CONNECTIONS` divided by the addresses connected, at most this, so it shrinks as a crowd connects. Beyond its share, a new connection is closed at once, before it is read. `0`: no share (behind a proxy every socket is the proxy's)",
+        notes: {
+          HTTP_CLIENT_CONNECTIONS:
+            "most sockets of one address (its share shrinks as more addresses connect); default: 256, 0 (no limit) when TRUST_PROXY is set",
+        },
       },
       {
         names: ["HTTP_MAX_CONNECTIONS"],
         shown: "¾ of the process's open-file limit",
-        meaning: "Open sockets of all clients together. At the cap, a new connection takes the place of a socket that gives nothing back (idle after its answer, or without a whole request within `HTTP_SLOW_REQUEST_MS`), the busiest address's first (sockets held plus connections opened in the last 10–20 s); only when there is none is it closed at once. The process keeps files for its database connections and answers",
-        notes: { HTTP_MAX_CONNECTIONS: "sockets of all addresses; default: 3/4 of the open-file limit; at the cap idle and slow sockets make room" },
+        meaning:
+          "Open sockets of all clients together. At the cap, a new connection takes the place of a socket that gives nothing back (idle after its answer, or without a whole request within `HTTP_SLOW_REQUEST_MS`), the busiest address's first (sockets held plus connections opened in the last 10–20 s); only when there is none is it closed at once. The process keeps files for its database connections and answers",
+        notes: {
+          HTTP_MAX_CONNECTIONS: "sockets of all addresses; default: 3/4 of the open-file limit; at the cap idle and slow sockets make room",
+        },
       },
       {
         names: ["HTTP_HEADERS_TIMEOUT_MS", "HTTP_REQUEST_TIMEOUT_MS"],
@@ -105,47 +119,55 @@ export const settingGroups: SettingGroup[] = [
       },
       {
         names: ["HTTP_SOCKET_TIMEOUT_MS"],
-        meaning: "Time a socket may stay silent, neither sending nor taking its answer; then it is closed. A client that does not read its answers holds only its own address's places (`HTTP_CLIENT_CONCURRENCY`) until then, none of the server's",
+        meaning:
+          "Time a socket may stay silent, neither sending nor taking its answer; then it is closed. A client that does not read its answers holds only its own address's turns (`HTTP_CLIENT_CONCURRENCY`) until then, none of the server's",
       },
       {
         names: ["HTTP_PIPELINED_REQUESTS"],
-        meaning: "Requests one socket may have in progress at once (HTTP/1.1 pipelining, on both ports); beyond, the socket is closed. Node reads a pipelining client's requests as fast as they come and keeps each until the earlier ones are answered: one socket pipelining `/health` took the server to gigabytes. Browsers and HTTP clients do not pipeline. Counted in `/metrics` (`stoflow_http_sockets{state=\"pipelined\"}`)",
+        meaning:
+          'Requests one socket may have in progress at once (HTTP/1.1 pipelining, on both ports); beyond, the socket is closed. Node reads a pipelining client\'s requests as fast as they come and keeps each until the earlier ones are answered: one socket pipelining `/health` took the server to gigabytes. Browsers and HTTP clients do not pipeline. Counted in `/metrics` (`stoflow_http_sockets{state="pipelined"}`)',
       },
       {
         names: ["HTTP_SLOW_REQUEST_MS"],
-        meaning: "A socket that has not delivered a whole request this long after it connected or began its request is slow: at `HTTP_MAX_CONNECTIONS` it makes room for a new connection",
+        meaning:
+          "A socket that has not delivered a whole request this long after it connected or began its request is slow: at `HTTP_MAX_CONNECTIONS` it makes room for a new connection",
         notes: { HTTP_SLOW_REQUEST_MS: "no whole request this long: the socket may make room at the cap" },
       },
       {
         names: ["HTTP_MIN_RECEIVE_RATE", "HTTP_RECEIVE_GRACE_MS"],
-        meaning: "Bytes a second a socket must send while it sends its headers, or a body the server reads, measured over each `HTTP_RECEIVE_GRACE_MS` after the first (Apache's `MinRate`, nginx's `client_body_timeout` in spirit); slower, it is closed. A connection that sends nothing is closed after about two graces. `0`: no minimum",
+        meaning:
+          "Bytes a second a socket must send while it sends its headers, or a body the server reads, measured over each `HTTP_RECEIVE_GRACE_MS` after the first (Apache's `MinRate`, nginx's `client_body_timeout` in spirit); slower, it is closed. A connection that sends nothing is closed after about two graces. `0`: no minimum",
         notes: { HTTP_MIN_RECEIVE_RATE: "bytes/s of headers and bodies after the grace; 0 = no minimum" },
       },
       {
         names: ["HTTP_BODY_BUDGET_MB"],
         shown: "a 256th of the memory (the cgroup's limit, or the machine's), 16–256 (64 on a 16 GB machine)",
-        meaning: "Bytes the bodies of all requests in progress may hold together, reserved as each request arrives (its `Content-Length`, or its route's largest body) and given back with its answer. A body that finds no room takes it from the address holding the most (its oldest body still arriving is closed) when that address holds more than the newcomer would; else 503 `BUSY` with `Retry-After: 1`, the body never read. A flood of slow bodies then holds at most this much memory, and a tenant's small request still gets in. After a flood, once calm, one compacting collection gives its memory back",
+        meaning:
+          "Bytes the bodies of all requests in progress may hold together, reserved as each request arrives (its `Content-Length`, or its route's largest body) and given back with its answer. A body that finds no room takes it from the address holding the most (its oldest body still arriving is closed) when that address holds more than the newcomer would; else 503 `BUSY` with `Retry-After: 1`, the body never read. A flood of slow bodies then holds at most this much memory, and a tenant's small request still gets in. After a flood, once calm, one compacting collection gives its memory back",
         notes: { HTTP_BODY_BUDGET_MB: "default: 1/256 of the memory, 16-256; bodies held by all requests together" },
       },
       {
         names: ["PROBE_PORT"],
         shown: "`PORT` + 1 (`0` when `PORT` is `0`: any free port)",
-        meaning: "A listener of its own for `/health`, `/ready` and `/metrics` (they also answer on `PORT`), with its own sockets: a crowd that fills the API's port leaves the probes answering. Point Kubernetes probes, the load balancer's health check and Prometheus here, and keep it off the internet",
+        meaning:
+          "A listener of its own for `/health`, `/ready` and `/metrics` (they also answer on `PORT`), with its own sockets: a crowd that fills the API's port leaves the probes answering. Point Kubernetes probes, the load balancer's health check and Prometheus here, and keep it off the internet",
         notes: { PROBE_PORT: "default: PORT + 1; /health, /ready, /metrics on a listener of their own" },
       },
       {
         names: ["PROBE_MAX_CONNECTIONS"],
-        meaning: "Open sockets of the probe port. At the cap, a new connection takes the place of a socket without a request in progress (idle, or its request not whole yet, however young) of an address at least as heavy as its own (sockets held plus sockets closed in the last 10–20 s for giving nothing), the heaviest first, or else the socket that has given nothing longest, once it has for 250 ms; else it is closed at once. A crowd of more addresses than sockets, reconnecting however slowly, then only takes its own places: a prober, whose request comes at once, keeps answering",
+        meaning:
+          "Open sockets of the probe port. At the cap, a new connection takes the place of a socket without a request in progress (idle, or its request not whole yet, however young) of an address at least as heavy as its own (sockets held plus sockets closed in the last 10–20 s for giving nothing), the heaviest first, or else the socket that has given nothing longest, once it has for 250 ms; else it is closed at once. A crowd of more addresses than sockets, reconnecting however slowly, then only takes its own places: a prober, whose request comes at once, keeps answering",
       },
       {
         names: ["PROBE_REQUESTS_PER_ADDRESS"],
-        meaning: "Probe requests (`/health`, `/ready`, `/metrics`) of one address worked on at once, on either port; the next wait their turn (up to `HTTP_PIPELINED_REQUESTS`), beyond 429 `TOO_MANY_REQUESTS`. A kubelet asks for liveness and readiness at once, no more; five addresses pipelining `/health` with 16 requests always in progress took both ports down on a busy machine",
+        meaning:
+          "Probe requests (`/health`, `/ready`, `/metrics`) of one address worked on at once, on either port; the next wait their turn (up to `HTTP_PIPELINED_REQUESTS`), beyond 429 `TOO_MANY_REQUESTS`. A kubelet asks for liveness and readiness at once, no more; five addresses pipelining `/health` with 16 requests always in progress took both ports down on a busy machine",
         notes: { PROBE_REQUESTS_PER_ADDRESS: "/health, /ready, /metrics of one address at once" },
       },
     ],
   },
   {
-    title: "GraphQL limits (see README, \"Calling the API\")",
+    title: 'GraphQL limits (see README, "Calling the API")',
     rows: [
       {
         names: ["GRAPHQL_MAX_BODY_BYTES"],
@@ -157,7 +179,8 @@ export const settingGroups: SettingGroup[] = [
       },
       {
         names: ["GRAPHQL_MAX_DEPTH", "GRAPHQL_MAX_INPUT_DEPTH"],
-        meaning: "Nesting of fields (introspection's type chains not counted) and of input objects and lists, in literals and variables (`QUERY_TOO_DEEP`)",
+        meaning:
+          "Nesting of fields (introspection's type chains not counted) and of input objects and lists, in literals and variables (`QUERY_TOO_DEEP`)",
       },
       {
         names: ["GRAPHQL_MAX_ALIASES"],
@@ -173,7 +196,8 @@ export const settingGroups: SettingGroup[] = [
       },
       {
         names: ["GRAPHQL_MAX_COST"],
-        meaning: "Estimated values returned, lists multiplying their children; a text counts one per 100 characters its column may hold (a `description` of up to 10,000: 100), so the budget bounds the bytes of a response (`QUERY_TOO_COSTLY`)",
+        meaning:
+          "Estimated values returned, lists multiplying their children; a text counts one per 100 characters its column may hold (a `description` of up to 10,000: 100), so the budget bounds the bytes of a response (`QUERY_TOO_COSTLY`)",
       },
       {
         names: ["GRAPHQL_MAX_PAGE_SIZE", "GRAPHQL_DEFAULT_PAGE_SIZE"],
@@ -188,7 +212,8 @@ export const settingGroups: SettingGroup[] = [
       {
         names: ["GRAPHQL_WATCH"],
         shown: "on, off in production",
-        meaning: "Rebuild the GraphQL schema when the database's DDL changes (PostGraphile's watch mode: a saved `current.sql` shows in `/graphiql` without a restart). Needs PostGraphile's watch event triggers, which `npm start` installs when it knows a superuser (the embedded cluster, or `ROOT_DATABASE_URL`); DDL on tenant schemas alone (a registration) rebuilds nothing",
+        meaning:
+          "Rebuild the GraphQL schema when the database's DDL changes (PostGraphile's watch mode: a saved `current.sql` shows in `/graphiql` without a restart). Needs PostGraphile's watch event triggers, which `npm start` installs when it knows a superuser (the embedded cluster, or `ROOT_DATABASE_URL`); DDL on tenant schemas alone (a registration) rebuilds nothing",
         notes: { GRAPHQL_WATCH: "rebuild the schema when the database changes; default: on, off in production" },
       },
       {
@@ -197,35 +222,42 @@ export const settingGroups: SettingGroup[] = [
       },
       {
         names: ["GRAPHQL_PLAN_CACHE_SIZE"],
-        meaning: "Operation plans grafast keeps. Each keeps its document whole, beyond `GRAPHQL_DOCUMENT_CACHE_MB`: after a flood of never-seen 95 kB documents, ≈ 50 MB stay held by 100 plans (measured), until other documents take their places",
+        meaning:
+          "Operation plans grafast keeps. Each keeps its document whole, beyond `GRAPHQL_DOCUMENT_CACHE_MB`: after a flood of never-seen 95 kB documents, ≈ 50 MB stay held by 100 plans (measured), until other documents take their places",
       },
       {
         names: ["GRAPHQL_NEW_DOCUMENT_MS"],
-        meaning: "Milliseconds of event-loop time per second that documents the server has not seen yet may take, all clients together: their parsing, the limits above, validation, planning, and introspection answers not cached. Each task is measured and paid for; while the budget is spent, the next waits for it to refill, so known documents, the probes and everything else keep the rest of each second whatever a crowd sends. Such a document waits here, not in the server's line (`HTTP_SERVER_CONCURRENCY`), and takes a place there again once admitted, to execute (503 `BUSY` when there is none; a sign-in waits in bcrypt's line instead). Turns go fairly: to the address that sent the fewest bytes of new documents in the last 10–20 s",
+        meaning:
+          "Milliseconds of event-loop time per second that documents the server has not seen yet may take, all clients together: their parsing, the limits above, validation, planning, and introspection answers not cached. Each task is measured and paid for; while the budget is spent, the next waits for it to refill, so known documents, the probes and everything else keep the rest of each second whatever a crowd sends. Such a document waits here, not in the server's line (`HTTP_SERVER_CONCURRENCY`), and takes a place there again once admitted, to execute (503 `BUSY` when there is none; a sign-in waits in bcrypt's line instead). Turns go fairly: to the address that sent the fewest bytes of new documents in the last 10–20 s",
         notes: { GRAPHQL_NEW_DOCUMENT_MS: "event-loop ms per second for never-seen documents" },
       },
       {
         names: ["GRAPHQL_NEW_DOCUMENT_WAIT_MS"],
-        meaning: "Longest a new document may expect to wait for its turn at that pace, its work estimated from its bytes (a 95 kB document weighs more than a 1 kB one) at the cost per kilobyte measured lately; beyond, 503 `BUSY` with `Retry-After: 1` before it is parsed, unless a lighter address's document takes the place of the heaviest address's, which is then refused. `0`: a new document is refused unless the line is idle and its budget not spent",
+        meaning:
+          "Longest a new document may expect to wait for its turn at that pace, its work estimated from its bytes (a 95 kB document weighs more than a 1 kB one) at the cost per kilobyte measured lately; beyond, 503 `BUSY` with `Retry-After: 1` before it is parsed, unless a lighter address's document takes the place of the heaviest address's, which is then refused. `0`: a new document is refused unless the line is idle and its budget not spent",
       },
       {
         names: ["GRAPHQL_TRUSTED_DOCUMENTS"],
         shown: "unset",
-        meaning: "Trusted documents only (recommended in production): a JSON file `{ \"<sha256>\": \"<document>\" }` (GraphQL Codegen's `persisted-documents.json`) or a folder of `<hash>.graphql`; clients send `{\"documentId\": \"<hash>\"}`",
+        meaning:
+          'Trusted documents only (recommended in production): a JSON file `{ "<sha256>": "<document>" }` (GraphQL Codegen\'s `persisted-documents.json`) or a folder of `<hash>.graphql`; clients send `{"documentId": "<hash>"}`',
         notes: { GRAPHQL_TRUSTED_DOCUMENTS: "production: ./persisted-documents.json, only these documents, by hash" },
       },
       {
         names: ["EXPORT_CONCURRENCY", "EXPORT_QUEUE"],
-        meaning: "`exportTenantData` documents built at once server-wide, and waiting their turn (fairly between tenants); one per tenant at a time, running or waiting. Beyond, 503 `BUSY` with `Retry-After: 1`",
+        meaning:
+          "`exportTenantData` documents built at once server-wide, and waiting their turn (fairly between tenants); one per tenant at a time, running or waiting. Beyond, 503 `BUSY` with `Retry-After: 1`",
       },
       {
         names: ["EXPORT_MAX_BYTES"],
-        meaning: "Largest export, as JSON text of the tenant's rows, measured in PostgreSQL row by row before the document is built (stopping at the bound); beyond, `EXPORT_TOO_LARGE` (HTTP 413) naming the limit. `0`: no bound. `npm run stoflow -- tenants:export` is never bounded",
+        meaning:
+          "Largest export, as JSON text of the tenant's rows, measured in PostgreSQL row by row before the document is built (stopping at the bound); beyond, `EXPORT_TOO_LARGE` (HTTP 413) naming the limit. `0`: no bound. `npm run stoflow -- tenants:export` is never bounded",
       },
       {
         names: ["EXPORT_TIMEOUT"],
         shown: "⅔ of `DATABASE_QUERY_TIMEOUT` (`20`)",
-        meaning: "Seconds an export may take in PostgreSQL (its `statement_timeout`; keep it below `DATABASE_QUERY_TIMEOUT`); beyond, `EXPORT_TOO_LARGE`, not a 503 outage",
+        meaning:
+          "Seconds an export may take in PostgreSQL (its `statement_timeout`; keep it below `DATABASE_QUERY_TIMEOUT`); beyond, `EXPORT_TOO_LARGE`, not a 503 outage",
         notes: { EXPORT_TIMEOUT: "seconds; default: 2/3 of DATABASE_QUERY_TIMEOUT" },
       },
     ],
@@ -242,7 +274,8 @@ export const settingGroups: SettingGroup[] = [
       {
         names: ["DATABASE_OWNER_URL"],
         shown: "unset",
-        meaning: "Connection of the database owner; when set, migrations run at start, and `stoflow_authenticator` gets the password of `DATABASE_URL`",
+        meaning:
+          "Connection of the database owner; when set, migrations run at start, and `stoflow_authenticator` gets the password of `DATABASE_URL`",
         notes: { DATABASE_OWNER_URL: "e.g. postgres://stoflow_owner:secret@db:5432/stoflow (migrations at start)" },
       },
       {
@@ -251,17 +284,20 @@ export const settingGroups: SettingGroup[] = [
       },
       {
         names: ["DATABASE_POOL_MAX_LIFETIME"],
-        meaning: "Seconds before a pooled connection is replaced (each PostgreSQL backend caches the catalog of every tenant schema it touched; recycling bounds that memory). `0` keeps connections forever",
+        meaning:
+          "Seconds before a pooled connection is replaced (each PostgreSQL backend caches the catalog of every tenant schema it touched; recycling bounds that memory). `0` keeps connections forever",
         notes: { DATABASE_POOL_MAX_LIFETIME: "seconds; bounds each backend's per-tenant catalog cache" },
       },
       {
         names: ["DATABASE_CONNECT_TIMEOUT"],
-        meaning: "Seconds to open a connection, or to wait for a free one in the pool, before the request fails with 503 (so a burst far beyond the pool is shed, not queued without end)",
+        meaning:
+          "Seconds to open a connection, or to wait for a free one in the pool, before the request fails with 503 (so a burst far beyond the pool is shed, not queued without end)",
         notes: { DATABASE_CONNECT_TIMEOUT: "seconds to connect or to wait for a pooled connection" },
       },
       {
         names: ["DATABASE_QUERY_TIMEOUT"],
-        meaning: "Seconds a query may wait for its answer; past that the request fails with 503 and the connection is dropped (a database that went silent is noticed by nothing else). `0`: no limit",
+        meaning:
+          "Seconds a query may wait for its answer; past that the request fails with 503 and the connection is dropped (a database that went silent is noticed by nothing else). `0`: no limit",
         notes: { DATABASE_QUERY_TIMEOUT: "seconds a query may wait for its answer; 0 = no limit" },
       },
       {
@@ -271,14 +307,18 @@ export const settingGroups: SettingGroup[] = [
       },
       {
         names: ["DATABASE_PREPARED_STATEMENTS"],
-        meaning: "`false` for a pooler that cannot keep prepared statements (PgBouncer before 1.21 in transaction mode), with `DATAPLAN_PG_PREPARED_STATEMENT_CACHE_SIZE=0` (PostGraphile's); the server detects such a pooler and refuses to start while either is on (see [Scaling out](#scaling-out))",
+        meaning:
+          "`false` for a pooler that cannot keep prepared statements (PgBouncer before 1.21 in transaction mode), with `DATAPLAN_PG_PREPARED_STATEMENT_CACHE_SIZE=0` (PostGraphile's); the server detects such a pooler and refuses to start while either is on (see [Scaling out](#scaling-out))",
         notes: { DATABASE_PREPARED_STATEMENTS: "false behind a pooler that cannot keep them" },
       },
       {
         names: ["DATAPLAN_PG_PREPARED_STATEMENT_CACHE_SIZE"],
         shown: "`100` (@dataplan/pg's)",
         meaning: "Statements PostGraphile prepares per connection; `0` behind a pooler that cannot keep them",
-        notes: { DATAPLAN_PG_PREPARED_STATEMENT_CACHE_SIZE: "PostGraphile's prepared statements per connection; 0 behind a pooler that cannot keep them" },
+        notes: {
+          DATAPLAN_PG_PREPARED_STATEMENT_CACHE_SIZE:
+            "PostGraphile's prepared statements per connection; 0 behind a pooler that cannot keep them",
+        },
         example: { DATAPLAN_PG_PREPARED_STATEMENT_CACHE_SIZE: "100" },
       },
       {
@@ -317,7 +357,8 @@ export const settingGroups: SettingGroup[] = [
       {
         names: ["JWT_SECRET"],
         shown: "generated in development",
-        meaning: "HS256 secret, 32 characters at least; required when `NODE_ENV=production`. In development a random one is kept in `STOFLOW_DATA_DIR/secrets.json`",
+        meaning:
+          "HS256 secret, 32 characters at least; required when `NODE_ENV=production`. In development a random one is kept in `STOFLOW_DATA_DIR/secrets.json`",
         notes: { JWT_SECRET: "at least 32 characters; generated in development" },
       },
       {
@@ -343,17 +384,20 @@ export const settingGroups: SettingGroup[] = [
       {
         names: ["BCRYPT_CONCURRENCY"],
         shown: "cores − 1",
-        meaning: "Hashes running at once (each on a thread of its own, never on the event loop), so a login storm leaves cores to signed-in tenants",
+        meaning:
+          "Hashes running at once (each on a thread of its own, never on the event loop), so a login storm leaves cores to signed-in tenants",
         notes: { BCRYPT_CONCURRENCY: "default: cores - 1" },
       },
       {
         names: ["BCRYPT_QUEUE_LIMIT"],
-        meaning: "Requests that may be under way beyond the hashes running (in the database, or waiting for bcrypt), and as many more waiting to start; the next is refused at once with 503 `BUSY` and `Retry-After: 1` (a short line: a crowd of sign-ins is refused in milliseconds instead of holding the server's places for seconds). The line is fair like the server's: a sign-in from an address (or account) that sent few lately goes before a crowd's and, when the line is full, takes the place of the busiest address's request, which is then refused with the same 503 after waiting. So, in a crowd that retries at once, the crowd's own requests may wait long or be refused late: the crowd waits behind everyone else",
+        meaning:
+          "Requests that may be under way beyond the hashes running (in the database, or waiting for bcrypt), and as many more waiting to start; the next is refused at once with 503 `BUSY` and `Retry-After: 1` (a short line: a crowd of sign-ins is refused in milliseconds instead of holding the server's places for seconds). The line is fair like the server's: a sign-in from an address (or account) that sent few lately goes before a crowd's and, when the line is full, takes the place of the busiest address's request, which is then refused with the same 503 after waiting. So, in a crowd that retries at once, the crowd's own requests may wait long or be refused late: the crowd waits behind everyone else",
         notes: { BCRYPT_QUEUE_LIMIT: "waiting beyond those running; then 503 BUSY" },
       },
       {
         names: ["BCRYPT_NICE"],
-        meaning: "The nice value (0–19) of those threads: under a login storm, hashes get about a quarter of a busy core against signed-in tenants' requests and PostgreSQL, instead of an equal share (0: the server's own priority; higher values favour reads more and slow logins more when the machine is busy). Linux gives each thread its own nice value; elsewhere it may not apply",
+        meaning:
+          "The nice value (0–19) of those threads: under a login storm, hashes get about a quarter of a busy core against signed-in tenants' requests and PostgreSQL, instead of an equal share (0: the server's own priority; higher values favour reads more and slow logins more when the machine is busy). Linux gives each thread its own nice value; elsewhere it may not apply",
       },
     ],
   },
@@ -362,7 +406,8 @@ export const settingGroups: SettingGroup[] = [
     rows: [
       {
         names: ["LOGIN_MAX_FAILURES_PER_EMAIL"],
-        meaning: "Wrong passwords for one e-mail (any case) per window; then 429 even for the right one. A successful login clears the count",
+        meaning:
+          "Wrong passwords for one e-mail (any case) per window; then 429 even for the right one. A successful login clears the count",
         notes: { LOGIN_MAX_FAILURES_PER_EMAIL: "wrong passwords per e-mail per window" },
       },
       {
@@ -378,11 +423,14 @@ export const settingGroups: SettingGroup[] = [
       {
         names: ["CHANGE_PASSWORD_MAX_FAILURES"],
         meaning: "Wrong current passwords per user per window on change-password, change-email and confirm-password together",
-        notes: { CHANGE_PASSWORD_MAX_FAILURES: "wrong current passwords per user per window (change-password, change-email, confirm-password)" },
+        notes: {
+          CHANGE_PASSWORD_MAX_FAILURES: "wrong current passwords per user per window (change-password, change-email, confirm-password)",
+        },
       },
       {
         names: ["REAUTHENTICATION_TTL"],
-        meaning: "Seconds a session may make sensitive changes (grant or end the admin role, invite an admin, delete the tenant) after confirming the password ([sudo mode](#sudo-mode))",
+        meaning:
+          "Seconds a session may make sensitive changes (grant or end the admin role, invite an admin, delete the tenant) after confirming the password ([sudo mode](#sudo-mode))",
         notes: { REAUTHENTICATION_TTL: "seconds a session may make sensitive changes after confirming the password (sudo mode)" },
       },
       {
@@ -396,18 +444,26 @@ export const settingGroups: SettingGroup[] = [
     ],
   },
   {
-    title: "Account mail, invitations and the job queue (README, \"Accounts by e-mail\")",
+    title: 'Account mail, invitations and the job queue (README, "Accounts by e-mail")',
     rows: [
       {
         names: ["SMTP_URL"],
         shown: "unset: `.eml` files (development)",
-        meaning: "SMTP server of account messages (`smtp://user:password@host:587`, `smtps://…:465`); required when `NODE_ENV=production`. Unset, each message is written to `STOFLOW_DATA_DIR/mail/` and its link logged",
-        notes: { SMTP_URL: "smtp://user:password@relay:587; unset: .eml files in STOFLOW_DATA_DIR/mail (development); required in production" },
+        meaning:
+          "SMTP server of account messages (`smtp://user:password@host:587`, `smtps://…:465`); required when `NODE_ENV=production`. Unset, each message is written to `STOFLOW_DATA_DIR/mail/` and its link logged",
+        notes: {
+          SMTP_URL: "smtp://user:password@relay:587; unset: .eml files in STOFLOW_DATA_DIR/mail (development); required in production",
+        },
       },
       {
         names: ["SMTP_CONNECTION_TIMEOUT", "SMTP_GREETING_TIMEOUT", "SMTP_SOCKET_TIMEOUT"],
-        meaning: "Seconds to connect to the SMTP server, to get its greeting, and of silence once talking (nodemailer's own: 120, 30, 600). A relay that stalls fails the send within these; the job is retried with backoff",
-        notes: { SMTP_CONNECTION_TIMEOUT: "seconds to connect to the relay", SMTP_GREETING_TIMEOUT: "seconds to get its greeting (a stalled relay fails the send; retried with backoff)", SMTP_SOCKET_TIMEOUT: "seconds of silence once talking" },
+        meaning:
+          "Seconds to connect to the SMTP server, to get its greeting, and of silence once talking (nodemailer's own: 120, 30, 600). A relay that stalls fails the send within these; the job is retried with backoff",
+        notes: {
+          SMTP_CONNECTION_TIMEOUT: "seconds to connect to the relay",
+          SMTP_GREETING_TIMEOUT: "seconds to get its greeting (a stalled relay fails the send; retried with backoff)",
+          SMTP_SOCKET_TIMEOUT: "seconds of silence once talking",
+        },
       },
       {
         names: ["MAIL_FROM"],
@@ -416,7 +472,8 @@ export const settingGroups: SettingGroup[] = [
       {
         names: ["APP_URL"],
         shown: "unset: the server's own address, `http://localhost:PORT`",
-        meaning: "Where the application's pages are: the links of messages are `APP_URL/verify-email?token=…`, `/reset-password`, `/accept-invitation`, `/confirm-email-change`, `/cancel-email-change`. Unset (development), the links lead to this server, which answers those paths with minimal pages of its own that complete each flow; required when `NODE_ENV=production`",
+        meaning:
+          "Where the application's pages are: the links of messages are `APP_URL/verify-email?token=…`, `/reset-password`, `/accept-invitation`, `/confirm-email-change`, `/cancel-email-change`. Unset (development), the links lead to this server, which answers those paths with minimal pages of its own that complete each flow; required when `NODE_ENV=production`",
         notes: { APP_URL: "the application's pages; unset: this server's own pages; required in production" },
       },
       {
@@ -426,13 +483,18 @@ export const settingGroups: SettingGroup[] = [
       },
       {
         names: ["INVITATION_TTL"],
-        meaning: "Seconds a pending invitation (and its link) lives after it was sent or resent (7 days; it was `INVITATION_TOKEN_TTL` before invitations were rows of their own)",
+        meaning:
+          "Seconds a pending invitation (and its link) lives after it was sent or resent (7 days; it was `INVITATION_TOKEN_TTL` before invitations were rows of their own)",
         notes: { INVITATION_TTL: "seconds a pending invitation lives after it was sent or resent" },
       },
       {
         names: ["MAIL_REQUESTS_PER_EMAIL", "MAIL_REQUESTS_PER_ADDRESS", "MAIL_REQUEST_WINDOW"],
         meaning: "Messages asked for (resend, forgot password) per e-mail and per client address per window (seconds); beyond, 429",
-        notes: { MAIL_REQUESTS_PER_EMAIL: "messages asked for per address per window (also: invitation messages an address gets)", MAIL_REQUESTS_PER_ADDRESS: "messages asked for per client address per window", MAIL_REQUEST_WINDOW: "seconds" },
+        notes: {
+          MAIL_REQUESTS_PER_EMAIL: "messages asked for per address per window (also: invitation messages an address gets)",
+          MAIL_REQUESTS_PER_ADDRESS: "messages asked for per client address per window",
+          MAIL_REQUEST_WINDOW: "seconds",
+        },
       },
       {
         names: ["TOKEN_ATTEMPTS_PER_ADDRESS"],
@@ -449,18 +511,21 @@ export const settingGroups: SettingGroup[] = [
       },
       {
         names: ["JOBS_IN_PROCESS"],
-        meaning: "Run the job worker (graphile-worker: it sends the messages) inside the server; `false` when `npm run worker` runs it apart",
+        meaning:
+          "Run the job worker (graphile-worker: it sends the messages) inside the server; `false` when `npm run worker` runs it apart",
         notes: { JOBS_IN_PROCESS: "false when `npm run worker` runs the jobs apart" },
       },
       {
         names: ["JOBS_DATABASE_URL"],
         shown: "`DATABASE_URL`",
-        meaning: "The job worker's connection as `stoflow_authenticator`, direct to PostgreSQL when `DATABASE_URL` goes through a transaction-mode pooler (the worker LISTENs and sets its role as it connects; watch mode's listener uses it too); behind such a pooler without it, the server refuses to start and says so",
+        meaning:
+          "The job worker's connection as `stoflow_authenticator`, direct to PostgreSQL when `DATABASE_URL` goes through a transaction-mode pooler (the worker LISTENs and sets its role as it connects; watch mode's listener uses it too); behind such a pooler without it, the server refuses to start and says so",
         notes: { JOBS_DATABASE_URL: "the worker's direct (session) connection when DATABASE_URL goes through PgBouncer" },
       },
       {
         names: ["JOBS_CONCURRENCY", "JOBS_POLL_INTERVAL_MS"],
-        meaning: "Jobs one worker runs at once (sending is waiting on the relay: with 8, a relay that stalls some connections holds a few workers up to `SMTP_GREETING_TIMEOUT` each while the others keep account messages flowing); how often it looks for jobs whose retry is due (new jobs arrive at once, by LISTEN/NOTIFY)",
+        meaning:
+          "Jobs one worker runs at once (sending is waiting on the relay: with 8, a relay that stalls some connections holds a few workers up to `SMTP_GREETING_TIMEOUT` each while the others keep account messages flowing); how often it looks for jobs whose retry is due (new jobs arrive at once, by LISTEN/NOTIFY)",
         notes: { JOBS_CONCURRENCY: "jobs one worker runs at once" },
       },
     ],

@@ -13,7 +13,7 @@ type Env = NodeJS.ProcessEnv;
 /** While a catalog is recorded: every setting read, with its default as text (undefined: none, or unset by default). */
 let catalog: Map<string, string | undefined> | undefined;
 
-function note(name: string, fallback: unknown): void {
+function note(name: string, fallback: string | number | boolean | undefined): void {
   catalog?.set(name, fallback === undefined ? undefined : String(fallback));
 }
 
@@ -25,12 +25,15 @@ export function recordSettings(read: (recording: (seed?: Env) => Env) => void): 
   const recorded = new Map<string, string | undefined>();
   catalog = recorded;
   try {
-    read((seed = {}) => new Proxy(seed, {
-      get(target, name) {
-        if (typeof name === "string" && !recorded.has(name)) recorded.set(name, undefined);
-        return Reflect.get(target, name);
-      },
-    }));
+    read(
+      (seed = {}) =>
+        new Proxy(seed, {
+          get(target, name) {
+            if (typeof name === "string" && !recorded.has(name)) recorded.set(name, undefined);
+            return Reflect.get(target, name) as string | undefined;
+          },
+        }),
+    );
     return recorded;
   } finally {
     catalog = undefined;
@@ -64,7 +67,11 @@ export function flag(env: Env, name: string, fallback: boolean): boolean {
 
 /** A whole number from `min` to `max`, written in decimal digits (blank: the fallback). */
 const wholeNumber = (min: number, max: number) =>
-  z.string().regex(/^\s*-?\d+\s*$/).transform(Number).pipe(z.number().int().min(min).max(max));
+  z
+    .string()
+    .regex(/^\s*-?\d+\s*$/)
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
 
 /** Reads an integer variable, refusing anything that is not a whole number within bounds. */
 export function integer(env: Env, name: string, fallback: number, min: number, max: number): number {

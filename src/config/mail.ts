@@ -46,7 +46,8 @@ export function readMailConfig(env: NodeJS.ProcessEnv, port: number): MailConfig
   const smtpUrl = optional(env, "SMTP_URL");
   const appUrl = optional(env, "APP_URL");
   if (!smtpUrl && isProduction(env)) throw new Error("SMTP_URL must be set in production (account messages are sent by SMTP)");
-  if (!appUrl && isProduction(env)) throw new Error("APP_URL must be set in production (the links of account messages open the application's pages there)");
+  if (!appUrl && isProduction(env))
+    throw new Error("APP_URL must be set in production (the links of account messages open the application's pages there)");
   return {
     smtpUrl,
     smtpTimeoutsMs: {

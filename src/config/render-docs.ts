@@ -19,16 +19,19 @@ type Catalog = Map<string, string | undefined>;
 /** A row's defaults: its words, or each name's default as the readers give it. */
 function shownDefault(row: SettingRow, catalog: Catalog): string {
   if (row.shown !== undefined) return row.shown;
-  return row.names.map((name) => {
-    const value = catalog.get(name);
-    if (value === undefined) throw new Error(`${name}: no default in the readers; give the row's default in words`);
-    return `\`${value}\``;
-  }).join(", ");
+  return row.names
+    .map((name) => {
+      const value = catalog.get(name);
+      if (value === undefined) throw new Error(`${name}: no default in the readers; give the row's default in words`);
+      return `\`${value}\``;
+    })
+    .join(", ");
 }
 
 export function renderConfigTable(catalog: Catalog = settingsCatalog()): string {
-  const rows = settingGroups.flatMap((group) => group.rows).map((row) =>
-    `| ${row.names.map((name) => `\`${name}\``).join(", ")} | ${shownDefault(row, catalog)} | ${row.meaning} |\n`);
+  const rows = settingGroups
+    .flatMap((group) => group.rows)
+    .map((row) => `| ${row.names.map((name) => `\`${name}\``).join(", ")} | ${shownDefault(row, catalog)} | ${row.meaning} |\n`);
   return TABLE_HEAD + rows.join("");
 }
 
@@ -41,10 +44,10 @@ function exampleLine(row: SettingRow, name: string, catalog: Catalog): string {
 }
 
 export function renderEnvExample(catalog: Catalog = settingsCatalog()): string {
-  const sections = settingGroups.map((group) => [
-    `# --- ${group.title}`,
-    ...group.rows.flatMap((row) => row.names.map((name) => exampleLine(row, name, catalog))),
-  ].join("\n") + "\n");
+  const sections = settingGroups.map(
+    (group) =>
+      [`# --- ${group.title}`, ...group.rows.flatMap((row) => row.names.map((name) => exampleLine(row, name, catalog)))].join("\n") + "\n",
+  );
   return `${ENV_EXAMPLE_HEADER}\n${sections.join("\n")}`;
 }
 

@@ -98,7 +98,10 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
     preparedStatements: flag(env, "DATABASE_PREPARED_STATEMENTS", true),
     pgStatementCacheSize: integer(env, "DATAPLAN_PG_PREPARED_STATEMENT_CACHE_SIZE", 100, 0, 1_000_000),
     ...pool,
-    corsOrigins: (optional(env, "CORS_ORIGINS") ?? "").split(",").map((o) => o.trim()).filter(Boolean),
+    corsOrigins: (optional(env, "CORS_ORIGINS") ?? "")
+      .split(",")
+      .map((o) => o.trim())
+      .filter(Boolean),
     bcryptCost: readBcryptCost(env),
     bcryptConcurrency: integer(env, "BCRYPT_CONCURRENCY", Math.max(1, os.availableParallelism() - 1), 1, 64),
     bcryptQueueLimit: integer(env, "BCRYPT_QUEUE_LIMIT", 8, 0, 100_000),

@@ -37,21 +37,27 @@ export class ConstraintMessages {
   }
 
   /** Whether `error` is an integrity violation (class 23) whose message `lookUp` would read. */
-  static refuses(error: unknown): error is ConstraintViolation & object {
+  static refuses = (error: unknown): error is ConstraintViolation & object => {
     const violation = error as ConstraintViolation | null | undefined;
     return Boolean(violation?.code?.startsWith(INTEGRITY_VIOLATION) && violation.table);
-  }
+  };
 
   /** Reads the message of each violation in `errors`; a database that does not answer leaves them generic. */
   async lookUp(errors: readonly unknown[]): Promise<void> {
-    await Promise.all(errors.filter(ConstraintMessages.refuses).map(async (error) => {
-      const { rows: [found] } = await this.#pool.query<FieldError>(
-        "select field, message from app_private.constraint_message($1, $2, $3)",
-        // A not-null violation is known by its column, the others by their constraint (or unique index).
-        [error.table, error.code === NOT_NULL ? null : error.constraint ?? null, error.column ?? null],
-      ).catch(() => ({ rows: [] as FieldError[] }));
-      if (found) this.#found.set(error, found);
-    }));
+    await Promise.all(
+      errors.filter(ConstraintMessages.refuses).map(async (error) => {
+        const {
+          rows: [found],
+        } = await this.#pool
+          .query<FieldError>(
+            "select field, message from app_private.constraint_message($1, $2, $3)",
+            // A not-null violation is known by its column, the others by their constraint (or unique index).
+            [error.table, error.code === NOT_NULL ? null : (error.constraint ?? null), error.column ?? null],
+          )
+          .catch(() => ({ rows: [] as FieldError[] }));
+        if (found) this.#found.set(error, found);
+      }),
+    );
   }
 
   /** The field and message `lookUp` found for this violation, or undefined for any other error. */

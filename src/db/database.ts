@@ -28,11 +28,7 @@ export const AUTHENTICATOR_ROLE = "stoflow_authenticator";
  * DATABASE_OWNER_URL is given); without, it boots the embedded cluster, creates the owner and the
  * database, migrates, and gives stoflow_authenticator its generated password.
  */
-export async function prepareDatabase(
-  config: DatabaseConfig,
-  log: LogLine,
-  { migrate = true } = {},
-): Promise<PreparedDatabase> {
+export async function prepareDatabase(config: DatabaseConfig, log: LogLine, { migrate = true } = {}): Promise<PreparedDatabase> {
   if (config.appUrl) {
     if (config.ownerUrl && migrate) {
       await migrateAll(config.ownerUrl, config.tenantMigrationBatch, log);
@@ -45,8 +41,9 @@ export async function prepareDatabase(
   // Loaded only here: a production image leaves the embedded binaries out.
   const { runningCluster, startEmbeddedCluster } = await import("./embedded.ts");
   // Beside a running server (or `db watch`), use its cluster: its port is in postmaster.pid.
-  const cluster = runningCluster(config.dataDir, secrets.superuserPassword)
-    ?? await startEmbeddedCluster(config.dataDir, config.embeddedPort, secrets.superuserPassword);
+  const cluster =
+    runningCluster(config.dataDir, secrets.superuserPassword) ??
+    (await startEmbeddedCluster(config.dataDir, config.embeddedPort, secrets.superuserPassword));
   try {
     const rootUrl = cluster.superuserUrl("postgres");
     await ensureOwnedDatabase(rootUrl, config.databaseName, secrets.ownerPassword);
@@ -68,19 +65,26 @@ export async function prepareDatabase(
  * PostgreSQL's message) and left behind; the others are migrated. Returns those failures.
  */
 export async function migrateAll(
-  ownerUrl: string, batchSize: number, log: LogLine, { current = false, tenantId }: { current?: boolean; tenantId?: number } = {},
+  ownerUrl: string,
+  batchSize: number,
+  log: LogLine,
+  { current = false, tenantId }: { current?: boolean; tenantId?: number } = {},
 ): Promise<TenantFailure[]> {
   await installJobQueue(ownerUrl);
   await (current ? applyCurrentMigration : applyMigrations)(ownerUrl, log);
   const pool = new pg.Pool({ connectionString: ownerUrl, max: 1 });
   try {
     const { migrated, failures } = await applyPendingTenantSteps(pool, batchSize, {
-      onProgress: progressEverySecond(log), onFailure: (failure) => log(failureLine(failure)), tenantId,
+      onProgress: progressEverySecond(log),
+      onFailure: (failure) => log(failureLine(failure)),
+      tenantId,
     });
     if (migrated > 0) log(`tenant schemas migrated: ${migrated}`);
     if (failures.length > 0) {
-      log(`${failures.length} tenant schemas lag behind the template; their requests get 503 TENANT_MAINTENANCE until the cause is fixed and`
-        + " `npm run migrate` runs again (npm run stoflow -- tenants:check lists them)");
+      log(
+        `${failures.length} tenant schemas lag behind the template; their requests get 503 TENANT_MAINTENANCE until the cause is fixed and` +
+          " `npm run migrate` runs again (npm run stoflow -- tenants:check lists them)",
+      );
     }
     return failures;
   } finally {

@@ -32,7 +32,7 @@ async function readJson(file: string): Promise<Record<string, unknown>> {
     return JSON.parse(await fs.readFile(file, "utf8")) as Record<string, unknown>;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return {};
-    throw new Error(`Cannot read ${file}: ${(error as Error).message}`);
+    throw new Error(`Cannot read ${file}: ${(error as Error).message}`, { cause: error });
   }
 }
 

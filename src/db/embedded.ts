@@ -127,8 +127,9 @@ async function clientsGone(url: string): Promise<void> {
   try {
     await client.connect();
     for (let waited = 0; waited < 2000; waited += 50) {
-      const { rows } = await client.query(
-        "select count(*)::int as n from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()");
+      const { rows } = await client.query<{ n: number }>(
+        "select count(*)::int as n from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()",
+      );
       if (rows[0].n === 0) return;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }

@@ -29,7 +29,7 @@ export interface MigrationUrls {
 export async function migrationSettings(urls: MigrationUrls, log: LogLine = console.log, { hooks = false } = {}): Promise<Settings> {
   // Like graphile-migrate's own CLI, `.gmrc` is read in the folder the command runs in (npm run: the project's).
   const root = process.cwd();
-  const { afterAllMigrations, afterCurrent, ...gmrc } = JSON5.parse(await fs.readFile(path.join(root, ".gmrc"), "utf8")) as Settings;
+  const { afterAllMigrations, afterCurrent, ...gmrc } = JSON5.parse<Settings>(await fs.readFile(path.join(root, ".gmrc"), "utf8"));
   return {
     ...gmrc,
     ...(hooks ? { afterAllMigrations, afterCurrent } : {}),

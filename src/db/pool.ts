@@ -3,7 +3,10 @@ import type { Logger } from "pino";
 import type { ServerConfig } from "../config/server.ts";
 import { isDatabaseUnavailable, QUERY_TIMEOUT_MESSAGE } from "./unavailable.ts";
 
-type PoolSettings = Pick<ServerConfig, "poolSize" | "poolMaxLifetimeSeconds" | "connectTimeoutSeconds" | "queryTimeoutSeconds" | "keepAliveSeconds">;
+type PoolSettings = Pick<
+  ServerConfig,
+  "poolSize" | "poolMaxLifetimeSeconds" | "connectTimeoutSeconds" | "queryTimeoutSeconds" | "keepAliveSeconds"
+>;
 
 /**
  * The server's connections. Every wait on PostgreSQL is bounded (connecting, waiting for a free
@@ -55,9 +58,10 @@ function endOnQueryTimeout(client: pg.PoolClient): void {
   client.query = ((...args: unknown[]) => {
     const callback = args.at(-1);
     if (typeof callback === "function") {
+      const answer = callback as (error: unknown, result: unknown) => void;
       args[args.length - 1] = (error: unknown, result: unknown) => {
         endIfTimedOut(error);
-        callback(error, result);
+        answer(error, result);
       };
       return query(...args);
     }

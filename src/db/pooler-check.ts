@@ -30,11 +30,14 @@ export async function poolerMode(url: string): Promise<PoolerMode> {
     await Promise.all([a.connect(), b.connect()]);
     // A name of its own each time: a backend may keep an earlier check's statement.
     const statement = { name: `stoflow_pooler_check_${randomUUID().replaceAll("-", "")}`, text: "select pg_backend_pid() as pid" };
-    const first = (await a.query<{ pid: number }>(statement)).rows[0]!.pid;
+    const first = (await a.query<{ pid: number }>(statement)).rows[0].pid;
     await b.query("begin");
     await b.query("select pg_backend_pid()");
     let waited = false;
-    const again = a.query<{ pid: number }>(statement).then((r) => r.rows[0]!.pid, (error: { code?: string }) => error);
+    const again = a.query<{ pid: number }>(statement).then(
+      (r) => r.rows[0].pid,
+      (error: Error & { code?: string }) => error,
+    );
     const timer = setTimeout(() => void ((waited = true), b.query("rollback").catch(() => undefined)), WAIT_MS);
     const second = await again;
     clearTimeout(timer);
@@ -60,14 +63,18 @@ function preparesStatements(config: ServerConfig): boolean {
 export async function poolerProblem(appUrl: string, config: ServerConfig): Promise<string | undefined> {
   const app = await poolerMode(appUrl);
   if (app.transactionPooled && !app.keepsPreparedStatements && preparesStatements(config)) {
-    return "DATABASE_URL goes through a transaction-mode pooler that does not keep prepared statements (PgBouncer before 1.21, or max_prepared_statements = 0): "
-      + "set DATABASE_PREPARED_STATEMENTS=false and DATAPLAN_PG_PREPARED_STATEMENT_CACHE_SIZE=0, or max_prepared_statements in pgbouncer.ini";
+    return (
+      "DATABASE_URL goes through a transaction-mode pooler that does not keep prepared statements (PgBouncer before 1.21, or max_prepared_statements = 0): " +
+      "set DATABASE_PREPARED_STATEMENTS=false and DATAPLAN_PG_PREPARED_STATEMENT_CACHE_SIZE=0, or max_prepared_statements in pgbouncer.ini"
+    );
   }
   if (!config.jobs.inProcess) return undefined;
   const jobs = config.jobs.databaseUrl ? await poolerMode(config.jobs.databaseUrl) : app;
   if (jobs.transactionPooled) {
-    return `${config.jobs.databaseUrl ? "JOBS_DATABASE_URL" : "DATABASE_URL"} goes through a transaction-mode pooler, and the job worker needs a session (it LISTENs): `
-      + "set JOBS_DATABASE_URL to a direct connection to PostgreSQL, or JOBS_IN_PROCESS=false and run `npm run worker` with one";
+    return (
+      `${config.jobs.databaseUrl ? "JOBS_DATABASE_URL" : "DATABASE_URL"} goes through a transaction-mode pooler, and the job worker needs a session (it LISTENs): ` +
+      "set JOBS_DATABASE_URL to a direct connection to PostgreSQL, or JOBS_IN_PROCESS=false and run `npm run worker` with one"
+    );
   }
   return undefined;
 }

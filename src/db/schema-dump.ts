@@ -5,8 +5,17 @@ import type pg from "pg";
 export const SCHEMA_DUMP_FILE = "data/schema.sql";
 
 const QUERY = fs.readFileSync(new URL("./schema-dump.sql", import.meta.url), "utf8");
-const SECTIONS = ["", "Roles", "Schemas and extensions", "Types", "Tables and views",
-  "Constraints, indexes, row-level security, policies, triggers", "Functions", "Privileges", "Comments"];
+const SECTIONS = [
+  "",
+  "Roles",
+  "Schemas and extensions",
+  "Types",
+  "Tables and views",
+  "Constraints, indexes, row-level security, policies, triggers",
+  "Functions",
+  "Privileges",
+  "Comments",
+];
 const HEADER = `-- Stoflow's database as the migrations leave it (committed ones, then migrations/current.sql):
 -- the shared schemas, the tenant template every client_<id> copies, roles, grants, policies and
 -- comments. Written by \`npm run db:dump\` and after every migration of \`npm run db\`; a test fails

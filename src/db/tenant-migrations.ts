@@ -39,20 +39,23 @@ export async function applyPendingTenantSteps(
   { onProgress = () => {}, onFailure = () => {}, tenantId }: TenantMigrationOptions = {},
 ): Promise<{ migrated: number; failures: TenantFailure[] }> {
   const startedAt = performance.now();
-  const { rows: [run] } = await pool.query<{ since: Date; total: number }>(
+  const {
+    rows: [run],
+  } = await pool.query<{ since: Date; total: number }>(
     "select clock_timestamp() as since, (select count(*)::int from app_private.pending_tenant_schemas(2147483647, 'infinity', $1)) as total",
-    [tenantId ?? null]);
+    [tenantId ?? null],
+  );
   const failures: TenantFailure[] = [];
   let done = 0;
   for (;;) {
-    const batch = await migrateOneBatch(pool, batchSize, run!.since, tenantId);
+    const batch = await migrateOneBatch(pool, batchSize, run.since, tenantId);
     if (batch.length === 0) return { migrated: done - failures.length, failures };
     for (const failure of batch.filter((result): result is TenantFailure => result.failure !== null)) {
       failures.push(failure);
       onFailure(failure);
     }
     done += batch.length;
-    onProgress({ done, failed: failures.length, total: run!.total, elapsedMs: performance.now() - startedAt });
+    onProgress({ done, failed: failures.length, total: run.total, elapsedMs: performance.now() - startedAt });
   }
 }
 
@@ -62,7 +65,8 @@ function migrateOneBatch(pool: pg.Pool, batchSize: number, since: Date, tenantId
       `select schema_name as schema, app_private.tenant_id_of_schema(schema_name) as "tenantId",
               app_private.migrate_tenant_schema(schema_name) as failure
          from app_private.pending_tenant_schemas($1, $2, $3) as schema_name`,
-      [batchSize, since, tenantId ?? null]);
+      [batchSize, since, tenantId ?? null],
+    );
     return rows;
   });
 }

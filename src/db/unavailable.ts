@@ -31,10 +31,20 @@
  * ENOTFOUND / EAI_AGAIN for a database host whose name no longer resolves).
  */
 const UNAVAILABLE_CODES = new Set([
-  "57P01", "57P02", "57P03",
-  "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN",
+  "57P01",
+  "57P02",
+  "57P03",
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
 ]);
-const PG_MESSAGES = /^(Connection terminated|Client has encountered a connection error|Client was closed and is not queryable|Query read timeout|timeout exceeded when trying to connect)/;
+const PG_MESSAGES =
+  /^(Connection terminated|Client has encountered a connection error|Client was closed and is not queryable|Query read timeout|timeout exceeded when trying to connect)/;
 
 /** The message of pg's error when a query got no answer within query_timeout. */
 export const QUERY_TIMEOUT_MESSAGE = "Query read timeout";

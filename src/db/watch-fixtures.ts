@@ -6,7 +6,9 @@ import type { LogLine } from "./migrations.ts";
 // graphile-build-pg keeps its watch fixtures in dist/watchFixtures.js, which its package
 // "exports" do not list: read beside its entry point (one copy of the SQL, theirs).
 const require = createRequire(import.meta.url);
-const { watchFixtures } = require(path.join(path.dirname(require.resolve("graphile-build-pg")), "watchFixtures.js")) as { watchFixtures: string };
+const { watchFixtures } = require(path.join(path.dirname(require.resolve("graphile-build-pg")), "watchFixtures.js")) as {
+  watchFixtures: string;
+};
 
 /**
  * Installs PostGraphile's watch fixtures (schema `postgraphile_watch`: event triggers that NOTIFY
@@ -26,10 +28,20 @@ export function installWatchFixtures(superuserUrl: string): Promise<unknown> {
 export async function prepareSchemaWatch(database: PreparedDatabase, log: LogLine): Promise<void> {
   try {
     if (database.superuserUrl) await installWatchFixtures(database.superuserUrl);
-    else if (!(await withClient(database.appUrl, (client) => client.query("select 1 from pg_event_trigger where evtname = 'postgraphile_watch_ddl'"))).rowCount) {
-      log("GraphQL watch: this database has no postgraphile_watch event triggers and no superuser is known to install them (ROOT_DATABASE_URL): restart the server to see schema changes");
+    else if (
+      !(
+        await withClient(database.appUrl, (client) =>
+          client.query("select 1 from pg_event_trigger where evtname = 'postgraphile_watch_ddl'"),
+        )
+      ).rowCount
+    ) {
+      log(
+        "GraphQL watch: this database has no postgraphile_watch event triggers and no superuser is known to install them (ROOT_DATABASE_URL): restart the server to see schema changes",
+      );
     }
   } catch (error) {
-    log(`GraphQL watch: could not install PostGraphile's watch fixtures (${(error as Error).message}): restart the server to see schema changes`);
+    log(
+      `GraphQL watch: could not install PostGraphile's watch fixtures (${(error as Error).message}): restart the server to see schema changes`,
+    );
   }
 }

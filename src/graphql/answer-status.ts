@@ -42,7 +42,8 @@ export function answerRequestWith(request: RequestContext | undefined, override:
 }
 
 /** The same, from within an execution. */
-export const answerWith = (args: GrafastExecutionArgs, override: AnswerOverride) => answerRequestWith(contextOf(args.requestContext), override);
+export const answerWith = (args: GrafastExecutionArgs, override: AnswerOverride) =>
+  answerRequestWith(contextOf(args.requestContext), override);
 
 /** The status and Retry-After a refusal is answered with (a request refused before execution: the new documents' line full). */
 export const refuseRequest = (request: RequestContext | undefined, { status, retryAfterSeconds }: Classified) =>
@@ -60,7 +61,7 @@ function rulingOf(errors: readonly GraphQLError[]): Ruling | undefined {
   for (const error of errors) {
     const answer = classify(error.originalError);
     const how = answer && (ANSWER_OF_CODE as Record<string, Ruling["how"]>)[answer.code];
-    if (how && (!ruling || PRECEDENCE.indexOf(how) < PRECEDENCE.indexOf(ruling.how))) ruling = { error, answer: answer!, how };
+    if (how && (!ruling || PRECEDENCE.indexOf(how) < PRECEDENCE.indexOf(ruling.how))) ruling = { error, answer: answer, how };
   }
   return ruling;
 }

@@ -199,8 +199,19 @@ const typeDefs = gql`
 
 /** The mutations that hash or check a password, use an e-mailed token or send mail: at most one per request (see document-limits.ts). */
 export const PASSWORD_MUTATIONS: ReadonlySet<string> = new Set([
-  "register", "login", "changePassword", "confirmPassword", "verifyEmail", "resendVerificationEmail",
-  "forgotPassword", "resetPassword", "inviteTeamMember", "resendInvitation", "acceptInvitation", "requestEmailChange", "confirmEmailChange",
+  "register",
+  "login",
+  "changePassword",
+  "confirmPassword",
+  "verifyEmail",
+  "resendVerificationEmail",
+  "forgotPassword",
+  "resetPassword",
+  "inviteTeamMember",
+  "resendInvitation",
+  "acceptInvitation",
+  "requestEmailChange",
+  "confirmEmailChange",
   "cancelEmailChange",
 ]);
 
@@ -218,22 +229,22 @@ export function authPlugin(auth: AuthService) {
     plans: {
       Query: {
         currentSession() {
-          return sideEffect(context().get("session"), async (session) =>
-            session ? viewToGraphQL(await auth.session(session)) : null);
+          return sideEffect(context().get("session"), async (session) => (session ? viewToGraphQL(await auth.session(session)) : null));
         },
       },
       Mutation: {
         register(_: unknown, args: FieldArgs) {
           return sideEffect([inputOf(args), context().get("clientIp")], async ([input, ip]) =>
-            responseToGraphQL(await auth.register({ ...input, subscription_tier: input.subscriptionTier }, ip)));
+            responseToGraphQL(await auth.register({ ...input, subscription_tier: input.subscriptionTier }, ip)),
+          );
         },
         login(_: unknown, args: FieldArgs) {
           return sideEffect([inputOf(args), context().get("clientIp")], async ([input, ip]) =>
-            responseToGraphQL(await auth.login(input, ip)));
+            responseToGraphQL(await auth.login(input, ip)),
+          );
         },
         refreshToken(_: unknown, args: FieldArgs) {
-          return sideEffect(inputOf(args), async (input) =>
-            responseToGraphQL(await auth.refresh({ refresh_token: input.refreshToken })));
+          return sideEffect(inputOf(args), async (input) => responseToGraphQL(await auth.refresh({ refresh_token: input.refreshToken })));
         },
         logout() {
           return sideEffect(context().get("session"), async (session) => {
@@ -274,29 +285,37 @@ export function authPlugin(auth: AuthService) {
         },
         acceptInvitation(_: unknown, args: FieldArgs) {
           return sideEffect([inputOf(args), context().get("clientIp")], async ([input, ip]) =>
-            responseToGraphQL(await auth.acceptInvitation(input, ip)));
+            responseToGraphQL(await auth.acceptInvitation(input, ip)),
+          );
         },
         requestEmailChange(_: unknown, args: FieldArgs) {
           return sideEffect([context().get("session"), inputOf(args), context().get("clientIp")], async ([session, input, ip]) => {
-            await auth.requestEmailChange(await signedIn(session), { new_email: input.newEmail, current_password: input.currentPassword }, ip);
+            await auth.requestEmailChange(
+              await signedIn(session),
+              { new_email: input.newEmail, current_password: input.currentPassword },
+              ip,
+            );
             return { success: true };
           });
         },
         confirmEmailChange(_: unknown, args: FieldArgs) {
-          return sideEffect([inputOf(args), context().get("clientIp")], async ([input, ip]) =>
-            ({ success: true, changed: (await auth.confirmEmailChange(input, ip)).changed }));
+          return sideEffect([inputOf(args), context().get("clientIp")], async ([input, ip]) => ({
+            success: true,
+            changed: (await auth.confirmEmailChange(input, ip)).changed,
+          }));
         },
         cancelEmailChange(_: unknown, args: FieldArgs) {
           return anonymous(args, (input, ip) => auth.cancelEmailChange(input, ip));
         },
         confirmPassword(_: unknown, args: FieldArgs) {
-          return signedInFlow(args, async (session, input) =>
-            ({ reauthenticatedUntil: (await auth.confirmPassword(session, input)).reauthenticated_until }));
+          return signedInFlow(args, async (session, input) => ({
+            reauthenticatedUntil: (await auth.confirmPassword(session, input)).reauthenticated_until,
+          }));
         },
       },
       InvitationPayload: {
         invitation($payload: Step) {
-          return build.input.pgRegistry.pgResources.invitations!.get({ id: access($payload, "id") });
+          return build.input.pgRegistry.pgResources.invitations.get({ id: access($payload, "id") });
         },
       },
     },
@@ -316,11 +335,17 @@ function anonymous(args: FieldArgs, flow: (input: Record<string, unknown>, clien
 function viewToGraphQL(view: SessionView) {
   return {
     user: {
-      rowId: view.user.id, email: view.user.email, fullName: view.user.full_name, role: view.user.role, emailVerified: view.user.email_verified,
+      rowId: view.user.id,
+      email: view.user.email,
+      fullName: view.user.full_name,
+      role: view.user.role,
+      emailVerified: view.user.email_verified,
     },
     tenant: {
-      rowId: view.tenant.id, name: view.tenant.name,
-      subscriptionTier: view.tenant.subscription_tier, schemaName: view.tenant.schema_name,
+      rowId: view.tenant.id,
+      name: view.tenant.name,
+      subscriptionTier: view.tenant.subscription_tier,
+      schemaName: view.tenant.schema_name,
     },
   };
 }

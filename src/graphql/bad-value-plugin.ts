@@ -1,5 +1,10 @@
 import {
-  GraphQLError, Kind, valueFromASTUntyped, type ExecutionResult, type FieldNode, type OperationDefinitionNode,
+  GraphQLError,
+  Kind,
+  valueFromASTUntyped,
+  type ExecutionResult,
+  type FieldNode,
+  type OperationDefinitionNode,
 } from "postgraphile/graphql";
 import type { GrafastExecutionArgs } from "postgraphile/grafast";
 
@@ -20,10 +25,13 @@ function leaves(value: unknown, field = ""): Sent[] {
 
 /** What the client sent to the root field answered at `responseKey`, variables resolved. */
 function sentTo(args: GrafastExecutionArgs, responseKey: string): Sent[] {
-  const operation = args.document.definitions.find((definition): definition is OperationDefinitionNode =>
-    definition.kind === Kind.OPERATION_DEFINITION && (!args.operationName || definition.name?.value === args.operationName));
-  const field = operation?.selectionSet.selections.find((selection): selection is FieldNode =>
-    selection.kind === Kind.FIELD && (selection.alias ?? selection.name).value === responseKey);
+  const operation = args.document.definitions.find(
+    (definition): definition is OperationDefinitionNode =>
+      definition.kind === Kind.OPERATION_DEFINITION && (!args.operationName || definition.name?.value === args.operationName),
+  );
+  const field = operation?.selectionSet.selections.find(
+    (selection): selection is FieldNode => selection.kind === Kind.FIELD && (selection.alias ?? selection.name).value === responseKey,
+  );
   const variables = (args.variableValues ?? {}) as Record<string, unknown>;
   return (field?.arguments ?? []).flatMap((argument) => leaves(valueFromASTUntyped(argument.value, variables)));
 }
@@ -47,21 +55,35 @@ function explain(error: PgError, sent: Sent[]): { field: string; message: string
   const digits = /less than 10\^(\d+)/.exec(error.detail ?? "")?.[1];
   if (digits) {
     const culprit = sent.find(({ value }) => Math.abs(Number(value)) >= 10 ** Number(digits));
-    return culprit && { field: culprit.field, message: `${culprit.field} must be less than ${(10 ** Number(digits)).toLocaleString("en")}` };
+    return (
+      culprit && { field: culprit.field, message: `${culprit.field} must be less than ${(10 ** Number(digits)).toLocaleString("en")}` }
+    );
   }
   return undefined;
 }
 
+/** The SQLSTATE of the error's PostgreSQL cause, if it has one. */
+function pgCodeOf(error: GraphQLError): string | undefined {
+  const original: PgError | undefined = error.originalError;
+  return original?.code;
+}
+
 /** The error naming its field in `extensions.field`, when the value at fault was found. */
 function withField(error: GraphQLError, args: GrafastExecutionArgs): GraphQLError {
-  const original = error.originalError as PgError | undefined;
+  const original: PgError | undefined = error.originalError;
   const responseKey = error.path?.[0];
   if (!original?.code?.startsWith("22") || typeof responseKey !== "string") return error;
   const found = explain(original, sentTo(args, responseKey));
-  return found ? new GraphQLError(found.message, {
-    nodes: error.nodes, source: error.source, positions: error.positions, path: error.path, originalError: original,
-    extensions: { field: found.field },
-  }) : error;
+  return found
+    ? new GraphQLError(found.message, {
+        nodes: error.nodes,
+        source: error.source,
+        positions: error.positions,
+        path: error.path,
+        originalError: original,
+        extensions: { field: found.field },
+      })
+    : error;
 }
 
 /** A value PostgreSQL refuses as malformed, too long or too large names its field (maskError keeps the field and message). */
@@ -74,7 +96,7 @@ export const BadValuePlugin: GraphileConfig.Plugin = {
       async execute(next, event) {
         const result = await next();
         const errors = (result as ExecutionResult).errors;
-        if (!errors?.some((error) => (error.originalError as PgError | undefined)?.code?.startsWith("22"))) return result;
+        if (!errors?.some((error) => pgCodeOf(error)?.startsWith("22"))) return result;
         return { ...result, errors: errors.map((error) => withField(error, event.args)) };
       },
     },

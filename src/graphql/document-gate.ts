@@ -2,8 +2,18 @@ import { LRUCache } from "lru-cache";
 import { isPromiseLike, SafeError, type GrafastExecutionArgs } from "postgraphile/grafast";
 import type { ExecutionConfig } from "postgraphile/grafserv";
 import {
-  execute as graphqlExecute, GraphQLError, Kind, parse, print, Source, specifiedRules, validate,
-  type DocumentNode, type ExecutionResult, type GraphQLSchema, type OperationDefinitionNode,
+  execute as graphqlExecute,
+  GraphQLError,
+  Kind,
+  parse,
+  print,
+  Source,
+  specifiedRules,
+  validate,
+  type DocumentNode,
+  type ExecutionResult,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
 } from "postgraphile/graphql";
 import { answerWith, refuseRequest } from "./answer-status.ts";
 import { busy } from "../errors.ts";
@@ -78,19 +88,24 @@ export class DocumentGate {
 
   /**
    * Refuses (SafeError, HTTP 400) a request whose document or variables break a limit. `request`:
-   * whose it is (its client's turn in the line of new documents, and its place in the server's line).
+   * whose it is (its client's turn in the line of new documents, and its turn in the server's line).
    */
-  admit(query: string, variables: Record<string, unknown>, operationName: string | undefined, request: RequestContext | undefined): void | Promise<void> {
+  admit(
+    query: string,
+    variables: Record<string, unknown>,
+    operationName: string | undefined,
+    request: RequestContext | undefined,
+  ): void | Promise<void> {
     if (!this.schema) return this.schemaReady.then(() => this.admit(query, variables, operationName, request));
     const known = this.admitted.get(query);
     if (known) return this.checkRequest(query, known, variables, operationName);
     // A document not seen yet: its parse, limits and validation are the long synchronous work an
     // anonymous client can ask for, done in the line of new documents, within its budget of
     // event-loop time (NewDocumentLineFullError when it would wait too long). It waits there, not in the
-    // server's line, whose places stay for known documents; once admitted, it takes a place there
+    // server's line, whose turns stay for known documents; once admitted, it takes a turn there
     // again to execute (ServerLineFullError when there is none: 503 BUSY too).
-    const place = request?.serverPlace;
-    place?.leave();
+    const turn = request?.serverTurn;
+    turn?.leave();
     const admitted = this.newDocuments.run(clientOf(request), query.length, () => {
       const entry = this.compile(query);
       if (!entry) return; // a syntax error, reported by parseAndValidate
@@ -99,10 +114,15 @@ export class DocumentGate {
       return entry;
     });
     // A request that hashes a password waits in bcrypt's line instead (hashing-plugin.ts).
-    return admitted.then((entry) => (place && !(entry && hashes(entry.document, operationName)) ? place.retake() : undefined));
+    return admitted.then((entry) => (turn && !(entry && hashes(entry.document, operationName)) ? turn.retake() : undefined));
   }
 
-  private checkRequest(query: string, entry: AdmittedDocument, variables: Record<string, unknown>, operationName: string | undefined): void {
+  private checkRequest(
+    query: string,
+    entry: AdmittedDocument,
+    variables: Record<string, unknown>,
+    operationName: string | undefined,
+  ): void {
     const operations = operationName ? entry.operations.filter((o) => o.operation.name?.value === operationName) : entry.operations;
     for (const operation of operations) checkVariables(operation, variables, this.limits);
     this.touch(query, entry);
@@ -220,11 +240,13 @@ export function documentGatePlugin(gate: DocumentGate, newDocuments: NewDocument
           const operation = gate.operationOf(args);
           const work = operation?.introspectionOnly
             ? introspect(args, introspectionKey(args.document, operation.operation, args.variableValues))
-            : entry.planned ? next() : newDocuments.runAdmitted(clientOf(contextOf(args.requestContext)), () => {
-              const result = next(); // planning is synchronous: it is done when next() returns
-              entry.planned = true;
-              return result;
-            });
+            : entry.planned
+              ? next()
+              : newDocuments.runAdmitted(clientOf(contextOf(args.requestContext)), () => {
+                  const result = next(); // planning is synchronous: it is done when next() returns
+                  entry.planned = true;
+                  return result;
+                });
           return isPromiseLike(work) ? Promise.resolve(work).catch(refusedAsBusy) : work;
         },
       },
@@ -232,11 +254,22 @@ export function documentGatePlugin(gate: DocumentGate, newDocuments: NewDocument
     grafserv: {
       middleware: {
         processGraphQLRequestBody(next, event) {
-          const { query, variableValues, operationName } = event.body as { query?: unknown; variableValues?: unknown; operationName?: unknown };
+          const { query, variableValues, operationName } = event.body as {
+            query?: unknown;
+            variableValues?: unknown;
+            operationName?: unknown;
+          };
           if (typeof query !== "string") return next();
           const variables = variableValues && typeof variableValues === "object" ? (variableValues as Record<string, unknown>) : {};
-          const admitted = gate.admit(query, variables, typeof operationName === "string" ? operationName : undefined, contextOf(event.request?.requestContext));
-          return isPromiseLike(admitted) ? Promise.resolve(admitted).then(next, (error) => lineFull(error, contextOf(event.request?.requestContext))) : next();
+          const admitted = gate.admit(
+            query,
+            variables,
+            typeof operationName === "string" ? operationName : undefined,
+            contextOf(event.request?.requestContext),
+          );
+          return isPromiseLike(admitted)
+            ? Promise.resolve(admitted).then(next, (error) => lineFull(error, contextOf(event.request?.requestContext)))
+            : next();
         },
         setPreset(next, event) {
           const getExecutionConfig = event.getExecutionConfig;

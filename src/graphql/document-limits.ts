@@ -1,8 +1,23 @@
 import { SafeError } from "postgraphile/grafast";
 import {
-  getNamedType, getNullableType, isInterfaceType, isListType, isObjectType, Kind, SchemaMetaFieldDef, TypeMetaFieldDef,
-  type DocumentNode, type FieldNode, type FragmentDefinitionNode, type GraphQLField,
-  type GraphQLNamedType, type GraphQLSchema, type OperationDefinitionNode, type SelectionSetNode, type ValueNode,
+  getNamedType,
+  getNullableType,
+  isInterfaceType,
+  isListType,
+  isObjectType,
+  Kind,
+  OperationTypeNode,
+  SchemaMetaFieldDef,
+  TypeMetaFieldDef,
+  type DocumentNode,
+  type FieldNode,
+  type FragmentDefinitionNode,
+  type GraphQLField,
+  type GraphQLNamedType,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+  type ValueNode,
 } from "postgraphile/graphql";
 import type { DocumentLimits } from "../config/graphql.ts";
 import { EXPORT_FIELD } from "./export-line.ts";
@@ -76,7 +91,10 @@ const NESTED_TYPE_LISTS = new Set(["fields", "inputFields", "enumValues", "inter
  * each other twice per level cost linear time, not 2^n.
  */
 export function compileDocument(
-  schema: GraphQLSchema, document: DocumentNode, limits: DocumentLimits, passwordMutations: ReadonlySet<string>,
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  limits: DocumentLimits,
+  passwordMutations: ReadonlySet<string>,
 ): CompiledOperation[] {
   return new DocumentCompiler(schema, document, limits, passwordMutations).compile();
 }
@@ -102,7 +120,7 @@ class DocumentCompiler {
 
   compile(): CompiledOperation[] {
     return this.operations.map((operation) => {
-      if (operation.operation === "subscription") {
+      if (operation.operation === OperationTypeNode.SUBSCRIPTION) {
         refuse("UNSUPPORTED_OPERATION", "Subscriptions are not supported: use queries and mutations");
       }
       const defaults = new Map<string, unknown>();
@@ -113,7 +131,7 @@ class DocumentCompiler {
         }
       }
       this.pageVariables = new Map();
-      const rootType = operation.operation === "mutation" ? this.schema.getMutationType() : this.schema.getQueryType();
+      const rootType = operation.operation === OperationTypeNode.MUTATION ? this.schema.getMutationType() : this.schema.getQueryType();
       const root = this.compileSet(operation.selectionSet, rootType ?? undefined, 1);
       this.checkTotals(root);
       const introspectionOnly = root.rootFields > 0 && root.rootFields === root.schemaReads + root.typeReads;
@@ -135,7 +153,8 @@ class DocumentCompiler {
       refuse("TOO_MANY_OPERATIONS", `A request may carry at most one of ${[...this.passwordMutations].join(", ")}`);
     }
     if (root.exportFields > 1) refuse("TOO_MANY_OPERATIONS", `A request may carry at most one ${EXPORT_FIELD}`);
-    if (root.schemaReads + root.typeReads > 0 && !limits.introspection) refuse("INTROSPECTION_DISABLED", "Introspection is disabled on this server");
+    if (root.schemaReads + root.typeReads > 0 && !limits.introspection)
+      refuse("INTROSPECTION_DISABLED", "Introspection is disabled on this server");
     if (root.schemaReads > 1) refuse("QUERY_TOO_COSTLY", "An operation may read __schema once");
   }
 
@@ -143,7 +162,17 @@ class DocumentCompiler {
   private compileSet(selectionSet: SelectionSetNode, type: GraphQLNamedType | undefined, nesting: number): CompiledSet {
     if (nesting > this.limits.maxDepth * 4) refuse("QUERY_TOO_DEEP", `Queries may nest at most ${this.limits.maxDepth} levels`);
     const set: CompiledSet = {
-      fields: [], includes: [], depth: 0, expandedFields: 0, aliases: 0, rootFields: 0, passwordFields: 0, exportFields: 0, schemaReads: 0, typeReads: 0, introspectionLists: new Map(),
+      fields: [],
+      includes: [],
+      depth: 0,
+      expandedFields: 0,
+      aliases: 0,
+      rootFields: 0,
+      passwordFields: 0,
+      exportFields: 0,
+      schemaReads: 0,
+      typeReads: 0,
+      introspectionLists: new Map(),
     };
     for (const selection of selectionSet.selections) {
       if (selection.kind === Kind.FIELD) {
@@ -208,7 +237,7 @@ class DocumentCompiler {
       pageList,
       listSize: !pageList && definition && isListType(getNullableType(definition.type)) ? this.limits.defaultPageSize : 1,
       free: introspection,
-      weight: (definition?.extensions as Record<string, unknown> | undefined)?.[WEIGHT_EXTENSION] as number | undefined ?? 1,
+      weight: ((definition?.extensions as Record<string, unknown> | undefined)?.[WEIGHT_EXTENSION] as number | undefined) ?? 1,
       ...(definition?.args.some((a) => a.name === "first" || a.name === "last") ? { page: this.pageSize(node) } : {}),
     };
     if (introspection && INTROSPECTION_LISTS.has(name)) mergeKeys(set.introspectionLists, name, new Set([node.alias?.value ?? name]));
@@ -233,7 +262,8 @@ class DocumentCompiler {
   /** A __Type reached through a field's type, ofType, interfaces…: its name and kind only, no lists (else the schema repeats itself). */
   private checkNestedType(child: CompiledSet): void {
     for (const name of child.introspectionLists.keys()) {
-      if (NESTED_TYPE_LISTS.has(name)) refuse("QUERY_TOO_COSTLY", `Introspection may list ${name} only of the types in __schema.types or __type`);
+      if (NESTED_TYPE_LISTS.has(name))
+        refuse("QUERY_TOO_COSTLY", `Introspection may list ${name} only of the types in __schema.types or __type`);
     }
   }
 
@@ -249,7 +279,10 @@ class DocumentCompiler {
     const literals: number[] = [];
     const variables: string[] = [];
     for (const argument of node.arguments ?? []) {
-      const { name: { value: name }, value } = argument;
+      const {
+        name: { value: name },
+        value,
+      } = argument;
       if (name !== "first" && name !== "last" && name !== "offset") continue;
       if (value.kind === Kind.VARIABLE) {
         const uses = this.pageVariables.get(value.name.value) ?? new Set();
@@ -277,7 +310,11 @@ function mergeKeys(target: Map<string, Set<string>>, name: string, keys: Set<str
   else target.set(name, new Set(keys));
 }
 
-function fieldDefinition(schema: GraphQLSchema, type: GraphQLNamedType | undefined, name: string): GraphQLField<unknown, unknown> | undefined {
+function fieldDefinition(
+  schema: GraphQLSchema,
+  type: GraphQLNamedType | undefined,
+  name: string,
+): GraphQLField<unknown, unknown> | undefined {
   if (type && type === schema.getQueryType() && name === "__schema") return SchemaMetaFieldDef;
   if (type && type === schema.getQueryType() && name === "__type") return TypeMetaFieldDef;
   return type && (isObjectType(type) || isInterfaceType(type)) ? type.getFields()[name] : undefined;
@@ -339,12 +376,16 @@ export function checkVariables(compiled: CompiledOperation, variables: Record<st
     const given = value(name);
     if (typeof given === "number") for (const use of uses) checkPageArgument(use === "offset" ? "offset" : "first", given, limits);
   }
-  const cost = !sendsPageVariables && compiled.staticCost !== undefined
-    ? compiled.staticCost
-    : new CostEstimator(limits, value).operationCost(compiled.root);
+  const cost =
+    !sendsPageVariables && compiled.staticCost !== undefined
+      ? compiled.staticCost
+      : new CostEstimator(limits, value).operationCost(compiled.root);
   if (!sendsPageVariables) compiled.staticCost = cost;
   if (cost > limits.maxCost) {
-    refuse("QUERY_TOO_COSTLY", `This query could return about ${cost} values; the limit is ${limits.maxCost} (a long text counts as one value per ${CHARACTERS_PER_UNIT} characters it may hold). Ask for smaller pages or fewer long fields.`);
+    refuse(
+      "QUERY_TOO_COSTLY",
+      `This query could return about ${cost} values; the limit is ${limits.maxCost} (a long text counts as one value per ${CHARACTERS_PER_UNIT} characters it may hold). Ask for smaller pages or fewer long fields.`,
+    );
   }
 }
 

@@ -47,7 +47,7 @@ type OriginalError = Error & { code?: string; table?: string; constraint?: strin
 const VARIABLE_REFUSAL = /^Variable "\$\w+" /;
 
 function maskError(error: GraphQLError, logger: Logger, messages: ConstraintMessages): GraphQLError {
-  const original = error.originalError as OriginalError | undefined;
+  const original: OriginalError | undefined = error.originalError;
   if (error.path === undefined && VARIABLE_REFUSAL.test(error.message)) return withCode(error, error.message, "GRAPHQL_VALIDATION_FAILED");
   // A ClientError, SQL's refusal with a status of its own, a database that cannot serve (src/errors.ts).
   const known = original && classify(original);
@@ -64,14 +64,18 @@ function maskError(error: GraphQLError, logger: Logger, messages: ConstraintMess
   const refused = original && messages.of(original);
   if (code && refused) {
     // The constraint's name and PostgreSQL's words stay here; the client gets the field and why.
-    logger.info({ constraint: original.constraint, table: original.table, column: original.column, path: error.path }, "constraint refused a write");
+    logger.info(
+      { constraint: original.constraint, table: original.table, column: original.column, path: error.path },
+      "constraint refused a write",
+    );
     return withCode(error, refused.message, code, { field: refused.field });
   }
   // A data exception whose field was found (bad-value-plugin.ts) keeps that message and field.
   const field = error.extensions?.field;
   if (code && original && typeof field === "string") return withCode(error, error.message, code, { field });
   // PostgreSQL's own refusal names the function, table or policy: not the client's business.
-  if (original?.code === INSUFFICIENT_PRIVILEGE && POSTGRES_REFUSAL.test(original.message)) return withCode(error, NOT_ALLOWED, "FORBIDDEN");
+  if (original?.code === INSUFFICIENT_PRIVILEGE && POSTGRES_REFUSAL.test(original.message))
+    return withCode(error, NOT_ALLOWED, "FORBIDDEN");
   if (code && original) return withCode(error, original.message, code);
   if (!original || original instanceof GraphQLError || isSafeError(original)) return defaultMaskError(error);
   // Anything else stays masked: logged here, with an id the client can quote.

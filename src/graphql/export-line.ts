@@ -41,7 +41,12 @@ export function exportLinePlugin(gate: DocumentGate, config: ExportConfig): Grap
           tenantsInLine.add(tenant);
           line.weigh(String(tenant));
           const refusal = busy(EXPORT_BUSY);
-          return line.run(String(tenant), async () => next(), () => refusal)
+          return line
+            .run(
+              String(tenant),
+              async () => next(),
+              () => refusal,
+            )
             .catch((error: unknown) => {
               if (error !== refusal) throw error;
               return refusedAsBusy();

@@ -1,4 +1,11 @@
-import { Kind, type DocumentNode, type FragmentDefinitionNode, type OperationDefinitionNode, type SelectionSetNode } from "postgraphile/graphql";
+import {
+  Kind,
+  OperationTypeNode,
+  type DocumentNode,
+  type FragmentDefinitionNode,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+} from "postgraphile/graphql";
 import { HASHING_MUTATIONS } from "../auth/hashing-operations.ts";
 import { contextOf } from "../http/request-context.ts";
 
@@ -22,7 +29,9 @@ export function hashes(document: DocumentNode, operationName: string | null | un
   let names = hashingOperations.get(document);
   if (!names) {
     const fragments = new Map(document.definitions.filter((d) => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => [d.name.value, d]));
-    const mutations = document.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION && d.operation === "mutation");
+    const mutations = document.definitions.filter(
+      (d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION && d.operation === OperationTypeNode.MUTATION,
+    );
     names = new Set(mutations.filter((m) => selectsHashing(m.selectionSet, fragments, new Set())).map((m) => m.name?.value ?? ""));
     hashingOperations.set(document, names);
   }
@@ -32,7 +41,7 @@ export function hashes(document: DocumentNode, operationName: string | null | un
 /**
  * A GraphQL request that hashes a password (register, login… the same list as the REST routes')
  * leaves the server's line as soon as its document is known, before it executes: it waits in
- * bcrypt's own short line instead, like its REST twin, and never holds a server place while a
+ * bcrypt's own short line instead, like its REST twin, and never holds a server turn while a
  * hash runs. The document was admitted by the gate first (one hashing mutation per request).
  */
 export const HashingPlugin: GraphileConfig.Plugin = {
@@ -42,8 +51,8 @@ export const HashingPlugin: GraphileConfig.Plugin = {
   grafast: {
     middleware: {
       execute(next, { args }) {
-        const place = contextOf(args.requestContext)?.serverPlace;
-        if (place && hashes(args.document, args.operationName)) place.leave();
+        const turn = contextOf(args.requestContext)?.serverTurn;
+        if (turn && hashes(args.document, args.operationName)) turn.leave();
         return next();
       },
     },

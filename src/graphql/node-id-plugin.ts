@@ -17,8 +17,12 @@ const isKeyValue = (value: unknown) => typeof value === "string" || (typeof valu
 export function decodeNodeId(value: unknown): unknown[] {
   if (typeof value !== "string" || value.length > MAX_NODE_ID_LENGTH) throw new Error("Not a node id");
   const decoded: unknown = JSON.parse(Buffer.from(value, "base64").toString("utf8"));
-  const flat = Array.isArray(decoded) && decoded.length >= 2 && decoded.length <= MAX_NODE_ID_PARTS
-    && typeof decoded[0] === "string" && decoded.slice(1).every(isKeyValue);
+  const flat =
+    Array.isArray(decoded) &&
+    decoded.length >= 2 &&
+    decoded.length <= MAX_NODE_ID_PARTS &&
+    typeof decoded[0] === "string" &&
+    decoded.slice(1).every(isKeyValue);
   // Only the id the server gives: not url-safe base64, extra padding, whitespace or other JSON spellings of it.
   if (!flat || encodeNodeId(decoded) !== value) throw new Error("Not a node id");
   return decoded;
@@ -39,8 +43,7 @@ function keyCountOf(build: GraphileBuild.Build, typeName: string): number | unde
 function exactKeys(build: GraphileBuild.Build, handler: NodeIdHandler): NodeIdHandler {
   const keys = keyCountOf(build, handler.typeName);
   if (keys === undefined) return handler;
-  const { match } = handler;
-  return { ...handler, match: (specifier) => Array.isArray(specifier) && specifier.length === keys + 1 && match(specifier) };
+  return { ...handler, match: (specifier) => Array.isArray(specifier) && specifier.length === keys + 1 && handler.match(specifier) };
 }
 
 export const BoundedNodeIdPlugin: GraphileConfig.Plugin = {

@@ -9,7 +9,11 @@ interface PaginatedStep extends Step {
 const GROUPED_AGGREGATES = "groupedAggregates";
 
 /** groupedAggregates returns at most a page of groups, as the cost estimate assumes (one row per product otherwise). */
-function groupsAtMost<F extends { plan?: unknown; description?: string | null | undefined }>(field: F, plan: (...args: never[]) => unknown, groups: number): F {
+function groupsAtMost<F extends { plan?: unknown; description?: string | null | undefined }>(
+  field: F,
+  plan: (...args: never[]) => unknown,
+  groups: number,
+): F {
   return {
     ...field,
     description: `Grouped aggregates across the matching connection (ignoring before/after/first/last/offset): at most ${groups} groups.`,
@@ -58,8 +62,11 @@ export function pageSizePlugin(defaultPageSize: number): GraphileConfig.Plugin {
               // undefined when the field has no such argument (some connections cannot page backwards)
               const $first = fieldArgs.getRaw("first") as Step | undefined;
               const $last = fieldArgs.getRaw("last") as Step | undefined;
-              $connection.setFirst($connection.operationPlan.withRootLayerPlan(() =>
-                lambda([$first ?? constant(undefined), $last ?? constant(undefined)], pageSize, true)));
+              $connection.setFirst(
+                $connection.operationPlan.withRootLayerPlan(() =>
+                  lambda([$first ?? constant(undefined), $last ?? constant(undefined)], pageSize, true),
+                ),
+              );
               if ($last) $connection.setLast($last);
               return $connection;
             },

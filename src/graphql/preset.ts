@@ -38,21 +38,42 @@ import type { GrafastSubscriber } from "postgraphile/grafast";
  * the API roles are granted.
  */
 export function makePreset(
-  pool: pg.Pool, auth: AuthService, graphql: GraphqlConfig,
-  { explorer = true, logger = createLogger(), guards = graphqlGuards(graphql), messages = new ConstraintMessages(pool), schemaWatch }: PresetOptions,
+  pool: pg.Pool,
+  auth: AuthService,
+  graphql: GraphqlConfig,
+  {
+    explorer = true,
+    logger = createLogger(),
+    guards = graphqlGuards(graphql),
+    messages = new ConstraintMessages(pool),
+    schemaWatch,
+  }: PresetOptions,
 ): GraphileConfig.Preset {
   return {
     extends: [
-      PostGraphileAmberPreset, PgSimplifyInflectionPreset, PgAggregatesPreset, PostGraphileConnectionFilterPreset,
+      PostGraphileAmberPreset,
+      PgSimplifyInflectionPreset,
+      PgAggregatesPreset,
+      PostGraphileConnectionFilterPreset,
       // Before the gate: it swaps the hash for the trusted document, which the gate then measures.
       ...(graphql.trustedDocuments ? [trustedDocumentsPreset(graphql.trustedDocuments)] : []),
     ],
     plugins: [
       // First: its execute middleware is the outermost, so it rules on every error of the result (the gate's and the export line's too).
-      AnswerStatusPlugin, NoSchemaPrefixPlugin, authPlugin(auth), documentGatePlugin(guards.gate, guards.newDocuments, graphql.planCacheSize),
+      AnswerStatusPlugin,
+      NoSchemaPrefixPlugin,
+      authPlugin(auth),
+      documentGatePlugin(guards.gate, guards.newDocuments, graphql.planCacheSize),
       exportLinePlugin(guards.gate, graphql.exports),
-      pageSizePlugin(graphql.defaultPageSize), ValueWeightPlugin, ErrorCodesPlugin,
-      NotFoundPlugin, DescriptionsPlugin, BadValuePlugin, constraintMessagesPlugin(messages), BoundedNodeIdPlugin, HashingPlugin,
+      pageSizePlugin(graphql.defaultPageSize),
+      ValueWeightPlugin,
+      ErrorCodesPlugin,
+      NotFoundPlugin,
+      DescriptionsPlugin,
+      BadValuePlugin,
+      constraintMessagesPlugin(messages),
+      BoundedNodeIdPlugin,
+      HashingPlugin,
     ],
     // Filter and order by any column, not only indexed ones: a tenant's tables are small, and
     // sellers filter by price, brand or category. Node ids are decoded by BoundedNodeIdPlugin.

@@ -4,8 +4,10 @@ import type { AuthService } from "../auth/auth-service.ts";
 import { requireSession } from "./bearer.ts";
 import { rememberMountPath } from "./metrics.ts";
 
-const body = (req: Request): Record<string, unknown> =>
-  req.body && typeof req.body === "object" && !Array.isArray(req.body) ? req.body : {};
+const body = (req: Request): Record<string, unknown> => {
+  const sent: unknown = req.body;
+  return sent && typeof sent === "object" && !Array.isArray(sent) ? (sent as Record<string, unknown>) : {};
+};
 
 /** Largest JSON body of the REST routes (413 beyond). */
 export const REST_BODY_BYTES = 16 * 1024;

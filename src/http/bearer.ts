@@ -18,7 +18,7 @@ export function bearerAuthentication(auth: AuthService, { checkedInTransaction =
     try {
       const match = /^Bearer ([A-Za-z0-9_\-.]+)$/.exec(header.trim());
       if (!match) throw invalidToken();
-      req.context.session = checkedInTransaction ? auth.verify(match[1]!) : await auth.authorize(match[1]!);
+      req.context.session = checkedInTransaction ? auth.verify(match[1]) : await auth.authorize(match[1]);
       next();
     } catch (error) {
       next(error);

@@ -29,9 +29,13 @@ const GRAPHQL_ROUTE = new RegExp(`^${GRAPHQL_PATH}/?$`);
 export function sendError(req: IncomingMessage, res: ServerResponse, { status, code, message, retryAfterSeconds, id }: Answer): void {
   if (status === 401) res.setHeader("WWW-Authenticate", "Bearer");
   if (retryAfterSeconds) res.setHeader("Retry-After", String(retryAfterSeconds));
-  sendJson(res, status, GRAPHQL_ROUTE.test(pathOf(req.url))
-    ? { errors: [{ message, extensions: { code, ...(id ? { id } : {}) } }] }
-    : { detail: message, code, ...(id ? { id } : {}) });
+  sendJson(
+    res,
+    status,
+    GRAPHQL_ROUTE.test(pathOf(req.url))
+      ? { errors: [{ message, extensions: { code, ...(id ? { id } : {}) } }] }
+      : { detail: message, code, ...(id ? { id } : {}) },
+  );
 }
 
 /** A JSON answer with Node's own response methods (the /graphql steps run without Express's). */

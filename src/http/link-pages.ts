@@ -11,7 +11,11 @@ import { escapeHtml, LINK_PATHS } from "../mail/messages.ts";
  * into the HTML (the token is read by the script), and loads nothing from anywhere.
  */
 
-interface Field { name: string; label: string; autocomplete: string }
+interface Field {
+  name: string;
+  label: string;
+  autocomplete: string;
+}
 
 /** What one link's page does: the API route its form posts to, and with what. */
 export interface LinkPage {
@@ -28,23 +32,38 @@ const newPassword = (name: string): Field => ({ name, label: "New password (8 ch
 /** Link path → API route → fields. A new link path in src/mail/messages.ts needs its row here (a test checks). */
 export const LINK_PAGES: Record<string, LinkPage> = {
   [LINK_PATHS.verify_email]: {
-    route: "/api/auth/verify-email", title: "Confirm your e-mail address", fields: [], button: "Confirm my address",
+    route: "/api/auth/verify-email",
+    title: "Confirm your e-mail address",
+    fields: [],
+    button: "Confirm my address",
     done: "Your address is verified.",
   },
   [LINK_PATHS.reset_password]: {
-    route: "/api/auth/reset-password", title: "Choose a new password", fields: [newPassword("new_password")], button: "Set my new password",
+    route: "/api/auth/reset-password",
+    title: "Choose a new password",
+    fields: [newPassword("new_password")],
+    button: "Set my new password",
     done: "Your password is changed, and every session ended: sign in with the new password.",
   },
   [LINK_PATHS.invitation]: {
-    route: "/api/auth/accept-invitation", title: "Join your team on Stoflow", fields: [newPassword("password")], button: "Accept the invitation",
+    route: "/api/auth/accept-invitation",
+    title: "Join your team on Stoflow",
+    fields: [newPassword("password")],
+    button: "Accept the invitation",
     done: "Welcome to the team: your password is set, sign in with it.",
   },
   [LINK_PATHS.change_email]: {
-    route: "/api/auth/confirm-email-change", title: "Confirm the change of your e-mail address", fields: [], button: "Confirm the change",
+    route: "/api/auth/confirm-email-change",
+    title: "Confirm the change of your e-mail address",
+    fields: [],
+    button: "Confirm the change",
     done: "Confirmed.",
   },
   [LINK_PATHS.cancel_email_change]: {
-    route: "/api/auth/cancel-email-change", title: "Stop this change of address", fields: [], button: "This was not me: cancel it",
+    route: "/api/auth/cancel-email-change",
+    title: "Stop this change of address",
+    fields: [],
+    button: "This was not me: cancel it",
     done: "The change is cancelled and every session ended: sign in again, and change your password if someone else knew it.",
   },
 };
@@ -69,7 +88,8 @@ form.addEventListener("submit", async (event) => {
   }
   form.querySelector("button").disabled = false;
 });`;
-const STYLE = "body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}label,input,button{display:block;margin:.5rem 0}input{width:100%}small{color:#666}";
+const STYLE =
+  "body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}label,input,button{display:block;margin:.5rem 0}input{width:100%}small{color:#666}";
 
 const sha256 = (text: string) => `'sha256-${createHash("sha256").update(text).digest("base64")}'`;
 const HEADERS = {
@@ -81,8 +101,10 @@ const HEADERS = {
 };
 
 function html({ route, title, fields, button, done }: LinkPage): string {
-  const inputs = fields.map(({ name, label, autocomplete }) =>
-    `<label>${escapeHtml(label)}<input type="password" name="${escapeHtml(name)}" autocomplete="${escapeHtml(autocomplete)}" required></label>`);
+  const inputs = fields.map(
+    ({ name, label, autocomplete }) =>
+      `<label>${escapeHtml(label)}<input type="password" name="${escapeHtml(name)}" autocomplete="${escapeHtml(autocomplete)}" required></label>`,
+  );
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>Stoflow: ${escapeHtml(title)}</title><style>${STYLE}</style></head>
 <body><h1>${escapeHtml(title)}</h1>

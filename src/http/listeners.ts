@@ -11,7 +11,7 @@ import { SocketGuard, type Listener } from "../admission/socket-guard.ts";
 /**
  * Connections the kernel may hold for Node to accept (Linux caps it at net.core.somaxconn). Node's
  * 511 overflows under a crowd of new connections: the kernel then drops SYNs, and a client waits
- * for its retransmission (1 s, then 3 s, 7 s…) instead of a turn in the queue.
+ * for its retransmission (1 s, then 3 s, 7 s…) instead of waiting in this backlog.
  */
 const LISTEN_BACKLOG = 4_096;
 
@@ -38,12 +38,18 @@ export interface Listeners {
  * `otherRefusals`: requests refused further on (new GraphQL documents), which also tell a flood
  * whose memory is given back once it is over (flood-recovery.ts).
  */
-export function createListeners(config: ServerConfig, trustProxy: (address: string, hop: number) => boolean, otherRefusals: () => number = () => 0): Listeners {
+export function createListeners(
+  config: ServerConfig,
+  trustProxy: (address: string, hop: number) => boolean,
+  otherRefusals: () => number = () => 0,
+): Listeners {
   const { headersMs, requestMs, socketMs } = config.httpTimeouts;
   // A client that sends its request slowly (slowloris), or does not take its answer, loses its
   // socket after these delays (with no "timeout" listener, Node destroys a socket silent for socketMs).
   const main = http.createServer({
-    headersTimeout: headersMs, requestTimeout: Math.max(requestMs, headersMs), connectionsCheckingInterval: Math.min(1_000, headersMs),
+    headersTimeout: headersMs,
+    requestTimeout: Math.max(requestMs, headersMs),
+    connectionsCheckingInterval: Math.min(1_000, headersMs),
   });
   main.timeout = socketMs;
   const probe = http.createServer({ headersTimeout: PROBE_REQUEST_MS, requestTimeout: PROBE_REQUEST_MS, connectionsCheckingInterval: 500 });
@@ -51,17 +57,29 @@ export function createListeners(config: ServerConfig, trustProxy: (address: stri
   const { pipelinedRequests: pipelined, slowSockets } = config;
   const sockets = {
     main: new SocketGuard({ max: config.maxConnections, perClient: config.connectionsPerAddress, ...slowSockets, pipelined }),
-    probe: new SocketGuard({ max: config.probe.maxConnections, perClient: config.probe.maxConnections, ...slowSockets, pipelined, evictYoung: true }),
+    probe: new SocketGuard({
+      max: config.probe.maxConnections,
+      perClient: config.probe.maxConnections,
+      ...slowSockets,
+      pipelined,
+      evictYoung: true,
+    }),
   };
   const bodies = new BodyBudget(config.bodyBudgetBytes);
   const servers = [main, probe];
-  const refusals = () => Object.values(sockets).reduce((sum, { counts }) => sum + counts.refused + counts.evicted + counts.tooSlow + counts.pipelined, 0)
-    + bodies.counts.refused + bodies.counts.evicted + otherRefusals();
+  const refusals = () =>
+    Object.values(sockets).reduce((sum, { counts }) => sum + counts.refused + counts.evicted + counts.tooSlow + counts.pipelined, 0) +
+    bodies.counts.refused +
+    bodies.counts.evicted +
+    otherRefusals();
   const calm = () => sockets.main.counts.open <= config.maxConnections / 10 && bodies.counts.held <= config.bodyBudgetBytes / 10;
   const stopCollecting = collectAfterFloods(refusals, calm);
   const largestBody = (path: string) => (path === GRAPHQL_PATH ? config.graphql.maxBodyBytes : REST_BODY_BYTES);
   return {
-    main, probe, sockets, bodies,
+    main,
+    probe,
+    sockets,
+    bodies,
     serve(api, probes) {
       // The request's context first (its path and client address, read by everything after).
       sockets.main.attach(main, withContext(trustProxy, admitBodies(bodies, largestBody, api)));
@@ -74,10 +92,17 @@ export function createListeners(config: ServerConfig, trustProxy: (address: stri
     },
     async close() {
       stopCollecting();
-      await Promise.all(servers.filter((server) => server.listening).map((server) => new Promise((resolve) => {
-        server.close(resolve);
-        server.closeIdleConnections();
-      })));
+      await Promise.all(
+        servers
+          .filter((server) => server.listening)
+          .map(
+            (server) =>
+              new Promise((resolve) => {
+                server.close(resolve);
+                server.closeIdleConnections();
+              }),
+          ),
+      );
     },
   };
 }
@@ -85,8 +110,9 @@ export function createListeners(config: ServerConfig, trustProxy: (address: stri
 /** Resolves once listening; rejects with a clear message when the port is taken. */
 function listen(server: http.Server, port: number, setting: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    server.once("error", (error: NodeJS.ErrnoException) => reject(
-      error.code === "EADDRINUSE" ? new Error(`Port ${port} is already in use: stop the other server or set ${setting}`) : error));
+    server.once("error", (error: NodeJS.ErrnoException) =>
+      reject(error.code === "EADDRINUSE" ? new Error(`Port ${port} is already in use: stop the other server or set ${setting}`) : error),
+    );
     server.listen({ port, backlog: LISTEN_BACKLOG }, resolve);
   });
 }

@@ -29,7 +29,10 @@ export function requestLogging(logger: Logger) {
       if (status === 429 || status === 503) return refused(status);
       const level = status >= 500 ? "error" : status >= 400 ? "warn" : "info";
       if (!lines.isLevelEnabled(level)) return;
-      lines[level]({ req: { id, method: req.method, url }, res: { statusCode: status }, responseTime: Math.round(performance.now() - started) }, "request completed");
+      lines[level](
+        { req: { id, method: req.method, url }, res: { statusCode: status }, responseTime: Math.round(performance.now() - started) },
+        "request completed",
+      );
     });
     next();
   };

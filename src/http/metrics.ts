@@ -21,8 +21,8 @@ const MIDDLEWARE_PATHS = new Set(["/graphql", "/graphiql"]);
  */
 function routeOf(req: IncomingMessage): string {
   const { mountPath, path } = req.context;
-  const route = (req as Partial<Request>).route as { path?: unknown } | undefined; // set by Express's router on the REST routes
-  if (route?.path) return `${mountPath ?? ""}${String(route.path)}`;
+  const route = (req as Partial<Request>).route as { path?: string } | undefined; // set by Express's router on the REST routes
+  if (route?.path) return `${mountPath ?? ""}${route.path}`;
   return MIDDLEWARE_PATHS.has(path) ? path : "unmatched";
 }
 
@@ -59,17 +59,38 @@ export type DocumentCacheSize = () => { documents: number; bytes: number };
 /** What the line of never-seen GraphQL documents did: tasks run, documents refused, event-loop milliseconds spent. */
 export type NewDocumentCounts = { run: number; refused: number; spentMs: number };
 
-export function createMetrics(pool: pg.Pool, tenantCount: () => Promise<number>, documentCache: DocumentCacheSize, newDocuments: NewDocumentCounts): Metrics {
+export function createMetrics(
+  pool: pg.Pool,
+  tenantCount: () => Promise<number>,
+  documentCache: DocumentCacheSize,
+  newDocuments: NewDocumentCounts,
+): Metrics {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: "stoflow_process_" });
-  const requests = new client.Counter({ name: "stoflow_http_requests_total", help: "HTTP requests answered.", labelNames: ["route", "method", "status"], registers: [registry] });
-  const latency = new client.Histogram({
-    name: "stoflow_http_request_duration_seconds", help: "Time to answer an HTTP request.", labelNames: ["route"],
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry],
+  const requests = new client.Counter({
+    name: "stoflow_http_requests_total",
+    help: "HTTP requests answered.",
+    labelNames: ["route", "method", "status"],
+    registers: [registry],
   });
-  const authFailures = new client.Counter({ name: "stoflow_auth_failures_total", help: "Requests refused by authentication, by code.", labelNames: ["code"], registers: [registry] });
+  const latency = new client.Histogram({
+    name: "stoflow_http_request_duration_seconds",
+    help: "Time to answer an HTTP request.",
+    labelNames: ["route"],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const authFailures = new client.Counter({
+    name: "stoflow_auth_failures_total",
+    help: "Requests refused by authentication, by code.",
+    labelNames: ["code"],
+    registers: [registry],
+  });
   new client.Gauge({
-    name: "stoflow_db_pool_connections", help: "Connections of the server's pool, by state.", labelNames: ["state"], registers: [registry],
+    name: "stoflow_db_pool_connections",
+    help: "Connections of the server's pool, by state.",
+    labelNames: ["state"],
+    registers: [registry],
     collect() {
       this.set({ state: "total" }, pool.totalCount);
       this.set({ state: "idle" }, pool.idleCount);
@@ -77,14 +98,18 @@ export function createMetrics(pool: pg.Pool, tenantCount: () => Promise<number>,
     },
   });
   new client.Gauge({
-    name: "stoflow_tenants", help: "Tenants in the database.", registers: [registry],
+    name: "stoflow_tenants",
+    help: "Tenants in the database.",
+    registers: [registry],
     async collect() {
       this.set(await tenantCount().catch(() => NaN));
     },
   });
   new client.Gauge({
-    name: "stoflow_graphql_document_cache", help: "GraphQL documents kept parsed (documents) and the memory they hold (bytes).",
-    labelNames: ["unit"], registers: [registry],
+    name: "stoflow_graphql_document_cache",
+    help: "GraphQL documents kept parsed (documents) and the memory they hold (bytes).",
+    labelNames: ["unit"],
+    registers: [registry],
     collect() {
       const { documents, bytes } = documentCache();
       this.set({ unit: "documents" }, documents);
@@ -92,15 +117,19 @@ export function createMetrics(pool: pg.Pool, tenantCount: () => Promise<number>,
     },
   });
   new client.Gauge({
-    name: "stoflow_graphql_new_documents", help: "Work on never-seen GraphQL documents since start: tasks run (parse and validation, planning, introspection), documents refused 503 BUSY.",
-    labelNames: ["state"], registers: [registry],
+    name: "stoflow_graphql_new_documents",
+    help: "Work on never-seen GraphQL documents since start: tasks run (parse and validation, planning, introspection), documents refused 503 BUSY.",
+    labelNames: ["state"],
+    registers: [registry],
     collect() {
       this.set({ state: "run" }, newDocuments.run);
       this.set({ state: "refused" }, newDocuments.refused);
     },
   });
   new client.Gauge({
-    name: "stoflow_graphql_new_document_seconds", help: "Event-loop time spent on never-seen GraphQL documents since start (bounded by GRAPHQL_NEW_DOCUMENT_MS a second).", registers: [registry],
+    name: "stoflow_graphql_new_document_seconds",
+    help: "Event-loop time spent on never-seen GraphQL documents since start (bounded by GRAPHQL_NEW_DOCUMENT_MS a second).",
+    registers: [registry],
     collect() {
       this.set(newDocuments.spentMs / 1000);
     },

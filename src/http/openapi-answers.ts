@@ -10,16 +10,23 @@ import { REST_BODY_BYTES } from "./auth-routes.ts";
  * so that a route documents exactly the answers it can give.
  */
 
-const SessionView = z.strictObject({
-  user: z.strictObject({
-    id: z.int(), email: z.string(), full_name: z.string().nullable(), role: z.enum(APP_ROLES),
-    email_verified: z.boolean().meta({ description: "Whether the address was verified through the link of a message" }),
-  }),
-  tenant: z.strictObject({
-    id: z.int(), name: z.string(), subscription_tier: z.string(),
-    schema_name: z.string().meta({ description: "The PostgreSQL schema holding the tenant's data", example: "client_1" }),
-  }),
-}).meta({ id: "Session", description: "The signed-in user and their tenant" });
+const SessionView = z
+  .strictObject({
+    user: z.strictObject({
+      id: z.int(),
+      email: z.string(),
+      full_name: z.string().nullable(),
+      role: z.enum(APP_ROLES),
+      email_verified: z.boolean().meta({ description: "Whether the address was verified through the link of a message" }),
+    }),
+    tenant: z.strictObject({
+      id: z.int(),
+      name: z.string(),
+      subscription_tier: z.string(),
+      schema_name: z.string().meta({ description: "The PostgreSQL schema holding the tenant's data", example: "client_1" }),
+    }),
+  })
+  .meta({ id: "Session", description: "The signed-in user and their tenant" });
 
 const AuthResponse = SessionView.extend({
   access_token: z.string().meta({ description: "JWT to send as `Authorization: Bearer …`" }),
@@ -28,47 +35,84 @@ const AuthResponse = SessionView.extend({
   refresh_token: z.string().meta({ description: "Single use: exchange it at /api/auth/refresh for a new pair" }),
 }).meta({ id: "AuthResponse", description: "A signed-in session: its tokens, user and tenant" });
 
-const MailRequested = z.strictObject({ detail: z.string() })
+const MailRequested = z
+  .strictObject({ detail: z.string() })
   .meta({ id: "MailRequested", description: "The same answer whether or not an account has this address" });
 
 const Invited = z.strictObject({ id: z.int().meta({ description: "The invitation's id" }) }).meta({ id: "Invited" });
 
-const Invitations = z.strictObject({
-  invitations: z.array(z.strictObject({
-    id: z.int(), email: z.string(), full_name: z.string().nullable(), role: z.enum(APP_ROLES),
-    invited_by: z.int().nullable().meta({ description: "The admin who sent (or last resent) it; null for one made before invitations were rows" }),
-    created_at: z.string(), expires_at: z.string(),
-  })),
-}).meta({ id: "Invitations", description: "The tenant's pending (unexpired) invitations, oldest first" });
+const Invitations = z
+  .strictObject({
+    invitations: z.array(
+      z.strictObject({
+        id: z.int(),
+        email: z.string(),
+        full_name: z.string().nullable(),
+        role: z.enum(APP_ROLES),
+        invited_by: z
+          .int()
+          .nullable()
+          .meta({ description: "The admin who sent (or last resent) it; null for one made before invitations were rows" }),
+        created_at: z.string(),
+        expires_at: z.string(),
+      }),
+    ),
+  })
+  .meta({ id: "Invitations", description: "The tenant's pending (unexpired) invitations, oldest first" });
 
-const EmailChangeConfirmation = z.strictObject({
-  changed: z.boolean().meta({ description: "True when this was the second confirmation: the address changed and every session ended" }),
-  detail: z.string(),
-}).meta({ id: "EmailChangeConfirmation" });
+const EmailChangeConfirmation = z
+  .strictObject({
+    changed: z.boolean().meta({ description: "True when this was the second confirmation: the address changed and every session ended" }),
+    detail: z.string(),
+  })
+  .meta({ id: "EmailChangeConfirmation" });
 
-const Reauthenticated = z.strictObject({
-  reauthenticated_until: z.string().meta({ description: "Until when this session may make sensitive changes (ISO 8601)" }),
-}).meta({ id: "Reauthenticated" });
+const Reauthenticated = z
+  .strictObject({
+    reauthenticated_until: z.string().meta({ description: "Until when this session may make sensitive changes (ISO 8601)" }),
+  })
+  .meta({ id: "Reauthenticated" });
 
-const Health = z.strictObject({
-  status: z.enum(["ok", "unavailable"]), service: z.string(), database: z.enum(["ok", "unreachable"]), code: z.literal("UNAVAILABLE").optional(),
-}).meta({ id: "Health" });
+const Health = z
+  .strictObject({
+    status: z.enum(["ok", "unavailable"]),
+    service: z.string(),
+    database: z.enum(["ok", "unreachable"]),
+    code: z.literal("UNAVAILABLE").optional(),
+  })
+  .meta({ id: "Health" });
 
-const Readiness = z.strictObject({
-  status: z.enum(["ready", "not ready"]), reason: z.string().optional(), code: z.enum(["UNAVAILABLE", "NOT_READY"]).optional(),
-  tenant_schemas_behind: z.int().optional()
-    .meta({ description: "Tenant schemas behind the template (their requests get 503 `TENANT_MAINTENANCE`); the server serves the others" }),
-  lagging_tenants: z.array(z.int()).optional().meta({ description: "The first 20 of their tenant ids" }),
-}).meta({ id: "Readiness" });
+const Readiness = z
+  .strictObject({
+    status: z.enum(["ready", "not ready"]),
+    reason: z.string().optional(),
+    code: z.enum(["UNAVAILABLE", "NOT_READY"]).optional(),
+    tenant_schemas_behind: z.int().optional().meta({
+      description: "Tenant schemas behind the template (their requests get 503 `TENANT_MAINTENANCE`); the server serves the others",
+    }),
+    lagging_tenants: z.array(z.int()).optional().meta({ description: "The first 20 of their tenant ids" }),
+  })
+  .meta({ id: "Readiness" });
 
-const Root = z.strictObject({
-  message: z.string(), version: z.string(), graphql: z.string(),
-  graphiql: z.string().optional().meta({ description: "The explorer, where it is served (ENABLE_GRAPHIQL; not in production by default)" }),
-  health: z.string(), docs: z.string(), openapi: z.string(),
-}).meta({ id: "Root" });
+const Root = z
+  .strictObject({
+    message: z.string(),
+    version: z.string(),
+    graphql: z.string(),
+    graphiql: z
+      .string()
+      .optional()
+      .meta({ description: "The explorer, where it is served (ENABLE_GRAPHIQL; not in production by default)" }),
+    health: z.string(),
+    docs: z.string(),
+    openapi: z.string(),
+  })
+  .meta({ id: "Root" });
 
-export const json = (schema: z.ZodType, description: string): ResponseConfig =>
-  ({ description, content: { "application/json": { schema } } });
+export const json = (schema: z.ZodType, description: string): ResponseConfig => ({
+  description,
+  content: { "application/json": { schema } },
+});
 
 /** The successful answers, by the schema of their body. */
 export const answer = {
@@ -96,8 +140,8 @@ const THROUGH_THE_LINES: Refusal[] = [
   [500, "INTERNAL", "an unexpected error, logged on the server with the `id` given"],
   [503, "UNAVAILABLE", "the database cannot serve right now"],
 ];
-const SERVER_LINE: Refusal = [503, "BUSY", "every place in the server's line is taken (`HTTP_SERVER_QUEUE`)"];
-const BCRYPT_LINE: Refusal = [503, "BUSY", "every place in the password-hashing line is taken (`BCRYPT_QUEUE_LIMIT`)"];
+const SERVER_LINE: Refusal = [503, "BUSY", "the server's line is full (`HTTP_SERVER_QUEUE`)"];
+const BCRYPT_LINE: Refusal = [503, "BUSY", "the password-hashing line is full (`BCRYPT_QUEUE_LIMIT`)"];
 /** Every route behind the bearer check, when the request has an `Authorization` header, even a route that needs none. */
 const TOKEN_SENT: Refusal[] = [
   [401, "INVALID_TOKEN", "the `Authorization` header is not the bearer token of a live session (checked wherever it is sent)"],
@@ -134,16 +178,21 @@ export interface Placement {
 export function refusalsOf(own: Refusal[], { probe, signedIn, body, hashes }: Placement): Refusal[] {
   if (probe) return own;
   return [
-    ...THROUGH_THE_LINES, hashes ? BCRYPT_LINE : SERVER_LINE, ...TOKEN_SENT,
-    ...(signedIn ? [NO_TOKEN] : []), ...(body ? JSON_BODY : []), ...own,
+    ...THROUGH_THE_LINES,
+    hashes ? BCRYPT_LINE : SERVER_LINE,
+    ...TOKEN_SENT,
+    ...(signedIn ? [NO_TOKEN] : []),
+    ...(body ? JSON_BODY : []),
+    ...own,
   ];
 }
 
-const errorBody = (codes: [string, ...string[]], logged: boolean) => z.strictObject({
-  detail: z.string().meta({ description: "What went wrong, in words a person can read" }),
-  code: z.enum(codes).meta({ description: "Stable code a client can act on" }),
-  ...(logged ? { id: z.string().meta({ description: "The id the error was logged with on the server" }) } : {}),
-});
+const errorBody = (codes: [string, ...string[]], logged: boolean) =>
+  z.strictObject({
+    detail: z.string().meta({ description: "What went wrong, in words a person can read" }),
+    code: z.enum(codes).meta({ description: "Stable code a client can act on" }),
+    ...(logged ? { id: z.string().meta({ description: "The id the error was logged with on the server" }) } : {}),
+  });
 
 const RETRY_AFTER = { description: "Seconds to wait before retrying", schema: { type: "integer" as const, minimum: 1 } };
 const WWW_AUTHENTICATE = { description: "`Bearer`", schema: { type: "string" as const } };
@@ -155,18 +204,21 @@ export function refusalResponses(refusals: Refusal[]): Record<number, ResponseCo
     const codes = byStatus.get(status) ?? byStatus.set(status, new Map()).get(status)!;
     codes.set(code, [...(codes.get(code) ?? []), meaning]);
   }
-  return Object.fromEntries([...byStatus].map(([status, meanings]) => {
-    const codes = [...meanings.keys()] as [string, ...string[]];
-    const description = [...meanings].map(([code, what]) => `\`${code}\`: ${what.join(", or ")}`).join("; ");
-    const headers = {
-      ...(codes.some((code) => RETRY.includes(code)) ? { "Retry-After": RETRY_AFTER } : {}),
-      ...(status === 401 ? { "WWW-Authenticate": WWW_AUTHENTICATE } : {}),
-    };
-    return [status, { ...json(errorBody(codes, status === 500), description), ...(Object.keys(headers).length ? { headers } : {}) }];
-  }));
+  return Object.fromEntries(
+    [...byStatus].map(([status, meanings]) => {
+      const codes = [...meanings.keys()] as [string, ...string[]];
+      const description = [...meanings].map(([code, what]) => `\`${code}\`: ${what.join(", or ")}`).join("; ");
+      const headers = {
+        ...(codes.some((code) => RETRY.includes(code)) ? { "Retry-After": RETRY_AFTER } : {}),
+        ...(status === 401 ? { "WWW-Authenticate": WWW_AUTHENTICATE } : {}),
+      };
+      return [status, { ...json(errorBody(codes, status === 500), description), ...(Object.keys(headers).length ? { headers } : {}) }];
+    }),
+  );
 }
 
 /** What Node's HTTP server answers on any path before a route runs (a probe's only 4xx); no body. */
 export const REFUSED_BEFORE_ANY_ROUTE: ResponseConfig = {
-  description: "Refused by the HTTP server itself: 400 a malformed request, 408 headers or body too slow (`HTTP_HEADERS_TIMEOUT_MS`, `HTTP_REQUEST_TIMEOUT_MS`), 431 headers too large",
+  description:
+    "Refused by the HTTP server itself: 400 a malformed request, 408 headers or body too slow (`HTTP_HEADERS_TIMEOUT_MS`, `HTTP_REQUEST_TIMEOUT_MS`), 431 headers too large",
 };

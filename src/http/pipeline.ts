@@ -97,9 +97,9 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   probes.get("/metrics", probeLine, metricsRoute(metrics, options.metricsAccess));
 
   // POST /graphql, in this order (the README's "Architecture" lists them with their files). A
-  // client's place first (its own line), then its body is received, then the server's place: one
+  // client's turn first (its own line), then its body is received, then the server's turn: one
   // address holds at most its share, and a client sending its body slowly holds none of the
-  // server's places. Each transaction checks the session as it opens: here only the signature and claims.
+  // server's turns. Each transaction checks the session as it opens: here only the signature and claims.
   const graphqlSteps: RequestStep[] = [
     logging, // request id, one log line (logging.ts)
     metrics.middleware, // count and time (metrics.ts)
@@ -129,7 +129,11 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   const openApi = openApiDocument(options.version, { explorer: options.explorer });
   app.get("/openapi.json", (_req, res) => res.json(openApi));
   // Swagger UI from the swagger-ui-dist package, served here: no CDN, no online validator.
-  app.use("/docs", swaggerUi.serve, swaggerUi.setup(openApi, { customSiteTitle: "Stoflow REST API", swaggerOptions: { validatorUrl: null } }));
+  app.use(
+    "/docs",
+    swaggerUi.serve,
+    swaggerUi.setup(openApi, { customSiteTitle: "Stoflow REST API", swaggerOptions: { validatorUrl: null } }),
+  );
   app.use(graphql); // the explorer (/graphiql), when enabled
   app.use(notFound);
   app.use(answerError);

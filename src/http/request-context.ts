@@ -5,11 +5,11 @@ import type { SessionClaims } from "../auth/tokens.ts";
 import type { AnswerOverride } from "../graphql/answer-status.ts";
 import { clientOfAddress } from "../admission/client-address.ts";
 
-/** A request's place in the server's line (src/admission/concurrency.ts), which it can give back early and take again. */
+/** A request's turn in the server's line (src/admission/concurrency.ts), which it can give back early and take again. */
 export interface ServerPlace {
-  /** Gives the place back before the answer (once): a request that waits in another line (bcrypt's, new documents'). */
+  /** Gives the turn back before the answer (once): a request that waits in another line (bcrypt's, new documents'). */
   leave(): void;
-  /** Takes a place again; rejects with ServerLineFullError when the line is full. */
+  /** Takes a turn again; rejects with ServerLineFullError when the line is full. */
   retake(): Promise<void>;
 }
 
@@ -30,8 +30,8 @@ export interface RequestContext {
   session?: SessionClaims;
   /** The path a REST router is mounted at, as declared (metrics' route label, see metrics.ts). */
   mountPath?: string;
-  /** Its place in the server's line, once it has one (src/admission/concurrency.ts). */
-  serverPlace?: ServerPlace;
+  /** Its turn in the server's line, once it has one (src/admission/concurrency.ts). */
+  serverTurn?: ServerPlace;
   /** What GraphQL's execution decided about the HTTP answer (graphql/answer-status.ts). */
   answer?: AnswerOverride;
 }

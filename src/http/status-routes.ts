@@ -5,7 +5,13 @@ import { UNAVAILABLE } from "../db/unavailable.ts";
 
 /** GET / — what this is and where to go (the explorer only where it is served). */
 export function rootRoute(version: string, explorer: boolean) {
-  const links = { graphql: "/graphql", ...(explorer ? { graphiql: "/graphiql" } : {}), health: "/health", docs: "/docs", openapi: "/openapi.json" };
+  const links = {
+    graphql: "/graphql",
+    ...(explorer ? { graphiql: "/graphiql" } : {}),
+    health: "/health",
+    docs: "/docs",
+    openapi: "/openapi.json",
+  };
   return (_req: Request, res: Response) => {
     res.json({ message: "Stoflow API", version, ...links });
   };
@@ -25,9 +31,10 @@ function answer(res: Response, ok: boolean, body: Record<string, unknown>) {
  */
 function sharedWhileRunning<T>(work: () => Promise<T>): () => Promise<T> {
   let running: Promise<T> | undefined;
-  return () => (running ??= work().finally(() => {
-    running = undefined;
-  }));
+  return () =>
+    (running ??= work().finally(() => {
+      running = undefined;
+    }));
 }
 
 /** How long a database found away is reported away without asking it again. */
@@ -44,7 +51,10 @@ export function healthRoute(pool: pg.Pool) {
   const databaseAnswers = sharedWhileRunning(async () => {
     if (Date.now() < awayUntil) return false;
     const ok = await Promise.race([
-      pool.query("select 1").then(() => true, () => false),
+      pool.query("select 1").then(
+        () => true,
+        () => false,
+      ),
       new Promise<boolean>((resolve) => setTimeout(resolve, 2000, false).unref()),
     ]);
     if (!ok) awayUntil = Date.now() + AWAY_KEPT_MS;
@@ -52,9 +62,13 @@ export function healthRoute(pool: pg.Pool) {
   });
   return async (_req: Request, res: Response) => {
     const ok = await databaseAnswers();
-    answer(res, ok, ok
-      ? { status: "ok", service: "stoflow-api", database: "ok" }
-      : { status: "unavailable", service: "stoflow-api", database: "unreachable", code: UNAVAILABLE.code });
+    answer(
+      res,
+      ok,
+      ok
+        ? { status: "ok", service: "stoflow-api", database: "ok" }
+        : { status: "unavailable", service: "stoflow-api", database: "unreachable", code: UNAVAILABLE.code },
+    );
   };
 }
 
@@ -68,8 +82,10 @@ export interface ServerStatus {
 }
 
 export async function serverStatus(pool: pg.Pool, prepared: boolean): Promise<ServerStatus> {
-  const { rows } = await pool.query<ServerStatus>(statement("stoflow_server_status", "select * from app_private.server_status()", prepared));
-  return rows[0]!;
+  const { rows } = await pool.query<ServerStatus>(
+    statement("stoflow_server_status", "select * from app_private.server_status()", prepared),
+  );
+  return rows[0];
 }
 
 /**
@@ -79,7 +95,12 @@ export async function serverStatus(pool: pg.Pool, prepared: boolean): Promise<Se
  * template are listed, but do not make the server unready: it serves every other tenant, and the
  * lagging ones get 503 TENANT_MAINTENANCE.
  */
-export function readyRoute(pool: pg.Pool, committedMigrations: number, preparedStatements: boolean, connectionProblem: () => Promise<string | undefined>) {
+export function readyRoute(
+  pool: pg.Pool,
+  committedMigrations: number,
+  preparedStatements: boolean,
+  connectionProblem: () => Promise<string | undefined>,
+) {
   const currentStatus = sharedWhileRunning(() => serverStatus(pool, preparedStatements).catch(() => undefined));
   return async (_req: Request, res: Response) => {
     const status = await currentStatus();
@@ -88,8 +109,10 @@ export function readyRoute(pool: pg.Pool, committedMigrations: number, preparedS
     if (problem) return answer(res, false, { status: "not ready", reason: problem, code: "NOT_READY" });
     const pending = committedMigrations - status.applied_migrations;
     if (pending > 0) return answer(res, false, { status: "not ready", reason: `${pending} migrations pending`, code: "NOT_READY" });
-    const lagging = status.tenant_schemas_behind > 0
-      ? { tenant_schemas_behind: status.tenant_schemas_behind, lagging_tenants: status.lagging_tenants } : {};
+    const lagging =
+      status.tenant_schemas_behind > 0
+        ? { tenant_schemas_behind: status.tenant_schemas_behind, lagging_tenants: status.lagging_tenants }
+        : {};
     answer(res, true, { status: "ready", ...lagging });
   };
 }

@@ -7,8 +7,10 @@ import type { Listeners } from "./listeners.ts";
  */
 export function registerTransportMetrics(registry: client.Registry, { sockets, bodies }: Listeners, bodyBudgetBytes: number): void {
   new client.Gauge({
-    name: "stoflow_http_sockets", help: "Sockets open, and closed or refused since start, by listener (main, probe) and state (pipelined: closed for too many requests at once).",
-    labelNames: ["listener", "state"], registers: [registry],
+    name: "stoflow_http_sockets",
+    help: "Sockets open, and closed or refused since start, by listener (main, probe) and state (pipelined: closed for too many requests at once).",
+    labelNames: ["listener", "state"],
+    registers: [registry],
     collect() {
       for (const [listener, guard] of Object.entries(sockets)) {
         const { open, refused, evicted, tooSlow, pipelined } = guard.counts;
@@ -21,8 +23,10 @@ export function registerTransportMetrics(registry: client.Registry, { sockets, b
     },
   });
   new client.Gauge({
-    name: "stoflow_http_body_bytes", help: "Bytes reserved for request bodies in progress (held), the most ever held (peak) and the budget.",
-    labelNames: ["state"], registers: [registry],
+    name: "stoflow_http_body_bytes",
+    help: "Bytes reserved for request bodies in progress (held), the most ever held (peak) and the budget.",
+    labelNames: ["state"],
+    registers: [registry],
     collect() {
       this.set({ state: "held" }, bodies.counts.held);
       this.set({ state: "peak" }, bodies.counts.peak);
@@ -30,8 +34,10 @@ export function registerTransportMetrics(registry: client.Registry, { sockets, b
     },
   });
   new client.Gauge({
-    name: "stoflow_http_bodies_refused", help: "Bodies refused for want of room (refused), and bodies closed to make room (evicted), since start.",
-    labelNames: ["reason"], registers: [registry],
+    name: "stoflow_http_bodies_refused",
+    help: "Bodies refused for want of room (refused), and bodies closed to make room (evicted), since start.",
+    labelNames: ["reason"],
+    registers: [registry],
     collect() {
       this.set({ reason: "refused" }, bodies.counts.refused);
       this.set({ reason: "evicted" }, bodies.counts.evicted);

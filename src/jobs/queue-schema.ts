@@ -16,7 +16,8 @@ export function workerLogger(logger: Logger): WorkerLogger {
   return new WorkerLogger((scope) => (level, message, meta) => {
     // The database ending its connections (a stop, a restart) is expected: a warning, not an error.
     const expected = level === "error" && isDatabaseUnavailable((meta as { error?: unknown } | undefined)?.error);
-    const method = level === "error" && !expected ? "error" : level === "warning" || expected ? "warn" : level === "info" ? "info" : "debug";
+    const method =
+      level === "error" && !expected ? "error" : level === "warning" || expected ? "warn" : level === "info" ? "info" : "debug";
     logger[method]({ ...scope, ...meta }, message);
   });
 }

@@ -25,7 +25,12 @@ export interface Mailer {
 export function createMailer(config: MailConfig, logger: Logger): Mailer {
   if (config.smtpUrl) {
     const { connection, greeting, socket } = config.smtpTimeoutsMs;
-    const transport = nodemailer.createTransport({ url: config.smtpUrl, connectionTimeout: connection, greetingTimeout: greeting, socketTimeout: socket });
+    const transport = nodemailer.createTransport({
+      url: config.smtpUrl,
+      connectionTimeout: connection,
+      greetingTimeout: greeting,
+      socketTimeout: socket,
+    });
     return {
       send: async ({ link: _link, ...message }) => void (await transport.sendMail({ from: config.from, ...message })),
       close: () => transport.close(),

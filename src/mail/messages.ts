@@ -25,7 +25,8 @@ export const MAX_NAME_IN_MAIL = 60;
  * the saltillo (Ꞌ ꞌ) and the Armenian apostrophe and emphasis mark (՚ ՛).
  * Fullwidth forms (＂ ＇) fold to ASCII under NFKC first.
  */
-export const QUOTE_MARKS = /[\p{Pi}\p{Pf}"'`\u00B4\u201A\u201E\u2032-\u2037\u300C-\u300F\u301D-\u301F\uFE41-\uFE44\u275B-\u275E\u276E\u276F\u02B9-\u02BD\u02EE\u02DD\u2E42\u{1F676}-\u{1F678}\u05F3\u05F4\u3003\uA78B\uA78C\u055A\u055B]+/gu;
+export const QUOTE_MARKS =
+  /[\p{Pi}\p{Pf}"'`\u00B4\u201A\u201E\u2032-\u2037\u300C-\u300F\u301D-\u301F\uFE41-\uFE44\u275B-\u275E\u276E\u276F\u02B9-\u02BD\u02EE\u02DD\u2E42\u{1F676}-\u{1F678}\u05F3\u05F4\u3003\uA78B\uA78C\u055A\u055B]+/gu;
 
 /** What a run of quote marks in a name becomes: the modifier letter apostrophe, a letter (L'Atelier reads Lʼatelier), which closes no quotation. */
 const NAME_APOSTROPHE = "\u02BC";
@@ -40,8 +41,18 @@ const NAME_APOSTROPHE = "\u02BC";
  * cannot stand in for a dot or a quote.
  */
 export function quoted(value: string): string {
-  const line = value.normalize("NFKC").replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\s]+/gu, " ").replace(QUOTE_MARKS, NAME_APOSTROPHE).trim();
-  const capped = [...line].length > MAX_NAME_IN_MAIL ? `${[...line].slice(0, MAX_NAME_IN_MAIL - 1).join("").trimEnd()}…` : line;
+  const line = value
+    .normalize("NFKC")
+    .replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\s]+/gu, " ")
+    .replace(QUOTE_MARKS, NAME_APOSTROPHE)
+    .trim();
+  const capped =
+    [...line].length > MAX_NAME_IN_MAIL
+      ? `${[...line]
+          .slice(0, MAX_NAME_IN_MAIL - 1)
+          .join("")
+          .trimEnd()}…`
+      : line;
   return `“${capped.replace(/[.\u3002\uFF61@:]/g, (c) => `[${c === "@" || c === ":" ? c : "."}]`)}”`;
 }
 
@@ -61,9 +72,11 @@ function compose({ to, subject, name, paragraphs, actions, validity }: Body): Ma
   const hello = name ? `Hello ${quoted(name)},` : "Hello,";
   const closing = validity ? [`Each link works once, for ${validity}.`] : [];
   const text = [hello, ...paragraphs, ...actions.map((a) => `${a.label}: ${a.link}`), ...closing, "— Stoflow"].join("\n\n");
-  const html = [hello, ...paragraphs].map((p) => `<p>${escapeHtml(p)}</p>`)
+  const html = [hello, ...paragraphs]
+    .map((p) => `<p>${escapeHtml(p)}</p>`)
     .concat(actions.map((a) => `<p><a href="${escapeHtml(a.link)}">${escapeHtml(a.label)}</a></p>`))
-    .concat([...closing, "— Stoflow"].map((p) => `<p>${escapeHtml(p)}</p>`)).join("\n");
+    .concat([...closing, "— Stoflow"].map((p) => `<p>${escapeHtml(p)}</p>`))
+    .join("\n");
   return { to, subject, text, html, link: actions[0]?.link };
 }
 
@@ -77,18 +90,27 @@ export interface LinkContext {
 /** The welcome message of a new account (and its resending): confirm the address. */
 export function verificationMessage(c: LinkContext & { name: string | null; shop: string }): MailMessage {
   return compose({
-    to: c.to, subject: "Confirm your e-mail address", name: c.name, validity: c.validity,
-    paragraphs: [`Welcome to Stoflow! This address was given as the sign-in address of the shop ${quoted(c.shop)}. Please confirm that it is yours.`,
-      "If you did not create a Stoflow account, ignore this message."],
+    to: c.to,
+    subject: "Confirm your e-mail address",
+    name: c.name,
+    validity: c.validity,
+    paragraphs: [
+      `Welcome to Stoflow! This address was given as the sign-in address of the shop ${quoted(c.shop)}. Please confirm that it is yours.`,
+      "If you did not create a Stoflow account, ignore this message.",
+    ],
     actions: [{ label: "Confirm my address", link: c.link }],
   });
 }
 
 export function resetMessage(c: LinkContext): MailMessage {
   return compose({
-    to: c.to, subject: "Reset your Stoflow password", validity: c.validity,
-    paragraphs: ["Someone (we hope you) asked to reset the password of the Stoflow account of this address.",
-      "If it was not you, ignore this message: your password stays as it is. Resetting it signs out every device."],
+    to: c.to,
+    subject: "Reset your Stoflow password",
+    validity: c.validity,
+    paragraphs: [
+      "Someone (we hope you) asked to reset the password of the Stoflow account of this address.",
+      "If it was not you, ignore this message: your password stays as it is. Resetting it signs out every device.",
+    ],
     actions: [{ label: "Choose a new password", link: c.link }],
   });
 }
@@ -96,9 +118,13 @@ export function resetMessage(c: LinkContext): MailMessage {
 /** An invitation: the subject is ours alone; the shop's name is quoted data in the body. */
 export function invitationMessage(c: LinkContext & { shop: string; role: string }): MailMessage {
   return compose({
-    to: c.to, subject: "You are invited to join a shop on Stoflow", validity: c.validity,
-    paragraphs: [`An admin of the shop ${quoted(c.shop)} invites you to join its team on Stoflow, as ${ROLE_IN_WORDS[c.role] ?? "a member"}.`,
-      "If you did not expect this invitation, ignore this message: nothing happens unless you accept it."],
+    to: c.to,
+    subject: "You are invited to join a shop on Stoflow",
+    validity: c.validity,
+    paragraphs: [
+      `An admin of the shop ${quoted(c.shop)} invites you to join its team on Stoflow, as ${ROLE_IN_WORDS[c.role] ?? "a member"}.`,
+      "If you did not expect this invitation, ignore this message: nothing happens unless you accept it.",
+    ],
     actions: [{ label: "Accept and choose my password", link: c.link }],
   });
 }
@@ -112,14 +138,20 @@ const ROLE_IN_WORDS: Record<string, string> = { admin: "an admin", user: "a user
 export function emailChangeMessage(c: LinkContext & { name: string | null; newEmail: string; cancelLink?: string }): MailMessage {
   const atOldAddress = c.cancelLink !== undefined;
   return compose({
-    to: c.to, name: c.name, validity: c.validity,
+    to: c.to,
+    name: c.name,
+    validity: c.validity,
     subject: atOldAddress ? "Confirm the change of your Stoflow sign-in address" : "Confirm your new e-mail address",
     paragraphs: [
       atOldAddress
         ? `Someone signed in with your password asked to move the sign-in address of your Stoflow account from this address to ${quoted(c.newEmail)}.`
         : "Someone signed in with the password of a Stoflow account asked to make this address its sign-in address.",
       "The change takes effect once both the current and the new address confirm it.",
-      ...(atOldAddress ? ["If it was not you, do not confirm: use the second link, which cancels the change and signs out every device, then change your password."] : []),
+      ...(atOldAddress
+        ? [
+            "If it was not you, do not confirm: use the second link, which cancels the change and signs out every device, then change your password.",
+          ]
+        : []),
     ],
     actions: [{ label: "Confirm the change", link: c.link }, ...(atOldAddress ? [{ label: "This was not me", link: c.cancelLink! }] : [])],
   });
@@ -131,7 +163,11 @@ export function escapeHtml(value: string): string {
 
 /** "7 days", "1 hour", "30 minutes". */
 export function validityInWords(seconds: number): string {
-  const [amount, unit] = seconds % 86_400 === 0 ? [seconds / 86_400, "day"]
-    : seconds % 3600 === 0 ? [seconds / 3600, "hour"] : [Math.ceil(seconds / 60), "minute"];
+  const [amount, unit] =
+    seconds % 86_400 === 0
+      ? [seconds / 86_400, "day"]
+      : seconds % 3600 === 0
+        ? [seconds / 3600, "hour"]
+        : [Math.ceil(seconds / 60), "minute"];
   return `${amount} ${unit}${amount === 1 ? "" : "s"}`;
 }

@@ -27,10 +27,17 @@ export async function addTeamMember(owner: pg.Pool, input: Record<string, unknow
   const { tenant_id: tenantId, email, role, full_name: fullName, password } = parseInput(MemberInput, input);
   const hash = await hashPassword(password ?? randomBytes(24).toString("base64url"), bcryptCost);
   const id = await runTransaction(owner, {}, async (client) => {
-    const { rows: [added] } = await client.query<{ id: number }>(
-      "select app_private.add_team_member($1, $2, $3, $4, $5) as id", [tenantId, email, fullName ?? null, role, hash]);
+    const {
+      rows: [added],
+    } = await client.query<{ id: number }>("select app_private.add_team_member($1, $2, $3, $4, $5) as id", [
+      tenantId,
+      email,
+      fullName ?? null,
+      role,
+      hash,
+    ]);
     if (!password) await client.query("select app_private.queue_account_email('reset_password', $1)", [email]);
-    return added!.id;
+    return added.id;
   }).catch(memberRefused);
   return { id, tenant_id: tenantId, email, role, password_set: Boolean(password) };
 }

@@ -10,7 +10,9 @@ import { asAuthRole } from "../auth/transactions.ts";
  * rules and SQL as registration, without throttling, session or tokens (no JWT secret needed).
  */
 export async function createTenant(
-  pool: pg.Pool, bcryptCost: number, input: Record<string, unknown>,
+  pool: pg.Pool,
+  bcryptCost: number,
+  input: Record<string, unknown>,
 ): Promise<{ tenant_id: number; user_id: number; schema: string }> {
   const registration = parseInput(RegisterInput, input);
   const passwords = createPasswordHasher({ cost: bcryptCost, concurrency: 1, queueLimit: 0 });

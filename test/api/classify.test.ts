@@ -22,25 +22,44 @@ describe("classify", () => {
   });
 
   it("answers SQL's refusals that carry a status of their own as the app's errors, and masks the rest", () => {
-    expect(classify(pgError("SFSES", "The session has ended"))).toMatchObject({ status: 401, code: "INVALID_TOKEN", message: "The session has ended" });
+    expect(classify(pgError("SFSES", "The session has ended"))).toMatchObject({
+      status: 401,
+      code: "INVALID_TOKEN",
+      message: "The session has ended",
+    });
     expect(classify(pgError("SFMNT", "client_7 lags"))).toMatchObject({ status: 503, code: "TENANT_MAINTENANCE", retryAfterSeconds: 60 });
     expect(classify(pgError("SFRAU", "Confirm your password first"))).toMatchObject({ status: 403, code: "REAUTHENTICATION_REQUIRED" });
     expect(classify(pgError("SFBIG", "The export is larger than 1 MB"))).toMatchObject({ status: 413, code: "EXPORT_TOO_LARGE" });
-    expect(refusalOf(pgError("23505", "duplicate key value violates unique constraint \"users_email_key\""))).toBeUndefined();
-    expect(classify(pgError("23505", "duplicate key value violates unique constraint \"users_email_key\""))).toBeUndefined();
+    expect(refusalOf(pgError("23505", 'duplicate key value violates unique constraint "users_email_key"'))).toBeUndefined();
+    expect(classify(pgError("23505", 'duplicate key value violates unique constraint "users_email_key"'))).toBeUndefined();
     expect(classify(new Error("anything else"))).toBeUndefined();
     expect(classify(undefined)).toBeUndefined();
   });
 
   it("answers a database that cannot serve 503 UNAVAILABLE with Retry-After", () => {
-    expect(classify(pgError("57P01", "terminating connection due to administrator command"))).toMatchObject({ status: 503, code: "UNAVAILABLE", retryAfterSeconds: 5 });
+    expect(classify(pgError("57P01", "terminating connection due to administrator command"))).toMatchObject({
+      status: 503,
+      code: "UNAVAILABLE",
+      retryAfterSeconds: 5,
+    });
     expect(classify(new Error("Connection terminated unexpectedly"))).toMatchObject({ status: 503, code: "UNAVAILABLE" });
   });
 
   it("answers body-parser's refusals 415 or 400/413 without their words, and masks a server error it reports", () => {
-    expect(classify(createError(415, "unsupported charset \"LATIN1\"", { type: "charset.unsupported" }))).toMatchObject({ status: 415, code: "UNSUPPORTED_MEDIA_TYPE" });
-    expect(classify(createError(413, "request entity too large", { type: "entity.too.large" }))).toEqual({ status: 413, code: "BAD_REQUEST", message: "Request body too large" });
-    expect(classify(createError(400, "Unexpected token } in JSON", { type: "entity.parse.failed" }))).toEqual({ status: 400, code: "BAD_REQUEST", message: "Malformed request body" });
+    expect(classify(createError(415, 'unsupported charset "LATIN1"', { type: "charset.unsupported" }))).toMatchObject({
+      status: 415,
+      code: "UNSUPPORTED_MEDIA_TYPE",
+    });
+    expect(classify(createError(413, "request entity too large", { type: "entity.too.large" }))).toEqual({
+      status: 413,
+      code: "BAD_REQUEST",
+      message: "Request body too large",
+    });
+    expect(classify(createError(400, "Unexpected token } in JSON", { type: "entity.parse.failed" }))).toEqual({
+      status: 400,
+      code: "BAD_REQUEST",
+      message: "Malformed request body",
+    });
     expect(classify(createError(500, "stream is not readable"))).toBeUndefined();
   });
 });

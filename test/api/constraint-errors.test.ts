@@ -7,21 +7,31 @@ let token: string;
 beforeAll(async () => {
   gw = await startTestGateway();
   token = (await signUp(gw.url, "Constraint Shop", "enterprise")).access_token;
-  await graphqlOk(gw.url, `mutation {
+  await graphqlOk(
+    gw.url,
+    `mutation {
     createProduct(input: { product: { sku: "KEEP-1", title: "Kept", price: "10.00" } }) { product { sku } }
     createVintedProduct(input: { vintedProduct: { sku: "KEEP-1", idVinted: "777" } }) { vintedProduct { sku } }
-  }`, {}, token);
+  }`,
+    {},
+    token,
+  );
 }, 120_000);
 afterAll(() => gw.close());
 
 const CREATE_PRODUCT = "mutation($p: ProductInput!) { createProduct(input: { product: $p }) { product { sku } } }";
-const UPDATE_PRODUCT = "mutation($p: ProductPatch!) { updateProduct(input: { sku: \"KEEP-1\", patch: $p }) { product { sku } } }";
+const UPDATE_PRODUCT = 'mutation($p: ProductPatch!) { updateProduct(input: { sku: "KEEP-1", patch: $p }) { product { sku } } }';
 const CREATE_VINTED = "mutation($v: VintedProductInput!) { createVintedProduct(input: { vintedProduct: $v }) { vintedProduct { sku } } }";
-const UPDATE_VINTED = "mutation($v: VintedProductPatch!) { updateVintedProduct(input: { sku: \"KEEP-1\", patch: $v }) { vintedProduct { sku } } }";
-const CREATE_PUBLICATION = "mutation($h: PublicationsHistoryInput!) { createPublicationsHistory(input: { publicationsHistory: $h }) { publicationsHistory { id } } }";
-const CREATE_AI = "mutation($a: AiGenerationsLogInput!) { createAiGenerationsLog(input: { aiGenerationsLog: $a }) { aiGenerationsLog { id } } }";
+const UPDATE_VINTED =
+  'mutation($v: VintedProductPatch!) { updateVintedProduct(input: { sku: "KEEP-1", patch: $v }) { vintedProduct { sku } } }';
+const CREATE_PUBLICATION =
+  "mutation($h: PublicationsHistoryInput!) { createPublicationsHistory(input: { publicationsHistory: $h }) { publicationsHistory { id } } }";
+const CREATE_AI =
+  "mutation($a: AiGenerationsLogInput!) { createAiGenerationsLog(input: { aiGenerationsLog: $a }) { aiGenerationsLog { id } } }";
 
-const product = (fields: object) => ({ p: { sku: `P-${Math.random().toString(36).slice(2)}`, title: "A shirt", price: "5.00", ...fields } });
+const product = (fields: object) => ({
+  p: { sku: `P-${Math.random().toString(36).slice(2)}`, title: "A shirt", price: "5.00", ...fields },
+});
 const publication = (fields: object) => ({ h: { sku: "KEEP-1", platform: "vinted", action: "create", ...fields } });
 const generation = (fields: object) => ({ a: { sku: "KEEP-1", platform: "vinted", model: "m", generatedText: "t", ...fields } });
 
@@ -63,7 +73,10 @@ describe("a write a constraint refuses names the field and says why, not the con
   it("a duplicate Vinted id names idVinted", async () => {
     await graphqlOk(gw.url, CREATE_PRODUCT, product({ sku: "KEEP-2" }), token);
     const res = await graphql(gw.url, CREATE_VINTED, { v: { sku: "KEEP-2", idVinted: "777" } }, token);
-    expect(res.body.errors?.[0]).toMatchObject({ message: "Another of your listings already has this Vinted id", extensions: { code: "DUPLICATE", field: "idVinted" } });
+    expect(res.body.errors?.[0]).toMatchObject({
+      message: "Another of your listings already has this Vinted id",
+      extensions: { code: "DUPLICATE", field: "idVinted" },
+    });
   });
 });
 
@@ -80,8 +93,14 @@ describe("every constraint of the API's tables has its message in the database",
       select format('%s.%s', c.table_name, c.constraint_name) as missing, format('%s.%s', m.table_name, m.constraint_name) as stale
         from constraints c full join (select * from app_private.constraint_messages() where constraint_name is not null) m using (table_name, constraint_name)
        where m.message is null or c.constraint_name is null`);
-    expect(rows.filter((row) => row.stale === ".").map((row) => row.missing), "constraints without a message").toEqual([]);
-    expect(rows.filter((row) => row.missing === ".").map((row) => row.stale), "messages of no constraint").toEqual([]);
+    expect(
+      rows.filter((row) => row.stale === ".").map((row) => row.missing),
+      "constraints without a message",
+    ).toEqual([]);
+    expect(
+      rows.filter((row) => row.missing === ".").map((row) => row.stale),
+      "messages of no constraint",
+    ).toEqual([]);
   });
 });
 
@@ -91,8 +110,20 @@ describe("a value PostgreSQL cannot take (class 22) names the field and says why
     ["too large for numeric(10,2)", CREATE_PRODUCT, product({ costPrice: "1e20" }), "costPrice", "costPrice must be less than 100,000,000"],
     ["longer than varchar(500)", CREATE_PRODUCT, product({ title: "x".repeat(501) }), "title", "title must be at most 500 characters"],
     ["not a 64-bit integer", UPDATE_VINTED, { v: { idVinted: "12abc" } }, "idVinted", "idVinted must be a number"],
-    ["not a date", CREATE_PUBLICATION, publication({ startedAt: "not a date" }), "startedAt", "startedAt must be a date and time (ISO 8601: 2026-11-25T10:00:00Z)"],
-    ["a 13th month", UPDATE_VINTED, { v: { publishedAt: "2026-13-45T00:00:00Z" } }, "publishedAt", "publishedAt must be a date and time (ISO 8601: 2026-11-25T10:00:00Z)"],
+    [
+      "not a date",
+      CREATE_PUBLICATION,
+      publication({ startedAt: "not a date" }),
+      "startedAt",
+      "startedAt must be a date and time (ISO 8601: 2026-11-25T10:00:00Z)",
+    ],
+    [
+      "a 13th month",
+      UPDATE_VINTED,
+      { v: { publishedAt: "2026-13-45T00:00:00Z" } },
+      "publishedAt",
+      "publishedAt must be a date and time (ISO 8601: 2026-11-25T10:00:00Z)",
+    ],
   ];
 
   it.each(BAD_VALUES)("%s", async (_what, document, variables, field, message) => {
@@ -101,8 +132,24 @@ describe("a value PostgreSQL cannot take (class 22) names the field and says why
   });
 
   it("also when the value is written in the document, under an alias", async () => {
-    const res = await graphql(gw.url, `mutation { mine: createVintedProduct(input: { vintedProduct: { sku: "KEEP-1", priceVinted: "1.2.3" } }) { vintedProduct { sku } } }`, {}, token);
-    expect(res.body.errors?.[0]).toMatchObject({ message: "priceVinted must be a number", extensions: { code: "INVALID_INPUT", field: "priceVinted" } });
+    const res = await graphql(
+      gw.url,
+      `
+        mutation {
+          mine: createVintedProduct(input: { vintedProduct: { sku: "KEEP-1", priceVinted: "1.2.3" } }) {
+            vintedProduct {
+              sku
+            }
+          }
+        }
+      `,
+      {},
+      token,
+    );
+    expect(res.body.errors?.[0]).toMatchObject({
+      message: "priceVinted must be a number",
+      extensions: { code: "INVALID_INPUT", field: "priceVinted" },
+    });
   });
 });
 
@@ -111,18 +158,30 @@ describe("a message written beside its constraint applies to the next refusal, w
   const refusedListing = () => graphql(gw.url, CREATE_VINTED, { v: { sku: "NO-SUCH-SKU" } }, token);
 
   it("a check constraint's comment is its message; @field and @message lines say more; the catalog is read each time", async () => {
-    await gw.db.owner.query("select app_private.add_tenant_ddl_step('test fixture: products.zz_fixture_brand_check', $1)", [`
+    await gw.db.owner.query("select app_private.add_tenant_ddl_step('test fixture: products.zz_fixture_brand_check', $1)", [
+      `
       alter table {schema}.products add constraint zz_fixture_brand_check check (brand is distinct from 'zz-forbidden');
-      comment on constraint zz_fixture_brand_check on {schema}.products is 'brand may not be zz-forbidden';`]);
+      comment on constraint zz_fixture_brand_check on {schema}.products is 'brand may not be zz-forbidden';`,
+    ]);
     await applyPendingTenantSteps(gw.db.owner, 50);
     expect((await refusedBrand()).body.errors?.[0]).toEqual({
-      message: "brand may not be zz-forbidden", locations: expect.any(Array), path: ["createProduct"], extensions: { code: "INVALID_INPUT", field: "brand" },
+      message: "brand may not be zz-forbidden",
+      locations: expect.any(Array),
+      path: ["createProduct"],
+      extensions: { code: "INVALID_INPUT", field: "brand" },
     });
-    await gw.db.owner.query("comment on constraint zz_fixture_brand_check on tenant_template.products is E'@field title\\n@message Say it another way'");
-    expect((await refusedBrand()).body.errors?.[0]).toMatchObject({ message: "Say it another way", extensions: { code: "INVALID_INPUT", field: "title" } });
+    await gw.db.owner.query(
+      "comment on constraint zz_fixture_brand_check on tenant_template.products is E'@field title\\n@message Say it another way'",
+    );
+    expect((await refusedBrand()).body.errors?.[0]).toMatchObject({
+      message: "Say it another way",
+      extensions: { code: "INVALID_INPUT", field: "title" },
+    });
     // A not-null violation of the same table keeps its own message (it names a column, not a constraint).
-    expect((await graphql(gw.url, UPDATE_PRODUCT, { p: { title: null } }, token)).body.errors?.[0])
-      .toMatchObject({ message: "title is required", extensions: { code: "INVALID_INPUT", field: "title" } });
+    expect((await graphql(gw.url, UPDATE_PRODUCT, { p: { title: null } }, token)).body.errors?.[0]).toMatchObject({
+      message: "title is required",
+      extensions: { code: "INVALID_INPUT", field: "title" },
+    });
   });
 
   it("a foreign key's comment stays its relation's description: only a @message line replaces its message", async () => {
@@ -130,7 +189,12 @@ describe("a message written beside its constraint applies to the next refusal, w
     expect(before).toMatchObject({ message: "sku must be the SKU of one of your products", extensions: { field: "sku" } });
     await gw.db.owner.query("comment on constraint vinted_products_sku_fkey on tenant_template.vinted_products is 'The product listed.'");
     expect((await refusedListing()).body.errors?.[0]).toEqual(before);
-    await gw.db.owner.query("comment on constraint vinted_products_sku_fkey on tenant_template.vinted_products is E'@message List one of your products\\nThe product listed.'");
-    expect((await refusedListing()).body.errors?.[0]).toMatchObject({ message: "List one of your products", extensions: { code: "INVALID_INPUT", field: "sku" } });
+    await gw.db.owner.query(
+      "comment on constraint vinted_products_sku_fkey on tenant_template.vinted_products is E'@message List one of your products\\nThe product listed.'",
+    );
+    expect((await refusedListing()).body.errors?.[0]).toMatchObject({
+      message: "List one of your products",
+      extensions: { code: "INVALID_INPUT", field: "sku" },
+    });
   });
 });

@@ -5,10 +5,11 @@ describe("CORS", () => {
   it("answers allowed origins only", async () => {
     const gw = await startTestGateway({ CORS_ORIGINS: "https://app.stoflow.test, https://admin.stoflow.test" });
     try {
-      const preflight = (origin: string) => fetch(`${gw.url}/graphql`, {
-        method: "OPTIONS",
-        headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type" },
-      });
+      const preflight = (origin: string) =>
+        fetch(`${gw.url}/graphql`, {
+          method: "OPTIONS",
+          headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type" },
+        });
       const allowed = await preflight("https://app.stoflow.test");
       expect(allowed.headers.get("access-control-allow-origin")).toBe("https://app.stoflow.test");
       expect(allowed.headers.get("access-control-allow-headers")).toMatch(/authorization/i);

@@ -41,7 +41,9 @@ describe("document limits", () => {
   it("leave a fragment cycle and an unknown fragment to validation, without looping", () => {
     const cycle = "{ ...A } fragment A on Query { ...B tiers { totalCount } } fragment B on Query { ...A }";
     expect(compile(cycle)).toHaveLength(1);
-    expect(validate(schema, parse(cycle)).map((error) => error.message)).toContainEqual(expect.stringMatching(/Cannot spread fragment "A" within itself/));
+    expect(validate(schema, parse(cycle)).map((error) => error.message)).toContainEqual(
+      expect.stringMatching(/Cannot spread fragment "A" within itself/),
+    );
     expect(compile("{ ...Missing }")).toHaveLength(1);
     expect(validate(schema, parse("{ ...Missing }")).map((error) => error.message)).toEqual(['Unknown fragment "Missing".']);
   });
@@ -51,7 +53,9 @@ describe("document limits", () => {
     expect(refusal(products(`$n: Int = ${limits.maxPageSize + 1}`))).toBe("PAGE_SIZE_TOO_LARGE");
     expect(refusal(products(`$n: Int = ${limits.maxPageSize + 1}`), { n: 10 })).toBeUndefined();
     expect(refusal(products("$n: Int = null"))).toBeUndefined();
-    expect(refusal(`query($n: Int = 5, $s: String = "x") { products(first: $n, filter: { title: { equalTo: $s } }) { nodes { title } } }`)).toBeUndefined();
+    expect(
+      refusal(`query($n: Int = 5, $s: String = "x") { products(first: $n, filter: { title: { equalTo: $s } }) { nodes { title } } }`),
+    ).toBeUndefined();
     expect(refusal("{ products(offset: 5, first: 10) { nodes { title } } }")).toBeUndefined();
     expect(refusal("{ products(offset: -1, first: 10) { nodes { title } } }")).toBe("INVALID_INPUT");
   });

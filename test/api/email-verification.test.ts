@@ -6,7 +6,14 @@ import { describe, expect, it } from "vitest";
 import { readServerConfig } from "../../src/config/server.ts";
 import { createLogger } from "../../src/logger.ts";
 import { createMailer } from "../../src/mail/mailer.ts";
-import { emailChangeMessage, invitationMessage, MAX_NAME_IN_MAIL, quoted, validityInWords, verificationMessage } from "../../src/mail/messages.ts";
+import {
+  emailChangeMessage,
+  invitationMessage,
+  MAX_NAME_IN_MAIL,
+  quoted,
+  validityInWords,
+  verificationMessage,
+} from "../../src/mail/messages.ts";
 import { graphqlOk, http, signUp, TEST_JWT_SECRET, startTestGateway } from "../helpers/gateway.ts";
 import { linkOf, mailedGateway, plantToken } from "../helpers/mail.ts";
 
@@ -24,7 +31,9 @@ describe("e-mail verification", () => {
     const mail = await mailbox.next(shop.email);
     expect(mail.subject).toBe("Confirm your e-mail address");
     // The shop's name is the shop's, not a greeting: the person's own name is not known yet.
-    expect(mail.text).toMatch(/^Hello,\n\nWelcome to Stoflow! This address was given as the sign-in address of the shop “Verified Vintage”\./);
+    expect(mail.text).toMatch(
+      /^Hello,\n\nWelcome to Stoflow! This address was given as the sign-in address of the shop “Verified Vintage”\./,
+    );
     const { url, token } = linkOf(mail, "/verify-email");
     expect(url.origin).toBe("https://app.stoflow.test");
     expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/); // 256 bits, base64url
@@ -33,7 +42,9 @@ describe("e-mail verification", () => {
     const session = await http(gw.url, "GET", "/api/auth/session", { token: shop.access_token });
     expect(session.body.user.email_verified).toBe(true);
     expect((await graphqlOk(gw.url, SESSION, {}, shop.access_token)).currentSession.user.emailVerified).toBe(true);
-    const stored = await gw.db.owner.query("select is_verified, email_verified_at is not null as dated from public.users where id = $1", [shop.user.id]);
+    const stored = await gw.db.owner.query("select is_verified, email_verified_at is not null as dated from public.users where id = $1", [
+      shop.user.id,
+    ]);
     expect(stored.rows[0]).toEqual({ is_verified: true, dated: true });
 
     const again = await verify(token);
@@ -82,19 +93,33 @@ describe("development mail and settings", () => {
     const config = readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, STOFLOW_DATA_DIR: dataDir });
     expect(config.mail.folder).toBe(path.join(dataDir, "mail"));
     const mailer = createMailer(config.mail, createLogger(undefined, "silent"));
-    await mailer.send({ to: "lou@example.test", subject: "Hello", text: "Plain https://x.test/verify-email?token=abc", html: "<p>Plain</p>", link: "https://x.test" });
+    await mailer.send({
+      to: "lou@example.test",
+      subject: "Hello",
+      text: "Plain https://x.test/verify-email?token=abc",
+      html: "<p>Plain</p>",
+      link: "https://x.test",
+    });
     const [file] = await fs.readdir(config.mail.folder);
     expect(file).toMatch(/\.eml$/);
-    const parsed = await simpleParser(await fs.readFile(path.join(config.mail.folder, file!)));
-    expect([parsed.subject, parsed.text?.trim(), parsed.html]).toEqual(["Hello", "Plain https://x.test/verify-email?token=abc", "<p>Plain</p>"]);
+    const parsed = await simpleParser(await fs.readFile(path.join(config.mail.folder, file)));
+    expect([parsed.subject, parsed.text?.trim(), parsed.html]).toEqual([
+      "Hello",
+      "Plain https://x.test/verify-email?token=abc",
+      "<p>Plain</p>",
+    ]);
     await fs.rm(dataDir, { recursive: true });
   });
 
   it("greets a person by their own name once they chose one", async () => {
     const shop = await signUp(gw.url, "Named Later");
     await mailbox.next(shop.email);
-    await graphqlOk(gw.url, `mutation($id: Int!) { updateUser(input: { rowId: $id, patch: { fullName: "Lou Martin" } }) { user { rowId } } }`,
-      { id: shop.user.id }, shop.access_token);
+    await graphqlOk(
+      gw.url,
+      `mutation($id: Int!) { updateUser(input: { rowId: $id, patch: { fullName: "Lou Martin" } }) { user { rowId } } }`,
+      { id: shop.user.id },
+      shop.access_token,
+    );
     await http(gw.url, "POST", "/api/auth/resend-verification", { body: { email: shop.email } });
     expect((await mailbox.next(shop.email)).text).toMatch(/^Hello “Lou Martin”,/);
   });
@@ -102,7 +127,11 @@ describe("development mail and settings", () => {
   it("words each link's validity, and escapes names in the HTML body", () => {
     expect([validityInWords(90), validityInWords(3600), validityInWords(7 * 86_400)]).toEqual(["2 minutes", "1 hour", "7 days"]);
     const message = invitationMessage({
-      to: "x@example.test", shop: `Shop "<script>"`, role: "user", link: "https://app.test/accept-invitation?token=a&b", validity: "7 days",
+      to: "x@example.test",
+      shop: `Shop "<script>"`,
+      role: "user",
+      link: "https://app.test/accept-invitation?token=a&b",
+      validity: "7 days",
     });
     expect(message.html).not.toMatch(/<script>/);
     expect(message.html).toContain("&#60;script&#62;");
@@ -116,9 +145,22 @@ describe("development mail and settings", () => {
     expect(quoted("evil\uFF0Eexample and evil\u3002example")).toBe("“evil[.]example and evil[.]example”");
     expect(quoted("two\r\nlines\u2028and\u200Bmore")).toBe("“two lines and more”");
     expect([...quoted("x".repeat(300))]).toHaveLength(MAX_NAME_IN_MAIL + 2);
-    const verification = verificationMessage({ to: "a@b.test", name: null, shop: "Vintage Lou", link: "https://app.test/v", validity: "7 days" });
+    const verification = verificationMessage({
+      to: "a@b.test",
+      name: null,
+      shop: "Vintage Lou",
+      link: "https://app.test/v",
+      validity: "7 days",
+    });
     expect(verification.text.startsWith("Hello,\n")).toBe(true);
-    const change = emailChangeMessage({ to: "old@b.test", name: "Lou", newEmail: "new@evil.test", link: "https://app.test/c", cancelLink: "https://app.test/x", validity: "1 day" });
+    const change = emailChangeMessage({
+      to: "old@b.test",
+      name: "Lou",
+      newEmail: "new@evil.test",
+      link: "https://app.test/c",
+      cancelLink: "https://app.test/x",
+      validity: "1 day",
+    });
     expect(change.text).toContain("to “new[@]evil[.]test”");
     expect(change.text).toContain("This was not me: https://app.test/x");
     expect(change.text).not.toMatch(/reply/i);
@@ -126,7 +168,13 @@ describe("development mail and settings", () => {
 
   it("refuses to start in production without SMTP_URL", () => {
     expect(() => readServerConfig({ NODE_ENV: "production", JWT_SECRET: TEST_JWT_SECRET })).toThrow(/SMTP_URL must be set/);
-    expect(readServerConfig({ NODE_ENV: "production", JWT_SECRET: TEST_JWT_SECRET, SMTP_URL: "smtp://relay:587", APP_URL: "https://app.example" }).mail.smtpUrl)
-      .toBe("smtp://relay:587");
+    expect(
+      readServerConfig({
+        NODE_ENV: "production",
+        JWT_SECRET: TEST_JWT_SECRET,
+        SMTP_URL: "smtp://relay:587",
+        APP_URL: "https://app.example",
+      }).mail.smtpUrl,
+    ).toBe("smtp://relay:587");
   });
 });

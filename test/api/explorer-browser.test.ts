@@ -42,8 +42,10 @@ describe.skipIf(skip)("the explorer at /graphiql, in headless Chromium", () => {
 
     await fill(page.locator(".graphiql-query-editor .monaco-editor"), "{ currentSession { tenant { name } } products { totalCount } }");
     await page.getByRole("button", { name: "Headers" }).click();
-    await fill(page.locator(".graphiql-editor-tool .graphiql-editor:not(.hidden) .monaco-editor"),
-      JSON.stringify({ Authorization: `Bearer ${shop.access_token}` }));
+    await fill(
+      page.locator(".graphiql-editor-tool .graphiql-editor:not(.hidden) .monaco-editor"),
+      JSON.stringify({ Authorization: `Bearer ${shop.access_token}` }),
+    );
     await page.getByRole("button", { name: /Execute query/ }).click();
     const response = page.locator(".graphiql-response");
     await response.getByText("totalCount").waitFor();
@@ -61,7 +63,7 @@ describe.skipIf(skip)("the explorer at /graphiql, in headless Chromium", () => {
     await page.getByText("Stoflow REST API").first().waitFor();
     await page.getByText("/api/auth/register").first().waitFor();
     // One block per operation of the document the server publishes.
-    const document = await (await fetch(`${gw.url}/openapi.json`)).json() as { paths: Record<string, Record<string, unknown>> };
+    const document = (await (await fetch(`${gw.url}/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
     const operations = Object.values(document.paths).flatMap((path) => Object.keys(path)).length;
     expect(operations).toBeGreaterThan(9);
     expect(await page.locator(".opblock").count()).toBe(operations);

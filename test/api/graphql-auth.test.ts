@@ -7,18 +7,22 @@ beforeAll(async () => {
 });
 afterAll(() => gw.close());
 
-const AUTH_FIELDS = "accessToken tokenType expiresIn refreshToken user { rowId email fullName role } tenant { rowId name subscriptionTier schemaName }";
+const AUTH_FIELDS =
+  "accessToken tokenType expiresIn refreshToken user { rowId email fullName role } tenant { rowId name subscriptionTier schemaName }";
 const REGISTER = `mutation($input: RegisterInput!) { register(input: $input) { ${AUTH_FIELDS} } }`;
 const LOGIN = `mutation($input: LoginInput!) { login(input: $input) { ${AUTH_FIELDS} } }`;
 const SESSION = "{ currentSession { user { email role } tenant { name schemaName } } }";
 
 describe("GraphQL auth (the seed's integration tests, as mutations)", () => {
   it("registers", async () => {
-    const res = await graphql(gw.url, REGISTER, { input: { name: "GQL Company", email: "gql@example.com", password: "test_password_123" } });
+    const res = await graphql(gw.url, REGISTER, {
+      input: { name: "GQL Company", email: "gql@example.com", password: "test_password_123" },
+    });
     expect(res.status).toBe(200);
     expect(res.body.errors).toBeUndefined();
     expect(res.body.data.register).toMatchObject({
-      tokenType: "bearer", expiresIn: 900,
+      tokenType: "bearer",
+      expiresIn: 900,
       user: { email: "gql@example.com", role: "admin", fullName: "GQL Company" },
       tenant: { name: "GQL Company", subscriptionTier: "starter", schemaName: expect.stringMatching(/^client_\d+$/) },
     });
@@ -27,14 +31,18 @@ describe("GraphQL auth (the seed's integration tests, as mutations)", () => {
   it("refuses a duplicate e-mail with code EMAIL_TAKEN", async () => {
     const res = await graphql(gw.url, REGISTER, { input: { name: "Again", email: "GQL@example.com", password: "test_password_123" } });
     expect(res.body.data?.register).toBeNull();
-    expect(res.body.errors).toEqual([expect.objectContaining({ message: "Email already registered", extensions: { code: "EMAIL_TAKEN" } })]);
+    expect(res.body.errors).toEqual([
+      expect.objectContaining({ message: "Email already registered", extensions: { code: "EMAIL_TAKEN" } }),
+    ]);
   });
 
   it("logs in, and refuses a wrong password with INVALID_CREDENTIALS", async () => {
     const ok = await graphql(gw.url, LOGIN, { input: { email: "gql@example.com", password: "test_password_123" } });
     expect(ok.body.data.login.user.email).toBe("gql@example.com");
     const wrong = await graphql(gw.url, LOGIN, { input: { email: "gql@example.com", password: "wrong_password" } });
-    expect(wrong.body.errors).toEqual([expect.objectContaining({ message: "Incorrect email or password", extensions: { code: "INVALID_CREDENTIALS" } })]);
+    expect(wrong.body.errors).toEqual([
+      expect.objectContaining({ message: "Incorrect email or password", extensions: { code: "INVALID_CREDENTIALS" } }),
+    ]);
   });
 
   it("returns the current session, and null without a token", async () => {
@@ -49,19 +57,30 @@ describe("GraphQL auth (the seed's integration tests, as mutations)", () => {
 
   it("refreshes, logs out and changes the password", async () => {
     const session = await signUp(gw.url);
-    const refreshed = await graphql(gw.url, "mutation($t: String!) { refreshToken(input: { refreshToken: $t }) { accessToken refreshToken } }", { t: session.refresh_token });
+    const refreshed = await graphql(
+      gw.url,
+      "mutation($t: String!) { refreshToken(input: { refreshToken: $t }) { accessToken refreshToken } }",
+      { t: session.refresh_token },
+    );
     const { accessToken, refreshToken } = refreshed.body.data.refreshToken;
-    const reuse = await graphql(gw.url, "mutation($t: String!) { refreshToken(input: { refreshToken: $t }) { accessToken } }", { t: session.refresh_token });
+    const reuse = await graphql(gw.url, "mutation($t: String!) { refreshToken(input: { refreshToken: $t }) { accessToken } }", {
+      t: session.refresh_token,
+    });
     expect(reuse.body.errors?.[0]?.extensions?.code).toBe("INVALID_REFRESH_TOKEN");
     // Refused before GraphQL runs, and still answered in GraphQL's shape, with the HTTP status kept.
     expect(await graphql(gw.url, SESSION, {}, accessToken)).toMatchObject({
-      status: 401, body: { errors: [{ message: "Session ended or account inactive", extensions: { code: "INVALID_TOKEN" } }] },
+      status: 401,
+      body: { errors: [{ message: "Session ended or account inactive", extensions: { code: "INVALID_TOKEN" } }] },
     });
     expect(refreshToken).toEqual(expect.any(String));
 
     const other = await signUp(gw.url);
-    const changed = await graphql(gw.url, "mutation($i: ChangePasswordInput!) { changePassword(input: $i) { success } }",
-      { i: { currentPassword: other.password, newPassword: "another long password" } }, other.access_token);
+    const changed = await graphql(
+      gw.url,
+      "mutation($i: ChangePasswordInput!) { changePassword(input: $i) { success } }",
+      { i: { currentPassword: other.password, newPassword: "another long password" } },
+      other.access_token,
+    );
     expect(changed.body.data.changePassword).toEqual({ success: true });
     const out = await graphql(gw.url, "mutation { logout { success } }", {}, other.access_token);
     expect(out.body.data.logout).toEqual({ success: true });
@@ -75,7 +94,9 @@ describe("GraphQL auth (the seed's integration tests, as mutations)", () => {
 
   it("reports invalid input with INVALID_INPUT and creates nothing", async () => {
     const res = await graphql(gw.url, REGISTER, { input: { name: "Short", email: "short@example.com", password: "short" } });
-    expect(res.body.errors).toEqual([expect.objectContaining({ message: "password must be at least 8 characters", extensions: { code: "INVALID_INPUT" } })]);
+    expect(res.body.errors).toEqual([
+      expect.objectContaining({ message: "password must be at least 8 characters", extensions: { code: "INVALID_INPUT" } }),
+    ]);
     const { rows } = await gw.db.owner.query("select count(*)::int as n from tenants where email = 'short@example.com'");
     expect(rows[0].n).toBe(0);
   });

@@ -40,15 +40,25 @@ describe("every token failure on /graphql answers 401 in GraphQL's shape", () =>
     // /graphql is served past Express (src/http/pipeline.ts): any target that reaches grafserv
     // another way would skip the lines, the body limit and the bearer check.
     const { port } = new URL(gw.url);
-    const raw = (path: string) => new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = http.request({ host: "127.0.0.1", port, method: "POST", path, headers: { "content-type": "application/json", authorization: "Bearer not.a.jwt" } }, (res) => {
-        let body = "";
-        res.on("data", (chunk) => (body += chunk));
-        res.on("end", () => resolve({ status: res.statusCode!, body }));
+    const raw = (path: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = http.request(
+          {
+            host: "127.0.0.1",
+            port,
+            method: "POST",
+            path,
+            headers: { "content-type": "application/json", authorization: "Bearer not.a.jwt" },
+          },
+          (res) => {
+            let body = "";
+            res.on("data", (chunk) => (body += chunk));
+            res.on("end", () => resolve({ status: res.statusCode!, body }));
+          },
+        );
+        req.on("error", reject);
+        req.end(JSON.stringify({ query: "{ __typename }" }));
       });
-      req.on("error", reject);
-      req.end(JSON.stringify({ query: "{ __typename }" }));
-    });
     for (const path of [`http://127.0.0.1:${port}/graphql`, "/GRAPHQL", "//graphql", "/graphql/..", "/graphql%2F"]) {
       const res = await raw(path);
       expect([401, 404], path).toContain(res.status);
@@ -80,8 +90,10 @@ describe("every token failure on /graphql answers 401 in GraphQL's shape", () =>
 
     const changed = await signUp(gw.url);
     const other = await request(gw.url, "POST", "/api/auth/login", { body: { email: changed.email, password: changed.password } });
-    const change = await request(gw.url, "POST", "/api/auth/change-password",
-      { token: changed.access_token, body: { current_password: changed.password, new_password: "another long password" } });
+    const change = await request(gw.url, "POST", "/api/auth/change-password", {
+      token: changed.access_token,
+      body: { current_password: changed.password, new_password: "another long password" },
+    });
     expect(change.status).toBe(204);
     expectRefusal(await graphql(gw.url, QUERY, {}, other.body.access_token), 401, "INVALID_TOKEN", ENDED);
 
@@ -120,17 +132,33 @@ describe("grafserv's own refusals carry a code too", () => {
       expect(answer, type).toMatchObject({ status: 200, body: { data: { __typename: "Query" } } });
     }
     // REST: a body that is not JSON is refused for its media type, not read as {} and refused for its fields.
-    const rest = await request(gw.url, "POST", "/api/auth/login", { body: "email=a@b.test&password=x", headers: { "content-type": "text/plain" } });
+    const rest = await request(gw.url, "POST", "/api/auth/login", {
+      body: "email=a@b.test&password=x",
+      headers: { "content-type": "text/plain" },
+    });
     expect(rest).toMatchObject({ status: 415, body: { code: "UNSUPPORTED_MEDIA_TYPE" } });
     // JSON in a charset other than UTF-8 is refused with the same code.
     for (const type of ["application/json;charset=latin1", "application/json; charset=ISO-8859-1"]) {
-      const other = await request(gw.url, "POST", "/api/auth/login", { body: '{"email":"a@b.test","password":"x"}', headers: { "content-type": type } });
+      const other = await request(gw.url, "POST", "/api/auth/login", {
+        body: '{"email":"a@b.test","password":"x"}',
+        headers: { "content-type": type },
+      });
       expect(other, type).toMatchObject({ status: 415, body: { code: "UNSUPPORTED_MEDIA_TYPE" } });
     }
-    expect((await request(gw.url, "POST", "/api/auth/login", { body: { email: "a@b.test", password: "a long password" }, headers: { "content-type": "Application/JSON" } })).status).toBe(401);
+    expect(
+      (
+        await request(gw.url, "POST", "/api/auth/login", {
+          body: { email: "a@b.test", password: "a long password" },
+          headers: { "content-type": "Application/JSON" },
+        })
+      ).status,
+    ).toBe(401);
     expectRefusal(await request(gw.url, "GET", "/graphql?query=%7B__typename%7D"), 405, "METHOD_NOT_ALLOWED");
-    expectRefusal(await post(JSON.stringify({ query: "{ __typename }" }), { "content-type": "application/json", accept: "text/csv" }),
-      406, "NOT_ACCEPTABLE");
+    expectRefusal(
+      await post(JSON.stringify({ query: "{ __typename }" }), { "content-type": "application/json", accept: "text/csv" }),
+      406,
+      "NOT_ACCEPTABLE",
+    );
   });
 
   it("syntax and validation errors", async () => {
@@ -139,8 +167,11 @@ describe("grafserv's own refusals carry a code too", () => {
     expect(syntax.body.errors?.[0]).toMatchObject({ message: /^Syntax Error/, extensions: { code: "GRAPHQL_PARSE_FAILED" } });
     const invalid = await graphql(gw.url, "{ nope }");
     expect(invalid.status).toBe(400);
-    expect(invalid.body.errors?.[0]).toMatchObject({ message: /Cannot query field "nope"/, extensions: { code: "GRAPHQL_VALIDATION_FAILED" } });
- 
+    expect(invalid.body.errors?.[0]).toMatchObject({
+      message: /Cannot query field "nope"/,
+      extensions: { code: "GRAPHQL_VALIDATION_FAILED" },
+    });
+
     // Variables refused by type: missing, null for a non-null type, of the wrong type.
     const withVariable = "query($n: Int!) { products(first: $n) { totalCount } }";
     for (const variables of [{}, { n: null }, { n: "five" }, { n: { deep: [1] } }]) {
@@ -151,9 +182,13 @@ describe("grafserv's own refusals carry a code too", () => {
   });
 
   it("suggest no names where introspection is off (production): a typo does not list the schema", async () => {
-    const typos = ["{ prodcts { totalCount } }", "{ products(frist: 1) { totalCount } }", "{ products(orderBy: CREATED_AT_DES) { totalCount } }",
-      'query($f: ProductFilter) { products(filter: $f) { totalCount } }'];
-    expect((await graphql(gw.url, typos[0]!)).body.errors?.[0]?.message).toMatch(/Did you mean "products"/);
+    const typos = [
+      "{ prodcts { totalCount } }",
+      "{ products(frist: 1) { totalCount } }",
+      "{ products(orderBy: CREATED_AT_DES) { totalCount } }",
+      "query($f: ProductFilter) { products(filter: $f) { totalCount } }",
+    ];
+    expect((await graphql(gw.url, typos[0])).body.errors?.[0]?.message).toMatch(/Did you mean "products"/);
     const production = await startTestGateway({ NODE_ENV: "production" });
     try {
       for (const typo of typos) {
@@ -172,7 +207,10 @@ describe("too many requests of one address (429)", () => {
   it("answers in GraphQL's shape with Retry-After", async () => {
     const narrow = await startTestGateway({ HTTP_CLIENT_CONCURRENCY: "1", HTTP_CLIENT_QUEUE: "0" });
     // One request whose body never ends holds the address's only place.
-    const held = http.request(`${narrow.url}/graphql`, { method: "POST", headers: { "content-type": "application/json", "content-length": "100" } });
+    const held = http.request(`${narrow.url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "content-length": "100" },
+    });
     held.on("error", () => {});
     held.write("{");
     try {
@@ -190,7 +228,9 @@ describe("too many requests of one address (429)", () => {
 describe("PostgreSQL's refusals say nothing of the database", () => {
   it("an anonymous call of a function only tenants may run: FORBIDDEN, without the function's name", async () => {
     const res = await graphql(gw.url, "{ exportTenantData }");
-    expect(res.body.errors?.[0]).toEqual(expect.objectContaining({ message: "Not allowed for your role or account", extensions: { code: "FORBIDDEN" } }));
+    expect(res.body.errors?.[0]).toEqual(
+      expect.objectContaining({ message: "Not allowed for your role or account", extensions: { code: "FORBIDDEN" } }),
+    );
     expect(JSON.stringify(res.body)).not.toMatch(/export_tenant_data|permission denied|function/);
   });
 });

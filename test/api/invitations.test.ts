@@ -7,7 +7,8 @@ const { gw, mailbox } = mailedGateway();
 const INVITE = `mutation($i: InviteTeamMemberInput!) { inviteTeamMember(input: $i) { invitation { rowId email role fullName expiresAt } } }`;
 const INVITATIONS = `{ invitations { nodes { rowId email role invitedBy } } }`;
 const login = (email: string, password: string) => restLogin(gw.url, email, password);
-const accept = (token: string, password = "my own password") => http(gw.url, "POST", "/api/auth/accept-invitation", { body: { token, password } });
+const accept = (token: string, password = "my own password") =>
+  http(gw.url, "POST", "/api/auth/accept-invitation", { body: { token, password } });
 const session = (token: string) => http(gw.url, "GET", "/api/auth/session", { token });
 let invitees = 0;
 const inviteeEmail = () => `invitee-${process.pid}-${++invitees}@team.test`;
@@ -39,10 +40,15 @@ describe("invitations", () => {
   it("lists, resends and revokes pending invitations through REST", async () => {
     const admin = await signUp(gw.url, "Rest Inviter");
     const email = inviteeEmail();
-    const invited = await http(gw.url, "POST", "/api/auth/invitations", { token: admin.access_token, body: { email, role: "user", full_name: "Rhea" } });
+    const invited = await http(gw.url, "POST", "/api/auth/invitations", {
+      token: admin.access_token,
+      body: { email, role: "user", full_name: "Rhea" },
+    });
     expect([invited.status, typeof invited.body.id]).toEqual([201, "number"]);
     const listed = await http(gw.url, "GET", "/api/auth/invitations", { token: admin.access_token });
-    expect(listed.body.invitations).toEqual([expect.objectContaining({ id: invited.body.id, email, full_name: "Rhea", role: "user", invited_by: admin.user.id })]);
+    expect(listed.body.invitations).toEqual([
+      expect.objectContaining({ id: invited.body.id, email, full_name: "Rhea", role: "user", invited_by: admin.user.id }),
+    ]);
     const first = linkOf(await mailbox.next(email), "/accept-invitation").token;
 
     const resent = await http(gw.url, "POST", `/api/auth/invitations/${invited.body.id}/resend`, { token: admin.access_token });
@@ -61,8 +67,9 @@ describe("invitations", () => {
     const email = inviteeEmail();
     const { rowId } = (await graphqlOk(gw.url, INVITE, { i: { email } }, admin.access_token)).inviteTeamMember.invitation;
     await mailbox.next(email);
-    expect((await graphqlOk(gw.url, INVITATIONS, {}, admin.access_token)).invitations.nodes)
-      .toEqual([{ rowId, email, role: "user", invitedBy: admin.user.id }]);
+    expect((await graphqlOk(gw.url, INVITATIONS, {}, admin.access_token)).invitations.nodes).toEqual([
+      { rowId, email, role: "user", invitedBy: admin.user.id },
+    ]);
     const viewer = await addTeamMember(gw, admin.tenant.id, "viewer");
     expect((await graphqlOk(gw.url, INVITATIONS, {}, viewer.token)).invitations.nodes).toEqual([]);
 
@@ -132,10 +139,14 @@ describe("change of e-mail address", () => {
     const other = await signUp(gw.url, "Other Owner");
     await mailbox.next(shop.email);
     const change = `mutation($e: String!, $p: String!) { requestEmailChange(input: { newEmail: $e, currentPassword: $p }) { success } }`;
-    expect(await graphqlOk(gw.url, change, { e: other.email, p: shop.password }, shop.access_token)).toEqual({ requestEmailChange: { success: true } });
+    expect(await graphqlOk(gw.url, change, { e: other.email, p: shop.password }, shop.access_token)).toEqual({
+      requestEmailChange: { success: true },
+    });
     await mailbox.next(shop.email); // the old address is asked all the same
     const newEmail = `graph-moved-${process.pid}-${Date.now()}@example.test`;
-    expect(await graphqlOk(gw.url, change, { e: newEmail, p: shop.password }, shop.access_token)).toEqual({ requestEmailChange: { success: true } });
+    expect(await graphqlOk(gw.url, change, { e: newEmail, p: shop.password }, shop.access_token)).toEqual({
+      requestEmailChange: { success: true },
+    });
     const confirmation = `mutation($t: String!) { confirmEmailChange(input: { token: $t }) { success changed } }`;
     const first = await graphqlOk(gw.url, confirmation, { t: linkOf(await mailbox.next(newEmail), "/confirm-email-change").token });
     expect(first).toEqual({ confirmEmailChange: { success: true, changed: false } });

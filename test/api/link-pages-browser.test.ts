@@ -23,7 +23,13 @@ let page: Page;
 beforeAll(async () => {
   if (skip) return;
   dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "stoflow-dev-mail-"));
-  gw = await startTestGateway({ JOBS_IN_PROCESS: "true", JOBS_POLL_INTERVAL_MS: "200", SMTP_URL: undefined, APP_URL: undefined, STOFLOW_DATA_DIR: dataDir });
+  gw = await startTestGateway({
+    JOBS_IN_PROCESS: "true",
+    JOBS_POLL_INTERVAL_MS: "200",
+    SMTP_URL: undefined,
+    APP_URL: undefined,
+    STOFLOW_DATA_DIR: dataDir,
+  });
   opened = await openPage(gw.url);
   page = opened.page;
 });
@@ -72,17 +78,24 @@ describe.skipIf(skip)("the link of a development message, in headless Chromium",
     await page.getByLabel("New password").fill("a brand new password");
     await page.getByRole("button", { name: "Set my new password" }).click();
     await page.getByRole("status").getByText("Your password is changed").waitFor();
-    expect((await http(gw.url, "POST", "/api/auth/login", { body: { email: shop.email, password: "a brand new password" } })).status).toBe(200);
+    expect((await http(gw.url, "POST", "/api/auth/login", { body: { email: shop.email, password: "a brand new password" } })).status).toBe(
+      200,
+    );
   });
 
   it("says what went wrong when the link was already used", async () => {
     const shop = await signUp(gw.url, "Used Link Shop");
     const mail = await developmentMail(shop.email);
-    const href = String(mail.html).match(/href="([^"]*\/verify-email\?token=[^"]*)"/)![1]!.replaceAll("&#38;", "&");
+    const href = String(mail.html)
+      .match(/href="([^"]*\/verify-email\?token=[^"]*)"/)![1]
+      .replaceAll("&#38;", "&");
     for (let visit = 0; visit < 2; visit++) {
       await page.goto(href);
       await page.getByRole("button", { name: "Confirm my address" }).click();
-      await page.getByRole("status").getByText(visit === 0 ? "Your address is verified." : "This link was already used").waitFor();
+      await page
+        .getByRole("status")
+        .getByText(visit === 0 ? "Your address is verified." : "This link was already used")
+        .waitFor();
     }
   });
 });

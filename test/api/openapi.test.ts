@@ -30,16 +30,23 @@ function expectDocumented(method: string, path: string, res: HttpResult) {
   called.add(`${method} ${path}`);
   const response = paths[path]?.[method.toLowerCase()]?.responses[res.status];
   expect(response, `${method} ${path} answered ${res.status}, which the document does not list`).toBeDefined();
-  if (!response!.content) return expect(res.body).toBeUndefined();
-  const validate = ajv.getSchema(`openapi#/paths/${pointer(path, method.toLowerCase(), "responses", String(res.status), "content", "application/json", "schema")}`)!;
+  if (!response.content) return expect(res.body).toBeUndefined();
+  const validate = ajv.getSchema(
+    `openapi#/paths/${pointer(path, method.toLowerCase(), "responses", String(res.status), "content", "application/json", "schema")}`,
+  )!;
   expect(validate(res.body), `${method} ${path} ${res.status}: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(res.body)}`).toBe(true);
 }
 
 /** A body the route took (it did not answer that the body is malformed or breaks a rule) is one its request schema accepts. */
 function expectAcceptedBodyDocumented(method: string, path: string, body: unknown, res: HttpResult) {
   if (body === undefined || typeof body === "string" || [400, 413, 422].includes(res.status)) return;
-  const validate = ajv.getSchema(`openapi#/paths/${pointer(path, method.toLowerCase(), "requestBody", "content", "application/json", "schema")}`)!;
-  expect(validate(body), `${method} ${path} took ${JSON.stringify(body)}, which its request schema refuses: ${ajv.errorsText(validate.errors)}`).toBe(true);
+  const validate = ajv.getSchema(
+    `openapi#/paths/${pointer(path, method.toLowerCase(), "requestBody", "content", "application/json", "schema")}`,
+  )!;
+  expect(
+    validate(body),
+    `${method} ${path} took ${JSON.stringify(body)}, which its request schema refuses: ${ajv.errorsText(validate.errors)}`,
+  ).toBe(true);
 }
 
 /**
@@ -75,7 +82,9 @@ describe("every REST route answers as its OpenAPI document says", () => {
     const email = `openapi-${Date.now()}@example.test`;
     const created = await call("POST", "/api/auth/register", { body: { name: "OpenAPI Shop", email, password: "a long password" } });
     expect(created.status).toBe(201);
-    expect((await call("POST", "/api/auth/register", { body: { name: "Again", email, password: "a long password" } })).body.code).toBe("EMAIL_TAKEN");
+    expect((await call("POST", "/api/auth/register", { body: { name: "Again", email, password: "a long password" } })).body.code).toBe(
+      "EMAIL_TAKEN",
+    );
     const short = await call("POST", "/api/auth/register", { body: { name: "X", email: "x@example.test", password: "short" } });
     expect(short.body).toEqual({ detail: "password must be at least 8 characters", code: "INVALID_INPUT" });
     expect((await call("POST", "/api/auth/register", { body: "{bad" })).status).toBe(400);
@@ -87,7 +96,8 @@ describe("every REST route answers as its OpenAPI document says", () => {
     const login = await call("POST", "/api/auth/login", { body: { email: shop.email, password: shop.password } });
     expect(login.status).toBe(200);
     expect((await call("POST", "/api/auth/login", { body: { email: shop.email } })).status).toBe(422);
-    for (let i = 0; i < 5; i++) expect((await call("POST", "/api/auth/login", { body: { email: shop.email, password: "wrong password" } })).status).toBe(401);
+    for (let i = 0; i < 5; i++)
+      expect((await call("POST", "/api/auth/login", { body: { email: shop.email, password: "wrong password" } })).status).toBe(401);
     expect((await call("POST", "/api/auth/login", { body: { email: shop.email, password: shop.password } })).status).toBe(429);
 
     expect((await call("POST", "/api/auth/refresh", { body: { refresh_token: login.body.refresh_token } })).status).toBe(200);
@@ -123,8 +133,12 @@ describe("every REST route answers as its OpenAPI document says", () => {
     expect((await call("POST", "/api/auth/forgot-password", { body: { email: shop.email } })).status).toBe(202);
     const reset = await plantToken(gw.db.owner, shop.user.id, "reset_password");
     expect((await call("POST", "/api/auth/reset-password", { body: { token: reset, new_password: "short" } })).status).toBe(422);
-    expect((await call("POST", "/api/auth/reset-password", { body: { token: reset, new_password: "a new long password" } })).status).toBe(204);
-    expect((await call("POST", "/api/auth/reset-password", { body: { token: reset, new_password: "a new long password" } })).body.code).toBe("TOKEN_USED");
+    expect((await call("POST", "/api/auth/reset-password", { body: { token: reset, new_password: "a new long password" } })).status).toBe(
+      204,
+    );
+    expect(
+      (await call("POST", "/api/auth/reset-password", { body: { token: reset, new_password: "a new long password" } })).body.code,
+    ).toBe("TOKEN_USED");
   });
 
   it("invitations: invite, list, resend, revoke, accept", async () => {
@@ -133,15 +147,22 @@ describe("every REST route answers as its OpenAPI document says", () => {
     const invited = await call("POST", "/api/auth/invitations", { token: admin.access_token, body: { email, role: "viewer" } });
     expect(invited.status).toBe(201);
     expect((await call("POST", "/api/auth/invitations", { token: admin.access_token, body: { email: admin.email } })).status).toBe(201);
-    expect((await call("POST", "/api/auth/invitations", { token: admin.access_token, body: { email: "a@b.test<postmaster>" } })).status).toBe(422);
-    expect((await call("POST", "/api/auth/invitations", { token: admin.access_token, body: { email, role: "admin" } })).body.code).toBe("REAUTHENTICATION_REQUIRED");
-    expect((await call("GET", "/api/auth/invitations", { token: admin.access_token })).body.invitations.map((i: { email: string }) => i.email))
-      .toEqual([email, admin.email]);
-    const resend = (id: string) => call("POST", `/api/auth/invitations/${id}/resend`, { token: admin.access_token }, "/api/auth/invitations/{id}/resend");
+    expect(
+      (await call("POST", "/api/auth/invitations", { token: admin.access_token, body: { email: "a@b.test<postmaster>" } })).status,
+    ).toBe(422);
+    expect((await call("POST", "/api/auth/invitations", { token: admin.access_token, body: { email, role: "admin" } })).body.code).toBe(
+      "REAUTHENTICATION_REQUIRED",
+    );
+    expect(
+      (await call("GET", "/api/auth/invitations", { token: admin.access_token })).body.invitations.map((i: { email: string }) => i.email),
+    ).toEqual([email, admin.email]);
+    const resend = (id: string) =>
+      call("POST", `/api/auth/invitations/${id}/resend`, { token: admin.access_token }, "/api/auth/invitations/{id}/resend");
     expect((await resend(String(invited.body.id))).status).toBe(202);
     expect((await resend("999999")).status).toBe(404);
     expect((await resend("x")).status).toBe(422);
-    const revoke = (id: string, token = admin.access_token) => call("DELETE", `/api/auth/invitations/${id}`, { token }, "/api/auth/invitations/{id}");
+    const revoke = (id: string, token = admin.access_token) =>
+      call("DELETE", `/api/auth/invitations/${id}`, { token }, "/api/auth/invitations/{id}");
     expect((await revoke("0")).status).toBe(422);
 
     const token = await plantInvitationToken(gw.db.owner, invited.body.id);
@@ -166,7 +187,10 @@ describe("every REST route answers as its OpenAPI document says", () => {
     const change = await plantEmailChange(gw.db.owner, shop.user.id, newEmail);
     const confirm = (token: string) => call("POST", "/api/auth/confirm-email-change", { body: { token } });
     expect((await call("POST", "/api/auth/cancel-email-change", { body: { token: change.new } })).body.code).toBe("TOKEN_INVALID");
-    expect((await confirm(change.new)).body).toEqual({ changed: false, detail: "Confirmed: the change takes effect once the other address confirms it too" });
+    expect((await confirm(change.new)).body).toEqual({
+      changed: false,
+      detail: "Confirmed: the change takes effect once the other address confirms it too",
+    });
     expect((await confirm(change.new)).body.code).toBe("TOKEN_USED");
     expect((await call("POST", "/api/auth/cancel-email-change", { body: { token: change.old } })).status).toBe(204);
     expect((await confirm(change.old)).body.code).toBe("TOKEN_INVALID");

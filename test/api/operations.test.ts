@@ -20,7 +20,10 @@ describe("structured logs", () => {
       const user = await signUp(logged.url, "Logged Shop");
       await http(logged.url, "POST", "/api/auth/login", { body: { email: user.email, password: user.password } });
       await http(logged.url, "POST", "/api/auth/login", { body: { email: user.email, password: "wrong password here" } });
-      const mine = await http(logged.url, "GET", "/api/auth/session", { token: user.access_token, headers: { "x-request-id": "trace-42" } });
+      const mine = await http(logged.url, "GET", "/api/auth/session", {
+        token: user.access_token,
+        headers: { "x-request-id": "trace-42" },
+      });
       expect(mine.headers.get("x-request-id")).toBe("trace-42");
       await graphqlAsUser(logged.url, user.access_token);
     } finally {
@@ -40,13 +43,23 @@ describe("logs under a flood", () => {
   it("count the 429 and 503 answers of a flood in one warning per 10 s instead of a line each", { timeout: 60_000 }, async () => {
     const lines: string[] = [];
     const logger = createLogger({ write: (line: string) => lines.push(line) }, "info");
-    const env = { TRUST_PROXY: "loopback", HTTP_CLIENT_CONCURRENCY: "1", HTTP_CLIENT_QUEUE: "0", HTTP_SERVER_CONCURRENCY: "1", HTTP_SERVER_QUEUE: "0" };
+    const env = {
+      TRUST_PROXY: "loopback",
+      HTTP_CLIENT_CONCURRENCY: "1",
+      HTTP_CLIENT_QUEUE: "0",
+      HTTP_SERVER_CONCURRENCY: "1",
+      HTTP_SERVER_QUEUE: "0",
+    };
     const logged = await startGateway(gw.db.appUrl, testServerConfig(env), { logger });
     const statuses: number[] = [];
     try {
-      const query = (address: string) => http(logged.url, "POST", "/graphql", { body: { query: "{ tiers { totalCount } }" }, headers: { "x-forwarded-for": address } });
+      const query = (address: string) =>
+        http(logged.url, "POST", "/graphql", { body: { query: "{ tiers { totalCount } }" }, headers: { "x-forwarded-for": address } });
       for (let round = 0; round < 3; round++) {
-        const answers = await Promise.all([...Array.from({ length: 20 }, () => query("203.0.113.1")), ...Array.from({ length: 20 }, (_, i) => query(`203.0.113.${i + 10}`))]);
+        const answers = await Promise.all([
+          ...Array.from({ length: 20 }, () => query("203.0.113.1")),
+          ...Array.from({ length: 20 }, (_, i) => query(`203.0.113.${i + 10}`)),
+        ]);
         statuses.push(...answers.map((a) => a.status));
       }
       await new Promise((resolve) => setTimeout(resolve, 10_500));
@@ -73,7 +86,9 @@ describe("operations endpoints", () => {
   it("/ready is 200 when migrated and lists the tenants whose schema misses a DDL step; those get TENANT_MAINTENANCE", async () => {
     const shop = await signUp(gw.url, "Ready Shop");
     expect(await http(gw.url, "GET", "/ready")).toMatchObject({ status: 200, body: { status: "ready" } });
-    await gw.db.owner.query("select app_private.add_tenant_ddl_step('test fixture: ready probe', 'comment on table {schema}.products is ''Products.''')");
+    await gw.db.owner.query(
+      "select app_private.add_tenant_ddl_step('test fixture: ready probe', 'comment on table {schema}.products is ''Products.''')",
+    );
     const ready = await http(gw.url, "GET", "/ready");
     expect(ready).toMatchObject({ status: 200, body: { status: "ready", tenant_schemas_behind: expect.any(Number) } });
     expect(ready.body.lagging_tenants).toContain(shop.tenant.id);
@@ -96,19 +111,31 @@ describe("operations endpoints", () => {
     const families = parsePrometheus(await response.text());
     const family = (name: string) => families.find((f) => f.name === name);
     expect(family("stoflow_http_requests_total")?.metrics).toContainEqual(
-      expect.objectContaining({ labels: { route: "/health", method: "GET", status: "200" } }));
+      expect.objectContaining({ labels: { route: "/health", method: "GET", status: "200" } }),
+    );
     expect(family("stoflow_http_request_duration_seconds")?.type).toBe("HISTOGRAM");
-    expect(family("stoflow_db_pool_connections")?.metrics.map((m) => m.labels?.state).sort()).toEqual(["idle", "total", "waiting"]);
+    expect(
+      family("stoflow_db_pool_connections")
+        ?.metrics.map((m) => m.labels?.state)
+        .sort(),
+    ).toEqual(["idle", "total", "waiting"]);
     expect(family("stoflow_auth_failures_total")?.metrics).toContainEqual(expect.objectContaining({ labels: { code: "INVALID_TOKEN" } }));
     const { rows } = await gw.db.owner.query("select count(*)::int as n from tenants");
     expect(Number(family("stoflow_tenants")?.metrics[0]?.value)).toBe(rows[0].n);
-    expect(family("stoflow_http_requests_total")?.metrics.every((m) => ["/graphql", "/health", "/ready", "/metrics", "/", "unmatched"].includes(m.labels!.route!) || m.labels!.route!.startsWith("/api/auth/"))).toBe(true);
+    expect(
+      family("stoflow_http_requests_total")?.metrics.every(
+        (m) =>
+          ["/graphql", "/health", "/ready", "/metrics", "/", "unmatched"].includes(m.labels!.route) ||
+          m.labels!.route.startsWith("/api/auth/"),
+      ),
+    ).toBe(true);
   });
 
   it("refuses a port that is taken with a clear message", async () => {
     const port = Number(new URL(gw.url).port);
-    await expect(startGateway(gw.db.appUrl, testServerConfig({ PORT: String(port), PROBE_PORT: String(port + 1) })))
-      .rejects.toThrow(`Port ${port} is already in use: stop the other server or set PORT`);
+    await expect(startGateway(gw.db.appUrl, testServerConfig({ PORT: String(port), PROBE_PORT: String(port + 1) }))).rejects.toThrow(
+      `Port ${port} is already in use: stop the other server or set PORT`,
+    );
   });
 
   it("turns the explorer off in production unless asked for, and advertises only what it serves", async () => {
@@ -116,9 +143,16 @@ describe("operations endpoints", () => {
     try {
       expect((await fetch(`${prod.url}/graphiql`, { headers: { accept: "text/html" } })).status).toBe(404);
       const root = (await http(prod.url, "GET", "/")).body;
-      expect(root).toEqual({ message: "Stoflow API", version: expect.any(String), graphql: "/graphql", health: "/health", docs: "/docs", openapi: "/openapi.json" });
-      for (const link of Object.values(root).filter((value) => String(value).startsWith("/"))) {
-        expect((await fetch(`${prod.url}${link}`, { method: link === "/graphql" ? "POST" : "GET" })).status, String(link)).not.toBe(404);
+      expect(root).toEqual({
+        message: "Stoflow API",
+        version: expect.any(String),
+        graphql: "/graphql",
+        health: "/health",
+        docs: "/docs",
+        openapi: "/openapi.json",
+      });
+      for (const link of Object.values(root).filter((value): value is string => typeof value === "string" && value.startsWith("/"))) {
+        expect((await fetch(`${prod.url}${link}`, { method: link === "/graphql" ? "POST" : "GET" })).status, link).not.toBe(404);
       }
       expect(await (await fetch(`${prod.url}/openapi.json`)).text()).not.toContain("/graphiql");
       expect(await (await fetch(`${gw.url}/openapi.json`)).text()).toContain("/graphiql");
@@ -131,25 +165,45 @@ describe("operations endpoints", () => {
   });
 
   it("reads the export bounds with safe defaults, the export's time limit below the query timeout", () => {
-    expect(readServerConfig({ JWT_SECRET: TEST_JWT_SECRET }).graphql.exports).toEqual({ concurrency: 1, queue: 4, maxBytes: 50_000_000, timeoutSeconds: 20 });
+    expect(readServerConfig({ JWT_SECRET: TEST_JWT_SECRET }).graphql.exports).toEqual({
+      concurrency: 1,
+      queue: 4,
+      maxBytes: 50_000_000,
+      timeoutSeconds: 20,
+    });
     expect(readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, DATABASE_QUERY_TIMEOUT: "3" }).graphql.exports.timeoutSeconds).toBe(2);
     expect(readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, DATABASE_QUERY_TIMEOUT: "0" }).graphql.exports.timeoutSeconds).toBe(20);
-    expect(() => readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, EXPORT_CONCURRENCY: "0" })).toThrow(/EXPORT_CONCURRENCY must be a whole number/);
+    expect(() => readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, EXPORT_CONCURRENCY: "0" })).toThrow(
+      /EXPORT_CONCURRENCY must be a whole number/,
+    );
   });
 
   it("reads the throttles with safe defaults, and TRUST_PROXY=1 as one proxy hop (the address throttling sees)", async () => {
     const defaults = readServerConfig({ JWT_SECRET: TEST_JWT_SECRET });
     expect(defaults.throttle).toEqual({
-      loginFailuresPerEmail: 5, loginAttemptsPerAddress: 50, loginWindowSeconds: 900, passwordChangeFailuresPerUser: 5, reauthenticationTtlSeconds: 600,
-      registrationsPerAddressPerHour: 10, registrationsPerEmailPerHour: 3,
+      loginFailuresPerEmail: 5,
+      loginAttemptsPerAddress: 50,
+      loginWindowSeconds: 900,
+      passwordChangeFailuresPerUser: 5,
+      reauthenticationTtlSeconds: 600,
+      registrationsPerAddressPerHour: 10,
+      registrationsPerEmailPerHour: 3,
     });
     expect(defaults).toMatchObject({
-      bcryptQueueLimit: 8, trustProxy: false, connectionsPerAddress: 256, workers: 1, logLevel: "info", preparedStatements: true,
-      clientConcurrency: { active: 8, waiting: 128 }, serverConcurrency: { active: 20, waiting: 256 },
+      bcryptQueueLimit: 8,
+      trustProxy: false,
+      connectionsPerAddress: 256,
+      workers: 1,
+      logLevel: "info",
+      preparedStatements: true,
+      clientConcurrency: { active: 8, waiting: 128 },
+      serverConcurrency: { active: 20, waiting: 256 },
     });
     expect(defaults).toMatchObject({
-      slowSockets: { slowMs: 2_000, graceMs: 5_000, minRate: 500 }, probe: { port: 3001, maxConnections: 32 },
-      jobs: { concurrency: 8 }, mail: { smtpTimeoutsMs: { connection: 10_000, greeting: 10_000, socket: 30_000 } },
+      slowSockets: { slowMs: 2_000, graceMs: 5_000, minRate: 500 },
+      probe: { port: 3001, maxConnections: 32 },
+      jobs: { concurrency: 8 },
+      mail: { smtpTimeoutsMs: { connection: 10_000, greeting: 10_000, socket: 30_000 } },
     });
     expect(defaults.bodyBudgetBytes).toBeGreaterThanOrEqual(16 * 2 ** 20);
     expect(defaults.bodyBudgetBytes).toBeLessThanOrEqual(256 * 2 ** 20);
@@ -159,15 +213,24 @@ describe("operations endpoints", () => {
     expect(readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, DATABASE_POOL_SIZE: "16" }).serverConcurrency.active).toBe(32);
     // Behind a proxy every socket is the proxy's: no cap on sockets per address by default.
     expect(readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, TRUST_PROXY: "1" }).connectionsPerAddress).toBe(0);
-    expect(() => readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, LOGIN_MAX_FAILURES_PER_EMAIL: "0" })).toThrow(/LOGIN_MAX_FAILURES_PER_EMAIL must be a whole number/);
+    expect(() => readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, LOGIN_MAX_FAILURES_PER_EMAIL: "0" })).toThrow(
+      /LOGIN_MAX_FAILURES_PER_EMAIL must be a whole number/,
+    );
     expect(readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, DATABASE_PREPARED_STATEMENTS: "false" }).preparedStatements).toBe(false);
     // A switch is true or false: anything else is refused rather than read as one of them.
-    expect(() => readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, JOBS_IN_PROCESS: "no" })).toThrow('JOBS_IN_PROCESS must be true or false (got "no")');
+    expect(() => readServerConfig({ JWT_SECRET: TEST_JWT_SECRET, JOBS_IN_PROCESS: "no" })).toThrow(
+      'JOBS_IN_PROCESS must be true or false (got "no")',
+    );
 
     const behindProxy = await startGateway(gw.db.appUrl, testServerConfig({ TRUST_PROXY: "1" }));
     try {
-      await http(behindProxy.url, "POST", "/api/auth/login", { body: { email: "nobody@proxy.test", password: "a guess" }, headers: { "x-forwarded-for": "203.0.113.50" } });
-      const { rows } = await gw.db.owner.query("select attempts from app_private.attempt_counters where key = 'login-address:203.0.113.50'");
+      await http(behindProxy.url, "POST", "/api/auth/login", {
+        body: { email: "nobody@proxy.test", password: "a guess" },
+        headers: { "x-forwarded-for": "203.0.113.50" },
+      });
+      const { rows } = await gw.db.owner.query(
+        "select attempts from app_private.attempt_counters where key = 'login-address:203.0.113.50'",
+      );
       expect(rows).toEqual([{ attempts: 1 }]);
     } finally {
       await behindProxy.close();

@@ -45,7 +45,9 @@ describe("forgot password → reset password", () => {
     await http(gw.url, "POST", "/api/auth/forgot-password", { body: { email: shop.email } });
     const { token } = linkOf(await mailbox.next(shop.email), "/reset-password");
     const stored = await gw.db.owner.query(
-      "select t.purpose, encode(t.token_hash, 'base64') as hash from app_private.user_tokens t where t.user_id = $1 order by t.created_at", [shop.user.id]);
+      "select t.purpose, encode(t.token_hash, 'base64') as hash from app_private.user_tokens t where t.user_id = $1 order by t.created_at",
+      [shop.user.id],
+    );
     expect(stored.rows.map((r) => r.purpose)).toEqual(["verify_email", "reset_password"]);
     const everything = await gw.db.owner.query("select (select string_agg(t::text, ' ') from app_private.user_tokens t) as tokens");
     expect(everything.rows[0].tokens).not.toContain(token);

@@ -27,7 +27,10 @@ async function closedForPipelining(gateway: TestGateway, listener: string): Prom
 
 describe("HTTP/1.1 pipelining", () => {
   it("answers a few pipelined requests, and closes a socket that pipelines more than HTTP_PIPELINED_REQUESTS", async () => {
-    for (const [listener, url] of [["main", gw.url], ["probe", gw.probeUrl]] as const) {
+    for (const [listener, url] of [
+      ["main", gw.url],
+      ["probe", gw.probeUrl],
+    ] as const) {
       const port = Number(new URL(url).port);
       const closedBefore = await closedForPipelining(gw, listener);
       const few = await pipelined(port, 10);
@@ -45,7 +48,9 @@ describe("HTTP/1.1 pipelining", () => {
     for (const url of [gw.url, gw.probeUrl]) {
       const port = Number(new URL(url).port);
       const [first, second, other] = await Promise.all([
-        pipelined(port, 16, "127.0.7.1"), pipelined(port, 16, "127.0.7.1"), pipelined(port, 1, "127.0.7.2"),
+        pipelined(port, 16, "127.0.7.1"),
+        pipelined(port, 16, "127.0.7.1"),
+        pipelined(port, 1, "127.0.7.2"),
       ]);
       const statuses = [...first.statuses, ...second.statuses];
       expect(statuses).toHaveLength(32);

@@ -13,7 +13,10 @@ describe("the request context", () => {
     const req = new http.IncomingMessage(new net.Socket()); // never connected: no remoteAddress, as once destroyed
     req.url = "/graphql?x=1";
     const seen: Array<typeof req.context> = [];
-    withContext(() => false, (request) => seen.push(request.context))(req, new http.ServerResponse(req));
+    withContext(
+      () => false,
+      (request) => seen.push(request.context),
+    )(req, new http.ServerResponse(req));
     expect(seen).toEqual([{ path: "/graphql", clientIp: "unknown", client: "unknown" }]);
   });
 
@@ -24,7 +27,10 @@ describe("the request context", () => {
     req.url = "/api/auth/login";
     req.headers["x-forwarded-for"] = "2001:db8:0:1::7";
     const seen: Array<typeof req.context> = [];
-    withContext(() => true, (request) => seen.push(request.context))(req, new http.ServerResponse(req));
+    withContext(
+      () => true,
+      (request) => seen.push(request.context),
+    )(req, new http.ServerResponse(req));
     expect(seen).toEqual([{ path: "/api/auth/login", clientIp: "2001:db8:0:1::7", client: "2001:db8:0:1::/64" }]);
   });
 });

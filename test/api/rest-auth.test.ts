@@ -25,7 +25,9 @@ describe("REST auth (the seed's integration tests)", () => {
   });
 
   it("refuses a duplicate e-mail with 400 'Email already registered'", async () => {
-    await http(gw.url, "POST", "/api/auth/register", { body: { name: "Company 1", email: "duplicate@example.com", password: "password123" } });
+    await http(gw.url, "POST", "/api/auth/register", {
+      body: { name: "Company 1", email: "duplicate@example.com", password: "password123" },
+    });
     const res = await http(gw.url, "POST", "/api/auth/register", {
       body: { name: "Company 2", email: "Duplicate@Example.com", password: "password456" },
     });
@@ -34,7 +36,9 @@ describe("REST auth (the seed's integration tests)", () => {
   });
 
   it("logs in", async () => {
-    await http(gw.url, "POST", "/api/auth/register", { body: { name: "Login Test", email: "login@example.com", password: "login_password_123" } });
+    await http(gw.url, "POST", "/api/auth/register", {
+      body: { name: "Login Test", email: "login@example.com", password: "login_password_123" },
+    });
     const res = await http(gw.url, "POST", "/api/auth/login", { body: { email: "login@example.com", password: "login_password_123" } });
     expect(res.status).toBe(200);
     expect(res.body.access_token).toEqual(expect.any(String));
@@ -79,13 +83,18 @@ describe("REST input handling", () => {
     [{ name: "X", email: "not-an-email", password: "long enough" }, "email is not a valid e-mail address"],
     [{ name: "X", email: "short@example.com", password: "short" }, "password must be at least 8 characters"],
     [{ name: "X", email: "long@example.com", password: "é".repeat(37) }, "password must be at most 72 bytes"],
-    [{ name: "X", email: "tier@example.com", password: "long enough", subscription_tier: "platinum" }, 'Unknown subscription tier "platinum"'],
+    [
+      { name: "X", email: "tier@example.com", password: "long enough", subscription_tier: "platinum" },
+      'Unknown subscription tier "platinum"',
+    ],
     [{ name: ["X"], email: "arr@example.com", password: "long enough" }, "name is required"],
   ])("refuses %j with 422 and changes nothing", async (body, detail) => {
     const res = await http(gw.url, "POST", "/api/auth/register", { body });
     expect(res.status).toBe(422);
     expect(res.body).toEqual({ detail, code: "INVALID_INPUT" });
-    const { rows } = await gw.db.owner.query("select count(*)::int as n from tenants where email = $1", [(body as { email: string }).email]);
+    const { rows } = await gw.db.owner.query("select count(*)::int as n from tenants where email = $1", [
+      (body as { email: string }).email,
+    ]);
     expect(rows[0].n).toBe(0);
   });
 
@@ -142,11 +151,13 @@ describe("sessions", () => {
     const here = await signUp(gw.url);
     const there = await http(gw.url, "POST", "/api/auth/login", { body: { email: here.email, password: here.password } });
     const wrong = await http(gw.url, "POST", "/api/auth/change-password", {
-      token: here.access_token, body: { current_password: "not it at all", new_password: "brand new password" },
+      token: here.access_token,
+      body: { current_password: "not it at all", new_password: "brand new password" },
     });
     expect(wrong).toMatchObject({ status: 403, body: { code: "INVALID_CREDENTIALS" } });
     const changed = await http(gw.url, "POST", "/api/auth/change-password", {
-      token: here.access_token, body: { current_password: here.password, new_password: "brand new password" },
+      token: here.access_token,
+      body: { current_password: here.password, new_password: "brand new password" },
     });
     expect(changed.status).toBe(204);
     expect((await http(gw.url, "GET", "/api/auth/session", { token: here.access_token })).status).toBe(200);
@@ -190,17 +201,25 @@ describe("login throttling", () => {
       const res = await http(gw.url, "POST", "/api/auth/login", { body: { email: victim.email, password: `guess-${i}-xxxx` } });
       expect(res.status).toBe(401);
     }
-    const blocked = await http(gw.url, "POST", "/api/auth/login", { body: { email: victim.email.toUpperCase(), password: victim.password } });
+    const blocked = await http(gw.url, "POST", "/api/auth/login", {
+      body: { email: victim.email.toUpperCase(), password: victim.password },
+    });
     expect(blocked.status).toBe(429);
     expect(blocked.body.code).toBe("TOO_MANY_ATTEMPTS");
     expect(Number(blocked.headers.get("retry-after"))).toBeGreaterThan(800);
-    const { rows } = await gw.db.owner.query("select attempts from app_private.attempt_counters where key = $1", [`login-email:${victim.email}`]);
+    const { rows } = await gw.db.owner.query("select attempts from app_private.attempt_counters where key = $1", [
+      `login-email:${victim.email}`,
+    ]);
     expect(rows).toEqual([{ attempts: 5 }]);
   });
 
   it("throttles one client address across e-mails (50 attempts)", async () => {
-    await gw.db.owner.query("insert into app_private.attempt_counters (key, window_ends_at, attempts) values ('login-address:203.0.113.9', now() + interval '15 minutes', 50)");
-    const { rows } = await gw.db.owner.query("select retry_after from app_private.begin_login('anyone@example.com', '203.0.113.9', 5, 50, 900)");
+    await gw.db.owner.query(
+      "insert into app_private.attempt_counters (key, window_ends_at, attempts) values ('login-address:203.0.113.9', now() + interval '15 minutes', 50)",
+    );
+    const { rows } = await gw.db.owner.query(
+      "select retry_after from app_private.begin_login('anyone@example.com', '203.0.113.9', 5, 50, 900)",
+    );
     expect(rows[0].retry_after).toBeGreaterThan(800);
   });
 });

@@ -25,7 +25,11 @@ describe("the GraphQL schema follows the database in development", () => {
   it("shows a change of tenant_template in the API without a restart, and serves the tenant's tables meanwhile", async () => {
     expect(await description("brand")).not.toBe("The brand, as the watch saw it.");
     await gw.db.owner.query("comment on column tenant_template.products.brand is 'The brand, as the watch saw it.'");
-    await until("the rebuilt schema has the new description", async () => (await description("brand")) === "The brand, as the watch saw it.", 60_000);
+    await until(
+      "the rebuilt schema has the new description",
+      async () => (await description("brand")) === "The brand, as the watch saw it.",
+      60_000,
+    );
     expect((await graphql(gw.url, "{ products { totalCount } }", {}, token)).body).toEqual({ data: { products: { totalCount: 0 } } });
   });
 
@@ -38,7 +42,7 @@ describe("the GraphQL schema follows the database in development", () => {
       await listener.query("listen postgraphile_watch");
       await registerTenant(gw.db.app, "Quiet Shop", "quiet@watch.test");
       await gw.db.owner.query("comment on column tenant_template.products.title is 'The title, once more.'");
-      await until("the template's notification", async () => payloads.some((p) => p.includes("tenant_template")), 30_000);
+      await until("the template's notification", () => payloads.some((p) => p.includes("tenant_template")), 30_000);
     } finally {
       await listener.end();
     }

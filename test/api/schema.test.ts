@@ -38,8 +38,10 @@ describe("the GraphQL schema", () => {
 
   it("reads, with its index-friendly membership tests, exactly what the plain tenant-free query reads", async () => {
     // Only the plan may change (`= any (array(…))` instead of `in (select …)`), never the rows.
-    const plain = makeIntrospectionQuery().replace("where nspname <> 'information_schema'",
-      "where nspname <> 'information_schema' and app_private.tenant_id_of_schema(nspname) is null");
+    const plain = makeIntrospectionQuery().replace(
+      "where nspname <> 'information_schema'",
+      "where nspname <> 'information_schema' and app_private.tenant_id_of_schema(nspname) is null",
+    );
     expect(TENANT_FREE_INTROSPECTION_QUERY).toMatch(/attrelid = any \(array\(select classes\._id from classes\)\)/);
     const read = async (text: string) => (await db.app.query(text)).rows[0].introspection as string;
     expect(await read(TENANT_FREE_INTROSPECTION_QUERY)).toBe(await read(plain));
@@ -51,10 +53,27 @@ describe("the GraphQL schema", () => {
 
   it("offers writes only where the roles have grants", () => {
     const mutations = printed.match(/^type Mutation \{[\s\S]*?^\}/m)![0];
-    for (const forbidden of ["createTenant", "createUser", "createTier", "createPlatformMapping", "deletePublicationsHistory", "updateAiGenerationsLog", "deleteAiGenerationsLog"]) {
+    for (const forbidden of [
+      "createTenant",
+      "createUser",
+      "createTier",
+      "createPlatformMapping",
+      "deletePublicationsHistory",
+      "updateAiGenerationsLog",
+      "deleteAiGenerationsLog",
+    ]) {
       expect(mutations).not.toMatch(new RegExp(`\\b${forbidden}\\b`));
     }
-    for (const allowed of ["createProduct", "updateProduct", "deleteProduct", "createVintedProduct", "createPublicationsHistory", "createAiGenerationsLog", "register", "login"]) {
+    for (const allowed of [
+      "createProduct",
+      "updateProduct",
+      "deleteProduct",
+      "createVintedProduct",
+      "createPublicationsHistory",
+      "createAiGenerationsLog",
+      "register",
+      "login",
+    ]) {
       expect(mutations).toMatch(new RegExp(`\\b${allowed}\\(`));
     }
   });
@@ -86,6 +105,12 @@ function undescribedParts(type: GraphQLNamedType): string[] {
       for (const arg of "args" in field ? field.args : []) if (!arg.description) parts.push(`arg ${type.name}.${field.name}(${arg.name})`);
     }
   }
-  if (isEnumType(type)) parts.push(...type.getValues().filter((value) => !value.description).map((value) => `value ${type.name}.${value.name}`));
+  if (isEnumType(type))
+    parts.push(
+      ...type
+        .getValues()
+        .filter((value) => !value.description)
+        .map((value) => `value ${type.name}.${value.name}`),
+    );
   return parts;
 }

@@ -23,8 +23,9 @@ describe("a typed client generated from the committed schema.graphql (README: Ge
     expect(types).toMatch(/export type MyStockQuery = .*price: string/s);
     // examples/typed-client/stock.ts reads money as a string, and expects the compiler to refuse
     // it as a number (so a scalar mapped to `any` fails too).
-    const tsc = await run(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "examples/typed-client"])
-      .catch((error: { stdout: string }) => ({ stdout: error.stdout }));
+    const tsc = await run(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "examples/typed-client"]).catch(
+      (error: { stdout: string }) => ({ stdout: error.stdout }),
+    );
     expect(tsc.stdout).toBe("");
     // As the README runs it: the generated .ts files under Node's type stripping, no build step.
     const shop = await signUp(gw.url);

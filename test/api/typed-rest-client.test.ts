@@ -22,8 +22,9 @@ describe("a typed REST client generated from the server's /openapi.json (openapi
     expect(types).toMatch(/login: \{/); // operations are named by their operationId
     // examples/rest-client/flows.ts expects the compiler to refuse a missing password, an unknown
     // route, a field the session does not have, and a code a route does not answer.
-    const tsc = await run(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "examples/rest-client"])
-      .catch((error: { stdout: string }) => ({ stdout: error.stdout }));
+    const tsc = await run(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "examples/rest-client"]).catch(
+      (error: { stdout: string }) => ({ stdout: error.stdout }),
+    );
     expect(tsc.stdout).toBe("");
 
     const email = `typed-rest-${process.pid}@example.test`;

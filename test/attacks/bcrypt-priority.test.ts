@@ -49,7 +49,10 @@ describe("bcrypt as a lever: hashes run below the server's priority", () => {
   it("a hash asked for as an idle thread ends is answered (no hash waits for a thread that is going away)", async () => {
     const threads = new BcryptThreads(1, 0, 15); // threads end after 15 ms idle
     for (let i = 0; i < 40; i++) {
-      const hash = await Promise.race([threads.hash(`password ${i}`, 4), new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`hash ${i} not answered`)), 10_000))]);
+      const hash = await Promise.race([
+        threads.hash(`password ${i}`, 4),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`hash ${i} not answered`)), 10_000)),
+      ]);
       expect(hash).toMatch(/^\$2b\$04\$/);
       await new Promise((resolve) => setTimeout(resolve, 10 + (i % 10))); // around the moment the idle thread ends
     }

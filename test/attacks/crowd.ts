@@ -23,7 +23,9 @@ export const SHAPES = {
   },
   /** Headers and 99 kB of a 100 kB body, then nothing: the body held in memory, the socket kept. */
   "slow bodies": (socket: net.Socket) => {
-    socket.write(`POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"query":"${"x".repeat(99_000)}`);
+    socket.write(
+      `POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"query":"${"x".repeat(99_000)}`,
+    );
   },
   /** Headers and the first bytes of a 99 kB body, then nothing (the connection exhaustion of the issue). */
   "partial requests": (socket: net.Socket) => {
@@ -31,13 +33,21 @@ export const SHAPES = {
   },
   /** A GraphQL document never seen before, of 95 kB (a long string literal), sent whole; the server closes the socket after answering. */
   "new documents": (socket: net.Socket) => {
-    const body = JSON.stringify({ query: `query Q { products(first: 1, filter: { title: { equalTo: "${serial++}${PADDING}" } }) { totalCount } }` });
-    socket.write(`POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    const body = JSON.stringify({
+      query: `query Q { products(first: 1, filter: { title: { equalTo: "${serial++}${PADDING}" } }) { totalCount } }`,
+    });
+    socket.write(
+      `POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
   },
   /** A sign-in written into the document (so every document is new), with a wrong password; the server closes the socket after answering. */
   "new sign-ins": (socket: net.Socket) => {
-    const body = JSON.stringify({ query: `mutation { login(input: { email: "crowd${serial++}@crowd.test", password: "a wrong password" }) { accessToken } }` });
-    socket.write(`POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    const body = JSON.stringify({
+      query: `mutation { login(input: { email: "crowd${serial++}@crowd.test", password: "a wrong password" }) { accessToken } }`,
+    });
+    socket.write(
+      `POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
   },
 } satisfies Record<string, (socket: net.Socket) => void>;
 
@@ -53,8 +63,15 @@ export interface CrowdReport {
 /** New connections are let through in slices of this many milliseconds. */
 const SLICE_MS = 10;
 
-export async function crowd(shape: Shape, port: number, addresses: number, perAddress: number, perSecond: number, durationMs: number,
-  reconnectMs = 0): Promise<CrowdReport> {
+export async function crowd(
+  shape: Shape,
+  port: number,
+  addresses: number,
+  perAddress: number,
+  perSecond: number,
+  durationMs: number,
+  reconnectMs = 0,
+): Promise<CrowdReport> {
   const report: CrowdReport = { opened: 0, closed: 0, peakOpen: 0 };
   let open = 0;
   const stopAt = Date.now() + durationMs;
@@ -92,6 +109,20 @@ export async function crowd(shape: Shape, port: number, addresses: number, perAd
 }
 
 if (process.argv[1] === import.meta.filename) {
-  const [shape, port, addresses, perAddress, perSecond, ms, reconnectMs] = process.argv.slice(2).map((arg, i) => (i === 0 ? arg : Number(arg)));
-  console.log(JSON.stringify(await crowd(shape as Shape, port as number, addresses as number, perAddress as number, perSecond as number, ms as number, reconnectMs as number | undefined)));
+  const [shape, port, addresses, perAddress, perSecond, ms, reconnectMs] = process.argv
+    .slice(2)
+    .map((arg, i) => (i === 0 ? arg : Number(arg)));
+  console.log(
+    JSON.stringify(
+      await crowd(
+        shape as Shape,
+        port as number,
+        addresses as number,
+        perAddress as number,
+        perSecond as number,
+        ms as number,
+        reconnectMs as number | undefined,
+      ),
+    ),
+  );
 }

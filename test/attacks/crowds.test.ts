@@ -34,8 +34,14 @@ beforeAll(async () => {
   // documents: ≈ 50 MB, kept after a flood of new documents, a bounded cache, not the flood's memory).
   server = await spawnServer(db.appUrl, {
     GRAPHQL_PLAN_CACHE_SIZE: "10",
-    ...GENEROUS_LIMITS, JOBS_DATABASE_URL: db.jobsUrl, HTTP_MAX_CONNECTIONS: String(MAX_CONNECTIONS), HTTP_BODY_BUDGET_MB: String(BODY_BUDGET_MB),
-    JOBS_IN_PROCESS: "true", SMTP_URL: `smtp://127.0.0.1:${relay.port}`, SMTP_GREETING_TIMEOUT: "2", JOBS_POLL_INTERVAL_MS: "200",
+    ...GENEROUS_LIMITS,
+    JOBS_DATABASE_URL: db.jobsUrl,
+    HTTP_MAX_CONNECTIONS: String(MAX_CONNECTIONS),
+    HTTP_BODY_BUDGET_MB: String(BODY_BUDGET_MB),
+    JOBS_IN_PROCESS: "true",
+    SMTP_URL: `smtp://127.0.0.1:${relay.port}`,
+    SMTP_GREETING_TIMEOUT: "2",
+    JOBS_POLL_INTERVAL_MS: "200",
   });
   const tenant = await signUp(server.url, "Crowded Shop", "standard");
   control = await startControlServer();
@@ -67,29 +73,42 @@ function expectTargetsHeld(result: Siege): void {
 }
 
 /** Sieges the server with `shape`, checks the targets and that the defence named by `acted` worked, records the figures. */
-async function withstand(shape: Shape, addresses: number, perAddress: number, acted: (before: Record<string, number>, after: Record<string, number>) => void,
-  { atProbePort = false, reconnectMs = 0 } = {}) {
+async function withstand(
+  shape: Shape,
+  addresses: number,
+  perAddress: number,
+  acted: (before: Record<string, number>, after: Record<string, number>) => void,
+  { atProbePort = false, reconnectMs = 0 } = {},
+) {
   const before = await transportCounts(target.probeUrl);
   const result = await siege(target, shape, { addresses, perAddress, perSecond: PER_SECOND, reconnectMs }, { atProbePort });
   const after = await transportCounts(target.probeUrl);
   expectTargetsHeld(result);
   expect(after["body_bytes.peak"]).toBeLessThanOrEqual(BODY_BUDGET_MB * 1024 * 1024);
   acted(before, after);
-  const changed = Object.entries(after).filter(([name, value]) => !name.startsWith("body_bytes") && !name.endsWith("open") && value !== before[name])
+  const changed = Object.entries(after)
+    .filter(([name, value]) => !name.startsWith("body_bytes") && !name.endsWith("open") && value !== before[name])
     .map(([name, value]) => `${name} +${value - (before[name] ?? 0)}`);
   return { result, figures: `${describeSiege(result)}; server: ${changed.join(", ")}` };
 }
 
 const grew = (before: Record<string, number>, after: Record<string, number>, ...names: string[]) =>
-  names.reduce((sum, name) => sum + (after[name]! - before[name]!), 0);
+  names.reduce((sum, name) => sum + (after[name] - before[name]), 0);
 
 describe("a crowd of addresses against a running server (HTTP_MAX_CONNECTIONS=2000)", () => {
   it("connection exhaustion: 100 addresses × 30 sockets sending headers and the start of a body", { timeout: 120_000 }, async () => {
-    const attack = "connection exhaustion: 100 addresses × 30 sockets, each a request's headers and the first bytes of a 99 kB body, reopened as the server closes them";
+    const attack =
+      "connection exhaustion: 100 addresses × 30 sockets, each a request's headers and the first bytes of a 99 kB body, reopened as the server closes them";
     const { figures } = await withstand("partial requests", 100, 30, (before, after) => {
-      expect(grew(before, after, "sockets.main.evicted", "sockets.main.too_slow", "bodies_refused.refused", "bodies_refused.evicted")).toBeGreaterThan(0);
+      expect(
+        grew(before, after, "sockets.main.evicted", "sockets.main.too_slow", "bodies_refused.refused", "bodies_refused.evicted"),
+      ).toBeGreaterThan(0);
     });
-    record(attack, 3_000, "the probe port answers (p99 < 250 ms) and a signed-in tenant is served (p99 < 2 s); bodies stay within the budget; RSS back within 20 % after");
+    record(
+      attack,
+      3_000,
+      "the probe port answers (p99 < 250 ms) and a signed-in tenant is served (p99 < 2 s); bodies stay within the budget; RSS back within 20 % after",
+    );
     recordFigures(import.meta.filename, attack, figures);
   });
 
@@ -98,7 +117,11 @@ describe("a crowd of addresses against a running server (HTTP_MAX_CONNECTIONS=20
     const { figures } = await withstand("idle", 60, 50, (before, after) => {
       expect(grew(before, after, "sockets.main.evicted", "sockets.main.too_slow", "sockets.main.refused")).toBeGreaterThan(0);
     });
-    record(attack, 3_000, "closed after the grace (no bytes), or to make room at the cap; the probe port answers (p99 < 250 ms), a tenant is served (p99 < 2 s); RSS back within 20 %");
+    record(
+      attack,
+      3_000,
+      "closed after the grace (no bytes), or to make room at the cap; the probe port answers (p99 < 250 ms), a tenant is served (p99 < 2 s); RSS back within 20 %",
+    );
     recordFigures(import.meta.filename, attack, figures);
   });
 
@@ -107,7 +130,11 @@ describe("a crowd of addresses against a running server (HTTP_MAX_CONNECTIONS=20
     const { figures } = await withstand("slow headers", 100, 30, (before, after) => {
       expect(grew(before, after, "sockets.main.too_slow")).toBeGreaterThan(0);
     });
-    record(attack, 3_000, "closed below the minimum rate after the grace; the probe port answers (p99 < 250 ms), a tenant is served (p99 < 2 s); RSS back within 20 %");
+    record(
+      attack,
+      3_000,
+      "closed below the minimum rate after the grace; the probe port answers (p99 < 250 ms), a tenant is served (p99 < 2 s); RSS back within 20 %",
+    );
     recordFigures(import.meta.filename, attack, figures);
   });
 
@@ -116,43 +143,82 @@ describe("a crowd of addresses against a running server (HTTP_MAX_CONNECTIONS=20
     const { figures } = await withstand("slow bodies", 300, 8, (before, after) => {
       expect(grew(before, after, "bodies_refused.refused", "bodies_refused.evicted")).toBeGreaterThan(0);
     });
-    record(attack, 2_400, "bodies held never exceed the budget (the heaviest addresses' make room, the rest 503 BUSY); the probe port answers (p99 < 250 ms), a tenant is served (p99 < 2 s); RSS back within 20 %");
+    record(
+      attack,
+      2_400,
+      "bodies held never exceed the budget (the heaviest addresses' make room, the rest 503 BUSY); the probe port answers (p99 < 250 ms), a tenant is served (p99 < 2 s); RSS back within 20 %",
+    );
     recordFigures(import.meta.filename, attack, figures);
   });
 
   it("the probe port's cap (32): 100 addresses × 5 sockets that send nothing, reopened at once", { timeout: 120_000 }, async () => {
     const attack = "the probe port's 32 sockets: 100 addresses × 5 sockets that send nothing, reopened as the server closes them";
-    const { figures } = await withstand("idle", 100, 5, (before, after) => {
-      expect(grew(before, after, "sockets.probe.evicted")).toBeGreaterThan(100);
-    }, { atProbePort: true });
-    record(attack, 500, "each new connection closes the socket of the client that holds most and connected most lately, however young (no whole request yet): the probes keep answering (p99 < 250 ms), a tenant is served");
+    const { figures } = await withstand(
+      "idle",
+      100,
+      5,
+      (before, after) => {
+        expect(grew(before, after, "sockets.probe.evicted")).toBeGreaterThan(100);
+      },
+      { atProbePort: true },
+    );
+    record(
+      attack,
+      500,
+      "each new connection closes the socket of the client that holds most and connected most lately, however young (no whole request yet): the probes keep answering (p99 < 250 ms), a tenant is served",
+    );
     recordFigures(import.meta.filename, attack, figures);
   });
 
-  it("the probe port's cap (32): a gentle crowd of 40 addresses × 2 idle sockets, each back 1–5 s after the server closes it", { timeout: 120_000 }, async () => {
-    const attack = "the probe port's 32 sockets: 40 addresses × 2 sockets that send nothing, each reopened 1–5 s after the server closes it (as slow to come back as a prober)";
-    const { figures } = await withstand("idle", 40, 2, (before, after) => {
-      expect(grew(before, after, "sockets.probe.evicted")).toBeGreaterThan(40);
-    }, { atProbePort: true, reconnectMs: 1_000 });
-    record(attack, 80, "a newcomer closes the heaviest client's socket, or else the one that has given nothing longest (250 ms at least); a client whose sockets were closed for giving nothing weighs more: every probe on a new connection answers (p99 < 250 ms)");
-    recordFigures(import.meta.filename, attack, figures);
-  });
+  it(
+    "the probe port's cap (32): a gentle crowd of 40 addresses × 2 idle sockets, each back 1–5 s after the server closes it",
+    { timeout: 120_000 },
+    async () => {
+      const attack =
+        "the probe port's 32 sockets: 40 addresses × 2 sockets that send nothing, each reopened 1–5 s after the server closes it (as slow to come back as a prober)";
+      const { figures } = await withstand(
+        "idle",
+        40,
+        2,
+        (before, after) => {
+          expect(grew(before, after, "sockets.probe.evicted")).toBeGreaterThan(40);
+        },
+        { atProbePort: true, reconnectMs: 1_000 },
+      );
+      record(
+        attack,
+        80,
+        "a newcomer closes the heaviest client's socket, or else the one that has given nothing longest (250 ms at least); a client whose sockets were closed for giving nothing weighs more: every probe on a new connection answers (p99 < 250 ms)",
+      );
+      recordFigures(import.meta.filename, attack, figures);
+    },
+  );
 
   it("never-seen documents: 300 addresses each keeping a new 95 kB document in flight", { timeout: 120_000 }, async () => {
-    const attack = "never-seen documents: 300 addresses each keeping a new 95 kB GraphQL document (a long string literal) in flight, the next sent as soon as one is answered";
+    const attack =
+      "never-seen documents: 300 addresses each keeping a new 95 kB GraphQL document (a long string literal) in flight, the next sent as soon as one is answered";
     const { figures } = await withstand("new documents", 300, 1, (before, after) => {
       expect(grew(before, after, "graphql_new_documents.refused", "bodies_refused.refused", "bodies_refused.evicted")).toBeGreaterThan(0);
     });
-    record(attack, 300, "their parse, validation and planning take at most GRAPHQL_NEW_DOCUMENT_MS of each second, fairly between addresses, the rest 503 BUSY before parsing: the probe port answers (p99 < 250 ms), a tenant's known query is served (p99 < 2 s); RSS back within 20 %");
+    record(
+      attack,
+      300,
+      "their parse, validation and planning take at most GRAPHQL_NEW_DOCUMENT_MS of each second, fairly between addresses, the rest 503 BUSY before parsing: the probe port answers (p99 < 250 ms), a tenant's known query is served (p99 < 2 s); RSS back within 20 %",
+    );
     recordFigures(import.meta.filename, attack, figures);
   });
 
   it("GraphQL sign-ins written into their documents: 300 addresses × 2 in flight", { timeout: 120_000 }, async () => {
-    const attack = "GraphQL sign-ins with the e-mail written into the document (every document new): 300 addresses × 2 in flight, the next sent as soon as one is answered";
+    const attack =
+      "GraphQL sign-ins with the e-mail written into the document (every document new): 300 addresses × 2 in flight, the next sent as soon as one is answered";
     const { figures } = await withstand("new sign-ins", 300, 2, (before, after) => {
       expect(grew(before, after, "graphql_new_documents.refused")).toBeGreaterThan(0);
     });
-    record(attack, 600, "new documents beyond the budget of event-loop time 503 BUSY before parsing, the rest wait in bcrypt's line (503 BUSY beyond, HTTP status and Retry-After as REST's): the probe port answers (p99 < 250 ms), a tenant's known query is served (p99 < 2 s)");
+    record(
+      attack,
+      600,
+      "new documents beyond the budget of event-loop time 503 BUSY before parsing, the rest wait in bcrypt's line (503 BUSY beyond, HTTP status and Retry-After as REST's): the probe port answers (p99 < 250 ms), a tenant's known query is served (p99 < 2 s)",
+    );
     recordFigures(import.meta.filename, attack, figures);
   });
 
@@ -168,7 +234,15 @@ describe("a crowd of addresses against a running server (HTTP_MAX_CONNECTIONS=20
     expect(delivered).toBeGreaterThanOrEqual(8);
     expect((await http(server.url, "GET", "/health")).status).toBe(200);
     const attack = "a stalled SMTP relay: every other connection accepted and never greeted, while 16 accounts register";
-    record(attack, 16, "the greeting timeout frees the worker, the job is retried with backoff, the other workers deliver: at least half the messages within 10 s; probes and tenant served");
-    recordFigures(import.meta.filename, attack, `${delivered} of 16 messages delivered within ${seconds.toFixed(0)} s (SMTP_GREETING_TIMEOUT=2, JOBS_CONCURRENCY=8); ${describeSiege(result)}`);
+    record(
+      attack,
+      16,
+      "the greeting timeout frees the worker, the job is retried with backoff, the other workers deliver: at least half the messages within 10 s; probes and tenant served",
+    );
+    recordFigures(
+      import.meta.filename,
+      attack,
+      `${delivered} of 16 messages delivered within ${seconds.toFixed(0)} s (SMTP_GREETING_TIMEOUT=2, JOBS_CONCURRENCY=8); ${describeSiege(result)}`,
+    );
   });
 });

@@ -22,8 +22,10 @@ const PADDING = "x".repeat(95_000);
 const DEEP_FILTER = `{"f": ${'{"and": ['.repeat(5_000)}{"sku": {"equalTo": "x"}}${"]}".repeat(5_000)}}`;
 const ROOT_FIELDS = Array.from({ length: 25 }, (_, i) => `t${i}: tiers { totalCount }`).join(" ");
 const UNDER_QUERY = Array.from({ length: 1_000 }, (_, i) => `a${i}: tiers { totalCount }`).join(" ");
-const DOUBLING = ["fragment F0 on Query { tiers { totalCount } }",
-  ...Array.from({ length: 27 }, (_, i) => `fragment F${i + 1} on Query { ...F${i} ...F${i} }`)].join("\n");
+const DOUBLING = [
+  "fragment F0 on Query { tiers { totalCount } }",
+  ...Array.from({ length: 27 }, (_, i) => `fragment F${i + 1} on Query { ...F${i} ...F${i} }`),
+].join("\n");
 const INTROSPECTION = getIntrospectionQuery({ descriptions: true });
 
 /** The hostile shapes of the issue, each request distinct so that no cache can help. */
@@ -31,10 +33,15 @@ export const SHAPES: Record<string, () => { query: string; variablesJson?: strin
   "95 kB document refused for its root fields": () => ({
     query: `{ ${ROOT_FIELDS} } # ${serial++} ${PADDING}`,
   }),
-  "100 kB document of aliases": () => ({ query: `{ ${Array.from({ length: 5_000 }, (_, i) => `a${i}_${serial}: __typename`).join(" ")} }` }),
+  "100 kB document of aliases": () => ({
+    query: `{ ${Array.from({ length: 5_000 }, (_, i) => `a${i}_${serial}: __typename`).join(" ")} }`,
+  }),
   "aliases under query": () => ({ query: `{ query { ${UNDER_QUERY} } } # ${serial++}` }),
   "doubling fragments, 27 levels": () => ({ query: `{ ...F27 } # ${serial++}\n${DOUBLING}` }),
-  "first from a variable default": () => ({ query: `query($n: Int = 100000) { products(first: $n) { nodes { sku } } } # ${serial++}`, auth: true }),
+  "first from a variable default": () => ({
+    query: `query($n: Int = 100000) { products(first: $n) { nodes { sku } } } # ${serial++}`,
+    auth: true,
+  }),
   "filter nested 5,000 deep in variables": () => ({
     query: `query($f: ProductFilter) { products(filter: $f) { totalCount } } # ${serial++}`,
     variablesJson: DEEP_FILTER, // written out: JSON.stringify itself recurses too deep for this
@@ -66,11 +73,16 @@ async function attack({ url, token, attackers, durationMs, shapes: only }: Order
   const target = new URL(url);
   target.hostname = "127.0.0.1";
   const attacker = async (offset: number) => {
-    const agent = new http.Agent({ keepAlive: true, localAddress: `127.0.1.${offset + 1}` } as http.AgentOptions);
+    const agent = new http.Agent({ keepAlive: true, localAddress: `127.0.1.${offset + 1}` });
     for (let i = offset; Date.now() < stopAt; i++) {
-      const [name, make] = shapes[i % shapes.length]!;
+      const [name, make] = shapes[i % shapes.length];
       const { query, variablesJson = "{}", auth } = make();
-      const status = await post(target, agent, `{"query": ${JSON.stringify(query)}, "variables": ${variablesJson}}`, auth ? token : undefined);
+      const status = await post(
+        target,
+        agent,
+        `{"query": ${JSON.stringify(query)}, "variables": ${variablesJson}}`,
+        auth ? token : undefined,
+      );
       (statuses[name] ??= []).push(status);
     }
     agent.destroy();

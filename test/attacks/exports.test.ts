@@ -19,7 +19,9 @@ async function stockedTenant(url: string): Promise<string> {
   const shop = await signUp(url, undefined, "enterprise");
   await gw.db.owner.query(
     `insert into ${shop.tenant.schema_name}.products (sku, title, description, price)
-     select 'SKU-' || g, 'Jacket ' || g, repeat(md5(g::text), 280), 10 from generate_series(1, $1) g`, [PRODUCTS]);
+     select 'SKU-' || g, 'Jacket ' || g, repeat(md5(g::text), 280), 10 from generate_series(1, $1) g`,
+    [PRODUCTS],
+  );
   return shop.access_token;
 }
 
@@ -33,7 +35,7 @@ describe("tenant exports", () => {
       const reader = await signUp(url);
       const read = () => graphql(url, "{ products(first: 5) { totalCount } }", {}, reader.access_token);
       expect((await read()).status).toBe(200);
-      const flood = tokens.flatMap((token, t) => [1, 2, 3].map((i) => exportFrom(url, token, `198.51.100.${(t * 3 + i) % 2 + 1}`)));
+      const flood = tokens.flatMap((token, t) => [1, 2, 3].map((i) => exportFrom(url, token, `198.51.100.${((t * 3 + i) % 2) + 1}`)));
       const readMs: number[] = [];
       for (let i = 0; i < 10; i++) {
         const started = Date.now();
@@ -47,11 +49,16 @@ describe("tenant exports", () => {
       expect(served.every((a) => a.body.data.exportTenantData.products.length === PRODUCTS)).toBe(true);
       // A tenant's second and third exports are refused while its first runs; a fourth tenant finds the line full.
       expect(busy.length).toBeGreaterThanOrEqual(6);
-      expect(busy.every((a) => a.status === 503 && a.body.errors[0].extensions.code === "BUSY" && a.headers.get("retry-after") === "1")).toBe(true);
+      expect(
+        busy.every((a) => a.status === 503 && a.body.errors[0].extensions.code === "BUSY" && a.headers.get("retry-after") === "1"),
+      ).toBe(true);
       expect(Math.max(...readMs)).toBeLessThan(2_000);
     });
-    record("12 concurrent exports of 2.7 MB from 4 tenants and 2 addresses (export line: 1 at a time, 2 waiting)", 12,
-      "one per tenant in line, at least 3 built whole, the rest 503 BUSY with Retry-After; another tenant's reads answered meanwhile");
+    record(
+      "12 concurrent exports of 2.7 MB from 4 tenants and 2 addresses (export line: 1 at a time, 2 waiting)",
+      12,
+      "one per tenant in line, at least 3 built whole, the rest 503 BUSY with Retry-After; another tenant's reads answered meanwhile",
+    );
   });
 
   it("refuses an export beyond EXPORT_MAX_BYTES with EXPORT_TOO_LARGE (413), naming the limit, without building it", async () => {
@@ -66,7 +73,11 @@ describe("tenant exports", () => {
       expect(fits.status).toBe(200);
       expect(fits.body.data.exportTenantData.tenant.id).toBe(small.tenant.id);
     });
-    record("an export of 2.7 MB against EXPORT_MAX_BYTES=100000", 1, "413 EXPORT_TOO_LARGE naming the limit, refused while measuring; a small tenant's export still served");
+    record(
+      "an export of 2.7 MB against EXPORT_MAX_BYTES=100000",
+      1,
+      "413 EXPORT_TOO_LARGE naming the limit, refused while measuring; a small tenant's export still served",
+    );
   });
 
   it("refuses more than one export in a request, aliased or through the query field", async () => {
@@ -75,7 +86,7 @@ describe("tenant exports", () => {
     for (const query of documents) {
       const answer = await graphql(gw.url, query, {}, shop.access_token);
       expect(answer.status).toBe(400);
-      expect(answer.body.errors![0]!.extensions!.code).toBe("TOO_MANY_OPERATIONS");
+      expect(answer.body.errors![0].extensions!.code).toBe("TOO_MANY_OPERATIONS");
     }
     record("two exports in one request: aliased, and nested under the query field", 2, "400 TOO_MANY_OPERATIONS before anything runs");
   });

@@ -25,9 +25,13 @@ describe("faults", () => {
   it("lets exactly one of 50 concurrent HTTP registrations with one e-mail through", async () => {
     const gw = await startTestGateway();
     try {
-      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => http(gw.url, "POST", "/api/auth/register", {
-        body: { name: `Racer ${i}`, email: "same@race.test", password: "racing password" },
-      })));
+      const results = await Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          http(gw.url, "POST", "/api/auth/register", {
+            body: { name: `Racer ${i}`, email: "same@race.test", password: "racing password" },
+          }),
+        ),
+      );
       const statuses = results.map((r) => r.status).sort();
       expect(statuses).toEqual([201, ...Array(49).fill(400)]);
       expect(results.filter((r) => r.status === 400).every((r) => r.body.code === "EMAIL_TAKEN")).toBe(true);
@@ -47,17 +51,28 @@ describe("faults", () => {
     const lock = await lockTables(db.superuserUrl, ["public.subscriptions"]);
     try {
       const emails = Array.from({ length: 8 }, (_, i) => `doomed${i}@kill.test`);
-      const attempts = emails.map((email, i) => http(server.url, "POST", "/api/auth/register", {
-        body: { name: `Doomed ${i}`, email, password: "doomed password" },
-      }).catch(() => undefined));
-      await until("8 registrations waiting inside PostgreSQL", async () =>
-        (await lock.waiting()).filter((backend) => backend.query.includes("register_tenant")).length === emails.length);
+      const attempts = emails.map((email, i) =>
+        http(server.url, "POST", "/api/auth/register", {
+          body: { name: `Doomed ${i}`, email, password: "doomed password" },
+        }).catch(() => undefined),
+      );
+      await until(
+        "8 registrations waiting inside PostgreSQL",
+        async () => (await lock.waiting()).filter((backend) => backend.query.includes("register_tenant")).length === emails.length,
+      );
       server.child.kill("SIGKILL");
       expect((await Promise.all(attempts)).every((answer) => answer === undefined)).toBe(true);
       await lock.release();
       // Each backend finds its client gone and rolls back.
-      await until("the dead server's connections ended", async () => (await db.owner.query(
-        "select count(*)::int as n from pg_stat_activity where usename = 'stoflow_authenticator' and datname = current_database()")).rows[0].n === 0);
+      await until(
+        "the dead server's connections ended",
+        async () =>
+          (
+            await db.owner.query(
+              "select count(*)::int as n from pg_stat_activity where usename = 'stoflow_authenticator' and datname = current_database()",
+            )
+          ).rows[0].n === 0,
+      );
       expect((await db.owner.query("select count(*)::int as n from tenants where email = any($1)", [emails])).rows[0].n).toBe(0);
       await expectNoHalfMadeTenant(db);
       record("server killed (SIGKILL) with 8 registrations inside PostgreSQL", 8, "none committed, no half-made tenant, no orphan schema");
@@ -85,16 +100,23 @@ describe("PostgreSQL going away under load", () => {
     await removeOwnClusters();
   });
 
-  it.each(Object.keys(WAYS))("%s: every path answers 503, Retry-After, UNAVAILABLE in bounded time, then recovers without a restart", async (way) => {
-    const { inside, down, load } = await takePostgresAway(cluster, way);
-    for (const answer of inside) if (!(WAYS[way]!.waitersMayFinish && answer.ok)) unavailable(answer);
-    down.forEach(unavailable);
-    const answers = [...inside, ...down, ...load];
-    for (const answer of answers) {
-      if (!answer.ok) unavailable(answer);
-      expect(answer.ms, answer.path).toBeLessThan(BOUNDED_MS);
-    }
-    record(`PostgreSQL going away: ${way}`, answers.length,
-      "each request answered in bounded time: 200, or 503 + Retry-After + UNAVAILABLE (REST, GraphQL before and during execution, /health, /ready); recovered without a restart");
-  }, 180_000);
+  it.each(Object.keys(WAYS))(
+    "%s: every path answers 503, Retry-After, UNAVAILABLE in bounded time, then recovers without a restart",
+    async (way) => {
+      const { inside, down, load } = await takePostgresAway(cluster, way);
+      for (const answer of inside) if (!(WAYS[way].waitersMayFinish && answer.ok)) unavailable(answer);
+      down.forEach(unavailable);
+      const answers = [...inside, ...down, ...load];
+      for (const answer of answers) {
+        if (!answer.ok) unavailable(answer);
+        expect(answer.ms, answer.path).toBeLessThan(BOUNDED_MS);
+      }
+      record(
+        `PostgreSQL going away: ${way}`,
+        answers.length,
+        "each request answered in bounded time: 200, or 503 + Retry-After + UNAVAILABLE (REST, GraphQL before and during execution, /health, /ready); recovered without a restart",
+      );
+    },
+    180_000,
+  );
 });

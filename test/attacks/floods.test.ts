@@ -29,14 +29,17 @@ describe("floods from one client", () => {
     await withServer(gw, { HTTP_HEADERS_TIMEOUT_MS: "300", HTTP_REQUEST_TIMEOUT_MS: "300" }, async (url) => {
       const { port } = new URL(url);
       const sockets = Array.from({ length: 20 }, () => net.connect(Number(port), "127.0.0.1"));
-      const closed = sockets.map((socket) => new Promise<string>((resolve) => {
-        let answer = "";
-        socket.on("data", (chunk) => (answer += chunk.toString()));
-        socket.on("close", () => resolve(answer));
-        socket.write("POST /graphql HTTP/1.1\r\nHost: x\r\n");
-        const drip = setInterval(() => socket.writable && socket.write("X-Slow: 1\r\n"), 100);
-        socket.on("close", () => clearInterval(drip));
-      }));
+      const closed = sockets.map(
+        (socket) =>
+          new Promise<string>((resolve) => {
+            let answer = "";
+            socket.on("data", (chunk) => (answer += chunk.toString()));
+            socket.on("close", () => resolve(answer));
+            socket.write("POST /graphql HTTP/1.1\r\nHost: x\r\n");
+            const drip = setInterval(() => socket.writable && socket.write("X-Slow: 1\r\n"), 100);
+            socket.on("close", () => clearInterval(drip));
+          }),
+      );
       const answers = await Promise.all(closed);
       expect(answers.every((a) => a === "" || a.startsWith("HTTP/1.1 408"))).toBe(true);
       expect((await http(url, "GET", "/health")).status).toBe(200);
@@ -46,7 +49,9 @@ describe("floods from one client", () => {
 
   it("works on a few requests per address at a time and refuses a flood beyond its queue with 429", async () => {
     await withServer(gw, { HTTP_CLIENT_CONCURRENCY: "2", HTTP_CLIENT_QUEUE: "3", BCRYPT_COST: "8" }, async (url) => {
-      const flood = Array.from({ length: 30 }, (_, i) => http(url, "POST", "/api/auth/login", { body: { email: `flood${i}@x.test`, password: "wrong password" } }));
+      const flood = Array.from({ length: 30 }, (_, i) =>
+        http(url, "POST", "/api/auth/login", { body: { email: `flood${i}@x.test`, password: "wrong password" } }),
+      );
       const health = await http(url, "GET", "/health");
       const answers = await Promise.all(flood);
       expect(health.status).toBe(200);
@@ -56,50 +61,83 @@ describe("floods from one client", () => {
       expect(answers.filter((a) => a.status !== 429).every((a) => a.status === 401)).toBe(true);
       expect(answers.filter((a) => a.status === 401).length).toBeGreaterThanOrEqual(5);
       // Once the flood drained, the address is served again.
-      expect((await http(url, "POST", "/api/auth/login", { body: { email: "after@x.test", password: "wrong password" } })).status).toBe(401);
+      expect((await http(url, "POST", "/api/auth/login", { body: { email: "after@x.test", password: "wrong password" } })).status).toBe(
+        401,
+      );
     });
-    record("30 parallel logins from one address (2 at a time, 3 waiting)", 30, "5 served in turn, the rest 429 TOO_MANY_REQUESTS with Retry-After; /health unaffected");
+    record(
+      "30 parallel logins from one address (2 at a time, 3 waiting)",
+      30,
+      "5 served in turn, the rest 429 TOO_MANY_REQUESTS with Retry-After; /health unaffected",
+    );
   });
 
   it("closes an address's sockets beyond HTTP_CLIENT_CONNECTIONS at once, before reading them; other addresses still connect", async () => {
     await withServer(gw, { HTTP_CLIENT_CONNECTIONS: "4" }, async (url) => {
       const port = Number(new URL(url).port);
-      const connect = (localAddress: string) => new Promise<net.Socket>((resolve, reject) => {
-        const socket = net.connect({ port, host: "127.0.0.1", localAddress }, () => resolve(socket)).once("error", reject);
-      });
+      const connect = (localAddress: string) =>
+        new Promise<net.Socket>((resolve, reject) => {
+          const socket = net.connect({ port, host: "127.0.0.1", localAddress }, () => resolve(socket)).once("error", reject);
+        });
       const sockets = await Promise.all(Array.from({ length: 12 }, () => connect("127.0.0.7")));
-      const closedSoon = (socket: net.Socket) => new Promise<boolean>((resolve) => {
-        const timer = setTimeout(resolve, 1_000, false);
-        socket.once("close", () => resolve(true)).once("error", () => undefined).once("close", () => clearTimeout(timer));
-      });
+      const closedSoon = (socket: net.Socket) =>
+        new Promise<boolean>((resolve) => {
+          const timer = setTimeout(resolve, 1_000, false);
+          socket
+            .once("close", () => resolve(true))
+            .once("error", () => undefined)
+            .once("close", () => clearTimeout(timer));
+        });
       const closed = await Promise.all(sockets.map(closedSoon));
       expect(closed.filter(Boolean).length).toBe(8);
       const fromOther = await new Promise<number | undefined>((resolve) => {
-        nodeHttp.get({ port, host: "127.0.0.1", path: "/health", localAddress: "127.0.0.8" }, (res) => resolve(res.resume().statusCode)).once("error", () => resolve(undefined));
+        nodeHttp
+          .get({ port, host: "127.0.0.1", path: "/health", localAddress: "127.0.0.8" }, (res) => resolve(res.resume().statusCode))
+          .once("error", () => resolve(undefined));
       });
       expect(fromOther).toBe(200);
       for (const socket of sockets) socket.destroy();
     });
-    record("12 idle sockets from one address, with room for 4 (HTTP_CLIENT_CONNECTIONS=4)", 12, "8 closed at once, 4 kept; another address still served");
+    record(
+      "12 idle sockets from one address, with room for 4 (HTTP_CLIENT_CONNECTIONS=4)",
+      12,
+      "8 closed at once, 4 kept; another address still served",
+    );
   });
 
   it("closes sockets beyond HTTP_MAX_CONNECTIONS at once, whatever their addresses, and serves again once they go", async () => {
     await withServer(gw, { HTTP_MAX_CONNECTIONS: "20" }, async (url) => {
       const port = Number(new URL(url).port);
       // 40 idle sockets from 10 addresses, each under the per-address limit.
-      const sockets = await Promise.all(Array.from({ length: 40 }, (_, i) => new Promise<net.Socket>((resolve, reject) => {
-        const socket = net.connect({ port, host: "127.0.0.1", localAddress: `127.0.5.${(i % 10) + 1}` }, () => resolve(socket)).once("error", reject);
-      })));
-      const closed = await Promise.all(sockets.map((socket) => new Promise<boolean>((resolve) => {
-        const timer = setTimeout(resolve, 1_000, false);
-        socket.once("error", () => undefined).once("close", () => (clearTimeout(timer), resolve(true)));
-      })));
+      const sockets = await Promise.all(
+        Array.from(
+          { length: 40 },
+          (_, i) =>
+            new Promise<net.Socket>((resolve, reject) => {
+              const socket = net
+                .connect({ port, host: "127.0.0.1", localAddress: `127.0.5.${(i % 10) + 1}` }, () => resolve(socket))
+                .once("error", reject);
+            }),
+        ),
+      );
+      const closed = await Promise.all(
+        sockets.map(
+          (socket) =>
+            new Promise<boolean>((resolve) => {
+              const timer = setTimeout(resolve, 1_000, false);
+              socket.once("error", () => undefined).once("close", () => (clearTimeout(timer), resolve(true)));
+            }),
+        ),
+      );
       expect(closed.filter(Boolean).length).toBe(20);
       for (const socket of sockets) socket.destroy();
       await until("served again", async () => (await http(url, "GET", "/health").catch(() => ({ status: 0 }))).status === 200, 10_000);
     });
-    record("40 idle sockets from 10 addresses (4 each, under the per-address limit) against HTTP_MAX_CONNECTIONS=20", 40,
-      "20 closed at once, before a byte is read (the process keeps files for its database and answers); served again once they go");
+    record(
+      "40 idle sockets from 10 addresses (4 each, under the per-address limit) against HTTP_MAX_CONNECTIONS=20",
+      40,
+      "20 closed at once, before a byte is read (the process keeps files for its database and answers); served again once they go",
+    );
   });
 
   it("counts an IPv6 client by its /64 network, which one client holds whole", () => {
@@ -116,7 +154,10 @@ describe("floods from one client", () => {
       const socket = net.connect({ port, host: "127.0.0.1" }, () => {
         socket.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n".repeat(2) + "GET /openapi.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
       });
-      socket.on("data", (chunk) => (text += chunk.toString())).once("close", () => resolve(text)).once("error", reject);
+      socket
+        .on("data", (chunk) => (text += chunk.toString()))
+        .once("close", () => resolve(text))
+        .once("error", reject);
     });
     expect(answer.match(/HTTP\/1\.1 200 OK\r\n/g)?.length).toBe(3);
     record("3 pipelined requests on one socket (HTTP/1.1)", 3, "each answered 200 in turn");
@@ -126,9 +167,12 @@ describe("floods from one client", () => {
     await withServer(gw, { TRUST_PROXY: "loopback", HTTP_SERVER_CONCURRENCY: "2", HTTP_SERVER_QUEUE: "3" }, async (url) => {
       const query = "{ tiers(orderBy: RANK_ASC) { nodes { name maxProducts } } }";
       expect((await graphql(url, query)).status).toBe(200);
-      const flood = Array.from({ length: 40 }, (_, i) => http(url, "POST", "/graphql", {
-        body: { query }, headers: { "x-forwarded-for": `203.0.113.${i + 1}` },
-      }));
+      const flood = Array.from({ length: 40 }, (_, i) =>
+        http(url, "POST", "/graphql", {
+          body: { query },
+          headers: { "x-forwarded-for": `203.0.113.${i + 1}` },
+        }),
+      );
       const health = await http(url, "GET", "/health");
       const answers = await Promise.all(flood);
       expect(health.status).toBe(200);
@@ -141,16 +185,22 @@ describe("floods from one client", () => {
       expect(served.every((a) => a.status === 200 && a.body.data.tiers.nodes.length === 5)).toBe(true);
       expect((await graphql(url, query)).status).toBe(200);
     });
-    record("40 parallel GraphQL queries from 40 addresses (server line: 2 at a time, 3 waiting)", 40,
-      "at least 5 served in turn, the overflow 503 BUSY (GraphQL shape) with Retry-After; /health unaffected");
+    record(
+      "40 parallel GraphQL queries from 40 addresses (server line: 2 at a time, 3 waiting)",
+      40,
+      "at least 5 served in turn, the overflow 503 BUSY (GraphQL shape) with Retry-After; /health unaffected",
+    );
   });
 
   it("refuses a crowd of sign-ins beyond the bcrypt line at once, so it holds no place others need", async () => {
     await withServer(gw, { TRUST_PROXY: "loopback", BCRYPT_COST: "10", BCRYPT_CONCURRENCY: "1", BCRYPT_QUEUE_LIMIT: "8" }, async (url) => {
       expect((await graphql(url, "{ __typename }")).status).toBe(200); // planned once, before the crowd
-      const crowd = Array.from({ length: 120 }, (_, i) => http(url, "POST", "/api/auth/login", {
-        body: { email: `crowd${i}@x.test`, password: "wrong password" }, headers: { "x-forwarded-for": `192.0.2.${(i % 40) + 1}` },
-      }));
+      const crowd = Array.from({ length: 120 }, (_, i) =>
+        http(url, "POST", "/api/auth/login", {
+          body: { email: `crowd${i}@x.test`, password: "wrong password" },
+          headers: { "x-forwarded-for": `192.0.2.${(i % 40) + 1}` },
+        }),
+      );
       await new Promise((resolve) => setTimeout(resolve, 100));
       const started = Date.now();
       const others = await Promise.all(Array.from({ length: 3 }, () => graphql(url, "{ __typename }")));
@@ -163,36 +213,59 @@ describe("floods from one client", () => {
       expect(busy.every((a) => a.body.code === "BUSY" && a.headers.get("retry-after") === "1")).toBe(true);
       expect(answers.filter((a) => a.status !== 503).every((a) => a.status === 401)).toBe(true);
     });
-    record("120 wrong sign-ins in flight from 40 addresses (3 each, under every per-address limit)", 120,
-      "beyond the bcrypt line (1 running, 8 waiting) 503 BUSY at once; GraphQL from another address answered meanwhile");
+    record(
+      "120 wrong sign-ins in flight from 40 addresses (3 each, under every per-address limit)",
+      120,
+      "beyond the bcrypt line (1 running, 8 waiting) 503 BUSY at once; GraphQL from another address answered meanwhile",
+    );
   });
 
   it("takes GraphQL sign-ins out of the server's line while they wait for bcrypt, as their REST twins", async () => {
-    await withServer(gw, { TRUST_PROXY: "loopback", HTTP_SERVER_CONCURRENCY: "1", HTTP_SERVER_QUEUE: "0", BCRYPT_COST: "12", BCRYPT_CONCURRENCY: "1" }, async (url) => {
-      expect((await graphql(url, "{ __typename }")).status).toBe(200);
-      const login = (i: number) => `login(input: { email: "graphql-crowd${i}@x.test", password: "wrong password" }) { accessToken }`;
-      const documents = [`mutation { ${login(1)} }`, `mutation Named { ${login(2)} }`, `mutation { ...L } fragment L on Mutation { ${login(3)} }`,
-        'mutation { register(input: { name: "Hashing Line Shop", email: "hashing-line@x.test", password: "a long password" }) { accessToken } }'];
-      let hashed = 0;
-      const signIns = documents.map((query, i) => http(url, "POST", "/graphql", { body: { query }, headers: { "x-forwarded-for": `192.0.2.${i + 1}` } })
-        .then((answer) => ((hashed += 1), answer)));
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      const others = [];
-      for (let i = 0; i < 3; i++) others.push(await graphql(url, "{ __typename }"));
-      const hashedMeanwhile = hashed;
-      const answers = await Promise.all(signIns);
-      // With one server place and none waiting, a sign-in holding it would make these 503 BUSY.
-      expect(others.map((a) => a.status)).toEqual([200, 200, 200]);
-      expect(hashedMeanwhile).toBeLessThan(documents.length); // some sign-ins were still waiting for bcrypt
-      expect(answers.slice(0, 3).map((a) => a.body.errors?.[0]?.extensions?.code)).toEqual(["INVALID_CREDENTIALS", "INVALID_CREDENTIALS", "INVALID_CREDENTIALS"]);
-      expect(answers[3]!.body.data?.register?.accessToken).toEqual(expect.any(String));
-    });
-    record("4 GraphQL sign-ins and registrations (one through a fragment) waiting for bcrypt (1 at a time), against a server line of 1 place and none waiting", 4,
-      "they leave the server's line once their document is known (the same list of hashing operations as REST): other queries answered 200 meanwhile");
+    await withServer(
+      gw,
+      { TRUST_PROXY: "loopback", HTTP_SERVER_CONCURRENCY: "1", HTTP_SERVER_QUEUE: "0", BCRYPT_COST: "12", BCRYPT_CONCURRENCY: "1" },
+      async (url) => {
+        expect((await graphql(url, "{ __typename }")).status).toBe(200);
+        const login = (i: number) => `login(input: { email: "graphql-crowd${i}@x.test", password: "wrong password" }) { accessToken }`;
+        const documents = [
+          `mutation { ${login(1)} }`,
+          `mutation Named { ${login(2)} }`,
+          `mutation { ...L } fragment L on Mutation { ${login(3)} }`,
+          'mutation { register(input: { name: "Hashing Line Shop", email: "hashing-line@x.test", password: "a long password" }) { accessToken } }',
+        ];
+        let hashed = 0;
+        const signIns = documents.map((query, i) =>
+          http(url, "POST", "/graphql", { body: { query }, headers: { "x-forwarded-for": `192.0.2.${i + 1}` } }).then(
+            (answer) => ((hashed += 1), answer),
+          ),
+        );
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        const others = [];
+        for (let i = 0; i < 3; i++) others.push(await graphql(url, "{ __typename }"));
+        const hashedMeanwhile = hashed;
+        const answers = await Promise.all(signIns);
+        // With one server place and none waiting, a sign-in holding it would make these 503 BUSY.
+        expect(others.map((a) => a.status)).toEqual([200, 200, 200]);
+        expect(hashedMeanwhile).toBeLessThan(documents.length); // some sign-ins were still waiting for bcrypt
+        expect(answers.slice(0, 3).map((a) => a.body.errors?.[0]?.extensions?.code)).toEqual([
+          "INVALID_CREDENTIALS",
+          "INVALID_CREDENTIALS",
+          "INVALID_CREDENTIALS",
+        ]);
+        expect(answers[3].body.data?.register?.accessToken).toEqual(expect.any(String));
+      },
+    );
+    record(
+      "4 GraphQL sign-ins and registrations (one through a fragment) waiting for bcrypt (1 at a time), against a server line of 1 place and none waiting",
+      4,
+      "they leave the server's line once their document is known (the same list of hashing operations as REST): other queries answered 200 meanwhile",
+    );
   });
 
   it("keeps one list of hashing operations for REST and GraphQL: every route and mutation in it exists", async () => {
-    const mutations = (await graphqlOk(gw.url, "{ __schema { mutationType { fields { name } } } }")).__schema.mutationType.fields.map((f: { name: string }) => f.name);
+    const mutations = (await graphqlOk(gw.url, "{ __schema { mutationType { fields { name } } } }")).__schema.mutationType.fields.map(
+      (f: { name: string }) => f.name,
+    );
     expect(mutations).toEqual(expect.arrayContaining([...HASHING_MUTATIONS]));
     for (const route of HASHING_ROUTES) expect((await http(gw.url, "POST", route, { body: {} })).status, route).not.toBe(404);
     expect([...HASHING_ROUTES].length).toBeGreaterThanOrEqual(5);
@@ -200,7 +273,12 @@ describe("floods from one client", () => {
 
   it("lets a sign-in from a quiet address through a crowd of wrong sign-ins that retries at once on BUSY", async () => {
     // The server in a process of its own, so that the crowd goes as fast as it would from outside.
-    const server = await spawnServer(gw.db.appUrl, { TRUST_PROXY: "loopback", BCRYPT_COST: "10", BCRYPT_CONCURRENCY: "1", BCRYPT_QUEUE_LIMIT: "8" });
+    const server = await spawnServer(gw.db.appUrl, {
+      TRUST_PROXY: "loopback",
+      BCRYPT_COST: "10",
+      BCRYPT_CONCURRENCY: "1",
+      BCRYPT_QUEUE_LIMIT: "8",
+    });
     try {
       const { url } = server;
       const user = await signUp(url, "Crowded Out Shop");
@@ -210,7 +288,8 @@ describe("floods from one client", () => {
       const crowd = Array.from({ length: 120 }, async (_, i) => {
         while (Date.now() < end) {
           const answer = await http(url, "POST", "/api/auth/login", {
-            body: { email: `crowd${i}@x.test`, password: "wrong password" }, headers: { "x-forwarded-for": `192.0.2.${(i % 40) + 1}` },
+            body: { email: `crowd${i}@x.test`, password: "wrong password" },
+            headers: { "x-forwarded-for": `192.0.2.${(i % 40) + 1}` },
           });
           crowdAnswers.push(answer.status);
         }
@@ -218,9 +297,12 @@ describe("floods from one client", () => {
       await new Promise((resolve) => setTimeout(resolve, 1_000));
       const signIns = [];
       for (let i = 0; i < 3; i++) {
-        signIns.push(await http(url, "POST", "/api/auth/login", {
-          body: { email: user.email, password: user.password }, headers: { "x-forwarded-for": "198.51.100.7" },
-        }));
+        signIns.push(
+          await http(url, "POST", "/api/auth/login", {
+            body: { email: user.email, password: user.password },
+            headers: { "x-forwarded-for": "198.51.100.7" },
+          }),
+        );
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
       await Promise.all(crowd);
@@ -230,21 +312,32 @@ describe("floods from one client", () => {
       server.child.kill();
       await server.exited;
     }
-    record("a crowd of wrong sign-ins from 40 addresses (3 in flight each) retrying at once on 503 for 6 s; a user's 3 sign-ins meanwhile", 120,
-      "the bcrypt line is fair: the user's sign-ins (an address that sent few) take the place of the busiest address's and all succeed");
+    record(
+      "a crowd of wrong sign-ins from 40 addresses (3 in flight each) retrying at once on 503 for 6 s; a user's 3 sign-ins meanwhile",
+      120,
+      "the bcrypt line is fair: the user's sign-ins (an address that sent few) take the place of the busiest address's and all succeed",
+    );
   });
 
   it("keeps no server place for clients that send their bodies slowly: others are served at once", async () => {
     await withServer(gw, { HTTP_SERVER_CONCURRENCY: "2", HTTP_SERVER_QUEUE: "2" }, async (url) => {
       const port = Number(new URL(url).port);
       // 16 requests from 4 addresses announce 100 kB and send its first bytes only.
-      const slow = await Promise.all(Array.from({ length: 16 }, (_, i) => new Promise<net.Socket>((resolve) => {
-        const socket = net.connect({ port, host: "127.0.0.1", localAddress: `127.0.2.${(i % 4) + 1}` }, () => {
-          socket.write(`POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"query":"`);
-          resolve(socket);
-        });
-        socket.on("error", () => undefined);
-      })));
+      const slow = await Promise.all(
+        Array.from(
+          { length: 16 },
+          (_, i) =>
+            new Promise<net.Socket>((resolve) => {
+              const socket = net.connect({ port, host: "127.0.0.1", localAddress: `127.0.2.${(i % 4) + 1}` }, () => {
+                socket.write(
+                  `POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"query":"`,
+                );
+                resolve(socket);
+              });
+              socket.on("error", () => undefined);
+            }),
+        ),
+      );
       await new Promise((resolve) => setTimeout(resolve, 300));
       const started = Date.now();
       const answers = await Promise.all(Array.from({ length: 4 }, () => graphql(url, "{ __typename }")));
@@ -252,8 +345,11 @@ describe("floods from one client", () => {
       expect(Date.now() - started).toBeLessThan(5_000);
       for (const socket of slow) socket.destroy();
     });
-    record("16 requests from 4 addresses sending their bodies slowly, against a server line of 2 (+2 waiting)", 16,
-      "they hold no server place while their body arrives: other clients answered 200 at once");
+    record(
+      "16 requests from 4 addresses sending their bodies slowly, against a server line of 2 (+2 waiting)",
+      16,
+      "they hold no server place while their body arrives: other clients answered 200 at once",
+    );
   });
 
   it("gives the server's place back once an answer is handed over: clients that do not read their answers hold none", async () => {
@@ -268,18 +364,25 @@ describe("floods from one client", () => {
       // Served once the unread answers are built (503 BUSY meanwhile: the line is 2 + 2). Were
       // those answers holding their places until read, it would take the socket timeout (60 s).
       let served = 0;
-      await until("4 queries of another client answered", async () => {
-        const answer = await graphql(url, "{ products { totalCount } }", {}, token);
-        expect([200, 503]).toContain(answer.status);
-        served += answer.status === 200 ? 1 : 0;
-        return served === 4;
-      }, 20_000);
+      await until(
+        "4 queries of another client answered",
+        async () => {
+          const answer = await graphql(url, "{ products { totalCount } }", {}, token);
+          expect([200, 503]).toContain(answer.status);
+          served += answer.status === 200 ? 1 : 0;
+          return served === 4;
+        },
+        20_000,
+      );
       // The answers were larger than the sockets' buffers: they were still waiting to be read.
       const received = await Promise.all(unread.map((socket) => readUntilQuiet(socket)));
       expect(received.filter(({ bytes }) => bytes > 10_000_000).length).toBeGreaterThanOrEqual(2);
     });
-    record("8 signed-in sockets from 4 addresses asking for 11 MB answers and never reading them, against a server line of 2 (+2 waiting)", 8,
-      "the server's place is given back as each answer is handed over: other requests answered 200 within seconds, not after the socket timeout");
+    record(
+      "8 signed-in sockets from 4 addresses asking for 11 MB answers and never reading them, against a server line of 2 (+2 waiting)",
+      8,
+      "the server's place is given back as each answer is handed over: other requests answered 200 within seconds, not after the socket timeout",
+    );
   });
 
   it("closes a socket that does not take its answer for HTTP_SOCKET_TIMEOUT_MS", async () => {
@@ -300,15 +403,21 @@ describe("floods from one client", () => {
       const standard = getIntrospectionQuery({ descriptions: true });
       expect((await graphql(url, standard)).status).toBe(200);
       const tasksBefore = await newDocumentTasks(url);
-      const variants = Array.from({ length: 20 }, (_, i) =>
-        `# variant ${i}\n${standard.replace("query IntrospectionQuery", `query Renamed${i}`).replaceAll("\n", "\n  ")}`);
+      const variants = Array.from(
+        { length: 20 },
+        (_, i) => `# variant ${i}\n${standard.replace("query IntrospectionQuery", `query Renamed${i}`).replaceAll("\n", "\n  ")}`,
+      );
       const answers = await Promise.all(variants.map((variant) => graphql(url, variant)));
       expect(answers.map((a) => a.status)).toEqual(variants.map(() => 200));
       expect(answers.every((a) => a.body.data.__schema.types.length > 50)).toBe(true);
       // One task each in the line of new documents (its parse and validation), none computing an answer.
-      expect(await newDocumentTasks(url) - tasksBefore).toBe(20);
+      expect((await newDocumentTasks(url)) - tasksBefore).toBe(20);
     });
-    record("20 parallel copies of the standard introspection, each renamed and re-spaced", 20, "all 200 from the answer computed once (each parsed, none computed again)");
+    record(
+      "20 parallel copies of the standard introspection, each renamed and re-spaced",
+      20,
+      "all 200 from the answer computed once (each parsed, none computed again)",
+    );
   });
 
   it("computes introspection one document at a time, within the budget of new documents, and answers 503 BUSY beyond", async () => {
@@ -326,14 +435,21 @@ describe("floods from one client", () => {
       const again = await Promise.all(Array.from({ length: 10 }, () => graphql(url, distinct(served))));
       expect(again.every((a) => a.status === 200)).toBe(true);
     });
-    record("12 distinct full introspection documents at once, with 100 ms of event loop a second for new documents and 300 ms of wait", 12,
-      "computed one at a time within the budget; the overflow 503 BUSY with Retry-After; a computed answer served again from the cache");
+    record(
+      "12 distinct full introspection documents at once, with 100 ms of event loop a second for new documents and 300 ms of wait",
+      12,
+      "computed one at a time within the budget; the overflow 503 BUSY with Retry-After; a computed answer served again from the cache",
+    );
   });
 
   it("answers introspection only where it is enabled", async () => {
     await withServer(gw, { GRAPHQL_INTROSPECTION: "false" }, async (url) => {
-      const reads = ["{ __schema { queryType { name } } }", '{ t: __type(name: "Product") { fields { name } } }',
-        '{ ... on Query { __type(name: "Mutation") { name } } }', 'query Q { ...F } fragment F on Query { __type(name: "User") { name } }'];
+      const reads = [
+        "{ __schema { queryType { name } } }",
+        '{ t: __type(name: "Product") { fields { name } } }',
+        '{ ... on Query { __type(name: "Mutation") { name } } }',
+        'query Q { ...F } fragment F on Query { __type(name: "User") { name } }',
+      ];
       for (const read of reads) {
         const res = await graphql(url, read);
         expect(res.status, read).toBe(400);
@@ -341,7 +457,11 @@ describe("floods from one client", () => {
       }
       expect((await graphql(url, "{ tiers { totalCount } __typename }")).status).toBe(200);
     });
-    record("introspection against a server that disables it (GRAPHQL_INTROSPECTION=false, the production default): __schema, and __type aliased, in an inline fragment, in a fragment", 4, "400 INTROSPECTION_DISABLED");
+    record(
+      "introspection against a server that disables it (GRAPHQL_INTROSPECTION=false, the production default): __schema, and __type aliased, in an inline fragment, in a fragment",
+      4,
+      "400 INTROSPECTION_DISABLED",
+    );
   });
 });
 
@@ -366,8 +486,10 @@ function unreadAnswer(url: string, localAddress: string, query: string, token: s
   return new Promise((resolve) => {
     const socket = net.connect({ port: Number(new URL(url).port), host: "127.0.0.1", localAddress }, () => {
       socket.pause();
-      socket.write(`POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer ${token}\r\n`
-        + `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      socket.write(
+        `POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer ${token}\r\n` +
+          `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
       resolve(socket);
     });
     socket.on("error", () => undefined);
@@ -380,9 +502,9 @@ describe("/metrics", () => {
     await Promise.all(Array.from({ length: 50 }, (_, i) => http(gw.url, "GET", `/random/${i}/path`)));
     const families = parsePrometheus(await (await fetch(`${gw.url}/metrics`)).text());
     const routes = new Set(families.find((f) => f.name === "stoflow_http_requests_total")!.metrics.map((m) => m.labels!.route));
-    expect([...routes].filter((r) => r!.includes("scan") || r!.includes("random"))).toEqual([]);
+    expect([...routes].filter((r) => r.includes("scan") || r.includes("random"))).toEqual([]);
     expect(routes.has("unmatched")).toBe(true);
-    record("150 requests to distinct unknown paths", 150, "one \"unmatched\" series");
+    record("150 requests to distinct unknown paths", 150, 'one "unmatched" series');
   });
 
   it("labels each REST route once, by its full pattern, however its handler answers", async () => {
@@ -393,21 +515,42 @@ describe("/metrics", () => {
     }
     const families = parsePrometheus(await (await fetch(`${gw.url}/metrics`)).text());
     const routes = new Set(families.find((f) => f.name === "stoflow_http_requests_total")!.metrics.map((m) => m.labels!.route));
-    expect([...routes].filter((route) => /login|session|refresh/.test(route!)).sort()).toEqual(["/api/auth/login", "/api/auth/refresh", "/api/auth/session"]);
+    expect([...routes].filter((route) => /login|session|refresh/.test(route)).sort()).toEqual([
+      "/api/auth/login",
+      "/api/auth/refresh",
+      "/api/auth/session",
+    ]);
   });
 
   it("labels a route as declared whatever case the path was sent in, so case variants grow no series", async () => {
-    const variants = ["/API/AUTH/login", "/Api/Auth/Login", "/api/AUTH/LOGIN", "/aPi/aUtH/lOgIn", "/API/auth/session", "/HEALTH", "/GraphQL"];
+    const variants = [
+      "/API/AUTH/login",
+      "/Api/Auth/Login",
+      "/api/AUTH/LOGIN",
+      "/aPi/aUtH/lOgIn",
+      "/API/auth/session",
+      "/HEALTH",
+      "/GraphQL",
+    ];
     const isGet = (path: string) => path.endsWith("session") || path === "/HEALTH";
-    await Promise.all(variants.flatMap((path) => Array.from({ length: 3 }, (_, i) => isGet(path)
-      ? http(gw.url, "GET", path)
-      : http(gw.url, "POST", path, { body: { email: `case${i}@x.test`, password: "wrong password" } }))));
+    await Promise.all(
+      variants.flatMap((path) =>
+        Array.from({ length: 3 }, (_, i) =>
+          isGet(path)
+            ? http(gw.url, "GET", path)
+            : http(gw.url, "POST", path, { body: { email: `case${i}@x.test`, password: "wrong password" } }),
+        ),
+      ),
+    );
     const families = parsePrometheus(await (await fetch(`${gw.url}/metrics`)).text());
-    const routes = [...new Set(families.find((f) => f.name === "stoflow_http_requests_total")!.metrics.map((m) => m.labels!.route!))];
+    const routes = [...new Set(families.find((f) => f.name === "stoflow_http_requests_total")!.metrics.map((m) => m.labels!.route))];
     expect(routes.filter((route) => /[A-Z]/.test(route))).toEqual([]);
     expect(routes).toEqual(expect.arrayContaining(["/api/auth/login", "/api/auth/session"]));
-    record("21 requests to case variants of routed paths (/API/AUTH/login, /Api/Auth/Login, /HEALTH, /GraphQL…)", 21,
-      "each labelled by its route as declared (or \"unmatched\"): no series per variant");
+    record(
+      "21 requests to case variants of routed paths (/API/AUTH/login, /Api/Auth/Login, /HEALTH, /GraphQL…)",
+      21,
+      'each labelled by its route as declared (or "unmatched"): no series per variant',
+    );
   });
 
   it("is not public in production: a token, or nothing", async () => {
@@ -423,6 +566,10 @@ describe("/metrics", () => {
       expect(scraped.status).toBe(200);
       expect(await scraped.text()).toContain("stoflow_tenants");
     });
-    record("/metrics in production without a token, with a wrong one, with a user's access token", 4, "404 without METRICS_TOKEN; 401 but for the metrics token");
+    record(
+      "/metrics in production without a token, with a wrong one, with a user's access token",
+      4,
+      "404 without METRICS_TOKEN; 401 but for the metrics token",
+    );
   });
 });

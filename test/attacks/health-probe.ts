@@ -7,7 +7,12 @@ import http from "node:http";
  * builds and reads the attack. With `fresh`, each probe opens a connection of its own, as a
  * kubelet's does; else one keep-alive connection serves them all, as a load balancer's does.
  */
-const [url, duration, interval, fresh] = [process.argv[2]!, Number(process.argv[3]), Number(process.argv[4] ?? 50), process.argv[5] === "fresh"];
+const [url, duration, interval, fresh] = [
+  process.argv[2],
+  Number(process.argv[3]),
+  Number(process.argv[4] ?? 50),
+  process.argv[5] === "fresh",
+];
 
 /** One probe on a connection of its own: its status, or 0 when it was refused or reset. */
 function freshProbe(): Promise<number> {

@@ -25,7 +25,7 @@ async function answer(query: string, variables: Record<string, unknown> = {}, as
     headers: { "content-type": "application/json", ...(as ? { authorization: `Bearer ${as}` } : {}) },
     body: JSON.stringify({ query, variables, ...(operationName ? { operationName } : {}) }),
   });
-  const body = await res.json() as { data?: unknown; errors?: { message: string; extensions?: { code?: string } }[] };
+  const body = (await res.json()) as { data?: unknown; errors?: { message: string; extensions?: { code?: string } }[] };
   return { status: res.status, code: body.errors?.[0]?.extensions?.code, message: body.errors?.[0]?.message, data: body.data };
 }
 
@@ -53,24 +53,40 @@ describe("responses bounded in bytes", () => {
     // With the default page of 100 groups, grouping stays usable (keys are not weighed as texts).
     const pageOf100 = await startGateway(gw.db.appUrl, testServerConfig());
     try {
-      const res = await graphql(pageOf100.url, "{ products { groupedAggregates(groupBy: [STOCK_QUANTITY]) { keys } } }", {}, shop.access_token);
+      const res = await graphql(
+        pageOf100.url,
+        "{ products { groupedAggregates(groupBy: [STOCK_QUANTITY]) { keys } } }",
+        {},
+        shop.access_token,
+      );
       expect(res.status).toBe(200);
       expect(res.body.data.products.groupedAggregates).toEqual([{ keys: ["1"] }]);
     } finally {
       await pageOf100.close();
     }
-    const tooLong = await answer(`mutation($d: String) { createProduct(input: { product: { sku: "LONG", title: "Long", price: "1", description: $d } }) { product { sku } } }`,
-      { d: "x".repeat(10_001) }, shop.access_token);
+    const tooLong = await answer(
+      `mutation($d: String) { createProduct(input: { product: { sku: "LONG", title: "Long", price: "1", description: $d } }) { product { sku } } }`,
+      { d: "x".repeat(10_001) },
+      shop.access_token,
+    );
     expect(tooLong.code).toBe("INVALID_INPUT");
-    expect((await gw.db.owner.query(`select count(*)::int as n from client_${shop.tenant.id}.products where sku = 'LONG'`)).rows[0].n).toBe(0);
-    record("ten aliased pages of 9,000-character descriptions (10 in parallel); groupedAggregates over 120 products; a 10,001-character description", 12,
-      "the pages refused (QUERY_TOO_COSTLY: a long text weighs per 100 characters), 5 groups (a page), the description INVALID_INPUT");
+    expect((await gw.db.owner.query(`select count(*)::int as n from client_${shop.tenant.id}.products where sku = 'LONG'`)).rows[0].n).toBe(
+      0,
+    );
+    record(
+      "ten aliased pages of 9,000-character descriptions (10 in parallel); groupedAggregates over 120 products; a 10,001-character description",
+      12,
+      "the pages refused (QUERY_TOO_COSTLY: a long text weighs per 100 characters), 5 groups (a page), the description INVALID_INPUT",
+    );
   });
 });
 
 describe("introspection", () => {
   it("answers the standard introspection query of graphql-js (GraphiQL, codegen) with 200", async () => {
-    for (const options of [{ descriptions: true }, { descriptions: true, specifiedByUrl: true, directiveIsRepeatable: true, schemaDescription: true, inputValueDeprecation: true }]) {
+    for (const options of [
+      { descriptions: true },
+      { descriptions: true, specifiedByUrl: true, directiveIsRepeatable: true, schemaDescription: true, inputValueDeprecation: true },
+    ]) {
       const res = await answer(getIntrospectionQuery(options), {}, undefined);
       expect(res.status, res.message).toBe(200);
       expect((res.data as { __schema: { types: unknown[] } }).__schema.types.length).toBeGreaterThan(100);
@@ -91,7 +107,11 @@ describe("introspection", () => {
     ];
     const answers = await Promise.all(shapes.map((q) => answer(q, {}, undefined)));
     for (const [i, res] of answers.entries()) expect(res, shapes[i]).toMatchObject({ status: 400, code: "QUERY_TOO_COSTLY" });
-    record("introspection re-entering types (type → fields → type …), aliased lists, __schema twice, via fragments", shapes.length, "400 QUERY_TOO_COSTLY");
+    record(
+      "introspection re-entering types (type → fields → type …), aliased lists, __schema twice, via fragments",
+      shapes.length,
+      "400 QUERY_TOO_COSTLY",
+    );
   });
 });
 
@@ -116,18 +136,29 @@ describe("documents are measured before they are parsed into a cache or planned"
     expect(performance.now() - started).toBeLessThan(10_000);
     const fine = await answer(doublingFragments(4, (f) => `...${f} ...${f}`));
     expect(fine, fine.message).toMatchObject({ status: 200, data: { tiers: { totalCount: 5 } } });
-    record("fragments spreading the previous one twice, 40 levels (2^40 fields), merged and aliased", 2, "400 QUERY_TOO_COSTLY at once; 4 levels still served");
+    record(
+      "fragments spreading the previous one twice, 40 levels (2^40 fields), merged and aliased",
+      2,
+      "400 QUERY_TOO_COSTLY at once; 4 levels still served",
+    );
   });
 
   it("counts aliases and root fields at every level, through `query` and mutation payloads", async () => {
-    const tiers = (n: number) => Array.from({ length: n }, (_, i) => `t${i}: tiers(filter: { id: { includes: "a" } }) { totalCount }`).join(" ");
+    const tiers = (n: number) =>
+      Array.from({ length: n }, (_, i) => `t${i}: tiers(filter: { id: { includes: "a" } }) { totalCount }`).join(" ");
     const nested = await answer(`{ query { ${tiers(25)} } }`);
     expect(nested).toMatchObject({ status: 400, code: "TOO_MANY_OPERATIONS" });
-    const viaPayload = await answer(`mutation { logout { __typename } changeSubscriptionTier(input: { newTier: "premium" }) { query { ${tiers(25)} } } }`);
+    const viaPayload = await answer(
+      `mutation { logout { __typename } changeSubscriptionTier(input: { newTier: "premium" }) { query { ${tiers(25)} } } }`,
+    );
     expect(viaPayload).toMatchObject({ status: 400, code: "TOO_MANY_OPERATIONS" });
     const deepAliases = await answer(`{ tiers { nodes { ${Array.from({ length: 40 }, (_, i) => `n${i}: id`).join(" ")} } } }`);
     expect(deepAliases).toMatchObject({ status: 400, code: "TOO_MANY_ALIASES" });
-    record("25 filtered aliases under `query`, and under a mutation payload's `query`; 40 aliases two levels down", 3, "400 TOO_MANY_OPERATIONS / TOO_MANY_ALIASES");
+    record(
+      "25 filtered aliases under `query`, and under a mutation payload's `query`; 40 aliases two levels down",
+      3,
+      "400 TOO_MANY_OPERATIONS / TOO_MANY_ALIASES",
+    );
   });
 
   it("reads first, last and offset from literals, sent variables and variable defaults", async () => {
@@ -140,12 +171,17 @@ describe("documents are measured before they are parsed into a cache or planned"
       ["fragment P on Query { products(first: $n) { nodes { sku } } } query($n: Int = 101) { ...P }", {}, "PAGE_SIZE_TOO_LARGE"],
     ];
     const answers = await Promise.all(cases.map(([q, v]) => answer(q, v)));
-    for (const [i, res] of answers.entries()) expect(res, cases[i]![0]).toMatchObject({ status: 400, code: cases[i]![2] });
-    record("page sizes from variable defaults, sent variables, fragments; negative offsets", cases.length, "400 PAGE_SIZE_TOO_LARGE / INVALID_INPUT");
+    for (const [i, res] of answers.entries()) expect(res, cases[i][0]).toMatchObject({ status: 400, code: cases[i][2] });
+    record(
+      "page sizes from variable defaults, sent variables, fragments; negative offsets",
+      cases.length,
+      "400 PAGE_SIZE_TOO_LARGE / INVALID_INPUT",
+    );
   });
 
   it("refuses nested lists that could return too much, with or without first", async () => {
-    const selfJoin = "{ products { nodes { aiGenerationsLogs { nodes { product { aiGenerationsLogs { nodes { product { publicationsHistories { nodes { id } } } } } } } } } } }";
+    const selfJoin =
+      "{ products { nodes { aiGenerationsLogs { nodes { product { aiGenerationsLogs { nodes { product { publicationsHistories { nodes { id } } } } } } } } } } }";
     const big = await startTestGateway(); // the default page size of 100
     try {
       const user = await signUp(big.url, "Join Shop", "standard");
@@ -162,7 +198,12 @@ describe("documents are measured before they are parsed into a cache or planned"
 describe("lists return at most a page", () => {
   it("returns the default page when first and last are absent, null or unsent variables", async () => {
     for (let i = 0; i < 8; i++) {
-      await graphqlOk(gw.url, `mutation($s: String!) { createProduct(input: { product: { sku: $s, title: "Page", price: "1" } }) { product { sku } } }`, { s: `PG-${i}` }, token);
+      await graphqlOk(
+        gw.url,
+        `mutation($s: String!) { createProduct(input: { product: { sku: $s, title: "Page", price: "1" } }) { product { sku } } }`,
+        { s: `PG-${i}` },
+        token,
+      );
     }
     const skus = async (query: string, variables: Record<string, unknown> = {}) =>
       ((await graphqlOk(gw.url, query, variables, token)).products.nodes as { sku: string }[]).map((n) => n.sku);
@@ -181,8 +222,14 @@ describe("lists return at most a page", () => {
 
 describe("one password hash per request", () => {
   it("refuses several password mutations in one request before any hashing", async () => {
-    const logins = Array.from({ length: 20 }, (_, i) => `l${i}: login(input: { email: "nobody${i}@x.test", password: "guess ${i}" }) { accessToken }`).join(" ");
-    const registers = Array.from({ length: 2 }, (_, i) => `r${i}: register(input: { name: "Amp ${i}", email: "amp${i}@x.test", password: "long password" }) { accessToken }`).join(" ");
+    const logins = Array.from(
+      { length: 20 },
+      (_, i) => `l${i}: login(input: { email: "nobody${i}@x.test", password: "guess ${i}" }) { accessToken }`,
+    ).join(" ");
+    const registers = Array.from(
+      { length: 2 },
+      (_, i) => `r${i}: register(input: { name: "Amp ${i}", email: "amp${i}@x.test", password: "long password" }) { accessToken }`,
+    ).join(" ");
     const shapes = [
       `mutation { ${logins} }`,
       `mutation { ${registers} }`,
@@ -193,14 +240,26 @@ describe("one password hash per request", () => {
     for (const res of answers) expect(res).toMatchObject({ status: 400, code: "TOO_MANY_OPERATIONS" });
     const { rows } = await gw.db.owner.query("select count(*)::int as n from users where email like 'amp%'");
     expect(rows[0].n).toBe(0);
-    record("20 aliased logins, 2 registrations, login twice through a fragment, login + changePassword in one request", shapes.length, "400 TOO_MANY_OPERATIONS, nothing hashed or written");
+    record(
+      "20 aliased logins, 2 registrations, login twice through a fragment, login + changePassword in one request",
+      shapes.length,
+      "400 TOO_MANY_OPERATIONS, nothing hashed or written",
+    );
   });
 });
 
 describe("client mistakes are answered as such", () => {
   it("answers subscriptions, bad LIKE patterns and nested inputs with 400 and a code", async () => {
-    expect(await answer("subscription { currentSession { user { email } } }")).toMatchObject({ status: 400, code: "UNSUPPORTED_OPERATION" });
-    await graphqlOk(gw.url, `mutation { createProduct(input: { product: { sku: "LIKE-1", title: "abc def", price: "1" } }) { product { sku } } }`, {}, token);
+    expect(await answer("subscription { currentSession { user { email } } }")).toMatchObject({
+      status: 400,
+      code: "UNSUPPORTED_OPERATION",
+    });
+    await graphqlOk(
+      gw.url,
+      `mutation { createProduct(input: { product: { sku: "LIKE-1", title: "abc def", price: "1" } }) { product { sku } } }`,
+      {},
+      token,
+    );
     const like = await answer(`{ products(filter: { title: { like: "abc\\\\" } }) { totalCount } }`);
     expect(like.code, JSON.stringify(like)).toBe("INVALID_INPUT");
     let filter: unknown = { sku: { equalTo: "x" } };
@@ -211,8 +270,11 @@ describe("client mistakes are answered as such", () => {
     expect(await answer(literal)).toMatchObject({ status: 400, code: "QUERY_TOO_DEEP" });
     const defaults = `query($f: ProductFilter = ${"{ and: [".repeat(30)}{ sku: { equalTo: "x" } }${"] }".repeat(30)}) { products(filter: $f) { totalCount } }`;
     expect(await answer(defaults)).toMatchObject({ status: 400, code: "QUERY_TOO_DEEP" });
-    record("subscription operation; LIKE pattern ending in a backslash; filters nested 2,000 deep (variables) and 30 deep (literal, default)", 5,
-      "400 UNSUPPORTED_OPERATION / INVALID_INPUT / QUERY_TOO_DEEP");
+    record(
+      "subscription operation; LIKE pattern ending in a backslash; filters nested 2,000 deep (variables) and 30 deep (literal, default)",
+      5,
+      "400 UNSUPPORTED_OPERATION / INVALID_INPUT / QUERY_TOO_DEEP",
+    );
   });
 
   it("checks the operation that runs, chosen by operationName or not", async () => {
@@ -235,7 +297,9 @@ describe("trusted documents (production option)", () => {
       const byHash = await http(server.url, "POST", "/graphql", { body: { documentId: hash } });
       expect(byHash.status, JSON.stringify(byHash.body)).toBe(200);
       expect(byHash.body.data.tiers.nodes[0]).toEqual({ rowId: "business" });
-      const apollo = await http(server.url, "POST", "/graphql", { body: { extensions: { persistedQuery: { version: 1, sha256Hash: hash } } } });
+      const apollo = await http(server.url, "POST", "/graphql", {
+        body: { extensions: { persistedQuery: { version: 1, sha256Hash: hash } } },
+      });
       expect(apollo.status).toBe(200);
       const refused = await Promise.all([
         http(server.url, "POST", "/graphql", { body: { query: trusted } }),
@@ -247,7 +311,11 @@ describe("trusted documents (production option)", () => {
     } finally {
       await server.close();
     }
-    record("documents sent as text, introspection, unknown and path-like hashes to a server with trusted documents only", 4, "400; the trusted document by hash 200");
+    record(
+      "documents sent as text, introspection, unknown and path-like hashes to a server with trusted documents only",
+      4,
+      "400; the trusted document by hash 200",
+    );
   });
 });
 
@@ -269,20 +337,29 @@ describe("node ids", () => {
     for (const [shape, id] of Object.entries(HOSTILE_IDS)) {
       const read = await answer("query($id: ID!) { node(id: $id) { id } productById(id: $id) { sku } }", { id });
       expect(read, shape).toMatchObject({ status: 200, code: undefined, data: { node: null, productById: null } });
-      const write = await answer('mutation($id: ID!) { updateProductById(input: { id: $id, patch: { title: "x" } }) { product { sku } } }', { id });
+      const write = await answer(
+        'mutation($id: ID!) { updateProductById(input: { id: $id, patch: { title: "x" } }) { product { sku } } }',
+        { id },
+      );
       expect(write.code, shape).toBe("NOT_FOUND");
       const anonymous = await answer("query($id: ID!) { node(id: $id) { id } }", { id }, undefined);
       expect(anonymous, shape).toMatchObject({ status: 200, code: undefined, data: { node: null } });
     }
-    record("node ids of hostile shapes (arrays nested 5,000 deep, nested keys, objects, 90 kB, not JSON, not base64), read signed in and anonymously, and written", Object.keys(HOSTILE_IDS).length * 3,
-      "null for reads, NOT_FOUND for writes: decoded only when at most 1,000 characters and a flat array of a type name and key values");
+    record(
+      "node ids of hostile shapes (arrays nested 5,000 deep, nested keys, objects, 90 kB, not JSON, not base64), read signed in and anonymously, and written",
+      Object.keys(HOSTILE_IDS).length * 3,
+      "null for reads, NOT_FOUND for writes: decoded only when at most 1,000 characters and a flat array of a type name and key values",
+    );
   });
 
   it("names a row only by the id the server gives: extra key values and other spellings of it name nothing, and delete nothing", async () => {
     // A sku whose id has "+" or "/" and padding, so that url-safe and unpadded spellings differ from it.
     const idOf = (key: string) => base64(JSON.stringify(["Product", key]));
     const sku = Array.from({ length: 200 }, (_, i) => `SKU?${i}~`).find((key) => /[+/]/.test(idOf(key)) && idOf(key).endsWith("="))!;
-    const created = await answer("mutation($sku: String!) { createProduct(input: { product: { sku: $sku, title: \"Kept\", price: \"1\" } }) { product { id } } }", { sku });
+    const created = await answer(
+      'mutation($sku: String!) { createProduct(input: { product: { sku: $sku, title: "Kept", price: "1" } }) { product { id } } }',
+      { sku },
+    );
     expect(created.code, created.message).toBeUndefined();
     const id = (created.data as { createProduct: { product: { id: string } } }).createProduct.product.id;
     expect(id).toBe(idOf(sku));
@@ -299,10 +376,16 @@ describe("node ids", () => {
       expect(variant, shape).not.toBe(id);
       const read = await answer("query($id: ID!) { node(id: $id) { id } productById(id: $id) { sku } }", { id: variant });
       expect(read, shape).toMatchObject({ status: 200, code: undefined, data: { node: null, productById: null } });
-      expect((await answer("mutation($id: ID!) { deleteProductById(input: { id: $id }) { deletedProductId } }", { id: variant })).code, shape).toBe("NOT_FOUND");
+      expect(
+        (await answer("mutation($id: ID!) { deleteProductById(input: { id: $id }) { deletedProductId } }", { id: variant })).code,
+        shape,
+      ).toBe("NOT_FOUND");
     }
     expect(await answer("query($id: ID!) { productById(id: $id) { sku } }", { id })).toMatchObject({ data: { productById: { sku } } });
-    record("another spelling of a real row's node id (extra key values, url-safe base64, extra or missing padding, whitespace, JSON with spaces), read and deleted", Object.keys(variants).length * 2,
-      "null for reads, NOT_FOUND for deletes, the row kept: only the id the server gives names it, with exactly its type's key count");
+    record(
+      "another spelling of a real row's node id (extra key values, url-safe base64, extra or missing padding, whitespace, JSON with spaces), read and deleted",
+      Object.keys(variants).length * 2,
+      "null for reads, NOT_FOUND for deletes, the row kept: only the id the server gives names it, with exactly its type's key count",
+    );
   });
 });

@@ -17,8 +17,8 @@ const invite = (token: string, body: Record<string, unknown>) => http(gw.url, "P
 const accept = (token: string) => http(gw.url, "POST", "/api/auth/accept-invitation", { body: { token, password: "an invitee password" } });
 const USERS = `{ users { nodes { email } } }`;
 /** Waits until the worker has no job left (every queued message sent or dropped). */
-const drained = () => until("the queue to drain", async () =>
-  (await gw.db.owner.query("select count(*)::int as n from graphile_worker.jobs")).rows[0].n === 0);
+const drained = () =>
+  until("the queue to drain", async () => (await gw.db.owner.query("select count(*)::int as n from graphile_worker.jobs")).rows[0].n === 0);
 
 describe("invitations are no mail cannon", () => {
   it("throttles one admin to 10 invitations an hour, even sent all at once", async () => {
@@ -26,13 +26,18 @@ describe("invitations are no mail cannon", () => {
     const burst = await Promise.all(Array.from({ length: 30 }, () => invite(admin.access_token, { email: inviteeEmail() })));
     expect(tally(burst.map((r) => r.status))).toEqual({ 201: 10, 429: 20 });
     expect(burst.find((r) => r.status === 429)!.headers.get("retry-after")).toMatch(/^\d+$/);
-    expect((await gw.db.owner.query("select count(*)::int as n from public.invitations where tenant_id = $1", [admin.tenant.id])).rows[0].n).toBe(10);
+    expect(
+      (await gw.db.owner.query("select count(*)::int as n from public.invitations where tenant_id = $1", [admin.tenant.id])).rows[0].n,
+    ).toBe(10);
     record("30 parallel invitations from one admin", 30, "10 × 201, 20 × 429 with Retry-After; 10 invitations, no user row");
   });
 
   it("throttles one tenant to 20 an hour whatever its number of admins", async () => {
     const owner = await signUp(gw.url, "Many Admins");
-    const admins = [owner.access_token, ...(await Promise.all([1, 2].map(() => addTeamMember(gw, owner.tenant.id, "admin")))).map((a) => a.token)];
+    const admins = [
+      owner.access_token,
+      ...(await Promise.all([1, 2].map(() => addTeamMember(gw, owner.tenant.id, "admin")))).map((a) => a.token),
+    ];
     const burst = await Promise.all(admins.flatMap((token) => Array.from({ length: 10 }, () => invite(token, { email: inviteeEmail() }))));
     expect(tally(burst.map((r) => r.status))).toEqual({ 201: 20, 429: 10 });
     record("3 admins of one tenant send 10 parallel invitations each", 30, "20 × 201, 10 × 429");
@@ -41,8 +46,9 @@ describe("invitations are no mail cannon", () => {
   it("counts a resend as an invitation", async () => {
     const admin = await signUp(gw.url, "Resending Shop");
     const { body } = await invite(admin.access_token, { email: inviteeEmail() });
-    const resends = await Promise.all(Array.from({ length: 12 }, () =>
-      http(gw.url, "POST", `/api/auth/invitations/${body.id}/resend`, { token: admin.access_token })));
+    const resends = await Promise.all(
+      Array.from({ length: 12 }, () => http(gw.url, "POST", `/api/auth/invitations/${body.id}/resend`, { token: admin.access_token })),
+    );
     expect(tally(resends.map((r) => r.status))).toEqual({ 202: 9, 429: 3 });
     record("12 parallel resends of one invitation", 12, "9 × 202 (with the invitation, 10 in the hour), 3 × 429");
   });
@@ -52,16 +58,20 @@ describe("invitations are no mail cannon", () => {
     const [spammer, employer] = await Promise.all([signUp(gw.url, "Spray Shop"), signUp(gw.url, "Real Employer")]);
     const { body } = await invite(spammer.access_token, { email: target });
     await drained();
-    for (let i = 0; i < 4; i++) { // one after the other: each message is sent (or dropped) before the next is asked for
+    for (let i = 0; i < 4; i++) {
+      // one after the other: each message is sent (or dropped) before the next is asked for
       expect((await http(gw.url, "POST", `/api/auth/invitations/${body.id}/resend`, { token: spammer.access_token })).status).toBe(202);
       await drained();
     }
     expect(mailbox.to(target)).toHaveLength(3);
     expect((await invite(employer.access_token, { email: target })).status).toBe(201);
-    await until("the other tenant's invitation", async () => mailbox.to(target).length === 4);
-    expect(mailbox.to(target)[3]!.text).toContain("“Real Employer”");
-    record("a tenant sends one address 5 invitation messages (an invitation and 4 resends), then another tenant invites it", 6,
-      "6 × 201/202; 3 of the first tenant's messages sent (the rest dropped silently), the other tenant's invitation delivered");
+    await until("the other tenant's invitation", () => mailbox.to(target).length === 4);
+    expect(mailbox.to(target)[3].text).toContain("“Real Employer”");
+    record(
+      "a tenant sends one address 5 invitation messages (an invitation and 4 resends), then another tenant invites it",
+      6,
+      "6 × 201/202; 3 of the first tenant's messages sent (the rest dropped silently), the other tenant's invitation delivered",
+    );
   });
 });
 
@@ -75,11 +85,16 @@ describe("invitations tell nothing about other tenants' accounts", () => {
     const unknown = await invite(a.access_token, { email: inviteeEmail(), role: "admin" });
     expect([known.status, Object.keys(known.body)]).toEqual([unknown.status, Object.keys(unknown.body)]);
     expect(known.status).toBe(201);
-    expect((await gw.db.owner.query("select tenant_id from public.users where lower(email) = lower($1)", [victim.email])).rows)
-      .toEqual([{ tenant_id: victim.tenant.id }]);
+    expect((await gw.db.owner.query("select tenant_id from public.users where lower(email) = lower($1)", [victim.email])).rows).toEqual([
+      { tenant_id: victim.tenant.id },
+    ]);
     await drained();
     expect(mailbox.to(victim.email)).toHaveLength(1); // its verification message only
-    record("an admin invites the address of another tenant's admin (probing for accounts)", 1, "201 like any address; no user row, no message");
+    record(
+      "an admin invites the address of another tenant's admin (probing for accounts)",
+      1,
+      "201 like any address; no user row, no message",
+    );
   });
 });
 
@@ -89,16 +104,24 @@ describe("pending invitations squat nothing", () => {
     const email = inviteeEmail();
     await invite(squatter.access_token, { email, role: "user" });
     const { token } = linkOf(await mailbox.next(email), "/accept-invitation");
-    const own = await http(gw.url, "POST", "/api/auth/register", { body: { name: "Rightful Owner", email, password: "the owner's password" } });
+    const own = await http(gw.url, "POST", "/api/auth/register", {
+      body: { name: "Rightful Owner", email, password: "the owner's password" },
+    });
     expect(own.status).toBe(201);
     expect((await http(gw.url, "POST", "/api/auth/forgot-password", { body: { email } })).status).toBe(202);
-    await until("the verification and the reset message", async () => mailbox.to(email).length === 3);
+    await until("the verification and the reset message", () => mailbox.to(email).length === 3);
     const reset = mailbox.to(email).find((m) => m.subject === "Reset your Stoflow password")!;
     expect(linkOf(reset, "/reset-password").token).toMatch(/^[\w-]{43}$/);
     expect((await accept(token)).body.code).toBe("TOKEN_INVALID");
     expect((await invite(squatter.access_token, { email })).status).toBe(201); // again: still nothing squatted
-    expect((await gw.db.owner.query("select tenant_id from public.users where email = $1", [email])).rows).toEqual([{ tenant_id: own.body.tenant.id }]);
-    record("an admin invites an address, then its owner registers and asks for a reset", 3, "201 register, 202 reset mailed, the invitation's link 400 TOKEN_INVALID");
+    expect((await gw.db.owner.query("select tenant_id from public.users where email = $1", [email])).rows).toEqual([
+      { tenant_id: own.body.tenant.id },
+    ]);
+    record(
+      "an admin invites an address, then its owner registers and asks for a reset",
+      3,
+      "201 register, 202 reset mailed, the invitation's link 400 TOKEN_INVALID",
+    );
   });
 
   it("expires: an invitation past INVITATION_TTL cannot be accepted", async () => {
@@ -107,7 +130,9 @@ describe("pending invitations squat nothing", () => {
     const { body } = await invite(admin.access_token, { email });
     const { token } = linkOf(await mailbox.next(email), "/accept-invitation");
     await gw.db.owner.query("update public.invitations set expires_at = now() - interval '1 second' where id = $1", [body.id]);
-    await gw.db.owner.query("update app_private.user_tokens set expires_at = now() - interval '1 second' where invitation_id = $1", [body.id]);
+    await gw.db.owner.query("update app_private.user_tokens set expires_at = now() - interval '1 second' where invitation_id = $1", [
+      body.id,
+    ]);
     expect((await accept(token)).body.code).toBe("TOKEN_EXPIRED");
     expect((await http(gw.url, "GET", "/api/auth/invitations", { token: admin.access_token })).body.invitations).toEqual([]);
     record("accept an invitation past its expiry", 1, "400 TOKEN_EXPIRED; no longer listed");
@@ -150,7 +175,9 @@ describe("invitations across tenants", () => {
       ]);
       expect(answers.map((r) => `${r.status} ${r.body.code}`)).toEqual(Array(4).fill("403 FORBIDDEN"));
     }
-    expect((await gw.db.owner.query("select count(*)::int as n from public.invitations where tenant_id = $1", [admin.tenant.id])).rows[0].n).toBe(1);
+    expect(
+      (await gw.db.owner.query("select count(*)::int as n from public.invitations where tenant_id = $1", [admin.tenant.id])).rows[0].n,
+    ).toBe(1);
     record("a user and a viewer invite an admin, list, resend and revoke invitations", 8, "403 FORBIDDEN each, nothing changed");
   });
 
@@ -183,15 +210,39 @@ describe("invitations across tenants", () => {
   it("refuses, in SQL, the functions of invitations and of account mail to anyone but their callers", async () => {
     const a = await signUp(gw.url, "Queue A");
     const asAdminOfA = { role: "stoflow_admin" as const, tenantId: a.tenant.id, userId: a.user.id };
-    await expectPgError(asSession(gw.db.app, asAdminOfA, (client) => client.query("select app_private.queue_account_email('reset_password', 'x@example.test')")), "42501");
-    await expectPgError(asSession(gw.db.app, asAdminOfA, (client) => client.query("select app_private.revoke_dependent_credentials(array[1], 'forged')")), "42501");
-    await expectPgError(asSession(gw.db.app, asAdminOfA, (client) =>
-      client.query("select app_private.add_team_member($1, 'squat@example.test', null, 'admin', 'x')", [a.tenant.id])), "42501");
-    await expectPgError(asSession(gw.db.app, asAdminOfA, (client) =>
-      client.query("select app_private.confirm_password($1, gen_random_uuid(), 1, '1 day')", [a.user.id])), "42501");
-    await expectPgError(asSession(gw.db.app, { role: "stoflow_user", tenantId: a.tenant.id, userId: a.user.id }, (client) =>
-      client.query("select * from app_private.invite('x@example.test', null, 'admin', '1 day', 1000, 1000, 1)")), "42501");
-    record("an admin calls the SQL that queues account mail, revokes credentials, adds a member and opens sudo mode; a user calls the SQL that invites", 5, "42501 each");
+    await expectPgError(
+      asSession(gw.db.app, asAdminOfA, (client) =>
+        client.query("select app_private.queue_account_email('reset_password', 'x@example.test')"),
+      ),
+      "42501",
+    );
+    await expectPgError(
+      asSession(gw.db.app, asAdminOfA, (client) => client.query("select app_private.revoke_dependent_credentials(array[1], 'forged')")),
+      "42501",
+    );
+    await expectPgError(
+      asSession(gw.db.app, asAdminOfA, (client) =>
+        client.query("select app_private.add_team_member($1, 'squat@example.test', null, 'admin', 'x')", [a.tenant.id]),
+      ),
+      "42501",
+    );
+    await expectPgError(
+      asSession(gw.db.app, asAdminOfA, (client) =>
+        client.query("select app_private.confirm_password($1, gen_random_uuid(), 1, '1 day')", [a.user.id]),
+      ),
+      "42501",
+    );
+    await expectPgError(
+      asSession(gw.db.app, { role: "stoflow_user", tenantId: a.tenant.id, userId: a.user.id }, (client) =>
+        client.query("select * from app_private.invite('x@example.test', null, 'admin', '1 day', 1000, 1000, 1)"),
+      ),
+      "42501",
+    );
+    record(
+      "an admin calls the SQL that queues account mail, revokes credentials, adds a member and opens sudo mode; a user calls the SQL that invites",
+      5,
+      "42501 each",
+    );
   });
 });
 
@@ -208,7 +259,11 @@ describe("our mail carries no stranger's text as a claim", () => {
     expect(text).toContain("the shop “Claim your prize at https[:]//evil[.]example/login — Stoflow Se…”");
     expect(mail.html).not.toMatch(/evil\.example/);
     expect(text).not.toContain("Visit"); // the invitee's name, typed by the inviter, is not in the message
-    record("a tenant named with a URL, an address and a false signature invites a stranger", 1, "fixed subject; the name quoted, cut at 60 characters, its URL and domain defanged");
+    record(
+      "a tenant named with a URL, an address and a false signature invites a stranger",
+      1,
+      "fixed subject; the name quoted, cut at 60 characters, its URL and domain defanged",
+    );
   });
 
   it("keeps a name's quote marks, of any script, from ending the quotation", async () => {
@@ -228,7 +283,10 @@ describe("our mail carries no stranger's text as a claim", () => {
         if (mark !== "ʼ") expect(inner, `${mark} kept in ${inner}`).not.toContain(mark);
       }
     }
-    record(`a shop named "Lou” has reset your password. Verify at evil dot example “" invites a stranger; the same with ${marks.length} quote marks of every script, alone and doubled`,
-      1 + 2 * marks.length, "the mail reads “Louʼ has reset your password[.] … ʼ”: each run of quote marks becomes one ʼ, which ends no quotation");
+    record(
+      `a shop named "Lou” has reset your password. Verify at evil dot example “" invites a stranger; the same with ${marks.length} quote marks of every script, alone and doubled`,
+      1 + 2 * marks.length,
+      "the mail reads “Louʼ has reset your password[.] … ʼ”: each run of quote marks becomes one ʼ, which ends no quotation",
+    );
   });
 });

@@ -31,14 +31,17 @@ async function scene(): Promise<Scene> {
   await confirmPassword(gw.url, owner.access_token);
   await confirmPassword(gw.url, subject.token, subject.password);
   const invited = await http(gw.url, "POST", "/api/auth/invitations", {
-    token: subject.token, body: { email: `invitee-${subject.id}@lifecycle.test`, role: "admin" },
+    token: subject.token,
+    body: { email: `invitee-${subject.id}@lifecycle.test`, role: "admin" },
   });
   expect(invited.status).toBe(201);
   const change = await plantEmailChange(gw.db.owner, subject.id, `moved-${subject.id}@lifecycle.test`);
   return {
-    owner, subject,
+    owner,
+    subject,
     held: {
-      access: subject.token, refresh: subject.refreshToken,
+      access: subject.token,
+      refresh: subject.refreshToken,
       reset: await plantToken(gw.db.owner, subject.id, "reset_password"),
       verify: await plantToken(gw.db.owner, subject.id, "verify_email"),
       changeOfAddress: change.new,
@@ -55,7 +58,11 @@ const gql = (query: string, token: string) => graphqlOk(gw.url, query, {}, token
 const EVENTS: Record<string, (s: Scene) => Promise<unknown>> = {
   "password changed (from another session)": async ({ subject }) => {
     const other = await post("/api/auth/login", { email: subject.email, password: subject.password });
-    const changed = await post("/api/auth/change-password", { current_password: subject.password, new_password: "a brand new password" }, other.body.access_token);
+    const changed = await post(
+      "/api/auth/change-password",
+      { current_password: subject.password, new_password: "a brand new password" },
+      other.body.access_token,
+    );
     expect(changed.status).toBe(204);
   },
   "password reset": async ({ subject }) => {
@@ -88,7 +95,9 @@ async function tryAll({ held }: Scene) {
   const code = (res: { status: number; body?: { code?: string } }) => `${res.status} ${res.body?.code ?? ""}`.trim();
   return {
     "access token": code(await http(gw.url, "GET", "/api/auth/session", { token: held.access })),
-    "sudo window (an admin invitation)": code(await post("/api/auth/invitations", { email: `sudo-${Math.random()}@lifecycle.test`, role: "admin" }, held.access)),
+    "sudo window (an admin invitation)": code(
+      await post("/api/auth/invitations", { email: `sudo-${Math.random()}@lifecycle.test`, role: "admin" }, held.access),
+    ),
     "refresh token": code(await post("/api/auth/refresh", { refresh_token: held.refresh })),
     "verification link": code(await post("/api/auth/verify-email", { token: held.verify })),
     "change-of-address link": code(await post("/api/auth/confirm-email-change", { token: held.changeOfAddress })),
@@ -103,23 +112,43 @@ describe("a credential event revokes every credential that hung on the old state
     const s = await scene();
     const answers = await tryAll(s);
     expect(answers).toEqual({
-      "access token": "200", "sudo window (an admin invitation)": "201", "refresh token": "200", "reset link": "204", "verification link": "204",
-      "change-of-address link": "200", "invitation it issued": "200",
+      "access token": "200",
+      "sudo window (an admin invitation)": "201",
+      "refresh token": "200",
+      "reset link": "204",
+      "verification link": "204",
+      "change-of-address link": "200",
+      "invitation it issued": "200",
     });
   });
 
   it.each(Object.keys(EVENTS))("after %s", async (event) => {
     const s = await scene();
-    await EVENTS[event]!(s);
+    await EVENTS[event](s);
     const answers = await tryAll(s);
-    const refused = { "access token": "401 INVALID_TOKEN", "sudo window (an admin invitation)": "401 INVALID_TOKEN", "refresh token": "401 INVALID_REFRESH_TOKEN" };
+    const refused = {
+      "access token": "401 INVALID_TOKEN",
+      "sudo window (an admin invitation)": "401 INVALID_TOKEN",
+      "refresh token": "401 INVALID_REFRESH_TOKEN",
+    };
     expect(answers).toEqual({
-      ...refused, "reset link": "400 TOKEN_INVALID", "verification link": "400 TOKEN_INVALID",
-      "change-of-address link": "400 TOKEN_INVALID", "invitation it issued": "400 TOKEN_INVALID",
+      ...refused,
+      "reset link": "400 TOKEN_INVALID",
+      "verification link": "400 TOKEN_INVALID",
+      "change-of-address link": "400 TOKEN_INVALID",
+      "invitation it issued": "400 TOKEN_INVALID",
     });
-    const { rows } = await gw.db.owner.query("select count(*)::int as n from app_private.sessions where user_id = $1 and reauthenticated_until is not null", [s.subject.id]);
+    const { rows } = await gw.db.owner.query(
+      "select count(*)::int as n from app_private.sessions where user_id = $1 and reauthenticated_until is not null",
+      [s.subject.id],
+    );
     expect(rows[0].n).toBe(0);
-    recordAttack(import.meta.filename, "account lifecycle", `after ${event}: the old access and refresh tokens, the sudo window of its session, a reset, a verification and a change-of-address link, and an admin invitation the user issued`,
-      7, "401 × 3 (INVALID_TOKEN × 2, INVALID_REFRESH_TOKEN), 400 TOKEN_INVALID × 4; no session of the user left in sudo mode");
+    recordAttack(
+      import.meta.filename,
+      "account lifecycle",
+      `after ${event}: the old access and refresh tokens, the sudo window of its session, a reset, a verification and a change-of-address link, and an admin invitation the user issued`,
+      7,
+      "401 × 3 (INVALID_TOKEN × 2, INVALID_REFRESH_TOKEN), 400 TOKEN_INVALID × 4; no session of the user left in sudo mode",
+    );
   });
 });

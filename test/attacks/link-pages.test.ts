@@ -41,12 +41,18 @@ describe("the development pages of e-mailed links", () => {
   it("cannot be framed, cached, or leak its address, and runs only its own script", async () => {
     for (const path of PATHS) {
       const { headers } = await fetch(`${dev.url}${path}?token=abc`);
-      expect(headers.get("content-security-policy")).toMatch(/default-src 'none'; script-src 'sha256-[^']+'; style-src 'sha256-[^']+'; connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'/);
+      expect(headers.get("content-security-policy")).toMatch(
+        /default-src 'none'; script-src 'sha256-[^']+'; style-src 'sha256-[^']+'; connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'/,
+      );
       expect(headers.get("x-frame-options")).toBe("DENY");
       expect(headers.get("cache-control")).toBe("no-store");
       expect(headers.get("referrer-policy")).toBe("no-referrer");
     }
-    record("frame a link page, cache it, read its address through the referrer, inject a script", PATHS.length, "CSP with hashed script, DENY, no-store, no-referrer");
+    record(
+      "frame a link page, cache it, read its address through the referrer, inject a script",
+      PATHS.length,
+      "CSP with hashed script, DENY, no-store, no-referrer",
+    );
   });
 
   it("are not served in production", async () => {

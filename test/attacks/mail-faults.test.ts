@@ -14,7 +14,11 @@ const { gw, mailbox } = mailedGateway();
 
 /** The verification job of an address, as the operator sees it. */
 const jobOf = async (email: string) =>
-  (await gw.db.owner.query("select id, attempts, last_error from graphile_worker.jobs where key = $1", [`verify_email:${email.toLowerCase()}`])).rows[0];
+  (
+    await gw.db.owner.query("select id, attempts, last_error from graphile_worker.jobs where key = $1", [
+      `verify_email:${email.toLowerCase()}`,
+    ])
+  ).rows[0];
 const failedOnce = (email: string) => until("a failed attempt to send", async () => Boolean((await jobOf(email))?.last_error), 30_000);
 const verify = (token: string) => http(gw.url, "POST", "/api/auth/verify-email", { body: { token } });
 
@@ -38,14 +42,25 @@ describe("mail when things fail", () => {
       await mailbox.down();
       const email = `retried-${process.pid}@faults.test`;
       const { body } = await http(strict.url, "POST", "/api/auth/invitations", { token: admin.access_token, body: { email } });
-      await until("a failed attempt to send", async () => Boolean((await strict.db.owner.query(
-        "select last_error from graphile_worker.jobs where key = $1", [`invitation:${body.id}`])).rows[0]?.last_error), 30_000);
+      await until(
+        "a failed attempt to send",
+        async () =>
+          Boolean(
+            (await strict.db.owner.query("select last_error from graphile_worker.jobs where key = $1", [`invitation:${body.id}`])).rows[0]
+              ?.last_error,
+          ),
+        30_000,
+      );
       await mailbox.up();
       expect(linkOf(await mailbox.next(email, 60_000), "/accept-invitation").token).toMatch(/^[\w-]{43}$/);
     } finally {
       await strict.close();
     }
-    record("invite while the SMTP server refuses connections, with one invitation message an hour per address", 1, "the retry is sent: a retry is not counted again");
+    record(
+      "invite while the SMTP server refuses connections, with one invitation message an hour per address",
+      1,
+      "the retry is sent: a retry is not counted again",
+    );
   });
 });
 
@@ -56,7 +71,13 @@ describe("operating the queue apart from the servers (npm run worker, stoflow jo
   });
   afterAll(() => apart.close());
 
-  const workerEnv = () => ({ ...process.env, DATABASE_URL: apart.db.jobsUrl, ENV_FILE: "/nonexistent", ...mailSettings(mailbox), LOG_LEVEL: "warn" });
+  const workerEnv = () => ({
+    ...process.env,
+    DATABASE_URL: apart.db.jobsUrl,
+    ENV_FILE: "/nonexistent",
+    ...mailSettings(mailbox),
+    LOG_LEVEL: "warn",
+  });
   /** `npm run worker` over the database of `apart`, in a process of its own; resolves once it stopped (SIGTERM). */
   function startWorker() {
     const child = spawn(process.execPath, ["src/cli/worker.ts"], { env: workerEnv(), stdio: "ignore" });
@@ -66,7 +87,8 @@ describe("operating the queue apart from the servers (npm run worker, stoflow jo
   /** `npm run stoflow -- <args>` over the database of `apart`, in this process. */
   const stoflow = (...args: string[]) => runInProcess(stoflowMain, args, databaseEnv(apart.db));
   const job = async (email: string) =>
-    (await apart.db.owner.query("select id, last_error from graphile_worker.jobs where key = $1", [`verify_email:${email.toLowerCase()}`])).rows[0];
+    (await apart.db.owner.query("select id, last_error from graphile_worker.jobs where key = $1", [`verify_email:${email.toLowerCase()}`]))
+      .rows[0];
 
   it("shows the operator a job that failed, and sends it on jobs:retry", async () => {
     await mailbox.down();
@@ -75,7 +97,12 @@ describe("operating the queue apart from the servers (npm run worker, stoflow jo
     await until("a failed attempt to send", async () => Boolean((await job(shop.email))?.last_error), 30_000);
     await failing.stop();
 
-    const failed = JSON.parse((await stoflow("jobs:failed", "--json")).out) as { id: string; key: string; status: string; last_error: string }[];
+    const failed = JSON.parse((await stoflow("jobs:failed", "--json")).out) as {
+      id: string;
+      key: string;
+      status: string;
+      last_error: string;
+    }[];
     const listed = failed.find((j) => j.key === `verify_email:${shop.email.toLowerCase()}`)!;
     expect(listed).toMatchObject({ status: "retrying", last_error: expect.stringMatching(/ECONNREFUSED/) });
     expect(await stoflow("jobs:retry", String(listed.id))).toMatchObject({ code: 0, err: expect.stringContaining("1 jobs rescheduled") });
@@ -85,7 +112,9 @@ describe("operating the queue apart from the servers (npm run worker, stoflow jo
     const worker = startWorker();
     try {
       const mail = await mailbox.next(shop.email, 30_000);
-      expect((await http(apart.url, "POST", "/api/auth/verify-email", { body: { token: linkOf(mail, "/verify-email").token } })).status).toBe(204);
+      expect(
+        (await http(apart.url, "POST", "/api/auth/verify-email", { body: { token: linkOf(mail, "/verify-email").token } })).status,
+      ).toBe(204);
       await until("the job done", async () => (await job(shop.email)) === undefined, 10_000);
     } finally {
       await worker.stop();
@@ -102,10 +131,16 @@ describe("operating the queue apart from the servers (npm run worker, stoflow jo
     const worker = startWorker();
     try {
       const mail = await mailbox.next(shop.email, 30_000);
-      expect((await http(apart.url, "POST", "/api/auth/verify-email", { body: { token: linkOf(mail, "/verify-email").token } })).status).toBe(204);
+      expect(
+        (await http(apart.url, "POST", "/api/auth/verify-email", { body: { token: linkOf(mail, "/verify-email").token } })).status,
+      ).toBe(204);
     } finally {
       await worker.stop();
     }
-    record("kill -9 the server right after a registration committed, before its message was sent", 1, "the message is sent by the next worker");
+    record(
+      "kill -9 the server right after a registration committed, before its message was sent",
+      1,
+      "the message is sent by the next worker",
+    );
   });
 });

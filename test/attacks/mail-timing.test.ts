@@ -33,7 +33,12 @@ const show = (what: string, result: { z: number; medians: { yes: number; no: num
 describe("mail requests take the same time whether or not an account fits", () => {
   it("(control) the rank test tells apart samples shifted by a third of their spread, and not a sample from itself", () => {
     const base = Array.from({ length: PAIRS }, (_, i) => 5 + (i % 10) / 10 + Math.floor(i / 10) / 100);
-    expect(rankSumZ(base.map((t) => t + 0.33), base)).toBeGreaterThan(MAX_Z);
+    expect(
+      rankSumZ(
+        base.map((t) => t + 0.33),
+        base,
+      ),
+    ).toBeGreaterThan(MAX_Z);
     expect(rankSumZ(base, [...base].reverse())).toBe(0);
   });
 
@@ -46,7 +51,10 @@ describe("mail requests take the same time whether or not an account fits", () =
     expect(timings.z).toBeGreaterThan(MAX_Z);
   });
 
-  for (const [route, name] of [["/api/auth/forgot-password", "forgot-password"], ["/api/auth/resend-verification", "resend-verification"]] as const) {
+  for (const [route, name] of [
+    ["/api/auth/forgot-password", "forgot-password"],
+    ["/api/auth/resend-verification", "resend-verification"],
+  ] as const) {
     it(`${name}: a registered (unverified) address and an unknown one`, async () => {
       const known = await signUp(gw.url, `Timed ${name}`);
       const answers = new Set<string>();
@@ -66,8 +74,11 @@ describe("mail requests take the same time whether or not an account fits", () =
     const taken = await signUp(gw.url, "Taken Address");
     const answers = new Set<string>();
     const timings = await alternatingTimings(async (isTaken) => {
-      const res = await post("/api/auth/change-email",
-        { new_email: isTaken ? taken.email : "free-address@example.test", current_password: mover.password }, mover.access_token);
+      const res = await post(
+        "/api/auth/change-email",
+        { new_email: isTaken ? taken.email : "free-address@example.test", current_password: mover.password },
+        mover.access_token,
+      );
       answers.add(`${res.status} ${JSON.stringify(res.body)}`);
     }, PAIRS);
     expect([...answers]).toEqual([`202 {"detail":"If an account fits this address, a message is on its way"}`]);

@@ -22,7 +22,8 @@ afterAll(async () => {
   await mailbox.close();
 });
 
-const post = (path: string, body: Record<string, unknown>, token?: string) => http(gw.url, "POST", path, { body, ...(token ? { token } : {}) });
+const post = (path: string, body: Record<string, unknown>, token?: string) =>
+  http(gw.url, "POST", path, { body, ...(token ? { token } : {}) });
 const askForBoth = async (email: string) => {
   expect((await post("/api/auth/forgot-password", { email })).status).toBe(202);
   expect((await post("/api/auth/resend-verification", { email })).status).toBe(202);
@@ -39,28 +40,48 @@ describe("a message asked for before a credential event", () => {
   it("is not sent after a password change", async () => {
     const victim = await account("Changed Before Sent");
     await askForBoth(victim.email);
-    expect((await post("/api/auth/change-password", { current_password: victim.password, new_password: "the owner's new password" }, victim.access_token)).status).toBe(204);
+    expect(
+      (
+        await post(
+          "/api/auth/change-password",
+          { current_password: victim.password, new_password: "the owner's new password" },
+          victim.access_token,
+        )
+      ).status,
+    ).toBe(204);
     await deliverQueuedMail(gw, mailbox);
     expect(mailbox.to(victim.email)).toHaveLength(1); // the welcome message only
     await post("/api/auth/forgot-password", { email: victim.email });
     await deliverQueuedMail(gw, mailbox);
     const { token } = linkOf(await mailbox.next(victim.email), "/reset-password");
     expect((await post("/api/auth/reset-password", { token, new_password: "reset after the change" })).status).toBe(204);
-    record("a reset and a verification asked for, then the password changed before the worker sends them", 2,
-      "neither is sent; a reset asked for after the change is sent and works");
+    record(
+      "a reset and a verification asked for, then the password changed before the worker sends them",
+      2,
+      "neither is sent; a reset asked for after the change is sent and works",
+    );
   });
 
   it("is not sent after the account was deactivated and reactivated", async () => {
     const owner = await signUp(gw.url, "Deactivating Shop");
     const member = await addTeamMember(gw, owner.tenant.id, "user");
     await askForBoth(member.email);
-    const setActive = (active: boolean) => graphqlOk(gw.url,
-      `mutation { updateUser(input: { rowId: ${member.id}, patch: { isActive: ${active} } }) { user { isActive } } }`, {}, owner.access_token);
+    const setActive = (active: boolean) =>
+      graphqlOk(
+        gw.url,
+        `mutation { updateUser(input: { rowId: ${member.id}, patch: { isActive: ${active} } }) { user { isActive } } }`,
+        {},
+        owner.access_token,
+      );
     await setActive(false);
     await setActive(true);
     await deliverQueuedMail(gw, mailbox);
     expect(mailbox.to(member.email)).toHaveLength(0);
-    record("a reset and a verification asked for, then the user deactivated and reactivated before the worker sends them", 2, "neither is sent");
+    record(
+      "a reset and a verification asked for, then the user deactivated and reactivated before the worker sends them",
+      2,
+      "neither is sent",
+    );
   });
 
   it("is not sent once another reset link was used: the other reset links die, minted or not", async () => {
@@ -77,8 +98,11 @@ describe("a message asked for before a credential event", () => {
     expect(mailbox.to(victim.email)).toHaveLength(3); // welcome and two resets: the third was not sent
     const again = await post("/api/auth/reset-password", { token: second, new_password: "the second link's password" });
     expect([again.status, again.body.code]).toEqual([400, "TOKEN_INVALID"]);
-    record("three reset links asked for; the first used while the second was in the mailbox and the third still queued", 3,
-      "the second 400 TOKEN_INVALID, the third never sent");
+    record(
+      "three reset links asked for; the first used while the second was in the mailbox and the third still queued",
+      3,
+      "the second 400 TOKEN_INVALID, the third never sent",
+    );
   });
 });
 

@@ -62,7 +62,12 @@ describe("e-mailed tokens", () => {
     const resetToken = await plantToken(gw.db.owner, victim.user.id, "reset_password");
     const asVerification = await http(gw.url, "POST", "/api/auth/verify-email", { body: { token: resetToken }, headers: newAddress() });
     expect([asVerification.status, asVerification.body.code]).toEqual([400, "TOKEN_INVALID"]);
-    record("e-mailed tokens", "a verification token used to reset a password, a reset token to verify", 2, "400 TOKEN_INVALID, nothing changed");
+    record(
+      "e-mailed tokens",
+      "a verification token used to reset a password, a reset token to verify",
+      2,
+      "400 TOKEN_INVALID, nothing changed",
+    );
   });
 
   it("lets exactly one of 10 parallel resets with one token through", async () => {
@@ -100,7 +105,9 @@ describe("links do not outlive what should end them", () => {
     await forgot(victim.email);
     const { token } = linkOf(await mailbox.next(victim.email), "/reset-password");
     const changed = await http(gw.url, "POST", "/api/auth/change-password", {
-      token: victim.access_token, body: { current_password: victim.password, new_password: "the owner's new password" } });
+      token: victim.access_token,
+      body: { current_password: victim.password, new_password: "the owner's new password" },
+    });
     expect(changed.status).toBe(204);
     expect((await reset(token)).body.code).toBe("TOKEN_INVALID");
     expect((await login(victim.email, "the owner's new password")).status).toBe(200);
@@ -127,16 +134,25 @@ describe("a stolen access token is not a takeover", () => {
     const victim = await shop("Stolen Token");
     const thief = (body: Record<string, unknown>) => http(gw.url, "POST", "/api/auth/change-email", { token: victim.access_token, body });
     expect((await thief({ new_email: "thief@evil.test" })).body.code).toBe("INVALID_INPUT");
-    const guesses = await Promise.all(Array.from({ length: 8 }, (_, i) => thief({ new_email: "thief@evil.test", current_password: `guess number ${i}` })));
+    const guesses = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => thief({ new_email: "thief@evil.test", current_password: `guess number ${i}` })),
+    );
     expect(tally(guesses.map((r) => r.body.code))).toEqual({ INVALID_CREDENTIALS: 5, TOO_MANY_ATTEMPTS: 3 });
     expect(mailbox.to("thief@evil.test")).toEqual([]);
-    record("account takeover", "change-email with a stolen access token: no password, then 8 parallel guesses", 9, "422 INVALID_INPUT, 5 × 403, 3 × 429; nothing mailed");
+    record(
+      "account takeover",
+      "change-email with a stolen access token: no password, then 8 parallel guesses",
+      9,
+      "422 INVALID_INPUT, 5 × 403, 3 × 429; nothing mailed",
+    );
   });
 
   it("cannot complete a change the owner's reset came after, nor one the old address did not confirm", async () => {
     const victim = await shop("Phished Owner"); // the thief knows the password too
     await http(gw.url, "POST", "/api/auth/change-email", {
-      token: victim.access_token, body: { new_email: "phisher@evil.test", current_password: victim.password } });
+      token: victim.access_token,
+      body: { new_email: "phisher@evil.test", current_password: victim.password },
+    });
     const thiefLink = linkOf(await mailbox.next("phisher@evil.test"), "/confirm-email-change").token;
     await mailbox.next(victim.email); // the old address is asked too: the owner does not confirm
     const confirmed = await http(gw.url, "POST", "/api/auth/confirm-email-change", { body: { token: thiefLink }, headers: newAddress() });
@@ -145,33 +161,72 @@ describe("a stolen access token is not a takeover", () => {
     expect((await reset(linkOf(await mailbox.next(victim.email), "/reset-password").token, "the owner's new password")).status).toBe(204);
     const again = await http(gw.url, "POST", "/api/auth/confirm-email-change", { body: { token: thiefLink }, headers: newAddress() });
     expect(again.body.code).toBe("TOKEN_INVALID");
-    expect((await gw.db.owner.query("select count(*)::int as n from app_private.email_changes where user_id = $1", [victim.user.id])).rows[0].n).toBe(0);
+    expect(
+      (await gw.db.owner.query("select count(*)::int as n from app_private.email_changes where user_id = $1", [victim.user.id])).rows[0].n,
+    ).toBe(0);
     expect((await forgot("phisher@evil.test")).status).toBe(202);
     expect((await login(victim.email, "the owner's new password")).status).toBe(200);
-    record("account takeover", "a thief with the password confirms a change to their address; the owner resets the password", 2,
-      "the change waits for the old address, then is dropped by the reset; the address stays the owner's");
+    record(
+      "account takeover",
+      "a thief with the password confirms a change to their address; the owner resets the password",
+      2,
+      "the change waits for the old address, then is dropped by the reset; the address stays the owner's",
+    );
   });
 });
 
 describe("addresses are bare", () => {
   it("refuses an address in display-name form, with a comment or a route, at registration and in SQL", async () => {
-    const forms = ["a@example.com<postmaster>", "Lou <lou@example.com>", "lou@example.com (comment)", "@route:lou@example.com", "\"lou\"@example.com", "lou@[127.0.0.1]"];
-    const answers = await Promise.all(forms.map((email) =>
-      http(gw.url, "POST", "/api/auth/register", { body: { name: "Bracket Shop", email, password: "a long password" }, headers: newAddress() })));
+    const forms = [
+      "a@example.com<postmaster>",
+      "Lou <lou@example.com>",
+      "lou@example.com (comment)",
+      "@route:lou@example.com",
+      '"lou"@example.com',
+      "lou@[127.0.0.1]",
+    ];
+    const answers = await Promise.all(
+      forms.map((email) =>
+        http(gw.url, "POST", "/api/auth/register", {
+          body: { name: "Bracket Shop", email, password: "a long password" },
+          headers: newAddress(),
+        }),
+      ),
+    );
     expect(answers.map((r) => r.body.code)).toEqual(forms.map(() => "INVALID_INPUT"));
     const { rows } = await gw.db.owner.query("select bool_or(app_private.is_email_address(f)) as any from unnest($1::text[]) f", [forms]);
     expect(rows[0].any).toBe(false);
-    record("addresses", "register with an address in display-name form, with a comment, a route, a quoted local part or a literal domain", forms.length, "422 INVALID_INPUT each; SQL refuses them too");
+    record(
+      "addresses",
+      "register with an address in display-name form, with a comment, a route, a quoted local part or a literal domain",
+      forms.length,
+      "422 INVALID_INPUT each; SQL refuses them too",
+    );
   });
 });
 
 describe("mail requests: no enumeration, no amplification", () => {
   it("allows one mail or token mutation per GraphQL request", async () => {
-    const twice = await graphql(gw.url, `mutation {
-      a: forgotPassword(input: { email: "a@example.test" }) { success }
-      b: resendVerificationEmail(input: { email: "b@example.test" }) { success } }`);
+    const twice = await graphql(
+      gw.url,
+      `
+        mutation {
+          a: forgotPassword(input: { email: "a@example.test" }) {
+            success
+          }
+          b: resendVerificationEmail(input: { email: "b@example.test" }) {
+            success
+          }
+        }
+      `,
+    );
     expect([twice.status, twice.body.errors?.[0]?.extensions?.code]).toEqual([400, "TOO_MANY_OPERATIONS"]);
-    record("mail throttling", "forgotPassword and resendVerificationEmail in one GraphQL document", 1, "400 TOO_MANY_OPERATIONS, nothing sent");
+    record(
+      "mail throttling",
+      "forgotPassword and resendVerificationEmail in one GraphQL document",
+      1,
+      "400 TOO_MANY_OPERATIONS, nothing sent",
+    );
   });
 
   it("throttles messages per e-mail and per client address", async () => {

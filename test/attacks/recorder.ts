@@ -50,9 +50,9 @@ const testsOf = (task: Task): Task[] => (task.type === "test" ? [task] : (task.t
 
 // Once an attack file has run whole and green, docs/security.md must list exactly what it tried
 // (like schema.graphql, the committed report is checked, never rewritten by a test run).
-afterAll(({}, file) => {
+afterAll((_context, file) => {
   if (WRITING || recorded.length === 0) return;
   if (!testsOf(file as unknown as Task).every((test) => test.mode === "run" && test.result?.state === "pass")) return;
-  const why = staleness(recorded[0]!.file, recorded);
-  if (why) throw new Error(`${REPORT} is stale for ${recorded[0]!.file}: run \`npm run security:report\` and commit it.\n${why}`);
+  const why = staleness(recorded[0].file, recorded);
+  if (why) throw new Error(`${REPORT} is stale for ${recorded[0].file}: run \`npm run security:report\` and commit it.\n${why}`);
 });

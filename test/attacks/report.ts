@@ -84,7 +84,10 @@ Every attack below was refused or neutralised as stated: nothing leaked, nothing
 | category | attack | attempts | result | test |
 |---|---|---|---|---|
 ${rows.join("\n")}
-${figures.length === 0 ? "" : `
+${
+  figures.length === 0
+    ? ""
+    : `
 ## Figures measured by the last report
 
 Measured on the machine that ran \`npm run security:report\` (attackers included), so they vary
@@ -92,12 +95,22 @@ from run to run; the table above states what every run must hold.
 
 | test | attack | figures |
 |---|---|---|
-${figures.map((f) => `| ${f.file} | ${cell(f.attack)} | ${cell(f.figures)} |`).sort().join("\n")}
-`}`;
+${figures
+  .map((f) => `| ${f.file} | ${cell(f.attack)} | ${cell(f.figures)} |`)
+  .sort()
+  .join("\n")}
+`
+}`;
 }
 
 function readLogs<T>(logDir: string, logs: string[]): T[] {
-  return logs.flatMap((log) => fs.readFileSync(path.join(logDir, log), "utf8").trim().split("\n").map((line) => JSON.parse(line) as T));
+  return logs.flatMap((log) =>
+    fs
+      .readFileSync(path.join(logDir, log), "utf8")
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as T),
+  );
 }
 
 /** Writes the report from the attack logs of a run, when every attack file has reported. */
@@ -109,7 +122,10 @@ export function writeSecurityReport(logDir: string, attackFiles: string[], targe
   if (missing.length > 0) console.error(`no attacks recorded by ${missing.join(", ")}`);
   if (missing.length > 0) return false;
   const figureLogs = logs.filter((log) => log.endsWith(FIGURES_LOG));
-  const records = readLogs<AttackRecord>(logDir, logs.filter((log) => !figureLogs.includes(log)));
+  const records = readLogs<AttackRecord>(
+    logDir,
+    logs.filter((log) => !figureLogs.includes(log)),
+  );
   fs.writeFileSync(target, renderReport(records, readLogs<FigureRecord>(logDir, figureLogs)));
   return true;
 }
@@ -118,7 +134,10 @@ export function writeSecurityReport(logDir: string, attackFiles: string[], targe
 export function staleness(file: string, records: AttackRecord[], target = REPORT): string | undefined {
   const text = fs.existsSync(target) ? fs.readFileSync(target, "utf8") : "";
   if (!text.startsWith(THREAT_MODEL)) return `its threat model is not the one in test/attacks/report.ts`;
-  const listed = text.split("\n").filter((line) => line.endsWith(` | ${file} |`)).sort();
+  const listed = text
+    .split("\n")
+    .filter((line) => line.endsWith(` | ${file} |`))
+    .sort();
   const tried = records.map(rowOf).sort();
   const missing = tried.filter((row) => !listed.includes(row));
   const gone = listed.filter((row) => !tried.includes(row));

@@ -36,7 +36,7 @@ const ATTACKER_NICE = 10;
 /** The p-th percentile (0–1) of `values`. */
 export function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 }
 
 /** Resident memory of a process, in MB. */
@@ -65,7 +65,12 @@ function runJson<T>(script: string, args: Array<string | number>, nice = 0): Pro
 
 /** /health latencies from a probe process of its own, for `ms`; `fresh`: a new connection for each probe, as a kubelet's. */
 async function probeHealth(url: string, ms: number, fresh = false): Promise<number[]> {
-  const latencies = await runJson<Array<number | null>>("test/attacks/health-probe.ts", [url, ms, PROBE_INTERVAL_MS, fresh ? "fresh" : "kept"]);
+  const latencies = await runJson<Array<number | null>>("test/attacks/health-probe.ts", [
+    url,
+    ms,
+    PROBE_INTERVAL_MS,
+    fresh ? "fresh" : "kept",
+  ]);
   return latencies.map((latency) => latency ?? Number.POSITIVE_INFINITY);
 }
 
@@ -132,22 +137,40 @@ export interface Target {
  * runs alongside (the stalled relay's messages). Then waits up to 60 s for the RSS to come back.
  * `atProbePort`: the crowd connects to the probe port instead of the API's.
  */
-export async function siege(target: Target, shape: Shape | undefined, crowd: { addresses: number; perAddress: number; perSecond: number; reconnectMs?: number },
-  { rampMs = 4_000, measureMs = 8_000, atProbePort = false }: { rampMs?: number; measureMs?: number; atProbePort?: boolean } = {}): Promise<Siege> {
+export async function siege(
+  target: Target,
+  shape: Shape | undefined,
+  crowd: { addresses: number; perAddress: number; perSecond: number; reconnectMs?: number },
+  { rampMs = 4_000, measureMs = 8_000, atProbePort = false }: { rampMs?: number; measureMs?: number; atProbePort?: boolean } = {},
+): Promise<Siege> {
   const before = rssOf(target.pid);
   const port = new URL(atProbePort ? target.probeUrl : target.url).port;
   const attack = shape
-    ? runJson<CrowdReport>("test/attacks/crowd.ts", [shape, port, crowd.addresses, crowd.perAddress, crowd.perSecond, rampMs + measureMs, crowd.reconnectMs ?? 0], ATTACKER_NICE)
+    ? runJson<CrowdReport>(
+        "test/attacks/crowd.ts",
+        [shape, port, crowd.addresses, crowd.perAddress, crowd.perSecond, rampMs + measureMs, crowd.reconnectMs ?? 0],
+        ATTACKER_NICE,
+      )
     : Promise.resolve({ opened: 0, closed: 0, peakOpen: 0 });
   await new Promise((resolve) => setTimeout(resolve, rampMs));
   await loopDelay(target.probeUrl); // prom-client measures the delay anew after each scrape
   const measured = Promise.all([
-    probeHealth(target.probeUrl, measureMs, true), probeHealth(target.url, measureMs), probeHealth(target.controlUrl, measureMs),
+    probeHealth(target.probeUrl, measureMs, true),
+    probeHealth(target.url, measureMs),
+    probeHealth(target.controlUrl, measureMs),
     tenantRequests(target.url, target.token, measureMs),
   ]);
   const [peak, [probePort, mainPort, control, tenant]] = await Promise.all([peakRss(target.pid, measured), measured]);
   const delay = await loopDelay(target.probeUrl);
-  return { crowd: await attack, probePort, mainPort, control, tenant, loopDelay: delay, rss: { before, peak, ...(await rssBack(target.pid, before, 60)) } };
+  return {
+    crowd: await attack,
+    probePort,
+    mainPort,
+    control,
+    tenant,
+    loopDelay: delay,
+    rss: { before, peak, ...(await rssBack(target.pid, before, 60)) },
+  };
 }
 
 /** The server's event-loop delay (p99 and max, ms) since the last scrape. */
@@ -173,7 +196,8 @@ export async function transportCounts(probeUrl: string): Promise<Record<string, 
 /** The figures of a siege in one line, for docs/security.md. */
 export function describeSiege({ crowd, probePort, mainPort, control, tenant, rss, loopDelay }: Siege): string {
   const failed = (values: number[]) => values.filter((value) => !Number.isFinite(value)).length;
-  const ms = (values: number[]) => `p50 ${percentile(values, 0.5).toFixed(0)} / p99 ${percentile(values, 0.99).toFixed(0)} ms${failed(values) ? ` (${failed(values)} failed)` : ""}`;
+  const ms = (values: number[]) =>
+    `p50 ${percentile(values, 0.5).toFixed(0)} / p99 ${percentile(values, 0.99).toFixed(0)} ms${failed(values) ? ` (${failed(values)} failed)` : ""}`;
   return [
     `crowd: ${crowd.opened} connections (${crowd.peakOpen} open at most)`,
     `probe port /health ${ms(probePort)} over ${probePort.length}`,

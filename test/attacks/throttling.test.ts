@@ -27,8 +27,7 @@ const PASSWORD = "the right password";
 
 const register = (email: string, address: string) =>
   http(gw.url, "POST", "/api/auth/register", { body: { name: `Shop ${email}`, email, password: PASSWORD }, headers: from(address) });
-const login = (email: string, password: string, address: string) =>
-  restLogin(gw.url, email, password, from(address));
+const login = (email: string, password: string, address: string) => restLogin(gw.url, email, password, from(address));
 
 async function newVictim() {
   const email = `victim-${Math.random().toString(36).slice(2)}@throttle.test`;
@@ -54,36 +53,58 @@ describe("password guessing", () => {
     expect(right).toMatchObject({ status: 429, body: { code: "TOO_MANY_ATTEMPTS" } });
     expect(Number(right.headers.get("retry-after"))).toBeGreaterThan(800);
     expect(await attemptsOf(`login-email:${victim.email}`)).toBe(5);
-    record("25 parallel password guesses for one e-mail, then the right password", 26,
-      "5 checked (401), 20 refused before bcrypt (429, Retry-After); the right password 429 too");
+    record(
+      "25 parallel password guesses for one e-mail, then the right password",
+      26,
+      "5 checked (401), 20 refused before bcrypt (429, Retry-After); the right password 429 too",
+    );
   });
 
   it("answers GraphQL guesses beyond the limit as REST does: HTTP 429 with Retry-After, code TOO_MANY_ATTEMPTS", async () => {
     const victim = await newVictim();
-    const guesses = await Promise.all(Array.from({ length: 12 }, (_, i) => http(gw.url, "POST", "/graphql", {
-      body: { query: "mutation($i: LoginInput!) { login(input: $i) { accessToken } }", variables: { i: { email: victim.email, password: `wrong ${i}` } } },
-      headers: from(newAddress()),
-    })));
+    const guesses = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        http(gw.url, "POST", "/graphql", {
+          body: {
+            query: "mutation($i: LoginInput!) { login(input: $i) { accessToken } }",
+            variables: { i: { email: victim.email, password: `wrong ${i}` } },
+          },
+          headers: from(newAddress()),
+        }),
+      ),
+    );
     const refused = guesses.filter((r) => r.body.errors?.[0]?.extensions?.code === "TOO_MANY_ATTEMPTS");
     expect(refused).toHaveLength(7);
     for (const r of refused) {
       expect(r.status).toBe(429);
       expect(Number(r.headers.get("retry-after"))).toBeGreaterThan(800);
     }
-    expect(guesses.filter((r) => r.status === 200).map((r) => r.body.errors?.[0]?.extensions?.code)).toEqual(Array(5).fill("INVALID_CREDENTIALS"));
-    record("12 parallel GraphQL password guesses for one e-mail from 12 addresses", 12,
-      "5 checked (INVALID_CREDENTIALS), 7 refused before bcrypt with HTTP 429, Retry-After and code TOO_MANY_ATTEMPTS (as REST)");
+    expect(guesses.filter((r) => r.status === 200).map((r) => r.body.errors?.[0]?.extensions?.code)).toEqual(
+      Array(5).fill("INVALID_CREDENTIALS"),
+    );
+    record(
+      "12 parallel GraphQL password guesses for one e-mail from 12 addresses",
+      12,
+      "5 checked (INVALID_CREDENTIALS), 7 refused before bcrypt with HTTP 429, Retry-After and code TOO_MANY_ATTEMPTS (as REST)",
+    );
   });
 
   it("counts every case variant of the e-mail under one counter", async () => {
     const victim = await newVictim();
     const [local, domain] = victim.email.split("@") as [string, string];
-    const variants = [victim.email.toUpperCase(), `${local}@${domain.toUpperCase()}`, `${local[0]!.toUpperCase()}${local.slice(1)}@${domain}`];
-    const guesses = await Promise.all(Array.from({ length: 12 }, (_, i) => login(variants[i % 3]!, `wrong guess ${i}`, newAddress())));
+    const variants = [
+      victim.email.toUpperCase(),
+      `${local}@${domain.toUpperCase()}`,
+      `${local[0].toUpperCase()}${local.slice(1)}@${domain}`,
+    ];
+    const guesses = await Promise.all(Array.from({ length: 12 }, (_, i) => login(variants[i % 3], `wrong guess ${i}`, newAddress())));
     expect(tally(guesses.map((r) => r.status))).toEqual({ 401: 5, 429: 7 });
     expect((await login(victim.email, PASSWORD, newAddress())).status).toBe(429);
-    record("12 parallel guesses under case variants of one e-mail, from 12 addresses", 13,
-      "one counter: 5 checked, 7 × 429; then the right password 429");
+    record(
+      "12 parallel guesses under case variants of one e-mail, from 12 addresses",
+      13,
+      "one counter: 5 checked, 7 × 429; then the right password 429",
+    );
   });
 
   it("gives a botnet (one address per guess) no more than 5 guesses per e-mail", async () => {
@@ -95,7 +116,9 @@ describe("password guessing", () => {
 
   it("checks only 50 of 70 parallel logins from one address across 70 e-mails", async () => {
     const address = newAddress();
-    const sprayed = await Promise.all(Array.from({ length: 70 }, (_, i) => login(`sprayed${i}@throttle.test`, "password spraying", address)));
+    const sprayed = await Promise.all(
+      Array.from({ length: 70 }, (_, i) => login(`sprayed${i}@throttle.test`, "password spraying", address)),
+    );
     expect(tally(sprayed.map((r) => r.status))).toEqual({ 401: 50, 429: 20 });
     record("password spraying: 70 parallel logins from one address to 70 e-mails", 70, "50 checked, 20 × 429");
   });
@@ -116,22 +139,34 @@ describe("password guessing", () => {
     expect((await login(colleague.email, PASSWORD, office)).status).toBe(200);
     expect((await login("nobody-else@office.test", "a guess", office)).status).toBe(401);
     expect((await login(colleague.email, PASSWORD, office)).status).toBe(429);
-    record("65 successful logins from one office address, then 50 failures laundered with a success", 117,
-      "successes never count against the address; a success refunds only its own attempt: the 51st attempt 429");
+    record(
+      "65 successful logins from one office address, then 50 failures laundered with a success",
+      117,
+      "successes never count against the address; a success refunds only its own attempt: the 51st attempt 429",
+    );
   });
 });
 
 it("ignores a spoofed X-Forwarded-For when no proxy is trusted: 60 logins with 60 forged addresses count as one address", async () => {
   const direct = await startTestGateway({ LOGIN_MAX_ATTEMPTS_PER_ADDRESS: "50" });
   try {
-    const forged = await Promise.all(Array.from({ length: 60 }, (_, i) => http(direct.url, "POST", "/api/auth/login", {
-      body: { email: `forged${i}@throttle.test`, password: "a guess" }, headers: { "x-forwarded-for": `203.0.113.${i}` },
-    })));
+    const forged = await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        http(direct.url, "POST", "/api/auth/login", {
+          body: { email: `forged${i}@throttle.test`, password: "a guess" },
+          headers: { "x-forwarded-for": `203.0.113.${i}` },
+        }),
+      ),
+    );
     expect(tally(forged.map((r) => r.status))).toEqual({ 401: 50, 429: 10 });
   } finally {
     await direct.close();
   }
-  record("60 parallel logins, each with a forged X-Forwarded-For, to a server that trusts no proxy", 60, "one address: 50 checked, 10 × 429");
+  record(
+    "60 parallel logins, each with a forged X-Forwarded-For, to a server that trusts no proxy",
+    60,
+    "one address: 50 checked, 10 × 429",
+  );
 });
 
 describe("bcrypt's 72-byte truncation", () => {
@@ -139,11 +174,28 @@ describe("bcrypt's 72-byte truncation", () => {
     const email = `truncated-${Math.random().toString(36).slice(2)}@throttle.test`;
     const password = "p".repeat(72);
     const address = newAddress();
-    expect((await http(gw.url, "POST", "/api/auth/register", { body: { name: "Truncated", email, password }, headers: from(address) })).status).toBe(201);
+    expect(
+      (await http(gw.url, "POST", "/api/auth/register", { body: { name: "Truncated", email, password }, headers: from(address) })).status,
+    ).toBe(201);
     const padded = [`${password}x`, `${password}${"é".repeat(100)}`, `${password}${"y".repeat(900)}`];
     const rest = await Promise.all(padded.map((guess) => login(email, guess, address)));
-    const gql = await Promise.all(padded.map((guess) => graphql(gw.url, `mutation($i: LoginInput!) { login(input: $i) { accessToken } }`, { i: { email, password: guess } })));
-    for (const res of rest) expect(res).toMatchObject({ status: 422, body: { code: "INVALID_INPUT", detail: "password must be at most 72 bytes" } });
+    const gql = await Promise.all(
+      padded.map((guess) =>
+        graphql(
+          gw.url,
+          `
+            mutation ($i: LoginInput!) {
+              login(input: $i) {
+                accessToken
+              }
+            }
+          `,
+          { i: { email, password: guess } },
+        ),
+      ),
+    );
+    for (const res of rest)
+      expect(res).toMatchObject({ status: 422, body: { code: "INVALID_INPUT", detail: "password must be at most 72 bytes" } });
     for (const res of gql) {
       expect(res.body.data?.login ?? null).toBeNull();
       expect(res.body.errors?.[0]?.extensions?.code).toBe("INVALID_INPUT");
@@ -153,35 +205,48 @@ describe("bcrypt's 72-byte truncation", () => {
     const signedIn = await login(email, password, address);
     expect(signedIn.status).toBe(200);
     const change = await http(gw.url, "POST", "/api/auth/change-password", {
-      token: signedIn.body.access_token, body: { current_password: `${password}z`, new_password: "a new password" },
+      token: signedIn.body.access_token,
+      body: { current_password: `${password}z`, new_password: "a new password" },
     });
     expect(change).toMatchObject({ status: 422, body: { code: "INVALID_INPUT", detail: "current_password must be at most 72 bytes" } });
-    record("sign-in and change-password with the right 72-byte password plus more bytes (REST and GraphQL, in parallel)", 7,
-      "422 INVALID_INPUT before bcrypt, no attempt counted: bcrypt never compares a truncated password");
+    record(
+      "sign-in and change-password with the right 72-byte password plus more bytes (REST and GraphQL, in parallel)",
+      7,
+      "422 INVALID_INPUT before bcrypt, no attempt counted: bcrypt never compares a truncated password",
+    );
   });
 });
 
 describe("a stolen access token as a password oracle", () => {
   it("checks only 5 of 20 parallel change-password guesses; the right current password then gets 429", async () => {
     const victim = await newVictim();
-    const change = (current: string) => http(gw.url, "POST", "/api/auth/change-password", {
-      token: victim.token, body: { current_password: current, new_password: "attacker's password" },
-    });
+    const change = (current: string) =>
+      http(gw.url, "POST", "/api/auth/change-password", {
+        token: victim.token,
+        body: { current_password: current, new_password: "attacker's password" },
+      });
     const guesses = await Promise.all(Array.from({ length: 20 }, (_, i) => change(`wrong guess ${i}`)));
     expect(tally(guesses.map((r) => r.status))).toEqual({ 403: 5, 429: 15 });
     const right = await change(PASSWORD);
     expect(right).toMatchObject({ status: 429, body: { code: "TOO_MANY_ATTEMPTS" } });
     expect(Number(right.headers.get("retry-after"))).toBeGreaterThan(800);
     expect((await login(victim.email, PASSWORD, newAddress())).status).toBe(200);
-    record("20 parallel change-password guesses with a stolen access token, then the right one", 21,
-      "5 checked (403), 15 × 429; the right one 429; the password is unchanged");
+    record(
+      "20 parallel change-password guesses with a stolen access token, then the right one",
+      21,
+      "5 checked (403), 15 × 429; the right one 429; the password is unchanged",
+    );
   });
 
   it("counts confirm-password (sudo mode) with change-password: 20 parallel guesses of both, 5 checked; the right one then 429", async () => {
     const victim = await newVictim();
-    const guess = (i: number) => i % 2
-      ? http(gw.url, "POST", "/api/auth/confirm-password", { token: victim.token, body: { password: `wrong guess ${i}` } })
-      : http(gw.url, "POST", "/api/auth/change-password", { token: victim.token, body: { current_password: `wrong guess ${i}`, new_password: "attacker's password" } });
+    const guess = (i: number) =>
+      i % 2
+        ? http(gw.url, "POST", "/api/auth/confirm-password", { token: victim.token, body: { password: `wrong guess ${i}` } })
+        : http(gw.url, "POST", "/api/auth/change-password", {
+            token: victim.token,
+            body: { current_password: `wrong guess ${i}`, new_password: "attacker's password" },
+          });
     const guesses = await Promise.all(Array.from({ length: 20 }, (_, i) => guess(i)));
     expect(tally(guesses.map((r) => r.status))).toEqual({ 403: 5, 429: 15 });
     expect(guesses.filter((r) => r.status === 403).every((r) => r.body.code === "INVALID_CREDENTIALS")).toBe(true);
@@ -189,8 +254,11 @@ describe("a stolen access token as a password oracle", () => {
     expect(right).toMatchObject({ status: 429, body: { code: "TOO_MANY_ATTEMPTS" } });
     const { rows } = await gw.db.owner.query("select reauthenticated_until from app_private.sessions where user_id = $1", [victim.id]);
     expect(rows).toEqual([{ reauthenticated_until: null }]);
-    record("20 parallel confirm-password and change-password guesses (10 each) with a stolen access token, then the right password", 21,
-      "5 checked (403 INVALID_CREDENTIALS), 15 × 429, the right one 429: no sudo mode opened");
+    record(
+      "20 parallel confirm-password and change-password guesses (10 each) with a stolen access token, then the right password",
+      21,
+      "5 checked (403 INVALID_CREDENTIALS), 15 × 429, the right one 429: no sudo mode opened",
+    );
   });
 });
 
@@ -215,8 +283,11 @@ describe("registration floods", () => {
     const results = await Promise.all(Array.from({ length: 20 }, (_, i) => register(i % 2 ? email.toUpperCase() : email, newAddress())));
     expect(tally(results.map((r) => r.status))).toEqual({ 201: 1, 400: 1, 429: 18 });
     expect((await gw.db.owner.query("select count(*)::int as n from tenants where lower(email) = $1", [email])).rows[0].n).toBe(1);
-    record("20 parallel registrations of one e-mail in case variants from 20 addresses", 20,
-      "2 reserved: one tenant (201), one EMAIL_TAKEN, 18 × 429 before bcrypt");
+    record(
+      "20 parallel registrations of one e-mail in case variants from 20 addresses",
+      20,
+      "2 reserved: one tenant (201), one EMAIL_TAKEN, 18 × 429 before bcrypt",
+    );
   });
 });
 
@@ -239,10 +310,18 @@ describe("bcrypt as a lever", () => {
   afterAll(() => line.close());
 
   it("refuses logins beyond the bcrypt line at once with 503 BUSY and Retry-After; the server stays responsive", async () => {
-    const flood = Promise.all(Array.from({ length: 60 }, (_, i) =>
-      http(line.url, "POST", "/api/auth/login", { body: { email: `flood${i}@busy.test`, password: "a guess" } })));
-    const gqlFlood = Promise.all(Array.from({ length: 20 }, (_, i) =>
-      graphql(line.url, "mutation($i: LoginInput!) { login(input: $i) { accessToken } }", { i: { email: `gql${i}@busy.test`, password: "a guess" } })));
+    const flood = Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        http(line.url, "POST", "/api/auth/login", { body: { email: `flood${i}@busy.test`, password: "a guess" } }),
+      ),
+    );
+    const gqlFlood = Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        graphql(line.url, "mutation($i: LoginInput!) { login(input: $i) { accessToken } }", {
+          i: { email: `gql${i}@busy.test`, password: "a guess" },
+        }),
+      ),
+    );
     const started = Date.now();
     expect((await http(line.url, "GET", "/health")).status).toBe(200);
     const healthMs = Date.now() - started;
@@ -263,8 +342,10 @@ describe("bcrypt as a lever", () => {
       expect(busy.headers.get("retry-after")).toBe("1");
     }
     expect(healthMs).toBeLessThan(2000); // the flood's 60 hashes in line would take several seconds
-    record("80 parallel anonymous logins (REST and GraphQL) against a bcrypt line of 1 running + 3 waiting", 80,
-      "beyond the line 503 BUSY with Retry-After: 1 at once, REST and GraphQL alike (code BUSY), the rest checked (401); /health under 2 s");
+    record(
+      "80 parallel anonymous logins (REST and GraphQL) against a bcrypt line of 1 running + 3 waiting",
+      80,
+      "beyond the line 503 BUSY with Retry-After: 1 at once, REST and GraphQL alike (code BUSY), the rest checked (401); /health under 2 s",
+    );
   });
-
 });

@@ -17,14 +17,20 @@ describe("config: one reader per process, one rule per kind of setting", () => {
     }
     expect(namesRead((env) => readServerConfig(env, SECRET))).toContain("JWT_SECRET");
     // In production, where no secret is ever generated, they start without one.
-    expect(readWorkerConfig(PRODUCTION_MAIL)).toMatchObject({ jobs: { concurrency: 8 }, mail: { appUrl: "https://app.test" }, poolSize: 10 });
+    expect(readWorkerConfig(PRODUCTION_MAIL)).toMatchObject({
+      jobs: { concurrency: 8 },
+      mail: { appUrl: "https://app.test" },
+      poolSize: 10,
+    });
     expect(readOperatorConfig({ NODE_ENV: "production", BCRYPT_COST: "10" })).toEqual({ bcryptCost: 10 });
     expect(() => readServerConfig(PRODUCTION_MAIL)).toThrow(/JWT_SECRET must be set/);
   });
 
   it("every switch is true or false, GRAPHQL_WATCH too: yes, 1 or on is refused, never read as one of them", () => {
     for (const value of ["yes", "1", "on", "TRUE"]) {
-      expect(() => readServerConfig({ JWT_SECRET: SECRET, GRAPHQL_WATCH: value })).toThrow(`GRAPHQL_WATCH must be true or false (got "${value}")`);
+      expect(() => readServerConfig({ JWT_SECRET: SECRET, GRAPHQL_WATCH: value })).toThrow(
+        `GRAPHQL_WATCH must be true or false (got "${value}")`,
+      );
       expect(() => readWorkerConfig({ JOBS_IN_PROCESS: value })).toThrow(/JOBS_IN_PROCESS must be true or false/);
     }
     expect(readServerConfig({ JWT_SECRET: SECRET, GRAPHQL_WATCH: "false" }).graphql.watch).toBe(false);
@@ -33,7 +39,9 @@ describe("config: one reader per process, one rule per kind of setting", () => {
 
   it("a whole number is written in digits: 1e3, 0x10, 12.0 and 1_000 are refused", () => {
     for (const value of ["1e3", "0x10", "12.0", "1_000", "twelve"]) {
-      expect(() => readWorkerConfig({ DATABASE_POOL_SIZE: value })).toThrow(`DATABASE_POOL_SIZE must be a whole number from 1 to 500 (got "${value}")`);
+      expect(() => readWorkerConfig({ DATABASE_POOL_SIZE: value })).toThrow(
+        `DATABASE_POOL_SIZE must be a whole number from 1 to 500 (got "${value}")`,
+      );
     }
     expect(readWorkerConfig({ DATABASE_POOL_SIZE: " 16 " }).poolSize).toBe(16);
   });
@@ -44,7 +52,10 @@ describe("config: one reader per process, one rule per kind of setting", () => {
     // The probe port is the next one, unless there is none: then any free port.
     expect([3000, 65535].map((port) => readServerConfig({ JWT_SECRET: SECRET, PORT: String(port) }).probe.port)).toEqual([3001, 0]);
     expect(() => readServerConfig({ JWT_PRIVATE_KEY: "a private key alone" })).toThrow("JWT_PRIVATE_KEY and JWT_PUBLIC_KEY go together");
-    expect(readServerConfig({ JWT_PRIVATE_KEY: "private", JWT_PUBLIC_KEY: "public", JWT_ALGORITHM: "ES256" }).jwt)
-      .toMatchObject({ algorithm: "ES256", signingKey: "private", verifyingKey: "public" });
+    expect(readServerConfig({ JWT_PRIVATE_KEY: "private", JWT_PUBLIC_KEY: "public", JWT_ALGORITHM: "ES256" }).jwt).toMatchObject({
+      algorithm: "ES256",
+      signingKey: "private",
+      verifyingKey: "public",
+    });
   });
 });

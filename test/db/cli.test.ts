@@ -45,8 +45,14 @@ function command(script: string, ...args: string[]) {
 function commandWith(env: NodeJS.ProcessEnv, script: string, ...args: string[]) {
   const result = spawnSync(process.execPath, [script, ...args], {
     env: {
-      ...process.env, STOFLOW_DATA_DIR: dataDir, STOFLOW_PG_PORT: "1", DATABASE_URL: "", DATABASE_OWNER_URL: "",
-      BCRYPT_COST: "4", ENV_FILE: "/nonexistent", ...env,
+      ...process.env,
+      STOFLOW_DATA_DIR: dataDir,
+      STOFLOW_PG_PORT: "1",
+      DATABASE_URL: "",
+      DATABASE_OWNER_URL: "",
+      BCRYPT_COST: "4",
+      ENV_FILE: "/nonexistent",
+      ...env,
     },
     encoding: "utf8",
     input: "select current_user;\n",
@@ -77,13 +83,21 @@ describe("npm run stoflow, migrate, db, db:load, db:dump and schema:export besid
   it("answers --help on stdout with exit 0 before touching anything, db reset and watch included", async () => {
     const before = (await owner.query("select count(*)::int as n from public.tenants")).rows[0].n;
     for (const argv of [["--help"], ["reset", "--help"], ["rebuild", "--yes", "--help"], ["watch", "--help"]]) {
-      expect(command("src/cli/db.ts", ...argv), argv.join(" ")).toMatchObject({ code: 0, err: "", out: expect.stringMatching(/^usage: npm run db -- <command>/) });
+      expect(command("src/cli/db.ts", ...argv), argv.join(" ")).toMatchObject({
+        code: 0,
+        err: "",
+        out: expect.stringMatching(/^usage: npm run db -- <command>/),
+      });
     }
     expect(stoflow("help")).toMatchObject({ code: 0, err: "", out: expect.stringMatching(/^usage: npm run stoflow -- <command>/) });
     expect(stoflow("bogus")).toMatchObject({ code: 2, out: "", err: expect.stringMatching(/^unknown command "bogus"\n/) });
     expect(command("src/cli/db.ts", "reset")).toMatchObject({ code: 2, out: "", err: expect.stringMatching(/^refusing without --yes/) });
     for (const script of ["src/cli/start.ts", "src/cli/worker.ts", "src/cli/migrate.ts"]) {
-      expect(command(script, "--help"), script).toMatchObject({ code: 0, err: "", out: expect.stringMatching(/^usage: npm (start|run worker|run migrate)\n/) });
+      expect(command(script, "--help"), script).toMatchObject({
+        code: 0,
+        err: "",
+        out: expect.stringMatching(/^usage: npm (start|run worker|run migrate)\n/),
+      });
     }
     expect((await owner.query("select count(*)::int as n from public.tenants")).rows[0].n).toBe(before);
   });
@@ -91,8 +105,10 @@ describe("npm run stoflow, migrate, db, db:load, db:dump and schema:export besid
   it("migrate, db status, db:load, db:dump and schema:export use the running cluster", async () => {
     expect(command("src/cli/migrate.ts")).toMatchObject({ code: 0, out: expect.stringMatching(/migrations applied/) });
     expect(command("src/cli/db.ts", "status")).toMatchObject({ code: 0, out: expect.stringMatching(/"remainingMigrations":\[\]/) });
-    expect(command("src/cli/load-sql.ts", "sql/platform-mappings.vinted.sql"))
-      .toMatchObject({ code: 0, out: expect.stringMatching(/^loaded sql\/platform-mappings.vinted.sql$/m) });
+    expect(command("src/cli/load-sql.ts", "sql/platform-mappings.vinted.sql")).toMatchObject({
+      code: 0,
+      out: expect.stringMatching(/^loaded sql\/platform-mappings.vinted.sql$/m),
+    });
     const folder = await temporaryDataDir("stoflow-cli-files-");
     try {
       const [dump, schema] = [path.join(folder, "schema.sql"), path.join(folder, "schema.graphql")];
@@ -108,7 +124,11 @@ describe("npm run stoflow, migrate, db, db:load, db:dump and schema:export besid
   it("says in one line why it cannot run, with exit code 1", async () => {
     const elsewhere = await temporaryDataDir("stoflow-cli-other-");
     try {
-      const clash = commandWith({ STOFLOW_DATA_DIR: elsewhere, STOFLOW_PG_PORT: String(clusterPort) }, "src/cli/stoflow.ts", "tenants:list");
+      const clash = commandWith(
+        { STOFLOW_DATA_DIR: elsewhere, STOFLOW_PG_PORT: String(clusterPort) },
+        "src/cli/stoflow.ts",
+        "tenants:list",
+      );
       expect(clash.code).toBe(1);
       expect(clash.err).toMatch(new RegExp(`^tenants:list failed: Embedded PostgreSQL did not start on port ${clusterPort}`, "m"));
     } finally {

@@ -8,7 +8,8 @@ const hasCompose = compose.status === 0;
 // check runs wherever `docker compose` exists, and is reported as skipped elsewhere.
 it.skipIf(!hasCompose)("docker-compose.yml is a valid Compose file", () => {
   const result = spawnSync("docker", ["compose", "-f", "docker-compose.yml", "config", "--quiet"], {
-    encoding: "utf8", env: { ...process.env, JWT_SECRET: "x".repeat(40), SMTP_URL: "smtp://relay:587", APP_URL: "https://app.example" },
+    encoding: "utf8",
+    env: { ...process.env, JWT_SECRET: "x".repeat(40), SMTP_URL: "smtp://relay:587", APP_URL: "https://app.example" },
   });
   expect(result.status, result.stderr).toBe(0);
 });

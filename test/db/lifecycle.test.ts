@@ -16,11 +16,13 @@ it("finishes the requests in flight on SIGTERM, then exits 0", async () => {
   const lock = await lockTables(db.superuserUrl, ["public.subscriptions"]);
   try {
     const inFlight = fetch(`${server.url}/api/auth/register`, {
-      method: "POST", headers: { "content-type": "application/json" },
+      method: "POST",
+      headers: { "content-type": "application/json" },
       body: JSON.stringify({ name: "Late Shop", email: "late@shutdown.test", password: "shutdown password" }),
     });
     await until("the registration waiting inside PostgreSQL", async () =>
-      (await lock.waiting()).some((backend) => backend.query.includes("register_tenant")));
+      (await lock.waiting()).some((backend) => backend.query.includes("register_tenant")),
+    );
     server.child.kill("SIGTERM");
     await until("the server no longer accepting connections", async () => !(await listening(server.port)));
     await lock.release();

@@ -31,10 +31,16 @@ beforeAll(async () => {
   const direct = new URL(db.jobsUrl);
   const port = await freePort();
   fs.writeFileSync(path.join(dir, "userlist.txt"), `"stoflow_authenticator" "${inject("authenticatorPassword")}"\n`, { mode: 0o644 });
-  fs.writeFileSync(path.join(dir, "pgbouncer.ini"), `[databases]\n* = host=${direct.hostname} port=${direct.port}\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = ${port}\n`
-    + `unix_socket_dir =\nauth_type = scram-sha-256\nauth_file = ${path.join(dir, "userlist.txt")}\npool_mode = transaction\ndefault_pool_size = 4\nserver_reset_query =\n`);
+  fs.writeFileSync(
+    path.join(dir, "pgbouncer.ini"),
+    `[databases]\n* = host=${direct.hostname} port=${direct.port}\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = ${port}\n` +
+      `unix_socket_dir =\nauth_type = scram-sha-256\nauth_file = ${path.join(dir, "userlist.txt")}\npool_mode = transaction\ndefault_pool_size = 4\nserver_reset_query =\n`,
+  );
   fs.chmodSync(dir, 0o755);
-  const asUser = process.getuid?.() === 0 ? { uid: Number(execFileSync("id", ["-u", "postgres"]).toString()), gid: Number(execFileSync("id", ["-g", "postgres"]).toString()) } : {};
+  const asUser =
+    process.getuid?.() === 0
+      ? { uid: Number(execFileSync("id", ["-u", "postgres"]).toString()), gid: Number(execFileSync("id", ["-g", "postgres"]).toString()) }
+      : {};
   bouncer = spawn("/usr/sbin/pgbouncer", ["-q", path.join(dir, "pgbouncer.ini")], { ...asUser, stdio: "inherit" });
   await until("PgBouncer listening", () => listening(port), 5_000);
   const url = new URL(db.jobsUrl);
@@ -54,19 +60,35 @@ describe.skipIf(skip)("a transaction-mode pooler in front of the database", () =
   });
 
   it("with prepared statements on, the server refuses to start with one clear line", async () => {
-    await expect(startGateway(viaBouncer, testServerConfig({ DATABASE_PREPARED_STATEMENTS: "true" })))
-      .rejects.toThrow(/^DATABASE_URL goes through a transaction-mode pooler that does not keep prepared statements .*DATABASE_PREPARED_STATEMENTS=false/);
+    await expect(startGateway(viaBouncer, testServerConfig({ DATABASE_PREPARED_STATEMENTS: "true" }))).rejects.toThrow(
+      /^DATABASE_URL goes through a transaction-mode pooler that does not keep prepared statements .*DATABASE_PREPARED_STATEMENTS=false/,
+    );
   });
 
   it("with the job worker behind it, the server refuses to start and says to set JOBS_DATABASE_URL", async () => {
-    const config = testServerConfig({ DATABASE_PREPARED_STATEMENTS: "false", DATAPLAN_PG_PREPARED_STATEMENT_CACHE_SIZE: "0", JOBS_IN_PROCESS: "true" });
-    expect(await poolerProblem(viaBouncer, config))
-      .toMatch(/^DATABASE_URL goes through a transaction-mode pooler, and the job worker needs a session .*set JOBS_DATABASE_URL/);
+    const config = testServerConfig({
+      DATABASE_PREPARED_STATEMENTS: "false",
+      DATAPLAN_PG_PREPARED_STATEMENT_CACHE_SIZE: "0",
+      JOBS_IN_PROCESS: "true",
+    });
+    expect(await poolerProblem(viaBouncer, config)).toMatch(
+      /^DATABASE_URL goes through a transaction-mode pooler, and the job worker needs a session .*set JOBS_DATABASE_URL/,
+    );
     expect(await poolerProblem(viaBouncer, { ...config, jobs: { ...config.jobs, databaseUrl: db.jobsUrl } })).toBeUndefined();
   });
 
   it("npm start with WEB_CONCURRENCY=2 refuses once, before forking workers that would fail in a loop", async () => {
-    const io = recordingIo(databaseEnv(db, { DATABASE_URL: viaBouncer, PORT: "0", PROBE_PORT: "0", WEB_CONCURRENCY: "2", JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: "silent", DATABASE_PREPARED_STATEMENTS: "true" }));
+    const io = recordingIo(
+      databaseEnv(db, {
+        DATABASE_URL: viaBouncer,
+        PORT: "0",
+        PROBE_PORT: "0",
+        WEB_CONCURRENCY: "2",
+        JWT_SECRET: TEST_JWT_SECRET,
+        LOG_LEVEL: "silent",
+        DATABASE_PREPARED_STATEMENTS: "true",
+      }),
+    );
     await expect(serve(io)).rejects.toThrow(/transaction-mode pooler that does not keep prepared statements/);
   });
 });

@@ -18,11 +18,17 @@ const parsed = (lines: string[]): Line[] => lines.filter((line) => line.startsWi
 
 /** Starts the server as `npm start` does with `env`, visits / and /favicon.ico, and returns what it printed. */
 async function startAndVisit(env: NodeJS.ProcessEnv) {
-  const server = await spawnServer(db.appUrl, { JOBS_IN_PROCESS: "true", JOBS_DATABASE_URL: db.jobsUrl, NODE_ENV: undefined, GRAPHILE_ENV: undefined, ...env });
+  const server = await spawnServer(db.appUrl, {
+    JOBS_IN_PROCESS: "true",
+    JOBS_DATABASE_URL: db.jobsUrl,
+    NODE_ENV: undefined,
+    GRAPHILE_ENV: undefined,
+    ...env,
+  });
   try {
     await fetch(`${server.url}/`);
     expect((await fetch(`${server.url}/favicon.ico`)).status).toBe(204);
-    await until("the icon's request line", async () => parsed(server.printed().stdout).some((line) => line.res?.statusCode === 204));
+    await until("the icon's request line", () => parsed(server.printed().stdout).some((line) => line.res?.statusCode === 204));
     return server.printed();
   } finally {
     server.child.kill("SIGTERM");

@@ -19,8 +19,9 @@ describe("data/schema.sql, the database as the migrations leave it", () => {
   it("says to rebuild the development database when the file holds what the migrations do not make", () => {
     const built = "create table public.a (\n  id integer\n);\n";
     expect(staleFileAdvice("data/schema.sql", built.replace("id integer", "id bigint"), built, "npm run db:dump")).toBe(
-      "data/schema.sql holds 1 lines the migrations do not produce (first: \"  id bigint\"): your development database keeps what an earlier "
-      + "current.sql made. Rebuild it from the migrations with `npm run db -- rebuild --yes` (it drops its tenants), then run `npm run db:dump`");
+      'data/schema.sql holds 1 lines the migrations do not produce (first: "  id bigint"): your development database keeps what an earlier ' +
+        "current.sql made. Rebuild it from the migrations with `npm run db -- rebuild --yes` (it drops its tenants), then run `npm run db:dump`",
+    );
     expect(staleFileAdvice("data/schema.sql", "", built, "npm run db:dump")).toBe("data/schema.sql is stale: run `npm run db:dump`");
   });
 
@@ -33,7 +34,8 @@ describe("data/schema.sql, the database as the migrations leave it", () => {
       "grant select",
       "CREATE OR REPLACE FUNCTION app_private.",
       "comment on table public.tenants is",
-    ]) expect(dump).toContain(expected);
+    ])
+      expect(dump).toContain(expected);
     expect(dump).not.toMatch(/client_\d+\./);
   });
 });

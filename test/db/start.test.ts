@@ -26,10 +26,21 @@ afterAll(async () => {
   await fs.rm(dataDir, { recursive: true, force: true });
 });
 
-const startEnv = (env: NodeJS.ProcessEnv) => databaseEnv(db, { ...RUN_SETTINGS, PROBE_PORT: "0", JOBS_DATABASE_URL: db.jobsUrl, STOFLOW_DATA_DIR: dataDir, LOG_LEVEL: "silent", ...env });
+const startEnv = (env: NodeJS.ProcessEnv) =>
+  databaseEnv(db, {
+    ...RUN_SETTINGS,
+    PROBE_PORT: "0",
+    JOBS_DATABASE_URL: db.jobsUrl,
+    STOFLOW_DATA_DIR: dataDir,
+    LOG_LEVEL: "silent",
+    ...env,
+  });
 
 async function healthy(url: string): Promise<boolean> {
-  return fetch(`${url}/health`).then((response) => response.status === 200, () => false);
+  return fetch(`${url}/health`).then(
+    (response) => response.status === 200,
+    () => false,
+  );
 }
 
 /** The status of GET `path` over a connection of its own (fetch would reuse one, reaching one worker). */
@@ -57,34 +68,44 @@ describe("npm start", () => {
   });
 
   it("refuses a bad setting before it touches the database", async () => {
-    await expect(serve(recordingIo(startEnv({ PORT: "http" })))).rejects.toThrow('PORT must be a whole number from 0 to 65535 (got "http")');
-    await expect(serve(recordingIo(startEnv({ WEB_CONCURRENCY: "0" })))).rejects.toThrow(/^WEB_CONCURRENCY must be a whole number from 1 to 64/);
+    await expect(serve(recordingIo(startEnv({ PORT: "http" })))).rejects.toThrow(
+      'PORT must be a whole number from 0 to 65535 (got "http")',
+    );
+    await expect(serve(recordingIo(startEnv({ WEB_CONCURRENCY: "0" })))).rejects.toThrow(
+      /^WEB_CONCURRENCY must be a whole number from 1 to 64/,
+    );
   });
 
-  it("with WEB_CONCURRENCY=2, serves from two workers that share the generated secret, and replaces one that dies", { timeout: 180_000 }, async () => {
-    const io = recordingIo(startEnv({ PORT: String(await freePort()), WEB_CONCURRENCY: "2" }));
-    const listening = new Set<number>();
-    const onListening = (worker: { id: number }) => listening.add(worker.id);
-    cluster.on("listening", onListening);
-    const serving = await serve(io);
-    try {
-      const workers = () => Object.values(cluster.workers ?? {});
-      expect(workers()).toHaveLength(2);
-      await until("both workers listen", async () => workers().every((worker) => listening.has(worker!.id)), 120_000);
-      // A token signed by one worker is good on the other (connections go to the workers in turn): one secret.
-      const { access_token: token } = await signUp(serving.url);
-      for (let i = 0; i < 4; i++) expect(await statusOnNewConnection(serving.url, "/api/auth/session", token)).toBe(200);
+  it(
+    "with WEB_CONCURRENCY=2, serves from two workers that share the generated secret, and replaces one that dies",
+    { timeout: 180_000 },
+    async () => {
+      const io = recordingIo(startEnv({ PORT: String(await freePort()), WEB_CONCURRENCY: "2" }));
+      const listening = new Set<number>();
+      const onListening = (worker: { id: number }) => listening.add(worker.id);
+      cluster.on("listening", onListening);
+      const serving = await serve(io);
+      try {
+        const workers = () => Object.values(cluster.workers ?? {});
+        expect(workers()).toHaveLength(2);
+        await until("both workers listen", () => workers().every((worker) => listening.has(worker!.id)), 120_000);
+        // A token signed by one worker is good on the other (connections go to the workers in turn): one secret.
+        const { access_token: token } = await signUp(serving.url);
+        for (let i = 0; i < 4; i++) expect(await statusOnNewConnection(serving.url, "/api/auth/session", token)).toBe(200);
 
-      const [victim] = workers();
-      victim!.process.kill("SIGKILL");
-      await until("another worker started", async () => io.printed.err.includes(`worker ${victim!.process.pid} exited (SIGKILL); starting another`));
-      expect(workers()).toHaveLength(2);
-      expect(await healthy(serving.url)).toBe(true);
-    } finally {
-      await serving.stop();
-      cluster.off("listening", onListening);
-    }
-    expect(Object.values(cluster.workers ?? {})).toEqual([]);
-    expect(await healthy(serving.url)).toBe(false);
-  });
+        const [victim] = workers();
+        victim!.process.kill("SIGKILL");
+        await until("another worker started", () =>
+          io.printed.err.includes(`worker ${victim!.process.pid} exited (SIGKILL); starting another`),
+        );
+        expect(workers()).toHaveLength(2);
+        expect(await healthy(serving.url)).toBe(true);
+      } finally {
+        await serving.stop();
+        cluster.off("listening", onListening);
+      }
+      expect(Object.values(cluster.workers ?? {})).toEqual([]);
+      expect(await healthy(serving.url)).toBe(false);
+    },
+  );
 });

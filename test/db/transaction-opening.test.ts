@@ -27,7 +27,7 @@ function watch(client: pg.PoolClient): void {
   watched.add(connection);
   connection.on("readyForQuery", () => wire && wire.roundTrips++);
   for (const method of ["query", "parse"] as const) {
-    const send = connection[method]!.bind(connection);
+    const send = connection[method].bind(connection);
     connection[method] = (arg: unknown) => {
       wire?.sent.push(typeof arg === "string" ? arg : (arg as { text: string }).text);
       return send(arg);
@@ -56,28 +56,33 @@ describe("a GraphQL request's transaction opens with its session check in one ro
     await read(); // the first use of a connection sets it up
     const wire = await onTheWire(gw.pool, async () => expect((await read()).body).toEqual({ data: { products: { nodes: [] } } }));
     expect(wire.roundTrips, wire.sent.join("\n")).toBe(3);
-    expect(wire.sent[0]).toMatch(/^begin; select set_config\('role', 'stoflow_admin', true\), .*set_config\('jwt\.claims\.session_id', '[0-9a-f-]{36}', true\).*; select app_private\.require_live_session\(\); select app_private\.enter_tenant_schema\(\)$/);
+    expect(wire.sent[0]).toMatch(
+      /^begin; select set_config\('role', 'stoflow_admin', true\), .*set_config\('jwt\.claims\.session_id', '[0-9a-f-]{36}', true\).*; select app_private\.require_live_session\(\); select app_private\.enter_tenant_schema\(\)$/,
+    );
     expect(wire.sent.at(-1)).toBe("commit");
   });
 
   it("refuses a session that ended in that same round trip: 401 INVALID_TOKEN, no data", async () => {
     const session = await signUp(gw.url);
     expect((await http(gw.url, "POST", "/api/auth/logout", { token: session.access_token })).status).toBe(204);
-    const wire = await onTheWire(gw.pool, async () => expect(await graphql(gw.url, "{ products(first: 1) { nodes { sku } } }", {}, session.access_token)).toMatchObject({
-      status: 401, body: { errors: [{ message: "Session ended or account inactive", extensions: { code: "INVALID_TOKEN" } }] },
-    }));
+    const wire = await onTheWire(gw.pool, async () =>
+      expect(await graphql(gw.url, "{ products(first: 1) { nodes { sku } } }", {}, session.access_token)).toMatchObject({
+        status: 401,
+        body: { errors: [{ message: "Session ended or account inactive", extensions: { code: "INVALID_TOKEN" } }] },
+      }),
+    );
     expect(wire.roundTrips).toBe(2); // the opening that failed, and its rollback
   });
 
   it("sends a held begin first, unchanged, when something else follows it", async () => {
     const sent: unknown[] = [];
     const pool = new EventEmitter() as unknown as pg.Pool;
-    const client = { query: async (config: unknown) => void sent.push(config) } as unknown as pg.PoolClient;
+    const client = { query: (config: unknown) => Promise.resolve(void sent.push(config)) } as unknown as pg.PoolClient;
     await openTransactionsInOneRoundTrip(pool);
     pool.emit("connect", client);
-    await client.query({ text: ADAPTOR_BEGIN } as never);
+    await client.query({ text: ADAPTOR_BEGIN } as pg.QueryConfig);
     expect(sent).toEqual([]);
-    await client.query({ text: "select 1" } as never);
+    await client.query({ text: "select 1" } as pg.QueryConfig);
     expect(sent).toEqual(["begin", { text: "select 1" }]);
   });
 

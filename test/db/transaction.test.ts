@@ -11,8 +11,11 @@ afterAll(() => db.close());
 describe("runTransaction opens the transaction and applies settings in one round trip", () => {
   it("keeps values with quotes and backslashes exactly, local to the transaction", async () => {
     const tricky = "it's a \\ value'; select 1; --";
-    const seen = await runTransaction(db.app, { "jwt.claims.note": tricky, role: "stoflow_anonymous" }, async (client) =>
-      (await client.query("select current_setting('jwt.claims.note') as note, current_user as who")).rows[0]);
+    const seen = await runTransaction(
+      db.app,
+      { "jwt.claims.note": tricky, role: "stoflow_anonymous" },
+      async (client) => (await client.query("select current_setting('jwt.claims.note') as note, current_user as who")).rows[0],
+    );
     expect(seen).toEqual({ note: tricky, who: "stoflow_anonymous" });
     const after = await db.app.query("select current_setting('jwt.claims.note', true) as note, current_user as who");
     expect(after.rows[0].note ?? "").toBe("");
@@ -29,8 +32,11 @@ describe("runTransaction opens the transaction and applies settings in one round
       };
     };
     db.app.once("acquire", record);
-    const searchPath = await runTransaction(db.app, { role: "stoflow_anonymous", "jwt.claims.tenant_id": "7" }, async (client) =>
-      (await client.query("select current_setting('search_path') as path")).rows[0].path);
+    const searchPath = await runTransaction(
+      db.app,
+      { role: "stoflow_anonymous", "jwt.claims.tenant_id": "7" },
+      async (client) => (await client.query("select current_setting('search_path') as path")).rows[0].path,
+    );
     expect(sent).toEqual([
       "begin; select set_config('role', 'stoflow_anonymous', true), set_config('jwt.claims.tenant_id', '7', true); select app_private.enter_tenant_schema()",
       "select current_setting('search_path') as path",

@@ -27,9 +27,9 @@ function readmeDefaults(): Map<string, string | undefined> {
   const defaults = new Map<string, string | undefined>();
   for (const row of section.split("\n").filter((line) => line.startsWith("| `"))) {
     const [namesCell, defaultsCell] = row.slice(2).split(" | ");
-    const names = [...namesCell!.matchAll(NAME)].map(([, name]) => name!);
-    const parts = defaultsCell!.split(", ");
-    names.forEach((name, i) => defaults.set(name, parts.length === names.length ? plainValue(parts[i]!) : undefined));
+    const names = [...namesCell.matchAll(NAME)].map(([, name]) => name);
+    const parts = defaultsCell.split(", ");
+    names.forEach((name, i) => defaults.set(name, parts.length === names.length ? plainValue(parts[i]) : undefined));
   }
   return defaults;
 }
@@ -45,7 +45,7 @@ function exampleValues(): Map<string, string> {
   const lines = fs.readFileSync(".env.example", "utf8").split("\n");
   return new Map(lines.flatMap((line) => {
     const match = /^#? ?([A-Z][A-Z0-9_]+)=("[^"]*"|\S*)/.exec(line);
-    return match ? [[match[1]!, match[2]!.replace(/^"(.*)"$/, "$1")] as const] : [];
+    return match ? [[match[1], match[2].replace(/^"(.*)"$/, "$1")] as const] : [];
   }));
 }
 

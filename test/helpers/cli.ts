@@ -19,10 +19,12 @@ export function recordingIo(env: NodeJS.ProcessEnv, answers?: string[]): Io & { 
     env,
     out: (line) => (printed.out += `${line}\n`),
     err: (line) => (printed.err += `${line}\n`),
-    ask: answers && (async (question) => {
-      printed.err += question;
-      return answers.shift() ?? "";
-    }),
+    ask:
+      answers &&
+      ((question) => {
+        printed.err += question;
+        return Promise.resolve(answers.shift() ?? "");
+      }),
   };
 }
 

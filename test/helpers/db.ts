@@ -80,12 +80,16 @@ export interface Session {
 
 /** Runs `work` in one transaction under `session`, as PostGraphile runs a request (its tenant's schema on the search_path); commits. */
 export function asSession<T>(pool: pg.Pool, session: Session, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  return runTransaction(pool, {
-    role: session.role,
-    "jwt.claims.tenant_id": session.tenantId?.toString() ?? "",
-    "jwt.claims.user_id": session.userId?.toString() ?? "",
-    search_path: "public",
-  }, work);
+  return runTransaction(
+    pool,
+    {
+      role: session.role,
+      "jwt.claims.tenant_id": session.tenantId?.toString() ?? "",
+      "jwt.claims.user_id": session.userId?.toString() ?? "",
+      search_path: "public",
+    },
+    work,
+  );
 }
 
 /** A bcrypt-shaped hash: the SQL side stores hashes and never checks passwords. */
@@ -100,10 +104,12 @@ export interface Claims {
 /** Registers a tenant as the server's auth code does (role stoflow_auth); without a tier, the default one. */
 export async function registerTenant(pool: pg.Pool, name: string, email: string, tier: string | null = null): Promise<Claims> {
   return asSession(pool, { role: AUTH_PG_ROLE }, async (client) => {
-    const { rows } = await client.query(
-      "select (c).* from app_private.register_tenant($1, $2, $3, $4) as c",
-      [name, email, FAKE_HASH, tier],
-    );
+    const { rows } = await client.query("select (c).* from app_private.register_tenant($1, $2, $3, $4) as c", [
+      name,
+      email,
+      FAKE_HASH,
+      tier,
+    ]);
     return rows[0] as Claims;
   });
 }
@@ -139,7 +145,8 @@ export async function lockTables(url: string, tables: string[]) {
     async waiting(): Promise<{ pid: number; query: string }[]> {
       await client.query("select pg_stat_clear_snapshot()"); // else the transaction keeps its first view of pg_stat_activity
       const { rows } = await client.query(
-        "select pid, query from pg_stat_activity where usename = 'stoflow_authenticator' and wait_event_type = 'Lock' and datname = current_database()");
+        "select pid, query from pg_stat_activity where usename = 'stoflow_authenticator' and wait_event_type = 'Lock' and datname = current_database()",
+      );
       return rows;
     },
     client,

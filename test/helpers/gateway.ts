@@ -29,7 +29,9 @@ export interface TestGateway extends Gateway {
  * statements off, and the server checks they are), for every in-process server.
  */
 export const RUN_SETTINGS: NodeJS.ProcessEnv = Object.fromEntries(
-  ["LOG_LEVEL", "DATABASE_PREPARED_STATEMENTS", "DATAPLAN_PG_PREPARED_STATEMENT_CACHE_SIZE"].flatMap((name) => (process.env[name] === undefined ? [] : [[name, process.env[name]]])),
+  ["LOG_LEVEL", "DATABASE_PREPARED_STATEMENTS", "DATAPLAN_PG_PREPARED_STATEMENT_CACHE_SIZE"].flatMap((name) =>
+    process.env[name] === undefined ? [] : [[name, process.env[name]]],
+  ),
 );
 
 /**
@@ -41,7 +43,16 @@ export const RUN_SETTINGS: NodeJS.ProcessEnv = Object.fromEntries(
  */
 export function testServerConfig(env: NodeJS.ProcessEnv = {}): ServerConfig {
   return readServerConfig({
-    PORT: "0", PROBE_PORT: "0", BCRYPT_COST: "4", JWT_SECRET: TEST_JWT_SECRET, DATABASE_CONNECT_TIMEOUT: "60", GRAPHQL_WATCH: "false", ...RUN_SETTINGS, ...NO_MAIL, ...GENEROUS_LIMITS, ...env,
+    PORT: "0",
+    PROBE_PORT: "0",
+    BCRYPT_COST: "4",
+    JWT_SECRET: TEST_JWT_SECRET,
+    DATABASE_CONNECT_TIMEOUT: "60",
+    GRAPHQL_WATCH: "false",
+    ...RUN_SETTINGS,
+    ...NO_MAIL,
+    ...GENEROUS_LIMITS,
+    ...env,
   });
 }
 
@@ -83,7 +94,10 @@ export interface HttpResult<T = any> {
 
 /** A JSON request to the gateway. */
 export async function http<T = any>(
-  url: string, method: string, path: string, options: { body?: unknown; token?: string; headers?: Record<string, string> } = {},
+  url: string,
+  method: string,
+  path: string,
+  options: { body?: unknown; token?: string; headers?: Record<string, string> } = {},
 ): Promise<HttpResult<T>> {
   const headers: Record<string, string> = { ...options.headers };
   if (options.body !== undefined) headers["content-type"] ??= "application/json";
@@ -136,8 +150,17 @@ export async function signUp(url: string, name = `Shop ${++counter}`, tier?: str
 export async function spawnServer(appUrl: string, env: NodeJS.ProcessEnv = {}) {
   const child = spawn(process.execPath, ["src/cli/start.ts"], {
     env: {
-      ...process.env, DATABASE_URL: appUrl, PORT: "0", PROBE_PORT: "0", JWT_SECRET: TEST_JWT_SECRET, BCRYPT_COST: "4",
-      STOFLOW_DATA_DIR: os.tmpdir(), ENV_FILE: "/nonexistent", LOG_LEVEL: "info", ...NO_MAIL, ...env,
+      ...process.env,
+      DATABASE_URL: appUrl,
+      PORT: "0",
+      PROBE_PORT: "0",
+      JWT_SECRET: TEST_JWT_SECRET,
+      BCRYPT_COST: "4",
+      STOFLOW_DATA_DIR: os.tmpdir(),
+      ENV_FILE: "/nonexistent",
+      LOG_LEVEL: "info",
+      ...NO_MAIL,
+      ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],
   });

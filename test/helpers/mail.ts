@@ -58,7 +58,7 @@ export async function startMailbox({ delayMs = 0 }: { delayMs?: number } = {}): 
     to,
     async next(address, timeoutMs = 30_000) {
       const fresh = () => to(address).find((mail) => !taken.has(mail));
-      await until(`a message to ${address}`, async () => fresh() !== undefined, timeoutMs);
+      await until(`a message to ${address}`, () => fresh() !== undefined, timeoutMs);
       const mail = fresh()!;
       taken.add(mail);
       return mail;
@@ -76,7 +76,10 @@ function recipients(mail: ParsedMail): string[] {
 
 /** The link of a message (its plain-text body) whose path is `path`, and the token it carries; the HTML body must carry the same link. */
 export function linkOf(mail: ParsedMail, path: string): { url: URL; token: string } {
-  const found = (mail.text ?? "").match(/https?:\/\/\S+/g)?.map((raw) => new URL(raw)).find((url) => url.pathname === path);
+  const found = (mail.text ?? "")
+    .match(/https?:\/\/\S+/g)
+    ?.map((raw) => new URL(raw))
+    .find((url) => url.pathname === path);
   if (!found) throw new Error(`no ${path} link in: ${mail.text}`);
   if (!(mail.html || "").includes(found.href.replace(/&/g, "&#38;"))) throw new Error(`the HTML body lacks ${found.href}`);
   return { url: found, token: found.searchParams.get("token")! };
@@ -84,7 +87,10 @@ export function linkOf(mail: ParsedMail, path: string): { url: URL; token: strin
 
 /** Mail settings of a test server whose in-process worker sends to `mailbox`, polling retries often. */
 export const mailSettings = (mailbox: Mailbox): NodeJS.ProcessEnv => ({
-  JOBS_IN_PROCESS: "true", SMTP_URL: mailbox.url, APP_URL: "https://app.stoflow.test", JOBS_POLL_INTERVAL_MS: "200",
+  JOBS_IN_PROCESS: "true",
+  SMTP_URL: mailbox.url,
+  APP_URL: "https://app.stoflow.test",
+  JOBS_POLL_INTERVAL_MS: "200",
 });
 
 /**
@@ -93,7 +99,10 @@ export const mailSettings = (mailbox: Mailbox): NodeJS.ProcessEnv => ({
  * token may do (expired: `expiresIn` negative), not about delivery.
  */
 export async function plantToken(
-  owner: pg.Pool, userId: number, purpose: string, { email, expiresIn = "1 hour" }: { email?: string; expiresIn?: string } = {},
+  owner: pg.Pool,
+  userId: number,
+  purpose: string,
+  { email, expiresIn = "1 hour" }: { email?: string; expiresIn?: string } = {},
 ): Promise<string> {
   const { token, hash } = newOpaqueToken();
   await owner.query(
@@ -110,7 +119,9 @@ export async function plantInvitationToken(owner: pg.Pool, invitationId: number)
   const { token, hash } = newOpaqueToken();
   await owner.query(
     `insert into app_private.user_tokens (token_hash, purpose, email, expires_at, invitation_id)
-     select $1, 'invitation', i.email, i.expires_at, i.id from public.invitations i where i.id = $2`, [hash, invitationId]);
+     select $1, 'invitation', i.email, i.expires_at, i.id from public.invitations i where i.id = $2`,
+    [hash, invitationId],
+  );
   return token;
 }
 
@@ -122,13 +133,17 @@ export async function plantEmailChange(owner: pg.Pool, userId: number, newEmail:
   await owner.query("delete from app_private.email_changes where user_id = $1", [userId]);
   const { rows } = await owner.query(
     `insert into app_private.email_changes (user_id, old_email, new_email, expires_at)
-     select u.id, u.email, $2, now() + interval '1 hour' from public.users u where u.id = $1 returning id, old_email`, [userId, newEmail]);
+     select u.id, u.email, $2, now() + interval '1 hour' from public.users u where u.id = $1 returning id, old_email`,
+    [userId, newEmail],
+  );
   const plant = async (email: string) => {
     const { token, hash } = newOpaqueToken();
     await owner.query(
       `insert into app_private.user_tokens (token_hash, user_id, purpose, email, expires_at, credential_version, email_change_id)
        select $1, s.user_id, 'change_email', $3, now() + interval '1 hour', s.credential_version, $4
-         from app_private.user_secrets s where s.user_id = $2`, [hash, userId, email, rows[0].id]);
+         from app_private.user_secrets s where s.user_id = $2`,
+      [hash, userId, email, rows[0].id],
+    );
     return token;
   };
   return { old: await plant(rows[0].old_email), new: await plant(newEmail) };
@@ -147,7 +162,10 @@ export function startMailWorker(gw: TestGateway, mailbox: Mailbox, env: NodeJS.P
 export async function deliverQueuedMail(gw: TestGateway, mailbox: Mailbox): Promise<void> {
   const worker = await startMailWorker(gw, mailbox);
   try {
-    await until("the queue to drain", async () => (await gw.db.owner.query("select count(*)::int as n from graphile_worker.jobs")).rows[0].n === 0);
+    await until(
+      "the queue to drain",
+      async () => (await gw.db.owner.query("select count(*)::int as n from graphile_worker.jobs")).rows[0].n === 0,
+    );
   } finally {
     await worker.stop();
   }

@@ -41,47 +41,80 @@ const LOCKED = (tenantId: number): Record<string, string> => ({
   "/ready": "app_private.tenant_schemas",
 });
 
-export interface Answer { path: string; status: number; retryAfter: string | null; code: unknown; ok: boolean; ms: number }
+export interface Answer {
+  path: string;
+  status: number;
+  retryAfter: string | null;
+  code: string | undefined;
+  ok: boolean;
+  ms: number;
+}
 
 async function ask(url: string, user: User, path: string): Promise<Answer> {
   const started = Date.now();
-  const res = await PATHS[path]!.call(url, user);
+  const res = await PATHS[path].call(url, user);
   // GraphQL keeps its own shape for errors, whatever their cause: errors[0].extensions.code.
   const code = path.startsWith("GraphQL") ? res.body?.errors?.[0]?.extensions?.code : res.body?.code;
-  return { path, status: res.status, retryAfter: res.headers.get("retry-after"), code, ok: PATHS[path]!.ok(res, user), ms: Date.now() - started };
+  return {
+    path,
+    status: res.status,
+    retryAfter: res.headers.get("retry-after"),
+    code,
+    ok: PATHS[path].ok(res, user),
+    ms: Date.now() - started,
+  };
 }
 const askAll = (url: string, user: User) => Promise.all(Object.keys(PATHS).map((path) => ask(url, user, path)));
 
-interface Scene { cluster: OwnCluster; proxy: SilentProxy; lock: Awaited<ReturnType<typeof lockTables>> }
+interface Scene {
+  cluster: OwnCluster;
+  proxy: SilentProxy;
+  lock: Awaited<ReturnType<typeof lockTables>>;
+}
 
 /** Each way PostgreSQL goes away, how it comes back, and whether it stays away meanwhile. */
-export const WAYS: Record<string, {
-  cut(scene: Scene): Promise<void>; restore(scene: Scene): Promise<void>; staysDown: boolean; viaProxy?: boolean;
-  /**
-   * A request waiting inside PostgreSQL may still finish: a fast shutdown ends the sessions one
-   * after another, and when the one holding the lock ends first, a waiter can take the lock and
-   * answer before its own turn (seen once for /ready, on a busy machine).
-   */
-  waitersMayFinish?: boolean;
-}> = {
+export const WAYS: Record<
+  string,
+  {
+    cut(scene: Scene): Promise<void>;
+    restore(scene: Scene): Promise<void>;
+    staysDown: boolean;
+    viaProxy?: boolean;
+    /**
+     * A request waiting inside PostgreSQL may still finish: a fast shutdown ends the sessions one
+     * after another, and when the one holding the lock ends first, a waiter can take the lock and
+     * answer before its own turn (seen once for /ready, on a busy machine).
+     */
+    waitersMayFinish?: boolean;
+  }
+> = {
   "fast shutdown (pg_ctl stop -m fast)": {
-    cut: ({ cluster }) => cluster.stop("fast"), restore: ({ cluster }) => cluster.start(), staysDown: true, waitersMayFinish: true,
+    cut: ({ cluster }) => cluster.stop("fast"),
+    restore: ({ cluster }) => cluster.start(),
+    staysDown: true,
+    waitersMayFinish: true,
   },
   "immediate shutdown (pg_ctl stop -m immediate)": {
-    cut: ({ cluster }) => cluster.stop("immediate"), restore: ({ cluster }) => cluster.start(), staysDown: true,
+    cut: ({ cluster }) => cluster.stop("immediate"),
+    restore: ({ cluster }) => cluster.start(),
+    staysDown: true,
   },
   "kill -9 of one server backend (PostgreSQL ends the others and recovers by itself)": {
-    cut: async ({ lock }) => void process.kill((await lock.waiting())[0]!.pid, "SIGKILL"),
+    cut: async ({ lock }) => void process.kill((await lock.waiting())[0].pid, "SIGKILL"),
     restore: async () => {},
     staysDown: false,
   },
   "pg_terminate_backend of every server connection": {
-    cut: async ({ lock }) => void await lock.client.query("select pg_terminate_backend(pid) from pg_stat_activity where usename = 'stoflow_authenticator'"),
+    cut: async ({ lock }) =>
+      void (await lock.client.query("select pg_terminate_backend(pid) from pg_stat_activity where usename = 'stoflow_authenticator'")),
     restore: async () => {},
     staysDown: false,
   },
   "network gone (silent, not closed) while queries are in flight": {
-    cut: async ({ proxy }) => proxy.blackHole(), restore: async ({ proxy }) => proxy.heal(), staysDown: true, viaProxy: true,
+    cut: ({ proxy }) => Promise.resolve(proxy.blackHole()),
+    restore: ({ proxy }) => Promise.resolve(proxy.heal()),
+    staysDown: true,
+    viaProxy: true,
   },
 };
 
@@ -115,7 +148,7 @@ async function signUpDespiteShortLimits(url: string): Promise<User> {
  * until every path answers again: the gateway is never restarted.
  */
 export async function takePostgresAway(cluster: OwnCluster, name: string, logger?: Logger): Promise<Outage> {
-  const way = WAYS[name]!;
+  const way = WAYS[name];
   const proxy = await silentProxy(cluster.config.embeddedPort);
   const appUrl = new URL(cluster.database.appUrl);
   if (way.viaProxy) appUrl.port = String(proxy.port);
@@ -129,15 +162,19 @@ export async function takePostgresAway(cluster: OwnCluster, name: string, logger
     lock = await lockTables(superuserUrl.toString(), Object.values(locked));
     const scene = { cluster, proxy, lock };
     const early: Answer[] = [];
-    const inFlight = Promise.all(Object.keys(locked).map((path) => ask(gateway.url, user, path).then((answer) => (early.push(answer), answer))));
+    const inFlight = Promise.all(
+      Object.keys(locked).map((path) => ask(gateway.url, user, path).then((answer) => (early.push(answer), answer))),
+    );
     await until("a request of each locked path waiting inside PostgreSQL", async () => {
       if (early.length > 0) throw new Error(`answered before PostgreSQL went away, instead of waiting inside it: ${JSON.stringify(early)}`);
       return (await lock!.waiting()).length >= Object.keys(locked).length;
     });
-    const load = Promise.all(Array.from({ length: 5 }, async (_, round) => {
-      await new Promise((resolve) => setTimeout(resolve, round * 100));
-      return askAll(gateway.url, user);
-    }));
+    const load = Promise.all(
+      Array.from({ length: 5 }, async (_, round) => {
+        await new Promise((resolve) => setTimeout(resolve, round * 100));
+        return askAll(gateway.url, user);
+      }),
+    );
     await way.cut(scene);
     const inside = await inFlight;
     const down = way.staysDown ? await askAll(gateway.url, user) : [];

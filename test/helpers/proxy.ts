@@ -17,7 +17,10 @@ export async function silentProxy(targetPort: number): Promise<SilentProxy> {
     const upstream = net.connect(targetPort, "127.0.0.1");
     const link = { silent, sockets: [client, upstream] };
     links.add(link);
-    for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
+    for (const [from, to] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
       from.on("data", (data) => {
         if (!link.silent) to.write(data);
       });

@@ -5,14 +5,15 @@
  * swamp a comparison of means.
  */
 export function rankSumZ(a: number[], b: number[]): number {
-  const all = [...a.map((value) => ({ value, fromA: true })), ...b.map((value) => ({ value, fromA: false }))]
-    .sort((x, y) => x.value - y.value);
+  const all = [...a.map((value) => ({ value, fromA: true })), ...b.map((value) => ({ value, fromA: false }))].sort(
+    (x, y) => x.value - y.value,
+  );
   let rankSumA = 0;
   for (let i = 0; i < all.length;) {
     let j = i;
-    while (j < all.length && all[j]!.value === all[i]!.value) j++;
+    while (j < all.length && all[j].value === all[i].value) j++;
     const averageRank = (i + 1 + j) / 2;
-    for (let k = i; k < j; k++) if (all[k]!.fromA) rankSumA += averageRank;
+    for (let k = i; k < j; k++) if (all[k].fromA) rankSumA += averageRank;
     i = j;
   }
   const [n1, n2] = [a.length, b.length];
@@ -34,6 +35,6 @@ export async function alternatingTimings(run: (first: boolean) => Promise<unknow
       if (i >= warmUp) times[which ? "yes" : "no"].push(performance.now() - started);
     }
   }
-  const median = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)]!;
+  const median = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)];
   return { z: rankSumZ(times.yes, times.no), medians: { yes: median(times.yes), no: median(times.no) } };
 }

@@ -12,12 +12,16 @@ const SCHEMAS = "('app_private'::regnamespace, 'public'::regnamespace)";
 /** Writes the functions this database executed (its statistics survive its connections). */
 export async function recordExecutedFunctions(root: pg.Client, database: string, dir: string): Promise<void> {
   const { rows } = await root.query<{ name: string }>(
-    `select schemaname || '.' || funcname as name from pg_stat_user_functions where schemaname in ('app_private', 'public') and calls > 0`);
+    `select schemaname || '.' || funcname as name from pg_stat_user_functions where schemaname in ('app_private', 'public') and calls > 0`,
+  );
   fs.writeFileSync(path.join(dir, `${database}.json`), JSON.stringify(rows.map((row) => row.name)));
 }
 
 /** Every function of `app_private` and `public` in the template, with how many test databases executed it. */
-export async function functionReport(template: pg.Client, dir: string): Promise<Array<{ name: string; inlined: boolean; databases: number }>> {
+export async function functionReport(
+  template: pg.Client,
+  dir: string,
+): Promise<Array<{ name: string; inlined: boolean; databases: number }>> {
   const executed = fs.readdirSync(dir).flatMap((file) => JSON.parse(fs.readFileSync(path.join(dir, file), "utf8")) as string[]);
   // A plain SQL function (no SECURITY DEFINER, no SET; one value: a volatile one only when its body
   // is one SELECT; a set of rows: neither volatile nor strict) is inlined into the query that calls
@@ -41,7 +45,9 @@ export async function checkSqlCoverage(templateUrl: string, dir: string): Promis
   const report = await functionReport(template, dir).finally(() => template.end());
   const uncounted = report.filter((fn) => fn.databases === 0 && fn.inlined).map((fn) => fn.name);
   const never = report.filter((fn) => fn.databases === 0 && !fn.inlined).map((fn) => fn.name);
-  console.log(`SQL functions (app_private, public): ${report.length - never.length - uncounted.length} of ${report.length} executed by the tests;`
-    + ` ${uncounted.length} inlined by the planner, so never counted (${uncounted.join(", ")}); ${never.length} never executed`);
+  console.log(
+    `SQL functions (app_private, public): ${report.length - never.length - uncounted.length} of ${report.length} executed by the tests;` +
+      ` ${uncounted.length} inlined by the planner, so never counted (${uncounted.join(", ")}); ${never.length} never executed`,
+  );
   return never.length ? new Error(`SQL functions no test executed:\n  ${never.join("\n  ")}`) : undefined;
 }

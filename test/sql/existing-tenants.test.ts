@@ -10,14 +10,23 @@ afterAll(() => db.close());
 
 /** Puts a tenant schema back just before a DDL step, then lets the migration apply it again. */
 async function replayFromStep(schema: string, stepName: string) {
-  await db.owner.query(`update app_private.tenant_schemas
-    set version = (select version - 1 from app_private.tenant_ddl_steps where name = $2) where schema_name = $1`, [schema, stepName]);
+  await db.owner.query(
+    `update app_private.tenant_schemas
+    set version = (select version - 1 from app_private.tenant_ddl_steps where name = $2) where schema_name = $1`,
+    [schema, stepName],
+  );
   await db.owner.query("select app_private.apply_tenant_ddl($1)", [schema]);
 }
 
-const ledgerOf = async (tenantId: number) => (await db.owner.query(`select
+const ledgerOf = async (tenantId: number) =>
+  (
+    await db.owner.query(
+      `select
     (select array_agg(platform::text order by platform) from app_private.platform_usage where tenant_id = $1) as platforms,
-    (select credits_used from app_private.ai_credit_usage where tenant_id = $1 and month = app_private.usage_month()) as credits`, [tenantId])).rows[0];
+    (select credits_used from app_private.ai_credit_usage where tenant_id = $1 and month = app_private.usage_month()) as credits`,
+      [tenantId],
+    )
+  ).rows[0];
 
 let shops = 0;
 /** A standard tenant of its own: the shop and its schema. */
@@ -56,12 +65,17 @@ describe("the migration of existing tenants", () => {
         drop constraint products_cost_price_check, add constraint products_cost_price_check check (cost_price >= 0);
       alter table ${schema}.vinted_products drop constraint vinted_products_price_vinted_check, add constraint vinted_products_price_vinted_check check (price_vinted >= 0);
       alter table ${schema}.ai_generations_log drop constraint ai_generations_log_cost_check, add constraint ai_generations_log_cost_check check (cost >= 0)`);
-    await db.owner.query(`insert into ${schema}.products (sku, title, price, cost_price) values ('NAN', 'n', 'NaN', 'NaN'), ('OK', 'o', 12, 'NaN')`);
+    await db.owner.query(
+      `insert into ${schema}.products (sku, title, price, cost_price) values ('NAN', 'n', 'NaN', 'NaN'), ('OK', 'o', 12, 'NaN')`,
+    );
     await db.owner.query(`insert into ${schema}.vinted_products (sku, price_vinted) values ('OK', 'NaN')`);
-    await db.owner.query(`insert into ${schema}.ai_generations_log (sku, platform, model, generated_text, cost, was_cached) values ('OK', 'vinted', 'm', 't', 'NaN', true)`);
+    await db.owner.query(
+      `insert into ${schema}.ai_generations_log (sku, platform, model, generated_text, cost, was_cached) values ('OK', 'vinted', 'm', 't', 'NaN', true)`,
+    );
 
     await replayFromStep(schema, "money is a finite number");
-    const { rows } = await db.owner.query(`select p.sku, p.price::text, p.cost_price, p.is_active, v.price_vinted, (select array_agg(cost) from ${schema}.ai_generations_log a where a.sku = p.sku) as costs
+    const { rows } = await db.owner
+      .query(`select p.sku, p.price::text, p.cost_price, p.is_active, v.price_vinted, (select array_agg(cost) from ${schema}.ai_generations_log a where a.sku = p.sku) as costs
       from ${schema}.products p left join ${schema}.vinted_products v using (sku) order by p.sku`);
     expect(rows).toEqual([
       { sku: "NAN", price: "0.00", cost_price: null, is_active: false, price_vinted: null, costs: null },

@@ -19,5 +19,7 @@ it("exports a tenant table a DDL step adds, without anyone listing it in export_
     return c.query("select public.export_tenant_data() as doc");
   });
   expect(rows[0].doc.zz_fixture_notes).toEqual([{ id: 1, body: "call the courier" }]);
-  expect(Object.keys(rows[0].doc)).toEqual(expect.arrayContaining(["products", "vinted_products", "publications_history", "ai_generations_log"]));
+  expect(Object.keys(rows[0].doc)).toEqual(
+    expect.arrayContaining(["products", "vinted_products", "publications_history", "ai_generations_log"]),
+  );
 });

@@ -1,5 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { asSession, createTestDatabase, expectPgError, registerTenant, userSession, type Claims, type TestDatabase } from "../helpers/db.ts";
+import {
+  asSession,
+  createTestDatabase,
+  expectPgError,
+  registerTenant,
+  userSession,
+  type Claims,
+  type TestDatabase,
+} from "../helpers/db.ts";
 
 let db: TestDatabase;
 let shop: Claims;
@@ -9,8 +17,11 @@ const PRODUCTS = 1_000;
 beforeAll(async () => {
   db = await createTestDatabase();
   shop = await registerTenant(db.app, "Export Shop", "export@exports.test", "enterprise");
-  await db.owner.query(`insert into client_${shop.tenant_id}.products (sku, title, description, price)
-    select 'SKU-' || g, 'Jacket ' || g, repeat(md5(g::text), 280), 10 from generate_series(1, $1) g`, [PRODUCTS]);
+  await db.owner.query(
+    `insert into client_${shop.tenant_id}.products (sku, title, description, price)
+    select 'SKU-' || g, 'Jacket ' || g, repeat(md5(g::text), 280), 10 from generate_series(1, $1) g`,
+    [PRODUCTS],
+  );
 });
 afterAll(() => db.close());
 
@@ -38,6 +49,10 @@ describe("export_tenant_data(), bounded by the server's settings", () => {
 
   it("turns the export's statement_timeout into SFBIG, not a cancelled query", async () => {
     // 10 ms: the 9 MB document takes longer to build even on a fast, quiet machine (100 ms did not).
-    await expectPgError(exportWith({ "stoflow.export_max_bytes": "0", statement_timeout: "10ms" }), "SFBIG", /within the time limit \(10ms\)/);
+    await expectPgError(
+      exportWith({ "stoflow.export_max_bytes": "0", statement_timeout: "10ms" }),
+      "SFBIG",
+      /within the time limit \(10ms\)/,
+    );
   });
 });

@@ -1,7 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  asSession, createTestDatabase, expectPgError, registerTenant, userSession,
-  type Claims, type TestDatabase,
+  asSession,
+  createTestDatabase,
+  expectPgError,
+  registerTenant,
+  userSession,
+  type Claims,
+  type TestDatabase,
 } from "../helpers/db.ts";
 import { ANONYMOUS_PG_ROLE, API_PG_ROLES, PG_ROLE_OF } from "../../src/auth/roles.ts";
 
@@ -13,7 +18,10 @@ beforeAll(async () => {
   db = await createTestDatabase();
   a = await registerTenant(db.app, "Tenant A", "a@iso.test");
   b = await registerTenant(db.app, "Tenant B", "b@iso.test");
-  for (const [claims, title] of [[a, "A's shirt"], [b, "B's shirt"]] as const) {
+  for (const [claims, title] of [
+    [a, "A's shirt"],
+    [b, "B's shirt"],
+  ] as const) {
     await asSession(db.app, userSession(claims, PG_ROLE_OF.user), (c) =>
       c.query("insert into products (sku, title, price) values ('SKU-1', $1, 10)", [title]),
     );
@@ -25,9 +33,9 @@ const schemaOf = (claims: Claims) => `client_${claims.tenant_id}`;
 
 describe("tenant isolation", () => {
   it("gives each tenant its own rows for the same SKU through search_path", async () => {
-    const titles = await Promise.all([a, b].map((claims) =>
-      asSession(db.app, userSession(claims), (c) => c.query("select sku, title from products")),
-    ));
+    const titles = await Promise.all(
+      [a, b].map((claims) => asSession(db.app, userSession(claims), (c) => c.query("select sku, title from products"))),
+    );
     expect(titles.map((r) => r.rows)).toEqual([[{ sku: "SKU-1", title: "A's shirt" }], [{ sku: "SKU-1", title: "B's shirt" }]]);
   });
 
@@ -43,8 +51,10 @@ describe("tenant isolation", () => {
     });
     await expectPgError(
       asSession(db.app, userSession(a), (c) =>
-        c.query(`insert into ${schemaOf(b)}.products (sku, title, price) values ('X', 'planted', 1)`)),
-      "42501", /row-level security/,
+        c.query(`insert into ${schemaOf(b)}.products (sku, title, price) values ('X', 'planted', 1)`),
+      ),
+      "42501",
+      /row-level security/,
     );
     const { rows } = await db.owner.query(`select title from ${schemaOf(b)}.products`);
     expect(rows).toEqual([{ title: "B's shirt" }]);
@@ -75,30 +85,54 @@ describe("tenant isolation", () => {
       "delete from products",
       "insert into vinted_products (sku) values ('SKU-1')",
     ]) {
-      await expectPgError(asSession(db.app, viewer, (c) => c.query(sql)), "42501");
+      await expectPgError(
+        asSession(db.app, viewer, (c) => c.query(sql)),
+        "42501",
+      );
     }
   });
 
   it("gives anonymous no tenant data and no private rows", async () => {
     const anonymous = { role: ANONYMOUS_PG_ROLE };
-    await expectPgError(asSession(db.app, anonymous, (c) => c.query(`select * from ${schemaOf(a)}.products`)), "42501");
-    await expectPgError(asSession(db.app, anonymous, (c) => c.query("select * from tenants")), "42501");
-    await expectPgError(asSession(db.app, anonymous, (c) => c.query("select * from users")), "42501");
+    await expectPgError(
+      asSession(db.app, anonymous, (c) => c.query(`select * from ${schemaOf(a)}.products`)),
+      "42501",
+    );
+    await expectPgError(
+      asSession(db.app, anonymous, (c) => c.query("select * from tenants")),
+      "42501",
+    );
+    await expectPgError(
+      asSession(db.app, anonymous, (c) => c.query("select * from users")),
+      "42501",
+    );
     const tiers = await asSession(db.app, anonymous, (c) => c.query("select id from tiers order by rank"));
     expect(tiers.rows.map((r) => r.id)).toEqual(["starter", "standard", "premium", "business", "enterprise"]);
   });
 
   it("gives anonymous nothing when it carries a tenant's claims", async () => {
     const anonymousWithClaims = { ...userSession(a), role: ANONYMOUS_PG_ROLE };
-    await expectPgError(asSession(db.app, anonymousWithClaims, (c) => c.query(`select * from ${schemaOf(a)}.products`)), "42501");
+    await expectPgError(
+      asSession(db.app, anonymousWithClaims, (c) => c.query(`select * from ${schemaOf(a)}.products`)),
+      "42501",
+    );
   });
 
   it("keeps password hashes out of reach of every API role", async () => {
     for (const role of API_PG_ROLES) {
       const session = { ...userSession(a), role };
-      await expectPgError(asSession(db.app, session, (c) => c.query("select * from app_private.user_secrets")), "42501");
-      await expectPgError(asSession(db.app, session, (c) => c.query("select * from app_private.login_candidate('a@iso.test')")), "42501");
-      await expectPgError(asSession(db.app, session, (c) => c.query("select app_private.register_tenant('x', 'x@x.test', 'h')")), "42501");
+      await expectPgError(
+        asSession(db.app, session, (c) => c.query("select * from app_private.user_secrets")),
+        "42501",
+      );
+      await expectPgError(
+        asSession(db.app, session, (c) => c.query("select * from app_private.login_candidate('a@iso.test')")),
+        "42501",
+      );
+      await expectPgError(
+        asSession(db.app, session, (c) => c.query("select app_private.register_tenant('x', 'x@x.test', 'h')")),
+        "42501",
+      );
     }
     const { rows } = await db.owner.query(
       "select column_name from information_schema.columns where table_schema = 'public' and column_name ~ 'password|hash'",
@@ -112,7 +146,10 @@ describe("tenant isolation", () => {
     // Its one privilege: checking a session it holds the id of (one round trip per request).
     await expectPgError(db.app.query("select * from app_private.login_candidate('a@iso.test')"), "42501");
     await expectPgError(db.app.query("select * from app_private.user_secrets"), "42501");
-    await expectPgError(db.app.query("select app_private.require_live_session($1, $2, 'admin', gen_random_uuid())", [a.sub, a.tenant_id]), "SFSES");
+    await expectPgError(
+      db.app.query("select app_private.require_live_session($1, $2, 'admin', gen_random_uuid())", [a.sub, a.tenant_id]),
+      "SFSES",
+    );
   });
 });
 
@@ -161,10 +198,15 @@ describe("reference data", () => {
     const { loadSqlFiles } = await import("../../src/cli/load-sql.ts");
     await loadSqlFiles(db.ownerUrl, ["sql/platform-mappings.vinted.sql", "sql/platform-mappings.vinted.sql"]);
     const { rows } = await db.owner.query(
-      "select mapping_type, count(*)::int as n from platform_mappings where platform = 'vinted' group by 1 order by 1");
+      "select mapping_type, count(*)::int as n from platform_mappings where platform = 'vinted' group by 1 order by 1",
+    );
     expect(rows).toEqual([
-      { mapping_type: "brand", n: 10 }, { mapping_type: "category", n: 8 }, { mapping_type: "color", n: 10 },
-      { mapping_type: "condition", n: 5 }, { mapping_type: "material", n: 4 }, { mapping_type: "size", n: 5 },
+      { mapping_type: "brand", n: 10 },
+      { mapping_type: "category", n: 8 },
+      { mapping_type: "color", n: 10 },
+      { mapping_type: "condition", n: 5 },
+      { mapping_type: "material", n: 4 },
+      { mapping_type: "size", n: 5 },
     ]);
     const signedIn = await asSession(db.app, userSession(a), (c) => c.query("select count(*)::int as n from platform_mappings"));
     expect(signedIn.rows[0].n).toBe(42);

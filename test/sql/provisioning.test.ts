@@ -25,13 +25,22 @@ describe("register_tenant", () => {
 
     const { rows: tenant } = await db.owner.query("select * from tenants where id = $1", [claims.tenant_id]);
     expect(tenant[0]).toMatchObject({
-      name: "Acme Vintage", email: "owner@acme.test", subscription_tier: "starter", subscription_status: "active",
-      max_products: 50, max_platforms: 2, ai_credits_monthly: 0, is_active: true, schema_name: schema,
+      name: "Acme Vintage",
+      email: "owner@acme.test",
+      subscription_tier: "starter",
+      subscription_status: "active",
+      max_products: 50,
+      max_platforms: 2,
+      ai_credits_monthly: 0,
+      is_active: true,
+      schema_name: schema,
     });
     const { rows: user } = await db.owner.query("select * from users where id = $1", [claims.sub]);
     expect(user[0]).toMatchObject({ tenant_id: claims.tenant_id, email: "owner@acme.test", role: "admin", full_name: "Acme Vintage" });
     expect(await count("select 1 from app_private.user_secrets where user_id = $1", [claims.sub])).toBe(1);
-    const { rows: subs } = await db.owner.query("select tier, price_monthly, status, end_date from subscriptions where tenant_id = $1", [claims.tenant_id]);
+    const { rows: subs } = await db.owner.query("select tier, price_monthly, status, end_date from subscriptions where tenant_id = $1", [
+      claims.tenant_id,
+    ]);
     expect(subs).toEqual([{ tier: "starter", price_monthly: "0.00", status: "active", end_date: null }]);
 
     const { rows: tables } = await db.owner.query(
@@ -39,7 +48,11 @@ describe("register_tenant", () => {
       [schema],
     );
     expect(tables).toEqual(
-      ["ai_generations_log", "products", "publications_history", "vinted_products"].map((relname) => ({ relname, relkind: "r", relrowsecurity: true })),
+      ["ai_generations_log", "products", "publications_history", "vinted_products"].map((relname) => ({
+        relname,
+        relkind: "r",
+        relrowsecurity: true,
+      })),
     );
     expect(await count("select 1 from pg_policies where schemaname = $1", [schema])).toBe(4);
     expect(await count("select * from app_private.tenant_structure_drift()")).toBe(0);
@@ -52,7 +65,9 @@ describe("register_tenant", () => {
 
   it("copies the limits of the chosen tier", async () => {
     const claims = await registerTenant(db.app, "Standard Co", "std@acme.test", "standard");
-    const { rows } = await db.owner.query("select max_products, max_platforms, ai_credits_monthly from tenants where id = $1", [claims.tenant_id]);
+    const { rows } = await db.owner.query("select max_products, max_platforms, ai_credits_monthly from tenants where id = $1", [
+      claims.tenant_id,
+    ]);
     expect(rows[0]).toEqual({ max_products: 200, max_platforms: 5, ai_credits_monthly: 100 });
     const premium = await registerTenant(db.app, "Premium Co", "premium@acme.test", "premium");
     const { rows: unlimited } = await db.owner.query("select max_products, max_platforms from tenants where id = $1", [premium.tenant_id]);
@@ -89,9 +104,7 @@ describe("register_tenant", () => {
 
   it("lets exactly one of 20 concurrent registrations with one e-mail through, leaving no orphan schema", async () => {
     const schemasBefore = await tenantSchemas();
-    const attempts = await Promise.allSettled(
-      Array.from({ length: 20 }, (_, i) => registerTenant(db.app, `Racer ${i}`, "race@acme.test")),
-    );
+    const attempts = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => registerTenant(db.app, `Racer ${i}`, "race@acme.test")));
     const won = attempts.filter((a) => a.status === "fulfilled");
     const lost = attempts.filter((a): a is PromiseRejectedResult => a.status === "rejected");
     expect(won).toHaveLength(1);
@@ -101,8 +114,10 @@ describe("register_tenant", () => {
     expect(await count("select 1 from tenants where email = 'race@acme.test'")).toBe(1);
     const schemasAfter = await tenantSchemas();
     expect(schemasAfter.length).toBe(schemasBefore.length + 1);
-    expect(await count(
-      "select 1 from pg_namespace n where nspname ~ '^client_' and not exists (select 1 from tenants t where t.schema_name = n.nspname)",
-    )).toBe(0);
+    expect(
+      await count(
+        "select 1 from pg_namespace n where nspname ~ '^client_' and not exists (select 1 from tenants t where t.schema_name = n.nspname)",
+      ),
+    ).toBe(0);
   });
 });

@@ -67,14 +67,14 @@ function openingOf(settingsJson: string): string {
 export async function assertAdaptorOpening(): Promise<void> {
   const sent: QueryConfig[] = [];
   const client = {
-    query: async (config: QueryConfig | string) => {
+    query: (config: QueryConfig | string) => {
       sent.push(typeof config === "string" ? { text: config } : config);
-      return { rows: [], rowCount: 0 };
+      return Promise.resolve({ rows: [], rowCount: 0 });
     },
     release() {},
   };
-  const withPgClient = makePgAdaptorWithPgClient({ connect: async () => client } as unknown as pg.Pool);
-  await withPgClient({ probe: "1" }, async () => undefined);
+  const withPgClient = makePgAdaptorWithPgClient({ connect: () => Promise.resolve(client) } as unknown as pg.Pool);
+  await withPgClient({ probe: "1" }, () => Promise.resolve(undefined));
   const begin = sent.findIndex((config) => config?.text === ADAPTOR_BEGIN);
   const next = sent[begin + 1];
   if (begin < 0 || next?.text !== ADAPTOR_SETTINGS || next.values?.[0] !== JSON.stringify([["probe", "1"]])) {
