@@ -50,7 +50,8 @@ const testsOf = (task: Task): Task[] => (task.type === "test" ? [task] : (task.t
 
 // Once an attack file has run whole and green, docs/security.md must list exactly what it tried
 // (like schema.graphql, the committed report is checked, never rewritten by a test run).
-afterAll((_context, file) => {
+// eslint-disable-next-line no-empty-pattern -- vitest reads fixtures from the first argument's destructuring: none is wanted here
+afterAll(({}, file) => {
   if (WRITING || recorded.length === 0) return;
   if (!testsOf(file as unknown as Task).every((test) => test.mode === "run" && test.result?.state === "pass")) return;
   const why = staleness(recorded[0].file, recorded);
