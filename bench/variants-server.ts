@@ -1,3 +1,4 @@
+import { LiveHub } from "../src/live/hub.ts";
 import express from "express";
 import http from "node:http";
 import { postgraphile } from "postgraphile";
@@ -33,7 +34,7 @@ introspectWithoutTenantSchemas(pool);
 if (variant.session === "opening") await openTransactionsInOneRoundTrip(pool);
 const auth = authServiceFor(pool, config);
 const guards = graphqlGuards(config.graphql);
-const preset = makePreset(pool, auth, config.graphql, { explorer: false, logger, guards });
+const preset = makePreset(pool, auth, config.graphql, { explorer: false, logger, guards, live: new LiveHub(config.live) });
 
 const tokenOf = (header: string | undefined) => (header?.startsWith("Bearer ") ? header.slice(7) : undefined);
 const pgl = postgraphile({

@@ -416,6 +416,10 @@ CREATE INDEX sessions_user_id_idx ON app_private.sessions USING btree (user_id);
 
 alter table app_private.sessions enable row level security;
 
+CREATE TRIGGER _900_notify_ended AFTER UPDATE OF revoked_at ON app_private.sessions FOR EACH ROW WHEN (old.revoked_at IS NULL AND new.revoked_at IS NOT NULL) EXECUTE FUNCTION app_private.tg_sessions__notify_ended();
+
+CREATE TRIGGER _900_notify_ended_on_delete AFTER DELETE ON app_private.sessions FOR EACH ROW EXECUTE FUNCTION app_private.tg_sessions__notify_ended();
+
 alter table app_private.tenant_ddl_steps add constraint tenant_ddl_steps_name_key UNIQUE (name);
 
 alter table app_private.tenant_ddl_steps add constraint tenant_ddl_steps_pkey PRIMARY KEY (version);
@@ -657,6 +661,8 @@ CREATE TRIGGER _100_require_active_tenant BEFORE INSERT OR DELETE OR UPDATE ON t
 
 CREATE TRIGGER _200_ai_credits BEFORE INSERT ON tenant_template.ai_generations_log FOR EACH ROW EXECUTE FUNCTION app_private.tg_ai_generations_log__enforce_ai_credits();
 
+CREATE TRIGGER _900_live AFTER INSERT ON tenant_template.ai_generations_log FOR EACH ROW EXECUTE FUNCTION app_private.tg__notify_live('ai_generation', 'id');
+
 alter table tenant_template.products add constraint products_cost_price_check CHECK (((cost_price >= (0)::numeric) AND (cost_price < 'Infinity'::numeric)));
 
 alter table tenant_template.products add constraint products_pkey PRIMARY KEY (sku);
@@ -678,6 +684,8 @@ CREATE TRIGGER _100_require_active_tenant BEFORE INSERT OR DELETE OR UPDATE ON t
 CREATE TRIGGER _100_timestamps BEFORE UPDATE ON tenant_template.products FOR EACH ROW EXECUTE FUNCTION app_private.tg__set_updated_at();
 
 CREATE TRIGGER _200_product_limit BEFORE INSERT OR UPDATE OF is_active ON tenant_template.products FOR EACH ROW WHEN (new.is_active) EXECUTE FUNCTION app_private.tg_products__enforce_product_limit();
+
+CREATE TRIGGER _900_live AFTER INSERT OR DELETE OR UPDATE ON tenant_template.products FOR EACH ROW EXECUTE FUNCTION app_private.tg__notify_live('product', 'sku');
 
 alter table tenant_template.publications_history add constraint publications_history_check CHECK ((completed_at >= started_at));
 
@@ -705,6 +713,8 @@ CREATE TRIGGER _200_platform_limit BEFORE INSERT ON tenant_template.publications
 
 CREATE TRIGGER _300_status_rules BEFORE INSERT OR UPDATE ON tenant_template.publications_history FOR EACH ROW EXECUTE FUNCTION app_private.tg_publications_history__status_rules();
 
+CREATE TRIGGER _900_live AFTER INSERT OR UPDATE OF status ON tenant_template.publications_history FOR EACH ROW EXECUTE FUNCTION app_private.tg__notify_live('publication', 'id');
+
 alter table tenant_template.vinted_products add constraint vinted_products_error_count_check CHECK ((error_count >= 0));
 
 alter table tenant_template.vinted_products add constraint vinted_products_favorites_count_check CHECK ((favorites_count >= 0));
@@ -730,6 +740,8 @@ CREATE TRIGGER _100_require_active_tenant BEFORE INSERT OR DELETE OR UPDATE ON t
 CREATE TRIGGER _100_timestamps BEFORE UPDATE ON tenant_template.vinted_products FOR EACH ROW EXECUTE FUNCTION app_private.tg__set_updated_at();
 
 CREATE TRIGGER _300_status_rules BEFORE INSERT OR UPDATE ON tenant_template.vinted_products FOR EACH ROW EXECUTE FUNCTION app_private.tg_vinted_products__status_rules();
+
+CREATE TRIGGER _900_live AFTER INSERT OR DELETE OR UPDATE ON tenant_template.vinted_products FOR EACH ROW EXECUTE FUNCTION app_private.tg__notify_live('vinted_product', 'sku');
 
 -- Functions
 
@@ -2132,6 +2144,25 @@ AS $function$
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.tg__notify_live()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  tenant_id int := substring(tg_table_schema from '^client_([1-9][0-9]*)$')::int;
+  changed jsonb := to_jsonb(case when tg_op = 'DELETE' then old else new end);
+begin
+  if tenant_id is null then
+    return null; -- tenant_template holds no rows anyone waits for
+  end if;
+  perform pg_notify('stoflow_live', json_build_object(
+    't', tenant_id, 'k', tg_argv[0], 'op', tg_op, 'id', changed -> tg_argv[1])::text);
+  return null;
+end
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.tg__set_updated_at()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -2251,6 +2282,18 @@ begin
   end if;
   return new;
 end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.tg_sessions__notify_ended()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+  perform pg_notify('stoflow_session_ended', old.id::text);
+  return null;
+end
 $function$
 ;
 
@@ -3135,6 +3178,8 @@ comment on function app_private.tenant_tables() is 'The tables every tenant sche
 
 comment on function app_private.tenant_usage(tenants) is 'A tenant''s usage of its limits, the one source the limit triggers, current_tenant_usage and change_subscription_tier read: active products (live), platforms used and AI credits used this month (from the usage ledger). Limit checks call it after locking the tenant, in a new statement.';
 
+comment on function app_private.tg__notify_live() is 'Trigger on the tenant tables sellers wait for (after each row): pg_notify(''stoflow_live'', {t: tenant id from the schema name, k: the kind (argument 1), op: INSERT/UPDATE/DELETE, id: the row''s key column (argument 2)}). Keys only, never row data: the gateway re-reads the row under the subscriber''s role.';
+
 comment on function app_private.tg__set_updated_at() is 'Trigger: keeps updated_at at the time of the last change.';
 
 comment on function app_private.tg_ai_generations_log__enforce_ai_credits() is 'Trigger: refuses an AI generation not served from cache beyond the month''s credits, and counts it in the usage ledger (app_private.ai_credit_usage).';
@@ -3146,6 +3191,8 @@ comment on function app_private.tg_products__enforce_product_limit() is 'Trigger
 comment on function app_private.tg_publications_history__enforce_platform_limit() is 'Trigger: refuses publishing to a new platform beyond the tenant''s max_platforms, and records the platform in the usage ledger (app_private.platform_usage).';
 
 comment on function app_private.tg_publications_history__status_rules() is 'Trigger: an attempt goes from pending to success or error once; completed_at and duration_seconds are derived then.';
+
+comment on function app_private.tg_sessions__notify_ended() is 'Trigger on sessions: a session revoked (every credential event goes through app_private.revoke_dependent_credentials, which marks them) or deleted is announced on stoflow_session_ended, so that every gateway closes its subscription sockets at once.';
 
 comment on function app_private.tg_tenant_tables__require_active_tenant() is 'Statement trigger: a suspended or cancelled tenant reads its data but cannot change it.';
 

@@ -22,6 +22,9 @@ import { createMetrics } from "./http/metrics.ts";
 import { startJobWorker, type JobWorker } from "./jobs/worker.ts";
 import { serverStatus } from "./http/status-routes.ts";
 import { createLogger } from "./logger.ts";
+import { LiveHub } from "./live/hub.ts";
+import { startLiveUpdates, type LiveUpdates } from "./live/start.ts";
+import { registerLiveMetrics } from "./live/metrics.ts";
 
 export const VERSION = "0.1.0";
 
@@ -38,6 +41,8 @@ export interface Gateway {
   logger: Logger;
   /** The in-process job worker (JOBS_IN_PROCESS, the default). */
   jobs: JobWorker | undefined;
+  /** Subscriptions: their sockets, the hub of topics, the LISTEN connection. */
+  live: LiveUpdates;
   close(): Promise<void>;
 }
 
@@ -74,7 +79,11 @@ export async function startGateway(
     ? createPool(config.jobs.databaseUrl ?? appUrl, { ...config, poolSize: 1 }, logger, { keepIdle: true })
     : undefined;
   const schemaWatch = watchPool && new SchemaWatchSubscriber(watchPool);
-  const pgl = postgraphile(makePreset(pool, auth, config.graphql, { explorer: config.explorer, logger, guards, messages, schemaWatch }));
+  const hub = new LiveHub(config.live);
+  const pgl = postgraphile(
+    makePreset(pool, auth, config.graphql, { explorer: config.explorer, logger, guards, messages, schemaWatch, live: hub }),
+  );
+  const serv = pgl.createServ((preset) => new ReceivedBodyGrafserv(preset));
   const pipeline = createPipeline({
     pool: probePool,
     auth,
@@ -93,12 +102,23 @@ export async function startGateway(
     graphqlMaxBodyBytes: config.graphql.maxBodyBytes,
     preparedStatements: config.preparedStatements,
     connectionProblem,
-    graphql: pgl.createServ((preset) => new ReceivedBodyGrafserv(preset)).handler(),
+    graphql: serv.handler(),
   });
   const listeners = createListeners(config, pipeline.trustProxy, () => guards.newDocuments.counts.refused);
+  const live = await startLiveUpdates(serv, hub, {
+    config,
+    listenUrl: config.live.listenUrl ?? config.jobs.databaseUrl ?? appUrl,
+    authorize: (token) => auth.authorize(token),
+    trustProxy: pipeline.trustProxy,
+    upgraded: (socket) => listeners.sockets.main.upgraded(socket),
+    logger,
+  });
+  listeners.main.on("upgrade", live.sockets.upgrade);
+  registerLiveMetrics(metrics.registry, live);
   registerTransportMetrics(metrics.registry, listeners, config.bodyBudgetBytes);
   listeners.serve(pipeline.listener, pipeline.probeListener);
   const release = async () => {
+    await live.stop();
     await pgl.release();
     schemaWatch?.release();
     await Promise.all([pool.end(), probePool.end(), watchPool?.end()]);
@@ -113,16 +133,21 @@ export async function startGateway(
   // Without APP_URL, the links of messages lead here, to the port really bound (PORT=0 picks one).
   const mailing = config.mail.ownLinkPages ? { ...config, mail: { ...config.mail, appUrl: url } } : config;
   const jobs = config.jobs.inProcess ? await startJobWorker(appUrl, mailing, logger).catch(giveUp) : undefined;
+  let closing: Promise<void> | undefined;
+  const close = async () => {
+    live.sockets.close(); // the HTTP server's close waits for every socket: WebSockets first
+    await listeners.close();
+    await jobs?.stop();
+    await release();
+  };
   return {
     url,
     probeUrl: ownAddress(probePort),
     pool,
     logger,
     jobs,
-    async close() {
-      await listeners.close();
-      await jobs?.stop();
-      await release();
-    },
+    live,
+    /** Stops serving, then releases everything (once: a second call waits for the first). */
+    close: () => (closing ??= close()),
   };
 }

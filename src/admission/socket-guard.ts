@@ -71,6 +71,8 @@ interface Tracked {
   /** Start of the current rate measure: time and bytes read then. */
   markAt: number;
   markBytes: number;
+  /** A WebSocket now (src/live/sockets.ts): quiet by nature, bounded by its own limits, never evicted nor timed here. */
+  upgraded: boolean;
 }
 
 /**
@@ -112,6 +114,12 @@ export class SocketGuard {
     server.once("close", () => clearInterval(sweeping));
   }
 
+  /** Notes that `socket` became a WebSocket: it still counts for its client, but is never evicted nor timed as HTTP. */
+  upgraded(socket: Socket): void {
+    const tracked = this.sockets.get(socket);
+    if (tracked) tracked.upgraded = true;
+  }
+
   /** The most sockets `client` may hold now. */
   shareOf(client: string): number {
     const { max, perClient } = this.limits;
@@ -141,6 +149,7 @@ export class SocketGuard {
       receivingSince: now,
       markAt: now,
       markBytes: 0,
+      upgraded: false,
     };
     this.sockets.set(socket, tracked);
     this.clients.set(client, (this.clients.get(client) ?? 0) + 1);
@@ -178,6 +187,7 @@ export class SocketGuard {
   /** Whether the socket holds its place for nothing: idle after an answer, or no whole request within `slowMs` (or yet, with `evictYoung`). */
   private givesNothing(tracked: Tracked, now: number): boolean {
     const { request, response } = tracked;
+    if (tracked.upgraded) return false;
     if (response?.writableFinished) return true;
     const slowMs = this.limits.evictYoung ? 0 : this.limits.slowMs;
     if (!request) return now - tracked.openedAt >= slowMs;
@@ -265,7 +275,8 @@ export class SocketGuard {
    * waiting its turn in the server's lines is not read, so its sender is not to blame; an idle
    * keep-alive socket is Node's (keepAliveTimeout).
    */
-  private receiving({ request }: Tracked): boolean {
+  private receiving({ request, upgraded }: Tracked): boolean {
+    if (upgraded) return false;
     return !request || (!request.complete && request.readableFlowing === true);
   }
 }

@@ -1,3 +1,4 @@
+import { LiveHub } from "../live/hub.ts";
 import "./env.ts";
 import fs from "node:fs/promises";
 import pg from "pg";
@@ -27,7 +28,7 @@ export async function printApiSchema(appUrl: string): Promise<string> {
   const pool = new pg.Pool({ connectionString: appUrl, max: 2 });
   introspectWithoutTenantSchemas(pool);
   const config = readServerConfig({}, "schema-export-needs-no-real-secret-0000");
-  const pgl = postgraphile(makePreset(pool, authServiceFor(pool, config), config.graphql, {}));
+  const pgl = postgraphile(makePreset(pool, authServiceFor(pool, config), config.graphql, { live: new LiveHub(config.live) }));
   try {
     const { schema } = await pgl.getSchemaResult();
     return printSchema(lexicographicSortSchema(schema)) + "\n";

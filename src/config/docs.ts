@@ -263,6 +263,55 @@ export const settingGroups: SettingGroup[] = [
     ],
   },
   {
+    title: 'Live updates (GraphQL subscriptions, see README "Live updates")',
+    rows: [
+      {
+        names: ["DATABASE_LISTEN_URL"],
+        shown: "`JOBS_DATABASE_URL`, then `DATABASE_URL`",
+        meaning:
+          "The one LISTEN connection of each gateway process (as `stoflow_authenticator`): a direct connection to PostgreSQL, never through a transaction-mode pooler, which loses notifications",
+        notes: { DATABASE_LISTEN_URL: "direct connection for LISTEN when DATABASE_URL is a pooler" },
+      },
+      {
+        names: ["LIVE_MAX_SOCKETS", "LIVE_SOCKETS_PER_ADDRESS", "LIVE_SOCKETS_PER_TENANT"],
+        meaning:
+          "Open subscription sockets of the process, of one client address, of one tenant. Beyond the first, the upgrade is refused with 503; beyond the second, with 429; beyond the third, the socket is closed with 1013 (try again later) at `connection_init`",
+        notes: {
+          LIVE_MAX_SOCKETS: "subscription sockets of the process",
+          LIVE_SOCKETS_PER_ADDRESS: "subscription sockets of one client address",
+          LIVE_SOCKETS_PER_TENANT: "subscription sockets of one tenant",
+        },
+      },
+      {
+        names: ["LIVE_SUBSCRIPTIONS_PER_SOCKET"],
+        meaning: "Subscriptions at once on one socket; the next gets a `TOO_MANY_SUBSCRIPTIONS` error",
+        notes: { LIVE_SUBSCRIPTIONS_PER_SOCKET: "subscriptions at once on one socket" },
+      },
+      {
+        names: ["LIVE_SEND_BUFFER_BYTES"],
+        meaning: "Bytes a socket may leave unread; beyond, the slow consumer is closed with 1013, never buffered without bound",
+        notes: { LIVE_SEND_BUFFER_BYTES: "unread bytes per socket before it is closed" },
+      },
+      {
+        names: ["LIVE_MERGE_MS", "LIVE_QUEUED_EVENTS"],
+        meaning:
+          "Events of one topic within the window are merged (the latest per row) before delivery; events waiting for one subscription beyond the second are replaced by one `RESYNC` event (the client refetches)",
+        notes: { LIVE_MERGE_MS: "merge window of one topic's events", LIVE_QUEUED_EVENTS: "events waiting per subscription, then RESYNC" },
+      },
+      {
+        names: ["LIVE_CONNECT_TIMEOUT_MS"],
+        meaning: "Time a new socket has to send `connection_init` with its token; then it is closed with 4408",
+        notes: { LIVE_CONNECT_TIMEOUT_MS: "time to send connection_init" },
+      },
+      {
+        names: ["LIVE_PING_MS"],
+        meaning:
+          "Sockets are pinged this often; one that has not answered the previous ping is closed: a client gone without a word, or one that reads nothing (its events wait, bounded by `LIVE_QUEUED_EVENTS`, until then)",
+        notes: { LIVE_PING_MS: "ping interval; no pong by the next ping: closed" },
+      },
+    ],
+  },
+  {
     title: "Database (unset DATABASE_URL: embedded PostgreSQL in STOFLOW_DATA_DIR)",
     rows: [
       {

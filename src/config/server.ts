@@ -5,6 +5,7 @@ import { readPoolConfig, type PoolConfig } from "./pool.ts";
 import { flag, integer, optional, text } from "./fields.ts";
 import { readGraphqlConfig, type GraphqlConfig } from "./graphql.ts";
 import { readJobsConfig, type JobsConfig } from "./jobs.ts";
+import { readLiveConfig, type LiveConfig } from "./live.ts";
 import { readMailConfig, type MailConfig } from "./mail.ts";
 import { openFileLimit } from "../open-files.ts";
 
@@ -82,6 +83,8 @@ export interface ServerConfig extends PoolConfig {
   probe: { port: number; maxConnections: number; perAddress: number };
   mail: MailConfig;
   jobs: JobsConfig;
+  /** GraphQL subscriptions: their sockets, limits and LISTEN connection. */
+  live: LiveConfig;
 }
 
 /**
@@ -143,6 +146,7 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
     },
     mail: readMailConfig(env, port),
     jobs: readJobsConfig(env),
+    live: readLiveConfig(env),
   };
 }
 

@@ -1,10 +1,12 @@
 import { LRUCache } from "lru-cache";
 import { isPromiseLike, SafeError, type GrafastExecutionArgs } from "postgraphile/grafast";
-import type { ExecutionConfig } from "postgraphile/grafserv";
+import type { IncomingMessage } from "node:http";
+import type { ExecutionConfig, ProcessGraphQLRequestBodyEvent } from "postgraphile/grafserv";
 import {
   execute as graphqlExecute,
   GraphQLError,
   Kind,
+  OperationTypeNode,
   parse,
   print,
   Source,
@@ -98,7 +100,7 @@ export class DocumentGate {
   ): void | Promise<void> {
     if (!this.schema) return this.schemaReady.then(() => this.admit(query, variables, operationName, request));
     const known = this.admitted.get(query);
-    if (known) return this.checkRequest(query, known, variables, operationName);
+    if (known) return this.checkRequest(query, known, variables, operationName, request?.websocket);
     // A document not seen yet: its parse, limits and validation are the long synchronous work an
     // anonymous client can ask for, done in the line of new documents, within its budget of
     // event-loop time (NewDocumentLineFullError when it would wait too long). It waits there, not in the
@@ -110,7 +112,7 @@ export class DocumentGate {
       const entry = this.compile(query);
       if (!entry) return; // a syntax error, reported by parseAndValidate
       entry.errors = this.validate(entry.document);
-      this.checkRequest(query, entry, variables, operationName);
+      this.checkRequest(query, entry, variables, operationName, request?.websocket);
       return entry;
     });
     // A request that hashes a password waits in bcrypt's line instead (hashing-plugin.ts).
@@ -122,9 +124,13 @@ export class DocumentGate {
     entry: AdmittedDocument,
     variables: Record<string, unknown>,
     operationName: string | undefined,
+    websocket = false,
   ): void {
     const operations = operationName ? entry.operations.filter((o) => o.operation.name?.value === operationName) : entry.operations;
-    for (const operation of operations) checkVariables(operation, variables, this.limits);
+    for (const operation of operations) {
+      checkTransport(operation, websocket);
+      checkVariables(operation, variables, this.limits);
+    }
     this.touch(query, entry);
   }
 
@@ -181,6 +187,22 @@ export class DocumentGate {
   private forget(query: string): void {
     this.admitted.delete(query);
   }
+}
+
+/** Subscriptions over a WebSocket only; queries and mutations over HTTP only (their lines and limits are HTTP's). */
+function checkTransport({ operation }: CompiledOperation, websocket: boolean): void {
+  const subscription = operation.operation === OperationTypeNode.SUBSCRIPTION;
+  if (subscription && !websocket) {
+    refuse("UNSUPPORTED_OPERATION", "Subscriptions are served over a WebSocket at /graphql (graphql-ws protocol)");
+  }
+  if (!subscription && websocket)
+    refuse("UNSUPPORTED_OPERATION", "Over the WebSocket, only subscriptions: send queries and mutations with POST /graphql");
+}
+
+/** The request a GraphQL body came with: an HTTP request, or a subscription socket's upgrade (src/live/sockets.ts hands it to graphql-ws as `extra.request`). */
+function requestOf(event: ProcessGraphQLRequestBodyEvent): RequestContext | undefined {
+  const socket = event.graphqlWsContext?.extra as { request?: IncomingMessage } | undefined;
+  return contextOf(event.request?.requestContext) ?? socket?.request?.context;
 }
 
 /** The client (address, IPv6 /64) a request is weighed by in the line of new documents. */
@@ -261,15 +283,8 @@ export function documentGatePlugin(gate: DocumentGate, newDocuments: NewDocument
           };
           if (typeof query !== "string") return next();
           const variables = variableValues && typeof variableValues === "object" ? (variableValues as Record<string, unknown>) : {};
-          const admitted = gate.admit(
-            query,
-            variables,
-            typeof operationName === "string" ? operationName : undefined,
-            contextOf(event.request?.requestContext),
-          );
-          return isPromiseLike(admitted)
-            ? Promise.resolve(admitted).then(next, (error) => lineFull(error, contextOf(event.request?.requestContext)))
-            : next();
+          const admitted = gate.admit(query, variables, typeof operationName === "string" ? operationName : undefined, requestOf(event));
+          return isPromiseLike(admitted) ? Promise.resolve(admitted).then(next, (error) => lineFull(error, requestOf(event))) : next();
         },
         setPreset(next, event) {
           const getExecutionConfig = event.getExecutionConfig;

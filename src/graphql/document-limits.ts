@@ -6,7 +6,6 @@ import {
   isListType,
   isObjectType,
   Kind,
-  OperationTypeNode,
   SchemaMetaFieldDef,
   TypeMetaFieldDef,
   type DocumentNode,
@@ -120,9 +119,6 @@ class DocumentCompiler {
 
   compile(): CompiledOperation[] {
     return this.operations.map((operation) => {
-      if (operation.operation === OperationTypeNode.SUBSCRIPTION) {
-        refuse("UNSUPPORTED_OPERATION", "Subscriptions are not supported: use queries and mutations");
-      }
       const defaults = new Map<string, unknown>();
       for (const definition of operation.variableDefinitions ?? []) {
         if (definition.defaultValue) {
@@ -131,7 +127,7 @@ class DocumentCompiler {
         }
       }
       this.pageVariables = new Map();
-      const rootType = operation.operation === OperationTypeNode.MUTATION ? this.schema.getMutationType() : this.schema.getQueryType();
+      const rootType = this.schema.getRootType(operation.operation);
       const root = this.compileSet(operation.selectionSet, rootType ?? undefined, 1);
       this.checkTotals(root);
       const introspectionOnly = root.rootFields > 0 && root.rootFields === root.schemaReads + root.typeReads;

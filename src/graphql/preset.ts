@@ -30,6 +30,8 @@ import { ErrorCodesPlugin } from "./error-codes.ts";
 import { trustedDocumentsPreset } from "./trusted-documents.ts";
 import type {} from "postgraphile/grafserv/node";
 import type { GrafastSubscriber } from "postgraphile/grafast";
+import type { LiveHub } from "../live/hub.ts";
+import { livePlugin } from "./live-plugin.ts";
 
 /**
  * One GraphQL schema for every tenant, built once from `public` and the empty `tenant_template`.
@@ -47,6 +49,7 @@ export function makePreset(
     guards = graphqlGuards(graphql),
     messages = new ConstraintMessages(pool),
     schemaWatch,
+    live,
   }: PresetOptions,
 ): GraphileConfig.Preset {
   return {
@@ -74,6 +77,7 @@ export function makePreset(
       constraintMessagesPlugin(messages),
       BoundedNodeIdPlugin,
       HashingPlugin,
+      livePlugin(live),
     ],
     // Filter and order by any column, not only indexed ones: a tenant's tables are small, and
     // sellers filter by price, brand or category. Node ids are decoded by BoundedNodeIdPlugin.
@@ -102,6 +106,8 @@ export function makePreset(
       graphiql: explorer,
       graphiqlPath: "/graphiql",
       graphiqlOnGraphQLGET: false,
+      // Subscriptions over graphql-ws at /graphql (the upgrade is src/live/sockets.ts's); Ruru offers them.
+      websockets: true,
       // Development: the schema follows the database (PostGraphile's watch mode, through schemaWatch); production builds it once.
       watch: Boolean(schemaWatch),
       maxRequestLength: graphql.maxBodyBytes,
@@ -120,6 +126,8 @@ interface PresetOptions {
   messages?: ConstraintMessages;
   /** In watch mode, where PostGraphile hears of DDL (src/graphql/schema-watch.ts); without, the schema is built once. */
   schemaWatch?: GrafastSubscriber<Record<string, string>> | undefined;
+  /** Where subscriptions get their events (src/live/hub.ts). */
+  live: LiveHub;
 }
 
 /** The gate every GraphQL document passes, and the line new documents are parsed and planned in (see document-gate.ts). */

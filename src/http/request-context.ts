@@ -6,7 +6,7 @@ import type { AnswerOverride } from "../graphql/answer-status.ts";
 import { clientOfAddress } from "../admission/client-address.ts";
 
 /** A request's turn in the server's line (src/admission/concurrency.ts), which it can give back early and take again. */
-export interface ServerPlace {
+export interface ServerTurn {
   /** Gives the turn back before the answer (once): a request that waits in another line (bcrypt's, new documents'). */
   leave(): void;
   /** Takes a turn again; rejects with ServerLineFullError when the line is full. */
@@ -31,9 +31,11 @@ export interface RequestContext {
   /** The path a REST router is mounted at, as declared (metrics' route label, see metrics.ts). */
   mountPath?: string;
   /** Its turn in the server's line, once it has one (src/admission/concurrency.ts). */
-  serverTurn?: ServerPlace;
+  serverTurn?: ServerTurn;
   /** What GraphQL's execution decided about the HTTP answer (graphql/answer-status.ts). */
   answer?: AnswerOverride;
+  /** True for a subscription socket's upgrade request (src/live/sockets.ts): subscriptions only, and only there. */
+  websocket?: boolean;
 }
 
 declare module "http" {
@@ -67,5 +69,5 @@ export function withContext(trustProxy: (address: string, hop: number) => boolea
  * another adapter than the server's pipeline (the benchmark's variants) or without HTTP.
  */
 export function contextOf(requestContext: Partial<Grafast.RequestContext> | undefined): RequestContext | undefined {
-  return requestContext?.node?.req.context;
+  return requestContext?.node?.req.context ?? requestContext?.ws?.request?.context;
 }

@@ -1,7 +1,8 @@
 import type { Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openPage, skipWithoutBrowser, type BrowserPage } from "../helpers/browser.ts";
-import { signUp, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { graphqlOk, signUp, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { until } from "../helpers/until.ts";
 
 const skip = skipWithoutBrowser("explorer-browser");
 
@@ -56,6 +57,30 @@ describe.skipIf(skip)("the explorer at /graphiql, in headless Chromium", () => {
     });
     expect(elsewhere).toEqual([]);
     await page.screenshot({ path: "artifacts/explorer.png" });
+  });
+
+  it("runs a subscription over its WebSocket with the Authorization header, and shows the event a write causes", async () => {
+    const shop = await signUp(gw.url, "Live Browser Shop");
+    await page.goto(`${gw.url}/graphiql`);
+    await fill(page.locator(".graphiql-query-editor .monaco-editor"), "subscription { productChanged { event sku product { title } } }");
+    await page.getByRole("button", { name: "Headers" }).click();
+    await fill(
+      page.locator(".graphiql-editor-tool .graphiql-editor:not(.hidden) .monaco-editor"),
+      JSON.stringify({ Authorization: `Bearer ${shop.access_token}` }),
+    );
+    await page.getByRole("button", { name: /Execute query/ }).click();
+    await until("the explorer's socket", () => gw.live.hub.subscriptions > 0, 15_000);
+    await graphqlOk(
+      gw.url,
+      `mutation { createProduct(input: { product: { sku: "LIVE-UI", title: "Seen live", price: "3.00" } }) { product { sku } } }`,
+      {},
+      shop.access_token,
+    );
+    const response = page.locator(".graphiql-response");
+    await response.getByText("Seen live").waitFor();
+    const shown = (await response.locator(".view-lines").innerText()).replace(/\u00a0/g, " ");
+    expect(JSON.parse(shown)).toEqual({ data: { productChanged: { event: "CREATED", sku: "LIVE-UI", product: { title: "Seen live" } } } });
+    expect(elsewhere).toEqual([]);
   });
 
   it("shows the REST routes' OpenAPI document at /docs, offline", async () => {

@@ -1,0 +1,43 @@
+import { integer, optional } from "./fields.ts";
+
+/** Live updates: GraphQL subscriptions over WebSocket (graphql-ws), fed by PostgreSQL's LISTEN/NOTIFY (src/live/). */
+export interface LiveConfig {
+  /**
+   * The LISTEN connection's URL (as stoflow_authenticator), when DATABASE_URL goes through a
+   * transaction-mode pooler, which loses notifications (pgbouncer#655). Unset: JOBS_DATABASE_URL, then DATABASE_URL.
+   */
+  listenUrl: string | undefined;
+  /** Open subscription sockets of the whole process; beyond, the upgrade is refused with 503. */
+  maxSockets: number;
+  /** Open subscription sockets of one client address; beyond, 429 before the upgrade. */
+  socketsPerAddress: number;
+  /** Open subscription sockets of one tenant; beyond, the socket is closed (1013, try again later) at connection_init. */
+  socketsPerTenant: number;
+  /** Subscriptions at once on one socket; beyond, the subscription gets a TOO_MANY_SUBSCRIPTIONS error. */
+  subscriptionsPerSocket: number;
+  /** Bytes a socket may leave unread; beyond, the slow consumer is closed (1013), never buffered without bound. */
+  sendBufferBytes: number;
+  /** Events of one topic within this window are merged (the latest per row), then delivered. */
+  mergeMs: number;
+  /** Events waiting for one subscription; beyond, they are replaced by one RESYNC event. */
+  queuedEvents: number;
+  /** Time a new socket has to send connection_init with its token; then it is closed (4408). */
+  connectTimeoutMs: number;
+  /** Sockets are pinged this often; one that has not answered the previous ping (gone, or reading nothing) is closed. */
+  pingMs: number;
+}
+
+export function readLiveConfig(env: NodeJS.ProcessEnv): LiveConfig {
+  return {
+    listenUrl: optional(env, "DATABASE_LISTEN_URL"),
+    maxSockets: integer(env, "LIVE_MAX_SOCKETS", 20_000, 0, 10_000_000),
+    socketsPerAddress: integer(env, "LIVE_SOCKETS_PER_ADDRESS", 16, 1, 1_000_000),
+    socketsPerTenant: integer(env, "LIVE_SOCKETS_PER_TENANT", 500, 1, 10_000_000),
+    subscriptionsPerSocket: integer(env, "LIVE_SUBSCRIPTIONS_PER_SOCKET", 20, 1, 10_000),
+    sendBufferBytes: integer(env, "LIVE_SEND_BUFFER_BYTES", 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    mergeMs: integer(env, "LIVE_MERGE_MS", 150, 0, 10_000),
+    queuedEvents: integer(env, "LIVE_QUEUED_EVENTS", 256, 1, 1_000_000),
+    connectTimeoutMs: integer(env, "LIVE_CONNECT_TIMEOUT_MS", 3_000, 100, 600_000),
+    pingMs: integer(env, "LIVE_PING_MS", 15_000, 100, 600_000),
+  };
+}

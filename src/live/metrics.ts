@@ -1,0 +1,46 @@
+import client from "prom-client";
+import type { LiveUpdates } from "./start.ts";
+
+/** Live updates in /metrics: sockets, subscriptions, the LISTEN connection, events, and what was closed or refused. */
+export function registerLiveMetrics(registry: client.Registry, { hub, sockets, listener }: LiveUpdates): void {
+  new client.Gauge({
+    name: "stoflow_live_sockets",
+    help: "Subscription sockets open, and refused or closed since start, by state (refused: at the upgrade or the tenant's cap; slow_consumer, unanswered: no pong, session_ended, expired).",
+    labelNames: ["state"],
+    registers: [registry],
+    collect() {
+      const { refused, slowConsumers, unanswered, sessionsEnded, expired } = sockets.counts;
+      this.set({ state: "open" }, sockets.open);
+      this.set({ state: "refused" }, refused);
+      this.set({ state: "slow_consumer" }, slowConsumers);
+      this.set({ state: "unanswered" }, unanswered);
+      this.set({ state: "session_ended" }, sessionsEnded);
+      this.set({ state: "expired" }, expired);
+    },
+  });
+  new client.Gauge({
+    name: "stoflow_live_subscriptions",
+    help: "Subscriptions open in this process.",
+    registers: [registry],
+    collect() {
+      this.set(hub.subscriptions);
+    },
+  });
+  new client.Gauge({
+    name: "stoflow_live_listening",
+    help: "1 while the LISTEN connection is up, 0 while it reconnects (subscribers then get RESYNC).",
+    registers: [registry],
+    collect() {
+      this.set(listener.listening ? 1 : 0);
+    },
+  });
+  new client.Gauge({
+    name: "stoflow_live_events",
+    help: "Since start: notifications received, events delivered to subscriptions, RESYNC rounds, malformed notifications dropped.",
+    labelNames: ["kind"],
+    registers: [registry],
+    collect() {
+      for (const [kind, count] of Object.entries(hub.counts)) this.set({ kind }, count);
+    },
+  });
+}

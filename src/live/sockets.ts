@@ -1,0 +1,264 @@
+import type { IncomingMessage } from "node:http";
+import type { Socket } from "node:net";
+import { CloseCode, makeServer, type Context } from "graphql-ws";
+import jwt from "jsonwebtoken";
+import { GraphQLError } from "postgraphile/graphql";
+import { makeGraphQLWSConfig, type GrafservBase } from "postgraphile/grafserv";
+import proxyAddr from "proxy-addr";
+import { WebSocketServer, type WebSocket } from "ws";
+import type { SessionClaims } from "../auth/tokens.ts";
+import type { LiveConfig } from "../config/live.ts";
+import { clientOfAddress } from "../admission/client-address.ts";
+import { GRAPHQL_PATH } from "../graphql/context.ts";
+import { pathOf } from "../http/request-context.ts";
+
+/** Close codes: the standard "try again later", and graphql-ws's Forbidden for tokens. */
+const TRY_AGAIN_LATER = 1013;
+
+export interface LiveSocketOptions {
+  limits: LiveConfig;
+  /** Verifies an access token and its session (the database's check), or throws. */
+  authorize: (token: string) => Promise<SessionClaims>;
+  /** Origins allowed besides the API's own (CORS_ORIGINS). */
+  corsOrigins: string[];
+  trustProxy: (address: string, hop: number) => boolean;
+  /** Largest message a client may send (GRAPHQL_MAX_BODY_BYTES). */
+  maxMessageBytes: number;
+  /** Notes the socket as a WebSocket for the listener's guard (never evicted as idle). */
+  upgraded: (socket: Socket) => void;
+}
+
+interface Holder {
+  socket: WebSocket;
+  token: string;
+  session: SessionClaims;
+  expiry: NodeJS.Timeout;
+}
+
+/** What a graphql-ws context carries here (`extra`): the socket and its upgrade request. */
+interface Extra {
+  socket: WebSocket;
+  request: IncomingMessage;
+}
+
+/**
+ * GraphQL subscriptions over WebSocket at /graphql (graphql-ws), on grafserv's execution (its
+ * graphql-ws configuration: the same gate, plans and error masking as POST /graphql). What is ours:
+ * the upgrade's checks (origin, sockets of the process and of the address), the token at
+ * `connection_init` (verified with its session, like a bearer token), sockets per tenant,
+ * subscriptions per socket, closing at the token's expiry and at once when its session ends
+ * (4403), and slow consumers closed (1013) rather than buffered.
+ */
+export class LiveSockets {
+  readonly #options: LiveSocketOptions;
+  readonly #server: WebSocketServer;
+  readonly #graphqlWs: ReturnType<typeof makeServer<Record<string, unknown> | undefined, Extra>>;
+  readonly #byAddress = new Map<string, number>();
+  readonly #byTenant = new Map<number, number>();
+  readonly #bySession = new Map<string, Set<Holder>>();
+  readonly #holders = new Map<WebSocket, Holder>();
+  /** Sockets that answered the last ping (or opened since). */
+  readonly #answered = new Set<WebSocket>();
+  readonly #pinging: NodeJS.Timeout;
+  #open = 0;
+  readonly counts = { refused: 0, slowConsumers: 0, unanswered: 0, sessionsEnded: 0, expired: 0 };
+
+  constructor(serv: GrafservBase, options: LiveSocketOptions) {
+    this.#options = options;
+    this.#server = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes });
+    const grafserv = makeGraphQLWSConfig(serv);
+    this.#graphqlWs = makeServer<Record<string, unknown> | undefined, Extra>({
+      ...grafserv,
+      connectionInitWaitTimeout: options.limits.connectTimeoutMs,
+      onConnect: (ctx) => this.#connect(ctx),
+      onSubscribe: (ctx, id, payload) =>
+        Object.keys(ctx.subscriptions).length > options.limits.subscriptionsPerSocket // this one counted
+          ? [tooManySubscriptions(options.limits.subscriptionsPerSocket)]
+          : grafserv.onSubscribe!(ctx, id, payload),
+    });
+    this.#pinging = setInterval(() => this.#ping(), options.limits.pingMs).unref();
+  }
+
+  /** Open sockets (for /metrics). */
+  get open(): number {
+    return this.#open;
+  }
+
+  /** The server's `upgrade` listener: checks, then hands the socket to graphql-ws. */
+  readonly upgrade = (req: IncomingMessage, socket: Socket, head: Buffer): void => {
+    const refusal = this.#refusal(req);
+    if (refusal) {
+      this.counts.refused += 1;
+      return refuseUpgrade(socket, refusal);
+    }
+    const clientIp = (proxyAddr(req, this.#options.trustProxy) as string | undefined) ?? "unknown";
+    const client = clientOfAddress(clientIp);
+    this.#count(this.#byAddress, client, 1);
+    this.#open += 1;
+    socket.once("close", () => {
+      this.#count(this.#byAddress, client, -1);
+      this.#open -= 1;
+    });
+    this.#options.upgraded(socket);
+    req.context = { path: GRAPHQL_PATH, clientIp, client, websocket: true };
+    this.#server.handleUpgrade(req, socket, head, (ws) => this.#opened(ws, req));
+  };
+
+  /** A session ended (logout, password change, deactivation…): its sockets close at once. */
+  sessionEnded(sessionId: string): void {
+    for (const holder of this.#bySession.get(sessionId) ?? []) {
+      this.counts.sessionsEnded += 1;
+      holder.socket.close(CloseCode.Forbidden, "Session ended");
+    }
+  }
+
+  /** After notifications may have been lost: every socket's session is checked again. */
+  async recheckSessions(): Promise<void> {
+    for (const holder of [...this.#holders.values()]) {
+      await this.#options.authorize(holder.token).catch(() => this.sessionEnded(holder.session.sessionId));
+    }
+  }
+
+  close(): void {
+    clearInterval(this.#pinging);
+    for (const socket of this.#server.clients) socket.terminate();
+    this.#server.close();
+  }
+
+  #refusal(req: IncomingMessage): [number, string, string] | undefined {
+    const { limits, corsOrigins } = this.#options;
+    if (pathOf(req.url) !== GRAPHQL_PATH) return [404, "NOT_FOUND", "WebSockets are served at /graphql"];
+    const origin = req.headers.origin;
+    if (origin && !corsOrigins.includes(origin) && !sameOrigin(origin, req.headers.host)) {
+      return [403, "FORBIDDEN", "This origin may not open a WebSocket (CORS_ORIGINS)"];
+    }
+    if (this.#open >= limits.maxSockets) return [503, "BUSY", "Too many subscription sockets: try again later"];
+    const client = clientOfAddress(proxyAddr(req, this.#options.trustProxy) ?? "unknown");
+    if ((this.#byAddress.get(client) ?? 0) >= limits.socketsPerAddress) {
+      return [429, "TOO_MANY_REQUESTS", "Too many subscription sockets from this address"];
+    }
+    return undefined;
+  }
+
+  #opened(ws: WebSocket, request: IncomingMessage): void {
+    const { sendBufferBytes } = this.#options.limits;
+    this.#answered.add(ws);
+    ws.on("pong", () => this.#answered.add(ws));
+    const closed = this.#graphqlWs.opened(
+      {
+        protocol: ws.protocol,
+        send: (data) =>
+          ws.bufferedAmount > sendBufferBytes
+            ? this.#slowConsumer(ws)
+            : new Promise<void>((resolve, reject) => ws.send(data, (error) => (error ? reject(error) : resolve()))),
+        close: (code, reason) => ws.close(code, reason),
+        onMessage: (handle) =>
+          ws.on("message", (data: Buffer) => {
+            handle(data.toString()).catch(() => ws.close(CloseCode.InternalServerError, "Internal error"));
+          }),
+      },
+      { socket: ws, request },
+    );
+    ws.once("close", (code, reason) => {
+      this.#answered.delete(ws);
+      this.#forget(ws);
+      void closed(code, reason.toString());
+    });
+  }
+
+  /** connection_init: the token (connectionParams.authorization, with or without "Bearer "), then the tenant's share. */
+  async #connect(ctx: Context<Record<string, unknown> | undefined, Extra>): Promise<boolean> {
+    const { socket, request } = ctx.extra;
+    const sent = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
+    const token = typeof sent === "string" ? sent.replace(/^Bearer\s+/i, "").trim() : "";
+    const session = token ? await this.#options.authorize(token).catch(() => undefined) : undefined;
+    if (!session) return false;
+    if ((this.#byTenant.get(session.tenantId) ?? 0) >= this.#options.limits.socketsPerTenant) {
+      this.counts.refused += 1;
+      socket.close(TRY_AGAIN_LATER, "Too many subscription sockets for this tenant");
+      return false;
+    }
+    if (socket.readyState !== socket.OPEN) return false;
+    request.context.session = session;
+    this.#hold(socket, token, session);
+    return true;
+  }
+
+  #hold(socket: WebSocket, token: string, session: SessionClaims): void {
+    const expiresAt = ((jwt.decode(token) as jwt.JwtPayload | null)?.exp ?? 0) * 1000;
+    const expiry = setTimeout(
+      () => {
+        this.counts.expired += 1;
+        socket.close(CloseCode.Forbidden, "Token expired");
+      },
+      Math.max(0, expiresAt - Date.now()),
+    );
+    const holder = { socket, token, session, expiry };
+    this.#holders.set(socket, holder);
+    this.#count(this.#byTenant, session.tenantId, 1);
+    const held = this.#bySession.get(session.sessionId) ?? new Set();
+    held.add(holder);
+    this.#bySession.set(session.sessionId, held);
+  }
+
+  #forget(socket: WebSocket): void {
+    const holder = this.#holders.get(socket);
+    if (!holder) return;
+    this.#holders.delete(socket);
+    clearTimeout(holder.expiry);
+    this.#count(this.#byTenant, holder.session.tenantId, -1);
+    const held = this.#bySession.get(holder.session.sessionId);
+    held?.delete(holder);
+    if (held?.size === 0) this.#bySession.delete(holder.session.sessionId);
+  }
+
+  /** A consumer that leaves more than LIVE_SEND_BUFFER_BYTES unread is closed, its events dropped. */
+  #slowConsumer(ws: WebSocket): Promise<void> {
+    this.counts.slowConsumers += 1;
+    ws.terminate();
+    return Promise.resolve();
+  }
+
+  /** Pings every socket; one that did not answer the last ping is gone (or reads nothing): terminated. */
+  #ping(): void {
+    for (const socket of this.#server.clients) {
+      if (this.#answered.delete(socket)) socket.ping();
+      else {
+        this.counts.unanswered += 1;
+        socket.terminate();
+      }
+    }
+  }
+
+  #count<K>(counts: Map<K, number>, key: K, change: number): void {
+    const next = (counts.get(key) ?? 0) + change;
+    if (next > 0) counts.set(key, next);
+    else counts.delete(key);
+  }
+}
+
+function tooManySubscriptions(max: number): GraphQLError {
+  return new GraphQLError(`At most ${max} subscriptions at once on one socket (LIVE_SUBSCRIPTIONS_PER_SOCKET)`, {
+    extensions: { code: "TOO_MANY_SUBSCRIPTIONS" },
+  });
+}
+
+/** Whether a browser's Origin is the API's own host (GraphiQL served here). */
+function sameOrigin(origin: string, host: string | undefined): boolean {
+  try {
+    return host !== undefined && new URL(origin).host === host;
+  } catch {
+    return false;
+  }
+}
+
+const REASONS: Record<number, string> = { 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests", 503: "Service Unavailable" };
+
+/** Answers an upgrade with a plain HTTP refusal and closes the socket. */
+function refuseUpgrade(socket: Socket, [status, code, message]: [number, string, string]): void {
+  const body = JSON.stringify({ code, message });
+  const retry = status === 429 || status === 503 ? "Retry-After: 1\r\n" : "";
+  socket.end(
+    `HTTP/1.1 ${status} ${REASONS[status]}\r\nConnection: close\r\nContent-Type: application/json\r\n${retry}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}

@@ -1,0 +1,64 @@
+import type { Socket } from "node:net";
+import type { Logger } from "pino";
+import type { GrafservBase } from "postgraphile/grafserv";
+import type { SessionClaims } from "../auth/tokens.ts";
+import type { ServerConfig } from "../config/server.ts";
+import type { LiveHub } from "./hub.ts";
+import { LIVE_CHANNEL, NotificationListener } from "./notifications.ts";
+import { LiveSockets } from "./sockets.ts";
+
+export interface LiveUpdates {
+  hub: LiveHub;
+  sockets: LiveSockets;
+  listener: NotificationListener;
+  stop(): Promise<void>;
+}
+
+interface LiveOptions {
+  config: ServerConfig;
+  /** A direct connection for LISTEN (DATABASE_LISTEN_URL, JOBS_DATABASE_URL or DATABASE_URL). */
+  listenUrl: string;
+  authorize: (token: string) => Promise<SessionClaims>;
+  trustProxy: (address: string, hop: number) => boolean;
+  upgraded: (socket: Socket) => void;
+  logger: Logger;
+}
+
+/**
+ * Live updates of one gateway process: the subscription sockets, and the LISTEN connection that
+ * feeds the hub (row changes) and closes the sockets of ended sessions. When the connection comes
+ * back after a loss, every subscription gets RESYNC and every socket's session is checked again.
+ */
+export async function startLiveUpdates(serv: GrafservBase, hub: LiveHub, options: LiveOptions): Promise<LiveUpdates> {
+  const { config, logger } = options;
+  const sockets = new LiveSockets(serv, {
+    limits: config.live,
+    authorize: options.authorize,
+    corsOrigins: config.corsOrigins,
+    trustProxy: options.trustProxy,
+    maxMessageBytes: config.graphql.maxBodyBytes,
+    upgraded: options.upgraded,
+  });
+  const listener = new NotificationListener(
+    options.listenUrl,
+    {
+      notified: (channel, payload) => (channel === LIVE_CHANNEL ? hub.notified(payload) : sockets.sessionEnded(payload)),
+      resumed: () => {
+        hub.resync();
+        sockets.recheckSessions().catch((error: Error) => logger.warn({ err: error.message }, "live updates: sessions not rechecked"));
+      },
+    },
+    logger,
+  );
+  await listener.start();
+  return {
+    hub,
+    sockets,
+    listener,
+    async stop() {
+      sockets.close();
+      hub.release();
+      await listener.stop();
+    },
+  };
+}
