@@ -57,8 +57,8 @@ function preparesStatements(config: ServerConfig): boolean {
 /**
  * What is wrong with the database connections for this configuration, in one line, or undefined:
  * prepared statements through a transaction-mode pooler that cannot keep them (answers would fail
- * or be wrong: "prepared statement … already exists"), or the job worker behind such a pooler
- * (it LISTENs and sets its role as it connects: it needs a session).
+ * or be wrong: "prepared statement … already exists"), or the job worker or live updates' LISTEN
+ * connection behind such a pooler (they need a session).
  */
 export async function poolerProblem(appUrl: string, config: ServerConfig): Promise<string | undefined> {
   const app = await poolerMode(appUrl);
@@ -68,13 +68,19 @@ export async function poolerProblem(appUrl: string, config: ServerConfig): Promi
       "set DATABASE_PREPARED_STATEMENTS=false and DATAPLAN_PG_PREPARED_STATEMENT_CACHE_SIZE=0, or max_prepared_statements in pgbouncer.ini"
     );
   }
-  if (!config.jobs.inProcess) return undefined;
   const jobs = config.jobs.databaseUrl ? await poolerMode(config.jobs.databaseUrl) : app;
-  if (jobs.transactionPooled) {
+  if (config.jobs.inProcess && jobs.transactionPooled) {
     return (
       `${config.jobs.databaseUrl ? "JOBS_DATABASE_URL" : "DATABASE_URL"} goes through a transaction-mode pooler, and the job worker needs a session (it LISTENs): ` +
       "set JOBS_DATABASE_URL to a direct connection to PostgreSQL, or JOBS_IN_PROCESS=false and run `npm run worker` with one"
     );
+  }
+  // Live updates LISTEN on DATABASE_LISTEN_URL, else JOBS_DATABASE_URL, else DATABASE_URL (src/live/start.ts).
+  const [listenSetting, listen] = config.live.listenUrl
+    ? ["DATABASE_LISTEN_URL", await poolerMode(config.live.listenUrl)]
+    : [config.jobs.databaseUrl ? "JOBS_DATABASE_URL" : "DATABASE_URL", jobs];
+  if (listen.transactionPooled) {
+    return `${listenSetting} goes through a transaction-mode pooler, which loses LISTEN's notifications (live updates): set DATABASE_LISTEN_URL to a direct connection to PostgreSQL`;
   }
   return undefined;
 }

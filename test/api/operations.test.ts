@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readServerConfig } from "../../src/config/server.ts";
 import { createLogger } from "../../src/logger.ts";
 import { startGateway } from "../../src/server.ts";
-import { http, signUp, startTestGateway, TEST_JWT_SECRET, testServerConfig, type TestGateway } from "../helpers/gateway.ts";
+import { http, signUp, startTestGateway, TEST_JWT_SECRET, configOver, type TestGateway } from "../helpers/gateway.ts";
 
 let gw: TestGateway;
 beforeAll(async () => {
@@ -15,7 +15,7 @@ describe("structured logs", () => {
   it("write one JSON line per request with its request id, and never a credential", async () => {
     const lines: string[] = [];
     const logger = createLogger({ write: (line: string) => lines.push(line) }, "info");
-    const logged = await startGateway(gw.db.appUrl, testServerConfig(), { logger });
+    const logged = await startGateway(gw.db.appUrl, configOver(gw.db), { logger });
     try {
       const user = await signUp(logged.url, "Logged Shop");
       await http(logged.url, "POST", "/api/auth/login", { body: { email: user.email, password: user.password } });
@@ -50,7 +50,7 @@ describe("logs under a flood", () => {
       HTTP_SERVER_CONCURRENCY: "1",
       HTTP_SERVER_QUEUE: "0",
     };
-    const logged = await startGateway(gw.db.appUrl, testServerConfig(env), { logger });
+    const logged = await startGateway(gw.db.appUrl, configOver(gw.db, env), { logger });
     const statuses: number[] = [];
     try {
       const query = (address: string) =>
@@ -133,13 +133,13 @@ describe("operations endpoints", () => {
 
   it("refuses a port that is taken with a clear message", async () => {
     const port = Number(new URL(gw.url).port);
-    await expect(startGateway(gw.db.appUrl, testServerConfig({ PORT: String(port), PROBE_PORT: String(port + 1) }))).rejects.toThrow(
+    await expect(startGateway(gw.db.appUrl, configOver(gw.db, { PORT: String(port), PROBE_PORT: String(port + 1) }))).rejects.toThrow(
       `Port ${port} is already in use: stop the other server or set PORT`,
     );
   });
 
   it("turns the explorer off in production unless asked for, and advertises only what it serves", async () => {
-    const prod = await startGateway(gw.db.appUrl, testServerConfig({ NODE_ENV: "production" }));
+    const prod = await startGateway(gw.db.appUrl, configOver(gw.db, { NODE_ENV: "production" }));
     try {
       expect((await fetch(`${prod.url}/graphiql`, { headers: { accept: "text/html" } })).status).toBe(404);
       const root = (await http(prod.url, "GET", "/")).body;
@@ -222,7 +222,7 @@ describe("operations endpoints", () => {
       'JOBS_IN_PROCESS must be true or false (got "no")',
     );
 
-    const behindProxy = await startGateway(gw.db.appUrl, testServerConfig({ TRUST_PROXY: "1" }));
+    const behindProxy = await startGateway(gw.db.appUrl, configOver(gw.db, { TRUST_PROXY: "1" }));
     try {
       await http(behindProxy.url, "POST", "/api/auth/login", {
         body: { email: "nobody@proxy.test", password: "a guess" },

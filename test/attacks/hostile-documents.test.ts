@@ -5,7 +5,7 @@ import path from "node:path";
 import { getIntrospectionQuery } from "postgraphile/graphql";
 import { startGateway } from "../../src/server.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { graphql, graphqlOk, http, signUp, startTestGateway, testServerConfig, type TestGateway } from "../helpers/gateway.ts";
+import { graphql, graphqlOk, http, signUp, startTestGateway, configOver, type TestGateway } from "../helpers/gateway.ts";
 import { attackRecorder } from "./recorder.ts";
 
 const record = attackRecorder(import.meta.filename, "hostile documents");
@@ -51,7 +51,7 @@ describe("responses bounded in bytes", () => {
     const grouped = await answer("{ products { groupedAggregates(groupBy: [TITLE]) { keys } } }", {}, shop.access_token);
     expect((grouped.data as { products: { groupedAggregates: unknown[] } }).products.groupedAggregates).toHaveLength(5);
     // With the default page of 100 groups, grouping stays usable (keys are not weighed as texts).
-    const pageOf100 = await startGateway(gw.db.appUrl, testServerConfig());
+    const pageOf100 = await startGateway(gw.db.appUrl, configOver(gw.db));
     try {
       const res = await graphql(
         pageOf100.url,
@@ -292,7 +292,7 @@ describe("trusted documents (production option)", () => {
     const hash = createHash("sha256").update(trusted).digest("hex");
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "stoflow-trusted-")), "persisted-documents.json");
     fs.writeFileSync(file, JSON.stringify({ [hash]: trusted }));
-    const server = await startGateway(gw.db.appUrl, testServerConfig({ GRAPHQL_TRUSTED_DOCUMENTS: file }));
+    const server = await startGateway(gw.db.appUrl, configOver(gw.db, { GRAPHQL_TRUSTED_DOCUMENTS: file }));
     try {
       const byHash = await http(server.url, "POST", "/graphql", { body: { documentId: hash } });
       expect(byHash.status, JSON.stringify(byHash.body)).toBe(200);

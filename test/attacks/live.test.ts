@@ -3,7 +3,7 @@ import jwt from "jsonwebtoken";
 import { signAccessToken, verifyAccessToken } from "../../src/auth/tokens.ts";
 import WebSocket from "ws";
 import { startGateway } from "../../src/server.ts";
-import { graphql, graphqlOk, http, signUp, startTestGateway, testServerConfig, type TestGateway } from "../helpers/gateway.ts";
+import { graphql, graphqlOk, http, signUp, startTestGateway, configOver, type TestGateway } from "../helpers/gateway.ts";
 import { until } from "../helpers/until.ts";
 import { closedWith, liveClient, type LiveClient } from "../helpers/live.ts";
 import { attackRecorder } from "./recorder.ts";
@@ -217,7 +217,7 @@ describe("slow consumers", () => {
   it("a socket that stops reading while 300 events are sent is closed at the next ping; the server stays responsive", async () => {
     const other = await startGateway(
       gw.db.appUrl,
-      testServerConfig({ JOBS_DATABASE_URL: gw.db.jobsUrl, LIVE_PING_MS: "300", LIVE_MERGE_MS: "0", LIVE_QUEUED_EVENTS: "16" }),
+      configOver(gw.db, { LIVE_PING_MS: "300", LIVE_MERGE_MS: "0", LIVE_QUEUED_EVENTS: "16" }),
     );
     try {
       const reader = new WebSocket(other.url.replace(/^http/, "ws") + "/graphql", "graphql-transport-ws", { autoPong: false });

@@ -77,6 +77,21 @@ describe.skipIf(skip)("a transaction-mode pooler in front of the database", () =
     expect(await poolerProblem(viaBouncer, { ...config, jobs: { ...config.jobs, databaseUrl: db.jobsUrl } })).toBeUndefined();
   });
 
+  it("with live updates' LISTEN behind it, the server refuses to start and says to set DATABASE_LISTEN_URL", async () => {
+    const config = testServerConfig({
+      DATABASE_PREPARED_STATEMENTS: "false",
+      DATAPLAN_PG_PREPARED_STATEMENT_CACHE_SIZE: "0",
+      JOBS_IN_PROCESS: "false",
+    });
+    expect(await poolerProblem(viaBouncer, config)).toMatch(
+      /^DATABASE_URL goes through a transaction-mode pooler, which loses LISTEN's notifications .*DATABASE_LISTEN_URL/,
+    );
+    expect(await poolerProblem(viaBouncer, { ...config, live: { ...config.live, listenUrl: viaBouncer } })).toMatch(
+      /^DATABASE_LISTEN_URL goes through/,
+    );
+    expect(await poolerProblem(viaBouncer, { ...config, live: { ...config.live, listenUrl: db.jobsUrl } })).toBeUndefined();
+  });
+
   it("npm start with WEB_CONCURRENCY=2 refuses once, before forking workers that would fail in a loop", async () => {
     const io = recordingIo(
       databaseEnv(db, {

@@ -153,3 +153,16 @@ export async function lockTables(url: string, tables: string[]) {
     release: () => client.end().catch(() => {}),
   };
 }
+
+/**
+ * `url` with PgBouncer's address (npm run test:pgbouncer) replaced by PostgreSQL's own: a session,
+ * for the LISTEN connection of live updates (DATABASE_LISTEN_URL), which a transaction-mode pooler
+ * would lose. Unchanged without PgBouncer.
+ */
+export function directUrl(url: string): string {
+  const via = process.env.TEST_PGBOUNCER_URL;
+  const parsed = new URL(url);
+  if (!via || parsed.host !== new URL(via).host) return url;
+  parsed.host = new URL(inject("rootUrl")).host;
+  return parsed.toString();
+}

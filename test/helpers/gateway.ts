@@ -6,7 +6,7 @@ import type { AppRole } from "../../src/auth/roles.ts";
 import { readServerConfig, type ServerConfig } from "../../src/config/server.ts";
 import { startGateway, type Gateway } from "../../src/server.ts";
 import { addTeamMember as addMember } from "../../src/operator/team-members.ts";
-import { createTestDatabase, type TestDatabase } from "./db.ts";
+import { createTestDatabase, directUrl, type TestDatabase } from "./db.ts";
 import { GENEROUS_LIMITS } from "./limits.ts";
 
 export const TEST_JWT_SECRET = "test-secret-that-is-at-least-32-characters-long";
@@ -56,6 +56,11 @@ export function testServerConfig(env: NodeJS.ProcessEnv = {}): ServerConfig {
   });
 }
 
+/** testServerConfig for a server over `db`, listening for live updates on a direct connection (PgBouncer or not). */
+export function configOver(db: { appUrl: string }, env: NodeJS.ProcessEnv = {}): ServerConfig {
+  return testServerConfig({ DATABASE_LISTEN_URL: directUrl(db.appUrl), ...env });
+}
+
 export async function startTestGateway(env: NodeJS.ProcessEnv = {}): Promise<TestGateway> {
   const db = await createTestDatabase();
   const config = testServerConfig({ JOBS_DATABASE_URL: db.jobsUrl, ...env });
@@ -73,7 +78,7 @@ export async function startTestGateway(env: NodeJS.ProcessEnv = {}): Promise<Tes
 
 /** Another server over the same database as `gw`, with other settings, closed after `work`. */
 export async function withServer<T>(gw: { db: { appUrl: string } }, env: NodeJS.ProcessEnv, work: (url: string) => Promise<T>): Promise<T> {
-  const other = await startGateway(gw.db.appUrl, testServerConfig(env));
+  const other = await startGateway(gw.db.appUrl, configOver(gw.db, env));
   try {
     return await work(other.url);
   } finally {
@@ -152,6 +157,7 @@ export async function spawnServer(appUrl: string, env: NodeJS.ProcessEnv = {}) {
     env: {
       ...process.env,
       DATABASE_URL: appUrl,
+      ...(appUrl ? { DATABASE_LISTEN_URL: directUrl(appUrl) } : {}),
       PORT: "0",
       PROBE_PORT: "0",
       JWT_SECRET: TEST_JWT_SECRET,

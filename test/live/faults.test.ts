@@ -1,7 +1,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startGateway, type Gateway } from "../../src/server.ts";
-import { graphqlOk, signUp, startTestGateway, testServerConfig, type TestGateway } from "../helpers/gateway.ts";
+import { graphqlOk, signUp, startTestGateway, configOver, type TestGateway } from "../helpers/gateway.ts";
 import { closedWith, liveClient, type LiveClient } from "../helpers/live.ts";
 import { until } from "../helpers/until.ts";
 
@@ -89,7 +89,7 @@ describe("the LISTEN connection", () => {
 
 describe("two gateway processes", () => {
   it("over one database, each delivers every event to its own subscribers; a gateway stopped closes its sockets, another serves them", async () => {
-    const other: Gateway = await startGateway(gw.db.appUrl, testServerConfig({ JOBS_DATABASE_URL: gw.db.jobsUrl, LIVE_MERGE_MS: "20" }));
+    const other: Gateway = await startGateway(gw.db.appUrl, configOver(gw.db, { LIVE_MERGE_MS: "20" }));
     try {
       const [here, there] = await Promise.all([follow(gw.url), follow(other.url)]);
       await create("BOTH-1");
