@@ -32,6 +32,17 @@ async function fill(editor: Locator, text: string) {
   await page.keyboard.press("Delete");
 }
 
+/** Types `document` and the Authorization header of `token` into the explorer, then runs it. */
+async function execute(document: string, token: string) {
+  await fill(page.locator(".graphiql-query-editor .monaco-editor"), document);
+  await page.getByRole("button", { name: "Headers" }).click();
+  await fill(
+    page.locator(".graphiql-editor-tool .graphiql-editor:not(.hidden) .monaco-editor"),
+    JSON.stringify({ Authorization: `Bearer ${token}` }),
+  );
+  await page.getByRole("button", { name: /Execute query/ }).click();
+}
+
 describe.skipIf(skip)("the explorer at /graphiql, in headless Chromium", () => {
   it("loads the documented schema, runs a tenant query with the Authorization header, shows the result", async () => {
     const shop = await signUp(gw.url, "Browser Shop");
@@ -41,13 +52,7 @@ describe.skipIf(skip)("the explorer at /graphiql, in headless Chromium", () => {
     await docs.getByText("Query", { exact: true }).first().click();
     await docs.getByText("currentTenantUsage").first().waitFor();
 
-    await fill(page.locator(".graphiql-query-editor .monaco-editor"), "{ currentSession { tenant { name } } products { totalCount } }");
-    await page.getByRole("button", { name: "Headers" }).click();
-    await fill(
-      page.locator(".graphiql-editor-tool .graphiql-editor:not(.hidden) .monaco-editor"),
-      JSON.stringify({ Authorization: `Bearer ${shop.access_token}` }),
-    );
-    await page.getByRole("button", { name: /Execute query/ }).click();
+    await execute("{ currentSession { tenant { name } } products { totalCount } }", shop.access_token);
     const response = page.locator(".graphiql-response");
     await response.getByText("totalCount").waitFor();
 
@@ -62,13 +67,7 @@ describe.skipIf(skip)("the explorer at /graphiql, in headless Chromium", () => {
   it("runs a subscription over its WebSocket with the Authorization header, and shows the event a write causes", async () => {
     const shop = await signUp(gw.url, "Live Browser Shop");
     await page.goto(`${gw.url}/graphiql`);
-    await fill(page.locator(".graphiql-query-editor .monaco-editor"), "subscription { productChanged { event sku product { title } } }");
-    await page.getByRole("button", { name: "Headers" }).click();
-    await fill(
-      page.locator(".graphiql-editor-tool .graphiql-editor:not(.hidden) .monaco-editor"),
-      JSON.stringify({ Authorization: `Bearer ${shop.access_token}` }),
-    );
-    await page.getByRole("button", { name: /Execute query/ }).click();
+    await execute("subscription { productChanged { event sku product { title } } }", shop.access_token);
     await until("the explorer's socket", () => gw.live.hub.subscriptions > 0, 15_000);
     await graphqlOk(
       gw.url,
