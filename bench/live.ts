@@ -81,7 +81,11 @@ interface Subscriber {
   closedAt?: number;
 }
 
-const SUBSCRIBE = JSON.stringify({ id: "1", type: "subscribe", payload: { query: "subscription { productChanged { event sku sequence } }" } });
+const SUBSCRIBE = JSON.stringify({
+  id: "1",
+  type: "subscribe",
+  payload: { query: "subscription { productChanged { event sku sequence } }" },
+});
 
 function subscribe(tenant: number, onEvent: (tenant: number, sku: string | null, event: string) => void): Promise<Subscriber> {
   return new Promise((resolve, reject) => {
@@ -89,9 +93,14 @@ function subscribe(tenant: number, onEvent: (tenant: number, sku: string | null,
     const subscriber: Subscriber = { tenant, socket };
     socket.once("error", reject);
     socket.once("close", () => (subscriber.closedAt = performance.now()));
-    socket.once("open", () => socket.send(JSON.stringify({ type: "connection_init", payload: { authorization: `Bearer ${tokens[tenant]}` } })));
+    socket.once("open", () =>
+      socket.send(JSON.stringify({ type: "connection_init", payload: { authorization: `Bearer ${tokens[tenant]}` } })),
+    );
     socket.on("message", (data: Buffer) => {
-      const message = JSON.parse(data.toString()) as { type: string; payload?: { data?: { productChanged: { sku: string | null; event: string } } } };
+      const message = JSON.parse(data.toString()) as {
+        type: string;
+        payload?: { data?: { productChanged: { sku: string | null; event: string } } };
+      };
       if (message.type === "connection_ack") {
         socket.send(SUBSCRIBE);
         resolve(subscriber);
@@ -133,7 +142,9 @@ const report = (line: string) => {
 };
 
 // 1. Subscribers per process, latency commit → client, cross-tenant deliveries.
-report("| Subscribers | Tenants | Connect (s) | Gateway RSS +MiB (KiB each) | Gateway CPU per delivery (µs) | Deliveries (expected) | Write → client p50 / p95 / p99 (ms) | Cross-tenant |");
+report(
+  "| Subscribers | Tenants | Connect (s) | Gateway RSS +MiB (KiB each) | Gateway CPU per delivery, writes included (µs) | Deliveries (expected) | Write → client p50 / p95 / p99 (ms) | Cross-tenant |",
+);
 report("|---|---|---|---|---|---|---|---|");
 const subscribers: Subscriber[] = [];
 for (const step of STEPS) {
@@ -150,7 +161,9 @@ for (const step of STEPS) {
   const added = step - subscribers.length;
   const connectStarted = performance.now();
   while (subscribers.length < step) {
-    const batch = Array.from({ length: Math.min(200, step - subscribers.length) }, (_, i) => subscribe((subscribers.length + i) % TENANTS, onEvent));
+    const batch = Array.from({ length: Math.min(200, step - subscribers.length) }, (_, i) =>
+      subscribe((subscribers.length + i) % TENANTS, onEvent),
+    );
     subscribers.push(...(await Promise.all(batch)));
   }
   const connectSeconds = (performance.now() - connectStarted) / 1000;
@@ -180,7 +193,8 @@ let afterKill = 0;
 for (const s of subscribers) {
   s.socket.removeAllListeners("message");
   s.socket.on("message", (data: Buffer) => {
-    const change = (JSON.parse(data.toString()) as { payload?: { data?: { productChanged: { event: string } } } }).payload?.data?.productChanged;
+    const change = (JSON.parse(data.toString()) as { payload?: { data?: { productChanged: { event: string } } } }).payload?.data
+      ?.productChanged;
     if (change?.event === "RESYNC") resyncs += 1;
     else if (change) afterKill += 1;
   });
@@ -192,7 +206,9 @@ const resent = await writeAtPace(2, "K");
 await settle(2_000);
 const expectedAfter = [...resent.values()].reduce((sum, w) => sum + (perTenantAll.get(w.tenant) ?? 0), 0);
 if (resyncs !== subscribers.length || afterKill !== expectedAfter) {
-  throw new Error(`after the LISTEN kill: ${resyncs} RESYNC of ${subscribers.length}, ${afterKill} deliveries of ${expectedAfter}: no figure`);
+  throw new Error(
+    `after the LISTEN kill: ${resyncs} RESYNC of ${subscribers.length}, ${afterKill} deliveries of ${expectedAfter}: no figure`,
+  );
 }
 const killRow = `LISTEN connection killed with ${subscribers.length} subscribers: ${resyncs} RESYNC events (one each), then ${afterKill} of ${expectedAfter} deliveries.`;
 console.log(killRow);
@@ -216,12 +232,17 @@ console.log(revocationRow);
 for (const s of subscribers) s.socket.terminate();
 
 // 4. The triggers' cost to writers: updates with the live triggers on vs off, alternately (ABAB).
-for (let t = 1; t <= TENANTS; t++) await owner.query(`insert into client_${t}.products (sku, title, price) values ('HOT', 'Hot', 1) on conflict do nothing`);
+for (let t = 1; t <= TENANTS; t++)
+  await owner.query(`insert into client_${t}.products (sku, title, price) values ('HOT', 'Hot', 1) on conflict do nothing`);
 const setTriggers = async (on: boolean) => {
-  const { rows: schemas } = await owner.query<{ s: string }>("select schema_name as s from app_private.tenant_schemas where schema_name <> 'tenant_template'");
+  const { rows: schemas } = await owner.query<{ s: string }>(
+    "select schema_name as s from app_private.tenant_schemas where schema_name <> 'tenant_template'",
+  );
   for (const { s } of schemas) await owner.query(`alter table ${s}.products ${on ? "enable" : "disable"} trigger _900_live`);
 };
-const UPDATE = JSON.stringify({ query: `mutation { updateProduct(input: { sku: "HOT", patch: { stockQuantity: 2 } }) { product { sku } } }` });
+const UPDATE = JSON.stringify({
+  query: `mutation { updateProduct(input: { sku: "HOT", patch: { stockQuantity: 2 } }) { product { sku } } }`,
+});
 const writeLoad = (on: boolean) => async () => {
   await setTriggers(on);
   return loadWithCpu(
@@ -230,7 +251,12 @@ const writeLoad = (on: boolean) => async () => {
       seconds: BENCH.seconds,
       connections: 16,
       // Each request another tenant's row: writers in general, not one row's lock.
-      request: (n) => ({ method: "POST", path: "/graphql", headers: { "content-type": "application/json", authorization: `Bearer ${tokens[n % TENANTS]}` }, body: UPDATE }),
+      request: (n) => ({
+        method: "POST",
+        path: "/graphql",
+        headers: { "content-type": "application/json", authorization: `Bearer ${tokens[n % TENANTS]}` },
+        body: UPDATE,
+      }),
     },
     pid,
   );

@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import type pg from "pg";
 import type { Logger } from "pino";
 import { postgraphile } from "postgraphile";
+import { makePgAdaptorWithPgClient } from "postgraphile/adaptors/pg";
 import { authServiceFor } from "./auth/auth-service.ts";
 import { ownAddress } from "./config/mail.ts";
 import { type ServerConfig } from "./config/server.ts";
@@ -38,6 +39,8 @@ export interface Gateway {
   /** Where /health, /ready and /metrics answer apart from the API (PROBE_PORT). */
   probeUrl: string;
   pool: pg.Pool;
+  /** The connections subscriptions' deliveries read on (LIVE_POOL_SIZE). */
+  deliveryPool: pg.Pool;
   logger: Logger;
   /** The in-process job worker (JOBS_IN_PROCESS, the default). */
   jobs: JobWorker | undefined;
@@ -80,8 +83,19 @@ export async function startGateway(
     : undefined;
   const schemaWatch = watchPool && new SchemaWatchSubscriber(watchPool);
   const hub = new LiveHub(config.live);
+  // The deliveries' reads (one per event and subscription) have connections of their own: a fan-out waits there, not in HTTP's pool.
+  const deliveryPool = createPool(appUrl, { ...config, poolSize: config.live.poolSize }, logger);
+  await openTransactionsInOneRoundTrip(deliveryPool);
   const pgl = postgraphile(
-    makePreset(pool, auth, config.graphql, { explorer: config.explorer, logger, guards, messages, schemaWatch, live: hub }),
+    makePreset(pool, auth, config.graphql, {
+      explorer: config.explorer,
+      logger,
+      guards,
+      messages,
+      schemaWatch,
+      live: hub,
+      deliveries: makePgAdaptorWithPgClient(deliveryPool),
+    }),
   );
   const serv = pgl.createServ((preset) => new ReceivedBodyGrafserv(preset));
   const pipeline = createPipeline({
@@ -121,7 +135,7 @@ export async function startGateway(
     await live.stop();
     await pgl.release();
     schemaWatch?.release();
-    await Promise.all([pool.end(), probePool.end(), watchPool?.end()]);
+    await Promise.all([pool.end(), probePool.end(), deliveryPool.end(), watchPool?.end()]);
   };
   const giveUp = async (error: unknown): Promise<never> => {
     await listeners.close();
@@ -144,6 +158,7 @@ export async function startGateway(
     url,
     probeUrl: ownAddress(probePort),
     pool,
+    deliveryPool,
     logger,
     jobs,
     live,

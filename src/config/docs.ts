@@ -309,6 +309,24 @@ export const settingGroups: SettingGroup[] = [
           "Sockets are pinged this often; one that has not answered the previous ping is closed: a client gone without a word, or one that reads nothing (its events wait, bounded by `LIVE_QUEUED_EVENTS`, until then)",
         notes: { LIVE_PING_MS: "ping interval; no pong by the next ping: closed" },
       },
+      {
+        names: ["LIVE_MESSAGES_PER_SECOND"],
+        meaning:
+          "Messages one socket may send a second, twice as many in a burst; beyond, it is closed with 1008 (subscribe/complete churn costs the event loop)",
+        notes: { LIVE_MESSAGES_PER_SECOND: "messages per socket per second, then closed" },
+      },
+      {
+        names: ["LIVE_POOL_SIZE"],
+        meaning:
+          "Connections the deliveries use to read each event's row under the subscriber's role: a pool of their own, so that one tenant's fan-out to thousands of subscriptions waits there and never takes the HTTP requests' connections",
+        notes: { LIVE_POOL_SIZE: "connections for the deliveries' reads" },
+      },
+      {
+        names: ["LIVE_DELIVERIES"],
+        meaning:
+          "Deliveries in progress at once, process-wide (each reads its row and hands the event to its socket); the next turn goes to each tenant with an event waiting in rotation, so one tenant's fan-out to thousands of subscriptions leaves room to the others and to HTTP requests",
+        notes: { LIVE_DELIVERIES: "deliveries at once, tenants in rotation" },
+      },
     ],
   },
   {

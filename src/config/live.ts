@@ -25,6 +25,16 @@ export interface LiveConfig {
   connectTimeoutMs: number;
   /** Sockets are pinged this often; one that has not answered the previous ping (gone, or reading nothing) is closed. */
   pingMs: number;
+  /** Messages one socket may send a second (twice as many in a burst); beyond, it is closed (1008). */
+  messagesPerSecond: number;
+  /**
+   * Connections the deliveries' reads use (each event's row, read under the subscriber's role): a
+   * pool of their own, so that a tenant's fan-out to thousands of subscriptions never takes the
+   * connections of HTTP requests.
+   */
+  poolSize: number;
+  /** Deliveries in progress at once, process-wide, turns rotating between tenants with events waiting. */
+  deliveries: number;
 }
 
 export function readLiveConfig(env: NodeJS.ProcessEnv): LiveConfig {
@@ -32,12 +42,15 @@ export function readLiveConfig(env: NodeJS.ProcessEnv): LiveConfig {
     listenUrl: optional(env, "DATABASE_LISTEN_URL"),
     maxSockets: integer(env, "LIVE_MAX_SOCKETS", 20_000, 0, 10_000_000),
     socketsPerAddress: integer(env, "LIVE_SOCKETS_PER_ADDRESS", 16, 1, 1_000_000),
-    socketsPerTenant: integer(env, "LIVE_SOCKETS_PER_TENANT", 500, 1, 10_000_000),
-    subscriptionsPerSocket: integer(env, "LIVE_SUBSCRIPTIONS_PER_SOCKET", 20, 1, 10_000),
+    socketsPerTenant: integer(env, "LIVE_SOCKETS_PER_TENANT", 100, 1, 10_000_000),
+    subscriptionsPerSocket: integer(env, "LIVE_SUBSCRIPTIONS_PER_SOCKET", 10, 1, 10_000),
     sendBufferBytes: integer(env, "LIVE_SEND_BUFFER_BYTES", 1024 * 1024, 1024, 1024 * 1024 * 1024),
     mergeMs: integer(env, "LIVE_MERGE_MS", 150, 0, 10_000),
     queuedEvents: integer(env, "LIVE_QUEUED_EVENTS", 256, 1, 1_000_000),
     connectTimeoutMs: integer(env, "LIVE_CONNECT_TIMEOUT_MS", 3_000, 100, 600_000),
     pingMs: integer(env, "LIVE_PING_MS", 15_000, 100, 600_000),
+    messagesPerSecond: integer(env, "LIVE_MESSAGES_PER_SECOND", 10, 1, 100_000),
+    poolSize: integer(env, "LIVE_POOL_SIZE", 2, 1, 500),
+    deliveries: integer(env, "LIVE_DELIVERIES", 4, 1, 10_000),
   };
 }

@@ -30,6 +30,8 @@ import { ErrorCodesPlugin } from "./error-codes.ts";
 import { trustedDocumentsPreset } from "./trusted-documents.ts";
 import type {} from "postgraphile/grafserv/node";
 import type { GrafastSubscriber } from "postgraphile/grafast";
+import type { WithPgClient } from "postgraphile/@dataplan/pg";
+import type { NodePostgresPgClient } from "postgraphile/adaptors/pg";
 import type { LiveHub } from "../live/hub.ts";
 import { livePlugin } from "./live-plugin.ts";
 
@@ -50,6 +52,7 @@ export function makePreset(
     messages = new ConstraintMessages(pool),
     schemaWatch,
     live,
+    deliveries,
   }: PresetOptions,
 ): GraphileConfig.Preset {
   return {
@@ -98,7 +101,9 @@ export function makePreset(
         // What the steps of /graphql found (src/http/pipeline.ts): the verified session, the client address.
         const request = contextOf(requestContext);
         const session = request?.session;
-        return { session, clientIp: request?.clientIp ?? "unknown", pgSettings: pgSettingsFor(session) };
+        const context = { session, clientIp: request?.clientIp ?? "unknown", pgSettings: pgSettingsFor(session) };
+        // A subscription's deliveries read on their own connections (LIVE_POOL_SIZE).
+        return request?.websocket && deliveries ? { ...context, withPgClient: deliveries } : context;
       },
     },
     grafserv: {
@@ -128,6 +133,8 @@ interface PresetOptions {
   schemaWatch?: GrafastSubscriber<Record<string, string>> | undefined;
   /** Where subscriptions get their events (src/live/hub.ts). */
   live: LiveHub;
+  /** The connections subscriptions' deliveries read on (LIVE_POOL_SIZE); without, the request pool's. */
+  deliveries?: WithPgClient<NodePostgresPgClient>;
 }
 
 /** The gate every GraphQL document passes, and the line new documents are parsed and planned in (see document-gate.ts). */

@@ -1,4 +1,5 @@
 import type { GrafastSubscriber } from "postgraphile/grafast";
+import { DeliveryLine } from "./delivery-line.ts";
 
 /** What sellers can wait for: the `k` of a stoflow_live notification. */
 export const LIVE_KINDS = ["product", "vinted_product", "publication", "ai_generation"] as const;
@@ -28,6 +29,8 @@ export interface HubLimits {
   mergeMs: number;
   /** Events waiting for one subscription; beyond, they become one RESYNC. */
   queuedEvents: number;
+  /** Deliveries in progress at once, process-wide, turns rotating between tenants (delivery-line.ts). */
+  deliveries: number;
 }
 
 /**
@@ -42,9 +45,11 @@ export class LiveHub implements GrafastSubscriber<Record<string, LiveEvent>> {
   readonly counts = { notifications: 0, delivered: 0, resyncs: 0, malformed: 0 };
 
   readonly #limits: HubLimits;
+  readonly #line: DeliveryLine;
 
   constructor(limits: HubLimits) {
     this.#limits = limits;
+    this.#line = new DeliveryLine(limits.deliveries);
   }
 
   get subscriptions(): number {
@@ -55,7 +60,8 @@ export class LiveHub implements GrafastSubscriber<Record<string, LiveEvent>> {
 
   subscribe(name: string | number): AsyncIterableIterator<LiveEvent> {
     const topic = String(name);
-    const subscription = new Subscription(this.#limits.queuedEvents, () => this.#drop(topic, subscription));
+    const turns = { line: this.#line, tenant: topic.slice(0, topic.indexOf(":")) };
+    const subscription = new Subscription(this.#limits.queuedEvents, turns, () => this.#drop(topic, subscription));
     const set = this.#topics.get(topic) ?? new Set();
     set.add(subscription);
     this.#topics.set(topic, set);
@@ -130,18 +136,24 @@ export function parseNotification(payload: string): { topic: string; change: Cha
   return { topic: topicOf(t as number, k as LiveKind), change: { event, key: String(id) } };
 }
 
-/** One subscription's events, as the async iterator grafast's `listen` reads, with a bounded queue. */
+/**
+ * One subscription's events, as the async iterator grafast's `listen` reads, with a bounded queue.
+ * An event is handed out in a turn of the delivery line, held while grafast reads its row and
+ * graphql-ws sends it, and given back when the next one is asked for.
+ */
 class Subscription implements AsyncIterableIterator<LiveEvent> {
   #queue: LiveEvent[] = [];
   #waiting: ((result: IteratorResult<LiveEvent>) => void) | undefined;
   #sequence = 0;
   #done = false;
-
+  #holding = false;
   readonly #maxQueued: number;
+  readonly #turns: { line: DeliveryLine; tenant: string };
   readonly #onEnd: () => void;
 
-  constructor(maxQueued: number, onEnd: () => void) {
+  constructor(maxQueued: number, turns: { line: DeliveryLine; tenant: string }, onEnd: () => void) {
     this.#maxQueued = maxQueued;
+    this.#turns = turns;
     this.#onEnd = onEnd;
   }
 
@@ -158,11 +170,28 @@ class Subscription implements AsyncIterableIterator<LiveEvent> {
     else this.#queue.push(event);
   }
 
-  next(): Promise<IteratorResult<LiveEvent>> {
+  async next(): Promise<IteratorResult<LiveEvent>> {
+    this.#giveTurn();
+    const result = await this.#nextEvent();
+    if (result.done) return result;
+    await this.#turns.line.take(this.#turns.tenant);
+    this.#holding = true;
+    if (!this.#done) return result;
+    this.#giveTurn();
+    return { done: true, value: undefined };
+  }
+
+  #nextEvent(): Promise<IteratorResult<LiveEvent>> {
     const first = this.#queue.shift();
     if (first) return Promise.resolve({ done: false, value: first });
     if (this.#done) return Promise.resolve({ done: true, value: undefined });
     return new Promise((resolve) => (this.#waiting = resolve));
+  }
+
+  #giveTurn(): void {
+    if (!this.#holding) return;
+    this.#holding = false;
+    this.#turns.line.give();
   }
 
   return(): Promise<IteratorResult<LiveEvent>> {
@@ -170,6 +199,7 @@ class Subscription implements AsyncIterableIterator<LiveEvent> {
       this.#done = true;
       this.#queue = [];
       this.#onEnd();
+      this.#giveTurn();
       this.#waiting?.({ done: true, value: undefined });
       this.#waiting = undefined;
     }

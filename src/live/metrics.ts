@@ -5,17 +5,19 @@ import type { LiveUpdates } from "./start.ts";
 export function registerLiveMetrics(registry: client.Registry, { hub, sockets, listener }: LiveUpdates): void {
   new client.Gauge({
     name: "stoflow_live_sockets",
-    help: "Subscription sockets open, and refused or closed since start, by state (refused: at the upgrade or the tenant's cap; slow_consumer, unanswered: no pong, session_ended, expired).",
+    help: "Subscription sockets open, and refused or closed since start, by state (refused: at the upgrade or the tenant's cap; slow_consumer, unanswered: no pong, session_ended, expired, protocol_error: a frame refused, too_many_messages).",
     labelNames: ["state"],
     registers: [registry],
     collect() {
-      const { refused, slowConsumers, unanswered, sessionsEnded, expired } = sockets.counts;
+      const { refused, slowConsumers, unanswered, sessionsEnded, expired, protocolErrors, tooManyMessages } = sockets.counts;
       this.set({ state: "open" }, sockets.open);
       this.set({ state: "refused" }, refused);
       this.set({ state: "slow_consumer" }, slowConsumers);
       this.set({ state: "unanswered" }, unanswered);
       this.set({ state: "session_ended" }, sessionsEnded);
       this.set({ state: "expired" }, expired);
+      this.set({ state: "protocol_error" }, protocolErrors);
+      this.set({ state: "too_many_messages" }, tooManyMessages);
     },
   });
   new client.Gauge({

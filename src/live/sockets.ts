@@ -12,8 +12,9 @@ import { clientOfAddress } from "../admission/client-address.ts";
 import { GRAPHQL_PATH } from "../graphql/context.ts";
 import { pathOf } from "../http/request-context.ts";
 
-/** Close codes: the standard "try again later", and graphql-ws's Forbidden for tokens. */
+/** Standard close codes: try again later (a cap), policy violation (too many messages). */
 const TRY_AGAIN_LATER = 1013;
+const POLICY_VIOLATION = 1008;
 
 export interface LiveSocketOptions {
   limits: LiveConfig;
@@ -61,7 +62,7 @@ export class LiveSockets {
   readonly #answered = new Set<WebSocket>();
   readonly #pinging: NodeJS.Timeout;
   #open = 0;
-  readonly counts = { refused: 0, slowConsumers: 0, unanswered: 0, sessionsEnded: 0, expired: 0 };
+  readonly counts = { refused: 0, slowConsumers: 0, unanswered: 0, sessionsEnded: 0, expired: 0, protocolErrors: 0, tooManyMessages: 0 };
 
   constructor(serv: GrafservBase, options: LiveSocketOptions) {
     this.#options = options;
@@ -144,17 +145,28 @@ export class LiveSockets {
     const { sendBufferBytes } = this.#options.limits;
     this.#answered.add(ws);
     ws.on("pong", () => this.#answered.add(ws));
+    // A frame the protocol refuses (too large, unmasked, bad UTF-8, reserved opcode): ws closes the socket with its code.
+    ws.on("error", () => (this.counts.protocolErrors += 1));
+    const allowance = messageAllowance(this.#options.limits.messagesPerSecond);
     const closed = this.#graphqlWs.opened(
       {
         protocol: ws.protocol,
-        send: (data) =>
-          ws.bufferedAmount > sendBufferBytes
-            ? this.#slowConsumer(ws)
-            : new Promise<void>((resolve, reject) => ws.send(data, (error) => (error ? reject(error) : resolve()))),
+        // Handed to the socket without waiting for the client to read it (a delivery's turn is not
+        // held by a slow reader); a reader that leaves more than LIVE_SEND_BUFFER_BYTES unread is closed.
+        send: (data) => {
+          if (ws.bufferedAmount > sendBufferBytes) return this.#slowConsumer(ws);
+          if (ws.readyState === ws.OPEN) ws.send(data);
+          return Promise.resolve();
+        },
         close: (code, reason) => ws.close(code, reason),
         onMessage: (handle) =>
           ws.on("message", (data: Buffer) => {
-            handle(data.toString()).catch(() => ws.close(CloseCode.InternalServerError, "Internal error"));
+            if (!allowance()) {
+              this.counts.tooManyMessages += 1;
+              return ws.close(POLICY_VIOLATION, "Too many messages");
+            }
+            // What graphql-ws throws on is a message out of place (a client's `next`, a second ack): the client's mistake.
+            handle(data.toString()).catch(() => ws.close(CloseCode.BadRequest, "Invalid message"));
           }),
       },
       { socket: ws, request },
@@ -235,6 +247,21 @@ export class LiveSockets {
     if (next > 0) counts.set(key, next);
     else counts.delete(key);
   }
+}
+
+/** A token bucket: `perSecond` messages a second, twice as many in a burst; true while a message is allowed. */
+function messageAllowance(perSecond: number): () => boolean {
+  const burst = 2 * perSecond;
+  let tokens = burst;
+  let at = Date.now();
+  return () => {
+    const now = Date.now();
+    tokens = Math.min(burst, tokens + ((now - at) * perSecond) / 1000);
+    at = now;
+    if (tokens < 1) return false;
+    tokens -= 1;
+    return true;
+  };
 }
 
 function tooManySubscriptions(max: number): GraphQLError {

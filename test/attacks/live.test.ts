@@ -213,6 +213,50 @@ describe("transport limits", () => {
   });
 });
 
+describe("hostile frames", () => {
+  it("frames over the size limit, unmasked, of bad UTF-8 or a reserved opcode, from many addresses at once, close their own socket only", async () => {
+    const frames: Record<string, (socket: import("node:net").Socket) => void> = {
+      "a 200 kB text frame": (socket) =>
+        socket.write(Buffer.concat([Buffer.from([0x81, 0xff, 0, 0, 0, 0, 0, 3, 0x0d, 0x40, 1, 2, 3, 4]), Buffer.alloc(200_000, 0x61)])),
+      "an unmasked frame": (socket) => socket.write(Buffer.from([0x81, 0x02, 0x68, 0x69])),
+      "bad UTF-8": (socket) => socket.write(Buffer.from([0x81, 0x82, 1, 2, 3, 4, 0xff ^ 1, 0xfe ^ 2])),
+      "opcode 3": (socket) => socket.write(Buffer.from([0x83, 0x80, 1, 2, 3, 4])),
+    };
+    const outcomes = await Promise.all(
+      Object.entries(frames).flatMap(([name, send], i) =>
+        Array.from({ length: 5 }, (_, n) => rawUpgrade(`127.0.${150 + i}.${n + 1}`, send).then((ended) => [name, ended] as const)),
+      ),
+    );
+    for (const [, ended] of outcomes) expect(ended).toBe(true);
+    expect((await http(gw.url, "GET", "/health")).status).toBe(200);
+    expect(await fetch(`${gw.probeUrl}/health`).then((r) => r.status)).toBe(200);
+    record(
+      "hostile WebSocket frames (200 kB, unmasked, bad UTF-8, reserved opcode), 5 addresses each at once",
+      outcomes.length,
+      "each socket closed by the protocol; the server keeps serving",
+    );
+  });
+
+  it("a flood of messages closes the socket (1008); a client-sent next closes it as a bad request (4400)", async () => {
+    const flooder = open(a.access_token);
+    await flooder.follow("products", PRODUCTS);
+    const socket = new WebSocket(gw.url.replace(/^http/, "ws") + "/graphql", "graphql-transport-ws", { localAddress: "127.0.160.1" });
+    const closed = new Promise<number>((resolve) => socket.once("close", (code) => resolve(code)));
+    await new Promise((resolve) => socket.once("open", resolve));
+    socket.send(JSON.stringify({ type: "connection_init", payload: { authorization: `Bearer ${a.access_token}` } }));
+    for (let i = 0; i < 200; i++) socket.send(JSON.stringify({ type: "ping" }));
+    expect(await closed).toBe(1008);
+    const wrong = new WebSocket(gw.url.replace(/^http/, "ws") + "/graphql", "graphql-transport-ws", { localAddress: "127.0.160.2" });
+    const wrongClosed = new Promise<number>((resolve) => wrong.once("close", (code) => resolve(code)));
+    await new Promise((resolve) => wrong.once("open", resolve));
+    wrong.send(JSON.stringify({ type: "connection_init", payload: { authorization: `Bearer ${a.access_token}` } }));
+    await new Promise((resolve) => wrong.once("message", resolve));
+    wrong.send(JSON.stringify({ id: "1", type: "next", payload: {} }));
+    expect(await wrongClosed).toBe(4400);
+    record("200 messages at once on one socket; a client-sent `next`", 201, "closed 1008 (LIVE_MESSAGES_PER_SECOND); closed 4400");
+  });
+});
+
 describe("slow consumers", () => {
   it("a socket that stops reading while 300 events are sent is closed at the next ping; the server stays responsive", async () => {
     const other = await startGateway(
@@ -259,6 +303,36 @@ describe("slow consumers", () => {
     );
   });
 });
+
+/** Upgrades a raw socket from `address`, sends what `send` writes; resolves true once the server has closed it (within 5 s). */
+async function rawUpgrade(address: string, send: (socket: import("node:net").Socket) => void): Promise<boolean> {
+  const net = await import("node:net");
+  const { port } = new URL(gw.url);
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: "127.0.0.1", port: Number(port), localAddress: address });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve(false);
+    }, 5_000);
+    socket.once("connect", () =>
+      socket.write(
+        `GET /graphql HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n`,
+      ),
+    );
+    let upgraded = false;
+    socket.on("data", (chunk) => {
+      if (!upgraded && chunk.toString().startsWith("HTTP/1.1 101")) {
+        upgraded = true;
+        send(socket);
+      }
+    });
+    socket.on("error", () => undefined);
+    socket.once("close", () => {
+      clearTimeout(timer);
+      resolve(upgraded);
+    });
+  });
+}
 
 /** A raw upgrade request to /graphql from `address`; resolves with the status the server answered. */
 async function fetchUpgrade(headers: Record<string, string>, address = "127.0.100.1"): Promise<{ status: number }> {

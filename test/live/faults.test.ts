@@ -97,7 +97,7 @@ describe("two gateway processes", () => {
         await until("the event on both", () => changes(client).some((c) => c.sku === "BOTH-1"), 10_000);
       }
       await other.close();
-      expect((await closedWith(there)).code).toBeGreaterThanOrEqual(1000);
+      expect((await closedWith(there, 15_000)).code).toBeGreaterThanOrEqual(1000);
       const again = await follow(gw.url);
       await create("BOTH-2");
       await until("the event after the restart", () => changes(again).some((c) => c.sku === "BOTH-2"), 10_000);

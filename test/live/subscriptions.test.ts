@@ -8,7 +8,7 @@ let b: Awaited<ReturnType<typeof signUp>>;
 const clients: LiveClient[] = [];
 
 beforeAll(async () => {
-  gw = await startTestGateway({ LIVE_MERGE_MS: "50" });
+  gw = await startTestGateway({ LIVE_MERGE_MS: "50", LIVE_POOL_SIZE: "1" });
   a = await signUp(gw.url, "Live A", "standard");
   b = await signUp(gw.url, "Live B", "standard");
 });
@@ -30,6 +30,7 @@ const DELETE = `mutation($sku: String!) { deleteProduct(input: { sku: $sku }) { 
 
 describe("productChanged", () => {
   it("delivers the tenant's own creations, changes and deletions, the row read at delivery, and nothing of another tenant", async () => {
+    expect(gw.deliveryPool.totalCount).toBe(0);
     const mine = open(a.access_token);
     const theirs = open(b.access_token);
     await mine.follow("products", PRODUCTS);
@@ -52,5 +53,7 @@ describe("productChanged", () => {
       { event: "DELETED", sku: "LIVE-1", sequence: 3, product: null },
     ]);
     expect(theirs.events.get("products")).toEqual([]);
+    // The rows were read on the deliveries' own connections, not the request pool's.
+    expect(gw.deliveryPool.totalCount).toBeGreaterThan(0);
   });
 });
