@@ -289,7 +289,8 @@ export const settingGroups: SettingGroup[] = [
       },
       {
         names: ["LIVE_SEND_BUFFER_BYTES"],
-        meaning: "Bytes a socket may leave unread; beyond, the slow consumer is closed with 1013, never buffered without bound",
+        meaning:
+          "Bytes a socket may leave unread; beyond, the slow consumer is closed at once (the client sees 1006), never buffered without bound",
         notes: { LIVE_SEND_BUFFER_BYTES: "unread bytes per socket before it is closed" },
       },
       {
@@ -314,6 +315,12 @@ export const settingGroups: SettingGroup[] = [
         meaning:
           "Messages one socket may send a second, twice as many in a burst; beyond, it is closed with 1008 (subscribe/complete churn costs the event loop)",
         notes: { LIVE_MESSAGES_PER_SECOND: "messages per socket per second, then closed" },
+      },
+      {
+        names: ["LIVE_STARTS_PER_SECOND"],
+        meaning:
+          "Sign-ins (`connection_init`, each checked against the database) and subscription starts of the whole process a second, twice as many in a burst; beyond, the socket is closed with 1013 or the subscription gets `BUSY`. A crowd of addresses reconnecting and churning subscriptions otherwise took the event loop from HTTP requests (2–8 s)",
+        notes: { LIVE_STARTS_PER_SECOND: "sign-ins and subscription starts per second, process-wide" },
       },
       {
         names: ["LIVE_POOL_SIZE"],

@@ -15,7 +15,7 @@ export interface LiveConfig {
   socketsPerTenant: number;
   /** Subscriptions at once on one socket; beyond, the subscription gets a TOO_MANY_SUBSCRIPTIONS error. */
   subscriptionsPerSocket: number;
-  /** Bytes a socket may leave unread; beyond, the slow consumer is closed (1013), never buffered without bound. */
+  /** Bytes a socket may leave unread; beyond, the slow consumer is closed at once, never buffered without bound. */
   sendBufferBytes: number;
   /** Events of one topic within this window are merged (the latest per row), then delivered. */
   mergeMs: number;
@@ -27,6 +27,8 @@ export interface LiveConfig {
   pingMs: number;
   /** Messages one socket may send a second (twice as many in a burst); beyond, it is closed (1008). */
   messagesPerSecond: number;
+  /** Sign-ins (connection_init) and subscription starts of the whole process a second; beyond, 1013 or BUSY. */
+  startsPerSecond: number;
   /**
    * Connections the deliveries' reads use (each event's row, read under the subscriber's role): a
    * pool of their own, so that a tenant's fan-out to thousands of subscriptions never takes the
@@ -50,6 +52,7 @@ export function readLiveConfig(env: NodeJS.ProcessEnv): LiveConfig {
     connectTimeoutMs: integer(env, "LIVE_CONNECT_TIMEOUT_MS", 3_000, 100, 600_000),
     pingMs: integer(env, "LIVE_PING_MS", 15_000, 100, 600_000),
     messagesPerSecond: integer(env, "LIVE_MESSAGES_PER_SECOND", 10, 1, 100_000),
+    startsPerSecond: integer(env, "LIVE_STARTS_PER_SECOND", 200, 1, 1_000_000),
     poolSize: integer(env, "LIVE_POOL_SIZE", 2, 1, 500),
     deliveries: integer(env, "LIVE_DELIVERIES", 4, 1, 10_000),
   };

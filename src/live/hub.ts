@@ -42,7 +42,7 @@ export interface HubLimits {
 export class LiveHub implements GrafastSubscriber<Record<string, LiveEvent>> {
   readonly #topics = new Map<string, Set<Subscription>>();
   readonly #pending = new Map<string, Map<string, Change>>();
-  readonly counts = { notifications: 0, delivered: 0, resyncs: 0, malformed: 0 };
+  readonly counts = { notifications: 0, delivered: 0, resyncs: 0, overflows: 0, malformed: 0 };
 
   readonly #limits: HubLimits;
   readonly #line: DeliveryLine;
@@ -61,7 +61,12 @@ export class LiveHub implements GrafastSubscriber<Record<string, LiveEvent>> {
   subscribe(name: string | number): AsyncIterableIterator<LiveEvent> {
     const topic = String(name);
     const turns = { line: this.#line, tenant: topic.slice(0, topic.indexOf(":")) };
-    const subscription = new Subscription(this.#limits.queuedEvents, turns, () => this.#drop(topic, subscription));
+    const subscription = new Subscription(
+      this.#limits.queuedEvents,
+      turns,
+      () => this.#drop(topic, subscription),
+      () => (this.counts.overflows += 1),
+    );
     const set = this.#topics.get(topic) ?? new Set();
     set.add(subscription);
     this.#topics.set(topic, set);
@@ -150,11 +155,13 @@ class Subscription implements AsyncIterableIterator<LiveEvent> {
   readonly #maxQueued: number;
   readonly #turns: { line: DeliveryLine; tenant: string };
   readonly #onEnd: () => void;
+  readonly #onOverflow: () => void;
 
-  constructor(maxQueued: number, turns: { line: DeliveryLine; tenant: string }, onEnd: () => void) {
+  constructor(maxQueued: number, turns: { line: DeliveryLine; tenant: string }, onEnd: () => void, onOverflow: () => void) {
     this.#maxQueued = maxQueued;
     this.#turns = turns;
     this.#onEnd = onEnd;
+    this.#onOverflow = onOverflow;
   }
 
   push(change: Change): void {
@@ -166,8 +173,9 @@ class Subscription implements AsyncIterableIterator<LiveEvent> {
       return resolve({ done: false, value: event });
     }
     // A consumer this far behind gets one RESYNC instead of the backlog.
-    if (this.#queue.length >= this.#maxQueued) this.#queue = [{ event: "RESYNC", key: null, sequence: event.sequence }];
-    else this.#queue.push(event);
+    if (this.#queue.length < this.#maxQueued) return void this.#queue.push(event);
+    this.#queue = [{ event: "RESYNC", key: null, sequence: event.sequence }];
+    this.#onOverflow();
   }
 
   async next(): Promise<IteratorResult<LiveEvent>> {

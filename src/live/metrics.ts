@@ -5,13 +5,14 @@ import type { LiveUpdates } from "./start.ts";
 export function registerLiveMetrics(registry: client.Registry, { hub, sockets, listener }: LiveUpdates): void {
   new client.Gauge({
     name: "stoflow_live_sockets",
-    help: "Subscription sockets open, and refused or closed since start, by state (refused: at the upgrade or the tenant's cap; slow_consumer, unanswered: no pong, session_ended, expired, protocol_error: a frame refused, too_many_messages).",
+    help: "Subscription sockets open, and refused or closed since start, by state (refused: at the upgrade or the tenant's cap; busy: sign-ins and subscription starts beyond LIVE_STARTS_PER_SECOND; slow_consumer, unanswered: no pong, session_ended, expired, protocol_error: a frame refused, too_many_messages).",
     labelNames: ["state"],
     registers: [registry],
     collect() {
-      const { refused, slowConsumers, unanswered, sessionsEnded, expired, protocolErrors, tooManyMessages } = sockets.counts;
+      const { refused, busy, slowConsumers, unanswered, sessionsEnded, expired, protocolErrors, tooManyMessages } = sockets.counts;
       this.set({ state: "open" }, sockets.open);
       this.set({ state: "refused" }, refused);
+      this.set({ state: "busy" }, busy);
       this.set({ state: "slow_consumer" }, slowConsumers);
       this.set({ state: "unanswered" }, unanswered);
       this.set({ state: "session_ended" }, sessionsEnded);
@@ -38,7 +39,7 @@ export function registerLiveMetrics(registry: client.Registry, { hub, sockets, l
   });
   new client.Gauge({
     name: "stoflow_live_events",
-    help: "Since start: notifications received, events delivered to subscriptions, RESYNC rounds, malformed notifications dropped.",
+    help: "Since start: notifications received, events delivered to subscriptions, RESYNC rounds (the LISTEN connection back), backlogs replaced by a RESYNC (a subscriber too far behind), malformed notifications dropped.",
     labelNames: ["kind"],
     registers: [registry],
     collect() {

@@ -61,21 +61,39 @@ export class LiveSockets {
   /** Sockets that answered the last ping (or opened since). */
   readonly #answered = new Set<WebSocket>();
   readonly #pinging: NodeJS.Timeout;
+  /** Sign-ins and subscription starts of the whole process, a second (LIVE_STARTS_PER_SECOND). */
+  readonly #starts: () => boolean;
   #open = 0;
-  readonly counts = { refused: 0, slowConsumers: 0, unanswered: 0, sessionsEnded: 0, expired: 0, protocolErrors: 0, tooManyMessages: 0 };
+  readonly counts = {
+    refused: 0,
+    busy: 0,
+    slowConsumers: 0,
+    unanswered: 0,
+    sessionsEnded: 0,
+    expired: 0,
+    protocolErrors: 0,
+    tooManyMessages: 0,
+  };
 
   constructor(serv: GrafservBase, options: LiveSocketOptions) {
     this.#options = options;
     this.#server = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes });
     const grafserv = makeGraphQLWSConfig(serv);
+    this.#starts = messageAllowance(options.limits.startsPerSecond);
     this.#graphqlWs = makeServer<Record<string, unknown> | undefined, Extra>({
       ...grafserv,
       connectionInitWaitTimeout: options.limits.connectTimeoutMs,
       onConnect: (ctx) => this.#connect(ctx),
-      onSubscribe: (ctx, id, payload) =>
-        Object.keys(ctx.subscriptions).length > options.limits.subscriptionsPerSocket // this one counted
-          ? [tooManySubscriptions(options.limits.subscriptionsPerSocket)]
-          : grafserv.onSubscribe!(ctx, id, payload),
+      onSubscribe: (ctx, id, payload) => {
+        if (Object.keys(ctx.subscriptions).length > options.limits.subscriptionsPerSocket) {
+          return [tooManySubscriptions(options.limits.subscriptionsPerSocket)]; // this one counted
+        }
+        if (!this.#starts()) {
+          this.counts.busy += 1;
+          return [busyStarting()];
+        }
+        return grafserv.onSubscribe!(ctx, id, payload);
+      },
     });
     this.#pinging = setInterval(() => this.#ping(), options.limits.pingMs).unref();
   }
@@ -162,7 +180,7 @@ export class LiveSockets {
         onMessage: (handle) =>
           ws.on("message", (data: Buffer) => {
             if (!allowance()) {
-              this.counts.tooManyMessages += 1;
+              if (ws.readyState === ws.OPEN) this.counts.tooManyMessages += 1;
               return ws.close(POLICY_VIOLATION, "Too many messages");
             }
             // What graphql-ws throws on is a message out of place (a client's `next`, a second ack): the client's mistake.
@@ -181,6 +199,11 @@ export class LiveSockets {
   /** connection_init: the token (connectionParams.authorization, with or without "Bearer "), then the tenant's share. */
   async #connect(ctx: Context<Record<string, unknown> | undefined, Extra>): Promise<boolean> {
     const { socket, request } = ctx.extra;
+    if (!this.#starts()) {
+      this.counts.busy += 1;
+      socket.close(TRY_AGAIN_LATER, "Too many sign-ins and subscriptions at once: try again later");
+      return false;
+    }
     const sent = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
     const token = typeof sent === "string" ? sent.replace(/^Bearer\s+/i, "").trim() : "";
     const session = token ? await this.#options.authorize(token).catch(() => undefined) : undefined;
@@ -262,6 +285,12 @@ function messageAllowance(perSecond: number): () => boolean {
     tokens -= 1;
     return true;
   };
+}
+
+function busyStarting(): GraphQLError {
+  return new GraphQLError("Too many subscriptions starting at once on this server: try again in a second (LIVE_STARTS_PER_SECOND)", {
+    extensions: { code: "BUSY" },
+  });
 }
 
 function tooManySubscriptions(max: number): GraphQLError {

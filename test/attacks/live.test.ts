@@ -213,6 +213,30 @@ describe("transport limits", () => {
   });
 });
 
+describe("a crowd of sign-ins", () => {
+  it("40 addresses signing in at once beyond LIVE_STARTS_PER_SECOND: the excess is closed 1013 before any database check, the rest served", async () => {
+    const other = await startGateway(gw.db.appUrl, configOver(gw.db, { LIVE_STARTS_PER_SECOND: "5" }));
+    const crowd: LiveClient[] = [];
+    try {
+      for (let i = 0; i < 40; i++) crowd.push(liveClient(other.url, b.access_token, { localAddress: `127.0.170.${i + 1}` }));
+      await Promise.all(crowd.map((c) => c.follow("products", PRODUCTS).catch(() => undefined)));
+      await settle(500);
+      const busy = crowd.filter((c) => c.closed?.code === 1013).length;
+      expect(busy).toBeGreaterThan(20);
+      expect(crowd.length - busy).toBeGreaterThanOrEqual(5);
+      expect(other.live.sockets.counts.busy).toBeGreaterThanOrEqual(busy); // and subscriptions refused BUSY on the sockets let in
+    } finally {
+      await Promise.all(crowd.map((c) => c.dispose()));
+      await other.close();
+    }
+    record(
+      "40 addresses opening a socket and signing in at the same moment, 5 a second allowed",
+      40,
+      "the excess closed 1013 (try again later) before any database check",
+    );
+  });
+});
+
 describe("hostile frames", () => {
   it("frames over the size limit, unmasked, of bad UTF-8 or a reserved opcode, from many addresses at once, close their own socket only", async () => {
     const frames: Record<string, (socket: import("node:net").Socket) => void> = {
