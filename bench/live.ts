@@ -135,6 +135,13 @@ async function writeAtPace(seconds: number, label: string): Promise<Map<string, 
   return sent;
 }
 
+/** Deliveries the writes `sent` owe the subscribers now connected: one per subscriber of the written tenant. */
+function expectedDeliveries(sent: Map<string, { tenant: number }>): number {
+  const perTenant = new Map<number, number>();
+  for (const s of subscribers) perTenant.set(s.tenant, (perTenant.get(s.tenant) ?? 0) + 1);
+  return [...sent.values()].reduce((sum, w) => sum + (perTenant.get(w.tenant) ?? 0), 0);
+}
+
 const quantile = (sorted: number[], q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0);
 const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const rows: string[] = [];
@@ -174,8 +181,7 @@ for (const step of STEPS) {
   const cpuBefore = cpuMicros(pid);
   const sent = await writeAtPace(8, `S${step}`);
   await settle(2_000);
-  const perTenant = subscribers.reduce((counts, s) => counts.set(s.tenant, (counts.get(s.tenant) ?? 0) + 1), new Map<number, number>());
-  const expected = [...sent.values()].reduce((sum, w) => sum + (perTenant.get(w.tenant) ?? 0), 0);
+  const expected = expectedDeliveries(sent);
   const crossTenant = received.filter((r) => r.sku !== null && sent.get(r.sku)?.tenant !== r.tenant).length;
   const latencies = received.flatMap((r) => (r.sku && sent.has(r.sku) ? [r.at - sent.get(r.sku)!.sentAt] : [])).sort((a, b) => a - b);
   const cpuPerDelivery = Math.round((cpuMicros(pid) - cpuBefore) / Math.max(1, received.length));
@@ -203,10 +209,9 @@ for (const s of subscribers) {
 }
 await superuser.query("select pg_terminate_backend(pid) from pg_stat_activity where query ilike 'listen stoflow_live%'");
 await settle(3_000);
-const perTenantAll = subscribers.reduce((counts, s) => counts.set(s.tenant, (counts.get(s.tenant) ?? 0) + 1), new Map<number, number>());
 const resent = await writeAtPace(2, "K");
 await settle(2_000);
-const expectedAfter = [...resent.values()].reduce((sum, w) => sum + (perTenantAll.get(w.tenant) ?? 0), 0);
+const expectedAfter = expectedDeliveries(resent);
 if (resyncs !== subscribers.length || afterKill !== expectedAfter) {
   throw new Error(
     `after the LISTEN kill: ${resyncs} RESYNC of ${subscribers.length}, ${afterKill} deliveries of ${expectedAfter}: no figure`,

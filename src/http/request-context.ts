@@ -54,12 +54,17 @@ export function pathOf(url: string | undefined): string {
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
-/** The listener, with each request's context opened first. `trustProxy`: Express's compiled `trust proxy` (TRUST_PROXY). */
+/** A request's context as it arrives: its path and client address. `trustProxy`: Express's compiled `trust proxy` (TRUST_PROXY). */
+export function openContext(req: IncomingMessage, trustProxy: (address: string, hop: number) => boolean): RequestContext {
+  // No address at all when the socket was closed before its request is served (an evicted socket).
+  const clientIp = (proxyAddr(req, trustProxy) as string | undefined) ?? "unknown";
+  return { path: pathOf(req.url), clientIp, client: clientOfAddress(clientIp) };
+}
+
+/** The listener, with each request's context opened first. */
 export function withContext(trustProxy: (address: string, hop: number) => boolean, listener: Listener): Listener {
   return (req, res) => {
-    // No address at all when the socket was closed before its request is served (an evicted socket).
-    const clientIp = (proxyAddr(req, trustProxy) as string | undefined) ?? "unknown";
-    req.context = { path: pathOf(req.url), clientIp, client: clientOfAddress(clientIp) };
+    req.context = openContext(req, trustProxy);
     listener(req, res);
   };
 }

@@ -1,16 +1,14 @@
-import type { IncomingMessage } from "node:http";
+import { STATUS_CODES, type IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import { CloseCode, makeServer, type Context } from "graphql-ws";
 import jwt from "jsonwebtoken";
 import { GraphQLError } from "postgraphile/graphql";
 import { makeGraphQLWSConfig, type GrafservBase } from "postgraphile/grafserv";
-import proxyAddr from "proxy-addr";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { SessionClaims } from "../auth/tokens.ts";
 import type { LiveConfig } from "../config/live.ts";
-import { clientOfAddress } from "../admission/client-address.ts";
 import { GRAPHQL_PATH } from "../graphql/context.ts";
-import { pathOf } from "../http/request-context.ts";
+import { openContext } from "../http/request-context.ts";
 
 /** Standard close codes: try again later (a cap), policy violation (too many messages). */
 const TRY_AGAIN_LATER = 1013;
@@ -105,13 +103,13 @@ export class LiveSockets {
 
   /** The server's `upgrade` listener: checks, then hands the socket to graphql-ws. */
   readonly upgrade = (req: IncomingMessage, socket: Socket, head: Buffer): void => {
+    req.context = { ...openContext(req, this.#options.trustProxy), websocket: true };
     const refusal = this.#refusal(req);
     if (refusal) {
       this.counts.refused += 1;
       return refuseUpgrade(socket, refusal);
     }
-    const clientIp = (proxyAddr(req, this.#options.trustProxy) as string | undefined) ?? "unknown";
-    const client = clientOfAddress(clientIp);
+    const { client } = req.context;
     this.#count(this.#byAddress, client, 1);
     this.#open += 1;
     socket.once("close", () => {
@@ -119,7 +117,6 @@ export class LiveSockets {
       this.#open -= 1;
     });
     this.#options.upgraded(socket);
-    req.context = { path: GRAPHQL_PATH, clientIp, client, websocket: true };
     this.#server.handleUpgrade(req, socket, head, (ws) => this.#opened(ws, req));
   };
 
@@ -146,14 +143,13 @@ export class LiveSockets {
 
   #refusal(req: IncomingMessage): [number, string, string] | undefined {
     const { limits, corsOrigins } = this.#options;
-    if (pathOf(req.url) !== GRAPHQL_PATH) return [404, "NOT_FOUND", "WebSockets are served at /graphql"];
+    if (req.context.path !== GRAPHQL_PATH) return [404, "NOT_FOUND", "WebSockets are served at /graphql"];
     const origin = req.headers.origin;
     if (origin && !corsOrigins.includes(origin) && !sameOrigin(origin, req.headers.host)) {
       return [403, "FORBIDDEN", "This origin may not open a WebSocket (CORS_ORIGINS)"];
     }
     if (this.#open >= limits.maxSockets) return [503, "BUSY", "Too many subscription sockets: try again later"];
-    const client = clientOfAddress(proxyAddr(req, this.#options.trustProxy) ?? "unknown");
-    if ((this.#byAddress.get(client) ?? 0) >= limits.socketsPerAddress) {
+    if ((this.#byAddress.get(req.context.client) ?? 0) >= limits.socketsPerAddress) {
       return [429, "TOO_MANY_REQUESTS", "Too many subscription sockets from this address"];
     }
     return undefined;
@@ -308,13 +304,11 @@ function sameOrigin(origin: string, host: string | undefined): boolean {
   }
 }
 
-const REASONS: Record<number, string> = { 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests", 503: "Service Unavailable" };
-
 /** Answers an upgrade with a plain HTTP refusal and closes the socket. */
 function refuseUpgrade(socket: Socket, [status, code, message]: [number, string, string]): void {
   const body = JSON.stringify({ code, message });
   const retry = status === 429 || status === 503 ? "Retry-After: 1\r\n" : "";
   socket.end(
-    `HTTP/1.1 ${status} ${REASONS[status]}\r\nConnection: close\r\nContent-Type: application/json\r\n${retry}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json\r\n${retry}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
 }
