@@ -5,6 +5,8 @@ import { readDatabaseConfig } from "../src/config/database.ts";
 import { prepareDatabase } from "../src/db/database.ts";
 import { temporaryDataDir } from "../src/db/embedded.ts";
 import { integer } from "../src/config/fields.ts";
+import { processIo } from "../src/cli/io.ts";
+import { answerScriptUsage } from "../src/cli/usage.ts";
 import { LOAD_RUN_LIMITS, readBenchConfig } from "./config.ts";
 import { compareAlternately, cpuMicros, loadWithCpu, memoryMb, startServer } from "./measure.ts";
 
@@ -16,6 +18,14 @@ import { compareAlternately, cpuMicros, loadWithCpu, memoryMb, startServer } fro
  * connection is killed. A row with an error or a missing delivery fails the run: no figure.
  * Writes its section of docs/benchmarks.md.
  */
+const HELP = {
+  usage: "npm run bench:live",
+  help: "Measure live updates on one gateway (settings: BENCH_LIVE_SUBSCRIBERS, BENCH_LIVE_TENANTS, BENCH_LIVE_WRITES, BENCH_SECONDS, BENCH_ROUNDS) and write its section of docs/benchmarks.md.",
+};
+// --help, or an option it does not know (a typo), answers before anything starts or is written.
+const answered = answerScriptUsage(HELP, process.argv.slice(2), processIo);
+if (answered !== undefined) process.exit(answered);
+
 const BENCH = readBenchConfig(process.env, 54397);
 const TENANTS = integer(process.env, "BENCH_LIVE_TENANTS", 100, 1, 100_000);
 const STEPS = (process.env.BENCH_LIVE_SUBSCRIBERS ?? "100,1000,10000").split(",").map(Number);
