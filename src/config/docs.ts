@@ -143,7 +143,7 @@ export const settingGroups: SettingGroup[] = [
         names: ["HTTP_BODY_BUDGET_MB"],
         shown: "a 256th of the memory (the cgroup's limit, or the machine's), 16–256 (64 on a 16 GB machine)",
         meaning:
-          "Bytes the bodies of all requests in progress may hold together, reserved as each request arrives (its `Content-Length`, or its route's largest body) and given back with its answer. A body that finds no room takes it from the address holding the most (its oldest body still arriving is closed) when that address holds more than the newcomer would; else 503 `BUSY` with `Retry-After: 1`, the body never read. A flood of slow bodies then holds at most this much memory, and a tenant's small request still gets in. After a flood, once calm, one compacting collection gives its memory back",
+          "Bytes the bodies of all requests in progress may hold together, reserved as each request arrives (its `Content-Length`, or its route's largest body) and given back with its answer. A body that finds no room takes it from the address holding the most (its oldest body still arriving is closed) when that address holds more than the newcomer would; else 503 `BUSY` with `Retry-After: 1`, the body never read. A flood of slow bodies then holds at most this much memory, and a tenant's small request still gets in. After a flood, once calm, one compacting collection and a trim of the C heap (glibc's `malloc_trim`) give its memory back",
         notes: { HTTP_BODY_BUDGET_MB: "default: 1/256 of the memory, 16-256; bodies held by all requests together" },
       },
       {
