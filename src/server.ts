@@ -16,10 +16,11 @@ import { introspectWithoutTenantSchemas } from "./db/patches/introspection.ts";
 import { graphqlGuards, makePreset } from "./graphql/preset.ts";
 import { SchemaWatchSubscriber } from "./graphql/schema-watch.ts";
 import { createPipeline } from "./http/pipeline.ts";
-import { createListeners } from "./http/listeners.ts";
+import { createApiListener } from "./http/listeners.ts";
+import { startProbeThread, type ProbeThread } from "./http/probe-thread.ts";
 import { registerTransportMetrics } from "./http/transport-metrics.ts";
 import { ReceivedBodyGrafserv } from "./graphql/received-body-grafserv.ts";
-import { createMetrics } from "./http/metrics.ts";
+import { createMetrics, renderer } from "./http/metrics.ts";
 import { startJobWorker, type JobWorker } from "./jobs/worker.ts";
 import { serverStatus } from "./http/status-routes.ts";
 import { createLogger } from "./logger.ts";
@@ -60,6 +61,7 @@ export async function startGateway(
   const problem = await connectionProblem();
   if (problem) throw new Error(problem);
   const pool = createPool(appUrl, config, logger);
+  const committedMigrations = countCommittedMigrations();
   introspectWithoutTenantSchemas(pool);
   await openTransactionsInOneRoundTrip(pool);
   // /health, /ready and /metrics have a connection of their own, opened now and kept while idle:
@@ -108,7 +110,7 @@ export async function startGateway(
     linkPages: config.mail.ownLinkPages,
     metrics,
     logger,
-    committedMigrations: countCommittedMigrations(),
+    committedMigrations,
     metricsAccess: config.metrics,
     clientLimits: config.clientConcurrency,
     serverLimits: config.serverConcurrency,
@@ -118,31 +120,34 @@ export async function startGateway(
     connectionProblem,
     graphql: serv.handler(),
   });
-  const listeners = createListeners(config, pipeline.trustProxy, () => guards.newDocuments.counts.refused);
+  const api = createApiListener(config, pipeline.trustProxy, () => guards.newDocuments.counts.refused);
   const live = await startLiveUpdates(serv, hub, {
     config,
     listenUrl: config.live.listenUrl ?? config.jobs.databaseUrl ?? appUrl,
     authorize: (token) => auth.authorize(token),
     trustProxy: pipeline.trustProxy,
-    upgraded: (socket) => listeners.sockets.main.upgraded(socket),
+    upgraded: (socket) => api.sockets.upgraded(socket),
     logger,
   });
-  listeners.main.on("upgrade", live.sockets.upgrade);
+  api.server.on("upgrade", live.sockets.upgrade);
   registerLiveMetrics(metrics.registry, live);
-  registerTransportMetrics(metrics.registry, listeners, config.bodyBudgetBytes);
-  listeners.serve(pipeline.listener, pipeline.probeListener);
+  let probes: ProbeThread | undefined;
+  registerTransportMetrics(metrics.registry, api, config.bodyBudgetBytes, () => probes!.counts());
+  api.serve(pipeline.listener);
   const release = async () => {
     await live.stop();
     await pgl.release();
     schemaWatch?.release();
     await Promise.all([pool.end(), probePool.end(), deliveryPool.end(), watchPool?.end()]);
   };
+  const stopListening = () => Promise.all([api.close(), probes?.close()]);
   const giveUp = async (error: unknown): Promise<never> => {
-    await listeners.close();
+    await stopListening();
     await release();
     throw error;
   };
-  const { port, probePort } = await listeners.listen().catch(giveUp);
+  const port = await api.listen().catch(giveUp);
+  probes = await startProbeThread(appUrl, config, committedMigrations, { render: renderer(metrics), logger }).catch(giveUp);
   const url = ownAddress(port);
   // Without APP_URL, the links of messages lead here, to the port really bound (PORT=0 picks one).
   const mailing = config.mail.ownLinkPages ? { ...config, mail: { ...config.mail, appUrl: url } } : config;
@@ -150,13 +155,13 @@ export async function startGateway(
   let closing: Promise<void> | undefined;
   const close = async () => {
     live.sockets.close(); // the HTTP server's close waits for every socket: WebSockets first
-    await listeners.close();
+    await stopListening();
     await jobs?.stop();
     await release();
   };
   return {
     url,
-    probeUrl: ownAddress(probePort),
+    probeUrl: ownAddress(probes.port),
     pool,
     deliveryPool,
     logger,

@@ -150,7 +150,7 @@ export const settingGroups: SettingGroup[] = [
         names: ["PROBE_PORT"],
         shown: "`PORT` + 1 (`0` when `PORT` is `0`: any free port)",
         meaning:
-          "A listener of its own for `/health`, `/ready` and `/metrics` (they also answer on `PORT`), with its own sockets: a crowd that fills the API's port leaves the probes answering. Point Kubernetes probes, the load balancer's health check and Prometheus here, and keep it off the internet",
+          "A listener of its own for `/health`, `/ready` and `/metrics` (they also answer on `PORT`), with its own sockets, on a thread of its own with its own database connection: a crowd that fills the API's port or keeps its event loop busy leaves the probes answering. Point Kubernetes probes, the load balancer's health check and Prometheus here, and keep it off the internet",
         notes: { PROBE_PORT: "default: PORT + 1; /health, /ready, /metrics on a listener of their own" },
       },
       {
@@ -161,8 +161,13 @@ export const settingGroups: SettingGroup[] = [
       {
         names: ["PROBE_REQUESTS_PER_ADDRESS"],
         meaning:
-          "Probe requests (`/health`, `/ready`, `/metrics`) of one address worked on at once, on either port; the next wait their turn (up to `HTTP_PIPELINED_REQUESTS`), beyond 429 `TOO_MANY_REQUESTS`. A kubelet asks for liveness and readiness at once, no more; five addresses pipelining `/health` with 16 requests always in progress took both ports down on a busy machine",
+          "Probe requests (`/health`, `/ready`, `/metrics`) of one address worked on at once, on each port; the next wait their turn (up to `HTTP_PIPELINED_REQUESTS`), beyond 429 `TOO_MANY_REQUESTS`. A kubelet asks for liveness and readiness at once, no more; five addresses pipelining `/health` with 16 requests always in progress took both ports down on a busy machine",
         notes: { PROBE_REQUESTS_PER_ADDRESS: "/health, /ready, /metrics of one address at once" },
+      },
+      {
+        names: ["PROBE_STALLED_MS"],
+        meaning:
+          "The probe port answers from its own thread, so it also watches the API's: when the API's event loop has not turned for this long (a synchronous loop, a pause nothing else should cause), `/health` and `/ready` there answer 503 with the reason, and a liveness probe restarts the server",
       },
     ],
   },

@@ -79,8 +79,11 @@ export interface ServerConfig extends PoolConfig {
   /** Bytes the bodies of all requests in progress may hold together; beyond, 503 BUSY. */
   bodyBudgetBytes: number;
   /** The listener of /health, /ready and /metrics alone (0: any free port), and its own socket cap. */
-  /** PROBE_PORT and its sockets; `perAddress`: probe requests of one address worked on at once, on either port. */
-  probe: { port: number; maxConnections: number; perAddress: number };
+  /**
+   * PROBE_PORT and its sockets; `perAddress`: probe requests of one address worked on at once, on
+   * each port; `stalledMs`: how long the API's event loop may not turn before the probe port says so.
+   */
+  probe: { port: number; maxConnections: number; perAddress: number; stalledMs: number };
   mail: MailConfig;
   jobs: JobsConfig;
   /** GraphQL subscriptions: their sockets, limits and LISTEN connection. */
@@ -143,6 +146,7 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
       port: integer(env, "PROBE_PORT", port === 0 || port === 65535 ? 0 : port + 1, 0, 65535),
       maxConnections: integer(env, "PROBE_MAX_CONNECTIONS", 32, 1, 100_000),
       perAddress: integer(env, "PROBE_REQUESTS_PER_ADDRESS", 2, 1, 1_000),
+      stalledMs: integer(env, "PROBE_STALLED_MS", 10_000, 1_000, 600_000),
     },
     mail: readMailConfig(env, port),
     jobs: readJobsConfig(env),

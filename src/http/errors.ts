@@ -3,7 +3,6 @@ import { randomUUID } from "node:crypto";
 import { classify, ClientError, type Classified } from "../errors.ts";
 import { isDatabaseUnavailable } from "../db/unavailable.ts";
 import { GRAPHQL_PATH } from "../graphql/context.ts";
-import type { Metrics } from "./metrics.ts";
 import { pathOf } from "./request-context.ts";
 
 /** What a failed request is answered: status, stable code, message, when to retry, and the id a masked error was logged with. */
@@ -13,11 +12,12 @@ export type Answer = Classified & { id?: string };
  * Last middleware: an error `classify` knows (a ClientError, a bad JSON body, a database that is
  * down…) becomes its status, code and Retry-After; anything else a 500 with an id, logged here,
  * never a stack trace. REST routes get `{ detail, code }` (the seed's `detail`); /graphql gets GraphQL's shape,
- * `{ errors: [{ message, extensions: { code } }] }`, with the same HTTP status.
+ * `{ errors: [{ message, extensions: { code } }] }`, with the same HTTP status. `authFailure`
+ * counts the 401 and 429 refusals (metrics.ts).
  */
-export function errorResponder(metrics: Metrics) {
+export function errorResponder(authFailure: (code: string) => void) {
   return (error: unknown, req: IncomingMessage, res: ServerResponse, _next: unknown) => {
-    if (error instanceof ClientError && (error.status === 401 || error.status === 429)) metrics.authFailures.inc({ code: error.code });
+    if (error instanceof ClientError && (error.status === 401 || error.status === 429)) authFailure(error.code);
     sendError(req, res, answerFor(error, req));
   };
 }

@@ -152,8 +152,16 @@ export function createMetrics(
   };
 }
 
+/** The metrics' text and its content type: the registry's, rendered where it lives. */
+export type RenderMetrics = () => Promise<{ contentType: string; text: string }>;
+
+/** The registry of `metrics`, rendered. */
+export function renderer({ registry }: Metrics): RenderMetrics {
+  return async () => ({ contentType: registry.contentType, text: await registry.metrics() });
+}
+
 /** GET /metrics: with a token configured, only for requests bearing it; else open, or absent (404) in production. */
-export function metricsRoute(metrics: Metrics, access: { token: string | undefined; open: boolean }) {
+export function metricsRoute(render: RenderMetrics, access: { token: string | undefined; open: boolean }) {
   const expected = access.token === undefined ? undefined : digest(access.token);
   return async (req: Request, res: Response) => {
     if (expected) {
@@ -165,7 +173,8 @@ export function metricsRoute(metrics: Metrics, access: { token: string | undefin
     } else if (!access.open) {
       return res.status(404).json({ detail: "Not found", code: "NOT_FOUND" });
     }
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    const { contentType, text } = await render();
+    res.type(contentType).send(text);
   };
 }
 

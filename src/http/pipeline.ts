@@ -14,9 +14,9 @@ import { clientConcurrency, serverConcurrency } from "../admission/concurrency.t
 import { errorResponder, notFound, sendError, type Answer } from "./errors.ts";
 import { serveLinkPages } from "./link-pages.ts";
 import { requestLogging } from "./logging.ts";
-import { metricsRoute, type Metrics } from "./metrics.ts";
+import { metricsRoute, renderer, type Metrics } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
-import { healthRoute, readyRoute, rootRoute } from "./status-routes.ts";
+import { probeRoutes, rootRoute } from "./status-routes.ts";
 
 /**
  * A request's way through the server, in one file (graphile/starter's makeApp; PostgREST's App.hs):
@@ -69,8 +69,6 @@ export interface PipelineOptions {
 export interface Pipeline {
   /** The API's (PORT): /graphql through its steps, everything else through Express; behind the context (request-context.ts). */
   listener: Listener;
-  /** The probe port's (PROBE_PORT): /health, /ready and /metrics alone. */
-  probeListener: Listener;
   /** Express's compiled `trust proxy` (TRUST_PROXY), for the addresses of sockets and bodies (listeners.ts). */
   trustProxy: (address: string, hop: number) => boolean;
   app: Express;
@@ -85,16 +83,18 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   const allowOrigins = corsOrigins.length > 0 ? cors({ origin: corsOrigins, maxAge: 600 }) : undefined;
   const clientLine = clientConcurrency(clientLimits);
   const serverLine = serverConcurrency(serverLimits, (path) => HASHING_ROUTES.has(path));
-  const answerError = errorResponder(metrics);
-  // Probes and metrics take no token (the metrics token is no user's) and do not wait behind a
-  // client's requests, only behind their own address's probes (a few sockets pipelining /health
-  // from five addresses took both ports down on a busy machine: each address had 16 in progress
-  // at all times). They are served on the probe port too.
-  const probeLine = clientConcurrency(options.probeLimits);
-  const probes = express.Router();
-  probes.get("/health", probeLine, healthRoute(pool));
-  probes.get("/ready", probeLine, readyRoute(pool, options.committedMigrations, options.preparedStatements, options.connectionProblem));
-  probes.get("/metrics", probeLine, metricsRoute(metrics, options.metricsAccess));
+  const answerError = errorResponder((code) => metrics.authFailures.inc({ code }));
+  // Probes and metrics (status-routes.ts), also served on the probe port's thread (probe-thread.ts).
+  // They wait in no client's line here either: a load balancer checking this port during a crowd
+  // is not told the server is down.
+  const probes = probeRoutes({
+    pool,
+    committedMigrations: options.committedMigrations,
+    preparedStatements: options.preparedStatements,
+    connectionProblem: options.connectionProblem,
+    limits: options.probeLimits,
+    metrics: metricsRoute(renderer(metrics), options.metricsAccess),
+  });
 
   // POST /graphql, in this order (the README's "Architecture" lists them with their files). A
   // client's turn first (its own line), then its body is received, then the server's turn: one
@@ -140,7 +140,6 @@ export function createPipeline(options: PipelineOptions): Pipeline {
 
   return {
     listener: routeRequests(runSteps(graphqlSteps, notFound, answerError), app),
-    probeListener: probeApp(probes, metrics, answerError),
     trustProxy: trust,
     app,
   };
@@ -189,15 +188,4 @@ function jsonBodiesOnly(req: Request, res: ServerResponse, next: () => void): vo
   const hasBody = req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
   if (hasBody && !req.is("application/json")) return sendError(req, res, NOT_JSON);
   next();
-}
-
-/** The probe port's app: the probes and metrics alone, counted in /metrics, not logged (a prober asks every few seconds). */
-function probeApp(probes: express.Router, metrics: Metrics, answerError: ErrorStep): Express {
-  const app = express();
-  app.disable("x-powered-by");
-  app.use(metrics.middleware);
-  app.use(probes);
-  app.use(notFound);
-  app.use(answerError);
-  return app;
 }

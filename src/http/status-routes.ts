@@ -1,5 +1,6 @@
-import type { Request, Response } from "express";
+import express, { type Request, type RequestHandler, type Response } from "express";
 import type pg from "pg";
+import { clientConcurrency, type Concurrency } from "../admission/concurrency.ts";
 import { statement } from "../db/statements.ts";
 import { UNAVAILABLE } from "../db/unavailable.ts";
 
@@ -40,13 +41,17 @@ function sharedWhileRunning<T>(work: () => Promise<T>): () => Promise<T> {
 /** How long a database found away is reported away without asking it again. */
 const AWAY_KEPT_MS = 1_000;
 
+/** Why the API's event loop is said stalled (probe-thread.ts), or undefined while it turns. */
+export type LoopStalled = () => string | undefined;
+
 /**
- * GET /health — 200 when the database answers within two seconds, 503 when it does not. A
+ * GET /health — 200 when the database answers within two seconds, 503 when it does not (or
+ * when `loopStalled` says the API's event loop has stopped turning, on the probe port). A
  * failed check is kept for a second: an address's probes are worked on a few at a time
  * (PROBE_REQUESTS_PER_ADDRESS), so the ones waiting behind a check that timed out answer at once
  * instead of timing out one after another.
  */
-export function healthRoute(pool: pg.Pool) {
+export function healthRoute(pool: pg.Pool, loopStalled: LoopStalled = () => undefined) {
   let awayUntil = 0;
   const databaseAnswers = sharedWhileRunning(async () => {
     if (Date.now() < awayUntil) return false;
@@ -61,6 +66,8 @@ export function healthRoute(pool: pg.Pool) {
     return ok;
   });
   return async (_req: Request, res: Response) => {
+    const stalled = loopStalled();
+    if (stalled) return answer(res, false, { status: "unavailable", service: "stoflow-api", reason: stalled, code: UNAVAILABLE.code });
     const ok = await databaseAnswers();
     answer(
       res,
@@ -100,9 +107,12 @@ export function readyRoute(
   committedMigrations: number,
   preparedStatements: boolean,
   connectionProblem: () => Promise<string | undefined>,
+  loopStalled: LoopStalled = () => undefined,
 ) {
   const currentStatus = sharedWhileRunning(() => serverStatus(pool, preparedStatements).catch(() => undefined));
   return async (_req: Request, res: Response) => {
+    const stalled = loopStalled();
+    if (stalled) return answer(res, false, { status: "not ready", reason: stalled, code: UNAVAILABLE.code });
     const status = await currentStatus();
     if (!status) return answer(res, false, { status: "not ready", reason: "database unreachable", code: UNAVAILABLE.code });
     const problem = await connectionProblem();
@@ -115,4 +125,41 @@ export function readyRoute(
         : {};
     answer(res, true, { status: "ready", ...lagging });
   };
+}
+
+/** What the probes read: their connection, and what /ready checks. */
+export interface ProbeSources {
+  /** The probes' own connection (health and readiness checks). */
+  pool: pg.Pool;
+  committedMigrations: number;
+  /** DATABASE_PREPARED_STATEMENTS: the readiness query as a named prepared statement. */
+  preparedStatements: boolean;
+  /** What makes the database connections unfit (a transaction-mode pooler that drops prepared statements…), checked by /ready. */
+  connectionProblem: () => Promise<string | undefined>;
+  /** Probe requests (/health, /ready, /metrics) of one address at once, and waiting. */
+  limits: Concurrency;
+  /** GET /metrics (metrics.ts's metricsRoute). */
+  metrics: RequestHandler;
+  loopStalled?: LoopStalled;
+}
+
+/**
+ * /health, /ready and /metrics: on the API's port (pipeline.ts) and on the probe port's thread
+ * (probe-worker.ts). They take no token (the metrics token is no user's) and do not wait behind a
+ * client's requests, only behind their own address's probes (a few sockets pipelining /health
+ * from five addresses took both ports down on a busy machine: each address had 16 in progress
+ * at all times).
+ */
+export function probeRoutes(sources: ProbeSources): express.Router {
+  const { pool, loopStalled } = sources;
+  const line = clientConcurrency(sources.limits);
+  const probes = express.Router();
+  probes.get("/health", line, healthRoute(pool, loopStalled));
+  probes.get(
+    "/ready",
+    line,
+    readyRoute(pool, sources.committedMigrations, sources.preparedStatements, sources.connectionProblem, loopStalled),
+  );
+  probes.get("/metrics", line, sources.metrics);
+  return probes;
 }

@@ -1,19 +1,31 @@
 import client from "prom-client";
-import type { Listeners } from "./listeners.ts";
+import type { SocketCounts } from "../admission/socket-guard.ts";
+import type { ApiListener } from "./listeners.ts";
+import type { ProbeCounts } from "./probe-thread.ts";
 
 /**
  * The sockets of both listeners and the bytes of bodies held, in /metrics: how close a crowd
- * came to the caps, and what the guards closed or refused.
+ * came to the caps, and what the guards closed or refused. `probeCounts`: the probe thread's
+ * (probe-thread.ts), asked as /metrics is rendered.
  */
-export function registerTransportMetrics(registry: client.Registry, { sockets, bodies }: Listeners, bodyBudgetBytes: number): void {
+export function registerTransportMetrics(
+  registry: client.Registry,
+  { sockets, bodies }: ApiListener,
+  bodyBudgetBytes: number,
+  probeCounts: () => Promise<ProbeCounts>,
+): void {
   new client.Gauge({
     name: "stoflow_http_sockets",
     help: "Sockets open, and closed or refused since start, by listener (main, probe) and state (pipelined: closed for too many requests at once).",
     labelNames: ["listener", "state"],
     registers: [registry],
-    collect() {
-      for (const [listener, guard] of Object.entries(sockets)) {
-        const { open, refused, evicted, tooSlow, pipelined } = guard.counts;
+    async collect() {
+      const probe = await probeCounts();
+      const counts: Array<[string, SocketCounts]> = [
+        ["main", sockets.counts],
+        ["probe", probe.sockets],
+      ];
+      for (const [listener, { open, refused, evicted, tooSlow, pipelined }] of counts) {
         this.set({ listener, state: "open" }, open);
         this.set({ listener, state: "refused" }, refused);
         this.set({ listener, state: "evicted" }, evicted);
@@ -41,6 +53,15 @@ export function registerTransportMetrics(registry: client.Registry, { sockets, b
     collect() {
       this.set({ reason: "refused" }, bodies.counts.refused);
       this.set({ reason: "evicted" }, bodies.counts.evicted);
+    },
+  });
+  new client.Gauge({
+    name: "stoflow_probe_answers",
+    help: "Requests the probe port (PROBE_PORT) answered since start, by HTTP status.",
+    labelNames: ["status"],
+    registers: [registry],
+    async collect() {
+      for (const [status, count] of Object.entries((await probeCounts()).answers)) this.set({ status }, count);
     },
   });
 }

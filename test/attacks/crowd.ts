@@ -11,6 +11,7 @@ import net from "node:net";
  */
 let serial = 0;
 const PADDING = "x".repeat(95_000);
+const PIPELINED = 16;
 
 export const SHAPES = {
   /** Connects and sends nothing. */
@@ -30,6 +31,18 @@ export const SHAPES = {
   /** Headers and the first bytes of a 99 kB body, then nothing (the connection exhaustion of the issue). */
   "partial requests": (socket: net.Socket) => {
     socket.write(`POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 99000\r\n\r\n{"query":"`);
+  },
+  /** 16 GET /health pipelined, 16 more each time all are answered: cheap requests always in progress (the third outside attack on issue 24). */
+  "pipelined probes": (socket: net.Socket) => {
+    const batch = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n".repeat(PIPELINED);
+    let answered = 0;
+    socket.on("data", (chunk: Buffer) => {
+      answered += chunk.toString("latin1").split("HTTP/1.1 ").length - 1;
+      if (answered < PIPELINED) return;
+      answered -= PIPELINED;
+      socket.write(batch);
+    });
+    socket.write(batch);
   },
   /** A GraphQL document never seen before, of 95 kB (a long string literal), sent whole; the server closes the socket after answering. */
   "new documents": (socket: net.Socket) => {
