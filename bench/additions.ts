@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
-import { loadWithCpu, median, startServer, type LoadSpec } from "./measure.ts";
+import { figureOr, loadWithCpu, median, startServer, type LoadSpec } from "./measure.ts";
 
 /** The tenant read every comparison sends. */
 export const READ_DOCUMENT = "{ products(first: 20, orderBy: SKU_ASC) { nodes { sku title price } } }";
@@ -136,7 +136,7 @@ export function decompositionTable(results: Decomposed[]): string[] {
     "|---|---|---|---|---|---|",
     ...results.map(
       (r) =>
-        `| ${r.name} | ${r.rps} | ${r.vsFirst.toFixed(2)}× | ${(r.spread * 100).toFixed(0)} %${r.spread > 0.1 ? " (noisy)" : ""} | ${r.cpuUsPerRequest} | ${r.errors} |`,
+        `| ${r.name} | ${r.rps} | ${figureOr(r.name, r.errors + results[0].errors, `${r.vsFirst.toFixed(2)}×`)} | ${(r.spread * 100).toFixed(0)} %${r.spread > 0.1 ? " (noisy)" : ""} | ${r.cpuUsPerRequest} | ${r.errors} |`,
     ),
   ];
 }

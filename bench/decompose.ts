@@ -5,7 +5,7 @@ import { prepareDatabase } from "../src/db/database.ts";
 import { temporaryDataDir } from "../src/db/embedded.ts";
 import { LOAD_RUN_LIMITS, readBenchConfig } from "./config.ts";
 import { contenders, decompose, decompositionTable, READ_DOCUMENT, trustedDocument } from "./additions.ts";
-import { startServer } from "./measure.ts";
+import { endUnlessFailed, startServer } from "./measure.ts";
 
 const BENCH = readBenchConfig(process.env, 54396);
 
@@ -69,3 +69,4 @@ const results = await decompose(
 console.log(decompositionTable(results).join("\n"));
 await database.stop();
 await fs.rm(dataDir, { recursive: true, force: true });
+endUnlessFailed();

@@ -19,6 +19,27 @@ export interface LoadSpec {
   request: (n: number) => { method: "GET" | "POST"; path: string; headers: Record<string, string>; body?: string };
 }
 
+/** The runs whose requests failed, one line each: none of them is a figure (`figureOr`). */
+export const failures: string[] = [];
+
+/**
+ * `figure` when the runs behind it had no failed request; else "no figure (N errors)", and the
+ * run noted in `failures`: a bench that saw any ends with exit code 1 and writes no page
+ * (`endUnlessFailed`). Answers refused (401 once a token expired, 503…) are not faster answers.
+ */
+export function figureOr(name: string, errors: number, figure: string): string {
+  if (errors === 0) return figure;
+  failures.push(`${name}: ${errors} failed requests`);
+  return `no figure (${errors} errors)`;
+}
+
+/** Exits with code 1, naming each run in `failures`, when there is any. */
+export function endUnlessFailed(): void {
+  if (failures.length === 0) return;
+  console.error(`\nNo figures: requests failed in ${failures.length} runs (nothing written):\n${failures.map((f) => `- ${f}`).join("\n")}`);
+  process.exit(1);
+}
+
 /** Runs autocannon against a server in another process, after a 2 s warm-up that is not counted. */
 export async function load(spec: LoadSpec): Promise<LoadResult> {
   const counter = { n: 0 }; // shared by warm-up and run: every request stays unique (e.g. new SKUs)
@@ -179,6 +200,8 @@ export interface Comparison {
   noisy: boolean;
   a: { rps: number; cpuUsPerRequest: number };
   b: { rps: number; cpuUsPerRequest: number };
+  /** Failed requests over every round, both sides. */
+  errors: number;
   /** The last round's full results, for latency percentiles. */
   last: [Measured, Measured];
 }
@@ -206,6 +229,7 @@ export async function compareAlternately(a: () => Promise<Measured>, b: () => Pr
     cpuRatio: median(pairs.map(([x, y]) => x.cpuUsPerRequest / Math.max(1, y.cpuUsPerRequest))),
     a: side(0),
     b: side(1),
+    errors: pairs.reduce((sum, [x, y]) => sum + x.errors + y.errors, 0),
     last: pairs[pairs.length - 1],
   };
 }

@@ -10,6 +10,8 @@ import { LOAD_RUN_LIMITS, readBenchConfig } from "./config.ts";
 import { contenders, decompose, decompositionTable, READ_DOCUMENT, trustedDocument } from "./additions.ts";
 import {
   compareAlternately,
+  endUnlessFailed,
+  figureOr,
   load,
   loadWithCpu,
   memoryMb,
@@ -65,7 +67,7 @@ const report = (line: string) => {
 };
 const ratio = (a: number, b: number) => (b === 0 ? "n/a" : `${(a / b).toFixed(2)}×`);
 const row = (name: string, r: LoadResult, baseline?: LoadResult) =>
-  `| ${name} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.errors} | ${baseline ? ratio(r.rps, baseline.rps) : "1.00×"} |`;
+  `| ${name} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.errors} | ${figureOr(name, r.errors + (baseline?.errors ?? 0), baseline ? ratio(r.rps, baseline.rps) : "1.00×")} |`;
 
 // 4a. Startup with no tenant.
 const empty = await startupFootprint(serverEnv, 3904);
@@ -82,6 +84,7 @@ for (let i = 0; i < TENANTS; i++) {
     body: JSON.stringify({ name: `Bench ${i}`, email: `bench${i}@bench.test`, password: "bench password", subscription_tier: "premium" }),
   });
   registerMs.push(performance.now() - started);
+  if (!res.ok) throw new Error(`registration ${i} answered ${res.status}: ${await res.text()}`);
   tokens.push(((await res.json()) as { access_token: string }).access_token);
   if ((i + 1) % 1000 === 0) console.log(`registered ${i + 1}`);
 }
@@ -239,7 +242,7 @@ const privateMb = async () => {
   return { backends: sizes.length, maxMb: Math.max(...sizes), totalMb: Math.round(sizes.reduce((a, b) => a + b, 0)) };
 };
 const touchedHot = await privateMb();
-await load({
+const touching = await load({
   url: "http://localhost:3901",
   seconds: Math.max(5, Math.ceil(TENANTS / 400)),
   connections: CONNECTIONS,
@@ -250,6 +253,7 @@ await load({
     body: READ_QUERY,
   }),
 });
+figureOr(`reads of all ${TENANTS} tenants (backend memory)`, touching.errors, "");
 const touchedAll = await privateMb();
 
 // 4b. Startup with every tenant.
@@ -304,7 +308,7 @@ report("");
 for (const line of decompositionTable(decomposition)) report(line);
 report("");
 report(
-  `- Read p99 during the login storm: ${readDuringStorm.p99} ms vs ${readGateway.p99} ms without (${ratio(readDuringStorm.p99, readGateway.p99)}; target ≤ 2×).`,
+  `- Read p99 during the login storm: ${readDuringStorm.p99} ms vs ${readGateway.p99} ms without (${figureOr("read during the login storm", readDuringStorm.errors + logins.errors, ratio(readDuringStorm.p99, readGateway.p99))}; target ≤ 2×).`,
 );
 report(
   `- Registration through HTTP (bcrypt cost 4): first 100 p50 ${first.p50} ms / p99 ${first.p99} ms; last 100 p50 ${last.p50} ms / p99 ${last.p99} ms ` +
@@ -322,6 +326,7 @@ report(
   `- Tenant migration: one step to ${migrated} tenants in ${migrationSeconds.toFixed(1)} s (batches of 50, max_locks_per_transaction = ${maxLocks}), drift afterwards: ${drift} rows.`,
 );
 
+endUnlessFailed();
 await fs.writeFile(
   "docs/benchmarks.md",
   `# Benchmarks
@@ -346,7 +351,7 @@ async function handWritten(): Promise<string> {
 /** One line on an ABAB comparison of gateway (a) and hand-written baseline (b). */
 function compared(name: string, c: Comparison): string {
   return (
-    `- ${name}, gateway vs hand-written over ${ROUNDS} alternating rounds: median req/s ratio ${c.rpsRatio.toFixed(2)}× ` +
+    `- ${name}, gateway vs hand-written over ${ROUNDS} alternating rounds: median req/s ratio ${figureOr(name, c.errors, `${c.rpsRatio.toFixed(2)}×`)} ` +
     `(spread ${(c.spread * 100).toFixed(0)} %${c.noisy ? ", NOISY: above 10 %" : ""}); CPU per request ${c.a.cpuUsPerRequest} vs ${c.b.cpuUsPerRequest} µs ` +
     `(${c.cpuRatio.toFixed(2)}×).`
   );
