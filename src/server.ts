@@ -17,7 +17,7 @@ import { graphqlGuards, makePreset } from "./graphql/preset.ts";
 import { SchemaWatchSubscriber } from "./graphql/schema-watch.ts";
 import { createPipeline } from "./http/pipeline.ts";
 import { createApiListener } from "./http/listeners.ts";
-import { startProbeThread, type ProbeThread } from "./http/probe-thread.ts";
+import { startProbeThread } from "./http/probe-thread.ts";
 import { registerTransportMetrics } from "./http/transport-metrics.ts";
 import { ReceivedBodyGrafserv } from "./graphql/received-body-grafserv.ts";
 import { createMetrics, renderer } from "./http/metrics.ts";
@@ -131,8 +131,6 @@ export async function startGateway(
   });
   api.server.on("upgrade", live.sockets.upgrade);
   registerLiveMetrics(metrics.registry, live);
-  let probes: ProbeThread | undefined;
-  registerTransportMetrics(metrics.registry, api, config.bodyBudgetBytes, () => probes!.counts());
   api.serve(pipeline.listener);
   const release = async () => {
     await live.stop();
@@ -140,14 +138,14 @@ export async function startGateway(
     schemaWatch?.release();
     await Promise.all([pool.end(), probePool.end(), deliveryPool.end(), watchPool?.end()]);
   };
-  const stopListening = () => Promise.all([api.close(), probes?.close()]);
   const giveUp = async (error: unknown): Promise<never> => {
-    await stopListening();
+    await api.close();
     await release();
     throw error;
   };
   const port = await api.listen().catch(giveUp);
-  probes = await startProbeThread(appUrl, config, committedMigrations, { render: renderer(metrics), logger }).catch(giveUp);
+  const probes = await startProbeThread(appUrl, config, committedMigrations, { render: renderer(metrics), logger }).catch(giveUp);
+  registerTransportMetrics(metrics.registry, api, config.bodyBudgetBytes, () => probes.counts());
   const url = ownAddress(port);
   // Without APP_URL, the links of messages lead here, to the port really bound (PORT=0 picks one).
   const mailing = config.mail.ownLinkPages ? { ...config, mail: { ...config.mail, appUrl: url } } : config;
@@ -155,7 +153,7 @@ export async function startGateway(
   let closing: Promise<void> | undefined;
   const close = async () => {
     live.sockets.close(); // the HTTP server's close waits for every socket: WebSockets first
-    await stopListening();
+    await Promise.all([api.close(), probes.close()]);
     await jobs?.stop();
     await release();
   };
