@@ -135,6 +135,12 @@ create table app_private.email_changes (
   new_confirmed_at timestamp with time zone
 );
 
+create table app_private.live_listeners (
+  tenant_id integer not null,
+  gateway text not null,
+  renewed_at timestamp with time zone default now() not null
+);
+
 create table app_private.platform_usage (
   tenant_id integer not null,
   platform character varying(50) not null,
@@ -391,6 +397,10 @@ alter table app_private.email_changes add constraint email_changes_user_id_fkey 
 alter table app_private.email_changes add constraint email_changes_user_id_key UNIQUE (user_id);
 
 alter table app_private.email_changes enable row level security;
+
+alter table app_private.live_listeners add constraint live_listeners_pkey PRIMARY KEY (tenant_id, gateway);
+
+alter table app_private.live_listeners enable row level security;
 
 alter table app_private.platform_usage add constraint platform_usage_pkey PRIMARY KEY (tenant_id, platform);
 
@@ -1451,6 +1461,21 @@ AS $function$
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.live_listen(gateway text, tenant_ids integer[])
+ RETURNS void
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  delete from app_private.live_listeners l
+    where (l.gateway = live_listen.gateway and l.tenant_id <> all (live_listen.tenant_ids))
+       or l.renewed_at < now() - interval '2 minutes';
+  insert into app_private.live_listeners (tenant_id, gateway)
+    select distinct t, live_listen.gateway from unnest(live_listen.tenant_ids) t
+    on conflict on constraint live_listeners_pkey do update set renewed_at = now();
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.locked_tenant(schema_name text)
  RETURNS tenants
  LANGUAGE sql
@@ -2147,17 +2172,21 @@ $function$
 CREATE OR REPLACE FUNCTION app_private.tg__notify_live()
  RETURNS trigger
  LANGUAGE plpgsql
+ SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 declare
-  tenant_id int := substring(tg_table_schema from '^client_([1-9][0-9]*)$')::int;
-  changed jsonb := to_jsonb(case when tg_op = 'DELETE' then old else new end);
+  tenant int := substring(tg_table_schema from '^client_([1-9][0-9]*)$')::int;
 begin
-  if tenant_id is null then
-    return null; -- tenant_template holds no rows anyone waits for
+  if tenant is null -- tenant_template holds no rows anyone waits for
+     or not exists (
+       select 1 from app_private.live_listeners l
+        where l.tenant_id = tenant and l.renewed_at > now() - interval '2 minutes') then
+    return null;
   end if;
   perform pg_notify('stoflow_live', json_build_object(
-    't', tenant_id, 'k', tg_argv[0], 'op', tg_op, 'id', changed -> tg_argv[1])::text);
+    't', tenant, 'k', tg_argv[0], 'op', tg_op,
+    'id', to_jsonb(case when tg_op = 'DELETE' then old else new end) -> tg_argv[1])::text);
   return null;
 end
 $function$
@@ -2732,6 +2761,8 @@ grant execute on function app_private.issue_email_change_token(bigint,text,bytea
 
 grant execute on function app_private.issue_invitation_token(integer,bytea,integer,integer,boolean) to stoflow_worker;
 
+grant execute on function app_private.live_listen(text,integer[]) to stoflow_authenticator;
+
 grant execute on function app_private.login_candidate(text) to stoflow_auth;
 
 grant execute on function app_private.open_session(integer,integer,bytea,interval) to stoflow_auth;
@@ -3036,6 +3067,16 @@ comment on type app_private.jwt_claims is 'The claim set of an access token: use
 
 comment on function app_private.lagging_tenant_schemas() is 'Every tenant schema behind tenant_template: its version, the steps it lacks, and the last failure recorded for it (for tenants:check, tenants:migrate --dry-run).';
 
+comment on function app_private.live_listen(text,integer[]) is 'A gateway''s whole set of tenants with subscriptions, told when a tenant joins the set and renewed every 30 s: replaces its rows, renews them, and deletes every expired row (gateways gone).';
+
+comment on table app_private.live_listeners is 'The tenants each gateway process has live subscriptions for (app_private.live_listen), read by app_private.tg__notify_live: a row change of a tenant with no row here, or only expired ones, is not notified. Unlogged: after a crash the gateways register again within a renewal.';
+
+comment on column app_private.live_listeners.gateway is 'The gateway process (host, pid and a random suffix), as it names itself.';
+
+comment on column app_private.live_listeners.renewed_at is 'When the gateway last said it still listens; older than two minutes: expired (the gateway is gone), ignored and deleted.';
+
+comment on column app_private.live_listeners.tenant_id is 'A tenant with at least one subscription on that gateway.';
+
 comment on function app_private.locked_tenant(text) is 'The tenant owning a schema, row-locked until the transaction ends: limit checks of one tenant run one at a time, so racing inserts cannot overshoot a limit.';
 
 comment on function app_private.login_candidate(text) is 'The user, password hash and credential version for a login e-mail, so Node can check the password with bcrypt and open the session with the credential it checked.';
@@ -3178,7 +3219,7 @@ comment on function app_private.tenant_tables() is 'The tables every tenant sche
 
 comment on function app_private.tenant_usage(tenants) is 'A tenant''s usage of its limits, the one source the limit triggers, current_tenant_usage and change_subscription_tier read: active products (live), platforms used and AI credits used this month (from the usage ledger). Limit checks call it after locking the tenant, in a new statement.';
 
-comment on function app_private.tg__notify_live() is 'Trigger on the tenant tables sellers wait for (after each row): pg_notify(''stoflow_live'', {t: tenant id from the schema name, k: the kind (argument 1), op: INSERT/UPDATE/DELETE, id: the row''s key column (argument 2)}). Keys only, never row data: the gateway re-reads the row under the subscriber''s role.';
+comment on function app_private.tg__notify_live() is 'Trigger on the tenant tables sellers wait for (after each row): when some gateway listens for the tenant (app_private.live_listeners), pg_notify(''stoflow_live'', {t: tenant id from the schema name, k: the kind (argument 1), op: INSERT/UPDATE/DELETE, id: the row''s key column (argument 2)}). Keys only, never row data: the gateway re-reads the row under the subscriber''s role. Security definer: writers cannot read the listeners.';
 
 comment on function app_private.tg__set_updated_at() is 'Trigger: keeps updated_at at the time of the last change.';
 

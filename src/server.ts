@@ -127,6 +127,7 @@ export async function startGateway(
     authorize: (token) => auth.authorize(token),
     trustProxy: pipeline.trustProxy,
     upgraded: (socket) => api.sockets.upgraded(socket),
+    pool: deliveryPool,
     logger,
   });
   api.server.on("upgrade", live.sockets.upgrade);

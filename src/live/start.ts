@@ -1,9 +1,11 @@
 import type { Socket } from "node:net";
+import type pg from "pg";
 import type { Logger } from "pino";
 import type { GrafservBase } from "postgraphile/grafserv";
 import type { SessionClaims } from "../auth/tokens.ts";
 import type { ServerConfig } from "../config/server.ts";
 import type { LiveHub } from "./hub.ts";
+import { listenTenants } from "./listened-tenants.ts";
 import { LIVE_CHANNEL, NotificationListener } from "./notifications.ts";
 import { LiveSockets } from "./sockets.ts";
 
@@ -21,13 +23,16 @@ interface LiveOptions {
   authorize: (token: string) => Promise<SessionClaims>;
   trustProxy: (address: string, hop: number) => boolean;
   upgraded: (socket: Socket) => void;
+  /** Where the tenants with subscriptions are told to the database (listened-tenants.ts). */
+  pool: pg.Pool;
   logger: Logger;
 }
 
 /**
  * Live updates of one gateway process: the subscription sockets, and the LISTEN connection that
- * feeds the hub (row changes) and closes the sockets of ended sessions. When the connection comes
- * back after a loss, every subscription gets RESYNC and every socket's session is checked again.
+ * feeds the hub (row changes of the tenants told to the database) and closes the sockets of ended
+ * sessions. When the connection comes back after a loss, every subscription gets RESYNC and every
+ * socket's session is checked again.
  */
 export async function startLiveUpdates(serv: GrafservBase, hub: LiveHub, options: LiveOptions): Promise<LiveUpdates> {
   const { config, logger } = options;
@@ -39,11 +44,13 @@ export async function startLiveUpdates(serv: GrafservBase, hub: LiveHub, options
     maxMessageBytes: config.graphql.maxBodyBytes,
     upgraded: options.upgraded,
   });
+  const listened = listenTenants(hub, options.pool, logger);
   const listener = new NotificationListener(
     options.listenUrl,
     {
       notified: (channel, payload) => (channel === LIVE_CHANNEL ? hub.notified(payload) : sockets.sessionEnded(payload)),
       resumed: () => {
+        void listened.tell().catch(() => undefined); // the database may have restarted (its listeners are unlogged)
         hub.resync();
         sockets.recheckSessions().catch((error: Error) => logger.warn({ err: error.message }, "live updates: sessions not rechecked"));
       },
@@ -58,7 +65,7 @@ export async function startLiveUpdates(serv: GrafservBase, hub: LiveHub, options
     async stop() {
       sockets.close();
       hub.release();
-      await listener.stop();
+      await Promise.all([listener.stop(), listened.stop()]);
     },
   };
 }

@@ -1,5 +1,6 @@
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { graphqlOk, signUp, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { graphqlOk, signUp, startTestGateway, withServer, type TestGateway } from "../helpers/gateway.ts";
 import { liveClient, type LiveClient } from "../helpers/live.ts";
 
 let gw: TestGateway;
@@ -55,5 +56,79 @@ describe("productChanged", () => {
     expect(theirs.events.get("products")).toEqual([]);
     // The rows were read on the deliveries' own connections, not the request pool's.
     expect(gw.deliveryPool.totalCount).toBeGreaterThan(0);
+  });
+});
+
+/** The tenant a token is for (its claims, unverified). */
+const tenantOf = (token: string) =>
+  (JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString()) as { tenant_id: number }).tenant_id;
+
+/** A LISTEN connection of the test's own on stoflow_live: the notifications writers send. */
+async function overhear(url: string): Promise<{ heard: Array<{ t: number; id: string }>; stop(): Promise<void> }> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const heard: Array<{ t: number; id: string }> = [];
+  client.on("notification", (message) => heard.push(JSON.parse(message.payload!) as { t: number; id: string }));
+  await client.query("listen stoflow_live");
+  return { heard, stop: () => client.end() };
+}
+
+describe("writers of tenants nobody subscribes to", () => {
+  it("send no notification; a tenant's writers notify from its first subscription's start, and not for a gateway gone (rows not renewed for two minutes)", async () => {
+    const [c, d] = [await signUp(gw.url, "Live C", "standard"), await signUp(gw.url, "Live D", "standard")];
+    const wire = await overhear(gw.db.jobsUrl);
+    try {
+      await graphqlOk(gw.url, CREATE, { sku: "QUIET-D" }, d.access_token); // nobody follows D
+      const mine = open(c.access_token);
+      await mine.follow("quiet", PRODUCTS);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await graphqlOk(gw.url, CREATE, { sku: "HEARD-C" }, c.access_token);
+      await mine.received("quiet", 1);
+      expect(wire.heard).toEqual([expect.objectContaining({ t: tenantOf(c.access_token), id: "HEARD-C" })]);
+
+      // A gateway gone (its rows not renewed for two minutes) costs writers nothing either.
+      await gw.db.owner.query("update app_private.live_listeners set renewed_at = now() - interval '3 minutes'");
+      await graphqlOk(gw.url, CREATE, { sku: "STALE-C" }, c.access_token);
+      await gw.db.owner.query("update app_private.live_listeners set renewed_at = now()");
+      await graphqlOk(gw.url, CREATE, { sku: "AGAIN-C" }, c.access_token);
+      await mine.received("quiet", 2);
+      expect(wire.heard.map((notice) => notice.id)).toEqual(["HEARD-C", "AGAIN-C"]);
+    } finally {
+      await wire.stop();
+    }
+  });
+
+  it("a gateway that stops tells the database it listens for nothing any more", async () => {
+    const d = await signUp(gw.url, "Live E", "standard");
+    const listenersOf = async (tenant: number) =>
+      (await gw.db.owner.query<{ n: number }>("select count(*)::int as n from app_private.live_listeners where tenant_id = $1", [tenant]))
+        .rows[0].n;
+    const tenant = tenantOf(d.access_token);
+    await withServer(gw, {}, async (url) => {
+      const client = liveClient(url, d.access_token);
+      await client.follow("products", PRODUCTS);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(await listenersOf(tenant)).toBe(1);
+      await client.dispose();
+    });
+    expect(await listenersOf(tenant)).toBe(0);
+  });
+
+  it("the listeners table and its function are the gateway's alone: a tenant's role reads and calls neither", async () => {
+    const asUser = async (sql: string) => {
+      const client = await gw.db.app.connect();
+      try {
+        await client.query("begin; set local role stoflow_user");
+        return await client.query(sql).then(
+          () => "allowed",
+          (error: { code?: string }) => error.code,
+        );
+      } finally {
+        await client.query("rollback");
+        client.release();
+      }
+    };
+    expect(await asUser("select * from app_private.live_listeners")).toBe("42501");
+    expect(await asUser("select app_private.live_listen('forged', array[1, 2, 3])")).toBe("42501");
   });
 });
