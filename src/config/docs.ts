@@ -125,7 +125,7 @@ export const settingGroups: SettingGroup[] = [
       {
         names: ["HTTP_PIPELINED_REQUESTS"],
         meaning:
-          'Requests one socket may have in progress at once (HTTP/1.1 pipelining, on both ports); beyond, the socket is closed. Node reads a pipelining client\'s requests as fast as they come and keeps each until the earlier ones are answered: one socket pipelining `/health` took the server to gigabytes. Browsers and HTTP clients do not pipeline. Counted in `/metrics` (`stoflow_http_sockets{state="pipelined"}`)',
+          "Requests one socket may have in progress at once (HTTP/1.1 pipelining, on the API's port; on the probe port, `PROBE_REQUESTS_PER_ADDRESS`); beyond, the socket is closed. Node reads a pipelining client's requests as fast as they come and keeps each until the earlier ones are answered: one socket pipelining `/health` took the server to gigabytes. Browsers and HTTP clients do not pipeline. Counted in `/metrics` (`stoflow_http_sockets{state=\"pipelined\"}`)",
       },
       {
         names: ["HTTP_SLOW_REQUEST_MS"],
@@ -161,7 +161,7 @@ export const settingGroups: SettingGroup[] = [
       {
         names: ["PROBE_REQUESTS_PER_ADDRESS"],
         meaning:
-          "Probe requests (`/health`, `/ready`, `/metrics`) of one address worked on at once, on each port; the next wait their turn (up to `HTTP_PIPELINED_REQUESTS`), beyond 429 `TOO_MANY_REQUESTS`. A kubelet asks for liveness and readiness at once, no more; five addresses pipelining `/health` with 16 requests always in progress took both ports down on a busy machine",
+          "Probe requests (`/health`, `/ready`, `/metrics`) of one address worked on at once, on each port; the next wait their turn (on the API's port up to `HTTP_PIPELINED_REQUESTS`, on the probe port up to this many), beyond 429 `TOO_MANY_REQUESTS`. On the probe port, a socket with more than this many requests in progress is closed: probers never pipeline, and ten addresses keeping 16 `/health` pipelined there took its p99 past 1 s. A kubelet asks for liveness and readiness at once, no more; five addresses pipelining `/health` with 16 requests always in progress took both ports down on a busy machine",
         notes: { PROBE_REQUESTS_PER_ADDRESS: "/health, /ready, /metrics of one address at once" },
       },
       {

@@ -38,9 +38,9 @@ export function createProbeListener(config: ServerConfig, trustProxy: TrustProxy
     connectionsCheckingInterval: 500,
   });
   server.timeout = config.httpTimeouts.socketMs;
-  const { pipelinedRequests: pipelined, slowSockets } = config;
-  const { maxConnections } = config.probe;
-  const sockets = new SocketGuard({ max: maxConnections, perClient: maxConnections, ...slowSockets, pipelined, evictYoung: true });
+  // Probers never pipeline: a socket with more than an address's share of probes in progress is closed.
+  const { maxConnections, perAddress: pipelined } = config.probe;
+  const sockets = new SocketGuard({ max: maxConnections, perClient: maxConnections, ...config.slowSockets, pipelined, evictYoung: true });
   sockets.attach(server, withContext(trustProxy, probes));
   return guarded(
     server,

@@ -4,6 +4,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type pg from "pg";
 import client from "prom-client";
 import type { RequestStep } from "./pipeline.ts";
+import { sharedWhileRunning } from "./shared-while-running.ts";
 
 /** Prometheus metrics of one gateway: requests, latency, pool use, auth refusals, tenants. */
 export interface Metrics {
@@ -155,9 +156,9 @@ export function createMetrics(
 /** The metrics' text and its content type: the registry's, rendered where it lives. */
 export type RenderMetrics = () => Promise<{ contentType: string; text: string }>;
 
-/** The registry of `metrics`, rendered. */
+/** The registry of `metrics`, rendered: once for all the scrapes that come while it is. */
 export function renderer({ registry }: Metrics): RenderMetrics {
-  return async () => ({ contentType: registry.contentType, text: await registry.metrics() });
+  return sharedWhileRunning(async () => ({ contentType: registry.contentType, text: await registry.metrics() }));
 }
 
 /** GET /metrics: with a token configured, only for requests bearing it; else open, or absent (404) in production. */

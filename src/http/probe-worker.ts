@@ -8,6 +8,7 @@ import { errorResponder, notFound } from "./errors.ts";
 import { createProbeListener } from "./guarded-listener.ts";
 import { metricsRoute, type RenderMetrics } from "./metrics.ts";
 import { questions, type ProbeCounts, type ProbeThreadData, type ThreadMessage } from "./probe-thread.ts";
+import { sharedWhileRunning } from "./shared-while-running.ts";
 import { probeRoutes } from "./status-routes.ts";
 
 /**
@@ -43,8 +44,11 @@ app.use(
     committedMigrations,
     preparedStatements: config.preparedStatements,
     connectionProblem: cachedPoolerProblem(appUrl, config),
-    limits: { active: config.probe.perAddress, waiting: config.pipelinedRequests },
-    metrics: metricsRoute(() => ask<Awaited<ReturnType<RenderMetrics>>>("metrics"), config.metrics),
+    limits: { active: config.probe.perAddress, waiting: config.probe.perAddress },
+    metrics: metricsRoute(
+      sharedWhileRunning(() => ask<Awaited<ReturnType<RenderMetrics>>>("metrics")),
+      config.metrics,
+    ),
     loopStalled,
   }),
 );

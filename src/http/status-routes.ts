@@ -3,6 +3,7 @@ import type pg from "pg";
 import { clientConcurrency, type Concurrency } from "../admission/concurrency.ts";
 import { statement } from "../db/statements.ts";
 import { UNAVAILABLE } from "../db/unavailable.ts";
+import { sharedWhileRunning } from "./shared-while-running.ts";
 
 /** GET / — what this is and where to go (the explorer only where it is served). */
 export function rootRoute(version: string, explorer: boolean) {
@@ -22,20 +23,6 @@ export function rootRoute(version: string, explorer: boolean) {
 function answer(res: Response, ok: boolean, body: Record<string, unknown>) {
   if (!ok) res.setHeader("Retry-After", String(UNAVAILABLE.retryAfterSeconds));
   res.status(ok ? 200 : UNAVAILABLE.status).json(body);
-}
-
-/**
- * `work`, shared by the requests that come while it runs: a crowd of probes (pipelined on one
- * socket or not) puts one query on the probes' connection at a time, not one each that queue up
- * in memory (the second outside attack on issue 24: 200 pipelined /health per 20 ms took the
- * server to 4.5 GB).
- */
-function sharedWhileRunning<T>(work: () => Promise<T>): () => Promise<T> {
-  let running: Promise<T> | undefined;
-  return () =>
-    (running ??= work().finally(() => {
-      running = undefined;
-    }));
 }
 
 /** How long a database found away is reported away without asking it again. */

@@ -26,38 +26,36 @@ async function closedForPipelining(gateway: TestGateway, listener: string): Prom
 }
 
 describe("HTTP/1.1 pipelining", () => {
-  it("answers a few pipelined requests, and closes a socket that pipelines more than HTTP_PIPELINED_REQUESTS", async () => {
-    for (const [listener, url] of [
-      ["main", gw.url],
-      ["probe", gw.probeUrl],
+  it("answers a few pipelined requests, and closes a socket that pipelines more than HTTP_PIPELINED_REQUESTS (PROBE_REQUESTS_PER_ADDRESS on the probe port)", async () => {
+    for (const [listener, url, few] of [
+      ["main", gw.url, 10],
+      ["probe", gw.probeUrl, 2], // probers never pipeline: 10 addresses keeping 16 each took its p99 past 1 s
     ] as const) {
       const port = Number(new URL(url).port);
       const closedBefore = await closedForPipelining(gw, listener);
-      const few = await pipelined(port, 10);
-      expect(few.statuses).toEqual(Array(10).fill("200"));
-      expect(few.closedByServer).toBe(false);
-      const many = await pipelined(port, 2_000);
+      const answered = await pipelined(port, few);
+      expect(answered.statuses).toEqual(Array(few).fill("200"));
+      expect(answered.closedByServer).toBe(false);
+      const many = await pipelined(port, listener === "main" ? 2_000 : 3);
       expect(many.closedByServer).toBe(true);
-      expect(many.statuses.length).toBeLessThan(2_000);
+      expect(many.statuses.length).toBeLessThan(listener === "main" ? 2_000 : 3);
       expect(await closedForPipelining(gw, listener)).toBe(closedBefore + 1);
       expect((await fetch(`${url}/health`)).status).toBe(200);
     }
   });
 
   it("works on PROBE_REQUESTS_PER_ADDRESS (2) probes of an address at a time: beyond HTTP_PIPELINED_REQUESTS waiting, 429; other addresses are answered", async () => {
-    for (const url of [gw.url, gw.probeUrl]) {
-      const port = Number(new URL(url).port);
-      const [first, second, other] = await Promise.all([
-        pipelined(port, 16, "127.0.7.1"),
-        pipelined(port, 16, "127.0.7.1"),
-        pipelined(port, 1, "127.0.7.2"),
-      ]);
-      const statuses = [...first.statuses, ...second.statuses];
-      expect(statuses).toHaveLength(32);
-      expect(statuses.filter((status) => status === "200").length).toBeGreaterThanOrEqual(18); // PROBE_REQUESTS_PER_ADDRESS (2) at work, 16 waiting
-      expect(statuses).toContain("429");
-      expect(statuses.filter((status) => status !== "200" && status !== "429")).toEqual([]);
-      expect(other.statuses).toEqual(["200"]);
-    }
+    const port = Number(new URL(gw.url).port);
+    const [first, second, other] = await Promise.all([
+      pipelined(port, 16, "127.0.7.1"),
+      pipelined(port, 16, "127.0.7.1"),
+      pipelined(port, 1, "127.0.7.2"),
+    ]);
+    const statuses = [...first.statuses, ...second.statuses];
+    expect(statuses).toHaveLength(32);
+    expect(statuses.filter((status) => status === "200").length).toBeGreaterThanOrEqual(18); // PROBE_REQUESTS_PER_ADDRESS (2) at work, 16 waiting
+    expect(statuses).toContain("429");
+    expect(statuses.filter((status) => status !== "200" && status !== "429")).toEqual([]);
+    expect(other.statuses).toEqual(["200"]);
   });
 });
