@@ -290,6 +290,8 @@ const triggersRow = async (who: string) => {
 };
 // Nobody subscribes any more: once the gateway's renewal (30 s) has told the database, no writer notifies.
 await settle(RENEW_MS + 1_000);
+const listenersLeft = (await owner.query<{ n: number }>("select count(*)::int as n from app_private.live_listeners")).rows[0].n;
+if (listenersLeft > 0) throw new Error(`${listenersLeft} tenants still listened for after the renewal: no figure for unlistened writers`);
 const quietRow = await triggersRow("tenants nobody subscribes to");
 // One subscriber per tenant: every write notifies (and takes NOTIFY's lock at commit).
 const listening = await Promise.all(Array.from({ length: TENANTS }, (_, t) => subscribe(t, () => undefined)));
