@@ -1,4 +1,4 @@
-import type { GrafastSubscriber, PromiseOrDirect } from "postgraphile/grafast";
+import type { GrafastSubscriber } from "postgraphile/grafast";
 import { DeliveryLine } from "./delivery-line.ts";
 
 /** What sellers can wait for: the `k` of a stoflow_live notification. */
@@ -46,13 +46,6 @@ export class LiveHub implements GrafastSubscriber<Record<string, LiveEvent>> {
 
   readonly #limits: HubLimits;
   readonly #line: DeliveryLine;
-  /** Subscriptions by tenant: the set of tenants told to the database (listened-tenants.ts). */
-  readonly #tenants = new Map<number, number>();
-  /**
-   * Called when a subscription's tenant had none here; its subscription starts once the promise
-   * settles (the database knows that tenant is listened for: its writers notify from then on).
-   */
-  newTenant: (tenant: number) => Promise<void> = () => Promise.resolve();
 
   constructor(limits: HubLimits) {
     this.#limits = limits;
@@ -65,31 +58,18 @@ export class LiveHub implements GrafastSubscriber<Record<string, LiveEvent>> {
     return total;
   }
 
-  /** The tenants with subscriptions here. */
-  get tenants(): number[] {
-    return [...this.#tenants.keys()];
-  }
-
-  subscribe(name: string | number): PromiseOrDirect<AsyncIterableIterator<LiveEvent>> {
+  subscribe(name: string | number): AsyncIterableIterator<LiveEvent> {
     const topic = String(name);
-    const tenant = topic.slice(0, topic.indexOf(":"));
     const subscription = new Subscription(
       this.#limits.queuedEvents,
-      { line: this.#line, tenant },
+      { line: this.#line, tenant: topic.slice(0, topic.indexOf(":")) },
       () => this.#drop(topic, subscription),
       () => (this.counts.overflows += 1),
     );
     const set = this.#topics.get(topic) ?? new Set();
     set.add(subscription);
     this.#topics.set(topic, set);
-    const held = this.#tenants.get(Number(tenant)) ?? 0;
-    this.#tenants.set(Number(tenant), held + 1);
-    if (held > 0) return subscription;
-    // A registration that fails (database away) does not hold the subscription: the next renewal retries.
-    return this.newTenant(Number(tenant)).then(
-      () => subscription,
-      () => subscription,
-    );
+    return subscription;
   }
 
   /** A stoflow_live notification: `{t, k, op, id}` (app_private.tg__notify_live). */
@@ -135,12 +115,8 @@ export class LiveHub implements GrafastSubscriber<Record<string, LiveEvent>> {
 
   #drop(topic: string, subscription: Subscription): void {
     const set = this.#topics.get(topic);
-    if (!set?.delete(subscription)) return;
-    if (set.size === 0) this.#topics.delete(topic);
-    const tenant = Number(topic.slice(0, topic.indexOf(":")));
-    const left = this.#tenants.get(tenant)! - 1;
-    if (left > 0) this.#tenants.set(tenant, left);
-    else this.#tenants.delete(tenant);
+    set?.delete(subscription);
+    if (set?.size === 0) this.#topics.delete(topic);
   }
 }
 

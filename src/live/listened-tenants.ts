@@ -2,35 +2,35 @@ import { randomUUID } from "node:crypto";
 import os from "node:os";
 import type pg from "pg";
 import type { Logger } from "pino";
-import type { LiveHub } from "./hub.ts";
 
 /** How often a gateway renews its tenants (a row of app_private.live_listeners expires after 2 minutes). */
 export const RENEW_MS = 30_000;
 
 export interface ListenedTenants {
-  /** Tells the database the tenants with subscriptions now; settles after a telling that began after the call. */
+  /** Tells the database the tenants with sockets now; never rejects (a failure is logged), settles after a telling that began after the call. */
   tell(): Promise<void>;
   /** Stops renewing, and tells the database this process listens for no tenant any more. */
   stop(): Promise<void>;
 }
 
 /**
- * Tells the database which tenants this process has subscriptions for (app_private.live_listen),
- * so that writers of every other tenant send no NOTIFY: NOTIFY takes a lock for the whole
- * database at commit, which serialized 16 writers (0.74× their throughput with the triggers on).
- * At a tenant's first subscription (which starts once the database knows: its writers notify from
- * then on), every RENEW_MS, and when the LISTEN connection is back. One statement on `pool`, so a
- * transaction-mode pooler is fine.
+ * Tells the database which tenants this process has signed-in subscription sockets for
+ * (app_private.live_listen), so that writers of every other tenant send no NOTIFY: NOTIFY takes a
+ * lock for the whole database at commit, which serialized 16 writers (0.74× their throughput with
+ * the triggers on). At a tenant's first socket (its connection_ack waits: a client subscribes only
+ * after it, so its writers notify before any subscription starts), every RENEW_MS, and when the
+ * LISTEN connection is back. `tenants()`: the set now. One statement on `pool`, so a
+ * transaction-mode pooler is fine. A telling that fails (the database away) is retried at the
+ * next renewal.
  */
-export function listenTenants(hub: LiveHub, pool: pg.Pool, logger: Logger): ListenedTenants {
+export function listenTenants(tenants: () => number[], pool: pg.Pool, logger: Logger): ListenedTenants {
   const gateway = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  const tellNow = (tenants: number[]) => pool.query("select app_private.live_listen($1, $2)", [gateway, tenants]).then(() => undefined);
-  const tell = rerunning(() => tellNow(hub.tenants));
+  const tellNow = (set: number[]) => pool.query("select app_private.live_listen($1, $2)", [gateway, set]).then(() => undefined);
+  const tell = rerunning(() => tellNow(tenants()));
   const warned = (error: Error) => logger.warn({ err: error.message }, "live updates: listened tenants not told to the database");
-  hub.newTenant = () => tell().catch(warned);
   const renewal = setInterval(() => void tell().catch(warned), RENEW_MS).unref();
   return {
-    tell,
+    tell: () => tell().catch(warned),
     async stop() {
       clearInterval(renewal);
       await tellNow([]).catch(warned);

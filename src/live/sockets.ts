@@ -25,6 +25,11 @@ export interface LiveSocketOptions {
   maxMessageBytes: number;
   /** Notes the socket as a WebSocket for the listener's guard (never evicted as idle). */
   upgraded: (socket: Socket) => void;
+  /**
+   * A tenant's first socket here: connection_ack waits for it (the database is told the tenant is
+   * listened for, listened-tenants.ts), so its writers notify before any subscription can start.
+   */
+  tenantJoined: (tenant: number) => Promise<void>;
 }
 
 interface Holder {
@@ -211,8 +216,15 @@ export class LiveSockets {
     }
     if (socket.readyState !== socket.OPEN) return false;
     request.context.session = session;
+    const first = !this.#byTenant.has(session.tenantId);
     this.#hold(socket, token, session);
-    return true;
+    if (first) await this.#options.tenantJoined(session.tenantId);
+    return socket.readyState === socket.OPEN;
+  }
+
+  /** The tenants with signed-in sockets here (listened-tenants.ts tells them to the database). */
+  get tenants(): number[] {
+    return [...this.#byTenant.keys()];
   }
 
   #hold(socket: WebSocket, token: string, session: SessionClaims): void {

@@ -23,19 +23,20 @@ interface LiveOptions {
   authorize: (token: string) => Promise<SessionClaims>;
   trustProxy: (address: string, hop: number) => boolean;
   upgraded: (socket: Socket) => void;
-  /** Where the tenants with subscriptions are told to the database (listened-tenants.ts). */
+  /** Where the tenants with sockets are told to the database (listened-tenants.ts). */
   pool: pg.Pool;
   logger: Logger;
 }
 
 /**
  * Live updates of one gateway process: the subscription sockets, and the LISTEN connection that
- * feeds the hub (row changes of the tenants told to the database) and closes the sockets of ended
+ * feeds the hub (row changes of the tenants with sockets here, told to the database) and closes the sockets of ended
  * sessions. When the connection comes back after a loss, every subscription gets RESYNC and every
  * socket's session is checked again.
  */
 export async function startLiveUpdates(serv: GrafservBase, hub: LiveHub, options: LiveOptions): Promise<LiveUpdates> {
   const { config, logger } = options;
+  const listened = listenTenants(() => sockets.tenants, options.pool, logger);
   const sockets = new LiveSockets(serv, {
     limits: config.live,
     authorize: options.authorize,
@@ -43,14 +44,14 @@ export async function startLiveUpdates(serv: GrafservBase, hub: LiveHub, options
     trustProxy: options.trustProxy,
     maxMessageBytes: config.graphql.maxBodyBytes,
     upgraded: options.upgraded,
+    tenantJoined: () => listened.tell(),
   });
-  const listened = listenTenants(hub, options.pool, logger);
   const listener = new NotificationListener(
     options.listenUrl,
     {
       notified: (channel, payload) => (channel === LIVE_CHANNEL ? hub.notified(payload) : sockets.sessionEnded(payload)),
       resumed: () => {
-        void listened.tell().catch(() => undefined); // the database may have restarted (its listeners are unlogged)
+        void listened.tell(); // the database may have restarted (its listeners are unlogged)
         hub.resync();
         sockets.recheckSessions().catch((error: Error) => logger.warn({ err: error.message }, "live updates: sessions not rechecked"));
       },
