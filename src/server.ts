@@ -145,7 +145,11 @@ export async function startGateway(
     throw error;
   };
   const port = await api.listen().catch(giveUp);
-  const probes = await startProbeThread(appUrl, config, committedMigrations, { render: renderer(metrics), logger }).catch(giveUp);
+  const probes = await startProbeThread(appUrl, config, committedMigrations, {
+    render: renderer(metrics),
+    connectionProblem,
+    logger,
+  }).catch(giveUp);
   registerTransportMetrics(metrics.registry, api, config.bodyBudgetBytes, () => probes.counts());
   const url = ownAddress(port);
   // Without APP_URL, the links of messages lead here, to the port really bound (PORT=0 picks one).

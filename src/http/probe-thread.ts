@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import type { SocketCounts } from "../admission/socket-guard.ts";
 import type { ServerConfig } from "../config/server.ts";
 import type { RenderMetrics } from "./metrics.ts";
+import { sharedWhileRunning } from "./shared-while-running.ts";
 
 /**
  * The probe port (PROBE_PORT: /health, /ready, /metrics) on a worker thread of its own, with its
@@ -47,8 +48,8 @@ export interface ProbeThreadData {
 export type ThreadMessage =
   { id: number; ask: Question } | { id: number; answer: unknown } | { listening: number } | { failed: string } | { stop: true };
 
-/** What one thread asks the other: the API's metrics' text, the probe port's counts. */
-type Question = "metrics" | "counts";
+/** What one thread asks the other: the API's metrics' text and its verdict on the connections (/ready), the probe port's counts. */
+type Question = "metrics" | "problem" | "counts";
 
 /** Either end: the Worker in this thread, parentPort in the probe thread. */
 interface Port {
@@ -104,14 +105,14 @@ export async function startProbeThread(
   appUrl: string,
   config: ServerConfig,
   committedMigrations: number,
-  { render, logger }: { render: RenderMetrics; logger: Logger },
+  { render, connectionProblem, logger }: { render: RenderMetrics; connectionProblem: () => Promise<string | undefined>; logger: Logger },
 ): Promise<ProbeThread> {
   const beat = new Float64Array(new SharedArrayBuffer(Float64Array.BYTES_PER_ELEMENT));
   beat[0] = Date.now();
   const heart = setInterval(() => (beat[0] = Date.now()), HEARTBEAT_MS).unref();
   const data: ProbeThreadData = { appUrl, config, committedMigrations, heartbeat: beat.buffer, shared: cluster.isWorker };
   const worker = new Worker(new URL("./probe-worker.ts", import.meta.url), { workerData: data, resourceLimits: PROBE_THREAD_LIMITS });
-  const ask = questions(worker, { metrics: render });
+  const ask = questions(worker, { metrics: render, problem: connectionProblem });
   let [stopping, exited] = [false, false];
   worker.on("error", (error) => logger.error({ err: error }, "the probe thread failed"));
   worker.on("exit", (code) => {
@@ -136,10 +137,8 @@ export async function startProbeThread(
   let last = NO_COUNTS;
   return {
     port,
-    async counts() {
-      last = await ask<ProbeCounts>("counts").catch(() => last);
-      return last;
-    },
+    // One question for every gauge of a rendering that asks while it is answered.
+    counts: sharedWhileRunning(async () => (last = await ask<ProbeCounts>("counts").catch(() => last))),
     async close() {
       stopping = true;
       clearInterval(heart);

@@ -2,10 +2,9 @@ import express from "express";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { parentPort, workerData } from "node:worker_threads";
 import { createPool } from "../db/pool.ts";
-import { cachedPoolerProblem } from "../db/pooler-check.ts";
 import { createLogger } from "../logger.ts";
 import { errorResponder, notFound } from "./errors.ts";
-import { createProbeListener } from "./guarded-listener.ts";
+import { createProbeListener, type TrustProxy } from "./guarded-listener.ts";
 import { metricsRoute, type RenderMetrics } from "./metrics.ts";
 import { questions, type ProbeCounts, type ProbeThreadData, type ThreadMessage } from "./probe-thread.ts";
 import { sharedWhileRunning } from "./shared-while-running.ts";
@@ -43,7 +42,8 @@ app.use(
     pool,
     committedMigrations,
     preparedStatements: config.preparedStatements,
-    connectionProblem: cachedPoolerProblem(appUrl, config),
+    // The API thread's verdict (one pooler check per process); none when it does not answer (a stalled loop is told apart).
+    connectionProblem: () => ask<string | undefined>("problem").catch(() => undefined),
     limits: { active: config.probe.perAddress, waiting: config.probe.perAddress },
     metrics: metricsRoute(
       sharedWhileRunning(() => ask<Awaited<ReturnType<RenderMetrics>>>("metrics")),
@@ -54,7 +54,7 @@ app.use(
 );
 app.use(notFound);
 app.use(errorResponder(() => {}));
-const listener = createProbeListener(config, app.get("trust proxy fn") as (address: string, hop: number) => boolean, app);
+const listener = createProbeListener(config, app.get("trust proxy fn") as TrustProxy, app);
 
 port.on("message", (message: ThreadMessage) => {
   if ("stop" in message)

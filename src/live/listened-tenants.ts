@@ -9,6 +9,8 @@ export const RENEW_MS = 30_000;
 export interface ListenedTenants {
   /** Tells the database the tenants with sockets now; never rejects (a failure is logged), settles after a telling that began after the call. */
   tell(): Promise<void>;
+  /** Settles once the database knows `tenant` is listened for: at once when the last telling named it, else after a new one. */
+  joined(tenant: number): Promise<void>;
   /** Stops renewing, and tells the database this process listens for no tenant any more. */
   stop(): Promise<void>;
 }
@@ -17,8 +19,8 @@ export interface ListenedTenants {
  * Tells the database which tenants this process has signed-in subscription sockets for
  * (app_private.live_listen), so that writers of every other tenant send no NOTIFY: NOTIFY takes a
  * lock for the whole database at commit, which serialized 16 writers (0.74× their throughput with
- * the triggers on). At a tenant's first socket (its connection_ack waits: a client subscribes only
- * after it, so its writers notify before any subscription starts), every RENEW_MS, and when the
+ * the triggers on). Before any socket's connection_ack (`joined`: a client subscribes only after
+ * it, so the tenant's writers notify before any subscription starts), every RENEW_MS, and when the
  * LISTEN connection is back. `tenants()`: the set now. One statement on `pool`, so a
  * transaction-mode pooler is fine. A telling that fails (the database away) is retried at the
  * next renewal.
@@ -26,13 +28,20 @@ export interface ListenedTenants {
 export function listenTenants(tenants: () => number[], pool: pg.Pool, logger: Logger): ListenedTenants {
   const gateway = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const tellNow = (set: number[]) => pool.query("select app_private.live_listen($1, $2)", [gateway, set]).then(() => undefined);
-  const tell = rerunning(() => tellNow(tenants()));
+  let told = new Set<number>();
+  const tell = rerunning(async () => {
+    const set = tenants();
+    await tellNow(set);
+    told = new Set(set);
+  });
   const warned = (error: Error) => logger.warn({ err: error.message }, "live updates: listened tenants not told to the database");
   const renewal = setInterval(() => void tell().catch(warned), RENEW_MS).unref();
   return {
     tell: () => tell().catch(warned),
+    joined: (tenant) => (told.has(tenant) ? Promise.resolve() : tell().catch(warned)),
     async stop() {
       clearInterval(renewal);
+      told = new Set();
       await tellNow([]).catch(warned);
     },
   };

@@ -26,8 +26,8 @@ export interface LiveSocketOptions {
   /** Notes the socket as a WebSocket for the listener's guard (never evicted as idle). */
   upgraded: (socket: Socket) => void;
   /**
-   * A tenant's first socket here: connection_ack waits for it (the database is told the tenant is
-   * listened for, listened-tenants.ts), so its writers notify before any subscription can start.
+   * Every signed-in socket's connection_ack waits for it: the database knows the tenant is listened
+   * for (listened-tenants.ts), so its writers notify before any subscription can start.
    */
   tenantJoined: (tenant: number) => Promise<void>;
 }
@@ -216,9 +216,8 @@ export class LiveSockets {
     }
     if (socket.readyState !== socket.OPEN) return false;
     request.context.session = session;
-    const first = !this.#byTenant.has(session.tenantId);
     this.#hold(socket, token, session);
-    if (first) await this.#options.tenantJoined(session.tenantId);
+    await this.#options.tenantJoined(session.tenantId);
     return socket.readyState === socket.OPEN;
   }
 

@@ -44,7 +44,7 @@ export async function startLiveUpdates(serv: GrafservBase, hub: LiveHub, options
     trustProxy: options.trustProxy,
     maxMessageBytes: config.graphql.maxBodyBytes,
     upgraded: options.upgraded,
-    tenantJoined: () => listened.tell(),
+    tenantJoined: (tenant) => listened.joined(tenant),
   });
   const listener = new NotificationListener(
     options.listenUrl,
