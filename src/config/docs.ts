@@ -128,6 +128,12 @@ export const settingGroups: SettingGroup[] = [
           "Requests one socket may have in progress at once (HTTP/1.1 pipelining, on the API's port; on the probe port, `PROBE_REQUESTS_PER_ADDRESS`); beyond, the socket is closed. Node reads a pipelining client's requests as fast as they come and keeps each until the earlier ones are answered: one socket pipelining `/health` took the server to gigabytes. Browsers and HTTP clients do not pipeline. Counted in `/metrics` (`stoflow_http_sockets{state=\"pipelined\"}`)",
       },
       {
+        names: ["HTTP_ACCEPTORS"],
+        meaning:
+          "Listening sockets added to the API's port (`SO_REUSEPORT`, the kernel spreads new connections among them; none under `HTTP_WORKERS`, whose primary accepts). libuv accepts one connection per turn of the event loop: while a crowd's requests made each turn last about 90 ms, a newcomer waited seconds in the kernel's queue behind the crowd's connections with one socket. Each adds one accept per turn. The port must be free at start: a server of the same user holding it is refused, not shared",
+        notes: { HTTP_ACCEPTORS: "more listening sockets on PORT, each accepting one connection per event-loop turn" },
+      },
+      {
         names: ["HTTP_SLOW_REQUEST_MS"],
         meaning:
           "A socket that has not delivered a whole request this long after it connected or began its request is slow: at `HTTP_MAX_CONNECTIONS` it makes room for a new connection",

@@ -1,5 +1,7 @@
+import cluster from "node:cluster";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { acceptorsOf, ensurePortFree } from "./acceptors.ts";
 import type { ServerConfig } from "../config/server.ts";
 import { withContext } from "./request-context.ts";
 import { collectAfterFloods } from "./flood-recovery.ts";
@@ -47,8 +49,7 @@ export function createProbeListener(config: ServerConfig, trustProxy: TrustProxy
     sockets,
     () => refusalsOf(sockets),
     () => sockets.counts.open <= maxConnections / 2,
-    config.probe.port,
-    "PROBE_PORT",
+    { port: config.probe.port, setting: "PROBE_PORT" },
   );
 }
 
@@ -57,25 +58,33 @@ export function refusalsOf({ counts }: SocketGuard): number {
   return counts.refused + counts.evicted + counts.tooSlow + counts.pipelined;
 }
 
-/** `server` guarded by `sockets`, listening on `port` (the setting named `setting`), its flood's memory given back once calm. */
+/**
+ * `server` guarded by `sockets`, listening on `port` (the setting named `setting`) with
+ * `acceptors` more listening sockets (acceptors.ts; none in a cluster's worker, whose primary
+ * accepts), its flood's memory given back once calm.
+ */
 export function guarded(
   server: http.Server,
   sockets: SocketGuard,
   refusals: () => number,
   calm: () => boolean,
-  port: number,
-  setting: string,
+  { port, setting, acceptors: count = 0 }: { port: number; setting: string; acceptors?: number },
 ) {
   const stopCollecting = collectAfterFloods(refusals, calm);
+  const acceptors = acceptorsOf(server, cluster.isWorker ? 0 : count, LISTEN_BACKLOG);
   return {
     server,
     sockets,
     async listen(shared = false) {
-      await listen(server, port, setting, shared);
-      return (server.address() as AddressInfo).port;
+      const extra = !shared && !cluster.isWorker && count > 0;
+      await listen(server, port, setting, { reusePort: shared || extra, checkFree: extra });
+      const bound = (server.address() as AddressInfo).port;
+      if (extra) await acceptors.listen(bound);
+      return bound;
     },
     async close() {
       stopCollecting();
+      await acceptors.close();
       if (!server.listening) return;
       await new Promise((resolve) => {
         server.close(resolve);
@@ -85,12 +94,17 @@ export function guarded(
   };
 }
 
-/** Resolves once listening; rejects with a clear message when the port is taken. */
-function listen(server: http.Server, port: number, setting: string, reusePort: boolean): Promise<void> {
+/**
+ * Resolves once listening; rejects with a clear message when the port is taken. `checkFree`: the
+ * port is shared with this process's acceptors only, so it must be free first (a port bound with
+ * `reusePort` would be shared with another server of the same user without a word).
+ */
+async function listen(server: http.Server, port: number, setting: string, { reusePort = false, checkFree = false }): Promise<void> {
+  const taken = (error: NodeJS.ErrnoException) =>
+    error.code === "EADDRINUSE" ? new Error(`Port ${port} is already in use: stop the other server or set ${setting}`) : error;
+  if (checkFree) await ensurePortFree(port).catch((error: NodeJS.ErrnoException) => Promise.reject(taken(error)));
   return new Promise((resolve, reject) => {
-    server.once("error", (error: NodeJS.ErrnoException) =>
-      reject(error.code === "EADDRINUSE" ? new Error(`Port ${port} is already in use: stop the other server or set ${setting}`) : error),
-    );
+    server.once("error", (error: NodeJS.ErrnoException) => reject(taken(error)));
     server.listen({ port, backlog: LISTEN_BACKLOG, reusePort }, resolve);
   });
 }

@@ -37,7 +37,7 @@ export function createApiListener(config: ServerConfig, trustProxy: TrustProxy, 
   const calm = () => sockets.counts.open <= config.maxConnections / 10 && bodies.counts.held <= config.bodyBudgetBytes / 10;
   const largestBody = (path: string) => (path === GRAPHQL_PATH ? config.graphql.maxBodyBytes : REST_BODY_BYTES);
   return {
-    ...guarded(server, sockets, refusals, calm, config.port, "PORT"),
+    ...guarded(server, sockets, refusals, calm, { port: config.port, setting: "PORT", acceptors: config.acceptors }),
     bodies,
     serve(api) {
       // The request's context first (its path and client address, read by everything after).

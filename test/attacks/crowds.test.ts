@@ -61,15 +61,13 @@ afterAll(async () => {
  * samples, and what the machine alone adds to a probe (the p99 of a server nobody attacks, probed
  * the same way at the same time) not counted against the server.
  */
-function expectTargetsHeld(result: Siege, { tenantServed = true } = {}): void {
+function expectTargetsHeld(result: Siege): void {
   const summary = describeSiege(result);
   const machine = percentile(result.control, 0.99);
   expect(result.probePort.every(Number.isFinite), summary).toBe(true);
   expect(percentile(result.probePort, 0.99), summary).toBeLessThan(250 + machine);
-  if (tenantServed) {
-    expect(result.tenant.every(Number.isFinite), summary).toBe(true);
-    expect(percentile(result.tenant, 0.99), summary).toBeLessThan(2_000 + machine);
-  }
+  expect(result.tenant.every(Number.isFinite), summary).toBe(true);
+  expect(percentile(result.tenant, 0.99), summary).toBeLessThan(2_000 + machine);
   expect(percentile(result.mainPort, 0.5), summary).toBeLessThan(2_000);
   expect(result.rss.after, summary).toBeLessThanOrEqual(result.rss.before * 1.2);
 }
@@ -80,12 +78,12 @@ async function withstand(
   addresses: number,
   perAddress: number,
   acted: (before: Record<string, number>, after: Record<string, number>) => void,
-  { atProbePort = false, reconnectMs = 0, tenantServed = true } = {},
+  { atProbePort = false, reconnectMs = 0 } = {},
 ) {
   const before = await transportCounts(target.probeUrl);
   const result = await siege(target, shape, { addresses, perAddress, perSecond: PER_SECOND, reconnectMs }, { atProbePort });
   const after = await transportCounts(target.probeUrl);
-  expectTargetsHeld(result, { tenantServed });
+  expectTargetsHeld(result);
   expect(after["body_bytes.peak"]).toBeLessThanOrEqual(BODY_BUDGET_MB * 1024 * 1024);
   acted(before, after);
   const changed = Object.entries(after)
@@ -199,23 +197,17 @@ describe("a crowd of addresses against a running server (HTTP_MAX_CONNECTIONS=20
   it("cheap requests: 300 addresses each keeping 16 pipelined /health in progress on the API's port", { timeout: 120_000 }, async () => {
     const attack =
       "cheap requests: 300 addresses each keeping 16 GET /health pipelined on the API's port, 16 more as soon as they are answered (the API's event loop kept busy)";
-    // Not held: a tenant's request waits seconds (every turn of the API's event loop is the
-    // crowd's), as it did before the probe thread. The README's "Deploying" puts a proxy with
-    // request limits in front for this.
-    const { figures } = await withstand(
-      "pipelined probes",
-      300,
-      1,
-      (before, after) => {
-        // The crowd was served, not shut out: the guards closed none of its sockets.
-        expect(grew(before, after, "sockets.main.refused", "sockets.main.pipelined")).toBe(0);
-      },
-      { tenantServed: false },
-    );
+    // Each turn of the API's event loop serves the crowd's 4,800 requests (about 90 ms), and
+    // libuv accepts one connection a turn: with one listening socket, the tenant's new connection
+    // waited behind the crowd's own in the kernel's queue, 5 s and more (src/http/acceptors.ts).
+    const { figures } = await withstand("pipelined probes", 300, 1, (before, after) => {
+      // The crowd was served, not shut out: the guards closed none of its sockets.
+      expect(grew(before, after, "sockets.main.refused", "sockets.main.pipelined")).toBe(0);
+    });
     record(
       attack,
       300,
-      "the probe port answers from a thread of its own, its event loop not the API's (p99 < 250 ms; 164 / 467 ms p50 / p99 when it shared the API's); RSS back within 20 %. A tenant's request still waits seconds: in front of the API's port, a proxy limiting requests per address",
+      "the probe port answers from a thread of its own, its event loop not the API's (p99 < 250 ms; 164 / 467 ms p50 / p99 when it shared the API's); a signed-in tenant is served (p99 < 2 s; every request timed out with one listening socket: HTTP_ACCEPTORS more take a connection each per turn); RSS back within 20 %",
     );
     recordFigures(import.meta.filename, attack, figures);
   });
