@@ -6,6 +6,7 @@ import { prepareDatabase } from "../src/db/database.ts";
 import { temporaryDataDir } from "../src/db/embedded.ts";
 import { applyPendingTenantSteps } from "../src/db/tenant-migrations.ts";
 import { LOAD_RUN_LIMITS, readBenchConfig } from "./config.ts";
+import { benchOptions, wholeOption } from "./options.ts";
 import { memoryMb, percentiles, startServer, startupFootprint } from "./measure.ts";
 
 const BENCH = readBenchConfig(process.env, 54397);
@@ -18,8 +19,12 @@ const BENCH = readBenchConfig(process.env, 54397);
  * touched every tenant, one DDL step across all tenants, the structure check, and the data folder.
  * Writes docs/tenant-ceiling.md.
  */
-const checkpointArg = process.argv[process.argv.indexOf("--checkpoints") + 1];
-const CHECKPOINTS = (process.argv.includes("--checkpoints") ? checkpointArg : "1000,2000").split(",").map(Number);
+const HELP = {
+  usage: "npm run bench:ceiling [-- --checkpoints N,N…]",
+  help: "Create tenants in SQL on a fresh embedded PostgreSQL up to each checkpoint (default 1000,2000), measure what a node carries there, and write docs/tenant-ceiling.md.",
+};
+const { checkpoints = "1000,2000" } = benchOptions(HELP, { checkpoints: { type: "string" } });
+const CHECKPOINTS = checkpoints.split(",").map((n) => wholeOption(HELP, "checkpoints", n, 0, 1, 1_000_000));
 const PROVISIONERS = BENCH.provisioners;
 const HASH = "$2b$04$abcdefghijklmnopqrstuuS3q2mYV0hDFTDpc6vTNqsVWnfWvCRXu"; // no one signs in as these
 const dataDir = await temporaryDataDir("stoflow-ceiling-");

@@ -4,9 +4,17 @@ import { readDatabaseConfig } from "../src/config/database.ts";
 import { prepareDatabase } from "../src/db/database.ts";
 import { temporaryDataDir } from "../src/db/embedded.ts";
 import { LOAD_RUN_LIMITS, readBenchConfig } from "./config.ts";
+import { benchOptions } from "./options.ts";
 import { contenders, decompose, decompositionTable, READ_DOCUMENT, trustedDocument } from "./additions.ts";
 import { endUnlessFailed, startServer } from "./measure.ts";
 
+benchOptions(
+  {
+    usage: "npm run bench:additions",
+    help: "Measure vanilla PostGraphile, then each of the gateway's additions in turn, on a fresh embedded PostgreSQL with 50 tenants (settings: BENCH_SECONDS, BENCH_ROUNDS), and write their table in docs/benchmarks.md.",
+  },
+  {},
+);
 const BENCH = readBenchConfig(process.env, 54396);
 
 /**

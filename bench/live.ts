@@ -5,9 +5,8 @@ import { readDatabaseConfig } from "../src/config/database.ts";
 import { prepareDatabase } from "../src/db/database.ts";
 import { temporaryDataDir } from "../src/db/embedded.ts";
 import { integer } from "../src/config/fields.ts";
-import { processIo } from "../src/cli/io.ts";
-import { answerScriptUsage } from "../src/cli/usage.ts";
 import { LOAD_RUN_LIMITS, readBenchConfig } from "./config.ts";
+import { benchOptions } from "./options.ts";
 import { RENEW_MS } from "../src/live/listened-tenants.ts";
 import { compareAlternately, cpuMicros, endUnlessFailed, figureOr, loadWithCpu, memoryMb, startServer } from "./measure.ts";
 
@@ -23,9 +22,7 @@ const HELP = {
   usage: "npm run bench:live",
   help: "Measure live updates on one gateway (settings: BENCH_LIVE_SUBSCRIBERS, BENCH_LIVE_TENANTS, BENCH_LIVE_WRITES, BENCH_SECONDS, BENCH_ROUNDS) and write its section of docs/benchmarks.md.",
 };
-// --help, or an option it does not know (a typo), answers before anything starts or is written.
-const answered = answerScriptUsage(HELP, process.argv.slice(2), processIo);
-if (answered !== undefined) process.exit(answered);
+benchOptions(HELP, {});
 
 const BENCH = readBenchConfig(process.env, 54397);
 const TENANTS = integer(process.env, "BENCH_LIVE_TENANTS", 100, 1, 100_000);

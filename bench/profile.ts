@@ -5,8 +5,16 @@ import { readDatabaseConfig } from "../src/config/database.ts";
 import { prepareDatabase } from "../src/db/database.ts";
 import { temporaryDataDir } from "../src/db/embedded.ts";
 import { LOAD_RUN_LIMITS, readBenchConfig } from "./config.ts";
+import { benchOptions } from "./options.ts";
 import { load, startServer } from "./measure.ts";
 
+benchOptions(
+  {
+    usage: "npm run bench:profile",
+    help: "Profile the gateway's CPU on the bench's tenant read for 10 s, on a fresh embedded PostgreSQL, and print its self time by package.",
+  },
+  {},
+);
 const BENCH = readBenchConfig(process.env, 54397);
 
 /**

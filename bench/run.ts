@@ -7,6 +7,7 @@ import { prepareDatabase } from "../src/db/database.ts";
 import { temporaryDataDir } from "../src/db/embedded.ts";
 import { applyPendingTenantSteps } from "../src/db/tenant-migrations.ts";
 import { LOAD_RUN_LIMITS, readBenchConfig } from "./config.ts";
+import { benchOptions, wholeOption } from "./options.ts";
 import { contenders, decompose, decompositionTable, READ_DOCUMENT, trustedDocument } from "./additions.ts";
 import {
   compareAlternately,
@@ -23,14 +24,18 @@ import {
   type LoadResult,
 } from "./measure.ts";
 
-const BENCH = readBenchConfig(process.env, 54398);
-
 /**
  * `npm run bench` (`-- --tenants 10000` for the large curve): every figure is measured in this run,
  * against baselines measured in this run, on a fresh embedded PostgreSQL. Prints a table and
  * writes docs/benchmarks.md.
  */
-const TENANTS = Number(process.argv[process.argv.indexOf("--tenants") + 1]) || BENCH.tenants;
+const HELP = {
+  usage: "npm run bench [-- --tenants N]",
+  help: "Measure the gateway against a hand-written endpoint and vanilla PostGraphile, on a fresh embedded PostgreSQL with N tenants (default BENCH_TENANTS, 1000), and write docs/benchmarks.md.",
+};
+const options = benchOptions(HELP, { tenants: { type: "string" } });
+const BENCH = readBenchConfig(process.env, 54398);
+const TENANTS = wholeOption(HELP, "tenants", options.tenants, BENCH.tenants, 1, 1_000_000);
 const SECONDS = BENCH.seconds;
 const ROUNDS = BENCH.rounds;
 const CONNECTIONS = 32;

@@ -66,7 +66,7 @@ export function flag(env: Env, name: string, fallback: boolean): boolean {
 }
 
 /** A whole number from `min` to `max`, written in decimal digits (blank: the fallback). */
-const wholeNumber = (min: number, max: number) =>
+export const wholeNumber = (min: number, max: number) =>
   z
     .string()
     .regex(/^\s*-?\d+\s*$/)
