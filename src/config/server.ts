@@ -72,6 +72,8 @@ export interface ServerConfig extends PoolConfig {
   pipelinedRequests: number;
   /** Listening sockets added to the API's port, each accepting one connection per turn of the event loop (src/http/acceptors.ts). */
   acceptors: number;
+  /** Requests an iteration of the event loop starts on the API's port; beyond, they wait for the next, clients in turn (src/admission/loop-share.ts). */
+  requestsPerIteration: number;
   /**
    * Sockets that give nothing back: a socket with no whole request this long after it began is
    * slow (at HTTP_MAX_CONNECTIONS it makes room for a new one); a socket receiving headers or a
@@ -138,7 +140,8 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
       socketMs: integer(env, "HTTP_SOCKET_TIMEOUT_MS", 60_000, 1_000, 3_600_000),
     },
     pipelinedRequests: integer(env, "HTTP_PIPELINED_REQUESTS", 16, 1, 10_000),
-    acceptors: integer(env, "HTTP_ACCEPTORS", 8, 0, 256),
+    acceptors: integer(env, "HTTP_ACCEPTORS", 32, 0, 256),
+    requestsPerIteration: integer(env, "HTTP_REQUESTS_PER_ITERATION", 64, 1, 1_000_000),
     slowSockets: {
       slowMs: integer(env, "HTTP_SLOW_REQUEST_MS", 2_000, 100, 600_000),
       graceMs: integer(env, "HTTP_RECEIVE_GRACE_MS", 5_000, 100, 600_000),

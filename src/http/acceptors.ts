@@ -16,6 +16,7 @@ import net from "node:net";
 export interface Acceptors {
   /** Binds `count` more listening sockets to `port`, the one `server` listens on with `reusePort`. */
   listen(port: number): Promise<void>;
+  /** Stops listening at once; resolves once every socket they accepted has ended. */
   close(): Promise<void>;
 }
 

@@ -84,12 +84,15 @@ export function guarded(
     },
     async close() {
       stopCollecting();
-      await acceptors.close();
-      if (!server.listening) return;
-      await new Promise((resolve) => {
-        server.close(resolve);
-        server.closeIdleConnections();
-      });
+      // Every listening socket stops at once; each close resolves once the sockets it accepted end.
+      const extra = acceptors.close();
+      if (server.listening) {
+        await new Promise((resolve) => {
+          server.close(resolve);
+          server.closeIdleConnections();
+        });
+      }
+      await extra;
     },
   };
 }

@@ -3,6 +3,7 @@ import type { ServerConfig } from "../config/server.ts";
 import { GRAPHQL_PATH } from "../graphql/context.ts";
 import { REST_BODY_BYTES } from "./auth-routes.ts";
 import { admitBodies, BodyBudget } from "../admission/body-budget.ts";
+import { LoopShare, sharingLoop } from "../admission/loop-share.ts";
 import { withContext } from "./request-context.ts";
 import { SocketGuard, type Listener } from "../admission/socket-guard.ts";
 import { guarded, refusalsOf, type GuardedListener, type TrustProxy } from "./guarded-listener.ts";
@@ -10,6 +11,8 @@ import { guarded, refusalsOf, type GuardedListener, type TrustProxy } from "./gu
 /** The API's listener, and the budget of its bodies. */
 export interface ApiListener extends GuardedListener {
   bodies: BodyBudget;
+  /** The requests each iteration of the event loop starts, shared between clients. */
+  loop: LoopShare;
   /** Serves `api` on PORT, behind the body budget. */
   serve(api: Listener): void;
 }
@@ -33,15 +36,18 @@ export function createApiListener(config: ServerConfig, trustProxy: TrustProxy, 
   const { pipelinedRequests: pipelined, slowSockets } = config;
   const sockets = new SocketGuard({ max: config.maxConnections, perClient: config.connectionsPerAddress, ...slowSockets, pipelined });
   const bodies = new BodyBudget(config.bodyBudgetBytes);
+  const loop = new LoopShare(config.requestsPerIteration);
   const refusals = () => refusalsOf(sockets) + bodies.counts.refused + bodies.counts.evicted + otherRefusals();
   const calm = () => sockets.counts.open <= config.maxConnections / 10 && bodies.counts.held <= config.bodyBudgetBytes / 10;
   const largestBody = (path: string) => (path === GRAPHQL_PATH ? config.graphql.maxBodyBytes : REST_BODY_BYTES);
   return {
     ...guarded(server, sockets, refusals, calm, { port: config.port, setting: "PORT", acceptors: config.acceptors }),
     bodies,
+    loop,
     serve(api) {
-      // The request's context first (its path and client address, read by everything after).
-      sockets.attach(server, withContext(trustProxy, admitBodies(bodies, largestBody, api)));
+      // The request's context first (its path and client address, read by everything after), then
+      // its start within the event loop's share of its client (admission/loop-share.ts).
+      sockets.attach(server, withContext(trustProxy, sharingLoop(loop, admitBodies(bodies, largestBody, api))));
     },
   };
 }

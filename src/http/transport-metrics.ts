@@ -10,7 +10,7 @@ import type { ProbeCounts } from "./probe-thread.ts";
  */
 export function registerTransportMetrics(
   registry: client.Registry,
-  { sockets, bodies }: ApiListener,
+  { sockets, bodies, loop }: ApiListener,
   bodyBudgetBytes: number,
   probeCounts: () => Promise<ProbeCounts>,
 ): void {
@@ -53,6 +53,14 @@ export function registerTransportMetrics(
     collect() {
       this.set({ reason: "refused" }, bodies.counts.refused);
       this.set({ reason: "evicted" }, bodies.counts.evicted);
+    },
+  });
+  new client.Gauge({
+    name: "stoflow_http_requests_deferred",
+    help: "Requests of the API's port that waited for a later iteration of the event loop (HTTP_REQUESTS_PER_ITERATION), since start.",
+    registers: [registry],
+    collect() {
+      this.set(loop.deferred);
     },
   });
   new client.Gauge({

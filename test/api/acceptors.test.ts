@@ -63,6 +63,28 @@ describe("the API's port accepts on several listening sockets (HTTP_ACCEPTORS)",
     await new Promise((resolve) => reuse.close(resolve));
   });
 
+  it("stops every listening socket at once on close, while requests are still in progress on them", async () => {
+    const closing = await startGateway(gw.db.appUrl, configOver(gw.db, { HTTP_ACCEPTORS: "3" }));
+    const port = Number(new URL(closing.url).port);
+    // 40 clients, spread over the four listening sockets, each in the middle of its headers.
+    const sockets = await Promise.all(
+      Array.from(
+        { length: 40 },
+        (_, i) =>
+          new Promise<net.Socket>((resolve) => {
+            const socket = net.connect({ port, host: "127.0.0.1", localAddress: `127.4.0.${i + 1}` }, () => resolve(socket));
+            socket.write("GET /health HTTP/1.1\r\nHost: x\r\n");
+            socket.on("error", () => {});
+          }),
+      ),
+    );
+    const closed = closing.close();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(listeningOn(port)).toBe(0);
+    for (const socket of sockets) socket.destroy();
+    await closed;
+  });
+
   it("refuses a port another server holds with SO_REUSEPORT, instead of sharing it silently", async () => {
     const port = Number(new URL(gw.url).port);
     await expect(startGateway(gw.db.appUrl, configOver(gw.db, { PORT: String(port), PROBE_PORT: "0" }))).rejects.toThrow(

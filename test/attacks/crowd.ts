@@ -1,8 +1,8 @@
 import net from "node:net";
 
 /**
- * `node test/attacks/crowd.ts <shape> <port> <addresses> <sockets per address> <connections per second> <milliseconds> [reconnect ms]`:
- * a crowd of clients, each from a loopback address of its own (127.1.x.y), each keeping its
+ * `node test/attacks/crowd.ts <shape> <port> <addresses> <sockets per address> <connections per second> <milliseconds> [reconnect ms] [network]`:
+ * a crowd of clients, each from a loopback address of its own (127.<network, 1>.x.y), each keeping its
  * sockets open in one of the shapes below and opening a new one whenever the server closes one
  * (at once, or after 1 to 5 times `reconnect ms`: a gentle crowd, as slow to come back as a prober),
  * all together at most that many new connections a second (the issue's crowd: about 500), for
@@ -11,7 +11,21 @@ import net from "node:net";
  */
 let serial = 0;
 const PADDING = "x".repeat(95_000);
-const PIPELINED = 16;
+
+/** `count` copies of `request` pipelined, `count` more each time all are answered: requests always in progress. */
+function pipelining(request: string, count: number) {
+  return (socket: net.Socket) => {
+    const batch = request.repeat(count);
+    let answered = 0;
+    socket.on("data", (chunk: Buffer) => {
+      answered += chunk.toString("latin1").split("HTTP/1.1 ").length - 1;
+      if (answered < count) return;
+      answered -= count;
+      socket.write(batch);
+    });
+    socket.write(batch);
+  };
+}
 
 export const SHAPES = {
   /** Connects and sends nothing. */
@@ -33,17 +47,11 @@ export const SHAPES = {
     socket.write(`POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 99000\r\n\r\n{"query":"`);
   },
   /** 16 GET /health pipelined, 16 more each time all are answered: cheap requests always in progress (the third outside attack on issue 24). */
-  "pipelined probes": (socket: net.Socket) => {
-    const batch = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n".repeat(PIPELINED);
-    let answered = 0;
-    socket.on("data", (chunk: Buffer) => {
-      answered += chunk.toString("latin1").split("HTTP/1.1 ").length - 1;
-      if (answered < PIPELINED) return;
-      answered -= PIPELINED;
-      socket.write(batch);
-    });
-    socket.write(batch);
-  },
+  "pipelined probes": pipelining("GET /health HTTP/1.1\r\nHost: x\r\n\r\n", 16),
+  /** 8 GET of a path that does not exist, pipelined, 8 more each time all are answered: answers that wait in no line (the sixth outside attack on issue 24). */
+  "pipelined 404s": pipelining("GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", 8),
+  /** One GET /health with `Connection: close`: the server closes the socket once it has answered, and the client connects again at once. */
+  "a request per connection": (socket: net.Socket) => socket.write("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
   /** A GraphQL document never seen before, of 95 kB (a long string literal), sent whole; the server closes the socket after answering. */
   "new documents": (socket: net.Socket) => {
     const body = JSON.stringify({
@@ -84,6 +92,7 @@ export async function crowd(
   perSecond: number,
   durationMs: number,
   reconnectMs = 0,
+  network = 1,
 ): Promise<CrowdReport> {
   const report: CrowdReport = { opened: 0, closed: 0, peakOpen: 0 };
   let open = 0;
@@ -112,7 +121,7 @@ export async function crowd(
     });
   };
   for (let a = 0; a < addresses; a++) {
-    const localAddress = `127.1.${Math.floor(a / 250)}.${(a % 250) + 1}`;
+    const localAddress = `127.${network}.${Math.floor(a / 250)}.${(a % 250) + 1}`;
     for (let s = 0; s < perAddress; s++) keep(localAddress);
   }
   await new Promise((resolve) => setTimeout(resolve, durationMs));
@@ -122,7 +131,7 @@ export async function crowd(
 }
 
 if (process.argv[1] === import.meta.filename) {
-  const [shape, port, addresses, perAddress, perSecond, ms, reconnectMs] = process.argv
+  const [shape, port, addresses, perAddress, perSecond, ms, reconnectMs, network] = process.argv
     .slice(2)
     .map((arg, i) => (i === 0 ? arg : Number(arg)));
   console.log(
@@ -135,6 +144,7 @@ if (process.argv[1] === import.meta.filename) {
         perSecond as number,
         ms as number,
         reconnectMs as number | undefined,
+        network as number | undefined,
       ),
     ),
   );

@@ -131,27 +131,43 @@ export interface Target {
   controlUrl: string;
 }
 
+/** A crowd of the shape, run beside the first from other addresses (127.2.x.y). */
+export interface SecondCrowd {
+  shape: Shape;
+  addresses: number;
+  perAddress: number;
+}
+
 /**
  * Runs the crowd `shape` (`addresses` × `perAddress` sockets, `perSecond` new connections at most)
- * against `target` for `rampMs` + `measureMs`, measuring during the last `measureMs`; `during`
- * runs alongside (the stalled relay's messages). Then waits up to 60 s for the RSS to come back.
+ * against `target` for `rampMs` + `measureMs`, measuring during the last `measureMs`, and
+ * `crowd.beside` with it. Then waits up to 60 s for the RSS to come back.
  * `atProbePort`: the crowd connects to the probe port instead of the API's.
  */
 export async function siege(
   target: Target,
   shape: Shape | undefined,
-  crowd: { addresses: number; perAddress: number; perSecond: number; reconnectMs?: number },
+  crowd: { addresses: number; perAddress: number; perSecond: number; reconnectMs?: number; beside?: SecondCrowd },
   { rampMs = 4_000, measureMs = 8_000, atProbePort = false }: { rampMs?: number; measureMs?: number; atProbePort?: boolean } = {},
 ): Promise<Siege> {
   const before = rssOf(target.pid);
   const port = new URL(atProbePort ? target.probeUrl : target.url).port;
-  const attack = shape
-    ? runJson<CrowdReport>(
-        "test/attacks/crowd.ts",
-        [shape, port, crowd.addresses, crowd.perAddress, crowd.perSecond, rampMs + measureMs, crowd.reconnectMs ?? 0],
-        ATTACKER_NICE,
-      )
-    : Promise.resolve({ opened: 0, closed: 0, peakOpen: 0 });
+  const run = (crowdShape: Shape, addresses: number, perAddress: number, network: number) =>
+    runJson<CrowdReport>(
+      "test/attacks/crowd.ts",
+      [crowdShape, port, addresses, perAddress, crowd.perSecond, rampMs + measureMs, crowd.reconnectMs ?? 0, network],
+      ATTACKER_NICE,
+    );
+  const none = Promise.resolve({ opened: 0, closed: 0, peakOpen: 0 });
+  const { beside } = crowd;
+  const attack = Promise.all([
+    shape ? run(shape, crowd.addresses, crowd.perAddress, 1) : none,
+    beside ? run(beside.shape, beside.addresses, beside.perAddress, 2) : none,
+  ]).then(([first, second]) => ({
+    opened: first.opened + second.opened,
+    closed: first.closed + second.closed,
+    peakOpen: first.peakOpen + second.peakOpen,
+  }));
   await new Promise((resolve) => setTimeout(resolve, rampMs));
   await loopDelay(target.probeUrl); // prom-client measures the delay anew after each scrape
   const measured = Promise.all([
@@ -184,7 +200,9 @@ async function loopDelay(probeUrl: string): Promise<{ p99: number; max: number }
 export async function transportCounts(probeUrl: string): Promise<Record<string, number>> {
   const families = parsePrometheus(await (await fetch(`${probeUrl}/metrics`)).text());
   const counts: Record<string, number> = {};
-  for (const family of families.filter((f) => /^stoflow_(http_(sockets|body_bytes|bodies_refused)|graphql_new_documents)$/.test(f.name))) {
+  for (const family of families.filter((f) =>
+    /^stoflow_(http_(sockets|body_bytes|bodies_refused|requests_deferred)|graphql_new_documents)$/.test(f.name),
+  )) {
     for (const metric of family.metrics) {
       const labels = Object.values(metric.labels ?? {}).join(".");
       counts[`${family.name.replace(/^stoflow_(http_)?/, "")}.${labels}`] = Number((metric as { value: string }).value);
