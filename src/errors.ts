@@ -36,6 +36,13 @@ export const tooManyAttempts = (seconds: number, what = "failed logins") =>
 /** bcrypt's line is full: come back in a moment. */
 export const busy = (message = "The server is busy; retry in 1 second") => new ClientError("BUSY", 503, message, 1);
 /** The request lost a race with another change of the same data; retrying is safe. */
+/** A mutation field whose changes were undone with its request's (mutation-transaction.ts): another field failed. */
+export const rolledBack = () =>
+  new ClientError(
+    "ROLLED_BACK",
+    409,
+    "Not kept: another mutation of this request failed, and the request's changes were rolled back together",
+  );
 export const conflict = (message = "The request conflicted with another change; retry it") => new ClientError("CONFLICT", 409, message);
 /** The tenant's schema is being migrated (or its migration failed): nothing else of the server is wrong. */
 export const tenantMaintenance = () =>

@@ -1,4 +1,5 @@
 import { access, context, sideEffect, type FieldArgs, type Step } from "postgraphile/grafast";
+import { Kind } from "postgraphile/graphql";
 import { extendSchema, gql } from "postgraphile/utils";
 import { notAuthenticated } from "../errors.ts";
 import type { AuthResponse, AuthService, SessionView } from "../auth/auth-service.ts";
@@ -196,6 +197,16 @@ const typeDefs = gql`
     confirmPassword(input: ConfirmPasswordInput!): ConfirmPasswordPayload
   }
 `;
+
+/**
+ * The Mutation fields of this plugin. They run over the auth service, on its own connections and
+ * transactions (as their REST twins), never in the request's transaction (mutation-transaction.ts).
+ */
+export const SERVICE_MUTATIONS: ReadonlySet<string> = new Set(
+  typeDefs.definitions
+    .flatMap((d) => (d.kind === Kind.OBJECT_TYPE_EXTENSION && d.name.value === "Mutation" ? (d.fields ?? []) : []))
+    .map((field) => field.name.value),
+);
 
 /** The mutations that hash or check a password, use an e-mailed token or send mail: at most one per request (see document-limits.ts). */
 export const PASSWORD_MUTATIONS: ReadonlySet<string> = new Set([

@@ -21,6 +21,7 @@ import { BadValuePlugin } from "./bad-value-plugin.ts";
 import type { GraphqlConfig } from "../config/graphql.ts";
 import { DocumentGate, documentGatePlugin } from "./document-gate.ts";
 import { exportLinePlugin } from "./export-line.ts";
+import { mutationTransactionPlugin } from "./mutation-transaction.ts";
 import { pageSizePlugin } from "./page-size-plugin.ts";
 import { NewDocumentLine } from "../admission/new-document-line.ts";
 import { ValueWeightPlugin } from "./value-weight-plugin.ts";
@@ -71,6 +72,8 @@ export function makePreset(
       authPlugin(auth),
       documentGatePlugin(guards.gate, guards.newDocuments, graphql.planCacheSize),
       exportLinePlugin(guards.gate, graphql.exports),
+      // Inside the lines above: a request holds its transaction's connection only once it may execute.
+      mutationTransactionPlugin(pool),
       pageSizePlugin(graphql.defaultPageSize),
       ValueWeightPlugin,
       ErrorCodesPlugin,

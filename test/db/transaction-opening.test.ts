@@ -62,6 +62,21 @@ describe("a GraphQL request's transaction opens with its session check in one ro
     expect(wire.sent.at(-1)).toBe("commit");
   });
 
+  it("runs a request's mutation fields in one transaction: opening, one statement per field, commit", async () => {
+    const { access_token } = await signUp(gw.url);
+    const create = (alias: string) =>
+      `${alias}: createProduct(input: { product: { sku: "${alias}", title: "T", price: "1" } }) { product { sku } }`;
+    await graphql(gw.url, "{ products(first: 1) { nodes { sku } } }", {}, access_token); // the first use of a connection sets it up
+    const wire = await onTheWire(gw.pool, async () =>
+      expect((await graphql(gw.url, `mutation { ${create("W1")} ${create("W2")} }`, {}, access_token)).body.errors).toBeUndefined(),
+    );
+    expect(wire.roundTrips, wire.sent.join("\n")).toBe(4);
+    expect(wire.sent[0]).toMatch(
+      /^begin; select set_config\('role', 'stoflow_admin', true\), .*; select app_private\.require_live_session\(\); select app_private\.enter_tenant_schema\(\)$/,
+    );
+    expect(wire.sent.filter((text) => /^(begin|savepoint|commit|release)/.test(text))).toEqual([wire.sent[0], "commit"]);
+  });
+
   it("refuses a session that ended in that same round trip: 401 INVALID_TOKEN, no data", async () => {
     const session = await signUp(gw.url);
     expect((await http(gw.url, "POST", "/api/auth/logout", { token: session.access_token })).status).toBe(204);

@@ -1,0 +1,123 @@
+import type pg from "pg";
+import { makeWithPgClientViaPgClientAlreadyInTransaction, type NodePostgresPgClient } from "postgraphile/adaptors/pg";
+import type { WithPgClient } from "postgraphile/@dataplan/pg";
+import { GraphQLError, OperationTypeNode, type ExecutionResult } from "postgraphile/graphql";
+import { openingStatement } from "../db/transaction.ts";
+import { rolledBack } from "../errors.ts";
+import { SERVICE_MUTATIONS } from "./auth-plugin.ts";
+import { rootOf } from "./operation-root.ts";
+
+/** The context keys @dataplan/pg reads: the transaction's settings, and how a step gets a connection. */
+interface PgContext {
+  pgSettings?: Record<string, string>;
+  withPgClient: WithPgClient<NodePostgresPgClient>;
+}
+
+/** What a field that came after a failed statement is told: it never ran (its request rolls back). */
+class NotRun extends Error {}
+
+/**
+ * A request's mutation fields commit together or not at all (Hasura's contract): one connection,
+ * one transaction opened with the request's settings and session check in one round trip
+ * (openingStatement), every statement of every field (and of their payloads' reads) on it, then
+ * one COMMIT. If any field fails, the whole request rolls back: every field it holds answers null,
+ * the failing field's error keeps its code, and each other field it holds gets ROLLED_BACK. After a
+ * statement fails, the fields after it do not run (the transaction is aborted anyway).
+ *
+ * The auth service's mutations (SERVICE_MUTATIONS: register, login, logout, the e-mailed links…)
+ * keep their own transactions, as their REST twins do: an operation made of them alone opens none
+ * here (a sign-in does not hold a connection while bcrypt works). Mixed with other fields, their
+ * effects and answers stay even when the request rolls back. Subscriptions and queries are unchanged.
+ *
+ * @dataplan/pg's makeWithPgClientViaPgClientAlreadyInTransaction runs every step's statements on
+ * the one connection, one at a time; given no settings, it adds no savepoint and no set_config
+ * (the opening set them).
+ */
+export function mutationTransactionPlugin(pool: pg.Pool): GraphileConfig.Plugin {
+  return {
+    name: "StoflowMutationTransactionPlugin",
+    version: "1.0.0",
+    description: "A GraphQL request's mutation fields in one transaction: all commit, or none",
+    grafast: {
+      middleware: {
+        execute(next, { args }) {
+          const root = rootOf(args.document, args.operationName);
+          const fields = root?.type === OperationTypeNode.MUTATION ? [...root.fields] : [];
+          // Response keys of the fields the transaction holds (the auth service's keep their own).
+          const held = new Set(fields.filter(([, field]) => !SERVICE_MUTATIONS.has(field)).map(([key]) => key));
+          if (held.size === 0) return next();
+          return inOneTransaction(pool, args.contextValue as PgContext, next as () => Promise<ExecutionResult>, held);
+        },
+      },
+    },
+  };
+}
+
+/** Runs `execute` with every statement of `context` in one transaction on a connection of `pool`: committed when the result has no error. */
+async function inOneTransaction(
+  pool: pg.Pool,
+  context: PgContext,
+  execute: () => Promise<ExecutionResult>,
+  held: ReadonlySet<string>,
+): Promise<ExecutionResult> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  const end = (statement: "commit" | "rollback") =>
+    client.query(statement).then(
+      () => undefined,
+      (error: Error) => (broken = error),
+    );
+  try {
+    const refused = await client.query(openingStatement(context.pgSettings ?? {})).then(
+      () => undefined,
+      (error: Error) => error,
+    );
+    if (refused) {
+      await end("rollback");
+      return { errors: [new GraphQLError(refused.message, { originalError: refused })] };
+    }
+    context.withPgClient = oneStatementAtATime(makeWithPgClientViaPgClientAlreadyInTransaction(client, true));
+    const result = await execute().catch(async (error: unknown) => {
+      await end("rollback");
+      throw error;
+    });
+    if (result.errors?.length) {
+      await end("rollback");
+      return undone(result, held);
+    }
+    await end("commit");
+    return broken ? { errors: [new GraphQLError(broken.message, { originalError: broken })] } : result;
+  } finally {
+    client.release(broken);
+  }
+}
+
+/** `inTransaction` without settings (the opening applied them), refusing every statement after one failed. */
+function oneStatementAtATime(inTransaction: WithPgClient<NodePostgresPgClient>): WithPgClient<NodePostgresPgClient> {
+  let failed = false;
+  const withPgClient: WithPgClient<NodePostgresPgClient> = (_settings, callback) => {
+    if (failed) return Promise.reject(new NotRun());
+    return inTransaction(null, callback).catch((error: unknown) => {
+      failed = true;
+      throw error;
+    });
+  };
+  withPgClient.release = () => {};
+  return withPgClient;
+}
+
+/** The result of a request rolled back: every `held` field null, the errors that caused it, ROLLED_BACK for every other held field. */
+function undone(result: ExecutionResult, held: ReadonlySet<string>): ExecutionResult {
+  const errors = result.errors!.filter((error) => !(error.originalError instanceof NotRun));
+  // grafast writes `data` as JSON text (outputDataAsString); it is null when a non-null field failed.
+  const data = typeof result.data === "string" ? (JSON.parse(result.data) as Record<string, unknown> | null) : result.data;
+  if (!data) return { ...result, errors };
+  const failed = new Set(errors.map((error) => error.path?.[0]));
+  const undoneKeys = Object.keys(data).filter((key) => held.has(key) && !failed.has(key));
+  const after = Object.fromEntries(Object.entries(data).map(([key, value]) => [key, held.has(key) ? null : value]));
+  return {
+    ...result,
+    data: typeof result.data === "string" ? (JSON.stringify(after) as unknown as ExecutionResult["data"]) : after,
+    errors: [...errors, ...undoneKeys.map((key) => new GraphQLError(rolledBack().message, { path: [key], originalError: rolledBack() }))],
+  };
+}
