@@ -141,7 +141,7 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
     },
     pipelinedRequests: integer(env, "HTTP_PIPELINED_REQUESTS", 16, 1, 10_000),
     acceptors: integer(env, "HTTP_ACCEPTORS", 32, 0, 256),
-    requestsPerIteration: integer(env, "HTTP_REQUESTS_PER_ITERATION", 64, 1, 1_000_000),
+    requestsPerIteration: integer(env, "HTTP_REQUESTS_PER_ITERATION", 32, 1, 1_000_000),
     slowSockets: {
       slowMs: integer(env, "HTTP_SLOW_REQUEST_MS", 2_000, 100, 600_000),
       graceMs: integer(env, "HTTP_RECEIVE_GRACE_MS", 5_000, 100, 600_000),

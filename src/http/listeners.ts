@@ -37,7 +37,8 @@ export function createApiListener(config: ServerConfig, trustProxy: TrustProxy, 
   const sockets = new SocketGuard({ max: config.maxConnections, perClient: config.connectionsPerAddress, ...slowSockets, pipelined });
   const bodies = new BodyBudget(config.bodyBudgetBytes);
   const loop = new LoopShare(config.requestsPerIteration);
-  const refusals = () => refusalsOf(sockets) + bodies.counts.refused + bodies.counts.evicted + otherRefusals();
+  // Requests that waited for a later iteration of the event loop tell a flood too: a crowd served, not refused.
+  const refusals = () => refusalsOf(sockets) + bodies.counts.refused + bodies.counts.evicted + loop.deferred + otherRefusals();
   const calm = () => sockets.counts.open <= config.maxConnections / 10 && bodies.counts.held <= config.bodyBudgetBytes / 10;
   const largestBody = (path: string) => (path === GRAPHQL_PATH ? config.graphql.maxBodyBytes : REST_BODY_BYTES);
   return {
