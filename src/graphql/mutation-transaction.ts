@@ -110,14 +110,21 @@ function oneStatementAtATime(inTransaction: WithPgClient<NodePostgresPgClient>):
 function undone(result: ExecutionResult, held: ReadonlySet<string>): ExecutionResult {
   const errors = result.errors!.filter((error) => !(error.originalError instanceof NotRun));
   // grafast writes `data` as JSON text (outputDataAsString); it is null when a non-null field failed.
-  const data = typeof result.data === "string" ? (JSON.parse(result.data) as Record<string, unknown> | null) : result.data;
+  const asText = typeof result.data === "string";
+  const data = asText ? (JSON.parse(result.data as unknown as string) as Record<string, unknown> | null) : result.data;
   if (!data) return { ...result, errors };
   const failed = new Set(errors.map((error) => error.path?.[0]));
   const undoneKeys = Object.keys(data).filter((key) => held.has(key) && !failed.has(key));
   const after = Object.fromEntries(Object.entries(data).map(([key, value]) => [key, held.has(key) ? null : value]));
   return {
     ...result,
-    data: typeof result.data === "string" ? (JSON.stringify(after) as unknown as ExecutionResult["data"]) : after,
-    errors: [...errors, ...undoneKeys.map((key) => new GraphQLError(rolledBack().message, { path: [key], originalError: rolledBack() }))],
+    data: asText ? (JSON.stringify(after) as unknown as ExecutionResult["data"]) : after,
+    errors: [
+      ...errors,
+      ...undoneKeys.map((key) => {
+        const cause = rolledBack();
+        return new GraphQLError(cause.message, { path: [key], originalError: cause });
+      }),
+    ],
   };
 }

@@ -2,8 +2,8 @@ import type http from "node:http";
 import net from "node:net";
 
 /**
- * More ways in for new connections to one HTTP server. libuv accepts one connection per turn of
- * the event loop (libuv/libuv#3696, in Node since 20). A crowd keeping the API busy with cheap
+ * More ways in for new connections to one HTTP server. libuv accepts one connection per listening
+ * socket per turn of the event loop (libuv/libuv#3696; measured here on Node 22). A crowd keeping the API busy with cheap
  * requests (300 addresses × 16 pipelined `/health`) made each turn last about 90 ms: the port
  * accepted 11 connections a second, and a newcomer waited in the kernel's queue behind the
  * crowd's own connections for more than 8 s, while every socket already open was answered in

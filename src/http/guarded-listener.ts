@@ -68,15 +68,16 @@ export function guarded(
   sockets: SocketGuard,
   refusals: () => number,
   calm: () => boolean,
-  { port, setting, acceptors: count = 0 }: { port: number; setting: string; acceptors?: number },
+  { port, setting, acceptors: asked = 0 }: { port: number; setting: string; acceptors?: number },
 ) {
   const stopCollecting = collectAfterFloods(refusals, calm);
-  const acceptors = acceptorsOf(server, cluster.isWorker ? 0 : count, LISTEN_BACKLOG);
+  const count = cluster.isWorker ? 0 : asked;
+  const acceptors = acceptorsOf(server, count, LISTEN_BACKLOG);
   return {
     server,
     sockets,
     async listen(shared = false) {
-      const extra = !shared && !cluster.isWorker && count > 0;
+      const extra = !shared && count > 0;
       await listen(server, port, setting, { reusePort: shared || extra, checkFree: extra });
       const bound = (server.address() as AddressInfo).port;
       if (extra) await acceptors.listen(bound);
