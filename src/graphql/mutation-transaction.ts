@@ -18,8 +18,8 @@ class NotRun extends Error {}
 
 /**
  * A request's mutation fields commit together or not at all (Hasura's contract): one connection,
- * one transaction opened with the request's settings and session check in one round trip
- * (openingStatement), every statement of every field (and of their payloads' reads) on it, then
+ * one transaction opened by the request's first statement with its settings and session check in
+ * one round trip (openingStatement), every statement of every field (and of their payloads' reads) on it, then
  * one COMMIT. If any field fails, the whole request rolls back: every field it holds answers null,
  * the failing field's error keeps its code, and each other field it holds gets ROLLED_BACK. After a
  * statement fails, the fields after it do not run (the transaction is aborted anyway).
@@ -60,50 +60,61 @@ async function inOneTransaction(
   execute: () => Promise<ExecutionResult>,
   held: ReadonlySet<string>,
 ): Promise<ExecutionResult> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  const end = (statement: "commit" | "rollback") =>
-    client.query(statement).then(
-      () => undefined,
-      (error: Error) => (broken = error),
-    );
+  const transaction = openedOnFirstUse(pool, context.pgSettings ?? {});
+  context.withPgClient = transaction.withPgClient;
   try {
-    const refused = await client.query(openingStatement(context.pgSettings ?? {})).then(
-      () => undefined,
-      (error: Error) => error,
-    );
-    if (refused) {
-      await end("rollback");
-      return { errors: [new GraphQLError(refused.message, { originalError: refused })] };
-    }
-    context.withPgClient = oneStatementAtATime(makeWithPgClientViaPgClientAlreadyInTransaction(client, true));
     const result = await execute().catch(async (error: unknown) => {
-      await end("rollback");
+      await transaction.end("rollback");
       throw error;
     });
     if (result.errors?.length) {
-      await end("rollback");
+      await transaction.end("rollback");
       return undone(result, held);
     }
-    await end("commit");
+    const broken = await transaction.end("commit");
     return broken ? { errors: [new GraphQLError(broken.message, { originalError: broken })] } : result;
   } finally {
-    client.release(broken);
+    transaction.release();
   }
 }
 
-/** `inTransaction` without settings (the opening applied them), refusing every statement after one failed. */
-function oneStatementAtATime(inTransaction: WithPgClient<NodePostgresPgClient>): WithPgClient<NodePostgresPgClient> {
+/**
+ * One transaction, opened by the first statement of a request (so no connection is held while
+ * the document is planned, nor for fields that never reach the database), every statement on it
+ * one at a time, without settings (the opening applied them), and every statement after one
+ * failed refused (the transaction is aborted anyway). A refused opening (a dead session) is the
+ * first field's error.
+ */
+function openedOnFirstUse(pool: pg.Pool, settings: Record<string, string>) {
+  let client: pg.PoolClient | undefined;
+  let opened: Promise<WithPgClient<NodePostgresPgClient>> | undefined;
   let failed = false;
+  let broken: Error | undefined;
+  const open = async () => {
+    client = await pool.connect();
+    await client.query(openingStatement(settings));
+    return makeWithPgClientViaPgClientAlreadyInTransaction(client, true);
+  };
   const withPgClient: WithPgClient<NodePostgresPgClient> = (_settings, callback) => {
     if (failed) return Promise.reject(new NotRun());
-    return inTransaction(null, callback).catch((error: unknown) => {
-      failed = true;
-      throw error;
-    });
+    opened ??= open();
+    return opened
+      .then((inTransaction) => inTransaction(null, callback))
+      .catch((error: unknown) => {
+        failed = true;
+        throw error;
+      });
   };
   withPgClient.release = () => {};
-  return withPgClient;
+  return {
+    withPgClient,
+    /** Commits or rolls back what was opened; the error that broke the connection, if any. */
+    async end(statement: "commit" | "rollback"): Promise<Error | undefined> {
+      if (client) await client.query(statement).catch((error: Error) => (broken = error));
+      return broken;
+    },
+    release: () => client?.release(broken),
+  };
 }
 
 /** The result of a request rolled back: every `held` field null, the errors that caused it, ROLLED_BACK for every other held field. */
