@@ -17,6 +17,7 @@ import { graphqlGuards, makePreset } from "./graphql/preset.ts";
 import { SchemaWatchSubscriber } from "./graphql/schema-watch.ts";
 import { createPipeline } from "./http/pipeline.ts";
 import { createApiListener } from "./http/listeners.ts";
+import { bearerTenant } from "./http/bearer.ts";
 import { startProbeThread } from "./http/probe-thread.ts";
 import { registerTransportMetrics } from "./http/transport-metrics.ts";
 import { ReceivedBodyGrafserv } from "./graphql/received-body-grafserv.ts";
@@ -132,7 +133,7 @@ export async function startGateway(
   });
   api.server.on("upgrade", live.sockets.upgrade);
   registerLiveMetrics(metrics.registry, live);
-  api.serve(pipeline.listener);
+  api.serve(pipeline.listener, (req) => bearerTenant(auth, req));
   const release = async () => {
     await live.stop();
     await pgl.release();

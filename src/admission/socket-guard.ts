@@ -9,6 +9,12 @@ export interface SocketLimits {
   max: number;
   /** Most sockets of one client (address, IPv6 /64) while few clients are connected; 0: no share (behind a proxy). */
   perClient: number;
+  /**
+   * The share never shrinks below this (nor above `perClient`) while the open sockets are under
+   * nine tenths of `max`: a browser's six connections from an address beside a crowd of thousands
+   * of one-socket addresses short of the cap (HTTP_CLIENT_CONNECTIONS_FLOOR). Default 1.
+   */
+  floor?: number;
   /** A socket with no request received whole this long after it began (or after it connected) is slow. */
   slowMs: number;
   /**
@@ -125,7 +131,8 @@ export class SocketGuard {
     const { max, perClient } = this.limits;
     if (perClient === 0) return Number.POSITIVE_INFINITY;
     const clients = this.clients.size + (this.clients.has(client) ? 0 : 1);
-    return Math.min(perClient, Math.max(1, Math.floor(max / clients)));
+    const floor = this.sockets.size < max * 0.9 ? (this.limits.floor ?? 1) : 1;
+    return Math.min(perClient, Math.max(floor, Math.floor(max / clients)));
   }
 
   private admit(socket: Socket): void {

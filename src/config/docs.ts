@@ -104,6 +104,11 @@ export const settingGroups: SettingGroup[] = [
         },
       },
       {
+        names: ["HTTP_CLIENT_CONNECTIONS_FLOOR"],
+        meaning:
+          "The least share of sockets of one address while the open sockets are under nine tenths of `HTTP_MAX_CONNECTIONS` (never above `HTTP_CLIENT_CONNECTIONS`): a browser's few connections beside a crowd of thousands of addresses short of the cap. Nearer the cap, the share goes down to 1",
+      },
+      {
         names: ["HTTP_MAX_CONNECTIONS"],
         shown: "¾ of the process's open-file limit",
         meaning:
@@ -136,7 +141,7 @@ export const settingGroups: SettingGroup[] = [
       {
         names: ["HTTP_REQUESTS_PER_ITERATION"],
         meaning:
-          "Requests one iteration of the event loop starts on the API's port; beyond, a request waits for the next iteration, and waiting requests start one client (address, IPv6 /64) at a time in turn. New connections are accepted and database answers read between iterations, so a crowd of cheap requests cannot make each iteration long enough to keep a newcomer out: 1,000 addresses pipelining 404s timed out every tenant request before. Counted in `/metrics` (`stoflow_http_requests_deferred`)",
+          "Requests one iteration of the event loop starts on the API's port; beyond, a request waits for the next iteration, and waiting requests start one client (address, IPv6 /64) at a time in turn; a request whose bearer token verifies waits in a rotation of signed-in tenants (one turn per tenant), which gets three starts of every four while anonymous requests wait too. New connections are accepted and database answers read between iterations, so a crowd of cheap requests cannot make each iteration long enough to keep a newcomer out: 1,000 addresses pipelining 404s timed out every tenant request before. Counted in `/metrics` (`stoflow_http_requests_deferred`)",
         notes: { HTTP_REQUESTS_PER_ITERATION: "requests started per event-loop iteration; beyond, clients take turns" },
       },
       {
@@ -309,6 +314,13 @@ export const settingGroups: SettingGroup[] = [
         meaning:
           "Bytes a socket may leave unread; beyond, the slow consumer is closed at once (the client sees 1006), never buffered without bound",
         notes: { LIVE_SEND_BUFFER_BYTES: "unread bytes per socket before it is closed" },
+      },
+      {
+        names: ["LIVE_SEND_BUFFER_TOTAL_MB"],
+        shown: "a 256th of the memory, 16–256 (as `HTTP_BODY_BUDGET_MB`)",
+        meaning:
+          "Bytes all subscription sockets together may leave unread. Summed four times a second; beyond, the readers holding the most are closed (counted as `slow_consumer`) until the rest fit: 20,000 readers that stop reading, each under `LIVE_SEND_BUFFER_BYTES`, could otherwise hold 20 GB. In `/metrics`: `stoflow_live_unread_bytes`",
+        notes: { LIVE_SEND_BUFFER_TOTAL_MB: "default: 1/256 of the memory, 16-256; unread bytes of all sockets together" },
       },
       {
         names: ["LIVE_MERGE_MS", "LIVE_QUEUED_EVENTS"],

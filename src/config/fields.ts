@@ -6,6 +6,7 @@
  * recording environment, and `npm run settings:docs` writes the README's configuration table and
  * `.env.example` from what it lists.
  */
+import os from "node:os";
 import { z } from "zod";
 
 type Env = NodeJS.ProcessEnv;
@@ -81,4 +82,17 @@ export function integer(env: Env, name: string, fallback: number, min: number, m
   const parsed = wholeNumber(min, max).safeParse(raw);
   if (!parsed.success) throw new Error(`${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
   return parsed.data;
+}
+
+export const MB = 1024 * 1024;
+
+/**
+ * A 256th of the memory the process may use (its cgroup's limit, or the machine's), from 16 to
+ * 256 MB: 64 MB on a 16 GB machine. Bytes held for clients beyond that (bodies being received,
+ * answers a subscriber leaves unread) are a flood, not traffic.
+ */
+export function memoryShareMb(): number {
+  const constrained = process.constrainedMemory();
+  const memory = constrained > 0 ? Math.min(constrained, os.totalmem()) : os.totalmem();
+  return Math.min(256, Math.max(16, Math.floor(memory / 256 / MB)));
 }

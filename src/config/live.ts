@@ -1,4 +1,4 @@
-import { integer, optional } from "./fields.ts";
+import { integer, MB, memoryShareMb, optional } from "./fields.ts";
 
 /** Live updates: GraphQL subscriptions over WebSocket (graphql-ws), fed by PostgreSQL's LISTEN/NOTIFY (src/live/). */
 export interface LiveConfig {
@@ -17,6 +17,8 @@ export interface LiveConfig {
   subscriptionsPerSocket: number;
   /** Bytes a socket may leave unread; beyond, the slow consumer is closed at once, never buffered without bound. */
   sendBufferBytes: number;
+  /** Bytes all sockets together may leave unread; beyond, the heaviest readers are closed until the rest fit. */
+  sendBufferTotalBytes: number;
   /** Events of one topic within this window are merged (the latest per row), then delivered. */
   mergeMs: number;
   /** Events waiting for one subscription; beyond, they are replaced by one RESYNC event. */
@@ -47,6 +49,7 @@ export function readLiveConfig(env: NodeJS.ProcessEnv): LiveConfig {
     socketsPerTenant: integer(env, "LIVE_SOCKETS_PER_TENANT", 100, 1, 10_000_000),
     subscriptionsPerSocket: integer(env, "LIVE_SUBSCRIPTIONS_PER_SOCKET", 10, 1, 10_000),
     sendBufferBytes: integer(env, "LIVE_SEND_BUFFER_BYTES", 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    sendBufferTotalBytes: integer(env, "LIVE_SEND_BUFFER_TOTAL_MB", memoryShareMb(), 1, 65_536) * MB,
     mergeMs: integer(env, "LIVE_MERGE_MS", 150, 0, 10_000),
     queuedEvents: integer(env, "LIVE_QUEUED_EVENTS", 256, 1, 1_000_000),
     connectTimeoutMs: integer(env, "LIVE_CONNECT_TIMEOUT_MS", 3_000, 100, 600_000),

@@ -2,7 +2,7 @@ import os from "node:os";
 import { readBcryptCost, readJwtConfig, readThrottleConfig, type JwtConfig, type ThrottleConfig } from "./auth.ts";
 import { isProduction, readPort } from "./env.ts";
 import { readPoolConfig, type PoolConfig } from "./pool.ts";
-import { flag, integer, optional, text } from "./fields.ts";
+import { flag, integer, MB, memoryShareMb, optional, text } from "./fields.ts";
 import { readGraphqlConfig, type GraphqlConfig } from "./graphql.ts";
 import { readJobsConfig, type JobsConfig } from "./jobs.ts";
 import { readLiveConfig, type LiveConfig } from "./live.ts";
@@ -57,6 +57,8 @@ export interface ServerConfig extends PoolConfig {
   serverConcurrency: { active: number; waiting: number };
   /** Open sockets per client address (0: no limit, the default behind a proxy); beyond, closed at once. */
   connectionsPerAddress: number;
+  /** The least share of sockets of an address while the open sockets are under nine tenths of `maxConnections`. */
+  connectionsFloor: number;
   /**
    * Open sockets of all clients together; beyond, a new connection is closed at once. Below the
    * process's open-file limit, so that a crowd of sockets never leaves it without files for its
@@ -133,6 +135,7 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
       waiting: integer(env, "HTTP_SERVER_QUEUE", 256, 0, 1_000_000),
     },
     connectionsPerAddress: integer(env, "HTTP_CLIENT_CONNECTIONS", env.TRUST_PROXY ? 0 : 256, 0, 1_000_000),
+    connectionsFloor: integer(env, "HTTP_CLIENT_CONNECTIONS_FLOOR", 8, 1, 1_000_000),
     maxConnections: integer(env, "HTTP_MAX_CONNECTIONS", Math.max(64, Math.floor(openFileLimit() * 0.75)), 1, 10_000_000),
     httpTimeouts: {
       headersMs: integer(env, "HTTP_HEADERS_TIMEOUT_MS", 10_000, 100, 600_000),
@@ -147,7 +150,7 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
       graceMs: integer(env, "HTTP_RECEIVE_GRACE_MS", 5_000, 100, 600_000),
       minRate: integer(env, "HTTP_MIN_RECEIVE_RATE", 500, 0, 100_000_000),
     },
-    bodyBudgetBytes: integer(env, "HTTP_BODY_BUDGET_MB", defaultBodyBudgetMb(), 1, 65_536) * MB,
+    bodyBudgetBytes: integer(env, "HTTP_BODY_BUDGET_MB", memoryShareMb(), 1, 65_536) * MB,
     probe: {
       port: integer(env, "PROBE_PORT", port === 0 || port === 65535 ? 0 : port + 1, 0, 65535),
       maxConnections: integer(env, "PROBE_MAX_CONNECTIONS", 32, 1, 100_000),
@@ -158,18 +161,6 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
     jobs: readJobsConfig(env),
     live: readLiveConfig(env),
   };
-}
-
-const MB = 1024 * 1024;
-
-/**
- * A 256th of the memory the process may use (its cgroup's limit, or the machine's), from 16 to
- * 256 MB: 64 MB on a 16 GB machine. Bodies buffered beyond that are a flood, not traffic.
- */
-function defaultBodyBudgetMb(): number {
-  const constrained = process.constrainedMemory();
-  const memory = constrained > 0 ? Math.min(constrained, os.totalmem()) : os.totalmem();
-  return Math.min(256, Math.max(16, Math.floor(memory / 256 / MB)));
 }
 
 /**

@@ -1,4 +1,4 @@
-import http from "node:http";
+import http, { type IncomingMessage } from "node:http";
 import type { ServerConfig } from "../config/server.ts";
 import { GRAPHQL_PATH } from "../graphql/context.ts";
 import { REST_BODY_BYTES } from "./auth-routes.ts";
@@ -13,8 +13,8 @@ export interface ApiListener extends GuardedListener {
   bodies: BodyBudget;
   /** The requests each iteration of the event loop starts, shared between clients. */
   loop: LoopShare;
-  /** Serves `api` on PORT, behind the body budget. */
-  serve(api: Listener): void;
+  /** Serves `api` on PORT, behind the body budget; `tenantOf`: the tenant a request's bearer token speaks for (http/bearer.ts), whose requests take turns per tenant. */
+  serve(api: Listener, tenantOf: (req: IncomingMessage) => number | undefined): void;
 }
 
 /**
@@ -34,7 +34,13 @@ export function createApiListener(config: ServerConfig, trustProxy: TrustProxy, 
   });
   server.timeout = socketMs;
   const { pipelinedRequests: pipelined, slowSockets } = config;
-  const sockets = new SocketGuard({ max: config.maxConnections, perClient: config.connectionsPerAddress, ...slowSockets, pipelined });
+  const sockets = new SocketGuard({
+    max: config.maxConnections,
+    perClient: config.connectionsPerAddress,
+    floor: config.connectionsFloor,
+    ...slowSockets,
+    pipelined,
+  });
   const bodies = new BodyBudget(config.bodyBudgetBytes);
   const loop = new LoopShare(config.requestsPerIteration);
   // Requests that waited for a later iteration of the event loop tell a flood too: a crowd served, not refused.
@@ -45,10 +51,10 @@ export function createApiListener(config: ServerConfig, trustProxy: TrustProxy, 
     ...guarded(server, sockets, refusals, calm, { port: config.port, setting: "PORT", acceptors: config.acceptors }),
     bodies,
     loop,
-    serve(api) {
+    serve(api, tenantOf) {
       // The request's context first (its path and client address, read by everything after), then
       // its start within the event loop's share of its client (admission/loop-share.ts).
-      sockets.attach(server, withContext(trustProxy, sharingLoop(loop, admitBodies(bodies, largestBody, api))));
+      sockets.attach(server, withContext(trustProxy, sharingLoop(loop, tenantOf, admitBodies(bodies, largestBody, api))));
     },
   };
 }

@@ -22,6 +22,16 @@ export function registerLiveMetrics(registry: client.Registry, { hub, sockets, l
     },
   });
   new client.Gauge({
+    name: "stoflow_live_unread_bytes",
+    help: "Bytes subscription sockets leave unread, summed four times a second (held: at the last sum; peak: the most since start), within LIVE_SEND_BUFFER_TOTAL_MB.",
+    labelNames: ["state"],
+    registers: [registry],
+    collect() {
+      this.set({ state: "held" }, sockets.sendBudget.held);
+      this.set({ state: "peak" }, sockets.sendBudget.peak);
+    },
+  });
+  new client.Gauge({
     name: "stoflow_live_subscriptions",
     help: "Subscriptions open in this process.",
     registers: [registry],

@@ -9,6 +9,7 @@ import type { SessionClaims } from "../auth/tokens.ts";
 import type { LiveConfig } from "../config/live.ts";
 import { GRAPHQL_PATH } from "../graphql/context.ts";
 import { openContext } from "../http/request-context.ts";
+import { SendBudget } from "./send-budget.ts";
 
 /** Standard close codes: try again later (a cap), policy violation (too many messages). */
 const TRY_AGAIN_LATER = 1013;
@@ -66,6 +67,8 @@ export class LiveSockets {
   readonly #pinging: NodeJS.Timeout;
   /** Sign-ins and subscription starts of the whole process, a second (LIVE_STARTS_PER_SECOND). */
   readonly #starts: () => boolean;
+  /** Unread bytes per socket and for the process (LIVE_SEND_BUFFER_BYTES, LIVE_SEND_BUFFER_TOTAL_MB). */
+  readonly sendBudget: SendBudget;
   #open = 0;
   readonly counts = {
     refused: 0,
@@ -83,6 +86,8 @@ export class LiveSockets {
     this.#server = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes });
     const grafserv = makeGraphQLWSConfig(serv);
     this.#starts = messageAllowance(options.limits.startsPerSecond);
+    const { sendBufferBytes, sendBufferTotalBytes } = options.limits;
+    this.sendBudget = new SendBudget(sendBufferBytes, sendBufferTotalBytes, (ws) => this.#slowConsumer(ws));
     this.#graphqlWs = makeServer<Record<string, unknown> | undefined, Extra>({
       ...grafserv,
       connectionInitWaitTimeout: options.limits.connectTimeoutMs,
@@ -142,6 +147,7 @@ export class LiveSockets {
 
   close(): void {
     clearInterval(this.#pinging);
+    this.sendBudget.stop();
     for (const socket of this.#server.clients) socket.terminate();
     this.#server.close();
   }
@@ -161,7 +167,6 @@ export class LiveSockets {
   }
 
   #opened(ws: WebSocket, request: IncomingMessage): void {
-    const { sendBufferBytes } = this.#options.limits;
     this.#answered.add(ws);
     ws.on("pong", () => this.#answered.add(ws));
     // A frame the protocol refuses (too large, unmasked, bad UTF-8, reserved opcode): ws closes the socket with its code.
@@ -171,10 +176,9 @@ export class LiveSockets {
       {
         protocol: ws.protocol,
         // Handed to the socket without waiting for the client to read it (a delivery's turn is not
-        // held by a slow reader); a reader that leaves more than LIVE_SEND_BUFFER_BYTES unread is closed.
+        // held by a slow reader); a reader that leaves more than its share unread is closed (send-budget.ts).
         send: (data) => {
-          if (ws.bufferedAmount > sendBufferBytes) return this.#slowConsumer(ws);
-          if (ws.readyState === ws.OPEN) ws.send(data);
+          if (!this.sendBudget.send(ws, data)) this.#slowConsumer(ws);
           return Promise.resolve();
         },
         close: (code, reason) => ws.close(code, reason),
@@ -254,11 +258,10 @@ export class LiveSockets {
     if (held?.size === 0) this.#bySession.delete(holder.session.sessionId);
   }
 
-  /** A consumer that leaves more than LIVE_SEND_BUFFER_BYTES unread is closed, its events dropped. */
-  #slowConsumer(ws: WebSocket): Promise<void> {
+  /** A consumer that leaves more than its share unread is closed, its events dropped. */
+  #slowConsumer(ws: WebSocket): void {
     this.counts.slowConsumers += 1;
     ws.terminate();
-    return Promise.resolve();
   }
 
   /** Pings every socket; one that did not answer the last ping is gone (or reads nothing): terminated. */

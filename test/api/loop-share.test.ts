@@ -42,3 +42,39 @@ describe("the requests an iteration of the event loop starts (HTTP_REQUESTS_PER_
     expect(Math.max(...perIteration)).toBeLessThanOrEqual(10);
   });
 });
+
+describe("signed-in requests in the loop share (a turn per tenant, before anonymous clients)", () => {
+  it("starts a waiting tenant's request before a crowd of anonymous addresses, and an anonymous one every fourth start", async () => {
+    const share = new LoopShare(4);
+    const started: string[] = [];
+    const run = (client: string, name: string, tenant?: number) =>
+      share.run(
+        client,
+        () => started.push(name),
+        () => tenant,
+      );
+    for (let address = 0; address < 100; address++) run(`10.0.0.${address}`, `a${address}`);
+    // Two tenants, one of them signed in from three addresses: it still has one turn.
+    run("10.1.0.1", "t1-x", 1);
+    run("10.1.0.2", "t1-y", 1);
+    run("10.1.0.3", "t1-z", 1);
+    run("10.2.0.1", "t2", 2);
+    expect(started).toEqual(["a0", "a1", "a2", "a3"]);
+    await iterations(1);
+    // Tenants first, in turn; the fourth start of the rotation is an anonymous client's.
+    expect(started.slice(4)).toEqual(["t1-x", "t2", "t1-y", "a4"]);
+    await iterations(1);
+    expect(started.slice(8)).toEqual(["t1-z", "a5", "a6", "a7"]);
+  });
+
+  it("asks for the tenant only of a request that waits", () => {
+    const share = new LoopShare(2);
+    let asked = 0;
+    const tenantOf = () => ((asked += 1), 7);
+    share.run("a", () => {}, tenantOf);
+    share.run("a", () => {}, tenantOf);
+    expect(asked).toBe(0);
+    share.run("a", () => {}, tenantOf);
+    expect(asked).toBe(1);
+  });
+});

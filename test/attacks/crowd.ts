@@ -50,6 +50,8 @@ export const SHAPES = {
   "pipelined probes": pipelining("GET /health HTTP/1.1\r\nHost: x\r\n\r\n", 16),
   /** 8 GET of a path that does not exist, pipelined, 8 more each time all are answered: answers that wait in no line (the sixth outside attack on issue 24). */
   "pipelined 404s": pipelining("GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", 8),
+  /** 4 such GETs pipelined, from thousands of addresses: a turn of the loop share per address (the seventh outside attack on issue 24). */
+  "a few pipelined 404s": pipelining("GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", 4),
   /** One GET /health with `Connection: close`: the server closes the socket once it has answered, and the client connects again at once. */
   "a request per connection": (socket: net.Socket) => socket.write("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
   /** A GraphQL document never seen before, of 95 kB (a long string literal), sent whole; the server closes the socket after answering. */

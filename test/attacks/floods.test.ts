@@ -24,6 +24,19 @@ async function newDocumentTasks(url: string): Promise<number> {
   return Number(/^stoflow_graphql_new_documents\{state="run"\} (\S+)/m.exec(text)![1]);
 }
 
+/** A socket to `port` from `localAddress`, once connected. */
+const connectFrom = (port: number, localAddress: string) =>
+  new Promise<net.Socket>((resolve, reject) => {
+    const socket = net.connect({ port, host: "127.0.0.1", localAddress }, () => resolve(socket)).once("error", reject);
+  });
+
+/** Whether the server closed `socket` within a second. */
+const closedSoon = (socket: net.Socket) =>
+  new Promise<boolean>((resolve) => {
+    const timer = setTimeout(resolve, 1_000, false);
+    socket.once("error", () => undefined).once("close", () => (clearTimeout(timer), resolve(true)));
+  });
+
 describe("floods from one client", () => {
   it("closes the sockets of clients that send their headers too slowly", async () => {
     await withServer(gw, { HTTP_HEADERS_TIMEOUT_MS: "300", HTTP_REQUEST_TIMEOUT_MS: "300" }, async (url) => {
@@ -75,19 +88,7 @@ describe("floods from one client", () => {
   it("closes an address's sockets beyond HTTP_CLIENT_CONNECTIONS at once, before reading them; other addresses still connect", async () => {
     await withServer(gw, { HTTP_CLIENT_CONNECTIONS: "4" }, async (url) => {
       const port = Number(new URL(url).port);
-      const connect = (localAddress: string) =>
-        new Promise<net.Socket>((resolve, reject) => {
-          const socket = net.connect({ port, host: "127.0.0.1", localAddress }, () => resolve(socket)).once("error", reject);
-        });
-      const sockets = await Promise.all(Array.from({ length: 12 }, () => connect("127.0.0.7")));
-      const closedSoon = (socket: net.Socket) =>
-        new Promise<boolean>((resolve) => {
-          const timer = setTimeout(resolve, 1_000, false);
-          socket
-            .once("close", () => resolve(true))
-            .once("error", () => undefined)
-            .once("close", () => clearTimeout(timer));
-        });
+      const sockets = await Promise.all(Array.from({ length: 12 }, () => connectFrom(port, "127.0.0.7")));
       const closed = await Promise.all(sockets.map(closedSoon));
       expect(closed.filter(Boolean).length).toBe(8);
       const fromOther = await new Promise<number | undefined>((resolve) => {
@@ -105,30 +106,32 @@ describe("floods from one client", () => {
     );
   });
 
+  it("keeps HTTP_CLIENT_CONNECTIONS_FLOOR sockets of an address beside a crowd of addresses short of the cap, not near it", async () => {
+    await withServer(gw, { HTTP_MAX_CONNECTIONS: "100", HTTP_CLIENT_CONNECTIONS_FLOOR: "4" }, async (url) => {
+      const port = Number(new URL(url).port);
+      // 50 addresses, one socket each: an even share of the cap would be 100 / 51, 1 socket.
+      const crowd = await Promise.all(Array.from({ length: 50 }, (_, i) => connectFrom(port, `127.0.6.${i + 1}`)));
+      const browser = await Promise.all(Array.from({ length: 6 }, () => connectFrom(port, "127.0.7.1")));
+      expect((await Promise.all(browser.map(closedSoon))).filter(Boolean).length).toBe(2);
+      // 40 more addresses: 94 of 100 sockets open, past nine tenths of the cap, where the even share counts.
+      crowd.push(...(await Promise.all(Array.from({ length: 40 }, (_, i) => connectFrom(port, `127.0.6.${i + 51}`)))));
+      const late = await Promise.all(Array.from({ length: 2 }, () => connectFrom(port, "127.0.7.2")));
+      expect((await Promise.all(late.map(closedSoon))).filter(Boolean).length).toBe(1);
+      for (const socket of [...crowd, ...browser, ...late]) socket.destroy();
+    });
+    record(
+      "a browser's 6 sockets from one address beside 50 one-socket addresses (HTTP_MAX_CONNECTIONS=100, HTTP_CLIENT_CONNECTIONS_FLOOR=4)",
+      56,
+      "4 kept (the floor, not the even share of 1), 2 closed; past nine tenths of the cap, a new address keeps 1 of 2",
+    );
+  });
+
   it("closes sockets beyond HTTP_MAX_CONNECTIONS at once, whatever their addresses, and serves again once they go", async () => {
     await withServer(gw, { HTTP_MAX_CONNECTIONS: "20" }, async (url) => {
       const port = Number(new URL(url).port);
       // 40 idle sockets from 10 addresses, each under the per-address limit.
-      const sockets = await Promise.all(
-        Array.from(
-          { length: 40 },
-          (_, i) =>
-            new Promise<net.Socket>((resolve, reject) => {
-              const socket = net
-                .connect({ port, host: "127.0.0.1", localAddress: `127.0.5.${(i % 10) + 1}` }, () => resolve(socket))
-                .once("error", reject);
-            }),
-        ),
-      );
-      const closed = await Promise.all(
-        sockets.map(
-          (socket) =>
-            new Promise<boolean>((resolve) => {
-              const timer = setTimeout(resolve, 1_000, false);
-              socket.once("error", () => undefined).once("close", () => (clearTimeout(timer), resolve(true)));
-            }),
-        ),
-      );
+      const sockets = await Promise.all(Array.from({ length: 40 }, (_, i) => connectFrom(port, `127.0.5.${(i % 10) + 1}`)));
+      const closed = await Promise.all(sockets.map(closedSoon));
       expect(closed.filter(Boolean).length).toBe(20);
       for (const socket of sockets) socket.destroy();
       await until("served again", async () => (await http(url, "GET", "/health").catch(() => ({ status: 0 }))).status === 200, 10_000);

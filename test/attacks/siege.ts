@@ -59,7 +59,13 @@ function runJson<T>(script: string, args: Array<string | number>, nice = 0): Pro
     let output = "";
     child.stdout.on("data", (chunk) => (output += chunk));
     child.once("error", reject);
-    child.once("close", () => resolve(JSON.parse(output) as T));
+    child.once("close", (code) => {
+      try {
+        resolve(JSON.parse(output) as T);
+      } catch {
+        reject(new Error(`${script} printed no result (exit code ${code})`));
+      }
+    });
   });
 }
 
