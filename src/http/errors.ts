@@ -48,7 +48,8 @@ function sendJson(res: ServerResponse, status: number, body: object): void {
 }
 
 /** The answer to a path no route serves. */
-export function notFound(_req: IncomingMessage, res: ServerResponse): void {
+export function notFound(req: IncomingMessage, res: ServerResponse): void {
+  if (req.context) req.context.unknownPath = true;
   sendJson(res, 404, { detail: "Not found", code: "NOT_FOUND" });
 }
 

@@ -15,7 +15,8 @@ const CLIENT_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
  */
 export function requestLogging(logger: Logger) {
   const lines = logger.child({}, { redact: [] });
-  const refused = refusalSummary(lines);
+  const refused = summary(lines, "requests refused under load", "refused");
+  const unknownPaths = summary(lines, "requests for paths that do not exist", "notFound");
   return (req: IncomingMessage, res: ServerResponse, next: () => void) => {
     const started = performance.now();
     const url = pathOf(req.url); // before any router rewrites it
@@ -27,6 +28,7 @@ export function requestLogging(logger: Logger) {
     res.on("finish", () => {
       const status = res.statusCode;
       if (status === 429 || status === 503) return refused(status);
+      if (status === 404 && req.context?.unknownPath) return unknownPaths(status);
       const level = status >= 500 ? "error" : status >= 400 ? "warn" : "info";
       if (!lines.isLevelEnabled(level)) return;
       lines[level](
@@ -38,23 +40,24 @@ export function requestLogging(logger: Logger) {
   };
 }
 
-/** How long refusals under load are counted before their line is written. */
-const REFUSALS_WINDOW_MS = 10_000;
+/** How long answers written as a summary are counted before their line is written. */
+const SUMMARY_WINDOW_MS = 10_000;
 
 /**
- * 429 and 503 answers are what a flood is answered; a line each would be the flood again, in the
- * log (about 2 MB/s from one client). They are counted, and one warning per window says how many
- * of each were answered (the metrics count them too, by route).
+ * 429 and 503 answers are what a flood is answered, and 404s of paths that do not exist what a
+ * crowd of scanners or pipelined junk gets; a line each would be the flood again, in the log
+ * (about 2 MB/s from one client). They are counted, and one warning per window says how many of
+ * each status were answered, under `field` (the metrics count them too, by route).
  */
-function refusalSummary(lines: Logger): (status: number) => void {
+function summary(lines: Logger, message: string, field: string): (status: number) => void {
   let counts: Record<number, number> | undefined;
   return (status) => {
     if (!counts) {
       counts = {};
       setTimeout(() => {
-        lines.warn({ refused: counts, seconds: REFUSALS_WINDOW_MS / 1000 }, "requests refused under load");
+        lines.warn({ [field]: counts, seconds: SUMMARY_WINDOW_MS / 1000 }, message);
         counts = undefined;
-      }, REFUSALS_WINDOW_MS).unref();
+      }, SUMMARY_WINDOW_MS).unref();
     }
     counts[status] = (counts[status] ?? 0) + 1;
   };

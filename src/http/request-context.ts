@@ -34,6 +34,8 @@ export interface RequestContext {
   serverTurn?: ServerTurn;
   /** What GraphQL's execution decided about the HTTP answer (graphql/answer-status.ts). */
   answer?: AnswerOverride;
+  /** True once answered 404 for a path no route serves (its log line is one of a summary, logging.ts). */
+  unknownPath?: boolean;
   /** True for a subscription socket's upgrade request (src/live/sockets.ts): subscriptions only, and only there. */
   websocket?: boolean;
 }

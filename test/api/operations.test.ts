@@ -40,42 +40,50 @@ describe("structured logs", () => {
 });
 
 describe("logs under a flood", () => {
-  it("count the 429 and 503 answers of a flood in one warning per 10 s instead of a line each", { timeout: 60_000 }, async () => {
-    const lines: string[] = [];
-    const logger = createLogger({ write: (line: string) => lines.push(line) }, "info");
-    const env = {
-      TRUST_PROXY: "loopback",
-      HTTP_CLIENT_CONCURRENCY: "1",
-      HTTP_CLIENT_QUEUE: "0",
-      HTTP_SERVER_CONCURRENCY: "1",
-      HTTP_SERVER_QUEUE: "0",
-    };
-    const logged = await startGateway(gw.db.appUrl, configOver(gw.db, env), { logger });
-    const statuses: number[] = [];
-    try {
-      const query = (address: string) =>
-        http(logged.url, "POST", "/graphql", { body: { query: "{ tiers { totalCount } }" }, headers: { "x-forwarded-for": address } });
-      for (let round = 0; round < 3; round++) {
-        const answers = await Promise.all([
-          ...Array.from({ length: 20 }, () => query("203.0.113.1")),
-          ...Array.from({ length: 20 }, (_, i) => query(`203.0.113.${i + 10}`)),
-        ]);
-        statuses.push(...answers.map((a) => a.status));
+  it(
+    "count the 429 and 503 answers of a flood, and the 404s of paths that do not exist, in one warning each per 10 s instead of a line each",
+    { timeout: 60_000 },
+    async () => {
+      const lines: string[] = [];
+      const logger = createLogger({ write: (line: string) => lines.push(line) }, "info");
+      const env = {
+        TRUST_PROXY: "loopback",
+        HTTP_CLIENT_CONCURRENCY: "1",
+        HTTP_CLIENT_QUEUE: "0",
+        HTTP_SERVER_CONCURRENCY: "1",
+        HTTP_SERVER_QUEUE: "0",
+      };
+      const logged = await startGateway(gw.db.appUrl, configOver(gw.db, env), { logger });
+      const statuses: number[] = [];
+      try {
+        const query = (address: string) =>
+          http(logged.url, "POST", "/graphql", { body: { query: "{ tiers { totalCount } }" }, headers: { "x-forwarded-for": address } });
+        for (let round = 0; round < 3; round++) {
+          const answers = await Promise.all([
+            ...Array.from({ length: 20 }, () => query("203.0.113.1")),
+            ...Array.from({ length: 20 }, (_, i) => query(`203.0.113.${i + 10}`)),
+          ]);
+          statuses.push(...answers.map((a) => a.status));
+        }
+        const scans = await Promise.all(Array.from({ length: 30 }, (_, i) => http(logged.url, "GET", `/wp-admin/${i}.php`)));
+        expect(scans.every((scan) => scan.status === 404)).toBe(true);
+        await new Promise((resolve) => setTimeout(resolve, 10_500));
+      } finally {
+        await logged.close();
       }
-      await new Promise((resolve) => setTimeout(resolve, 10_500));
-    } finally {
-      await logged.close();
-    }
-    const entries = lines.map((line) => JSON.parse(line));
-    const refusals = statuses.filter((status) => status === 429 || status === 503).length;
-    expect(statuses.filter((status) => status === 429).length).toBeGreaterThan(0);
-    expect(statuses.filter((status) => status === 503).length).toBeGreaterThan(0);
-    expect(entries.filter((e) => e.res && (e.res.statusCode === 429 || e.res.statusCode === 503))).toEqual([]);
-    const summaries = entries.filter((e) => e.msg === "requests refused under load");
-    expect(summaries).toHaveLength(1);
-    expect(Object.values(summaries[0].refused as Record<string, number>).reduce((a, b) => a + b, 0)).toBe(refusals);
-    expect(summaries[0].level).toBe(40);
-  });
+      const entries = lines.map((line) => JSON.parse(line));
+      const refusals = statuses.filter((status) => status === 429 || status === 503).length;
+      expect(statuses.filter((status) => status === 429).length).toBeGreaterThan(0);
+      expect(statuses.filter((status) => status === 503).length).toBeGreaterThan(0);
+      expect(entries.filter((e) => e.res && (e.res.statusCode === 429 || e.res.statusCode === 503))).toEqual([]);
+      const summaries = entries.filter((e) => e.msg === "requests refused under load");
+      expect(summaries).toHaveLength(1);
+      expect(Object.values(summaries[0].refused as Record<string, number>).reduce((a, b) => a + b, 0)).toBe(refusals);
+      expect(summaries[0].level).toBe(40);
+      expect(entries.filter((e) => e.req?.url?.startsWith("/wp-admin/"))).toEqual([]);
+      expect(entries.filter((e) => e.msg === "requests for paths that do not exist").map((e) => e.notFound)).toEqual([{ 404: 30 }]);
+    },
+  );
 });
 
 async function graphqlAsUser(url: string, token: string) {
