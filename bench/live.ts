@@ -20,7 +20,7 @@ import { compareAlternately, cpuMicros, endUnlessFailed, figureOr, loadWithCpu, 
  */
 const HELP = {
   usage: "npm run bench:live",
-  help: "Measure live updates on one gateway (settings: BENCH_LIVE_SUBSCRIBERS, BENCH_LIVE_TENANTS, BENCH_LIVE_WRITES, BENCH_SECONDS, BENCH_ROUNDS) and write its section of docs/benchmarks.md.",
+  help: "Measure live updates on one gateway (settings: BENCH_LIVE_SUBSCRIBERS, BENCH_LIVE_PER_SOCKET, BENCH_LIVE_TENANTS, BENCH_LIVE_WRITES, BENCH_SECONDS, BENCH_ROUNDS) and write its section of docs/benchmarks.md.",
 };
 benchOptions(HELP, {});
 
@@ -28,6 +28,8 @@ const BENCH = readBenchConfig(process.env, 54397);
 const TENANTS = integer(process.env, "BENCH_LIVE_TENANTS", 100, 1, 100_000);
 const STEPS = (process.env.BENCH_LIVE_SUBSCRIBERS ?? "100,1000,10000").split(",").map(Number);
 const WRITES_PER_SECOND = integer(process.env, "BENCH_LIVE_WRITES", 50, 1, 10_000);
+/** Subscriptions each socket holds (graphql-ws multiplexes them): 20,000 subscribers fit in the open files of 10,000 sockets. */
+const PER_SOCKET = integer(process.env, "BENCH_LIVE_PER_SOCKET", 1, 1, 10);
 const PORT = 3951;
 const URL_ = `http://localhost:${PORT}`;
 const JWT_SECRET = "bench-secret-that-is-at-least-32-characters";
@@ -84,18 +86,16 @@ for (let i = 0; i < TENANTS; i++) {
 }
 console.log(`${TENANTS} tenants registered`);
 
-/** A subscriber: a socket of tenant `tenant`, with one productChanged subscription; `seen` gets each event's sku. */
+/** A socket of tenant `tenant`, with PER_SOCKET productChanged subscriptions (each a subscriber). */
 interface Subscriber {
   tenant: number;
   socket: WebSocket;
   closedAt?: number;
 }
 
-const SUBSCRIBE = JSON.stringify({
-  id: "1",
-  type: "subscribe",
-  payload: { query: "subscription { productChanged { event sku sequence } }" },
-});
+const SUBSCRIBE = Array.from({ length: PER_SOCKET }, (_, i) =>
+  JSON.stringify({ id: String(i + 1), type: "subscribe", payload: { query: "subscription { productChanged { event sku sequence } }" } }),
+);
 
 function subscribe(tenant: number, onEvent: (tenant: number, sku: string | null, event: string) => void): Promise<Subscriber> {
   return new Promise((resolve, reject) => {
@@ -112,7 +112,7 @@ function subscribe(tenant: number, onEvent: (tenant: number, sku: string | null,
         payload?: { data?: { productChanged: { sku: string | null; event: string } } };
       };
       if (message.type === "connection_ack") {
-        socket.send(SUBSCRIBE);
+        for (const subscribe of SUBSCRIBE) socket.send(subscribe);
         resolve(subscriber);
       } else if (message.type === "next") {
         const change = message.payload!.data!.productChanged;
@@ -143,10 +143,10 @@ async function writeAtPace(seconds: number, label: string): Promise<Map<string, 
   return sent;
 }
 
-/** Deliveries the writes `sent` owe the subscribers now connected: one per subscriber of the written tenant. */
+/** Deliveries the writes `sent` owe the subscribers now connected: one per subscription of the written tenant. */
 function expectedDeliveries(sent: Map<string, { tenant: number }>): number {
   const perTenant = new Map<number, number>();
-  for (const s of subscribers) perTenant.set(s.tenant, (perTenant.get(s.tenant) ?? 0) + 1);
+  for (const s of subscribers) perTenant.set(s.tenant, (perTenant.get(s.tenant) ?? 0) + PER_SOCKET);
   return [...sent.values()].reduce((sum, w) => sum + (perTenant.get(w.tenant) ?? 0), 0);
 }
 
@@ -160,7 +160,7 @@ const report = (line: string) => {
 
 // 1. Subscribers per process, latency commit → client, cross-tenant deliveries.
 report(
-  "| Subscribers | Tenants | Connect (s) | Gateway RSS +MiB (KiB each) | Gateway CPU per delivery, writes included (µs) | Deliveries (expected) | Write → client p50 / p95 / p99 (ms) | Cross-tenant |",
+  "| Subscribers (sockets) | Tenants | Connect (s) | Gateway RSS +MiB (KiB each) | Gateway CPU per delivery, writes included (µs) | Deliveries (expected) | Write → client p50 / p95 / p99 (ms) | Cross-tenant |",
 );
 report("|---|---|---|---|---|---|---|---|");
 const subscribers: Subscriber[] = [];
@@ -175,10 +175,11 @@ for (const step of STEPS) {
     });
   }
   const rssBefore = memoryMb(pid);
-  const added = step - subscribers.length;
+  const sockets = Math.ceil(step / PER_SOCKET);
+  const added = (sockets - subscribers.length) * PER_SOCKET;
   const connectStarted = performance.now();
-  while (subscribers.length < step) {
-    const batch = Array.from({ length: Math.min(200, step - subscribers.length) }, (_, i) =>
+  while (subscribers.length < sockets) {
+    const batch = Array.from({ length: Math.min(200, sockets - subscribers.length) }, (_, i) =>
       subscribe((subscribers.length + i) % TENANTS, onEvent),
     );
     subscribers.push(...(await Promise.all(batch)));
@@ -197,7 +198,7 @@ for (const step of STEPS) {
     throw new Error(`${step} subscribers: ${received.length} deliveries of ${expected} expected, ${crossTenant} cross-tenant: no figure`);
   }
   report(
-    `| ${step} | ${TENANTS} | ${connectSeconds.toFixed(1)} | ${(rssAfter - rssBefore).toFixed(0)} (${Math.round(((rssAfter - rssBefore) * 1024) / Math.max(1, added))}) | ${cpuPerDelivery} | ${received.length} (${expected}) | ${quantile(latencies, 0.5)} / ${quantile(latencies, 0.95)} / ${quantile(latencies, 0.99)} | ${crossTenant} |`,
+    `| ${sockets * PER_SOCKET} (${sockets}) | ${TENANTS} | ${connectSeconds.toFixed(1)} | ${(rssAfter - rssBefore).toFixed(0)} (${Math.round(((rssAfter - rssBefore) * 1024) / Math.max(1, added))}) | ${cpuPerDelivery} | ${received.length} (${expected}) | ${quantile(latencies, 0.5)} / ${quantile(latencies, 0.95)} / ${quantile(latencies, 0.99)} | ${crossTenant} |`,
   );
 }
 
@@ -220,12 +221,11 @@ await settle(3_000);
 const resent = await writeAtPace(2, "K");
 await settle(2_000);
 const expectedAfter = expectedDeliveries(resent);
-if (resyncs !== subscribers.length || afterKill !== expectedAfter) {
-  throw new Error(
-    `after the LISTEN kill: ${resyncs} RESYNC of ${subscribers.length}, ${afterKill} deliveries of ${expectedAfter}: no figure`,
-  );
+const subscriptions = subscribers.length * PER_SOCKET;
+if (resyncs !== subscriptions || afterKill !== expectedAfter) {
+  throw new Error(`after the LISTEN kill: ${resyncs} RESYNC of ${subscriptions}, ${afterKill} deliveries of ${expectedAfter}: no figure`);
 }
-const killRow = `LISTEN connection killed with ${subscribers.length} subscribers: ${resyncs} RESYNC events (one each), then ${afterKill} of ${expectedAfter} deliveries.`;
+const killRow = `LISTEN connection killed with ${subscriptions} subscribers: ${resyncs} RESYNC events (one each), then ${afterKill} of ${expectedAfter} deliveries.`;
 console.log(killRow);
 await superuser.end();
 
@@ -306,7 +306,7 @@ const kept = docs.includes(SECTION) ? docs.slice(0, docs.indexOf(SECTION)).trimE
 const section = [
   SECTION,
   "",
-  `One gateway process (default settings, LIVE_MERGE_MS 150) on this machine (2 cores, the subscribers and writers in one Node process beside it), ${TENANTS} tenants, ${WRITES_PER_SECOND} writes a second for 8 s per step (createProduct through POST /graphql, a new SKU each). "Write → client": from the mutation being sent to the event's arrival (it includes the mutation's own time and the merge window). Subscribers select \`event sku sequence\` (no row read at delivery).`,
+  `One gateway process (default settings, LIVE_MERGE_MS 150) on this machine (2 cores, the subscribers and writers in one Node process beside it), ${TENANTS} tenants, ${PER_SOCKET} subscription(s) per socket, ${WRITES_PER_SECOND} writes a second for 8 s per step (createProduct through POST /graphql, a new SKU each). "Write → client": from the mutation being sent to the event's arrival (it includes the mutation's own time and the merge window). Subscribers select \`event sku sequence\` (no row read at delivery).`,
   "",
   ...rows,
   "",

@@ -103,6 +103,9 @@ export class SocketGuard {
   private readonly wasted = new RecentCounts();
   private candidates: Tracked[] = [];
   private rankedAt = 0;
+  /** Sockets without a whole request however young, the heaviest clients' last: the main port's last resort at the cap. */
+  private young: Tracked[] = [];
+  private youngRankedAt = 0;
   private readonly limits: SocketLimits;
   readonly counts: SocketCounts = { open: 0, refused: 0, evicted: 0, tooSlow: 0, pipelined: 0 };
 
@@ -192,11 +195,10 @@ export class SocketGuard {
   }
 
   /** Whether the socket holds its place for nothing: idle after an answer, or no whole request within `slowMs` (or yet, with `evictYoung`). */
-  private givesNothing(tracked: Tracked, now: number): boolean {
+  private givesNothing(tracked: Tracked, now: number, slowMs = this.limits.evictYoung ? 0 : this.limits.slowMs): boolean {
     const { request, response } = tracked;
     if (tracked.upgraded) return false;
     if (response?.writableFinished) return true;
-    const slowMs = this.limits.evictYoung ? 0 : this.limits.slowMs;
     if (!request) return now - tracked.openedAt >= slowMs;
     return !request.complete && now - tracked.requestAt >= slowMs;
   }
@@ -206,16 +208,40 @@ export class SocketGuard {
     // A ranking made before the newest connections does not hold them: a few sockets are ranked afresh.
     if (this.sockets.size < RANK_FREELY_BELOW) this.candidates = [];
     for (;;) {
-      if (this.candidates.length === 0 && !this.rank(now)) return false;
+      if (this.candidates.length === 0 && !this.rank(now)) return !this.limits.evictYoung && this.evictYoungFor(newcomer, now);
       const victim = this.limits.evictYoung ? this.takeVictimFor(newcomer, now) : this.candidates.pop()!;
       if (!victim) return false;
       if (!this.sockets.has(victim.socket) || !this.givesNothing(victim, now)) continue;
-      victim.socket.destroy();
-      this.forget(victim);
-      this.counts.evicted += 1;
-      if (!victim.request?.complete) this.wasted.add(victim.client);
-      return true;
+      return this.evict(victim);
     }
+  }
+
+  private evict(victim: Tracked): true {
+    victim.socket.destroy();
+    this.forget(victim);
+    this.counts.evicted += 1;
+    if (!victim.request?.complete) this.wasted.add(victim.client);
+    return true;
+  }
+
+  /**
+   * The main port at its cap with no socket idle or slow for long: a crowd reconnecting as fast as
+   * it is closed keeps every socket younger than `slowMs` (the eighth outside attack: 5,000
+   * addresses × 4 idle sockets, new ones at once, reset 1 in 20 of a tenant's new connections).
+   * Then a newcomer lighter than the heaviest client takes the place of one of that client's
+   * sockets without a whole request, however young; a newcomer as heavy as the heaviest is refused.
+   */
+  private evictYoungFor(newcomer: string, now: number): boolean {
+    if (this.young.length === 0) {
+      if (now - this.youngRankedAt < RANK_MS) return false;
+      this.youngRankedAt = now;
+      this.young = this.ranked((t) => this.givesNothing(t, now, 0));
+    }
+    for (let victim = this.young.at(-1); victim && this.compare(victim.client, newcomer) > 0; victim = this.young.at(-1)) {
+      this.young.pop();
+      if (this.sockets.has(victim.socket) && this.givesNothing(victim, now, 0)) return this.evict(victim);
+    }
+    return false;
   }
 
   /**
@@ -241,17 +267,27 @@ export class SocketGuard {
   private rank(now: number): boolean {
     if (now - this.rankedAt < RANK_MS && this.sockets.size >= RANK_FREELY_BELOW) return false;
     this.rankedAt = now;
-    const idle = (t: Tracked) => (t.response?.writableFinished ? 1 : 0);
-    this.candidates = [...this.sockets.values()]
-      .filter((t) => this.givesNothing(t, now))
-      .sort((a, b) => this.compare(a.client, b.client) || idle(a) - idle(b) || b.requestAt - a.requestAt);
+    this.candidates = this.ranked((t) => this.givesNothing(t, now));
     return this.candidates.length > 0;
+  }
+
+  /** The sockets `which` picks, the heaviest clients' last; among equals, idle ones, then the oldest. Each client weighed once. */
+  private ranked(which: (t: Tracked) => boolean): Tracked[] {
+    const weights = new Map<string, number>();
+    const weight = (client: string) => weights.get(client) ?? weights.set(client, this.weight(client)).get(client)!;
+    const idle = (t: Tracked) => (t.response?.writableFinished ? 1 : 0);
+    return [...this.sockets.values()]
+      .filter(which)
+      .sort((a, b) => weight(a.client) - weight(b.client) || idle(a) - idle(b) || b.requestAt - a.requestAt);
   }
 
   /** How `a` weighs against `b` (negative: lighter): sockets held plus sockets closed for giving nothing in the last 10–20 s. */
   private compare(a: string, b: string): number {
-    const weight = (client: string) => (this.clients.get(client) ?? 0) + this.wasted.of(client);
-    return weight(a) - weight(b);
+    return this.weight(a) - this.weight(b);
+  }
+
+  private weight(client: string): number {
+    return (this.clients.get(client) ?? 0) + this.wasted.of(client);
   }
 
   /** Closes the sockets receiving slower than `minRate` after their grace. */

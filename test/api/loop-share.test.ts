@@ -1,5 +1,7 @@
+import nodeHttp from "node:http";
 import { describe, expect, it } from "vitest";
 import { LoopShare } from "../../src/admission/loop-share.ts";
+import { graphql, signUp, startTestGateway } from "../helpers/gateway.ts";
 
 /** Resolves after `n` iterations of the event loop (each immediate queued by an immediate runs in the next one). */
 const iterations = (n: number) =>
@@ -76,5 +78,38 @@ describe("signed-in requests in the loop share (a turn per tenant, before anonym
     expect(asked).toBe(0);
     share.run("a", () => {}, tenantOf);
     expect(asked).toBe(1);
+  });
+});
+
+describe("the loop share of a running server (HTTP_REQUESTS_PER_ITERATION=1)", () => {
+  it("serves signed-in, wrongly signed and anonymous requests waiting together, each as it should be", { timeout: 60_000 }, async () => {
+    const gw = await startTestGateway({ HTTP_REQUESTS_PER_ITERATION: "1" });
+    try {
+      const shop = await signUp(gw.url, "Shared Loop");
+      const { port } = new URL(gw.url);
+      const missing = (i: number) =>
+        new Promise<number | undefined>((resolve) => {
+          const asked = nodeHttp.get({
+            port,
+            host: "127.0.0.1",
+            path: `/missing/${i}`,
+            localAddress: `127.0.10.${(i % 250) + 1}`,
+            agent: false,
+          });
+          asked.once("response", (res) => resolve(res.resume().statusCode));
+          asked.once("error", () => resolve(undefined));
+        });
+      const query = "{ products { totalCount } }";
+      const [anonymous, signedIn, forged] = await Promise.all([
+        Promise.all(Array.from({ length: 200 }, (_, i) => missing(i))),
+        Promise.all(Array.from({ length: 5 }, () => graphql(gw.url, query, {}, shop.access_token))),
+        graphql(gw.url, query, {}, `${shop.access_token.slice(0, -4)}AAAA`),
+      ]);
+      expect(anonymous.every((status) => status === 404)).toBe(true);
+      expect(signedIn.map((answer) => answer.status)).toEqual([200, 200, 200, 200, 200]);
+      expect(forged.status).toBe(401);
+    } finally {
+      await gw.close();
+    }
   });
 });
