@@ -6,6 +6,7 @@ import { grafserv as expressGrafserv } from "postgraphile/grafserv/express/v4";
 import { grafserv as nodeGrafserv } from "postgraphile/grafserv/node";
 import { pgSettingsFor } from "../src/graphql/context.ts";
 import { authServiceFor } from "../src/auth/auth-service.ts";
+import { weighedAs } from "../src/http/bearer.ts";
 import { readServerConfig } from "../src/config/server.ts";
 import { createPool } from "../src/db/pool.ts";
 import { openTransactionsInOneRoundTrip } from "../src/db/patches/transaction-opening.ts";
@@ -84,7 +85,16 @@ if (variant.adapter === "node") {
           ).middleware,
         ]
       : []),
-    ...(variant.concurrency ? [clientConcurrency(config.clientConcurrency), serverConcurrency(config.serverConcurrency, () => false)] : []),
+    ...(variant.concurrency
+      ? [
+          clientConcurrency(config.clientConcurrency),
+          serverConcurrency(
+            config.serverConcurrency,
+            () => false,
+            (req) => weighedAs(auth, req),
+          ),
+        ]
+      : []),
     pgl.createServ((preset) => new ReceivedBodyGrafserv(preset)).handler(),
   ];
   const health = (_req: unknown, res: http.ServerResponse) => res.end('{"status":"ok"}');

@@ -18,6 +18,18 @@ export function bearerTenant(auth: AuthService, req: IncomingMessage): number | 
 }
 
 /**
+ * Who `req` is weighed as where clients take turns (the server's line, the loop share): `tenant
+ * <id>` when its bearer token verifies, else its client address; asked once per request.
+ */
+export function weighedAs(auth: AuthService, req: IncomingMessage): string {
+  if (req.context.weighedAs === undefined) {
+    const tenant = bearerTenant(auth, req);
+    req.context.weighedAs = tenant === undefined ? req.context.client : `tenant ${tenant}`;
+  }
+  return req.context.weighedAs;
+}
+
+/**
  * Verifies `Authorization: Bearer …` on every route and keeps the session in the request's
  * context. No header: the request goes on anonymous. A header that is present but not a valid,
  * live token: 401, never a silent anonymous request. With `checkedInTransaction` (GraphQL), only

@@ -9,7 +9,7 @@ import { HASHING_ROUTES } from "../auth/hashing-operations.ts";
 import type { ServerConfig } from "../config/server.ts";
 import { GRAPHQL_PATH } from "../graphql/context.ts";
 import { AUTH_PATH, authRoutes, REST_BODY_BYTES } from "./auth-routes.ts";
-import { bearerAuthentication } from "./bearer.ts";
+import { bearerAuthentication, weighedAs } from "./bearer.ts";
 import { clientConcurrency, serverConcurrency } from "../admission/concurrency.ts";
 import { errorResponder, notFound, sendError, type Answer } from "./errors.ts";
 import { serveLinkPages } from "./link-pages.ts";
@@ -82,7 +82,11 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   const logging = requestLogging(logger);
   const allowOrigins = corsOrigins.length > 0 ? cors({ origin: corsOrigins, maxAge: 600 }) : undefined;
   const clientLine = clientConcurrency(clientLimits);
-  const serverLine = serverConcurrency(serverLimits, (path) => HASHING_ROUTES.has(path));
+  const serverLine = serverConcurrency(
+    serverLimits,
+    (path) => HASHING_ROUTES.has(path),
+    (req) => weighedAs(auth, req),
+  );
   const answerError = errorResponder((code) => metrics.authFailures.inc({ code }));
   // Probes and metrics (status-routes.ts), also served on the probe port's thread (probe-thread.ts).
   // They wait in no client's line here either: a load balancer checking this port during a crowd
