@@ -51,6 +51,18 @@ const closedSoon = (socket: net.Socket) =>
     socket.once("error", () => undefined).once("close", () => (clearTimeout(timer), resolve(true)));
   });
 
+/** A server over the suite's database with `env`; `holding(n)` waits until its API port holds n sockets (probe port's /metrics). */
+async function withSocketsServer(env: NodeJS.ProcessEnv, work: (port: number, holding: (n: number) => Promise<void>) => Promise<void>) {
+  const other = await startGateway(gw.db.appUrl, configOver(gw.db, env));
+  const holding = (n: number) =>
+    until(`the server to hold ${n} sockets`, async () => (await transportCounts(other.probeUrl))["sockets.main.open"] === n);
+  try {
+    await work(Number(new URL(other.url).port), holding);
+  } finally {
+    await other.close();
+  }
+}
+
 describe("floods from one client", () => {
   it("closes the sockets of clients that send their headers too slowly", async () => {
     await withServer(gw, { HTTP_HEADERS_TIMEOUT_MS: "300", HTTP_REQUEST_TIMEOUT_MS: "300" }, async (url) => {
@@ -121,14 +133,15 @@ describe("floods from one client", () => {
   });
 
   it("keeps HTTP_CLIENT_CONNECTIONS_FLOOR sockets of an address beside a crowd of addresses short of the cap, not near it", async () => {
-    await withServer(gw, { HTTP_MAX_CONNECTIONS: "100", HTTP_CLIENT_CONNECTIONS_FLOOR: "4" }, async (url) => {
-      const port = Number(new URL(url).port);
+    await withSocketsServer({ HTTP_MAX_CONNECTIONS: "100", HTTP_CLIENT_CONNECTIONS_FLOOR: "4" }, async (port, holding) => {
       // 50 addresses, one socket each: an even share of the cap would be 100 / 51, 1 socket.
       const crowd = await Promise.all(Array.from({ length: 50 }, (_, i) => connectFrom(port, `127.0.6.${i + 1}`)));
+      await holding(50);
       const browser = await Promise.all(Array.from({ length: 6 }, () => connectFrom(port, "127.0.7.1")));
       expect((await Promise.all(browser.map(closedSoon))).filter(Boolean).length).toBe(2);
       // 40 more addresses: 94 of 100 sockets open, past nine tenths of the cap, where the even share counts.
       crowd.push(...(await Promise.all(Array.from({ length: 40 }, (_, i) => connectFrom(port, `127.0.6.${i + 51}`)))));
+      await holding(94);
       const late = await Promise.all(Array.from({ length: 2 }, () => connectFrom(port, "127.0.7.2")));
       expect((await Promise.all(late.map(closedSoon))).filter(Boolean).length).toBe(1);
       for (const socket of [...crowd, ...browser, ...late]) socket.destroy();
@@ -141,15 +154,10 @@ describe("floods from one client", () => {
   });
 
   it("at HTTP_MAX_CONNECTIONS with every socket young (a crowd reconnecting at once), a newcomer takes a heavier address's place", async () => {
-    const other = await startGateway(gw.db.appUrl, configOver(gw.db, { HTTP_MAX_CONNECTIONS: "20", HTTP_SLOW_REQUEST_MS: "60000" }));
-    try {
-      const port = Number(new URL(other.url).port);
+    await withSocketsServer({ HTTP_MAX_CONNECTIONS: "20", HTTP_SLOW_REQUEST_MS: "60000" }, async (port, holding) => {
       // 4 addresses × 5 idle sockets: the cap, and none of them old enough to be slow.
       const crowd = await Promise.all(Array.from({ length: 20 }, (_, i) => connectFrom(port, `127.0.8.${(i % 4) + 1}`)));
-      await until(
-        "the server to hold the crowd's 20 sockets",
-        async () => (await transportCounts(other.probeUrl))["sockets.main.open"] === 20,
-      );
+      await holding(20);
       const answered = await new Promise<number | undefined>((resolve) => {
         const asked = nodeHttp.get({ port, host: "127.0.0.1", path: "/health", localAddress: "127.0.8.9", agent: false, timeout: 5_000 });
         asked.once("response", (res) => resolve(res.resume().statusCode));
@@ -159,9 +167,7 @@ describe("floods from one client", () => {
       expect(answered).toBe(200);
       expect((await Promise.all(crowd.map(closedSoon))).filter(Boolean).length).toBe(1);
       for (const socket of crowd) socket.destroy();
-    } finally {
-      await other.close();
-    }
+    });
     record(
       "20 idle sockets from 4 addresses, all younger than HTTP_SLOW_REQUEST_MS, at HTTP_MAX_CONNECTIONS=20; then a new address",
       21,
