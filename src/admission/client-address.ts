@@ -17,3 +17,8 @@ export function clientOfAddress(address: string): string {
     .map((hextet) => hextet.toString(16))
     .join(":")}::/64`;
 }
+
+/** The client a signed-in request is weighed as where clients take turns: its tenant, from however many addresses. */
+export function clientOfTenant(tenant: number): string {
+  return `tenant ${tenant}`;
+}

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { clientOfTenant } from "./client-address.ts";
 
 /**
  * The requests an iteration of the event loop starts, shared between clients. libuv accepts one
@@ -57,7 +58,7 @@ export class LoopShare {
     }
     this.deferred += 1;
     const tenant = tenantOf();
-    const [rotation, key] = tenant === undefined ? [this.anonymous, client] : [this.signedIn, `tenant ${tenant}`];
+    const [rotation, key] = tenant === undefined ? [this.anonymous, client] : [this.signedIn, clientOfTenant(tenant)];
     const queue = rotation.get(key);
     if (queue) queue.push(start);
     else rotation.set(key, [start]);

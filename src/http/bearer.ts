@@ -3,12 +3,21 @@ import type { AuthService } from "../auth/auth-service.ts";
 import { invalidToken, notAuthenticated } from "../errors.ts";
 import type { SessionClaims } from "../auth/tokens.ts";
 import type { RequestStep } from "./pipeline.ts";
+import { clientOfTenant } from "../admission/client-address.ts";
 
 const BEARER = /^Bearer ([A-Za-z0-9_\-.]+)$/;
 
-/** The tenant `req`'s bearer token speaks for, its signature and claims verified (not its session: no database); undefined without a valid one. */
+/**
+ * The tenant `req`'s bearer token speaks for, its signature and claims verified (not its session:
+ * no database); undefined without a valid one. Verified once per request, kept in its context.
+ */
 export function bearerTenant(auth: AuthService, req: IncomingMessage): number | undefined {
-  const match = BEARER.exec(req.headers.authorization?.trim() ?? "");
+  req.context.bearerTenant ??= verifiedTenant(auth, req.headers.authorization) ?? null;
+  return req.context.bearerTenant ?? undefined;
+}
+
+function verifiedTenant(auth: AuthService, header: string | undefined): number | undefined {
+  const match = BEARER.exec(header?.trim() ?? "");
   if (!match) return undefined;
   try {
     return auth.verify(match[1]).tenantId;
@@ -17,16 +26,10 @@ export function bearerTenant(auth: AuthService, req: IncomingMessage): number | 
   }
 }
 
-/**
- * Who `req` is weighed as where clients take turns (the server's line, the loop share): `tenant
- * <id>` when its bearer token verifies, else its client address; asked once per request.
- */
+/** Who `req` is weighed as where clients take turns (the server's line): its tenant when its bearer token verifies, else its client address. */
 export function weighedAs(auth: AuthService, req: IncomingMessage): string {
-  if (req.context.weighedAs === undefined) {
-    const tenant = bearerTenant(auth, req);
-    req.context.weighedAs = tenant === undefined ? req.context.client : `tenant ${tenant}`;
-  }
-  return req.context.weighedAs;
+  const tenant = bearerTenant(auth, req);
+  return tenant === undefined ? req.context.client : clientOfTenant(tenant);
 }
 
 /**

@@ -26,8 +26,8 @@ export interface RequestContext {
   readonly clientIp: string;
   /** The client it is weighed as in the lines: its IPv4 address, or its IPv6 /64 (src/admission/client-address.ts). */
   readonly client: string;
-  /** Who it is weighed as where clients take turns: `tenant <id>` for a valid bearer token, else `client` (bearer.ts, weighedAs). */
-  weighedAs?: string;
+  /** The tenant its bearer token speaks for, once verified (bearer.ts, bearerTenant): null for no valid token. */
+  bearerTenant?: number | null;
   /** The verified session (bearer.ts); absent for anonymous requests. */
   session?: SessionClaims;
   /** The path a REST router is mounted at, as declared (metrics' route label, see metrics.ts). */
