@@ -25,7 +25,7 @@ grant stoflow_auth to stoflow_authenticator;
 
 grant stoflow_auth to stoflow_owner;
 
-create role stoflow_authenticator login noinherit;
+create role stoflow_authenticator nologin noinherit;
 
 grant stoflow_authenticator to stoflow_owner;
 
@@ -139,6 +139,13 @@ create table app_private.live_listeners (
   tenant_id integer not null,
   gateway text not null,
   renewed_at timestamp with time zone default now() not null
+);
+
+create table app_private.login_known_addresses (
+  user_id integer not null,
+  address_hash bytea not null,
+  credential_version integer not null,
+  signed_in_at timestamp with time zone default now() not null
 );
 
 create table app_private.platform_usage (
@@ -401,6 +408,12 @@ alter table app_private.email_changes enable row level security;
 alter table app_private.live_listeners add constraint live_listeners_pkey PRIMARY KEY (tenant_id, gateway);
 
 alter table app_private.live_listeners enable row level security;
+
+alter table app_private.login_known_addresses add constraint login_known_addresses_pkey PRIMARY KEY (user_id, address_hash);
+
+alter table app_private.login_known_addresses add constraint login_known_addresses_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE;
+
+alter table app_private.login_known_addresses enable row level security;
 
 alter table app_private.platform_usage add constraint platform_usage_pkey PRIMARY KEY (tenant_id, platform);
 
@@ -856,6 +869,13 @@ end;
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.address_hash(client_address text)
+ RETURNS bytea
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$ select sha256(convert_to(lower(client_address), 'UTF8')) $function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.apply_tenant_ddl(target text)
  RETURNS integer
  LANGUAGE plpgsql
@@ -959,7 +979,7 @@ end;
 $function$
 ;
 
-CREATE OR REPLACE FUNCTION app_private.begin_login(email text, client_address text, max_failures_per_email integer, max_attempts_per_address integer, window_seconds integer)
+CREATE OR REPLACE FUNCTION app_private.begin_login(email text, client_address text, max_failures_per_email integer, max_attempts_per_address integer, window_seconds integer, known_for_days integer)
  RETURNS TABLE(retry_after integer, user_id integer, password_hash text, credential_version integer)
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -967,7 +987,7 @@ CREATE OR REPLACE FUNCTION app_private.begin_login(email text, client_address te
 AS $function$
 begin
   retry_after := app_private.reserve_attempts(
-    array[app_private.throttle_key('login-email', email), app_private.throttle_key('login-address', client_address)],
+    array[app_private.login_failure_key(email, client_address, known_for_days), app_private.throttle_key('login-address', client_address)],
     array[max_failures_per_email, max_attempts_per_address], window_seconds);
   if retry_after = 0 then
     select c.user_id, c.password_hash, c.credential_version into user_id, password_hash, credential_version
@@ -1250,7 +1270,7 @@ CREATE OR REPLACE FUNCTION app_private.enter_tenant_schema()
 AS $function$ select set_config('search_path', coalesce(quote_ident(app_private.current_tenant_schema()) || ', ', '') || 'public', true) $function$
 ;
 
-CREATE OR REPLACE FUNCTION app_private.finish_login(user_id integer, credential_version integer, email text, client_address text, refresh_token_hash bytea, refresh_ttl interval)
+CREATE OR REPLACE FUNCTION app_private.finish_login(user_id integer, credential_version integer, email text, client_address text, refresh_token_hash bytea, refresh_ttl interval, known_for_days integer)
  RETURNS uuid
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -1258,20 +1278,29 @@ CREATE OR REPLACE FUNCTION app_private.finish_login(user_id integer, credential_
 AS $function$
 declare
   session_id uuid := app_private.open_session(finish_login.user_id, finish_login.credential_version, refresh_token_hash, refresh_ttl);
+  failure_key text := app_private.login_failure_key(email, client_address, known_for_days);
 begin
   if session_id is null then
     return null; -- inactive, or the password changed while bcrypt ran: a failure, and counted as one
   end if;
   update public.users u set last_login = now() where u.id = finish_login.user_id;
-  -- The right password: the e-mail's failures are forgiven, and the address gets its attempt back
-  -- (only this one: a success must not wipe the failures others made from the same address).
-  -- Both counters are locked in key order first, as reserve_attempts takes them: no deadlock.
+  -- The right password gives back this attempt only, under both keys: a success must not wipe the
+  -- failures others made (from the same address, or against the e-mail from elsewhere). Both
+  -- counters are locked in key order first, as reserve_attempts takes them: no deadlock.
   perform 1 from app_private.attempt_counters c
-   where c.key in (app_private.throttle_key('login-email', email), app_private.throttle_key('login-address', client_address))
+   where c.key in (failure_key, app_private.throttle_key('login-address', client_address))
    order by c.key for update;
-  delete from app_private.attempt_counters where key = app_private.throttle_key('login-email', email);
   update app_private.attempt_counters set attempts = greatest(attempts - 1, 0)
-   where key = app_private.throttle_key('login-address', client_address);
+   where key in (failure_key, app_private.throttle_key('login-address', client_address));
+  if known_for_days > 0 then
+    insert into app_private.login_known_addresses as k (user_id, address_hash, credential_version)
+    values (finish_login.user_id, app_private.address_hash(client_address), finish_login.credential_version)
+    on conflict on constraint login_known_addresses_pkey do update
+      set credential_version = excluded.credential_version, signed_in_at = now();
+    delete from app_private.login_known_addresses k
+     where k.user_id = finish_login.user_id
+       and (k.signed_in_at <= now() - make_interval(days => known_for_days) or k.credential_version <> finish_login.credential_version);
+  end if;
   return session_id;
 end;
 $function$
@@ -1485,6 +1514,23 @@ AS $function$
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.login_address_known(email text, client_address text, known_for_days integer)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+  select exists (
+    select 1
+      from public.users u
+      join app_private.user_secrets s on s.user_id = u.id
+      join app_private.login_known_addresses k on k.user_id = u.id and k.credential_version = s.credential_version
+     where lower(u.email) = lower(login_address_known.email)
+       and k.address_hash = app_private.address_hash(client_address)
+       and k.signed_in_at > now() - make_interval(days => known_for_days))
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.login_candidate(email text)
  RETURNS TABLE(user_id integer, password_hash text, credential_version integer)
  LANGUAGE sql
@@ -1494,6 +1540,18 @@ AS $function$
   select u.id, s.password_hash, s.credential_version
     from public.users u join app_private.user_secrets s on s.user_id = u.id
    where lower(u.email) = lower(login_candidate.email)
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.login_failure_key(email text, client_address text, known_for_days integer)
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+  select case when app_private.login_address_known(email, client_address, known_for_days)
+    then app_private.throttle_key('login-known-address', email || ' ' || client_address)
+    else app_private.throttle_key('login-email', email) end
 $function$
 ;
 
@@ -2713,7 +2771,7 @@ $function$
 
 grant execute on function app_private.accept_invitation(bytea,text) to stoflow_auth;
 
-grant execute on function app_private.begin_login(text,text,integer,integer,integer) to stoflow_auth;
+grant execute on function app_private.begin_login(text,text,integer,integer,integer,integer) to stoflow_auth;
 
 grant execute on function app_private.begin_password_change(integer,integer,integer) to stoflow_auth;
 
@@ -2747,7 +2805,7 @@ grant execute on function app_private.enter_tenant_schema() to stoflow_anonymous
 
 grant execute on function app_private.enter_tenant_schema() to stoflow_auth;
 
-grant execute on function app_private.finish_login(integer,integer,text,text,bytea,interval) to stoflow_auth;
+grant execute on function app_private.finish_login(integer,integer,text,text,bytea,interval,integer) to stoflow_auth;
 
 grant execute on function app_private.invite(text,text,user_role,interval,integer,integer,integer) to stoflow_admin;
 
@@ -2959,6 +3017,8 @@ comment on function app_private.add_team_member(integer,text,text,user_role,text
 
 comment on function app_private.add_tenant_ddl_step(text,text) is 'Appends a tenant DDL step (for migrations) and applies it to tenant_template at once (a failure names the step and the schema); tenant schemas catch up in batches afterwards (npm run migrate), or at once under `npm run db -- watch`. Idempotent for the same name and SQL. A step not yet committed (added by current.sql after the last committed migration) may change: its new SQL, which must be re-runnable, is run again on the template and on every schema that has it; a committed step never changes.';
 
+comment on function app_private.address_hash(text) is 'How login_known_addresses keeps a client address: sha256 of its lower-cased text.';
+
 comment on table app_private.ai_credit_usage is 'Usage ledger: AI generations not served from cache, per tenant and calendar month (UTC), kept when the products and their AI log are deleted. The AI credit limit reads this count.';
 
 comment on column app_private.ai_credit_usage.credits_used is 'Credits used in that month.';
@@ -2985,7 +3045,7 @@ comment on column app_private.attempt_counters.key is '<scope>:<subject> from ap
 
 comment on column app_private.attempt_counters.window_ends_at is 'When the current window ends; the next attempt after it starts a new window.';
 
-comment on function app_private.begin_login(text,text,integer,integer,integer) is 'First step of a login, before bcrypt: reserves an attempt for the e-mail (max_failures_per_email) and for the client address (max_attempts_per_address) in the window, then returns the candidate (no user for an unknown e-mail). retry_after > 0: refused, nothing counted. Every attempt counts as a failure until finish_login proves it was not one.';
+comment on function app_private.begin_login(text,text,integer,integer,integer,integer) is 'First step of a login, before bcrypt: reserves an attempt under the e-mail''s failure counter (login_failure_key: the address''s own when it signed in to the account within known_for_days, else the e-mail''s shared one; max_failures_per_email each) and under the client address (max_attempts_per_address) in the window, then returns the candidate (no user for an unknown e-mail). retry_after > 0: refused, nothing counted. Every attempt counts as a failure until finish_login proves it was not one.';
 
 comment on function app_private.begin_password_change(integer,integer,integer) is 'First step of a password change, before bcrypt checks the current password: reserves an attempt for the user (max_failures per window, so a stolen access token is not an unlimited password oracle) and returns the hash and credential version to check. retry_after > 0: refused.';
 
@@ -3045,7 +3105,7 @@ comment on column app_private.email_changes.user_id is 'The user whose address c
 
 comment on function app_private.enter_tenant_schema() is 'Sets the transaction''s search_path to the tenant schema of its claims, then public (public alone without a tenant); returns it. Unqualified table names then reach that tenant''s tables.';
 
-comment on function app_private.finish_login(integer,integer,text,text,bytea,interval) is 'Last step of a login whose password bcrypt accepted: opens the session (see open_session), records last_login, clears the e-mail''s failure counter and refunds the address its one attempt. NULL when no session could open (the attempt stays counted as a failure).';
+comment on function app_private.finish_login(integer,integer,text,text,bytea,interval,integer) is 'Last step of a login whose password bcrypt accepted: opens the session (see open_session), records last_login, gives the attempt back under its failure counter and its address, and (known_for_days > 0) records the address as known to the account, forgetting the account''s addresses that are too old or proved an older credential. NULL when no session could open (the attempt stays counted as a failure).';
 
 comment on function app_private.forget_expired_tokens() is 'Deletes a few e-mailed tokens and invitations expired more than a day ago (called as messages are issued), so neither table grows without bound.';
 
@@ -3079,7 +3139,21 @@ comment on column app_private.live_listeners.tenant_id is 'A tenant with at leas
 
 comment on function app_private.locked_tenant(text) is 'The tenant owning a schema, row-locked until the transaction ends: limit checks of one tenant run one at a time, so racing inserts cannot overshoot a limit.';
 
+comment on function app_private.login_address_known(text,text,integer) is 'True when the client address signed in to the account of this e-mail within known_for_days, with its current credential.';
+
 comment on function app_private.login_candidate(text) is 'The user, password hash and credential version for a login e-mail, so Node can check the password with bcrypt and open the session with the credential it checked.';
+
+comment on function app_private.login_failure_key(text,text,integer) is 'The counter of wrong passwords a sign-in attempt falls under: its own (login-known-address:<email> <address>) for an address known to the account, else the e-mail''s shared one (login-email:<email>).';
+
+comment on table app_private.login_known_addresses is 'Client addresses that signed in to an account, with the credential they proved: begin_login counts their wrong passwords apart from the e-mail''s shared counter, so guesses from elsewhere cannot lock the owner out. Written by finish_login only.';
+
+comment on column app_private.login_known_addresses.address_hash is 'sha256 of the lower-cased client address (the address itself is not kept).';
+
+comment on column app_private.login_known_addresses.credential_version is 'The credential version the sign-in proved: after a password change or any credential event, the address is known no more.';
+
+comment on column app_private.login_known_addresses.signed_in_at is 'The latest successful sign-in from the address; older than the caller''s known_for_days, it is known no more.';
+
+comment on column app_private.login_known_addresses.user_id is 'The account signed in to.';
 
 comment on function app_private.migrate_tenant_schema(text) is 'Brings one tenant schema up to the last DDL step, each step in a subtransaction: at the first step that fails, the schema keeps the steps before it, the failure is recorded in tenant_migration_failures and returned as one line (step, PostgreSQL''s message and code); NULL when the schema is current.';
 

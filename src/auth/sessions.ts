@@ -35,12 +35,13 @@ export function sessionFlows(deps: SessionDependencies, issuer: SessionIssuer) {
       const { email, password } = parseInput(LoginInput, input);
       return passwords.inLine(async (bcrypt) => {
         const check = (await asAuth((query) =>
-          query.row<PasswordCheck>("select * from app_private.begin_login($1, $2, $3, $4, $5)", [
+          query.row<PasswordCheck>("select * from app_private.begin_login($1, $2, $3, $4, $5, $6)", [
             email,
             clientIp,
             throttle.loginFailuresPerEmail,
             throttle.loginAttemptsPerAddress,
             throttle.loginWindowSeconds,
+            throttle.loginKnownAddressDays,
           ]),
         ))!;
         if (check.retry_after > 0) throw tooManyAttempts(check.retry_after);
@@ -48,13 +49,14 @@ export function sessionFlows(deps: SessionDependencies, issuer: SessionIssuer) {
         return asAuth(async (query) => {
           if (deps.loginRequiresVerifiedEmail) await requireVerified(query, check.user_id!);
           const refresh = newOpaqueToken();
-          const sessionId = await query.value<string | null>("select app_private.finish_login($1, $2, $3, $4, $5, $6)", [
+          const sessionId = await query.value<string | null>("select app_private.finish_login($1, $2, $3, $4, $5, $6, $7)", [
             check.user_id,
             check.credential_version,
             email,
             clientIp,
             refresh.hash,
             issuer.ttl,
+            throttle.loginKnownAddressDays,
           ]);
           if (sessionId === null) throw wrongCredentials(); // inactive, or the password changed while bcrypt ran
           return issuer.tokensFor(query, check.user_id!, sessionId, refresh.token);

@@ -3,8 +3,10 @@ import { integer, optional, text } from "./fields.ts";
 
 /** Attempts allowed per window; each is reserved before bcrypt runs (see app_private.reserve_attempts). */
 export interface ThrottleConfig {
-  /** Wrong passwords for one e-mail per login window (a right one clears the count). */
+  /** Wrong passwords for one e-mail per login window, shared by every address not known to the account (and apart for each known one). */
   loginFailuresPerEmail: number;
+  /** Days an address that signed in to an account stays known to it (0: no address is known, all share the e-mail's count). */
+  loginKnownAddressDays: number;
   /** Logins from one client address per login window (a successful one is given back). */
   loginAttemptsPerAddress: number;
   loginWindowSeconds: number;
@@ -53,6 +55,7 @@ export function readJwtConfig(env: NodeJS.ProcessEnv, generatedSecret: string | 
 export function readThrottleConfig(env: NodeJS.ProcessEnv): ThrottleConfig {
   return {
     loginFailuresPerEmail: integer(env, "LOGIN_MAX_FAILURES_PER_EMAIL", 5, 1, 1_000_000),
+    loginKnownAddressDays: integer(env, "LOGIN_KNOWN_ADDRESS_DAYS", 30, 0, 3650),
     loginAttemptsPerAddress: integer(env, "LOGIN_MAX_ATTEMPTS_PER_ADDRESS", 50, 1, 1_000_000),
     loginWindowSeconds: integer(env, "LOGIN_THROTTLE_WINDOW", 900, 1, 86_400),
     passwordChangeFailuresPerUser: integer(env, "CHANGE_PASSWORD_MAX_FAILURES", 5, 1, 1_000_000),

@@ -510,8 +510,14 @@ export const settingGroups: SettingGroup[] = [
       {
         names: ["LOGIN_MAX_FAILURES_PER_EMAIL"],
         meaning:
-          "Wrong passwords for one e-mail (any case) per window; then 429 even for the right one. A successful login clears the count",
-        notes: { LOGIN_MAX_FAILURES_PER_EMAIL: "wrong passwords per e-mail per window" },
+          "Wrong passwords for one e-mail (any case) per window, counted together for every address not known to the account; then 429 from those addresses, even for the right password. An address known to the account (see `LOGIN_KNOWN_ADDRESS_DAYS`) has a count of its own, so guesses from elsewhere never lock the owner out of it. A successful login gives its own attempt back, not the others' failures",
+        notes: { LOGIN_MAX_FAILURES_PER_EMAIL: "wrong passwords per e-mail per window (unknown addresses together)" },
+      },
+      {
+        names: ["LOGIN_KNOWN_ADDRESS_DAYS"],
+        meaning:
+          "Days a client address that signed in to an account stays known to it (forgotten at once when the password or any credential changes). `0`: no address is known, and every address shares the e-mail's count (then anyone can keep an owner out with `LOGIN_MAX_FAILURES_PER_EMAIL` guesses a window). Behind a proxy, set `TRUST_PROXY` so addresses are the clients'",
+        notes: { LOGIN_KNOWN_ADDRESS_DAYS: "days, 0 to 3650" },
       },
       {
         names: ["LOGIN_MAX_ATTEMPTS_PER_ADDRESS"],

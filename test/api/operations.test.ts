@@ -190,6 +190,7 @@ describe("operations endpoints", () => {
     const defaults = readServerConfig({ JWT_SECRET: TEST_JWT_SECRET });
     expect(defaults.throttle).toEqual({
       loginFailuresPerEmail: 5,
+      loginKnownAddressDays: 30,
       loginAttemptsPerAddress: 50,
       loginWindowSeconds: 900,
       passwordChangeFailuresPerUser: 5,

@@ -218,7 +218,7 @@ describe("login throttling", () => {
       "insert into app_private.attempt_counters (key, window_ends_at, attempts) values ('login-address:203.0.113.9', now() + interval '15 minutes', 50)",
     );
     const { rows } = await gw.db.owner.query(
-      "select retry_after from app_private.begin_login('anyone@example.com', '203.0.113.9', 5, 50, 900)",
+      "select retry_after from app_private.begin_login('anyone@example.com', '203.0.113.9', 5, 50, 900, 30)",
     );
     expect(rows[0].retry_after).toBeGreaterThan(800);
   });

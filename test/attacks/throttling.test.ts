@@ -114,6 +114,44 @@ describe("password guessing", () => {
     record("30 parallel guesses for one e-mail from 30 addresses", 30, "5 checked, 25 × 429");
   });
 
+  it("never locks the owner out of an address they signed in from: a botnet spends only the e-mail's shared guesses", async () => {
+    const owner = await newVictim();
+    const home = newAddress();
+    expect((await login(owner.email, PASSWORD, home)).status).toBe(200);
+    const botnet = await Promise.all(Array.from({ length: 30 }, (_, i) => login(owner.email, `wrong guess ${i}`, newAddress())));
+    expect(tally(botnet.map((r) => r.status))).toEqual({ 401: 5, 429: 25 });
+    const owners = await Promise.all(Array.from({ length: 3 }, () => login(owner.email, PASSWORD, home)));
+    expect(owners.map((r) => r.status)).toEqual([200, 200, 200]);
+    // The known address's own count is as strict: 25 parallel guesses from it, 5 checked.
+    const fromHome = await Promise.all(Array.from({ length: 25 }, (_, i) => login(owner.email, `guess at home ${i}`, home)));
+    expect(tally(fromHome.map((r) => r.status))).toEqual({ 401: 5, 429: 20 });
+    expect(await attemptsOf(`login-email:${owner.email}`)).toBe(5);
+    record(
+      "30 parallel guesses for one e-mail from 30 addresses, then its owner from the address they signed in from before",
+      58,
+      "botnet: 5 checked, 25 × 429; the owner signs in (3 × 200); 25 parallel guesses from the owner's address: 5 checked, 20 × 429",
+    );
+  });
+
+  it("forgets an account's known addresses when its password changes", async () => {
+    const owner = await newVictim();
+    const home = newAddress();
+    const signedIn = await login(owner.email, PASSWORD, home);
+    const changed = await http(gw.url, "POST", "/api/auth/change-password", {
+      token: signedIn.body.access_token,
+      body: { current_password: PASSWORD, new_password: "a new password" },
+      headers: from(home),
+    });
+    expect(changed.status).toBe(204);
+    await Promise.all(Array.from({ length: 5 }, (_, i) => login(owner.email, `wrong guess ${i}`, newAddress())));
+    expect((await login(owner.email, "a new password", home)).status).toBe(429);
+    record(
+      "an address that signed in, after the account's password changed, while the e-mail's shared guesses are spent",
+      7,
+      "known no more (it proved the old password): 429 like any other address",
+    );
+  });
+
   it("checks only 50 of 70 parallel logins from one address across 70 e-mails", async () => {
     const address = newAddress();
     const sprayed = await Promise.all(
