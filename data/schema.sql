@@ -25,7 +25,7 @@ grant stoflow_auth to stoflow_authenticator;
 
 grant stoflow_auth to stoflow_owner;
 
-create role stoflow_authenticator nologin noinherit;
+create role stoflow_authenticator login noinherit;
 
 grant stoflow_authenticator to stoflow_owner;
 
