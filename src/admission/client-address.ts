@@ -18,7 +18,14 @@ export function clientOfAddress(address: string): string {
     .join(":")}::/64`;
 }
 
+const TENANT_CLIENT = "tenant ";
+
 /** The client a signed-in request is weighed as where clients take turns: its tenant, from however many addresses. */
 export function clientOfTenant(tenant: number): string {
-  return `tenant ${tenant}`;
+  return `${TENANT_CLIENT}${tenant}`;
+}
+
+/** Whether `client` names a signed-in tenant (clientOfTenant), not an address. */
+export function isTenantClient(client: string): boolean {
+  return client.startsWith(TENANT_CLIENT);
 }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { busy } from "../errors.ts";
-import { FairLine, type LineLimits } from "./fair-line.ts";
+import { FairLine, RecentCounts, type LineLimits } from "./fair-line.ts";
+import { isTenantClient } from "./client-address.ts";
 import { sendError, type Answer } from "../http/errors.ts";
 import type { RequestStep } from "../http/pipeline.ts";
 
@@ -106,7 +107,9 @@ export function clientConcurrency(limits: Concurrency): RequestStep {
  * `weighedAs` names (see FairLine): a signed-in request is weighed as its tenant, however many
  * addresses its users send from (a crowd signed in as a hundred tenants, each sending less than a
  * seller's page, took 98 % of a seller's turns when weighed by address: the eighth outside
- * attack), an anonymous one as its address; a crowd waits behind the others. A turn ends when the answer is
+ * attack), an anonymous one as its address; a crowd waits behind the others. Signed-in tenants
+ * are served first but for one turn in four, and take anonymous requests' places first when the
+ * line is full: addresses are cheap, accounts are not. A turn ends when the answer is
  * handed to Node, so clients that do not read their answers hold no turn. Requests with a
  * bounded line of their own (`hasOwnLine`: the routes that hash a password) skip this one.
  */
@@ -115,7 +118,7 @@ export function serverConcurrency(
   hasOwnLine: (path: string) => boolean,
   weighedAs: (req: IncomingMessage) => string,
 ): RequestStep {
-  const line = new FairLine(limits);
+  const line = new FairLine(limits, new RecentCounts(), isTenantClient);
   return (req, res, next) => {
     if (hasOwnLine(req.context.path)) return next();
     let giveBack = () => {};
