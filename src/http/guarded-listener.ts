@@ -5,6 +5,7 @@ import { acceptorsOf, ensurePortFree } from "./acceptors.ts";
 import type { ServerConfig } from "../config/server.ts";
 import { withContext } from "./request-context.ts";
 import { collectAfterFloods } from "./flood-recovery.ts";
+import { answerMalformed } from "./malformed-requests.ts";
 import { SocketGuard, type Listener } from "../admission/socket-guard.ts";
 
 /**
@@ -71,6 +72,7 @@ export function guarded(
   { port, setting, acceptors: asked = 0 }: { port: number; setting: string; acceptors?: number },
 ) {
   const stopCollecting = collectAfterFloods(refusals, calm);
+  server.on("clientError", answerMalformed);
   const count = cluster.isWorker ? 0 : asked;
   const acceptors = acceptorsOf(server, count, LISTEN_BACKLOG);
   return {
