@@ -368,7 +368,7 @@ declare
   session app_private.checkout_sessions;
   current public.subscriptions;
   tenant int;
-  outcome text := 'applied';
+  result text := 'applied';
   stripe_subscription text;
 begin
   insert into app_private.billing_events (id, type, created, outcome) values (event_id, event_type, created, 'received')
@@ -391,20 +391,20 @@ begin
     select a.tenant_id into tenant from app_private.billing_accounts a
      where a.stripe_subscription_id = object->>'id' and a.stripe_customer_id = object->>'customer';
   else
-    outcome := 'ignored: not an event type we act on';
+    result := 'ignored: not an event type we act on';
   end if;
-  if tenant is null and outcome = 'applied' then
-    outcome := 'ignored: no tenant of ours';
+  if tenant is null and result = 'applied' then
+    result := 'ignored: no tenant of ours';
   end if;
   if tenant is not null then
     perform 1 from public.tenants t where t.id = tenant for update;
     select * into account from app_private.billing_accounts a where a.tenant_id = tenant;
     if account.last_event_at > created then
-      outcome := 'ignored: older than the last event applied';
+      result := 'ignored: older than the last event applied';
     elsif event_type = 'checkout.session.completed' then
       if exists (select 1 from app_private.billing_accounts a where a.tenant_id <> tenant
                   and (a.stripe_customer_id = object->>'customer' or a.stripe_subscription_id = object->>'subscription')) then
-        outcome := 'ignored: customer or subscription of another tenant';
+        result := 'ignored: customer or subscription of another tenant';
       else
         insert into app_private.billing_accounts as a (tenant_id, stripe_customer_id, stripe_subscription_id, tier, last_event_at)
           values (tenant, object->>'customer', object->>'subscription', session.tier, created)
@@ -414,7 +414,7 @@ begin
         if object->>'payment_status' in ('paid', 'no_payment_required') then
           perform app_private.billing_paid(tenant, account.tier, created, null);
         else
-          outcome := 'linked: waiting for invoice.paid';
+          result := 'linked: waiting for invoice.paid';
         end if;
       end if;
     elsif event_type = 'invoice.paid' then
@@ -423,7 +423,7 @@ begin
     else
       current := app_private.current_period(tenant);
       if current.tier is distinct from account.tier then
-        outcome := 'ignored: the tenant is not on the tier this subscription pays for';
+        result := 'ignored: the tenant is not on the tier this subscription pays for';
       elsif event_type = 'invoice.payment_failed' then
         update public.subscriptions s set status = 'past_due', grace_ends_at = coalesce(s.grace_ends_at, created + grace)
          where s.id = current.id and s.status::text in ('active', 'past_due');
@@ -436,12 +436,12 @@ begin
         end if;
       end if;
     end if;
-    if outcome not like 'ignored%' then
+    if result not like 'ignored%' then
       update app_private.billing_accounts a set last_event_at = greatest(a.last_event_at, created) where a.tenant_id = tenant;
     end if;
   end if;
-  update app_private.billing_events e set outcome = apply_billing_event.outcome, tenant_id = tenant where e.id = event_id;
-  return outcome;
+  update app_private.billing_events e set outcome = result, tenant_id = tenant where e.id = event_id;
+  return result;
 end;
 $$;
 comment on function app_private.apply_billing_event(text, text, timestamptz, jsonb, interval) is
