@@ -96,6 +96,40 @@ describe("npm run stoflow", () => {
     );
   });
 
+  it("tenants:set-tier puts a tenant on a paid tier, active, only with --yes; a typo, --help or a missing flag changes nothing", async () => {
+    const { tenant_id: tenantId } = await registerTenant(db.app, "Tier CLI", "owner@tier-cli.test", "premium");
+    const tier = async () =>
+      (await db.owner.query("select tier, status::text from subscriptions where tenant_id = $1 and end_date is null", [tenantId])).rows[0];
+    expect(await tier()).toEqual({ tier: "premium", status: "trialing" });
+    expect(await run("tenants:set-tier", "--help")).toMatchObject({
+      code: 0,
+      out: expect.stringMatching(/tenants:set-tier <tenant-id> <tier> --yes/),
+    });
+    expect(await run("tenants:set-tier", String(tenantId), "premium")).toMatchObject({
+      code: 2,
+      err: expect.stringMatching(/^refusing without --yes/),
+    });
+    expect(await run("tenants:set-tier", String(tenantId))).toMatchObject({
+      code: 2,
+      err: "tenants:set-tier needs a tenant id and a tier\n",
+    });
+    expect(await run("tenants:set-tier", String(tenantId), "premium", "--yse")).toMatchObject({ code: 2 });
+    expect(await run("tenants:set-tier", String(tenantId), "gold", "--yes")).toMatchObject({
+      code: 2,
+      err: 'Unknown subscription tier "gold"\n',
+    });
+    expect(await run("tenants:set-tier", "999999", "premium", "--yes")).toMatchObject({
+      code: 1,
+      err: "tenants:set-tier failed: no tenant 999999\n",
+    });
+    expect(await tier()).toEqual({ tier: "premium", status: "trialing" });
+    expect(await run("tenants:set-tier", String(tenantId), "premium", "--yes")).toMatchObject({
+      code: 0,
+      err: `tenant ${tenantId} is on the premium tier\n`,
+    });
+    expect(await tier()).toEqual({ tier: "premium", status: "active" });
+  });
+
   it("adds a user with the password given, or mails a reset link without one; exit 1 for a taken address or no tenant, 2 for bad input", async () => {
     const { tenant_id: tenantId } = await registerTenant(db.app, "Team CLI", "owner@team-cli.test");
     const add = (...args: string[]) => run("users:add", "--tenant", String(tenantId), ...args);
