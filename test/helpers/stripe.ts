@@ -24,7 +24,7 @@ export async function startStripeStandIn() {
         res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ error: { message: "no such route" } }));
         return;
       }
-      const fields = Object.fromEntries(new URLSearchParams(body)) as CheckoutRequest;
+      const fields: CheckoutRequest = Object.fromEntries(new URLSearchParams(body));
       requests.push({ ...fields, authorization: req.headers.authorization ?? "" });
       const id = `cs_test_${++sessions}_${process.pid}`;
       res.writeHead(200, { "content-type": "application/json" }).end(
