@@ -74,7 +74,7 @@ export async function startGateway(
   const auth = authServiceFor(pool, config);
   // Without APP_URL, Checkout sends the admin back to this server's address, known once it listens.
   let listening = config.mail.appUrl;
-  const billing = billingFlows(pool, config.billing, () => listening);
+  const billing = billingFlows(pool, config.billing, () => listening, logger);
   const guards = graphqlGuards(config.graphql);
   const messages = new ConstraintMessages(pool);
   const metrics = createMetrics(

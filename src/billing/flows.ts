@@ -1,4 +1,5 @@
 import type pg from "pg";
+import type { Logger } from "pino";
 import Stripe from "stripe";
 import { claimSettings } from "../auth/claim-settings.ts";
 import { parseInput } from "../auth/inputs.ts";
@@ -14,6 +15,14 @@ const BILLING_PG_ROLE = "stoflow_billing";
 
 const billingDisabled = () =>
   new ClientError("BILLING_DISABLED", 409, "This server takes no payments (BILLING=none): an operator sets paid tiers");
+/** Stripe refused or did not answer the API call: the admin may retry; what Stripe said goes to the log, not to the client. */
+const stripeRefusal =
+  (logger: Logger | undefined) =>
+  (error: unknown): never => {
+    if (!(error instanceof Stripe.errors.StripeError)) throw error;
+    logger?.warn({ err: error, stripe: { type: error.type, code: error.code, status: error.statusCode } }, "Stripe refused a call");
+    throw new ClientError("BILLING_UNAVAILABLE", 502, "The payment provider did not take the request; retry later");
+  };
 const badSignature = () => new ClientError("INVALID_SIGNATURE", 400, "The Stripe-Signature header does not sign this body");
 
 /** The Stripe client of these settings (STRIPE_API_BASE points it at a local stand-in in tests). */
@@ -27,7 +36,7 @@ export function stripeClient({ secretKey, apiBase }: StripeConfig): Stripe {
  * the signed events of Stripe's webhook, applied in SQL (app_private.apply_billing_event, the only
  * writer of paid status besides the operator's tenants:set-tier).
  */
-export function billingFlows(pool: pg.Pool, billing: BillingConfig, appUrl: () => string) {
+export function billingFlows(pool: pg.Pool, billing: BillingConfig, appUrl: () => string, logger?: Logger) {
   const stripe = billing.stripe && stripeClient(billing.stripe);
   /** SQL's grants keep these to admins too (record_checkout_session, current_subscription_period). */
   const asAdmin = <T>(session: SessionClaims, work: (query: SqlHelpers) => Promise<T>) => {
@@ -46,13 +55,15 @@ export function billingFlows(pool: pg.Pool, billing: BillingConfig, appUrl: () =
       const { tier } = parseInput(CheckoutInput, input);
       const price = billing.stripe.prices[tier];
       if (!price) throw invalidInput(`The ${tier} tier cannot be bought here (no STRIPE_PRICE_${tier.toUpperCase()})`);
-      const created = await stripe.checkout.sessions.create({
-        mode: "subscription",
-        client_reference_id: String(session.tenantId),
-        line_items: [{ price, quantity: 1 }],
-        success_url: `${appUrl()}/billing?checkout=success&session_id={CHECKOUT_SESSION_ID}`,
-        cancel_url: `${appUrl()}/billing?checkout=cancelled`,
-      });
+      const created = await stripe.checkout.sessions
+        .create({
+          mode: "subscription",
+          client_reference_id: String(session.tenantId),
+          line_items: [{ price, quantity: 1 }],
+          success_url: `${appUrl()}/billing?checkout=success&session_id={CHECKOUT_SESSION_ID}`,
+          cancel_url: `${appUrl()}/billing?checkout=cancelled`,
+        })
+        .catch(stripeRefusal(logger));
       if (!created.url) throw new Error("Stripe created a Checkout Session without a URL");
       await asAdmin(session, (query) => query.run("select app_private.record_checkout_session($1, $2)", [created.id, tier]));
       return { id: created.id, url: created.url };

@@ -342,6 +342,7 @@ export const OPERATIONS: Operation[] = [
       [403, "FORBIDDEN", "only a tenant admin manages the subscription"],
       [409, "BILLING_DISABLED", BILLING_DISABLED],
       [422, "INVALID_INPUT", "a tier this server has no Stripe price for (`STRIPE_PRICE_<TIER>`)"],
+      [502, "BILLING_UNAVAILABLE", "Stripe refused the call or did not answer (its reason is in the server's log); retry later"],
       LOST_RACE,
     ],
   },

@@ -70,6 +70,14 @@ describe("paying: a Checkout page for the admin", () => {
       body: { code: "INVALID_INPUT", detail: expect.stringMatching(/STRIPE_PRICE_ENTERPRISE/) },
     });
     expect((await http(gw.url, "POST", "/api/billing/checkout", { body: { tier: "standard" } })).status).toBe(401);
+    // Stripe refuses the call (an unknown price): 502, its words in the log only; nothing recorded.
+    const sessions = async () => (await gw.db.owner.query("select count(*)::int as n from app_private.checkout_sessions")).rows[0].n;
+    const before = await sessions();
+    expect(await http(gw.url, "POST", "/api/billing/checkout", { token: shop.access_token, body: { tier: "business" } })).toMatchObject({
+      status: 502,
+      body: { code: "BILLING_UNAVAILABLE", detail: "The payment provider did not take the request; retry later" },
+    });
+    expect(await sessions()).toBe(before);
 
     const viewer = await addTeamMember(gw, shop.tenant.id, "user");
     const refused = await graphql(gw.url, 'mutation { createCheckoutSession(input: { tier: "standard" }) { url } }', {}, viewer.token);

@@ -5,6 +5,8 @@ import { http as request, type HttpResult } from "./gateway.ts";
 
 export const WEBHOOK_SECRET = "whsec_test_secret_of_the_endpoint";
 export const WEBHOOK_PATH = "/api/billing/stripe/webhook";
+/** A price the stand-in says Stripe does not know (the business tier's in its settings). */
+const REFUSED_PRICE = "price_unknown_to_stripe";
 
 /** A Checkout Session request the stand-in received: the form fields Stripe's client sent. */
 export type CheckoutRequest = Record<string, string>;
@@ -26,6 +28,11 @@ export async function startStripeStandIn() {
       }
       const fields: CheckoutRequest = Object.fromEntries(new URLSearchParams(body));
       requests.push({ ...fields, authorization: req.headers.authorization ?? "" });
+      if (fields["line_items[0][price]"] === REFUSED_PRICE) {
+        const error = { type: "invalid_request_error", code: "resource_missing", message: `No such price: '${REFUSED_PRICE}'` };
+        res.writeHead(400, { "content-type": "application/json" }).end(JSON.stringify({ error }));
+        return;
+      }
       const id = `cs_test_${++sessions}_${process.pid}`;
       res.writeHead(200, { "content-type": "application/json" }).end(
         JSON.stringify({
@@ -49,6 +56,7 @@ export async function startStripeStandIn() {
       STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
       STRIPE_PRICE_STANDARD: "price_standard",
       STRIPE_PRICE_PREMIUM: "price_premium",
+      STRIPE_PRICE_BUSINESS: REFUSED_PRICE,
       STRIPE_API_BASE: `http://127.0.0.1:${port}`,
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
