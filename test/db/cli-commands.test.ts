@@ -353,11 +353,11 @@ describe("--help, typos and missing flags change nothing", () => {
       files: await Promise.all(["data/schema.sql", "schema.graphql", "migrations/current.sql"].map((file) => fs.readFile(file, "utf8"))),
     });
     const before = await state();
-    const DROPS_DATA = new Set(["tenants:delete", "reset", "rebuild"]);
+    const DROPS_DATA = new Set(["tenants:delete", "tenants:set-tier", "reset", "rebuild"]);
     const names = (help: string) => [...help.matchAll(/^ {2}(\S+)/gm)].map((match) => match[1]);
     const stoflowNames = names((await run("--help")).out);
     const dbNames = names((await runInProcess(dbCommand, ["--help"], databaseEnv(db))).out);
-    expect(stoflowNames).toHaveLength(11);
+    expect(stoflowNames).toHaveLength(12);
     expect(dbNames).toEqual(["watch", "commit", "uncommit", "status", "reset", "rebuild"]);
     for (const [main, name] of [...stoflowNames.map((n) => [stoflow, n] as const), ...dbNames.map((n) => [dbCommand, n] as const)]) {
       for (const help of ["--help", "-h"]) {
@@ -370,6 +370,8 @@ describe("--help, typos and missing flags change nothing", () => {
     for (const argv of [
       ["tenants:delet", "1", "--yes"],
       ["tenants:delete", "1"],
+      ["tenants:set-tier", "1", "enterprise"],
+      ["tenants:set-tier", "1", "enterprise", "--yess"],
       ["tenants:create"],
       ["jobs:retry"],
       ["users:add", "--tenant", "1"],
