@@ -1,4 +1,7 @@
+import type { JobHelpers } from "graphile-worker";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { billingClockTask, billingCronItems } from "../../src/jobs/billing.ts";
 import { readServerConfig } from "../../src/config/server.ts";
 import {
   addTeamMember,
@@ -141,6 +144,29 @@ describe("the trial's end (clock set in SQL)", () => {
       extensions: { code: "LIMIT_REACHED" },
     });
     expect((await graphql(gw.url, "{ products { totalCount } }", {}, shop.access_token)).body.data.products.totalCount).toBe(60);
+  });
+});
+
+describe("the job worker's billing clock", () => {
+  it("runs every 10 minutes (its crontab); the task runs the clock now, as stoflow_worker", async () => {
+    expect(billingCronItems()).toMatchObject([{ task: "billing_clock", identifier: "billing_clock" }]);
+    const shop = await signUp(gw.url, undefined, "premium");
+    await gw.db.owner.query(
+      "update subscriptions set trial_ends_at = now() - interval '1 minute' where tenant_id = $1 and end_date is null",
+      [shop.tenant.id],
+    );
+    const url = new URL(gw.db.jobsUrl);
+    url.searchParams.set("options", "-c role=stoflow_worker");
+    const pool = new pg.Pool({ connectionString: url.toString(), max: 1 });
+    try {
+      await billingClockTask(pool, 3)({}, {} as JobHelpers);
+    } finally {
+      await pool.end();
+    }
+    expect((await http(gw.url, "GET", "/api/billing/subscription", { token: shop.access_token })).body).toMatchObject({
+      tier: "starter",
+      status: "active",
+    });
   });
 });
 
