@@ -1171,11 +1171,12 @@ declare
 begin
   if current.tier is distinct from tier then
     current := app_private.switch_period(tenant, tier, 'active', 'expired', now());
+  elsif current.status::text = 'suspended' then -- a billing suspension (not staff's) is lifted by the payment
+    update public.tenants t set subscription_status = 'active' where t.id = tenant and t.subscription_status = 'suspended';
   end if;
   update public.subscriptions s set status = 'active', grace_ends_at = null, cancels_at = null, payment_method = 'stripe',
          last_payment_date = paid_at, next_billing_date = coalesce(next_billing, s.next_billing_date)
    where s.id = current.id;
-  update public.tenants t set subscription_status = 'active' where t.id = tenant and t.subscription_status = 'suspended';
 end;
 $function$
 ;
@@ -2247,7 +2248,7 @@ begin
   if target.price_monthly = 0 or app_private.upgrades_are_immediate() then
     status := 'active';
   elsif app_private.trial_days() > 0
-        and not coalesce(current.status::text = 'active' and current.price_monthly > 0, false)
+        and not coalesce(current.status::text in ('active', 'past_due', 'suspended') and current.price_monthly > 0, false)
         and not exists (select 1 from public.subscriptions s where s.tenant_id = tenant and s.tier = target.id and s.trial_ends_at is not null) then
     status := 'trialing';
     trial_ends := now() + make_interval(days => app_private.trial_days());
@@ -2345,6 +2346,7 @@ begin
   end if;
   opened := app_private.switch_period(tenant, tier, 'active', 'expired', now());
   update public.subscriptions s set payment_method = 'operator' where s.id = opened.id returning * into opened;
+  update public.tenants t set subscription_status = 'active' where t.id = tenant and t.subscription_status = 'suspended';
   return opened;
 end;
 $function$
@@ -2357,6 +2359,7 @@ CREATE OR REPLACE FUNCTION app_private.switch_period(tenant integer, tier text, 
 AS $function$
 declare
   opened public.subscriptions;
+  billing_suspended boolean := coalesce((app_private.current_period(tenant)).status::text = 'suspended', false);
 begin
   update public.subscriptions s set end_date = greatest(at, s.start_date), status = closed_as::public.subscription_status
    where s.tenant_id = tenant and s.end_date is null;
@@ -2365,8 +2368,11 @@ begin
            greatest(at, (select max(s.end_date) from public.subscriptions s where s.tenant_id = tenant))
       from public.tiers t where t.id = switch_period.tier
     returning * into opened;
+  -- The tenant's status follows billing's suspensions only (the closed period's, the new one's): a suspension by staff stays.
   update public.tenants t set subscription_tier = switch_period.tier,
-         subscription_status = case when switch_period.status = 'suspended' then 'suspended' else 'active' end::public.tenant_status
+         subscription_status = case when switch_period.status = 'suspended' then 'suspended'
+                                    when billing_suspended and t.subscription_status = 'suspended' then 'active'
+                                    else t.subscription_status end
    where t.id = tenant;
   return opened;
 end;
@@ -3568,7 +3574,7 @@ comment on function app_private.rotate_refresh_token(bytea,bytea,interval) is 'E
 
 comment on function app_private.run_billing_clock(timestamp with time zone,interval) is 'The billing clock at `at`: mails the admins of trials ending within `reminder` (once), ends trials without a payment (back to starter, nothing deleted: the limit triggers then refuse new items; the admins are mailed), suspends tenants whose grace period after a failed payment is over, and moves cancelled subscriptions to starter at their period''s end. Returns how many periods it changed.';
 
-comment on function app_private.self_service_terms(integer,tiers) is 'What a tenant gets when it asks for a tier by itself (registration, changeSubscriptionTier upwards): a free tier, or any tier when upgrades are immediate, active; a paid tier on trial (trialing for TRIAL_DAYS) when the tenant is not paying already and has never had a trial of that tier; otherwise nothing (status NULL): it must pay.';
+comment on function app_private.self_service_terms(integer,tiers) is 'What a tenant gets when it asks for a tier by itself (registration, changeSubscriptionTier upwards): a free tier, or any tier when upgrades are immediate, active; a paid tier on trial (trialing for TRIAL_DAYS) when the tenant is not on a paid tier already (active, past_due or suspended: a trial ending would drop what it pays for) and has never had a trial of that tier; otherwise nothing (status NULL): it must pay.';
 
 comment on function app_private.sender_share(text) is 'How many attempts a throttle key counts in its current window (1 when none): the rank of a sender''s latest message, which its job''s priority follows so that a heavy sender''s mail waits behind lighter senders''.';
 
@@ -3598,7 +3604,7 @@ comment on column app_private.sessions.user_id is 'The signed-in user.';
 
 comment on function app_private.set_password(integer,text,uuid,integer) is 'Stores a new password hash (made in Node) if the password checked (checked_version) is still the current one and the session is live: a credential event (app_private.revoke_dependent_credentials) that keeps this session; clears the user''s password-change failures. False when it lost a race: nothing changed.';
 
-comment on function app_private.set_tenant_tier(integer,text) is 'The operator''s tenants:set-tier: the tenant is on tier, active, at once (what it pays is settled outside Stripe). Nothing is deleted when it goes down.';
+comment on function app_private.set_tenant_tier(integer,text) is 'The operator''s tenants:set-tier: the tenant is on tier, active, at once (what it pays is settled outside Stripe), a billing suspension lifted. Nothing is deleted when it goes down.';
 
 comment on function app_private.switch_period(integer,text,text,text,timestamp with time zone,timestamp with time zone) is 'Closes the tenant''s current period (as closed_as) and opens one on tier with status; the tenant''s tier and limits follow. Nothing is deleted: usage above the new tier''s limits stays, and the limit triggers refuse new items.';
 

@@ -95,6 +95,7 @@ create or replace function app_private.switch_period(
   as $$
 declare
   opened public.subscriptions;
+  billing_suspended boolean := coalesce((app_private.current_period(tenant)).status::text = 'suspended', false);
 begin
   update public.subscriptions s set end_date = greatest(at, s.start_date), status = closed_as::public.subscription_status
    where s.tenant_id = tenant and s.end_date is null;
@@ -103,8 +104,11 @@ begin
            greatest(at, (select max(s.end_date) from public.subscriptions s where s.tenant_id = tenant))
       from public.tiers t where t.id = switch_period.tier
     returning * into opened;
+  -- The tenant's status follows billing's suspensions only (the closed period's, the new one's): a suspension by staff stays.
   update public.tenants t set subscription_tier = switch_period.tier,
-         subscription_status = case when switch_period.status = 'suspended' then 'suspended' else 'active' end::public.tenant_status
+         subscription_status = case when switch_period.status = 'suspended' then 'suspended'
+                                    when billing_suspended and t.subscription_status = 'suspended' then 'active'
+                                    else t.subscription_status end
    where t.id = tenant;
   return opened;
 end;
@@ -130,7 +134,7 @@ begin
   if target.price_monthly = 0 or app_private.upgrades_are_immediate() then
     status := 'active';
   elsif app_private.trial_days() > 0
-        and not coalesce(current.status::text = 'active' and current.price_monthly > 0, false)
+        and not coalesce(current.status::text in ('active', 'past_due', 'suspended') and current.price_monthly > 0, false)
         and not exists (select 1 from public.subscriptions s where s.tenant_id = tenant and s.tier = target.id and s.trial_ends_at is not null) then
     status := 'trialing';
     trial_ends := now() + make_interval(days => app_private.trial_days());
@@ -138,7 +142,7 @@ begin
 end;
 $$;
 comment on function app_private.self_service_terms(int, public.tiers) is
-  'What a tenant gets when it asks for a tier by itself (registration, changeSubscriptionTier upwards): a free tier, or any tier when upgrades are immediate, active; a paid tier on trial (trialing for TRIAL_DAYS) when the tenant is not paying already and has never had a trial of that tier; otherwise nothing (status NULL): it must pay.';
+  'What a tenant gets when it asks for a tier by itself (registration, changeSubscriptionTier upwards): a free tier, or any tier when upgrades are immediate, active; a paid tier on trial (trialing for TRIAL_DAYS) when the tenant is not on a paid tier already (active, past_due or suspended: a trial ending would drop what it pays for) and has never had a trial of that tier; otherwise nothing (status NULL): it must pay.';
 
 ------------------------------------------------------------------------------------------------
 -- Registration: a paid tier starts as a trial (or starter when no trial is open to it).
@@ -458,11 +462,12 @@ declare
 begin
   if current.tier is distinct from tier then
     current := app_private.switch_period(tenant, tier, 'active', 'expired', now());
+  elsif current.status::text = 'suspended' then -- a billing suspension (not staff's) is lifted by the payment
+    update public.tenants t set subscription_status = 'active' where t.id = tenant and t.subscription_status = 'suspended';
   end if;
   update public.subscriptions s set status = 'active', grace_ends_at = null, cancels_at = null, payment_method = 'stripe',
          last_payment_date = paid_at, next_billing_date = coalesce(next_billing, s.next_billing_date)
    where s.id = current.id;
-  update public.tenants t set subscription_status = 'active' where t.id = tenant and t.subscription_status = 'suspended';
 end;
 $$;
 comment on function app_private.billing_paid(int, text, timestamptz, timestamptz) is
@@ -486,9 +491,10 @@ begin
   end if;
   opened := app_private.switch_period(tenant, tier, 'active', 'expired', now());
   update public.subscriptions s set payment_method = 'operator' where s.id = opened.id returning * into opened;
+  update public.tenants t set subscription_status = 'active' where t.id = tenant and t.subscription_status = 'suspended';
   return opened;
 end;
 $$;
 comment on function app_private.set_tenant_tier(int, text) is
-  'The operator''s tenants:set-tier: the tenant is on tier, active, at once (what it pays is settled outside Stripe). Nothing is deleted when it goes down.';
+  'The operator''s tenants:set-tier: the tenant is on tier, active, at once (what it pays is settled outside Stripe), a billing suspension lifted. Nothing is deleted when it goes down.';
 revoke all on function app_private.set_tenant_tier(int, text) from public;

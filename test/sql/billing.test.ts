@@ -144,6 +144,22 @@ describe("the billing clock (time set in SQL)", () => {
   });
 });
 
+describe("suspensions at a fallback to starter", () => {
+  it("lifts billing's (a suspended period cancelled), keeps staff's (a tenant suspended by hand whose trial ends)", async () => {
+    const [billing, staff] = [await newShop("premium"), await newShop("premium")];
+    await db.owner.query(
+      "update subscriptions set status = 'suspended', cancels_at = now() - interval '1 minute' where tenant_id = $1 and end_date is null",
+      [billing.tenant_id],
+    );
+    await db.owner.query("update tenants set subscription_status = 'suspended' where id = any($1)", [[billing.tenant_id, staff.tenant_id]]);
+    expect(await clockIn(15)).toBeGreaterThanOrEqual(2);
+    expect(await tenantTier(billing.tenant_id)).toMatchObject({ subscription_tier: "starter", subscription_status: "active" });
+    expect(await tenantTier(staff.tenant_id)).toMatchObject({ subscription_tier: "starter", subscription_status: "suspended" });
+    const { rows } = await db.owner.query("select status::text from subscriptions where tenant_id = $1 order by id", [billing.tenant_id]);
+    expect(rows.map((r) => r.status)).toEqual(["cancelled", "active"]);
+  });
+});
+
 describe("who may write paid status", () => {
   const API_ROLES = [
     "stoflow_anonymous",
