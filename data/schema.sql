@@ -139,7 +139,10 @@ create table app_private.billing_events (
   created timestamp with time zone not null,
   tenant_id integer,
   outcome text not null,
-  received_at timestamp with time zone default now() not null
+  received_at timestamp with time zone default now() not null,
+  stripe_customer_id text,
+  stripe_subscription_id text,
+  paid_until timestamp with time zone
 );
 
 create table app_private.checkout_sessions (
@@ -435,6 +438,8 @@ alter table app_private.billing_accounts enable row level security;
 alter table app_private.billing_events add constraint billing_events_pkey PRIMARY KEY (id);
 
 alter table app_private.billing_events add constraint billing_events_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE SET NULL;
+
+CREATE INDEX billing_events_waiting_idx ON app_private.billing_events USING btree (stripe_subscription_id) WHERE (outcome ~~ 'waiting%'::text);
 
 alter table app_private.billing_events enable row level security;
 
@@ -932,12 +937,20 @@ declare
   current public.subscriptions;
   tenant int;
   result text := 'applied';
-  stripe_subscription text;
+  stripe_subscription text := coalesce(object->>'subscription', object#>>'{parent,subscription_details,subscription}');
+  period_end timestamptz := to_timestamp(coalesce(object#>>'{lines,data,0,period,end}', object->>'period_end')::double precision);
+  waiting timestamptz;
+  invoice_paid boolean;
 begin
   insert into app_private.billing_events (id, type, created, outcome) values (event_id, event_type, created, 'received')
     on conflict (id) do nothing;
   if not found then
     return 'duplicate';
+  end if;
+  if event_type like 'invoice.%' then
+    update app_private.billing_events e set stripe_customer_id = object->>'customer', stripe_subscription_id = stripe_subscription,
+           paid_until = period_end
+     where e.id = event_id;
   end if;
   -- Which tenant: only through what we created (the Checkout Session) or stored from it (customer, subscription).
   if event_type = 'checkout.session.completed' then
@@ -947,7 +960,6 @@ begin
       tenant := session.tenant_id;
     end if;
   elsif event_type in ('invoice.paid', 'invoice.payment_failed') then
-    stripe_subscription := coalesce(object->>'subscription', object#>>'{parent,subscription_details,subscription}');
     select a.tenant_id into tenant from app_private.billing_accounts a
      where a.stripe_subscription_id = stripe_subscription and a.stripe_customer_id = object->>'customer';
   elsif event_type = 'customer.subscription.deleted' then
@@ -956,7 +968,10 @@ begin
   else
     result := 'ignored: not an event type we act on';
   end if;
-  if tenant is null and result = 'applied' then
+  if tenant is null and event_type = 'invoice.paid' then
+    -- Stripe does not keep its events in order: an invoice may come before its Checkout completes.
+    result := 'waiting: no tenant yet (applied if its Checkout Session completes)';
+  elsif tenant is null and result = 'applied' then
     result := 'ignored: no tenant of ours';
   end if;
   if tenant is not null then
@@ -974,15 +989,20 @@ begin
           on conflict (tenant_id) do update set stripe_customer_id = excluded.stripe_customer_id,
             stripe_subscription_id = excluded.stripe_subscription_id, tier = excluded.tier, last_event_at = excluded.last_event_at
           returning * into account;
-        if object->>'payment_status' in ('paid', 'no_payment_required') then
-          perform app_private.billing_paid(tenant, account.tier, created, null);
+        with applied as (
+          update app_private.billing_events e set outcome = 'applied after its checkout.session.completed', tenant_id = tenant
+           where e.outcome like 'waiting%' and e.stripe_subscription_id = account.stripe_subscription_id
+             and e.stripe_customer_id = account.stripe_customer_id
+          returning e.paid_until)
+        select count(*) > 0, max(applied.paid_until) into invoice_paid, waiting from applied;
+        if object->>'payment_status' in ('paid', 'no_payment_required') or invoice_paid then
+          perform app_private.billing_paid(tenant, account.tier, created, waiting);
         else
           result := 'linked: waiting for invoice.paid';
         end if;
       end if;
     elsif event_type = 'invoice.paid' then
-      perform app_private.billing_paid(tenant, account.tier, created,
-        to_timestamp(coalesce(object#>>'{lines,data,0,period,end}', object->>'period_end')::double precision));
+      perform app_private.billing_paid(tenant, account.tier, created, period_end);
     else
       current := app_private.current_period(tenant);
       if current.tier is distinct from account.tier then
@@ -3348,7 +3368,7 @@ comment on column app_private.ai_credit_usage.month is 'First day of the calenda
 
 comment on column app_private.ai_credit_usage.tenant_id is 'The tenant.';
 
-comment on function app_private.apply_billing_event(text,text,timestamp with time zone,jsonb,interval) is 'Applies one signed Stripe event (checkout.session.completed, invoice.paid, invoice.payment_failed, customer.subscription.deleted), the only writer of paid status besides the operator''s set_tenant_tier: once per event id (a duplicate returns duplicate), ignoring events older than the last applied for the tenant, and finding the tenant only through our Checkout Session (whose client_reference_id must be that tenant) and the customer and subscription ids stored from it. A failed payment gives `grace` before suspension. Returns what it did.';
+comment on function app_private.apply_billing_event(text,text,timestamp with time zone,jsonb,interval) is 'Applies one signed Stripe event (checkout.session.completed, invoice.paid, invoice.payment_failed, customer.subscription.deleted), the only writer of paid status besides the operator''s set_tenant_tier: once per event id (a duplicate returns duplicate), ignoring events older than the last applied for the tenant, and finding the tenant only through our Checkout Session (whose client_reference_id must be that tenant) and the customer and subscription ids stored from it. An invoice.paid that comes before its Checkout Session completes waits, and is applied with it. A failed payment gives `grace` before suspension. Returns what it did.';
 
 comment on function app_private.apply_tenant_ddl(text) is 'Applies to one tenant schema every DDL step it does not have yet, in order; returns how many. Locks that schema''s row so two runs never apply a step twice.';
 
@@ -3394,7 +3414,13 @@ comment on column app_private.billing_events.id is 'Stripe''s event id (evt_…)
 
 comment on column app_private.billing_events.outcome is 'applied, or why it was ignored.';
 
+comment on column app_private.billing_events.paid_until is 'An invoice''s period end: what invoice.paid pays until (the next billing date).';
+
 comment on column app_private.billing_events.received_at is 'When it was received.';
+
+comment on column app_private.billing_events.stripe_customer_id is 'An invoice''s customer (cus_…).';
+
+comment on column app_private.billing_events.stripe_subscription_id is 'An invoice''s subscription (sub_…).';
 
 comment on column app_private.billing_events.tenant_id is 'The tenant it was applied to, if any.';
 

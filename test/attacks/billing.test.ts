@@ -166,6 +166,31 @@ describe("the webhook against forged, replayed, out-of-order and other tenants' 
     );
   });
 
+  it("an invoice.paid that comes before its checkout.session.completed waits, and is applied with it (next billing date kept)", async () => {
+    const shop = await signUp(gw.url);
+    const checkout = await http(gw.url, "POST", "/api/billing/checkout", { token: shop.access_token, body: { tier: "standard" } });
+    const [customer, subscription] = [`cus_early_${shop.tenant.id}`, `sub_early_${shop.tenant.id}`];
+    const created = Math.floor(Date.now() / 1000);
+    const paid = stripeEvent("invoice.paid", stripeObjects.invoice(customer, subscription, created + 30 * 86400), created);
+    expect((await sendEvent(gw.url, paid)).body.outcome).toMatch(/^waiting/);
+    expect(await period(shop.tenant.id)).toMatchObject({ tier: "starter" });
+    const unpaid = {
+      ...stripeObjects.checkoutCompleted(checkout.body.id, shop.tenant.id, customer, subscription),
+      payment_status: "unpaid",
+    };
+    expect((await sendEvent(gw.url, stripeEvent("checkout.session.completed", unpaid, created))).body.outcome).toBe("applied");
+    const { rows } = await gw.db.owner.query(
+      "select tier, status::text, next_billing_date from subscriptions where tenant_id = $1 and end_date is null",
+      [shop.tenant.id],
+    );
+    expect(rows[0]).toEqual({ tier: "standard", status: "active", next_billing_date: new Date((created + 30 * 86400) * 1000) });
+    record(
+      "a signed invoice.paid delivered before its checkout.session.completed (Stripe keeps no order)",
+      1,
+      "200, waiting: applied when its own Checkout Session completes, never to another tenant",
+    );
+  });
+
   it("ignores events about other tenants' objects or sessions it never created", async () => {
     const victim = await paying("standard");
     const attacker = await signUp(gw.url);
