@@ -1,4 +1,5 @@
-import express, { type Request, type Router } from "express";
+import express, { type Router } from "express";
+import { body } from "./auth-routes.ts";
 import type { BillingFlows } from "../billing/flows.ts";
 import { requireSession } from "./bearer.ts";
 import { rememberMountPath } from "./metrics.ts";
@@ -9,21 +10,18 @@ export const BILLING_PATH = "/api/billing";
 /** Stripe's webhook, under BILLING_PATH: its body is read raw, since the signature covers its exact bytes. */
 export const WEBHOOK_ROUTE = "/stripe/webhook";
 
+/** The one billing route with a JSON body. */
+export const CHECKOUT_ROUTE = "/checkout";
+
 /** Largest webhook body (413 beyond): Stripe's events (an invoice with its lines) are larger than the JSON routes' bodies. */
 export const WEBHOOK_BODY_BYTES = 256 * 1024;
-
-/** The body as the route received it: JSON routes get an object, the webhook its bytes. */
-const fields = (req: Request): Record<string, unknown> => {
-  const sent: unknown = req.body;
-  return sent && typeof sent === "object" && !Array.isArray(sent) && !Buffer.isBuffer(sent) ? (sent as Record<string, unknown>) : {};
-};
 
 /** The billing routes: a Checkout page and the subscription's state for admins, Stripe's signed events. */
 export function billingRoutes(billing: BillingFlows): Router {
   const router = express.Router();
   router.use(rememberMountPath(BILLING_PATH));
-  router.post("/checkout", async (req, res) => {
-    res.status(201).json(await billing.checkout(requireSession(req), fields(req)));
+  router.post(CHECKOUT_ROUTE, async (req, res) => {
+    res.status(201).json(await billing.checkout(requireSession(req), body(req)));
   });
   router.get("/subscription", async (req, res) => {
     res.json(await billing.subscription(requireSession(req)));

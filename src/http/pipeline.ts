@@ -11,7 +11,7 @@ import { GRAPHQL_PATH } from "../graphql/context.ts";
 import { AUTH_PATH, authRoutes, REST_BODY_BYTES } from "./auth-routes.ts";
 import { bearerAuthentication, weighedAs } from "./bearer.ts";
 import type { BillingFlows } from "../billing/flows.ts";
-import { BILLING_PATH, billingRoutes, WEBHOOK_BODY_BYTES, WEBHOOK_ROUTE } from "./billing-routes.ts";
+import { BILLING_PATH, billingRoutes, CHECKOUT_ROUTE, WEBHOOK_BODY_BYTES, WEBHOOK_ROUTE } from "./billing-routes.ts";
 import { clientConcurrency, serverConcurrency } from "../admission/concurrency.ts";
 import { errorResponder, notFound, sendError, type Answer } from "./errors.ts";
 import { serveLinkPages } from "./link-pages.ts";
@@ -129,7 +129,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   app.use(AUTH_PATH, express.json({ limit: REST_BODY_BYTES }), jsonBodiesOnly);
   // Stripe's webhook: its exact bytes (the signature covers them), whatever their media type.
   app.use(BILLING_PATH + WEBHOOK_ROUTE, express.raw({ type: () => true, limit: WEBHOOK_BODY_BYTES }));
-  app.use(BILLING_PATH, express.json({ limit: REST_BODY_BYTES }), jsonBodiesOnly);
+  app.use(BILLING_PATH + CHECKOUT_ROUTE, express.json({ limit: REST_BODY_BYTES }), jsonBodiesOnly);
   app.use(serverLine);
   app.use(bearerAuthentication(auth));
   app.get("/", rootRoute(options.version, options.explorer));

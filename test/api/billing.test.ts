@@ -1,5 +1,6 @@
 import type { JobHelpers } from "graphile-worker";
 import pg from "pg";
+import Stripe from "stripe";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { billingClockTask, billingCronItems } from "../../src/jobs/billing.ts";
 import { readServerConfig } from "../../src/config/server.ts";
@@ -14,7 +15,7 @@ import {
   type TestGateway,
 } from "../helpers/gateway.ts";
 import { deliverQueuedMail, startMailbox, type Mailbox } from "../helpers/mail.ts";
-import { sendEvent, startStripeStandIn, stripeEvent, stripeObjects } from "../helpers/stripe.ts";
+import { sendEvent, startStripeStandIn, stripeEvent, stripeObjects, WEBHOOK_SECRET } from "../helpers/stripe.ts";
 
 /**
  * The billing boundary as a client sees it: Checkout pages (REST and GraphQL) against a local
@@ -144,6 +145,20 @@ describe("the trial's end (clock set in SQL)", () => {
       extensions: { code: "LIMIT_REACHED" },
     });
     expect((await graphql(gw.url, "{ products { totalCount } }", {}, shop.access_token)).body.data.products.totalCount).toBe(60);
+  });
+});
+
+describe("the webhook's body", () => {
+  it("is read raw, within 256 kB (413 beyond), and checked against the signature whatever its media type", async () => {
+    const large = stripeEvent("invoice.paid", { ...stripeObjects.invoice("cus_big", "sub_big", 1), padding: "x".repeat(300 * 1024) });
+    expect(await sendEvent(gw.url, large)).toMatchObject({ status: 413, body: { code: "BAD_REQUEST" } });
+    const event = JSON.stringify(stripeEvent("invoice.payment_failed", stripeObjects.invoice("cus_text", "sub_text", 1)));
+    const signature = Stripe.webhooks.generateTestHeaderString({ payload: event, secret: WEBHOOK_SECRET });
+    const asText = await http(gw.url, "POST", "/api/billing/stripe/webhook", {
+      body: event,
+      headers: { "content-type": "text/plain", "stripe-signature": signature },
+    });
+    expect(asText).toMatchObject({ status: 200, body: { received: true, outcome: "ignored: no tenant of ours" } });
   });
 });
 
