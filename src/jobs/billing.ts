@@ -43,7 +43,7 @@ export function billingClockTask(pool: pg.Pool, reminderDays: number): Task {
   };
 }
 
-/** The billing clock runs every 10 minutes; a worker that was down runs it once when it is back (no backfill of every missed run). */
+/** The billing clock runs every 10 minutes. Runs missed while no worker ran are not made up one by one: the next run ends all that is due. */
 export const BILLING_CRONTAB: CronItem[] = [{ task: "billing_clock", match: "*/10 * * * *", identifier: "billing_clock" }];
 
 export const billingCronItems = () => parseCronItems(BILLING_CRONTAB);

@@ -90,6 +90,7 @@ describe("paying: a Checkout page for the admin", () => {
       status: 403,
       body: { code: "FORBIDDEN" },
     });
+    expect((await graphql(gw.url, STATE, {}, viewer.token)).body.errors![0].extensions?.code).toBe("FORBIDDEN");
   });
 
   it("the subscription's state for the admin: REST and GraphQL, trialing with its end", async () => {
