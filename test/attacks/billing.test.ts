@@ -166,6 +166,29 @@ describe("the webhook against forged, replayed, out-of-order and other tenants' 
     );
   });
 
+  it("the same signed event sent 10 times at once is applied once", async () => {
+    const shop = await signUp(gw.url);
+    const checkout = await http(gw.url, "POST", "/api/billing/checkout", { token: shop.access_token, body: { tier: "premium" } });
+    const completed = stripeEvent(
+      "checkout.session.completed",
+      stripeObjects.checkoutCompleted(checkout.body.id, shop.tenant.id, `cus_race_${shop.tenant.id}`, `sub_race_${shop.tenant.id}`),
+    );
+    const answers = await Promise.all(Array.from({ length: 10 }, () => sendEvent(gw.url, completed)));
+    expect(answers.map((a) => a.body.outcome).sort()).toEqual(["applied", ...Array(9).fill("duplicate")]);
+    const { rows } = await gw.db.owner.query("select tier, status::text from subscriptions where tenant_id = $1 order by id", [
+      shop.tenant.id,
+    ]);
+    expect(rows).toEqual([
+      { tier: "starter", status: "expired" },
+      { tier: "premium", status: "active" },
+    ]);
+    record(
+      "the same signed checkout.session.completed sent 10 times at once",
+      10,
+      "1 applied, 9 answered duplicate: one paid period opened",
+    );
+  });
+
   it("an invoice.paid that comes before its checkout.session.completed waits, and is applied with it (next billing date kept)", async () => {
     const shop = await signUp(gw.url);
     const checkout = await http(gw.url, "POST", "/api/billing/checkout", { token: shop.access_token, body: { tier: "standard" } });
