@@ -210,7 +210,10 @@ export const SERVICE_MUTATIONS: ReadonlySet<string> = new Set([
   ...BILLING_MUTATIONS,
 ]);
 
-/** The mutations that hash or check a password, use an e-mailed token or send mail: at most one per request (see document-limits.ts). */
+/**
+ * The mutations that hash or check a password, use an e-mailed token, send mail or call the payment
+ * provider: at most one per request (see document-limits.ts).
+ */
 export const PASSWORD_MUTATIONS: ReadonlySet<string> = new Set([
   "register",
   "login",
@@ -226,6 +229,7 @@ export const PASSWORD_MUTATIONS: ReadonlySet<string> = new Set([
   "requestEmailChange",
   "confirmEmailChange",
   "cancelEmailChange",
+  ...BILLING_MUTATIONS,
 ]);
 
 /**

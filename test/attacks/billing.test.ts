@@ -91,6 +91,20 @@ describe("a tenant that wants a paid tier without paying", () => {
     );
   });
 
+  it("asks for 20 Checkout pages in one request: refused before any call to Stripe", async () => {
+    const shop = await signUp(gw.url);
+    const before = stripe.requests.length;
+    const fields = Array.from({ length: 20 }, (_, i) => `p${i}: createCheckoutSession(input: { tier: "standard" }) { url }`).join(" ");
+    const answer = await graphql(gw.url, `mutation { ${fields} }`, {}, shop.access_token);
+    expect(answer.body.errors![0].extensions?.code).toBe("TOO_MANY_OPERATIONS");
+    expect(stripe.requests.length).toBe(before);
+    record(
+      "20 aliased createCheckoutSession in one GraphQL request (20 calls to Stripe for one request)",
+      1,
+      "TOO_MANY_OPERATIONS before execution: at most one call to the payment provider per request, none made",
+    );
+  });
+
   it("the API has no mutation that writes a subscription's status or a tenant's tier", async () => {
     const { data } = (await graphql(gw.url, "{ __schema { mutationType { fields { name } } } }")).body;
     const mutations: string[] = data.__schema.mutationType.fields.map((f: { name: string }) => f.name);
