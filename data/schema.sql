@@ -29,6 +29,12 @@ create role stoflow_authenticator login noinherit;
 
 grant stoflow_authenticator to stoflow_owner;
 
+create role stoflow_billing nologin;
+
+grant stoflow_billing to stoflow_authenticator;
+
+grant stoflow_billing to stoflow_owner;
+
 create role stoflow_owner login;
 
 create role stoflow_platform_operator nologin;
@@ -67,6 +73,8 @@ grant usage on schema app_private to stoflow_auth;
 
 grant usage on schema app_private to stoflow_authenticator;
 
+grant usage on schema app_private to stoflow_billing;
+
 grant usage on schema app_private to stoflow_platform_operator;
 
 grant usage on schema app_private to stoflow_worker;
@@ -93,7 +101,7 @@ create type public.publication_action as enum ('create', 'update', 'delete');
 
 create type public.publication_status as enum ('pending', 'success', 'error');
 
-create type public.subscription_status as enum ('active', 'cancelled', 'expired', 'suspended');
+create type public.subscription_status as enum ('active', 'cancelled', 'expired', 'suspended', 'trialing', 'past_due');
 
 create type public.tenant_status as enum ('active', 'suspended', 'cancelled');
 
@@ -115,6 +123,33 @@ create table app_private.attempt_counters (
   key text not null,
   window_ends_at timestamp with time zone not null,
   attempts integer not null
+);
+
+create table app_private.billing_accounts (
+  tenant_id integer not null,
+  stripe_customer_id text,
+  stripe_subscription_id text,
+  tier text,
+  last_event_at timestamp with time zone
+);
+
+create table app_private.billing_events (
+  id text not null,
+  type text not null,
+  created timestamp with time zone not null,
+  tenant_id integer,
+  outcome text not null,
+  received_at timestamp with time zone default now() not null,
+  stripe_customer_id text,
+  stripe_subscription_id text,
+  paid_until timestamp with time zone
+);
+
+create table app_private.checkout_sessions (
+  id text not null,
+  tenant_id integer not null,
+  tier text not null,
+  created_at timestamp with time zone default now() not null
 );
 
 create table app_private.constraint_messages (
@@ -254,7 +289,11 @@ create table public.subscriptions (
   last_payment_date timestamp with time zone,
   next_billing_date timestamp with time zone,
   created_at timestamp with time zone default now() not null,
-  updated_at timestamp with time zone default now() not null
+  updated_at timestamp with time zone default now() not null,
+  trial_ends_at timestamp with time zone,
+  trial_reminded_at timestamp with time zone,
+  grace_ends_at timestamp with time zone,
+  cancels_at timestamp with time zone
 );
 
 create table public.tenants (
@@ -390,6 +429,36 @@ alter table app_private.attempt_counters add constraint attempt_counters_pkey PR
 CREATE INDEX attempt_counters_window_ends_at_idx ON app_private.attempt_counters USING btree (window_ends_at);
 
 alter table app_private.attempt_counters enable row level security;
+
+alter table app_private.billing_accounts add constraint billing_accounts_pkey PRIMARY KEY (tenant_id);
+
+alter table app_private.billing_accounts add constraint billing_accounts_stripe_customer_id_key UNIQUE (stripe_customer_id);
+
+alter table app_private.billing_accounts add constraint billing_accounts_stripe_subscription_id_key UNIQUE (stripe_subscription_id);
+
+alter table app_private.billing_accounts add constraint billing_accounts_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE;
+
+alter table app_private.billing_accounts add constraint billing_accounts_tier_fkey FOREIGN KEY (tier) REFERENCES tiers(id) ON UPDATE CASCADE;
+
+alter table app_private.billing_accounts enable row level security;
+
+alter table app_private.billing_events add constraint billing_events_pkey PRIMARY KEY (id);
+
+alter table app_private.billing_events add constraint billing_events_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE SET NULL;
+
+CREATE INDEX billing_events_waiting_idx ON app_private.billing_events USING btree (stripe_subscription_id) WHERE (outcome ~~ 'waiting%'::text);
+
+alter table app_private.billing_events enable row level security;
+
+alter table app_private.checkout_sessions add constraint checkout_sessions_pkey PRIMARY KEY (id);
+
+alter table app_private.checkout_sessions add constraint checkout_sessions_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE;
+
+CREATE INDEX checkout_sessions_tenant_id_idx ON app_private.checkout_sessions USING btree (tenant_id);
+
+alter table app_private.checkout_sessions add constraint checkout_sessions_tier_fkey FOREIGN KEY (tier) REFERENCES tiers(id) ON UPDATE CASCADE;
+
+alter table app_private.checkout_sessions enable row level security;
 
 alter table app_private.constraint_messages add constraint constraint_messages_pkey PRIMARY KEY (table_name, constraint_name);
 
@@ -876,6 +945,110 @@ CREATE OR REPLACE FUNCTION app_private.address_hash(client_address text)
 AS $function$ select sha256(convert_to(lower(client_address), 'UTF8')) $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.apply_billing_event(event_id text, event_type text, created timestamp with time zone, object jsonb, grace interval)
+ RETURNS text
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  account app_private.billing_accounts;
+  session app_private.checkout_sessions;
+  current public.subscriptions;
+  tenant int;
+  result text := 'applied';
+  stripe_subscription text := coalesce(object->>'subscription', object#>>'{parent,subscription_details,subscription}');
+  period_end timestamptz := to_timestamp(coalesce(object#>>'{lines,data,0,period,end}', object->>'period_end')::double precision);
+  waiting timestamptz;
+  invoice_paid boolean;
+begin
+  insert into app_private.billing_events (id, type, created, outcome) values (event_id, event_type, created, 'received')
+    on conflict (id) do nothing;
+  if not found then
+    return 'duplicate';
+  end if;
+  if event_type like 'invoice.%' then
+    update app_private.billing_events e set stripe_customer_id = object->>'customer', stripe_subscription_id = stripe_subscription,
+           paid_until = period_end
+     where e.id = event_id;
+  end if;
+  -- Which tenant: only through what we created (the Checkout Session) or stored from it (customer, subscription).
+  if event_type = 'checkout.session.completed' then
+    select * into session from app_private.checkout_sessions c where c.id = object->>'id';
+    if session.id is not null and session.tenant_id::text is not distinct from object->>'client_reference_id'
+       and object->>'mode' = 'subscription' and object->>'subscription' is not null and object->>'customer' is not null then
+      tenant := session.tenant_id;
+    end if;
+  elsif event_type in ('invoice.paid', 'invoice.payment_failed') then
+    select a.tenant_id into tenant from app_private.billing_accounts a
+     where a.stripe_subscription_id = stripe_subscription and a.stripe_customer_id = object->>'customer';
+  elsif event_type = 'customer.subscription.deleted' then
+    select a.tenant_id into tenant from app_private.billing_accounts a
+     where a.stripe_subscription_id = object->>'id' and a.stripe_customer_id = object->>'customer';
+  else
+    result := 'ignored: not an event type we act on';
+  end if;
+  if tenant is null and event_type = 'invoice.paid' then
+    -- Stripe does not keep its events in order: an invoice may come before its Checkout completes.
+    result := 'waiting: no tenant yet (applied if its Checkout Session completes)';
+  elsif tenant is null and result = 'applied' then
+    result := 'ignored: no tenant of ours';
+  end if;
+  if tenant is not null then
+    perform 1 from public.tenants t where t.id = tenant for update;
+    select * into account from app_private.billing_accounts a where a.tenant_id = tenant;
+    if account.last_event_at > created then
+      result := 'ignored: older than the last event applied';
+    elsif event_type = 'checkout.session.completed' then
+      if exists (select 1 from app_private.billing_accounts a where a.tenant_id <> tenant
+                  and (a.stripe_customer_id = object->>'customer' or a.stripe_subscription_id = object->>'subscription')) then
+        result := 'ignored: customer or subscription of another tenant';
+      else
+        insert into app_private.billing_accounts as a (tenant_id, stripe_customer_id, stripe_subscription_id, tier, last_event_at)
+          values (tenant, object->>'customer', object->>'subscription', session.tier, created)
+          on conflict (tenant_id) do update set stripe_customer_id = excluded.stripe_customer_id,
+            stripe_subscription_id = excluded.stripe_subscription_id, tier = excluded.tier, last_event_at = excluded.last_event_at
+          returning * into account;
+        with applied as (
+          update app_private.billing_events e set outcome = 'applied after its checkout.session.completed', tenant_id = tenant
+           where e.outcome like 'waiting%' and e.stripe_subscription_id = account.stripe_subscription_id
+             and e.stripe_customer_id = account.stripe_customer_id
+          returning e.paid_until)
+        select count(*) > 0, max(applied.paid_until) into invoice_paid, waiting from applied;
+        if object->>'payment_status' in ('paid', 'no_payment_required') or invoice_paid then
+          perform app_private.billing_paid(tenant, account.tier, created, waiting);
+        else
+          result := 'linked: waiting for invoice.paid';
+        end if;
+      end if;
+    elsif event_type = 'invoice.paid' then
+      perform app_private.billing_paid(tenant, account.tier, created, period_end);
+    else
+      current := app_private.current_period(tenant);
+      if current.tier is distinct from account.tier then
+        result := 'ignored: the tenant is not on the tier this subscription pays for';
+      elsif event_type = 'invoice.payment_failed' then
+        update public.subscriptions s set status = 'past_due', grace_ends_at = coalesce(s.grace_ends_at, created + grace)
+         where s.id = current.id and s.status::text in ('active', 'past_due');
+      else -- customer.subscription.deleted: the tier stays until the end of what was paid
+        update public.subscriptions s set cancels_at = greatest(created, coalesce(s.next_billing_date, created))
+         where s.id = current.id returning * into current;
+        update app_private.billing_accounts a set stripe_subscription_id = null where a.tenant_id = tenant;
+        if current.cancels_at <= now() then
+          perform app_private.switch_period(tenant, 'starter', 'active', 'cancelled', now());
+        end if;
+      end if;
+    end if;
+    if result not like 'ignored%' then
+      update app_private.billing_accounts a set last_event_at = greatest(a.last_event_at, created) where a.tenant_id = tenant;
+    end if;
+  end if;
+  update app_private.billing_events e set outcome = result, tenant_id = tenant where e.id = event_id;
+  return result;
+end;
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.apply_tenant_ddl(target text)
  RETURNS integer
  LANGUAGE plpgsql
@@ -1025,6 +1198,26 @@ AS $function$
   select app_private.reserve_attempts(
     array[app_private.throttle_key('registration-address', client_address), app_private.throttle_key('registration-email', email)],
     array[max_per_address, max_per_email], window_seconds)
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.billing_paid(tenant integer, tier text, paid_at timestamp with time zone, next_billing timestamp with time zone)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  current public.subscriptions := app_private.current_period(tenant);
+begin
+  if current.tier is distinct from tier then
+    current := app_private.switch_period(tenant, tier, 'active', 'expired', now());
+  elsif current.status::text = 'suspended' then -- a billing suspension (not staff's) is lifted by the payment
+    update public.tenants t set subscription_status = 'active' where t.id = tenant and t.subscription_status = 'suspended';
+  end if;
+  update public.subscriptions s set status = 'active', grace_ends_at = null, cancels_at = null, payment_method = 'stripe',
+         last_payment_date = paid_at, next_billing_date = coalesce(next_billing, s.next_billing_date)
+   where s.id = current.id;
+end;
 $function$
 ;
 
@@ -1241,6 +1434,14 @@ begin
   return coalesce(result, 0);
 end;
 $function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.current_period(tenant integer)
+ RETURNS subscriptions
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$ select * from public.subscriptions s where s.tenant_id = tenant and s.end_date is null $function$
 ;
 
 CREATE OR REPLACE FUNCTION app_private.current_tenant_id()
@@ -1648,6 +1849,21 @@ AS $function$
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.queue_billing_email(kind text, period subscriptions)
+ RETURNS void
+ LANGUAGE sql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+  select null from (
+    select graphile_worker.add_job('billing_email',
+             json_build_object('kind', kind, 'email', u.email, 'name', u.full_name, 'shop', t.name,
+                               'tier', period.tier, 'trial_ends_at', period.trial_ends_at),
+             job_key => kind || ':' || period.id || ':' || u.id)
+      from public.users u join public.tenants t on t.id = u.tenant_id
+     where u.tenant_id = period.tenant_id and u.role = 'admin' and u.is_active) queued
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.queue_invitation_email(invitation invitations)
  RETURNS void
  LANGUAGE sql
@@ -1662,6 +1878,21 @@ AS $function$
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.record_checkout_session(session_id text, tier text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+begin
+  if app_private.current_tenant_id() is null then
+    raise exception 'No tenant' using errcode = '42501';
+  end if;
+  insert into app_private.checkout_sessions (id, tenant_id, tier) values (session_id, app_private.current_tenant_id(), tier);
+end;
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.register_tenant(tenant_name text, email text, password_hash text, tier text DEFAULT NULL::text)
  RETURNS app_private.jwt_claims
  LANGUAGE plpgsql
@@ -1672,14 +1903,21 @@ declare
   new_tenant public.tenants;
   new_user_id int;
   new_schema text;
+  target public.tiers;
+  terms_status text;
+  terms_trial timestamptz;
 begin
-  if tier is not null and not exists (select 1 from public.tiers t where t.id = register_tenant.tier) then
-    raise exception 'Unknown subscription tier "%"', register_tenant.tier using errcode = '22023';
+  if tier is not null then
+    select * into target from public.tiers t where t.id = register_tenant.tier;
+    if not found then
+      raise exception 'Unknown subscription tier "%"', register_tenant.tier using errcode = '22023';
+    end if;
+    select * into terms_status, terms_trial from app_private.self_service_terms(null, target);
   end if;
-  if tier is null then
+  if terms_status is null then
     insert into public.tenants (name, email) values (tenant_name, register_tenant.email) returning * into new_tenant;
   else
-    insert into public.tenants (name, email, subscription_tier) values (tenant_name, register_tenant.email, register_tenant.tier)
+    insert into public.tenants (name, email, subscription_tier) values (tenant_name, register_tenant.email, target.id)
       returning * into new_tenant;
   end if;
   new_schema := new_tenant.schema_name;
@@ -1691,8 +1929,9 @@ begin
     values (new_tenant.id, register_tenant.email, tenant_name, 'admin')
     returning id into new_user_id;
   insert into app_private.user_secrets (user_id, password_hash) values (new_user_id, register_tenant.password_hash);
-  insert into public.subscriptions (tenant_id, tier, price_monthly)
-    select new_tenant.id, t.id, t.price_monthly from public.tiers t where t.id = new_tenant.subscription_tier;
+  insert into public.subscriptions (tenant_id, tier, price_monthly, status, trial_ends_at)
+    select new_tenant.id, t.id, t.price_monthly, coalesce(terms_status, 'active')::public.subscription_status, terms_trial
+      from public.tiers t where t.id = new_tenant.subscription_tier;
   return (new_user_id, new_tenant.id, 'admin')::app_private.jwt_claims;
 exception
   when unique_violation then
@@ -2030,6 +2269,72 @@ end;
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.run_billing_clock(at timestamp with time zone, reminder interval)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  period public.subscriptions;
+  changed int := 0;
+begin
+  for period in
+    select * from public.subscriptions s
+     where s.end_date is null and s.status::text = 'trialing' and s.trial_reminded_at is null
+       and s.trial_ends_at > at and s.trial_ends_at - reminder <= at
+       for update
+  loop
+    perform app_private.queue_billing_email('trial_ending', period);
+    update public.subscriptions s set trial_reminded_at = at where s.id = period.id;
+    changed := changed + 1;
+  end loop;
+  for period in
+    select * from public.subscriptions s
+     where s.end_date is null
+       and ((s.status::text = 'trialing' and s.trial_ends_at <= at) or s.cancels_at <= at
+            or (s.status::text = 'past_due' and s.grace_ends_at <= at))
+     order by s.tenant_id
+       for update
+  loop
+    perform 1 from public.tenants t where t.id = period.tenant_id for update;
+    if period.cancels_at <= at then
+      perform app_private.switch_period(period.tenant_id, 'starter', 'active', 'cancelled', period.cancels_at);
+    elsif period.status::text = 'trialing' then
+      perform app_private.switch_period(period.tenant_id, 'starter', 'active', 'expired', period.trial_ends_at);
+      perform app_private.queue_billing_email('trial_ended', period);
+    else
+      update public.subscriptions s set status = 'suspended' where s.id = period.id;
+      update public.tenants t set subscription_status = 'suspended' where t.id = period.tenant_id;
+    end if;
+    changed := changed + 1;
+  end loop;
+  return changed;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.self_service_terms(tenant integer, target tiers, OUT status text, OUT trial_ends timestamp with time zone)
+ RETURNS record
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  current public.subscriptions := app_private.current_period(tenant);
+begin
+  if target.price_monthly = 0 or app_private.upgrades_are_immediate() then
+    status := 'active';
+  elsif app_private.trial_days() > 0
+        and not coalesce(current.status::text in ('active', 'past_due', 'suspended') and current.price_monthly > 0, false)
+        and not exists (select 1 from public.subscriptions s where s.tenant_id = tenant and s.tier = target.id and s.trial_ends_at is not null) then
+    status := 'trialing';
+    trial_ends := now() + make_interval(days => app_private.trial_days());
+  end if;
+end;
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.sender_share(key text)
  RETURNS integer
  LANGUAGE sql
@@ -2098,6 +2403,56 @@ begin
   perform app_private.revoke_dependent_credentials(array[set_password.user_id], 'password changed', set_password.session_id);
   delete from app_private.attempt_counters where key = app_private.throttle_key('password-change', set_password.user_id::text);
   return true;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.set_tenant_tier(tenant integer, tier text)
+ RETURNS subscriptions
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  opened public.subscriptions;
+begin
+  perform 1 from public.tenants t where t.id = tenant for update;
+  if not found then
+    raise exception 'No tenant %', tenant using errcode = 'P0002';
+  elsif not exists (select 1 from public.tiers t where t.id = set_tenant_tier.tier) then
+    raise exception 'Unknown subscription tier "%"', tier using errcode = '22023';
+  end if;
+  opened := app_private.switch_period(tenant, tier, 'active', 'expired', now());
+  update public.subscriptions s set payment_method = 'operator' where s.id = opened.id returning * into opened;
+  update public.tenants t set subscription_status = 'active' where t.id = tenant and t.subscription_status = 'suspended';
+  return opened;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.switch_period(tenant integer, tier text, status text, closed_as text, at timestamp with time zone, trial_ends timestamp with time zone DEFAULT NULL::timestamp with time zone)
+ RETURNS subscriptions
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  opened public.subscriptions;
+  billing_suspended boolean := coalesce((app_private.current_period(tenant)).status::text = 'suspended', false);
+begin
+  update public.subscriptions s set end_date = greatest(at, s.start_date), status = closed_as::public.subscription_status
+   where s.tenant_id = tenant and s.end_date is null;
+  insert into public.subscriptions (tenant_id, tier, price_monthly, status, trial_ends_at, start_date)
+    select tenant, t.id, t.price_monthly, switch_period.status::public.subscription_status, trial_ends,
+           greatest(at, (select max(s.end_date) from public.subscriptions s where s.tenant_id = tenant))
+      from public.tiers t where t.id = switch_period.tier
+    returning * into opened;
+  -- The tenant's status follows billing's suspensions only (the closed period's, the new one's): a suspension by staff stays.
+  update public.tenants t set subscription_tier = switch_period.tier,
+         subscription_status = case when switch_period.status = 'suspended' then 'suspended'
+                                    when billing_suspended and t.subscription_status = 'suspended' then 'active'
+                                    else t.subscription_status end
+   where t.id = tenant;
+  return opened;
 end;
 $function$
 ;
@@ -2550,6 +2905,20 @@ CREATE OR REPLACE FUNCTION app_private.throttle_key(scope text, subject text)
 AS $function$ select scope || ':' || lower(subject) $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.trial_days()
+ RETURNS integer
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$ select coalesce(nullif(current_setting('stoflow.trial_days', true), '')::int, 14) $function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.upgrades_are_immediate()
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$ select current_setting('stoflow.billing', true) is not distinct from 'immediate' $function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.usage_month()
  RETURNS date
  LANGUAGE sql
@@ -2628,7 +2997,10 @@ AS $function$
 declare
   t public.tenants;
   target public.tiers;
+  current public.subscriptions;
   used record;
+  terms_status text;
+  terms_trial timestamptz;
   opened public.subscriptions;
 begin
   select * into t from public.tenants where id = app_private.current_tenant_id() for update;
@@ -2640,6 +3012,14 @@ begin
   elsif t.subscription_status <> 'active' then
     raise exception 'The tenant''s subscription is %: its tier cannot change', t.subscription_status using errcode = 'SFSUS';
   end if;
+  current := app_private.current_period(t.id);
+  if target.rank > (select rank from public.tiers where id = t.subscription_tier) then
+    select * into terms_status, terms_trial from app_private.self_service_terms(t.id, target);
+    if terms_status is null then
+      raise exception 'The % tier needs a payment: ask for a checkout page (createCheckoutSession)', target.id using errcode = 'SFPAY';
+    end if;
+    return app_private.switch_period(t.id, target.id, terms_status, 'expired', now(), terms_trial);
+  end if;
   select * into used from app_private.tenant_usage(t);
   if used.active_products > target.max_products then
     raise exception 'Cannot move to the % tier: it allows % active products and % are active; archive some first',
@@ -2648,13 +3028,26 @@ begin
     raise exception 'Cannot move to the % tier: it allows % platforms and % are in use',
       target.id, target.max_platforms, cardinality(used.platforms) using errcode = 'SFLIM';
   end if;
-  update public.subscriptions set end_date = now(), status = 'expired' where tenant_id = t.id and end_date is null;
-  insert into public.subscriptions (tenant_id, tier, price_monthly) values (t.id, target.id, target.price_monthly)
-    returning * into opened;
-  update public.tenants set subscription_tier = target.id where id = t.id;
+  -- A downgrade to another paid tier keeps the period's billing state (trial, payment, grace): it grants nothing new.
+  opened := app_private.switch_period(t.id, target.id, case when target.price_monthly = 0 then 'active' else current.status::text end,
+                                      'expired', now(), case when target.price_monthly > 0 then current.trial_ends_at end);
+  if target.price_monthly > 0 then
+    update public.subscriptions s set trial_reminded_at = current.trial_reminded_at, grace_ends_at = current.grace_ends_at,
+           cancels_at = current.cancels_at, payment_method = current.payment_method,
+           last_payment_date = current.last_payment_date, next_billing_date = current.next_billing_date
+     where s.id = opened.id returning * into opened;
+  end if;
   return opened;
 end;
 $function$
+;
+
+CREATE OR REPLACE FUNCTION public.current_subscription_period()
+ RETURNS subscriptions
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$ select * from public.subscriptions s where s.tenant_id = app_private.current_tenant_id() and s.end_date is null $function$
 ;
 
 CREATE OR REPLACE FUNCTION public.current_tenant_usage()
@@ -2771,6 +3164,8 @@ $function$
 
 grant execute on function app_private.accept_invitation(bytea,text) to stoflow_auth;
 
+grant execute on function app_private.apply_billing_event(text,text,timestamp with time zone,jsonb,interval) to stoflow_billing;
+
 grant execute on function app_private.begin_login(text,text,integer,integer,integer,integer) to stoflow_auth;
 
 grant execute on function app_private.begin_password_change(integer,integer,integer) to stoflow_auth;
@@ -2829,6 +3224,8 @@ grant execute on function app_private.pending_invitations() to stoflow_admin;
 
 grant execute on function app_private.queue_account_email(text,text,integer) to stoflow_auth;
 
+grant execute on function app_private.record_checkout_session(text,text) to stoflow_admin;
+
 grant execute on function app_private.register_tenant(text,text,text,text) to stoflow_auth;
 
 grant execute on function app_private.request_account_email(text,text,text,integer,integer,integer) to stoflow_auth;
@@ -2853,6 +3250,8 @@ grant execute on function app_private.revoke_session(uuid,text) to stoflow_auth;
 
 grant execute on function app_private.rotate_refresh_token(bytea,bytea,interval) to stoflow_auth;
 
+grant execute on function app_private.run_billing_clock(timestamp with time zone,interval) to stoflow_worker;
+
 grant execute on function app_private.server_status() to stoflow_authenticator;
 
 grant execute on function app_private.session_user_and_tenant(integer) to stoflow_auth;
@@ -2864,6 +3263,8 @@ grant execute on function app_private.tenant_id_of_schema(text) to stoflow_authe
 grant execute on function app_private.verify_email(bytea) to stoflow_auth;
 
 grant execute on function change_subscription_tier(text) to stoflow_admin;
+
+grant execute on function current_subscription_period() to stoflow_admin;
 
 grant execute on function current_tenant_usage() to stoflow_viewer;
 
@@ -3027,6 +3428,8 @@ comment on column app_private.ai_credit_usage.month is 'First day of the calenda
 
 comment on column app_private.ai_credit_usage.tenant_id is 'The tenant.';
 
+comment on function app_private.apply_billing_event(text,text,timestamp with time zone,jsonb,interval) is 'Applies one signed Stripe event (checkout.session.completed, invoice.paid, invoice.payment_failed, customer.subscription.deleted), the only writer of paid status besides the operator''s set_tenant_tier: once per event id (a duplicate returns duplicate), ignoring events older than the last applied for the tenant, and finding the tenant only through our Checkout Session (whose client_reference_id must be that tenant) and the customer and subscription ids stored from it. An invoice.paid that comes before its Checkout Session completes waits, and is applied with it. A failed payment gives `grace` before suspension. Returns what it did.';
+
 comment on function app_private.apply_tenant_ddl(text) is 'Applies to one tenant schema every DDL step it does not have yet, in order; returns how many. Locks that schema''s row so two runs never apply a step twice.';
 
 comment on function app_private.apply_tenant_ddl_step(text,integer) is 'Runs one tenant DDL step on one schema and records that the schema has it (also used to re-run an edited, uncommitted step).';
@@ -3051,11 +3454,55 @@ comment on function app_private.begin_password_change(integer,integer,integer) i
 
 comment on function app_private.begin_registration(text,text,integer,integer,integer) is 'Before bcrypt, reserves a registration for the client address and for the e-mail in the window (each creates a schema, so every attempt counts, successful or not). Returns 0 when reserved, else the seconds to wait.';
 
+comment on table app_private.billing_accounts is 'A tenant''s Stripe customer and subscription, stored from the completed Checkout Session we created: later events find their tenant only through these ids (never metadata or e-mail).';
+
+comment on column app_private.billing_accounts.last_event_at is 'Creation time of the last event applied for this tenant: older events arrive out of order and are ignored.';
+
+comment on column app_private.billing_accounts.stripe_customer_id is 'Stripe''s customer id (cus_…).';
+
+comment on column app_private.billing_accounts.stripe_subscription_id is 'Stripe''s subscription id (sub_…); NULL once it was deleted.';
+
+comment on column app_private.billing_accounts.tenant_id is 'The tenant.';
+
+comment on column app_private.billing_accounts.tier is 'The tier the Stripe subscription pays for.';
+
+comment on table app_private.billing_events is 'Every signed billing event received, once per event id (a duplicate is answered without being applied again), with what it did.';
+
+comment on column app_private.billing_events.created is 'When Stripe created the event.';
+
+comment on column app_private.billing_events.id is 'Stripe''s event id (evt_…).';
+
+comment on column app_private.billing_events.outcome is 'applied, or why it was ignored.';
+
+comment on column app_private.billing_events.paid_until is 'An invoice''s period end: what invoice.paid pays until (the next billing date).';
+
+comment on column app_private.billing_events.received_at is 'When it was received.';
+
+comment on column app_private.billing_events.stripe_customer_id is 'An invoice''s customer (cus_…).';
+
+comment on column app_private.billing_events.stripe_subscription_id is 'An invoice''s subscription (sub_…).';
+
+comment on column app_private.billing_events.tenant_id is 'The tenant it was applied to, if any.';
+
+comment on column app_private.billing_events.type is 'The event type (invoice.paid…).';
+
+comment on function app_private.billing_paid(integer,text,timestamp with time zone,timestamp with time zone) is 'A confirmed payment (called by app_private.apply_billing_event only): the tenant is on the paid tier, active, its grace or suspension lifted.';
+
 comment on function app_private.cancel_email_change(bytea) is '"This was not me", with the token of the message to the old address: the change is cancelled and, as a credential event, every session of the user ends. Returns ok, invalid (also for a token sent to the new address), used or expired.';
 
 comment on function app_private.catch_up_tenants_in_development() is 'With stoflow.catch_up_tenants = on (set by `npm run db -- watch`), brings every tenant schema to the last tenant DDL step in the current transaction; the first failure is raised with the step, tenant and schema named. Otherwise nothing: production tenants catch up in batches (npm run migrate).';
 
 comment on function app_private.check_user_token(bytea,text,text,integer,integer) is 'First step of every use of an e-mailed token, before any bcrypt: reserves an attempt of the client address (seconds to wait, else 0), then says what the token can do without using it.';
+
+comment on table app_private.checkout_sessions is 'The Stripe Checkout Sessions this server created, each for one tenant and tier: a completed session is credited only to the tenant it was made for, which must also be its client_reference_id.';
+
+comment on column app_private.checkout_sessions.created_at is 'When it was created.';
+
+comment on column app_private.checkout_sessions.id is 'Stripe''s id of the Checkout Session (cs_…).';
+
+comment on column app_private.checkout_sessions.tenant_id is 'The tenant whose admin asked for it.';
+
+comment on column app_private.checkout_sessions.tier is 'The tier it pays for.';
 
 comment on function app_private.commented_constraints(oid[],text) is 'The messages written beside the constraints of these tables (or of one constraint of theirs) (comment on constraint, or on a unique index): the comment''s text, or its `@message` line (foreign keys: only that line, their comment being the relation''s description); the field is a `@field` line or the constraint''s first column.';
 
@@ -3078,6 +3525,8 @@ comment on column app_private.constraint_messages.table_name is 'The table, with
 comment on function app_private.constraint_messages() is 'The field and message of every constraint of the API''s tables (and of every not-null column): written beside the constraint (app_private.commented_constraints), else a row of app_private.constraint_messages. The server reads one at a time (app_private.constraint_message).';
 
 comment on function app_private.count_in_tenant(text,text) is 'Runs a counting query with {schema} replaced by a tenant schema.';
+
+comment on function app_private.current_period(integer) is 'The tenant''s current (open) subscription period.';
 
 comment on function app_private.current_tenant_id() is 'The tenant of the current request, from the jwt.claims.tenant_id setting; NULL when anonymous.';
 
@@ -3173,7 +3622,11 @@ comment on column app_private.platform_usage.tenant_id is 'The tenant.';
 
 comment on function app_private.queue_account_email(text,text,integer) is 'Queues a verify_email or reset_password message for an address (in the caller''s transaction: no mail for a rolled-back change), with the time it was asked for and a priority (0 first, up to 9; invitations come after). Whether an account fits is decided when it is sent: queuing takes the same work either way.';
 
+comment on function app_private.queue_billing_email(text,subscriptions) is 'Queues a billing message (trial_ending, trial_ended) about a period to each active admin of its tenant.';
+
 comment on function app_private.queue_invitation_email(invitations) is 'Queues an invitation''s message behind account mail (priority 10, plus the tenant''s invitations already sent in the window), in its tenant''s own named queue (one at a time per tenant); the links of its earlier messages stop working.';
+
+comment on function app_private.record_checkout_session(text,text) is 'Records a Stripe Checkout Session the signed-in admin asked for, against the admin''s own tenant: its completion pays for that tier of that tenant only.';
 
 comment on type app_private.refresh_result is 'Outcome of a refresh (ok, invalid, expired, reused, inactive) and, when ok, the new claims.';
 
@@ -3189,7 +3642,7 @@ comment on column app_private.refresh_tokens.token_hash is 'SHA-256 of the token
 
 comment on column app_private.refresh_tokens.used_at is 'When it was exchanged for a new one; NULL while unused.';
 
-comment on function app_private.register_tenant(text,text,text,text) is 'Creates a tenant, its schema client_<id> with every tenant table, its admin user and first subscription, in one transaction; returns the admin''s claims. Any failure leaves nothing behind. The password arrives already hashed (bcrypt, in Node).';
+comment on function app_private.register_tenant(text,text,text,text) is 'Creates a tenant, its schema client_<id> with every tenant table, its admin user and first subscription, in one transaction; returns the admin''s claims. A paid tier starts as a trial (app_private.self_service_terms); with no trial open to it, the tenant starts on starter. Any failure leaves nothing behind. The password arrives already hashed (bcrypt, in Node).';
 
 comment on function app_private.request_account_email(text,text,text,integer,integer,integer) is 'Anonymous request of a verify_email (resend) or reset_password message for an address: throttled per address and per client (seconds to wait, else 0); queues the message with the same work whether or not an account fits, behind the earlier requests of the same client in the window (priority).';
 
@@ -3219,6 +3672,10 @@ comment on function app_private.role_rank(user_role) is 'How much a role may do:
 
 comment on function app_private.rotate_refresh_token(bytea,bytea,interval) is 'Exchanges an unused refresh token for a new one in the same session. A token used twice revokes its whole session (theft detection); a session revoked or opened with an outdated credential refreshes nothing.';
 
+comment on function app_private.run_billing_clock(timestamp with time zone,interval) is 'The billing clock at `at`: mails the admins of trials ending within `reminder` (once), ends trials without a payment (back to starter, nothing deleted: the limit triggers then refuse new items; the admins are mailed), suspends tenants whose grace period after a failed payment is over, and moves cancelled subscriptions to starter at their period''s end. Returns how many periods it changed.';
+
+comment on function app_private.self_service_terms(integer,tiers) is 'What a tenant gets when it asks for a tier by itself (registration, changeSubscriptionTier upwards): a free tier, or any tier when upgrades are immediate, active; a paid tier on trial (trialing for TRIAL_DAYS) when the tenant is not on a paid tier already (active, past_due or suspended: a trial ending would drop what it pays for) and has never had a trial of that tier; otherwise nothing (status NULL): it must pay.';
+
 comment on function app_private.sender_share(text) is 'How many attempts a throttle key counts in its current window (1 when none): the rank of a sender''s latest message, which its job''s priority follows so that a heavy sender''s mail waits behind lighter senders''.';
 
 comment on function app_private.server_status() is 'Applied migrations, tenant schemas missing a DDL step (and the first 20 of their tenant ids), and the number of tenants: for the readiness check and metrics.';
@@ -3246,6 +3703,10 @@ comment on column app_private.sessions.revoked_reason is 'Why the session was en
 comment on column app_private.sessions.user_id is 'The signed-in user.';
 
 comment on function app_private.set_password(integer,text,uuid,integer) is 'Stores a new password hash (made in Node) if the password checked (checked_version) is still the current one and the session is live: a credential event (app_private.revoke_dependent_credentials) that keeps this session; clears the user''s password-change failures. False when it lost a race: nothing changed.';
+
+comment on function app_private.set_tenant_tier(integer,text) is 'The operator''s tenants:set-tier: the tenant is on tier, active, at once (what it pays is settled outside Stripe), a billing suspension lifted. Nothing is deleted when it goes down.';
+
+comment on function app_private.switch_period(integer,text,text,text,timestamp with time zone,timestamp with time zone) is 'Closes the tenant''s current period (as closed_as) and opens one on tier with status; the tenant''s tier and limits follow. Nothing is deleted: usage above the new tier''s limits stays, and the limit triggers refuse new items.';
 
 comment on table app_private.tenant_ddl_steps is 'Ordered DDL steps that build a tenant schema; {schema} in sql is the schema being built.';
 
@@ -3327,6 +3788,10 @@ comment on function app_private.tg_vinted_products__status_rules() is 'Trigger: 
 
 comment on function app_private.throttle_key(text,text) is 'The counter key of a throttled subject: lower-cased, so that every case variant of an e-mail shares one counter (the same lower() that finds the account).';
 
+comment on function app_private.trial_days() is 'Days of a trial of a paid tier (TRIAL_DAYS, sent by the gateway as stoflow.trial_days; 14 when unset; 0: no trial).';
+
+comment on function app_private.upgrades_are_immediate() is 'True only when the gateway says so (BILLING=none in development: stoflow.billing = immediate): a paid tier is then active at once. Unset: never.';
+
 comment on function app_private.usage_month() is 'The calendar month (UTC) AI credits are counted in now, as its first day.';
 
 comment on function app_private.use_user_token(bytea,text) is 'Uses an e-mailed token once (ok, with what it is bound to: user, address, invitation, change of address; else what app_private.user_token_outcome says); called by the security definer function of each flow.';
@@ -3370,7 +3835,9 @@ comment on column app_private.user_tokens.user_id is 'The user the token acts fo
 comment on function app_private.verify_email(bytea) is 'Verifies the address a verify_email token was sent to; returns ok, invalid, used or expired.';
 
 comment on function change_subscription_tier(text) is '@arg new_tier The tier to move to: starter, standard, premium, business or enterprise
-Moves the signed-in admin''s tenant to another tier: the current period ends (expired), a new one opens, the limits follow at once. A downgrade below current usage is refused (LIMIT_REACHED): nothing is deleted behind the seller''s back.';
+Moves the signed-in admin''s tenant to another tier: the current period ends (expired), a new one opens, the limits follow at once. A downgrade below current usage is refused (LIMIT_REACHED): nothing is deleted behind the seller''s back; a downgrade keeps the billing state of the period. An upgrade to a paid tier starts its trial (trialing, once per tier); without a trial open to it, it is refused with PAYMENT_REQUIRED: pay through createCheckoutSession. Never makes a paid tier active (except BILLING=none in development).';
+
+comment on function current_subscription_period() is 'The signed-in admin''s current subscription period: tier, status (trialing, active, past_due, suspended), trialEndsAt, graceEndsAt, cancelsAt, nextBillingDate.';
 
 comment on function current_tenant_usage() is 'Usage of the signed-in tenant against its limits: active products, platforms ever published to, AI credits used and remaining this month (UTC). Deleting products does not lower the platforms or credits used.';
 
@@ -3432,20 +3899,26 @@ comment on type public.publication_status is '@value pending Started, no outcome
 @value error Failed on the platform (see errorCode and errorMessage)
 Outcome of a publication attempt.';
 
-comment on type public.subscription_status is '@value active The period in force
-@value suspended Paused: the tenant reads but does not write
-@value cancelled Ended by the tenant or by staff
-@value expired Ended by a change of tier, or by its end date
+comment on type public.subscription_status is '@value active The period in force (paid, or a free tier)
+@value suspended Paused: the tenant reads but does not write (a payment failed and its grace period ended)
+@value cancelled Ended by the tenant, by staff or by the billing side
+@value expired Ended by a change of tier, by its end date, or by the end of a trial
+@value trialing A paid tier on trial until trialEndsAt; without a payment by then, the tenant falls back to starter
+@value past_due A payment failed: the tier stays until graceEndsAt, then the tenant is suspended
 State of one subscription period.';
 
 comment on table public.subscriptions is '@name subscription_period
 History of a tenant''s subscriptions; the row with no end date is the current one.';
+
+comment on column public.subscriptions.cancels_at is 'The billing side cancelled the subscription: the tier is kept until then, then the tenant falls back to starter.';
 
 comment on column public.subscriptions.created_at is 'When the row was created.';
 
 comment on column public.subscriptions.currency is 'ISO 4217 currency code.';
 
 comment on column public.subscriptions.end_date is 'When this period ended; NULL for the current subscription.';
+
+comment on column public.subscriptions.grace_ends_at is 'After a failed payment (past_due): when the tenant is suspended unless a payment arrives.';
 
 comment on column public.subscriptions.id is 'Identifier of the subscription period.';
 
@@ -3459,11 +3932,15 @@ comment on column public.subscriptions.price_monthly is 'Monthly price in the cu
 
 comment on column public.subscriptions.start_date is 'When this period started.';
 
-comment on column public.subscriptions.status is 'active, cancelled, expired or suspended.';
+comment on column public.subscriptions.status is 'trialing, active, past_due, suspended, cancelled or expired.';
 
 comment on column public.subscriptions.tenant_id is 'The subscribing tenant.';
 
 comment on column public.subscriptions.tier is 'The tier subscribed to.';
+
+comment on column public.subscriptions.trial_ends_at is 'When the trial of this period ends (trialing); without a payment by then the tenant falls back to starter. Set on every trial period, so a tenant gets one trial per paid tier.';
+
+comment on column public.subscriptions.trial_reminded_at is 'When the admins were mailed that the trial ends soon (once).';
 
 comment on column public.subscriptions.updated_at is 'When the row was last changed.';
 

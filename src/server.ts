@@ -16,6 +16,7 @@ import { introspectWithoutTenantSchemas } from "./db/patches/introspection.ts";
 import { graphqlGuards, makePreset } from "./graphql/preset.ts";
 import { SchemaWatchSubscriber } from "./graphql/schema-watch.ts";
 import { createPipeline } from "./http/pipeline.ts";
+import { billingFlows } from "./billing/flows.ts";
 import { createApiListener } from "./http/listeners.ts";
 import { bearerTenant } from "./http/bearer.ts";
 import { startProbeThread } from "./http/probe-thread.ts";
@@ -71,6 +72,9 @@ export async function startGateway(
   const probePool = createPool(appUrl, { ...config, poolSize: 1 }, logger, { keepIdle: true });
   await probePool.query("select 1").catch(() => undefined); // a database still away is reported by /health itself
   const auth = authServiceFor(pool, config);
+  // Without APP_URL, Checkout sends the admin back to this server's address, known once it listens.
+  let listening = config.mail.appUrl;
+  const billing = billingFlows(pool, config.billing, () => listening, logger);
   const guards = graphqlGuards(config.graphql);
   const messages = new ConstraintMessages(pool);
   const metrics = createMetrics(
@@ -98,6 +102,7 @@ export async function startGateway(
       schemaWatch,
       live: hub,
       deliveries: makePgAdaptorWithPgClient(deliveryPool),
+      billing,
     }),
   );
   const serv = pgl.createServ((preset) => new ReceivedBodyGrafserv(preset));
@@ -120,6 +125,7 @@ export async function startGateway(
     preparedStatements: config.preparedStatements,
     connectionProblem,
     graphql: serv.handler(),
+    billing,
   });
   const api = createApiListener(config, pipeline.trustProxy, () => guards.newDocuments.counts.refused);
   const live = await startLiveUpdates(serv, hub, {
@@ -153,6 +159,7 @@ export async function startGateway(
   }).catch(giveUp);
   registerTransportMetrics(metrics.registry, api, config.bodyBudgetBytes, () => probes.counts());
   const url = ownAddress(port);
+  if (config.mail.ownLinkPages) listening = url;
   // Without APP_URL, the links of messages lead here, to the port really bound (PORT=0 picks one).
   const mailing = config.mail.ownLinkPages ? { ...config, mail: { ...config.mail, appUrl: url } } : config;
   const jobs = config.jobs.inProcess ? await startJobWorker(appUrl, mailing, logger).catch(giveUp) : undefined;

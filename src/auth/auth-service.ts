@@ -1,5 +1,6 @@
 import type pg from "pg";
 import type { JwtConfig, ThrottleConfig } from "../config/auth.ts";
+import { billingSqlSettings, type BillingConfig } from "../config/billing.ts";
 import type { MailConfig } from "../config/mail.ts";
 import type { ServerConfig } from "../config/server.ts";
 import { mailLinkFlows } from "./mail-links.ts";
@@ -21,6 +22,8 @@ export interface AuthDependencies {
   /** Run the per-request session check as a named prepared statement (DATABASE_PREPARED_STATEMENTS). */
   preparedStatements: boolean;
   mail: MailConfig;
+  /** Whether a paid tier asked for at registration starts as a trial (BILLING, TRIAL_DAYS). */
+  billing: BillingConfig;
 }
 
 /**
@@ -30,13 +33,13 @@ export interface AuthDependencies {
  * in PostgreSQL (TOO_MANY_ATTEMPTS when none is left), and only then hashes.
  */
 export function createAuthService(deps: AuthDependencies) {
-  const { pool, jwt, passwords, throttle, mail } = deps;
+  const { pool, jwt, passwords, throttle, mail, billing } = deps;
   const issuer = sessionIssuer(jwt);
   const mailLinks = mailLinkFlows(pool, mail, throttle, passwords);
   return {
     ...mailLinks.flows,
     ...teamFlows(pool, mail, passwords, mailLinks.links, issuer),
-    ...registrationFlows(pool, passwords, throttle, issuer),
+    ...registrationFlows(pool, passwords, throttle, issuer, billingSqlSettings(billing)),
     ...passwordChangeFlows(pool, passwords, throttle),
     ...sessionFlows({ ...deps, loginRequiresVerifiedEmail: mail.loginRequiresVerifiedEmail }, issuer),
   };
@@ -59,5 +62,6 @@ export function authServiceFor(pool: pg.Pool, config: ServerConfig): AuthService
     throttle: config.throttle,
     preparedStatements: config.preparedStatements,
     mail: config.mail,
+    billing: config.billing,
   });
 }

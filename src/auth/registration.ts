@@ -13,7 +13,13 @@ const HOUR = 3600;
  * Sign-up: a tenant, its schema and its admin, signed in at once. Bcrypt's line first, then the
  * registration throttles reserved in PostgreSQL (per address and per e-mail), then the hash.
  */
-export function registrationFlows(pool: pg.Pool, passwords: PasswordHasher, throttle: ThrottleConfig, issuer: SessionIssuer) {
+export function registrationFlows(
+  pool: pg.Pool,
+  passwords: PasswordHasher,
+  throttle: ThrottleConfig,
+  issuer: SessionIssuer,
+  billingSettings: Record<string, string>,
+) {
   const asAuth = <T>(work: (sql: SqlHelpers) => Promise<T>) => asAuthRole(pool, work);
   return {
     async register(input: Record<string, unknown>, clientIp: string): Promise<AuthResponse> {
@@ -31,18 +37,22 @@ export function registrationFlows(pool: pg.Pool, passwords: PasswordHasher, thro
         );
         if (wait > 0) throw tooManyAttempts(wait, "registrations");
         const hash = await bcrypt.hash(password);
-        return asAuth(async (query) => {
-          const { user_id: userId } = await insertTenant(query, registration, hash);
-          const { credential_version } = (await query.row<PasswordCheck>("select * from app_private.login_candidate($1)", [email]))!;
-          return issuer.open(query, userId, credential_version);
-        });
+        return asAuthRole(
+          pool,
+          async (query) => {
+            const { user_id: userId } = await insertTenant(query, registration, hash);
+            const { credential_version } = (await query.row<PasswordCheck>("select * from app_private.login_candidate($1)", [email]))!;
+            return issuer.open(query, userId, credential_version);
+          },
+          billingSettings,
+        );
       }, clientIp);
     },
   };
 }
 
 /**
- * app_private.register_tenant: the tenant, its schema, its admin (refusals as INVALID_INPUT or
+ * app_private.register_tenant (a paid tier on trial, per the transaction's billing settings): the tenant, its schema, its admin (refusals as INVALID_INPUT or
  * EMAIL_TAKEN), and the admin's verification message queued in the same transaction. Also an
  * operator's `stoflow tenants:create` (src/operator/tenants.ts).
  */

@@ -34,9 +34,9 @@ export function inTransaction<T>(pool: pg.Pool, settings: Record<string, string>
     .catch(refusal);
 }
 
-/** A transaction as role stoflow_auth, the role of every auth flow's SQL (see inTransaction). */
-export function asAuthRole<T>(pool: pg.Pool, work: (sql: SqlHelpers) => Promise<T>): Promise<T> {
-  return inTransaction(pool, { role: AUTH_PG_ROLE }, work);
+/** A transaction as role stoflow_auth, the role of every auth flow's SQL (see inTransaction), with `settings` when given. */
+export function asAuthRole<T>(pool: pg.Pool, work: (sql: SqlHelpers) => Promise<T>, settings: Record<string, string> = {}): Promise<T> {
+  return inTransaction(pool, { ...settings, role: AUTH_PG_ROLE }, work);
 }
 
 /**

@@ -2,6 +2,7 @@ import "./env.ts";
 import pg from "pg";
 import { parseArgs } from "node:util";
 import { ClientError } from "../errors.ts";
+import { codeOfPgError } from "../db/error-codes.ts";
 import { addTeamMember } from "../operator/team-members.ts";
 import { readDatabaseConfig } from "../config/database.ts";
 import { readOperatorConfig } from "../config/operator.ts";
@@ -73,7 +74,7 @@ const COMMANDS: Record<string, Command> = {
         throw new UsageError("tenants:create needs --name, --email and --password");
       const app = new pg.Pool({ connectionString: appUrl, max: 1 });
       try {
-        const created = await createTenant(app, readOperatorConfig(io.env).bcryptCost, { name, email, password, subscription_tier: tier });
+        const created = await createTenant(app, readOperatorConfig(io.env), { name, email, password, subscription_tier: tier });
         io.out(JSON.stringify(created));
         return 0;
       } finally {
@@ -176,6 +177,26 @@ const COMMANDS: Record<string, Command> = {
         io.err(`tenant ${id} deleted`);
         return 0;
       });
+    },
+  },
+  "tenants:set-tier": {
+    usage: "tenants:set-tier <tenant-id> <tier> --yes",
+    help:
+      "Put a tenant on a tier, active at once, whatever it paid (payment settled outside Stripe, or BILLING=none in production): " +
+      "the current period ends, a new one opens; nothing is deleted when it goes down. Refused without --yes.",
+    run: async ({ owner, io }, args, options) => {
+      const tier = args[1];
+      if (tier === undefined) throw new UsageError("tenants:set-tier needs a tenant id and a tier");
+      if (!options.yes) throw new UsageError(`refusing without --yes: this puts the tenant on the ${tier} tier, active, without payment`);
+      const id = await existingTenant(owner, args[0]);
+      const { rows } = await owner
+        .query<Row>("select tier, status, start_date from app_private.set_tenant_tier($1, $2)", [id, tier])
+        .catch((error: unknown) => {
+          throw codeOfPgError(error) === "INVALID_INPUT" ? new UsageError((error as Error).message) : error;
+        });
+      print(rows, options, io);
+      io.err(`tenant ${id} is on the ${tier} tier`);
+      return 0;
     },
   },
   "jobs:failed": {

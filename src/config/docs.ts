@@ -640,6 +640,53 @@ export const settingGroups: SettingGroup[] = [
     ],
   },
   {
+    title: 'Billing (README, "Billing")',
+    rows: [
+      {
+        names: ["BILLING"],
+        meaning:
+          "`stripe`: paid tiers are bought through Stripe Checkout and made active only by Stripe's signed webhook events; `none` (the default, development and production alike): no payment step. With `none` in development a paid tier is active at once (as before billing existed); with `none` in production (`NODE_ENV=production`) only the operator's `tenants:set-tier` makes one active",
+        notes: { BILLING: "none | stripe (stripe needs STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET and a price)" },
+      },
+      {
+        names: ["TRIAL_DAYS"],
+        meaning:
+          "Days a paid tier asked for at registration or by `changeSubscriptionTier` runs as a trial (`trialing`, the tier's limits), once per tenant and tier; then, without a payment, the tenant falls back to starter. `0`: no trial (an upgrade is refused with `PAYMENT_REQUIRED`, a registration starts on starter)",
+      },
+      {
+        names: ["TRIAL_REMINDER_DAYS"],
+        meaning:
+          "Days before a trial's end its admins are mailed (once); they are mailed again when it ends. Read by the job worker, whose crontab runs the billing clock every 10 minutes",
+      },
+      {
+        names: ["BILLING_GRACE_DAYS"],
+        meaning:
+          "Days a tenant keeps its tier after a failed payment (`past_due`); then it is `suspended` (reads, no writes) until a payment arrives",
+      },
+      {
+        names: ["STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"],
+        shown: "unset",
+        meaning:
+          "With `BILLING=stripe`, required: the secret API key (`sk_…`, for Checkout Sessions) and the signing secret of the webhook endpoint (`whsec_…`); the server refuses to start without them, naming the one missing",
+        notes: {
+          STRIPE_SECRET_KEY: "sk_live_… or sk_test_…",
+          STRIPE_WEBHOOK_SECRET: "whsec_… of the endpoint /api/billing/stripe/webhook",
+        },
+      },
+      {
+        names: ["STRIPE_PRICE_STANDARD", "STRIPE_PRICE_PREMIUM", "STRIPE_PRICE_BUSINESS", "STRIPE_PRICE_ENTERPRISE"],
+        shown: "unset",
+        meaning:
+          "Stripe's recurring price id (`price_…`) of each paid tier; a tier without one cannot be bought (`INVALID_INPUT`). `BILLING=stripe` needs one at least",
+      },
+      {
+        names: ["STRIPE_API_BASE"],
+        shown: "unset: Stripe's API",
+        meaning: "Where the Stripe client sends its calls (`http://127.0.0.1:12111`): a local stand-in, for tests",
+      },
+    ],
+  },
+  {
     title: "Tests and tools",
     rows: [
       {

@@ -5,6 +5,7 @@ import { readPoolConfig, type PoolConfig } from "./pool.ts";
 import { flag, integer, MB, memoryShareMb, optional, text } from "./fields.ts";
 import { readGraphqlConfig, type GraphqlConfig } from "./graphql.ts";
 import { readJobsConfig, type JobsConfig } from "./jobs.ts";
+import { readBillingConfig, type BillingConfig } from "./billing.ts";
 import { readLiveConfig, type LiveConfig } from "./live.ts";
 import { readMailConfig, type MailConfig } from "./mail.ts";
 import { openFileLimit } from "../open-files.ts";
@@ -94,6 +95,8 @@ export interface ServerConfig extends PoolConfig {
   jobs: JobsConfig;
   /** GraphQL subscriptions: their sockets, limits and LISTEN connection. */
   live: LiveConfig;
+  /** The billing boundary: BILLING, trials, Stripe. */
+  billing: BillingConfig;
 }
 
 /**
@@ -160,6 +163,7 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
     mail: readMailConfig(env, port),
     jobs: readJobsConfig(env),
     live: readLiveConfig(env),
+    billing: readBillingConfig(env),
   };
 }
 

@@ -30,6 +30,7 @@ const CODE_OF_SQLSTATE: Readonly<Record<string, string>> = {
   SFADM: "LAST_ADMIN", // the last active admin of a tenant
   SFBIG: "EXPORT_TOO_LARGE", // a tenant export beyond EXPORT_MAX_BYTES or its time limit
   SFRAU: "REAUTHENTICATION_REQUIRED", // app_private.require_reauthentication: a sensitive change outside sudo mode
+  SFPAY: "PAYMENT_REQUIRED", // change_subscription_tier: a paid tier with no trial open to it (pay through Checkout)
 };
 
 /** SQLSTATEs read on their own: a tenant table that does not resolve, a privilege refused. */

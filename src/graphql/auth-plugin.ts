@@ -4,6 +4,7 @@ import { extendSchema, gql } from "postgraphile/utils";
 import { notAuthenticated } from "../errors.ts";
 import type { AuthResponse, AuthService, SessionView } from "../auth/auth-service.ts";
 import type { SessionClaims } from "../auth/tokens.ts";
+import { BILLING_MUTATIONS } from "./billing-plugin.ts";
 
 const typeDefs = gql`
   "What a new seller sends to open a shop: the tenant and its first admin."
@@ -199,16 +200,20 @@ const typeDefs = gql`
 `;
 
 /**
- * The Mutation fields of this plugin. They run over the auth service, on its own connections and
+ * The Mutation fields of this plugin (and billing-plugin.ts's). They run over the auth service (or the billing flows), on its own connections and
  * transactions (as their REST twins), never in the request's transaction (mutation-transaction.ts).
  */
-export const SERVICE_MUTATIONS: ReadonlySet<string> = new Set(
-  typeDefs.definitions
+export const SERVICE_MUTATIONS: ReadonlySet<string> = new Set([
+  ...typeDefs.definitions
     .flatMap((d) => (d.kind === Kind.OBJECT_TYPE_EXTENSION && d.name.value === "Mutation" ? (d.fields ?? []) : []))
     .map((field) => field.name.value),
-);
+  ...BILLING_MUTATIONS,
+]);
 
-/** The mutations that hash or check a password, use an e-mailed token or send mail: at most one per request (see document-limits.ts). */
+/**
+ * The mutations that hash or check a password, use an e-mailed token, send mail or call the payment
+ * provider: at most one per request (see document-limits.ts).
+ */
 export const PASSWORD_MUTATIONS: ReadonlySet<string> = new Set([
   "register",
   "login",
@@ -224,6 +229,7 @@ export const PASSWORD_MUTATIONS: ReadonlySet<string> = new Set([
   "requestEmailChange",
   "confirmEmailChange",
   "cancelEmailChange",
+  ...BILLING_MUTATIONS,
 ]);
 
 /**

@@ -21,9 +21,11 @@ export const GRAPHQL_PATH = "/graphql";
  * matches the verified role claim and the claims policies read. The transaction's opening then
  * puts the tenant's schema first on the search_path (app_private.enter_tenant_schema, see
  * openingStatement; PostGraphile emits unqualified table names). Anonymous requests get `public`
- * alone, so tenant tables do not resolve at all (reported as NO_TENANT_CONTEXT).
+ * alone, so tenant tables do not resolve at all (reported as NO_TENANT_CONTEXT). A session's also
+ * get the server's `billing` settings (whether upgrades are immediate, the trial's length:
+ * src/config/billing.ts), which changeSubscriptionTier reads.
  */
-export function pgSettingsFor(session: SessionClaims | undefined): Record<string, string> {
+export function pgSettingsFor(session: SessionClaims | undefined, billing: Record<string, string> = {}): Record<string, string> {
   if (!session) return { role: ANONYMOUS_PG_ROLE, search_path: "public" };
-  return { role: PG_ROLE_OF[session.role], ...claimSettings(session) };
+  return { ...billing, role: PG_ROLE_OF[session.role], ...claimSettings(session) };
 }

@@ -35,6 +35,9 @@ import type { WithPgClient } from "postgraphile/@dataplan/pg";
 import type { NodePostgresPgClient } from "postgraphile/adaptors/pg";
 import type { LiveHub } from "../live/hub.ts";
 import { livePlugin } from "./live-plugin.ts";
+import { billingFlows, type BillingFlows } from "../billing/flows.ts";
+import { readBillingConfig } from "../config/billing.ts";
+import { billingPlugin } from "./billing-plugin.ts";
 
 /**
  * One GraphQL schema for every tenant, built once from `public` and the empty `tenant_template`.
@@ -54,6 +57,7 @@ export function makePreset(
     schemaWatch,
     live,
     deliveries,
+    billing = billingFlows(pool, readBillingConfig({}), () => ""),
   }: PresetOptions,
 ): GraphileConfig.Preset {
   return {
@@ -70,6 +74,7 @@ export function makePreset(
       AnswerStatusPlugin,
       NoSchemaPrefixPlugin,
       authPlugin(auth),
+      billingPlugin(billing),
       documentGatePlugin(guards.gate, guards.newDocuments, graphql.planCacheSize),
       exportLinePlugin(guards.gate, graphql.exports),
       // Inside the lines above: a request holds its transaction's connection only once it may execute.
@@ -104,7 +109,7 @@ export function makePreset(
         // What the steps of /graphql found (src/http/pipeline.ts): the verified session, the client address.
         const request = contextOf(requestContext);
         const session = request?.session;
-        const context = { session, clientIp: request?.clientIp ?? "unknown", pgSettings: pgSettingsFor(session) };
+        const context = { session, clientIp: request?.clientIp ?? "unknown", pgSettings: pgSettingsFor(session, billing.sqlSettings) };
         // A subscription's deliveries read on their own connections (LIVE_POOL_SIZE).
         return request?.websocket && deliveries ? { ...context, withPgClient: deliveries } : context;
       },
@@ -138,6 +143,8 @@ interface PresetOptions {
   live: LiveHub;
   /** The connections subscriptions' deliveries read on (LIVE_POOL_SIZE); without, the request pool's. */
   deliveries?: WithPgClient<NodePostgresPgClient>;
+  /** createCheckoutSession, and the billing settings SQL reads in a session's transactions (src/billing/flows.ts); without, BILLING's defaults. */
+  billing?: BillingFlows;
 }
 
 /** The gate every GraphQL document passes, and the line new documents are parsed and planned in (see document-gate.ts). */

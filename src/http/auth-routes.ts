@@ -4,7 +4,8 @@ import type { AuthService } from "../auth/auth-service.ts";
 import { requireSession } from "./bearer.ts";
 import { rememberMountPath } from "./metrics.ts";
 
-const body = (req: Request): Record<string, unknown> => {
+/** The JSON body's fields (an empty object for anything else). */
+export const body = (req: Request): Record<string, unknown> => {
   const sent: unknown = req.body;
   return sent && typeof sent === "object" && !Array.isArray(sent) ? (sent as Record<string, unknown>) : {};
 };

@@ -2,6 +2,7 @@ import http, { type IncomingMessage } from "node:http";
 import type { ServerConfig } from "../config/server.ts";
 import { GRAPHQL_PATH } from "../graphql/context.ts";
 import { REST_BODY_BYTES } from "./auth-routes.ts";
+import { BILLING_PATH, WEBHOOK_BODY_BYTES, WEBHOOK_ROUTE } from "./billing-routes.ts";
 import { admitBodies, BodyBudget } from "../admission/body-budget.ts";
 import { LoopShare, sharingLoop } from "../admission/loop-share.ts";
 import { withContext } from "./request-context.ts";
@@ -46,7 +47,8 @@ export function createApiListener(config: ServerConfig, trustProxy: TrustProxy, 
   // Requests that waited for a later iteration of the event loop tell a flood too: a crowd served, not refused.
   const refusals = () => refusalsOf(sockets) + bodies.counts.refused + bodies.counts.evicted + loop.deferred + otherRefusals();
   const calm = () => sockets.counts.open <= config.maxConnections / 10 && bodies.counts.held <= config.bodyBudgetBytes / 10;
-  const largestBody = (path: string) => (path === GRAPHQL_PATH ? config.graphql.maxBodyBytes : REST_BODY_BYTES);
+  const largestBody = (path: string) =>
+    path === GRAPHQL_PATH ? config.graphql.maxBodyBytes : path === BILLING_PATH + WEBHOOK_ROUTE ? WEBHOOK_BODY_BYTES : REST_BODY_BYTES;
   return {
     ...guarded(server, sockets, refusals, calm, { port: config.port, setting: "PORT", acceptors: config.acceptors }),
     bodies,

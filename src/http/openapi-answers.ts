@@ -2,6 +2,7 @@ import type { ResponseConfig } from "@asteasolutions/zod-to-openapi";
 import { z } from "zod";
 import { APP_ROLES } from "../auth/roles.ts";
 import { REST_BODY_BYTES } from "./auth-routes.ts";
+import { CheckoutSession, SubscriptionState, WebhookReceipt } from "../billing/inputs.ts";
 
 /**
  * What the REST routes answer, for their OpenAPI document (src/http/openapi.ts): the bodies of
@@ -126,6 +127,9 @@ export const answer = {
   health: (description: string) => json(Health, description),
   readiness: (description: string) => json(Readiness, description),
   root: (description: string) => json(Root, description),
+  checkout: (description: string) => json(CheckoutSession, description),
+  subscription: (description: string) => json(SubscriptionState, description),
+  webhookReceipt: (description: string) => json(WebhookReceipt, description),
   empty: (description: string): ResponseConfig => ({ description }),
 };
 

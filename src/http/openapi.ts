@@ -14,6 +14,8 @@ import {
   RegisterInput,
   ResetPasswordInput,
 } from "../auth/inputs.ts";
+import { CheckoutInput, StripeEvent } from "../billing/inputs.ts";
+import { WEBHOOK_BODY_BYTES } from "./billing-routes.ts";
 import { HASHING_ROUTES } from "../auth/hashing-operations.ts";
 import {
   answer,
@@ -34,10 +36,11 @@ import {
  * here; test/api/openapi-lint.test.ts runs `redocly lint` (recommended rules) on it.
  */
 
-type Tag = "Account" | "Account e-mails" | "Service";
+type Tag = "Account" | "Account e-mails" | "Billing" | "Service";
 const TAGS: Record<Tag, string> = {
   Account: "Sign-up, sign-in and sessions",
   "Account e-mails": "The flows of e-mailed links: verification, password reset, invitations, change of address",
+  Billing: "Paying for a tier (Stripe Checkout), the subscription's state, and Stripe's signed events",
   Service: "Probes and the root",
 };
 
@@ -50,6 +53,8 @@ export interface Operation extends Omit<Placement, "body" | "hashes"> {
   summary: string;
   /** The JSON body, as the route validates it. */
   body?: z.ZodType;
+  /** A body read as bytes (its signature covers them), documented by this schema: none of the JSON body's refusals. */
+  rawBody?: z.ZodType;
   /** The path's parameters, as the route validates them. */
   params?: z.ZodObject;
   /** The answers when it works. */
@@ -87,6 +92,7 @@ const PASSWORD_CHECKED_AGAIN: Refusal[] = [
     "too many wrong current passwords, on change-password, change-email and confirm-password together (`CHANGE_PASSWORD_MAX_FAILURES`)",
   ],
 ];
+const BILLING_DISABLED = "this server takes no payments (`BILLING=none`): an operator sets paid tiers (`tenants:set-tier`)";
 const SUDO_FOR_ADMINS: Refusal = [
   403,
   "REAUTHENTICATION_REQUIRED",
@@ -323,6 +329,57 @@ export const OPERATIONS: Operation[] = [
     refusals: [...LINK_TOKEN, LOST_RACE],
   },
   {
+    operationId: "createCheckoutSession",
+    method: "post",
+    path: "/api/billing/checkout",
+    tag: "Billing",
+    summary:
+      "A Stripe Checkout page paying a tier for the admin's tenant; the tier becomes active only when Stripe's signed event confirms it",
+    signedIn: true,
+    body: CheckoutInput,
+    success: { 201: answer.checkout("Created: send the admin to `url`") },
+    refusals: [
+      [403, "FORBIDDEN", "only a tenant admin manages the subscription"],
+      [409, "BILLING_DISABLED", BILLING_DISABLED],
+      [422, "INVALID_INPUT", "a tier this server has no Stripe price for (`STRIPE_PRICE_<TIER>`)"],
+      [502, "BILLING_UNAVAILABLE", "Stripe refused the call or did not answer (its reason is in the server's log); retry later"],
+      LOST_RACE,
+    ],
+  },
+  {
+    operationId: "currentSubscriptionPeriod",
+    method: "get",
+    path: "/api/billing/subscription",
+    tag: "Billing",
+    summary: "Where the tenant's subscription stands: tier, status, trial end, next billing date (admins only)",
+    signedIn: true,
+    success: { 200: answer.subscription("The current period") },
+    refusals: [
+      [403, "FORBIDDEN", "only a tenant admin manages the subscription"],
+      [404, "NOT_FOUND", "the tenant has no subscription (deleted meanwhile)"],
+    ],
+  },
+  {
+    operationId: "stripeWebhook",
+    method: "post",
+    path: "/api/billing/stripe/webhook",
+    tag: "Billing",
+    summary:
+      "Stripe's events (checkout.session.completed, invoice.paid, invoice.payment_failed, customer.subscription.deleted), signed with `STRIPE_WEBHOOK_SECRET`; each applied once",
+    rawBody: StripeEvent,
+    success: { 200: answer.webhookReceipt("Received: applied, a duplicate (nothing applied again), or ignored (not ours, out of order)") },
+    refusals: [
+      [
+        400,
+        "INVALID_SIGNATURE",
+        "the `Stripe-Signature` header does not sign this body with `STRIPE_WEBHOOK_SECRET`, or is older than 5 minutes",
+      ],
+      [409, "BILLING_DISABLED", BILLING_DISABLED],
+      [413, "BAD_REQUEST", `the body is larger than ${WEBHOOK_BODY_BYTES / 1024} kB`],
+      LOST_RACE,
+    ],
+  },
+  {
     operationId: "health",
     method: "get",
     path: "/health",
@@ -357,8 +414,9 @@ const BEARER = "bearer";
 
 function registerOperation(
   registry: OpenAPIRegistry,
-  { operationId, method, path, tag, summary, body, params, success, refusals, ...placement }: Operation,
+  { operationId, method, path, tag, summary, body, rawBody, params, success, refusals, ...placement }: Operation,
 ) {
+  const schema = body ?? rawBody;
   const all = refusalsOf(refusals, { ...placement, body: body !== undefined, hashes: HASHING_ROUTES.has(path) });
   registry.registerPath({
     operationId,
@@ -369,7 +427,7 @@ function registerOperation(
     security: placement.signedIn ? [{ [BEARER]: [] }] : [],
     request: {
       ...(params ? { params } : {}),
-      ...(body ? { body: { required: true, content: { "application/json": { schema: body } } } } : {}),
+      ...(schema ? { body: { required: true, content: { "application/json": { schema } } } } : {}),
     },
     responses: { ...success, ...refusalResponses(all), ...(placement.probe ? { "4XX": REFUSED_BEFORE_ANY_ROUTE } : {}) },
   });

@@ -10,6 +10,8 @@ import type { ServerConfig } from "../config/server.ts";
 import { GRAPHQL_PATH } from "../graphql/context.ts";
 import { AUTH_PATH, authRoutes, REST_BODY_BYTES } from "./auth-routes.ts";
 import { bearerAuthentication, weighedAs } from "./bearer.ts";
+import type { BillingFlows } from "../billing/flows.ts";
+import { BILLING_PATH, billingRoutes, CHECKOUT_ROUTE, WEBHOOK_BODY_BYTES, WEBHOOK_ROUTE } from "./billing-routes.ts";
 import { clientConcurrency, serverConcurrency } from "../admission/concurrency.ts";
 import { errorResponder, notFound, sendError, type Answer } from "./errors.ts";
 import { serveLinkPages } from "./link-pages.ts";
@@ -63,6 +65,8 @@ export interface PipelineOptions {
   connectionProblem: () => Promise<string | undefined>;
   /** grafserv's handler (received-body-grafserv.ts): the last step of /graphql, and the explorer (/graphiql) on Express. */
   graphql: RequestStep;
+  /** Checkout, the subscription's state and Stripe's webhook (billing-routes.ts). */
+  billing: BillingFlows;
 }
 
 /** The listeners' request handlers, and the Express app of the other routes. */
@@ -123,12 +127,16 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   app.use(probes);
   app.use(clientLine);
   app.use(AUTH_PATH, express.json({ limit: REST_BODY_BYTES }), jsonBodiesOnly);
+  // Stripe's webhook: its exact bytes (the signature covers them), whatever their media type.
+  app.use(BILLING_PATH + WEBHOOK_ROUTE, express.raw({ type: () => true, limit: WEBHOOK_BODY_BYTES }));
+  app.use(BILLING_PATH + CHECKOUT_ROUTE, express.json({ limit: REST_BODY_BYTES }), jsonBodiesOnly);
   app.use(serverLine);
   app.use(bearerAuthentication(auth));
   app.get("/", rootRoute(options.version, options.explorer));
   // No icon: an empty answer rather than a 404 logged at warn level for every browser visit.
   app.get("/favicon.ico", (_req, res) => res.status(204).setHeader("Cache-Control", "public, max-age=86400").end());
   app.use(AUTH_PATH, authRoutes(auth));
+  app.use(BILLING_PATH, billingRoutes(options.billing));
   if (options.linkPages) serveLinkPages(app);
   const openApi = openApiDocument(options.version, { explorer: options.explorer });
   app.get("/openapi.json", (_req, res) => res.json(openApi));

@@ -4,6 +4,7 @@ import type { WorkerConfig } from "../config/worker.ts";
 import { createPool } from "../db/pool.ts";
 import { createMailer } from "../mail/mailer.ts";
 import { accountEmailTask } from "./account-email.ts";
+import { billingClockTask, billingCronItems, billingEmailTask } from "./billing.ts";
 import { workerLogger } from "./queue-schema.ts";
 
 export interface JobWorker {
@@ -26,9 +27,13 @@ export async function startJobWorker(appUrl: string, config: WorkerConfig, logge
     pollInterval: config.jobs.pollIntervalMs,
     noHandleSignals: true,
     logger: workerLogger(logger),
-    taskList: { account_email: accountEmailTask(pool, mailer, config.mail) },
-    // No recurring jobs: without this, graphile-worker looks for ./crontab and logs that it found none.
-    parsedCronItems: [],
+    taskList: {
+      account_email: accountEmailTask(pool, mailer, config.mail),
+      billing_email: billingEmailTask(mailer, config.mail),
+      billing_clock: billingClockTask(pool, config.billing.reminderDays),
+    },
+    // The billing clock's crontab, given here: without it, graphile-worker looks for ./crontab.
+    parsedCronItems: billingCronItems(),
     // A finished job is marked done through a batcher that graphile-worker flushes before stop()
     // resolves. Without it (the default, -1) the completion is a promise nobody awaits: when it still
     // waits for a connection as the pool ends, it fails DATABASE_CONNECT_TIMEOUT later as an

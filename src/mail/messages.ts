@@ -157,6 +157,50 @@ export function emailChangeMessage(c: LinkContext & { name: string | null; newEm
   });
 }
 
+/** A billing message of the clock (app_private.run_billing_clock): the trial ends soon, or ended. */
+export interface TrialContext {
+  to: string;
+  name: string | null;
+  shop: string;
+  tier: string;
+  /** When the trial ends (or ended), as SQL gave it. */
+  endsAt: string;
+  /** Where the admin pays (APP_URL/billing). */
+  link: string;
+}
+
+/** Before the end (TRIAL_REMINDER_DAYS): pay to keep the tier. */
+export function trialEndingMessage(c: TrialContext): MailMessage {
+  return compose({
+    to: c.to,
+    name: c.name,
+    subject: "Your Stoflow trial ends soon",
+    paragraphs: [
+      `The ${quoted(c.tier)} trial of the shop ${quoted(c.shop)} ends on ${dayOf(c.endsAt)}.`,
+      "To keep its limits, choose a payment before then. Without one, the shop moves to the free starter tier: nothing is deleted, but items beyond starter's limits cannot be added.",
+    ],
+    actions: [{ label: "Choose a payment", link: c.link }],
+  });
+}
+
+/** At the end: the shop is on starter now. */
+export function trialEndedMessage(c: TrialContext): MailMessage {
+  return compose({
+    to: c.to,
+    name: c.name,
+    subject: "Your Stoflow trial has ended",
+    paragraphs: [
+      `The ${quoted(c.tier)} trial of the shop ${quoted(c.shop)} ended on ${dayOf(c.endsAt)}, without a payment: the shop is on the free starter tier now.`,
+      "Nothing was deleted. While the shop is above starter's limits, new items are refused; pay for a tier to add them again.",
+    ],
+    actions: [{ label: "Choose a payment", link: c.link }],
+  });
+}
+
+/** "7 December 2026" (UTC). */
+const dayOf = (iso: string) =>
+  new Date(iso).toLocaleDateString("en-GB", { day: "numeric", month: "long", year: "numeric", timeZone: "UTC" });
+
 export function escapeHtml(value: string): string {
   return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

@@ -9,6 +9,7 @@ import type { Router } from "express";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AuthService } from "../../src/auth/auth-service.ts";
+import type { BillingFlows } from "../../src/billing/flows.ts";
 import { createPipeline } from "../../src/http/pipeline.ts";
 import { LINK_PAGES } from "../../src/http/link-pages.ts";
 import { createMetrics } from "../../src/http/metrics.ts";
@@ -110,6 +111,7 @@ function appRoutes(): string[] {
     preparedStatements: false,
     connectionProblem: () => Promise.resolve(undefined),
     graphql: (_req, _res, next) => next(),
+    billing: {} as BillingFlows,
   });
   return routesOf(app.router, "").filter((route) => !NOT_THE_API.includes(route));
 }

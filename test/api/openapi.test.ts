@@ -2,7 +2,7 @@ import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { plantEmailChange, plantInvitationToken, plantToken } from "../helpers/mail.ts";
-import { http, signUp, startTestGateway, type HttpResult, type TestGateway } from "../helpers/gateway.ts";
+import { addTeamMember, http, signUp, startTestGateway, type HttpResult, type TestGateway } from "../helpers/gateway.ts";
 
 let gw: TestGateway;
 let ajv: Ajv2020;
@@ -199,6 +199,22 @@ describe("every REST route answers as its OpenAPI document says", () => {
     const second = await plantEmailChange(gw.db.owner, other.user.id, `openapi-other-${Date.now()}@example.test`);
     expect((await confirm(second.old)).body.changed).toBe(false);
     expect((await confirm(second.new)).body).toEqual({ changed: true, detail: "The address changed: sign in again with it" });
+  });
+
+  it("billing: the subscription's state, Checkout and the webhook (BILLING=none here: BILLING_DISABLED)", async () => {
+    const shop = await signUp(gw.url, undefined, "standard");
+    const state = await call("GET", "/api/billing/subscription", { token: shop.access_token });
+    expect(state.body).toMatchObject({ tier: "standard", status: "active" });
+    const member = await addTeamMember(gw, shop.tenant.id, "viewer");
+    expect((await call("GET", "/api/billing/subscription", { token: member.token })).status).toBe(403);
+    expect((await call("POST", "/api/billing/checkout", { token: shop.access_token, body: { tier: "premium" } })).body.code).toBe(
+      "BILLING_DISABLED",
+    );
+    expect((await call("POST", "/api/billing/checkout", { body: { tier: "premium" } })).status).toBe(401);
+    const event = JSON.stringify({ id: "evt_1", type: "invoice.paid", created: 1, data: { object: {} } });
+    expect((await call("POST", "/api/billing/stripe/webhook", { body: event, headers: { "stripe-signature": "t=1,v1=0" } })).status).toBe(
+      409,
+    );
   });
 
   it("called every documented route", () => {

@@ -23,6 +23,8 @@ sessions); the service's availability.
   server.
 - *A thief with a stolen access token* (no password): tries to plant an admin of their own, lock the
   owner out, or delete the tenant before the token expires or the owner resets the password.
+- *A tenant that wants a paid tier without paying*, and anyone who posts to the billing webhook:
+  forged, replayed, out-of-order events, or events about another tenant's Stripe objects.
 - *Faults*: PostgreSQL going away under load, the server dying mid-request.
 
 **Where it is stopped (defence in depth):**

@@ -22,7 +22,11 @@ describe("config: one reader per process, one rule per kind of setting", () => {
       mail: { appUrl: "https://app.test" },
       poolSize: 10,
     });
-    expect(readOperatorConfig({ NODE_ENV: "production", BCRYPT_COST: "10" })).toEqual({ bcryptCost: 10 });
+    // Operators create tenants as registration does: a paid tier is a trial in production without billing.
+    expect(readOperatorConfig({ NODE_ENV: "production", BCRYPT_COST: "10" })).toMatchObject({
+      bcryptCost: 10,
+      billing: { provider: "none", immediateUpgrades: false, trialDays: 14 },
+    });
     expect(() => readServerConfig(PRODUCTION_MAIL)).toThrow(/JWT_SECRET must be set/);
   });
 

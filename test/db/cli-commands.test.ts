@@ -96,6 +96,40 @@ describe("npm run stoflow", () => {
     );
   });
 
+  it("tenants:set-tier puts a tenant on a paid tier, active, only with --yes; a typo, --help or a missing flag changes nothing", async () => {
+    const { tenant_id: tenantId } = await registerTenant(db.app, "Tier CLI", "owner@tier-cli.test", "premium");
+    const tier = async () =>
+      (await db.owner.query("select tier, status::text from subscriptions where tenant_id = $1 and end_date is null", [tenantId])).rows[0];
+    expect(await tier()).toEqual({ tier: "premium", status: "trialing" });
+    expect(await run("tenants:set-tier", "--help")).toMatchObject({
+      code: 0,
+      out: expect.stringMatching(/tenants:set-tier <tenant-id> <tier> --yes/),
+    });
+    expect(await run("tenants:set-tier", String(tenantId), "premium")).toMatchObject({
+      code: 2,
+      err: expect.stringMatching(/^refusing without --yes/),
+    });
+    expect(await run("tenants:set-tier", String(tenantId))).toMatchObject({
+      code: 2,
+      err: "tenants:set-tier needs a tenant id and a tier\n",
+    });
+    expect(await run("tenants:set-tier", String(tenantId), "premium", "--yse")).toMatchObject({ code: 2 });
+    expect(await run("tenants:set-tier", String(tenantId), "gold", "--yes")).toMatchObject({
+      code: 2,
+      err: 'Unknown subscription tier "gold"\n',
+    });
+    expect(await run("tenants:set-tier", "999999", "premium", "--yes")).toMatchObject({
+      code: 1,
+      err: "tenants:set-tier failed: no tenant 999999\n",
+    });
+    expect(await tier()).toEqual({ tier: "premium", status: "trialing" });
+    expect(await run("tenants:set-tier", String(tenantId), "premium", "--yes")).toMatchObject({
+      code: 0,
+      err: `tenant ${tenantId} is on the premium tier\n`,
+    });
+    expect(await tier()).toEqual({ tier: "premium", status: "active" });
+  });
+
   it("adds a user with the password given, or mails a reset link without one; exit 1 for a taken address or no tenant, 2 for bad input", async () => {
     const { tenant_id: tenantId } = await registerTenant(db.app, "Team CLI", "owner@team-cli.test");
     const add = (...args: string[]) => run("users:add", "--tenant", String(tenantId), ...args);
@@ -319,11 +353,11 @@ describe("--help, typos and missing flags change nothing", () => {
       files: await Promise.all(["data/schema.sql", "schema.graphql", "migrations/current.sql"].map((file) => fs.readFile(file, "utf8"))),
     });
     const before = await state();
-    const DROPS_DATA = new Set(["tenants:delete", "reset", "rebuild"]);
+    const DROPS_DATA = new Set(["tenants:delete", "tenants:set-tier", "reset", "rebuild"]);
     const names = (help: string) => [...help.matchAll(/^ {2}(\S+)/gm)].map((match) => match[1]);
     const stoflowNames = names((await run("--help")).out);
     const dbNames = names((await runInProcess(dbCommand, ["--help"], databaseEnv(db))).out);
-    expect(stoflowNames).toHaveLength(11);
+    expect(stoflowNames).toHaveLength(12);
     expect(dbNames).toEqual(["watch", "commit", "uncommit", "status", "reset", "rebuild"]);
     for (const [main, name] of [...stoflowNames.map((n) => [stoflow, n] as const), ...dbNames.map((n) => [dbCommand, n] as const)]) {
       for (const help of ["--help", "-h"]) {
@@ -336,6 +370,8 @@ describe("--help, typos and missing flags change nothing", () => {
     for (const argv of [
       ["tenants:delet", "1", "--yes"],
       ["tenants:delete", "1"],
+      ["tenants:set-tier", "1", "enterprise"],
+      ["tenants:set-tier", "1", "enterprise", "--yess"],
       ["tenants:create"],
       ["jobs:retry"],
       ["users:add", "--tenant", "1"],
