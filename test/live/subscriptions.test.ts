@@ -1,3 +1,4 @@
+import net from "node:net";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { graphqlOk, signUp, startTestGateway, withServer, type TestGateway } from "../helpers/gateway.ts";
@@ -130,5 +131,27 @@ describe("writers of tenants nobody subscribes to", () => {
     };
     expect(await asUser("select * from app_private.live_listeners")).toBe("42501");
     expect(await asUser("select app_private.live_listen('forged', array[1, 2, 3])")).toBe("42501");
+  });
+});
+
+describe("sockets that never sign in", () => {
+  it("are destroyed soon after LIVE_CONNECT_TIMEOUT_MS even when the client never answers the close frame", async () => {
+    await withServer(gw, { LIVE_CONNECT_TIMEOUT_MS: "300" }, async (url) => {
+      const { port } = new URL(url);
+      const opened = Date.now();
+      const lived = await new Promise<number>((resolve, reject) => {
+        const socket = net.connect({ port: Number(port), host: "127.0.0.1" }, () =>
+          socket.write(
+            "GET /graphql HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
+              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n",
+          ),
+        );
+        socket.on("data", () => {}); // reads the 101 and the close frame, answers nothing
+        socket.once("close", () => resolve(Date.now() - opened));
+        socket.once("error", reject);
+      });
+      // graphql-ws closes it at 300 ms; ws alone would wait 30 s for the client's answer.
+      expect(lived).toBeLessThan(3_000);
+    });
   });
 });
