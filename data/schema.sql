@@ -1025,8 +1025,10 @@ begin
       perform app_private.billing_paid(tenant, account.tier, created, period_end);
     else
       current := app_private.current_period(tenant);
-      if current.tier is distinct from account.tier then
-        result := 'ignored: the tenant is not on the tier this subscription pays for';
+      -- Whatever paid tier the tenant is on now, this subscription pays for it (a downgrade keeps
+      -- the Stripe subscription): only a free tier, or a trial of another tier, is not its to take away.
+      if current.price_monthly = 0 or current.status::text = 'trialing' then
+        result := 'ignored: the tenant is on no tier this subscription pays for';
       elsif event_type = 'invoice.payment_failed' then
         update public.subscriptions s set status = 'past_due', grace_ends_at = coalesce(s.grace_ends_at, created + grace)
          where s.id = current.id and s.status::text in ('active', 'past_due');
@@ -3428,7 +3430,7 @@ comment on column app_private.ai_credit_usage.month is 'First day of the calenda
 
 comment on column app_private.ai_credit_usage.tenant_id is 'The tenant.';
 
-comment on function app_private.apply_billing_event(text,text,timestamp with time zone,jsonb,interval) is 'Applies one signed Stripe event (checkout.session.completed, invoice.paid, invoice.payment_failed, customer.subscription.deleted), the only writer of paid status besides the operator''s set_tenant_tier: once per event id (a duplicate returns duplicate), ignoring events older than the last applied for the tenant, and finding the tenant only through our Checkout Session (whose client_reference_id must be that tenant) and the customer and subscription ids stored from it. An invoice.paid that comes before its Checkout Session completes waits, and is applied with it. A failed payment gives `grace` before suspension. Returns what it did.';
+comment on function app_private.apply_billing_event(text,text,timestamp with time zone,jsonb,interval) is 'Applies one signed Stripe event (checkout.session.completed, invoice.paid, invoice.payment_failed, customer.subscription.deleted), the only writer of paid status besides the operator''s set_tenant_tier: once per event id (a duplicate returns duplicate), ignoring events older than the last applied for the tenant, and finding the tenant only through our Checkout Session (whose client_reference_id must be that tenant) and the customer and subscription ids stored from it. An invoice.paid that comes before its Checkout Session completes waits, and is applied with it. A failed payment gives `grace` before suspension, and a cancellation ends the paid tier at the end of what was paid, whichever paid tier the tenant is on (a downgrade keeps the subscription); a free tier or a trial of another tier is left alone. Returns what it did.';
 
 comment on function app_private.apply_tenant_ddl(text) is 'Applies to one tenant schema every DDL step it does not have yet, in order; returns how many. Locks that schema''s row so two runs never apply a step twice.';
 

@@ -1,6 +1,7 @@
 import type pg from "pg";
 import type { Logger } from "pino";
 import Stripe from "stripe";
+import type { z } from "zod";
 import { claimSettings } from "../auth/claim-settings.ts";
 import { parseInput } from "../auth/inputs.ts";
 import { PG_ROLE_OF } from "../auth/roles.ts";
@@ -8,7 +9,10 @@ import type { SessionClaims } from "../auth/tokens.ts";
 import { inTransaction, type SqlHelpers } from "../auth/transactions.ts";
 import { billingSqlSettings, type BillingConfig, type StripeConfig } from "../config/billing.ts";
 import { ClientError, forbidden, invalidInput } from "../errors.ts";
-import { CheckoutInput, type SubscriptionState } from "./inputs.ts";
+import { codeOfPgError } from "../db/error-codes.ts";
+import { CheckoutInput, StripeEventEnvelope, type SubscriptionState } from "./inputs.ts";
+
+type StripeEvent = z.infer<typeof StripeEventEnvelope>;
 
 /** The role webhook transactions run as: it may only call app_private.apply_billing_event. */
 const BILLING_PG_ROLE = "stoflow_billing";
@@ -23,7 +27,36 @@ const stripeRefusal =
     logger?.warn({ err: error, stripe: { type: error.type, code: error.code, status: error.statusCode } }, "Stripe refused a call");
     throw new ClientError("BILLING_UNAVAILABLE", 502, "The payment provider did not take the request; retry later");
   };
+/** Stripe answered something no Checkout Session can be made of: answered as its other refusals are (502), the reason kept as the cause. */
+const providerAnswered = (what: string) => {
+  const error = new ClientError("BILLING_UNAVAILABLE", 502, "The payment provider did not take the request; retry later");
+  error.cause = `Stripe answered ${what}`;
+  return error;
+};
 const badSignature = () => new ClientError("INVALID_SIGNATURE", 400, "The Stripe-Signature header does not sign this body");
+const notAnEvent = () => invalidInput("The body is not a Stripe event (id, type, created, data.object)");
+
+/**
+ * The event `body` holds, once Stripe-Signature is checked on its exact bytes and its envelope is
+ * one we read, with its object as JSON text for SQL.
+ */
+function signedEvent(body: Buffer, signature: string | undefined, secret: string): StripeEvent & { objectJson: string } {
+  try {
+    const parsed = StripeEventEnvelope.safeParse(Stripe.webhooks.constructEvent(body, signature ?? "", secret));
+    if (!parsed.success) throw notAnEvent();
+    return { ...parsed.data, objectJson: JSON.stringify(parsed.data.data.object) };
+  } catch (error) {
+    if (error instanceof Stripe.errors.StripeSignatureVerificationError) throw badSignature();
+    if (error instanceof SyntaxError || error instanceof RangeError) throw notAnEvent(); // signed, but no JSON, or nested past the stack
+    throw error;
+  }
+}
+
+/** A signed event whose content PostgreSQL refuses (a NUL, a time out of range): the sender's mistake, 422 INVALID_INPUT. */
+const refusedContent = (error: unknown): never => {
+  if (codeOfPgError(error) === "INVALID_INPUT") throw invalidInput("The event's content cannot be applied");
+  throw error;
+};
 
 /** The Stripe client of these settings (STRIPE_API_BASE points it at a local stand-in in tests). */
 export function stripeClient({ secretKey, apiBase }: StripeConfig): Stripe {
@@ -64,8 +97,13 @@ export function billingFlows(pool: pg.Pool, billing: BillingConfig, appUrl: () =
           cancel_url: `${appUrl()}/billing?checkout=cancelled`,
         })
         .catch(stripeRefusal(logger));
-      if (!created.url) throw new Error("Stripe created a Checkout Session without a URL");
-      await asAdmin(session, (query) => query.run("select app_private.record_checkout_session($1, $2)", [created.id, tier]));
+      if (!created.id || !created.url) throw providerAnswered("a Checkout Session without an id or a URL");
+      await asAdmin(session, (query) => query.run("select app_private.record_checkout_session($1, $2)", [created.id, tier])).catch(
+        (error: unknown) => {
+          if (codeOfPgError(error) === "DUPLICATE") throw providerAnswered(`a Checkout Session id it gave before (${created.id})`);
+          throw error;
+        },
+      );
       return { id: created.id, url: created.url };
     },
 
@@ -84,22 +122,16 @@ export function billingFlows(pool: pg.Pool, billing: BillingConfig, appUrl: () =
     /** A webhook request: its exact bytes checked against Stripe-Signature, then applied once in SQL. */
     async receive(body: Buffer, signature: string | undefined): Promise<{ received: true; outcome: string }> {
       if (!billing.stripe) throw billingDisabled();
-      let event: Stripe.Event;
-      try {
-        event = Stripe.webhooks.constructEvent(body, signature ?? "", billing.stripe.webhookSecret);
-      } catch (error) {
-        if (error instanceof Stripe.errors.StripeSignatureVerificationError) throw badSignature();
-        throw error;
-      }
+      const event = signedEvent(body, signature, billing.stripe.webhookSecret);
       const outcome = await inTransaction(pool, { role: BILLING_PG_ROLE }, (query) =>
         query.value<string>("select app_private.apply_billing_event($1, $2, to_timestamp($3), $4::jsonb, make_interval(days => $5))", [
           event.id,
           event.type,
           event.created,
-          JSON.stringify(event.data.object),
+          event.objectJson,
           billing.graceDays,
         ]),
-      );
+      ).catch(refusedContent);
       return { received: true, outcome };
     },
   };

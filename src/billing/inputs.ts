@@ -51,3 +51,15 @@ export const StripeEvent = z
     data: z.looseObject({ object: z.looseObject({}) }),
   })
   .meta({ id: "StripeEvent" });
+
+/**
+ * The parts of a signed Stripe event the server reads (its id, type, creation time, object). A
+ * signed event of another shape is refused (422 INVALID_INPUT), never half applied: only the
+ * holder of STRIPE_WEBHOOK_SECRET can send one, but such a body answered 500 before.
+ */
+export const StripeEventEnvelope = z.object({
+  id: z.string().min(1).max(255),
+  type: z.string().min(1).max(255),
+  created: z.number().int().min(0).max(253_402_300_799), // up to the year 9999, as PostgreSQL's timestamps
+  data: z.object({ object: z.record(z.string(), z.unknown()) }),
+});

@@ -324,4 +324,52 @@ describe("the webhook against forged, replayed, out-of-order and other tenants' 
       "suspended by the billing clock: writes refused with SUBSCRIPTION_INACTIVE until invoice.paid",
     );
   });
+
+  it("a tenant that downgrades from the tier it paid for to a cheaper paid tier: a failed payment and a cancellation still apply", async () => {
+    const { shop, customer, subscription, completed } = await paying("premium");
+    const periodEnd = completed.created + 30 * 86400;
+    await sendEvent(gw.url, stripeEvent("invoice.paid", stripeObjects.invoice(customer, subscription, periodEnd), completed.created + 1));
+    const down = await graphql(gw.url, CHANGE_TIER, { tier: "standard" }, shop.access_token);
+    expect(down.body.data.changeSubscriptionTier.result).toEqual({ tier: "standard", status: "active" });
+    const failed = stripeEvent("invoice.payment_failed", stripeObjects.invoice(customer, subscription, periodEnd), completed.created + 2);
+    expect((await sendEvent(gw.url, failed)).body.outcome).toBe("applied");
+    expect(await period(shop.tenant.id)).toMatchObject({ tier: "standard", status: "past_due", grace_ends_at: expect.any(Date) });
+    const deleted = stripeEvent(
+      "customer.subscription.deleted",
+      stripeObjects.subscriptionDeleted(customer, subscription),
+      completed.created + 3,
+    );
+    expect((await sendEvent(gw.url, deleted)).body.outcome).toBe("applied");
+    expect(await period(shop.tenant.id)).toMatchObject({ tier: "standard", cancels_at: new Date(periodEnd * 1000) });
+    await gw.db.owner.query("select app_private.run_billing_clock(now() + interval '31 days', '3 days')");
+    expect(await period(shop.tenant.id)).toMatchObject({ tier: "starter", status: "active" });
+    record(
+      "pay for premium, downgrade to standard, then let the card fail and cancel in Stripe (outside attack: both events were ignored, standard stayed active for good)",
+      3,
+      "past_due, then cancelled at the end of the paid period: back to starter",
+    );
+  });
+
+  it("answers signed events of a shape it does not read with 422 INVALID_INPUT, never 500, and applies nothing", async () => {
+    const bodies = [
+      '{"id":"evt_x","type":',
+      "[]",
+      "null",
+      "",
+      '{"id":"evt_nodata","type":"invoice.paid","created":1}',
+      '{"id":"evt_big","type":"invoice.paid","created":1e20,"data":{"object":{}}}',
+      JSON.stringify({ id: "evt_str", type: "invoice.paid", created: "yesterday", data: { object: {} } }),
+      JSON.stringify(
+        stripeEvent("invoice.paid", { customer: "cus_\u0000", period_end: 1e15, lines: { data: [{ period: { end: 1e15 } }] } }),
+      ),
+      `{"id":"evt_deep","object":"event","type":"invoice.paid","created":1,"data":{"object":{"deep":${"[".repeat(5_000)}${"]".repeat(5_000)}}}}`,
+    ];
+    const answers = await Promise.all(bodies.map((body) => sendEvent(gw.url, body)));
+    for (const answer of answers) expect(answer).toMatchObject({ status: 422, body: { code: "INVALID_INPUT" } });
+    record(
+      "9 signed webhook bodies of shapes no Stripe event has (truncated JSON, no data, times out of range, NUL, 5,000-deep)",
+      9,
+      "422 INVALID_INPUT each (500 INTERNAL before), nothing applied",
+    );
+  });
 });

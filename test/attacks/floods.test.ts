@@ -280,46 +280,41 @@ describe("floods from one client", () => {
     );
   });
 
-  it("weighs signed-in requests by tenant: a crowd signed in as 8 tenants from 200 addresses, each pacing itself, leaves a seller its turns", async () => {
-    const server = await spawnServer(gw.db.appUrl, {
-      TRUST_PROXY: "loopback",
-      HTTP_SERVER_CONCURRENCY: "2",
-      HTTP_SERVER_QUEUE: "4",
-      ...GENEROUS_LIMITS,
+  describe("a seller beside crowds, against a server line of 2 + 4", () => {
+    let server: Awaited<ReturnType<typeof spawnServer>>;
+    let seller: Awaited<ReturnType<typeof signUp>>;
+    let bots: Awaited<ReturnType<typeof signUp>>[];
+    beforeAll(async () => {
+      server = await spawnServer(gw.db.appUrl, {
+        TRUST_PROXY: "loopback",
+        HTTP_SERVER_CONCURRENCY: "2",
+        HTTP_SERVER_QUEUE: "4",
+        ...GENEROUS_LIMITS,
+      });
+      [seller, ...bots] = await Promise.all(Array.from({ length: 9 }, (_, i) => signUp(server.url, `Weighed ${i}`)));
     });
-    try {
-      const [seller, ...bots] = await Promise.all(Array.from({ length: 9 }, (_, i) => signUp(server.url, `Weighed ${i}`)));
-      await expectSellerServedBesideCrowd(server.url, seller.access_token, (i) => bots[i % bots.length].access_token);
-    } finally {
+    afterAll(async () => {
       server.child.kill();
       await server.exited;
-    }
-    record(
-      "a crowd signed in as 8 tenants from 200 addresses, each address a query every 400 ms, against a server line of 2 + 4; a seller's query every 50 ms from one address",
-      200,
-      "over 90 % of the seller's queries served: the line weighs a signed-in request by its tenant, not its address (the eighth outside attack: 126 tenants from 1,500 addresses refused 98 % of a seller's requests)",
-    );
-  });
+    });
 
-  it("serves signed-in tenants before anonymous addresses: a crowd of 200 addresses without accounts, each pacing itself, leaves a seller its turns", async () => {
-    const server = await spawnServer(gw.db.appUrl, {
-      TRUST_PROXY: "loopback",
-      HTTP_SERVER_CONCURRENCY: "2",
-      HTTP_SERVER_QUEUE: "4",
-      ...GENEROUS_LIMITS,
+    it("weighs signed-in requests by tenant: a crowd signed in as 8 tenants from 200 addresses, each pacing itself, leaves a seller its turns", async () => {
+      await expectSellerServedBesideCrowd(server.url, seller.access_token, (i) => bots[i % bots.length].access_token);
+      record(
+        "a crowd signed in as 8 tenants from 200 addresses, each address a query every 400 ms, against a server line of 2 + 4; a seller's query every 50 ms from one address",
+        200,
+        "over 90 % of the seller's queries served: the line weighs a signed-in request by its tenant, not its address (the eighth outside attack: 126 tenants from 1,500 addresses refused 98 % of a seller's requests)",
+      );
     });
-    try {
-      const seller = await signUp(server.url, "Before The Crowd");
+
+    it("serves signed-in tenants before anonymous addresses: a crowd of 200 addresses without accounts, each pacing itself, leaves a seller its turns", async () => {
       await expectSellerServedBesideCrowd(server.url, seller.access_token, () => undefined);
-    } finally {
-      server.child.kill();
-      await server.exited;
-    }
-    record(
-      "an anonymous crowd of 200 addresses, each a query every 400 ms, against a server line of 2 + 4; a seller's query every 50 ms from one address",
-      200,
-      "over 90 % of the seller's queries served: signed-in tenants go before anonymous addresses but for one turn in four, and take their places in a full line (the ninth outside attack: 2,000 anonymous addresses refused 97 % of a seller's requests, each address weighing less than the seller)",
-    );
+      record(
+        "an anonymous crowd of 200 addresses, each a query every 400 ms, against a server line of 2 + 4; a seller's query every 50 ms from one address",
+        200,
+        "over 90 % of the seller's queries served: signed-in tenants go before anonymous addresses but for one turn in four, and take their places in a full line (the ninth outside attack: 2,000 anonymous addresses refused 97 % of a seller's requests, each address weighing less than the seller)",
+      );
+    });
   });
 
   it("refuses a crowd of sign-ins beyond the bcrypt line at once, so it holds no place others need", async () => {
