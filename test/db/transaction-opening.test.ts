@@ -57,7 +57,7 @@ describe("a GraphQL request's transaction opens with its session check in one ro
     const wire = await onTheWire(gw.pool, async () => expect((await read()).body).toEqual({ data: { products: { nodes: [] } } }));
     expect(wire.roundTrips, wire.sent.join("\n")).toBe(3);
     expect(wire.sent[0]).toMatch(
-      /^begin; select set_config\('role', 'stoflow_admin', true\), .*set_config\('jwt\.claims\.session_id', '[0-9a-f-]{36}', true\).*; select app_private\.require_live_session\(\); select app_private\.enter_tenant_schema\(\)$/,
+      /^begin; select set_config\('stoflow\.billing', 'immediate', true\), set_config\('stoflow\.trial_days', '14', true\), set_config\('role', 'stoflow_admin', true\), .*set_config\('jwt\.claims\.session_id', '[0-9a-f-]{36}', true\).*; select app_private\.require_live_session\(\); select app_private\.enter_tenant_schema\(\)$/,
     );
     expect(wire.sent.at(-1)).toBe("commit");
   });
@@ -72,7 +72,7 @@ describe("a GraphQL request's transaction opens with its session check in one ro
     );
     expect(wire.roundTrips, wire.sent.join("\n")).toBe(4);
     expect(wire.sent[0]).toMatch(
-      /^begin; select set_config\('role', 'stoflow_admin', true\), .*; select app_private\.require_live_session\(\); select app_private\.enter_tenant_schema\(\)$/,
+      /^begin; select set_config\('stoflow\.billing', 'immediate', true\), set_config\('stoflow\.trial_days', '14', true\), set_config\('role', 'stoflow_admin', true\), .*; select app_private\.require_live_session\(\); select app_private\.enter_tenant_schema\(\)$/,
     );
     expect(wire.sent.filter((text) => /^(begin|savepoint|commit|release)/.test(text))).toEqual([wire.sent[0], "commit"]);
   });
