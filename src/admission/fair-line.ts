@@ -114,12 +114,12 @@ export class FairLine {
   give(): void {
     this.turns += 1;
     const othersTurn = this.turns % OTHERS_EVERY === 0;
-    const next =
-      this.extract(
-        (a, b) => a < b,
-        undefined,
-        (w) => this.favoured(w.client) !== othersTurn,
-      ) ?? this.extract((a, b) => a < b);
+    const next = this.extract(
+      (a, b) => a < b,
+      undefined,
+      undefined,
+      (w) => this.favoured(w.client) !== othersTurn,
+    );
     if (next) next.begin();
     else this.active -= 1;
   }
@@ -147,18 +147,26 @@ export class FairLine {
     return heaviest !== undefined;
   }
 
-  /** Removes the first waiter `among` picks whose weight beats all others (and `bar`, when given) by `beats`. */
+  /**
+   * Removes, in one pass, the first waiter `among` picks whose weight beats all others' (and
+   * `bar`, when given) by `beats`: of those `preferred` picks when there is one, else of all.
+   */
   private extract(
     beats: (a: number, b: number) => boolean,
     bar?: number,
     among: (waiter: Waiter) => boolean = () => true,
+    preferred: (waiter: Waiter) => boolean = () => false,
   ): Waiter | undefined {
     let best = -1;
-    let bestWeight = bar;
+    let bestWeight = 0;
+    let bestPreferred = false;
     this.waiters.forEach((waiter, index) => {
       if (!among(waiter)) return;
       const weight = this.counts.of(waiter.client);
-      if (bestWeight === undefined || beats(weight, bestWeight)) [best, bestWeight] = [index, weight];
+      if (bar !== undefined && !beats(weight, bar)) return;
+      const isPreferred = preferred(waiter);
+      const better = best < 0 || (isPreferred && !bestPreferred) || (isPreferred === bestPreferred && beats(weight, bestWeight));
+      if (better) [best, bestWeight, bestPreferred] = [index, weight, isPreferred];
     });
     return best < 0 ? undefined : this.waiters.splice(best, 1)[0];
   }
