@@ -1,3 +1,4 @@
+import { billingFlows } from "../src/billing/flows.ts";
 import { LiveHub } from "../src/live/hub.ts";
 import express from "express";
 import http from "node:http";
@@ -35,7 +36,8 @@ introspectWithoutTenantSchemas(pool);
 if (variant.session === "opening") await openTransactionsInOneRoundTrip(pool);
 const auth = authServiceFor(pool, config);
 const guards = graphqlGuards(config.graphql);
-const preset = makePreset(pool, auth, config.graphql, { explorer: false, logger, guards, live: new LiveHub(config.live) });
+const billing = billingFlows(pool, config.billing, () => "", logger);
+const preset = makePreset(pool, auth, config.graphql, { explorer: false, logger, guards, live: new LiveHub(config.live), billing });
 
 const tokenOf = (header: string | undefined) => (header?.startsWith("Bearer ") ? header.slice(7) : undefined);
 const pgl = postgraphile({

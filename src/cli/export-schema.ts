@@ -1,5 +1,6 @@
 import { LiveHub } from "../live/hub.ts";
 import "./env.ts";
+import { billingFlows } from "../billing/flows.ts";
 import fs from "node:fs/promises";
 import pg from "pg";
 import { postgraphile } from "postgraphile";
@@ -28,7 +29,12 @@ export async function printApiSchema(appUrl: string): Promise<string> {
   const pool = new pg.Pool({ connectionString: appUrl, max: 2 });
   introspectWithoutTenantSchemas(pool);
   const config = readServerConfig({}, "schema-export-needs-no-real-secret-0000");
-  const pgl = postgraphile(makePreset(pool, authServiceFor(pool, config), config.graphql, { live: new LiveHub(config.live) }));
+  const pgl = postgraphile(
+    makePreset(pool, authServiceFor(pool, config), config.graphql, {
+      live: new LiveHub(config.live),
+      billing: billingFlows(pool, config.billing, () => ""),
+    }),
+  );
   try {
     const { schema } = await pgl.getSchemaResult();
     return printSchema(lexicographicSortSchema(schema)) + "\n";

@@ -35,8 +35,7 @@ import type { WithPgClient } from "postgraphile/@dataplan/pg";
 import type { NodePostgresPgClient } from "postgraphile/adaptors/pg";
 import type { LiveHub } from "../live/hub.ts";
 import { livePlugin } from "./live-plugin.ts";
-import { billingFlows, type BillingFlows } from "../billing/flows.ts";
-import { readBillingConfig } from "../config/billing.ts";
+import type { BillingFlows } from "../billing/flows.ts";
 import { billingPlugin } from "./billing-plugin.ts";
 
 /**
@@ -57,7 +56,7 @@ export function makePreset(
     schemaWatch,
     live,
     deliveries,
-    billing = billingFlows(pool, readBillingConfig({}), () => ""),
+    billing,
   }: PresetOptions,
 ): GraphileConfig.Preset {
   return {
@@ -143,8 +142,8 @@ interface PresetOptions {
   live: LiveHub;
   /** The connections subscriptions' deliveries read on (LIVE_POOL_SIZE); without, the request pool's. */
   deliveries?: WithPgClient<NodePostgresPgClient>;
-  /** createCheckoutSession, and the billing settings SQL reads in a session's transactions (src/billing/flows.ts); without, BILLING's defaults. */
-  billing?: BillingFlows;
+  /** createCheckoutSession, and the billing settings SQL reads in a session's transactions (src/billing/flows.ts). */
+  billing: BillingFlows;
 }
 
 /** The gate every GraphQL document passes, and the line new documents are parsed and planned in (see document-gate.ts). */
