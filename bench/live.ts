@@ -216,7 +216,7 @@ for (const s of subscribers) {
     else if (change) afterKill += 1;
   });
 }
-await superuser.query("select pg_terminate_backend(pid) from pg_stat_activity where query ilike 'listen stoflow_live%'");
+await superuser.query("select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'stoflow listen'");
 await settle(3_000);
 const resent = await writeAtPace(2, "K");
 await settle(2_000);

@@ -12,6 +12,8 @@ import { ConstraintMessages } from "./db/constraint-messages.ts";
 import { createPool } from "./db/pool.ts";
 import { cachedPoolerProblem } from "./db/pooler-check.ts";
 import { openTransactionsInOneRoundTrip } from "./db/patches/transaction-opening.ts";
+import { SessionLiveness } from "./auth/session-liveness.ts";
+import { fenceCommitsOf } from "./db/transaction.ts";
 import { introspectWithoutTenantSchemas } from "./db/patches/introspection.ts";
 import { graphqlGuards, makePreset } from "./graphql/preset.ts";
 import { SchemaWatchSubscriber } from "./graphql/schema-watch.ts";
@@ -65,7 +67,14 @@ export async function startGateway(
   const pool = createPool(appUrl, config, logger);
   const committedMigrations = countCommittedMigrations();
   introspectWithoutTenantSchemas(pool);
-  await openTransactionsInOneRoundTrip(pool);
+  // Sessions seen live are opened without the SQL check while the LISTEN connection proves it hears every revocation.
+  const liveness = new SessionLiveness({
+    windowMs: config.live.sessionLivenessWindowMs,
+    maxSessions: config.live.sessionLivenessSessions,
+    accessTtlMs: config.jwt.accessTtlSeconds * 1000,
+  });
+  await openTransactionsInOneRoundTrip(pool, liveness);
+  fenceCommitsOf(pool, liveness);
   // /health, /ready and /metrics have a connection of their own, opened now and kept while idle:
   // they say whether the database answers, not how long the line for the request pool is, nor
   // how long a new connection takes on a busy machine.
@@ -92,7 +101,7 @@ export async function startGateway(
   const hub = new LiveHub(config.live);
   // The deliveries' reads (one per event and subscription) have connections of their own: a fan-out waits there, not in HTTP's pool.
   const deliveryPool = createPool(appUrl, { ...config, poolSize: config.live.poolSize }, logger);
-  await openTransactionsInOneRoundTrip(deliveryPool);
+  await openTransactionsInOneRoundTrip(deliveryPool, liveness);
   const pgl = postgraphile(
     makePreset(pool, auth, config.graphql, {
       explorer: config.explorer,
@@ -103,6 +112,7 @@ export async function startGateway(
       live: hub,
       deliveries: makePgAdaptorWithPgClient(deliveryPool),
       billing,
+      liveness,
     }),
   );
   const serv = pgl.createServ((preset) => new ReceivedBodyGrafserv(preset));
@@ -135,6 +145,7 @@ export async function startGateway(
     trustProxy: pipeline.trustProxy,
     upgraded: (socket) => api.sockets.upgraded(socket),
     pool: deliveryPool,
+    liveness,
     logger,
   });
   api.server.on("upgrade", live.sockets.upgrade);

@@ -363,6 +363,15 @@ export const settingGroups: SettingGroup[] = [
           "Deliveries in progress at once, process-wide (each reads its row and hands the event to its socket); the next turn goes to each tenant with an event waiting in rotation, so one tenant's fan-out to thousands of subscriptions leaves room to the others and to HTTP requests",
         notes: { LIVE_DELIVERIES: "deliveries at once, tenants in rotation" },
       },
+      {
+        names: ["SESSION_LIVENESS_WINDOW_MS", "SESSION_LIVENESS_SESSIONS"],
+        meaning:
+          "A session that passed the per-request SQL check is trusted without it while the LISTEN connection (which hears every revocation: logout, password change or reset, deactivation, a lowered role, tenant deletion) answered a ping sent within the window: the most a revocation can be late on a process whose LISTEN connection went silent. A lost connection forgets every session. 0: every request checks its session in SQL; the second is how many sessions are trusted at once",
+        notes: {
+          SESSION_LIVENESS_WINDOW_MS: "ms; 0 = SQL check on every request",
+          SESSION_LIVENESS_SESSIONS: "sessions trusted in memory",
+        },
+      },
     ],
   },
   {

@@ -39,6 +39,14 @@ export interface LiveConfig {
   poolSize: number;
   /** Deliveries in progress at once, process-wide, turns rotating between tenants with events waiting. */
   deliveries: number;
+  /**
+   * A session verified live is trusted without the per-request SQL check while the LISTEN
+   * connection's last answered ping is younger than this (src/auth/session-liveness.ts): the most
+   * a revocation can be late when that connection goes silent. 0: every request checked in SQL.
+   */
+  sessionLivenessWindowMs: number;
+  /** Sessions trusted in memory at once; the least recently used beyond are checked in SQL again. */
+  sessionLivenessSessions: number;
 }
 
 export function readLiveConfig(env: NodeJS.ProcessEnv): LiveConfig {
@@ -58,5 +66,7 @@ export function readLiveConfig(env: NodeJS.ProcessEnv): LiveConfig {
     startsPerSecond: integer(env, "LIVE_STARTS_PER_SECOND", 200, 1, 1_000_000),
     poolSize: integer(env, "LIVE_POOL_SIZE", 2, 1, 500),
     deliveries: integer(env, "LIVE_DELIVERIES", 4, 1, 10_000),
+    sessionLivenessWindowMs: integer(env, "SESSION_LIVENESS_WINDOW_MS", 1_000, 0, 60_000),
+    sessionLivenessSessions: integer(env, "SESSION_LIVENESS_SESSIONS", 100_000, 1, 10_000_000),
   };
 }

@@ -1,4 +1,5 @@
 import pg from "pg";
+import type { SessionLiveness } from "../auth/session-liveness.ts";
 
 /**
  * Runs `work` in one transaction on one pooled connection, opened together with `settings` in one
@@ -13,18 +14,29 @@ export async function runTransaction<T>(
   commitOn: (error: unknown) => boolean = () => false,
 ): Promise<T> {
   const client = await pool.connect();
+  const fenced = () => fencing.get(pool)?.fence(settings[TENANT_ID_SETTING] || undefined);
   try {
     await client.query(openingStatement(settings));
     const result = await work(client);
     await client.query("commit");
+    fenced();
     return result;
   } catch (error) {
     // After an SQL error the transaction is aborted: its commit is a rollback.
     await client.query(commitOn(error) ? "commit" : "rollback").catch(() => {});
+    fenced();
     throw error;
   } finally {
     client.release();
   }
+}
+
+/** The session liveness that each pool's committed transactions fence (they may have revoked sessions). */
+const fencing = new WeakMap<pg.Pool, SessionLiveness>();
+
+/** Makes every transaction runTransaction commits on `pool` fence its tenant (or every tenant) in `liveness`. */
+export function fenceCommitsOf(pool: pg.Pool, liveness: SessionLiveness): void {
+  fencing.set(pool, liveness);
 }
 
 /**
@@ -32,11 +44,43 @@ export async function runTransaction<T>(
  * one with a tenant its schema on the search_path, as one simple query: one round trip instead of
  * four. A simple query cannot take parameters, so names and values are quoted with pg's escapeLiteral.
  */
-export function openingStatement(settings: Record<string, string>): string {
+export function openingStatement(settings: Record<string, string>, { sessionKnownLive = false } = {}): string {
   if (Object.keys(settings).length === 0) return "begin";
-  const check = settings[SESSION_ID_SETTING] ? `; ${SESSION_CHECK}` : "";
+  const check = settings[SESSION_ID_SETTING] ? `; ${sessionKnownLive ? TENANT_CHECK : SESSION_CHECK}` : "";
   const schema = settings[TENANT_ID_SETTING] ? `; ${ENTER_TENANT_SCHEMA}` : "";
   return `begin; ${settingsStatement(settings)}${check}${schema}`;
+}
+
+/** A transaction's two possible openings: with the SQL session check, and for a session known to be live. */
+export interface Opening {
+  sessionId: string | undefined;
+  tenantId: string | undefined;
+  checked: string;
+  trusted: string;
+}
+
+export function openingFor(settings: Record<string, string>): Opening {
+  return {
+    sessionId: settings[SESSION_ID_SETTING] || undefined,
+    tenantId: settings[TENANT_ID_SETTING] || undefined,
+    checked: openingStatement(settings),
+    trusted: openingStatement(settings, { sessionKnownLive: true }),
+  };
+}
+
+/**
+ * Sends `opening` with `send`: without the SQL session check when `liveness` knows the session to
+ * be live (src/auth/session-liveness.ts), else with it, and then records that it passed.
+ */
+export function sendOpening<T>(opening: Opening, send: (text: string) => Promise<T>, liveness: SessionLiveness | undefined): Promise<T> {
+  const { sessionId } = opening;
+  if (!sessionId || !liveness) return send(opening.checked);
+  if (liveness.knownLive(sessionId, opening.tenantId)) return send(opening.trusted);
+  const startedIn = liveness.checkStarting();
+  return send(opening.checked).then((result) => {
+    liveness.checkPassed(sessionId, startedIn);
+    return result;
+  });
 }
 
 /** The settings that name the request's session and tenant (see claimSettings). */
@@ -44,6 +88,8 @@ export const SESSION_ID_SETTING = "jwt.claims.session_id";
 export const TENANT_ID_SETTING = "jwt.claims.tenant_id";
 /** Raises SQLSTATE SFSES (INVALID_TOKEN, see error-codes.ts) when the session of the transaction's claims may not act now. */
 export const SESSION_CHECK = "select app_private.require_live_session()";
+/** The opening's check for a session known to be live: SFMNT (TENANT_MAINTENANCE) while the tenant's schema lags. */
+export const TENANT_CHECK = "select app_private.require_tenant_available()";
 /** Puts the schema SQL names for the claimed tenant first on the transaction's search_path. */
 export const ENTER_TENANT_SCHEMA = "select app_private.enter_tenant_schema()";
 /** One `select set_config(…, true), …` applying `settings` to the current transaction, values quoted inline. */

@@ -2,7 +2,8 @@ import type pg from "pg";
 import { makeWithPgClientViaPgClientAlreadyInTransaction, type NodePostgresPgClient } from "postgraphile/adaptors/pg";
 import type { WithPgClient } from "postgraphile/@dataplan/pg";
 import { GraphQLError, OperationTypeNode, type ExecutionResult } from "postgraphile/graphql";
-import { openingStatement } from "../db/transaction.ts";
+import type { SessionLiveness } from "../auth/session-liveness.ts";
+import { openingFor, sendOpening, SESSION_ID_SETTING, TENANT_ID_SETTING } from "../db/transaction.ts";
 import { rolledBack } from "../errors.ts";
 import { SERVICE_MUTATIONS } from "./auth-plugin.ts";
 import { rootOf } from "./operation-root.ts";
@@ -33,7 +34,7 @@ class NotRun extends Error {}
  * the one connection, one at a time; given no settings, it adds no savepoint and no set_config
  * (the opening set them).
  */
-export function mutationTransactionPlugin(pool: pg.Pool): GraphileConfig.Plugin {
+export function mutationTransactionPlugin(pool: pg.Pool, liveness?: SessionLiveness): GraphileConfig.Plugin {
   return {
     name: "StoflowMutationTransactionPlugin",
     version: "1.0.0",
@@ -46,7 +47,7 @@ export function mutationTransactionPlugin(pool: pg.Pool): GraphileConfig.Plugin 
           // Response keys of the fields the transaction holds (the auth service's keep their own).
           const held = new Set(fields.filter(([, field]) => !SERVICE_MUTATIONS.has(field)).map(([key]) => key));
           if (held.size === 0) return next();
-          return inOneTransaction(pool, args.contextValue as PgContext, next as () => Promise<ExecutionResult>, held);
+          return inOneTransaction(pool, liveness, args.contextValue as PgContext, next as () => Promise<ExecutionResult>, held);
         },
       },
     },
@@ -56,11 +57,12 @@ export function mutationTransactionPlugin(pool: pg.Pool): GraphileConfig.Plugin 
 /** Runs `execute` with every statement of `context` in one transaction on a connection of `pool`: committed when the result has no error. */
 async function inOneTransaction(
   pool: pg.Pool,
+  liveness: SessionLiveness | undefined,
   context: PgContext,
   execute: () => Promise<ExecutionResult>,
   held: ReadonlySet<string>,
 ): Promise<ExecutionResult> {
-  const transaction = openedOnFirstUse(pool, context.pgSettings ?? {});
+  const transaction = openedOnFirstUse(pool, context.pgSettings ?? {}, liveness);
   context.withPgClient = transaction.withPgClient;
   try {
     const result = await execute().catch(async (error: unknown) => {
@@ -72,6 +74,8 @@ async function inOneTransaction(
       return undone(result, held);
     }
     const broken = await transaction.end("commit");
+    // A committed write of a session may have revoked sessions (a member deactivated, a role lowered…).
+    if (context.pgSettings?.[SESSION_ID_SETTING]) liveness?.fence(context.pgSettings[TENANT_ID_SETTING]);
     return broken ? { errors: [new GraphQLError(broken.message, { originalError: broken })] } : result;
   } finally {
     transaction.release();
@@ -85,14 +89,15 @@ async function inOneTransaction(
  * failed refused (the transaction is aborted anyway). A refused opening (a dead session) is the
  * first field's error.
  */
-function openedOnFirstUse(pool: pg.Pool, settings: Record<string, string>) {
+function openedOnFirstUse(pool: pg.Pool, settings: Record<string, string>, liveness: SessionLiveness | undefined) {
   let client: pg.PoolClient | undefined;
   let opened: Promise<WithPgClient<NodePostgresPgClient>> | undefined;
   let failed = false;
   let broken: Error | undefined;
   const open = async () => {
     client = await pool.connect();
-    await client.query(openingStatement(settings));
+    const connection = client;
+    await sendOpening(openingFor(settings), (opening) => connection.query(opening), liveness);
     return makeWithPgClientViaPgClientAlreadyInTransaction(client, true);
   };
   const withPgClient: WithPgClient<NodePostgresPgClient> = (_settings, callback) => {

@@ -22,6 +22,7 @@ import type { GraphqlConfig } from "../config/graphql.ts";
 import { DocumentGate, documentGatePlugin } from "./document-gate.ts";
 import { exportLinePlugin } from "./export-line.ts";
 import { mutationTransactionPlugin } from "./mutation-transaction.ts";
+import type { SessionLiveness } from "../auth/session-liveness.ts";
 import { pageSizePlugin } from "./page-size-plugin.ts";
 import { NewDocumentLine } from "../admission/new-document-line.ts";
 import { ValueWeightPlugin } from "./value-weight-plugin.ts";
@@ -57,6 +58,7 @@ export function makePreset(
     live,
     deliveries,
     billing,
+    liveness,
   }: PresetOptions,
 ): GraphileConfig.Preset {
   return {
@@ -77,7 +79,7 @@ export function makePreset(
       documentGatePlugin(guards.gate, guards.newDocuments, graphql.planCacheSize),
       exportLinePlugin(guards.gate, graphql.exports),
       // Inside the lines above: a request holds its transaction's connection only once it may execute.
-      mutationTransactionPlugin(pool),
+      mutationTransactionPlugin(pool, liveness),
       pageSizePlugin(graphql.defaultPageSize),
       ValueWeightPlugin,
       ErrorCodesPlugin,
@@ -144,6 +146,8 @@ interface PresetOptions {
   deliveries?: WithPgClient<NodePostgresPgClient>;
   /** createCheckoutSession, and the billing settings SQL reads in a session's transactions (src/billing/flows.ts). */
   billing: BillingFlows;
+  /** Sessions known to be live, opened without the SQL check (src/auth/session-liveness.ts); without, every transaction checks. */
+  liveness?: SessionLiveness;
 }
 
 /** The gate every GraphQL document passes, and the line new documents are parsed and planned in (see document-gate.ts). */

@@ -2,6 +2,7 @@ import type { Socket } from "node:net";
 import type pg from "pg";
 import type { Logger } from "pino";
 import type { GrafservBase } from "postgraphile/grafserv";
+import type { SessionLiveness } from "../auth/session-liveness.ts";
 import type { SessionClaims } from "../auth/tokens.ts";
 import type { ServerConfig } from "../config/server.ts";
 import type { LiveHub } from "./hub.ts";
@@ -25,6 +26,8 @@ interface LiveOptions {
   upgraded: (socket: Socket) => void;
   /** Where the tenants with sockets are told to the database (listened-tenants.ts). */
   pool: pg.Pool;
+  /** Told every revocation heard, every answered ping and every loss of the LISTEN connection. */
+  liveness: SessionLiveness;
   logger: Logger;
 }
 
@@ -49,14 +52,21 @@ export async function startLiveUpdates(serv: GrafservBase, hub: LiveHub, options
   const listener = new NotificationListener(
     options.listenUrl,
     {
-      notified: (channel, payload) => (channel === LIVE_CHANNEL ? hub.notified(payload) : sockets.sessionEnded(payload)),
+      notified: (channel, payload) => {
+        if (channel === LIVE_CHANNEL) return hub.notified(payload);
+        options.liveness.ended(payload);
+        sockets.sessionEnded(payload);
+      },
       resumed: () => {
         void listened.tell(); // the database may have restarted (its listeners are unlogged)
         hub.resync();
         sockets.recheckSessions().catch((error: Error) => logger.warn({ err: error.message }, "live updates: sessions not rechecked"));
       },
+      heard: (sentAt) => options.liveness.heard(sentAt),
+      lost: () => options.liveness.lost(),
     },
     logger,
+    config.live.sessionLivenessWindowMs / 4,
   );
   await listener.start();
   return {

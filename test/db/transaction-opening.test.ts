@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EventEmitter } from "node:events";
 import { ADAPTOR_BEGIN, assertAdaptorOpening, openTransactionsInOneRoundTrip } from "../../src/db/patches/transaction-opening.ts";
 import { graphql, http, signUp, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { until } from "../helpers/until.ts";
 
 let gw: TestGateway;
 beforeAll(async () => {
@@ -49,17 +50,34 @@ async function onTheWire(pool: pg.Pool, work: () => Promise<unknown>): Promise<W
   return watching;
 }
 
+const read = (token: string) => graphql(gw.url, "{ products(first: 1) { nodes { sku } } }", {}, token);
+/** The opening of a signed-in admin's transaction, with `check` (a function of app_private) as its session check. */
+const opening = (check: string) =>
+  new RegExp(
+    `^begin; select set_config\\('stoflow\\.billing', 'immediate', true\\), set_config\\('stoflow\\.trial_days', '14', true\\), set_config\\('role', 'stoflow_admin', true\\), .*set_config\\('jwt\\.claims\\.session_id', '[0-9a-f-]{36}', true\\).*; select app_private\\.${check}\\(\\); select app_private\\.enter_tenant_schema\\(\\)$`,
+  );
+
 describe("a GraphQL request's transaction opens with its session check in one round trip", () => {
   it("sends BEGIN, the settings and the session check as one query: opening, query, commit", async () => {
+    await read((await signUp(gw.url)).access_token); // the first use of a connection sets it up
     const { access_token } = await signUp(gw.url);
-    const read = () => graphql(gw.url, "{ products(first: 1) { nodes { sku } } }", {}, access_token);
-    await read(); // the first use of a connection sets it up
-    const wire = await onTheWire(gw.pool, async () => expect((await read()).body).toEqual({ data: { products: { nodes: [] } } }));
-    expect(wire.roundTrips, wire.sent.join("\n")).toBe(3);
-    expect(wire.sent[0]).toMatch(
-      /^begin; select set_config\('stoflow\.billing', 'immediate', true\), set_config\('stoflow\.trial_days', '14', true\), set_config\('role', 'stoflow_admin', true\), .*set_config\('jwt\.claims\.session_id', '[0-9a-f-]{36}', true\).*; select app_private\.require_live_session\(\); select app_private\.enter_tenant_schema\(\)$/,
+    const wire = await onTheWire(gw.pool, async () =>
+      expect((await read(access_token)).body).toEqual({ data: { products: { nodes: [] } } }),
     );
+    expect(wire.roundTrips, wire.sent.join("\n")).toBe(3);
+    expect(wire.sent[0]).toMatch(opening("require_live_session"));
     expect(wire.sent.at(-1)).toBe("commit");
+  });
+
+  it("opens a session it saw live with the tenant's check alone (SESSION_LIVENESS_WINDOW_MS): still one round trip", async () => {
+    const { access_token } = await signUp(gw.url);
+    let sent: string[] = [];
+    await until("the session trusted", async () => {
+      const wire = await onTheWire(gw.pool, () => read(access_token));
+      sent = wire.sent;
+      return wire.roundTrips === 3 && opening("require_tenant_available").test(wire.sent[0]);
+    });
+    expect(sent.at(-1)).toBe("commit");
   });
 
   it("runs a request's mutation fields in one transaction: opening, one statement per field, commit", async () => {
@@ -71,9 +89,7 @@ describe("a GraphQL request's transaction opens with its session check in one ro
       expect((await graphql(gw.url, `mutation { ${create("W1")} ${create("W2")} }`, {}, access_token)).body.errors).toBeUndefined(),
     );
     expect(wire.roundTrips, wire.sent.join("\n")).toBe(4);
-    expect(wire.sent[0]).toMatch(
-      /^begin; select set_config\('stoflow\.billing', 'immediate', true\), set_config\('stoflow\.trial_days', '14', true\), set_config\('role', 'stoflow_admin', true\), .*; select app_private\.require_live_session\(\); select app_private\.enter_tenant_schema\(\)$/,
-    );
+    expect(wire.sent[0]).toMatch(opening("require_(live_session|tenant_available)"));
     expect(wire.sent.filter((text) => /^(begin|savepoint|commit|release)/.test(text))).toEqual([wire.sent[0], "commit"]);
   });
 

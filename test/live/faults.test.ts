@@ -57,7 +57,7 @@ async function listenerPid(): Promise<number> {
   await until("the LISTEN connection", async () => {
     const { rows } = await asSuperuser((client) =>
       client.query<{ pid: number }>(
-        "select pid from pg_stat_activity where datname = current_database() and query ilike 'listen stoflow_live%'",
+        "select pid from pg_stat_activity where datname = current_database() and application_name = 'stoflow listen'",
       ),
     );
     pid = rows[0]?.pid;

@@ -1,7 +1,8 @@
 import { LRUCache } from "lru-cache";
 import type pg from "pg";
 import { makePgAdaptorWithPgClient } from "postgraphile/adaptors/pg";
-import { openingStatement } from "../transaction.ts";
+import type { SessionLiveness } from "../../auth/session-liveness.ts";
+import { openingFor, sendOpening, type Opening } from "../transaction.ts";
 
 /*
  * PATCH of @dataplan/pg (kept: measured, a GraphQL read in 3 round trips instead of 5,
@@ -30,7 +31,7 @@ const HELD = Promise.resolve({ command: "BEGIN", rows: [], rowCount: null, field
  * settings, app_private.require_live_session()) in one simple query. Any other query after a held
  * `begin` gets the `begin` sent first, unchanged.
  */
-export async function openTransactionsInOneRoundTrip(pool: pg.Pool): Promise<void> {
+export async function openTransactionsInOneRoundTrip(pool: pg.Pool, liveness?: SessionLiveness): Promise<void> {
   await assertAdaptorOpening();
   pool.on("connect", (client) => {
     const query = client.query.bind(client) as (config: unknown, ...rest: unknown[]) => unknown;
@@ -39,7 +40,9 @@ export async function openTransactionsInOneRoundTrip(pool: pg.Pool): Promise<voi
       const text = config?.text;
       if (held) {
         held = false;
-        if (text === ADAPTOR_SETTINGS && rest.length === 0) return query(openingOf(String(config!.values?.[0])));
+        if (text === ADAPTOR_SETTINGS && rest.length === 0) {
+          return sendOpening(openingOf(String(config!.values?.[0])), (opening) => query(opening) as Promise<unknown>, liveness);
+        }
         void (query(ADAPTOR_BEGIN) as Promise<unknown>).catch(() => {}); // the next query reports the failure
       } else if (text === ADAPTOR_BEGIN && Object.keys(config!).length === 1 && rest.length === 0) {
         held = true;
@@ -51,13 +54,13 @@ export async function openTransactionsInOneRoundTrip(pool: pg.Pool): Promise<voi
 }
 
 /** Opening statements of recent settings: a session's requests send the same settings again and again. */
-const openings = new LRUCache<string, string>({ max: 1_000 });
+const openings = new LRUCache<string, Opening>({ max: 1_000 });
 
-/** The opening statement of the settings the adaptor sends as `[[name, value], …]` JSON in its one parameter. */
-function openingOf(settingsJson: string): string {
+/** The opening statements of the settings the adaptor sends as `[[name, value], …]` JSON in its one parameter. */
+function openingOf(settingsJson: string): Opening {
   let opening = openings.get(settingsJson);
   if (opening === undefined) {
-    opening = openingStatement(Object.fromEntries(JSON.parse(settingsJson) as Array<[string, string]>));
+    opening = openingFor(Object.fromEntries(JSON.parse(settingsJson) as Array<[string, string]>));
     openings.set(settingsJson, opening);
   }
   return opening;
