@@ -115,11 +115,16 @@ export async function decompose(
   }
 }
 
-/** The contenders of the decomposition: each variant, then the whole gateway with and without trusted documents. */
+/** The contenders of the decomposition: each variant, then the whole gateway without and with session liveness in memory, and with trusted documents. */
 export function contenders(serverEnv: Record<string, string>, trustedFile: string, trustedBody: string): Contender[] {
   return [
     ...Object.keys(VARIANTS).map((name) => ({ name, script: "bench/variants-server.ts", env: { ...serverEnv, BENCH_VARIANT: name } })),
-    { name: "the gateway (npm start)", script: "src/cli/start.ts", env: serverEnv },
+    {
+      name: "the gateway, every session checked in SQL (SESSION_LIVENESS_WINDOW_MS=0)",
+      script: "src/cli/start.ts",
+      env: { ...serverEnv, SESSION_LIVENESS_WINDOW_MS: "0" },
+    },
+    { name: "the gateway (npm start): sessions seen live remembered", script: "src/cli/start.ts", env: serverEnv },
     {
       name: "the gateway with trusted documents (GRAPHQL_TRUSTED_DOCUMENTS)",
       script: "src/cli/start.ts",

@@ -37,7 +37,8 @@ export class SessionLiveness {
   #epoch = 0;
   /** performance.now() when the last answered ping was sent, in this epoch. */
   #heardUntil = Number.NEGATIVE_INFINITY;
-  readonly #verified: LRUCache<string, number>;
+  /** Each session verified in SQL: in which epoch, with which claims (user, tenant, role and the rest of the settings). */
+  readonly #verified: LRUCache<string, { epoch: number; claims: string }>;
   readonly #ended: LRUCache<string, true>;
   /** performance.now() of the last fencing commit of each tenant, and of every tenant. */
   readonly #fences: LRUCache<string, number>;
@@ -51,11 +52,16 @@ export class SessionLiveness {
     this.#fences = new LRUCache({ max: maxSessions, ttl: Math.max(windowMs, 1) });
   }
 
-  /** Whether `sessionId`, of `tenantId`, may act without the SQL check now. */
-  knownLive(sessionId: string, tenantId: string | undefined): boolean {
+  /**
+   * Whether `sessionId` may act without the SQL check now, with the same `claims` (the transaction's
+   * settings, which name its user, tenant and role) as when it was checked.
+   */
+  knownLive(sessionId: string, claims: string, tenantId: string | undefined): boolean {
+    const verified = this.#verified.get(sessionId);
     return (
       this.#hearing() &&
-      this.#verified.get(sessionId) === this.#epoch &&
+      verified?.epoch === this.#epoch &&
+      verified.claims === claims &&
       !this.#ended.has(sessionId) &&
       this.#heardUntil > Math.max(this.#fencedAll, (tenantId ? this.#fences.get(tenantId) : undefined) ?? Number.NEGATIVE_INFINITY)
     );
@@ -72,9 +78,9 @@ export class SessionLiveness {
     return this.#hearing() ? this.#epoch : undefined;
   }
 
-  /** The SQL check of `sessionId`, started at `startedIn` (checkStarting), passed. */
-  checkPassed(sessionId: string, startedIn: number | undefined): void {
-    if (startedIn === this.#epoch && !this.#ended.has(sessionId)) this.#verified.set(sessionId, startedIn);
+  /** The SQL check of `sessionId` with `claims`, started at `startedIn` (checkStarting), passed. */
+  checkPassed(sessionId: string, claims: string, startedIn: number | undefined): void {
+    if (startedIn === this.#epoch && !this.#ended.has(sessionId)) this.#verified.set(sessionId, { epoch: startedIn, claims });
   }
 
   /** A revocation heard on stoflow_session_ended. */

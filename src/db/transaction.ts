@@ -55,6 +55,8 @@ export function openingStatement(settings: Record<string, string>, { sessionKnow
 export interface Opening {
   sessionId: string | undefined;
   tenantId: string | undefined;
+  /** The settings whole: a session is trusted only with the very claims it was checked with. */
+  claims: string;
   checked: string;
   trusted: string;
 }
@@ -63,6 +65,7 @@ export function openingFor(settings: Record<string, string>): Opening {
   return {
     sessionId: settings[SESSION_ID_SETTING] || undefined,
     tenantId: settings[TENANT_ID_SETTING] || undefined,
+    claims: JSON.stringify(settings),
     checked: openingStatement(settings),
     trusted: openingStatement(settings, { sessionKnownLive: true }),
   };
@@ -75,10 +78,10 @@ export function openingFor(settings: Record<string, string>): Opening {
 export function sendOpening<T>(opening: Opening, send: (text: string) => Promise<T>, liveness: SessionLiveness | undefined): Promise<T> {
   const { sessionId } = opening;
   if (!sessionId || !liveness) return send(opening.checked);
-  if (liveness.knownLive(sessionId, opening.tenantId)) return send(opening.trusted);
+  if (liveness.knownLive(sessionId, opening.claims, opening.tenantId)) return send(opening.trusted);
   const startedIn = liveness.checkStarting();
   return send(opening.checked).then((result) => {
-    liveness.checkPassed(sessionId, startedIn);
+    liveness.checkPassed(sessionId, opening.claims, startedIn);
     return result;
   });
 }

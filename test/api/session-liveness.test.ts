@@ -93,6 +93,7 @@ describe("a session seen live", () => {
 });
 
 describe("the liveness record", () => {
+  const CLAIMS = '{"jwt.claims.tenant_id":"1"}';
   const settings = { windowMs: 1_000, maxSessions: 10, accessTtlMs: 60_000 };
   const hearing = () => {
     const liveness = new SessionLiveness(settings);
@@ -102,11 +103,11 @@ describe("the liveness record", () => {
 
   it("trusts nothing before its LISTEN connection answered a ping, nor after the window", () => {
     const liveness = new SessionLiveness(settings);
-    liveness.checkPassed("a", liveness.checkStarting());
-    expect(liveness.knownLive("a", "1")).toBe(false);
+    liveness.checkPassed("a", CLAIMS, liveness.checkStarting());
+    expect(liveness.knownLive("a", CLAIMS, "1")).toBe(false);
     liveness.heard(performance.now() - 1_500);
-    liveness.checkPassed("a", liveness.checkStarting());
-    expect(liveness.knownLive("a", "1")).toBe(false);
+    liveness.checkPassed("a", CLAIMS, liveness.checkStarting());
+    expect(liveness.knownLive("a", CLAIMS, "1")).toBe(false);
   });
 
   it("records no check that began before a loss, nor one whose session ended while it ran", () => {
@@ -114,35 +115,42 @@ describe("the liveness record", () => {
     const before = liveness.checkStarting();
     liveness.lost();
     liveness.heard(performance.now());
-    liveness.checkPassed("a", before);
-    expect(liveness.knownLive("a", "1")).toBe(false);
+    liveness.checkPassed("a", CLAIMS, before);
+    expect(liveness.knownLive("a", CLAIMS, "1")).toBe(false);
     const started = liveness.checkStarting();
     liveness.ended("b");
-    liveness.checkPassed("b", started);
-    expect(liveness.knownLive("b", "1")).toBe(false);
-    liveness.checkPassed("c", liveness.checkStarting());
-    expect(liveness.knownLive("c", "1")).toBe(true);
+    liveness.checkPassed("b", CLAIMS, started);
+    expect(liveness.knownLive("b", CLAIMS, "1")).toBe(false);
+    liveness.checkPassed("c", CLAIMS, liveness.checkStarting());
+    expect(liveness.knownLive("c", CLAIMS, "1")).toBe(true);
     liveness.ended("c");
-    expect(liveness.knownLive("c", "1")).toBe(false);
+    expect(liveness.knownLive("c", CLAIMS, "1")).toBe(false);
   });
 
   it("trusts no session of a tenant whose write committed here until a ping sent after it is answered", async () => {
     const liveness = hearing();
-    liveness.checkPassed("a", liveness.checkStarting());
+    liveness.checkPassed("a", CLAIMS, liveness.checkStarting());
     liveness.fence("1");
-    expect(liveness.knownLive("a", "1")).toBe(false);
-    expect(liveness.knownLive("a", "2")).toBe(true);
+    expect(liveness.knownLive("a", CLAIMS, "1")).toBe(false);
+    expect(liveness.knownLive("a", CLAIMS, "2")).toBe(true);
     await new Promise((resolve) => setTimeout(resolve, 2));
     liveness.heard(performance.now());
-    expect(liveness.knownLive("a", "1")).toBe(true);
+    expect(liveness.knownLive("a", CLAIMS, "1")).toBe(true);
     liveness.fence(undefined); // an auth flow without a tenant (a reset by e-mailed link): every tenant
-    expect(liveness.knownLive("a", "2")).toBe(false);
+    expect(liveness.knownLive("a", CLAIMS, "2")).toBe(false);
+  });
+
+  it("trusts a session only with the claims it was checked with (a token naming another tenant or role is checked in SQL)", () => {
+    const liveness = hearing();
+    liveness.checkPassed("a", CLAIMS, liveness.checkStarting());
+    expect(liveness.knownLive("a", CLAIMS, "1")).toBe(true);
+    expect(liveness.knownLive("a", '{"jwt.claims.tenant_id":"2"}', "2")).toBe(false);
   });
 
   it("trusts nothing with a window of 0 (SESSION_LIVENESS_WINDOW_MS=0)", () => {
     const liveness = new SessionLiveness({ ...settings, windowMs: 0 });
     liveness.heard(performance.now());
-    liveness.checkPassed("a", liveness.checkStarting());
-    expect(liveness.knownLive("a", "1")).toBe(false);
+    liveness.checkPassed("a", CLAIMS, liveness.checkStarting());
+    expect(liveness.knownLive("a", CLAIMS, "1")).toBe(false);
   });
 });
