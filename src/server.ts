@@ -102,6 +102,8 @@ export async function startGateway(
   // The deliveries' reads (one per event and subscription) have connections of their own: a fan-out waits there, not in HTTP's pool.
   const deliveryPool = createPool(appUrl, { ...config, poolSize: config.live.poolSize }, logger);
   await openTransactionsInOneRoundTrip(deliveryPool, liveness);
+  // The queued row changes are published on a connection of their own: never behind HTTP's or the deliveries' line.
+  const publishPool = createPool(appUrl, { ...config, poolSize: 1 }, logger, { keepIdle: true });
   const pgl = postgraphile(
     makePreset(pool, auth, config.graphql, {
       explorer: config.explorer,
@@ -145,6 +147,7 @@ export async function startGateway(
     trustProxy: pipeline.trustProxy,
     upgraded: (socket) => api.sockets.upgraded(socket),
     pool: deliveryPool,
+    publishPool,
     liveness,
     logger,
   });
@@ -155,7 +158,7 @@ export async function startGateway(
     await live.stop();
     await pgl.release();
     schemaWatch?.release();
-    await Promise.all([pool.end(), probePool.end(), deliveryPool.end(), watchPool?.end()]);
+    await Promise.all([pool.end(), probePool.end(), deliveryPool.end(), publishPool.end(), watchPool?.end()]);
   };
   const giveUp = async (error: unknown): Promise<never> => {
     await api.close();

@@ -329,6 +329,15 @@ export const settingGroups: SettingGroup[] = [
         notes: { LIVE_MERGE_MS: "merge window of one topic's events", LIVE_QUEUED_EVENTS: "events waiting per subscription, then RESYNC" },
       },
       {
+        names: ["LIVE_PUBLISH_MS", "LIVE_PUBLISH_BATCH"],
+        meaning:
+          "The tenant tables' triggers queue each row change of a listened tenant (`app_private.live_outbox`); every gateway moves the queue to NOTIFY this often, at most this many changes in one transaction (one hold of NOTIFY's database-wide commit lock per batch, not per write)",
+        notes: {
+          LIVE_PUBLISH_MS: "ms between publications of the queued changes",
+          LIVE_PUBLISH_BATCH: "changes per publishing transaction",
+        },
+      },
+      {
         names: ["LIVE_CONNECT_TIMEOUT_MS"],
         meaning: "Time a new socket has to send `connection_init` with its token; then it is closed with 4408",
         notes: { LIVE_CONNECT_TIMEOUT_MS: "time to send connection_init" },

@@ -21,6 +21,9 @@ export interface LiveConfig {
   sendBufferTotalBytes: number;
   /** Events of one topic within this window are merged (the latest per row), then delivered. */
   mergeMs: number;
+  /** How often the queued row changes are moved to NOTIFY (src/live/publisher.ts), and how many at most in one transaction. */
+  publishMs: number;
+  publishBatch: number;
   /** Events waiting for one subscription; beyond, they are replaced by one RESYNC event. */
   queuedEvents: number;
   /** Time a new socket has to send connection_init with its token; then it is closed (4408). */
@@ -59,6 +62,8 @@ export function readLiveConfig(env: NodeJS.ProcessEnv): LiveConfig {
     sendBufferBytes: integer(env, "LIVE_SEND_BUFFER_BYTES", 1024 * 1024, 1024, 1024 * 1024 * 1024),
     sendBufferTotalBytes: integer(env, "LIVE_SEND_BUFFER_TOTAL_MB", memoryShareMb(), 1, 65_536) * MB,
     mergeMs: integer(env, "LIVE_MERGE_MS", 150, 0, 10_000),
+    publishMs: integer(env, "LIVE_PUBLISH_MS", 50, 5, 10_000),
+    publishBatch: integer(env, "LIVE_PUBLISH_BATCH", 1_000, 1, 100_000),
     queuedEvents: integer(env, "LIVE_QUEUED_EVENTS", 256, 1, 1_000_000),
     connectTimeoutMs: integer(env, "LIVE_CONNECT_TIMEOUT_MS", 3_000, 100, 600_000),
     pingMs: integer(env, "LIVE_PING_MS", 15_000, 100, 600_000),

@@ -8,6 +8,7 @@ import type { ServerConfig } from "../config/server.ts";
 import type { LiveHub } from "./hub.ts";
 import { listenTenants } from "./listened-tenants.ts";
 import { LIVE_CHANNEL, NotificationListener } from "./notifications.ts";
+import { publishLiveChanges } from "./publisher.ts";
 import { LiveSockets } from "./sockets.ts";
 
 export interface LiveUpdates {
@@ -26,14 +27,16 @@ interface LiveOptions {
   upgraded: (socket: Socket) => void;
   /** Where the tenants with sockets are told to the database (listened-tenants.ts). */
   pool: pg.Pool;
+  /** Where the queued row changes are published (publisher.ts). */
+  publishPool: pg.Pool;
   /** Told every revocation heard, every answered ping and every loss of the LISTEN connection. */
   liveness: SessionLiveness;
   logger: Logger;
 }
 
 /**
- * Live updates of one gateway process: the subscription sockets, and the LISTEN connection that
- * feeds the hub (row changes of the tenants with sockets here, told to the database) and closes the sockets of ended
+ * Live updates of one gateway process: the subscription sockets, the publisher of the queued row
+ * changes (publisher.ts), and the LISTEN connection that feeds the hub (row changes of the tenants with sockets here, told to the database) and closes the sockets of ended
  * sessions. When the connection comes back after a loss, every subscription gets RESYNC and every
  * socket's session is checked again.
  */
@@ -69,6 +72,7 @@ export async function startLiveUpdates(serv: GrafservBase, hub: LiveHub, options
     config.live.sessionLivenessWindowMs / 4,
   );
   await listener.start();
+  const publisher = publishLiveChanges(options.publishPool, { everyMs: config.live.publishMs, batch: config.live.publishBatch }, logger);
   return {
     hub,
     sockets,
@@ -76,7 +80,7 @@ export async function startLiveUpdates(serv: GrafservBase, hub: LiveHub, options
     async stop() {
       sockets.close();
       hub.release();
-      await Promise.all([listener.stop(), listened.stop()]);
+      await Promise.all([listener.stop(), listened.stop(), publisher.stop()]);
     },
   };
 }

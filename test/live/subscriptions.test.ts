@@ -131,6 +131,34 @@ describe("writers of tenants nobody subscribes to", () => {
     };
     expect(await asUser("select * from app_private.live_listeners")).toBe("42501");
     expect(await asUser("select app_private.live_listen('forged', array[1, 2, 3])")).toBe("42501");
+    // Nor the outbox of queued changes: no forged event queued, none read, none published early.
+    expect(await asUser("select * from app_private.live_outbox")).toBe("42501");
+    expect(await asUser(`insert into app_private.live_outbox (payload) values ('{"t":1,"k":"product","op":"DELETE","id":"X"}')`)).toBe(
+      "42501",
+    );
+    expect(await asUser("select app_private.publish_live_changes(10)")).toBe("42501");
+  });
+
+  it("queue their changes while the database refuses to publish them, and every one is delivered, in order, once it does", async () => {
+    const seller = await signUp(gw.url, "Live Outbox", "standard");
+    const mine = open(seller.access_token);
+    await mine.follow("outbox", PRODUCTS);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Every gateway's publisher is held off (another holds the publishing lock) while three changes queue.
+    const holder = await gw.db.owner.connect();
+    try {
+      await holder.query("begin; select pg_advisory_xact_lock(hashtext('app_private.live_outbox'))");
+      for (const sku of ["Q-1", "Q-2", "Q-3"]) await graphqlOk(gw.url, CREATE, { sku }, seller.access_token);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(mine.events.get("outbox") ?? []).toEqual([]);
+      expect((await gw.db.owner.query("select count(*)::int as n from app_private.live_outbox")).rows[0].n).toBeGreaterThanOrEqual(3);
+    } finally {
+      await holder.query("rollback");
+      holder.release();
+    }
+    await mine.received("outbox", 3);
+    const skus = (mine.events.get("outbox") ?? []).map((e) => (e.data as { productChanged: { sku: string } }).productChanged.sku);
+    expect(skus).toEqual(["Q-1", "Q-2", "Q-3"]);
   });
 });
 
