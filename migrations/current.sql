@@ -4,63 +4,20 @@
 -- schema's raw catalog rows with the template's, then compares line by line only the schemas whose
 -- fingerprint (or step version) differs, so its rows are the full check's rows for those schemas.
 
--- A disabled trigger is drift too: its line now says so (the rest of the function is 000005's).
-create or replace function app_private.tenant_signatures(schema_names text[])
+-- A disabled trigger is drift too, and pg_get_triggerdef (tenant_signatures) leaves its state out.
+create or replace function app_private.tenant_trigger_states(schema_names text[])
   returns table (nsp text, sig text)
   language sql stable
   set search_path = pg_catalog, public, pg_temp
   as $$
-  with spaces as (
-    select n.oid, n.nspname::text as nspname, n.nspacl from pg_namespace n where n.nspname = any(schema_names)
-  ), rels as (
-    select s.nspname, c.oid, c.relname, c.relkind, c.relrowsecurity, c.relacl
-      from pg_class c join spaces s on s.oid = c.relnamespace
-     where c.relkind in ('r', 'p', 'v', 'm', 'f')
-  ), lines(nspname, line) as (
-    select nspname, format('table %s (kind %s, row level security %s)', relname, relkind,
-                           case when relrowsecurity then 'on' else 'off' end)
-      from rels
-    union all
-    select r.nspname, format('column %s.%s %s%s%s%s', r.relname, a.attname, format_type(a.atttypid, a.atttypmod),
-                             case when a.attnotnull then ' not null' else '' end,
-                             case when a.attidentity <> '' then ' identity ' || a.attidentity::text else '' end,
-                             coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), ''))
-      from rels r join pg_attribute a on a.attrelid = r.oid and a.attnum > 0 and not a.attisdropped
-      left join pg_attrdef d on d.adrelid = r.oid and d.adnum = a.attnum
-    union all
-    select r.nspname, format('constraint %s.%s %s', r.relname, con.conname, pg_get_constraintdef(con.oid))
-      from rels r join pg_constraint con on con.conrelid = r.oid
-    union all
-    select r.nspname, format('index %s', pg_get_indexdef(i.indexrelid))
-      from rels r join pg_index i on i.indrelid = r.oid
-    union all
-    select r.nspname, format('trigger %s%s', pg_get_triggerdef(t.oid),
-                             case t.tgenabled when 'D' then ' (disabled)' when 'R' then ' (enabled on replica only)'
-                                              when 'A' then ' (enabled always)' else '' end)
-      from rels r join pg_trigger t on t.tgrelid = r.oid and not t.tgisinternal
-    union all
-    select r.nspname, format('policy %s.%s %s to %s using (%s) check (%s)', r.relname, p.polname,
-                             case p.polcmd when 'r' then 'SELECT' when 'a' then 'INSERT' when 'w' then 'UPDATE'
-                                           when 'd' then 'DELETE' else 'ALL' end,
-                             (select coalesce(string_agg(coalesce(ro.rolname, 'public'), ',' order by ro.rolname), 'public')
-                                from unnest(p.polroles) as pr(oid) left join pg_roles ro on ro.oid = pr.oid),
-                             coalesce(pg_get_expr(p.polqual, p.polrelid), ''), coalesce(pg_get_expr(p.polwithcheck, p.polrelid), ''))
-      from rels r join pg_policy p on p.polrelid = r.oid
-    union all
-    select r.nspname, format('grant %s on %s to %s', acl.privilege_type, r.relname, acl.grantee::regrole)
-      from rels r, aclexplode(r.relacl) acl
-    union all
-    select r.nspname, format('grant %s (%s) on %s to %s', acl.privilege_type, a.attname, r.relname, acl.grantee::regrole)
-      from rels r join pg_attribute a on a.attrelid = r.oid and a.attnum > 0, aclexplode(a.attacl) acl
-    union all
-    select s.nspname, format('grant %s on schema to %s', acl.privilege_type, acl.grantee::regrole)
-      from spaces s, aclexplode(s.nspacl) acl
-  )
-  select l.nspname, regexp_replace(l.line, '\m' || l.nspname || '\M', '{schema}', 'g') from lines l
+  select n.nspname::text, format('trigger %s.%s %s', c.relname, t.tgname,
+                                 case t.tgenabled when 'D' then 'disabled' when 'R' then 'enabled on replica only'
+                                                  when 'A' then 'enabled always' end)
+    from pg_trigger t join pg_class c on c.oid = t.tgrelid join pg_namespace n on n.oid = c.relnamespace
+   where t.tgenabled <> 'O' and not t.tgisinternal and n.nspname = any(schema_names)
 $$;
-comment on function app_private.tenant_signatures(text[]) is
-  'One line per table, column, constraint, index, trigger (with its state when it is not simply enabled: pg_get_triggerdef leaves out ALTER TABLE … DISABLE TRIGGER), policy and grant of each given schema, with the schema''s name replaced by {schema}; reads the catalog once for all of them.';
-
+comment on function app_private.tenant_trigger_states(text[]) is
+  'One line per trigger of the given schemas that is not simply enabled (ALTER TABLE … DISABLE TRIGGER, ENABLE REPLICA or ALWAYS TRIGGER), which tenant_signatures does not show: pg_get_triggerdef leaves the state out.';
 
 create or replace function app_private.tenant_fingerprints(schema_names text[])
   returns table (schema_name text, fingerprint text)
@@ -132,7 +89,8 @@ comment on function app_private.tenant_fingerprints(text[]) is
   'One fingerprint per given schema, equal for two schemas with the same tables, columns, defaults, constraints, indexes, triggers (and their state), policies and grants: the count and the sum of a 64-bit hash of each catalog row, read raw (no deparsing), in one pass for all schemas. '
   'The schema''s own objects are named, not numbered (a column''s type, a foreign key''s table), and its own name in a policy becomes {schema}. '
   'Chosen over fingerprints stored when a step applies and kept fresh by an event trigger: creating an event trigger needs a superuser, which the owner role is not, and a fingerprint computed now also sees changes made by hand while nothing watched. '
-  'Measured at 3,000 tenants: 0.35 ms per tenant, against 2.2 ms for tenant_signatures (deparsing every constraint, index, trigger and default costs 1.5 ms of them). '
+  'Measured at 3,000 and 6,000 tenants on 2 cores: 0.27 to 0.28 ms of backend CPU per tenant (15 s at 50,000), against 2.1 to 2.4 ms for the line-by-line check, where deparsing every constraint, index, trigger and default costs 1.5 ms; a count and sum need no sort, where an md5 of the sorted rows cost twice as much. '
+  'Two different structures get the same fingerprint only if the hashes of their rows add up to the same sum: odds of about one in 10^19 for a drifted schema. '
   'An expression naming another object of the schema (nextval of its own sequence, a subquery on its own table) would hold that object''s number: every tenant would then differ from the template and be compared line by line, slower, never wrong.';
 
 create or replace function app_private.tenant_structure_differences(schema_names text[])
@@ -143,10 +101,16 @@ create or replace function app_private.tenant_structure_differences(schema_names
   with tenants as (
     select ts.schema_name, ts.version from app_private.tenant_schemas ts
      where ts.tenant_id is not null and ts.schema_name = any(schema_names)
+  ), template as (
+    select sig from app_private.tenant_signatures(array['tenant_template'])
+    union all
+    select sig from app_private.tenant_trigger_states(array['tenant_template'])
   ), expected as (
-    select t.schema_name as nsp, tpl.sig from tenants t cross join app_private.tenant_signatures(array['tenant_template']) tpl
+    select t.schema_name as nsp, tpl.sig from tenants t cross join template tpl
   ), actual as (
     select nsp, sig from app_private.tenant_signatures(array(select schema_name from tenants))
+    union all
+    select nsp, sig from app_private.tenant_trigger_states(array(select schema_name from tenants))
   )
   select coalesce(e.nsp, a.nsp), case when a.sig is null then 'missing' else 'unexpected' end, coalesce(e.sig, a.sig)
     from expected e full join actual a on a.nsp = e.nsp and a.sig = e.sig
@@ -158,7 +122,7 @@ create or replace function app_private.tenant_structure_differences(schema_names
   order by 1, 2, 3
 $$;
 comment on function app_private.tenant_structure_differences(text[]) is
-  'Every difference between the given tenant schemas and tenant_template, line by line (tenant_signatures): missing or unexpected objects, step version.';
+  'Every difference between the given tenant schemas and tenant_template, line by line (tenant_signatures, tenant_trigger_states): missing or unexpected objects, step version.';
 
 create or replace function app_private.tenant_structure_drift()
   returns table (schema_name text, difference text, object text)
@@ -187,4 +151,4 @@ create or replace function app_private.tenant_structure_drift_fast()
 $$;
 comment on function app_private.tenant_structure_drift_fast() is
   'The rows of tenant_structure_drift(), found faster: every schema''s fingerprint (tenant_fingerprints) is compared with the template''s, and only the tenants whose fingerprint or step version differs are compared line by line (tenants:check). '
-  'About 0.35 ms per tenant when nothing drifted; a tenant that differs costs what it costs in the full check.';
+  'About 0.3 ms per tenant when nothing drifted; a tenant that differs costs what it costs in the full check.';

@@ -65,7 +65,12 @@ describe("the fast structure check", () => {
     [
       "a dropped policy",
       ["drop policy own_tenant on {victim}.ai_generations_log"],
-      [{ difference: "missing", object: expect.stringMatching(/^policy ai_generations_log\.own_tenant ALL to public using .*'\{schema\}'::text/) }],
+      [
+        {
+          difference: "missing",
+          object: expect.stringMatching(/^policy ai_generations_log\.own_tenant ALL to public using .*'\{schema\}'::text/),
+        },
+      ],
     ],
     [
       "a policy that lets every tenant in",
@@ -99,15 +104,17 @@ describe("the fast structure check", () => {
     [
       "a disabled trigger",
       ["alter table {victim}.products disable trigger _100_timestamps"],
-      [
-        { difference: "missing", object: expect.stringMatching(/^trigger CREATE TRIGGER _100_timestamps .*tg__set_updated_at\(\)$/) },
-        { difference: "unexpected", object: expect.stringMatching(/^trigger CREATE TRIGGER _100_timestamps .*tg__set_updated_at\(\) \(disabled\)$/) },
-      ],
+      [{ difference: "unexpected", object: "trigger products._100_timestamps disabled" }],
     ],
     [
       "a dropped trigger",
       ["drop trigger _900_live on {victim}.products"],
-      [{ difference: "missing", object: expect.stringMatching(/^trigger CREATE TRIGGER _900_live AFTER INSERT OR DELETE OR UPDATE ON \{schema\}\.products/) }],
+      [
+        {
+          difference: "missing",
+          object: expect.stringMatching(/^trigger CREATE TRIGGER _900_live AFTER INSERT OR DELETE OR UPDATE ON \{schema\}\.products/),
+        },
+      ],
     ],
     [
       "a default changed",
@@ -139,7 +146,9 @@ describe("the fast structure check", () => {
       ]);
     }
 
-    const onlyWords = await checksAfter(`select app_private.add_tenant_ddl_step('test fixture: a comment', '${words.replaceAll("'", "''")}')`);
+    const onlyWords = await checksAfter(
+      `select app_private.add_tenant_ddl_step('test fixture: a comment', '${words.replaceAll("'", "''")}')`,
+    );
     expect(onlyWords.fast).toEqual(onlyWords.full);
     expect(onlyWords.fast.map((row) => row.difference)).toEqual(schemas.map(() => "version"));
   });
