@@ -48,12 +48,12 @@ create or replace function app_private.tenant_fingerprints(schema_names text[])
     union all
     select r.nsp, hash_record_extended(row('table'::text, r.relname, r.relkind, r.relrowsecurity, r.relacl), 0) from rels r
     union all
-    select r.nsp, hash_record_extended(row('column'::text, r.relname, a.attname, a.attnum, a.attisdropped,
+    select r.nsp, hash_record_extended(row('column'::text, r.relname, a.attname, a.attnum,
                     case when a.atttypid < 16384 then a.atttypid::text
                          else (select case when t.typnamespace = r.nsp then '{schema}.'::text || t.typname else t.oid::text end
                                  from pg_type t where t.oid = a.atttypid) end,
                     a.atttypmod, a.attnotnull, a.attidentity, a.attgenerated, a.attacl), 0)
-      from rels r join pg_attribute a on a.attrelid = r.oid and a.attnum > 0
+      from rels r join pg_attribute a on a.attrelid = r.oid and a.attnum > 0 and not a.attisdropped -- a dropped one keeps no grant
     union all
     select r.nsp, hash_record_extended(row('default'::text, r.relname, d.adnum, d.adbin::text), 0)
       from rels r join pg_attrdef d on d.adrelid = r.oid
