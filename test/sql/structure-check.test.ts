@@ -140,6 +140,13 @@ describe("the fast structure check", () => {
     expect(fast).toEqual(expected.map((row) => ({ schema_name: victim, ...row })));
   });
 
+  it("names every object of a tenant whose schema was dropped, as the full check", async () => {
+    const { fast, full, victim } = await checksAfter("drop schema {victim} cascade");
+    expect(fast).toEqual(full);
+    expect(fast.length).toBeGreaterThan(100);
+    expect(fast.every((row) => row.schema_name === victim && row.difference === "missing")).toBe(true);
+  });
+
   it("reports nothing for a column added by hand and dropped again, as the full check", async () => {
     expect(
       await checksAfter(
