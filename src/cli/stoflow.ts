@@ -100,15 +100,17 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   "tenants:check": {
-    usage: "tenants:check [--json]",
+    usage: "tenants:check [--full] [--json]",
     help:
       "List the tenants whose schema lags behind the template (with the failure that stopped them) and every difference " +
-      "between a tenant schema and tenant_template; exit 1 if there is any.",
+      "between a tenant schema and tenant_template; exit 1 if there is any. Compares each schema's fingerprint with the " +
+      "template's and only those that differ line by line; --full: every schema line by line (minutes at 50,000 tenants).",
     run: async ({ owner, io }, _args, options) => {
       const lagging = (
         await owner.query<Row>("select tenant_id, schema_name, version, latest, failure from app_private.lagging_tenant_schemas()")
       ).rows;
-      const drift = (await owner.query<Row>("select * from app_private.tenant_structure_drift()")).rows;
+      const check = options.full ? "tenant_structure_drift" : "tenant_structure_drift_fast";
+      const drift = (await owner.query<Row>(`select * from app_private.${check}()`)).rows;
       if (options.json) io.out(JSON.stringify({ lagging, drift }, null, 2));
       else {
         printTable(lagging, io.out);
@@ -259,6 +261,7 @@ const OPTIONS = {
   json: { type: "boolean" },
   yes: { type: "boolean" },
   "dry-run": { type: "boolean" },
+  full: { type: "boolean" },
   all: { type: "boolean" },
   name: { type: "string" },
   email: { type: "string" },

@@ -225,7 +225,7 @@ describe("npm run stoflow", () => {
     expect(await run("tenants:delete", String(id), "--yes")).toEqual({ code: 1, out: "", err: `tenants:delete failed: no tenant ${id}\n` });
   });
 
-  it("tells a tenant schema that drifted from the template, as a table or JSON, with exit code 1", async () => {
+  it("tells a tenant schema that drifted from the template, as a table or JSON, the same with --full, with exit code 1", async () => {
     const { tenant_id: id } = await registerTenant(db.app, "Drift Shop", "drift@cli.test");
     expect(await run("tenants:check")).toEqual({ code: 0, out: "", err: "every tenant schema matches the template\n" });
     await db.owner.query(`alter table client_${id}.products add column zz_fixture_stray int`);
@@ -238,6 +238,13 @@ describe("npm run stoflow", () => {
         lagging: [],
         drift: [expect.objectContaining({ schema_name: `client_${id}` })],
       });
+      expect(await run("tenants:check", "--full")).toEqual(drift);
+      expect(await run("tenants:check", "--help")).toMatchObject({
+        code: 0,
+        err: "",
+        out: expect.stringMatching(/^ {2}tenants:check \[--full\] \[--json\]\n.*--full: every schema line by line/m),
+      });
+      expect(await run("tenants:check", "--fulll")).toMatchObject({ code: 2, out: "", err: expect.stringMatching(/--fulll/) });
     } finally {
       await db.owner.query(`alter table client_${id}.products drop column zz_fixture_stray`);
     }
