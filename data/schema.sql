@@ -176,6 +176,11 @@ create table app_private.live_listeners (
   renewed_at timestamp with time zone default now() not null
 );
 
+create table app_private.live_outbox (
+  id bigint generated always as identity not null,
+  payload text not null
+);
+
 create table app_private.login_known_addresses (
   user_id integer not null,
   address_hash bytea not null,
@@ -477,6 +482,10 @@ alter table app_private.email_changes enable row level security;
 alter table app_private.live_listeners add constraint live_listeners_pkey PRIMARY KEY (tenant_id, gateway);
 
 alter table app_private.live_listeners enable row level security;
+
+alter table app_private.live_outbox add constraint live_outbox_pkey PRIMARY KEY (id);
+
+alter table app_private.live_outbox enable row level security;
 
 alter table app_private.login_known_addresses add constraint login_known_addresses_pkey PRIMARY KEY (user_id, address_hash);
 
@@ -1839,6 +1848,35 @@ AS $function$
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.publish_live_changes(max_changes integer)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  change record;
+  published int := 0;
+begin
+  -- One publisher at a time, so that batches go out in queue order; another gateway tries again at its next tick.
+  if not pg_try_advisory_xact_lock(hashtext('app_private.live_outbox')) then
+    return 0;
+  end if;
+  for change in
+    with batch as (
+      delete from app_private.live_outbox
+       where id in (select o.id from app_private.live_outbox o order by o.id limit max_changes)
+      returning id, payload)
+    select payload from batch order by id
+  loop
+    perform pg_notify('stoflow_live', change.payload);
+    published := published + 1;
+  end loop;
+  return published;
+end
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.queue_account_email(purpose text, email text, priority integer DEFAULT 0)
  RETURNS void
  LANGUAGE sql
@@ -2075,6 +2113,22 @@ begin
       using errcode = 'SFRAU';
   end if;
 end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION app_private.require_tenant_available()
+ RETURNS void
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+  tenant_id text := current_setting('jwt.claims.tenant_id', true);
+begin
+  if coalesce(tenant_id, '') <> '' then
+    perform app_private.assert_tenant_available(tenant_id::int); -- SFMNT while the tenant's schema lags
+  end if;
+end
 $function$
 ;
 
@@ -2717,7 +2771,7 @@ begin
         where l.tenant_id = tenant and l.renewed_at > now() - interval '2 minutes') then
     return null;
   end if;
-  perform pg_notify('stoflow_live', json_build_object(
+  insert into app_private.live_outbox (payload) values (json_build_object(
     't', tenant, 'k', tg_argv[0], 'op', tg_op,
     'id', to_jsonb(case when tg_op = 'DELETE' then old else new end) -> tg_argv[1])::text);
   return null;
@@ -3342,6 +3396,8 @@ grant execute on function app_private.open_session(integer,integer,bytea,interva
 
 grant execute on function app_private.pending_invitations() to stoflow_admin;
 
+grant execute on function app_private.publish_live_changes(integer) to stoflow_authenticator;
+
 grant execute on function app_private.queue_account_email(text,text,integer) to stoflow_auth;
 
 grant execute on function app_private.record_checkout_session(text,text) to stoflow_admin;
@@ -3359,6 +3415,12 @@ grant execute on function app_private.require_live_session() to stoflow_auth;
 grant execute on function app_private.require_live_session() to stoflow_authenticator;
 
 grant execute on function app_private.require_live_session(integer,integer,text,uuid) to stoflow_authenticator;
+
+grant execute on function app_private.require_tenant_available() to stoflow_anonymous;
+
+grant execute on function app_private.require_tenant_available() to stoflow_auth;
+
+grant execute on function app_private.require_tenant_available() to stoflow_authenticator;
 
 grant execute on function app_private.resend_invitation(integer,interval,integer,integer,integer) to stoflow_admin;
 
@@ -3706,6 +3768,12 @@ comment on column app_private.live_listeners.renewed_at is 'When the gateway las
 
 comment on column app_private.live_listeners.tenant_id is 'A tenant with at least one subscription on that gateway.';
 
+comment on table app_private.live_outbox is 'Row changes of tenants some gateway listens for, queued by app_private.tg__notify_live and moved to NOTIFY stoflow_live by app_private.publish_live_changes. Unlogged: a crash empties it, and every gateway then sends RESYNC (its LISTEN connection was lost).';
+
+comment on column app_private.live_outbox.id is 'Queue order: a later change of the same row always has a larger id (the row lock orders the writers).';
+
+comment on column app_private.live_outbox.payload is 'The notification''s payload: {t: tenant id, k: kind, op: INSERT/UPDATE/DELETE, id: the row''s key}. Keys only, never row data.';
+
 comment on function app_private.locked_tenant(text) is 'The tenant owning a schema, row-locked until the transaction ends: limit checks of one tenant run one at a time, so racing inserts cannot overshoot a limit.';
 
 comment on function app_private.login_address_known(text,text,integer) is 'True when the client address signed in to the account of this e-mail within known_for_days, with its current credential.';
@@ -3740,6 +3808,8 @@ comment on column app_private.platform_usage.platform is 'The platform (vinted, 
 
 comment on column app_private.platform_usage.tenant_id is 'The tenant.';
 
+comment on function app_private.publish_live_changes(integer) is 'Moves up to max_changes queued row changes (app_private.live_outbox, oldest first) to NOTIFY stoflow_live in this one transaction, and returns how many; 0 when another gateway is publishing. Called by every gateway every LIVE_PUBLISH_MS.';
+
 comment on function app_private.queue_account_email(text,text,integer) is 'Queues a verify_email or reset_password message for an address (in the caller''s transaction: no mail for a rolled-back change), with the time it was asked for and a priority (0 first, up to 9; invitations come after). Whether an account fits is decided when it is sent: queuing takes the same work either way.';
 
 comment on function app_private.queue_billing_email(text,subscriptions) is 'Queues a billing message (trial_ending, trial_ended) about a period to each active admin of its tenant.';
@@ -3773,6 +3843,8 @@ comment on function app_private.require_live_session() is 'The session check of 
 comment on function app_private.require_live_session(integer,integer,text,uuid) is 'Raises SFSES unless the session may act now with this tenant and role: the session exists for this user, is not revoked, holds the user''s current credential version (a password change or deactivation raises it), the user and tenant are active, and the token''s tenant and role are still the user''s; raises SFMNT (503 TENANT_MAINTENANCE) while the tenant''s schema lags behind the template. The one place the per-request check lives.';
 
 comment on function app_private.require_reauthentication(text) is 'Refuses (SQLSTATE SFRAU, REAUTHENTICATION_REQUIRED) unless the request''s session confirmed the password within REAUTHENTICATION_TTL (sudo mode); SFSES (INVALID_TOKEN) when the session ended meanwhile. action names what was refused. Operators, who act without a session, pass.';
+
+comment on function app_private.require_tenant_available() is 'The opening check of a transaction whose session the gateway knows to be live (it verified it with app_private.require_live_session() and has heard no revocation of it since, see src/auth/session-liveness.ts): raises SFMNT (503 TENANT_MAINTENANCE) while the tenant of the claims lags behind the template; does nothing without a tenant.';
 
 comment on function app_private.resend_invitation(integer,interval,integer,integer,integer) is 'The signed-in admin sends a pending invitation of their tenant again (P0002 for any other): it now hangs on their credentials and expires ttl from now; throttled as an invitation (seconds to wait, else 0).';
 
@@ -3882,7 +3954,7 @@ comment on function app_private.tenant_trigger_states(text[]) is 'One line per t
 
 comment on function app_private.tenant_usage(tenants) is 'A tenant''s usage of its limits, the one source the limit triggers, current_tenant_usage and change_subscription_tier read: active products (live), platforms used and AI credits used this month (from the usage ledger). Limit checks call it after locking the tenant, in a new statement.';
 
-comment on function app_private.tg__notify_live() is 'Trigger on the tenant tables sellers wait for (after each row): when some gateway listens for the tenant (app_private.live_listeners), pg_notify(''stoflow_live'', {t: tenant id from the schema name, k: the kind (argument 1), op: INSERT/UPDATE/DELETE, id: the row''s key column (argument 2)}). Keys only, never row data: the gateway re-reads the row under the subscriber''s role. Security definer: writers cannot read the listeners.';
+comment on function app_private.tg__notify_live() is 'Trigger on the tenant tables sellers wait for (after each row): when some gateway listens for the tenant (app_private.live_listeners), queues {t: tenant id from the schema name, k: the kind (argument 1), op: INSERT/UPDATE/DELETE, id: the row''s key column (argument 2)} in app_private.live_outbox, which app_private.publish_live_changes notifies on stoflow_live. Keys only, never row data: the gateway re-reads the row under the subscriber''s role. Security definer: writers can neither read the listeners nor touch the outbox.';
 
 comment on function app_private.tg__set_updated_at() is 'Trigger: keeps updated_at at the time of the last change.';
 
