@@ -62,7 +62,7 @@ export function readLiveConfig(env: NodeJS.ProcessEnv): LiveConfig {
     sendBufferBytes: integer(env, "LIVE_SEND_BUFFER_BYTES", 1024 * 1024, 1024, 1024 * 1024 * 1024),
     sendBufferTotalBytes: integer(env, "LIVE_SEND_BUFFER_TOTAL_MB", memoryShareMb(), 1, 65_536) * MB,
     mergeMs: integer(env, "LIVE_MERGE_MS", 150, 0, 10_000),
-    publishMs: integer(env, "LIVE_PUBLISH_MS", 50, 5, 10_000),
+    publishMs: integer(env, "LIVE_PUBLISH_MS", 25, 5, 10_000),
     publishBatch: integer(env, "LIVE_PUBLISH_BATCH", 1_000, 1, 100_000),
     queuedEvents: integer(env, "LIVE_QUEUED_EVENTS", 256, 1, 1_000_000),
     connectTimeoutMs: integer(env, "LIVE_CONNECT_TIMEOUT_MS", 3_000, 100, 600_000),
