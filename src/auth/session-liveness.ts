@@ -18,11 +18,11 @@ export interface SessionLivenessSettings {
  * - every credential event revokes sessions (app_private.revoke_dependent_credentials), and each
  *   revocation is announced on stoflow_session_ended, which the process's LISTEN connection hears
  *   (src/live/notifications.ts), dropping that session here at once;
- * - the LISTEN connection is pinged; PostgreSQL delivers a notification committed before a query
- *   began ahead of that query's answer, so an answered ping sent at T proves that every revocation
- *   committed before T was heard. A session is trusted only while the last answered ping was sent
- *   less than `windowMs` ago: a connection gone silent makes every request checked in SQL again
- *   within that window;
+ * - the LISTEN connection pings itself with a notification of its own; notifications arrive in
+ *   commit order, so a ping sent at T and heard proves that every revocation committed before T
+ *   was heard (behind a transaction-mode pooler, the ping is lost like the rest, and nothing is
+ *   proven). A session is trusted only while the last ping heard was sent less than `windowMs`
+ *   ago: a connection gone silent makes every request checked in SQL again within that window;
  * - losing the connection forgets every session (a revocation may have been missed), and a check
  *   that started before the loss (or before the connection proved itself) records nothing;
  * - a write committed through this process (a logout, a password change, an admin deactivating a
@@ -35,7 +35,7 @@ export interface SessionLivenessSettings {
 export class SessionLiveness {
   /** Bumped when the LISTEN connection is lost: what was verified before counts no more. */
   #epoch = 0;
-  /** performance.now() when the last answered ping was sent, in this epoch. */
+  /** performance.now() when the last ping heard was sent, in this epoch. */
   #heardUntil = Number.NEGATIVE_INFINITY;
   /** Each session verified in SQL: in which epoch, with which claims (user, tenant, role and the rest of the settings). */
   readonly #verified: LRUCache<string, { epoch: number; claims: string }>;
@@ -89,7 +89,7 @@ export class SessionLiveness {
     this.#verified.delete(sessionId);
   }
 
-  /** A ping sent at `sentAt` (performance.now()) was answered on a LISTEN connection that proved it hears notifications. */
+  /** A ping sent at `sentAt` (performance.now()) was heard on the LISTEN connection. */
   heard(sentAt: number): void {
     this.#heardUntil = Math.max(this.#heardUntil, sentAt);
   }

@@ -375,7 +375,7 @@ export const settingGroups: SettingGroup[] = [
       {
         names: ["SESSION_LIVENESS_WINDOW_MS", "SESSION_LIVENESS_SESSIONS"],
         meaning:
-          "A session that passed the per-request SQL check is trusted without it while the LISTEN connection (which hears every revocation: logout, password change or reset, deactivation, a lowered role, tenant deletion) answered a ping sent within the window: the most a revocation can be late on a process whose LISTEN connection went silent. A lost connection forgets every session. 0: every request checks its session in SQL; the second is how many sessions are trusted at once",
+          "A session that passed the per-request SQL check is trusted without it while the LISTEN connection (which hears every revocation: logout, password change or reset, deactivation, a lowered role, tenant deletion) heard a notification it sent itself within the window: the most a revocation can be late on a process whose LISTEN connection went silent. A lost connection forgets every session. 0: every request checks its session in SQL; the second is how many sessions are trusted at once",
         notes: {
           SESSION_LIVENESS_WINDOW_MS: "ms; 0 = SQL check on every request",
           SESSION_LIVENESS_SESSIONS: "sessions trusted in memory",

@@ -44,7 +44,7 @@ export interface LiveConfig {
   deliveries: number;
   /**
    * A session verified live is trusted without the per-request SQL check while the LISTEN
-   * connection's last answered ping is younger than this (src/auth/session-liveness.ts): the most
+   * connection's last ping heard (a notification to itself) was sent less than this ago (src/auth/session-liveness.ts): the most
    * a revocation can be late when that connection goes silent. 0: every request checked in SQL.
    */
   sessionLivenessWindowMs: number;
@@ -72,6 +72,6 @@ export function readLiveConfig(env: NodeJS.ProcessEnv): LiveConfig {
     poolSize: integer(env, "LIVE_POOL_SIZE", 2, 1, 500),
     deliveries: integer(env, "LIVE_DELIVERIES", 4, 1, 10_000),
     sessionLivenessWindowMs: integer(env, "SESSION_LIVENESS_WINDOW_MS", 1_000, 0, 60_000),
-    sessionLivenessSessions: integer(env, "SESSION_LIVENESS_SESSIONS", 100_000, 1, 10_000_000),
+    sessionLivenessSessions: integer(env, "SESSION_LIVENESS_SESSIONS", 20_000, 1, 10_000_000),
   };
 }

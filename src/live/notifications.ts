@@ -21,7 +21,7 @@ export interface NotificationHandlers {
   lost(): void;
 }
 
-/** How long a new LISTEN connection has to hear its own notification before it is taken for one that hears none. */
+/** How long a ping (a notification to itself) may take to be heard before the connection is said to hear none. */
 const SELF_TEST_MS = 5_000;
 
 /**
@@ -92,40 +92,39 @@ export class NotificationListener {
   }
 
   /**
-   * Once the connection hears its own notification (a transaction-mode pooler would lose it:
-   * pgbouncer#655), pings it every `pingMs` and reports each answer to `heard`; a ping still
-   * unanswered is not doubled.
+   * Pings the connection every `pingMs` with a notification to itself, and reports each one heard
+   * to `heard` with the time it was sent. PostgreSQL delivers notifications in commit order, so
+   * hearing it proves that every notification committed before it was heard; behind a
+   * transaction-mode pooler (pgbouncer#655) it is lost like the others, and nothing is proven. A
+   * ping not heard within SELF_TEST_MS is logged once (sessions are then checked in SQL), and the
+   * next one is sent.
    */
   private async provePings(client: pg.Client, selfTest: string): Promise<void> {
-    const heardItself = new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), SELF_TEST_MS);
-      client.on("notification", (message) => message.channel === selfTest && (clearTimeout(timer), resolve(true)));
-    });
     try {
-      await client.query(`listen ${selfTest}; notify ${selfTest}`);
+      await client.query(`listen ${selfTest}`);
     } catch {
       return; // lost: `lost` reconnects
     }
-    if (!(await heardItself)) {
-      if (client === this.#client)
-        this.#logger.warn(
-          "LISTEN connection hears no notification (a transaction-mode pooler? set DATABASE_LISTEN_URL): every request checks its session in SQL",
-        );
-      return;
-    }
-    let inFlight = false;
+    let sent: { ping: string; at: number } | undefined;
+    let warned = false;
+    client.on("notification", (message) => {
+      if (message.channel !== selfTest || !sent || message.payload !== sent.ping) return;
+      this.#handlers.heard(sent.at);
+      sent = undefined;
+    });
+    let pings = 0;
     const timer = setInterval(() => {
       if (client !== this.#client) return clearInterval(timer);
-      if (inFlight) return;
-      inFlight = true;
-      const sentAt = performance.now();
-      client
-        .query("select 1")
-        .then(
-          () => client === this.#client && this.#handlers.heard(sentAt),
-          () => undefined, // lost: `lost` reconnects
-        )
-        .finally(() => (inFlight = false));
+      const now = performance.now();
+      if (sent && now - sent.at < SELF_TEST_MS) return; // not doubled while one may still come
+      if (sent && !warned) {
+        warned = true;
+        this.#logger.warn(
+          "LISTEN connection does not hear its own notifications (a transaction-mode pooler? set DATABASE_LISTEN_URL): every request checks its session in SQL",
+        );
+      }
+      sent = { ping: String(++pings), at: now };
+      client.query(`notify ${selfTest}, '${sent.ping}'`).catch(() => undefined); // lost: `lost` reconnects
     }, this.#pingMs);
     timer.unref();
   }
