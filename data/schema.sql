@@ -178,7 +178,10 @@ create table app_private.live_listeners (
 
 create table app_private.live_outbox (
   id bigint generated always as identity not null,
-  payload text not null
+  tenant_id integer not null,
+  kind text not null,
+  op text not null,
+  key text not null
 );
 
 create table app_private.login_known_addresses (
@@ -1856,7 +1859,7 @@ CREATE OR REPLACE FUNCTION app_private.publish_live_changes(max_changes integer)
 AS $function$
 declare
   change record;
-  published int := 0;
+  taken int := 0;
 begin
   -- One publisher at a time, so that batches go out in queue order; another gateway tries again at its next tick.
   if not pg_try_advisory_xact_lock(hashtext('app_private.live_outbox')) then
@@ -1866,13 +1869,18 @@ begin
     with batch as (
       delete from app_private.live_outbox
        where id in (select o.id from app_private.live_outbox o order by o.id limit max_changes)
-      returning id, payload)
-    select payload from batch order by id
+      returning *)
+    select b.*, exists (
+             select 1 from app_private.live_listeners l
+              where l.tenant_id = b.tenant_id and l.renewed_at > now() - interval '2 minutes') as listened
+      from batch b order by b.id
   loop
-    perform pg_notify('stoflow_live', change.payload);
-    published := published + 1;
+    taken := taken + 1;
+    if change.listened then
+      perform pg_notify('stoflow_live', json_build_object('t', change.tenant_id, 'k', change.kind, 'op', change.op, 'id', change.key)::text);
+    end if;
   end loop;
-  return published;
+  return taken;
 end
 $function$
 ;
@@ -2764,16 +2772,20 @@ CREATE OR REPLACE FUNCTION app_private.tg__notify_live()
 AS $function$
 declare
   tenant int := substring(tg_table_schema from '^client_([1-9][0-9]*)$')::int;
+  row_key text;
 begin
-  if tenant is null -- tenant_template holds no rows anyone waits for
-     or not exists (
-       select 1 from app_private.live_listeners l
-        where l.tenant_id = tenant and l.renewed_at > now() - interval '2 minutes') then
-    return null;
+  if tenant is null then
+    return null; -- tenant_template holds no rows anyone waits for
   end if;
-  insert into app_private.live_outbox (payload) values (json_build_object(
-    't', tenant, 'k', tg_argv[0], 'op', tg_op,
-    'id', to_jsonb(case when tg_op = 'DELETE' then old else new end) -> tg_argv[1])::text);
+  -- The key column by name (argument 2): each branch is planned only for the tables that take it.
+  if tg_argv[1] = 'sku' then
+    if tg_op = 'DELETE' then row_key := old.sku; else row_key := new.sku; end if;
+  elsif tg_argv[1] = 'id' then
+    if tg_op = 'DELETE' then row_key := old.id; else row_key := new.id; end if;
+  else
+    raise exception 'tg__notify_live: key column % is neither sku nor id', tg_argv[1];
+  end if;
+  insert into app_private.live_outbox (tenant_id, kind, op, key) values (tenant, tg_argv[0], tg_op, row_key);
   return null;
 end
 $function$
@@ -3768,11 +3780,17 @@ comment on column app_private.live_listeners.renewed_at is 'When the gateway las
 
 comment on column app_private.live_listeners.tenant_id is 'A tenant with at least one subscription on that gateway.';
 
-comment on table app_private.live_outbox is 'Row changes of tenants some gateway listens for, queued by app_private.tg__notify_live and moved to NOTIFY stoflow_live by app_private.publish_live_changes. Unlogged: a crash empties it, and every gateway then sends RESYNC (its LISTEN connection was lost).';
+comment on table app_private.live_outbox is 'Row changes of the tenant tables sellers wait for, appended by app_private.tg__notify_live and moved to NOTIFY stoflow_live by app_private.publish_live_changes (only for tenants some gateway listens for; the rest are dropped). Unlogged: a crash empties it, and every gateway then sends RESYNC (its LISTEN connection was lost). It grows only while no gateway publishes.';
 
 comment on column app_private.live_outbox.id is 'Queue order: a later change of the same row always has a larger id (the row lock orders the writers).';
 
-comment on column app_private.live_outbox.payload is 'The notification''s payload: {t: tenant id, k: kind, op: INSERT/UPDATE/DELETE, id: the row''s key}. Keys only, never row data.';
+comment on column app_private.live_outbox.key is 'The row''s key (sku or id), as text. Keys only, never row data.';
+
+comment on column app_private.live_outbox.kind is 'What changed: product, vinted_product, publication or ai_generation (the trigger''s first argument).';
+
+comment on column app_private.live_outbox.op is 'INSERT, UPDATE or DELETE.';
+
+comment on column app_private.live_outbox.tenant_id is 'The tenant whose table changed (from the schema''s name).';
 
 comment on function app_private.locked_tenant(text) is 'The tenant owning a schema, row-locked until the transaction ends: limit checks of one tenant run one at a time, so racing inserts cannot overshoot a limit.';
 
@@ -3808,7 +3826,7 @@ comment on column app_private.platform_usage.platform is 'The platform (vinted, 
 
 comment on column app_private.platform_usage.tenant_id is 'The tenant.';
 
-comment on function app_private.publish_live_changes(integer) is 'Moves up to max_changes queued row changes (app_private.live_outbox, oldest first) to NOTIFY stoflow_live in this one transaction, and returns how many; 0 when another gateway is publishing. Called by every gateway every LIVE_PUBLISH_MS.';
+comment on function app_private.publish_live_changes(integer) is 'Takes up to max_changes queued row changes (app_private.live_outbox, oldest first) and, for the tenants some gateway listens for (app_private.live_listeners), NOTIFYs them on stoflow_live ({t, k, op, id}) in this one transaction; returns how many it took (0 when another gateway is publishing). Called by every gateway every LIVE_PUBLISH_MS.';
 
 comment on function app_private.queue_account_email(text,text,integer) is 'Queues a verify_email or reset_password message for an address (in the caller''s transaction: no mail for a rolled-back change), with the time it was asked for and a priority (0 first, up to 9; invitations come after). Whether an account fits is decided when it is sent: queuing takes the same work either way.';
 
@@ -3954,7 +3972,7 @@ comment on function app_private.tenant_trigger_states(text[]) is 'One line per t
 
 comment on function app_private.tenant_usage(tenants) is 'A tenant''s usage of its limits, the one source the limit triggers, current_tenant_usage and change_subscription_tier read: active products (live), platforms used and AI credits used this month (from the usage ledger). Limit checks call it after locking the tenant, in a new statement.';
 
-comment on function app_private.tg__notify_live() is 'Trigger on the tenant tables sellers wait for (after each row): when some gateway listens for the tenant (app_private.live_listeners), queues {t: tenant id from the schema name, k: the kind (argument 1), op: INSERT/UPDATE/DELETE, id: the row''s key column (argument 2)} in app_private.live_outbox, which app_private.publish_live_changes notifies on stoflow_live. Keys only, never row data: the gateway re-reads the row under the subscriber''s role. Security definer: writers can neither read the listeners nor touch the outbox.';
+comment on function app_private.tg__notify_live() is 'Trigger on the tenant tables sellers wait for (after each row): appends {tenant id from the schema name, the kind (argument 1), INSERT/UPDATE/DELETE, the row''s key (argument 2: the column sku or id)} to app_private.live_outbox, which app_private.publish_live_changes notifies on stoflow_live. Keys only, never row data: the gateway re-reads the row under the subscriber''s role. No query and no NOTIFY of the writer''s own: whether anyone listens is asked once per batch by the publisher. Security definer: writers can neither read nor write the outbox themselves.';
 
 comment on function app_private.tg__set_updated_at() is 'Trigger: keeps updated_at at the time of the last change.';
 

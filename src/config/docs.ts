@@ -331,7 +331,7 @@ export const settingGroups: SettingGroup[] = [
       {
         names: ["LIVE_PUBLISH_MS", "LIVE_PUBLISH_BATCH"],
         meaning:
-          "The tenant tables' triggers queue each row change of a listened tenant (`app_private.live_outbox`); every gateway moves the queue to NOTIFY this often, at most this many changes in one transaction (one hold of NOTIFY's database-wide commit lock per batch, not per write)",
+          "The tenant tables' triggers queue each row change (`app_private.live_outbox`); every gateway moves the queue to NOTIFY (for the tenants some gateway listens for) this often, at most this many changes in one transaction (one hold of NOTIFY's database-wide commit lock per batch, not per write)",
         notes: {
           LIVE_PUBLISH_MS: "ms between publications of the queued changes",
           LIVE_PUBLISH_BATCH: "changes per publishing transaction",

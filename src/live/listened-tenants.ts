@@ -17,10 +17,9 @@ export interface ListenedTenants {
 
 /**
  * Tells the database which tenants this process has signed-in subscription sockets for
- * (app_private.live_listen), so that writers of every other tenant queue no change (and pay
- * nothing for live updates: 0.96× with the triggers on, against 0.74× when every writer
- * notified). Before any socket's connection_ack (`joined`: a client subscribes only after it, so
- * the tenant's writers queue changes before any subscription starts), every RENEW_MS, and when the
+ * (app_private.live_listen), so that the publisher notifies their changes and drops every other
+ * tenant's. Before any socket's connection_ack (`joined`: a client subscribes only after it, so
+ * every change made after a subscription starts is notified), every RENEW_MS, and when the
  * LISTEN connection is back. `tenants()`: the set now. One statement on `pool`, so a
  * transaction-mode pooler is fine. A telling that fails (the database away) is retried at the
  * next renewal.

@@ -7,10 +7,10 @@ export interface LivePublisher {
 }
 
 /**
- * Moves the queued row changes of listened tenants (app_private.live_outbox, filled by the
- * tenant tables' triggers) to NOTIFY stoflow_live, every `everyMs`: one transaction, and so one
- * hold of NOTIFY's database-wide commit lock, for a whole batch of up to `batch` changes instead of
- * one per writer. A full batch is followed by the next at once. Every gateway runs one; the
+ * Moves the queued row changes (app_private.live_outbox, filled by the tenant tables' triggers)
+ * to NOTIFY stoflow_live for the tenants some gateway listens for, every `everyMs`: one
+ * transaction, and so one hold of NOTIFY's database-wide commit lock, for a whole batch of up to
+ * `batch` changes instead of one per writer. A full batch is followed by the next at once. Every gateway runs one; the
  * database lets one publish at a time (app_private.publish_live_changes), so changes go out in
  * queue order. One statement on `pool`: a transaction-mode pooler is fine. A failure (the
  * database away) is logged once, and the next tick tries again.
@@ -21,8 +21,8 @@ export function publishLiveChanges(pool: pg.Pool, { everyMs, batch }: { everyMs:
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
   const publishOnce = async (): Promise<number> => {
-    const { rows } = await pool.query<{ published: number }>("select app_private.publish_live_changes($1) as published", [batch]);
-    return rows[0].published;
+    const { rows } = await pool.query<{ taken: number }>("select app_private.publish_live_changes($1) as taken", [batch]);
+    return rows[0].taken;
   };
   const tick = async () => {
     try {
