@@ -144,6 +144,40 @@ describe("writers of tenants nobody subscribes to", () => {
     expect(await asUser("select app_private.publish_live_changes(10)")).toBe("42501");
   });
 
+  it("queue each changed row's key from every live table (sku or id), its tenant and kind, nothing else", async () => {
+    const seller = await signUp(gw.url, "Live Keys", "standard");
+    const tenant = tenantOf(seller.access_token);
+    const schema = `client_${tenant}`;
+    const holder = await gw.db.owner.connect();
+    try {
+      // The publishers held off, so the queue keeps what the writes appended.
+      await holder.query("begin; select pg_advisory_xact_lock(hashtext('app_private.live_outbox'))");
+      const owner = gw.db.owner;
+      await owner.query(`insert into ${schema}.products (sku, title, price) values ('K-1', 'Coat', 5)`);
+      await owner.query(`insert into ${schema}.vinted_products (sku) values ('K-1')`);
+      const ai = await owner.query<{ id: number }>(
+        `insert into ${schema}.ai_generations_log (sku, platform, model, generated_text) values ('K-1', 'vinted', 'm', 'A coat') returning id`,
+      );
+      const publication = await owner.query<{ id: number }>(
+        `insert into ${schema}.publications_history (sku, platform, action) values ('K-1', 'vinted', 'create') returning id`,
+      );
+      await owner.query(`update ${schema}.publications_history set status = 'success' where id = $1`, [publication.rows[0].id]);
+      await owner.query(`delete from ${schema}.products where sku = 'K-1'`);
+      const queued = await owner.query("select kind, op, key from app_private.live_outbox where tenant_id = $1 order by id", [tenant]);
+      expect(queued.rows.slice(0, 5)).toEqual([
+        { kind: "product", op: "INSERT", key: "K-1" },
+        { kind: "vinted_product", op: "INSERT", key: "K-1" },
+        { kind: "ai_generation", op: "INSERT", key: String(ai.rows[0].id) },
+        { kind: "publication", op: "INSERT", key: String(publication.rows[0].id) },
+        { kind: "publication", op: "UPDATE", key: String(publication.rows[0].id) },
+      ]);
+      expect(queued.rows.slice(5)).toContainEqual({ kind: "product", op: "DELETE", key: "K-1" }); // with what the delete cascaded to
+    } finally {
+      await holder.query("rollback");
+      holder.release();
+    }
+  });
+
   it("queue their changes while the database refuses to publish them, and every one is delivered, in order, once it does", async () => {
     const seller = await signUp(gw.url, "Live Outbox", "standard");
     const mine = open(seller.access_token);
