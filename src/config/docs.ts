@@ -392,6 +392,19 @@ export const settingGroups: SettingGroup[] = [
         notes: { DATABASE_POOL_MAX_LIFETIME: "seconds; bounds each backend's per-tenant catalog cache" },
       },
       {
+        names: ["DATABASE_POOL_GROUPS"],
+        meaning:
+          "Groups the server's pool is split into (`DATABASE_POOL_SIZE` shared among them, at least one connection each): a tenant's transactions go to the connections of its group (a hash of the tenant id), so each PostgreSQL backend caches the catalog of about 1/groups of the tenants; a group whose connections are all busy borrows a free one of another group (`stoflow_db_pool_borrowed_total`), so no request waits while a connection is free. Anonymous requests take the least busy group. `1`: every connection serves every tenant (see [Scaling out](#scaling-out))",
+        notes: { DATABASE_POOL_GROUPS: "tenant-affine groups of the pool; 1 = none" },
+      },
+      {
+        names: ["DATABASE_POOL_GROUP_DATABASES"],
+        shown: "unset",
+        meaning:
+          "Behind PgBouncer: one database name per group, comma-separated, each a PgBouncer entry of its own (its own server pool) pointing at the same database; group n connects to the n-th name instead of `DATABASE_URL`'s database, so affinity holds on the server's connections too. Unset: every group connects to `DATABASE_URL`",
+        notes: { DATABASE_POOL_GROUP_DATABASES: "e.g. stoflow_g0,stoflow_g1,stoflow_g2,stoflow_g3 (PgBouncer entries)" },
+      },
+      {
         names: ["DATABASE_CONNECT_TIMEOUT"],
         meaning:
           "Seconds to open a connection, or to wait for a free one in the pool, before the request fails with 503 (so a burst far beyond the pool is shed, not queued without end)",

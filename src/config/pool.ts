@@ -1,4 +1,4 @@
-import { integer } from "./fields.ts";
+import { integer, optional } from "./fields.ts";
 
 /** The connections a process keeps to PostgreSQL (the server's and the job worker's pools). */
 export interface PoolConfig {
@@ -18,14 +18,40 @@ export interface PoolConfig {
   queryTimeoutSeconds: number;
   /** Seconds a connection stays idle before TCP keepalive probes check the peer. 0: no probes. */
   keepAliveSeconds: number;
+  /**
+   * Groups the server's pool is split into (src/db/tenant-pool.ts): a tenant's transactions go to
+   * the connections of its group, so each backend caches the catalog of about 1/groups of the
+   * tenants. 1: every connection serves every tenant.
+   */
+  poolGroups: number;
+  /**
+   * Behind PgBouncer, one database name per group (its own server pool), replacing DATABASE_URL's
+   * database for that group's connections; empty: every group connects to DATABASE_URL.
+   */
+  poolGroupDatabases: string[];
 }
 
 export function readPoolConfig(env: NodeJS.ProcessEnv): PoolConfig {
+  const poolGroups = integer(env, "DATABASE_POOL_GROUPS", 4, 1, 500);
   return {
     poolSize: integer(env, "DATABASE_POOL_SIZE", 10, 1, 500),
     poolMaxLifetimeSeconds: integer(env, "DATABASE_POOL_MAX_LIFETIME", 300, 0, 86_400),
     connectTimeoutSeconds: integer(env, "DATABASE_CONNECT_TIMEOUT", 10, 1, 600),
     queryTimeoutSeconds: integer(env, "DATABASE_QUERY_TIMEOUT", 30, 0, 86_400),
     keepAliveSeconds: integer(env, "DATABASE_KEEPALIVE", 10, 0, 7_200),
+    poolGroups,
+    poolGroupDatabases: groupDatabases(optional(env, "DATABASE_POOL_GROUP_DATABASES"), poolGroups),
   };
+}
+
+/** The comma-separated names, one per group, or none; any other count is refused rather than guessed. */
+function groupDatabases(value: string | undefined, groups: number): string[] {
+  if (value === undefined) return [];
+  const names = value.split(",").map((name) => name.trim());
+  if (names.length !== groups || names.some((name) => name === "")) {
+    throw new Error(
+      `DATABASE_POOL_GROUP_DATABASES must name ${groups} databases, one per group (DATABASE_POOL_GROUPS), separated by commas (got "${value}")`,
+    );
+  }
+  return names;
 }

@@ -2,6 +2,7 @@ import type pg from "pg";
 import { makeWithPgClientViaPgClientAlreadyInTransaction, type NodePostgresPgClient } from "postgraphile/adaptors/pg";
 import type { WithPgClient } from "postgraphile/@dataplan/pg";
 import { GraphQLError, OperationTypeNode, type ExecutionResult } from "postgraphile/graphql";
+import { connectFor } from "../db/tenant-pool.ts";
 import { openingStatement } from "../db/transaction.ts";
 import { rolledBack } from "../errors.ts";
 import { SERVICE_MUTATIONS } from "./auth-plugin.ts";
@@ -91,7 +92,7 @@ function openedOnFirstUse(pool: pg.Pool, settings: Record<string, string>) {
   let failed = false;
   let broken: Error | undefined;
   const open = async () => {
-    client = await pool.connect();
+    client = await connectFor(pool, settings);
     await client.query(openingStatement(settings));
     return makeWithPgClientViaPgClientAlreadyInTransaction(client, true);
   };
