@@ -393,9 +393,16 @@ export const settingGroups: SettingGroup[] = [
       },
       {
         names: ["DATABASE_POOL_GROUPS"],
+        shown: "half of `DATABASE_POOL_SIZE` (`5`)",
         meaning:
           "Groups the server's pool is split into (`DATABASE_POOL_SIZE` shared among them, at least one connection each): a tenant's transactions go to the connections of its group (a hash of the tenant id), so each PostgreSQL backend caches the catalog of about 1/groups of the tenants; a group whose connections are all busy borrows a free one of another group (`stoflow_db_pool_borrowed_total`), so no request waits while a connection is free. Anonymous requests take the least busy group. `1`: every connection serves every tenant (see [Scaling out](#scaling-out))",
         notes: { DATABASE_POOL_GROUPS: "tenant-affine groups of the pool; 1 = none" },
+      },
+      {
+        names: ["DATABASE_POOL_BORROW_WAIT_MS"],
+        meaning:
+          "When every connection is busy, a request that has waited this long takes the next connection any group releases, before that group's newer requests (a hot tenant, whose group is too small for it, waits about as long as in one undivided pool); below it, a released connection goes to its own group's waiters first",
+        notes: { DATABASE_POOL_BORROW_WAIT_MS: "ms a request waits before any group's next free connection is its" },
       },
       {
         names: ["DATABASE_POOL_GROUP_DATABASES"],

@@ -18,6 +18,10 @@ export interface PoolConfig {
   queryTimeoutSeconds: number;
   /** Seconds a connection stays idle before TCP keepalive probes check the peer. 0: no probes. */
   keepAliveSeconds: number;
+}
+
+/** The server's pool in tenant-affine groups (src/db/tenant-pool.ts); the job worker's is one pool. */
+export interface PoolGroupsConfig {
   /**
    * Groups the server's pool is split into (src/db/tenant-pool.ts): a tenant's transactions go to
    * the connections of its group, so each backend caches the catalog of about 1/groups of the
@@ -29,18 +33,30 @@ export interface PoolConfig {
    * database for that group's connections; empty: every group connects to DATABASE_URL.
    */
   poolGroupDatabases: string[];
+  /**
+   * Milliseconds a request waits, every connection being busy, before the next connection any
+   * group releases goes to it rather than to that group's newer requests.
+   */
+  poolBorrowWaitMs: number;
 }
 
 export function readPoolConfig(env: NodeJS.ProcessEnv): PoolConfig {
-  const poolGroups = integer(env, "DATABASE_POOL_GROUPS", 4, 1, 500);
   return {
     poolSize: integer(env, "DATABASE_POOL_SIZE", 10, 1, 500),
     poolMaxLifetimeSeconds: integer(env, "DATABASE_POOL_MAX_LIFETIME", 300, 0, 86_400),
     connectTimeoutSeconds: integer(env, "DATABASE_CONNECT_TIMEOUT", 10, 1, 600),
     queryTimeoutSeconds: integer(env, "DATABASE_QUERY_TIMEOUT", 30, 0, 86_400),
     keepAliveSeconds: integer(env, "DATABASE_KEEPALIVE", 10, 0, 7_200),
+  };
+}
+
+export function readPoolGroupsConfig(env: NodeJS.ProcessEnv, poolSize: number): PoolGroupsConfig {
+  // Groups of two connections by default: measured in docs/tenant-ceiling.md.
+  const poolGroups = integer(env, "DATABASE_POOL_GROUPS", Math.max(1, Math.floor(poolSize / 2)), 1, 500);
+  return {
     poolGroups,
     poolGroupDatabases: groupDatabases(optional(env, "DATABASE_POOL_GROUP_DATABASES"), poolGroups),
+    poolBorrowWaitMs: integer(env, "DATABASE_POOL_BORROW_WAIT_MS", 20, 0, 60_000),
   };
 }
 

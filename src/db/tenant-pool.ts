@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { WithPgClient } from "postgraphile/@dataplan/pg";
 import { makePgAdaptorWithPgClient, type NodePostgresPgClient } from "postgraphile/adaptors/pg";
 import { createPool, type PoolSettings } from "./pool.ts";
+import type { PoolGroupsConfig } from "../config/pool.ts";
 import { TENANT_ID_SETTING } from "./transaction.ts";
 
 /**
@@ -13,6 +14,9 @@ import { TENANT_ID_SETTING } from "./transaction.ts";
  * 1/groups of the tenants. A group whose connections are all busy borrows a free one of another
  * group (counted in `borrowed`), and a released connection goes to its own group's oldest waiter,
  * else to the oldest waiter of any group: no request waits while a connection is free anywhere.
+ * When every connection is busy, a request that has waited DATABASE_POOL_BORROW_WAIT_MS takes the
+ * next connection released by any group before that group's newer requests: a hot tenant, whose
+ * group is too small for it, waits about as long as it would in one undivided pool.
  *
  * Why our own: pg-pool (node-postgres) hands out whichever idle client it has and takes no key;
  * PgBouncer's pools are per database/user, which is how affinity crosses it
@@ -31,17 +35,19 @@ export class TenantPool extends pg.Pool {
   readonly #busy: number[];
   readonly #waiting: Waiter[] = [];
   readonly #waitMs: number;
+  readonly #borrowWaitMs: number;
   /** Connections a tenant got from a group not its own. */
   borrowed = 0;
   /** PostGraphile's transactions: on the tenant's group when pgSettings name one, else the least busy. */
   readonly withPgClient: WithPgClient<NodePostgresPgClient>;
 
-  constructor(urls: string[], settings: PoolSettings, logger: Logger) {
+  constructor(urls: string[], settings: PoolSettings & Pick<PoolGroupsConfig, "poolBorrowWaitMs">, logger: Logger) {
     super({ max: 1 }); // never connects itself: its groups do
     const groups = urls.length;
     this.#sizes = urls.map((_, g) => Math.max(1, Math.floor(settings.poolSize / groups) + (g < settings.poolSize % groups ? 1 : 0)));
     this.#busy = urls.map(() => 0);
     this.#waitMs = settings.connectTimeoutSeconds * 1000;
+    this.#borrowWaitMs = settings.poolBorrowWaitMs;
     this.groups = urls.map((url, g) => {
       const group = createPool(url, { ...settings, poolSize: this.#sizes[g] }, logger, { applicationName: `stoflow group ${g}/${groups}` });
       for (const event of ["connect", "acquire", "release", "remove"] as const)
@@ -84,6 +90,7 @@ export class TenantPool extends pg.Pool {
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
         home,
+        since: performance.now(),
         resolve,
         reject,
         timer: setTimeout(() => {
@@ -137,12 +144,16 @@ export class TenantPool extends pg.Pool {
     return client;
   }
 
-  /** A connection of `group` was released (or failed to open): it goes to that group's oldest waiter, else the oldest of all. */
+  /**
+   * A connection of `group` was released (or failed to open): it goes to that group's oldest
+   * waiter, unless the oldest of all has waited borrowWaitMs; else to the oldest of all.
+   */
   #freed(group: number): void {
     this.#busy[group]--;
     if (this.#waiting.length === 0) return;
     const own = this.#waiting.findIndex((waiter) => waiter.home === group);
-    const [waiter] = this.#waiting.splice(own >= 0 ? own : 0, 1);
+    const oldestWaitedLong = performance.now() - this.#waiting[0].since >= this.#borrowWaitMs;
+    const [waiter] = this.#waiting.splice(own >= 0 && !oldestWaitedLong ? own : 0, 1);
     clearTimeout(waiter.timer);
     this.#checkOut(group, waiter.home).then(waiter.resolve, waiter.reject);
   }
@@ -150,6 +161,7 @@ export class TenantPool extends pg.Pool {
 
 interface Waiter {
   home: number | undefined;
+  since: number;
   resolve: (client: pg.PoolClient) => void;
   reject: (error: Error) => void;
   timer: NodeJS.Timeout;
