@@ -64,7 +64,7 @@ export async function startGateway(
   const problem = await connectionProblem();
   if (problem) throw new Error(problem);
   // The requests' connections, in groups with tenant affinity (DATABASE_POOL_GROUPS; see tenant-pool.ts).
-  const pool = new TenantPool(groupUrls(appUrl, config.poolGroups, config.poolGroupDatabases), config, logger);
+  const pool = new TenantPool(groupUrls(appUrl, config.poolGroups, config.poolGroupDatabase), config, logger);
   const committedMigrations = countCommittedMigrations();
   introspectWithoutTenantSchemas(pool);
   await openTransactionsInOneRoundTrip(pool);

@@ -405,11 +405,11 @@ export const settingGroups: SettingGroup[] = [
         notes: { DATABASE_POOL_BORROW_WAIT_MS: "ms a request waits before any group's next free connection is its" },
       },
       {
-        names: ["DATABASE_POOL_GROUP_DATABASES"],
+        names: ["DATABASE_POOL_GROUP_DATABASE"],
         shown: "unset",
         meaning:
-          "Behind PgBouncer: one database name per group, comma-separated, each a PgBouncer entry of its own (its own server pool) pointing at the same database; group n connects to the n-th name instead of `DATABASE_URL`'s database, so affinity holds on the server's connections too. Unset: every group connects to `DATABASE_URL`",
-        notes: { DATABASE_POOL_GROUP_DATABASES: "e.g. stoflow_g0,stoflow_g1,stoflow_g2,stoflow_g3 (PgBouncer entries)" },
+          "Behind PgBouncer: the database name each group connects to instead of `DATABASE_URL`'s, `{group}` standing for the group's number (0, 1, …) and `{database}` for `DATABASE_URL`'s database; each name is a PgBouncer entry of its own (its own server pool) pointing at the same database, so affinity holds on the server's connections too (`deploy/pgbouncer.ini`). Unset: every group connects to `DATABASE_URL`",
+        notes: { DATABASE_POOL_GROUP_DATABASE: "e.g. stoflow_g{group}: one PgBouncer entry per group" },
       },
       {
         names: ["DATABASE_CONNECT_TIMEOUT"],

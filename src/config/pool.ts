@@ -29,10 +29,11 @@ export interface PoolGroupsConfig {
    */
   poolGroups: number;
   /**
-   * Behind PgBouncer, one database name per group (its own server pool), replacing DATABASE_URL's
-   * database for that group's connections; empty: every group connects to DATABASE_URL.
+   * Behind PgBouncer, the database name of each group's connections (its own PgBouncer entry and
+   * server pool), `{group}` standing for the group's number and `{database}` for DATABASE_URL's
+   * database; undefined: every group connects to DATABASE_URL.
    */
-  poolGroupDatabases: string[];
+  poolGroupDatabase: string | undefined;
   /**
    * Milliseconds a request waits, every connection being busy, before the next connection any
    * group releases goes to it rather than to that group's newer requests.
@@ -55,19 +56,15 @@ export function readPoolGroupsConfig(env: NodeJS.ProcessEnv, poolSize: number): 
   const poolGroups = integer(env, "DATABASE_POOL_GROUPS", Math.max(1, Math.floor(poolSize / 2)), 1, 500);
   return {
     poolGroups,
-    poolGroupDatabases: groupDatabases(optional(env, "DATABASE_POOL_GROUP_DATABASES"), poolGroups),
+    poolGroupDatabase: groupDatabase(optional(env, "DATABASE_POOL_GROUP_DATABASE")),
     poolBorrowWaitMs: integer(env, "DATABASE_POOL_BORROW_WAIT_MS", 20, 0, 60_000),
   };
 }
 
-/** The comma-separated names, one per group, or none; any other count is refused rather than guessed. */
-function groupDatabases(value: string | undefined, groups: number): string[] {
-  if (value === undefined) return [];
-  const names = value.split(",").map((name) => name.trim());
-  if (names.length !== groups || names.some((name) => name === "")) {
-    throw new Error(
-      `DATABASE_POOL_GROUP_DATABASES must name ${groups} databases, one per group (DATABASE_POOL_GROUPS), separated by commas (got "${value}")`,
-    );
+/** The template of the groups' database names: without `{group}`, every group would share one PgBouncer pool. */
+function groupDatabase(value: string | undefined): string | undefined {
+  if (value !== undefined && !value.includes("{group}")) {
+    throw new Error(`DATABASE_POOL_GROUP_DATABASE must contain {group}, the group's number (got "${value}")`);
   }
-  return names;
+  return value;
 }

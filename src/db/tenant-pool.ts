@@ -20,7 +20,7 @@ import { TENANT_ID_SETTING } from "./transaction.ts";
  *
  * Why our own: pg-pool (node-postgres) hands out whichever idle client it has and takes no key;
  * PgBouncer's pools are per database/user, which is how affinity crosses it
- * (DATABASE_POOL_GROUP_DATABASES gives each group its own entry). What is ours is only the choice of
+ * (DATABASE_POOL_GROUP_DATABASE gives each group its own entry). What is ours is only the choice of
  * group and the line of waiters; each group is an ordinary pg.Pool made by createPool (timeouts,
  * lifetime, error handling unchanged), and PostGraphile's adaptor is used as it is, once per group.
  *
@@ -179,12 +179,13 @@ export function connectFor(pool: pg.Pool, settings: Record<string, string>): Pro
   return pool instanceof TenantPool ? pool.connectTo(pool.groupOf(settings)) : pool.connect();
 }
 
-/** DATABASE_URL with each group's database name, or DATABASE_URL for every group. */
-export function groupUrls(url: string, groups: number, databases: string[]): string[] {
-  if (databases.length === 0) return Array.from({ length: groups }, () => url);
-  return databases.map((database) => {
+/** DATABASE_URL for each group, its database named by `template` when there is one (DATABASE_POOL_GROUP_DATABASE). */
+export function groupUrls(url: string, groups: number, template: string | undefined): string[] {
+  return Array.from({ length: groups }, (_, group) => {
+    if (template === undefined) return url;
     const groupUrl = new URL(url);
-    groupUrl.pathname = `/${encodeURIComponent(database)}`;
+    const database = decodeURIComponent(groupUrl.pathname.slice(1));
+    groupUrl.pathname = `/${encodeURIComponent(template.replaceAll("{group}", String(group)).replaceAll("{database}", database))}`;
     return groupUrl.toString();
   });
 }

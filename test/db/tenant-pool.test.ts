@@ -69,7 +69,21 @@ async function holding<T>(groups: number[], work: () => Promise<T>): Promise<T> 
   }
 }
 
-describe("tenant-affine connections (DATABASE_POOL_GROUPS)", () => {
+// Through PgBouncer (npm run test:pgbouncer) a client's pid is PgBouncer's, not a backend's: there,
+// each group's connections go to an entry of their own, which is what is checked.
+const direct = !process.env.TEST_PGBOUNCER_URL;
+
+describe.runIf(!direct)("tenant-affine connections through PgBouncer", () => {
+  it("connects each group to its own PgBouncer entry, and serves every tenant through it", async () => {
+    const names = gw.pool.groups.map(
+      (group) => new URL((group as unknown as { options: { connectionString: string } }).options.connectionString).pathname,
+    );
+    expect(names).toEqual([`/${gw.db.name}_g0`, `/${gw.db.name}_g1`]);
+    for (const shop of shops) expect(await readAs(shop)).toMatchObject({ status: 200, skus: [shop.sku] });
+  });
+});
+
+describe.runIf(direct)("tenant-affine connections (DATABASE_POOL_GROUPS)", () => {
   it("serves each tenant on backends of its own group, request after request", async () => {
     for (const shop of shops) {
       for (let i = 0; i < 5; i++) {
