@@ -120,6 +120,25 @@ describe.runIf(direct)("tenant-affine connections (DATABASE_POOL_GROUPS)", () =>
     expect(read.pids).toEqual([released]);
   });
 
+  it("gives the next released connection to a request that waited DATABASE_POOL_BORROW_WAIT_MS (20) before that group's newer one", async () => {
+    const held = await Promise.all([0, 0, 1, 1].map((g) => gw.pool.connectTo(g)));
+    const [released, next] = [held[2], held[3]].map((client) => (client as unknown as { processID: number }).processID);
+    const waitingA = readAs(A());
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const waitingB = readAs(B()); // group 1's own, but newer
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    held[2].release();
+    const a = await waitingA;
+    held[3].release();
+    const b = await waitingB;
+    for (const client of [held[0], held[1]]) client.release();
+    // The reads overlap: B's connection is handed out while A's answer is on its way, so A's window sees it too.
+    expect(a).toMatchObject({ status: 200, skus: [A().sku] });
+    expect(a.pids[0]).toBe(released);
+    expect(b).toMatchObject({ status: 200, skus: [B().sku] });
+    expect([released, next]).toContain(b.pids[0]);
+  });
+
   it("keeps tenants apart on a borrowed connection: the settings are the transaction's, and gone after it", async () => {
     // Group 1 keeps one free connection: B's read, then A's (borrowed) both run on it.
     const [b, a, after] = await holding([0, 0, 1], async () => {
