@@ -62,8 +62,10 @@ export class TenantPool extends pg.Pool {
     });
     const adaptors = this.groups.map((_, g) => makePgAdaptorWithPgClient({ connect: () => this.connectTo(g) } as pg.Pool));
     const anyGroup = makePgAdaptorWithPgClient(this);
-    this.withPgClient = (pgSettings, callback) =>
-      (this.groupOf(pgSettings) === undefined ? anyGroup : adaptors[this.groupOf(pgSettings)!])(pgSettings, callback);
+    this.withPgClient = (pgSettings, callback) => {
+      const group = this.groupOf(pgSettings);
+      return (group === undefined ? anyGroup : adaptors[group])(pgSettings, callback);
+    };
   }
 
   /** The group of the tenant named by transaction settings; undefined without a tenant. */
