@@ -7,7 +7,7 @@ import { failures, load, median, memoryMb, startServer, type LoadResult } from "
 /**
  * Tenant-affine connections (DATABASE_POOL_GROUPS, src/db/tenant-pool.ts) against one group, for
  * `npm run bench:ceiling`, on gateways in their own processes over the same database:
- * - memory: every tenant makes ROUNDS reads through the gateway (all tenants in a shuffled order
+ * - memory: every tenant makes `memoryReads` reads through the gateway (all tenants in a shuffled order
  *   per round), then the private memory (RssAnon) of every backend of the gateway's pool, summed;
  *   connections are never recycled (DATABASE_POOL_MAX_LIFETIME=0), so this is what they hold;
  * - reads: throughput and p99 of a GraphQL read over 200 tenants, over every tenant, and with one
@@ -17,7 +17,6 @@ import { failures, load, median, memoryMb, startServer, type LoadResult } from "
 export const POOL_SIZE = 16;
 /** The default for that pool (DATABASE_POOL_GROUPS). */
 export const GROUPS = readPoolGroupsConfig({}, POOL_SIZE).poolGroups;
-const ROUNDS = 4;
 const CONNECTIONS = 32;
 const READ = JSON.stringify({ query: "{ products(first: 1) { nodes { sku } } }" });
 
@@ -59,6 +58,7 @@ export async function measureAffinity(
   ports: [number, number],
   seconds: number,
   rounds: number,
+  memoryReads: number,
 ): Promise<AffinityFigures> {
   const env = (groups: number) => ({
     ...serverEnv,
@@ -67,8 +67,8 @@ export async function measureAffinity(
     DATABASE_POOL_MAX_LIFETIME: "0",
   });
   const memory = {
-    on: await poolMemory(owner, env(GROUPS), ports[0], tokens, GROUPS),
-    off: await poolMemory(owner, env(1), ports[1], tokens, 1),
+    on: await poolMemory(owner, env(GROUPS), ports[0], tokens, GROUPS, memoryReads),
+    off: await poolMemory(owner, env(1), ports[1], tokens, 1, memoryReads),
   };
   const on = await startServer("src/cli/start.ts", env(GROUPS), ports[0]);
   const off = await startServer("src/cli/start.ts", env(1), ports[1]);
@@ -97,19 +97,20 @@ export async function measureAffinity(
   }
 }
 
-/** A gateway with `env`; every tenant reads ROUNDS times; the summed RssAnon of its pool's backends, then it stops. */
+/** A gateway with `env`; every tenant reads `memoryReads` times; the summed RssAnon of its pool's backends, then it stops. */
 async function poolMemory(
   owner: pg.Pool,
   env: Record<string, string>,
   port: number,
   tokens: string[],
   groups: number,
+  memoryReads: number,
 ): Promise<PoolMemory> {
   const gateway = await startServer("src/cli/start.ts", env, port);
   try {
     const started = performance.now();
     let errors = 0;
-    for (let round = 0; round < ROUNDS; round++) {
+    for (let round = 0; round < memoryReads; round++) {
       const order = shuffled(tokens.length);
       let next = 0;
       await Promise.all(
@@ -128,7 +129,7 @@ async function poolMemory(
     ]);
     const mib = rows.reduce((sum, { pid }) => sum + memoryMb(pid, "RssAnon"), 0);
     console.log(
-      `pool memory, ${groups} groups: ${rows.length} backends, ${mib.toFixed(1)} MiB after ${ROUNDS} reads by each of ${tokens.length} tenants (${seconds.toFixed(0)} s)`,
+      `pool memory, ${groups} groups: ${rows.length} backends, ${mib.toFixed(1)} MiB after ${memoryReads} reads by each of ${tokens.length} tenants (${seconds.toFixed(0)} s)`,
     );
     return { backends: rows.length, mib, seconds };
   } finally {

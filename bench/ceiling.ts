@@ -22,10 +22,13 @@ const BENCH = readBenchConfig(process.env, 54397);
  * request failed (then no page: a run with errors is no figure).
  */
 const HELP = {
-  usage: "npm run bench:ceiling [-- --checkpoints N,N…]",
-  help: "Create tenants in SQL on a fresh embedded PostgreSQL up to each checkpoint (default 1000,2000), measure what a node carries there, and write docs/tenant-ceiling.md.",
+  usage: "npm run bench:ceiling [-- --checkpoints N,N…] [--memory-reads N]",
+  help: "Create tenants in SQL on a fresh embedded PostgreSQL up to each checkpoint (default 1000,2000), measure what a node carries there (with every tenant reading --memory-reads times, default 8, before the pool's memory is taken), and write docs/tenant-ceiling.md.",
 };
-const { checkpoints = "1000,2000" } = benchOptions(HELP, { checkpoints: { type: "string" } });
+const options = benchOptions(HELP, { checkpoints: { type: "string" }, "memory-reads": { type: "string" } });
+const { checkpoints = "1000,2000" } = options;
+/** Reads by every tenant before the pool's memory is taken: the more, the closer each backend is to having seen all it will. */
+const MEMORY_READS = wholeOption(HELP, "memory-reads", options["memory-reads"], 8, 1, 100);
 const CHECKPOINTS = checkpoints.split(",").map((n) => wholeOption(HELP, "checkpoints", n, 0, 1, 1_000_000));
 const PROVISIONERS = BENCH.provisioners;
 const HASH = "$2b$04$abcdefghijklmnopqrstuuS3q2mYV0hDFTDpc6vTNqsVWnfWvCRXu"; // no one signs in as these
@@ -72,6 +75,7 @@ for (const checkpoint of CHECKPOINTS) {
     [BENCH.httpPort + 2, BENCH.httpPort + 3],
     BENCH.seconds,
     BENCH.rounds,
+    MEMORY_READS,
   );
   affinityRows.push(affinityRow(affinity));
   console.log(affinityRows.at(-1));
@@ -112,7 +116,7 @@ tenant's transactions take a connection of its group. Measured at each checkpoin
 processes of their own, pool of ${POOL_SIZE} (\`DATABASE_POOL_SIZE\`), connections never recycled
 (\`DATABASE_POOL_MAX_LIFETIME=0\`), ${GROUPS} groups ("on") against 1 ("off"):
 
-- pool memory: every tenant reads \`products\` 4 times through the gateway (all tenants in a
+- pool memory: every tenant reads \`products\` ${MEMORY_READS} times through the gateway (all tenants in a
   shuffled order per round, 32 requests at once), then the private memory (RssAnon) of every
   backend of the gateway's pool, summed (backends in brackets), and how long the reads took;
 - reads: one GraphQL read, 32 connections, ${BENCH.seconds} s after a 2 s warm-up, on and off alternated

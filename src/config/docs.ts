@@ -401,8 +401,10 @@ export const settingGroups: SettingGroup[] = [
       {
         names: ["DATABASE_POOL_BORROW_WAIT_MS"],
         meaning:
-          "When every connection is busy, a request that has waited this long takes the next connection any group releases, before that group's newer requests (a hot tenant, whose group is too small for it, waits about as long as in one undivided pool); below it, a released connection goes to its own group's waiters first",
-        notes: { DATABASE_POOL_BORROW_WAIT_MS: "ms a request waits before any group's next free connection is its" },
+          "When every connection is busy, a request that has waited this much longer than a group's oldest request takes the next connection that group releases (a hot tenant, whose group is too small for it, waits about as long as in one undivided pool); else a released connection goes to its own group's oldest request. Relative, not a limit on the clock: under a load that keeps every connection busy every request waits, and a fixed limit handed connections in arrival order (affinity lost)",
+        notes: {
+          DATABASE_POOL_BORROW_WAIT_MS: "ms longer than a group's oldest request before its next free connection goes to another's",
+        },
       },
       {
         names: ["DATABASE_POOL_GROUP_DATABASE"],

@@ -35,8 +35,8 @@ export interface PoolGroupsConfig {
    */
   poolGroupDatabase: string | undefined;
   /**
-   * Milliseconds a request waits, every connection being busy, before the next connection any
-   * group releases goes to it rather than to that group's newer requests.
+   * Every connection being busy: how much longer than a group's oldest request another request
+   * must have waited to take the next connection that group releases.
    */
   poolBorrowWaitMs: number;
 }

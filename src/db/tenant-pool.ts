@@ -14,8 +14,8 @@ import { TENANT_ID_SETTING } from "./transaction.ts";
  * 1/groups of the tenants. A group whose connections are all busy borrows a free one of another
  * group (counted in `borrowed`), and a released connection goes to its own group's oldest waiter,
  * else to the oldest waiter of any group: no request waits while a connection is free anywhere.
- * When every connection is busy, a request that has waited DATABASE_POOL_BORROW_WAIT_MS takes the
- * next connection released by any group before that group's newer requests: a hot tenant, whose
+ * When every connection is busy, a request that has waited DATABASE_POOL_BORROW_WAIT_MS longer than
+ * the oldest request of a group takes the next connection that group releases: a hot tenant, whose
  * group is too small for it, waits about as long as it would in one undivided pool.
  *
  * Why our own: pg-pool (node-postgres) hands out whichever idle client it has and takes no key;
@@ -148,14 +148,17 @@ export class TenantPool extends pg.Pool {
 
   /**
    * A connection of `group` was released (or failed to open): it goes to that group's oldest
-   * waiter, unless the oldest of all has waited borrowWaitMs; else to the oldest of all.
+   * waiter, unless the oldest of all has waited borrowWaitMs longer; else to the oldest of all.
+   * Measured against the group's own waiter, not the clock: under a load that keeps every
+   * connection busy, every request waits, and a fixed limit would hand connections in arrival
+   * order, affinity lost (10,100 tenants: 1,090 MiB with 8 groups against 1,142 MiB with one).
    */
   #freed(group: number): void {
     this.#busy[group]--;
     if (this.#waiting.length === 0) return;
     const own = this.#waiting.findIndex((waiter) => waiter.home === group);
-    const oldestWaitedLong = performance.now() - this.#waiting[0].since >= this.#borrowWaitMs;
-    const [waiter] = this.#waiting.splice(own >= 0 && !oldestWaitedLong ? own : 0, 1);
+    const ownFirst = own >= 0 && this.#waiting[own].since - this.#waiting[0].since < this.#borrowWaitMs;
+    const [waiter] = this.#waiting.splice(ownFirst ? own : 0, 1);
     clearTimeout(waiter.timer);
     this.#checkOut(group, waiter.home).then(waiter.resolve, waiter.reject);
   }

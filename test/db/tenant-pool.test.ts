@@ -120,7 +120,7 @@ describe.runIf(direct)("tenant-affine connections (DATABASE_POOL_GROUPS)", () =>
     expect(read.pids).toEqual([released]);
   });
 
-  it("gives the next released connection to a request that waited DATABASE_POOL_BORROW_WAIT_MS (20) before that group's newer one", async () => {
+  it("gives the next released connection to a request that waited DATABASE_POOL_BORROW_WAIT_MS (20) longer than that group's own", async () => {
     const held = await Promise.all([0, 0, 1, 1].map((g) => gw.pool.connectTo(g)));
     const [released, next] = [held[2], held[3]].map((client) => (client as unknown as { processID: number }).processID);
     const waitingA = readAs(A());
