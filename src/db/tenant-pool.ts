@@ -12,11 +12,12 @@ import { TENANT_ID_SETTING } from "./transaction.ts";
  * tenants a warmed backend holds 1.4 GiB (docs/tenant-ceiling.md). Here a tenant's transactions
  * take a connection of its group (a stable hash of the tenant id), so each backend touches about
  * 1/groups of the tenants. A group whose connections are all busy borrows a free one of another
- * group (counted in `borrowed`), and a released connection goes to its own group's oldest waiter,
- * else to the oldest waiter of any group: no request waits while a connection is free anywhere.
- * When every connection is busy, a request that has waited DATABASE_POOL_BORROW_WAIT_MS longer than
- * the oldest request of a group takes the next connection that group releases: a hot tenant, whose
- * group is too small for it, waits about as long as it would in one undivided pool.
+ * group (counted in `borrowed`), its neighbours round a ring first, and a released connection goes
+ * to its own group's oldest waiter, else to its neighbours': no request waits while a connection is
+ * free anywhere. When every connection is busy, a request that has waited
+ * DATABASE_POOL_BORROW_WAIT_MS longer than the one a released connection would go to takes it
+ * instead: a hot tenant, whose group is too small for it, waits about as long as it would in one
+ * undivided pool.
  *
  * Why our own: pg-pool (node-postgres) hands out whichever idle client it has and takes no key;
  * PgBouncer's pools are per database/user, which is how affinity crosses it
@@ -113,15 +114,21 @@ export class TenantPool extends pg.Pool {
     await super.end();
   }
 
-  /** `home` if it has room; else the group with a connection idle, then the one with the most room; undefined when all are full. */
+  /**
+   * `home` if it has room, else the next group round the ring that has (a group borrows from its
+   * neighbours first, so a backend's borrowed tenants come mostly from one group); without a
+   * tenant, the group with the most room. Undefined when all are full.
+   */
   #freeGroup(home: number | undefined): number | undefined {
-    if (home !== undefined && this.#busy[home] < this.#sizes[home]) return home;
+    const groups = this.groups.length;
+    if (home !== undefined) {
+      for (let k = 0; k < groups; k++) if (this.#busy[(home + k) % groups] < this.#sizes[(home + k) % groups]) return (home + k) % groups;
+      return undefined;
+    }
     let best: number | undefined;
-    let bestScore = 0;
-    for (let g = 0; g < this.groups.length; g++) {
+    for (let g = 0; g < groups; g++) {
       const room = this.#sizes[g] - this.#busy[g];
-      const score = room > 0 ? room + (this.groups[g].idleCount > 0 ? 1_000 : 0) : 0;
-      if (score > bestScore) [best, bestScore] = [g, score];
+      if (room > 0 && (best === undefined || room > this.#sizes[best] - this.#busy[best])) best = g;
     }
     return best;
   }
@@ -147,18 +154,25 @@ export class TenantPool extends pg.Pool {
   }
 
   /**
-   * A connection of `group` was released (or failed to open): it goes to that group's oldest
-   * waiter, unless the oldest of all has waited borrowWaitMs longer; else to the oldest of all.
-   * Measured against the group's own waiter, not the clock: under a load that keeps every
-   * connection busy, every request waits, and a fixed limit would hand connections in arrival
-   * order, affinity lost (10,100 tenants: 1,090 MiB with 8 groups against 1,142 MiB with one).
+   * A connection of `group` was released (or failed to open): it goes to the oldest waiter of that
+   * group, else of the group before it round the ring (which borrows from it first), and so on,
+   * anonymous requests last; unless the oldest waiter of all has waited borrowWaitMs longer, which
+   * then takes it. Measured against that waiter, not the clock: under a load that keeps every
+   * connection busy, every request waits, and a fixed limit handed connections in arrival order
+   * (10,100 tenants: 1,090 MiB with 8 groups against 1,142 MiB with one).
    */
   #freed(group: number): void {
     this.#busy[group]--;
     if (this.#waiting.length === 0) return;
-    const own = this.#waiting.findIndex((waiter) => waiter.home === group);
-    const ownFirst = own >= 0 && this.#waiting[own].since - this.#waiting[0].since < this.#borrowWaitMs;
-    const [waiter] = this.#waiting.splice(ownFirst ? own : 0, 1);
+    const groups = this.groups.length;
+    let nearest = 0;
+    let nearestDistance = Infinity;
+    this.#waiting.forEach(({ home }, i) => {
+      const distance = home === undefined ? groups : (group - home + groups) % groups;
+      if (distance < nearestDistance) [nearest, nearestDistance] = [i, distance];
+    });
+    const nearestFirst = this.#waiting[nearest].since - this.#waiting[0].since < this.#borrowWaitMs;
+    const [waiter] = this.#waiting.splice(nearestFirst ? nearest : 0, 1);
     clearTimeout(waiter.timer);
     this.#checkOut(group, waiter.home).then(waiter.resolve, waiter.reject);
   }
