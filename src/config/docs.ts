@@ -407,6 +407,12 @@ export const settingGroups: SettingGroup[] = [
         },
       },
       {
+        names: ["DATABASE_POOL_BORROWED_USES"],
+        meaning:
+          "Transactions of other groups' tenants (borrowed) a connection serves before it is closed as it comes back and replaced: each may put another tenant's catalog in its backend's cache, and under a load that keeps every connection busy a group of two borrows for about a quarter of its transactions, so without a bound every backend ends up caching every tenant. `0`: never replaced for that",
+        notes: { DATABASE_POOL_BORROWED_USES: "borrowed transactions before a connection is replaced; 0 = never" },
+      },
+      {
         names: ["DATABASE_POOL_GROUP_DATABASE"],
         shown: "unset",
         meaning:

@@ -39,6 +39,11 @@ export interface PoolGroupsConfig {
    * must have waited to take the next connection that group releases.
    */
   poolBorrowWaitMs: number;
+  /**
+   * Transactions of other groups' tenants a connection serves before it is replaced (0: never):
+   * each may put another tenant's catalog in its backend's cache.
+   */
+  poolBorrowedUses: number;
 }
 
 export function readPoolConfig(env: NodeJS.ProcessEnv): PoolConfig {
@@ -58,6 +63,7 @@ export function readPoolGroupsConfig(env: NodeJS.ProcessEnv, poolSize: number): 
     poolGroups,
     poolGroupDatabase: groupDatabase(optional(env, "DATABASE_POOL_GROUP_DATABASE")),
     poolBorrowWaitMs: integer(env, "DATABASE_POOL_BORROW_WAIT_MS", 20, 0, 60_000),
+    poolBorrowedUses: integer(env, "DATABASE_POOL_BORROWED_USES", 1000, 0, 10_000_000),
   };
 }
 

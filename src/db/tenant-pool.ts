@@ -17,7 +17,9 @@ import { TENANT_ID_SETTING } from "./transaction.ts";
  * free anywhere. When every connection is busy, a request that has waited
  * DATABASE_POOL_BORROW_WAIT_MS longer than the one a released connection would go to takes it
  * instead: a hot tenant, whose group is too small for it, waits about as long as it would in one
- * undivided pool.
+ * undivided pool. Under a load that keeps every connection busy, a group of two borrows for about a
+ * quarter of its transactions, each a tenant of another group on its backend: a connection that
+ * served DATABASE_POOL_BORROWED_USES of them is replaced, which bounds what they add.
  *
  * Why our own: pg-pool (node-postgres) hands out whichever idle client it has and takes no key;
  * PgBouncer's pools are per database/user, which is how affinity crosses it
@@ -37,18 +39,21 @@ export class TenantPool extends pg.Pool {
   readonly #waiting: Waiter[] = [];
   readonly #waitMs: number;
   readonly #borrowWaitMs: number;
+  readonly #borrowedUsesLimit: number;
+  readonly #borrowedUses = new WeakMap<pg.PoolClient, number>();
   /** Connections a tenant got from a group not its own. */
   borrowed = 0;
   /** PostGraphile's transactions: on the tenant's group when pgSettings name one, else the least busy. */
   readonly withPgClient: WithPgClient<NodePostgresPgClient>;
 
-  constructor(urls: string[], settings: PoolSettings & Pick<PoolGroupsConfig, "poolBorrowWaitMs">, logger: Logger) {
+  constructor(urls: string[], settings: PoolSettings & Pick<PoolGroupsConfig, "poolBorrowWaitMs" | "poolBorrowedUses">, logger: Logger) {
     super({ max: 1 }); // never connects itself: its groups do
     const groups = urls.length;
     this.#sizes = urls.map((_, g) => Math.max(1, Math.floor(settings.poolSize / groups) + (g < settings.poolSize % groups ? 1 : 0)));
     this.#busy = urls.map(() => 0);
     this.#waitMs = settings.connectTimeoutSeconds * 1000;
     this.#borrowWaitMs = settings.poolBorrowWaitMs;
+    this.#borrowedUsesLimit = settings.poolBorrowedUses;
     this.groups = urls.map((url, g) => {
       const group = createPool(url, { ...settings, poolSize: this.#sizes[g] }, logger, { applicationName: `stoflow group ${g}/${groups}` });
       for (const event of ["connect", "acquire", "release", "remove"] as const)
@@ -135,7 +140,8 @@ export class TenantPool extends pg.Pool {
 
   async #checkOut(group: number, home: number | undefined): Promise<pg.PoolClient> {
     this.#busy[group]++;
-    if (home !== undefined && home !== group) this.borrowed++;
+    const borrowed = home !== undefined && home !== group;
+    if (borrowed) this.borrowed++;
     let client: pg.PoolClient;
     try {
       client = await this.groups[group].connect();
@@ -143,10 +149,15 @@ export class TenantPool extends pg.Pool {
       this.#freed(group);
       throw error;
     }
+    // A connection that served borrowedUses transactions of other groups' tenants is closed as it
+    // comes back (pg-pool opens another when needed): what borrowing adds to its backend stays bounded.
+    const uses = (this.#borrowedUses.get(client) ?? 0) + (borrowed ? 1 : 0);
+    this.#borrowedUses.set(client, uses);
+    const worn = this.#borrowedUsesLimit > 0 && uses >= this.#borrowedUsesLimit;
     const release = client.release.bind(client); // pg-pool gives each checkout its own, which throws when called twice
     let released = false;
     client.release = (error?: Error | boolean) => {
-      release(error);
+      release(error || worn || undefined);
       if (!released) this.#freed(group);
       released = true;
     };
