@@ -2,7 +2,9 @@ import type pg from "pg";
 import parsePrometheus from "parse-prometheus-text-format";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tenantGroup } from "../../src/db/tenant-pool.ts";
-import { graphql, graphqlOk, signUp, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { startGateway } from "../../src/server.ts";
+import { until } from "../helpers/until.ts";
+import { configOver, graphql, graphqlOk, signUp, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 
 /*
  * A pool of 4 in 2 groups of 2 (DATABASE_POOL_GROUPS). Which backend served a request is seen
@@ -137,6 +139,34 @@ describe.runIf(direct)("tenant-affine connections (DATABASE_POOL_GROUPS)", () =>
     expect(a.pids[0]).toBe(released);
     expect(b).toMatchObject({ status: 200, skus: [B().sku] });
     expect([released, next]).toContain(b.pids[0]);
+  });
+
+  it("replaces a connection once it served DATABASE_POOL_BORROWED_USES transactions of other groups' tenants", async () => {
+    const other = await startGateway(
+      gw.db.appUrl,
+      configOver(gw.db, { DATABASE_POOL_SIZE: "4", DATABASE_POOL_GROUPS: "2", DATABASE_POOL_BORROWED_USES: "2" }),
+    );
+    try {
+      const removed: number[] = [];
+      other.pool.on("remove", (client: pg.PoolClient) => removed.push((client as unknown as { processID: number }).processID));
+      const held = await Promise.all([0, 0].map((g) => other.pool.connectTo(g)));
+      const lent = await other.pool.connectTo(1); // group 1's one connection, lent twice to group 0's tenants
+      const pid = (lent as unknown as { processID: number }).processID;
+      lent.release();
+      const uses = [];
+      for (let i = 0; i < 2; i++) {
+        const client = await other.pool.connectTo(0);
+        uses.push((client as unknown as { processID: number }).processID);
+        client.release();
+      }
+      for (const client of held) client.release();
+      expect(uses).toEqual([pid, pid]);
+      await until("the worn connection closed", () => removed.length > 0, 5_000); // pg-pool says so once it has ended
+      expect(removed).toEqual([pid]);
+      expect(other.pool.borrowed).toBe(2);
+    } finally {
+      await other.close();
+    }
   });
 
   it("keeps tenants apart on a borrowed connection: the settings are the transaction's, and gone after it", async () => {
