@@ -120,21 +120,21 @@ export class TenantPool extends pg.Pool {
   }
 
   /**
-   * `home` if it has room, else the next group round the ring that has (a group borrows from its
-   * neighbours first, so a backend's borrowed tenants come mostly from one group); without a
-   * tenant, the group with the most room. Undefined when all are full.
+   * `home` if it has room; else the next group round the ring with a connection idle, then with
+   * room (a group borrows from its neighbours first, so a backend's borrowed tenants come mostly
+   * from one group, and an idle connection rather than a new one); without a tenant, the group with
+   * the most room. Undefined when all are full.
    */
   #freeGroup(home: number | undefined): number | undefined {
     const groups = this.groups.length;
+    const room = (g: number) => this.#sizes[g] - this.#busy[g];
     if (home !== undefined) {
-      for (let k = 0; k < groups; k++) if (this.#busy[(home + k) % groups] < this.#sizes[(home + k) % groups]) return (home + k) % groups;
-      return undefined;
+      if (room(home) > 0) return home;
+      const ring = Array.from({ length: groups - 1 }, (_, k) => (home + k + 1) % groups);
+      return ring.find((g) => room(g) > 0 && this.groups[g].idleCount > 0) ?? ring.find((g) => room(g) > 0);
     }
     let best: number | undefined;
-    for (let g = 0; g < groups; g++) {
-      const room = this.#sizes[g] - this.#busy[g];
-      if (room > 0 && (best === undefined || room > this.#sizes[best] - this.#busy[best])) best = g;
-    }
+    for (let g = 0; g < groups; g++) if (room(g) > 0 && (best === undefined || room(g) > room(best))) best = g;
     return best;
   }
 
