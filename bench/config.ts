@@ -16,6 +16,8 @@ export function readBenchConfig(env: NodeJS.ProcessEnv, defaultPgPort: number) {
     /** Processes registering tenants at once (`npm run bench:ceiling`). */
     provisioners: integer(env, "BENCH_PROVISIONERS", 2, 1, 64),
     pgPort: integer(env, "BENCH_PG_PORT", defaultPgPort, 1, 65535),
+    /** First of the HTTP ports `npm run bench:ceiling` starts its gateways on (it takes four), apart from another run's. */
+    httpPort: integer(env, "BENCH_HTTP_PORT", 3931, 1, 65532),
   };
 }
 

@@ -11,6 +11,7 @@ import { type ServerConfig } from "./config/server.ts";
 import { ConstraintMessages } from "./db/constraint-messages.ts";
 import { createPool } from "./db/pool.ts";
 import { cachedPoolerProblem } from "./db/pooler-check.ts";
+import { groupUrls, TenantPool } from "./db/tenant-pool.ts";
 import { openTransactionsInOneRoundTrip } from "./db/patches/transaction-opening.ts";
 import { SessionLiveness } from "./auth/session-liveness.ts";
 import { fenceCommitsOf } from "./db/transaction.ts";
@@ -43,7 +44,7 @@ export interface Gateway {
   url: string;
   /** Where /health, /ready and /metrics answer apart from the API (PROBE_PORT). */
   probeUrl: string;
-  pool: pg.Pool;
+  pool: TenantPool;
   /** The connections subscriptions' deliveries read on (LIVE_POOL_SIZE). */
   deliveryPool: pg.Pool;
   logger: Logger;
@@ -64,7 +65,8 @@ export async function startGateway(
   const connectionProblem = cachedPoolerProblem(appUrl, config);
   const problem = await connectionProblem();
   if (problem) throw new Error(problem);
-  const pool = createPool(appUrl, config, logger);
+  // The requests' connections, in groups with tenant affinity (DATABASE_POOL_GROUPS; see tenant-pool.ts).
+  const pool = new TenantPool(groupUrls(appUrl, config.poolGroups, config.poolGroupDatabase), config, logger);
   const committedMigrations = countCommittedMigrations();
   introspectWithoutTenantSchemas(pool);
   // Sessions seen live are opened without the SQL check while the LISTEN connection proves it hears every revocation.

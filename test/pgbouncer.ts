@@ -8,7 +8,8 @@ import { until } from "./helpers/until.ts";
 /**
  * `npm run test:pgbouncer`: the whole test suite again, with the server's and the owner's
  * connections going through PgBouncer in transaction pooling mode (Debian's `pgbouncer` package,
- * 1.18: it cannot keep prepared statements, so they are turned off for this run).
+ * 1.18: it cannot keep prepared statements, so they are turned off for this run), each group of
+ * the server's pool through a PgBouncer entry of its own (DATABASE_POOL_GROUP_DATABASE).
  */
 const SUPERUSER_PASSWORD = "superuser-test-password";
 const dir = await temporaryDataDir("stoflow-pgbouncer-");
@@ -24,10 +25,16 @@ await fs.writeFile(
     .map(([user, password]) => `"${user}" "${password}"`)
     .join("\n") + "\n",
 );
+// Each test database adds the entries its server's pool groups connect to (test/helpers/db.ts).
+const groupsFile = path.join(dir, "groups.ini");
+await fs.writeFile(groupsFile, "");
+await fs.chmod(dir, 0o755);
+await fs.chmod(groupsFile, 0o666);
 await fs.writeFile(
   path.join(dir, "pgbouncer.ini"),
   `[databases]
 * = host=127.0.0.1 port=${cluster.port}
+%include ${groupsFile}
 
 [pgbouncer]
 listen_addr = 127.0.0.1
@@ -57,6 +64,9 @@ const vitest = spawn(process.execPath, ["node_modules/vitest/vitest.mjs", "run",
     ...process.env,
     TEST_ROOT_DATABASE_URL: cluster.superuserUrl("postgres"),
     TEST_PGBOUNCER_URL: `postgres://127.0.0.1:${bouncerPort}`,
+    // The server's pool groups each through an entry of their own, as deploy/pgbouncer.ini has them (test/helpers/db.ts).
+    TEST_PGBOUNCER_GROUPS_FILE: groupsFile,
+    TEST_PGBOUNCER_PID: String(bouncer.pid),
     DATABASE_PREPARED_STATEMENTS: "false",
     DATAPLAN_PG_PREPARED_STATEMENT_CACHE_SIZE: "0",
   },

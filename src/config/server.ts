@@ -1,7 +1,7 @@
 import os from "node:os";
 import { readBcryptCost, readJwtConfig, readThrottleConfig, type JwtConfig, type ThrottleConfig } from "./auth.ts";
 import { isProduction, readPort } from "./env.ts";
-import { readPoolConfig, type PoolConfig } from "./pool.ts";
+import { readPoolConfig, readPoolGroupsConfig, type PoolConfig, type PoolGroupsConfig } from "./pool.ts";
 import { flag, integer, MB, memoryShareMb, optional, text } from "./fields.ts";
 import { readGraphqlConfig, type GraphqlConfig } from "./graphql.ts";
 import { readJobsConfig, type JobsConfig } from "./jobs.ts";
@@ -11,7 +11,7 @@ import { readMailConfig, type MailConfig } from "./mail.ts";
 import { openFileLimit } from "../open-files.ts";
 
 /** How the HTTP server runs and signs its tokens. */
-export interface ServerConfig extends PoolConfig {
+export interface ServerConfig extends PoolConfig, PoolGroupsConfig {
   port: number;
   /** Server processes sharing the port (Node cluster; `npm start` only). */
   workers: number;
@@ -113,6 +113,7 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env, generated
     preparedStatements: flag(env, "DATABASE_PREPARED_STATEMENTS", true),
     pgStatementCacheSize: integer(env, "DATAPLAN_PG_PREPARED_STATEMENT_CACHE_SIZE", 100, 0, 1_000_000),
     ...pool,
+    ...readPoolGroupsConfig(env, pool.poolSize),
     corsOrigins: (optional(env, "CORS_ORIGINS") ?? "")
       .split(",")
       .map((o) => o.trim())

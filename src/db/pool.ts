@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import type { ServerConfig } from "../config/server.ts";
 import { isDatabaseUnavailable, QUERY_TIMEOUT_MESSAGE } from "./unavailable.ts";
 
-type PoolSettings = Pick<
+export type PoolSettings = Pick<
   ServerConfig,
   "poolSize" | "poolMaxLifetimeSeconds" | "connectTimeoutSeconds" | "queryTimeoutSeconds" | "keepAliveSeconds"
 >;
@@ -13,9 +13,15 @@ type PoolSettings = Pick<
  * connection, each query), so that a request fails with 503 instead of hanging, and a connection
  * that failed is dropped, so the pool heals by itself once PostgreSQL is back.
  */
-export function createPool(url: string, settings: PoolSettings, logger: Logger, { keepIdle = false } = {}): pg.Pool {
+export function createPool(
+  url: string,
+  settings: PoolSettings,
+  logger: Logger,
+  { keepIdle = false, applicationName }: { keepIdle?: boolean; applicationName?: string } = {},
+): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
+    ...(applicationName ? { application_name: applicationName } : {}), // pg_stat_activity tells the pool's connections apart
     max: settings.poolSize,
     ...(keepIdle ? { idleTimeoutMillis: 0 } : {}), // else idle connections close after 10 s
     maxLifetimeSeconds: settings.poolMaxLifetimeSeconds,

@@ -1,8 +1,9 @@
 import pg from "pg";
 import type { SessionLiveness } from "../auth/session-liveness.ts";
+import { connectFor } from "./tenant-pool.ts";
 
 /**
- * Runs `work` in one transaction on one pooled connection, opened together with `settings` in one
+ * Runs `work` in one transaction on one pooled connection (of the tenant's group, see tenant-pool.ts), opened together with `settings` in one
  * round trip (see openingStatement), local to the transaction (as PostGraphile applies pgSettings: role, claims,
  * search_path). Commits on success; on an error, commits when `commitOn(error)` says the error is
  * a decision whose cause must be kept, else rolls back.
@@ -13,7 +14,7 @@ export async function runTransaction<T>(
   work: (client: pg.PoolClient) => Promise<T>,
   commitOn: (error: unknown) => boolean = () => false,
 ): Promise<T> {
-  const client = await pool.connect();
+  const client = await connectFor(pool, settings);
   const fenced = () => fencing.get(pool)?.fence(settings[TENANT_ID_SETTING] || undefined);
   try {
     await client.query(openingStatement(settings));

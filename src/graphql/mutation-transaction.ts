@@ -4,6 +4,7 @@ import type { WithPgClient } from "postgraphile/@dataplan/pg";
 import { GraphQLError, OperationTypeNode, type ExecutionResult } from "postgraphile/graphql";
 import type { SessionLiveness } from "../auth/session-liveness.ts";
 import { openingFor, sendOpening, SESSION_ID_SETTING, TENANT_ID_SETTING } from "../db/transaction.ts";
+import { connectFor } from "../db/tenant-pool.ts";
 import { rolledBack } from "../errors.ts";
 import { SERVICE_MUTATIONS } from "./auth-plugin.ts";
 import { rootOf } from "./operation-root.ts";
@@ -95,7 +96,7 @@ function openedOnFirstUse(pool: pg.Pool, settings: Record<string, string>, liven
   let failed = false;
   let broken: Error | undefined;
   const open = async () => {
-    client = await pool.connect();
+    client = await connectFor(pool, settings);
     const connection = client;
     await sendOpening(openingFor(settings), (opening) => connection.query(opening), liveness);
     return makeWithPgClientViaPgClientAlreadyInTransaction(client, true);

@@ -6,6 +6,7 @@ import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
 import { PostGraphileConnectionFilterPreset } from "postgraphile-plugin-connection-filter";
 import type { AuthService } from "../auth/auth-service.ts";
 import { ConstraintMessages } from "../db/constraint-messages.ts";
+import { TenantPool } from "../db/tenant-pool.ts";
 import { authPlugin, PASSWORD_MUTATIONS } from "./auth-plugin.ts";
 import { GRAPHQL_PATH, pgSettingsFor } from "./context.ts";
 import { contextOf } from "../http/request-context.ts";
@@ -111,8 +112,9 @@ export function makePreset(
         const request = contextOf(requestContext);
         const session = request?.session;
         const context = { session, clientIp: request?.clientIp ?? "unknown", pgSettings: pgSettingsFor(session, billing.sqlSettings) };
-        // A subscription's deliveries read on their own connections (LIVE_POOL_SIZE).
-        return request?.websocket && deliveries ? { ...context, withPgClient: deliveries } : context;
+        // A subscription's deliveries read on their own connections (LIVE_POOL_SIZE); a request on its tenant's group of the pool.
+        if (request?.websocket && deliveries) return { ...context, withPgClient: deliveries };
+        return pool instanceof TenantPool ? { ...context, withPgClient: pool.withPgClient } : context;
       },
     },
     grafserv: {

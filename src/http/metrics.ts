@@ -3,6 +3,7 @@ import type { Request, Response } from "express";
 import { createHash, timingSafeEqual } from "node:crypto";
 import type pg from "pg";
 import client from "prom-client";
+import { TenantPool } from "../db/tenant-pool.ts";
 import type { RequestStep } from "./pipeline.ts";
 import { sharedWhileRunning } from "./shared-while-running.ts";
 
@@ -96,6 +97,15 @@ export function createMetrics(
       this.set({ state: "total" }, pool.totalCount);
       this.set({ state: "idle" }, pool.idleCount);
       this.set({ state: "waiting" }, pool.waitingCount);
+    },
+  });
+  new client.Counter({
+    name: "stoflow_db_pool_borrowed_total",
+    help: "Connections a tenant's transaction took from another group of the pool, its own group's being all busy (DATABASE_POOL_GROUPS).",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(pool instanceof TenantPool ? pool.borrowed : 0);
     },
   });
   new client.Gauge({

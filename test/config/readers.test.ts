@@ -3,6 +3,7 @@ import { recordSettings } from "../../src/config/fields.ts";
 import { readOperatorConfig } from "../../src/config/operator.ts";
 import { readServerConfig } from "../../src/config/server.ts";
 import { readWorkerConfig } from "../../src/config/worker.ts";
+import { groupUrls } from "../../src/db/tenant-pool.ts";
 
 const SECRET = "a-test-secret-of-at-least-32-characters";
 const PRODUCTION_MAIL = { NODE_ENV: "production", SMTP_URL: "smtp://relay.test:587", APP_URL: "https://app.test" };
@@ -48,6 +49,24 @@ describe("config: one reader per process, one rule per kind of setting", () => {
       );
     }
     expect(readWorkerConfig({ DATABASE_POOL_SIZE: " 16 " }).poolSize).toBe(16);
+  });
+
+  it("splits the server's pool in groups of two by default; behind PgBouncer, a database name per group", () => {
+    const server = (env: NodeJS.ProcessEnv) => readServerConfig({ JWT_SECRET: SECRET, ...env });
+    expect([
+      server({}).poolGroups,
+      server({ DATABASE_POOL_SIZE: "16" }).poolGroups,
+      server({ DATABASE_POOL_SIZE: "1" }).poolGroups,
+    ]).toEqual([5, 8, 1]);
+    expect(namesRead(readWorkerConfig)).not.toContain("DATABASE_POOL_GROUPS");
+    expect(() => server({ DATABASE_POOL_GROUP_DATABASE: "stoflow_g" })).toThrow(
+      'DATABASE_POOL_GROUP_DATABASE must contain {group}, the group\'s number (got "stoflow_g")',
+    );
+    expect(groupUrls("postgres://u:p@pgbouncer:6432/stoflow?sslmode=disable", 2, "{database}_g{group}")).toEqual([
+      "postgres://u:p@pgbouncer:6432/stoflow_g0?sslmode=disable",
+      "postgres://u:p@pgbouncer:6432/stoflow_g1?sslmode=disable",
+    ]);
+    expect(groupUrls("postgres://u:p@db/stoflow", 2, undefined)).toEqual(["postgres://u:p@db/stoflow", "postgres://u:p@db/stoflow"]);
   });
 
   it("reads TRUST_PROXY as Express does (hops, true/false, or addresses), and a JWT key pair only whole", () => {

@@ -95,6 +95,7 @@ describe("a GraphQL request's transaction opens with its session check in one ro
 
   it("refuses a session that ended in that same round trip: 401 INVALID_TOKEN, no data", async () => {
     const session = await signUp(gw.url);
+    await graphql(gw.url, "{ products(first: 1) { nodes { sku } } }", {}, session.access_token); // sets up a connection of its tenant's group
     expect((await http(gw.url, "POST", "/api/auth/logout", { token: session.access_token })).status).toBe(204);
     const wire = await onTheWire(gw.pool, async () =>
       expect(await graphql(gw.url, "{ products(first: 1) { nodes { sku } } }", {}, session.access_token)).toMatchObject({

@@ -1,9 +1,11 @@
 import { randomBytes } from "node:crypto";
+import fs from "node:fs/promises";
 import pg from "pg";
 import { expect, inject } from "vitest";
 import { AUTH_PG_ROLE, PG_ROLE_OF, type ApiPgRole, type AppRole } from "../../src/auth/roles.ts";
 import { runTransaction } from "../../src/db/transaction.ts";
 import { recordExecutedFunctions } from "./sql-coverage.ts";
+import { until } from "./until.ts";
 
 /** A database of its own for one test file, copied from the migrated template. */
 export interface TestDatabase {
@@ -36,6 +38,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const ownerUrl = databaseUrl(rootUrl, name, "stoflow_owner", inject("ownerPassword"), via);
   const appUrl = databaseUrl(rootUrl, name, "stoflow_authenticator", inject("authenticatorPassword"), via);
   const jobsUrl = databaseUrl(rootUrl, name, "stoflow_authenticator", inject("authenticatorPassword"));
+  if (via) await addGroupEntries(rootUrl, name, appUrl);
   const owner = new pg.Pool({ connectionString: ownerUrl, max: 4 });
   const app = new pg.Pool({ connectionString: appUrl, max: 25 });
   // Closing drops the database with force, which ends connections still winding down.
@@ -60,6 +63,49 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       await client.end();
     },
   };
+}
+
+/** PgBouncer entries a test database's groups may connect to (DATABASE_POOL_SIZE up to 64 in tests). */
+const GROUP_ENTRIES = 32;
+
+/**
+ * Under npm run test:pgbouncer, the server's pool groups connect to `<database>_g<n>`
+ * (groupEntries, DATABASE_POOL_GROUP_DATABASE): each is an entry of PgBouncer's, written to the file its
+ * configuration includes, pointing at this database; PgBouncer reloads it (SIGHUP), and the
+ * first entry answering tells it did.
+ */
+async function addGroupEntries(rootUrl: string, name: string, appUrl: string): Promise<void> {
+  const { TEST_PGBOUNCER_GROUPS_FILE: file, TEST_PGBOUNCER_PID: pid } = process.env;
+  if (!file || !pid) return;
+  const { hostname, port } = new URL(rootUrl);
+  const entries = Array.from({ length: GROUP_ENTRIES }, (_, g) => `${name}_g${g} = host=${hostname} port=${port} dbname=${name}\n`);
+  await fs.appendFile(file, entries.join(""));
+  process.kill(Number(pid), "SIGHUP");
+  const first = new URL(appUrl);
+  first.pathname = `/${name}_g0`;
+  await until(
+    `PgBouncer entry ${name}_g0`,
+    async () => {
+      const client = new pg.Client({ connectionString: first.toString() });
+      client.on("error", () => {});
+      return client.connect().then(
+        () => client.end().then(() => true),
+        () => false,
+      );
+    },
+    10_000,
+  );
+}
+
+/**
+ * The server's settings for `appUrl`: through PgBouncer, each pool group connects to the entry
+ * addGroupEntries made for it (DATABASE_POOL_GROUP_DATABASE); directly, nothing.
+ */
+export function groupEntries(appUrl: string): NodeJS.ProcessEnv {
+  const via = process.env.TEST_PGBOUNCER_URL;
+  return via && process.env.TEST_PGBOUNCER_GROUPS_FILE && new URL(appUrl).host === new URL(via).host
+    ? { DATABASE_POOL_GROUP_DATABASE: "{database}_g{group}" }
+    : {};
 }
 
 function databaseUrl(rootUrl: string, database: string, user: string, password: string, via?: string): string {

@@ -6,7 +6,7 @@ import type { AppRole } from "../../src/auth/roles.ts";
 import { readServerConfig, type ServerConfig } from "../../src/config/server.ts";
 import { startGateway, type Gateway } from "../../src/server.ts";
 import { addTeamMember as addMember } from "../../src/operator/team-members.ts";
-import { createTestDatabase, directUrl, type TestDatabase } from "./db.ts";
+import { createTestDatabase, directUrl, groupEntries, type TestDatabase } from "./db.ts";
 import { GENEROUS_LIMITS } from "./limits.ts";
 
 export const TEST_JWT_SECRET = "test-secret-that-is-at-least-32-characters-long";
@@ -58,12 +58,12 @@ export function testServerConfig(env: NodeJS.ProcessEnv = {}): ServerConfig {
 
 /** testServerConfig for a server over `db`, listening for live updates on a direct connection (PgBouncer or not). */
 export function configOver(db: { appUrl: string }, env: NodeJS.ProcessEnv = {}): ServerConfig {
-  return testServerConfig({ DATABASE_LISTEN_URL: directUrl(db.appUrl), ...env });
+  return testServerConfig({ DATABASE_LISTEN_URL: directUrl(db.appUrl), ...groupEntries(db.appUrl), ...env });
 }
 
 export async function startTestGateway(env: NodeJS.ProcessEnv = {}): Promise<TestGateway> {
   const db = await createTestDatabase();
-  const config = testServerConfig({ JOBS_DATABASE_URL: db.jobsUrl, ...env });
+  const config = testServerConfig({ JOBS_DATABASE_URL: db.jobsUrl, ...groupEntries(db.appUrl), ...env });
   const gateway = await startGateway(db.appUrl, config);
   return {
     ...gateway,
@@ -157,7 +157,7 @@ export async function spawnServer(appUrl: string, env: NodeJS.ProcessEnv = {}) {
     env: {
       ...process.env,
       DATABASE_URL: appUrl,
-      ...(appUrl ? { DATABASE_LISTEN_URL: directUrl(appUrl) } : {}),
+      ...(appUrl ? { DATABASE_LISTEN_URL: directUrl(appUrl), ...groupEntries(appUrl) } : {}),
       PORT: "0",
       PROBE_PORT: "0",
       JWT_SECRET: TEST_JWT_SECRET,
