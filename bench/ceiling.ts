@@ -82,7 +82,7 @@ for (const checkpoint of CHECKPOINTS) {
   const row =
     `| ${tenants} | ${provisionSeconds.toFixed(0)} s (${((provisionSeconds * 1000) / Math.max(1, tenants - before)).toFixed(1)} ms/tenant avg) | ${registration.p50} / ${registration.p99} ms ` +
     `| ${footprint.startupMs} ms / ${footprint.rssMb} MiB | ${backend.rssAnonMb} MiB (${backend.seconds.toFixed(1)} s) | ${ddl.seconds.toFixed(1)} s, drift ${ddl.drift} ` +
-    `| ${(check.driftMs / 1000).toFixed(1)} s | ${catalog.relations} | ${(Number(catalog.bytes) / 2 ** 30).toFixed(2)} GiB / ${(disk.bytes / 2 ** 30).toFixed(2)} GiB, ${disk.files} files |`;
+    `| ${(check.fastMs / 1000).toFixed(1)} s / ${(check.fullMs / 1000).toFixed(1)} s | ${catalog.relations} | ${(Number(catalog.bytes) / 2 ** 30).toFixed(2)} GiB / ${(disk.bytes / 2 ** 30).toFixed(2)} GiB, ${disk.files} files |`;
   rows.push(row);
   console.log(row);
 }
@@ -102,7 +102,7 @@ Written by \`npm run bench:ceiling -- --checkpoints ${CHECKPOINTS.join(",")}\` o
 - gateway: startup up to a served GraphQL request, and its RSS (median of 3 starts);
 - backend: private memory (RssAnon) of one PostgreSQL backend after it read \`products\` of every tenant, and how long that took;
 - DDL step: one column added to every tenant's \`products\` (batches of 50) and the drift left after;
-- structure check: \`app_private.tenant_structure_drift()\` (\`npm run stoflow -- tenants:check\`);
+- structure check: fast / full, \`app_private.tenant_structure_drift_fast()\` (\`npm run stoflow -- tenants:check\`) / \`app_private.tenant_structure_drift()\` (\`tenants:check --full\`);
 - catalog: rows of \`pg_class\`; database size / data folder size and its file count.
 
 | tenants | provisioning (this step) | registration p50 / p99 | gateway startup / RSS | backend after every tenant | DDL step | structure check | pg_class | database / folder |
@@ -190,13 +190,11 @@ async function backendTouchingEveryTenant() {
   return { rssAnonMb, seconds };
 }
 
-/**
- * The structure check's time: app_private.tenant_structure_drift(), what `tenants:check` runs
- * today. The fast check of issue 31 (part A) is timed here beside it, as another field.
- */
-async function structureCheckTimes(): Promise<{ driftMs: number }> {
-  const driftMs = await timed(() => owner.query("select count(*) from app_private.tenant_structure_drift()"));
-  return { driftMs };
+/** The structure check's time: the fast one `tenants:check` runs (fingerprints), then the full one (`--full`, line by line). */
+async function structureCheckTimes(): Promise<{ fastMs: number; fullMs: number }> {
+  const fastMs = await timed(() => owner.query("select count(*) from app_private.tenant_structure_drift_fast()"));
+  const fullMs = await timed(() => owner.query("select count(*) from app_private.tenant_structure_drift()"));
+  return { fastMs, fullMs };
 }
 
 /** One row of the affinity table; a figure whose runs had a failed request is none. */
