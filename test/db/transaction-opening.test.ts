@@ -5,7 +5,7 @@ import { ADAPTOR_BEGIN, assertAdaptorOpening, openTransactionsInOneRoundTrip } f
 import { graphql, http, signUp, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { until } from "../helpers/until.ts";
 import jwt from "jsonwebtoken";
-import { tenantGroup, type TenantPool } from "../../src/db/tenant-pool.ts";
+import { tenantGroup } from "../../src/db/tenant-pool.ts";
 
 let gw: TestGateway;
 beforeAll(async () => {
@@ -54,7 +54,7 @@ async function onTheWire(pool: pg.Pool, work: () => Promise<unknown>): Promise<W
 
 /** A token of another tenant whose transactions take the same connections (pool group) as `token`'s. */
 async function sameGroupAs(token: string): Promise<string> {
-  const pool = gw.pool as TenantPool;
+  const pool = gw.pool;
   const groupOf = (t: string) => tenantGroup(String((jwt.decode(t) as { tenant_id: number }).tenant_id), pool.groups.length);
   for (;;) {
     const other = (await signUp(gw.url)).access_token;
