@@ -302,7 +302,11 @@ await database.stop();
 endUnlessFailed();
 
 const docs = fs.readFileSync("docs/benchmarks.md", "utf8");
-const kept = docs.includes(SECTION) ? docs.slice(0, docs.indexOf(SECTION)).trimEnd() : docs.trimEnd();
+// The run's section replaces the last one; what follows it from the next "## " heading (written by hand) is kept.
+const start = docs.indexOf(SECTION);
+const kept = start < 0 ? docs.trimEnd() : docs.slice(0, start).trimEnd();
+const next = start < 0 ? -1 : docs.indexOf("\n## ", start + SECTION.length);
+const after = next < 0 ? "" : docs.slice(next);
 const section = [
   SECTION,
   "",
@@ -316,5 +320,5 @@ const section = [
   `- ${listenedRow}`,
   "",
 ].join("\n");
-fs.writeFileSync("docs/benchmarks.md", `${kept}\n\n${section}`);
+fs.writeFileSync("docs/benchmarks.md", `${kept}\n\n${section}${after}`);
 console.log("docs/benchmarks.md: live updates section written");
