@@ -1,12 +1,12 @@
 import { LRUCache } from "lru-cache";
 
-/** How long a revocation is remembered: every access token of a session revoked earlier has expired (ACCESS_TOKEN_TTL). */
+/** How session liveness is trusted and bounded (SESSION_LIVENESS_* settings, ACCESS_TOKEN_TTL). */
 export interface SessionLivenessSettings {
   /** SESSION_LIVENESS_WINDOW_MS: how recent the proof of hearing must be; 0 checks every request in SQL. */
   windowMs: number;
   /** Sessions remembered as live at once (least recently used forgotten first: they are checked in SQL again). */
   maxSessions: number;
-  /** ACCESS_TOKEN_TTL in ms. */
+  /** ACCESS_TOKEN_TTL in ms: how long a revocation is remembered (every token of a session revoked earlier has expired). */
   accessTtlMs: number;
 }
 
@@ -99,11 +99,6 @@ export class SessionLiveness {
     this.#epoch += 1;
     this.#heardUntil = Number.NEGATIVE_INFINITY;
     this.#verified.clear();
-  }
-
-  /** Sessions trusted now (/metrics). */
-  get size(): number {
-    return this.#hearing() ? this.#verified.size : 0;
   }
 
   #hearing(): boolean {
