@@ -15,7 +15,7 @@ export async function runTransaction<T>(
   commitOn: (error: unknown) => boolean = () => false,
 ): Promise<T> {
   const client = await connectFor(pool, settings);
-  const fenced = () => fencing.get(pool)?.fence(settings[TENANT_ID_SETTING] || undefined);
+  const fenced = () => fenceCommitted(pool, settings);
   try {
     await client.query(openingStatement(settings));
     const result = await work(client);
@@ -35,9 +35,14 @@ export async function runTransaction<T>(
 /** The session liveness that each pool's committed transactions fence (they may have revoked sessions). */
 const fencing = new WeakMap<pg.Pool, SessionLiveness>();
 
-/** Makes every transaction runTransaction commits on `pool` fence its tenant (or every tenant) in `liveness`. */
+/** Makes every transaction committed on `pool` (fenceCommitted) fence its tenant (or every tenant) in `liveness`. */
 export function fenceCommitsOf(pool: pg.Pool, liveness: SessionLiveness): void {
   fencing.set(pool, liveness);
+}
+
+/** A transaction with `settings` committed on `pool`: it may have revoked sessions of its tenant (of any tenant, without one). */
+export function fenceCommitted(pool: pg.Pool, settings: Record<string, string>): void {
+  fencing.get(pool)?.fence(settings[TENANT_ID_SETTING] || undefined);
 }
 
 /**

@@ -3,7 +3,7 @@ import { makeWithPgClientViaPgClientAlreadyInTransaction, type NodePostgresPgCli
 import type { WithPgClient } from "postgraphile/@dataplan/pg";
 import { GraphQLError, OperationTypeNode, type ExecutionResult } from "postgraphile/graphql";
 import type { SessionLiveness } from "../auth/session-liveness.ts";
-import { openingFor, sendOpening, SESSION_ID_SETTING, TENANT_ID_SETTING } from "../db/transaction.ts";
+import { fenceCommitted, openingFor, sendOpening } from "../db/transaction.ts";
 import { connectFor } from "../db/tenant-pool.ts";
 import { rolledBack } from "../errors.ts";
 import { SERVICE_MUTATIONS } from "./auth-plugin.ts";
@@ -75,8 +75,7 @@ async function inOneTransaction(
       return undone(result, held);
     }
     const broken = await transaction.end("commit");
-    // A committed write of a session may have revoked sessions (a member deactivated, a role lowered…).
-    if (context.pgSettings?.[SESSION_ID_SETTING]) liveness?.fence(context.pgSettings[TENANT_ID_SETTING]);
+    fenceCommitted(pool, context.pgSettings ?? {}); // it may have revoked sessions (a member deactivated, a role lowered…)
     return broken ? { errors: [new GraphQLError(broken.message, { originalError: broken })] } : result;
   } finally {
     transaction.release();

@@ -3,7 +3,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SessionLiveness } from "../../src/auth/session-liveness.ts";
 import { startGateway, type Gateway } from "../../src/server.ts";
-import { configOver, graphql, http, signUp, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { addTeamMember, configOver, graphql, http, signUp, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { until } from "../helpers/until.ts";
 
 /**
@@ -66,6 +66,19 @@ describe("a session seen live", () => {
       ),
     );
     expect(Date.now() - loggedOut).toBeLessThan(1_000);
+  });
+
+  it("ends on the very next request when an admin deactivates its user through a GraphQL mutation on the same process", async () => {
+    const admin = await signUp(gw.url, "Liveness Team");
+    const member = await addTeamMember(gw, (jwt.decode(admin.access_token) as { tenant_id: number }).tenant_id, "user");
+    await until("the member trusted", async () => {
+      await status(gw.url, member.token);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      return (await status(gw.url, member.token)) === 200;
+    });
+    const deactivate = `mutation($id: Int!) { updateUser(input: { rowId: $id, patch: { isActive: false } }) { user { isActive } } }`;
+    expect((await graphql(gw.url, deactivate, { id: member.id }, admin.access_token)).body.errors).toBeUndefined();
+    expect(await status(gw.url, member.token)).toBe("INVALID_TOKEN");
   });
 
   it("is checked in SQL again once the LISTEN connection is lost: nothing revoked is served", async () => {
