@@ -15,7 +15,7 @@ export interface NotificationHandlers {
   notified(channel: string, payload: string): void;
   /** Listening (again) after a lost connection: whatever was notified meanwhile is lost. */
   resumed(): void;
-  /** A ping sent at `sentAt` (performance.now()) was answered: every notification committed before it was heard. */
+  /** A ping sent at `sentAt` (performance.now()) was heard: every notification committed before it was heard too. */
   heard(sentAt: number): void;
   /** The connection was lost: notifications may be missed until `heard` again. */
   lost(): void;
@@ -47,7 +47,7 @@ export class NotificationListener {
 
   readonly #pingMs: number;
 
-  /** `pingMs`: how often the connection is pinged once it proved it hears notifications (0: never). */
+  /** `pingMs`: how often the connection pings itself with a notification (0: never). */
   constructor(url: string, handlers: NotificationHandlers, logger: Logger, pingMs = 0) {
     this.#url = url;
     this.#handlers = handlers;
