@@ -36,12 +36,12 @@ interface ReadRun {
   hotP99?: number;
 }
 
-/** One access token per tenant (its admin), each with a session opened in SQL: no bcrypt, no sign-in throttle. */
+/** One access token per tenant (its admin), each with a new session opened in SQL (a new refresh token each call): no bcrypt, no sign-in throttle. */
 export async function tenantTokens(owner: pg.Pool, serverEnv: Record<string, string>): Promise<string[]> {
   const jwt = readJwtConfig(serverEnv, undefined);
   const { rows } = await owner.query<{ user_id: number; tenant_id: number; session_id: string }>(
     `select u.id as user_id, u.tenant_id,
-            app_private.open_session(u.id, sec.credential_version, sha256(convert_to('bench ' || u.id, 'UTF8')), interval '1 day') as session_id
+            app_private.open_session(u.id, sec.credential_version, sha256(convert_to('bench ' || u.id || ' ' || gen_random_uuid(), 'UTF8')), interval '1 day') as session_id
        from public.users u join app_private.user_secrets sec on sec.user_id = u.id
       where u.role = 'admin' order by u.tenant_id`,
   );
