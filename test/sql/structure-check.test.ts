@@ -157,6 +157,22 @@ describe("the fast structure check", () => {
     ).toMatchObject({ fast: [], full: [], sameFingerprint: true });
   });
 
+  it("joins the catalogs in 64 MB of work_mem (past 10,000 tenants 4 MB spilled to disk), leaving the session's own setting", async () => {
+    const client = await db.owner.connect();
+    try {
+      await client.query("set work_mem = '1MB'");
+      const { rows } = await client.query<{ config: string[]; after: string }>(
+        `select (select proconfig from pg_proc where oid = 'app_private.tenant_fingerprints(text[])'::regprocedure) as config,
+                (select count(*) from app_private.tenant_structure_drift_fast()) as drift, current_setting('work_mem') as after`,
+      );
+      expect(rows[0].config).toContain("work_mem=64MB");
+      expect(rows[0].after).toBe("1MB");
+    } finally {
+      await client.query("reset work_mem");
+      client.release();
+    }
+  });
+
   it("names every tenant lagging behind a step as the full check does, even a step that changes no structure", async () => {
     const structure = "alter table {schema}.products add column if not exists zz_fixture_lag text";
     const words = "comment on column {schema}.products.title is 'Title, as the fixture says.'";
