@@ -10,6 +10,8 @@ import { attackRecorder } from "./recorder.ts";
 const record = attackRecorder(import.meta.filename, "denial of service");
 
 const WARM_UP_MS = 2_000;
+/** /health probed alone first: what the machine itself adds to a probe (a busy CI runner, a laptop). */
+const BASELINE_MS = 3_000;
 const ATTACK_MS = 16_000;
 const ATTACKERS = 24;
 /** The server runs with this heap: unbounded growth would kill it, and the test would see it dead. */
@@ -63,6 +65,11 @@ function probeHealth(ms: number): Promise<number[]> {
   });
 }
 
+function p99Of(latencies: number[]): number {
+  const sorted = [...latencies].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length * 0.99)];
+}
+
 /** Heap in use by the server process, read from its /metrics. */
 async function serverHeap(): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
@@ -71,6 +78,7 @@ async function serverHeap(): Promise<number> {
 
 describe("hostile traffic against a running server", () => {
   it("keeps /health fast, the heap bounded and the process alive under every shape at once", async () => {
+    const baselineP99 = p99Of(await probeHealth(BASELINE_MS));
     const heapBefore = await serverHeap();
     const worker = new Worker(new URL("./dos-attackers.ts", import.meta.url), {
       workerData: { url, token, attackers: ATTACKERS, durationMs: WARM_UP_MS + ATTACK_MS, shapes: process.env.DOS_SHAPES },
@@ -84,18 +92,18 @@ describe("hostile traffic against a running server", () => {
     const health = await probeHealth(ATTACK_MS);
     const statuses = await attacked;
     await worker.terminate();
-    health.sort((a, b) => a - b);
-    const p99 = health[Math.floor(health.length * 0.99)];
+    const p99 = p99Of(health);
     const heapAfter = await serverHeap();
     const counts = Object.fromEntries(
       Object.entries(statuses).map(([name, list]) => [name, `${list.length} × ${[...new Set(list)].join("/")}`]),
     );
     console.log(
-      `DoS: /health p99 ${p99.toFixed(0)} ms over ${health.length} probes, heap ${(heapBefore / 2 ** 20).toFixed(0)} → ${(heapAfter / 2 ** 20).toFixed(0)} MB`,
+      `DoS: /health p99 ${p99.toFixed(0)} ms over ${health.length} probes (${baselineP99.toFixed(0)} ms before the attack), heap ${(heapBefore / 2 ** 20).toFixed(0)} → ${(heapAfter / 2 ** 20).toFixed(0)} MB`,
       counts,
     );
     expect(server.exitCode).toBeNull();
-    expect(p99).toBeLessThan(250);
+    // 250 ms on a quiet machine; on a busy one, plus what the same probe saw there before the attack, 4 times.
+    expect(p99).toBeLessThan(250 + 4 * baselineP99);
     expect(heapAfter).toBeLessThan(HEAP_LIMIT_MB * 2 ** 20);
     for (const [name, list] of Object.entries(statuses)) {
       expect(
