@@ -6,6 +6,7 @@ import { createTestDatabase, type TestDatabase } from "../helpers/db.ts";
 import { signUp, TEST_JWT_SECRET } from "../helpers/gateway.ts";
 import { freePort } from "../helpers/ports.ts";
 import { attackRecorder } from "./recorder.ts";
+import { percentile } from "./siege.ts";
 
 const record = attackRecorder(import.meta.filename, "denial of service");
 
@@ -65,11 +66,6 @@ function probeHealth(ms: number): Promise<number[]> {
   });
 }
 
-function p99Of(latencies: number[]): number {
-  const sorted = [...latencies].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length * 0.99)];
-}
-
 /** Heap in use by the server process, read from its /metrics. */
 async function serverHeap(): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
@@ -78,7 +74,7 @@ async function serverHeap(): Promise<number> {
 
 describe("hostile traffic against a running server", () => {
   it("keeps /health fast, the heap bounded and the process alive under every shape at once", async () => {
-    const baselineP99 = p99Of(await probeHealth(BASELINE_MS));
+    const baselineP99 = percentile(await probeHealth(BASELINE_MS), 0.99);
     const heapBefore = await serverHeap();
     const worker = new Worker(new URL("./dos-attackers.ts", import.meta.url), {
       workerData: { url, token, attackers: ATTACKERS, durationMs: WARM_UP_MS + ATTACK_MS, shapes: process.env.DOS_SHAPES },
@@ -92,7 +88,7 @@ describe("hostile traffic against a running server", () => {
     const health = await probeHealth(ATTACK_MS);
     const statuses = await attacked;
     await worker.terminate();
-    const p99 = p99Of(health);
+    const p99 = percentile(health, 0.99);
     const heapAfter = await serverHeap();
     const counts = Object.fromEntries(
       Object.entries(statuses).map(([name, list]) => [name, `${list.length} × ${[...new Set(list)].join("/")}`]),
