@@ -3,7 +3,8 @@ import { makeWithPgClientViaPgClientAlreadyInTransaction, type NodePostgresPgCli
 import type { WithPgClient } from "postgraphile/@dataplan/pg";
 import { GraphQLError, OperationTypeNode, type ExecutionResult } from "postgraphile/graphql";
 import type { SessionLiveness } from "../auth/session-liveness.ts";
-import { fenceCommitted, openingFor, sendOpening } from "../db/transaction.ts";
+import { fenceCommitted, openingFor } from "../db/transaction.ts";
+import { openWithNextQuery } from "../db/patches/transaction-opening.ts";
 import { connectFor } from "../db/tenant-pool.ts";
 import { rolledBack } from "../errors.ts";
 import { SERVICE_MUTATIONS } from "./auth-plugin.ts";
@@ -20,8 +21,8 @@ class NotRun extends Error {}
 
 /**
  * A request's mutation fields commit together or not at all (Hasura's contract): one connection,
- * one transaction opened by the request's first statement with its settings and session check in
- * one round trip (openingStatement), every statement of every field (and of their payloads' reads) on it, then
+ * one transaction opened by the request's first statement with its settings and session check,
+ * written with that statement (openingStatement, openWithNextQuery), every statement of every field (and of their payloads' reads) on it, then
  * one COMMIT. If any field fails, the whole request rolls back: every field it holds answers null,
  * the failing field's error keeps its code, and each other field it holds gets ROLLED_BACK. After a
  * statement fails, the fields after it do not run (the transaction is aborted anyway).
@@ -96,8 +97,7 @@ function openedOnFirstUse(pool: pg.Pool, settings: Record<string, string>, liven
   let broken: Error | undefined;
   const open = async () => {
     client = await connectFor(pool, settings);
-    const connection = client;
-    await sendOpening(openingFor(settings), (opening) => connection.query(opening), liveness);
+    await openWithNextQuery(client, openingFor(settings), liveness);
     return makeWithPgClientViaPgClientAlreadyInTransaction(client, true);
   };
   const withPgClient: WithPgClient<NodePostgresPgClient> = (_settings, callback) => {

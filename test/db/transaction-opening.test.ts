@@ -14,33 +14,60 @@ beforeAll(async () => {
 afterAll(() => gw.close());
 
 interface Wire {
-  /** Round trips: each ends with PostgreSQL's ReadyForQuery. */
+  /** Round trips: the connection's writes to the socket, each waiting for its answers (one write may carry several queries). */
   roundTrips: number;
-  /** The statements as sent (simple queries and parsed ones). */
+  /** Queries answered: each answer ends with PostgreSQL's ReadyForQuery. */
+  answered: number;
+  /** The statements as sent: simple queries, and each prepared statement as it is bound (run). */
   sent: string[];
 }
 
 let wire: Wire | undefined;
 const watched = new WeakSet<object>();
 
+type Connection = NodeJS.EventEmitter & {
+  stream: Record<"_write" | "_writev", (...args: unknown[]) => unknown>;
+  parsedStatements: Record<string, string>;
+  submittedNamedStatements: Record<string, string>;
+} & Record<"query" | "parse" | "bind", (arg: never) => unknown>;
+
 /** Counts and records what a connection sends while a `wire` is being watched. */
 function watch(client: pg.PoolClient): void {
-  const connection = (client as unknown as { connection: Record<string, (arg: unknown) => unknown> & NodeJS.EventEmitter }).connection;
+  const connection = (client as unknown as { connection: Connection }).connection;
   if (watched.has(connection)) return;
   watched.add(connection);
-  connection.on("readyForQuery", () => wire && wire.roundTrips++);
-  for (const method of ["query", "parse"] as const) {
-    const send = connection[method].bind(connection);
-    connection[method] = (arg: unknown) => {
-      wire?.sent.push(typeof arg === "string" ? arg : (arg as { text: string }).text);
-      return send(arg);
+  connection.on("readyForQuery", () => wire && wire.answered++);
+  for (const method of ["_write", "_writev"] as const) {
+    const write = connection.stream[method].bind(connection.stream);
+    connection.stream[method] = (...args: unknown[]) => {
+      if (wire) wire.roundTrips++;
+      return write(...args);
     };
   }
+  const { query, parse, bind } = {
+    query: connection.query.bind(connection),
+    parse: connection.parse.bind(connection),
+    bind: connection.bind.bind(connection),
+  };
+  let lastParsed = "";
+  connection.query = (text: string) => {
+    wire?.sent.push(text);
+    return query(text as never);
+  };
+  connection.parse = (arg: { text: string }) => {
+    lastParsed = arg.text;
+    return parse(arg as never);
+  };
+  connection.bind = (arg: { statement?: string }) => {
+    const named = arg.statement && (connection.parsedStatements[arg.statement] ?? connection.submittedNamedStatements[arg.statement]);
+    wire?.sent.push(named || lastParsed);
+    return bind(arg as never);
+  };
 }
 
 /** What the pool's connections send to PostgreSQL while `work` runs. */
 async function onTheWire(pool: pg.Pool, work: () => Promise<unknown>): Promise<Wire> {
-  const watching: Wire = { roundTrips: 0, sent: [] };
+  const watching: Wire = { roundTrips: 0, answered: 0, sent: [] };
   wire = watching;
   pool.on("acquire", watch);
   try {
@@ -68,30 +95,32 @@ const opening = (check: string) =>
     `^begin; select set_config\\('stoflow\\.billing', 'immediate', true\\), set_config\\('stoflow\\.trial_days', '14', true\\), set_config\\('role', 'stoflow_admin', true\\), .*set_config\\('jwt\\.claims\\.session_id', '[0-9a-f-]{36}', true\\).*; select app_private\\.${check}\\(\\); select app_private\\.enter_tenant_schema\\(\\)$`,
   );
 
-describe("a GraphQL request's transaction opens with its session check in one round trip", () => {
-  it("sends BEGIN, the settings and the session check as one query: opening, query, commit", async () => {
+describe("a GraphQL request's transaction opens with its session check, in the same write as its first statement", () => {
+  it("sends BEGIN, the settings and the session check as one query, with the read: 2 round trips, 3 queries", async () => {
     const { access_token } = await signUp(gw.url);
     await read(await sameGroupAs(access_token)); // the first use of a connection sets it up
     const wire = await onTheWire(gw.pool, async () =>
       expect((await read(access_token)).body).toEqual({ data: { products: { nodes: [] } } }),
     );
-    expect(wire.roundTrips, wire.sent.join("\n")).toBe(3);
+    expect(wire.roundTrips, wire.sent.join("\n")).toBe(2);
+    expect(wire.answered).toBe(3);
     expect(wire.sent[0]).toMatch(opening("require_live_session"));
+    expect(wire.sent[1]).toMatch(/^select/);
     expect(wire.sent.at(-1)).toBe("commit");
   });
 
-  it("opens a session it saw live with the tenant's check alone (SESSION_LIVENESS_WINDOW_MS): still one round trip", async () => {
+  it("opens a session it saw live with the tenant's check alone (SESSION_LIVENESS_WINDOW_MS), the same way", async () => {
     const { access_token } = await signUp(gw.url);
     let sent: string[] = [];
     await until("the session trusted", async () => {
       const wire = await onTheWire(gw.pool, () => read(access_token));
       sent = wire.sent;
-      return wire.roundTrips === 3 && opening("require_tenant_available").test(wire.sent[0]);
+      return wire.roundTrips === 2 && opening("require_tenant_available").test(wire.sent[0]);
     });
     expect(sent.at(-1)).toBe("commit");
   });
 
-  it("runs a request's mutation fields in one transaction: opening, one statement per field, commit", async () => {
+  it("runs a request's mutation fields in one transaction: opening with the first field's statement, the second's, commit", async () => {
     const { access_token } = await signUp(gw.url);
     const create = (alias: string) =>
       `${alias}: createProduct(input: { product: { sku: "${alias}", title: "T", price: "1" } }) { product { sku } }`;
@@ -99,7 +128,8 @@ describe("a GraphQL request's transaction opens with its session check in one ro
     const wire = await onTheWire(gw.pool, async () =>
       expect((await graphql(gw.url, `mutation { ${create("W1")} ${create("W2")} }`, {}, access_token)).body.errors).toBeUndefined(),
     );
-    expect(wire.roundTrips, wire.sent.join("\n")).toBe(4);
+    expect(wire.roundTrips, wire.sent.join("\n")).toBe(3);
+    expect(wire.answered).toBe(4);
     expect(wire.sent[0]).toMatch(opening("require_(live_session|tenant_available)"));
     expect(wire.sent.filter((text) => /^(begin|savepoint|commit|release)/.test(text))).toEqual([wire.sent[0], "commit"]);
   });
@@ -114,7 +144,28 @@ describe("a GraphQL request's transaction opens with its session check in one ro
         body: { errors: [{ message: "Session ended or account inactive", extensions: { code: "INVALID_TOKEN" } }] },
       }),
     );
-    expect(wire.roundTrips).toBe(2); // the opening that failed, and its rollback
+    expect(wire.roundTrips).toBe(2); // the opening that failed with the read, refused (25P02); the rollback
+    expect(wire.answered).toBe(3);
+  });
+
+  it("runs no statement written behind an opening that failed: a mutation of an ended session changes nothing", async () => {
+    const session = await signUp(gw.url);
+    const create = `mutation { createProduct(input: { product: { sku: "GONE", title: "T", price: "1" } }) { product { sku } } }`;
+    await graphql(gw.url, "{ products(first: 1) { nodes { sku } } }", {}, session.access_token); // sets up a connection of its tenant's group
+    expect((await http(gw.url, "POST", "/api/auth/logout", { token: session.access_token })).status).toBe(204);
+    const wire = await onTheWire(gw.pool, async () =>
+      expect(await graphql(gw.url, create, {}, session.access_token)).toMatchObject({
+        status: 401,
+        body: { errors: [{ extensions: { code: "INVALID_TOKEN" } }] },
+      }),
+    );
+    expect(
+      wire.sent.some((text) => /^insert into/.test(text)),
+      wire.sent.join("\n"),
+    ).toBe(true); // written, refused
+    const tenant = (jwt.decode(session.access_token) as { tenant_id: number }).tenant_id;
+    const { rows } = await gw.db.owner.query(`select count(*)::int as n from client_${tenant}.products`);
+    expect(rows[0].n).toBe(0);
   });
 
   it("sends a held begin first, unchanged, when something else follows it", async () => {

@@ -5,12 +5,12 @@ import type { SessionLiveness } from "../../auth/session-liveness.ts";
 import { openingFor, sendOpening, type Opening } from "../transaction.ts";
 
 /*
- * PATCH of @dataplan/pg (kept: measured, a GraphQL read in 3 round trips instead of 5,
+ * PATCH of @dataplan/pg (kept: measured, a GraphQL read in 2 round trips instead of 5,
  * test/db/transaction-opening.test.ts counts them on the wire). Startup assertion:
  * assertAdaptorOpening, run by openTransactionsInOneRoundTrip before the server listens.
  * Retired by an upstream change that lets the node-postgres adaptor send BEGIN and the
- * transaction's settings (and a statement of ours) as one query, e.g. a hook on how
- * @dataplan/pg's adaptor opens a transaction with pgSettings.
+ * transaction's settings (and a statement of ours) as one query, written with the transaction's
+ * first statement, e.g. a hook on how @dataplan/pg's adaptor opens a transaction with pgSettings.
  */
 
 /**
@@ -23,34 +23,105 @@ export const ADAPTOR_BEGIN = "begin";
 export const ADAPTOR_SETTINGS = "select set_config(el->>0, el->>1, true) from json_array_elements($1::json) el";
 
 type QueryConfig = { text?: unknown; values?: unknown[] } | null | undefined;
+type Send = (config: unknown, ...rest: unknown[]) => Promise<unknown>;
 const HELD = Promise.resolve({ command: "BEGIN", rows: [], rowCount: null, fields: [] });
+const SETTINGS_HELD = Promise.resolve({ command: "SELECT", rows: [], rowCount: 0, fields: [] });
+
+/** What a connection of a patched pool holds back until its next query. */
+interface Held {
+  /** The adaptor's `begin`, sent with what follows it. */
+  begin: boolean;
+  /** A transaction's opening, sent in the same write as its first statement. */
+  opening?: Opening;
+}
+
+/** The connections of the pools patched by openTransactionsInOneRoundTrip, and what each holds back. */
+const heldOn = new WeakMap<pg.PoolClient, Held>();
 
 /**
- * Makes PostGraphile's transactions on `pool` open in one round trip, with the session check: the
- * adaptor's `begin` is held, and sent with its following set_config as openingStatement (BEGIN,
- * settings, app_private.require_live_session()) in one simple query. Any other query after a held
- * `begin` gets the `begin` sent first, unchanged.
+ * Makes PostGraphile's transactions on `pool` open with no round trip of their own: the adaptor's
+ * `begin` and its following set_config are held, and sent as openingStatement (BEGIN, settings,
+ * the session check) in the same write as the transaction's first statement (`pipelined`). Any
+ * other query after a held `begin` gets the `begin` sent first, unchanged. A connection checked
+ * out again holds nothing of its last use.
  */
 export async function openTransactionsInOneRoundTrip(pool: pg.Pool, liveness?: SessionLiveness): Promise<void> {
   await assertAdaptorOpening();
+  pool.on("acquire", (client) => heldOn.set(client, { begin: false }));
   pool.on("connect", (client) => {
-    const query = client.query.bind(client) as (config: unknown, ...rest: unknown[]) => unknown;
-    let held = false;
+    (client as { pipeline: boolean }).pipeline = true;
+    const query = client.query.bind(client) as Send;
+    heldOn.set(client, { begin: false });
     client.query = ((config: QueryConfig, ...rest: unknown[]) => {
+      const held = heldOn.get(client)!;
+      const { opening } = held;
+      if (opening) {
+        held.opening = undefined;
+        return pipelined(
+          client,
+          () => sendOpening(opening, query, liveness),
+          () => query(config, ...rest),
+        );
+      }
       const text = config?.text;
-      if (held) {
-        held = false;
+      if (held.begin) {
+        held.begin = false;
         if (text === ADAPTOR_SETTINGS && rest.length === 0) {
-          return sendOpening(openingOf(String(config!.values?.[0])), (opening) => query(opening) as Promise<unknown>, liveness);
+          held.opening = openingOf(String(config!.values?.[0]));
+          return SETTINGS_HELD;
         }
-        void (query(ADAPTOR_BEGIN) as Promise<unknown>).catch(() => {}); // the next query reports the failure
+        void query(ADAPTOR_BEGIN).catch(() => {}); // the next query reports the failure
       } else if (text === ADAPTOR_BEGIN && Object.keys(config!).length === 1 && rest.length === 0) {
-        held = true;
+        held.begin = true;
         return HELD;
       }
       return query(config, ...rest);
     }) as typeof client.query;
   });
+}
+
+/**
+ * Opens a transaction with `opening` on `client`: on a connection of a patched pool, in the same
+ * write as its next query (whose failure reports the opening's); on any other, in a round trip now.
+ */
+export function openWithNextQuery(client: pg.PoolClient, opening: Opening, liveness: SessionLiveness | undefined): Promise<unknown> {
+  const held = heldOn.get(client);
+  if (!held) return sendOpening(opening, (text) => client.query(text), liveness);
+  held.opening = opening;
+  return SETTINGS_HELD;
+}
+
+/**
+ * Sends the opening and then the statement in one write: pg's pipeline mode (on for the pool's
+ * connections) sends a query without waiting for the one before to be answered, and the socket is
+ * corked while both are written. Answers the statement's result, or the opening's error (a session
+ * ended: 401) when the opening failed.
+ *
+ * A statement behind an opening that failed does not run: the opening starts with BEGIN, so a
+ * failure in its settings or checks leaves the transaction aborted, and PostgreSQL refuses the
+ * statement (25P02). The opening's text is ours, its values quoted (openingStatement); were BEGIN
+ * itself to fail, the statement would run as the login role with none of the request's settings,
+ * and that role may do nothing without switching (NOINHERIT; test/sql/isolation.test.ts).
+ */
+function pipelined(client: pg.PoolClient, open: () => Promise<unknown>, statement: () => Promise<unknown>): Promise<unknown> {
+  const { stream } = (client as unknown as { connection: { stream: { cork(): void; uncork(): void } } }).connection;
+  let opened: Promise<unknown>;
+  let answered: Promise<unknown>;
+  stream.cork();
+  try {
+    opened = open();
+    opened.catch(() => {}); // answered below, unless the statement cannot even be sent
+    answered = statement();
+  } finally {
+    stream.uncork();
+  }
+  const openingFailed = (error: unknown) => {
+    const fail = () => {
+      throw error; // once the statement is answered: the connection is free for the rollback
+    };
+    return answered.then(fail, fail);
+  };
+  return opened.then(() => answered, openingFailed);
 }
 
 /** Opening statements of recent settings: a session's requests send the same settings again and again. */
