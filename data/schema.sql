@@ -1822,6 +1822,27 @@ AS $function$
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION app_private.open_transaction(settings json, session_known_live boolean)
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+begin
+  perform pg_catalog.set_config(setting->>0, setting->>1, true)
+     from pg_catalog.json_array_elements(settings) setting;
+  if coalesce(pg_catalog.current_setting('jwt.claims.session_id', true), '') <> '' then
+    if session_known_live then
+      perform app_private.require_tenant_available();
+    else
+      perform app_private.require_live_session();
+    end if;
+  end if;
+  if coalesce(pg_catalog.current_setting('jwt.claims.tenant_id', true), '') <> '' then
+    perform app_private.enter_tenant_schema();
+  end if;
+end
+$function$
+;
+
 CREATE OR REPLACE FUNCTION app_private.pending_invitations()
  RETURNS jsonb
  LANGUAGE sql
@@ -3407,6 +3428,8 @@ grant execute on function app_private.login_candidate(text) to stoflow_auth;
 
 grant execute on function app_private.open_session(integer,integer,bytea,interval) to stoflow_auth;
 
+grant execute on function app_private.open_transaction(json,boolean) to stoflow_authenticator;
+
 grant execute on function app_private.pending_invitations() to stoflow_admin;
 
 grant execute on function app_private.publish_live_changes(integer) to stoflow_authenticator;
@@ -3814,6 +3837,8 @@ comment on column app_private.login_known_addresses.user_id is 'The account sign
 comment on function app_private.migrate_tenant_schema(text) is 'Brings one tenant schema up to the last DDL step, each step in a subtransaction: at the first step that fails, the schema keeps the steps before it, the failure is recorded in tenant_migration_failures and returned as one line (step, PostgreSQL''s message and code); NULL when the schema is current.';
 
 comment on function app_private.open_session(integer,integer,bytea,interval) is 'Starts a session with its first refresh token, bound to the credential version the password was checked against; NULL (no session) when the user or tenant is inactive or the password changed since. A session committed just before such a change is dead on arrival: session_role compares versions.';
+
+comment on function app_private.open_transaction(json,boolean) is 'Opens the current transaction for a request, right after BEGIN: applies the settings ([[name, value], …]: the role, the claims, the bounds) local to the transaction, in order; then, when the claims name a session, checks it (require_live_session, raising SFSES), or only the tenant''s maintenance (require_tenant_available, raising SFMNT) when the server knows the session to be live (session_known_live, see src/auth/session-liveness.ts); then, when they name a tenant, puts its schema first on the search_path (enter_tenant_schema). Security invoker, and without a SET clause of its own, which would undo the role and search_path it sets when it returns: the checks run as the role the settings switched to.';
 
 comment on function app_private.pending_invitations() is 'The signed-in admin''s tenant''s pending (unexpired) invitations, oldest first, in the JSON shape of the REST API.';
 

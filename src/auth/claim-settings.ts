@@ -3,8 +3,8 @@ import type { SessionClaims } from "./tokens.ts";
 
 /**
  * The verified claims as transaction settings, which policies and SQL functions read. With
- * `jwt.claims.session_id` among them, the transaction opens with app_private.require_live_session()
- * (see openingStatement).
+ * `jwt.claims.session_id` among them, the transaction's opening checks that session
+ * (app_private.open_transaction, see openingStatement).
  */
 export function claimSettings(session: SessionClaims): Record<string, string> {
   return {

@@ -46,15 +46,15 @@ export function fenceCommitted(pool: pg.Pool, settings: Record<string, string>):
 }
 
 /**
- * BEGIN, the transaction-local settings, for a request with a session its liveness check, and for
- * one with a tenant its schema on the search_path, as one simple query: one round trip instead of
- * four. A simple query cannot take parameters, so names and values are quoted with pg's escapeLiteral.
+ * BEGIN, then app_private.open_transaction: the transaction-local settings, for a request with a
+ * session its liveness check (or the tenant's alone, for a session known to be live), and for one
+ * with a tenant its schema on the search_path; as one simple query, one round trip. A simple query
+ * cannot take parameters: the settings are one JSON literal, quoted with pg's escapeLiteral.
  */
 export function openingStatement(settings: Record<string, string>, { sessionKnownLive = false } = {}): string {
-  if (Object.keys(settings).length === 0) return "begin";
-  const check = settings[SESSION_ID_SETTING] ? `; ${sessionKnownLive ? TENANT_CHECK : SESSION_CHECK}` : "";
-  const schema = settings[TENANT_ID_SETTING] ? `; ${ENTER_TENANT_SCHEMA}` : "";
-  return `begin; ${settingsStatement(settings)}${check}${schema}`;
+  const entries = Object.entries(settings);
+  if (entries.length === 0) return "begin";
+  return `begin; select app_private.open_transaction(${pg.escapeLiteral(JSON.stringify(entries))}, ${sessionKnownLive})`;
 }
 
 /** A transaction's two possible openings: with the SQL session check, and for a session known to be live. */
@@ -95,14 +95,3 @@ export function sendOpening<T>(opening: Opening, send: (text: string) => Promise
 /** The settings that name the request's session and tenant (see claimSettings). */
 export const SESSION_ID_SETTING = "jwt.claims.session_id";
 export const TENANT_ID_SETTING = "jwt.claims.tenant_id";
-/** Raises SQLSTATE SFSES (INVALID_TOKEN, see error-codes.ts) when the session of the transaction's claims may not act now. */
-export const SESSION_CHECK = "select app_private.require_live_session()";
-/** The opening's check for a session known to be live: SFMNT (TENANT_MAINTENANCE) while the tenant's schema lags. */
-export const TENANT_CHECK = "select app_private.require_tenant_available()";
-/** Puts the schema SQL names for the claimed tenant first on the transaction's search_path. */
-export const ENTER_TENANT_SCHEMA = "select app_private.enter_tenant_schema()";
-/** One `select set_config(…, true), …` applying `settings` to the current transaction, values quoted inline. */
-function settingsStatement(settings: Record<string, string>): string {
-  const calls = Object.entries(settings).map(([name, value]) => `set_config(${pg.escapeLiteral(name)}, ${pg.escapeLiteral(value)}, true)`);
-  return `select ${calls.join(", ")}`;
-}

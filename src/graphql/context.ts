@@ -17,8 +17,8 @@ declare global {
 export const GRAPHQL_PATH = "/graphql";
 
 /**
- * What PostgreSQL is told for a request, in one set_config statement after BEGIN: the role that
- * matches the verified role claim and the claims policies read. The transaction's opening then
+ * What PostgreSQL is told for a request, right after BEGIN (app_private.open_transaction): the role
+ * that matches the verified role claim and the claims policies read. The transaction's opening then
  * puts the tenant's schema first on the search_path (app_private.enter_tenant_schema, see
  * openingStatement; PostGraphile emits unqualified table names). Anonymous requests get `public`
  * alone, so tenant tables do not resolve at all (reported as NO_TENANT_CONTEXT). A session's also

@@ -89,10 +89,10 @@ async function sameGroupAs(token: string): Promise<string> {
   }
 }
 const read = (token: string) => graphql(gw.url, "{ products(first: 1) { nodes { sku } } }", {}, token);
-/** The opening of a signed-in admin's transaction, with `check` (a function of app_private) as its session check. */
-const opening = (check: string) =>
+/** The opening of a signed-in admin's transaction: its settings, then the session check (`knownLive`: the tenant's alone). */
+const opening = (knownLive: string) =>
   new RegExp(
-    `^begin; select set_config\\('stoflow\\.billing', 'immediate', true\\), set_config\\('stoflow\\.trial_days', '14', true\\), set_config\\('role', 'stoflow_admin', true\\), .*set_config\\('jwt\\.claims\\.session_id', '[0-9a-f-]{36}', true\\).*; select app_private\\.${check}\\(\\); select app_private\\.enter_tenant_schema\\(\\)$`,
+    `^begin; select app_private\\.open_transaction\\('\\[\\["stoflow\\.billing","immediate"\\],\\["stoflow\\.trial_days","14"\\],\\["role","stoflow_admin"\\],.*\\["jwt\\.claims\\.session_id","[0-9a-f-]{36}"\\].*\\]', ${knownLive}\\)$`,
   );
 
 describe("a GraphQL request's transaction opens with its session check, in the same write as its first statement", () => {
@@ -104,7 +104,7 @@ describe("a GraphQL request's transaction opens with its session check, in the s
     );
     expect(wire.roundTrips, wire.sent.join("\n")).toBe(2);
     expect(wire.answered).toBe(3);
-    expect(wire.sent[0]).toMatch(opening("require_live_session"));
+    expect(wire.sent[0]).toMatch(opening("false"));
     expect(wire.sent[1]).toMatch(/^select/);
     expect(wire.sent.at(-1)).toBe("commit");
   });
@@ -115,7 +115,7 @@ describe("a GraphQL request's transaction opens with its session check, in the s
     await until("the session trusted", async () => {
       const wire = await onTheWire(gw.pool, () => read(access_token));
       sent = wire.sent;
-      return wire.roundTrips === 2 && opening("require_tenant_available").test(wire.sent[0]);
+      return wire.roundTrips === 2 && opening("true").test(wire.sent[0]);
     });
     expect(sent.at(-1)).toBe("commit");
   });
@@ -130,7 +130,7 @@ describe("a GraphQL request's transaction opens with its session check, in the s
     );
     expect(wire.roundTrips, wire.sent.join("\n")).toBe(3);
     expect(wire.answered).toBe(4);
-    expect(wire.sent[0]).toMatch(opening("require_(live_session|tenant_available)"));
+    expect(wire.sent[0]).toMatch(opening("(false|true)"));
     expect(wire.sent.filter((text) => /^(begin|savepoint|commit|release)/.test(text))).toEqual([wire.sent[0], "commit"]);
   });
 

@@ -38,7 +38,7 @@ describe("runTransaction opens the transaction and applies settings in one round
       async (client) => (await client.query("select current_setting('search_path') as path")).rows[0].path,
     );
     expect(sent).toEqual([
-      "begin; select set_config('role', 'stoflow_anonymous', true), set_config('jwt.claims.tenant_id', '7', true); select app_private.enter_tenant_schema()",
+      `begin; select app_private.open_transaction('[["role","stoflow_anonymous"],["jwt.claims.tenant_id","7"]]', false)`,
       "select current_setting('search_path') as path",
       "commit",
     ]);
