@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Logger } from "pino";
 import proxyAddr from "proxy-addr";
 import type {} from "postgraphile/grafserv/node";
 import type { SessionClaims } from "../auth/tokens.ts";
@@ -30,6 +31,10 @@ export interface RequestContext {
   bearerTenant?: number | null;
   /** The verified session (bearer.ts); absent for anonymous requests. */
   session?: SessionClaims;
+  /** Its id, sent back in X-Request-Id and written on each of its log lines (logging.ts). */
+  requestId?: string;
+  /** The logger `req.log` is made from (with the id bound), once something logs (logging.ts). */
+  logger?: Logger;
   /** The path a REST router is mounted at, as declared (metrics' route label, see metrics.ts). */
   mountPath?: string;
   /** Its turn in the server's line, once it has one (src/admission/concurrency.ts). */
