@@ -79,6 +79,10 @@ export function makePreset(
       billingPlugin(billing),
       documentGatePlugin(guards.gate, guards.newDocuments, graphql.planCacheSize),
       exportLinePlugin(guards.gate, graphql.exports),
+      // Outside the mutation transaction: its lookups take a connection of their own once the
+      // transaction gave its connection back. Inside, a crowd of refused writes held every
+      // connection of the pool, each waiting for a second one: the whole API stalled.
+      constraintMessagesPlugin(messages),
       // Inside the lines above: a request holds its transaction's connection only once it may execute.
       mutationTransactionPlugin(pool, liveness),
       pageSizePlugin(graphql.defaultPageSize),
@@ -87,7 +91,6 @@ export function makePreset(
       NotFoundPlugin,
       DescriptionsPlugin,
       BadValuePlugin,
-      constraintMessagesPlugin(messages),
       BoundedNodeIdPlugin,
       HashingPlugin,
       livePlugin(live),

@@ -198,3 +198,22 @@ describe("a message written beside its constraint applies to the next refusal, w
     });
   });
 });
+
+describe("a crowd of refused writes", () => {
+  it("holds no connection while it reads its messages: 24 duplicates at once on a pool of 3 all answer DUPLICATE, and another tenant is served", async () => {
+    // The messages are read on a connection of the pool's own: were that done inside the request's
+    // transaction, every connection would be held by a request waiting for a second one.
+    const small = await startTestGateway({ DATABASE_POOL_SIZE: "3", DATABASE_POOL_GROUPS: "1", DATABASE_CONNECT_TIMEOUT: "3" });
+    try {
+      const [shop, other] = [await signUp(small.url), await signUp(small.url)];
+      const create = { p: { sku: "TWICE", title: "A shirt", price: "5.00" } };
+      await graphqlOk(small.url, CREATE_PRODUCT, create, shop.access_token);
+      const answers = await Promise.all(Array.from({ length: 24 }, () => graphql(small.url, CREATE_PRODUCT, create, shop.access_token)));
+      const codes = answers.map(({ status, body }) => `${status} ${body.errors?.[0]?.extensions?.code}`);
+      expect(new Set(codes)).toEqual(new Set(["200 DUPLICATE"]));
+      expect((await graphqlOk(small.url, "{ products { totalCount } }", {}, other.access_token)).products.totalCount).toBe(0);
+    } finally {
+      await small.close();
+    }
+  }, 60_000);
+});
