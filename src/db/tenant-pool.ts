@@ -204,6 +204,11 @@ export function tenantGroup(tenantId: string, groups: number): number {
   return (hash >>> 0) % groups;
 }
 
+/** How many connections `pool` opens at most (its groups' together, for a TenantPool). */
+export function capacityOf(pool: pg.Pool): number {
+  return pool instanceof TenantPool ? pool.groups.reduce((sum, group) => sum + (group.options.max ?? 10), 0) : (pool.options.max ?? 10);
+}
+
 /** A connection for a transaction with `settings`: on its tenant's group when `pool` is a TenantPool. */
 export function connectFor(pool: pg.Pool, settings: Record<string, string>): Promise<pg.PoolClient> {
   return pool instanceof TenantPool ? pool.connectTo(pool.groupOf(settings)) : pool.connect();

@@ -3,9 +3,11 @@ import { makeWithPgClientViaPgClientAlreadyInTransaction, type NodePostgresPgCli
 import type { WithPgClient } from "postgraphile/@dataplan/pg";
 import { GraphQLError, OperationTypeNode, type ExecutionResult } from "postgraphile/graphql";
 import type { SessionLiveness } from "../auth/session-liveness.ts";
-import { fenceCommitted, openingFor } from "../db/transaction.ts";
+import { fenceCommitted, openingFor, TENANT_ID_SETTING } from "../db/transaction.ts";
 import { openWithNextQuery } from "../db/patches/transaction-opening.ts";
-import { connectFor } from "../db/tenant-pool.ts";
+import { capacityOf, connectFor } from "../db/tenant-pool.ts";
+import { FairLine } from "../admission/fair-line.ts";
+import { busy } from "../errors.ts";
 import { rolledBack } from "../errors.ts";
 import { SERVICE_MUTATIONS } from "./auth-plugin.ts";
 import { rootOf } from "./operation-root.ts";
@@ -32,11 +34,18 @@ class NotRun extends Error {}
  * here (a sign-in does not hold a connection while bcrypt works). Mixed with other fields, their
  * effects and answers stay even when the request rolls back. Subscriptions and queries are unchanged.
  *
+ * A document that mixes them with held fields takes a second connection (the service's) while its
+ * transaction holds one: such documents run at most one fewer at once than the pool has
+ * connections, so that they never hold every connection while each waits for another (20 at
+ * once stalled the whole API until the connect timeout). They wait for their turn in a fair line
+ * (src/admission/fair-line.ts) weighed by tenant; the server's line bounds how many wait.
+ *
  * @dataplan/pg's makeWithPgClientViaPgClientAlreadyInTransaction runs every step's statements on
  * the one connection, one at a time; given no settings, it adds no savepoint and no set_config
  * (the opening set them).
  */
 export function mutationTransactionPlugin(pool: pg.Pool, liveness?: SessionLiveness): GraphileConfig.Plugin {
+  const mixed = new FairLine({ active: Math.max(1, capacityOf(pool) - 1), waiting: Number.POSITIVE_INFINITY });
   return {
     name: "StoflowMutationTransactionPlugin",
     version: "1.0.0",
@@ -49,7 +58,10 @@ export function mutationTransactionPlugin(pool: pg.Pool, liveness?: SessionLiven
           // Response keys of the fields the transaction holds (the auth service's keep their own).
           const held = new Set(fields.filter(([, field]) => !SERVICE_MUTATIONS.has(field)).map(([key]) => key));
           if (held.size === 0) return next();
-          return inOneTransaction(pool, liveness, args.contextValue as PgContext, next as () => Promise<ExecutionResult>, held);
+          const context = args.contextValue as PgContext;
+          const run = () => inOneTransaction(pool, liveness, context, next as () => Promise<ExecutionResult>, held);
+          if (held.size === fields.length) return run();
+          return mixed.run(context.pgSettings?.[TENANT_ID_SETTING] ?? "anonymous", run, busy);
         },
       },
     },

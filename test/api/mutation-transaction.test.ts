@@ -105,3 +105,21 @@ describe("a request's mutation fields commit together (one transaction)", () => 
     expect((await http(gw.url, "GET", "/api/auth/session", { token: other.access_token })).status).toBe(401);
   });
 });
+
+describe("documents that mix the auth service's mutations with held fields", () => {
+  it("never hold every connection while each waits for the service's: 24 at once on a pool of 3 all answer, and another tenant is served", async () => {
+    const small = await startTestGateway({ DATABASE_POOL_SIZE: "3", DATABASE_POOL_GROUPS: "1", DATABASE_CONNECT_TIMEOUT: "3" });
+    try {
+      const [seller, other] = [await signUp(small.url), await signUp(small.url)];
+      const mixed = (i: number) =>
+        `mutation { ${create("a", `MIX-${i}`)} b: verifyEmail(input: { token: "not-a-token-${i}" }) { success } }`;
+      const answers = await Promise.all(Array.from({ length: 24 }, (_, i) => graphql(small.url, mixed(i), {}, seller.access_token)));
+      const codes = answers.map(({ status, body }) => `${status} ${body.errors?.map((e: any) => e.extensions.code).join(",")}`);
+      // Refused by the service (a wrong token, then too many attempts), never 503 UNAVAILABLE.
+      expect(codes.filter((code) => !/^(200 TOKEN_INVALID|429 TOO_MANY_ATTEMPTS),ROLLED_BACK$/.test(code))).toEqual([]);
+      expect((await graphqlOk(small.url, "{ products { totalCount } }", {}, other.access_token)).products.totalCount).toBe(0);
+    } finally {
+      await small.close();
+    }
+  }, 60_000);
+});
