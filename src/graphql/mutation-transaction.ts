@@ -7,8 +7,7 @@ import { fenceCommitted, openingFor, TENANT_ID_SETTING } from "../db/transaction
 import { openWithNextQuery } from "../db/patches/transaction-opening.ts";
 import { capacityOf, connectFor } from "../db/tenant-pool.ts";
 import { FairLine } from "../admission/fair-line.ts";
-import { busy } from "../errors.ts";
-import { rolledBack } from "../errors.ts";
+import { busy, rolledBack } from "../errors.ts";
 import { SERVICE_MUTATIONS } from "./auth-plugin.ts";
 import { rootOf } from "./operation-root.ts";
 
