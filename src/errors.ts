@@ -31,7 +31,7 @@ export const notAuthenticated = () => new ClientError("UNAUTHENTICATED", 401, "N
 export const wrongCredentials = () => new ClientError("INVALID_CREDENTIALS", 401, "Incorrect email or password");
 export const emailTaken = () => new ClientError("EMAIL_TAKEN", 400, "Email already registered");
 export const forbidden = (message: string) => new ClientError("FORBIDDEN", 403, message);
-export const tooManyAttempts = (seconds: number, what = "failed logins") =>
+export const tooManyAttempts = (seconds: number, what = "login attempts") =>
   new ClientError("TOO_MANY_ATTEMPTS", 429, `Too many ${what}; retry in ${seconds} seconds`, seconds);
 /** bcrypt's line is full: come back in a moment. */
 export const busy = (message = "The server is busy; retry in 1 second") => new ClientError("BUSY", 503, message, 1);

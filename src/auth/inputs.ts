@@ -126,24 +126,27 @@ export const InvitationInput = z
   })
   .meta({ id: "InvitationInput" });
 
+/**
+ * A row's id (an integer column, 1 to 2^31 − 1): a number, or its decimal digits as a path or a
+ * command line gives them. Not any text JavaScript reads as a number (`1e3`, `0x10`, ` 1`, `1.0`,
+ * `01`), so one row has one spelling.
+ */
+const rowId = (message: string) =>
+  z.preprocess(
+    (value) => (typeof value === "string" && /^[1-9][0-9]{0,9}$/.test(value) ? Number(value) : value),
+    z.number({ error: message }).int(message).min(1, message).max(2_147_483_647, message),
+  );
+
 /** A user an operator adds to a tenant (`npm run stoflow -- users:add`); without a password, the address is mailed a reset link. */
 export const MemberInput = InvitationInput.extend({
-  tenant_id: z.coerce
-    .number({ error: "tenant must be a tenant's id" })
-    .int("tenant must be a tenant's id")
-    .min(1, "tenant must be a tenant's id")
-    .max(2_147_483_647, "tenant must be a tenant's id"),
+  tenant_id: rowId("tenant must be a tenant's id"),
   role,
   password: newPassword("password").nullish(),
 });
 
 /** The id of an invitation, as a path parameter (`/api/auth/invitations/{id}`) or a GraphQL rowId. */
 export const InvitationIdInput = z.object({
-  id: z.coerce
-    .number({ error: "id must be an invitation's id" })
-    .int("id must be an invitation's id")
-    .min(1, "id must be an invitation's id")
-    .max(2_147_483_647, "id must be an invitation's id"),
+  id: rowId("id must be an invitation's id"),
 });
 
 /** The body as `schema` reads it, or INVALID_INPUT with the message of the first broken rule. */

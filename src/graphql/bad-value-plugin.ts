@@ -16,12 +16,19 @@ interface Sent {
 
 type PgError = Error & { code?: string; detail?: string };
 
-/** Every leaf value of the arguments, with the name of the input field that holds it. */
+/**
+ * Every value of the arguments, with the name of the input field that holds it: leaves, then the
+ * object holding them (a scalar such as BigFloat takes an object as its text, `[object Object]`,
+ * and the innermost object is the one at fault).
+ */
 function leaves(value: unknown, field = ""): Sent[] {
   if (Array.isArray(value)) return value.flatMap((item) => leaves(item, field));
-  if (value && typeof value === "object") return Object.entries(value).flatMap(([key, item]) => leaves(item, key));
+  if (value && typeof value === "object") return [...Object.entries(value).flatMap(([key, item]) => leaves(item, key)), { field, value }];
   return [{ field, value }];
 }
+
+/** PostgreSQL's spellings of an infinite number ("Infinity", "-inf"…), which a numeric(p, s) column cannot hold. */
+const INFINITE = /^\s*[+-]?inf(inity)?\s*$/i;
 
 /** What the client sent to the root field answered at `responseKey`, variables resolved. */
 function sentTo(args: GrafastExecutionArgs, responseKey: string): Sent[] {
@@ -51,6 +58,10 @@ function explain(error: PgError, sent: Sent[]): { field: string; message: string
   if (maxLength) {
     const culprit = sent.find(({ value }) => typeof value === "string" && [...value].length > Number(maxLength));
     return culprit && { field: culprit.field, message: `${culprit.field} must be at most ${maxLength} characters` };
+  }
+  if (/infinite value/.test(error.detail ?? "")) {
+    const culprit = sent.find(({ value }) => typeof value === "string" && INFINITE.test(value));
+    return culprit && { field: culprit.field, message: `${culprit.field} must be a finite number` };
   }
   const digits = /less than 10\^(\d+)/.exec(error.detail ?? "")?.[1];
   if (digits) {

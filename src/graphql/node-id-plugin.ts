@@ -32,18 +32,49 @@ const encodeNodeId = (value: unknown) => Buffer.from(JSON.stringify(value), "utf
 
 type NodeIdHandler = Parameters<NonNullable<GraphileBuild.Build["registerNodeIdHandler"]>>[0];
 
-/** How many key values an id of `typeName` holds: its table's primary key columns (undefined when not a table's). */
-function keyCountOf(build: GraphileBuild.Build, typeName: string): number | undefined {
-  const { pgCodec } = (build.getTypeMetaByName(typeName)?.scope ?? {}) as GraphileBuild.ScopeObject;
-  const resource = pgCodec && build.pgTableResource(pgCodec as Parameters<typeof build.pgTableResource>[0]);
-  return resource?.uniques.find((unique: { isPrimary?: boolean }) => unique.isPrimary)?.attributes.length;
+/** The integer types' ranges: a key value outside them names no row (PostgreSQL would refuse the cast). */
+const INTEGER_RANGES: Record<string, [bigint, bigint]> = {
+  int2: [-(2n ** 15n), 2n ** 15n - 1n],
+  int4: [-(2n ** 31n), 2n ** 31n - 1n],
+  int8: [-(2n ** 63n), 2n ** 63n - 1n],
+};
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Whether a decoded key value can be a value of the key column's type (its codec's name), spelled
+ * as the server spells it: int2 and int4 as JSON numbers, int8 as a string of digits (pg gives
+ * bigints as text). So `["PublicationsHistory", "1"]` is not a second id of row 1.
+ */
+export function fitsKeyType(codecName: string, value: unknown): boolean {
+  const range = INTEGER_RANGES[codecName];
+  if (!range) return codecName !== "uuid" || (typeof value === "string" && UUID.test(value));
+  const spelled = codecName === "int8" ? typeof value === "string" : typeof value === "number";
+  const digits = String(value);
+  return spelled && /^-?[0-9]{1,19}$/.test(digits) && BigInt(digits) >= range[0] && BigInt(digits) <= range[1];
 }
 
-/** The handler, matching only ids with exactly its key count (["Product","SKU-1","x"] names no Product). */
+/** The codec names of the primary key columns of `typeName`'s table (undefined when not a table's). */
+function keyTypesOf(build: GraphileBuild.Build, typeName: string): string[] | undefined {
+  const { pgCodec } = (build.getTypeMetaByName(typeName)?.scope ?? {}) as GraphileBuild.ScopeObject;
+  const resource = pgCodec && build.pgTableResource(pgCodec as Parameters<typeof build.pgTableResource>[0]);
+  const primary = resource?.uniques.find((unique: { isPrimary?: boolean }) => unique.isPrimary);
+  const attributes = resource?.codec.attributes as Record<string, { codec: { name: string } }> | undefined;
+  return primary && attributes && primary.attributes.map((name: string) => attributes[name].codec.name);
+}
+
+/**
+ * The handler, matching only ids with exactly its key count, each value fit for its column's type:
+ * ["Product","SKU-1","x"] and ["PublicationsHistory","abc"] name no row, as PostgreSQL would
+ * refuse the second with its own words (`invalid input syntax for type integer`).
+ */
 function exactKeys(build: GraphileBuild.Build, handler: NodeIdHandler): NodeIdHandler {
-  const keys = keyCountOf(build, handler.typeName);
-  if (keys === undefined) return handler;
-  return { ...handler, match: (specifier) => Array.isArray(specifier) && specifier.length === keys + 1 && handler.match(specifier) };
+  const types = keyTypesOf(build, handler.typeName);
+  if (types === undefined) return handler;
+  const fits = (specifier: unknown) =>
+    Array.isArray(specifier) &&
+    specifier.length === types.length + 1 &&
+    types.every((type, index) => fitsKeyType(type, specifier[index + 1]));
+  return { ...handler, match: (specifier) => fits(specifier) && handler.match(specifier) };
 }
 
 export const BoundedNodeIdPlugin: GraphileConfig.Plugin = {

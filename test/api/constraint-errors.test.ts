@@ -108,6 +108,15 @@ describe("a value PostgreSQL cannot take (class 22) names the field and says why
   const BAD_VALUES: Array<[string, string, Record<string, unknown>, string, string]> = [
     ["not a number", CREATE_PRODUCT, product({ price: "abc" }), "price", "price must be a number"],
     ["too large for numeric(10,2)", CREATE_PRODUCT, product({ costPrice: "1e20" }), "costPrice", "costPrice must be less than 100,000,000"],
+    ["infinite", CREATE_PRODUCT, product({ price: "Infinity" }), "price", "price must be a finite number"],
+    [
+      "minus infinity, PostgreSQL's short spelling",
+      CREATE_PRODUCT,
+      product({ costPrice: "-inf" }),
+      "costPrice",
+      "costPrice must be a finite number",
+    ],
+    ["an object for a number", CREATE_PRODUCT, product({ price: { amount: 1 } }), "price", "price must be a number"],
     ["longer than varchar(500)", CREATE_PRODUCT, product({ title: "x".repeat(501) }), "title", "title must be at most 500 characters"],
     ["not a 64-bit integer", UPDATE_VINTED, { v: { idVinted: "12abc" } }, "idVinted", "idVinted must be a number"],
     [

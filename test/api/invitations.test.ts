@@ -62,6 +62,23 @@ describe("invitations", () => {
     expect((await http(gw.url, "GET", "/api/auth/invitations", { token: admin.access_token })).body.invitations).toEqual([]);
   });
 
+  it("takes an invitation's id in the path only as its decimal digits: other spellings are 422 and revoke nothing", async () => {
+    const admin = await signUp(gw.url, "Spelling Inviter");
+    const email = inviteeEmail();
+    const invited = await http(gw.url, "POST", "/api/auth/invitations", { token: admin.access_token, body: { email, role: "user" } });
+    await mailbox.next(email);
+    const id = invited.body.id as number;
+    const spellings = [`${id}e0`, `0x${id.toString(16)}`, `%20${id}`, `${id}.0`, `0${id}`, `+${id}`, `${id}%20`];
+    for (const spelling of spellings) {
+      const revoke = await http(gw.url, "DELETE", `/api/auth/invitations/${spelling}`, { token: admin.access_token });
+      expect([revoke.status, revoke.body.code], spelling).toEqual([422, "INVALID_INPUT"]);
+      const resend = await http(gw.url, "POST", `/api/auth/invitations/${spelling}/resend`, { token: admin.access_token });
+      expect([resend.status, resend.body.code], spelling).toEqual([422, "INVALID_INPUT"]);
+    }
+    expect((await http(gw.url, "GET", "/api/auth/invitations", { token: admin.access_token })).body.invitations).toHaveLength(1);
+    expect((await http(gw.url, "DELETE", `/api/auth/invitations/${id}`, { token: admin.access_token })).status).toBe(204);
+  });
+
   it("lists, resends and revokes through GraphQL; only admins see invitations", async () => {
     const admin = await signUp(gw.url, "Graph Inviter");
     const email = inviteeEmail();

@@ -388,4 +388,38 @@ describe("node ids", () => {
       "null for reads, NOT_FOUND for deletes, the row kept: only the id the server gives names it, with exactly its type's key count",
     );
   });
+
+  it("answers a key value its column's type cannot hold null or NOT_FOUND, not PostgreSQL's words, and reads the row by its own id", async () => {
+    const made = await answer(
+      'mutation { createProduct(input: { product: { sku: "TYPED-1", title: "x", price: "1" } }) { product { sku } } createPublicationsHistory(input: { publicationsHistory: { sku: "TYPED-1", platform: "vinted", action: create } }) { publicationsHistory { id rowId } } }',
+    );
+    expect(made.code, made.message).toBeUndefined();
+    const { id, rowId } = (made.data as { createPublicationsHistory: { publicationsHistory: { id: string; rowId: number } } })
+      .createPublicationsHistory.publicationsHistory;
+    const idOf = (key: unknown) => base64(JSON.stringify(["PublicationsHistory", key]));
+    expect(id).toBe(idOf(rowId));
+    const keys: Record<string, unknown> = {
+      "a word for an integer key": "abc",
+      "a fraction": 1.5,
+      "beyond int4": 2 ** 31,
+      "beyond any integer type": 1e20,
+      "the row's key as a string": String(rowId),
+      "an exponent": `${rowId}e0`,
+    };
+    for (const [shape, key] of Object.entries(keys)) {
+      const read = await answer("query($id: ID!) { node(id: $id) { id } publicationsHistoryById(id: $id) { rowId } }", { id: idOf(key) });
+      expect(read, shape).toMatchObject({ status: 200, code: undefined, data: { node: null, publicationsHistoryById: null } });
+      const write = await answer(
+        "mutation($id: ID!) { updatePublicationsHistoryById(input: { id: $id, patch: { status: success } }) { publicationsHistory { rowId } } }",
+        { id: idOf(key) },
+      );
+      expect(write.code, shape).toBe("NOT_FOUND");
+    }
+    expect(await answer("query($id: ID!) { node(id: $id) { id } }", { id })).toMatchObject({ data: { node: { id } } });
+    record(
+      "node ids whose key value its column's type cannot hold (a word, a fraction, beyond int4, 1e20, the key as a string, an exponent), read and written",
+      Object.keys(keys).length * 2,
+      "null for reads, NOT_FOUND for writes, never PostgreSQL's `invalid input syntax`: a key value must fit its column's type, spelled as the server spells it",
+    );
+  });
 });
