@@ -61,19 +61,23 @@ export function openingStatement(settings: Record<string, string>, { sessionKnow
 export interface Opening {
   sessionId: string | undefined;
   tenantId: string | undefined;
-  /** The settings whole: a session is trusted only with the very claims it was checked with. */
+  /** The settings whole but READ_ONLY_SETTING: a session is trusted only with the very claims it was checked with. */
   claims: string;
   checked: string;
   trusted: string;
+  /** The settings make the transaction read only (READ_ONLY_SETTING): PostgreSQL refuses any write in it. */
+  readOnly: boolean;
 }
 
 export function openingFor(settings: Record<string, string>): Opening {
+  const { [READ_ONLY_SETTING]: readOnly, ...claimed } = settings;
   return {
     sessionId: settings[SESSION_ID_SETTING] || undefined,
     tenantId: settings[TENANT_ID_SETTING] || undefined,
-    claims: JSON.stringify(settings),
+    claims: JSON.stringify(claimed),
     checked: openingStatement(settings),
     trusted: openingStatement(settings, { sessionKnownLive: true }),
+    readOnly: readOnly === "on",
   };
 }
 
@@ -91,6 +95,13 @@ export function sendOpening<T>(opening: Opening, send: (text: string) => Promise
     return result;
   });
 }
+
+/**
+ * PostgreSQL's setting of `SET TRANSACTION READ ONLY`, which a transaction may take at any point
+ * (only the way back to read-write must come before its first query): a GraphQL query's settings
+ * carry it (src/graphql/context.ts), so no statement of a read can write.
+ */
+export const READ_ONLY_SETTING = "transaction_read_only";
 
 /** The settings that name the request's session and tenant (see claimSettings). */
 export const SESSION_ID_SETTING = "jwt.claims.session_id";

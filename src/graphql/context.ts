@@ -1,6 +1,8 @@
 import { claimSettings } from "../auth/claim-settings.ts";
 import { ANONYMOUS_PG_ROLE, PG_ROLE_OF } from "../auth/roles.ts";
 import type { SessionClaims } from "../auth/tokens.ts";
+import { READ_ONLY_SETTING } from "../db/transaction.ts";
+import { OperationTypeNode } from "postgraphile/graphql";
 
 declare global {
   namespace Grafast {
@@ -28,4 +30,13 @@ export const GRAPHQL_PATH = "/graphql";
 export function pgSettingsFor(session: SessionClaims | undefined, billing: Record<string, string> = {}): Record<string, string> {
   if (!session) return { role: ANONYMOUS_PG_ROLE, search_path: "public" };
   return { ...billing, role: PG_ROLE_OF[session.role], ...claimSettings(session) };
+}
+
+/**
+ * The settings of a request running `operation`: a query's transactions are read only
+ * (READ_ONLY_SETTING), which PostgreSQL enforces, whatever function a query field calls; so their
+ * `COMMIT` cannot fail and is written with the connection's next query (src/db/patches/transaction-opening.ts).
+ */
+export function pgSettingsOf(operation: OperationTypeNode | undefined, settings: Record<string, string>): Record<string, string> {
+  return operation === OperationTypeNode.QUERY ? { ...settings, [READ_ONLY_SETTING]: "on" } : settings;
 }

@@ -8,7 +8,7 @@ import type { AuthService } from "../auth/auth-service.ts";
 import { ConstraintMessages } from "../db/constraint-messages.ts";
 import { TenantPool } from "../db/tenant-pool.ts";
 import { authPlugin, PASSWORD_MUTATIONS } from "./auth-plugin.ts";
-import { GRAPHQL_PATH, pgSettingsFor } from "./context.ts";
+import { GRAPHQL_PATH, pgSettingsFor, pgSettingsOf } from "./context.ts";
 import { contextOf } from "../http/request-context.ts";
 import type { Logger } from "pino";
 import { createLogger } from "../logger.ts";
@@ -23,6 +23,7 @@ import type { GraphqlConfig } from "../config/graphql.ts";
 import { DocumentGate, documentGatePlugin } from "./document-gate.ts";
 import { exportLinePlugin } from "./export-line.ts";
 import { mutationTransactionPlugin } from "./mutation-transaction.ts";
+import { rootOf } from "./operation-root.ts";
 import type { SessionLiveness } from "../auth/session-liveness.ts";
 import { pageSizePlugin } from "./page-size-plugin.ts";
 import { NewDocumentLine } from "../admission/new-document-line.ts";
@@ -110,11 +111,13 @@ export function makePreset(
     },
     grafast: {
       explain: false,
-      context(requestContext) {
+      context(requestContext, args) {
         // What the steps of /graphql found (src/http/pipeline.ts): the verified session, the client address.
         const request = contextOf(requestContext);
         const session = request?.session;
-        const context = { session, clientIp: request?.clientIp ?? "unknown", pgSettings: pgSettingsFor(session, billing.sqlSettings) };
+        const operation = rootOf(args.document, args.operationName)?.type;
+        const pgSettings = pgSettingsOf(operation, pgSettingsFor(session, billing.sqlSettings));
+        const context = { session, clientIp: request?.clientIp ?? "unknown", pgSettings };
         // A subscription's deliveries read on their own connections (LIVE_POOL_SIZE); a request on its tenant's group of the pool.
         if (request?.websocket && deliveries) return { ...context, withPgClient: deliveries };
         return pool instanceof TenantPool ? { ...context, withPgClient: pool.withPgClient } : context;

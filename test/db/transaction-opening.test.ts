@@ -1,7 +1,17 @@
-import type pg from "pg";
+import pg from "pg";
+import { OperationTypeNode } from "postgraphile/graphql";
+import { verifyAccessToken } from "../../src/auth/tokens.ts";
+import { pgSettingsFor, pgSettingsOf } from "../../src/graphql/context.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EventEmitter } from "node:events";
-import { ADAPTOR_BEGIN, assertAdaptorOpening, openTransactionsInOneRoundTrip } from "../../src/db/patches/transaction-opening.ts";
+import {
+  ADAPTOR_BEGIN,
+  ADAPTOR_COMMIT,
+  ADAPTOR_SETTINGS,
+  assertAdaptorOpening,
+  openTransactionsInOneRoundTrip,
+} from "../../src/db/patches/transaction-opening.ts";
+import { openingStatement, READ_ONLY_SETTING } from "../../src/db/transaction.ts";
 import { graphql, http, signUp, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { until } from "../helpers/until.ts";
 import jwt from "jsonwebtoken";
@@ -65,13 +75,28 @@ function watch(client: pg.PoolClient): void {
   };
 }
 
+/** A stand-in connection of a patched pool, recording what it sends and whether its socket was corked then. */
+async function patchedConnection() {
+  const sent: Array<[unknown, "corked" | "alone"]> = [];
+  let corks = 0;
+  const stream = { cork: () => corks++, uncork: () => corks-- };
+  const client = {
+    connection: { stream },
+    query: (config: unknown) => Promise.resolve(void sent.push([config, corks > 0 ? "corked" : "alone"])),
+  } as unknown as pg.PoolClient;
+  const pool = new EventEmitter() as unknown as pg.Pool;
+  await openTransactionsInOneRoundTrip(pool);
+  pool.emit("connect", client);
+  return { pool, client, sent };
+}
+
 /** What the pool's connections send to PostgreSQL while `work` runs. */
-async function onTheWire(pool: pg.Pool, work: () => Promise<unknown>): Promise<Wire> {
+async function onTheWire(pool: pg.Pool, work: (watching: Wire) => Promise<unknown>): Promise<Wire> {
   const watching: Wire = { roundTrips: 0, answered: 0, sent: [] };
   wire = watching;
   pool.on("acquire", watch);
   try {
-    await work();
+    await work(watching);
   } finally {
     wire = undefined;
     pool.off("acquire", watch);
@@ -96,15 +121,17 @@ const opening = (knownLive: string) =>
   );
 
 describe("a GraphQL request's transaction opens with its session check, in the same write as its first statement", () => {
-  it("sends BEGIN, the settings and the session check as one query, with the read: 2 round trips, 3 queries", async () => {
+  it("sends BEGIN, the settings and the session check as one query, with the read: 2 round trips, 3 queries, read only", async () => {
     const { access_token } = await signUp(gw.url);
     await read(await sameGroupAs(access_token)); // the first use of a connection sets it up
-    const wire = await onTheWire(gw.pool, async () =>
-      expect((await read(access_token)).body).toEqual({ data: { products: { nodes: [] } } }),
-    );
+    const wire = await onTheWire(gw.pool, async (watching) => {
+      expect((await read(access_token)).body).toEqual({ data: { products: { nodes: [] } } });
+      await until("the read's commit answered", () => watching.answered === 3); // written after the answer (held commit)
+    });
     expect(wire.roundTrips, wire.sent.join("\n")).toBe(2);
     expect(wire.answered).toBe(3);
     expect(wire.sent[0]).toMatch(opening("false"));
+    expect(wire.sent[0]).toContain('["transaction_read_only","on"]');
     expect(wire.sent[1]).toMatch(/^select/);
     expect(wire.sent.at(-1)).toBe("commit");
   });
@@ -131,6 +158,7 @@ describe("a GraphQL request's transaction opens with its session check, in the s
     expect(wire.roundTrips, wire.sent.join("\n")).toBe(3);
     expect(wire.answered).toBe(4);
     expect(wire.sent[0]).toMatch(opening("(false|true)"));
+    expect(wire.sent[0]).not.toContain("transaction_read_only");
     expect(wire.sent.filter((text) => /^(begin|savepoint|commit|release)/.test(text))).toEqual([wire.sent[0], "commit"]);
   });
 
@@ -168,16 +196,71 @@ describe("a GraphQL request's transaction opens with its session check, in the s
     expect(rows[0].n).toBe(0);
   });
 
+  it("makes a query's transaction read only, as PostgreSQL enforces: a write after its opening is refused (25006)", async () => {
+    const session = await signUp(gw.url);
+    const claims = verifyAccessToken(gw.config.jwt, session.access_token);
+    const client = new pg.Client({ connectionString: gw.db.appUrl });
+    await client.connect();
+    try {
+      await client.query(openingStatement(pgSettingsOf(OperationTypeNode.QUERY, pgSettingsFor(claims))));
+      await expect(client.query("insert into products (sku, title, price) values ('RO-1', 'T', 1)")).rejects.toMatchObject({
+        code: "25006",
+      });
+      await client.query("rollback");
+      await client.query(openingStatement(pgSettingsOf(OperationTypeNode.MUTATION, pgSettingsFor(claims))));
+      await client.query("insert into products (sku, title, price) values ('RO-2', 'T', 1)");
+      await client.query("rollback");
+    } finally {
+      await client.end();
+    }
+  });
+
   it("sends a held begin first, unchanged, when something else follows it", async () => {
-    const sent: unknown[] = [];
-    const pool = new EventEmitter() as unknown as pg.Pool;
-    const client = { query: (config: unknown) => Promise.resolve(void sent.push(config)) } as unknown as pg.PoolClient;
-    await openTransactionsInOneRoundTrip(pool);
-    pool.emit("connect", client);
+    const { client, sent } = await patchedConnection();
     await client.query({ text: ADAPTOR_BEGIN } as pg.QueryConfig);
     expect(sent).toEqual([]);
     await client.query({ text: "select 1" } as pg.QueryConfig);
-    expect(sent).toEqual(["begin", { text: "select 1" }]);
+    expect(sent).toEqual([
+      ["begin", "alone"],
+      [{ text: "select 1" }, "alone"],
+    ]);
+  });
+
+  it("holds a read-only transaction's commit: written with the connection's next query, in one write, or alone at the next turn", async () => {
+    const { pool, client, sent } = await patchedConnection();
+    const transaction = async (settings: string[][], statement: string) => {
+      pool.emit("acquire", client);
+      await client.query({ text: ADAPTOR_BEGIN } as pg.QueryConfig);
+      await client.query({ text: ADAPTOR_SETTINGS, values: [JSON.stringify(settings)] } as pg.QueryConfig);
+      await client.query({ text: statement } as pg.QueryConfig);
+      await client.query({ text: ADAPTOR_COMMIT } as pg.QueryConfig);
+    };
+    const openingOf = (settings: string[][]) => `begin; select app_private.open_transaction('${JSON.stringify(settings)}', false)`;
+    const read = [
+      ["role", "stoflow_user"],
+      [READ_ONLY_SETTING, "on"],
+    ];
+    const write = [["role", "stoflow_user"]];
+
+    await transaction(read, "select 1");
+    expect(sent).toEqual([
+      [openingOf(read), "corked"],
+      [{ text: "select 1" }, "corked"],
+    ]); // the commit answered, not sent
+    await transaction(read, "select 2");
+    expect(sent.slice(2)).toEqual([
+      ["commit", "corked"],
+      [openingOf(read), "corked"],
+      [{ text: "select 2" }, "corked"],
+    ]);
+    await new Promise((resolve) => setImmediate(resolve)); // no next query: the commit goes alone
+    expect(sent.slice(5)).toEqual([["commit", "corked"]]);
+    await transaction(write, "select 3"); // not read only: its commit is sent and answered
+    expect(sent.slice(6)).toEqual([
+      [openingOf(write), "corked"],
+      [{ text: "select 3" }, "corked"],
+      [{ text: "commit" }, "alone"],
+    ]);
   });
 
   it("checks that @dataplan/pg's adaptor still opens transactions with the texts it merges", async () => {

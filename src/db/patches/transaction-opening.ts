@@ -21,11 +21,13 @@ import { openingFor, sendOpening, type Opening } from "../transaction.ts";
  */
 export const ADAPTOR_BEGIN = "begin";
 export const ADAPTOR_SETTINGS = "select set_config(el->>0, el->>1, true) from json_array_elements($1::json) el";
+export const ADAPTOR_COMMIT = "commit";
 
 type QueryConfig = { text?: unknown; values?: unknown[] } | null | undefined;
 type Send = (config: unknown, ...rest: unknown[]) => Promise<unknown>;
 const HELD = Promise.resolve({ command: "BEGIN", rows: [], rowCount: null, fields: [] });
 const SETTINGS_HELD = Promise.resolve({ command: "SELECT", rows: [], rowCount: 0, fields: [] });
+const COMMIT_HELD = Promise.resolve({ command: "COMMIT", rows: [], rowCount: null, fields: [] });
 
 /** What a connection of a patched pool holds back until its next query. */
 interface Held {
@@ -33,6 +35,10 @@ interface Held {
   begin: boolean;
   /** A transaction's opening, sent in the same write as its first statement. */
   opening?: Opening;
+  /** The transaction in progress was opened read only (Opening.readOnly): its `commit` may be held. */
+  readOnly: boolean;
+  /** A read-only transaction's `commit`, answered at once and written with the connection's next query. */
+  commit: boolean;
 }
 
 /** The connections of the pools patched by openTransactionsInOneRoundTrip, and what each holds back. */
@@ -43,42 +49,83 @@ const heldOn = new WeakMap<pg.PoolClient, Held>();
  * `begin` and its following set_config are held, and sent as openingStatement (BEGIN, settings,
  * the session check) in the same write as the transaction's first statement (`pipelined`). Any
  * other query after a held `begin` gets the `begin` sent first, unchanged. A connection checked
- * out again holds nothing of its last use.
+ * out again holds nothing of its last use but a read's `commit` (see holdCommit).
  */
 export async function openTransactionsInOneRoundTrip(pool: pg.Pool, liveness?: SessionLiveness): Promise<void> {
   await assertAdaptorOpening();
-  pool.on("acquire", (client) => heldOn.set(client, { begin: false }));
+  pool.on("acquire", (client) => heldOn.set(client, { begin: false, readOnly: false, commit: heldOn.get(client)?.commit ?? false }));
   pool.on("connect", (client) => {
     (client as { pipeline: boolean }).pipeline = true;
     const query = client.query.bind(client) as Send;
-    heldOn.set(client, { begin: false });
+    heldOn.set(client, { begin: false, readOnly: false, commit: false });
+    const send: Send = (config, ...rest) => withHeldCommit(client, query, () => query(config, ...rest));
     client.query = ((config: QueryConfig, ...rest: unknown[]) => {
       const held = heldOn.get(client)!;
       const { opening } = held;
       if (opening) {
         held.opening = undefined;
-        return pipelined(
-          client,
-          () => sendOpening(opening, query, liveness),
-          () => query(config, ...rest),
+        held.readOnly = opening.readOnly;
+        return withHeldCommit(client, query, () =>
+          pipelined(
+            client,
+            () => sendOpening(opening, query, liveness),
+            () => query(config, ...rest),
+          ),
         );
       }
       const text = config?.text;
+      const alone = rest.length === 0 && config !== null && typeof config === "object" && Object.keys(config).length === 1;
       if (held.begin) {
         held.begin = false;
         if (text === ADAPTOR_SETTINGS && rest.length === 0) {
           held.opening = openingOf(String(config!.values?.[0]));
           return SETTINGS_HELD;
         }
-        void query(ADAPTOR_BEGIN).catch(() => {}); // the next query reports the failure
-      } else if (text === ADAPTOR_BEGIN && Object.keys(config!).length === 1 && rest.length === 0) {
+        void send(ADAPTOR_BEGIN).catch(() => {}); // the next query reports the failure
+      } else if (text === ADAPTOR_BEGIN && alone) {
         held.begin = true;
         return HELD;
+      } else if (text === ADAPTOR_COMMIT && alone && held.readOnly) {
+        return holdCommit(client, query, held);
       }
-      return query(config, ...rest);
+      held.readOnly = false; // a rollback, or any other statement: the transaction ends as the adaptor says
+      return send(config, ...rest);
     }) as typeof client.query;
   });
 }
+
+/**
+ * A read-only transaction's `commit`, answered at once: the adaptor releases the connection (and
+ * the request answers) without waiting for it, and it is written with the connection's next
+ * query, in the same write (withHeldCommit), or alone at the event loop's next turn when no query
+ * came by then. Safe because PostgreSQL refused every write in the transaction (READ_ONLY_SETTING):
+ * committing it or not changes no data, so its answer has nothing to tell the request. The
+ * transaction stays open until then, holding its tables' ACCESS SHARE locks for that turn.
+ */
+function holdCommit(client: pg.PoolClient, query: Send, held: Held): Promise<unknown> {
+  held.readOnly = false;
+  held.commit = true;
+  setImmediate(() => void withHeldCommit(client, query, () => undefined));
+  return COMMIT_HELD;
+}
+
+/** Runs `write` with the connection's held `commit` (if any) written before it, in the same write. */
+function withHeldCommit<T>(client: pg.PoolClient, query: Send, write: () => T): T {
+  const held = heldOn.get(client);
+  if (!held?.commit) return write();
+  held.commit = false;
+  const { stream } = socketOf(client);
+  stream.cork();
+  try {
+    void query(ADAPTOR_COMMIT).catch(() => {}); // cannot fail but with the connection, which the next query reports
+    return write();
+  } finally {
+    stream.uncork();
+  }
+}
+
+/** The connection's socket, which `pipelined` and withHeldCommit cork while they write. */
+const socketOf = (client: pg.PoolClient) => (client as unknown as { connection: { stream: { cork(): void; uncork(): void } } }).connection;
 
 /**
  * Opens a transaction with `opening` on `client`: on a connection of a patched pool, in the same
@@ -104,7 +151,7 @@ export function openWithNextQuery(client: pg.PoolClient, opening: Opening, liven
  * and that role may do nothing without switching (NOINHERIT; test/sql/isolation.test.ts).
  */
 function pipelined(client: pg.PoolClient, open: () => Promise<unknown>, statement: () => Promise<unknown>): Promise<unknown> {
-  const { stream } = (client as unknown as { connection: { stream: { cork(): void; uncork(): void } } }).connection;
+  const { stream } = socketOf(client);
   let opened: Promise<unknown>;
   let answered: Promise<unknown>;
   stream.cork();
@@ -137,7 +184,7 @@ function openingOf(settingsJson: string): Opening {
   return opening;
 }
 
-/** Runs the adaptor against a recording client: it must send exactly ADAPTOR_BEGIN, then ADAPTOR_SETTINGS. */
+/** Runs the adaptor against a recording client: it must send exactly ADAPTOR_BEGIN, then ADAPTOR_SETTINGS, and end with ADAPTOR_COMMIT. */
 export async function assertAdaptorOpening(): Promise<void> {
   const sent: QueryConfig[] = [];
   const client = {
@@ -151,7 +198,9 @@ export async function assertAdaptorOpening(): Promise<void> {
   await withPgClient({ probe: "1" }, () => Promise.resolve(undefined));
   const begin = sent.findIndex((config) => config?.text === ADAPTOR_BEGIN);
   const next = sent[begin + 1];
-  if (begin < 0 || next?.text !== ADAPTOR_SETTINGS || next.values?.[0] !== JSON.stringify([["probe", "1"]])) {
+  const last = sent.at(-1);
+  const ends = last?.text === ADAPTOR_COMMIT && Object.keys(last).length === 1;
+  if (begin < 0 || next?.text !== ADAPTOR_SETTINGS || next.values?.[0] !== JSON.stringify([["probe", "1"]]) || !ends) {
     throw new Error("@dataplan/pg's adaptor opens transactions differently now: update src/db/patches/transaction-opening.ts");
   }
 }
