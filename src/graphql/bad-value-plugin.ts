@@ -22,9 +22,19 @@ type PgError = Error & { code?: string; detail?: string };
  * and the innermost object is the one at fault).
  */
 function leaves(value: unknown, field = ""): Sent[] {
-  if (Array.isArray(value)) return value.flatMap((item) => leaves(item, field));
+  if (Array.isArray(value)) return [...value.flatMap((item) => leaves(item, field)), { field, value }];
   if (value && typeof value === "object") return [...Object.entries(value).flatMap(([key, item]) => leaves(item, key)), { field, value }];
   return [{ field, value }];
+}
+
+/**
+ * The text a scalar makes of a sent value, as PostgreSQL quotes it back: an array's items joined
+ * by commas, an object `[object Object]`. Never String() of an object itself: graphql-js builds
+ * the objects of a document's literals without a prototype, which String() cannot convert.
+ */
+function textOf(value: unknown): string {
+  if (Array.isArray(value)) return value.map((item) => (item === null || item === undefined ? "" : textOf(item))).join(",");
+  return value !== null && typeof value === "object" ? "[object Object]" : String(value);
 }
 
 /** PostgreSQL's spellings of an infinite number ("Infinity", "-inf"…), which a numeric(p, s) column cannot hold. */
@@ -40,7 +50,7 @@ function sentTo(args: GrafastExecutionArgs, responseKey: string): Sent[] {
     (selection): selection is FieldNode => selection.kind === Kind.FIELD && (selection.alias ?? selection.name).value === responseKey,
   );
   const variables = (args.variableValues ?? {}) as Record<string, unknown>;
-  return (field?.arguments ?? []).flatMap((argument) => leaves(valueFromASTUntyped(argument.value, variables)));
+  return (field?.arguments ?? []).flatMap((argument) => leaves(valueFromASTUntyped(argument.value, variables), argument.name.value));
 }
 
 /**
@@ -50,9 +60,13 @@ function sentTo(args: GrafastExecutionArgs, responseKey: string): Sent[] {
 function explain(error: PgError, sent: Sent[]): { field: string; message: string } | undefined {
   const quoted = /: "(.*)"$/.exec(error.message)?.[1] ?? /^value "(.*)" is out of range/.exec(error.message)?.[1];
   if (quoted !== undefined) {
-    const culprit = sent.find(({ value }) => String(value) === quoted);
+    const culprit = sent.find(({ value }) => textOf(value) === quoted);
     const kind = /timestamp|date|time/.test(error.message) ? "a date and time (ISO 8601: 2026-11-25T10:00:00Z)" : "a number";
     return culprit && { field: culprit.field, message: `${culprit.field} must be ${kind}` };
+  }
+  if (/^invalid byte sequence for encoding "UTF8": 0x00$/.test(error.message)) {
+    const culprit = sent.find(({ value }) => typeof value === "string" && value.includes("\u0000"));
+    return culprit && { field: culprit.field, message: `${culprit.field} must not contain NUL characters` };
   }
   const maxLength = /character varying\((\d+)\)/.exec(error.message)?.[1];
   if (maxLength) {
@@ -65,7 +79,7 @@ function explain(error: PgError, sent: Sent[]): { field: string; message: string
   }
   const digits = /less than 10\^(\d+)/.exec(error.detail ?? "")?.[1];
   if (digits) {
-    const culprit = sent.find(({ value }) => Math.abs(Number(value)) >= 10 ** Number(digits));
+    const culprit = sent.find(({ value }) => typeof value !== "object" && Math.abs(Number(value)) >= 10 ** Number(digits));
     return (
       culprit && { field: culprit.field, message: `${culprit.field} must be less than ${(10 ** Number(digits)).toLocaleString("en")}` }
     );

@@ -54,6 +54,10 @@ function maskError(error: GraphQLError, logger: Logger, messages: ConstraintMess
   if (known) return withCode(error, known.message, known.code, known.retryAfterSeconds ? { retryAfter: known.retryAfterSeconds } : {});
   const code = codeOfPgError(original);
   if (original?.code === UNDEFINED_TABLE) return withCode(error, NO_TENANT_CONTEXT, "NO_TENANT_CONTEXT");
+  // postgraphile-plugin-connection-filter's refusal of `null` or `{}` in a filter (connectionFilterAllowNullInput and …EmptyObjectInput are off).
+  if (original && /^(Null literals|Empty objects) are forbidden in filter argument input\.$/.test(original.message)) {
+    return withCode(error, original.message, "INVALID_INPUT");
+  }
   if (/^Invalid ('(after|before)' )?cursor/.test(error.message)) {
     return withCode(error, error.message.replace(/ digest .*/, ""), "INVALID_INPUT");
   }

@@ -162,6 +162,94 @@ describe("a value PostgreSQL cannot take (class 22) names the field and says why
   });
 });
 
+describe("odd shapes of a value are refused with a code and a field, never a 500, and change nothing", () => {
+  const SHAPES: Array<[string, string, Record<string, unknown>, string, string]> = [
+    [
+      "an empty array for a number, in a filter",
+      "query($v: BigFloat) { products(filter: { price: { lessThan: $v } }) { totalCount } }",
+      { v: [] },
+      "lessThan",
+      "lessThan must be a number",
+    ],
+    [
+      "nested arrays for a number",
+      "query($v: BigFloat) { products(filter: { price: { lessThan: $v } }) { totalCount } }",
+      { v: [[]] },
+      "lessThan",
+      "lessThan must be a number",
+    ],
+    [
+      "an array holding null",
+      "query($v: BigFloat) { products(filter: { price: { lessThan: $v } }) { totalCount } }",
+      { v: [null] },
+      "lessThan",
+      "lessThan must be a number",
+    ],
+    [
+      "an array for a date",
+      "query($v: Datetime) { products(filter: { createdAt: { lessThan: $v } }) { totalCount } }",
+      { v: [[]] },
+      "lessThan",
+      "lessThan must be a date and time (ISO 8601: 2026-11-25T10:00:00Z)",
+    ],
+    [
+      "an array in a condition",
+      "query($v: BigFloat) { products(condition: { price: $v }) { totalCount } }",
+      { v: [] },
+      "price",
+      "price must be a number",
+    ],
+    [
+      "an array in a patch, beside a valid title",
+      'mutation($v: BigFloat) { updateProduct(input: { sku: "KEEP-1", patch: { price: $v, title: "CHANGED" } }) { product { sku } } }',
+      { v: [1, 2] },
+      "price",
+      "price must be a number",
+    ],
+    [
+      "a NUL in a text written in the document",
+      'mutation { createProduct(input: { product: { sku: "NUL-1", title: "a\\u0000b", price: "1" } }) { product { sku } } }',
+      {},
+      "title",
+      "title must not contain NUL characters",
+    ],
+    [
+      "a NUL in a root field's argument",
+      "query($s: String!) { product(sku: $s) { sku } }",
+      { s: "a\u0000b" },
+      "sku",
+      "sku must not contain NUL characters",
+    ],
+  ];
+
+  it.each(SHAPES)("%s", async (_what, document, variables, field, message) => {
+    const res = await graphql(gw.url, document, variables, token);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.errors?.[0], JSON.stringify(res.body)).toMatchObject({ message, extensions: { code: "INVALID_INPUT", field } });
+    const kept = await graphqlOk(
+      gw.url,
+      '{ product(sku: "KEEP-1") { title } products(condition: { sku: "NUL-1" }) { totalCount } }',
+      {},
+      token,
+    );
+    expect(kept).toEqual({ product: { title: expect.not.stringMatching(/CHANGED/) }, products: { totalCount: 0 } });
+  });
+
+  it("answers null or {} in a filter INVALID_INPUT in the filter plugin's words, not a masked INTERNAL", async () => {
+    for (const [document, variables] of [
+      ["{ products(filter: { price: { lessThan: null } }) { totalCount } }", {}],
+      ["query($v: String) { products(filter: { sku: { equalTo: $v } }) { totalCount } }", { v: null }],
+      ["{ products(filter: { sku: {} }) { totalCount } }", {}],
+    ] as const) {
+      const res = await graphql(gw.url, document, variables, token);
+      expect(res.body.errors?.[0], document).toMatchObject({
+        message: expect.stringMatching(/^(Null literals|Empty objects) are forbidden in filter argument input\.$/),
+        extensions: { code: "INVALID_INPUT" },
+      });
+    }
+  });
+});
+
 describe("a message written beside its constraint applies to the next refusal, without a restart", () => {
   const refusedBrand = () => graphql(gw.url, CREATE_PRODUCT, product({ brand: "zz-forbidden" }), token);
   const refusedListing = () => graphql(gw.url, CREATE_VINTED, { v: { sku: "NO-SUCH-SKU" } }, token);
