@@ -104,6 +104,19 @@ async function onTheWire(pool: pg.Pool, work: (watching: Wire) => Promise<unknow
   return watching;
 }
 
+type InFlight = { _activeQuery: unknown; _sentQueryQueue: unknown[]; _queryQueue: unknown[] };
+
+/**
+ * Until every connection of the gateway's pool has its answers in. A read's `commit` is written
+ * after the read is answered (held), so a watch started right after a read could count its answer.
+ */
+async function settled(): Promise<void> {
+  const clients = () => gw.pool.groups.flatMap((group) => (group as unknown as { _clients: InFlight[] })._clients);
+  await until("every connection answered", () =>
+    clients().every((client) => !client._activeQuery && client._sentQueryQueue.length === 0 && client._queryQueue.length === 0),
+  );
+}
+
 /** A token of another tenant whose transactions take the same connections (pool group) as `token`'s. */
 async function sameGroupAs(token: string): Promise<string> {
   const pool = gw.pool;
@@ -124,6 +137,7 @@ describe("a GraphQL request's transaction opens with its session check, in the s
   it("sends BEGIN, the settings and the session check as one query, with the read: 2 round trips, 3 queries, read only", async () => {
     const { access_token } = await signUp(gw.url);
     await read(await sameGroupAs(access_token)); // the first use of a connection sets it up
+    await settled();
     const wire = await onTheWire(gw.pool, async (watching) => {
       expect((await read(access_token)).body).toEqual({ data: { products: { nodes: [] } } });
       await until("the read's commit answered", () => watching.answered === 3); // written after the answer (held commit)
@@ -152,6 +166,7 @@ describe("a GraphQL request's transaction opens with its session check, in the s
     const create = (alias: string) =>
       `${alias}: createProduct(input: { product: { sku: "${alias}", title: "T", price: "1" } }) { product { sku } }`;
     await graphql(gw.url, "{ products(first: 1) { nodes { sku } } }", {}, access_token); // the first use of a connection sets it up
+    await settled();
     const wire = await onTheWire(gw.pool, async () =>
       expect((await graphql(gw.url, `mutation { ${create("W1")} ${create("W2")} }`, {}, access_token)).body.errors).toBeUndefined(),
     );
@@ -166,6 +181,7 @@ describe("a GraphQL request's transaction opens with its session check, in the s
     const session = await signUp(gw.url);
     await graphql(gw.url, "{ products(first: 1) { nodes { sku } } }", {}, session.access_token); // sets up a connection of its tenant's group
     expect((await http(gw.url, "POST", "/api/auth/logout", { token: session.access_token })).status).toBe(204);
+    await settled();
     const wire = await onTheWire(gw.pool, async () =>
       expect(await graphql(gw.url, "{ products(first: 1) { nodes { sku } } }", {}, session.access_token)).toMatchObject({
         status: 401,
@@ -181,6 +197,7 @@ describe("a GraphQL request's transaction opens with its session check, in the s
     const create = `mutation { createProduct(input: { product: { sku: "GONE", title: "T", price: "1" } }) { product { sku } } }`;
     await graphql(gw.url, "{ products(first: 1) { nodes { sku } } }", {}, session.access_token); // sets up a connection of its tenant's group
     expect((await http(gw.url, "POST", "/api/auth/logout", { token: session.access_token })).status).toBe(204);
+    await settled();
     const wire = await onTheWire(gw.pool, async () =>
       expect(await graphql(gw.url, create, {}, session.access_token)).toMatchObject({
         status: 401,
