@@ -74,7 +74,6 @@ export async function openTransactionsInOneRoundTrip(pool: pg.Pool, liveness?: S
         );
       }
       const text = config?.text;
-      const alone = rest.length === 0 && config !== null && typeof config === "object" && Object.keys(config).length === 1;
       if (held.begin) {
         held.begin = false;
         if (text === ADAPTOR_SETTINGS && rest.length === 0) {
@@ -82,10 +81,10 @@ export async function openTransactionsInOneRoundTrip(pool: pg.Pool, liveness?: S
           return SETTINGS_HELD;
         }
         void send(ADAPTOR_BEGIN).catch(() => {}); // the next query reports the failure
-      } else if (text === ADAPTOR_BEGIN && alone) {
+      } else if (text === ADAPTOR_BEGIN && alone(config, rest)) {
         held.begin = true;
         return HELD;
-      } else if (text === ADAPTOR_COMMIT && alone && held.readOnly) {
+      } else if (text === ADAPTOR_COMMIT && held.readOnly && alone(config, rest)) {
         return holdCommit(client, query, held);
       }
       held.readOnly = false; // a rollback, or any other statement: the transaction ends as the adaptor says
@@ -93,6 +92,9 @@ export async function openTransactionsInOneRoundTrip(pool: pg.Pool, liveness?: S
     }) as typeof client.query;
   });
 }
+
+/** Whether a query is the adaptor's bare `{ text }` (no values, no callback): checked only once its text matched. */
+const alone = (config: QueryConfig, rest: unknown[]) => rest.length === 0 && Object.keys(config!).length === 1;
 
 /**
  * A read-only transaction's `commit`, answered at once: the adaptor releases the connection (and
@@ -199,7 +201,7 @@ export async function assertAdaptorOpening(): Promise<void> {
   const begin = sent.findIndex((config) => config?.text === ADAPTOR_BEGIN);
   const next = sent[begin + 1];
   const last = sent.at(-1);
-  const ends = last?.text === ADAPTOR_COMMIT && Object.keys(last).length === 1;
+  const ends = last?.text === ADAPTOR_COMMIT && alone(last, []);
   if (begin < 0 || next?.text !== ADAPTOR_SETTINGS || next.values?.[0] !== JSON.stringify([["probe", "1"]]) || !ends) {
     throw new Error("@dataplan/pg's adaptor opens transactions differently now: update src/db/patches/transaction-opening.ts");
   }
